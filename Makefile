@@ -1,0 +1,145 @@
+# hotcell — one non-recursive Makefile. Everything goes into $(BUILD)/ (DESIGN.md §7).
+#   make              build hotcell, hotcell-init, the initramfs, libhotcell and the guest kernel
+#   make check        the whole test suite (unit, fuzz corpus replay, integration, e2e)
+#   make check-asan   the suite built with ASan+UBSan
+#   make lint         clang-format check, cppcheck
+#   make bench        benchmarks (print figures)
+#   make install PREFIX=/usr/local
+
+BUILD   ?= build
+CC      ?= cc
+PREFIX  ?= /usr/local
+SAN     ?=
+V       ?=
+
+Q := $(if $(V),,@)
+
+WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wwrite-strings -Wswitch-enum -Wno-unused-parameter -Wno-format-nonliteral -Wno-format-truncation
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -fno-strict-aliasing -Iinclude -Isrc $(WARN)
+ifneq ($(SAN),)
+BASE_CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN_LDFLAGS := -fsanitize=address,undefined
+endif
+CFLAGS_ALL := $(BASE_CFLAGS) $(CFLAGS)
+LIB_CFLAGS := $(CFLAGS_ALL) -fPIC -fvisibility=hidden -DHC_BUILDING_LIBRARY
+LIBS := -lcurl -larchive -ljansson -lpthread -ldl
+LDFLAGS_ALL := $(SAN_LDFLAGS) $(LDFLAGS)
+
+LIB_SRCS := $(wildcard src/core/*.c src/proto/*.c src/oci/*.c src/vmm/*.c src/net/*.c \
+	src/jail/*.c src/lib/*.c)
+CLI_SRCS := $(wildcard src/cli/*.c)
+# hotcell-init is static and small: it links only the core pieces that never touch libcurl,
+# libarchive or jansson.
+GUEST_SRCS := $(wildcard src/guest/*.c) src/core/error.c src/core/buf.c $(wildcard src/proto/*.c)
+UNIT_SRCS := $(wildcard tests/unit/test-*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
+TOOL_SRCS := $(wildcard tools/*.c)
+DOUBLE_SRCS := $(wildcard tests/doubles/*.c)
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+GUEST_OBJS := $(GUEST_SRCS:%.c=$(BUILD)/obj-guest/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
+TOOL_BINS := $(TOOL_SRCS:tools/%.c=$(BUILD)/tools/%)
+DOUBLE_BINS := $(DOUBLE_SRCS:tests/doubles/%.c=$(BUILD)/tests/doubles/%)
+
+HOTCELL := $(BUILD)/bin/hotcell
+INIT := $(BUILD)/bin/hotcell-init
+INITRAMFS := $(BUILD)/initramfs.cpio.gz
+LIBA := $(BUILD)/lib/libhotcell.a
+LIBSO := $(BUILD)/lib/libhotcell.so
+
+.PHONY: all programs check check-asan lint bench install clean tests kernel
+all: programs kernel
+programs: $(HOTCELL) $(INIT) $(INITRAMFS) $(LIBA) $(LIBSO) tests
+
+-include kernel/kernel.mk
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) $(LIB_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj-guest/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  CC      $< (guest)")
+	$(Q)$(CC) $(CFLAGS_ALL) -Os -DHC_GUEST -MMD -MP -c $< -o $@
+
+$(LIBA): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIBSO): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -shared -Wl,-soname,libhotcell.so.0 $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(HOTCELL): $(CLI_OBJS) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJS) $(LIBA) $(LIBS)
+
+# The guest agent is never sanitized: it runs as PID 1 in the guest, statically linked.
+$(INIT): $(GUEST_OBJS)
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  LD      $@ (static)")
+	$(Q)$(CC) -static -o $@ $^
+
+$(BUILD)/tools/%: tools/%.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $<
+
+$(INITRAMFS): $(INIT) $(BUILD)/tools/mkinitramfs
+	$(Q)$(BUILD)/tools/mkinitramfs $@ $(INIT)
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIBA) tests/unit/test.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(LIBA) $(LIBS)
+
+# Fuzz targets: with a plain main (tests/fuzz/replay.c) that replays the corpus, so `make
+# check` runs them without libFuzzer. `make fuzz` builds real libFuzzer binaries with clang.
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< tests/fuzz/replay.c $(LIBA) $(LIBS)
+
+$(BUILD)/tests/doubles/%: tests/doubles/%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LIBA) $(LIBS)
+
+tests: $(UNIT_BINS) $(FUZZ_BINS) $(DOUBLE_BINS)
+
+fuzz:
+	$(MAKE) BUILD=$(BUILD)/fuzz CC=clang CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" $(BUILD)/fuzz/lib/libhotcell.a
+	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+		clang $(BASE_CFLAGS) -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz/$$n $$f \
+		$(BUILD)/fuzz/lib/libhotcell.a $(LIBS) || exit 1; echo "  FUZZ    $(BUILD)/fuzz/$$n"; done
+
+check: programs kernel
+	BUILD=$(BUILD) tests/run-tests.sh
+
+check-asan:
+	$(MAKE) BUILD=$(BUILD)/asan SAN=1 programs
+	BUILD=$(BUILD)/asan HOTCELL_INITRAMFS=$(abspath $(INITRAMFS)) tests/run-tests.sh
+
+lint:
+	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) $(wildcard src/guest/*.c) include/hotcell.h
+	cppcheck --quiet --error-exitcode=1 --enable=warning --inline-suppr -Iinclude -Isrc src
+
+bench: programs kernel
+	BUILD=$(BUILD) bench/run-all.sh
+
+install: programs kernel
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+		$(DESTDIR)$(PREFIX)/lib/hotcell
+	install -m 755 $(HOTCELL) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(LIBA) $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/hotcell.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(INIT) $(DESTDIR)$(PREFIX)/lib/hotcell/
+	install -m 644 $(INITRAMFS) $(BUILD)/kernel/bzImage $(BUILD)/kernel/vmlinux \
+		$(DESTDIR)$(PREFIX)/lib/hotcell/
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj $(BUILD)/obj-guest -name '*.d' 2>/dev/null)

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hotcell — run a command from an OCI image in a hardware-isolated micro-VM.
+ *
+ * This is the only header users include. Conventions:
+ *  - functions return 0 (or a count) on success and a negative errno on failure;
+ *  - details of a failure go into a caller-owned struct hc_error, filled only on failure;
+ *  - handles are opaque; every *_free / *_close accepts NULL;
+ *  - nothing here prints or exits.
+ */
+#ifndef HOTCELL_H
+#define HOTCELL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(HC_BUILDING_LIBRARY)
+#define HC_EXPORT __attribute__((visibility("default")))
+#else
+#define HC_EXPORT
+#endif
+
+#define HC_VERSION "0.1.0"
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+struct hc_error {
+	int code;          /* negative errno */
+	char kind[32];     /* "usage", "image", "registry", "rootfs", "backend", "vm", "io", ... */
+	char message[768]; /* one line, with context prefixed by each layer */
+};
+
+/* Describes a negative errno (or 0) as a string; never NULL. */
+HC_EXPORT const char *hc_strerror(int code);
+/* The library version, HC_VERSION. */
+HC_EXPORT const char *hc_version(void);
+
+/* ---- logging --------------------------------------------------------------------------- */
+
+/* The library never prints. Install a sink to see its diagnostics; level 0 debug .. 3 error.
+ * HOTCELL_LOG=debug|info|warn|error in the environment sets the threshold (default warn). */
+typedef void (*hc_log_fn)(int level, const char *message, void *userdata);
+HC_EXPORT void hc_set_log_handler(hc_log_fn fn, void *userdata);
+
+/* ---- images ---------------------------------------------------------------------------- */
+
+struct hc_store; /* an OCI image layout plus the rootfs/disk caches, under the state dir */
+
+/* Opens (creating) the store under state_dir, or the default state directory when NULL
+ * ($HOTCELL_HOME, /var/lib/hotcell for root, $XDG_DATA_HOME/hotcell otherwise). */
+HC_EXPORT int hc_store_open(const char *state_dir, struct hc_store **ret, struct hc_error *err);
+HC_EXPORT void hc_store_close(struct hc_store *store);
+
+/* Called during a pull with bytes done/total per blob (total 0 when unknown). */
+typedef void (*hc_progress_fn)(const char *digest, uint64_t done, uint64_t total, void *userdata);
+
+struct hc_pull_opts {
+	const char *platform; /* "os/arch[/variant]"; NULL: the host's */
+	bool insecure;        /* allow plain HTTP for this registry */
+	hc_progress_fn progress;
+	void *userdata;
+};
+
+/* Pulls ref into the store. On success writes the platform manifest digest
+ * ("sha256:<64 hex>", NUL-terminated) into ret_digest (at least 72 bytes) when non-NULL. */
+HC_EXPORT int hc_image_pull(struct hc_store *store, const char *ref, const struct hc_pull_opts *opts,
+			    char *ret_digest, struct hc_error *err);
+/* Imports an OCI layout directory, an oci-archive or a docker-archive tar. name overrides (or
+ * supplies) the reference. Writes the digest like hc_image_pull. */
+HC_EXPORT int hc_image_load(struct hc_store *store, const char *path, const char *name,
+			    char *ret_digest, struct hc_error *err);
+
+struct hc_image_info {
+	char *name;       /* full normalised reference, "docker.io/library/alpine:3.20" */
+	char digest[72];  /* platform manifest digest */
+	uint64_t size;    /* config + layers, compressed */
+	char *created;    /* RFC 3339 from the image config, or NULL */
+};
+HC_EXPORT int hc_image_list(struct hc_store *store, struct hc_image_info **ret, size_t *ret_n,
+			    struct hc_error *err);
+HC_EXPORT void hc_image_list_free(struct hc_image_info *list, size_t n);
+/* Removes a name; blobs stay until hc_store_prune. -EBUSY when the image is in use by a run. */
+HC_EXPORT int hc_image_remove(struct hc_store *store, const char *ref, struct hc_error *err);
+/* Removes blobs, rootfs trees and disks that no image references and no run uses. Returns the
+ * number of items removed. */
+HC_EXPORT int hc_store_prune(struct hc_store *store, struct hc_error *err);
+
+/* ---- running --------------------------------------------------------------------------- */
+
+enum hc_accel { HC_ACCEL_AUTO, HC_ACCEL_KVM, HC_ACCEL_TCG };
+enum hc_rootfs_mode { HC_ROOTFS_AUTO, HC_ROOTFS_DIR, HC_ROOTFS_BLOCK };
+enum hc_channel { HC_CHANNEL_AUTO, HC_CHANNEL_SERIAL, HC_CHANNEL_VSOCK };
+enum hc_network { HC_NET_NONE, HC_NET_INET, HC_NET_FULL };
+enum hc_pull_policy { HC_PULL_MISSING, HC_PULL_ALWAYS, HC_PULL_NEVER };
+
+struct hc_volume {
+	const char *host;
+	const char *guest;
+	bool readonly;
+};
+
+struct hc_port {
+	uint16_t host;
+	uint16_t guest;
+};
+
+struct hc_run_opts {
+	const char *image;      /* reference; NULL when rootfs_dir is set */
+	const char *rootfs_dir; /* --rootfs: a plain directory tree (no image config) */
+	const char *backend;    /* "auto" (NULL), "qemu", "firecracker", "cloud-hypervisor", "libkrun" */
+	unsigned cpus;          /* 0: 1 */
+	unsigned memory_mib;    /* 0: 256 */
+	double timeout_s;       /* command timeout, from the command's start; 0: 30 */
+	double boot_timeout_s;  /* 0: 60 */
+
+	const char *const *cmd; /* user's CMD (may be empty) */
+	size_t n_cmd;
+	const char *entrypoint; /* --entrypoint; NULL: the image's */
+	const char *const *env; /* KEY=VALUE (or KEY: the host's value) */
+	size_t n_env;
+	const char *workdir; /* NULL: the image's */
+	const char *user;    /* NULL: the image's */
+
+	const struct hc_volume *volumes;
+	size_t n_volumes;
+	enum hc_network network;
+	const struct hc_port *ports;
+	size_t n_ports;
+
+	/* Streaming: when stdout_fd/stderr_fd >= 0, output is written there as it arrives;
+	 * otherwise it is captured into the result up to output_limit bytes each. */
+	int stdin_fd; /* >= 0 with interactive: forwarded to the command */
+	int stdout_fd;
+	int stderr_fd;
+	bool interactive;
+	size_t output_limit; /* 0: 1 MiB */
+
+	const char *kernel; /* NULL: HOTCELL_KERNEL, else the project's kernel */
+	enum hc_accel accel;
+	enum hc_rootfs_mode rootfs_mode;
+	enum hc_channel channel;
+	enum hc_pull_policy pull;
+	bool jailer;
+	const char *const *devices; /* PCI addresses for VFIO */
+	size_t n_devices;
+
+	/* When >= 0: becomes readable when the run must be cancelled (a signal handler writes
+	 * to a pipe). One byte: orderly teardown; the run then returns -ECANCELED. */
+	int cancel_fd;
+};
+
+/* Fills defaults: stdio fds -1, cancel_fd -1, everything else zero. */
+HC_EXPORT void hc_run_opts_init(struct hc_run_opts *opts);
+
+struct hc_run_result {
+	char backend[32];
+	char accel[8];        /* "kvm" / "tcg" */
+	char *image;          /* normalised reference, or NULL with rootfs_dir */
+	char image_digest[72];
+	int exit_code;        /* -1 when killed by a signal or the timeout */
+	int signal;           /* 0 when none */
+	bool timed_out;
+	char *stdout_data;    /* captured output (when not streamed) */
+	size_t stdout_len;
+	bool stdout_truncated;
+	char *stderr_data;
+	size_t stderr_len;
+	bool stderr_truncated;
+	char *result_json;    /* /hotcell/result.json, validated JSON, or NULL */
+	char *result_error;   /* why result_json is NULL although the command wrote one */
+	double t_rootfs_ms, t_boot_ms, t_exec_ms, t_teardown_ms, t_total_ms;
+};
+
+/* Runs one command in a fresh micro-VM and tears it down. Returns 0 when the command ran
+ * (whatever its exit code), a negative errno with err set when hotcell itself failed. When the
+ * guest refused to exec the command (not found, bad workdir, ...), returns -ENOENT / -EACCES /
+ * -ENOTDIR ... with err->kind "exec" and result->exit_code 127 / 126. */
+HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *opts,
+		     struct hc_run_result *result, struct hc_error *err);
+HC_EXPORT void hc_run_result_free(struct hc_run_result *result);
+/* The shell-like exit status of a result: code, 128+signal, or 124 for a timeout. */
+HC_EXPORT int hc_run_result_status(const struct hc_run_result *result);
+/* The DESIGN.md §6 JSON object (malloc'd, NUL-terminated). */
+HC_EXPORT char *hc_run_result_to_json(const struct hc_run_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HOTCELL_H */

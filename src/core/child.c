@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "core/buf.h"
+#include "core/child.h"
+#include "core/clock.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+extern char **environ;
+
+static void child_fail(int pipefd, int e)
+{
+	ssize_t _unused_ n = write(pipefd, &e, sizeof(e));
+	_exit(127);
+}
+
+/* In the child: moves the wanted fds into place without clobbering each other, closes the
+ * rest. */
+static int setup_fds(const struct hc_child_opts *o)
+{
+	int stdio[3] = { o->stdin_fd, o->stdout_fd, o->stderr_fd };
+	int highest = 3, devnull = -1;
+	size_t i;
+
+	for (i = 0; i < o->n_fds; i++)
+		if (o->fds[i].dst + 1 > highest)
+			highest = o->fds[i].dst + 1;
+	for (i = 0; i < 3; i++)
+		if (stdio[i] + 1 > highest)
+			highest = stdio[i] + 1;
+	for (i = 0; i < o->n_fds; i++)
+		if (o->fds[i].src + 1 > highest)
+			highest = o->fds[i].src + 1;
+
+	/* First move every source above all destinations, then dup2 down. */
+	int tmp[3 + 64];
+	if (o->n_fds > 64)
+		return -E2BIG;
+	for (i = 0; i < 3; i++) {
+		int src = stdio[i];
+
+		if (src < 0) {
+			if (devnull < 0) {
+				devnull = open("/dev/null", O_RDWR);
+				if (devnull < 0)
+					return -errno;
+				int d = fcntl(devnull, F_DUPFD, highest);
+				if (d < 0)
+					return -errno;
+				close(devnull);
+				devnull = d;
+			}
+			tmp[i] = devnull;
+		} else {
+			tmp[i] = fcntl(src, F_DUPFD, highest);
+			if (tmp[i] < 0)
+				return -errno;
+		}
+	}
+	for (i = 0; i < o->n_fds; i++) {
+		tmp[3 + i] = fcntl(o->fds[i].src, F_DUPFD, highest);
+		if (tmp[3 + i] < 0)
+			return -errno;
+	}
+	for (i = 0; i < 3; i++)
+		if (dup2(tmp[i], (int)i) < 0)
+			return -errno;
+	for (i = 0; i < o->n_fds; i++)
+		if (dup2(tmp[3 + i], o->fds[i].dst) < 0)
+			return -errno;
+	/* Close everything that is not a destination. */
+	int maxfd = (int)sysconf(_SC_OPEN_MAX);
+	if (maxfd < 0 || maxfd > 65536)
+		maxfd = 65536;
+	for (int fd = 3; fd < maxfd; fd++) {
+		bool keep = false;
+
+		for (i = 0; i < o->n_fds; i++)
+			if (o->fds[i].dst == fd)
+				keep = true;
+		if (keep) {
+			int fl = fcntl(fd, F_GETFD);
+			if (fl >= 0)
+				fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+		} else {
+			close(fd);
+		}
+	}
+	return 0;
+}
+
+int hc_child_spawn(struct hc_child *c, const struct hc_child_opts *o, struct hc_error *err)
+{
+	int pipefd[2], e = 0, r;
+	sigset_t all, old;
+	pid_t parent = getpid();
+	const char *prog = o->argv[0];
+	ssize_t n;
+
+	*c = (struct hc_child)HC_CHILD_INIT;
+	snprintf(c->name, sizeof(c->name), "%s", strrchr(prog, '/') ? strrchr(prog, '/') + 1 : prog);
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return hc_error_errno(err, -errno, "spawn %s: pipe", prog);
+
+	/* Signals blocked across fork so the child cannot run a parent handler before exec. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid_t pid = fork();
+	if (pid < 0) {
+		e = -errno;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return hc_error_errno(err, e, "spawn %s: fork", prog);
+	}
+	if (pid == 0) {
+		/* Default dispositions, then unblock. */
+		for (int s = 1; s < NSIG; s++)
+			if (s != SIGKILL && s != SIGSTOP)
+				signal(s, SIG_DFL);
+		sigemptyset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, NULL);
+		prctl(PR_SET_PDEATHSIG, o->pdeathsig ? o->pdeathsig : SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		if (o->new_session)
+			setsid();
+		/* Keep the error pipe above any destination fd. */
+		int ep = fcntl(pipefd[1], F_DUPFD_CLOEXEC, 200);
+		if (ep < 0)
+			child_fail(pipefd[1], errno);
+		struct hc_fd_map all_fds[65];
+		struct hc_child_opts o2 = *o;
+		if (o->n_fds > 64)
+			child_fail(ep, E2BIG);
+		memcpy(all_fds, o->fds, o->n_fds * sizeof(*all_fds));
+		all_fds[o->n_fds] = (struct hc_fd_map){ ep, ep };
+		o2.fds = all_fds;
+		o2.n_fds = o->n_fds + 1;
+		r = setup_fds(&o2);
+		if (r < 0)
+			child_fail(ep, -r);
+		fcntl(ep, F_SETFD, FD_CLOEXEC);
+		if (o->cwd && chdir(o->cwd) < 0)
+			child_fail(ep, errno);
+		if (o->pre_exec) {
+			r = o->pre_exec(o->pre_exec_arg);
+			if (r < 0)
+				child_fail(ep, -r);
+		}
+		if (o->envp)
+			environ = (char **)o->envp;
+		execvp(prog, (char *const *)o->argv);
+		child_fail(ep, errno);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	close(pipefd[1]);
+	c->pid = pid;
+	c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (c->pidfd >= 0)
+		fcntl(c->pidfd, F_SETFD, FD_CLOEXEC);
+
+	do
+		n = read(pipefd[0], &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	close(pipefd[0]);
+	if (n == sizeof(e)) {
+		hc_child_stop(c, 0);
+		if (e == ENOENT)
+			return hc_error_set(err, -ENOENT, "%s: program not found", prog);
+		return hc_error_errno(err, -e, "cannot run %s", prog);
+	}
+	return 0;
+}
+
+int hc_child_poll(struct hc_child *c)
+{
+	int st;
+	pid_t r;
+
+	if (!c->pid || c->reaped)
+		return 1;
+	do
+		r = waitpid(c->pid, &st, WNOHANG);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return 0;
+	c->reaped = true;
+	c->status = r == c->pid ? st : 0;
+	if (c->pidfd >= 0) {
+		close(c->pidfd);
+		c->pidfd = -1;
+	}
+	return 1;
+}
+
+int hc_child_wait(struct hc_child *c, int timeout_ms)
+{
+	double deadline = timeout_ms < 0 ? -1 : hc_clock_ms() + timeout_ms;
+
+	for (;;) {
+		if (hc_child_poll(c))
+			return 0;
+		int left = hc_clock_left_ms(deadline);
+		if (left == 0)
+			return -ETIMEDOUT;
+		if (c->pidfd >= 0) {
+			struct pollfd p = { .fd = c->pidfd, .events = POLLIN };
+			poll(&p, 1, left);
+		} else {
+			/* No pidfd (very old kernel): a short back-off is the only option. */
+			usleep(left < 0 || left > 5 ? 5000 : (useconds_t)left * 1000);
+		}
+	}
+}
+
+int hc_child_kill(struct hc_child *c, int sig)
+{
+	if (!c->pid || c->reaped)
+		return -ESRCH;
+	if (kill(c->pid, sig) < 0)
+		return -errno;
+	return 0;
+}
+
+void hc_child_stop(struct hc_child *c, int grace_ms)
+{
+	if (!c->pid)
+		return;
+	if (!c->reaped) {
+		if (grace_ms > 0) {
+			hc_child_kill(c, SIGTERM);
+			if (hc_child_wait(c, grace_ms) == 0)
+				goto out;
+		}
+		hc_child_kill(c, SIGKILL);
+		hc_child_wait(c, -1);
+	}
+out:
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	c->pidfd = -1;
+}
+
+void hc_child_stopp(struct hc_child *c)
+{
+	hc_child_stop(c, 0);
+}
+
+void hc_child_status_str(int status, char *buf, size_t n)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, n, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, n, "killed by signal %s", sigabbrev_np(WTERMSIG(status)) ?: "?");
+	else
+		snprintf(buf, n, "ended with wait status 0x%x", status);
+}
+
+int hc_child_run(const char *const *argv, int timeout_ms, size_t max_output, char **ret_output,
+		 struct hc_error *err)
+{
+	_cleanup_child_ struct hc_child c = HC_CHILD_INIT;
+	struct hc_buf out = HC_BUF_INIT(max_output ? max_output : 65536);
+	double deadline = timeout_ms < 0 ? -1 : hc_clock_ms() + timeout_ms;
+	bool overflow = false;
+	int p[2], r;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return hc_error_errno(err, -errno, "%s: pipe", argv[0]);
+	struct hc_child_opts o = { .argv = argv, .stdin_fd = -1, .stdout_fd = p[1], .stderr_fd = p[1] };
+	r = hc_child_spawn(&c, &o, err);
+	close(p[1]);
+	if (r < 0) {
+		close(p[0]);
+		return r;
+	}
+	for (;;) {
+		char tmp[4096];
+		struct pollfd pf = { .fd = p[0], .events = POLLIN };
+		int left = hc_clock_left_ms(deadline);
+
+		if (left == 0) {
+			close(p[0]);
+			hc_buf_free(&out);
+			return hc_error_set(err, -ETIMEDOUT, "%s: timed out after %d ms", argv[0],
+					    timeout_ms);
+		}
+		if (poll(&pf, 1, left) < 0 && errno != EINTR)
+			break;
+		ssize_t n = read(p[0], tmp, sizeof(tmp));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (!overflow && hc_buf_append(&out, tmp, (size_t)n) < 0)
+			overflow = true; /* keep draining; the output is only for messages */
+	}
+	close(p[0]);
+	hc_child_wait(&c, hc_clock_left_ms(deadline));
+	if (!c.reaped) {
+		hc_buf_free(&out);
+		return hc_error_set(err, -ETIMEDOUT, "%s: timed out", argv[0]);
+	}
+	int st = c.status;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		char desc[64];
+		const char *tail = out.data ? out.data : "";
+		size_t tl = strlen(tail);
+
+		while (tl > 0 && (tail[tl - 1] == '\n' || tail[tl - 1] == ' '))
+			tl--;
+		size_t start = tl > 300 ? tl - 300 : 0;
+		hc_child_status_str(st, desc, sizeof(desc));
+		hc_error_set(err, -EIO, "%s %s%s%.*s", argv[0], desc, tl ? ": " : "",
+			     (int)(tl - start), tail + start);
+	}
+	if (ret_output)
+		*ret_output = hc_buf_steal(&out, NULL);
+	else
+		hc_buf_free(&out);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -EIO;
+}

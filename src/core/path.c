@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "core/path.h"
+
+int hc_path_fmt(char *buf, size_t n, struct hc_error *err, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsnprintf(buf, n, fmt, ap);
+	va_end(ap);
+	if (r < 0 || (size_t)r >= n)
+		return hc_error_set(err, -ENAMETOOLONG, "path too long: %.80s...", buf);
+	return 0;
+}
+
+int hc_path_mkdir_p(const char *path, mode_t mode, struct hc_error *err)
+{
+	char tmp[HC_PATH_MAX];
+	int r;
+
+	r = hc_path_fmt(tmp, sizeof(tmp), err, "%s", path);
+	if (r < 0)
+		return r;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return hc_error_errno(err, -errno, "mkdir %s", tmp);
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return hc_error_errno(err, -errno, "mkdir %s", tmp);
+	return 0;
+}
+
+int hc_path_state_dir(char *buf, size_t n, struct hc_error *err)
+{
+	const char *e = getenv("HOTCELL_HOME");
+	int r;
+
+	if (e && *e)
+		r = hc_path_fmt(buf, n, err, "%s", e);
+	else if (geteuid() == 0)
+		r = hc_path_fmt(buf, n, err, "/var/lib/hotcell");
+	else if ((e = getenv("XDG_DATA_HOME")) && *e)
+		r = hc_path_fmt(buf, n, err, "%s/hotcell", e);
+	else if ((e = getenv("HOME")) && *e)
+		r = hc_path_fmt(buf, n, err, "%s/.local/share/hotcell", e);
+	else
+		return hc_error_set(err, -ENOENT, "no state directory: set HOTCELL_HOME or HOME");
+	if (r < 0)
+		return r;
+	return hc_path_mkdir_p(buf, 0755, err);
+}
+
+int hc_path_runtime_dir(char *buf, size_t n, struct hc_error *err)
+{
+	const char *e = getenv("HOTCELL_RUNTIME_DIR");
+	int r;
+
+	if (e && *e)
+		r = hc_path_fmt(buf, n, err, "%s", e);
+	else if (geteuid() == 0)
+		r = hc_path_fmt(buf, n, err, "/run/hotcell");
+	else if ((e = getenv("XDG_RUNTIME_DIR")) && *e)
+		r = hc_path_fmt(buf, n, err, "%s/hotcell", e);
+	else
+		r = hc_path_fmt(buf, n, err, "/tmp/hotcell-%u", (unsigned)geteuid());
+	if (r < 0)
+		return r;
+	r = hc_path_mkdir_p(buf, 0700, err);
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+void hc_path_random_id(char *buf, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char rnd[64];
+
+	if (n > sizeof(rnd))
+		n = sizeof(rnd);
+	if (getrandom(rnd, n, 0) != (ssize_t)n) {
+		for (size_t i = 0; i < n; i++)
+			rnd[i] = (unsigned char)(rand() ^ getpid() ^ (int)i);
+	}
+	for (size_t i = 0; i < n; i++)
+		buf[i] = hex[rnd[i] & 15];
+	buf[n] = 0;
+}
+
+int hc_path_make_run_dir(char *buf, size_t n, struct hc_error *err)
+{
+	char base[HC_PATH_MAX], id[16];
+	int r;
+
+	r = hc_path_runtime_dir(base, sizeof(base), err);
+	if (r < 0)
+		return r;
+	for (int tries = 0; tries < 16; tries++) {
+		hc_path_random_id(id, 8);
+		r = hc_path_fmt(buf, n, err, "%s/%s", base, id);
+		if (r < 0)
+			return r;
+		if (mkdir(buf, 0700) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return hc_error_errno(err, -errno, "mkdir %s", buf);
+	}
+	return hc_error_set(err, -EEXIST, "cannot create a runtime directory under %s", base);
+}
+
+static int rm_at(int at, const char *name, dev_t dev, struct hc_error *err)
+{
+	struct stat st;
+
+	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : hc_error_errno(err, -errno, "stat %s", name);
+	if (S_ISDIR(st.st_mode)) {
+		if (st.st_dev != dev)
+			return hc_error_set(err, -EBUSY, "%s is a mount point", name);
+		int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return hc_error_errno(err, -errno, "open %s", name);
+		DIR *d = fdopendir(fd);
+		if (!d) {
+			close(fd);
+			return hc_error_errno(err, -errno, "opendir %s", name);
+		}
+		struct dirent *de;
+		int r = 0;
+		while ((de = readdir(d))) {
+			if (hc_streq(de->d_name, ".") || hc_streq(de->d_name, ".."))
+				continue;
+			int q = rm_at(dirfd(d), de->d_name, dev, err);
+			if (q < 0 && r == 0)
+				r = q;
+		}
+		closedir(d);
+		if (r < 0)
+			return r;
+		if (unlinkat(at, name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+			/* A read-only directory mode does not stop root, but EPERM/EACCES can
+			 * come from an immutable parent. */
+			return hc_error_errno(err, -errno, "rmdir %s", name);
+		}
+		return 0;
+	}
+	if (unlinkat(at, name, 0) < 0 && errno != ENOENT)
+		return hc_error_errno(err, -errno, "unlink %s", name);
+	return 0;
+}
+
+
+int hc_path_rm_rf(const char *path, struct hc_error *err)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : hc_error_errno(err, -errno, "stat %s", path);
+	/* Directories made read-only by an image (chmod 0555) are made writable on the way
+	 * down by the unlinkat of root; for non-root they would fail: fix modes first. */
+	return rm_at(AT_FDCWD, path, st.st_dev, err);
+}
+
+bool hc_path_exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+int hc_path_read_file(const char *path, size_t max, char **ret, size_t *ret_len,
+		      struct hc_error *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0, cap = 0;
+
+	if (fd < 0)
+		return hc_error_errno(err, -errno, "open %s", path);
+	for (;;) {
+		if (len + 1 >= cap) {
+			size_t ncap = cap ? cap * 2 : 4096;
+			if (ncap > max + 1)
+				ncap = max + 1;
+			if (ncap <= len + 1 && len >= max) {
+				char c;
+				ssize_t extra = read(fd, &c, 1);
+				if (extra > 0)
+					return hc_error_set(err, -E2BIG, "%s is larger than %zu bytes",
+							    path, max);
+				break;
+			}
+			char *p = realloc(data, ncap);
+			if (!p)
+				return hc_error_set(err, -ENOMEM, "out of memory reading %s", path);
+			data = p;
+			cap = ncap;
+		}
+		ssize_t n = read(fd, data + len, cap - 1 - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return hc_error_errno(err, -errno, "read %s", path);
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (!data) {
+		data = malloc(1);
+		if (!data)
+			return hc_error_set(err, -ENOMEM, "out of memory");
+	}
+	data[len] = 0;
+	*ret = steal_ptr(&data);
+	if (ret_len)
+		*ret_len = len;
+	return 0;
+}
+
+int hc_path_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			      struct hc_error *err)
+{
+	char tmp[HC_PATH_MAX], id[9];
+	const char *p = data;
+	int r, fd;
+
+	hc_path_random_id(id, 8);
+	r = hc_path_fmt(tmp, sizeof(tmp), err, "%s.tmp-%s", path, id);
+	if (r < 0)
+		return r;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		return hc_error_errno(err, -errno, "create %s", tmp);
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = hc_error_errno(err, -errno, "write %s", tmp);
+			goto fail;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (fsync(fd) < 0) {
+		r = hc_error_errno(err, -errno, "fsync %s", tmp);
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		r = hc_error_errno(err, -errno, "close %s", tmp);
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		r = hc_error_errno(err, -errno, "rename %s", path);
+		goto fail;
+	}
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return r;
+}

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backend interface (DESIGN.md §3). One const struct hc_vmm_ops per backend, listed in
+ * hc_vmm_backends[] (vmm.c) and looked up by name. Callers never call vm->ops->x directly:
+ * the hc_vm_* wrappers check the capability and return -EOPNOTSUPP with
+ * "backend 'X' does not support Y" — never a crash, never a silent no-op.
+ */
+#pragma once
+
+#include <sys/types.h>
+
+#include "core/child.h"
+#include "core/error.h"
+#include "core/path.h"
+
+enum {
+	HC_CAP_SHARED_DIRS = 1u << 0,
+	HC_CAP_SNAPSHOT = 1u << 1,
+	HC_CAP_RESTORE = 1u << 2,
+	HC_CAP_GPU = 1u << 3,
+	HC_CAP_ROOTFS_DIR = 1u << 4,   /* rootfs over virtio-fs */
+	HC_CAP_ROOTFS_BLOCK = 1u << 5, /* rootfs as an ext4 block device */
+	HC_CAP_CHANNEL_SERIAL = 1u << 6,
+	HC_CAP_CHANNEL_VSOCK = 1u << 7,
+	HC_CAP_NETWORK = 1u << 8,
+	HC_CAP_PAUSE = 1u << 9,
+	HC_CAP_TCG = 1u << 10,         /* can run without KVM */
+};
+
+struct hc_vm_spec {
+	unsigned cpus;
+	unsigned memory_mib;
+	const char *kernel;       /* bzImage/PVH vmlinux (qemu) or ELF vmlinux */
+	bool kernel_is_user;      /* --kernel / HOTCELL_KERNEL: trusted everywhere */
+	const char *initrd;       /* the initramfs holding hotcell-init */
+	const char *cmdline;      /* extra kernel command-line words (the boot contract's keys) */
+	enum hc_accel accel;      /* resolved by the caller: KVM or TCG (QEMU), KVM otherwise */
+	enum hc_rootfs_mode rootfs_mode; /* resolved: DIR or BLOCK */
+	const char *rootfs_dir;   /* DIR: the cached tree, served read-only */
+	const char *rootfs_disk;  /* BLOCK: the cached ext4 image, attached read-only */
+	enum hc_channel channel;  /* resolved: SERIAL or VSOCK */
+	const struct hc_volume *volumes;
+	size_t n_volumes;
+	const char *const *devices; /* VFIO PCI addresses */
+	size_t n_devices;
+	bool jailer;
+	int boot_timeout_ms;
+};
+
+struct hc_vmm_ops;
+
+struct hc_vm {
+	const struct hc_vmm_ops *ops;
+	struct hc_vm_spec spec;
+	char run_dir[HC_PATH_MAX];     /* private runtime dir: sockets, console log; removed */
+	char console_log[HC_PATH_MAX]; /* the guest console; last lines go into VM errors */
+	/* Set by start(): the agent channel. Either already connected (agent_fd >= 0) or a
+	 * listening socket the guest will connect to (agent_listen_fd >= 0). */
+	int agent_fd;
+	int agent_listen_fd;
+	/* Set by start(): an fd that becomes readable when the VM died or stopped (e.g. the VMM's
+	 * pidfd, or a QMP socket with a STOP event pending); -1 when none. */
+	int death_fd;
+	void *priv;
+};
+
+struct hc_vmm_ops {
+	const char *name;
+	unsigned caps;
+	/* Usable on this host? Says why not in err. Fills version/accel descriptions when
+	 * non-NULL (for `hotcell doctor`). */
+	int (*probe)(const struct hc_vm_spec *spec, char *version, size_t version_len,
+		     struct hc_error *err);
+	int (*start)(struct hc_vm *vm, struct hc_error *err);
+	/* Called when death_fd is readable or after the agent channel broke: returns 0 while
+	 * the VM is still running, or -errno with the reason (crashed, paused on an internal
+	 * error, guest panic ...). */
+	int (*check)(struct hc_vm *vm, struct hc_error *err);
+	int (*pause)(struct hc_vm *vm, struct hc_error *err);
+	int (*resume)(struct hc_vm *vm, struct hc_error *err);
+	int (*snapshot)(struct hc_vm *vm, const char *dir, struct hc_error *err);
+	int (*restore)(struct hc_vm *vm, const char *dir, struct hc_error *err);
+	/* Ends the VM from the host and releases everything: always safe, always complete. */
+	void (*destroy)(struct hc_vm *vm);
+};
+
+extern const struct hc_vmm_ops *const hc_vmm_backends[];
+extern const size_t hc_vmm_n_backends;
+
+const struct hc_vmm_ops *hc_vmm_find(const char *name);
+
+/* Wrappers (vmm.c): capability checks + uniform error messages. */
+int hc_vm_new(struct hc_vm **ret, const struct hc_vmm_ops *ops, const struct hc_vm_spec *spec,
+	      struct hc_error *err) _must_check_;
+int hc_vm_start(struct hc_vm *vm, struct hc_error *err) _must_check_;
+int hc_vm_check(struct hc_vm *vm, struct hc_error *err);
+int hc_vm_pause(struct hc_vm *vm, struct hc_error *err) _must_check_;
+int hc_vm_resume(struct hc_vm *vm, struct hc_error *err) _must_check_;
+int hc_vm_snapshot(struct hc_vm *vm, const char *dir, struct hc_error *err) _must_check_;
+int hc_vm_restore(struct hc_vm *vm, const char *dir, struct hc_error *err) _must_check_;
+/* Destroys the VM, removes its runtime dir, frees it. NULL is fine. */
+void hc_vm_free(struct hc_vm *vm);
+/* Appends the last lines of the console log to err's message ("...; console: ..."). */
+void hc_vm_error_add_console(struct hc_vm *vm, struct hc_error *err);

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "core/buf.h"
+#include "core/child.h"
+#include "core/error.h"
+#include "core/path.h"
+#include "test.h"
+
+TEST(error_prefix_chain)
+{
+	struct hc_error err = { 0 };
+
+	ASSERT_EQ_INT(hc_error_set(&err, -EACCES, "401 Unauthorized"), -EACCES);
+	hc_error_prefix(&err, "fetch manifest");
+	hc_error_prefix(&err, "pull '%s'", "alpine");
+	ASSERT_EQ_STR(err.message, "pull 'alpine': fetch manifest: 401 Unauthorized");
+	ASSERT_EQ_INT(err.code, -EACCES);
+}
+
+TEST(buf_bounded)
+{
+	struct hc_buf b = HC_BUF_INIT(8);
+
+	ASSERT_EQ_INT(hc_buf_append(&b, "12345678", 8), 0);
+	ASSERT_EQ_INT(hc_buf_append(&b, "9", 1), -E2BIG);
+	ASSERT_EQ_INT(b.len, 8);
+	ASSERT_EQ_STR(b.data, "12345678");
+	hc_buf_consume(&b, 3);
+	ASSERT_EQ_STR(b.data, "45678");
+	hc_buf_free(&b);
+}
+
+TEST(child_run_status_and_output)
+{
+	struct hc_error err = { 0 };
+	char *out = NULL;
+	const char *argv[] = { "sh", "-c", "echo hello; echo oops >&2; exit 3", NULL };
+	int r = hc_child_run(argv, 5000, 4096, &out, &err);
+
+	ASSERT_EQ_INT(r, 3);
+	ASSERT_TRUE(strstr(out, "hello") && strstr(out, "oops"));
+	ASSERT_TRUE(strstr(err.message, "exited with status 3") != NULL);
+	free(out);
+}
+
+TEST(child_missing_program)
+{
+	struct hc_error err = { 0 };
+	const char *argv[] = { "/nonexistent/prog", NULL };
+
+	ASSERT_EQ_INT(hc_child_run(argv, 5000, 0, NULL, &err), -ENOENT);
+	ASSERT_TRUE(strstr(err.message, "not found") != NULL);
+}
+
+TEST(child_fd_handover_and_stop)
+{
+	struct hc_error err = { 0 };
+	struct hc_child c = HC_CHILD_INIT;
+	int p[2];
+
+	ASSERT_EQ_INT(pipe2(p, O_CLOEXEC), 0);
+	/* fd 5 in the child is the pipe's write end; anything else is closed. */
+	struct hc_fd_map m = { p[1], 5 };
+	const char *argv[] = { "sh", "-c", "echo via5 >&5; exec sleep 30", NULL };
+	struct hc_child_opts o = { .argv = argv, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1,
+				   .fds = &m, .n_fds = 1 };
+	ASSERT_OK(hc_child_spawn(&c, &o, &err), &err);
+	close(p[1]);
+	char buf[16] = { 0 };
+	ASSERT_EQ_INT(read(p[0], buf, sizeof(buf) - 1), 5);
+	ASSERT_EQ_STR(buf, "via5\n");
+	ASSERT_EQ_INT(hc_child_wait(&c, 50), -ETIMEDOUT);
+	hc_child_stop(&c, 1000);
+	ASSERT_TRUE(c.reaped);
+	ASSERT_TRUE(WIFSIGNALED(c.status));
+	close(p[0]);
+}
+
+TEST(path_atomic_write_and_rm_rf)
+{
+	struct hc_error err = { 0 };
+	char dir[] = "/tmp/hc-unit-XXXXXX", path[256], sub[256];
+	char *data = NULL;
+	size_t len;
+
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/a/b/c", dir);
+	ASSERT_OK(hc_path_mkdir_p(path, 0755, &err), &err);
+	snprintf(path, sizeof(path), "%s/a/file", dir);
+	ASSERT_OK(hc_path_write_file_atomic(path, "xyz", 3, 0644, &err), &err);
+	ASSERT_OK(hc_path_read_file(path, 16, &data, &len, &err), &err);
+	ASSERT_EQ_STR(data, "xyz");
+	free(data);
+	ASSERT_ERR(hc_path_read_file(path, 2, &data, &len, &err));
+	snprintf(sub, sizeof(sub), "%s/a/link", dir);
+	ASSERT_EQ_INT(symlink("/etc", sub), 0);
+	snprintf(sub, sizeof(sub), "%s/a/b", dir);
+	chmod(sub, 0555);
+	ASSERT_OK(hc_path_rm_rf(dir, &err), &err);
+	ASSERT_TRUE(!hc_path_exists(dir));
+	ASSERT_TRUE(hc_path_exists("/etc/passwd"));
+}
+
+int main(void)
+{
+	RUN(error_prefix_chain);
+	RUN(buf_bounded);
+	RUN(child_run_status_and_output);
+	RUN(child_missing_program);
+	RUN(child_fd_handover_and_stop);
+	RUN(path_atomic_write_and_rm_rf);
+	return test_summary();
+}
