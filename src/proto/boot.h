@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The boot contract between the host and hotcell-init (docs/protocol.md): one definition,
+ * used by all four backends and by the guest.
+ *
+ * Kernel command-line keys read by hotcell-init (all optional unless said):
+ *   hotcell.root=virtiofs|block     where the image is (required)
+ *   hotcell.channel=serial|vsock    how to reach the host (required)
+ *   hotcell.vol=TAG:GUESTPATH[:ro]  one per -v volume, in order (TAG is hcvolN)
+ *   hotcell.debug=1                 verbose guest logging on the console
+ * Under libkrun the same keys arrive as environment variables HOTCELL_ROOT, HOTCELL_CHANNEL,
+ * HOTCELL_VOL0.., HOTCELL_DEBUG (libkrun passes no kernel command line to its workload).
+ */
+#pragma once
+
+#define HC_BOOT_KEY_ROOT "hotcell.root"
+#define HC_BOOT_KEY_CHANNEL "hotcell.channel"
+#define HC_BOOT_KEY_VOLUME "hotcell.vol"
+#define HC_BOOT_KEY_DEBUG "hotcell.debug"
+
+/* virtio-fs tag of the image tree (read-only). */
+#define HC_BOOT_TAG_ROOTFS "hcroot"
+/* virtio-fs tag prefix of volumes: hcvol0, hcvol1, ... */
+#define HC_BOOT_TAG_VOLUME_PREFIX "hcvol"
+/* The block device holding the ext4 image (read-only): the first virtio-blk disk. */
+#define HC_BOOT_BLOCK_DEVICE "/dev/vda"
+/* virtio-serial port name of the agent channel (/sys/class/virtio-ports/vportNpM/name). */
+#define HC_BOOT_SERIAL_PORT "org.hotcell.agent"
+/* vsock: the guest connects out to CID 2 on this port (host side: <uds>_1024)... */
+#define HC_BOOT_VSOCK_PORT_CONNECT 1024
+/* ...and listens on this one, so the host can reconnect after a restore (CONNECT 1025). */
+#define HC_BOOT_VSOCK_PORT_LISTEN 1025
+/* The guest CID given to every VM (hybrid vsock: CIDs are per-VMM, never shared). */
+#define HC_BOOT_VSOCK_GUEST_CID 3
+/* Where the command may leave its structured result. */
+#define HC_BOOT_RESULT_PATH "/hotcell/result.json"
+/* hotcell-init's own exit codes (libkrun's exit-code path reports them as the worker's). */
+#define HC_BOOT_EXIT_OK 0       /* orderly shutdown after the host said so */
+#define HC_BOOT_EXIT_FAILURE 70 /* could not set up the guest (mounts, channel) */
