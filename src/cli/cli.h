@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/* The `hotcell` command: one function per subcommand, dispatched from main.c. Only src/cli and
+ * src/server talk to the user. */
+#pragma once
+
+#include "core/error.h"
+
+/* Exit status for hotcell's own errors (podman's convention). */
+#define HC_EXIT_INTERNAL 125
+
+int hc_cli_pull(int argc, char **argv);
+int hc_cli_load(int argc, char **argv);
+int hc_cli_images(int argc, char **argv);
+int hc_cli_rmi(int argc, char **argv);
+int hc_cli_prune(int argc, char **argv);
+int hc_cli_run(int argc, char **argv);
+int hc_cli_doctor(int argc, char **argv);
+
+/* Prints "hotcell: <message>" on stderr (one line) and returns HC_EXIT_INTERNAL. */
+int hc_cli_fail(const struct hc_error *err);
+/* The same, formatted. */
+int hc_cli_failf(const char *fmt, ...) _printf_(1, 2);
+/* Opens the default store, printing the error on failure. NULL on failure. */
+struct hc_store *hc_cli_store_open(void);

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+#include "hotcell.h"
+
+static void log_to_stderr(int level, const char *msg, void *userdata)
+{
+	static const char *const names[] = { "debug", "info", "warning", "error" };
+
+	fprintf(stderr, "hotcell: %s: %s\n", names[level & 3], msg);
+}
+
+int hc_cli_fail(const struct hc_error *err)
+{
+	fprintf(stderr, "hotcell: %s\n", err->message[0] ? err->message : hc_strerror(err->code));
+	return HC_EXIT_INTERNAL;
+}
+
+int hc_cli_failf(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("hotcell: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return HC_EXIT_INTERNAL;
+}
+
+struct hc_store *hc_cli_store_open(void)
+{
+	struct hc_error err = { 0 };
+	struct hc_store *s = NULL;
+
+	if (hc_store_open(NULL, &s, &err) < 0) {
+		hc_cli_fail(&err);
+		return NULL;
+	}
+	return s;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *usage;
+} commands[] = {
+	{ "pull", hc_cli_pull, "pull [--platform OS/ARCH] [--insecure] REF" },
+	{ "load", hc_cli_load, "load [--name REF] PATH" },
+	{ "images", hc_cli_images, "images [--json]" },
+	{ "rmi", hc_cli_rmi, "rmi REF" },
+	{ "prune", hc_cli_prune, "prune" },
+	{ "run", hc_cli_run, "run [OPTIONS] IMAGE [--] [CMD [ARG...]]" },
+	{ "doctor", hc_cli_doctor, "doctor" },
+};
+
+static int usage(FILE *f)
+{
+	fprintf(f, "usage: hotcell COMMAND ...\n\ncommands:\n");
+	for (size_t i = 0; i < HC_ARRAY_SIZE(commands); i++)
+		fprintf(f, "  hotcell %s\n", commands[i].usage);
+	fprintf(f, "\nhotcell run --help lists the run options.\n");
+	return f == stderr ? HC_EXIT_INTERNAL : 0;
+}
+
+int main(int argc, char **argv)
+{
+	hc_set_log_handler(log_to_stderr, NULL);
+	if (argc < 2)
+		return usage(stderr);
+	if (hc_streq(argv[1], "--help") || hc_streq(argv[1], "-h") || hc_streq(argv[1], "help"))
+		return usage(stdout);
+	if (hc_streq(argv[1], "--version") || hc_streq(argv[1], "version")) {
+		printf("hotcell %s\n", hc_version());
+		return 0;
+	}
+	for (size_t i = 0; i < HC_ARRAY_SIZE(commands); i++)
+		if (hc_streq(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	hc_cli_failf("unknown command '%s' (see hotcell --help)", argv[1]);
+	return HC_EXIT_INTERNAL;
+}
