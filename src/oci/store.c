@@ -1,0 +1,740 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store as an OCI image layout (image-spec image-layout.md): oci-layout, index.json and
+ * blobs/sha256/<hex>, under <state>/store, so skopeo (oci:DIR:REF) and umoci read it as is.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "core/log.h"
+#include "oci/store.h"
+
+#define OCI_LAYOUT_JSON "{\"imageLayoutVersion\":\"1.0.0\"}"
+#define EMPTY_INDEX_JSON "{\"schemaVersion\":2,\"manifests\":[]}"
+
+/* ---- opening -------------------------------------------------------------------------- */
+
+static int ensure_file(const char *path, const char *content, struct hc_error *err)
+{
+	if (hc_path_exists(path))
+		return 0;
+	return hc_path_write_file_atomic(path, content, strlen(content), 0644, err);
+}
+
+int hc_oci_store_init(struct hc_store *s, const char *state_dir, struct hc_error *err)
+{
+	char p[HC_PATH_MAX];
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	if (state_dir) {
+		r = hc_path_fmt(s->state_dir, sizeof(s->state_dir), err, "%s", state_dir);
+		if (r >= 0)
+			r = hc_path_mkdir_p(s->state_dir, 0755, err);
+	} else {
+		r = hc_path_state_dir(s->state_dir, sizeof(s->state_dir), err);
+	}
+	if (r < 0)
+		return r;
+	if ((r = hc_path_fmt(s->store_dir, sizeof(s->store_dir), err, "%s/store", s->state_dir)) < 0 ||
+	    (r = hc_path_fmt(s->rootfs_dir, sizeof(s->rootfs_dir), err, "%s/rootfs", s->state_dir)) <
+		    0 ||
+	    (r = hc_path_fmt(s->disks_dir, sizeof(s->disks_dir), err, "%s/disks", s->state_dir)) < 0 ||
+	    (r = hc_path_fmt(p, sizeof(p), err, "%s/blobs/sha256", s->store_dir)) < 0)
+		return r;
+	if ((r = hc_path_mkdir_p(p, 0755, err)) < 0 ||
+	    (r = hc_path_mkdir_p(s->rootfs_dir, 0755, err)) < 0 ||
+	    (r = hc_path_mkdir_p(s->disks_dir, 0755, err)) < 0)
+		return r;
+
+	/* Two processes may create these at once: both write the same content atomically. */
+	if ((r = hc_path_fmt(p, sizeof(p), err, "%s/oci-layout", s->store_dir)) < 0 ||
+	    (r = ensure_file(p, OCI_LAYOUT_JSON, err)) < 0)
+		return r;
+	if ((r = hc_path_fmt(p, sizeof(p), err, "%s/index.json", s->store_dir)) < 0 ||
+	    (r = ensure_file(p, EMPTY_INDEX_JSON, err)) < 0)
+		return r;
+	return 0;
+}
+
+int hc_store_open(const char *state_dir, struct hc_store **ret, struct hc_error *err)
+{
+	struct hc_store *s = calloc(1, sizeof(*s));
+	int r;
+
+	if (!s)
+		return hc_error_set(err, -ENOMEM, "out of memory");
+	r = hc_oci_store_init(s, state_dir, err);
+	if (r < 0) {
+		free(s);
+		hc_error_kind(err, HC_EK_IO);
+		return hc_error_prefix(err, "open store");
+	}
+	*ret = s;
+	return 0;
+}
+
+void hc_store_close(struct hc_store *store)
+{
+	free(store);
+}
+
+/* ---- blobs ---------------------------------------------------------------------------- */
+
+int hc_oci_store_blob_path(const struct hc_store *s, const char *digest, char *buf, size_t n,
+			   struct hc_error *err)
+{
+	const char *hex = hc_oci_digest_hex(digest);
+
+	if (!hex)
+		return hc_error_setk(err, -EINVAL, HC_EK_IMAGE, "invalid digest '%.80s'",
+				     digest ? digest : "(null)");
+	return hc_path_fmt(buf, n, err, "%s/blobs/sha256/%s", s->store_dir, hex);
+}
+
+bool hc_oci_store_has_blob(const struct hc_store *s, const char *digest)
+{
+	char p[HC_PATH_MAX];
+	struct stat st;
+
+	if (hc_oci_store_blob_path(s, digest, p, sizeof(p), NULL) < 0)
+		return false;
+	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+struct hc_oci_blob_writer {
+	struct hc_store *s;
+	int fd;
+	int wlock_fd;
+	char tmp_path[HC_PATH_MAX]; /* empty with O_TMPFILE */
+	char expected[HC_DIGEST_SIZE];
+	uint64_t expected_size;
+	struct hc_oci_hasher h;
+};
+
+static int fsync_dir(const char *dir)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || fsync(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+int hc_oci_store_blob_begin(struct hc_store *s, const char *expected_digest, uint64_t expected_size,
+			    struct hc_oci_blob_writer **ret, struct hc_error *err)
+{
+	struct hc_oci_blob_writer *w;
+	char dir[HC_PATH_MAX];
+	int r;
+
+	if (expected_digest && !hc_oci_digest_valid(expected_digest))
+		return hc_error_setk(err, -EINVAL, HC_EK_IMAGE, "invalid digest '%.80s'",
+				     expected_digest);
+	r = hc_path_fmt(dir, sizeof(dir), err, "%s/blobs/sha256", s->store_dir);
+	if (r < 0)
+		return r;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return hc_error_set(err, -ENOMEM, "out of memory");
+	w->s = s;
+	w->fd = -1;
+	w->wlock_fd = -1;
+	w->expected_size = expected_size;
+	if (expected_digest)
+		snprintf(w->expected, sizeof(w->expected), "%s", expected_digest);
+
+	r = hc_oci_store_lock_writers(s, true, false, &w->wlock_fd, err);
+	if (r < 0)
+		goto fail;
+	r = hc_oci_hasher_init(&w->h, err);
+	if (r < 0)
+		goto fail;
+
+	/* An unnamed file leaves nothing behind whatever happens to this process. */
+	w->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+	if (w->fd < 0) {
+		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+			r = hc_error_errno(err, -errno, "create a temp file in %s", dir);
+			goto fail;
+		}
+		char id[17];
+		hc_path_random_id(id, 16);
+		r = hc_path_fmt(w->tmp_path, sizeof(w->tmp_path), err, "%s/.tmp-%s", dir, id);
+		if (r < 0)
+			goto fail;
+		w->fd = open(w->tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (w->fd < 0) {
+			r = hc_error_errno(err, -errno, "create %s", w->tmp_path);
+			w->tmp_path[0] = 0;
+			goto fail;
+		}
+		/* Held until commit/abort: prune removes only temp files nobody holds. */
+		(void)flock(w->fd, LOCK_EX);
+	}
+	*ret = w;
+	return 0;
+fail:
+	hc_oci_blob_writer_abort(w);
+	return r;
+}
+
+static const char *writer_name(const struct hc_oci_blob_writer *w)
+{
+	return w->expected[0] ? w->expected : "(new blob)";
+}
+
+int hc_oci_blob_writer_write(struct hc_oci_blob_writer *w, const void *data, size_t n,
+			     struct hc_error *err)
+{
+	const char *p = data;
+	int r;
+
+	if (w->expected_size && (w->h.n + n < w->h.n || w->h.n + n > w->expected_size))
+		return hc_error_setk(err, -EFBIG, HC_EK_IMAGE,
+				     "blob %s is larger than its declared size %" PRIu64,
+				     writer_name(w), w->expected_size);
+	r = hc_oci_hasher_update(&w->h, data, n, err);
+	if (r < 0)
+		return r;
+	while (n > 0) {
+		ssize_t k = write(w->fd, p, n);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return hc_error_errno(err, -errno, "write blob %s", writer_name(w));
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+uint64_t hc_oci_blob_writer_size(const struct hc_oci_blob_writer *w)
+{
+	return w->h.n;
+}
+
+static int link_into_place(struct hc_oci_blob_writer *w, const char *final, struct hc_error *err)
+{
+	if (w->tmp_path[0]) {
+		if (rename(w->tmp_path, final) < 0)
+			return hc_error_errno(err, -errno, "rename into %s", final);
+		w->tmp_path[0] = 0;
+		return 0;
+	}
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", w->fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, final, AT_SYMLINK_FOLLOW) < 0) {
+		/* Someone else committed the same content first: theirs is verified too. */
+		if (errno == EEXIST)
+			return 0;
+		return hc_error_errno(err, -errno, "link blob into %s", final);
+	}
+	return 0;
+}
+
+int hc_oci_blob_writer_commit(struct hc_oci_blob_writer *w, char *ret_digest, struct hc_error *err)
+{
+	char got[HC_DIGEST_SIZE], final[HC_PATH_MAX];
+	uint64_t n = w->h.n;
+	int r;
+
+	r = hc_oci_hasher_final(&w->h, got, err);
+	if (r < 0)
+		goto out;
+	if (w->expected[0] && !hc_streq(got, w->expected)) {
+		r = hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
+				  "blob %s: digest mismatch (content is %s)", w->expected, got);
+		goto out;
+	}
+	if (w->expected_size && n != w->expected_size) {
+		r = hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
+				  "blob %s: size %" PRIu64 " does not match its declared size %" PRIu64,
+				  got, n, w->expected_size);
+		goto out;
+	}
+	r = hc_oci_store_blob_path(w->s, got, final, sizeof(final), err);
+	if (r < 0)
+		goto out;
+	if (fsync(w->fd) < 0) {
+		r = hc_error_errno(err, -errno, "fsync blob %s", got);
+		goto out;
+	}
+	r = link_into_place(w, final, err);
+	if (r < 0)
+		goto out;
+	char dir[HC_PATH_MAX];
+	if (hc_path_fmt(dir, sizeof(dir), NULL, "%s/blobs/sha256", w->s->store_dir) >= 0)
+		(void)fsync_dir(dir);
+	if (ret_digest)
+		memcpy(ret_digest, got, HC_DIGEST_SIZE);
+out:
+	hc_oci_blob_writer_abort(w);
+	return r;
+}
+
+void hc_oci_blob_writer_abort(struct hc_oci_blob_writer *w)
+{
+	if (!w)
+		return;
+	if (w->tmp_path[0])
+		unlink(w->tmp_path);
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->wlock_fd >= 0)
+		close(w->wlock_fd);
+	hc_oci_hasher_free(&w->h);
+	free(w);
+}
+
+int hc_oci_store_blob_put(struct hc_store *s, const char *expected_digest, const void *data,
+			  size_t n, char *ret_digest, struct hc_error *err)
+{
+	struct hc_oci_blob_writer *w = NULL;
+	int r;
+
+	r = hc_oci_store_blob_begin(s, expected_digest, n, &w, err);
+	if (r < 0)
+		return r;
+	r = hc_oci_blob_writer_write(w, data, n, err);
+	if (r < 0) {
+		hc_oci_blob_writer_abort(w);
+		return r;
+	}
+	return hc_oci_blob_writer_commit(w, ret_digest, err);
+}
+
+int hc_oci_store_blob_read(struct hc_store *s, const char *digest, size_t max, char **ret,
+			   size_t *ret_len, struct hc_error *err)
+{
+	_cleanup_free_ char *data = NULL;
+	char p[HC_PATH_MAX], got[HC_DIGEST_SIZE];
+	size_t len = 0;
+	int r;
+
+	r = hc_oci_store_blob_path(s, digest, p, sizeof(p), err);
+	if (r < 0)
+		return r;
+	r = hc_path_read_file(p, max, &data, &len, err);
+	if (r < 0) {
+		hc_error_kind(err, HC_EK_IMAGE);
+		if (r == -ENOENT)
+			return hc_error_setk(err, r, HC_EK_IMAGE, "blob %s is missing from the store",
+					     digest);
+		return r;
+	}
+	r = hc_oci_digest_buf(data, len, got, err);
+	if (r < 0)
+		return r;
+	if (!hc_streq(got, digest))
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
+				     "blob %s is corrupt in the store (content is %s)", digest, got);
+	*ret = steal_ptr(&data);
+	if (ret_len)
+		*ret_len = len;
+	return 0;
+}
+
+/* ---- locks ---------------------------------------------------------------------------- */
+
+/* Opens and flocks path. Files that may be unlinked while locked (image locks, removed by prune
+ * while it holds them) are re-checked after locking: a lock on an unlinked inode protects
+ * nothing, so retry on the file now at that path. */
+static int lock_file(const char *path, bool shared, bool nonblock, int *ret_fd,
+		     struct hc_error *err)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		struct stat a, b;
+
+		if (fd < 0)
+			return hc_error_errno(err, -errno, "open %s", path);
+		for (;;) {
+			if (flock(fd, (shared ? LOCK_SH : LOCK_EX) | (nonblock ? LOCK_NB : 0)) == 0)
+				break;
+			if (errno == EINTR)
+				continue;
+			if (errno == EWOULDBLOCK)
+				return hc_error_set(err, -EBUSY, "%s is locked", path);
+			return hc_error_errno(err, -errno, "flock %s", path);
+		}
+		if (fstat(fd, &a) < 0)
+			return hc_error_errno(err, -errno, "fstat %s", path);
+		if (stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			*ret_fd = hc_steal_fd(&fd);
+			return 0;
+		}
+	}
+	return hc_error_set(err, -EAGAIN, "cannot lock %s: it keeps being replaced", path);
+}
+
+int hc_oci_store_lock_image(struct hc_store *s, const char *digest, bool shared, bool nonblock,
+			    int *ret_fd, struct hc_error *err)
+{
+	const char *hex = hc_oci_digest_hex(digest);
+	char p[HC_PATH_MAX];
+	int r;
+
+	if (!hex)
+		return hc_error_setk(err, -EINVAL, HC_EK_IMAGE, "invalid digest '%.80s'",
+				     digest ? digest : "(null)");
+	r = hc_path_fmt(p, sizeof(p), err, "%s/%s.lock", s->rootfs_dir, hex);
+	if (r < 0)
+		return r;
+	r = lock_file(p, shared, nonblock, ret_fd, err);
+	if (r == -EBUSY)
+		return hc_error_setk(err, -EBUSY, HC_EK_IMAGE, "image %s is in use", digest);
+	return r;
+}
+
+int hc_oci_store_lock_writers(struct hc_store *s, bool shared, bool nonblock, int *ret_fd,
+			      struct hc_error *err)
+{
+	char p[HC_PATH_MAX];
+	int r;
+
+	r = hc_path_fmt(p, sizeof(p), err, "%s/.writers.lock", s->store_dir);
+	if (r < 0)
+		return r;
+	r = lock_file(p, shared, nonblock, ret_fd, err);
+	if (r == -EBUSY)
+		return hc_error_setk(err, -EBUSY, HC_EK_IMAGE,
+				     "the store is busy: a pull or load is in progress");
+	return r;
+}
+
+static int lock_index(struct hc_store *s, int *ret_fd, struct hc_error *err)
+{
+	char p[HC_PATH_MAX];
+	int r;
+
+	r = hc_path_fmt(p, sizeof(p), err, "%s/.lock", s->store_dir);
+	if (r < 0)
+		return r;
+	return lock_file(p, false, false, ret_fd, err);
+}
+
+/* ---- index.json ----------------------------------------------------------------------- */
+
+/* jansson's own cleanup helper (jansson.h) */
+#define _cleanup_json_ _cleanup_(json_decrefp)
+
+/* Reads index.json; ret_manifests is a borrowed reference into *ret. */
+static int index_read(struct hc_store *s, json_t **ret, json_t **ret_manifests,
+		      struct hc_error *err)
+{
+	_cleanup_free_ char *data = NULL;
+	char p[HC_PATH_MAX];
+	json_error_t jerr;
+	json_t *root, *m;
+	int r;
+
+	r = hc_path_fmt(p, sizeof(p), err, "%s/index.json", s->store_dir);
+	if (r < 0)
+		return r;
+	r = hc_path_read_file(p, HC_OCI_INDEX_MAX, &data, NULL, err);
+	if (r < 0)
+		return r;
+	root = json_loads(data, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "%s: invalid JSON: %s (line %d)",
+				     p, jerr.text, jerr.line);
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "%s: not a JSON object", p);
+	}
+	m = json_object_get(root, "manifests");
+	if (!m) {
+		m = json_array();
+		if (!m || json_object_set_new(root, "manifests", m) < 0) {
+			json_decref(root);
+			return hc_error_set(err, -ENOMEM, "out of memory");
+		}
+	}
+	if (!json_is_array(m)) {
+		json_decref(root);
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "%s: manifests is not an array", p);
+	}
+	*ret = root;
+	*ret_manifests = m;
+	return 0;
+}
+
+static int index_write(struct hc_store *s, json_t *root, struct hc_error *err)
+{
+	_cleanup_free_ char *data = NULL;
+	char p[HC_PATH_MAX];
+	int r;
+
+	r = hc_path_fmt(p, sizeof(p), err, "%s/index.json", s->store_dir);
+	if (r < 0)
+		return r;
+	data = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (!data)
+		return hc_error_set(err, -ENOMEM, "out of memory");
+	return hc_path_write_file_atomic(p, data, strlen(data), 0644, err);
+}
+
+static const char *entry_name(json_t *e)
+{
+	json_t *a = json_object_get(e, "annotations");
+
+	return json_string_value(json_object_get(a, HC_OCI_REF_NAME));
+}
+
+int hc_oci_store_add_name(struct hc_store *s, const char *name, const char *manifest_digest,
+			  const char *media_type, uint64_t size, struct hc_error *err)
+{
+	_cleanup_close_ int lock = -1;
+	_cleanup_json_ json_t *root = NULL;
+	json_t *m = NULL, *e;
+	int r;
+
+	if (!name || !*name)
+		return hc_error_setk(err, -EINVAL, HC_EK_IMAGE, "an image name is required");
+	if (!hc_oci_digest_valid(manifest_digest))
+		return hc_error_setk(err, -EINVAL, HC_EK_IMAGE, "invalid digest '%.80s'",
+				     manifest_digest ? manifest_digest : "(null)");
+	r = lock_index(s, &lock, err);
+	if (r < 0)
+		return r;
+	r = index_read(s, &root, &m, err);
+	if (r < 0)
+		return r;
+	for (size_t i = json_array_size(m); i-- > 0;)
+		if (hc_streq(entry_name(json_array_get(m, i)), name))
+			json_array_remove(m, i);
+	e = json_pack("{s:s, s:s, s:I, s:{s:s}}", "mediaType",
+		      media_type ? media_type : HC_OCI_MT_MANIFEST, "digest", manifest_digest, "size",
+		      (json_int_t)size, "annotations", HC_OCI_REF_NAME, name);
+	if (!e || json_array_append_new(m, e) < 0)
+		return hc_error_set(err, -ENOMEM, "out of memory");
+	r = index_write(s, root, err);
+	if (r < 0)
+		return hc_error_prefix(err, "add '%s' to the store", name);
+	return 0;
+}
+
+int hc_oci_store_remove_name(struct hc_store *s, const char *name, struct hc_error *err)
+{
+	_cleanup_close_ int lock = -1;
+	_cleanup_json_ json_t *root = NULL;
+	json_t *m = NULL;
+	bool found = false;
+	int r;
+
+	r = lock_index(s, &lock, err);
+	if (r < 0)
+		return r;
+	r = index_read(s, &root, &m, err);
+	if (r < 0)
+		return r;
+	for (size_t i = json_array_size(m); i-- > 0;)
+		if (hc_streq(entry_name(json_array_get(m, i)), name)) {
+			json_array_remove(m, i);
+			found = true;
+		}
+	if (!found)
+		return hc_error_setk(err, -ENOENT, HC_EK_IMAGE, "no such image: %s", name);
+	return index_write(s, root, err);
+}
+
+/* ---- names ---------------------------------------------------------------------------- */
+
+/* Docker's normalisation (distribution/reference, normalize.go): the first component is a
+ * registry when it has a '.' or a ':' or is "localhost"; otherwise the registry is docker.io,
+ * where single-component names live under library/. No tag and no digest means :latest. */
+int hc_oci_store_normalise_name(const char *ref, char *buf, size_t n, struct hc_error *err)
+{
+	char tmp[512], *digest, *name, *tag = NULL, *slash;
+	const char *domain = NULL;
+	bool library = false;
+
+	if (!ref || !*ref || strlen(ref) >= sizeof(tmp))
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "invalid image reference '%.80s'",
+				     ref ? ref : "");
+	snprintf(tmp, sizeof(tmp), "%s", ref);
+	digest = strchr(tmp, '@');
+	if (digest) {
+		*digest++ = 0;
+		if (!hc_oci_digest_valid(digest))
+			return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+					     "invalid digest in reference '%.80s'", ref);
+	}
+	name = tmp;
+	slash = strrchr(name, '/');
+	char *colon = strrchr(slash ? slash : name, ':');
+	if (colon) {
+		*colon = 0;
+		tag = colon + 1;
+	}
+	slash = strchr(name, '/');
+	if (slash) {
+		*slash = 0;
+		if (strchr(name, '.') || strchr(name, ':') || hc_streq(name, "localhost")) {
+			domain = name;
+			name = slash + 1;
+		} else {
+			*slash = '/';
+		}
+	}
+	if (!domain || hc_streq(domain, "index.docker.io"))
+		domain = "docker.io";
+	if (hc_streq(domain, "docker.io") && !strchr(name, '/'))
+		library = true;
+	if (!*name || (tag && !*tag))
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "invalid image reference '%.80s'",
+				     ref);
+	for (const char *c = name; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || strchr("._-/", *c)))
+			return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+					     "invalid image reference '%.80s'", ref);
+	if (!tag && !digest)
+		tag = (char *)"latest";
+	return hc_path_fmt(buf, n, err, "%s/%s%s%s%s%s%s", domain, library ? "library/" : "", name,
+			   tag ? ":" : "", tag ? tag : "", digest ? "@" : "", digest ? digest : "");
+}
+
+/* ---- resolve -------------------------------------------------------------------------- */
+
+static int copy_str(char *dst, size_t n, const char *src, const char *what, struct hc_error *err)
+{
+	if (!src || strlen(src) >= n)
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "manifest: invalid %s", what);
+	memcpy(dst, src, strlen(src) + 1);
+	return 0;
+}
+
+/* Minimal reading of an image manifest (image-spec manifest.md; Docker schema 2 has the same
+ * shape): config and layers. */
+static int parse_manifest(const char *data, size_t len, struct hc_oci_image *img,
+			  struct hc_error *err)
+{
+	_cleanup_json_ json_t *root = NULL;
+	json_error_t jerr;
+	json_t *cfg, *layers, *l;
+	const char *mt;
+	size_t i, sz;
+	int r;
+
+	root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root || !json_is_object(root))
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "manifest: invalid JSON: %s",
+				     root ? "not an object" : jerr.text);
+	mt = json_string_value(json_object_get(root, "mediaType"));
+	if (mt && !hc_streq(mt, HC_OCI_MT_MANIFEST) && !hc_streq(mt, HC_DOCKER_MT_MANIFEST))
+		return hc_error_setk(err, -EMEDIUMTYPE, HC_EK_IMAGE,
+				     "manifest: unsupported media type %.100s", mt);
+	cfg = json_object_get(root, "config");
+	r = copy_str(img->config_digest, sizeof(img->config_digest),
+		     json_string_value(json_object_get(cfg, "digest")), "config digest", err);
+	if (r < 0)
+		return r;
+	if (!hc_oci_digest_valid(img->config_digest))
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "manifest: invalid config digest");
+	layers = json_object_get(root, "layers");
+	if (!json_is_array(layers))
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "manifest: no layers array");
+	if (json_array_size(layers) > 4096)
+		return hc_error_setk(err, -E2BIG, HC_EK_IMAGE, "manifest: too many layers");
+	img->n_layers = 0;
+	if (hc_mul_overflows(json_array_size(layers) + 1, sizeof(*img->layers), &sz))
+		return hc_error_set(err, -ENOMEM, "out of memory");
+	img->layers = calloc(1, sz);
+	if (!img->layers)
+		return hc_error_set(err, -ENOMEM, "out of memory");
+	json_array_foreach(layers, i, l) {
+		struct hc_oci_layer *ly = &img->layers[i];
+		json_t *size = json_object_get(l, "size");
+		r = copy_str(ly->digest, sizeof(ly->digest),
+			     json_string_value(json_object_get(l, "digest")), "layer digest", err);
+		if (r < 0)
+			return r;
+		if (!hc_oci_digest_valid(ly->digest))
+			return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
+					     "manifest: invalid layer digest");
+		r = copy_str(ly->media_type, sizeof(ly->media_type),
+			     json_string_value(json_object_get(l, "mediaType")), "layer media type",
+			     err);
+		if (r < 0)
+			return r;
+		if (!json_is_integer(size) || json_integer_value(size) < 0)
+			return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
+					     "manifest: invalid layer size");
+		ly->size = (uint64_t)json_integer_value(size);
+		img->n_layers++;
+	}
+	return 0;
+}
+
+int hc_oci_store_resolve(struct hc_store *s, const char *ref, struct hc_oci_image *ret,
+			 struct hc_error *err)
+{
+	_cleanup_json_ json_t *root = NULL;
+	_cleanup_free_ char *data = NULL;
+	struct hc_oci_image img = { 0 };
+	char norm[512];
+	const char *want_digest = NULL, *name = NULL;
+	json_t *m = NULL, *e, *found = NULL;
+	size_t i, len;
+	int r;
+
+	if (!ref || !*ref)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "an image reference is required");
+	if (hc_oci_digest_valid(ref)) {
+		want_digest = ref;
+	} else {
+		r = hc_oci_store_normalise_name(ref, norm, sizeof(norm), err);
+		if (r < 0)
+			return r;
+		name = norm;
+		const char *at = strchr(norm, '@');
+		if (at)
+			want_digest = at + 1;
+	}
+	r = index_read(s, &root, &m, err);
+	if (r < 0)
+		return r;
+	if (name)
+		json_array_foreach(m, i, e) if (hc_streq(entry_name(e), name)) found = e;
+	if (!found && want_digest)
+		json_array_foreach(m, i, e) {
+			if (hc_streq(json_string_value(json_object_get(e, "digest")), want_digest)) {
+				found = e;
+				break;
+			}
+		}
+	if (!found)
+		return hc_error_setk(err, -ENOENT, HC_EK_IMAGE, "image '%s' is not in the store",
+				     ref);
+
+	const char *digest = json_string_value(json_object_get(found, "digest"));
+	if (!hc_oci_digest_valid(digest))
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
+				     "index.json: invalid digest for '%s'", ref);
+	snprintf(img.digest, sizeof(img.digest), "%s", digest);
+	snprintf(img.name, sizeof(img.name), "%s",
+		 entry_name(found) ? entry_name(found) : (name ? name : ref));
+	r = hc_oci_store_blob_read(s, digest, HC_OCI_MANIFEST_MAX, &data, &len, err);
+	if (r >= 0)
+		r = parse_manifest(data, len, &img, err);
+	if (r < 0) {
+		hc_oci_image_free(&img);
+		return hc_error_prefix(err, "image '%s'", ref);
+	}
+	*ret = img;
+	return 0;
+}
+
+void hc_oci_image_free(struct hc_oci_image *img)
+{
+	if (!img)
+		return;
+	free(img->layers);
+	img->layers = NULL;
+	img->n_layers = 0;
+}
