@@ -187,6 +187,14 @@ HC_EXPORT void hc_run_result_free(struct hc_run_result *result);
 HC_EXPORT int hc_run_result_status(const struct hc_run_result *result);
 /* The DESIGN.md §6 JSON object (malloc'd, NUL-terminated). */
 HC_EXPORT char *hc_run_result_to_json(const struct hc_run_result *result);
+/* The same object with an "error": { "kind", "message" } member added when err is non-NULL:
+ * used when the guest refused to start the command (exit 126/127), so the caller sees both
+ * the result and why. */
+HC_EXPORT char *hc_run_result_to_json_error(const struct hc_run_result *result,
+					    const struct hc_error *err);
+/* The DESIGN.md §6 object for hotcell's own failures (exit 125):
+ * { "error": { "kind": "...", "message": "..." } } (malloc'd, NUL-terminated). */
+HC_EXPORT char *hc_error_to_json(const struct hc_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+
+#include "core/path.h"
+#include "lib/paths.h"
+
+/* The directory of the running executable, so a build tree and an installed prefix both work
+ * without configuration. */
+static int exe_dir(char *buf, size_t n)
+{
+	char exe[HC_PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (len <= 0)
+		return -errno;
+	exe[len] = 0;
+	if (snprintf(buf, n, "%s", dirname(exe)) >= (int)n)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static bool readable_file(const char *path)
+{
+	return access(path, R_OK) == 0;
+}
+
+/* Tries <exe>/<rel> for each candidate; fills buf with the first that exists and appends what
+ * was searched to tried. */
+static int search(const char *const *rels, size_t n_rels, char *buf, size_t n, char *tried,
+		  size_t tried_n)
+{
+	char dir[HC_PATH_MAX], cand[HC_PATH_MAX], real[PATH_MAX];
+	size_t used = strlen(tried);
+
+	if (exe_dir(dir, sizeof(dir)) < 0)
+		return -ENOENT;
+	for (size_t i = 0; i < n_rels; i++) {
+		if (snprintf(cand, sizeof(cand), "%s/%s", dir, rels[i]) >= (int)sizeof(cand))
+			continue;
+		if (readable_file(cand)) {
+			const char *p = realpath(cand, real) ? real : cand;
+
+			if (snprintf(buf, n, "%s", p) >= (int)n)
+				return -ENAMETOOLONG;
+			return 0;
+		}
+		if (used < tried_n)
+			used += (size_t)snprintf(tried + used, tried_n - used, "%s%s",
+						 used ? ", " : "", cand);
+	}
+	return -ENOENT;
+}
+
+bool hc_lib_kernel_is_elf(const char *path)
+{
+	unsigned char magic[4];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool elf;
+
+	if (fd < 0)
+		return false;
+	elf = read(fd, magic, 4) == 4 && memcmp(magic, "\x7f" "ELF", 4) == 0;
+	close(fd);
+	return elf;
+}
+
+int hc_lib_kernel_find(const char *user, enum hc_kernel_format fmt, char *buf, size_t n,
+		       bool *ret_is_user, struct hc_error *err)
+{
+	const char *e = getenv("HOTCELL_KERNEL");
+	const char *name = fmt == HC_KERNEL_ELF ? "vmlinux" : "bzImage";
+	char rel_build[64], rel_inst[64], tried[1024] = "";
+	const char *rels[2] = { rel_build, rel_inst };
+	int r;
+
+	if (!user && e && *e)
+		user = e;
+	if (user) {
+		if (!readable_file(user))
+			return hc_error_errno(err, -errno, "kernel '%s'", user);
+		if (ret_is_user)
+			*ret_is_user = true;
+		return hc_path_fmt(buf, n, err, "%s", user);
+	}
+	snprintf(rel_build, sizeof(rel_build), "../kernel/%s", name);
+	snprintf(rel_inst, sizeof(rel_inst), "../lib/hotcell/%s", name);
+	r = search(rels, HC_ARRAY_SIZE(rels), buf, n, tried, sizeof(tried));
+	if (r == -ENAMETOOLONG)
+		return hc_error_set(err, r, "kernel path too long");
+	if (r < 0)
+		return hc_error_set(err, -ENOENT,
+				    "no guest kernel (%s) found: build it with `make kernel`, or use "
+				    "--kernel PATH or HOTCELL_KERNEL (searched %s)",
+				    name, tried[0] ? tried : "nothing");
+	if (ret_is_user)
+		*ret_is_user = false;
+	return 0;
+}
+
+int hc_lib_initramfs_find(char *buf, size_t n, struct hc_error *err)
+{
+	static const char *const rels[] = { "../initramfs.cpio.gz",
+					     "../lib/hotcell/initramfs.cpio.gz" };
+	const char *e = getenv("HOTCELL_INITRAMFS");
+	char tried[1024] = "";
+	int r;
+
+	if (e && *e) {
+		if (!readable_file(e))
+			return hc_error_errno(err, -errno, "HOTCELL_INITRAMFS '%s'", e);
+		return hc_path_fmt(buf, n, err, "%s", e);
+	}
+	r = search(rels, HC_ARRAY_SIZE(rels), buf, n, tried, sizeof(tried));
+	if (r == -ENAMETOOLONG)
+		return hc_error_set(err, r, "initramfs path too long");
+	if (r < 0)
+		return hc_error_set(err, -ENOENT,
+				    "no initramfs with hotcell-init found: build it with `make`, or set "
+				    "HOTCELL_INITRAMFS (searched %s)",
+				    tried[0] ? tried : "nothing");
+	return 0;
+}
