@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/* REST over a unix socket (see rest.h). */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/path.h"
+#include "vmm/rest.h"
+
+struct hc_rest {
+	CURL *curl; /* kept between calls: one connection, reused (both VMMs keep it alive) */
+	struct curl_slist *headers;
+	char sock[HC_PATH_MAX];
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int hc_rest_new(struct hc_rest **ret, const char *sock_path, struct hc_error *err)
+{
+	struct hc_rest *r;
+
+	pthread_once(&curl_once, curl_init);
+	if (curl_init_rc != CURLE_OK)
+		return hc_error_set(err, -EIO, "libcurl initialisation failed: %s",
+				    curl_easy_strerror(curl_init_rc));
+	if (strlen(sock_path) > HC_SOCK_PATH_MAX)
+		return hc_error_set(err, -ENAMETOOLONG, "API socket path '%s' is longer than %d bytes",
+				    sock_path, HC_SOCK_PATH_MAX);
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return hc_error_set(err, -ENOMEM, "out of memory");
+	snprintf(r->sock, sizeof(r->sock), "%s", sock_path);
+	r->curl = curl_easy_init();
+	if (!r->curl) {
+		hc_rest_free(r);
+		return hc_error_set(err, -ENOMEM, "curl_easy_init failed");
+	}
+	/* "Expect:" off: neither VMM's HTTP server does 100-continue. */
+	static const char *const hdrs[] = { "Content-Type: application/json",
+					    "Accept: application/json", "Expect:" };
+	for (size_t i = 0; i < HC_ARRAY_SIZE(hdrs); i++) {
+		struct curl_slist *h = curl_slist_append(r->headers, hdrs[i]);
+		if (!h) {
+			hc_rest_free(r);
+			return hc_error_set(err, -ENOMEM, "out of memory");
+		}
+		r->headers = h;
+	}
+	*ret = r;
+	return 0;
+}
+
+void hc_rest_free(struct hc_rest *r)
+{
+	if (!r)
+		return;
+	if (r->curl)
+		curl_easy_cleanup(r->curl);
+	curl_slist_free_all(r->headers);
+	free(r);
+}
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *userdata)
+{
+	struct hc_buf *b = userdata;
+	size_t n = size * nmemb;
+
+	if (hc_buf_append(b, p, n) < 0)
+		return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
+	return n;
+}
+
+int hc_rest_call(struct hc_rest *r, const char *method, const char *endpoint, const char *body,
+		 int timeout_ms, long *ret_status, char **ret_body, struct hc_error *err)
+{
+	struct hc_buf resp = HC_BUF_INIT(HC_REST_BODY_MAX);
+	char url[512];
+	long status = 0;
+	CURLcode rc;
+	CURL *c = r->curl;
+
+	if (timeout_ms <= 0)
+		timeout_ms = HC_REST_TIMEOUT_MS;
+	if ((size_t)snprintf(url, sizeof(url), "http://localhost%s", endpoint) >= sizeof(url))
+		return hc_error_set(err, -ENAMETOOLONG, "%s %s: endpoint too long", method,
+				    endpoint);
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, r->sock);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->headers);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+	if (hc_streq(method, "GET")) {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	} else {
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
+	}
+	hc_debug("rest %s: %s %s %s", r->sock, method, endpoint, body ? body : "");
+	rc = curl_easy_perform(c);
+	if (rc != CURLE_OK) {
+		int code = -EIO;
+
+		hc_buf_free(&resp);
+		if (rc == CURLE_WRITE_ERROR)
+			return hc_error_set(err, -E2BIG, "%s %s: response body larger than %d bytes",
+					    method, endpoint, HC_REST_BODY_MAX);
+		if (rc == CURLE_OPERATION_TIMEDOUT)
+			code = -ETIMEDOUT;
+		else if (rc == CURLE_COULDNT_CONNECT)
+			code = -ECONNREFUSED;
+		return hc_error_set(err, code, "%s %s: %s (API socket %s)", method, endpoint,
+				    curl_easy_strerror(rc), r->sock);
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	hc_debug("rest %s: %s %s -> %ld %s", r->sock, method, endpoint, status,
+		 resp.data ? resp.data : "");
+	*ret_status = status;
+	if (ret_body) {
+		if (hc_buf_append(&resp, "", 0) < 0)
+			return hc_error_set(err, -ENOMEM, "out of memory");
+		*ret_body = hc_buf_steal(&resp, NULL);
+	}
+	hc_buf_free(&resp);
+	return 0;
+}
+
+/* Keeps one line of printable text: the message goes into a one-line hc_error. */
+static void copy_line(char *buf, size_t n, const char *s, size_t len)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len && o + 1 < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		buf[o++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+	}
+	buf[o] = '\0';
+	while (o > 0 && buf[o - 1] == ' ')
+		buf[--o] = '\0';
+}
+
+void hc_rest_error_text(const char *body, char *buf, size_t n)
+{
+	json_t *j;
+
+	if (!n)
+		return;
+	buf[0] = '\0';
+	if (!body)
+		return;
+	j = json_loads(body, JSON_REJECT_DUPLICATES, NULL);
+	if (json_is_object(j)) {
+		/* Firecracker: {"fault_message": "..."}; others: "error" or "message". */
+		static const char *const keys[] = { "fault_message", "error", "message" };
+		size_t i;
+
+		for (i = 0; i < HC_ARRAY_SIZE(keys); i++) {
+			json_t *v = json_object_get(j, keys[i]);
+			if (json_is_string(v)) {
+				copy_line(buf, n, json_string_value(v), json_string_length(v));
+				json_decref(j);
+				return;
+			}
+		}
+	}
+	json_decref(j);
+	/* Cloud Hypervisor answers errors with plain text: keep the first non-empty line. */
+	while (*body == '\n' || *body == '\r' || *body == ' ')
+		body++;
+	copy_line(buf, n, body, strcspn(body, "\r\n"));
+}
+
+int hc_rest_request(struct hc_rest *r, const char *method, const char *endpoint, const char *body,
+		    int timeout_ms, char **ret_body, struct hc_error *err)
+{
+	_cleanup_free_ char *resp = NULL;
+	long status = 0;
+	int rc;
+
+	rc = hc_rest_call(r, method, endpoint, body, timeout_ms, &status, &resp, err);
+	if (rc < 0)
+		return rc;
+	if (status < 200 || status > 299) {
+		char text[512];
+
+		hc_rest_error_text(resp, text, sizeof(text));
+		return hc_error_set(err, status >= 400 && status < 500 ? -EINVAL : -EIO,
+				    "%s %s: HTTP %ld%s%s", method, endpoint, status,
+				    text[0] ? ": " : "", text);
+	}
+	if (ret_body)
+		*ret_body = steal_ptr(&resp);
+	return 0;
+}
