@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "oci/ref.h"
 #include "oci/store.h"
 
 #define OCI_LAYOUT_JSON "{\"imageLayoutVersion\":\"1.0.0\"}"
@@ -545,58 +546,21 @@ int hc_oci_store_remove_name(struct hc_store *s, const char *name, struct hc_err
 
 /* ---- names ---------------------------------------------------------------------------- */
 
-/* Docker's normalisation (distribution/reference, normalize.go): the first component is a
- * registry when it has a '.' or a ':' or is "localhost"; otherwise the registry is docker.io,
- * where single-component names live under library/. No tag and no digest means :latest. */
+/* One normalisation for pulled, loaded and looked-up names: the reference parser's. */
 int hc_oci_store_normalise_name(const char *ref, char *buf, size_t n, struct hc_error *err)
 {
-	char tmp[512], *digest, *name, *tag = NULL, *slash;
-	const char *domain = NULL;
-	bool library = false;
+	struct hc_oci_ref r;
+	int k;
 
-	if (!ref || !*ref || strlen(ref) >= sizeof(tmp))
-		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "invalid image reference '%.80s'",
-				     ref ? ref : "");
-	snprintf(tmp, sizeof(tmp), "%s", ref);
-	digest = strchr(tmp, '@');
-	if (digest) {
-		*digest++ = 0;
-		if (!hc_oci_digest_valid(digest))
-			return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
-					     "invalid digest in reference '%.80s'", ref);
+	k = hc_oci_ref_parse(ref, &r, err);
+	if (k < 0) {
+		hc_error_kind(err, HC_EK_USAGE);
+		return k;
 	}
-	name = tmp;
-	slash = strrchr(name, '/');
-	char *colon = strrchr(slash ? slash : name, ':');
-	if (colon) {
-		*colon = 0;
-		tag = colon + 1;
-	}
-	slash = strchr(name, '/');
-	if (slash) {
-		*slash = 0;
-		if (strchr(name, '.') || strchr(name, ':') || hc_streq(name, "localhost")) {
-			domain = name;
-			name = slash + 1;
-		} else {
-			*slash = '/';
-		}
-	}
-	if (!domain || hc_streq(domain, "index.docker.io"))
-		domain = "docker.io";
-	if (hc_streq(domain, "docker.io") && !strchr(name, '/'))
-		library = true;
-	if (!*name || (tag && !*tag))
-		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "invalid image reference '%.80s'",
-				     ref);
-	for (const char *c = name; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || strchr("._-/", *c)))
-			return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
-					     "invalid image reference '%.80s'", ref);
-	if (!tag && !digest)
-		tag = (char *)"latest";
-	return hc_path_fmt(buf, n, err, "%s/%s%s%s%s%s%s", domain, library ? "library/" : "", name,
-			   tag ? ":" : "", tag ? tag : "", digest ? "@" : "", digest ? digest : "");
+	k = hc_oci_ref_format(&r, buf, n);
+	if (k < 0)
+		return hc_error_setk(err, k, HC_EK_USAGE, "image reference too long: '%.80s'", ref);
+	return 0;
 }
 
 /* ---- resolve -------------------------------------------------------------------------- */
