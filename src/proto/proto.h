@@ -114,6 +114,36 @@ struct hc_proto_error {
 int hc_proto_error_encode(struct hc_buf *out, const struct hc_proto_error *e) _must_check_;
 int hc_proto_error_decode(const struct hc_proto_frame *f, struct hc_proto_error *ret) _must_check_;
 
-/* RESULT payload: u8 status (0 ok: bytes follow; 1 too large; 2 unreadable) + bytes. */
+/* SIGNAL payload: i32 signal number (1..64); delivered to the command's process group. */
 int hc_proto_signal_encode(struct hc_buf *out, int32_t sig) _must_check_;
 int hc_proto_signal_decode(const struct hc_proto_frame *f, int32_t *ret) _must_check_;
+
+/* RESULT payload: u8 status (0 ok: bytes follow; 1 too large; 2 unreadable) + bytes. With
+ * status 0 the bytes are the file (<= HC_PROTO_MAX_RESULT); otherwise they are a short
+ * human-readable reason (<= 512 bytes, may be empty). */
+#define HC_RESULT_OK 0
+#define HC_RESULT_TOO_LARGE 1
+#define HC_RESULT_UNREADABLE 2
+struct hc_proto_result {
+	uint8_t status;
+	const uint8_t *data; /* points into the frame's payload */
+	size_t len;
+};
+int hc_proto_result_encode(struct hc_buf *out, const struct hc_proto_result *r) _must_check_;
+int hc_proto_result_decode(const struct hc_proto_frame *f, struct hc_proto_result *ret)
+	_must_check_;
+
+/* ---- helpers ---- */
+
+/* "hello", "exec", ...; "unknown" for anything else. */
+const char *hc_proto_type_name(uint8_t type);
+/* Reads from a blocking fd into in (whose max should be at least HC_PROTO_HEADER_SIZE +
+ * HC_PROTO_MAX_PAYLOAD) until one whole frame is buffered. Returns 1 and fills *ret (pointing
+ * into in) and *consumed (call hc_buf_consume(in, *consumed) when done with the frame), 0 on
+ * EOF at a frame boundary, -EPIPE on EOF inside a frame, -EBADMSG on a malformed header, or a
+ * read error. */
+int hc_proto_frame_read(int fd, struct hc_buf *in, struct hc_proto_frame *ret, size_t *consumed)
+	_must_check_;
+/* The maximum payload length allowed for a frame type (0 for types without payload); -1 for
+ * an unknown type. */
+long hc_proto_type_max_payload(uint8_t type);

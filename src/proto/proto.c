@@ -1,0 +1,654 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The host<->guest wire protocol (docs/protocol.md). Everything here is plain byte shuffling:
+ * no allocation except in hc_proto_exec_decode, no I/O except the two fd helpers, so the same
+ * file links into the static hotcell-init and into libhotcell.
+ *
+ * Both ends are untrusted by the other: the header parser bounds every length by frame type
+ * before a payload is buffered, and each payload decoder checks every length against what is
+ * left of the payload and rejects trailing bytes.
+ */
+#include <errno.h>
+#include <sys/uio.h>
+
+#include "proto/proto.h"
+
+static const char *const type_names[] = {
+	[HC_FRAME_HELLO] = "hello",	  [HC_FRAME_EXEC] = "exec",
+	[HC_FRAME_STDIN] = "stdin",	  [HC_FRAME_STDIN_CLOSE] = "stdin-close",
+	[HC_FRAME_STDOUT] = "stdout",	  [HC_FRAME_STDERR] = "stderr",
+	[HC_FRAME_EXIT] = "exit",	  [HC_FRAME_ERROR] = "error",
+	[HC_FRAME_RESULT] = "result",	  [HC_FRAME_SIGNAL] = "signal",
+	[HC_FRAME_SHUTDOWN] = "shutdown",
+};
+
+const char *hc_proto_type_name(uint8_t type)
+{
+	if (type == 0 || type > HC_FRAME_TYPE_MAX)
+		return "unknown";
+	return type_names[type];
+}
+
+#define ERROR_MESSAGE_MAX (sizeof(((struct hc_proto_error *)0)->message) - 1)
+#define HELLO_AGENT_MAX (sizeof(((struct hc_proto_hello *)0)->agent) - 1)
+#define RESULT_REASON_MAX 512
+
+long hc_proto_type_max_payload(uint8_t type)
+{
+	switch ((enum hc_proto_type)type) {
+	case HC_FRAME_HELLO:
+		return 4 + 8 + 4 + HELLO_AGENT_MAX;
+	case HC_FRAME_EXEC:
+		return HC_PROTO_MAX_PAYLOAD;
+	case HC_FRAME_STDIN:
+	case HC_FRAME_STDOUT:
+	case HC_FRAME_STDERR:
+		return HC_PROTO_MAX_DATA;
+	case HC_FRAME_STDIN_CLOSE:
+	case HC_FRAME_SHUTDOWN:
+		return 0;
+	case HC_FRAME_EXIT:
+		return 4 + 4 + 1;
+	case HC_FRAME_ERROR:
+		return 4 + 4 + ERROR_MESSAGE_MAX;
+	case HC_FRAME_RESULT:
+		return 1 + HC_PROTO_MAX_RESULT;
+	case HC_FRAME_SIGNAL:
+		return 4;
+	}
+	return -1;
+}
+
+/* ---- big-endian primitives ---- */
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int buf_u8(struct hc_buf *b, uint8_t v)
+{
+	return hc_buf_append(b, &v, 1);
+}
+
+static int buf_u32(struct hc_buf *b, uint32_t v)
+{
+	uint8_t p[4];
+
+	put_u32(p, v);
+	return hc_buf_append(b, p, 4);
+}
+
+static int buf_u64(struct hc_buf *b, uint64_t v)
+{
+	int r = buf_u32(b, (uint32_t)(v >> 32));
+
+	return r < 0 ? r : buf_u32(b, (uint32_t)v);
+}
+
+static int buf_bytes(struct hc_buf *b, const void *p, size_t n)
+{
+	int r;
+
+	if (n > UINT32_MAX)
+		return -E2BIG;
+	r = buf_u32(b, (uint32_t)n);
+	return r < 0 ? r : hc_buf_append(b, p, n);
+}
+
+/* A decoding cursor over one payload: every read is checked against what is left. */
+struct cur {
+	const uint8_t *p;
+	size_t left;
+};
+
+static int cur_u8(struct cur *c, uint8_t *ret)
+{
+	if (c->left < 1)
+		return -EBADMSG;
+	*ret = c->p[0];
+	c->p++;
+	c->left--;
+	return 0;
+}
+
+static int cur_u32(struct cur *c, uint32_t *ret)
+{
+	if (c->left < 4)
+		return -EBADMSG;
+	*ret = get_u32(c->p);
+	c->p += 4;
+	c->left -= 4;
+	return 0;
+}
+
+static int cur_u64(struct cur *c, uint64_t *ret)
+{
+	uint32_t hi, lo;
+
+	if (cur_u32(c, &hi) < 0 || cur_u32(c, &lo) < 0)
+		return -EBADMSG;
+	*ret = (uint64_t)hi << 32 | lo;
+	return 0;
+}
+
+/* A length-prefixed string of at most max bytes, without NUL bytes; points into the payload. */
+static int cur_str(struct cur *c, size_t max, const uint8_t **ret, size_t *ret_len)
+{
+	uint32_t n;
+
+	if (cur_u32(c, &n) < 0 || n > max || n > c->left)
+		return -EBADMSG;
+	if (memchr(c->p, 0, n))
+		return -EBADMSG;
+	*ret = c->p;
+	*ret_len = n;
+	c->p += n;
+	c->left -= n;
+	return 0;
+}
+
+static int cur_strdup(struct cur *c, size_t max, char **ret)
+{
+	const uint8_t *s;
+	size_t n;
+	char *d;
+
+	if (cur_str(c, max, &s, &n) < 0)
+		return -EBADMSG;
+	d = malloc(n + 1);
+	if (!d)
+		return -ENOMEM;
+	memcpy(d, s, n);
+	d[n] = 0;
+	*ret = d;
+	return 0;
+}
+
+/* ---- frames ---- */
+
+int hc_proto_frame_parse(const uint8_t *buf, size_t len, struct hc_proto_frame *ret,
+			 size_t *consumed)
+{
+	uint32_t plen;
+	long max;
+
+	if (len < HC_PROTO_HEADER_SIZE)
+		return 0;
+	plen = get_u32(buf);
+	max = hc_proto_type_max_payload(buf[4]);
+	/* flags and the reserved u16 must be zero: room for later versions, never garbage. */
+	if (max < 0 || buf[5] != 0 || buf[6] != 0 || buf[7] != 0 || plen > (unsigned long)max)
+		return -EBADMSG;
+	if (len - HC_PROTO_HEADER_SIZE < plen)
+		return 0;
+	ret->type = buf[4];
+	ret->len = plen;
+	ret->payload = buf + HC_PROTO_HEADER_SIZE;
+	*consumed = HC_PROTO_HEADER_SIZE + (size_t)plen;
+	return 1;
+}
+
+static int check_out(uint8_t type, size_t len)
+{
+	long max = hc_proto_type_max_payload(type);
+
+	if (max < 0)
+		return -EINVAL;
+	if (len > (unsigned long)max)
+		return -E2BIG;
+	return 0;
+}
+
+static void header(uint8_t *h, uint8_t type, size_t len)
+{
+	put_u32(h, (uint32_t)len);
+	h[4] = type;
+	h[5] = h[6] = h[7] = 0;
+}
+
+int hc_proto_frame_append(struct hc_buf *out, uint8_t type, const void *payload, size_t len)
+{
+	uint8_t h[HC_PROTO_HEADER_SIZE];
+	size_t old = out->len;
+	int r;
+
+	r = check_out(type, len);
+	if (r < 0)
+		return r;
+	r = hc_buf_reserve(out, HC_PROTO_HEADER_SIZE + len);
+	if (r < 0)
+		return r;
+	header(h, type, len);
+	r = hc_buf_append(out, h, sizeof(h));
+	if (r >= 0 && len)
+		r = hc_buf_append(out, payload, len);
+	if (r < 0) {
+		out->len = old;
+		if (out->data)
+			out->data[old] = 0;
+	}
+	return r;
+}
+
+int hc_proto_frame_write(int fd, uint8_t type, const void *payload, size_t len)
+{
+	uint8_t h[HC_PROTO_HEADER_SIZE];
+	struct iovec iov[2];
+	int r, n = 0;
+
+	r = check_out(type, len);
+	if (r < 0)
+		return r;
+	header(h, type, len);
+	iov[0] = (struct iovec){ h, sizeof(h) };
+	iov[1] = (struct iovec){ (void *)payload, len };
+	while (n < 2) {
+		ssize_t w;
+
+		if (iov[n].iov_len == 0) {
+			n++;
+			continue;
+		}
+		w = writev(fd, iov + n, 2 - n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		while (n < 2 && (size_t)w >= iov[n].iov_len) {
+			w -= (ssize_t)iov[n].iov_len;
+			iov[n].iov_len = 0;
+			n++;
+		}
+		if (n < 2) {
+			iov[n].iov_base = (uint8_t *)iov[n].iov_base + w;
+			iov[n].iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+int hc_proto_frame_read(int fd, struct hc_buf *in, struct hc_proto_frame *ret, size_t *consumed)
+{
+	for (;;) {
+		ssize_t n;
+		size_t want;
+		int r;
+
+		r = hc_proto_frame_parse((const uint8_t *)in->data, in->len, ret, consumed);
+		if (r != 0)
+			return r;
+		/* Read at most what completes the header or the frame: never more than a frame
+		 * ahead, so the buffer's cap only has to hold one frame. */
+		if (in->len < HC_PROTO_HEADER_SIZE)
+			want = HC_PROTO_HEADER_SIZE - in->len;
+		else
+			want = HC_PROTO_HEADER_SIZE + get_u32((const uint8_t *)in->data) - in->len;
+		if (want > 65536)
+			want = 65536;
+		r = hc_buf_reserve(in, want);
+		if (r < 0)
+			return r;
+		n = read(fd, in->data + in->len, want);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return in->len == 0 ? 0 : -EPIPE;
+		in->len += (size_t)n;
+		in->data[in->len] = 0;
+	}
+}
+
+/* ---- typed payloads ----
+ * Each encoder writes the header with a zero length, appends the payload, then patches the
+ * length; on failure out is rolled back to where it was. */
+
+static int begin(struct hc_buf *out, uint8_t type, size_t *ret_off)
+{
+	uint8_t h[HC_PROTO_HEADER_SIZE];
+
+	*ret_off = out->len;
+	header(h, type, 0);
+	return hc_buf_append(out, h, sizeof(h));
+}
+
+static int end(struct hc_buf *out, size_t off, int r)
+{
+	if (r >= 0) {
+		size_t plen = out->len - off - HC_PROTO_HEADER_SIZE;
+
+		r = check_out((uint8_t)out->data[off + 4], plen);
+		if (r >= 0) {
+			put_u32((uint8_t *)out->data + off, (uint32_t)plen);
+			return 0;
+		}
+	}
+	out->len = off;
+	if (out->data)
+		out->data[off] = 0;
+	return r;
+}
+
+int hc_proto_hello_encode(struct hc_buf *out, const struct hc_proto_hello *h)
+{
+	size_t off, n = strnlen(h->agent, sizeof(h->agent));
+	int r;
+
+	if (n > HELLO_AGENT_MAX || memchr(h->agent, 0, n))
+		return -EINVAL;
+	r = begin(out, HC_FRAME_HELLO, &off);
+	if (r < 0)
+		return r;
+	r = buf_u32(out, h->version);
+	if (r >= 0)
+		r = buf_u64(out, h->boot_ns);
+	if (r >= 0)
+		r = buf_bytes(out, h->agent, n);
+	return end(out, off, r);
+}
+
+int hc_proto_hello_decode(const struct hc_proto_frame *f, struct hc_proto_hello *ret)
+{
+	struct cur c = { f->payload, f->len };
+	struct hc_proto_hello h = { 0 };
+	const uint8_t *s;
+	size_t n;
+
+	if (f->type != HC_FRAME_HELLO)
+		return -EBADMSG;
+	if (cur_u32(&c, &h.version) < 0 || cur_u64(&c, &h.boot_ns) < 0 ||
+	    cur_str(&c, HELLO_AGENT_MAX, &s, &n) < 0 || c.left != 0)
+		return -EBADMSG;
+	memcpy(h.agent, s, n);
+	*ret = h;
+	return 0;
+}
+
+static bool str_ok(const char *s, size_t max)
+{
+	return s && strlen(s) <= max;
+}
+
+int hc_proto_exec_encode(struct hc_buf *out, const struct hc_proto_exec *e)
+{
+	size_t off;
+	int r;
+
+	if (e->argc < 1 || e->argc > HC_PROTO_MAX_ARGS || e->envc > HC_PROTO_MAX_ARGS ||
+	    (e->flags & ~(uint32_t)(HC_EXEC_F_STDIN | HC_EXEC_F_CREATE_WORKDIR)))
+		return -EINVAL;
+	if (!str_ok(e->user ? e->user : "", HC_PROTO_MAX_STRING) ||
+	    !str_ok(e->cwd ? e->cwd : "", HC_PROTO_MAX_STRING))
+		return -EINVAL;
+	for (size_t i = 0; i < e->argc; i++)
+		if (!str_ok(e->argv[i], HC_PROTO_MAX_STRING))
+			return -EINVAL;
+	for (size_t i = 0; i < e->envc; i++)
+		if (!str_ok(e->env[i], HC_PROTO_MAX_STRING) || !strchr(e->env[i], '=') ||
+		    e->env[i][0] == '=')
+			return -EINVAL;
+	r = begin(out, HC_FRAME_EXEC, &off);
+	if (r < 0)
+		return r;
+	r = buf_u32(out, e->flags);
+	if (r >= 0)
+		r = buf_u32(out, e->timeout_ms);
+	if (r >= 0)
+		r = buf_bytes(out, e->user ? e->user : "", e->user ? strlen(e->user) : 0);
+	if (r >= 0)
+		r = buf_bytes(out, e->cwd ? e->cwd : "", e->cwd ? strlen(e->cwd) : 0);
+	if (r >= 0)
+		r = buf_u32(out, (uint32_t)e->argc);
+	for (size_t i = 0; r >= 0 && i < e->argc; i++)
+		r = buf_bytes(out, e->argv[i], strlen(e->argv[i]));
+	if (r >= 0)
+		r = buf_u32(out, (uint32_t)e->envc);
+	for (size_t i = 0; r >= 0 && i < e->envc; i++)
+		r = buf_bytes(out, e->env[i], strlen(e->env[i]));
+	return end(out, off, r);
+}
+
+void hc_proto_exec_free(struct hc_proto_exec *e)
+{
+	if (!e)
+		return;
+	free(e->user);
+	free(e->cwd);
+	for (size_t i = 0; e->argv && i < e->argc; i++)
+		free(e->argv[i]);
+	free(e->argv);
+	for (size_t i = 0; e->env && i < e->envc; i++)
+		free(e->env[i]);
+	free(e->env);
+	memset(e, 0, sizeof(*e));
+}
+
+/* A u32 count then that many strings, into a NULL-terminated array. */
+static int cur_strv(struct cur *c, size_t min, char ***ret, size_t *ret_n)
+{
+	uint32_t n;
+	char **v;
+
+	if (cur_u32(c, &n) < 0 || n < min || n > HC_PROTO_MAX_ARGS)
+		return -EBADMSG;
+	/* Each string needs at least its 4-byte length: a cheap bound before allocating. */
+	if ((size_t)n * 4 > c->left)
+		return -EBADMSG;
+	v = calloc((size_t)n + 1, sizeof(char *));
+	if (!v)
+		return -ENOMEM;
+	*ret = v;
+	*ret_n = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		int r = cur_strdup(c, HC_PROTO_MAX_STRING, &v[i]);
+
+		if (r < 0)
+			return r;
+		*ret_n = i + 1;
+	}
+	return 0;
+}
+
+int hc_proto_exec_decode(const struct hc_proto_frame *f, struct hc_proto_exec *ret)
+{
+	struct cur c = { f->payload, f->len };
+	struct hc_proto_exec e = { 0 };
+	int r;
+
+	if (f->type != HC_FRAME_EXEC)
+		return -EBADMSG;
+	r = cur_u32(&c, &e.flags);
+	if (r >= 0)
+		r = cur_u32(&c, &e.timeout_ms);
+	if (r >= 0 && (e.flags & ~(uint32_t)(HC_EXEC_F_STDIN | HC_EXEC_F_CREATE_WORKDIR)))
+		r = -EBADMSG;
+	if (r >= 0)
+		r = cur_strdup(&c, HC_PROTO_MAX_STRING, &e.user);
+	if (r >= 0)
+		r = cur_strdup(&c, HC_PROTO_MAX_STRING, &e.cwd);
+	if (r >= 0)
+		r = cur_strv(&c, 1, &e.argv, &e.argc);
+	if (r >= 0)
+		r = cur_strv(&c, 0, &e.env, &e.envc);
+	if (r >= 0 && c.left != 0)
+		r = -EBADMSG;
+	for (size_t i = 0; r >= 0 && i < e.envc; i++)
+		if (!strchr(e.env[i], '=') || e.env[i][0] == '=')
+			r = -EBADMSG;
+	if (r < 0) {
+		hc_proto_exec_free(&e);
+		return r;
+	}
+	*ret = e;
+	return 0;
+}
+
+static bool exit_valid(const struct hc_proto_exit *x)
+{
+	if (x->timed_out > 1)
+		return false;
+	if (x->signal == 0)
+		return x->code >= 0 && x->code <= 255;
+	return x->signal > 0 && x->signal <= 64 && x->code == -1;
+}
+
+int hc_proto_exit_encode(struct hc_buf *out, const struct hc_proto_exit *x)
+{
+	size_t off;
+	int r;
+
+	if (!exit_valid(x))
+		return -EINVAL;
+	r = begin(out, HC_FRAME_EXIT, &off);
+	if (r < 0)
+		return r;
+	r = buf_u32(out, (uint32_t)x->code);
+	if (r >= 0)
+		r = buf_u32(out, (uint32_t)x->signal);
+	if (r >= 0)
+		r = buf_u8(out, x->timed_out);
+	return end(out, off, r);
+}
+
+int hc_proto_exit_decode(const struct hc_proto_frame *f, struct hc_proto_exit *ret)
+{
+	struct cur c = { f->payload, f->len };
+	struct hc_proto_exit x = { 0 };
+	uint32_t code, sig;
+
+	if (f->type != HC_FRAME_EXIT)
+		return -EBADMSG;
+	if (cur_u32(&c, &code) < 0 || cur_u32(&c, &sig) < 0 || cur_u8(&c, &x.timed_out) < 0 ||
+	    c.left != 0)
+		return -EBADMSG;
+	x.code = (int32_t)code;
+	x.signal = (int32_t)sig;
+	if (!exit_valid(&x))
+		return -EBADMSG;
+	*ret = x;
+	return 0;
+}
+
+static bool reason_valid(uint32_t reason)
+{
+	return reason >= HC_EXEC_ERR_NOT_FOUND && reason <= HC_EXEC_ERR_BUSY;
+}
+
+int hc_proto_error_encode(struct hc_buf *out, const struct hc_proto_error *e)
+{
+	size_t off, n = strnlen(e->message, sizeof(e->message));
+	int r;
+
+	/* An over-long message is cut: it is prose for a human, the reason is the contract. */
+	if (n > ERROR_MESSAGE_MAX)
+		n = ERROR_MESSAGE_MAX;
+	if (!reason_valid(e->reason))
+		return -EINVAL;
+	r = begin(out, HC_FRAME_ERROR, &off);
+	if (r < 0)
+		return r;
+	r = buf_u32(out, e->reason);
+	if (r >= 0)
+		r = buf_bytes(out, e->message, n);
+	return end(out, off, r);
+}
+
+int hc_proto_error_decode(const struct hc_proto_frame *f, struct hc_proto_error *ret)
+{
+	struct cur c = { f->payload, f->len };
+	struct hc_proto_error e = { 0 };
+	const uint8_t *s;
+	size_t n;
+
+	if (f->type != HC_FRAME_ERROR)
+		return -EBADMSG;
+	if (cur_u32(&c, &e.reason) < 0 || !reason_valid(e.reason) ||
+	    cur_str(&c, ERROR_MESSAGE_MAX, &s, &n) < 0 || c.left != 0)
+		return -EBADMSG;
+	memcpy(e.message, s, n);
+	*ret = e;
+	return 0;
+}
+
+static bool signal_valid(int32_t sig)
+{
+	return sig >= 1 && sig <= 64;
+}
+
+int hc_proto_signal_encode(struct hc_buf *out, int32_t sig)
+{
+	size_t off;
+
+	if (!signal_valid(sig))
+		return -EINVAL;
+	int r = begin(out, HC_FRAME_SIGNAL, &off);
+	if (r < 0)
+		return r;
+	return end(out, off, buf_u32(out, (uint32_t)sig));
+}
+
+int hc_proto_signal_decode(const struct hc_proto_frame *f, int32_t *ret)
+{
+	struct cur c = { f->payload, f->len };
+	uint32_t sig;
+
+	if (f->type != HC_FRAME_SIGNAL || cur_u32(&c, &sig) < 0 || c.left != 0 ||
+	    !signal_valid((int32_t)sig))
+		return -EBADMSG;
+	*ret = (int32_t)sig;
+	return 0;
+}
+
+static bool result_valid(uint8_t status, size_t len)
+{
+	switch (status) {
+	case HC_RESULT_OK:
+		return len <= HC_PROTO_MAX_RESULT;
+	case HC_RESULT_TOO_LARGE:
+	case HC_RESULT_UNREADABLE:
+		return len <= RESULT_REASON_MAX;
+	default:
+		return false;
+	}
+}
+
+int hc_proto_result_encode(struct hc_buf *out, const struct hc_proto_result *res)
+{
+	size_t off;
+	int r;
+
+	if (!result_valid(res->status, res->len))
+		return -EINVAL;
+	r = begin(out, HC_FRAME_RESULT, &off);
+	if (r < 0)
+		return r;
+	r = buf_u8(out, res->status);
+	if (r >= 0 && res->len)
+		r = hc_buf_append(out, res->data, res->len);
+	return end(out, off, r);
+}
+
+int hc_proto_result_decode(const struct hc_proto_frame *f, struct hc_proto_result *ret)
+{
+	struct cur c = { f->payload, f->len };
+	uint8_t status;
+
+	if (f->type != HC_FRAME_RESULT || cur_u8(&c, &status) < 0 || !result_valid(status, c.left))
+		return -EBADMSG;
+	ret->status = status;
+	ret->data = c.p;
+	ret->len = c.left;
+	return 0;
+}
