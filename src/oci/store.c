@@ -408,7 +408,7 @@ int hc_oci_store_lock_writers(struct hc_store *s, bool shared, bool nonblock, in
 	return r;
 }
 
-static int lock_index(struct hc_store *s, int *ret_fd, struct hc_error *err)
+int hc_oci_store_lock_index(struct hc_store *s, int *ret_fd, struct hc_error *err)
 {
 	char p[HC_PATH_MAX];
 	int r;
@@ -500,7 +500,7 @@ int hc_oci_store_add_name(struct hc_store *s, const char *name, const char *mani
 	if (!hc_oci_digest_valid(manifest_digest))
 		return hc_error_setk(err, -EINVAL, HC_EK_IMAGE, "invalid digest '%.80s'",
 				     manifest_digest ? manifest_digest : "(null)");
-	r = lock_index(s, &lock, err);
+	r = hc_oci_store_lock_index(s, &lock, err);
 	if (r < 0)
 		return r;
 	r = index_read(s, &root, &m, err);
@@ -528,7 +528,7 @@ int hc_oci_store_remove_name(struct hc_store *s, const char *name, struct hc_err
 	bool found = false;
 	int r;
 
-	r = lock_index(s, &lock, err);
+	r = hc_oci_store_lock_index(s, &lock, err);
 	if (r < 0)
 		return r;
 	r = index_read(s, &root, &m, err);
@@ -594,6 +594,8 @@ static int parse_manifest(const char *data, size_t len, struct hc_oci_image *img
 		return hc_error_setk(err, -EMEDIUMTYPE, HC_EK_IMAGE,
 				     "manifest: unsupported media type %.100s", mt);
 	cfg = json_object_get(root, "config");
+	if (json_integer_value(json_object_get(cfg, "size")) > 0)
+		img->config_size = (uint64_t)json_integer_value(json_object_get(cfg, "size"));
 	r = copy_str(img->config_digest, sizeof(img->config_digest),
 		     json_string_value(json_object_get(cfg, "digest")), "config digest", err);
 	if (r < 0)
@@ -639,12 +641,10 @@ int hc_oci_store_resolve(struct hc_store *s, const char *ref, struct hc_oci_imag
 			 struct hc_error *err)
 {
 	_cleanup_json_ json_t *root = NULL;
-	_cleanup_free_ char *data = NULL;
-	struct hc_oci_image img = { 0 };
 	char norm[512];
 	const char *want_digest = NULL, *name = NULL;
 	json_t *m = NULL, *e, *found = NULL;
-	size_t i, len;
+	size_t i;
 	int r;
 
 	if (!ref || !*ref)
@@ -680,18 +680,81 @@ int hc_oci_store_resolve(struct hc_store *s, const char *ref, struct hc_oci_imag
 	if (!hc_oci_digest_valid(digest))
 		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
 				     "index.json: invalid digest for '%s'", ref);
+	r = hc_oci_store_read_image(s, digest,
+				    entry_name(found) ? entry_name(found) : (name ? name : ref), ret,
+				    err);
+	if (r < 0)
+		return hc_error_prefix(err, "image '%s'", ref);
+	return 0;
+}
+
+int hc_oci_store_read_image(struct hc_store *s, const char *digest, const char *name,
+			    struct hc_oci_image *ret, struct hc_error *err)
+{
+	_cleanup_free_ char *data = NULL;
+	struct hc_oci_image img = { 0 };
+	size_t len = 0;
+	int r;
+
 	snprintf(img.digest, sizeof(img.digest), "%s", digest);
-	snprintf(img.name, sizeof(img.name), "%s",
-		 entry_name(found) ? entry_name(found) : (name ? name : ref));
+	snprintf(img.name, sizeof(img.name), "%s", name ? name : digest);
 	r = hc_oci_store_blob_read(s, digest, HC_OCI_MANIFEST_MAX, &data, &len, err);
 	if (r >= 0)
 		r = parse_manifest(data, len, &img, err);
 	if (r < 0) {
 		hc_oci_image_free(&img);
-		return hc_error_prefix(err, "image '%s'", ref);
+		return r;
 	}
 	*ret = img;
 	return 0;
+}
+
+int hc_oci_store_index_list(struct hc_store *s, struct hc_oci_index_entry **ret, size_t *ret_n,
+			    struct hc_error *err)
+{
+	_cleanup_json_ json_t *root = NULL;
+	struct hc_oci_index_entry *list;
+	json_t *m = NULL, *e;
+	size_t i, n = 0;
+	int r;
+
+	r = index_read(s, &root, &m, err);
+	if (r < 0)
+		return r;
+	list = calloc(json_array_size(m) + 1, sizeof(*list));
+	if (!list)
+		return hc_error_set(err, -ENOMEM, "out of memory");
+	json_array_foreach(m, i, e) {
+		const char *d = json_string_value(json_object_get(e, "digest"));
+		const char *mt = json_string_value(json_object_get(e, "mediaType"));
+		json_int_t sz = json_integer_value(json_object_get(e, "size"));
+		if (!hc_oci_digest_valid(d))
+			continue; /* not ours to interpret; never a reason to fail a listing */
+		struct hc_oci_index_entry *x = &list[n];
+		snprintf(x->digest, sizeof(x->digest), "%s", d);
+		snprintf(x->media_type, sizeof(x->media_type), "%s", mt ? mt : "");
+		x->size = sz > 0 ? (uint64_t)sz : 0;
+		if (entry_name(e)) {
+			x->name = strdup(entry_name(e));
+			if (!x->name) {
+				hc_oci_index_list_free(list, n);
+				return hc_error_set(err, -ENOMEM, "out of memory");
+			}
+		}
+		n++;
+	}
+	*ret = list;
+	*ret_n = n;
+	return 0;
+}
+
+void hc_oci_index_list_free(struct hc_oci_index_entry *list, size_t n)
+{
+	if (!list)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(list[i].name);
+	free(list);
 }
 
 void hc_oci_image_free(struct hc_oci_image *img)

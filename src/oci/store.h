@@ -133,6 +133,7 @@ struct hc_oci_image {
 	char name[512];          /* normalised reference */
 	char digest[72];         /* platform manifest digest */
 	char config_digest[72];
+	uint64_t config_size;
 	struct hc_oci_layer *layers;
 	size_t n_layers;
 };
@@ -141,3 +142,21 @@ struct hc_oci_image {
 int hc_oci_store_resolve(struct hc_store *s, const char *ref, struct hc_oci_image *ret,
 			 struct hc_error *err) _must_check_;
 void hc_oci_image_free(struct hc_oci_image *img);
+/* Reads the manifest blob digest (verified) into ret, as resolve does; name may be NULL. */
+int hc_oci_store_read_image(struct hc_store *s, const char *digest, const char *name,
+			    struct hc_oci_image *ret, struct hc_error *err) _must_check_;
+
+/* One entry of index.json. */
+struct hc_oci_index_entry {
+	char *name; /* HC_OCI_REF_NAME, or NULL when the entry carries none */
+	char digest[HC_DIGEST_SIZE];
+	char media_type[128];
+	uint64_t size;
+};
+/* A snapshot of index.json (renames are atomic, so no lock is needed to read it). */
+int hc_oci_store_index_list(struct hc_store *s, struct hc_oci_index_entry **ret, size_t *ret_n,
+			    struct hc_error *err) _must_check_;
+void hc_oci_index_list_free(struct hc_oci_index_entry *list, size_t n);
+/* Takes the index.json lock (<store>/.lock) exclusively; close the fd to release it. Only for
+ * callers that must see index.json stay still (prune); add_name/remove_name take it themselves. */
+int hc_oci_store_lock_index(struct hc_store *s, int *ret_fd, struct hc_error *err) _must_check_;
