@@ -1,0 +1,894 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The QEMU backend (DESIGN.md §3): -M microvm with direct kernel boot, the rootfs over
+ * virtio-fs (one virtiofsd per shared directory, started in parallel with QEMU on sockets
+ * hotcell created) or as a read-only virtio-blk disk, the agent channel on a virtio-serial port
+ * over a socketpair or on vsock through vhost-device-vsock (hybrid convention), and QMP over a
+ * second socketpair for control. Options follow QEMU 7.2's qemu-options.hx and the QMP
+ * reference (qapi/ in its source); the measured details are in FACTS.md.
+ */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "proto/boot.h"
+#include "vmm/hvsock.h"
+#include "vmm/qemu.h"
+#include "vmm/qmp.h"
+#include "vmm/virtiofsd.h"
+
+#define VSOCK_TOOL_DIR "/var/cache/hotcell-tools/usr/bin"
+#define QMP_TIMEOUT_MS 10000
+#define START_TIMEOUT_MS 30000
+
+#if defined(__aarch64__)
+#define QEMU_BIN "qemu-system-aarch64"
+#define CONSOLE "ttyAMA0"
+#else
+#define QEMU_BIN "qemu-system-x86_64"
+#define CONSOLE "ttyS0"
+#endif
+
+/* ---- the command line ------------------------------------------------------------------ */
+
+struct argv_b {
+	char **v;
+	size_t n, cap;
+	int err;
+};
+
+static void add(struct argv_b *b, const char *fmt, ...) _printf_(2, 3);
+static void add(struct argv_b *b, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	if (b->err)
+		return;
+	if (b->n + 2 > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		char **v = realloc(b->v, cap * sizeof(*v));
+
+		if (!v) {
+			b->err = -ENOMEM;
+			return;
+		}
+		b->v = v;
+		b->cap = cap;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0) {
+		va_end(ap);
+		b->err = -ENOMEM;
+		return;
+	}
+	va_end(ap);
+	b->v[b->n++] = s;
+	b->v[b->n] = NULL;
+}
+
+/* QEMU option values are comma-separated: a comma inside a value is written twice
+ * (qemu-options.hx, "-drive" notes). Returns a malloc'd copy. */
+static char *opt_escape(const char *s)
+{
+	size_t n = strlen(s), extra = 0;
+
+	for (size_t i = 0; i < n; i++)
+		extra += s[i] == ',';
+	char *o = malloc(n + extra + 1), *p = o;
+	if (!o)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		*p++ = s[i];
+		if (s[i] == ',')
+			*p++ = ',';
+	}
+	*p = '\0';
+	return o;
+}
+
+void hc_qemu_argv_free(char **argv)
+{
+	if (!argv)
+		return;
+	for (char **p = argv; *p; p++)
+		free(*p);
+	free(argv);
+}
+
+/* A guest path goes on the kernel command line as hotcell.vol=TAG:PATH[:ro]: no blanks, quotes
+ * or ':' (the separator), absolute. */
+static bool guest_path_ok(const char *p)
+{
+	if (!p || p[0] != '/' || strlen(p) > 1024)
+		return false;
+	for (; *p; p++)
+		if (*p <= ' ' || *p == ':' || *p == '"' || *p == '\'' || *p == '\\' || *p == 0x7f)
+			return false;
+	return true;
+}
+
+int hc_qemu_cmdline_build(const struct hc_vm_spec *spec, char **ret, struct hc_error *err)
+{
+	struct hc_buf b = HC_BUF_INIT(0);
+	int r;
+
+	/* reboot=k + -no-reboot: the guest ends the VM by rebooting (a kernel without ACPI
+	 * cannot power off); panic=-1: a panic reboots at once, i.e. ends the VM. */
+	r = hc_buf_printf(&b, "console=" CONSOLE " reboot=k panic=-1 quiet %s=%s %s=%s",
+			  HC_BOOT_KEY_ROOT,
+			  spec->rootfs_mode == HC_ROOTFS_BLOCK ? "block" : "virtiofs",
+			  HC_BOOT_KEY_CHANNEL, spec->channel == HC_CHANNEL_VSOCK ? "vsock" : "serial");
+	for (size_t i = 0; r == 0 && i < spec->n_volumes; i++) {
+		if (!guest_path_ok(spec->volumes[i].guest)) {
+			hc_buf_free(&b);
+			return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+					     "volume guest path '%s' must be absolute, without "
+					     "blanks, quotes or ':'",
+					     spec->volumes[i].guest ? spec->volumes[i].guest : "");
+		}
+		r = hc_buf_printf(&b, " %s=%s%zu:%s%s", HC_BOOT_KEY_VOLUME,
+				  HC_BOOT_TAG_VOLUME_PREFIX, i, spec->volumes[i].guest,
+				  spec->volumes[i].readonly ? ":ro" : "");
+	}
+	if (r == 0 && spec->cmdline && *spec->cmdline)
+		r = hc_buf_printf(&b, " %s", spec->cmdline);
+	if (r < 0) {
+		hc_buf_free(&b);
+		return hc_error_set(err, r, "kernel command line: out of memory");
+	}
+	*ret = hc_buf_steal(&b, NULL);
+	return 0;
+}
+
+int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_in *in,
+		       char ***ret_argv, struct hc_error *err)
+{
+	struct argv_b b = { 0 };
+	_cleanup_free_ char *cmdline = NULL, *kernel = NULL, *initrd = NULL, *console = NULL,
+			    *disk = NULL;
+	bool vhost_user = spec->rootfs_mode == HC_ROOTFS_DIR || spec->n_volumes > 0 ||
+			  spec->channel == HC_CHANNEL_VSOCK;
+	unsigned mem = spec->memory_mib ? spec->memory_mib : 256;
+	int r;
+
+	if (spec->accel != HC_ACCEL_KVM && spec->accel != HC_ACCEL_TCG)
+		return hc_error_set(err, -EINVAL, "qemu: accelerator not resolved");
+	if (spec->rootfs_mode != HC_ROOTFS_DIR && spec->rootfs_mode != HC_ROOTFS_BLOCK)
+		return hc_error_set(err, -EINVAL, "qemu: rootfs mode not resolved");
+	if (spec->channel != HC_CHANNEL_SERIAL && spec->channel != HC_CHANNEL_VSOCK)
+		return hc_error_set(err, -EINVAL, "qemu: channel not resolved");
+	if (!spec->kernel)
+		return hc_error_set(err, -EINVAL, "qemu: no kernel");
+	if (spec->rootfs_mode == HC_ROOTFS_DIR && !in->rootfs_sock)
+		return hc_error_set(err, -EINVAL, "qemu: no virtiofsd socket for the rootfs");
+	if (spec->rootfs_mode == HC_ROOTFS_BLOCK && !spec->rootfs_disk)
+		return hc_error_set(err, -EINVAL, "qemu: block rootfs without a disk image");
+	if (spec->channel == HC_CHANNEL_VSOCK && !in->vsock_sock)
+		return hc_error_set(err, -EINVAL, "qemu: no vhost-user socket for vsock");
+	if (spec->channel == HC_CHANNEL_SERIAL && in->agent_fd < 0)
+		return hc_error_set(err, -EINVAL, "qemu: no agent fd");
+	if (spec->n_volumes && !in->volume_socks)
+		return hc_error_set(err, -EINVAL, "qemu: no virtiofsd sockets for volumes");
+	r = hc_qemu_cmdline_build(spec, &cmdline, err);
+	if (r < 0)
+		return r;
+	kernel = opt_escape(spec->kernel);
+	initrd = spec->initrd ? opt_escape(spec->initrd) : NULL;
+	console = opt_escape(in->console_log);
+	disk = spec->rootfs_disk ? opt_escape(spec->rootfs_disk) : NULL;
+	if (!kernel || !console || (spec->initrd && !initrd) || (spec->rootfs_disk && !disk))
+		return hc_error_set(err, -ENOMEM, "qemu: out of memory");
+
+	add(&b, "%s", in->qemu);
+	/* No defaults, no config files, no display, no firmware beyond what microvm needs,
+	 * and a guest reboot ends QEMU (the guest's way of ending the VM). */
+	add(&b, "-nodefaults");
+	add(&b, "-no-user-config");
+	add(&b, "-display");
+	add(&b, "none");
+	add(&b, "-no-reboot");
+	add(&b, "-name");
+	add(&b, "hotcell,debug-threads=on");
+#if defined(__aarch64__)
+	add(&b, "-M");
+	add(&b, "virt,gic-version=max%s", vhost_user ? ",memory-backend=mem" : "");
+#else
+	/* acpi=off: a kernel without ACPI finds the virtio-mmio devices on its command line,
+	 * which QEMU appends only then (FACTS.md). */
+	add(&b, "-M");
+	add(&b, "microvm,acpi=off%s", vhost_user ? ",memory-backend=mem" : "");
+#endif
+	add(&b, "-accel");
+	add(&b, "%s", spec->accel == HC_ACCEL_KVM ? "kvm" : "tcg");
+	if (spec->accel == HC_ACCEL_KVM) {
+		add(&b, "-cpu");
+		add(&b, "host");
+	}
+#if defined(__aarch64__)
+	else {
+		add(&b, "-cpu");
+		add(&b, "max");
+	}
+#endif
+	add(&b, "-smp");
+	add(&b, "%u", spec->cpus ? spec->cpus : 1);
+	add(&b, "-m");
+	add(&b, "%uM", mem);
+	if (vhost_user) {
+		/* vhost-user backends map guest RAM: it must be a shareable fd. */
+		add(&b, "-object");
+		add(&b, "memory-backend-memfd,id=mem,size=%uM,share=on", mem);
+		/* vhost-user on virtio-mmio needs the modern transport (FACTS.md). */
+		add(&b, "-global");
+		add(&b, "virtio-mmio.force-legacy=false");
+	}
+	add(&b, "-kernel");
+	add(&b, "%s", kernel);
+	if (initrd) {
+		add(&b, "-initrd");
+		add(&b, "%s", initrd);
+	}
+	add(&b, "-append");
+	add(&b, "%s", cmdline);
+
+	add(&b, "-chardev");
+	add(&b, "file,id=con,path=%s", console);
+	add(&b, "-serial");
+	add(&b, "chardev:con");
+
+	add(&b, "-chardev");
+	add(&b, "socket,id=qmp,fd=%d", in->qmp_fd);
+	add(&b, "-mon");
+	add(&b, "chardev=qmp,mode=control");
+
+	if (spec->rootfs_mode == HC_ROOTFS_DIR) {
+		_cleanup_free_ char *s = opt_escape(in->rootfs_sock);
+
+		if (!s)
+			b.err = -ENOMEM;
+		add(&b, "-chardev");
+		add(&b, "socket,id=fs-root,path=%s", s ? s : "");
+		add(&b, "-device");
+		add(&b, "vhost-user-fs-device,chardev=fs-root,tag=%s", HC_BOOT_TAG_ROOTFS);
+	} else {
+		/* The cached ext4 image, never written: read-only to QEMU as well. */
+		add(&b, "-drive");
+		add(&b, "file=%s,if=none,id=root,format=raw,readonly=on", disk);
+		add(&b, "-device");
+		add(&b, "virtio-blk-device,drive=root");
+	}
+	for (size_t i = 0; i < spec->n_volumes; i++) {
+		_cleanup_free_ char *s = opt_escape(in->volume_socks[i]);
+
+		if (!s)
+			b.err = -ENOMEM;
+		add(&b, "-chardev");
+		add(&b, "socket,id=fs-vol%zu,path=%s", i, s ? s : "");
+		add(&b, "-device");
+		add(&b, "vhost-user-fs-device,chardev=fs-vol%zu,tag=%s%zu", i,
+		    HC_BOOT_TAG_VOLUME_PREFIX, i);
+	}
+	if (spec->channel == HC_CHANNEL_SERIAL) {
+		add(&b, "-device");
+		add(&b, "virtio-serial-device,max_ports=1");
+		add(&b, "-chardev");
+		add(&b, "socket,id=agent,fd=%d", in->agent_fd);
+		add(&b, "-device");
+		add(&b, "virtserialport,chardev=agent,name=%s", HC_BOOT_SERIAL_PORT);
+	} else {
+		_cleanup_free_ char *s = opt_escape(in->vsock_sock);
+
+		if (!s)
+			b.err = -ENOMEM;
+		add(&b, "-chardev");
+		add(&b, "socket,id=vsock,path=%s", s ? s : "");
+		add(&b, "-device");
+		add(&b, "vhost-user-vsock-device,chardev=vsock");
+	}
+	if (b.err) {
+		hc_qemu_argv_free(b.v);
+		return hc_error_set(err, b.err, "qemu: command line: out of memory");
+	}
+	*ret_argv = b.v;
+	return 0;
+}
+
+/* ---- finding the programs ----------------------------------------------------------------- */
+
+static int which(const char *prog, char *buf, size_t n)
+{
+	const char *path = getenv("PATH");
+
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		const char *end = strchrnul(path, ':');
+		int len = (int)(end - path);
+
+		if (len > 0 && snprintf(buf, n, "%.*s/%s", len, path, prog) < (int)n &&
+		    access(buf, X_OK) == 0)
+			return 0;
+		path = *end ? end + 1 : end;
+	}
+	return -ENOENT;
+}
+
+/* $ENV, else PROG on PATH, else fallback (may be NULL). */
+static int find_prog(const char *env, const char *prog, const char *fallback, char *buf,
+		     size_t n, struct hc_error *err)
+{
+	const char *e = getenv(env);
+
+	if (e && *e) {
+		if (access(e, X_OK) < 0)
+			return hc_error_errno(err, -errno, "%s=%s", env, e);
+		snprintf(buf, n, "%s", e);
+		return 0;
+	}
+	if (which(prog, buf, n) == 0)
+		return 0;
+	if (fallback && access(fallback, X_OK) == 0) {
+		snprintf(buf, n, "%s", fallback);
+		return 0;
+	}
+	return hc_error_setk(err, -ENOENT, HC_EK_BACKEND, "%s not found (set %s)", prog, env);
+}
+
+static int find_qemu(char *buf, size_t n, struct hc_error *err)
+{
+	return find_prog("HOTCELL_QEMU", QEMU_BIN, NULL, buf, n, err);
+}
+
+static int find_vsockd(char *buf, size_t n, struct hc_error *err)
+{
+	return find_prog("HOTCELL_VHOST_DEVICE_VSOCK", "vhost-device-vsock",
+			 VSOCK_TOOL_DIR "/vhost-device-vsock", buf, n, err);
+}
+
+/* "QEMU emulator version 7.2.22 (Debian ...)" -> "7.2.22"; cached per binary. */
+static int qemu_version(const char *bin, char *buf, size_t n, struct hc_error *err)
+{
+	static char cached_bin[HC_PATH_MAX], cached[64];
+	const char *argv[] = { bin, "-version", NULL };
+	_cleanup_free_ char *out = NULL;
+	int r;
+
+	if (!hc_streq(bin, cached_bin)) {
+		r = hc_child_run(argv, 10000, 4096, &out, err);
+		if (r < 0)
+			return r;
+		if (r != 0)
+			return hc_error_setk(err, -EIO, HC_EK_BACKEND, "%s -version failed", bin);
+		const char *v = out ? strstr(out, "version ") : NULL;
+		if (!v)
+			return hc_error_setk(err, -EIO, HC_EK_BACKEND,
+					     "%s -version: unexpected output", bin);
+		v += strlen("version ");
+		snprintf(cached, sizeof(cached), "%.*s", (int)strcspn(v, " \n"), v);
+		snprintf(cached_bin, sizeof(cached_bin), "%s", bin);
+	}
+	if (buf && n)
+		snprintf(buf, n, "%s", cached);
+	return 0;
+}
+
+static int qemu_probe(const struct hc_vm_spec *spec, char *version, size_t version_len,
+		      struct hc_error *err)
+{
+	char bin[HC_PATH_MAX], v[64], tool[HC_PATH_MAX];
+	int r;
+
+	r = find_qemu(bin, sizeof(bin), err);
+	if (r < 0)
+		return r;
+	r = qemu_version(bin, v, sizeof(v), err);
+	if (r < 0)
+		return r;
+	if (version && version_len)
+		snprintf(version, version_len, "QEMU %s", v);
+	if (!spec)
+		return 0;
+	if (spec->rootfs_mode == HC_ROOTFS_DIR || spec->n_volumes) {
+		r = hc_virtiofsd_find(tool, sizeof(tool), err);
+		if (r < 0)
+			return r;
+	}
+	if (spec->channel == HC_CHANNEL_VSOCK) {
+		r = find_vsockd(tool, sizeof(tool), err);
+		if (r < 0)
+			return r;
+	}
+	if (spec->kernel && access(spec->kernel, R_OK) < 0)
+		return hc_error_errno(err, -errno, "kernel %s", spec->kernel);
+	if (spec->initrd && access(spec->initrd, R_OK) < 0)
+		return hc_error_errno(err, -errno, "initramfs %s", spec->initrd);
+	return 0;
+}
+
+/* ---- one VM ------------------------------------------------------------------------------ */
+
+struct qemu_vm {
+	struct hc_child qemu;
+	struct hc_qmp qmp;
+	bool qmp_up;
+	struct hc_virtiofsd *fsd; /* [0] the rootfs (DIR mode), then one per volume */
+	size_t n_fsd;
+	const char **fsd_what;    /* "rootfs", "volume /data" for messages */
+	struct hc_child vsockd;
+	char hvsock_uds[HC_SOCK_PATH_MAX + 1];
+	char hvsock_listen[HC_PATH_MAX];
+	char qemu_log[HC_PATH_MAX];
+	char vsockd_log[HC_PATH_MAX];
+	int epfd;
+	unsigned stops_expected; /* STOP events caused by our own pause */
+};
+
+static void epoll_add(int epfd, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	if (fd >= 0)
+		epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* The last bytes of a log file, one line, for error messages. */
+static void log_tail(const char *path, char *buf, size_t n)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char tmp[512];
+	ssize_t len;
+	off_t size;
+
+	buf[0] = '\0';
+	if (fd < 0)
+		return;
+	size = lseek(fd, 0, SEEK_END);
+	if (size < 0)
+		return;
+	len = pread(fd, tmp, sizeof(tmp) - 1, size > (off_t)sizeof(tmp) - 1 ?
+					      size - (off_t)sizeof(tmp) + 1 : 0);
+	if (len <= 0)
+		return;
+	tmp[len] = '\0';
+	while (len > 0 && (tmp[len - 1] == '\n' || tmp[len - 1] == '\r' || tmp[len - 1] == ' '))
+		tmp[--len] = '\0';
+	for (ssize_t i = 0; i < len; i++)
+		if ((unsigned char)tmp[i] < ' ')
+			tmp[i] = ' ';
+	/* Keep the end: the last lines say what went wrong. */
+	size_t want = n - 1 < (size_t)len ? n - 1 : (size_t)len;
+	snprintf(buf, n, "%s", tmp + len - want);
+}
+
+/* Waits until name appears as a socket in dir (inotify watch set up before the check, so no
+ * creation is missed), or the helper dies, or the deadline passes. */
+static int wait_socket(int ino, const char *path, struct hc_child *helper, int timeout_ms,
+		       struct hc_error *err)
+{
+	double deadline = hc_clock_ms() + timeout_ms;
+	struct stat st;
+
+	for (;;) {
+		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			return 0;
+		if (hc_child_poll(helper)) {
+			char desc[64];
+
+			hc_child_status_str(helper->status, desc, sizeof(desc));
+			return hc_error_setk(err, -EIO, HC_EK_BACKEND, "%s %s before listening",
+					     helper->name, desc);
+		}
+		int left = hc_clock_left_ms(deadline);
+		if (left == 0)
+			return hc_error_setk(err, -ETIMEDOUT, HC_EK_BACKEND,
+					     "%s did not create %s", helper->name, path);
+		struct pollfd p[2] = { { .fd = ino, .events = POLLIN },
+				       { .fd = helper->pidfd, .events = POLLIN } };
+		if (poll(p, 2, left) > 0 && (p[0].revents & POLLIN)) {
+			char evbuf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+			ssize_t _unused_ n = read(ino, evbuf, sizeof(evbuf));
+		}
+	}
+}
+
+static int start_vsockd(struct hc_vm *vm, struct qemu_vm *q, const char *vsock_sock,
+			struct hc_error *err)
+{
+	char bin[HC_PATH_MAX];
+	_cleanup_close_ int ino = -1, logfd = -1;
+	int r;
+
+	r = find_vsockd(bin, sizeof(bin), err);
+	if (r < 0)
+		return r;
+	r = hc_path_fmt(q->hvsock_uds, sizeof(q->hvsock_uds), err, "%s/hv.sock", vm->run_dir);
+	if (r < 0)
+		return r;
+	/* The guest's connection to CID 2 port 1024 arrives on <uds>_1024: listen before the
+	 * guest can boot (hybrid convention, hvsock.h). */
+	r = hc_hvsock_port_path(q->hvsock_listen, sizeof(q->hvsock_listen), q->hvsock_uds,
+				HC_BOOT_VSOCK_PORT_CONNECT, err);
+	if (r < 0)
+		return r;
+	vm->agent_listen_fd = hc_hvsock_listen(q->hvsock_uds, HC_BOOT_VSOCK_PORT_CONNECT, err);
+	if (vm->agent_listen_fd < 0)
+		return vm->agent_listen_fd;
+
+	/* vhost-device-vsock takes no pre-made socket: watch for its socket to appear. */
+	ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (ino < 0)
+		return hc_error_errno(err, -errno, "inotify");
+	if (inotify_add_watch(ino, vm->run_dir, IN_CREATE | IN_MOVED_TO) < 0)
+		return hc_error_errno(err, -errno, "inotify %s", vm->run_dir);
+	logfd = open(q->vsockd_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (logfd < 0)
+		return hc_error_errno(err, -errno, "open %s", q->vsockd_log);
+	char cid[16];
+	snprintf(cid, sizeof(cid), "%d", HC_BOOT_VSOCK_GUEST_CID);
+	const char *argv[] = { bin, "--guest-cid", cid, "--socket", vsock_sock,
+			       "--uds-path", q->hvsock_uds, NULL };
+	struct hc_child_opts o = { .argv = argv, .stdin_fd = -1, .stdout_fd = logfd,
+				   .stderr_fd = logfd, .new_session = true };
+	r = hc_child_spawn(&q->vsockd, &o, err);
+	if (r < 0)
+		return r;
+	r = wait_socket(ino, vsock_sock, &q->vsockd, START_TIMEOUT_MS, err);
+	if (r < 0) {
+		char tail[200];
+
+		log_tail(q->vsockd_log, tail, sizeof(tail));
+		if (tail[0])
+			hc_error_set(err, r, "%s: %s", err->message, tail);
+	}
+	return r;
+}
+
+static void qemu_destroy(struct hc_vm *vm)
+{
+	struct qemu_vm *q = vm->priv;
+
+	if (q) {
+		if (q->qemu.pid && !q->qemu.reaped) {
+			struct hc_error e = { 0 };
+
+			/* QMP quit first: QEMU closes its files and exits in a few ms; SIGKILL is
+			 * for a QEMU that does not answer. */
+			if (q->qmp_up && !q->qmp.eof && hc_qmp_send(&q->qmp, "quit", &e) == 0)
+				hc_child_wait(&q->qemu, 3000);
+			hc_child_stop(&q->qemu, 1000);
+		}
+		hc_qmp_close(&q->qmp);
+		/* Each virtiofsd exits by itself once QEMU is gone; give it a moment. */
+		for (size_t i = 0; i < q->n_fsd; i++) {
+			hc_child_wait(&q->fsd[i].child, 1000);
+			hc_virtiofsd_stop(&q->fsd[i], 1000);
+		}
+		if (q->vsockd.pid)
+			hc_child_stop(&q->vsockd, 1000);
+		if (q->hvsock_listen[0])
+			unlink(q->hvsock_listen);
+		if (q->epfd >= 0)
+			close(q->epfd);
+		free(q->fsd);
+		free(q->fsd_what);
+		free(q);
+		vm->priv = NULL;
+	}
+	if (vm->agent_fd >= 0)
+		close(vm->agent_fd);
+	if (vm->agent_listen_fd >= 0)
+		close(vm->agent_listen_fd);
+	vm->agent_fd = vm->agent_listen_fd = vm->death_fd = -1;
+}
+
+static int qemu_start(struct hc_vm *vm, struct hc_error *err)
+{
+	const struct hc_vm_spec *spec = &vm->spec;
+	char bin[HC_PATH_MAX], root_sock[HC_PATH_MAX], vsock_sock[HC_PATH_MAX];
+	_cleanup_close_ int qmp_theirs = -1, agent_theirs = -1, logfd = -1;
+	_cleanup_free_ char **vol_socks = NULL;
+	char **argv = NULL;
+	struct qemu_vm *q;
+	int sp[2], r;
+
+	if (vm->priv)
+		return hc_error_set(err, -EALREADY, "qemu: VM already started");
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return hc_error_set(err, -ENOMEM, "qemu: out of memory");
+	q->qemu = (struct hc_child)HC_CHILD_INIT;
+	q->vsockd = (struct hc_child)HC_CHILD_INIT;
+	q->qmp = (struct hc_qmp)HC_QMP_INIT;
+	q->epfd = -1;
+	vm->priv = q;
+
+	r = find_qemu(bin, sizeof(bin), err);
+	if (r < 0)
+		goto fail;
+	if ((r = hc_path_fmt(q->qemu_log, sizeof(q->qemu_log), err, "%s/qemu.log", vm->run_dir)) <
+		    0 ||
+	    (r = hc_path_fmt(q->vsockd_log, sizeof(q->vsockd_log), err, "%s/vsock.log",
+			     vm->run_dir)) < 0 ||
+	    (r = hc_path_fmt(root_sock, sizeof(root_sock), err, "%s/fs-root.sock", vm->run_dir)) <
+		    0 ||
+	    (r = hc_path_fmt(vsock_sock, sizeof(vsock_sock), err, "%s/vsock.sock", vm->run_dir)) <
+		    0)
+		goto fail;
+
+	/* Control and agent channel: socketpairs, one end for QEMU, no path to race on. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+		r = hc_error_errno(err, -errno, "socketpair");
+		goto fail;
+	}
+	q->qmp.fd = sp[0];
+	qmp_theirs = sp[1];
+	if (spec->channel == HC_CHANNEL_SERIAL) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+			r = hc_error_errno(err, -errno, "socketpair");
+			goto fail;
+		}
+		vm->agent_fd = sp[0];
+		agent_theirs = sp[1];
+	}
+
+	/* virtiofsd for the rootfs and each volume: their sockets listen before QEMU runs. */
+	q->n_fsd = (spec->rootfs_mode == HC_ROOTFS_DIR ? 1 : 0) + spec->n_volumes;
+	q->fsd = calloc(q->n_fsd + 1, sizeof(*q->fsd));
+	q->fsd_what = calloc(q->n_fsd + 1, sizeof(*q->fsd_what));
+	vol_socks = calloc(spec->n_volumes + 1, sizeof(*vol_socks));
+	if (!q->fsd || !q->fsd_what || !vol_socks) {
+		r = hc_error_set(err, -ENOMEM, "qemu: out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < q->n_fsd; i++)
+		q->fsd[i] = (struct hc_virtiofsd)HC_VIRTIOFSD_INIT;
+	size_t k = 0;
+	if (spec->rootfs_mode == HC_ROOTFS_DIR) {
+		char log[HC_PATH_MAX];
+
+		if ((r = hc_path_fmt(log, sizeof(log), err, "%s/virtiofsd-root.log",
+				     vm->run_dir)) < 0)
+			goto fail;
+		q->fsd_what[k] = "the rootfs";
+		r = hc_virtiofsd_start(&q->fsd[k++], spec->rootfs_dir, true, root_sock, log, err);
+		if (r < 0)
+			goto fail;
+	}
+	for (size_t i = 0; i < spec->n_volumes; i++, k++) {
+		char log[HC_PATH_MAX], sock[HC_PATH_MAX];
+
+		if ((r = hc_path_fmt(log, sizeof(log), err, "%s/virtiofsd-vol%zu.log", vm->run_dir,
+				     i)) < 0 ||
+		    (r = hc_path_fmt(sock, sizeof(sock), err, "%s/fs-vol%zu.sock", vm->run_dir,
+				     i)) < 0)
+			goto fail;
+		if (strlen(sock) > HC_SOCK_PATH_MAX) {
+			r = hc_error_set(err, -ENAMETOOLONG, "socket path too long: %s", sock);
+			goto fail;
+		}
+		q->fsd_what[k] = spec->volumes[i].guest;
+		r = hc_virtiofsd_start(&q->fsd[k], spec->volumes[i].host, spec->volumes[i].readonly,
+				       sock, log, err);
+		if (r < 0)
+			goto fail;
+		vol_socks[i] = q->fsd[k].socket_path;
+	}
+	if (spec->channel == HC_CHANNEL_VSOCK) {
+		r = start_vsockd(vm, q, vsock_sock, err);
+		if (r < 0)
+			goto fail;
+	}
+
+	struct hc_qemu_argv_in in = {
+		.qemu = bin,
+		.console_log = vm->console_log,
+		.qmp_fd = 3,
+		.agent_fd = agent_theirs >= 0 ? 4 : -1,
+		.rootfs_sock = spec->rootfs_mode == HC_ROOTFS_DIR ? root_sock : NULL,
+		.volume_socks = (const char *const *)vol_socks,
+		.vsock_sock = spec->channel == HC_CHANNEL_VSOCK ? vsock_sock : NULL,
+	};
+	r = hc_qemu_argv_build(spec, &in, &argv, err);
+	if (r < 0)
+		goto fail;
+	if (hc_log_enabled(HC_LOG_DEBUG)) {
+		struct hc_buf line = HC_BUF_INIT(0);
+
+		for (char **p = argv; *p; p++)
+			if (hc_buf_printf(&line, "%s%s", p == argv ? "" : " ", *p) < 0)
+				break;
+		hc_debug("qemu: %s", line.data ? line.data : "");
+		hc_buf_free(&line);
+	}
+	logfd = open(q->qemu_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (logfd < 0) {
+		r = hc_error_errno(err, -errno, "open %s", q->qemu_log);
+		goto fail;
+	}
+	struct hc_fd_map fds[2] = { { qmp_theirs, 3 }, { agent_theirs, 4 } };
+	struct hc_child_opts o = {
+		.argv = (const char *const *)argv,
+		.stdin_fd = -1,
+		.stdout_fd = logfd,
+		.stderr_fd = logfd,
+		.fds = fds,
+		.n_fds = agent_theirs >= 0 ? 2 : 1,
+		.new_session = true,
+	};
+	r = hc_child_spawn(&q->qemu, &o, err);
+	hc_qemu_argv_free(argv);
+	if (r < 0)
+		goto fail;
+	hc_closep(&qmp_theirs);
+	hc_closep(&agent_theirs);
+
+	/* The greeting comes once QEMU has built the machine: a QEMU that rejects its command
+	 * line exits before, and its stderr says why. */
+	r = hc_qmp_open(&q->qmp, q->qmp.fd, QMP_TIMEOUT_MS, err);
+	if (r < 0) {
+		char tail[300];
+
+		hc_child_wait(&q->qemu, 2000);
+		log_tail(q->qemu_log, tail, sizeof(tail));
+		hc_error_setk(err, r, HC_EK_VM, "qemu did not start: %s", tail[0] ? tail : err->message);
+		goto fail;
+	}
+	q->qmp_up = true;
+
+	q->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (q->epfd < 0) {
+		r = hc_error_errno(err, -errno, "epoll");
+		goto fail;
+	}
+	epoll_add(q->epfd, q->qemu.pidfd);
+	epoll_add(q->epfd, q->qmp.fd);
+	for (size_t i = 0; i < q->n_fsd; i++)
+		epoll_add(q->epfd, q->fsd[i].child.pidfd);
+	epoll_add(q->epfd, q->vsockd.pidfd);
+	vm->death_fd = q->epfd;
+	hc_debug("qemu pid %d started (QEMU %s)", (int)q->qemu.pid, q->qmp.version);
+	return 0;
+
+fail:
+	qemu_destroy(vm);
+	return r;
+}
+
+static int dead_child(struct hc_vm *vm, struct hc_child *c, const char *what, const char *log,
+		      struct hc_error *err)
+{
+	char desc[64], tail[200] = "";
+
+	hc_child_status_str(c->status, desc, sizeof(desc));
+	if (log)
+		log_tail(log, tail, sizeof(tail));
+	hc_error_setk(err, -EIO, HC_EK_VM, "%s %s%s%s", what, desc, tail[0] ? ": " : "", tail);
+	hc_vm_error_add_console(vm, err);
+	return -EIO;
+}
+
+static bool console_has(struct hc_vm *vm, const char *needle)
+{
+	_cleanup_close_ int fd = open(vm->console_log, O_RDONLY | O_CLOEXEC);
+	char tmp[16384];
+	off_t size;
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	size = lseek(fd, 0, SEEK_END);
+	if (size < 0)
+		return false;
+	n = pread(fd, tmp, sizeof(tmp) - 1,
+		  size > (off_t)sizeof(tmp) - 1 ? size - (off_t)sizeof(tmp) + 1 : 0);
+	if (n <= 0)
+		return false;
+	tmp[n] = '\0';
+	return memmem(tmp, (size_t)n, needle, strlen(needle)) != NULL;
+}
+
+static int qemu_check(struct hc_vm *vm, struct hc_error *err)
+{
+	struct qemu_vm *q = vm->priv;
+	struct hc_error e = { 0 };
+
+	if (!q)
+		return hc_error_setk(err, -ESRCH, HC_EK_VM, "qemu: VM not running");
+	if (q->qmp_up && !q->qmp.eof) {
+		hc_qmp_drain(&q->qmp, &e);
+		if (q->qmp.eof) {
+			/* A closed QMP socket never stops being readable: out of the set. */
+			epoll_ctl(q->epfd, EPOLL_CTL_DEL, q->qmp.fd, NULL);
+		}
+	}
+	/* QEMU closing QMP, or a SHUTDOWN event, means it is on its way out: let it finish so
+	 * the report has its exit status. */
+	if (q->qmp.eof || q->qmp.shutdown)
+		hc_child_wait(&q->qemu, 2000);
+	if (hc_child_poll(&q->qemu)) {
+		if (q->qmp.panicked || console_has(vm, "Kernel panic")) {
+			hc_error_setk(err, -EIO, HC_EK_VM, "guest kernel panic");
+			hc_vm_error_add_console(vm, err);
+			return -EIO;
+		}
+		if (WIFEXITED(q->qemu.status) && WEXITSTATUS(q->qemu.status) == 0) {
+			hc_error_setk(err, -ESHUTDOWN, HC_EK_VM, "the VM ended (%s)",
+				      q->qmp.shutdown_reason[0] ? q->qmp.shutdown_reason
+								: "QEMU exited");
+			hc_vm_error_add_console(vm, err);
+			return -ESHUTDOWN;
+		}
+		return dead_child(vm, &q->qemu, "QEMU", q->qemu_log, err);
+	}
+	if (q->qmp.panicked) {
+		hc_error_setk(err, -EIO, HC_EK_VM, "guest panicked");
+		hc_vm_error_add_console(vm, err);
+		return -EIO;
+	}
+	if (q->qmp.n_stop > q->stops_expected) {
+		char status[48] = "?";
+
+		/* After an internal error (e.g. KVM_EXIT_INTERNAL_ERROR) QEMU pauses and never
+		 * exits: query-status says why (qapi/run-state.json RunState). */
+		if (hc_qmp_query_status(&q->qmp, QMP_TIMEOUT_MS, status, sizeof(status), &e) == 0 &&
+		    hc_streq(status, "running")) {
+			q->stops_expected = q->qmp.n_stop;
+		} else {
+			hc_error_setk(err, -EIO, HC_EK_VM, "the VM stopped: %s", status);
+			hc_vm_error_add_console(vm, err);
+			return -EIO;
+		}
+	}
+	for (size_t i = 0; i < q->n_fsd; i++) {
+		if (hc_child_poll(&q->fsd[i].child)) {
+			char what[300];
+
+			snprintf(what, sizeof(what), "virtiofsd for %s", q->fsd_what[i]);
+			return dead_child(vm, &q->fsd[i].child, what, q->fsd[i].log_path, err);
+		}
+	}
+	if (q->vsockd.pid && hc_child_poll(&q->vsockd))
+		return dead_child(vm, &q->vsockd, "vhost-device-vsock", q->vsockd_log, err);
+	return 0;
+}
+
+static int qemu_pause(struct hc_vm *vm, struct hc_error *err)
+{
+	struct qemu_vm *q = vm->priv;
+
+	if (!q || !q->qmp_up)
+		return hc_error_setk(err, -ESRCH, HC_EK_VM, "qemu: VM not running");
+	q->stops_expected++;
+	return hc_qmp_execute(&q->qmp, "stop", NULL, QMP_TIMEOUT_MS, NULL, err);
+}
+
+static int qemu_resume(struct hc_vm *vm, struct hc_error *err)
+{
+	struct qemu_vm *q = vm->priv;
+
+	if (!q || !q->qmp_up)
+		return hc_error_setk(err, -ESRCH, HC_EK_VM, "qemu: VM not running");
+	return hc_qmp_execute(&q->qmp, "cont", NULL, QMP_TIMEOUT_MS, NULL, err);
+}
+
+const struct hc_vmm_ops hc_vmm_qemu_ops = {
+	.name = "qemu",
+	.caps = HC_CAP_SHARED_DIRS | HC_CAP_ROOTFS_DIR | HC_CAP_ROOTFS_BLOCK |
+		HC_CAP_CHANNEL_SERIAL | HC_CAP_CHANNEL_VSOCK | HC_CAP_PAUSE | HC_CAP_TCG,
+	.probe = qemu_probe,
+	.start = qemu_start,
+	.check = qemu_check,
+	.pause = qemu_pause,
+	.resume = qemu_resume,
+	.destroy = qemu_destroy,
+};

@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "core/log.h"
+#include "vmm/virtiofsd.h"
+
+#define BOOKWORM_VIRTIOFSD "/usr/lib/qemu/virtiofsd"
+
+/* Looks a program up in PATH; 0 with the full path in buf. */
+static int which(const char *prog, char *buf, size_t n)
+{
+	const char *path = getenv("PATH");
+
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		const char *end = strchrnul(path, ':');
+		int len = (int)(end - path);
+
+		if (len > 0 && snprintf(buf, n, "%.*s/%s", len, path, prog) < (int)n &&
+		    access(buf, X_OK) == 0)
+			return 0;
+		path = *end ? end + 1 : end;
+	}
+	return -ENOENT;
+}
+
+int hc_virtiofsd_find(char *path, size_t n, struct hc_error *err)
+{
+	const char *env = getenv("HOTCELL_VIRTIOFSD");
+
+	if (env && *env) {
+		if (access(env, X_OK) < 0)
+			return hc_error_errno(err, -errno, "HOTCELL_VIRTIOFSD=%s", env);
+		snprintf(path, n, "%s", env);
+		return 0;
+	}
+	if (which("virtiofsd", path, n) == 0)
+		return 0;
+	if (access(BOOKWORM_VIRTIOFSD, X_OK) == 0) {
+		snprintf(path, n, "%s", BOOKWORM_VIRTIOFSD);
+		return 0;
+	}
+	return hc_error_setk(err, -ENOENT, HC_EK_BACKEND,
+			     "virtiofsd not found (install Debian's qemu-system-common, or put "
+			     "virtiofsd on PATH, or set HOTCELL_VIRTIOFSD)");
+}
+
+/* The Rust virtiofsd (gitlab.com/virtio-fs/virtiofsd) takes --shared-dir; the C one from
+ * QEMU <= 7.2 takes -o source=. Tell them apart by name: the C one lives in QEMU's libexec
+ * directory. A $HOTCELL_VIRTIOFSD is asked for its --help once. */
+static bool is_rust(const char *bin)
+{
+	static char cached_bin[HC_PATH_MAX];
+	static bool cached_rust;
+
+	if (hc_streq(bin, BOOKWORM_VIRTIOFSD))
+		return false;
+	if (hc_streq(bin, cached_bin))
+		return cached_rust;
+
+	const char *argv[] = { bin, "--help", NULL };
+	_cleanup_free_ char *out = NULL;
+	struct hc_error e = { 0 };
+	int r = hc_child_run(argv, 5000, 65536, &out, &e);
+
+	cached_rust = r >= 0 && out && strstr(out, "--shared-dir");
+	snprintf(cached_bin, sizeof(cached_bin), "%s", bin);
+	return cached_rust;
+}
+
+struct pre_exec_arg {
+	const char *dir;
+	bool readonly;
+};
+
+/* In the child, before exec: a private mount namespace in which dir is a read-only bind mount
+ * of itself. Nothing of this propagates back to the host (the whole tree is made a slave). */
+static int pre_exec(void *p)
+{
+	const struct pre_exec_arg *a = p;
+
+	if (unshare(CLONE_NEWNS) < 0)
+		return -errno;
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		return -errno;
+	if (!a->readonly)
+		return 0;
+	if (mount(a->dir, a->dir, NULL, MS_BIND, NULL) < 0)
+		return -errno;
+	if (mount(NULL, a->dir, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+static int listen_unix(const char *path, struct hc_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return hc_error_set(err, -ENAMETOOLONG, "socket path too long: %s", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return hc_error_errno(err, -errno, "socket");
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return hc_error_errno(err, -errno, "bind %s", path);
+	if (listen(fd, 1) < 0)
+		return hc_error_errno(err, -errno, "listen %s", path);
+	return hc_steal_fd(&fd);
+}
+
+int hc_virtiofsd_start(struct hc_virtiofsd *v, const char *dir, bool readonly,
+		       const char *socket_path, const char *log_path, struct hc_error *err)
+{
+	char bin[HC_PATH_MAX], source[HC_PATH_MAX + 16];
+	_cleanup_close_ int lfd = -1, logfd = -1;
+	struct pre_exec_arg pa = { .dir = dir, .readonly = readonly };
+	struct stat st;
+	int r;
+
+	*v = (struct hc_virtiofsd)HC_VIRTIOFSD_INIT;
+	if (stat(dir, &st) < 0)
+		return hc_error_errno(err, -errno, "shared directory %s", dir);
+	if (!S_ISDIR(st.st_mode))
+		return hc_error_set(err, -ENOTDIR, "shared directory %s: not a directory", dir);
+	r = hc_virtiofsd_find(bin, sizeof(bin), err);
+	if (r < 0)
+		return r;
+	snprintf(v->socket_path, sizeof(v->socket_path), "%s", socket_path);
+	snprintf(v->log_path, sizeof(v->log_path), "%s", log_path);
+	lfd = listen_unix(socket_path, err);
+	if (lfd < 0)
+		return lfd;
+	logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (logfd < 0)
+		return hc_error_errno(err, -errno, "open %s", log_path);
+
+	/* An immutable tree may be cached by the guest without limit (cache=always); a
+	 * read-write volume is shared with the host, so only briefly (auto). The file limit is
+	 * left as it is: raising it needs CAP_SYS_RESOURCE, which root may lack (FACTS.md). */
+	const char *argv[16];
+	size_t i = 0;
+	argv[i++] = bin;
+	argv[i++] = "--fd=3";
+	argv[i++] = "--rlimit-nofile=0";
+	if (is_rust(bin)) {
+		snprintf(source, sizeof(source), "--shared-dir=%s", dir);
+		argv[i++] = source;
+		argv[i++] = readonly ? "--cache=always" : "--cache=auto";
+		argv[i++] = "--sandbox=namespace";
+		if (readonly)
+			argv[i++] = "--readonly";
+	} else {
+		snprintf(source, sizeof(source), "source=%s", dir);
+		argv[i++] = "-o";
+		argv[i++] = source;
+		argv[i++] = "-o";
+		argv[i++] = readonly ? "cache=always" : "cache=auto";
+		argv[i++] = "-o";
+		argv[i++] = "log_level=warn";
+	}
+	argv[i] = NULL;
+
+	struct hc_fd_map fds[] = { { lfd, 3 } };
+	struct hc_child_opts o = {
+		.argv = argv,
+		.stdin_fd = -1,
+		.stdout_fd = logfd,
+		.stderr_fd = logfd,
+		.fds = fds,
+		.n_fds = 1,
+		.new_session = true,
+		.pre_exec = pre_exec,
+		.pre_exec_arg = &pa,
+	};
+	r = hc_child_spawn(&v->child, &o, err);
+	if (r < 0) {
+		unlink(socket_path);
+		return hc_error_prefix(err, "virtiofsd for %s", dir);
+	}
+	hc_debug("virtiofsd pid %d serves %s%s on %s", (int)v->child.pid, dir,
+		 readonly ? " (read-only)" : "", socket_path);
+	return 0;
+}
+
+void hc_virtiofsd_stop(struct hc_virtiofsd *v, int grace_ms)
+{
+	if (v->child.pid)
+		hc_child_stop(&v->child, grace_ms);
+	if (v->socket_path[0])
+		unlink(v->socket_path);
+	v->socket_path[0] = '\0';
+}

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backend table and the wrappers that guard it (DESIGN.md §3, STYLE.md "Interfaces"):
+ * callers never call vm->ops->x directly, so a missing feature is always an -EOPNOTSUPP naming
+ * the backend and the feature, never a crash or a silent no-op.
+ */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "core/log.h"
+#include "vmm/qemu.h"
+#include "vmm/vmm.h"
+
+/* The order is --backend auto's preference (DESIGN.md §3: libkrun, cloud-hypervisor,
+ * firecracker, qemu); each driver adds its table here once its file exists. */
+const struct hc_vmm_ops *const hc_vmm_backends[] = {
+	&hc_vmm_qemu_ops,
+};
+const size_t hc_vmm_n_backends = HC_ARRAY_SIZE(hc_vmm_backends);
+
+const struct hc_vmm_ops *hc_vmm_find(const char *name)
+{
+	for (size_t i = 0; i < hc_vmm_n_backends; i++)
+		if (hc_streq(hc_vmm_backends[i]->name, name))
+			return hc_vmm_backends[i];
+	return NULL;
+}
+
+static int unsupported(const struct hc_vmm_ops *ops, const char *what, struct hc_error *err)
+{
+	return hc_error_setk(err, -EOPNOTSUPP, HC_EK_BACKEND, "backend '%s' does not support %s",
+			     ops->name, what);
+}
+
+/* Every feature the spec asks for must be in the backend's caps. */
+static int check_spec(const struct hc_vmm_ops *ops, const struct hc_vm_spec *spec,
+		      struct hc_error *err)
+{
+	if (spec->rootfs_mode == HC_ROOTFS_DIR && !(ops->caps & HC_CAP_ROOTFS_DIR))
+		return unsupported(ops, "a directory rootfs (virtio-fs)", err);
+	if (spec->rootfs_mode == HC_ROOTFS_BLOCK && !(ops->caps & HC_CAP_ROOTFS_BLOCK))
+		return unsupported(ops, "a block-device rootfs", err);
+	if (spec->channel == HC_CHANNEL_SERIAL && !(ops->caps & HC_CAP_CHANNEL_SERIAL))
+		return unsupported(ops, "the serial agent channel", err);
+	if (spec->channel == HC_CHANNEL_VSOCK && !(ops->caps & HC_CAP_CHANNEL_VSOCK))
+		return unsupported(ops, "the vsock agent channel", err);
+	if (spec->n_volumes && !(ops->caps & HC_CAP_SHARED_DIRS))
+		return unsupported(ops, "shared directories (-v)", err);
+	if (spec->n_devices && !(ops->caps & HC_CAP_GPU))
+		return unsupported(ops, "device passthrough (--device)", err);
+	if (spec->accel == HC_ACCEL_TCG && !(ops->caps & HC_CAP_TCG))
+		return unsupported(ops, "TCG (running without KVM)", err);
+	return 0;
+}
+
+int hc_vm_new(struct hc_vm **ret, const struct hc_vmm_ops *ops, const struct hc_vm_spec *spec,
+	      struct hc_error *err)
+{
+	struct hc_vm *vm;
+	int r;
+
+	if (!ops)
+		return hc_error_setk(err, -EINVAL, HC_EK_BACKEND, "no backend");
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return hc_error_set(err, -ENOMEM, "out of memory");
+	vm->ops = ops;
+	vm->spec = *spec;
+	vm->agent_fd = vm->agent_listen_fd = vm->death_fd = -1;
+	r = hc_path_make_run_dir(vm->run_dir, sizeof(vm->run_dir), err);
+	if (r < 0) {
+		free(vm);
+		return r;
+	}
+	r = hc_path_fmt(vm->console_log, sizeof(vm->console_log), err, "%s/console.log",
+			vm->run_dir);
+	if (r < 0) {
+		hc_path_rm_rf(vm->run_dir, NULL);
+		free(vm);
+		return r;
+	}
+	*ret = vm;
+	return 0;
+}
+
+int hc_vm_start(struct hc_vm *vm, struct hc_error *err)
+{
+	int r = check_spec(vm->ops, &vm->spec, err);
+
+	if (r < 0)
+		return r;
+	if (!vm->ops->start)
+		return unsupported(vm->ops, "starting a VM", err);
+	r = vm->ops->start(vm, err);
+	if (r < 0)
+		hc_error_kind(err, HC_EK_VM);
+	return r;
+}
+
+int hc_vm_check(struct hc_vm *vm, struct hc_error *err)
+{
+	if (!vm->ops->check)
+		return 0;
+	return vm->ops->check(vm, err);
+}
+
+int hc_vm_pause(struct hc_vm *vm, struct hc_error *err)
+{
+	if (!(vm->ops->caps & HC_CAP_PAUSE) || !vm->ops->pause)
+		return unsupported(vm->ops, "pause", err);
+	return vm->ops->pause(vm, err);
+}
+
+int hc_vm_resume(struct hc_vm *vm, struct hc_error *err)
+{
+	if (!(vm->ops->caps & HC_CAP_PAUSE) || !vm->ops->resume)
+		return unsupported(vm->ops, "resume", err);
+	return vm->ops->resume(vm, err);
+}
+
+int hc_vm_snapshot(struct hc_vm *vm, const char *dir, struct hc_error *err)
+{
+	if (!(vm->ops->caps & HC_CAP_SNAPSHOT) || !vm->ops->snapshot)
+		return unsupported(vm->ops, "snapshots", err);
+	return vm->ops->snapshot(vm, dir, err);
+}
+
+int hc_vm_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
+{
+	if (!(vm->ops->caps & HC_CAP_RESTORE) || !vm->ops->restore)
+		return unsupported(vm->ops, "restore", err);
+	return vm->ops->restore(vm, dir, err);
+}
+
+void hc_vm_free(struct hc_vm *vm)
+{
+	struct hc_error e = { 0 };
+
+	if (!vm)
+		return;
+	if (vm->ops && vm->ops->destroy)
+		vm->ops->destroy(vm);
+	if (vm->run_dir[0] && hc_path_rm_rf(vm->run_dir, &e) < 0)
+		hc_warn("cannot remove %s: %s", vm->run_dir, e.message);
+	free(vm);
+}
+
+/* The console log's last lines (about ten, bounded by the room left in the message), joined
+ * with " | ", control characters replaced: the message stays one line. */
+void hc_vm_error_add_console(struct hc_vm *vm, struct hc_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	char tmp[2048];
+	off_t size;
+	ssize_t n;
+
+	if (!vm || !err || !vm->console_log[0])
+		return;
+	fd = open(vm->console_log, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	size = lseek(fd, 0, SEEK_END);
+	if (size <= 0)
+		return;
+	off_t from = size > (off_t)sizeof(tmp) - 1 ? size - (off_t)sizeof(tmp) + 1 : 0;
+	n = pread(fd, tmp, sizeof(tmp) - 1, from);
+	if (n <= 0)
+		return;
+	tmp[n] = '\0';
+
+	/* Walk back over at most 10 non-empty lines. */
+	char *end = tmp + n, *start = tmp;
+	int lines = 0;
+	for (char *p = end; p > tmp; p--) {
+		if (p[-1] == '\n' && p < end && *p != '\n' && *p != '\r') {
+			if (++lines == 10) {
+				start = p;
+				break;
+			}
+		}
+	}
+	char out[sizeof(tmp) * 2];
+	size_t o = 0;
+	bool sep = false;
+	for (char *p = start; p < end && o + 4 < sizeof(out); p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c == '\n' || c == '\r') {
+			sep = o > 0;
+			continue;
+		}
+		if (sep) {
+			memcpy(out + o, " | ", 3);
+			o += 3;
+			sep = false;
+		}
+		out[o++] = c < ' ' || c == 0x7f ? ' ' : (char)c;
+	}
+	out[o] = '\0';
+	if (!o)
+		return;
+
+	size_t used = strlen(err->message);
+	size_t room = sizeof(err->message) - used;
+	const char *label = "; console: ";
+	if (room <= strlen(label) + 16)
+		return;
+	room -= strlen(label) + 1;
+	/* Keep the end of the console: the last line is the one that matters. */
+	const char *tail = o > room ? out + o - room + 3 : out;
+	snprintf(err->message + used, sizeof(err->message) - used, "%s%s%s", label,
+		 o > room ? "..." : "", tail);
+}
