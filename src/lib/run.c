@@ -1,0 +1,814 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hc_run: one command in a fresh micro-VM (DESIGN.md §1), end to end:
+ *   image -> rootfs -> backend + accelerator -> spec -> VM -> hello -> exec -> events -> result
+ *   -> teardown.
+ * Everything after the VM starts is one poll() loop over the agent channel, the VM's death fd,
+ * the caller's cancel fd, stdin and the deadlines (boot, command timeout): no sleeps. Every
+ * path ends in hc_vm_free, which ends the VM from the host and removes its runtime directory.
+ */
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "lib/image.h"
+#include "lib/paths.h"
+#include "lib/spec.h"
+#include "proto/boot.h"
+#include "proto/proto.h"
+#include "vmm/accel.h"
+#include "vmm/vmm.h"
+
+#define DEFAULT_OUTPUT_LIMIT (1u << 20)
+/* The guest enforces the timeout itself; the host steps in this long after, in case the guest
+ * cannot report (hung, overloaded). */
+#define HOST_TIMEOUT_GRACE_MS 3000
+/* After a first cancel byte the command gets SIGTERM and this long to exit. */
+#define CANCEL_GRACE_MS 2000
+/* When the channel breaks, how long to let the VMM finish dying so its state tells why. */
+#define DEATH_GRACE_MS 1000
+/* Outbound bytes queued for the guest before stdin is no longer read (backpressure). */
+#define OUT_QUEUE_HIGH (256u * 1024)
+
+/* The auto order of DESIGN.md §3. */
+static const char *const auto_order[] = { "libkrun", "cloud-hypervisor", "firecracker", "qemu" };
+
+HC_EXPORT void hc_run_opts_init(struct hc_run_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->stdin_fd = -1;
+	opts->stdout_fd = -1;
+	opts->stderr_fd = -1;
+	opts->cancel_fd = -1;
+}
+
+HC_EXPORT void hc_run_result_free(struct hc_run_result *r)
+{
+	if (!r)
+		return;
+	free(r->image);
+	free(r->stdout_data);
+	free(r->stderr_data);
+	free(r->result_json);
+	free(r->result_error);
+	memset(r, 0, sizeof(*r));
+	r->exit_code = -1;
+}
+
+HC_EXPORT int hc_run_result_status(const struct hc_run_result *r)
+{
+	if (r->timed_out)
+		return 124;
+	if (r->signal > 0)
+		return 128 + r->signal;
+	if (r->exit_code >= 0 && r->exit_code <= 255)
+		return r->exit_code;
+	return 125;
+}
+
+/* ---- backend choice ---- */
+
+static const char *cap_name(unsigned cap)
+{
+	switch (cap) {
+	case HC_CAP_SHARED_DIRS:
+		return "shared directories (-v)";
+	case HC_CAP_ROOTFS_DIR:
+		return "a directory rootfs (--rootfs-mode dir)";
+	case HC_CAP_ROOTFS_BLOCK:
+		return "a block rootfs (--rootfs-mode block)";
+	case HC_CAP_CHANNEL_SERIAL:
+		return "a serial agent channel (--channel serial)";
+	case HC_CAP_CHANNEL_VSOCK:
+		return "a vsock agent channel (--channel vsock)";
+	case HC_CAP_NETWORK:
+		return "networking (--network inet|full)";
+	case HC_CAP_GPU:
+		return "device passthrough (--device)";
+	default:
+		return "a requested feature";
+	}
+}
+
+static unsigned wanted_caps(const struct hc_run_opts *o)
+{
+	unsigned caps = 0;
+
+	if (o->n_volumes)
+		caps |= HC_CAP_SHARED_DIRS;
+	if (o->rootfs_mode == HC_ROOTFS_DIR)
+		caps |= HC_CAP_ROOTFS_DIR;
+	else if (o->rootfs_mode == HC_ROOTFS_BLOCK)
+		caps |= HC_CAP_ROOTFS_BLOCK;
+	if (o->channel == HC_CHANNEL_SERIAL)
+		caps |= HC_CAP_CHANNEL_SERIAL;
+	else if (o->channel == HC_CHANNEL_VSOCK)
+		caps |= HC_CAP_CHANNEL_VSOCK;
+	if (o->network != HC_NET_NONE || o->n_ports)
+		caps |= HC_CAP_NETWORK;
+	if (o->n_devices)
+		caps |= HC_CAP_GPU;
+	return caps;
+}
+
+/* Everything a spec needs that depends on the backend: kernel format, accelerator, rootfs
+ * mode, channel. Then the backend's own probe. */
+static int backend_prepare(const struct hc_vmm_ops *ops, const struct hc_run_opts *o,
+			   struct hc_vm_spec *spec, char *kernel, size_t kernel_n, char *accel_why,
+			   size_t why_n, struct hc_error *err)
+{
+	unsigned want = wanted_caps(o);
+	bool tcg_ok = ops->caps & HC_CAP_TCG;
+	char version[128] = "";
+	int r;
+
+	for (unsigned bit = 1; bit && bit <= HC_CAP_TCG; bit <<= 1)
+		if ((want & bit) && !(ops->caps & bit))
+			return hc_error_setk(err, -EOPNOTSUPP, HC_EK_BACKEND,
+					     "backend '%s' does not support %s", ops->name,
+					     cap_name(bit));
+	if (!tcg_ok && o->accel == HC_ACCEL_TCG)
+		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_BACKEND,
+				     "backend '%s' runs only under KVM (--accel tcg is QEMU only)",
+				     ops->name);
+	r = hc_lib_kernel_find(o->kernel, hc_streq(ops->name, "qemu") ? HC_KERNEL_BZIMAGE
+								      : HC_KERNEL_ELF,
+			       kernel, kernel_n, &spec->kernel_is_user, err);
+	if (r < 0)
+		return hc_error_kind(err, HC_EK_BACKEND), r;
+	spec->kernel = kernel;
+	r = hc_accel_resolve(tcg_ok ? o->accel : HC_ACCEL_KVM, spec->kernel_is_user, tcg_ok,
+			     &spec->accel, accel_why, why_n, err);
+	if (r < 0) {
+		hc_error_prefix(err, "backend '%s'", ops->name);
+		hc_error_kind(err, HC_EK_BACKEND);
+		return r;
+	}
+	spec->rootfs_mode = o->rootfs_mode != HC_ROOTFS_AUTO ? o->rootfs_mode
+			    : ops->caps & HC_CAP_ROOTFS_DIR ? HC_ROOTFS_DIR
+							     : HC_ROOTFS_BLOCK;
+	spec->channel = o->channel != HC_CHANNEL_AUTO ? o->channel
+			: ops->caps & HC_CAP_CHANNEL_SERIAL ? HC_CHANNEL_SERIAL
+							     : HC_CHANNEL_VSOCK;
+	r = ops->probe(spec, version, sizeof(version), err);
+	if (r < 0) {
+		hc_error_kind(err, HC_EK_BACKEND);
+		return r;
+	}
+	hc_debug("backend %s %s usable: accel %s (%s)", ops->name, version,
+		 hc_accel_name(spec->accel), accel_why);
+	return 0;
+}
+
+static int backend_choose(const struct hc_run_opts *o, struct hc_vm_spec *spec, char *kernel,
+			  size_t kernel_n, const struct hc_vmm_ops **ret, struct hc_error *err)
+{
+	char why[160], reasons[sizeof(err->message)] = "";
+	size_t used = 0;
+	int r;
+
+	if (o->backend && *o->backend && !hc_streq(o->backend, "auto")) {
+		const struct hc_vmm_ops *ops = hc_vmm_find(o->backend);
+
+		if (!ops)
+			return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+					     "unknown backend '%s' (auto, libkrun, firecracker, "
+					     "cloud-hypervisor, qemu)",
+					     o->backend);
+		r = backend_prepare(ops, o, spec, kernel, kernel_n, why, sizeof(why), err);
+		if (r < 0)
+			return r;
+		*ret = ops;
+		return 0;
+	}
+	for (size_t i = 0; i < HC_ARRAY_SIZE(auto_order); i++) {
+		const struct hc_vmm_ops *ops = hc_vmm_find(auto_order[i]);
+		struct hc_error e = { 0 };
+		struct hc_vm_spec s = *spec;
+
+		if (!ops)
+			continue;
+		r = backend_prepare(ops, o, &s, kernel, kernel_n, why, sizeof(why), &e);
+		if (r == 0) {
+			*spec = s;
+			*ret = ops;
+			return 0;
+		}
+		if (used < sizeof(reasons))
+			used += (size_t)snprintf(reasons + used, sizeof(reasons) - used, "%s%s: %s",
+						 used ? "; " : "", ops->name, e.message);
+	}
+	return hc_error_setk(err, -ENODEV, HC_EK_BACKEND, "no usable backend (%s)",
+			     reasons[0] ? reasons : "none built in");
+}
+
+/* ---- the run itself ---- */
+
+enum phase { PH_BOOT, PH_RUNNING, PH_STOPPING, PH_DONE };
+
+struct run {
+	const struct hc_run_opts *o;
+	struct hc_run_result *res;
+	struct hc_vm *vm;
+	int agent;
+	enum phase phase;
+	struct hc_buf in;  /* bytes from the guest, at most one frame + one read ahead */
+	struct hc_buf out; /* bytes queued for the guest */
+	size_t limit;
+	struct hc_buf cap_out, cap_err;
+	bool stdout_broken, stderr_broken;
+	bool stdin_open;
+	bool got_exit;
+	int cancels;
+	double t_spawn, t_exec0, deadline, stop_deadline;
+	const char *argv0;
+	unsigned death_spurious;
+};
+
+static int queue_frame(struct run *run, uint8_t type, const void *p, size_t n,
+		       struct hc_error *err)
+{
+	int r = hc_proto_frame_append(&run->out, type, p, n);
+
+	if (r < 0)
+		return hc_error_errno(err, r, "queue %s frame", hc_proto_type_name(type));
+	return 0;
+}
+
+/* Writes what the socket takes now; the rest waits for POLLOUT. */
+static int flush_out(struct run *run, struct hc_error *err)
+{
+	while (run->out.len > 0) {
+		ssize_t n = send(run->agent, run->out.data, run->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return -errno;
+		}
+		hc_buf_consume(&run->out, (size_t)n);
+	}
+	return 0;
+}
+
+static void write_all(int fd, const uint8_t *p, size_t n, bool *broken)
+{
+	while (n > 0 && !*broken) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				struct pollfd pf = { .fd = fd, .events = POLLOUT };
+
+				poll(&pf, 1, -1);
+				continue;
+			}
+			/* EPIPE and friends: the reader is gone; keep draining the guest. */
+			*broken = true;
+			return;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static void output(struct run *run, bool is_err, const uint8_t *p, size_t n)
+{
+	int fd = is_err ? run->o->stderr_fd : run->o->stdout_fd;
+	struct hc_buf *b = is_err ? &run->cap_err : &run->cap_out;
+	bool *trunc = is_err ? &run->res->stderr_truncated : &run->res->stdout_truncated;
+
+	if (fd >= 0) {
+		write_all(fd, p, n, is_err ? &run->stderr_broken : &run->stdout_broken);
+		return;
+	}
+	if (b->len + n > run->limit) {
+		*trunc = true;
+		n = run->limit > b->len ? run->limit - b->len : 0;
+	}
+	if (n && hc_buf_append(b, p, n) < 0)
+		*trunc = true;
+}
+
+static int on_result(struct run *run, const struct hc_proto_frame *f, struct hc_error *err)
+{
+	struct hc_proto_result rr;
+	json_error_t jerr;
+	json_t *doc;
+	int r;
+
+	r = hc_proto_result_decode(f, &rr);
+	if (r < 0)
+		return hc_error_setk(err, r, HC_EK_VM, "protocol error: bad result frame");
+	free(run->res->result_json);
+	free(run->res->result_error);
+	run->res->result_json = run->res->result_error = NULL;
+	if (rr.status == HC_RESULT_TOO_LARGE) {
+		r = asprintf(&run->res->result_error, "%s is larger than %u bytes",
+			     HC_BOOT_RESULT_PATH, HC_PROTO_MAX_RESULT);
+	} else if (rr.status != HC_RESULT_OK) {
+		r = asprintf(&run->res->result_error, "%s is unreadable: %.*s",
+			     HC_BOOT_RESULT_PATH, (int)(rr.len > 256 ? 256 : rr.len),
+			     (const char *)rr.data);
+	} else if (!(doc = json_loadb((const char *)rr.data, rr.len, JSON_DECODE_ANY, &jerr))) {
+		r = asprintf(&run->res->result_error, "%s is not valid JSON: %s (line %d)",
+			     HC_BOOT_RESULT_PATH, jerr.text, jerr.line);
+	} else {
+		json_decref(doc);
+		run->res->result_json = strndup((const char *)rr.data, rr.len);
+		r = run->res->result_json ? 0 : -1;
+	}
+	return r < 0 ? hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory") : 0;
+}
+
+static int on_exec_error(struct run *run, const struct hc_proto_frame *f, struct hc_error *err)
+{
+	struct hc_proto_error pe;
+	const char *m;
+	int r;
+
+	r = hc_proto_error_decode(f, &pe);
+	if (r < 0)
+		return hc_error_setk(err, r, HC_EK_VM, "protocol error: bad error frame");
+	m = pe.message[0] ? pe.message : "no detail";
+	switch (pe.reason) {
+	case HC_EXEC_ERR_NOT_FOUND:
+		run->res->exit_code = 127;
+		return hc_error_setk(err, -ENOENT, "exec", "executable file `%s` not found in $PATH",
+				     run->argv0);
+	case HC_EXEC_ERR_NOT_EXECUTABLE:
+		run->res->exit_code = 126;
+		return hc_error_setk(err, -EACCES, "exec", "cannot execute `%s`: %s", run->argv0, m);
+	case HC_EXEC_ERR_BAD_WORKDIR:
+		run->res->exit_code = 126;
+		return hc_error_setk(err, -ENOTDIR, "exec", "workdir: %s", m);
+	case HC_EXEC_ERR_BAD_USER:
+		return hc_error_setk(err, -EINVAL, "exec", "user: %s", m);
+	default:
+		return hc_error_setk(err, -EPROTO, HC_EK_VM, "the guest could not start `%s`: %s",
+				     run->argv0, m);
+	}
+}
+
+/* Handles one frame from the guest. Returns 1 when the run is over (exit), 0 to go on. */
+static int on_frame(struct run *run, const struct hc_proto_frame *f, struct hc_error *err)
+{
+	int r;
+
+	if (run->phase == PH_BOOT) {
+		struct hc_proto_hello h;
+
+		if (f->type != HC_FRAME_HELLO)
+			return hc_error_setk(err, -EPROTO, HC_EK_VM,
+					     "protocol error: expected hello, got %s",
+					     hc_proto_type_name(f->type));
+		r = hc_proto_hello_decode(f, &h);
+		if (r < 0)
+			return hc_error_setk(err, r, HC_EK_VM, "protocol error: bad hello frame");
+		if (h.version != HC_PROTO_VERSION)
+			return hc_error_setk(err, -EPROTO, HC_EK_VM,
+					     "the guest speaks protocol version %u, hotcell %u: "
+					     "rebuild the initramfs",
+					     h.version, HC_PROTO_VERSION);
+		run->res->t_boot_ms = hc_clock_ms() - run->t_spawn;
+		hc_debug("guest hello: agent %s, booted in %.1f ms (guest clock %.1f ms)", h.agent,
+			 run->res->t_boot_ms, (double)h.boot_ns / 1e6);
+		return 2; /* caller sends EXEC */
+	}
+	switch (f->type) {
+	case HC_FRAME_STDOUT:
+	case HC_FRAME_STDERR:
+		output(run, f->type == HC_FRAME_STDERR, f->payload, f->len);
+		return 0;
+	case HC_FRAME_RESULT:
+		return on_result(run, f, err);
+	case HC_FRAME_EXIT: {
+		struct hc_proto_exit x;
+
+		r = hc_proto_exit_decode(f, &x);
+		if (r < 0)
+			return hc_error_setk(err, r, HC_EK_VM, "protocol error: bad exit frame");
+		run->res->t_exec_ms = hc_clock_ms() - run->t_exec0;
+		run->res->exit_code = x.signal > 0 || x.timed_out ? -1 : x.code;
+		run->res->signal = x.signal > 0 ? x.signal : 0;
+		run->res->timed_out = x.timed_out;
+		run->got_exit = true;
+		return 1;
+	}
+	case HC_FRAME_ERROR:
+		r = on_exec_error(run, f, err);
+		run->res->t_exec_ms = hc_clock_ms() - run->t_exec0;
+		return r < 0 ? r : -EPROTO;
+	case HC_FRAME_HELLO:
+	case HC_FRAME_EXEC:
+	case HC_FRAME_STDIN:
+	case HC_FRAME_STDIN_CLOSE:
+	case HC_FRAME_SIGNAL:
+	case HC_FRAME_SHUTDOWN:
+	default:
+		return hc_error_setk(err, -EPROTO, HC_EK_VM, "protocol error: unexpected %s frame",
+				     hc_proto_type_name(f->type));
+	}
+}
+
+static int send_exec(struct run *run, const struct hc_proto_exec *ex, struct hc_error *err)
+{
+	int r = hc_proto_exec_encode(&run->out, ex);
+
+	if (r < 0)
+		return hc_error_errno(err, r, "encode the exec request");
+	run->t_exec0 = hc_clock_ms();
+	run->phase = PH_RUNNING;
+	run->deadline = run->t_exec0 + (double)ex->timeout_ms + HOST_TIMEOUT_GRACE_MS;
+	run->stdin_open = (ex->flags & HC_EXEC_F_STDIN) != 0;
+	return 0;
+}
+
+/* Reads what the channel has and handles every whole frame. 1: the command ended; 0: go on. */
+static int read_agent(struct run *run, const struct hc_proto_exec *ex, struct hc_error *err)
+{
+	size_t off = 0;
+	ssize_t n;
+	int r = 0;
+
+	r = hc_buf_reserve(&run->in, 65536);
+	if (r < 0)
+		return hc_error_setk(err, -EPROTO, HC_EK_VM, "protocol error: frame too large");
+	n = recv(run->agent, run->in.data + run->in.len, run->in.cap - run->in.len - 1,
+		 MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno == EINTR || errno == EAGAIN)
+			return 0;
+		return hc_error_errno(err, -errno, "agent channel");
+	}
+	if (n == 0)
+		return -EPIPE;
+	run->in.len += (size_t)n;
+	run->in.data[run->in.len] = 0;
+	for (;;) {
+		struct hc_proto_frame f;
+		size_t used;
+
+		r = hc_proto_frame_parse((const uint8_t *)run->in.data + off, run->in.len - off, &f,
+					 &used);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			r = hc_error_setk(err, r, HC_EK_VM, "protocol error: malformed frame from "
+							    "the guest");
+			break;
+		}
+		off += used;
+		r = on_frame(run, &f, err);
+		if (r == 2) {
+			r = send_exec(run, ex, err);
+			if (r < 0)
+				break;
+			continue;
+		}
+		if (r != 0)
+			break;
+	}
+	hc_buf_consume(&run->in, off);
+	return r;
+}
+
+static void read_stdin(struct run *run, struct hc_error *err)
+{
+	uint8_t buf[HC_PROTO_MAX_DATA];
+	ssize_t n = read(run->o->stdin_fd, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n > 0) {
+		if (queue_frame(run, HC_FRAME_STDIN, buf, (size_t)n, err) < 0)
+			run->stdin_open = false;
+		return;
+	}
+	/* EOF or an error: the command sees end of input either way. */
+	run->stdin_open = false;
+	if (queue_frame(run, HC_FRAME_STDIN_CLOSE, NULL, 0, err) < 0)
+		hc_debug("stdin close: %s", err->message);
+}
+
+/* Whether the console shows a guest kernel panic; fills line with the panic line. */
+static bool console_panic(struct hc_vm *vm, char *line, size_t n)
+{
+	_cleanup_free_ char *data = NULL;
+	size_t len, tail = 256 * 1024;
+	const char *p, *start;
+
+	if (!vm || !vm->console_log[0] ||
+	    hc_path_read_file(vm->console_log, 64u << 20, &data, &len, NULL) < 0)
+		return false;
+	start = len > tail ? data + len - tail : data;
+	p = strstr(start, "Kernel panic");
+	if (!p)
+		return false;
+	snprintf(line, n, "%.*s", (int)strcspn(p, "\r\n"), p);
+	return true;
+}
+
+/* The VM died (or the channel broke) before the command ended: say why, as precisely as the
+ * backend and the console allow. */
+static int vm_failure(struct run *run, int code, struct hc_error *err)
+{
+	struct hc_error e = { 0 };
+	char panic[256];
+	int r;
+
+	if (run->vm && run->vm->death_fd >= 0) {
+		struct pollfd p = { .fd = run->vm->death_fd, .events = POLLIN };
+
+		poll(&p, 1, DEATH_GRACE_MS);
+	}
+	r = run->vm ? hc_vm_check(run->vm, &e) : 0;
+	if (console_panic(run->vm, panic, sizeof(panic)))
+		hc_error_setk(err, -EIO, HC_EK_VM, "guest kernel panic: %s", panic);
+	else if (r < 0)
+		hc_error_setk(err, r, HC_EK_VM, "the VM failed %s: %s",
+			      run->phase == PH_BOOT ? "while booting" : "before the command ended",
+			      e.message);
+	else if (code == -EPIPE)
+		hc_error_setk(err, -EPIPE, HC_EK_VM, "the agent channel closed %s",
+			      run->phase == PH_BOOT ? "while the guest was booting"
+						    : "before the command ended");
+	else if (!err->message[0])
+		hc_error_setk(err, code, HC_EK_VM, "the VM failed: %s", hc_strerror(code));
+	hc_vm_error_add_console(run->vm, err);
+	return err->code;
+}
+
+static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc_error *err)
+{
+	enum { P_AGENT, P_LISTEN, P_DEATH, P_CANCEL, P_STDIN, P_N };
+	const struct hc_run_opts *o = run->o;
+	int r;
+
+	for (;;) {
+		struct pollfd p[P_N];
+		double deadline = run->phase == PH_STOPPING ? run->stop_deadline : run->deadline;
+		int timeout;
+
+		for (int i = 0; i < P_N; i++)
+			p[i] = (struct pollfd){ .fd = -1 };
+		if (run->agent >= 0)
+			p[P_AGENT] = (struct pollfd){ .fd = run->agent,
+						      .events = POLLIN | (run->out.len ? POLLOUT : 0) };
+		else
+			p[P_LISTEN] = (struct pollfd){ .fd = run->vm->agent_listen_fd, .events = POLLIN };
+		if (run->vm->death_fd >= 0 && run->death_spurious < 1000)
+			p[P_DEATH] = (struct pollfd){ .fd = run->vm->death_fd, .events = POLLIN };
+		if (o->cancel_fd >= 0)
+			p[P_CANCEL] = (struct pollfd){ .fd = o->cancel_fd, .events = POLLIN };
+		if (run->phase == PH_RUNNING && run->stdin_open && run->out.len < OUT_QUEUE_HIGH)
+			p[P_STDIN] = (struct pollfd){ .fd = o->stdin_fd, .events = POLLIN };
+
+		timeout = hc_clock_left_ms(deadline);
+		if (timeout == 0) {
+			if (run->phase == PH_BOOT) {
+				char panic[256];
+
+				if (console_panic(run->vm, panic, sizeof(panic)))
+					hc_error_setk(err, -EIO, HC_EK_VM, "guest kernel panic: %s",
+						      panic);
+				else
+					hc_error_setk(err, -ETIMEDOUT, HC_EK_VM,
+						      "the guest did not answer within the boot "
+						      "timeout (%.0f s)",
+						      (run->deadline - run->t_spawn) / 1000.0);
+				hc_vm_error_add_console(run->vm, err);
+				return err->code;
+			}
+			if (run->phase == PH_STOPPING)
+				return -ECANCELED;
+			/* The guest did not report its own timeout: it is stuck. End it from here,
+			 * unless the console says the guest kernel died. */
+			char panic[256];
+
+			if (console_panic(run->vm, panic, sizeof(panic))) {
+				hc_error_setk(err, -EIO, HC_EK_VM, "guest kernel panic: %s", panic);
+				hc_vm_error_add_console(run->vm, err);
+				return err->code;
+			}
+			run->res->timed_out = true;
+			run->res->signal = SIGKILL;
+			run->res->exit_code = -1;
+			run->res->t_exec_ms = hc_clock_ms() - run->t_exec0;
+			hc_debug("host-side timeout: the guest did not report");
+			return 1;
+		}
+		r = poll(p, P_N, timeout);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return hc_error_errno(err, -errno, "poll");
+		}
+
+		if (p[P_CANCEL].revents) {
+			char b[16];
+			ssize_t n = read(o->cancel_fd, b, sizeof(b));
+
+			if (n > 0)
+				run->cancels += (int)n;
+			else if (n == 0)
+				run->cancels += 2; /* the writer is gone: nobody will wait for us */
+			if (run->cancels >= 2 || run->phase != PH_RUNNING)
+				return -ECANCELED;
+			if (run->phase == PH_RUNNING) {
+				/* Orderly: the command gets SIGTERM and a moment to end. */
+				if (hc_proto_signal_encode(&run->out, SIGTERM) < 0)
+					hc_debug("cannot queue SIGTERM for the command");
+				run->phase = PH_STOPPING;
+				run->stop_deadline = hc_clock_ms() + CANCEL_GRACE_MS;
+			}
+		}
+		if (p[P_LISTEN].revents) {
+			int fd = accept4(run->vm->agent_listen_fd, NULL, NULL,
+					 SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+			if (fd >= 0)
+				run->agent = fd;
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				return hc_error_errno(err, -errno, "accept the agent channel");
+		}
+		if (p[P_AGENT].revents & (POLLIN | POLLHUP | POLLERR)) {
+			r = read_agent(run, ex, err);
+			if (r == 1 || (r == -ECANCELED))
+				return r;
+			if (r == -EPIPE && run->phase == PH_STOPPING)
+				return -ECANCELED;
+			if (r == -EPIPE)
+				return vm_failure(run, r, err);
+			if (r < 0)
+				return r;
+		}
+		if (run->agent >= 0 && run->out.len) {
+			r = flush_out(run, err);
+			if (r < 0 && run->phase != PH_STOPPING)
+				return vm_failure(run, -EPIPE, err);
+		}
+		if (p[P_STDIN].revents)
+			read_stdin(run, err);
+		if (p[P_DEATH].revents) {
+			struct hc_error e = { 0 };
+
+			r = hc_vm_check(run->vm, &e);
+			if (r < 0) {
+				if (run->phase == PH_STOPPING)
+					return -ECANCELED;
+				return vm_failure(run, r, err);
+			}
+			run->death_spurious++;
+		}
+	}
+}
+
+/* "hotcell.debug=1" when the user asked hotcell for debug logs: the guest logs on the console
+ * too, and the console tail lands in VM errors. */
+static const char *extra_cmdline(void)
+{
+	const char *l = getenv("HOTCELL_LOG");
+
+	return l && hc_streq(l, "debug") ? "hotcell.debug=1" : "";
+}
+
+HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o,
+		     struct hc_run_result *res, struct hc_error *err)
+{
+	struct hc_lib_image image = HC_LIB_IMAGE_INIT;
+	struct hc_proto_exec ex = { 0 };
+	struct hc_vm_spec spec = { 0 };
+	const struct hc_vmm_ops *ops = NULL;
+	char kernel[HC_PATH_MAX], initrd[HC_PATH_MAX];
+	struct run run = {
+		.o = o,
+		.res = res,
+		.agent = -1,
+		.in = HC_BUF_INIT(HC_PROTO_HEADER_SIZE + HC_PROTO_MAX_PAYLOAD + 65536 + 1),
+		.out = HC_BUF_INIT(0),
+		.cap_out = HC_BUF_INIT(0),
+		.cap_err = HC_BUF_INIT(0),
+	};
+	double t0 = hc_clock_ms(), t;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->exit_code = -1;
+	if (!o)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "no run options");
+	if (!!o->image == !!o->rootfs_dir)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+				     "give either an image or a rootfs directory");
+	if (o->image && !store)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "running an image needs a store");
+	if (o->interactive && o->stdin_fd < 0)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "interactive without a stdin fd");
+	run.limit = o->output_limit ? o->output_limit : DEFAULT_OUTPUT_LIMIT;
+
+	/* Backend first: whether the rootfs is a tree or a disk depends on it. */
+	spec.cpus = o->cpus ? o->cpus : 1;
+	spec.memory_mib = o->memory_mib ? o->memory_mib : 256;
+	spec.volumes = o->volumes;
+	spec.n_volumes = o->n_volumes;
+	spec.devices = o->devices;
+	spec.n_devices = o->n_devices;
+	spec.jailer = o->jailer;
+	spec.cmdline = extra_cmdline();
+	spec.boot_timeout_ms = (int)((o->boot_timeout_s > 0 ? o->boot_timeout_s : 60.0) * 1000.0);
+	r = backend_choose(o, &spec, kernel, sizeof(kernel), &ops, err);
+	if (r < 0)
+		goto out;
+	snprintf(res->backend, sizeof(res->backend), "%s", ops->name);
+	snprintf(res->accel, sizeof(res->accel), "%s", hc_accel_name(spec.accel));
+	r = hc_lib_initramfs_find(initrd, sizeof(initrd), err);
+	if (r < 0)
+		goto out;
+	spec.initrd = initrd;
+
+	/* Image -> rootfs (a cache hit costs nothing). */
+	t = hc_clock_ms();
+	r = hc_lib_image_prepare(store, o, spec.rootfs_mode == HC_ROOTFS_BLOCK, &image, err);
+	if (r < 0)
+		goto out;
+	res->t_rootfs_ms = hc_clock_ms() - t;
+	if (image.name[0]) {
+		res->image = strdup(image.name);
+		if (!res->image) {
+			r = hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
+			goto out;
+		}
+	}
+	snprintf(res->image_digest, sizeof(res->image_digest), "%s", image.digest);
+	spec.rootfs_dir = image.tree;
+	spec.rootfs_disk = image.disk[0] ? image.disk : NULL;
+
+	r = hc_lib_exec_build(o, o->rootfs_dir ? NULL : &image.defaults, &ex, err);
+	if (r < 0)
+		goto out;
+	run.argv0 = ex.argv[0];
+
+	r = hc_vm_new(&run.vm, ops, &spec, err);
+	if (r < 0)
+		goto out;
+	run.t_spawn = hc_clock_ms();
+	run.deadline = run.t_spawn + spec.boot_timeout_ms;
+	r = hc_vm_start(run.vm, err);
+	if (r < 0) {
+		hc_error_kind(err, HC_EK_VM);
+		goto out;
+	}
+	if (run.vm->agent_fd >= 0) {
+		run.agent = run.vm->agent_fd;
+		run.vm->agent_fd = -1; /* ours now */
+		fcntl(run.agent, F_SETFL, fcntl(run.agent, F_GETFL) | O_NONBLOCK);
+	} else if (run.vm->agent_listen_fd < 0) {
+		r = hc_error_setk(err, -EINVAL, HC_EK_INTERNAL,
+				  "backend '%s' gave no agent channel", ops->name);
+		goto out;
+	}
+
+	r = event_loop(&run, &ex, err);
+	if (r == 1)
+		r = run.cancels ? -ECANCELED : 0;
+	if (r == -ECANCELED && !err->message[0])
+		hc_error_setk(err, r, "cancelled", "interrupted");
+
+out:
+	t = hc_clock_ms();
+	if (run.vm) {
+		/* The host ends the VM; a shutdown frame first lets a healthy guest know. */
+		if (run.agent >= 0 && r != -ECANCELED) {
+			struct hc_error ignore = { 0 };
+
+			if (queue_frame(&run, HC_FRAME_SHUTDOWN, NULL, 0, &ignore) == 0 &&
+			    flush_out(&run, &ignore) < 0)
+				hc_debug("shutdown frame not sent: the channel is gone");
+		}
+		hc_vm_free(run.vm);
+		run.vm = NULL;
+	}
+	if (run.agent >= 0)
+		close(run.agent);
+	hc_lib_image_release(&image);
+	res->t_teardown_ms = hc_clock_ms() - t;
+	res->t_total_ms = hc_clock_ms() - t0;
+
+	res->stdout_data = hc_buf_steal(&run.cap_out, &res->stdout_len);
+	res->stderr_data = hc_buf_steal(&run.cap_err, &res->stderr_len);
+	hc_buf_free(&run.in);
+	hc_buf_free(&run.out);
+	hc_lib_exec_clear(&ex);
+	return r;
+}
