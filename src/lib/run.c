@@ -18,6 +18,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "lib/backend.h"
 #include "lib/image.h"
 #include "lib/paths.h"
 #include "lib/spec.h"
@@ -36,9 +37,6 @@
 #define DEATH_GRACE_MS 1000
 /* Outbound bytes queued for the guest before stdin is no longer read (backpressure). */
 #define OUT_QUEUE_HIGH (256u * 1024)
-
-/* The auto order of DESIGN.md §3. */
-static const char *const auto_order[] = { "libkrun", "cloud-hypervisor", "firecracker", "qemu" };
 
 HC_EXPORT void hc_run_opts_init(struct hc_run_opts *opts)
 {
@@ -71,142 +69,6 @@ HC_EXPORT int hc_run_result_status(const struct hc_run_result *r)
 	if (r->exit_code >= 0 && r->exit_code <= 255)
 		return r->exit_code;
 	return 125;
-}
-
-/* ---- backend choice ---- */
-
-static const char *cap_name(unsigned cap)
-{
-	switch (cap) {
-	case HC_CAP_SHARED_DIRS:
-		return "shared directories (-v)";
-	case HC_CAP_ROOTFS_DIR:
-		return "a directory rootfs (--rootfs-mode dir)";
-	case HC_CAP_ROOTFS_BLOCK:
-		return "a block rootfs (--rootfs-mode block)";
-	case HC_CAP_CHANNEL_SERIAL:
-		return "a serial agent channel (--channel serial)";
-	case HC_CAP_CHANNEL_VSOCK:
-		return "a vsock agent channel (--channel vsock)";
-	case HC_CAP_NETWORK:
-		return "networking (--network inet|full)";
-	case HC_CAP_GPU:
-		return "device passthrough (--device)";
-	default:
-		return "a requested feature";
-	}
-}
-
-static unsigned wanted_caps(const struct hc_run_opts *o)
-{
-	unsigned caps = 0;
-
-	if (o->n_volumes)
-		caps |= HC_CAP_SHARED_DIRS;
-	if (o->rootfs_mode == HC_ROOTFS_DIR)
-		caps |= HC_CAP_ROOTFS_DIR;
-	else if (o->rootfs_mode == HC_ROOTFS_BLOCK)
-		caps |= HC_CAP_ROOTFS_BLOCK;
-	if (o->channel == HC_CHANNEL_SERIAL)
-		caps |= HC_CAP_CHANNEL_SERIAL;
-	else if (o->channel == HC_CHANNEL_VSOCK)
-		caps |= HC_CAP_CHANNEL_VSOCK;
-	if (o->network != HC_NET_NONE || o->n_ports)
-		caps |= HC_CAP_NETWORK;
-	if (o->n_devices)
-		caps |= HC_CAP_GPU;
-	return caps;
-}
-
-/* Everything a spec needs that depends on the backend: kernel format, accelerator, rootfs
- * mode, channel. Then the backend's own probe. */
-static int backend_prepare(const struct hc_vmm_ops *ops, const struct hc_run_opts *o,
-			   struct hc_vm_spec *spec, char *kernel, size_t kernel_n, char *accel_why,
-			   size_t why_n, struct hc_error *err)
-{
-	unsigned want = wanted_caps(o);
-	bool tcg_ok = ops->caps & HC_CAP_TCG;
-	char version[128] = "";
-	int r;
-
-	for (unsigned bit = 1; bit && bit <= HC_CAP_TCG; bit <<= 1)
-		if ((want & bit) && !(ops->caps & bit))
-			return hc_error_setk(err, -EOPNOTSUPP, HC_EK_BACKEND,
-					     "backend '%s' does not support %s", ops->name,
-					     cap_name(bit));
-	if (!tcg_ok && o->accel == HC_ACCEL_TCG)
-		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_BACKEND,
-				     "backend '%s' runs only under KVM (--accel tcg is QEMU only)",
-				     ops->name);
-	r = hc_lib_kernel_find(o->kernel, hc_streq(ops->name, "qemu") ? HC_KERNEL_BZIMAGE
-								      : HC_KERNEL_ELF,
-			       kernel, kernel_n, &spec->kernel_is_user, err);
-	if (r < 0)
-		return hc_error_kind(err, HC_EK_BACKEND), r;
-	spec->kernel = kernel;
-	r = hc_accel_resolve(tcg_ok ? o->accel : HC_ACCEL_KVM, spec->kernel_is_user, tcg_ok,
-			     &spec->accel, accel_why, why_n, err);
-	if (r < 0) {
-		hc_error_prefix(err, "backend '%s'", ops->name);
-		hc_error_kind(err, HC_EK_BACKEND);
-		return r;
-	}
-	spec->rootfs_mode = o->rootfs_mode != HC_ROOTFS_AUTO ? o->rootfs_mode
-			    : ops->caps & HC_CAP_ROOTFS_DIR ? HC_ROOTFS_DIR
-							     : HC_ROOTFS_BLOCK;
-	spec->channel = o->channel != HC_CHANNEL_AUTO ? o->channel
-			: ops->caps & HC_CAP_CHANNEL_SERIAL ? HC_CHANNEL_SERIAL
-							     : HC_CHANNEL_VSOCK;
-	r = ops->probe(spec, version, sizeof(version), err);
-	if (r < 0) {
-		hc_error_kind(err, HC_EK_BACKEND);
-		return r;
-	}
-	hc_debug("backend %s %s usable: accel %s (%s)", ops->name, version,
-		 hc_accel_name(spec->accel), accel_why);
-	return 0;
-}
-
-static int backend_choose(const struct hc_run_opts *o, struct hc_vm_spec *spec, char *kernel,
-			  size_t kernel_n, const struct hc_vmm_ops **ret, struct hc_error *err)
-{
-	char why[160], reasons[sizeof(err->message)] = "";
-	size_t used = 0;
-	int r;
-
-	if (o->backend && *o->backend && !hc_streq(o->backend, "auto")) {
-		const struct hc_vmm_ops *ops = hc_vmm_find(o->backend);
-
-		if (!ops)
-			return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
-					     "unknown backend '%s' (auto, libkrun, firecracker, "
-					     "cloud-hypervisor, qemu)",
-					     o->backend);
-		r = backend_prepare(ops, o, spec, kernel, kernel_n, why, sizeof(why), err);
-		if (r < 0)
-			return r;
-		*ret = ops;
-		return 0;
-	}
-	for (size_t i = 0; i < HC_ARRAY_SIZE(auto_order); i++) {
-		const struct hc_vmm_ops *ops = hc_vmm_find(auto_order[i]);
-		struct hc_error e = { 0 };
-		struct hc_vm_spec s = *spec;
-
-		if (!ops)
-			continue;
-		r = backend_prepare(ops, o, &s, kernel, kernel_n, why, sizeof(why), &e);
-		if (r == 0) {
-			*spec = s;
-			*ret = ops;
-			return 0;
-		}
-		if (used < sizeof(reasons))
-			used += (size_t)snprintf(reasons + used, sizeof(reasons) - used, "%s%s: %s",
-						 used ? "; " : "", ops->name, e.message);
-	}
-	return hc_error_setk(err, -ENODEV, HC_EK_BACKEND, "no usable backend (%s)",
-			     reasons[0] ? reasons : "none built in");
 }
 
 /* ---- the run itself ---- */
@@ -524,8 +386,10 @@ static bool console_panic(struct hc_vm *vm, char *line, size_t n)
  * backend and the console allow. */
 static int vm_failure(struct run *run, int code, struct hc_error *err)
 {
+	const char *when = run->phase == PH_BOOT ? "while booting" : "before the command ended";
 	struct hc_error e = { 0 };
 	char panic[256];
+	bool has_panic;
 	int r;
 
 	if (run->vm && run->vm->death_fd >= 0) {
@@ -534,18 +398,18 @@ static int vm_failure(struct run *run, int code, struct hc_error *err)
 		poll(&p, 1, DEATH_GRACE_MS);
 	}
 	r = run->vm ? hc_vm_check(run->vm, &e) : 0;
-	if (console_panic(run->vm, panic, sizeof(panic)))
-		hc_error_setk(err, -EIO, HC_EK_VM, "guest kernel panic: %s", panic);
-	else if (r < 0)
-		hc_error_setk(err, r, HC_EK_VM, "the VM failed %s: %s",
-			      run->phase == PH_BOOT ? "while booting" : "before the command ended",
-			      e.message);
+	has_panic = console_panic(run->vm, panic, sizeof(panic));
+	if (r < 0 && (!has_panic || strstr(e.message, "panic"))) {
+		/* The backend's reason already carries the console tail. */
+		hc_error_setk(err, r, HC_EK_VM, "the VM failed %s: %s", when, e.message);
+		return err->code;
+	}
+	if (has_panic)
+		hc_error_setk(err, -EIO, HC_EK_VM, "guest kernel panic %s: %s", when, panic);
 	else if (code == -EPIPE)
-		hc_error_setk(err, -EPIPE, HC_EK_VM, "the agent channel closed %s",
-			      run->phase == PH_BOOT ? "while the guest was booting"
-						    : "before the command ended");
-	else if (!err->message[0])
-		hc_error_setk(err, code, HC_EK_VM, "the VM failed: %s", hc_strerror(code));
+		hc_error_setk(err, -EPIPE, HC_EK_VM, "the agent channel closed %s", when);
+	else
+		hc_error_setk(err, code, HC_EK_VM, "the VM failed %s: %s", when, hc_strerror(code));
 	hc_vm_error_add_console(run->vm, err);
 	return err->code;
 }
@@ -727,15 +591,15 @@ HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o,
 	spec.jailer = o->jailer;
 	spec.cmdline = extra_cmdline();
 	spec.boot_timeout_ms = (int)((o->boot_timeout_s > 0 ? o->boot_timeout_s : 60.0) * 1000.0);
-	r = backend_choose(o, &spec, kernel, sizeof(kernel), &ops, err);
-	if (r < 0)
-		goto out;
-	snprintf(res->backend, sizeof(res->backend), "%s", ops->name);
-	snprintf(res->accel, sizeof(res->accel), "%s", hc_accel_name(spec.accel));
 	r = hc_lib_initramfs_find(initrd, sizeof(initrd), err);
 	if (r < 0)
 		goto out;
 	spec.initrd = initrd;
+	r = hc_lib_backend_choose(o, &spec, kernel, sizeof(kernel), &ops, err);
+	if (r < 0)
+		goto out;
+	snprintf(res->backend, sizeof(res->backend), "%s", ops->name);
+	snprintf(res->accel, sizeof(res->accel), "%s", hc_accel_name(spec.accel));
 
 	/* Image -> rootfs (a cache hit costs nothing). */
 	t = hc_clock_ms();
