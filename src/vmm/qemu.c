@@ -764,7 +764,7 @@ fail:
 	return r;
 }
 
-static int dead_child(struct hc_vm *vm, struct hc_child *c, const char *what, const char *log,
+static int dead_child(struct hc_child *c, const char *what, const char *log,
 		      struct hc_error *err)
 {
 	char desc[64], tail[200] = "";
@@ -772,9 +772,8 @@ static int dead_child(struct hc_vm *vm, struct hc_child *c, const char *what, co
 	hc_child_status_str(c->status, desc, sizeof(desc));
 	if (log)
 		log_tail(log, tail, sizeof(tail));
-	hc_error_setk(err, -EIO, HC_EK_VM, "%s %s%s%s", what, desc, tail[0] ? ": " : "", tail);
-	hc_vm_error_add_console(vm, err);
-	return -EIO;
+	return hc_error_setk(err, -EIO, HC_EK_VM, "%s %s%s%s", what, desc, tail[0] ? ": " : "",
+			     tail);
 }
 
 static bool console_has(struct hc_vm *vm, const char *needle)
@@ -817,23 +816,17 @@ static int qemu_check(struct hc_vm *vm, struct hc_error *err)
 		hc_child_wait(&q->qemu, 2000);
 	if (hc_child_poll(&q->qemu)) {
 		if (q->qmp.panicked || console_has(vm, "Kernel panic")) {
-			hc_error_setk(err, -EIO, HC_EK_VM, "guest kernel panic");
-			hc_vm_error_add_console(vm, err);
-			return -EIO;
+			return hc_error_setk(err, -EIO, HC_EK_VM, "guest kernel panic");
 		}
 		if (WIFEXITED(q->qemu.status) && WEXITSTATUS(q->qemu.status) == 0) {
-			hc_error_setk(err, -ESHUTDOWN, HC_EK_VM, "the VM ended (%s)",
-				      q->qmp.shutdown_reason[0] ? q->qmp.shutdown_reason
-								: "QEMU exited");
-			hc_vm_error_add_console(vm, err);
-			return -ESHUTDOWN;
+			return hc_error_setk(err, -ESHUTDOWN, HC_EK_VM, "the VM ended (%s)",
+					     q->qmp.shutdown_reason[0] ? q->qmp.shutdown_reason
+								       : "QEMU exited");
 		}
-		return dead_child(vm, &q->qemu, "QEMU", q->qemu_log, err);
+		return dead_child(&q->qemu, "QEMU", q->qemu_log, err);
 	}
 	if (q->qmp.panicked) {
-		hc_error_setk(err, -EIO, HC_EK_VM, "guest panicked");
-		hc_vm_error_add_console(vm, err);
-		return -EIO;
+		return hc_error_setk(err, -EIO, HC_EK_VM, "guest panicked");
 	}
 	if (q->qmp.n_stop > q->stops_expected) {
 		char status[48] = "?";
@@ -844,9 +837,7 @@ static int qemu_check(struct hc_vm *vm, struct hc_error *err)
 		    hc_streq(status, "running")) {
 			q->stops_expected = q->qmp.n_stop;
 		} else {
-			hc_error_setk(err, -EIO, HC_EK_VM, "the VM stopped: %s", status);
-			hc_vm_error_add_console(vm, err);
-			return -EIO;
+			return hc_error_setk(err, -EIO, HC_EK_VM, "the VM stopped: %s", status);
 		}
 	}
 	for (size_t i = 0; i < q->n_fsd; i++) {
@@ -854,11 +845,11 @@ static int qemu_check(struct hc_vm *vm, struct hc_error *err)
 			char what[300];
 
 			snprintf(what, sizeof(what), "virtiofsd for %s", q->fsd_what[i]);
-			return dead_child(vm, &q->fsd[i].child, what, q->fsd[i].log_path, err);
+			return dead_child(&q->fsd[i].child, what, q->fsd[i].log_path, err);
 		}
 	}
 	if (q->vsockd.pid && hc_child_poll(&q->vsockd))
-		return dead_child(vm, &q->vsockd, "vhost-device-vsock", q->vsockd_log, err);
+		return dead_child(&q->vsockd, "vhost-device-vsock", q->vsockd_log, err);
 	return 0;
 }
 

@@ -33,7 +33,10 @@ struct hc_vm_spec {
 	const char *kernel;       /* bzImage/PVH vmlinux (qemu) or ELF vmlinux */
 	bool kernel_is_user;      /* --kernel / HOTCELL_KERNEL: trusted everywhere */
 	const char *initrd;       /* the initramfs holding hotcell-init */
-	const char *cmdline;      /* extra kernel command-line words (the boot contract's keys) */
+	/* Extra kernel command-line words (e.g. "hotcell.debug=1"). The backend itself adds the
+	 * boot contract's hotcell.root / hotcell.channel / hotcell.vol keys from the fields
+	 * below, plus its console and reboot/panic words. */
+	const char *cmdline;
 	enum hc_accel accel;      /* resolved by the caller: KVM or TCG (QEMU), KVM otherwise */
 	enum hc_rootfs_mode rootfs_mode; /* resolved: DIR or BLOCK */
 	const char *rootfs_dir;   /* DIR: the cached tree, served read-only */
@@ -61,6 +64,9 @@ struct hc_vm {
 	/* Set by start(): an fd that becomes readable when the VM died or stopped (e.g. the VMM's
 	 * pidfd, or a QMP socket with a STOP event pending); -1 when none. */
 	int death_fd;
+	/* agent_fd, agent_listen_fd and death_fd belong to the VM: destroy() closes them (an fd
+	 * accepted from agent_listen_fd belongs to the caller). The spec's strings are not
+	 * copied: they must outlive the VM. */
 	void *priv;
 };
 
@@ -74,7 +80,9 @@ struct hc_vmm_ops {
 	int (*start)(struct hc_vm *vm, struct hc_error *err);
 	/* Called when death_fd is readable or after the agent channel broke: returns 0 while
 	 * the VM is still running, or -errno with the reason (crashed, paused on an internal
-	 * error, guest panic ...). */
+	 * error, guest panic ...): -ESHUTDOWN when the VM ended normally (the guest rebooted),
+	 * -EIO otherwise. The message does not include the console: the caller adds it once
+	 * with hc_vm_error_add_console(). A spurious wake-up (an unrelated QMP event) is 0. */
 	int (*check)(struct hc_vm *vm, struct hc_error *err);
 	int (*pause)(struct hc_vm *vm, struct hc_error *err);
 	int (*resume)(struct hc_vm *vm, struct hc_error *err);
