@@ -160,9 +160,10 @@ static int add_output(json_t *o, const char *name, const char *data, size_t len,
 /* Timings to 0.1 ms: more digits are noise and make the object hard to read. */
 static json_t *ms(double v)
 {
-	if (!isfinite(v) || v < 0)
+	if (!isfinite(v) || v < 0 || v > 1e12)
 		v = 0;
-	return json_real(round(v * 10.0) / 10.0);
+	/* No libm: v is non-negative and bounded, so truncation after +0.5 rounds. */
+	return json_real((double)(long long)(v * 10.0 + 0.5) / 10.0);
 }
 
 static json_t *error_object(const struct hc_error *err)
