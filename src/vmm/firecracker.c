@@ -31,6 +31,7 @@
 #include "core/log.h"
 #include "proto/boot.h"
 #include "vmm/accel.h"
+#include "vmm/firecracker.h"
 #include "vmm/hvsock.h"
 #include "vmm/rest.h"
 #include "vmm/vmm.h"

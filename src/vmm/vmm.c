@@ -8,12 +8,14 @@
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "vmm/firecracker.h"
 #include "vmm/qemu.h"
 #include "vmm/vmm.h"
 
 /* The order is --backend auto's preference (DESIGN.md §3: libkrun, cloud-hypervisor,
  * firecracker, qemu); each driver adds its table here once its file exists. */
 const struct hc_vmm_ops *const hc_vmm_backends[] = {
+	&hc_vmm_firecracker_ops,
 	&hc_vmm_qemu_ops,
 };
 const size_t hc_vmm_n_backends = HC_ARRAY_SIZE(hc_vmm_backends);
