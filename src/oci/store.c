@@ -112,7 +112,9 @@ struct hc_oci_blob_writer {
 	int wlock_fd;
 	char tmp_path[HC_PATH_MAX]; /* empty with O_TMPFILE */
 	char expected[HC_DIGEST_SIZE];
+	char digest[HC_DIGEST_SIZE]; /* set by finish */
 	uint64_t expected_size;
+	uint64_t n;
 	struct hc_oci_hasher h;
 };
 
@@ -194,6 +196,8 @@ int hc_oci_blob_writer_write(struct hc_oci_blob_writer *w, const void *data, siz
 	const char *p = data;
 	int r;
 
+	if (w->digest[0])
+		return hc_error_set(err, -EINVAL, "blob %s: write after finish", w->digest);
 	if (w->expected_size && (w->h.n + n < w->h.n || w->h.n + n > w->expected_size))
 		return hc_error_setk(err, -EFBIG, HC_EK_IMAGE,
 				     "blob %s is larger than its declared size %" PRIu64,
@@ -238,26 +242,70 @@ static int link_into_place(struct hc_oci_blob_writer *w, const char *final, stru
 	return 0;
 }
 
+int hc_oci_blob_writer_finish(struct hc_oci_blob_writer *w, char *ret_digest,
+			      struct hc_error *err)
+{
+	char got[HC_DIGEST_SIZE];
+	int r;
+
+	if (!w->digest[0]) {
+		w->n = w->h.n;
+		r = hc_oci_hasher_final(&w->h, got, err);
+		if (r < 0)
+			return r;
+		if (w->expected[0] && !hc_streq(got, w->expected))
+			return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
+					     "blob %s: digest mismatch (content is %s)", w->expected,
+					     got);
+		if (w->expected_size && w->n != w->expected_size)
+			return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
+					     "blob %s: size %" PRIu64
+					     " does not match its declared size %" PRIu64,
+					     got, w->n, w->expected_size);
+		memcpy(w->digest, got, sizeof(got));
+	}
+	if (ret_digest)
+		memcpy(ret_digest, w->digest, HC_DIGEST_SIZE);
+	return 0;
+}
+
+int hc_oci_blob_writer_read(struct hc_oci_blob_writer *w, size_t max, char **ret, size_t *ret_len,
+			    struct hc_error *err)
+{
+	uint64_t n = w->digest[0] ? w->n : w->h.n;
+	_cleanup_free_ char *data = NULL;
+	size_t off = 0;
+
+	if (n > max)
+		return hc_error_setk(err, -E2BIG, HC_EK_IMAGE, "blob %s is larger than %zu bytes",
+				     w->digest[0] ? w->digest : writer_name(w), max);
+	data = malloc((size_t)n + 1);
+	if (!data)
+		return hc_error_set(err, -ENOMEM, "out of memory");
+	while (off < n) {
+		ssize_t k = pread(w->fd, data + off, (size_t)n - off, (off_t)off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return hc_error_errno(err, k < 0 ? -errno : -EIO, "read back blob %s",
+					      writer_name(w));
+		off += (size_t)k;
+	}
+	data[n] = 0;
+	*ret = steal_ptr(&data);
+	if (ret_len)
+		*ret_len = (size_t)n;
+	return 0;
+}
+
 int hc_oci_blob_writer_commit(struct hc_oci_blob_writer *w, char *ret_digest, struct hc_error *err)
 {
 	char got[HC_DIGEST_SIZE], final[HC_PATH_MAX];
-	uint64_t n = w->h.n;
 	int r;
 
-	r = hc_oci_hasher_final(&w->h, got, err);
+	r = hc_oci_blob_writer_finish(w, got, err);
 	if (r < 0)
 		goto out;
-	if (w->expected[0] && !hc_streq(got, w->expected)) {
-		r = hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
-				  "blob %s: digest mismatch (content is %s)", w->expected, got);
-		goto out;
-	}
-	if (w->expected_size && n != w->expected_size) {
-		r = hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
-				  "blob %s: size %" PRIu64 " does not match its declared size %" PRIu64,
-				  got, n, w->expected_size);
-		goto out;
-	}
 	r = hc_oci_store_blob_path(w->s, got, final, sizeof(final), err);
 	if (r < 0)
 		goto out;

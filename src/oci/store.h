@@ -72,7 +72,15 @@ int hc_oci_blob_writer_write(struct hc_oci_blob_writer *w, const void *data, siz
 			     struct hc_error *err) _must_check_;
 /* Bytes written so far. */
 uint64_t hc_oci_blob_writer_size(const struct hc_oci_blob_writer *w);
-/* Verifies and links the blob into place, then frees the writer (also on failure).
+/* Verifies the digest (and declared size) without linking: the blob stays private to the
+ * writer, so a caller can check a whole set (an archive) before any of it enters the store.
+ * Idempotent; no more writes afterwards. */
+int hc_oci_blob_writer_finish(struct hc_oci_blob_writer *w, char *ret_digest,
+			      struct hc_error *err) _must_check_;
+/* Reads back what was written (at most max bytes, -E2BIG beyond), NUL-terminated. */
+int hc_oci_blob_writer_read(struct hc_oci_blob_writer *w, size_t max, char **ret, size_t *ret_len,
+			    struct hc_error *err) _must_check_;
+/* Verifies (finish) and links the blob into place, then frees the writer (also on failure).
  * ret_digest (HC_DIGEST_SIZE bytes) may be NULL. */
 int hc_oci_blob_writer_commit(struct hc_oci_blob_writer *w, char *ret_digest,
 			      struct hc_error *err) _must_check_;
