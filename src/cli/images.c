@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `hotcell pull|load|images|rmi|prune` (DESIGN.md §6). The progress display of pull is drawn
+ * only when stderr is a terminal; otherwise pull is quiet and prints just the digest.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "core/error.h"
+#include "hotcell.h"
+
+/* ---- pull ----------------------------------------------------------------------------- */
+
+#define PROGRESS_ROWS 64
+
+struct progress {
+	pthread_mutex_t lock;
+	struct {
+		char digest[72];
+		uint64_t done, total;
+	} rows[PROGRESS_ROWS];
+	size_t n;
+	size_t drawn; /* lines currently on screen */
+	struct timespec last;
+};
+
+static void human(uint64_t n, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "kB", "MB", "GB", "TB" };
+	double v = (double)n;
+	size_t u = 0;
+
+	while (v >= 1000 && u < HC_ARRAY_SIZE(units) - 1) {
+		v /= 1000;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%" PRIu64 " B", n);
+	else
+		snprintf(buf, len, "%.1f %s", v, units[u]);
+}
+
+static void progress_draw(struct progress *p)
+{
+	/* Back to the first line we drew, then every row again (ANSI: cursor up, erase line). */
+	if (p->drawn)
+		fprintf(stderr, "\033[%zuA", p->drawn);
+	for (size_t i = 0; i < p->n; i++) {
+		char done[32], total[32];
+		human(p->rows[i].done, done, sizeof(done));
+		if (p->rows[i].total)
+			human(p->rows[i].total, total, sizeof(total));
+		fprintf(stderr, "\r\033[2K%.19s  %s%s%s%s\n", p->rows[i].digest, done,
+			p->rows[i].total ? " / " : "", p->rows[i].total ? total : "",
+			p->rows[i].total && p->rows[i].done >= p->rows[i].total ? "  done" : "");
+	}
+	p->drawn = p->n;
+	fflush(stderr);
+}
+
+static void progress_cb(const char *digest, uint64_t done, uint64_t total, void *userdata)
+{
+	struct progress *p = userdata;
+	struct timespec now;
+	bool added = false;
+	size_t i;
+
+	pthread_mutex_lock(&p->lock);
+	for (i = 0; i < p->n; i++)
+		if (strcmp(p->rows[i].digest, digest) == 0)
+			break;
+	if (i == p->n && p->n < PROGRESS_ROWS) {
+		snprintf(p->rows[i].digest, sizeof(p->rows[i].digest), "%s", digest);
+		p->n++;
+		added = true;
+	}
+	if (i < p->n) {
+		p->rows[i].done = done;
+		p->rows[i].total = total;
+	}
+	/* Redraw at most ten times a second, and always when a blob completes. */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long ms = (now.tv_sec - p->last.tv_sec) * 1000 + (now.tv_nsec - p->last.tv_nsec) / 1000000;
+	if (ms >= 100 || (total && done >= total) || added) {
+		progress_draw(p);
+		p->last = now;
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+int hc_cli_pull(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "platform", required_argument, NULL, 'P' },
+		{ "insecure", no_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct hc_pull_opts po = { 0 };
+	struct progress prog = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct hc_error err = { 0 };
+	char digest[72] = "";
+	struct hc_store *s;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'P':
+			po.platform = optarg;
+			break;
+		case 'k':
+			po.insecure = true;
+			break;
+		case 'h':
+			printf("usage: hotcell pull [--platform OS/ARCH] [--insecure] REF\n");
+			return 0;
+		default:
+			return hc_cli_failf("usage: hotcell pull [--platform OS/ARCH] [--insecure] REF");
+		}
+	}
+	if (optind != argc - 1)
+		return hc_cli_failf("usage: hotcell pull [--platform OS/ARCH] [--insecure] REF");
+	if (isatty(STDERR_FILENO)) {
+		po.progress = progress_cb;
+		po.userdata = &prog;
+	}
+	s = hc_cli_store_open();
+	if (!s)
+		return HC_EXIT_INTERNAL;
+	r = hc_image_pull(s, argv[optind], &po, digest, &err);
+	hc_store_close(s);
+	if (r < 0)
+		return hc_cli_fail(&err);
+	printf("%s\n", digest);
+	return 0;
+}
+
+/* ---- load ----------------------------------------------------------------------------- */
+
+int hc_cli_load(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct hc_error err = { 0 };
+	struct hc_image_info *list = NULL;
+	const char *name = NULL;
+	char digest[72] = "";
+	struct hc_store *s;
+	size_t n = 0;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			name = optarg;
+			break;
+		case 'h':
+			printf("usage: hotcell load [--name REF] PATH\n");
+			return 0;
+		default:
+			return hc_cli_failf("usage: hotcell load [--name REF] PATH");
+		}
+	}
+	if (optind != argc - 1)
+		return hc_cli_failf("usage: hotcell load [--name REF] PATH");
+	s = hc_cli_store_open();
+	if (!s)
+		return HC_EXIT_INTERNAL;
+	r = hc_image_load(s, argv[optind], name, digest, &err);
+	if (r < 0) {
+		hc_store_close(s);
+		return hc_cli_fail(&err);
+	}
+	/* Name what was loaded, as podman load does. */
+	if (hc_image_list(s, &list, &n, &err) >= 0)
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(list[i].digest, digest) == 0 && list[i].name)
+				printf("Loaded image: %s\n", list[i].name);
+	hc_image_list_free(list, n);
+	hc_store_close(s);
+	return 0;
+}
+
+/* ---- images --------------------------------------------------------------------------- */
+
+static int print_json(const struct hc_image_info *list, size_t n)
+{
+	json_t *arr = json_array();
+	char *out;
+
+	if (!arr)
+		return hc_cli_failf("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_pack("{s:o, s:s, s:I, s:o}", "name",
+				      list[i].name ? json_string(list[i].name) : json_null(),
+				      "digest", list[i].digest, "size", (json_int_t)list[i].size,
+				      "created",
+				      list[i].created ? json_string(list[i].created) : json_null());
+		if (!o || json_array_append_new(arr, o) < 0) {
+			json_decref(arr);
+			return hc_cli_failf("out of memory");
+		}
+	}
+	out = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(arr);
+	if (!out)
+		return hc_cli_failf("out of memory");
+	printf("%s\n", out);
+	free(out);
+	return 0;
+}
+
+int hc_cli_images(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct hc_error err = { 0 };
+	struct hc_image_info *list = NULL;
+	bool json = false;
+	struct hc_store *s;
+	size_t n = 0;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			printf("usage: hotcell images [--json]\n");
+			return 0;
+		default:
+			return hc_cli_failf("usage: hotcell images [--json]");
+		}
+	}
+	if (optind != argc)
+		return hc_cli_failf("usage: hotcell images [--json]");
+	s = hc_cli_store_open();
+	if (!s)
+		return HC_EXIT_INTERNAL;
+	r = hc_image_list(s, &list, &n, &err);
+	hc_store_close(s);
+	if (r < 0)
+		return hc_cli_fail(&err);
+	if (json) {
+		r = print_json(list, n);
+	} else {
+		printf("%-50s  %-19s  %-10s  %s\n", "NAME", "DIGEST", "SIZE", "CREATED");
+		for (size_t i = 0; i < n; i++) {
+			char size[32];
+			human(list[i].size, size, sizeof(size));
+			printf("%-50s  %.19s  %-10s  %s\n", list[i].name ? list[i].name : "<none>",
+			       list[i].digest, size, list[i].created ? list[i].created : "-");
+		}
+		r = 0;
+	}
+	hc_image_list_free(list, n);
+	return r;
+}
+
+/* ---- rmi / prune ---------------------------------------------------------------------- */
+
+int hc_cli_rmi(int argc, char **argv)
+{
+	struct hc_error err = { 0 };
+	struct hc_store *s;
+	int ret = 0;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		if (argc >= 2)
+			return printf("usage: hotcell rmi REF...\n"), 0;
+		return hc_cli_failf("usage: hotcell rmi REF...");
+	}
+	s = hc_cli_store_open();
+	if (!s)
+		return HC_EXIT_INTERNAL;
+	for (int i = 1; i < argc; i++) {
+		if (hc_image_remove(s, argv[i], &err) < 0) {
+			ret = hc_cli_fail(&err);
+			continue;
+		}
+		printf("Untagged: %s\n", argv[i]);
+	}
+	hc_store_close(s);
+	return ret;
+}
+
+int hc_cli_prune(int argc, char **argv)
+{
+	struct hc_error err = { 0 };
+	struct hc_store *s;
+	int r;
+
+	if (argc > 1) {
+		if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+			return printf("usage: hotcell prune\n"), 0;
+		return hc_cli_failf("usage: hotcell prune");
+	}
+	s = hc_cli_store_open();
+	if (!s)
+		return HC_EXIT_INTERNAL;
+	r = hc_store_prune(s, &err);
+	hc_store_close(s);
+	if (r < 0)
+		return hc_cli_fail(&err);
+	printf("Removed %d item%s\n", r, r == 1 ? "" : "s");
+	return 0;
+}
