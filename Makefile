@@ -23,7 +23,7 @@ SAN_LDFLAGS := -fsanitize=address,undefined
 endif
 CFLAGS_ALL := $(BASE_CFLAGS) $(CFLAGS)
 LIB_CFLAGS := $(CFLAGS_ALL) -fPIC -fvisibility=hidden -DHC_BUILDING_LIBRARY
-LIBS := -lcurl -larchive -ljansson -lcrypto -lpthread -ldl
+LIBS := -lcurl -larchive -ljansson -lcrypto -lz -lzstd -lpthread -ldl
 LDFLAGS_ALL := $(SAN_LDFLAGS) $(LDFLAGS)
 
 LIB_SRCS := $(wildcard src/core/*.c src/proto/*.c src/oci/*.c src/vmm/*.c src/net/*.c \
