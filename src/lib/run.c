@@ -27,6 +27,11 @@
 #include "vmm/accel.h"
 #include "vmm/vmm.h"
 
+#ifndef HC_BOOT_CONSOLE_FATAL /* until boot.h has it everywhere */
+#define HC_BOOT_CONSOLE_PREFIX "hotcell-init: "
+#define HC_BOOT_CONSOLE_FATAL "hotcell-init: fatal: "
+#endif
+
 #define DEFAULT_OUTPUT_LIMIT (1u << 20)
 /* The guest enforces the timeout itself; the host steps in this long after, in case the guest
  * cannot report (hung, overloaded). */
@@ -364,32 +369,38 @@ static void read_stdin(struct run *run, struct hc_error *err)
 		hc_debug("stdin close: %s", err->message);
 }
 
-/* Whether the console shows a guest kernel panic; fills line with the panic line. */
-static bool console_panic(struct hc_vm *vm, char *line, size_t n)
+/* Finds the last console line containing needle (within the last 256 KiB); fills line. */
+static bool console_find(struct hc_vm *vm, const char *needle, char *line, size_t n)
 {
 	_cleanup_free_ char *data = NULL;
 	size_t len, tail = 256 * 1024;
-	const char *p, *start;
+	const char *p, *start, *last = NULL;
 
 	if (!vm || !vm->console_log[0] ||
 	    hc_path_read_file(vm->console_log, 64u << 20, &data, &len, NULL) < 0)
 		return false;
 	start = len > tail ? data + len - tail : data;
-	p = strstr(start, "Kernel panic");
-	if (!p)
+	for (p = start; (p = strstr(p, needle)); p++)
+		last = p;
+	if (!last)
 		return false;
-	snprintf(line, n, "%.*s", (int)strcspn(p, "\r\n"), p);
+	snprintf(line, n, "%.*s", (int)strcspn(last, "\r\n"), last);
 	return true;
 }
 
+static bool console_panic(struct hc_vm *vm, char *line, size_t n)
+{
+	return console_find(vm, "Kernel panic", line, n);
+}
+
 /* The VM died (or the channel broke) before the command ended: say why, as precisely as the
- * backend and the console allow. */
+ * console and the backend allow. A kernel panic and hotcell-init's fatal line (docs/protocol.md)
+ * say more than "QEMU exited". */
 static int vm_failure(struct run *run, int code, struct hc_error *err)
 {
 	const char *when = run->phase == PH_BOOT ? "while booting" : "before the command ended";
 	struct hc_error e = { 0 };
-	char panic[256];
-	bool has_panic;
+	char line[300];
 	int r;
 
 	if (run->vm && run->vm->death_fd >= 0) {
@@ -398,14 +409,13 @@ static int vm_failure(struct run *run, int code, struct hc_error *err)
 		poll(&p, 1, DEATH_GRACE_MS);
 	}
 	r = run->vm ? hc_vm_check(run->vm, &e) : 0;
-	has_panic = console_panic(run->vm, panic, sizeof(panic));
-	if (r < 0 && (!has_panic || strstr(e.message, "panic"))) {
-		/* The backend's reason already carries the console tail. */
+	if (console_panic(run->vm, line, sizeof(line)))
+		hc_error_setk(err, -EIO, HC_EK_VM, "guest kernel panic %s: %s", when, line);
+	else if (console_find(run->vm, HC_BOOT_CONSOLE_FATAL, line, sizeof(line)))
+		hc_error_setk(err, -EIO, HC_EK_VM, "the guest failed %s: %s", when,
+			      line + strlen(HC_BOOT_CONSOLE_PREFIX));
+	else if (r < 0)
 		hc_error_setk(err, r, HC_EK_VM, "the VM failed %s: %s", when, e.message);
-		return err->code;
-	}
-	if (has_panic)
-		hc_error_setk(err, -EIO, HC_EK_VM, "guest kernel panic %s: %s", when, panic);
 	else if (code == -EPIPE)
 		hc_error_setk(err, -EPIPE, HC_EK_VM, "the agent channel closed %s", when);
 	else
