@@ -37,3 +37,20 @@
 /* hotcell-init's own exit codes (libkrun's exit-code path reports them as the worker's). */
 #define HC_BOOT_EXIT_OK 0       /* orderly shutdown after the host said so */
 #define HC_BOOT_EXIT_FAILURE 70 /* could not set up the guest (mounts, channel) */
+
+/* Optional: the guest's hostname (default "hotcell"), [A-Za-z0-9.-], at most 64 bytes. */
+#define HC_BOOT_KEY_HOSTNAME "hotcell.hostname"
+/* The libkrun spelling of the keys (environment of the workload). */
+#define HC_BOOT_ENV_ROOT "HOTCELL_ROOT"
+#define HC_BOOT_ENV_CHANNEL "HOTCELL_CHANNEL"
+#define HC_BOOT_ENV_VOLUME_PREFIX "HOTCELL_VOL" /* HOTCELL_VOL0, HOTCELL_VOL1, ... */
+#define HC_BOOT_ENV_DEBUG "HOTCELL_DEBUG"
+#define HC_BOOT_ENV_HOSTNAME "HOTCELL_HOSTNAME"
+/* Every console line of hotcell-init starts with this; a setup failure is one line starting
+ * with HC_BOOT_CONSOLE_FATAL, printed just before the guest ends the VM (reboot as PID 1,
+ * HC_BOOT_EXIT_FAILURE under libkrun). Hosts put it into their "VM failed" error. */
+#define HC_BOOT_CONSOLE_PREFIX "hotcell-init: "
+#define HC_BOOT_CONSOLE_FATAL "hotcell-init: fatal: "
+/* How long hotcell-init waits for the block device, the serial port or the vsock host before
+ * it gives up with a fatal line (bounded: a missing device must not hang the boot). */
+#define HC_BOOT_DEVICE_WAIT_MS 10000

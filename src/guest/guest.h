@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hotcell-init: the guest side of docs/protocol.md. Static, normally PID 1 in the initramfs,
+ * also a subreaper under libkrun's init, and a plain process in test mode (--serve-fd).
+ *
+ *   main.c   start-up, modes, ending the VM
+ *   boot.c   the boot contract: command line, mounts, rootfs overlay, switch root, channel
+ *   agent.c  the serve loop: frames in, command I/O out, reaping, timeouts
+ *   exec.c   starting one command: user, workdir, $PATH lookup, fork/exec
+ *   users.c  /etc/passwd and /etc/group of the image (no NSS in a static binary)
+ */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "core/util.h"
+#include "proto/proto.h"
+
+#define GUEST_AGENT_VERSION "hotcell-init 0.1"
+#define GUEST_MAX_VOLUMES 16
+#define GUEST_MAX_GROUPS 256
+
+extern bool guest_debug;
+
+/* Console logging: "hotcell-init: ..." on stderr (the console in a VM). */
+void guest_log(const char *fmt, ...) _printf_(1, 2);
+#define guest_dbg(...)                                                                       \
+	do {                                                                                 \
+		if (guest_debug)                                                             \
+			guest_log(__VA_ARGS__);                                              \
+	} while (0)
+
+/* ---- users.c ---- */
+
+struct guest_user {
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[GUEST_MAX_GROUPS]; /* supplementary groups, the primary one included */
+	size_t ngroups;
+	char home[PATH_MAX];
+};
+
+/* Resolves "", "name", "uid", "name:group", "uid:gid" against ETC/passwd and ETC/group.
+ * Returns 0, or -ENOENT (unknown name) / -EINVAL (bad spec) with a message in msg. */
+int guest_user_resolve(const char *etc, const char *spec, struct guest_user *ret, char *msg,
+		       size_t msglen) _must_check_;
+
+/* ---- exec.c ---- */
+
+struct guest_proc {
+	pid_t pid;   /* also the process group and session id */
+	int in_fd;   /* write end of the command's stdin, -1 when stdin is /dev/null */
+	int out_fd;  /* read ends, non-blocking */
+	int err_fd;
+};
+
+struct guest_exec_opts {
+	const char *etc; /* where passwd and group are ("/etc") */
+};
+
+/* Starts the command of e. On failure fills *err (reason and message) and returns -errno. */
+int guest_exec_start(const struct hc_proto_exec *e, const struct guest_exec_opts *o,
+		     struct guest_proc *ret, struct hc_proto_error *err) _must_check_;
+
+/* ---- agent.c ---- */
+
+enum guest_chan_kind {
+	GUEST_CHAN_FD,     /* test mode: a socket or pipe given on the command line */
+	GUEST_CHAN_SERIAL, /* virtio-serial port: HUP means the host went away */
+	GUEST_CHAN_VSOCK,  /* AF_VSOCK: a reset (restore) waits for the host to reconnect */
+};
+
+struct guest_agent_opts {
+	enum guest_chan_kind kind;
+	int chan_fd;   /* connected channel, or -1 (vsock: wait for the listener) */
+	int listen_fd; /* vsock listener (HC_BOOT_VSOCK_PORT_LISTEN) or -1 */
+	const char *result_path;
+	const char *etc;
+};
+
+/* Serves requests until SHUTDOWN or the channel closes; kills and reaps what still runs.
+ * Returns 0 on an orderly end, -errno when the channel failed. */
+int guest_agent_serve(const struct guest_agent_opts *o);
+/* Reaps every exited child; returns the wait status of pid through *ret_status when it was
+ * among them (1), else 0. */
+int guest_reap(pid_t pid, int *ret_status);
+
+/* ---- boot.c ---- */
+
+struct guest_volume {
+	char tag[64];
+	char path[PATH_MAX];
+	bool ro;
+};
+
+struct guest_boot_cfg {
+	char root[16];    /* "virtiofs" | "block" */
+	char channel[16]; /* "serial" | "vsock" */
+	char hostname[65];
+	struct guest_volume vols[GUEST_MAX_VOLUMES];
+	size_t nvols;
+	bool debug;
+};
+
+/* Parses a kernel command line (space separated, "double quotes" group). */
+int guest_boot_parse_cmdline(const char *cmdline, struct guest_boot_cfg *ret, char *msg,
+			     size_t msglen) _must_check_;
+/* Sets up everything up to the switched root; msg says what failed. */
+int guest_boot_setup(bool pid1, struct guest_boot_cfg *cfg, char *msg, size_t msglen)
+	_must_check_;
+/* Opens the agent channel of cfg (bounded wait for the device or the host). */
+int guest_boot_channel(const struct guest_boot_cfg *cfg, struct guest_agent_opts *o, char *msg,
+		       size_t msglen) _must_check_;

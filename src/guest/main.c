@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hotcell-init's entry point. Three ways to run (docs/protocol.md, "Boot contract"):
+ *   PID 1 in the initramfs      set up the guest from /proc/cmdline, serve, reboot the VM
+ *   under libkrun's init        the same from HOTCELL_* variables, as a subreaper; exit
+ *   --serve-fd N (tests)        no mounts, serve the protocol on fd N, exit on EOF
+ * Setup failures print "hotcell-init: fatal: ..." on the console and end the VM at once.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/prctl.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+
+#include "guest/guest.h"
+#include "proto/boot.h"
+
+bool guest_debug;
+
+void guest_log(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	n = snprintf(line, sizeof(line), "%s", HC_BOOT_CONSOLE_PREFIX);
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	n = (int)strlen(line);
+	line[n++] = '\n';
+	/* One write per line, so lines from the kernel and from us do not interleave. */
+	ssize_t _unused_ w = write(STDERR_FILENO, line, (size_t)n);
+}
+
+static bool pid1;
+
+/* Ends the VM: a reboot, which QEMU (-no-reboot), Firecracker (reboot=k) and Cloud Hypervisor
+ * turn into the VMM's exit; the host ends the VM itself anyway (DESIGN.md §3). Under another
+ * init (libkrun), the exit code is the worker's. */
+_Noreturn static void end_vm(int code)
+{
+	if (pid1) {
+		/* Nothing else may outlive us: kill(-1) spares only PID 1. */
+		kill(-1, SIGKILL);
+		(void)guest_reap(0, NULL);
+		sync();
+		reboot(RB_AUTOBOOT);
+		guest_log("fatal: reboot: %m");
+		for (;;)
+			pause();
+	}
+	_exit(code);
+}
+
+_Noreturn static void fatal(const char *what)
+{
+	guest_log("fatal: %s", what);
+	end_vm(HC_BOOT_EXIT_FAILURE);
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: hotcell-init                  (PID 1 in a hotcell VM)\n"
+			"       hotcell-init --serve-fd N [--result-path PATH] [--etc DIR] "
+			"[--debug]\n"
+			"       hotcell-init --version\n");
+	return 2;
+}
+
+/* Blocks SIGCHLD for the agent's signalfd and ignores SIGPIPE (a dead channel is an EPIPE). */
+static void setup_signals(void)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int serve_fd_mode(int argc, char **argv)
+{
+	struct guest_agent_opts o = { .kind = GUEST_CHAN_FD,
+				      .chan_fd = -1,
+				      .listen_fd = -1,
+				      .result_path = HC_BOOT_RESULT_PATH,
+				      .etc = "/etc" };
+	char *end;
+
+	for (int i = 1; i < argc; i++) {
+		if (hc_streq(argv[i], "--serve-fd") && i + 1 < argc) {
+			long v = strtol(argv[++i], &end, 10);
+			if (*end || v < 0 || v > INT_MAX)
+				return usage();
+			o.chan_fd = (int)v;
+		} else if (hc_streq(argv[i], "--result-path") && i + 1 < argc) {
+			o.result_path = argv[++i];
+		} else if (hc_streq(argv[i], "--etc") && i + 1 < argc) {
+			o.etc = argv[++i];
+		} else if (hc_streq(argv[i], "--debug")) {
+			guest_debug = true;
+		} else {
+			return usage();
+		}
+	}
+	if (o.chan_fd < 0 || fcntl(o.chan_fd, F_SETFD, FD_CLOEXEC) < 0)
+		return usage();
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	setup_signals();
+	return guest_agent_serve(&o) < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct guest_boot_cfg cfg;
+	struct guest_agent_opts o = { .result_path = HC_BOOT_RESULT_PATH, .etc = "/etc" };
+	char msg[512];
+	int r;
+
+	if (argc > 1 && hc_streq(argv[1], "--version")) {
+		printf("%s (protocol %d)\n", GUEST_AGENT_VERSION, HC_PROTO_VERSION);
+		return 0;
+	}
+	if (argc > 1 && getpid() != 1)
+		return serve_fd_mode(argc, argv);
+
+	pid1 = getpid() == 1;
+	if (!pid1)
+		prctl(PR_SET_CHILD_SUBREAPER, 1);
+	setup_signals();
+	umask(022);
+
+	r = guest_boot_setup(pid1, &cfg, msg, sizeof(msg));
+	if (r < 0)
+		fatal(msg);
+	r = guest_boot_channel(&cfg, &o, msg, sizeof(msg));
+	if (r < 0)
+		fatal(msg);
+	guest_dbg("serving");
+	r = guest_agent_serve(&o);
+	if (r < 0)
+		guest_log("channel failed: %s", strerror(-r));
+	guest_dbg("ending the VM");
+	end_vm(HC_BOOT_EXIT_OK);
+}
