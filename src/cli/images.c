@@ -150,11 +150,11 @@ int hc_cli_load(int argc, char **argv)
 		{ 0 },
 	};
 	struct hc_error err = { 0 };
-	struct hc_image_info *list = NULL;
+	struct hc_image_info *list = NULL, *before = NULL;
 	const char *name = NULL;
 	char digest[72] = "";
 	struct hc_store *s;
-	size_t n = 0;
+	size_t n = 0, n_before = 0;
 	int c, r;
 
 	optind = 1;
@@ -175,17 +175,33 @@ int hc_cli_load(int argc, char **argv)
 	s = hc_cli_store_open();
 	if (!s)
 		return HC_EXIT_INTERNAL;
+	/* To name what was loaded, as podman load does: the names that point somewhere new. */
+	if (hc_image_list(s, &before, &n_before, &err) < 0)
+		n_before = 0;
 	r = hc_image_load(s, argv[optind], name, digest, &err);
 	if (r < 0) {
+		hc_image_list_free(before, n_before);
 		hc_store_close(s);
 		return hc_cli_fail(&err);
 	}
-	/* Name what was loaded, as podman load does. */
+	bool printed = false;
 	if (hc_image_list(s, &list, &n, &err) >= 0)
-		for (size_t i = 0; i < n; i++)
-			if (strcmp(list[i].digest, digest) == 0 && list[i].name)
+		for (size_t i = 0; i < n; i++) {
+			bool known = false;
+			if (!list[i].name)
+				continue;
+			for (size_t j = 0; j < n_before && !known; j++)
+				known = before[j].name && strcmp(before[j].name, list[i].name) == 0 &&
+					strcmp(before[j].digest, list[i].digest) == 0;
+			if (!known) {
 				printf("Loaded image: %s\n", list[i].name);
+				printed = true;
+			}
+		}
+	if (!printed)
+		printf("Loaded image: %s\n", digest);
 	hc_image_list_free(list, n);
+	hc_image_list_free(before, n_before);
 	hc_store_close(s);
 	return 0;
 }

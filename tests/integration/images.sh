@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# hotcell load / images / rmi / prune against real OCI layouts and archives built offline
+# (umoci + busybox-static, archives written by skopeo), and the store read back by skopeo and
+# umoci. Each case prints PASS/FAIL/SKIP.
+source "$(dirname "$0")/../lib.sh"
+
+for tool in umoci skopeo jq flock; do
+	if ! command -v $tool >/dev/null; then
+		skip images "$tool is not installed"
+		exit 0
+	fi
+done
+if [ ! -x /bin/busybox ]; then
+	skip images "busybox-static is not installed"
+	exit 0
+fi
+if [ ! -x "$HC" ]; then
+	skip images "$HC is not built"
+	exit 0
+fi
+
+hc_tmp_home
+work=$(mktemp -d /tmp/hcimg.XXXXXX)
+trap 'rm -rf "$HOTCELL_HOME" "$work"' EXIT
+store=$HOTCELL_HOME/store
+
+# A two-layer image: busybox, then a file on top.
+build_layout() {
+	local dir=$1
+	umoci init --layout "$dir" &&
+		umoci new --image "$dir:t1" &&
+		umoci unpack --rootless --image "$dir:t1" "$work/bundle" &&
+		mkdir -p "$work/bundle/rootfs/bin" &&
+		cp /bin/busybox "$work/bundle/rootfs/bin/busybox" &&
+		umoci repack --refresh-bundle --image "$dir:t1" "$work/bundle" &&
+		echo hello >"$work/bundle/rootfs/hello" &&
+		umoci repack --refresh-bundle --image "$dir:t1" "$work/bundle" &&
+		umoci config --image "$dir:t1" --config.cmd /bin/busybox --config.cmd echo &&
+		rm -rf "$work/bundle"
+}
+if ! build_layout "$work/layout" >"$work/build.log" 2>&1; then
+	fail build-layout "umoci: $(tail -n 3 "$work/build.log")"
+	exit 1
+fi
+skopeo copy -q oci:"$work/layout":t1 oci-archive:"$work/oci.tar" >/dev/null 2>&1 &&
+	skopeo copy -q oci:"$work/layout":t1 oci-archive:"$work/oci-named.tar":docker.io/library/named:2 >/dev/null 2>&1 &&
+	skopeo copy -q oci:"$work/layout":t1 docker-archive:"$work/docker.tar":x:tag >/dev/null 2>&1 ||
+	{ fail build-archives "skopeo copy failed"; exit 1; }
+
+# The store's state: index.json and the set of blobs.
+snapshot() { { cat "$store/index.json" 2>/dev/null; ls -a "$store/blobs/sha256" 2>/dev/null; } | sha256sum; }
+# runs "$@", wants exit 125 and exactly one line on stderr containing $1
+expect_error() {
+	local name=$1 want=$2
+	shift 2
+	local before after rc
+	before=$(snapshot)
+	"$@" >"$work/out" 2>"$work/err"
+	rc=$?
+	after=$(snapshot)
+	if [ $rc -ne 125 ]; then
+		fail "$name" "exit $rc, expected 125: $(cat "$work/err")"
+	elif [ "$(wc -l <"$work/err")" -ne 1 ]; then
+		fail "$name" "expected one line on stderr, got: $(cat "$work/err")"
+	elif ! grep -q -- "$want" "$work/err"; then
+		fail "$name" "stderr lacks '$want': $(cat "$work/err")"
+	elif [ "$before" != "$after" ]; then
+		fail "$name" "the store changed"
+	else
+		pass "$name"
+	fi
+}
+digest_of() { "$HC" images --json | jq -r --arg n "$1" '.[] | select(.name == $n) | .digest'; }
+
+# --- load: layout directory
+"$HC" images >/dev/null # creates the empty store
+# A layer whose content no longer matches its digest: the error names the blob. (Before any
+# load: blobs already in the store are not read again from a layout.)
+cp -r "$work/layout" "$work/bad"
+big=$(ls -S "$work/bad/blobs/sha256" | head -n 1)
+printf 'X' | dd of="$work/bad/blobs/sha256/$big" bs=1 seek=5000 conv=notrunc status=none
+expect_error load-digest-mismatch "sha256:$big" "$HC" load --name t:1 "$work/bad"
+expect_error load-layout-needs-name "use --name" "$HC" load "$work/layout"
+check load-layout-dir "$HC" load --name x:t1 "$work/layout"
+expect_eq load-layout-normalised "$("$HC" images --json | jq -r '.[0].name')" "docker.io/library/x:t1"
+
+# --- load: oci-archive, without and with a carried name
+expect_error load-oci-archive-needs-name "use --name" "$HC" load "$work/oci.tar"
+check load-oci-archive "$HC" load --name localhost:5000/team/oa:1 "$work/oci.tar"
+check load-oci-archive-named "$HC" load "$work/oci-named.tar"
+expect_eq oci-archive-same-digest "$(digest_of docker.io/library/named:2)" "$(digest_of docker.io/library/x:t1)"
+
+# --- load: docker-archive (converted into an OCI manifest)
+check load-docker-archive "$HC" load "$work/docker.tar"
+dd=$(digest_of docker.io/library/x:tag)
+if [[ $dd =~ ^sha256:[0-9a-f]{64}$ ]]; then pass docker-archive-listed; else fail docker-archive-listed "digest '$dd'"; fi
+mt=$(jq -r .layers[0].mediaType "$store/blobs/sha256/${dd#sha256:}" 2>/dev/null)
+expect_eq docker-archive-layer-type "$mt" "application/vnd.oci.image.layer.v1.tar"
+check load-again-replaces "$HC" load "$work/docker.tar"
+expect_eq one-entry-per-name "$(jq '[.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == "docker.io/library/x:tag")] | length' "$store/index.json")" 1
+
+# --- images --json schema (DESIGN.md §5)
+json=$("$HC" images --json)
+if echo "$json" | jq -e 'type == "array" and length == 4 and all(.[];
+	(keys == ["created", "digest", "name", "size"]) and (.name | type) == "string" and
+	(.digest | test("^sha256:[0-9a-f]{64}$")) and (.size | type) == "number" and .size > 1000000 and
+	((.created | type) == "string" or .created == null))' >/dev/null; then
+	pass images-json-schema
+else
+	fail images-json-schema "$json"
+fi
+if "$HC" images | head -n 1 | grep -q NAME && [ "$("$HC" images | wc -l)" -eq 5 ]; then
+	pass images-table
+else
+	fail images-table "$("$HC" images)"
+fi
+
+# --- the store is an OCI layout that skopeo and umoci read
+if skopeo inspect "oci:$store:docker.io/library/x:tag" 2>"$work/err" | jq -e '.Layers | length == 2' >/dev/null; then
+	pass skopeo-inspect
+else
+	fail skopeo-inspect "$(cat "$work/err")"
+fi
+if umoci raw unpack --rootless --image "$store:docker.io/library/x:t1" "$work/unpacked" >/dev/null 2>&1 &&
+	[ -x "$work/unpacked/bin/busybox" ] && [ "$(cat "$work/unpacked/hello")" = hello ]; then
+	pass umoci-unpack
+else
+	fail umoci-unpack "umoci could not unpack docker.io/library/x:t1 from the store"
+fi
+rm -rf "$work/unpacked"
+
+# --- bad input: one line, exit 125, store unchanged
+head -c 1500000 "$work/docker.tar" >"$work/truncated.tar"
+expect_error load-truncated-archive "load" "$HC" load --name t:1 "$work/truncated.tar"
+head -c 100000 /dev/urandom >"$work/garbage.tar"
+expect_error load-garbage "load" "$HC" load --name t:1 "$work/garbage.tar"
+tar -C "$work/bad" -cf "$work/bad.tar" .
+expect_error load-archive-digest-mismatch "sha256:$big" "$HC" load --name t:1 "$work/bad.tar"
+printf '[{"Config":"nope.json","RepoTags":["a:b"],"Layers":[]}]' >"$work/manifest.json"
+tar -C "$work" -cf "$work/bad-docker.tar" manifest.json
+expect_error load-docker-missing-config "nope.json" "$HC" load "$work/bad-docker.tar"
+expect_error load-missing-path "load" "$HC" load "$work/does-not-exist"
+expect_error load-bad-name "load" "$HC" load --name 'UPPER CASE' "$work/docker.tar"
+
+# --- rmi
+expect_error rmi-unknown "no such image" "$HC" rmi nosuch:1
+exec 9>"$HOTCELL_HOME/rootfs/${dd#sha256:}.lock"
+flock -s 9 # what a run of the image holds
+expect_error rmi-in-use "in use" "$HC" rmi x:tag
+exec 9>&-
+check rmi "$HC" rmi x:tag
+expect_eq rmi-gone "$(digest_of docker.io/library/x:tag)" ""
+if [ -f "$store/blobs/sha256/${dd#sha256:}" ]; then pass rmi-keeps-blobs; else fail rmi-keeps-blobs "blob gone before prune"; fi
+
+# --- prune: removes what no image references, skips what is in use
+keep=$(digest_of docker.io/library/x:t1)
+keep=${keep#sha256:}
+gone=${dd#sha256:}
+locked=$(printf locked | sha256sum | cut -d' ' -f1)
+for h in "$keep" "$gone" "$locked"; do
+	mkdir -p "$HOTCELL_HOME/rootfs/$h/root"
+	echo '{}' >"$HOTCELL_HOME/rootfs/$h/config.json"
+	touch "$HOTCELL_HOME/disks/$h.ext4"
+done
+exec 9>"$HOTCELL_HOME/rootfs/$locked.lock"
+flock -s 9
+check prune "$HC" prune
+exec 9>&-
+if [ ! -e "$store/blobs/sha256/$gone" ] && [ ! -e "$HOTCELL_HOME/rootfs/$gone" ] &&
+	[ ! -e "$HOTCELL_HOME/disks/$gone.ext4" ]; then
+	pass prune-removes-unreferenced
+else
+	fail prune-removes-unreferenced "$(ls "$HOTCELL_HOME/rootfs" "$HOTCELL_HOME/disks")"
+fi
+if [ -d "$HOTCELL_HOME/rootfs/$keep/root" ] && [ -e "$HOTCELL_HOME/disks/$keep.ext4" ] &&
+	[ -e "$store/blobs/sha256/$keep" ]; then
+	pass prune-keeps-referenced
+else
+	fail prune-keeps-referenced "$(ls "$HOTCELL_HOME/rootfs" "$HOTCELL_HOME/disks")"
+fi
+if [ -d "$HOTCELL_HOME/rootfs/$locked/root" ]; then pass prune-skips-in-use; else fail prune-skips-in-use "removed"; fi
+if skopeo inspect "oci:$store:docker.io/library/x:t1" >/dev/null 2>"$work/err"; then
+	pass prune-store-still-valid
+else
+	fail prune-store-still-valid "$(cat "$work/err")"
+fi
+check prune-again "$HC" prune
+if [ ! -e "$HOTCELL_HOME/rootfs/$locked" ]; then pass prune-after-release; else fail prune-after-release "still there"; fi
+
+# --- concurrent loads: every name lands, index.json stays valid
+pids=()
+for i in 1 2 3 4 5 6; do
+	"$HC" load --name "conc/img:$i" "$work/docker.tar" >/dev/null 2>"$work/conc.$i.err" &
+	pids+=($!)
+done
+ok=1
+for p in "${pids[@]}"; do wait "$p" || ok=0; done
+if [ $ok = 1 ] && [ "$("$HC" images --json | jq '[.[] | select(.name | startswith("docker.io/conc/img:"))] | length')" = 6 ]; then
+	pass concurrent-loads
+else
+	fail concurrent-loads "$(cat "$work"/conc.*.err)"
+fi
+if jq -e . "$store/index.json" >/dev/null; then pass index-json-valid; else fail index-json-valid "$(head -c 300 "$store/index.json")"; fi
+# No temp file is left behind.
+if [ -z "$(find "$store" -name '*.tmp-*' -o -name '.tmp-*')" ]; then pass no-temp-files; else fail no-temp-files "$(find "$store" -name '*tmp*')"; fi
+
+finish
