@@ -10,13 +10,17 @@
  * without configuration. */
 static int exe_dir(char *buf, size_t n)
 {
-	char exe[HC_PATH_MAX];
+	char exe[HC_PATH_MAX], parent[HC_PATH_MAX + 4], real[PATH_MAX];
 	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
 	if (len <= 0)
 		return -errno;
 	exe[len] = 0;
-	if (snprintf(buf, n, "%s", dirname(exe)) >= (int)n)
+	/* <exe>/.. resolved, so messages show build/kernel/bzImage, not build/bin/../kernel. */
+	snprintf(parent, sizeof(parent), "%s/..", dirname(exe));
+	if (!realpath(parent, real))
+		return -errno;
+	if (snprintf(buf, n, "%s", real) >= (int)n)
 		return -ENAMETOOLONG;
 	return 0;
 }
@@ -84,8 +88,8 @@ int hc_lib_kernel_find(const char *user, enum hc_kernel_format fmt, char *buf, s
 			*ret_is_user = true;
 		return hc_path_fmt(buf, n, err, "%s", user);
 	}
-	snprintf(rel_build, sizeof(rel_build), "../kernel/%s", name);
-	snprintf(rel_inst, sizeof(rel_inst), "../lib/hotcell/%s", name);
+	snprintf(rel_build, sizeof(rel_build), "kernel/%s", name);
+	snprintf(rel_inst, sizeof(rel_inst), "lib/hotcell/%s", name);
 	r = search(rels, HC_ARRAY_SIZE(rels), buf, n, tried, sizeof(tried));
 	if (r == -ENAMETOOLONG)
 		return hc_error_set(err, r, "kernel path too long");
@@ -101,8 +105,7 @@ int hc_lib_kernel_find(const char *user, enum hc_kernel_format fmt, char *buf, s
 
 int hc_lib_initramfs_find(char *buf, size_t n, struct hc_error *err)
 {
-	static const char *const rels[] = { "../initramfs.cpio.gz",
-					     "../lib/hotcell/initramfs.cpio.gz" };
+	static const char *const rels[] = { "initramfs.cpio.gz", "lib/hotcell/initramfs.cpio.gz" };
 	const char *e = getenv("HOTCELL_INITRAMFS");
 	char tried[1024] = "";
 	int r;

@@ -602,8 +602,10 @@ HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o,
 	spec.cmdline = extra_cmdline();
 	spec.boot_timeout_ms = (int)((o->boot_timeout_s > 0 ? o->boot_timeout_s : 60.0) * 1000.0);
 	r = hc_lib_initramfs_find(initrd, sizeof(initrd), err);
-	if (r < 0)
+	if (r < 0) {
+		hc_error_kind(err, HC_EK_BACKEND);
 		goto out;
+	}
 	spec.initrd = initrd;
 	r = hc_lib_backend_choose(o, &spec, kernel, sizeof(kernel), &ops, err);
 	if (r < 0)
