@@ -11,7 +11,7 @@ void hc_accel_host_probe(struct hc_accel_host *host)
 	_cleanup_close_ int fd = -1;
 	struct stat st;
 
-	*host = (struct hc_accel_host){ 0 };
+	*host = (struct hc_accel_host){0};
 	host->pvm = stat("/sys/module/kvm_pvm", &st) == 0;
 	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
@@ -41,9 +41,11 @@ int hc_accel_decide(enum hc_accel want, const struct hc_accel_host *host, bool k
 	/* The project's kernel is not built for PVM: under a PVM /dev/kvm it hangs in early
 	 * boot. A user's kernel may be a PVM guest kernel: trust it. */
 	bool kvm_ok = host->kvm_usable && (!host->pvm || kernel_is_user);
-	const char *no_kvm = !host->kvm_usable ? host->kvm_why
-			     : "/dev/kvm is PVM (/sys/module/kvm_pvm), where the project's kernel "
-			       "hangs (not built for PVM); use --kernel with a PVM guest kernel";
+	const char *no_kvm =
+		!host->kvm_usable
+			? host->kvm_why
+			: "/dev/kvm is PVM (/sys/module/kvm_pvm), where the project's kernel "
+			  "hangs (not built for PVM); use --kernel with a PVM guest kernel";
 
 	switch (want) {
 	case HC_ACCEL_KVM:
@@ -66,7 +68,8 @@ int hc_accel_decide(enum hc_accel want, const struct hc_accel_host *host, bool k
 	if (kvm_ok) {
 		*ret = HC_ACCEL_KVM;
 		say(why, why_len,
-		    host->pvm ? "kvm: PVM host, trusting the user's kernel" : "kvm: /dev/kvm usable");
+		    host->pvm ? "kvm: PVM host, trusting the user's kernel"
+			      : "kvm: /dev/kvm usable");
 		return 0;
 	}
 	if (!tcg_ok)

@@ -12,8 +12,8 @@
 #include "core/error.h"
 
 struct hc_accel_host {
-	bool kvm_usable; /* /dev/kvm opens read-write and answers KVM_GET_API_VERSION */
-	bool pvm;        /* /sys/module/kvm_pvm exists */
+	bool kvm_usable;   /* /dev/kvm opens read-write and answers KVM_GET_API_VERSION */
+	bool pvm;	   /* /sys/module/kvm_pvm exists */
 	char kvm_why[160]; /* why /dev/kvm is not usable, when it is not */
 };
 

@@ -124,10 +124,10 @@ int hc_qemu_cmdline_build(const struct hc_vm_spec *spec, char **ret, struct hc_e
 
 	/* reboot=k + -no-reboot: the guest ends the VM by rebooting (a kernel without ACPI
 	 * cannot power off); panic=-1: a panic reboots at once, i.e. ends the VM. */
-	r = hc_buf_printf(&b, "console=" CONSOLE " reboot=k panic=-1 quiet %s=%s %s=%s",
-			  HC_BOOT_KEY_ROOT,
-			  spec->rootfs_mode == HC_ROOTFS_BLOCK ? "block" : "virtiofs",
-			  HC_BOOT_KEY_CHANNEL, spec->channel == HC_CHANNEL_VSOCK ? "vsock" : "serial");
+	r = hc_buf_printf(
+		&b, "console=" CONSOLE " reboot=k panic=-1 quiet %s=%s %s=%s", HC_BOOT_KEY_ROOT,
+		spec->rootfs_mode == HC_ROOTFS_BLOCK ? "block" : "virtiofs", HC_BOOT_KEY_CHANNEL,
+		spec->channel == HC_CHANNEL_VSOCK ? "vsock" : "serial");
 	for (size_t i = 0; r == 0 && i < spec->n_volumes; i++) {
 		if (!guest_path_ok(spec->volumes[i].guest)) {
 			hc_buf_free(&b);
@@ -153,7 +153,7 @@ int hc_qemu_cmdline_build(const struct hc_vm_spec *spec, char **ret, struct hc_e
 int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_in *in,
 		       char ***ret_argv, struct hc_error *err)
 {
-	struct argv_b b = { 0 };
+	struct argv_b b = {0};
 	_cleanup_free_ char *cmdline = NULL, *kernel = NULL, *initrd = NULL, *console = NULL,
 			    *disk = NULL;
 	bool vhost_user = spec->rootfs_mode == HC_ROOTFS_DIR || spec->n_volumes > 0 ||
@@ -324,8 +324,8 @@ static int which(const char *prog, char *buf, size_t n)
 }
 
 /* $ENV, else PROG on PATH, else fallback (may be NULL). */
-static int find_prog(const char *env, const char *prog, const char *fallback, char *buf,
-		     size_t n, struct hc_error *err)
+static int find_prog(const char *env, const char *prog, const char *fallback, char *buf, size_t n,
+		     struct hc_error *err)
 {
 	const char *e = getenv(env);
 
@@ -359,7 +359,7 @@ static int find_vsockd(char *buf, size_t n, struct hc_error *err)
 static int qemu_version(const char *bin, char *buf, size_t n, struct hc_error *err)
 {
 	static char cached_bin[HC_PATH_MAX], cached[64];
-	const char *argv[] = { bin, "-version", NULL };
+	const char *argv[] = {bin, "-version", NULL};
 	_cleanup_free_ char *out = NULL;
 	int r;
 
@@ -423,7 +423,7 @@ struct qemu_vm {
 	bool qmp_up;
 	struct hc_virtiofsd *fsd; /* [0] the rootfs (DIR mode), then one per volume */
 	size_t n_fsd;
-	const char **fsd_what;    /* "rootfs", "volume /data" for messages */
+	const char **fsd_what; /* "rootfs", "volume /data" for messages */
 	struct hc_child vsockd;
 	char hvsock_uds[HC_SOCK_PATH_MAX + 1];
 	char hvsock_listen[HC_PATH_MAX];
@@ -435,7 +435,7 @@ struct qemu_vm {
 
 static void epoll_add(int epfd, int fd)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
 
 	if (fd >= 0)
 		epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
@@ -455,8 +455,8 @@ static void log_tail(const char *path, char *buf, size_t n)
 	size = lseek(fd, 0, SEEK_END);
 	if (size < 0)
 		return;
-	len = pread(fd, tmp, sizeof(tmp) - 1, size > (off_t)sizeof(tmp) - 1 ?
-					      size - (off_t)sizeof(tmp) + 1 : 0);
+	len = pread(fd, tmp, sizeof(tmp) - 1,
+		    size > (off_t)sizeof(tmp) - 1 ? size - (off_t)sizeof(tmp) + 1 : 0);
 	if (len <= 0)
 		return;
 	tmp[len] = '\0';
@@ -490,12 +490,13 @@ static int wait_socket(int ino, const char *path, struct hc_child *helper, int t
 		}
 		int left = hc_clock_left_ms(deadline);
 		if (left == 0)
-			return hc_error_setk(err, -ETIMEDOUT, HC_EK_BACKEND,
-					     "%s did not create %s", helper->name, path);
-		struct pollfd p[2] = { { .fd = ino, .events = POLLIN },
-				       { .fd = helper->pidfd, .events = POLLIN } };
+			return hc_error_setk(err, -ETIMEDOUT, HC_EK_BACKEND, "%s did not create %s",
+					     helper->name, path);
+		struct pollfd p[2] = {{.fd = ino, .events = POLLIN},
+				      {.fd = helper->pidfd, .events = POLLIN}};
 		if (poll(p, 2, left) > 0 && (p[0].revents & POLLIN)) {
-			char evbuf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+			char evbuf[4096]
+				__attribute__((aligned(__alignof__(struct inotify_event))));
 			ssize_t _unused_ n = read(ino, evbuf, sizeof(evbuf));
 		}
 	}
@@ -535,10 +536,13 @@ static int start_vsockd(struct hc_vm *vm, struct qemu_vm *q, const char *vsock_s
 		return hc_error_errno(err, -errno, "open %s", q->vsockd_log);
 	char cid[16];
 	snprintf(cid, sizeof(cid), "%d", HC_BOOT_VSOCK_GUEST_CID);
-	const char *argv[] = { bin, "--guest-cid", cid, "--socket", vsock_sock,
-			       "--uds-path", q->hvsock_uds, NULL };
-	struct hc_child_opts o = { .argv = argv, .stdin_fd = -1, .stdout_fd = logfd,
-				   .stderr_fd = logfd, .new_session = true };
+	const char *argv[] = {bin,	  "--guest-cid", cid,		"--socket",
+			      vsock_sock, "--uds-path",	 q->hvsock_uds, NULL};
+	struct hc_child_opts o = {.argv = argv,
+				  .stdin_fd = -1,
+				  .stdout_fd = logfd,
+				  .stderr_fd = logfd,
+				  .new_session = true};
 	r = hc_child_spawn(&q->vsockd, &o, err);
 	if (r < 0)
 		return r;
@@ -559,7 +563,7 @@ static void qemu_destroy(struct hc_vm *vm)
 
 	if (q) {
 		if (q->qemu.pid && !q->qemu.reaped) {
-			struct hc_error e = { 0 };
+			struct hc_error e = {0};
 
 			/* QMP quit first: QEMU closes its files and exits in a few ms; SIGKILL is
 			 * for a QEMU that does not answer. */
@@ -656,8 +660,8 @@ static int qemu_start(struct hc_vm *vm, struct hc_error *err)
 	if (spec->rootfs_mode == HC_ROOTFS_DIR) {
 		char log[HC_PATH_MAX];
 
-		if ((r = hc_path_fmt(log, sizeof(log), err, "%s/virtiofsd-root.log",
-				     vm->run_dir)) < 0)
+		if ((r = hc_path_fmt(log, sizeof(log), err, "%s/virtiofsd-root.log", vm->run_dir)) <
+		    0)
 			goto fail;
 		q->fsd_what[k] = "the rootfs";
 		r = hc_virtiofsd_start(&q->fsd[k++], spec->rootfs_dir, true, root_sock, log, err);
@@ -715,7 +719,7 @@ static int qemu_start(struct hc_vm *vm, struct hc_error *err)
 		r = hc_error_errno(err, -errno, "open %s", q->qemu_log);
 		goto fail;
 	}
-	struct hc_fd_map fds[2] = { { qmp_theirs, 3 }, { agent_theirs, 4 } };
+	struct hc_fd_map fds[2] = {{qmp_theirs, 3}, {agent_theirs, 4}};
 	struct hc_child_opts o = {
 		.argv = (const char *const *)argv,
 		.stdin_fd = -1,
@@ -740,7 +744,8 @@ static int qemu_start(struct hc_vm *vm, struct hc_error *err)
 
 		hc_child_wait(&q->qemu, 2000);
 		log_tail(q->qemu_log, tail, sizeof(tail));
-		hc_error_setk(err, r, HC_EK_VM, "qemu did not start: %s", tail[0] ? tail : err->message);
+		hc_error_setk(err, r, HC_EK_VM, "qemu did not start: %s",
+			      tail[0] ? tail : err->message);
 		goto fail;
 	}
 	q->qmp_up = true;
@@ -764,8 +769,7 @@ fail:
 	return r;
 }
 
-static int dead_child(struct hc_child *c, const char *what, const char *log,
-		      struct hc_error *err)
+static int dead_child(struct hc_child *c, const char *what, const char *log, struct hc_error *err)
 {
 	char desc[64], tail[200] = "";
 
@@ -799,7 +803,7 @@ static bool console_has(struct hc_vm *vm, const char *needle)
 static int qemu_check(struct hc_vm *vm, struct hc_error *err)
 {
 	struct qemu_vm *q = vm->priv;
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 
 	if (!q)
 		return hc_error_setk(err, -ESRCH, HC_EK_VM, "qemu: VM not running");

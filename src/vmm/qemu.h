@@ -10,13 +10,13 @@
 /* What the command line refers to besides the spec: the binary, the files and sockets in the
  * VM's runtime dir, and the fd numbers QEMU inherits. */
 struct hc_qemu_argv_in {
-	const char *qemu;        /* the binary */
-	const char *console_log; /* the guest serial console goes here */
-	int qmp_fd;              /* QMP: QEMU's end of a connected socketpair */
-	int agent_fd;            /* SERIAL channel: QEMU's end of a connected socketpair */
-	const char *rootfs_sock; /* DIR rootfs: the virtiofsd socket */
+	const char *qemu;		 /* the binary */
+	const char *console_log;	 /* the guest serial console goes here */
+	int qmp_fd;			 /* QMP: QEMU's end of a connected socketpair */
+	int agent_fd;			 /* SERIAL channel: QEMU's end of a connected socketpair */
+	const char *rootfs_sock;	 /* DIR rootfs: the virtiofsd socket */
 	const char *const *volume_socks; /* one virtiofsd socket per spec->volumes[i] */
-	const char *vsock_sock;  /* VSOCK channel: vhost-device-vsock's vhost-user socket */
+	const char *vsock_sock;		 /* VSOCK channel: vhost-device-vsock's vhost-user socket */
 };
 
 /* Builds the argv (NULL-terminated, malloc'd strings) for spec. -EINVAL with a message when the
@@ -28,7 +28,7 @@ void hc_qemu_argv_free(char **argv);
 
 /* The kernel command line: console, reboot/panic behaviour, the boot contract's keys
  * (docs/protocol.md: hotcell.root, hotcell.channel, hotcell.vol) and spec->cmdline. */
-int hc_qemu_cmdline_build(const struct hc_vm_spec *spec, char **ret, struct hc_error *err)
-	_must_check_;
+int hc_qemu_cmdline_build(const struct hc_vm_spec *spec, char **ret,
+			  struct hc_error *err) _must_check_;
 
 extern const struct hc_vmm_ops hc_vmm_qemu_ops;

@@ -18,7 +18,8 @@ static void latch_event(struct hc_qmp *q, const char *name, json_t *data)
 		const char *reason = json_string_value(json_object_get(data, "reason"));
 
 		q->shutdown = true;
-		snprintf(q->shutdown_reason, sizeof(q->shutdown_reason), "%s", reason ? reason : "");
+		snprintf(q->shutdown_reason, sizeof(q->shutdown_reason), "%s",
+			 reason ? reason : "");
 	} else if (hc_streq(name, "RESET")) {
 		q->reset = true;
 	} else if (hc_streq(name, "GUEST_PANICKED")) {
@@ -58,7 +59,7 @@ int hc_qmp_handle_line(struct hc_qmp *q, const char *line, size_t len)
 /* Reads once (after waiting up to left ms); 0 on timeout, > 0 bytes, -EPIPE on EOF. */
 static int fill(struct hc_qmp *q, int left, struct hc_error *err)
 {
-	struct pollfd p = { .fd = q->fd, .events = POLLIN };
+	struct pollfd p = {.fd = q->fd, .events = POLLIN};
 	char tmp[4096];
 	ssize_t n;
 	int r;
@@ -187,8 +188,8 @@ static json_int_t next_id(void)
 	return __atomic_add_fetch(&id, 1, __ATOMIC_RELAXED);
 }
 
-static int send_command(struct hc_qmp *q, const char *command, const char *args_json,
-			json_int_t id, struct hc_error *err)
+static int send_command(struct hc_qmp *q, const char *command, const char *args_json, json_int_t id,
+			struct hc_error *err)
 {
 	json_t *args = NULL, *msg;
 	char *text;

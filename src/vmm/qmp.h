@@ -19,18 +19,21 @@
 
 struct hc_qmp {
 	int fd;
-	struct hc_buf in;        /* bytes read but not yet parsed into messages */
-	bool eof;                /* the peer closed the connection */
-	unsigned n_stop;         /* STOP events seen */
-	unsigned n_resume;       /* RESUME events seen */
-	bool shutdown;           /* SHUTDOWN seen */
-	bool reset;              /* RESET seen */
-	bool panicked;           /* GUEST_PANICKED seen */
+	struct hc_buf in;	  /* bytes read but not yet parsed into messages */
+	bool eof;		  /* the peer closed the connection */
+	unsigned n_stop;	  /* STOP events seen */
+	unsigned n_resume;	  /* RESUME events seen */
+	bool shutdown;		  /* SHUTDOWN seen */
+	bool reset;		  /* RESET seen */
+	bool panicked;		  /* GUEST_PANICKED seen */
 	char shutdown_reason[48]; /* SHUTDOWN data.reason ("guest-reset", "host-qmp-quit" ...) */
-	char version[64];        /* from the greeting: "7.2.22" */
+	char version[64];	  /* from the greeting: "7.2.22" */
 };
 
-#define HC_QMP_INIT { .fd = -1, .in = HC_BUF_INIT(HC_QMP_MAX_MESSAGE) }
+#define HC_QMP_INIT                                                                                \
+	{                                                                                          \
+		.fd = -1, .in = HC_BUF_INIT(HC_QMP_MAX_MESSAGE)                                    \
+	}
 
 /* Takes ownership of fd (a connected stream socket), reads the greeting and negotiates
  * capabilities, within timeout_ms. */

@@ -64,9 +64,9 @@ static bool is_rust(const char *bin)
 	if (hc_streq(bin, cached_bin))
 		return cached_rust;
 
-	const char *argv[] = { bin, "--help", NULL };
+	const char *argv[] = {bin, "--help", NULL};
 	_cleanup_free_ char *out = NULL;
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 	int r = hc_child_run(argv, 5000, 65536, &out, &e);
 
 	cached_rust = r >= 0 && out && strstr(out, "--shared-dir");
@@ -100,7 +100,7 @@ static int pre_exec(void *p)
 
 static int listen_unix(const char *path, struct hc_error *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	_cleanup_close_ int fd = -1;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -122,7 +122,7 @@ int hc_virtiofsd_start(struct hc_virtiofsd *v, const char *dir, bool readonly,
 {
 	char bin[HC_PATH_MAX], source[HC_PATH_MAX + 16];
 	_cleanup_close_ int lfd = -1, logfd = -1;
-	struct pre_exec_arg pa = { .dir = dir, .readonly = readonly };
+	struct pre_exec_arg pa = {.dir = dir, .readonly = readonly};
 	struct stat st;
 	int r;
 
@@ -169,7 +169,7 @@ int hc_virtiofsd_start(struct hc_virtiofsd *v, const char *dir, bool readonly,
 	}
 	argv[i] = NULL;
 
-	struct hc_fd_map fds[] = { { lfd, 3 } };
+	struct hc_fd_map fds[] = {{lfd, 3}};
 	struct hc_child_opts o = {
 		.argv = argv,
 		.stdin_fd = -1,

@@ -20,10 +20,13 @@
 struct hc_virtiofsd {
 	struct hc_child child;
 	char socket_path[HC_SOCK_PATH_MAX + 1]; /* the VMM connects here */
-	char log_path[HC_PATH_MAX];             /* virtiofsd's stderr */
+	char log_path[HC_PATH_MAX];		/* virtiofsd's stderr */
 };
 
-#define HC_VIRTIOFSD_INIT { .child = HC_CHILD_INIT }
+#define HC_VIRTIOFSD_INIT                                                                          \
+	{                                                                                          \
+		.child = HC_CHILD_INIT                                                             \
+	}
 
 /* Finds virtiofsd: $HOTCELL_VIRTIOFSD, else `virtiofsd` on PATH (the Rust one), else
  * bookworm's /usr/lib/qemu/virtiofsd. -ENOENT with a message when there is none. */
@@ -32,8 +35,8 @@ int hc_virtiofsd_find(char *path, size_t n, struct hc_error *err) _must_check_;
 /* Creates a listening socket at socket_path, then starts virtiofsd serving dir on it, with its
  * stderr appended to log_path. Returns as soon as virtiofsd is spawned. */
 int hc_virtiofsd_start(struct hc_virtiofsd *v, const char *dir, bool readonly,
-		       const char *socket_path, const char *log_path, struct hc_error *err)
-	_must_check_;
+		       const char *socket_path, const char *log_path,
+		       struct hc_error *err) _must_check_;
 
 /* Ends virtiofsd (it normally exits by itself once the VMM disconnects) and removes the
  * socket. Safe on a never-started one. */

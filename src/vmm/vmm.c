@@ -136,7 +136,7 @@ int hc_vm_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 
 void hc_vm_free(struct hc_vm *vm)
 {
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 
 	if (!vm)
 		return;
