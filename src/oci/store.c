@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "oci/manifest.h"
 #include "oci/ref.h"
 #include "oci/store.h"
 
@@ -613,75 +614,36 @@ int hc_oci_store_normalise_name(const char *ref, char *buf, size_t n, struct hc_
 
 /* ---- resolve -------------------------------------------------------------------------- */
 
-static int copy_str(char *dst, size_t n, const char *src, const char *what, struct hc_error *err)
+/* The manifest parser (manifest.c) does the reading; a run needs a manifest, not an index. */
+static int parse_manifest(const char *data, size_t len, const char *media_type,
+			  struct hc_oci_image *img, struct hc_error *err)
 {
-	if (!src || strlen(src) >= n)
-		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "manifest: invalid %s", what);
-	memcpy(dst, src, strlen(src) + 1);
-	return 0;
-}
-
-/* Minimal reading of an image manifest (image-spec manifest.md; Docker schema 2 has the same
- * shape): config and layers. */
-static int parse_manifest(const char *data, size_t len, struct hc_oci_image *img,
-			  struct hc_error *err)
-{
-	_cleanup_json_ json_t *root = NULL;
-	json_error_t jerr;
-	json_t *cfg, *layers, *l;
-	const char *mt;
-	size_t i, sz;
+	struct hc_oci_manifest m;
+	size_t sz;
 	int r;
 
-	root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root || !json_is_object(root))
-		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "manifest: invalid JSON: %s",
-				     root ? "not an object" : jerr.text);
-	mt = json_string_value(json_object_get(root, "mediaType"));
-	if (mt && !hc_streq(mt, HC_OCI_MT_MANIFEST) && !hc_streq(mt, HC_DOCKER_MT_MANIFEST))
-		return hc_error_setk(err, -EMEDIUMTYPE, HC_EK_IMAGE,
-				     "manifest: unsupported media type %.100s", mt);
-	cfg = json_object_get(root, "config");
-	if (json_integer_value(json_object_get(cfg, "size")) > 0)
-		img->config_size = (uint64_t)json_integer_value(json_object_get(cfg, "size"));
-	r = copy_str(img->config_digest, sizeof(img->config_digest),
-		     json_string_value(json_object_get(cfg, "digest")), "config digest", err);
-	if (r < 0)
+	r = hc_oci_manifest_parse(data, len, media_type, &m, err);
+	if (r >= 0 && m.kind != HC_OCI_KIND_MANIFEST)
+		r = hc_error_setk(err, -EMEDIUMTYPE, HC_EK_IMAGE,
+				  "%s is an image index, not a manifest", img->digest);
+	if (r >= 0 && hc_mul_overflows(m.n_layers + 1, sizeof(*img->layers), &sz))
+		r = hc_error_set(err, -ENOMEM, "out of memory");
+	if (r >= 0 && !(img->layers = calloc(1, sz)))
+		r = hc_error_set(err, -ENOMEM, "out of memory");
+	if (r < 0) {
+		hc_oci_manifest_free(&m);
 		return r;
-	if (!hc_oci_digest_valid(img->config_digest))
-		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "manifest: invalid config digest");
-	layers = json_object_get(root, "layers");
-	if (!json_is_array(layers))
-		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "manifest: no layers array");
-	if (json_array_size(layers) > 4096)
-		return hc_error_setk(err, -E2BIG, HC_EK_IMAGE, "manifest: too many layers");
-	img->n_layers = 0;
-	if (hc_mul_overflows(json_array_size(layers) + 1, sizeof(*img->layers), &sz))
-		return hc_error_set(err, -ENOMEM, "out of memory");
-	img->layers = calloc(1, sz);
-	if (!img->layers)
-		return hc_error_set(err, -ENOMEM, "out of memory");
-	json_array_foreach(layers, i, l) {
-		struct hc_oci_layer *ly = &img->layers[i];
-		json_t *size = json_object_get(l, "size");
-		r = copy_str(ly->digest, sizeof(ly->digest),
-			     json_string_value(json_object_get(l, "digest")), "layer digest", err);
-		if (r < 0)
-			return r;
-		if (!hc_oci_digest_valid(ly->digest))
-			return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
-					     "manifest: invalid layer digest");
-		r = copy_str(ly->media_type, sizeof(ly->media_type),
-			     json_string_value(json_object_get(l, "mediaType")), "layer media type",
-			     err);
-		if (r < 0)
-			return r;
-		if (!json_is_integer(size) || json_integer_value(size) < 0)
-			return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
-					     "manifest: invalid layer size");
-		ly->size = (uint64_t)json_integer_value(size);
-		img->n_layers++;
 	}
+	snprintf(img->config_digest, sizeof(img->config_digest), "%s", m.config.digest);
+	img->config_size = m.config.size;
+	for (size_t i = 0; i < m.n_layers; i++) {
+		struct hc_oci_layer *l = &img->layers[i];
+		snprintf(l->digest, sizeof(l->digest), "%s", m.layers[i].digest);
+		snprintf(l->media_type, sizeof(l->media_type), "%s", m.layers[i].media_type);
+		l->size = m.layers[i].size;
+	}
+	img->n_layers = m.n_layers;
+	hc_oci_manifest_free(&m);
 	return 0;
 }
 
@@ -748,7 +710,7 @@ int hc_oci_store_read_image(struct hc_store *s, const char *digest, const char *
 	snprintf(img.name, sizeof(img.name), "%s", name ? name : digest);
 	r = hc_oci_store_blob_read(s, digest, HC_OCI_MANIFEST_MAX, &data, &len, err);
 	if (r >= 0)
-		r = parse_manifest(data, len, &img, err);
+		r = parse_manifest(data, len, NULL, &img, err);
 	if (r < 0) {
 		hc_oci_image_free(&img);
 		return r;

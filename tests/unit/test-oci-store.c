@@ -340,6 +340,66 @@ TEST(layout_files)
 	hc_store_close(s);
 }
 
+TEST(list_remove_prune)
+{
+	struct hc_store *s = fresh_store();
+	struct hc_error err = { 0 };
+	struct hc_image_info *list = NULL;
+	char d1[HC_DIGEST_SIZE], d2[HC_DIGEST_SIZE], p[HC_PATH_MAX];
+	size_t n = 0;
+	int lock = -1;
+
+	ASSERT_TRUE(s);
+	ASSERT_OK(put_image(s, "docker.io/library/one:1", "one", d1, &err), &err);
+	ASSERT_OK(put_image(s, "docker.io/library/two:1", "two", d2, &err), &err);
+	ASSERT_OK(hc_image_list(s, &list, &n, &err), &err);
+	ASSERT_EQ_INT(n, 2);
+	ASSERT_EQ_STR(list[0].name, "docker.io/library/one:1");
+	ASSERT_EQ_STR(list[0].digest, d1);
+	ASSERT_EQ_STR(list[0].created, "2024-01-02T03:04:05Z");
+	ASSERT_TRUE(list[0].size > 3);
+	hc_image_list_free(list, n);
+
+	/* A run of "two" holds its lock: rmi refuses, prune keeps its rootfs. */
+	ASSERT_OK(hc_oci_store_lock_image(s, d2, true, false, &lock, &err), &err);
+	ASSERT_EQ_INT(hc_image_remove(s, "two:1", &err), -EBUSY);
+	ASSERT_TRUE(strstr(err.message, "in use") != NULL);
+	ASSERT_EQ_INT(hc_image_remove(s, "three", &err), -ENOENT);
+	ASSERT_OK(hc_image_remove(s, "one:1", &err), &err);
+	ASSERT_TRUE(hc_oci_store_has_blob(s, d1));
+
+	/* Cached trees and disks: "one" is unreferenced now, "two" still named. */
+	snprintf(p, sizeof(p), "%s/%s/root", s->rootfs_dir, hc_oci_digest_hex(d1));
+	ASSERT_OK(hc_path_mkdir_p(p, 0755, &err), &err);
+	snprintf(p, sizeof(p), "%s/%s.ext4", s->disks_dir, hc_oci_digest_hex(d1));
+	ASSERT_OK(hc_path_write_file_atomic(p, "x", 1, 0644, &err), &err);
+	snprintf(p, sizeof(p), "%s/%s/root", s->rootfs_dir, hc_oci_digest_hex(d2));
+	ASSERT_OK(hc_path_mkdir_p(p, 0755, &err), &err);
+
+	int removed = hc_store_prune(s, &err);
+	ASSERT_OK(removed, &err);
+	/* manifest, config, layer of "one"; its rootfs and its disk */
+	ASSERT_EQ_INT(removed, 5);
+	ASSERT_TRUE(!hc_oci_store_has_blob(s, d1));
+	ASSERT_TRUE(hc_oci_store_has_blob(s, d2));
+	snprintf(p, sizeof(p), "%s/%s", s->rootfs_dir, hc_oci_digest_hex(d1));
+	ASSERT_TRUE(!hc_path_exists(p));
+	snprintf(p, sizeof(p), "%s/%s", s->rootfs_dir, hc_oci_digest_hex(d2));
+	ASSERT_TRUE(hc_path_exists(p));
+
+	/* While a pull/load is writing, prune refuses rather than race it. */
+	int wl = -1;
+	ASSERT_OK(hc_oci_store_lock_writers(s, true, false, &wl, &err), &err);
+	ASSERT_EQ_INT(hc_store_prune(s, &err), -EBUSY);
+	close(wl);
+	close(lock);
+
+	struct hc_oci_image img = { 0 };
+	ASSERT_OK(hc_oci_store_resolve(s, "two:1", &img, &err), &err);
+	hc_oci_image_free(&img);
+	hc_store_close(s);
+}
+
 int main(void)
 {
 	RUN(digest_basics);
@@ -350,6 +410,7 @@ int main(void)
 	RUN(concurrent_add_name);
 	RUN(lock_semantics);
 	RUN(layout_files);
+	RUN(list_remove_prune);
 	if (home[0])
 		(void)hc_path_rm_rf(home, NULL);
 	return test_summary();
