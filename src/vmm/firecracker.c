@@ -526,7 +526,10 @@ static int put_json(struct hc_vm *vm, struct fc *fc, const char *method, const c
 	r = hc_rest_request(fc->api, method, endpoint, s, 0, NULL, err);
 	if (r < 0) {
 		hc_error_kind(err, HC_EK_VM);
-		/* A VMM that died mid-request explains itself on its console. */
+		/* A VMM that died mid-request explains itself on its console. A dropped
+		 * connection usually means it is exiting right now: give its pidfd a moment. */
+		if (!strstr(err->message, ": HTTP "))
+			(void)hc_child_wait(&fc->child, 1000);
 		if (hc_child_poll(&fc->child)) {
 			char how[64];
 			size_t n = strlen(err->message);

@@ -1,0 +1,675 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Firecracker driver through the backend interface, against the strict double
+ * (tests/doubles/firecracker-double.c, found as HOTCELL_FIRECRACKER):
+ *   - the request order and bodies, checked by the double (HOTCELL_FC_DOUBLE_EXPECT) and in
+ *     its request log;
+ *   - every failure path: fault_message with the endpoint, early exit of the binary, a socket
+ *     that never appears, InstanceStart refused; each leaves no process and no file;
+ *   - probe: version, the PVM refusal, an old version, a bzImage;
+ *   - pause/resume/snapshot/restore, with the host-initiated hybrid-vsock reconnect;
+ *   - end to end: the double boots the guest in QEMU (TCG) with a test init, the guest
+ *     connects over vhost-device-vsock, reads the read-only ext4 drive, and its reset ends
+ *     the VM (death_fd + check).
+ * SKIPs with the reason when the double is not built, /dev/kvm is unusable, or (for the
+ * end-to-end case) no ELF vmlinux, static cc, mke2fs or vhost-device-vsock is at hand.
+ */
+#include <fcntl.h>
+#include <glob.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "core/child.h"
+#include "core/clock.h"
+#include "core/path.h"
+#include "test.h"
+#include "vmm/accel.h"
+#include "vmm/firecracker.h"
+#include "vmm/hvsock.h"
+#include "vmm/vmm.h"
+
+#define IO_TIMEOUT_MS 120000
+
+static char tmp[HC_PATH_MAX], dbl[HC_PATH_MAX], fake_kernel[HC_PATH_MAX],
+	fake_initrd[HC_PATH_MAX], fake_disk[HC_PATH_MAX], reqlog[HC_PATH_MAX];
+static const char *skip_all;
+
+#define SKIP_IF_NEEDED()                                                                     \
+	do {                                                                                 \
+		if (skip_all)                                                                \
+			SKIP(skip_all);                                                      \
+	} while (0)
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "we");
+
+	if (f) {
+		fwrite(data, 1, len, f);
+		fclose(f);
+	}
+}
+
+static const char *setup(void)
+{
+	const char *top = getenv("HOTCELL_TOP"), *build = getenv("BUILD");
+	struct hc_accel_host host;
+	_cleanup_free_ char *elf = NULL;
+	struct hc_error e = { 0 };
+	size_t len;
+
+	snprintf(dbl, sizeof(dbl), "%s/%s/tests/doubles/firecracker-double", top ? top : ".",
+		 build ? build : "build");
+	if (access(dbl, X_OK) < 0)
+		return "the Firecracker double is not built (make tests)";
+	if (!realpath(dbl, tmp))
+		return "realpath failed";
+	snprintf(dbl, sizeof(dbl), "%s", tmp);
+	hc_accel_host_probe(&host);
+	if (!host.kvm_usable)
+		return "no usable /dev/kvm: the driver refuses before starting anything";
+	snprintf(tmp, sizeof(tmp), "/tmp/hc-fc.XXXXXX");
+	if (!mkdtemp(tmp))
+		return "mkdtemp failed";
+	/* API-level cases: any ELF file passes for a vmlinux (the double checks the magic). */
+	snprintf(fake_kernel, sizeof(fake_kernel), "%s/vmlinux", tmp);
+	if (hc_path_read_file("/bin/true", 1 << 20, &elf, &len, &e) < 0)
+		return "cannot read /bin/true";
+	write_file(fake_kernel, elf, len);
+	snprintf(fake_initrd, sizeof(fake_initrd), "%s/initrd", tmp);
+	write_file(fake_initrd, "initrd", 6);
+	snprintf(fake_disk, sizeof(fake_disk), "%s/rootfs.ext4", tmp);
+	write_file(fake_disk, "ext4", 4);
+	snprintf(reqlog, sizeof(reqlog), "%s/requests.log", tmp);
+	setenv("HOTCELL_FIRECRACKER", dbl, 1);
+	setenv("HOTCELL_FC_DOUBLE_LOG", reqlog, 1);
+	unsetenv("HOTCELL_FIRECRACKER_JAILER");
+	return NULL;
+}
+
+static void reset_scenario(void)
+{
+	unsetenv("HOTCELL_FC_DOUBLE_EXPECT");
+	unsetenv("HOTCELL_FC_DOUBLE_FAULT");
+	unsetenv("HOTCELL_FC_DOUBLE_EXIT");
+	unsetenv("HOTCELL_FC_DOUBLE_NO_SOCKET");
+	unsetenv("HOTCELL_FC_DOUBLE_VERSION");
+	setenv("HOTCELL_FC_DOUBLE_GUEST", "none", 1);
+	unlink(reqlog);
+}
+
+static struct hc_vm_spec api_spec(void)
+{
+	struct hc_vm_spec s = {
+		.cpus = 1,
+		.memory_mib = 128,
+		.kernel = fake_kernel,
+		.kernel_is_user = true, /* trusted: the PVM rule lets it through */
+		.initrd = fake_initrd,
+		.accel = HC_ACCEL_KVM,
+		.rootfs_mode = HC_ROOTFS_BLOCK,
+		.rootfs_disk = fake_disk,
+		.channel = HC_CHANNEL_VSOCK,
+		.boot_timeout_ms = 10000,
+	};
+	return s;
+}
+
+static char *read_log(void)
+{
+	struct hc_error e = { 0 };
+	char *s = NULL;
+	size_t n;
+
+	if (hc_path_read_file(reqlog, 1 << 20, &s, &n, &e) < 0)
+		return strdup("");
+	return s;
+}
+
+/* The request lines of the log ("METHOD PATH STATUS"), without bodies, joined with ';'. */
+static void log_summary(char *out, size_t n)
+{
+	_cleanup_free_ char *s = read_log();
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
+		char m[16], p[128], st[16];
+
+		if (sscanf(line, "%15s %127s %15s", m, p, st) != 3 || !strcmp(m, "START"))
+			continue;
+		o += (size_t)snprintf(out + o, n - o, "%s%s %s %s", o ? ";" : "", m, p, st);
+		if (o >= n)
+			break;
+	}
+}
+
+/* The double's pid, from its working directory's sockets: found through /proc before the
+ * destroy, checked gone after. */
+static pid_t double_pid(void)
+{
+	glob_t g;
+	pid_t pid = 0;
+
+	if (glob("/proc/[0-9]*/exe", GLOB_NOSORT, NULL, &g) != 0)
+		return 0;
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		char target[HC_PATH_MAX];
+		ssize_t k = readlink(g.gl_pathv[i], target, sizeof(target) - 1);
+		pid_t p;
+
+		if (k <= 0)
+			continue;
+		target[k] = '\0';
+		if (strcmp(target, dbl) || sscanf(g.gl_pathv[i], "/proc/%d/", &p) != 1)
+			continue;
+		/* Only our own children. */
+		char st[HC_PATH_MAX], buf[512];
+		snprintf(st, sizeof(st), "/proc/%d/stat", (int)p);
+		FILE *f = fopen(st, "re");
+		int ppid = 0;
+		if (f && fgets(buf, sizeof(buf), f)) {
+			char *rp = strrchr(buf, ')');
+			if (rp)
+				sscanf(rp + 2, "%*c %d", &ppid);
+		}
+		if (f)
+			fclose(f);
+		if (ppid == getpid())
+			pid = p;
+	}
+	globfree(&g);
+	return pid;
+}
+
+static bool dir_empty_but_console(const char *dir)
+{
+	glob_t g;
+	bool ok = true;
+	char pat[HC_PATH_MAX];
+
+	snprintf(pat, sizeof(pat), "%s/*", dir);
+	if (glob(pat, 0, NULL, &g) == 0) {
+		for (size_t i = 0; i < g.gl_pathc; i++)
+			if (!strstr(g.gl_pathv[i], "console.log"))
+				ok = false;
+		globfree(&g);
+	}
+	return ok;
+}
+
+/* Starts a VM that must fail; checks the message holds want and that nothing is left. */
+static int start_fails(const char *want, char *msg, size_t msg_len)
+{
+	struct hc_vm_spec s = api_spec();
+	struct hc_error e = { 0 };
+	struct hc_vm *vm = NULL;
+	int r;
+
+	s.boot_timeout_ms = 2000;
+	if (hc_vm_new(&vm, &hc_vmm_firecracker_ops, &s, &e) < 0)
+		return -1;
+	r = hc_vm_start(vm, &e);
+	snprintf(msg, msg_len, "%s", e.message);
+	if (r >= 0 || !strstr(e.message, want) || double_pid() != 0 ||
+	    !dir_empty_but_console(vm->run_dir) || vm->agent_listen_fd >= 0 || vm->priv) {
+		hc_vm_free(vm);
+		return -1;
+	}
+	hc_vm_free(vm);
+	return 0;
+}
+
+/* ---- probe ----------------------------------------------------------------------------------- */
+
+TEST(probe_reports_version)
+{
+	struct hc_vm_spec s = api_spec();
+	struct hc_error e = { 0 };
+	char v[64] = "";
+
+	SKIP_IF_NEEDED();
+	reset_scenario();
+	ASSERT_OK(hc_vmm_firecracker_ops.probe(&s, v, sizeof(v), &e), &e);
+	ASSERT_EQ_STR(v, "1.10.1");
+}
+
+TEST(probe_refuses_old_version)
+{
+	struct hc_vm_spec s = api_spec();
+	struct hc_error e = { 0 };
+
+	SKIP_IF_NEEDED();
+	reset_scenario();
+	setenv("HOTCELL_FC_DOUBLE_VERSION", "1.4.0", 1);
+	ASSERT_ERR(hc_vmm_firecracker_ops.probe(&s, NULL, 0, &e));
+	ASSERT_TRUE(strstr(e.message, "older than v1.10") != NULL);
+	unsetenv("HOTCELL_FC_DOUBLE_VERSION");
+}
+
+TEST(probe_refuses_project_kernel_on_pvm)
+{
+	struct hc_vm_spec s = api_spec();
+	struct hc_error e = { 0 };
+
+	SKIP_IF_NEEDED();
+	if (access("/sys/module/kvm_pvm", F_OK) < 0)
+		SKIP("not a PVM host (/sys/module/kvm_pvm absent)");
+	reset_scenario();
+	s.kernel_is_user = false;
+	ASSERT_ERR(hc_vmm_firecracker_ops.probe(&s, NULL, 0, &e));
+	ASSERT_TRUE(strstr(e.message, "backend 'firecracker' cannot run here") != NULL);
+	ASSERT_TRUE(strstr(e.message, "PVM") != NULL);
+	ASSERT_TRUE(strstr(e.message, "--kernel") != NULL);
+	ASSERT_TRUE(strstr(e.message, "--backend qemu") != NULL);
+	ASSERT_EQ_STR(e.kind, "backend");
+}
+
+TEST(probe_refuses_bzimage)
+{
+	struct hc_vm_spec s = api_spec();
+	struct hc_error e = { 0 };
+
+	SKIP_IF_NEEDED();
+	reset_scenario();
+	s.kernel = fake_initrd; /* not ELF */
+	ASSERT_EQ_INT(hc_vmm_firecracker_ops.probe(&s, NULL, 0, &e), -ENOEXEC);
+	ASSERT_TRUE(strstr(e.message, "is not an ELF vmlinux") != NULL);
+}
+
+TEST(probe_binary_missing)
+{
+	struct hc_vm_spec s = api_spec();
+	struct hc_error e = { 0 };
+
+	SKIP_IF_NEEDED();
+	setenv("HOTCELL_FIRECRACKER", "/nonexistent/firecracker", 1);
+	ASSERT_ERR(hc_vmm_firecracker_ops.probe(&s, NULL, 0, &e));
+	setenv("HOTCELL_FIRECRACKER", dbl, 1);
+	ASSERT_TRUE(strstr(e.message, "HOTCELL_FIRECRACKER=/nonexistent/firecracker") != NULL);
+}
+
+/* ---- start ----------------------------------------------------------------------------------- */
+
+#define ORDER "PUT /machine-config;PUT /boot-source;PUT /drives/rootfs;PUT /vsock;PUT /actions"
+
+TEST(start_request_order_and_guest_connect)
+{
+	struct hc_vm_spec s = api_spec();
+	struct hc_error e = { 0 };
+	struct hc_vm *vm = NULL;
+	char sum[1024], line[128] = "", snapdir[HC_PATH_MAX], run_dir[HC_PATH_MAX], p[HC_PATH_MAX];
+	_cleanup_free_ char *log = NULL;
+	pid_t pid;
+	int fd;
+	ssize_t k;
+
+	SKIP_IF_NEEDED();
+	reset_scenario();
+	/* The double answers anything out of this order with a 400. */
+	setenv("HOTCELL_FC_DOUBLE_EXPECT",
+	       ORDER ";PATCH /vm;PATCH /vm;PATCH /vm;PUT /snapshot/create;PATCH /vm;PATCH /vm", 1);
+	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_firecracker_ops, &s, &e), &e);
+	ASSERT_OK(hc_vm_start(vm, &e), &e);
+	snprintf(run_dir, sizeof(run_dir), "%s", vm->run_dir);
+	log_summary(sum, sizeof(sum));
+	ASSERT_EQ_STR(sum, "PUT /machine-config 204;PUT /boot-source 204;PUT /drives/rootfs 204;"
+			   "PUT /vsock 204;PUT /actions 204");
+	log = read_log();
+	ASSERT_TRUE(strstr(log, "\"is_root_device\":false") != NULL);
+	ASSERT_TRUE(strstr(log, "\"is_read_only\":true") != NULL);
+	ASSERT_TRUE(strstr(log, "\"uds_path\":\"v.sock\"") != NULL);
+	ASSERT_TRUE(strstr(log, "\"guest_cid\":3") != NULL);
+	ASSERT_TRUE(strstr(log, "console=ttyS0 reboot=k panic=-1 pci=off hotcell.root=block "
+				"hotcell.channel=vsock") != NULL);
+	ASSERT_TRUE(vm->death_fd >= 0);
+	ASSERT_TRUE(vm->agent_listen_fd >= 0);
+	/* The (fake) guest connected out to port 1024 during the boot. */
+	fd = hc_hvsock_accept(vm->agent_listen_fd, vm->death_fd, 10000, &e);
+	ASSERT_OK(fd, &e);
+	k = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	ASSERT_TRUE(k > 0);
+	line[k > 0 ? k : 0] = '\0';
+	ASSERT_EQ_STR(line, "HOTCELL-DOUBLE-GUEST hello\n");
+	ASSERT_OK(hc_vm_check(vm, &e), &e);
+
+	/* A snapshot needs a paused VM; the driver says so without asking Firecracker. */
+	snprintf(snapdir, sizeof(snapdir), "%s/snap", tmp);
+	ASSERT_EQ_INT(hc_vm_snapshot(vm, snapdir, &e), -EBUSY);
+	ASSERT_OK(hc_vm_pause(vm, &e), &e);
+	ASSERT_OK(hc_vm_resume(vm, &e), &e);
+	ASSERT_OK(hc_vm_pause(vm, &e), &e);
+	ASSERT_OK(hc_vm_snapshot(vm, snapdir, &e), &e);
+	snprintf(p, sizeof(p), "%s/vmstate", snapdir);
+	ASSERT_TRUE(hc_path_exists(p));
+	snprintf(p, sizeof(p), "%s/memory", snapdir);
+	ASSERT_TRUE(hc_path_exists(p));
+	ASSERT_OK(hc_vm_resume(vm, &e), &e);
+	/* Not in the expected list: the double answers 400 and the driver reports it. */
+	ASSERT_EQ_INT(hc_vm_pause(vm, &e), 0);
+	ASSERT_ERR(hc_vm_pause(vm, &e));
+	ASSERT_TRUE(strstr(e.message, "PATCH /vm: HTTP 400: double: unexpected request") != NULL);
+
+	pid = double_pid();
+	ASSERT_TRUE(pid > 0);
+	hc_vm_free(vm);
+	ASSERT_TRUE(kill(pid, 0) < 0 && errno == ESRCH);
+	ASSERT_TRUE(!hc_path_exists(run_dir));
+}
+
+TEST(restore_into_fresh_process_reconnects)
+{
+	struct hc_vm_spec s = api_spec();
+	struct hc_error e = { 0 };
+	struct hc_vm *vm = NULL;
+	char sum[512], line[128] = "", snapdir[HC_PATH_MAX];
+	_cleanup_free_ char *log = NULL;
+	ssize_t k;
+
+	SKIP_IF_NEEDED();
+	reset_scenario();
+	snprintf(snapdir, sizeof(snapdir), "%s/snap", tmp);
+	if (!hc_path_exists(snapdir))
+		SKIP("needs the snapshot of start_request_order_and_guest_connect");
+	setenv("HOTCELL_FC_DOUBLE_EXPECT", "PUT /snapshot/load", 1);
+	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_firecracker_ops, &s, &e), &e);
+	ASSERT_OK(hc_vm_restore(vm, snapdir, &e), &e);
+	log_summary(sum, sizeof(sum));
+	ASSERT_EQ_STR(sum, "PUT /snapshot/load 204");
+	log = read_log();
+	ASSERT_TRUE(strstr(log, "\"mem_backend\":{\"backend_type\":\"File\"") != NULL);
+	ASSERT_TRUE(strstr(log, "\"resume_vm\":true") != NULL);
+	/* Host-initiated: CONNECT 1025 -> OK, then the guest's first bytes. */
+	ASSERT_TRUE(vm->agent_fd >= 0);
+	k = read(vm->agent_fd, line, sizeof(line) - 1);
+	line[k > 0 ? k : 0] = '\0';
+	ASSERT_EQ_STR(line, "HOTCELL-DOUBLE-GUEST restored\n");
+	ASSERT_OK(hc_vm_check(vm, &e), &e);
+	hc_vm_free(vm);
+	ASSERT_TRUE(double_pid() == 0);
+}
+
+TEST(fault_message_names_endpoint)
+{
+	char msg[1024];
+
+	SKIP_IF_NEEDED();
+	reset_scenario();
+	setenv("HOTCELL_FC_DOUBLE_FAULT", "PUT /drives/rootfs=400:Invalid block device path", 1);
+	if (start_fails("PUT /drives/rootfs: HTTP 400: Invalid block device path", msg,
+			sizeof(msg)) < 0)
+		FAILF("unexpected: %s", msg);
+}
+
+TEST(instance_start_refused)
+{
+	char msg[1024];
+
+	SKIP_IF_NEEDED();
+	reset_scenario();
+	setenv("HOTCELL_FC_DOUBLE_FAULT",
+	       "PUT /actions=400:Cannot start microvm that was not configured properly", 1);
+	if (start_fails("PUT /actions: HTTP 400: Cannot start microvm", msg, sizeof(msg)) < 0)
+		FAILF("unexpected: %s", msg);
+}
+
+TEST(early_exit_is_reported)
+{
+	char msg[1024];
+
+	SKIP_IF_NEEDED();
+	reset_scenario();
+	setenv("HOTCELL_FC_DOUBLE_EXIT", "startup", 1);
+	if (start_fails("firecracker exited with status 1 before its API socket appeared", msg,
+			sizeof(msg)) < 0)
+		FAILF("unexpected: %s", msg);
+	/* The console log's last lines are in the message. */
+	ASSERT_TRUE(strstr(msg, "double: exiting at startup") != NULL);
+}
+
+TEST(exit_during_configuration)
+{
+	char msg[1024];
+
+	SKIP_IF_NEEDED();
+	reset_scenario();
+	setenv("HOTCELL_FC_DOUBLE_EXIT", "PUT /boot-source", 1);
+	if (start_fails("PUT /boot-source: ", msg, sizeof(msg)) < 0)
+		FAILF("unexpected: %s", msg);
+	ASSERT_TRUE(strstr(msg, "firecracker exited with status 1") != NULL);
+}
+
+TEST(socket_never_appears)
+{
+	char msg[1024];
+
+	SKIP_IF_NEEDED();
+	reset_scenario();
+	setenv("HOTCELL_FC_DOUBLE_NO_SOCKET", "1", 1);
+	if (start_fails("did not appear within 2000 ms", msg, sizeof(msg)) < 0)
+		FAILF("unexpected: %s", msg);
+}
+
+TEST(unknown_flag_rejected_by_double)
+{
+	const char *argv[] = { dbl, "--api-sock", "/tmp/x.sock", "--bogus", NULL };
+	struct hc_error e = { 0 };
+	_cleanup_free_ char *out = NULL;
+	int r;
+
+	SKIP_IF_NEEDED();
+	/* The double is strict, like the real binary: keeps the driver's command line honest. */
+	r = hc_child_run(argv, 5000, 4096, &out, &e);
+	ASSERT_EQ_INT(r, 153);
+}
+
+TEST(shared_dirs_refused)
+{
+	struct hc_vm_spec s = api_spec();
+	struct hc_volume v = { .host = "/tmp", .guest = "/mnt" };
+	struct hc_error e = { 0 };
+	struct hc_vm *vm = NULL;
+
+	SKIP_IF_NEEDED();
+	s.volumes = &v;
+	s.n_volumes = 1;
+	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_firecracker_ops, &s, &e), &e);
+	ASSERT_EQ_INT(hc_vm_start(vm, &e), -EOPNOTSUPP);
+	hc_vm_free(vm);
+	ASSERT_TRUE(strstr(e.message, "backend 'firecracker' does not support shared dir") !=
+		    NULL);
+}
+
+/* ---- end to end: the double runs the guest in QEMU -------------------------------------------- */
+
+static bool find_vmlinux(char *buf, size_t n)
+{
+	const char *env = getenv("HOTCELL_FC_TEST_VMLINUX"), *top = getenv("HOTCELL_TOP"),
+		   *build = getenv("BUILD");
+	glob_t g;
+
+	if (env && access(env, R_OK) == 0) {
+		snprintf(buf, n, "%s", env);
+		return true;
+	}
+	snprintf(buf, n, "%s/%s/kernel/vmlinux", top ? top : ".", build ? build : "build");
+	if (access(buf, R_OK) == 0)
+		return true;
+	if (glob("/var/cache/hotcell/kernel/*/vmlinux", 0, NULL, &g) == 0 && g.gl_pathc) {
+		snprintf(buf, n, "%s", g.gl_pathv[g.gl_pathc - 1]);
+		globfree(&g);
+		return true;
+	}
+	return false;
+}
+
+static void cpio_entry(FILE *f, const char *name, unsigned mode, unsigned rmaj, unsigned rmin,
+		       const void *data, size_t len)
+{
+	static unsigned ino = 1;
+	size_t namesize = strlen(name) + 1;
+
+	/* newc cpio (Documentation/driver-api/early-userspace/buffer-format.rst). */
+	fprintf(f, "070701%08X%08X%08X%08X%08X%08X%08zX%08X%08X%08X%08X%08zX%08X", ino++, mode, 0,
+		0, 1, 0, len, 0, 0, rmaj, rmin, namesize, 0);
+	fwrite(name, 1, namesize, f);
+	for (size_t pad = (110 + namesize) % 4; pad && pad < 4; pad++)
+		fputc(0, f);
+	if (len) {
+		fwrite(data, 1, len, f);
+		for (size_t pad = len % 4; pad && pad < 4; pad++)
+			fputc(0, f);
+	}
+}
+
+static int read_line(int fd, char *buf, size_t n)
+{
+	size_t i = 0;
+
+	while (i + 1 < n) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		char c;
+
+		if (poll(&p, 1, IO_TIMEOUT_MS) <= 0)
+			return -ETIMEDOUT;
+		if (read(fd, &c, 1) != 1)
+			return -EPIPE;
+		if (c == '\n')
+			break;
+		buf[i++] = c;
+	}
+	buf[i] = '\0';
+	return 0;
+}
+
+static const char *cmd(int fd, const char *line)
+{
+	static char reply[512];
+
+	reply[0] = '\0';
+	if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) < 0)
+		return "";
+	if (read_line(fd, reply, sizeof(reply)) < 0)
+		return "";
+	return reply;
+}
+
+TEST(end_to_end_guest_in_qemu)
+{
+	const char *top = getenv("HOTCELL_TOP");
+	char vmlinux[HC_PATH_MAX], init[HC_PATH_MAX], src[HC_PATH_MAX], initrd[HC_PATH_MAX],
+		tree[HC_PATH_MAX], disk[HC_PATH_MAX], p[HC_PATH_MAX], hello[64], sum[1024];
+	const char *vsockd = getenv("HOTCELL_VHOST_DEVICE_VSOCK");
+	_cleanup_free_ char *data = NULL;
+	struct hc_error e = { 0 };
+	struct hc_vm *vm = NULL;
+	size_t len;
+	int fd;
+	double t0;
+
+	SKIP_IF_NEEDED();
+	if (!find_vmlinux(vmlinux, sizeof(vmlinux)))
+		SKIP("no ELF guest kernel (build/kernel/vmlinux or /var/cache/hotcell/kernel)");
+	if (access(vsockd ? vsockd : "/var/cache/hotcell-tools/usr/bin/vhost-device-vsock", X_OK))
+		SKIP("vhost-device-vsock not installed (see FACTS.md)");
+	reset_scenario();
+	setenv("HOTCELL_FC_DOUBLE_GUEST", "qemu", 1);
+
+	/* The test init from the QEMU backend's tests, in an initramfs. */
+	snprintf(src, sizeof(src), "%s/tests/e2e/vm-testinit.c", top ? top : ".");
+	snprintf(init, sizeof(init), "%s/init", tmp);
+	const char *cc[] = { "cc", "-static", "-O2", "-o", init, src, NULL };
+	if (hc_child_run(cc, 120000, 65536, NULL, &e) != 0)
+		SKIP("cannot build the static test init (cc -static)");
+	ASSERT_OK(hc_path_read_file(init, 16 << 20, &data, &len, &e), &e);
+	snprintf(initrd, sizeof(initrd), "%s/initramfs.cpio", tmp);
+	FILE *f = fopen(initrd, "we");
+	ASSERT_TRUE(f != NULL);
+	cpio_entry(f, "dev", 040755, 0, 0, NULL, 0);
+	cpio_entry(f, "dev/console", 020600, 5, 1, NULL, 0);
+	cpio_entry(f, "init", 0100755, 0, 0, data, len);
+	cpio_entry(f, "TRAILER!!!", 0, 0, 0, NULL, 0);
+	ASSERT_EQ_INT(fclose(f), 0);
+
+	/* A small ext4 image with one file: the read-only drive. */
+	snprintf(tree, sizeof(tree), "%s/tree", tmp);
+	mkdir(tree, 0755);
+	snprintf(p, sizeof(p), "%s/hello.txt", tree);
+	write_file(p, "hi from the image\n", 18);
+	snprintf(disk, sizeof(disk), "%s/disk.ext4", tmp);
+	const char *mk[] = { "mke2fs", "-q", "-F", "-t", "ext4", "-d", tree, disk, "8M", NULL };
+	if (hc_child_run(mk, 60000, 65536, NULL, &e) != 0)
+		SKIP("mke2fs -d not available");
+	chmod(disk, 0444);
+
+	struct hc_vm_spec s = api_spec();
+	s.kernel = vmlinux;
+	s.initrd = initrd;
+	s.rootfs_disk = disk;
+	s.memory_mib = 256;
+	s.boot_timeout_ms = IO_TIMEOUT_MS;
+	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_firecracker_ops, &s, &e), &e);
+	t0 = hc_clock_ms();
+	if (hc_vm_start(vm, &e) < 0) {
+		hc_vm_free(vm);
+		FAILF("start: %s", e.message);
+	}
+	fd = hc_hvsock_accept(vm->agent_listen_fd, vm->death_fd, IO_TIMEOUT_MS, &e);
+	if (fd < 0) {
+		hc_vm_check(vm, &e);
+		hc_vm_error_add_console(vm, &e);
+		hc_vm_free(vm);
+		FAILF("the guest did not connect: %s", e.message);
+	}
+	if (read_line(fd, hello, sizeof(hello)) < 0 || strcmp(hello, "hello")) {
+		close(fd);
+		hc_vm_free(vm);
+		FAILF("no hello from the guest: '%s'", hello);
+	}
+	printf("# guest connected over hybrid vsock %.0f ms after start (QEMU TCG)\n",
+	       hc_clock_ms() - t0);
+	ASSERT_EQ_STR(cmd(fd, "mountblk /mnt"), "ok");
+	ASSERT_EQ_STR(cmd(fd, "read /mnt/hello.txt"), "data hi from the image");
+	/* The drive is read-only from the host's side too. */
+	ASSERT_TRUE(hc_startswith(cmd(fd, "remount-rw /mnt"), "err"));
+	/* A guest reset ends Firecracker (reboot=k): death_fd + check() say so. */
+	if (write(fd, "reboot\n", 7) != 7)
+		FAILF("%s", "write");
+	struct pollfd pd = { .fd = vm->death_fd, .events = POLLIN };
+	ASSERT_EQ_INT(poll(&pd, 1, IO_TIMEOUT_MS), 1);
+	ASSERT_ERR(hc_vm_check(vm, &e));
+	ASSERT_TRUE(strstr(e.message, "firecracker exited with status 0") != NULL);
+	close(fd);
+	log_summary(sum, sizeof(sum));
+	ASSERT_EQ_STR(sum, "PUT /machine-config 204;PUT /boot-source 204;PUT /drives/rootfs 204;"
+			   "PUT /vsock 204;PUT /actions 204;EXIT guest reset");
+	hc_vm_free(vm);
+	ASSERT_TRUE(double_pid() == 0);
+}
+
+int main(void)
+{
+	struct hc_error e = { 0 };
+
+	skip_all = setup();
+	RUN(probe_reports_version);
+	RUN(probe_refuses_old_version);
+	RUN(probe_refuses_project_kernel_on_pvm);
+	RUN(probe_refuses_bzimage);
+	RUN(probe_binary_missing);
+	RUN(start_request_order_and_guest_connect);
+	RUN(restore_into_fresh_process_reconnects);
+	RUN(fault_message_names_endpoint);
+	RUN(instance_start_refused);
+	RUN(early_exit_is_reported);
+	RUN(exit_during_configuration);
+	RUN(socket_never_appears);
+	RUN(unknown_flag_rejected_by_double);
+	RUN(shared_dirs_refused);
+	RUN(end_to_end_guest_in_qemu);
+	if (tmp[0])
+		(void)hc_path_rm_rf(tmp, &e);
+	return test_summary();
+}
