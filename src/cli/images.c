@@ -30,7 +30,7 @@ struct progress {
 
 static void human(uint64_t n, char *buf, size_t len)
 {
-	static const char *const units[] = { "B", "kB", "MB", "GB", "TB" };
+	static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
 	double v = (double)n;
 	size_t u = 0;
 
@@ -95,14 +95,14 @@ static void progress_cb(const char *digest, uint64_t done, uint64_t total, void 
 int hc_cli_pull(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "platform", required_argument, NULL, 'P' },
-		{ "insecure", no_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"platform", required_argument, NULL, 'P'},
+		{"insecure", no_argument, NULL, 'k'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
-	struct hc_pull_opts po = { 0 };
-	struct progress prog = { .lock = PTHREAD_MUTEX_INITIALIZER };
-	struct hc_error err = { 0 };
+	struct hc_pull_opts po = {0};
+	struct progress prog = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct hc_error err = {0};
 	char digest[72] = "";
 	struct hc_store *s;
 	int c, r;
@@ -120,7 +120,8 @@ int hc_cli_pull(int argc, char **argv)
 			printf("usage: hotcell pull [--platform OS/ARCH] [--insecure] REF\n");
 			return 0;
 		default:
-			return hc_cli_failf("usage: hotcell pull [--platform OS/ARCH] [--insecure] REF");
+			return hc_cli_failf(
+				"usage: hotcell pull [--platform OS/ARCH] [--insecure] REF");
 		}
 	}
 	if (optind != argc - 1)
@@ -145,11 +146,11 @@ int hc_cli_pull(int argc, char **argv)
 int hc_cli_load(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"name", required_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct hc_image_info *list = NULL, *before = NULL;
 	const char *name = NULL;
 	char digest[72] = "";
@@ -191,7 +192,8 @@ int hc_cli_load(int argc, char **argv)
 			if (!list[i].name)
 				continue;
 			for (size_t j = 0; j < n_before && !known; j++)
-				known = before[j].name && strcmp(before[j].name, list[i].name) == 0 &&
+				known = before[j].name &&
+					strcmp(before[j].name, list[i].name) == 0 &&
 					strcmp(before[j].digest, list[i].digest) == 0;
 			if (!known) {
 				printf("Loaded image: %s\n", list[i].name);
@@ -216,11 +218,11 @@ static int print_json(const struct hc_image_info *list, size_t n)
 	if (!arr)
 		return hc_cli_failf("out of memory");
 	for (size_t i = 0; i < n; i++) {
-		json_t *o = json_pack("{s:o, s:s, s:I, s:o}", "name",
-				      list[i].name ? json_string(list[i].name) : json_null(),
-				      "digest", list[i].digest, "size", (json_int_t)list[i].size,
-				      "created",
-				      list[i].created ? json_string(list[i].created) : json_null());
+		json_t *o =
+			json_pack("{s:o, s:s, s:I, s:o}", "name",
+				  list[i].name ? json_string(list[i].name) : json_null(), "digest",
+				  list[i].digest, "size", (json_int_t)list[i].size, "created",
+				  list[i].created ? json_string(list[i].created) : json_null());
 		if (!o || json_array_append_new(arr, o) < 0) {
 			json_decref(arr);
 			return hc_cli_failf("out of memory");
@@ -238,11 +240,11 @@ static int print_json(const struct hc_image_info *list, size_t n)
 int hc_cli_images(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct hc_image_info *list = NULL;
 	bool json = false;
 	struct hc_store *s;
@@ -291,7 +293,7 @@ int hc_cli_images(int argc, char **argv)
 
 int hc_cli_rmi(int argc, char **argv)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct hc_store *s;
 	int ret = 0;
 
@@ -316,7 +318,7 @@ int hc_cli_rmi(int argc, char **argv)
 
 int hc_cli_prune(int argc, char **argv)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct hc_store *s;
 	int r;
 

@@ -21,7 +21,7 @@
 static char *config_created(struct hc_store *s, const char *digest)
 {
 	_cleanup_free_ char *data = NULL;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	size_t len = 0;
 	char *ret = NULL;
 
@@ -67,8 +67,8 @@ int hc_image_list(struct hc_store *store, struct hc_image_info **ret, size_t *re
 	for (size_t i = 0; i < n; i++) {
 		struct hc_oci_index_entry *e = &entries[i];
 		struct hc_image_info *info = &list[k++];
-		struct hc_oci_image img = { 0 };
-		struct hc_error ierr = { 0 };
+		struct hc_oci_image img = {0};
+		struct hc_error ierr = {0};
 
 		info->name = steal_ptr(&e->name);
 		snprintf(info->digest, sizeof(info->digest), "%s", e->digest);
@@ -188,7 +188,7 @@ static bool is_hex64(const char *s)
 static int mark(struct hc_store *s, struct hexset *h, const char *digest, int depth)
 {
 	_cleanup_free_ char *data = NULL;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	size_t len = 0, i;
 	json_t *e;
 	int r;
@@ -203,13 +203,15 @@ static int mark(struct hc_store *s, struct hexset *h, const char *digest, int de
 	_cleanup_json_ json_t *root = json_loadb(data, len, 0, NULL);
 	if (!root)
 		return 0;
-	r = hexset_add(h, json_string_value(json_object_get(json_object_get(root, "config"),
-							   "digest")));
-	json_array_foreach(json_object_get(root, "layers"), i, e) {
+	r = hexset_add(
+		h, json_string_value(json_object_get(json_object_get(root, "config"), "digest")));
+	json_array_foreach(json_object_get(root, "layers"), i, e)
+	{
 		if (r >= 0)
 			r = hexset_add(h, json_string_value(json_object_get(e, "digest")));
 	}
-	json_array_foreach(json_object_get(root, "manifests"), i, e) {
+	json_array_foreach(json_object_get(root, "manifests"), i, e)
+	{
 		if (r >= 0)
 			r = mark(s, h, json_string_value(json_object_get(e, "digest")), depth + 1);
 	}
@@ -280,7 +282,7 @@ static int cached_hexes(const char *dir, const char *suffix, bool dirs, struct h
 
 static int prune_caches(struct hc_store *s, const struct hexset *live, struct hc_error *err)
 {
-	struct hexset seen = { 0 };
+	struct hexset seen = {0};
 	int removed = 0, r;
 
 	r = cached_hexes(s->rootfs_dir, ".lock", true, &seen);
@@ -294,7 +296,7 @@ static int prune_caches(struct hc_store *s, const struct hexset *live, struct hc
 	for (size_t i = 0; i < seen.n; i++) {
 		const char *hex = seen.v[i];
 		char digest[HC_DIGEST_SIZE], p[HC_PATH_MAX];
-		struct hc_error lerr = { 0 };
+		struct hc_error lerr = {0};
 		int lock = -1;
 
 		if (hexset_has(live, hex) || (i > 0 && hc_streq(hex, seen.v[i - 1])))
@@ -326,7 +328,7 @@ static int prune_caches(struct hc_store *s, const struct hexset *live, struct hc
 int hc_store_prune(struct hc_store *store, struct hc_error *err)
 {
 	struct hc_oci_index_entry *entries = NULL;
-	struct hexset live = { 0 }, images = { 0 };
+	struct hexset live = {0}, images = {0};
 	int wlock = -1, ilock = -1, r, removed = 0;
 	size_t n = 0;
 

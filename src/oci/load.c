@@ -102,7 +102,8 @@ static int clean_name(const char *in, char *out, size_t n, struct hc_error *err)
 	const char *p = in;
 
 	if (!in || !*in || strlen(in) >= n || strlen(in) > NAME_MAX_LEN)
-		return hc_error_setk(err, -EINVAL, HC_EK_IMAGE, "archive member with an invalid name");
+		return hc_error_setk(err, -EINVAL, HC_EK_IMAGE,
+				     "archive member with an invalid name");
 	if (*in == '/')
 		return hc_error_setk(err, -EINVAL, HC_EK_IMAGE,
 				     "archive member '%.200s' has an absolute name", in);
@@ -256,7 +257,7 @@ static int pend_from_fd(struct loader *L, int fd, const char *digest, uint64_t s
 			struct hc_error *err)
 {
 	struct hc_oci_blob_writer *w = NULL;
-	unsigned char magic[4] = { 0 };
+	unsigned char magic[4] = {0};
 	char buf[1 << 16];
 	bool first = true;
 	int r;
@@ -303,8 +304,8 @@ static int need_blob(struct loader *L, const char *digest, uint64_t size, struct
 	if (hc_oci_store_has_blob(L->s, digest))
 		return 0;
 	if (L->dirfd < 0)
-		return hc_error_setk(err, -ENOENT, HC_EK_IMAGE, "blob %s is missing from the archive",
-				     digest);
+		return hc_error_setk(err, -ENOENT, HC_EK_IMAGE,
+				     "blob %s is missing from the archive", digest);
 	snprintf(path, sizeof(path), "blobs/sha256/%s", hc_oci_digest_hex(digest));
 	_cleanup_close_ int fd = openat(L->dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
@@ -346,7 +347,8 @@ static int read_member(struct archive *a, const char *name, int64_t size, char *
 			return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "read %s: %s", name,
 					     archive_error_string(a));
 		if (k == 0)
-			return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "read %s: truncated", name);
+			return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "read %s: truncated",
+					     name);
 		len += (size_t)k;
 	}
 	data[len] = 0;
@@ -359,7 +361,7 @@ static int pend_member(struct loader *L, struct archive *a, const char *name, in
 		       struct hc_error *err)
 {
 	struct hc_oci_blob_writer *w = NULL;
-	unsigned char magic[4] = { 0 };
+	unsigned char magic[4] = {0};
 	char expected[HC_DIGEST_SIZE] = "";
 	const char *hex = NULL;
 	char buf[1 << 16];
@@ -594,7 +596,8 @@ static int import_desc(struct loader *L, const struct hc_oci_desc *d, const char
 		if (m.kind == HC_OCI_KIND_MANIFEST) {
 			r = need_manifest_content(L, &m, err);
 			if (r >= 0)
-				r = add_image(L, cur.digest, m.media_type, len, names, n_names, err);
+				r = add_image(L, cur.digest, m.media_type, len, names, n_names,
+					      err);
 			hc_oci_manifest_free(&m);
 			return r;
 		}
@@ -706,9 +709,9 @@ static int import_docker(struct loader *L, json_t *item, const char *name, struc
 	cfg = json_loadb(cfgdata, len, JSON_REJECT_DUPLICATES, NULL);
 	diff_ids = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
 	if (!json_is_object(cfg) || !json_is_array(diff_ids))
-		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
-				     "image config %.200s: not an image config (no rootfs.diff_ids)",
-				     cfgpath);
+		return hc_error_setk(
+			err, -EBADMSG, HC_EK_IMAGE,
+			"image config %.200s: not an image config (no rootfs.diff_ids)", cfgpath);
 	if (json_array_size(diff_ids) != json_array_size(layers))
 		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
 				     "image config %.200s lists %zu layers, manifest.json %zu",
@@ -719,7 +722,8 @@ static int import_docker(struct loader *L, json_t *item, const char *name, struc
 	if (!man)
 		return hc_error_set(err, -ENOMEM, "out of memory");
 	jl = json_object_get(man, "layers");
-	json_array_foreach(layers, i, l) {
+	json_array_foreach(layers, i, l)
+	{
 		const char *lp = json_string_value(l);
 		struct pending *p = lp ? find_path(L, lp) : NULL;
 		if (!p) {
@@ -734,14 +738,15 @@ static int import_docker(struct loader *L, json_t *item, const char *name, struc
 		/* An uncompressed layer's digest is its diff_id: the config must agree. */
 		const char *diff_id = json_string_value(json_array_get(diff_ids, i));
 		if (hc_streq(mt, HC_OCI_MT_LAYER) && !hc_streq(diff_id, p->digest)) {
-			r = hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
-					  "layer %.200s (%s) does not match the config's diff_id %.80s",
-					  lp, p->digest, diff_id ? diff_id : "(none)");
+			r = hc_error_setk(
+				err, -EBADMSG, HC_EK_IMAGE,
+				"layer %.200s (%s) does not match the config's diff_id %.80s", lp,
+				p->digest, diff_id ? diff_id : "(none)");
 			break;
 		}
-		if (json_array_append_new(jl, json_pack("{s:s, s:s, s:I}", "mediaType", mt,
-							 "digest", p->digest, "size",
-							 (json_int_t)p->size)) < 0) {
+		if (json_array_append_new(jl,
+					  json_pack("{s:s, s:s, s:I}", "mediaType", mt, "digest",
+						    p->digest, "size", (json_int_t)p->size)) < 0) {
 			r = hc_error_set(err, -ENOMEM, "out of memory");
 			break;
 		}
@@ -766,7 +771,8 @@ static int import_docker(struct loader *L, json_t *item, const char *name, struc
 	if (name) {
 		names[n_names++] = name;
 	} else {
-		json_array_foreach(tags, i, l) {
+		json_array_foreach(tags, i, l)
+		{
 			if (json_string_value(l) && n_names < IMAGES_MAX)
 				names[n_names++] = json_string_value(l);
 		}
@@ -787,15 +793,16 @@ static int load_docker(struct loader *L, const char *name, struct hc_error *err)
 
 	root = json_loadb(L->manifest_json, L->manifest_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_array(root) || json_array_size(root) == 0)
-		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
-				     "manifest.json: %s", root ? "not a non-empty array" : jerr.text);
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "manifest.json: %s",
+				     root ? "not a non-empty array" : jerr.text);
 	if (json_array_size(root) > IMAGES_MAX)
 		return hc_error_setk(err, -E2BIG, HC_EK_IMAGE, "manifest.json: too many images");
 	if (name && json_array_size(root) > 1)
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
 				     "the archive holds %zu images; --name needs exactly one",
 				     json_array_size(root));
-	json_array_foreach(root, i, item) {
+	json_array_foreach(root, i, item)
+	{
 		r = import_docker(L, item, name, err);
 		if (r < 0)
 			break;
@@ -830,7 +837,7 @@ static int commit_and_name(struct loader *L, struct hc_error *err)
 int hc_image_load(struct hc_store *store, const char *path, const char *name, char *ret_digest,
 		  struct hc_error *err)
 {
-	struct loader L = { .s = store, .src = path, .dirfd = -1 };
+	struct loader L = {.s = store, .src = path, .dirfd = -1};
 	_cleanup_close_ int wlock = -1;
 	struct stat st;
 	int r;

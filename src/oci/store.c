@@ -41,10 +41,12 @@ int hc_oci_store_init(struct hc_store *s, const char *state_dir, struct hc_error
 	}
 	if (r < 0)
 		return r;
-	if ((r = hc_path_fmt(s->store_dir, sizeof(s->store_dir), err, "%s/store", s->state_dir)) < 0 ||
-	    (r = hc_path_fmt(s->rootfs_dir, sizeof(s->rootfs_dir), err, "%s/rootfs", s->state_dir)) <
+	if ((r = hc_path_fmt(s->store_dir, sizeof(s->store_dir), err, "%s/store", s->state_dir)) <
 		    0 ||
-	    (r = hc_path_fmt(s->disks_dir, sizeof(s->disks_dir), err, "%s/disks", s->state_dir)) < 0 ||
+	    (r = hc_path_fmt(s->rootfs_dir, sizeof(s->rootfs_dir), err, "%s/rootfs",
+			     s->state_dir)) < 0 ||
+	    (r = hc_path_fmt(s->disks_dir, sizeof(s->disks_dir), err, "%s/disks", s->state_dir)) <
+		    0 ||
 	    (r = hc_path_fmt(p, sizeof(p), err, "%s/blobs/sha256", s->store_dir)) < 0)
 		return r;
 	if ((r = hc_path_mkdir_p(p, 0755, err)) < 0 ||
@@ -243,8 +245,7 @@ static int link_into_place(struct hc_oci_blob_writer *w, const char *final, stru
 	return 0;
 }
 
-int hc_oci_blob_writer_finish(struct hc_oci_blob_writer *w, char *ret_digest,
-			      struct hc_error *err)
+int hc_oci_blob_writer_finish(struct hc_oci_blob_writer *w, char *ret_digest, struct hc_error *err)
 {
 	char got[HC_DIGEST_SIZE];
 	int r;
@@ -256,8 +257,8 @@ int hc_oci_blob_writer_finish(struct hc_oci_blob_writer *w, char *ret_digest,
 			return r;
 		if (w->expected[0] && !hc_streq(got, w->expected))
 			return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
-					     "blob %s: digest mismatch (content is %s)", w->expected,
-					     got);
+					     "blob %s: digest mismatch (content is %s)",
+					     w->expected, got);
 		if (w->expected_size && w->n != w->expected_size)
 			return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
 					     "blob %s: size %" PRIu64
@@ -373,8 +374,8 @@ int hc_oci_store_blob_read(struct hc_store *s, const char *digest, size_t max, c
 	if (r < 0) {
 		hc_error_kind(err, HC_EK_IMAGE);
 		if (r == -ENOENT)
-			return hc_error_setk(err, r, HC_EK_IMAGE, "blob %s is missing from the store",
-					     digest);
+			return hc_error_setk(err, r, HC_EK_IMAGE,
+					     "blob %s is missing from the store", digest);
 		return r;
 	}
 	r = hc_oci_digest_buf(data, len, got, err);
@@ -382,7 +383,8 @@ int hc_oci_store_blob_read(struct hc_store *s, const char *digest, size_t max, c
 		return r;
 	if (!hc_streq(got, digest))
 		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
-				     "blob %s is corrupt in the store (content is %s)", digest, got);
+				     "blob %s is corrupt in the store (content is %s)", digest,
+				     got);
 	*ret = steal_ptr(&data);
 	if (ret_len)
 		*ret_len = len;
@@ -398,7 +400,8 @@ static int lock_file(const char *path, bool shared, bool nonblock, int *ret_fd,
 		     struct hc_error *err)
 {
 	for (int tries = 0; tries < 64; tries++) {
-		_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		_cleanup_close_ int fd =
+			open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 		struct stat a, b;
 
 		if (fd < 0)
@@ -507,7 +510,8 @@ static int index_read(struct hc_store *s, json_t **ret, json_t **ret_manifests,
 	}
 	if (!json_is_array(m)) {
 		json_decref(root);
-		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "%s: manifests is not an array", p);
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "%s: manifests is not an array",
+				     p);
 	}
 	*ret = root;
 	*ret_manifests = m;
@@ -559,8 +563,8 @@ int hc_oci_store_add_name(struct hc_store *s, const char *name, const char *mani
 		if (hc_streq(entry_name(json_array_get(m, i)), name))
 			json_array_remove(m, i);
 	e = json_pack("{s:s, s:s, s:I, s:{s:s}}", "mediaType",
-		      media_type ? media_type : HC_OCI_MT_MANIFEST, "digest", manifest_digest, "size",
-		      (json_int_t)size, "annotations", HC_OCI_REF_NAME, name);
+		      media_type ? media_type : HC_OCI_MT_MANIFEST, "digest", manifest_digest,
+		      "size", (json_int_t)size, "annotations", HC_OCI_REF_NAME, name);
 	if (!e || json_array_append_new(m, e) < 0)
 		return hc_error_set(err, -ENOMEM, "out of memory");
 	r = index_write(s, root, err);
@@ -676,8 +680,10 @@ int hc_oci_store_resolve(struct hc_store *s, const char *ref, struct hc_oci_imag
 	if (name)
 		json_array_foreach(m, i, e) if (hc_streq(entry_name(e), name)) found = e;
 	if (!found && want_digest)
-		json_array_foreach(m, i, e) {
-			if (hc_streq(json_string_value(json_object_get(e, "digest")), want_digest)) {
+		json_array_foreach(m, i, e)
+		{
+			if (hc_streq(json_string_value(json_object_get(e, "digest")),
+				     want_digest)) {
 				found = e;
 				break;
 			}
@@ -690,9 +696,8 @@ int hc_oci_store_resolve(struct hc_store *s, const char *ref, struct hc_oci_imag
 	if (!hc_oci_digest_valid(digest))
 		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
 				     "index.json: invalid digest for '%s'", ref);
-	r = hc_oci_store_read_image(s, digest,
-				    entry_name(found) ? entry_name(found) : (name ? name : ref), ret,
-				    err);
+	r = hc_oci_store_read_image(
+		s, digest, entry_name(found) ? entry_name(found) : (name ? name : ref), ret, err);
 	if (r < 0)
 		return hc_error_prefix(err, "image '%s'", ref);
 	return 0;
@@ -702,7 +707,7 @@ int hc_oci_store_read_image(struct hc_store *s, const char *digest, const char *
 			    struct hc_oci_image *ret, struct hc_error *err)
 {
 	_cleanup_free_ char *data = NULL;
-	struct hc_oci_image img = { 0 };
+	struct hc_oci_image img = {0};
 	size_t len = 0;
 	int r;
 
@@ -734,7 +739,8 @@ int hc_oci_store_index_list(struct hc_store *s, struct hc_oci_index_entry **ret,
 	list = calloc(json_array_size(m) + 1, sizeof(*list));
 	if (!list)
 		return hc_error_set(err, -ENOMEM, "out of memory");
-	json_array_foreach(m, i, e) {
+	json_array_foreach(m, i, e)
+	{
 		const char *d = json_string_value(json_object_get(e, "digest"));
 		const char *mt = json_string_value(json_object_get(e, "mediaType"));
 		json_int_t sz = json_integer_value(json_object_get(e, "size"));

@@ -138,8 +138,8 @@ struct hc_oci_layer {
 
 /* What a run needs of an image that is in the store. */
 struct hc_oci_image {
-	char name[512];          /* normalised reference */
-	char digest[72];         /* platform manifest digest */
+	char name[512];	 /* normalised reference */
+	char digest[72]; /* platform manifest digest */
 	char config_digest[72];
 	uint64_t config_size;
 	struct hc_oci_layer *layers;

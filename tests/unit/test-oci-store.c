@@ -15,7 +15,7 @@ static char home[256];
 
 static struct hc_store *fresh_store(void)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct hc_store *s = NULL;
 
 	if (home[0])
@@ -50,23 +50,26 @@ static int count_blob_files(struct hc_store *s)
 
 TEST(digest_basics)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char d[HC_DIGEST_SIZE];
 
 	ASSERT_OK(hc_oci_digest_buf("abc", 3, d, &err), &err);
 	ASSERT_EQ_STR(d, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	ASSERT_TRUE(hc_oci_digest_valid(d));
-	ASSERT_TRUE(!hc_oci_digest_valid("sha256:BA7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	ASSERT_TRUE(!hc_oci_digest_valid(
+		"sha256:BA7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
 	ASSERT_TRUE(!hc_oci_digest_valid("sha256:ba78"));
-	ASSERT_TRUE(!hc_oci_digest_valid("sha512:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
-	ASSERT_TRUE(!hc_oci_digest_valid("sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad0"));
+	ASSERT_TRUE(!hc_oci_digest_valid(
+		"sha512:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	ASSERT_TRUE(!hc_oci_digest_valid(
+		"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad0"));
 	ASSERT_TRUE(!hc_oci_digest_valid(NULL));
 }
 
 TEST(blob_writer_verifies)
 {
 	struct hc_store *s = fresh_store();
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct hc_oci_blob_writer *w = NULL;
 	char d[HC_DIGEST_SIZE], got[HC_DIGEST_SIZE];
 	char *data = NULL;
@@ -99,7 +102,7 @@ TEST(blob_writer_verifies)
 TEST(blob_writer_mismatch)
 {
 	struct hc_store *s = fresh_store();
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct hc_oci_blob_writer *w = NULL;
 	char d[HC_DIGEST_SIZE];
 	int r;
@@ -146,7 +149,8 @@ static int index_count(struct hc_store *s, const char *name, char *digest_out)
 	json_t *root = json_load_file(p, 0, &jerr);
 	if (!root)
 		return -1;
-	json_array_foreach(json_object_get(root, "manifests"), i, e) {
+	json_array_foreach(json_object_get(root, "manifests"), i, e)
+	{
 		const char *nm = json_string_value(
 			json_object_get(json_object_get(e, "annotations"), HC_OCI_REF_NAME));
 		if (!name || (nm && strcmp(nm, name) == 0)) {
@@ -163,7 +167,7 @@ static int index_count(struct hc_store *s, const char *name, char *digest_out)
 TEST(add_name_replaces)
 {
 	struct hc_store *s = fresh_store();
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char d1[HC_DIGEST_SIZE], d2[HC_DIGEST_SIZE], got[HC_DIGEST_SIZE];
 
 	ASSERT_TRUE(s);
@@ -189,16 +193,19 @@ static int put_image(struct hc_store *s, const char *name, const char *salt, cha
 	char cfg[HC_DIGEST_SIZE], layer[HC_DIGEST_SIZE], cfgjson[256], man[1024];
 	int r;
 
-	snprintf(cfgjson, sizeof(cfgjson),
-		 "{\"created\":\"2024-01-02T03:04:05Z\",\"architecture\":\"amd64\",\"os\":\"linux\","
-		 "\"config\":{\"Env\":[\"SALT=%s\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}",
-		 salt);
+	snprintf(
+		cfgjson, sizeof(cfgjson),
+		"{\"created\":\"2024-01-02T03:04:05Z\",\"architecture\":\"amd64\",\"os\":\"linux\","
+		"\"config\":{\"Env\":[\"SALT=%s\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]"
+		"}}",
+		salt);
 	if ((r = hc_oci_store_blob_put(s, NULL, cfgjson, strlen(cfgjson), cfg, err)) < 0 ||
 	    (r = hc_oci_store_blob_put(s, NULL, salt, strlen(salt), layer, err)) < 0)
 		return r;
 	snprintf(man, sizeof(man),
 		 "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":\"%s\","
-		 "\"digest\":\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":\"%s\",\"digest\":\"%s\","
+		 "\"digest\":\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":\"%s\",\"digest\":\"%"
+		 "s\","
 		 "\"size\":%zu}]}",
 		 HC_OCI_MT_MANIFEST, HC_OCI_MT_CONFIG, cfg, strlen(cfgjson), HC_OCI_MT_LAYER, layer,
 		 strlen(salt));
@@ -210,8 +217,8 @@ static int put_image(struct hc_store *s, const char *name, const char *salt, cha
 TEST(resolve_names_and_digests)
 {
 	struct hc_store *s = fresh_store();
-	struct hc_error err = { 0 };
-	struct hc_oci_image img = { 0 };
+	struct hc_error err = {0};
+	struct hc_oci_image img = {0};
 	char d[HC_DIGEST_SIZE], ref[256];
 
 	ASSERT_TRUE(s);
@@ -250,7 +257,7 @@ TEST(concurrent_add_name)
 {
 	enum { PROCS = 6, NAMES = 25 };
 	struct hc_store *s = fresh_store();
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	pid_t pids[PROCS];
 	char d[HC_DIGEST_SIZE];
 
@@ -261,7 +268,7 @@ TEST(concurrent_add_name)
 		ASSERT_TRUE(pids[i] >= 0);
 		if (pids[i] == 0) {
 			struct hc_store *cs = NULL;
-			struct hc_error cerr = { 0 };
+			struct hc_error cerr = {0};
 			char name[64];
 			if (hc_store_open(home, &cs, &cerr) < 0)
 				_exit(2);
@@ -290,7 +297,7 @@ TEST(concurrent_add_name)
 TEST(lock_semantics)
 {
 	struct hc_store *s = fresh_store();
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char d[HC_DIGEST_SIZE];
 	int run1 = -1, run2 = -1, ex = -1;
 
@@ -326,7 +333,7 @@ TEST(layout_files)
 {
 	struct hc_store *s = fresh_store();
 	char p[HC_PATH_MAX], *data = NULL;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 
 	ASSERT_TRUE(s);
 	snprintf(p, sizeof(p), "%s/oci-layout", s->store_dir);
@@ -343,7 +350,7 @@ TEST(layout_files)
 TEST(list_remove_prune)
 {
 	struct hc_store *s = fresh_store();
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct hc_image_info *list = NULL;
 	char d1[HC_DIGEST_SIZE], d2[HC_DIGEST_SIZE], p[HC_PATH_MAX];
 	size_t n = 0;
@@ -394,7 +401,7 @@ TEST(list_remove_prune)
 	close(wl);
 	close(lock);
 
-	struct hc_oci_image img = { 0 };
+	struct hc_oci_image img = {0};
 	ASSERT_OK(hc_oci_store_resolve(s, "two:1", &img, &err), &err);
 	hc_oci_image_free(&img);
 	hc_store_close(s);
