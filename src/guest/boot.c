@@ -44,99 +44,17 @@ static int fail(char *msg, size_t msglen, int code, const char *fmt, ...)
 
 /* ---- the keys ---- */
 
-static bool tag_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	/* virtio-fs tags are at most 36 bytes (virtio spec 5.11.4). */
-	if (n == 0 || n > 36)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' || *s == '.'))
-			return false;
-	return true;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes src (the host encodes ' ', ':', '%', '"' and anything outside printable
- * ASCII in volume paths); refuses NUL and malformed escapes. */
-static bool pct_decode(const char *src, size_t n, char *dst, size_t dstlen)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		char c = src[i];
-
-		if (c == '%') {
-			int hi, lo;
-
-			if (i + 2 >= n)
-				return false;
-			hi = hexval(src[i + 1]);
-			lo = hexval(src[i + 2]);
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-				return false;
-			c = (char)(hi << 4 | lo);
-			i += 2;
-		}
-		if (o + 1 >= dstlen)
-			return false;
-		dst[o++] = c;
-	}
-	dst[o] = 0;
-	return true;
-}
-
-/* Absolute, and no ".." component: a volume lands where the host said, nowhere else. */
-static bool guest_path_ok(const char *p)
-{
-	if (p[0] != '/')
-		return false;
-	for (const char *s = p; *s;) {
-		const char *e = strchr(s, '/');
-		size_t n = e ? (size_t)(e - s) : strlen(s);
-
-		if (n == 2 && s[0] == '.' && s[1] == '.')
-			return false;
-		if (!e)
-			break;
-		s = e + 1;
-	}
-	return true;
-}
-
-/* TAG:PATH[:ro|:rw] */
+/* TAG:PATH[:ro|:rw], the path percent-encoded (hc_boot_volume_parse). */
 static int parse_volume(const char *v, struct guest_boot_cfg *cfg, char *msg, size_t msglen)
 {
-	const char *c1 = strchr(v, ':'), *end;
 	struct guest_volume *vol;
 
 	if (cfg->nvols >= GUEST_MAX_VOLUMES)
 		return fail(msg, msglen, -E2BIG, "more than %d volumes", GUEST_MAX_VOLUMES);
 	vol = &cfg->vols[cfg->nvols];
 	memset(vol, 0, sizeof(*vol));
-	if (!c1 || (size_t)(c1 - v) >= sizeof(vol->tag))
-		return fail(msg, msglen, -EINVAL, "bad volume `%s`: want TAG:PATH[:ro]", v);
-	memcpy(vol->tag, v, (size_t)(c1 - v));
-	end = c1 + 1 + strlen(c1 + 1);
-	if (end - c1 > 3 && (hc_streq(end - 3, ":ro") || hc_streq(end - 3, ":rw"))) {
-		vol->ro = hc_streq(end - 3, ":ro");
-		end -= 3;
-	}
-	if (!tag_ok(vol->tag) ||
-	    !pct_decode(c1 + 1, (size_t)(end - c1 - 1), vol->path, sizeof(vol->path)) ||
-	    !guest_path_ok(vol->path))
+	if (hc_boot_volume_parse(v, vol->tag, sizeof(vol->tag), vol->path, sizeof(vol->path),
+				 &vol->ro) < 0)
 		return fail(msg, msglen, -EINVAL, "bad volume `%s`: want TAG:/PATH[:ro]", v);
 	cfg->nvols++;
 	return 0;

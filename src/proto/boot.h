@@ -54,3 +54,20 @@
 /* How long hotcell-init waits for the block device, the serial port or the vsock host before
  * it gives up with a fatal line (bounded: a missing device must not hang the boot). */
 #define HC_BOOT_DEVICE_WAIT_MS 10000
+
+/* ---- volume keys (src/proto/boot.c), one encoder for the hosts and one decoder for the
+ * guest ---- */
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+
+/* Appends " hotcell.vol=hcvolIDX:PATH[:ro]" to a kernel command line, PATH percent-encoded
+ * (every byte outside [A-Za-z0-9/._+,=@~-] as %XX), so blanks, quotes and ':' survive.
+ * -EINVAL when path is not absolute, has a ".." component or is over PATH_MAX. */
+int hc_boot_volume_append(struct hc_buf *cmdline, unsigned idx, const char *guest_path, bool ro)
+	__attribute__((warn_unused_result));
+/* Parses the value of a hotcell.vol key (TAG:PATH[:ro|:rw]): tag [A-Za-z0-9_.-]{1,36}, PATH
+ * percent-decoded, absolute, no ".." component, no NUL. 0 or -EINVAL. */
+int hc_boot_volume_parse(const char *value, char *tag, size_t taglen, char *path, size_t pathlen,
+			 bool *ro) __attribute__((warn_unused_result));

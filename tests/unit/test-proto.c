@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
+#include "proto/boot.h"
 #include "proto/proto.h"
 #include "test.h"
 
@@ -324,6 +325,40 @@ TEST(type_names)
 	ASSERT_EQ_STR(hc_proto_type_name(200), "unknown");
 }
 
+TEST(volume_key_roundtrip)
+{
+	struct hc_buf b = HC_BUF_INIT(0);
+	char tag[64], path[4096];
+	bool ro;
+
+	ASSERT_EQ_INT(hc_boot_volume_append(&b, 0, "/data", false), 0);
+	ASSERT_EQ_INT(hc_boot_volume_append(&b, 1, "/a b:c\"d%e/\xc3\xa9", true), 0);
+	ASSERT_EQ_STR(b.data, " hotcell.vol=hcvol0:/data hotcell.vol=hcvol1:/a%20b%3Ac%22d%25e/%C3%A9:ro");
+	ASSERT_EQ_INT(hc_boot_volume_append(&b, 2, "relative", false), -EINVAL);
+	ASSERT_EQ_INT(hc_boot_volume_append(&b, 2, "/x/../etc", false), -EINVAL);
+	ASSERT_EQ_INT(hc_boot_volume_parse("hcvol1:/a%20b%3Ac%22d%25e/%C3%A9:ro", tag, sizeof(tag),
+					   path, sizeof(path), &ro),
+		      0);
+	ASSERT_EQ_STR(tag, "hcvol1");
+	ASSERT_EQ_STR(path, "/a b:c\"d%e/\xc3\xa9");
+	ASSERT_TRUE(ro);
+	ASSERT_EQ_INT(hc_boot_volume_parse("hcvol0:/data:rw", tag, sizeof(tag), path, sizeof(path),
+					   &ro),
+		      0);
+	ASSERT_EQ_STR(path, "/data");
+	ASSERT_TRUE(!ro);
+	ASSERT_EQ_INT(hc_boot_volume_parse("hcvol0:/ro", tag, sizeof(tag), path, sizeof(path), &ro),
+		      0);
+	ASSERT_EQ_STR(path, "/ro");
+	const char *bad[] = { "nocolon", ":/x", "hcvol0:rel", "hcvol0:/a/../b", "hcvol0:/a%00b",
+			      "hcvol0:/a%2", "hcvol0:/a%zz", "bad tag:/x",
+			      "a234567890123456789012345678901234567:/x", "hcvol0:" };
+	for (size_t i = 0; i < HC_ARRAY_SIZE(bad); i++)
+		if (hc_boot_volume_parse(bad[i], tag, sizeof(tag), path, sizeof(path), &ro) != -EINVAL)
+			FAILF("accepted %s", bad[i]);
+	hc_buf_free(&b);
+}
+
 int main(void)
 {
 	RUN(header_layout);
@@ -335,5 +370,6 @@ int main(void)
 	RUN(result_limits);
 	RUN(frame_write_and_read_over_socket);
 	RUN(type_names);
+	RUN(volume_key_roundtrip);
 	return test_summary();
 }
