@@ -14,6 +14,7 @@
  *
  * Scenario data, from the environment:
  *   HOTCELL_FC_DOUBLE_LOG=FILE      every request appended as "METHOD PATH STATUS BODY"
+ *                                   (HOTCELL_FC_DOUBLE_LOG_FD=N: the same, on an inherited fd)
  *   HOTCELL_FC_DOUBLE_EXPECT=A;B;.. the exact request sequence ("PUT /machine-config;..."):
  *                                   anything else is answered 400 and logged UNEXPECTED
  *   HOTCELL_FC_DOUBLE_FAULT=REQ=STATUS:MSG[;...]  canned reply for a request (not applied),
@@ -1091,7 +1092,17 @@ int main(int argc, char **argv)
 	D.exit_on = getenv("HOTCELL_FC_DOUBLE_EXIT");
 	D.guest_qemu = !hc_streq(getenv("HOTCELL_FC_DOUBLE_GUEST"), "none");
 	D.drives = json_object();
-	if (getenv("HOTCELL_FC_DOUBLE_LOG")) {
+	if (getenv("HOTCELL_FC_DOUBLE_LOG_FD")) {
+		/* Under the jailer double: the log is outside the chroot, handed over as an fd. */
+		int fd = atoi(getenv("HOTCELL_FC_DOUBLE_LOG_FD"));
+
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		D.log = fdopen(fd, "a");
+		if (!D.log)
+			die("double: log fd: %s", strerror(errno));
+		fprintf(D.log, "START %s uid %u\n", D.id, (unsigned)getuid());
+		fflush(D.log);
+	} else if (getenv("HOTCELL_FC_DOUBLE_LOG")) {
 		D.log = fopen(getenv("HOTCELL_FC_DOUBLE_LOG"), "ae");
 		if (!D.log)
 			die("double: open log: %s", strerror(errno));

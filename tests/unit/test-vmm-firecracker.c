@@ -482,6 +482,105 @@ TEST(shared_dirs_refused)
 		    NULL);
 }
 
+/* ---- the jailer ------------------------------------------------------------------------------ */
+
+static bool mounted_under(const char *prefix)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+	bool found = false;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, prefix))
+			found = true;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+TEST(jailer_chroot_binds_and_teardown)
+{
+	struct hc_vm_spec s = api_spec();
+	struct hc_error e = { 0 };
+	struct hc_vm *vm = NULL;
+	char jailer[HC_PATH_MAX], home[HC_PATH_MAX], want[HC_PATH_MAX * 2], p[HC_PATH_MAX],
+		jail_base[HC_PATH_MAX], snapdir[HC_PATH_MAX], line[128] = "";
+	_cleanup_free_ char *log = NULL;
+	struct stat before, after;
+	pid_t pid;
+	int fd;
+	ssize_t k;
+
+	SKIP_IF_NEEDED();
+	if (geteuid() != 0)
+		SKIP("the jailer needs root");
+	snprintf(jailer, sizeof(jailer), "%s", dbl);
+	*strrchr(jailer, '/') = '\0';
+	strcat(jailer, "/jailer-double");
+	if (access(jailer, X_OK) < 0)
+		SKIP("the jailer double is not built");
+	reset_scenario();
+	snprintf(home, sizeof(home), "%s/home", tmp);
+	snprintf(jail_base, sizeof(jail_base), "%s/jailer", home);
+	setenv("HOTCELL_HOME", home, 1);
+	setenv("HOTCELL_FIRECRACKER_JAILER", jailer, 1);
+	setenv("HOTCELL_FC_DOUBLE_EXPECT", ORDER ";PATCH /vm;PUT /snapshot/create", 1);
+	ASSERT_EQ_INT(stat(fake_kernel, &before), 0);
+	s.jailer = true;
+	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_firecracker_ops, &s, &e), &e);
+	if (hc_vm_start(vm, &e) < 0) {
+		hc_vm_free(vm);
+		unsetenv("HOTCELL_FIRECRACKER_JAILER");
+		FAILF("start: %s", e.message);
+	}
+	unsetenv("HOTCELL_FIRECRACKER_JAILER");
+	log = read_log();
+	snprintf(want, sizeof(want), "--exec-file %s --uid 65534 --gid 65534 --chroot-base-dir %s "
+		 "--cgroup-version ", dbl, jail_base);
+	ASSERT_TRUE(strstr(log, want) != NULL);
+	ASSERT_TRUE(strstr(log, " -- --api-sock /fc.sock\n") != NULL);
+	ASSERT_TRUE(strstr(log, " uid 65534\n") != NULL); /* Firecracker dropped privileges */
+	ASSERT_TRUE(strstr(log, "\"kernel_image_path\":\"/vmlinux\"") != NULL);
+	ASSERT_TRUE(strstr(log, "\"initrd_path\":\"/initrd\"") != NULL);
+	ASSERT_TRUE(strstr(log, "\"path_on_host\":\"/rootfs.ext4\"") != NULL);
+	ASSERT_TRUE(strstr(log, "PUT /actions 204") != NULL);
+	/* The kernel is visible in the chroot, read-only; the cache file is untouched. */
+	ASSERT_TRUE(mounted_under(jail_base));
+	{
+		glob_t g;
+		char pat[HC_PATH_MAX];
+
+		snprintf(pat, sizeof(pat), "%s/firecracker-double/hc-*/root/vmlinux", jail_base);
+		ASSERT_EQ_INT(glob(pat, 0, NULL, &g), 0);
+		snprintf(p, sizeof(p), "%s", g.gl_pathv[0]);
+		globfree(&g);
+	}
+	fd = open(p, O_WRONLY | O_CLOEXEC);
+	ASSERT_TRUE(fd < 0 && errno == EROFS);
+	ASSERT_EQ_INT(stat(fake_kernel, &after), 0);
+	ASSERT_TRUE(before.st_uid == after.st_uid && before.st_mode == after.st_mode);
+	/* The guest's connection crossed the chroot. */
+	fd = hc_hvsock_accept(vm->agent_listen_fd, vm->death_fd, 10000, &e);
+	ASSERT_OK(fd, &e);
+	k = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	line[k > 0 ? k : 0] = '\0';
+	ASSERT_EQ_STR(line, "HOTCELL-DOUBLE-GUEST hello\n");
+	/* A snapshot is written inside the chroot and moved out. */
+	snprintf(snapdir, sizeof(snapdir), "%s/jsnap", tmp);
+	ASSERT_OK(hc_vm_pause(vm, &e), &e);
+	ASSERT_OK(hc_vm_snapshot(vm, snapdir, &e), &e);
+	snprintf(p, sizeof(p), "%s/vmstate", snapdir);
+	ASSERT_TRUE(hc_path_exists(p));
+	pid = double_pid();
+	hc_vm_free(vm);
+	ASSERT_TRUE(pid == 0 || (kill(pid, 0) < 0 && errno == ESRCH));
+	ASSERT_TRUE(!mounted_under(jail_base));
+	snprintf(p, sizeof(p), "%s/firecracker-double", jail_base);
+	ASSERT_TRUE(dir_empty_but_console(p));
+	unsetenv("HOTCELL_HOME");
+}
+
 /* ---- end to end: the double runs the guest in QEMU -------------------------------------------- */
 
 static bool find_vmlinux(char *buf, size_t n)
@@ -668,6 +767,7 @@ int main(void)
 	RUN(socket_never_appears);
 	RUN(unknown_flag_rejected_by_double);
 	RUN(shared_dirs_refused);
+	RUN(jailer_chroot_binds_and_teardown);
 	RUN(end_to_end_guest_in_qemu);
 	if (tmp[0])
 		(void)hc_path_rm_rf(tmp, &e);
