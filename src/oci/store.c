@@ -32,6 +32,8 @@ int hc_oci_store_init(struct hc_store *s, const char *state_dir, struct hc_error
 	int r;
 
 	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->writers_mutex, NULL);
+	s->writers_fd = -1;
 	if (state_dir) {
 		r = hc_path_fmt(s->state_dir, sizeof(s->state_dir), err, "%s", state_dir);
 		if (r >= 0)
@@ -83,7 +85,35 @@ int hc_store_open(const char *state_dir, struct hc_store **ret, struct hc_error 
 
 void hc_store_close(struct hc_store *store)
 {
+	if (!store)
+		return;
+	if (store->writers_fd >= 0)
+		close(store->writers_fd);
+	pthread_mutex_destroy(&store->writers_mutex);
 	free(store);
+}
+
+static int writers_ref(struct hc_store *s, struct hc_error *err)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&s->writers_mutex);
+	if (s->writers_users == 0)
+		r = hc_oci_store_lock_writers(s, true, false, &s->writers_fd, err);
+	if (r >= 0)
+		s->writers_users++;
+	pthread_mutex_unlock(&s->writers_mutex);
+	return r;
+}
+
+static void writers_unref(struct hc_store *s)
+{
+	pthread_mutex_lock(&s->writers_mutex);
+	if (s->writers_users > 0 && --s->writers_users == 0 && s->writers_fd >= 0) {
+		close(s->writers_fd);
+		s->writers_fd = -1;
+	}
+	pthread_mutex_unlock(&s->writers_mutex);
 }
 
 /* ---- blobs ---------------------------------------------------------------------------- */
@@ -112,7 +142,7 @@ bool hc_oci_store_has_blob(const struct hc_store *s, const char *digest)
 struct hc_oci_blob_writer {
 	struct hc_store *s;
 	int fd;
-	int wlock_fd;
+	bool wlock;		    /* holds a reference on s's shared writer lock */
 	char tmp_path[HC_PATH_MAX]; /* empty with O_TMPFILE */
 	char expected[HC_DIGEST_SIZE];
 	char digest[HC_DIGEST_SIZE]; /* set by finish */
@@ -148,14 +178,14 @@ int hc_oci_store_blob_begin(struct hc_store *s, const char *expected_digest, uin
 		return hc_error_set(err, -ENOMEM, "out of memory");
 	w->s = s;
 	w->fd = -1;
-	w->wlock_fd = -1;
 	w->expected_size = expected_size;
 	if (expected_digest)
 		snprintf(w->expected, sizeof(w->expected), "%s", expected_digest);
 
-	r = hc_oci_store_lock_writers(s, true, false, &w->wlock_fd, err);
+	r = writers_ref(s, err);
 	if (r < 0)
 		goto fail;
+	w->wlock = true;
 	r = hc_oci_hasher_init(&w->h, err);
 	if (r < 0)
 		goto fail;
@@ -336,8 +366,8 @@ void hc_oci_blob_writer_abort(struct hc_oci_blob_writer *w)
 		unlink(w->tmp_path);
 	if (w->fd >= 0)
 		close(w->fd);
-	if (w->wlock_fd >= 0)
-		close(w->wlock_fd);
+	if (w->wlock)
+		writers_unref(w->s);
 	hc_oci_hasher_free(&w->h);
 	free(w);
 }

@@ -10,6 +10,8 @@
  */
 #pragma once
 
+#include <pthread.h>
+
 #include "core/error.h"
 #include "core/path.h"
 #include "oci/digest.h"
@@ -19,6 +21,11 @@ struct hc_store {
 	char store_dir[HC_PATH_MAX];  /* <state>/store: oci-layout, index.json, blobs/sha256 */
 	char rootfs_dir[HC_PATH_MAX]; /* <state>/rootfs */
 	char disks_dir[HC_PATH_MAX];  /* <state>/disks */
+	/* One shared writer lock for all the blob writers of this handle (pull runs several
+	 * at once): one fd, not one per blob. */
+	pthread_mutex_t writers_mutex;
+	int writers_fd;
+	unsigned writers_users;
 };
 
 /* OCI media types (image-spec media-types.md) and Docker's, as they appear in manifests. */
