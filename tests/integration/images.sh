@@ -139,6 +139,31 @@ expect_error load-archive-digest-mismatch "sha256:$big" "$HC" load --name t:1 "$
 printf '[{"Config":"nope.json","RepoTags":["a:b"],"Layers":[]}]' >"$work/manifest.json"
 tar -C "$work" -cf "$work/bad-docker.tar" manifest.json
 expect_error load-docker-missing-config "nope.json" "$HC" load "$work/bad-docker.tar"
+# Hostile member names: refused, whatever else the archive holds.
+python3 - "$work" <<'PY'
+import io, sys, tarfile
+work = sys.argv[1]
+def mk(path, members):
+    with tarfile.open(path, "w") as t:
+        for name, kind, data in members:
+            ti = tarfile.TarInfo(name)
+            if kind == "sym":
+                ti.type = tarfile.SYMTYPE
+                ti.linkname = data
+                t.addfile(ti)
+            else:
+                ti.size = len(data)
+                t.addfile(ti, io.BytesIO(data))
+mk(work + "/dotdot.tar", [("manifest.json", "f", b"[]"), ("../escape", "f", b"x")])
+mk(work + "/abs.tar", [("/etc/evil", "f", b"x"), ("manifest.json", "f", b"[]")])
+mk(work + "/symout.tar", [("manifest.json", "f", b"[]"), ("a/layer.tar", "sym", "../../outside")])
+PY
+expect_error load-dotdot-member "contains '..'" "$HC" load --name t:1 "$work/dotdot.tar"
+expect_error load-absolute-member "absolute name" "$HC" load --name t:1 "$work/abs.tar"
+expect_error load-symlink-out "outside the archive" "$HC" load --name t:1 "$work/symout.tar"
+gzip -c "$work/docker.tar" >"$work/docker.tar.gz"
+check load-gzipped-docker-archive "$HC" load --name gz:1 "$work/docker.tar.gz"
+check rmi-gz "$HC" rmi gz:1
 expect_error load-missing-path "load" "$HC" load "$work/does-not-exist"
 expect_error load-bad-name "load" "$HC" load --name 'UPPER CASE' "$work/docker.tar"
 
