@@ -60,9 +60,18 @@ int hc_oci_store_init(struct hc_store *s, const char *state_dir, struct hc_error
 	if ((r = hc_path_fmt(p, sizeof(p), err, "%s/oci-layout", s->store_dir)) < 0 ||
 	    (r = ensure_file(p, OCI_LAYOUT_JSON, err)) < 0)
 		return r;
-	if ((r = hc_path_fmt(p, sizeof(p), err, "%s/index.json", s->store_dir)) < 0 ||
-	    (r = ensure_file(p, EMPTY_INDEX_JSON, err)) < 0)
+	/* index.json under the index lock: an unlocked "create if missing" could replace an
+	 * index another process has just written its first name into. */
+	if ((r = hc_path_fmt(p, sizeof(p), err, "%s/index.json", s->store_dir)) < 0)
 		return r;
+	if (!hc_path_exists(p)) {
+		_cleanup_close_ int lock = -1;
+		r = hc_oci_store_lock_index(s, &lock, err);
+		if (r >= 0)
+			r = ensure_file(p, EMPTY_INDEX_JSON, err);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 
@@ -266,7 +275,11 @@ static int link_into_place(struct hc_oci_blob_writer *w, const char *final, stru
 	}
 	char proc[64];
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", w->fd);
-	if (linkat(AT_FDCWD, proc, AT_FDCWD, final, AT_SYMLINK_FOLLOW) < 0) {
+	int k = linkat(AT_FDCWD, proc, AT_FDCWD, final, AT_SYMLINK_FOLLOW);
+	/* Without /proc: AT_EMPTY_PATH (needs CAP_DAC_READ_SEARCH, which root has). */
+	if (k < 0 && errno == ENOENT)
+		k = linkat(w->fd, "", AT_FDCWD, final, AT_EMPTY_PATH);
+	if (k < 0) {
 		/* Someone else committed the same content first: theirs is verified too. */
 		if (errno == EEXIST)
 			return 0;

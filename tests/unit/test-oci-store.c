@@ -294,6 +294,43 @@ TEST(concurrent_add_name)
 	hc_store_close(s);
 }
 
+/* Several processes use a brand-new store at once: creating index.json must not drop a name
+ * another process has just added. */
+TEST(concurrent_first_use)
+{
+	enum { PROCS = 6 };
+	struct hc_store *s = fresh_store();
+	struct hc_error err = {0};
+	char fresh[300], d[HC_DIGEST_SIZE];
+	pid_t pids[PROCS];
+
+	ASSERT_TRUE(s);
+	ASSERT_OK(hc_oci_digest_buf("m", 1, d, &err), &err);
+	snprintf(fresh, sizeof(fresh), "%s/new", home);
+	for (int i = 0; i < PROCS; i++) {
+		pids[i] = fork();
+		ASSERT_TRUE(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct hc_store *cs = NULL;
+			struct hc_error cerr = {0};
+			char name[64];
+			if (hc_store_open(fresh, &cs, &cerr) < 0)
+				_exit(2);
+			snprintf(name, sizeof(name), "example.com/first:%d", i);
+			_exit(hc_oci_store_add_name(cs, name, d, NULL, 1, &cerr) < 0 ? 3 : 0);
+		}
+	}
+	for (int i = 0; i < PROCS; i++) {
+		int st = 0;
+		ASSERT_EQ_INT(waitpid(pids[i], &st, 0), pids[i]);
+		ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	hc_store_close(s);
+	ASSERT_OK(hc_store_open(fresh, &s, &err), &err);
+	ASSERT_EQ_INT(index_count(s, NULL, NULL), PROCS);
+	hc_store_close(s);
+}
+
 TEST(lock_semantics)
 {
 	struct hc_store *s = fresh_store();
@@ -415,6 +452,7 @@ int main(void)
 	RUN(add_name_replaces);
 	RUN(resolve_names_and_digests);
 	RUN(concurrent_add_name);
+	RUN(concurrent_first_use);
 	RUN(lock_semantics);
 	RUN(layout_files);
 	RUN(list_remove_prune);
