@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "oci/config.h"
+#include "oci/digest.h"
+#include "oci/ext4.h"
+#include "oci/rootfs.h"
+
+/* Removes temp trees of builders that died: a live builder holds an flock on its directory. */
+static void clean_stale(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char p[HC_PATH_MAX];
+		int fd;
+
+		if (!hc_startswith(de->d_name, ".tmp-"))
+			continue;
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+		    hc_path_fmt(p, sizeof(p), NULL, "%s/%s", dir, de->d_name) == 0) {
+			hc_debug("removing stale %s", p);
+			hc_path_rm_rf(p, NULL);
+		}
+		close(fd);
+	}
+	closedir(d);
+}
+
+/* The config blob, read and verified by the store, checked to parse, written beside root. */
+static int write_config(struct hc_store *s, const struct hc_oci_image *img, const char *path,
+			struct hc_error *err)
+{
+	_cleanup_free_ char *data = NULL;
+	struct hc_oci_config cfg;
+	size_t len = 0;
+	int r;
+
+	r = hc_oci_store_blob_read(s, img->config_digest, HC_OCI_CONFIG_MAX, &data, &len, err);
+	if (r < 0)
+		return hc_error_prefix(err, "image config");
+	r = hc_oci_config_parse(data, len, &cfg, err);
+	if (r < 0)
+		return r;
+	hc_oci_config_free(&cfg);
+	return hc_path_write_file_atomic(path, data, len, 0644, err);
+}
+
+static bool layer_type_ok(const char *media_type)
+{
+	/* The content decides the compression (unpack.c); only what we cannot read at all is
+	 * refused by its type. */
+	return !strstr(media_type, "encrypted");
+}
+
+static int build(struct hc_store *s, const struct hc_oci_image *img, const char *hex,
+		 struct hc_oci_rootfs *ret, struct hc_error *err)
+{
+	char tmp[HC_PATH_MAX], root[HC_PATH_MAX], cfg[HC_PATH_MAX], id[13];
+	_cleanup_close_ int tmpfd = -1;
+	struct hc_oci_unpack *u = NULL;
+	double t0 = hc_clock_ms();
+	int r;
+
+	clean_stale(s->rootfs_dir);
+	hc_path_random_id(id, 12);
+	if ((r = hc_path_fmt(tmp, sizeof(tmp), err, "%s/.tmp-%s-%s", s->rootfs_dir, hex, id)) < 0 ||
+	    (r = hc_path_fmt(root, sizeof(root), err, "%s/root", tmp)) < 0 ||
+	    (r = hc_path_fmt(cfg, sizeof(cfg), err, "%s/config.json", tmp)) < 0)
+		return r;
+	if (mkdir(tmp, 0700) < 0)
+		return hc_error_errno(err, -errno, "mkdir %s", tmp);
+	tmpfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (tmpfd < 0 || flock(tmpfd, LOCK_EX) < 0) {
+		r = hc_error_errno(err, -errno, "lock %s", tmp);
+		goto fail;
+	}
+	if (mkdir(root, 0755) < 0 || chmod(root, 0755) < 0) {
+		r = hc_error_errno(err, -errno, "mkdir %s", root);
+		goto fail;
+	}
+	r = write_config(s, img, cfg, err);
+	if (r < 0)
+		goto fail;
+	r = hc_oci_unpack_new(root, &u, err);
+	if (r < 0)
+		goto fail;
+	for (size_t i = 0; i < img->n_layers; i++) {
+		const struct hc_oci_layer *l = &img->layers[i];
+		char blob[HC_PATH_MAX];
+
+		if (!layer_type_ok(l->media_type)) {
+			r = hc_error_setk(err, -EOPNOTSUPP, HC_EK_IMAGE,
+					  "layer %s: unsupported media type %s", l->digest,
+					  l->media_type);
+			goto fail;
+		}
+		r = hc_oci_store_blob_path(s, l->digest, blob, sizeof(blob), err);
+		if (r < 0)
+			goto fail;
+		/* Hashed while it is read: the blob is verified again at no extra I/O. */
+		r = hc_oci_unpack_layer_path(u, blob, l->digest, l->digest, err);
+		if (r < 0)
+			goto fail;
+	}
+	r = hc_oci_unpack_finish(u, err);
+	if (r < 0)
+		goto fail;
+	ret->stats = *hc_oci_unpack_get_stats(u);
+	hc_oci_unpack_free(u);
+	u = NULL;
+	if (ret->stats.skipped_special)
+		hc_info("image %s: %llu device nodes/fifos/sockets not created (first: %s)",
+			img->digest, (unsigned long long)ret->stats.skipped_special,
+			ret->stats.first_skipped);
+	if (chmod(tmp, 0755) < 0) {
+		r = hc_error_errno(err, -errno, "chmod %s", tmp);
+		goto fail;
+	}
+	if (rename(tmp, ret->dir) < 0) {
+		if (errno != EEXIST && errno != ENOTEMPTY) {
+			r = hc_error_errno(err, -errno, "rename %s to %s", tmp, ret->dir);
+			goto fail;
+		}
+		/* Another process built the same image meanwhile: its tree is as good. */
+		hc_debug("rootfs %s: built concurrently, discarding our copy", hex);
+		hc_path_rm_rf(tmp, NULL);
+	}
+	ret->unpack_ms = hc_clock_ms() - t0;
+	return 0;
+fail:
+	hc_oci_unpack_free(u);
+	hc_path_rm_rf(tmp, NULL);
+	hc_error_kind(err, HC_EK_ROOTFS);
+	return r;
+}
+
+int hc_oci_rootfs_get(struct hc_store *s, const struct hc_oci_image *img, bool want_disk,
+		      struct hc_oci_rootfs *ret, struct hc_error *err)
+{
+	const char *hex = hc_oci_digest_hex(img->digest);
+	struct hc_oci_rootfs r = HC_OCI_ROOTFS_INIT;
+	struct stat st;
+	int q;
+
+	if (!hex)
+		return hc_error_setk(err, -EINVAL, HC_EK_IMAGE, "invalid image digest '%.80s'",
+				     img->digest);
+	if ((q = hc_path_fmt(r.dir, sizeof(r.dir), err, "%s/%s", s->rootfs_dir, hex)) < 0 ||
+	    (q = hc_path_fmt(r.root, sizeof(r.root), err, "%s/root", r.dir)) < 0 ||
+	    (q = hc_path_fmt(r.config, sizeof(r.config), err, "%s/config.json", r.dir)) < 0)
+		return q;
+	/* The lock first: held, rmi/prune cannot remove the tree between our stat and use. */
+	q = hc_oci_store_lock_image(s, img->digest, true, false, &r.lock_fd, err);
+	if (q < 0)
+		return q;
+	/* Trees enter only by rename of a complete directory: config.json there means done. */
+	if (stat(r.config, &st) == 0) {
+		r.hit = true;
+	} else {
+		q = build(s, img, hex, &r, err);
+		if (q < 0) {
+			hc_error_prefix(err, "rootfs of %s", img->name[0] ? img->name : img->digest);
+			hc_oci_rootfs_release(&r);
+			return q;
+		}
+	}
+	if (want_disk) {
+		q = hc_oci_ext4_get(s, img->digest, r.root, r.disk, sizeof(r.disk), &r.disk_hit,
+				    &r.disk_ms, err);
+		if (q < 0) {
+			hc_error_prefix(err, "disk of %s", img->name[0] ? img->name : img->digest);
+			hc_oci_rootfs_release(&r);
+			return q;
+		}
+	}
+	*ret = r;
+	return 0;
+}
+
+void hc_oci_rootfs_release(struct hc_oci_rootfs *r)
+{
+	if (!r)
+		return;
+	if (r->lock_fd >= 0)
+		close(r->lock_fd);
+	r->lock_fd = -1;
+}

@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: MIT */
+/* The rootfs cache: miss then hit, concurrent first use, no partial tree on failure, ext4. */
+#include <dirent.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "core/child.h"
+#include "core/path.h"
+#include "oci/digest.h"
+#include "oci/rootfs.h"
+#include "oci/store.h"
+#include "oci-layer-helpers.h"
+#include "test.h"
+
+struct fixture {
+	char state[256];
+	struct hc_store store;
+	struct hc_oci_layer layers[4];
+	struct hc_oci_image img;
+};
+
+/* Writes the layer to a temp file, then puts it into the store. */
+static int put_layer(struct fixture *f, size_t i, enum tfilter filter, const struct tent *ents,
+		     size_t n)
+{
+	char p[400];
+	char *data = NULL;
+	size_t len = 0;
+	struct hc_error err = { 0 };
+	int r;
+
+	snprintf(p, sizeof(p), "%s/layer.tmp", f->state);
+	if (tl_write(p, filter, ents, n) < 0)
+		return -1;
+	r = hc_path_read_file(p, 256u << 20, &data, &len, &err);
+	unlink(p);
+	if (r < 0)
+		return r;
+	r = hc_oci_store_blob_put(&f->store, NULL, data, len, f->layers[i].digest, &err);
+	free(data);
+	if (r < 0) {
+		printf("# put layer: %s\n", err.message);
+		return r;
+	}
+	snprintf(f->layers[i].media_type, sizeof(f->layers[i].media_type), "%s",
+		 filter == TF_GZIP   ? HC_OCI_MT_LAYER_GZIP
+		 : filter == TF_ZSTD ? HC_OCI_MT_LAYER_ZSTD
+				     : HC_OCI_MT_LAYER);
+	f->layers[i].size = len;
+	return 0;
+}
+
+static const char CONFIG[] =
+	"{\"architecture\":\"amd64\",\"os\":\"linux\",\"created\":\"2024-01-01T00:00:00Z\","
+	"\"config\":{\"Cmd\":[\"/bin/sh\"],\"Env\":[\"PATH=/bin\"]},"
+	"\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
+
+static char big_data[3 << 20];
+
+/* A two-layer image; tag makes the manifest digest unique per test. */
+static int fixture_new(struct fixture *f, const char *tag)
+{
+	struct hc_error err = { 0 };
+	static const struct tent l0[] = {
+		{ "etc/", 'd', NULL, 0755, 0, 0, 1400000000, NULL, NULL },
+		{ "etc/hostname", 'f', "cell\n", 0644, 0, 0, 0, NULL, NULL },
+		{ "etc/old", 'f', "old\n", 0644, 0, 0, 0, NULL, NULL },
+		{ "bin/busybox", 'f', "#!fake\n", 0755, 0, 0, 0, NULL, NULL },
+		{ "bin/sh", 'l', "busybox", 0, 0, 0, 0, NULL, NULL },
+		{ "usr/bin/su", 'f', "su", 04755, 0, 0, 0, NULL, NULL },
+		{ "dev/null", 'c', NULL, 0, 0, 0, 0, NULL, NULL },
+	};
+	struct tent l1[] = {
+		{ "etc/.wh.old", 'f', "", 0, 0, 0, 0, NULL, NULL },
+		{ "bin/ls", 'h', "bin/busybox", 0, 0, 0, 0, NULL, NULL },
+		{ "home/user/big", 'f', big_data, 0600, 1000, 1000, 0, NULL, NULL },
+	};
+
+	memset(f, 0, sizeof(*f));
+	if (!big_data[0]) {
+		for (size_t i = 0; i < sizeof(big_data) - 1; i++)
+			big_data[i] = (char)('a' + (i * 7919) % 26);
+	}
+	if (tl_mkdtemp(f->state, sizeof(f->state), "rootfs") < 0)
+		return -1;
+	if (hc_oci_store_init(&f->store, f->state, &err) < 0) {
+		printf("# store: %s\n", err.message);
+		return -1;
+	}
+	if (put_layer(f, 0, TF_GZIP, l0, sizeof(l0) / sizeof(l0[0])) < 0 ||
+	    put_layer(f, 1, TF_ZSTD, l1, sizeof(l1) / sizeof(l1[0])) < 0)
+		return -1;
+	if (hc_oci_store_blob_put(&f->store, NULL, CONFIG, strlen(CONFIG), f->img.config_digest,
+				  &err) < 0 ||
+	    hc_oci_digest_buf(tag, strlen(tag), f->img.digest, &err) < 0)
+		return -1;
+	snprintf(f->img.name, sizeof(f->img.name), "test/%s:latest", tag);
+	f->img.layers = f->layers;
+	f->img.n_layers = 2;
+	return 0;
+}
+
+static void fixture_free(struct fixture *f)
+{
+	hc_path_rm_rf(f->state, NULL);
+}
+
+/* No temp tree or temp disk is left in the caches. */
+static bool no_temp_left(const struct fixture *f)
+{
+	const char *dirs[] = { f->store.rootfs_dir, f->store.disks_dir };
+
+	for (size_t i = 0; i < 2; i++) {
+		DIR *d = opendir(dirs[i]);
+		struct dirent *de;
+		bool ok = true;
+
+		if (!d)
+			continue;
+		while ((de = readdir(d)))
+			if (hc_startswith(de->d_name, ".tmp-"))
+				ok = false;
+		closedir(d);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+TEST(miss_then_hit)
+{
+	struct fixture f;
+	struct hc_oci_rootfs rf = HC_OCI_ROOTFS_INIT, rf2 = HC_OCI_ROOTFS_INIT;
+	struct hc_error err = { 0 };
+	char p[HC_PATH_MAX], *cfg = NULL;
+	struct stat a, b;
+	int lock = -1;
+
+	if (fixture_new(&f, "miss-hit") < 0)
+		FAILF("%s", "fixture");
+	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, false, &rf, &err), &err);
+	ASSERT_TRUE(!rf.hit && rf.lock_fd >= 0 && rf.disk[0] == 0);
+	printf("# miss: %.1f ms, %llu entries, %llu bytes\n", rf.unpack_ms,
+	       (unsigned long long)rf.stats.entries, (unsigned long long)rf.stats.bytes);
+	snprintf(p, sizeof(p), "%s/etc/hostname", rf.root);
+	ASSERT_TRUE(hc_path_exists(p));
+	snprintf(p, sizeof(p), "%s/etc/old", rf.root);
+	ASSERT_TRUE(!hc_path_exists(p));
+	snprintf(p, sizeof(p), "%s/dev/null", rf.root);
+	ASSERT_TRUE(!hc_path_exists(p));
+	snprintf(p, sizeof(p), "%s/bin/ls", rf.root);
+	ASSERT_TRUE(stat(p, &a) == 0);
+	snprintf(p, sizeof(p), "%s/bin/busybox", rf.root);
+	ASSERT_TRUE(stat(p, &b) == 0 && a.st_ino == b.st_ino);
+	ASSERT_EQ_INT(rf.stats.skipped_special, 1);
+	/* The config sits beside the tree, byte for byte the blob, never inside the tree. */
+	ASSERT_OK(hc_path_read_file(rf.config, 1 << 20, &cfg, NULL, &err), &err);
+	ASSERT_EQ_STR(cfg, CONFIG);
+	free(cfg);
+	snprintf(p, sizeof(p), "%s/config.json", rf.root);
+	ASSERT_TRUE(!hc_path_exists(p));
+	ASSERT_TRUE(no_temp_left(&f));
+
+	/* While held, rmi/prune's exclusive try fails. */
+	ASSERT_EQ_INT(hc_oci_store_lock_image(&f.store, f.img.digest, false, true, &lock, &err),
+		      -EBUSY);
+	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, false, &rf2, &err), &err);
+	ASSERT_TRUE(rf2.hit && rf2.unpack_ms == 0);
+	ASSERT_EQ_STR(rf2.root, rf.root);
+	hc_oci_rootfs_release(&rf);
+	hc_oci_rootfs_release(&rf2);
+	hc_oci_rootfs_release(&rf2);
+	ASSERT_OK(hc_oci_store_lock_image(&f.store, f.img.digest, false, true, &lock, &err), &err);
+	close(lock);
+	fixture_free(&f);
+}
+
+TEST(concurrent_first_use)
+{
+	struct fixture f;
+	int go[2], status[2] = { -1, -1 };
+	pid_t pids[2];
+	char p[HC_PATH_MAX];
+
+	if (fixture_new(&f, "concurrent") < 0)
+		FAILF("%s", "fixture");
+	ASSERT_EQ_INT(pipe(go), 0);
+	for (int i = 0; i < 2; i++) {
+		pids[i] = fork();
+		ASSERT_TRUE(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct hc_oci_rootfs rf = HC_OCI_ROOTFS_INIT;
+			struct hc_error err = { 0 };
+			char c;
+
+			close(go[1]);
+			/* Both start together: the parent closes the pipe. */
+			if (read(go[0], &c, 1) < 0)
+				_exit(3);
+			if (hc_oci_rootfs_get(&f.store, &f.img, false, &rf, &err) < 0) {
+				printf("# child %d: %s\n", i, err.message);
+				fflush(stdout);
+				_exit(1);
+			}
+			snprintf(p, sizeof(p), "%s/etc/hostname", rf.root);
+			_exit(hc_path_exists(p) ? (rf.hit ? 10 : 0) : 2);
+		}
+	}
+	close(go[0]);
+	close(go[1]);
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ_INT(waitpid(pids[i], &status[i], 0), pids[i]);
+	for (int i = 0; i < 2; i++)
+		ASSERT_TRUE(WIFEXITED(status[i]) &&
+			    (WEXITSTATUS(status[i]) == 0 || WEXITSTATUS(status[i]) == 10));
+	printf("# children: %s, %s\n", WEXITSTATUS(status[0]) ? "hit" : "built",
+	       WEXITSTATUS(status[1]) ? "hit" : "built");
+	snprintf(p, sizeof(p), "%s/%s/root/home/user/big", f.store.rootfs_dir,
+		 hc_oci_digest_hex(f.img.digest));
+	ASSERT_TRUE(hc_path_exists(p));
+	ASSERT_TRUE(no_temp_left(&f));
+	fixture_free(&f);
+}
+
+/* A layer that fails (corrupt, or an escape) leaves no tree and no temp behind. */
+static void expect_no_partial(struct fixture *f, const char *want)
+{
+	struct hc_oci_rootfs rf = HC_OCI_ROOTFS_INIT;
+	struct hc_error err = { 0 };
+	char p[HC_PATH_MAX];
+	int r, lock = -1;
+
+	r = hc_oci_rootfs_get(&f->store, &f->img, false, &rf, &err);
+	printf("# %s\n", err.message);
+	if (r >= 0)
+		FAILF("%s", "a bad image was accepted");
+	if (!strstr(err.message, want))
+		FAILF("message does not say '%s': %s", want, err.message);
+	ASSERT_TRUE(rf.lock_fd < 0);
+	snprintf(p, sizeof(p), "%s/%s", f->store.rootfs_dir, hc_oci_digest_hex(f->img.digest));
+	ASSERT_TRUE(!hc_path_exists(p));
+	ASSERT_TRUE(no_temp_left(f));
+	/* The lock was released. */
+	ASSERT_OK(hc_oci_store_lock_image(&f->store, f->img.digest, false, true, &lock, &err),
+		  &err);
+	close(lock);
+}
+
+TEST(corrupt_layer_no_partial_cache)
+{
+	struct fixture f;
+	char blob[HC_PATH_MAX];
+	struct stat st;
+
+	if (fixture_new(&f, "corrupt") < 0)
+		FAILF("%s", "fixture");
+	ASSERT_OK(hc_oci_store_blob_path(&f.store, f.layers[1].digest, blob, sizeof(blob), NULL),
+		  NULL);
+	ASSERT_EQ_INT(stat(blob, &st), 0);
+	ASSERT_EQ_INT(truncate(blob, st.st_size / 2), 0);
+	expect_no_partial(&f, f.layers[1].digest);
+	fixture_free(&f);
+}
+
+TEST(escape_no_partial_cache)
+{
+	struct fixture f;
+	static const struct tent bad[] = {
+		{ "ok", 'f', "fine", 0, 0, 0, 0, NULL, NULL },
+		{ "evil", 'l', "/tmp", 0, 0, 0, 0, NULL, NULL },
+		{ "evil/hc-escape", 'f', "bad", 0, 0, 0, 0, NULL, NULL },
+	};
+
+	if (fixture_new(&f, "escape") < 0)
+		FAILF("%s", "fixture");
+	ASSERT_EQ_INT(put_layer(&f, 2, TF_GZIP, bad, 3), 0);
+	f.img.n_layers = 3;
+	expect_no_partial(&f, "evil/hc-escape");
+	ASSERT_TRUE(!hc_path_exists("/tmp/hc-escape"));
+	fixture_free(&f);
+}
+
+TEST(missing_config_blob)
+{
+	struct fixture f;
+
+	if (fixture_new(&f, "noconfig") < 0)
+		FAILF("%s", "fixture");
+	ASSERT_OK(hc_oci_digest_buf("nothing", 7, f.img.config_digest, NULL), NULL);
+	expect_no_partial(&f, "config");
+	fixture_free(&f);
+}
+
+static bool have(const char *prog)
+{
+	const char *argv[] = { "sh", "-c", NULL, NULL };
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "command -v %s", prog);
+	argv[2] = cmd;
+	return hc_child_run(argv, 10000, 0, NULL, NULL) == 0;
+}
+
+TEST(ext4_disk)
+{
+	struct fixture f;
+	struct hc_oci_rootfs rf = HC_OCI_ROOTFS_INIT, rf2 = HC_OCI_ROOTFS_INIT;
+	struct hc_error err = { 0 };
+	struct stat st;
+	char *out = NULL;
+	int r;
+
+	if (!have("mke2fs") || !have("e2fsck") || !have("debugfs"))
+		SKIP("e2fsprogs (mke2fs, e2fsck, debugfs) not installed");
+	if (fixture_new(&f, "ext4") < 0)
+		FAILF("%s", "fixture");
+	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, true, &rf, &err), &err);
+	ASSERT_TRUE(!rf.disk_hit && rf.disk[0]);
+	printf("# ext4 built in %.1f ms\n", rf.disk_ms);
+	ASSERT_TRUE(stat(rf.disk, &st) == 0 && (st.st_mode & 0777) == 0444);
+	{
+		const char *argv[] = { "e2fsck", "-fn", rf.disk, NULL };
+		r = hc_child_run(argv, 60000, 65536, &out, &err);
+		if (r != 0)
+			FAILF("e2fsck -fn: %d: %s", r, out ? out : err.message);
+		free(out);
+		out = NULL;
+	}
+	{
+		const char *argv[] = { "debugfs", "-R", "ls -l /", rf.disk, NULL };
+		ASSERT_EQ_INT(hc_child_run(argv, 60000, 65536, &out, &err), 0);
+		ASSERT_TRUE(strstr(out, "etc") && strstr(out, "bin") && strstr(out, "home"));
+		free(out);
+		out = NULL;
+	}
+	{
+		const char *argv[] = { "debugfs", "-R", "stat /usr/bin/su", rf.disk, NULL };
+		ASSERT_EQ_INT(hc_child_run(argv, 60000, 65536, &out, &err), 0);
+		ASSERT_TRUE(strstr(out, "Mode:  04755") != NULL);
+		free(out);
+		out = NULL;
+	}
+	{
+		const char *argv[] = { "debugfs", "-R", "cat /etc/hostname", rf.disk, NULL };
+		ASSERT_EQ_INT(hc_child_run(argv, 60000, 65536, &out, &err), 0);
+		ASSERT_TRUE(strstr(out, "cell") != NULL);
+		free(out);
+		out = NULL;
+	}
+	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, true, &rf2, &err), &err);
+	ASSERT_TRUE(rf2.hit && rf2.disk_hit && rf2.disk_ms == 0);
+	ASSERT_EQ_STR(rf2.disk, rf.disk);
+	ASSERT_TRUE(no_temp_left(&f));
+	hc_oci_rootfs_release(&rf);
+	hc_oci_rootfs_release(&rf2);
+	fixture_free(&f);
+}
+
+int main(void)
+{
+	RUN(miss_then_hit);
+	RUN(concurrent_first_use);
+	RUN(corrupt_layer_no_partial_cache);
+	RUN(escape_no_partial_cache);
+	RUN(missing_config_blob);
+	RUN(ext4_disk);
+	return test_summary();
+}
