@@ -208,9 +208,11 @@ static int fc_probe(const struct hc_vm_spec *spec, char *version, size_t version
 		return r;
 	if (version && version_len)
 		snprintf(version, version_len, "%s", ver);
+	/* Without a spec (hotcell doctor's "found"), only the binary is looked at. */
+	if (!spec)
+		return 0;
 	/* KVM only; on a PVM host only a kernel the user named (DESIGN.md §3, one rule). */
-	r = hc_accel_resolve(HC_ACCEL_KVM, spec && spec->kernel_is_user, false, &accel, NULL, 0,
-			     err);
+	r = hc_accel_resolve(HC_ACCEL_KVM, spec->kernel_is_user, false, &accel, NULL, 0, err);
 	if (r < 0) {
 		size_t n = strlen(err->message);
 
@@ -218,7 +220,7 @@ static int fc_probe(const struct hc_vm_spec *spec, char *version, size_t version
 			 "; or use --backend qemu, which runs the project's kernel under TCG");
 		return hc_error_prefix(err, "backend 'firecracker' cannot run here");
 	}
-	if (spec && spec->kernel) {
+	if (spec->kernel) {
 		r = check_elf(spec->kernel, err);
 		if (r < 0)
 			return r;

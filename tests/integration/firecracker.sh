@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# hotcell run --backend firecracker against the strict Firecracker double
+# (tests/doubles/firecracker-double.c, given as HOTCELL_FIRECRACKER): doctor's report, the
+# request order, fault_message surfaced with the endpoint, an early exit of the binary, the
+# PVM refusal, -v refused; each failure leaves no process and no runtime dir. Then the whole
+# pipeline end to end: the double boots the guest in QEMU (TCG) with the same configuration
+# (ELF vmlinux, initramfs with hotcell-init, the ext4 image read-only, vsock through
+# vhost-device-vsock), and the result object is the one QEMU gives.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
+
+DOUBLE=$HOTCELL_TOP/$BUILD/tests/doubles/firecracker-double
+for t in jq pgrep mke2fs; do
+	command -v $t >/dev/null 2>&1 || { skip firecracker "$t is not installed"; exit 0; }
+done
+[ -x "$HC" ] || { skip firecracker "$HC is not built"; exit 0; }
+[ -x "$DOUBLE" ] || { skip firecracker "the Firecracker double is not built (make tests)"; exit 0; }
+if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
+	skip firecracker "no usable /dev/kvm: the driver refuses before starting anything"
+	exit 0
+fi
+
+E2E=$(mktemp -d /tmp/hcfc.XXXXXX)
+export HOTCELL_HOME=$E2E/home XDG_RUNTIME_DIR=$E2E/run
+mkdir -p "$HOTCELL_HOME" "$XDG_RUNTIME_DIR" "$E2E/work"
+chmod 700 "$XDG_RUNTIME_DIR"
+trap e2e_cleanup EXIT
+export HOTCELL_FIRECRACKER=$DOUBLE HOTCELL_FC_DOUBLE_LOG=$E2E/requests.log
+unset HOTCELL_FIRECRACKER_JAILER HOTCELL_FC_DOUBLE_FAULT HOTCELL_FC_DOUBLE_EXIT HOTCELL_FC_DOUBLE_EXPECT
+
+# A directory rootfs (made into an ext4 image by hotcell) and, for the API-level cases, any
+# ELF file as the "vmlinux": the double checks the magic, and with GUEST=none boots nothing.
+root=$E2E/work/rootdir
+mkdir -p "$root/bin" && cp /bin/busybox "$root/bin/busybox" 2>/dev/null
+fake_kernel=$E2E/work/vmlinux
+cp /bin/true "$fake_kernel"
+
+# requests: the log's "METHOD PATH STATUS" lines, ';'-joined
+requests() { awk '$1 != "START" && $1 != "JAILER" { printf "%s%s %s %s", sep, $1, $2, $3; sep=";" }' "$HOTCELL_FC_DOUBLE_LOG" 2>/dev/null; }
+fc_run() {
+	rm -f "$HOTCELL_FC_DOUBLE_LOG"
+	"$HC" run --backend firecracker "$@" >"$E2E/out" 2>"$E2E/err"
+	rc=$?
+}
+fc_clean() {
+	local name=$1 why=""
+	local procs
+	procs=$(pgrep -af "$E2E" 2>/dev/null | grep -v "^$$ " | grep -E 'firecracker|qemu|vhost-device|hotcell' || true)
+	[ -z "$procs" ] || why="processes left: $procs"
+	if [ -d "$XDG_RUNTIME_DIR/hotcell" ] && [ -n "$(ls -A "$XDG_RUNTIME_DIR/hotcell")" ]; then
+		why="$why runtime dirs left: $(ls -A "$XDG_RUNTIME_DIR/hotcell" | tr '\n' ' ')"
+	fi
+	if [ -z "$why" ]; then pass "$name-clean"; else fail "$name-clean" "$why"; fi
+}
+# one line on stderr, exit 125, containing $2
+expect_125() {
+	local name=$1 want=$2
+	if [ "$rc" -ne 125 ]; then
+		fail "$name" "exit $rc, expected 125: $(head -c 600 "$E2E/err")"
+	elif ! grep -qF -- "$want" "$E2E/err"; then
+		fail "$name" "stderr lacks '$want': $(head -c 600 "$E2E/err")"
+	else
+		pass "$name"
+	fi
+}
+
+# --- doctor: found, version
+doctor=$("$HC" doctor 2>&1)
+if grep -A3 -i firecracker <<<"$doctor" | grep -q "1.10.1"; then
+	pass doctor-version
+else
+	fail doctor-version "doctor does not show firecracker 1.10.1: $(grep -A4 -i firecracker <<<"$doctor" | tr '\n' ' ')"
+fi
+
+# --- the request order (the fake guest then speaks no protocol: the run fails after it)
+export HOTCELL_FC_DOUBLE_GUEST=none
+fc_run --kernel "$fake_kernel" --boot-timeout 5 --rootfs "$root" /bin/true
+order=$(requests)
+expect_eq request-order "$order" "PUT /machine-config 204;PUT /boot-source 204;PUT /drives/rootfs 204;PUT /vsock 204;PUT /actions 204"
+if grep -q '"is_read_only":true' "$HOTCELL_FC_DOUBLE_LOG" && grep -q '"is_root_device":false' "$HOTCELL_FC_DOUBLE_LOG" &&
+	grep -q 'hotcell.root=block' "$HOTCELL_FC_DOUBLE_LOG" && grep -q 'hotcell.channel=vsock' "$HOTCELL_FC_DOUBLE_LOG"; then
+	pass request-bodies
+else
+	fail request-bodies "$(cat "$HOTCELL_FC_DOUBLE_LOG" | head -c 800)"
+fi
+fc_clean request-order
+
+# --- fault_message reaches the user, with the endpoint
+export HOTCELL_FC_DOUBLE_FAULT='PUT /drives/rootfs=400:Invalid block device path'
+fc_run --kernel "$fake_kernel" --rootfs "$root" /bin/true
+expect_125 fault-message "PUT /drives/rootfs: HTTP 400: Invalid block device path"
+fc_clean fault-message
+unset HOTCELL_FC_DOUBLE_FAULT
+
+export HOTCELL_FC_DOUBLE_FAULT='PUT /actions=400:Cannot start microvm'
+fc_run --kernel "$fake_kernel" --rootfs "$root" /bin/true
+expect_125 instance-start-refused "PUT /actions: HTTP 400: Cannot start microvm"
+fc_clean instance-start-refused
+unset HOTCELL_FC_DOUBLE_FAULT
+
+# --- the binary exits early
+export HOTCELL_FC_DOUBLE_EXIT=startup
+fc_run --kernel "$fake_kernel" --rootfs "$root" /bin/true
+expect_125 early-exit "firecracker exited with status 1 before its API socket appeared"
+fc_clean early-exit
+export HOTCELL_FC_DOUBLE_EXIT='PUT /vsock'
+fc_run --kernel "$fake_kernel" --rootfs "$root" /bin/true
+expect_125 exit-mid-configuration "PUT /vsock: "
+fc_clean exit-mid-configuration
+unset HOTCELL_FC_DOUBLE_EXIT
+
+# --- -v: Firecracker has no shared directories
+fc_run --kernel "$fake_kernel" -v "$E2E/work:/mnt" --rootfs "$root" /bin/true
+expect_125 shared-dirs-refused "does not support shared dir"
+
+# --- PVM: the project's kernel is refused at once, with the reason and the way out
+if [ ! -e /sys/module/kvm_pvm ]; then
+	skip pvm-refusal "not a PVM host"
+elif [ ! -f "$HOTCELL_TOP/$BUILD/kernel/vmlinux" ]; then
+	skip pvm-refusal "the project's kernel is not built ($BUILD/kernel/vmlinux)"
+else
+	fc_run --rootfs "$root" /bin/true
+	expect_125 pvm-refusal "PVM"
+	if grep -q -- "--kernel" "$E2E/err" && [ ! -s "$HOTCELL_FC_DOUBLE_LOG" ]; then
+		pass pvm-refusal-says-what-to-do
+	else
+		fail pvm-refusal-says-what-to-do "$(cat "$E2E/err")"
+	fi
+	fc_clean pvm-refusal
+fi
+unset HOTCELL_FC_DOUBLE_GUEST
+
+# --- end to end: the double runs the guest in QEMU; same result object as QEMU
+vmlinux=$HOTCELL_TOP/$BUILD/kernel/vmlinux
+vsockd=${HOTCELL_VHOST_DEVICE_VSOCK:-/var/cache/hotcell-tools/usr/bin/vhost-device-vsock}
+if [ ! -f "$vmlinux" ]; then
+	skip end-to-end "the project's kernel is not built ($BUILD/kernel/vmlinux)"
+elif [ ! -x "$vsockd" ]; then
+	skip end-to-end "vhost-device-vsock is not installed (FACTS.md)"
+elif ! command -v umoci >/dev/null || ! command -v skopeo >/dev/null; then
+	skip end-to-end "umoci/skopeo are not installed"
+elif ! e2e_image bb; then
+	:
+else
+	rm -f "$HOTCELL_FC_DOUBLE_LOG"
+	"$HC" run --json --backend firecracker --kernel "$vmlinux" bb sh -c 'echo hi; cat /proc/cmdline >&2; exit 3' >"$E2E/json" 2>"$E2E/err"
+	rc=$?
+	if [ "$rc" -eq 3 ] && [ "$(jqr .backend)" == firecracker ] && [ "$(jqr .stdout)" == hi ] &&
+		[ "$(jqr .exit_code)" == 3 ] && jqr .stderr | grep -q 'hotcell.root=block'; then
+		pass end-to-end
+	else
+		fail end-to-end "rc=$rc json=$(head -c 600 "$E2E/json") err=$(head -c 600 "$E2E/err") console? $(tail -n 5 "$HOTCELL_FC_DOUBLE_LOG" 2>/dev/null | tr '\n' ' ')"
+	fi
+	fc_clean end-to-end
+	# The same object as QEMU gives (keys and types), for the same command.
+	cp "$E2E/json" "$E2E/fc.json"
+	"$HC" run --json --backend qemu --rootfs-mode block --channel vsock bb sh -c 'echo hi; cat /proc/cmdline >&2; exit 3' >"$E2E/qemu.json" 2>"$E2E/err"
+	if [ "$(jq -c 'del(.backend, .accel, .timings_ms, .stderr)' "$E2E/fc.json")" == "$(jq -c 'del(.backend, .accel, .timings_ms, .stderr)' "$E2E/qemu.json")" ]; then
+		pass same-result-as-qemu
+	else
+		fail same-result-as-qemu "firecracker: $(jq -c 'del(.timings_ms)' "$E2E/fc.json") qemu: $(jq -c 'del(.timings_ms)' "$E2E/qemu.json")"
+	fi
+	fc_clean same-result-as-qemu
+fi
+
+finish
