@@ -1,15 +1,33 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The image side of a run: resolve by the pull policy, the cached rootfs (tree, and the ext4
+ * disk for block backends) with the image's shared lock held for the run, and the image config.
+ * With --rootfs DIR: the directory, and for a block rootfs a temporary ext4 built from it in the
+ * runtime directory and removed at release.
+ */
 #include <limits.h>
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "lib/image.h"
+#include "oci/config.h"
+#include "oci/ext4.h"
+#include "oci/rootfs.h"
+#include "oci/store.h"
+
+struct image_priv {
+	struct hc_oci_rootfs rootfs;
+	struct hc_oci_config config;
+	char tmp_disk[HC_PATH_MAX]; /* --rootfs DIR in block mode: ours to remove */
+};
 
 static int rootfs_dir_prepare(const char *dir, bool want_disk, struct hc_lib_image *ret,
-			      struct hc_error *err)
+			      struct image_priv *p, struct hc_error *err)
 {
-	char real[PATH_MAX];
+	char real[PATH_MAX], run[HC_PATH_MAX], id[16];
 	struct stat st;
+	int r;
 
 	if (!realpath(dir, real))
 		return hc_error_setk(err, -errno, HC_EK_ROOTFS, "--rootfs '%s': %s", dir,
@@ -17,24 +35,126 @@ static int rootfs_dir_prepare(const char *dir, bool want_disk, struct hc_lib_ima
 	if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode))
 		return hc_error_setk(err, -ENOTDIR, HC_EK_ROOTFS, "--rootfs '%s' is not a directory",
 				     dir);
-	if (want_disk)
-		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_ROOTFS,
-				     "--rootfs DIR with a block rootfs is not supported yet");
-	return hc_path_fmt(ret->tree, sizeof(ret->tree), err, "%s", real);
+	r = hc_path_fmt(ret->tree, sizeof(ret->tree), err, "%s", real);
+	if (r < 0 || !want_disk)
+		return r;
+	/* No cache key for a plain directory: a disk just for this run, in the runtime dir. */
+	r = hc_path_runtime_dir(run, sizeof(run), err);
+	if (r < 0)
+		return r;
+	hc_path_random_id(id, 12);
+	r = hc_path_fmt(p->tmp_disk, sizeof(p->tmp_disk), err, "%s/rootfs-%s.ext4", run, id);
+	if (r < 0)
+		return r;
+	r = hc_oci_ext4_build(real, p->tmp_disk, err);
+	if (r < 0) {
+		unlink(p->tmp_disk);
+		p->tmp_disk[0] = 0;
+		hc_error_kind(err, HC_EK_ROOTFS);
+		return hc_error_prefix(err, "--rootfs '%s' as a block device", dir);
+	}
+	return hc_path_fmt(ret->disk, sizeof(ret->disk), err, "%s", p->tmp_disk);
+}
+
+/* The image by the pull policy (DESIGN.md §6 --pull missing|always|never). */
+static int resolve(struct hc_store *store, const struct hc_run_opts *o, struct hc_oci_image *img,
+		   struct hc_error *err)
+{
+	char digest[80];
+	int r;
+
+	if (o->pull != HC_PULL_ALWAYS) {
+		r = hc_oci_store_resolve(store, o->image, img, err);
+		if (r != -ENOENT || o->pull == HC_PULL_NEVER) {
+			if (r == -ENOENT)
+				hc_error_prefix(err, "--pull never");
+			if (r < 0)
+				hc_error_kind(err, HC_EK_IMAGE);
+			return r;
+		}
+		hc_error_clear(err);
+	}
+	r = hc_image_pull(store, o->image, NULL, digest, err);
+	if (r < 0) {
+		hc_error_kind(err, HC_EK_REGISTRY);
+		return r;
+	}
+	r = hc_oci_store_resolve(store, o->image, img, err);
+	if (r < 0)
+		hc_error_kind(err, HC_EK_IMAGE);
+	return r;
 }
 
 int hc_lib_image_prepare(struct hc_store *store, const struct hc_run_opts *o, bool want_disk,
 			 struct hc_lib_image *ret, struct hc_error *err)
 {
+	struct hc_oci_image img = { 0 };
+	struct image_priv *p;
+	int r;
+
 	memset(ret, 0, sizeof(*ret));
-	if (o->rootfs_dir)
-		return rootfs_dir_prepare(o->rootfs_dir, want_disk, ret, err);
-	return hc_error_setk(err, -ENOSYS, HC_EK_IMAGE, "running images is not wired up yet");
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
+	p->rootfs = (struct hc_oci_rootfs)HC_OCI_ROOTFS_INIT;
+	ret->priv = p;
+	if (o->rootfs_dir) {
+		r = rootfs_dir_prepare(o->rootfs_dir, want_disk, ret, p, err);
+		goto out;
+	}
+
+	r = resolve(store, o, &img, err);
+	if (r < 0)
+		goto out;
+	snprintf(ret->name, sizeof(ret->name), "%s", img.name);
+	snprintf(ret->digest, sizeof(ret->digest), "%s", img.digest);
+	r = hc_oci_rootfs_get(store, &img, want_disk, &p->rootfs, err);
+	if (r < 0) {
+		hc_error_kind(err, HC_EK_ROOTFS);
+		goto out;
+	}
+	hc_debug("rootfs %s (%s)%s%s", p->rootfs.root, p->rootfs.hit ? "cached" : "unpacked",
+		 want_disk ? ", disk " : "", want_disk ? p->rootfs.disk : "");
+	r = hc_oci_config_load(p->rootfs.config, &p->config, err);
+	if (r < 0) {
+		hc_error_kind(err, HC_EK_IMAGE);
+		hc_error_prefix(err, "image config");
+		goto out;
+	}
+	if ((r = hc_path_fmt(ret->tree, sizeof(ret->tree), err, "%s", p->rootfs.root)) < 0 ||
+	    (want_disk &&
+	     (r = hc_path_fmt(ret->disk, sizeof(ret->disk), err, "%s", p->rootfs.disk)) < 0))
+		goto out;
+	ret->defaults = (struct hc_lib_image_defaults){
+		.entrypoint = (const char *const *)p->config.entrypoint,
+		.n_entrypoint = p->config.n_entrypoint,
+		.cmd = (const char *const *)p->config.cmd,
+		.n_cmd = p->config.n_cmd,
+		.env = (const char *const *)p->config.env,
+		.n_env = p->config.n_env,
+		.workdir = p->config.workdir,
+		.user = p->config.user,
+	};
+out:
+	hc_oci_image_free(&img);
+	if (r < 0)
+		hc_lib_image_release(ret);
+	return r;
 }
 
 void hc_lib_image_release(struct hc_lib_image *img)
 {
+	struct image_priv *p;
+
 	if (!img)
 		return;
+	p = img->priv;
+	if (p) {
+		hc_oci_rootfs_release(&p->rootfs);
+		hc_oci_config_free(&p->config);
+		if (p->tmp_disk[0])
+			unlink(p->tmp_disk);
+		free(p);
+	}
 	memset(img, 0, sizeof(*img));
 }
