@@ -615,12 +615,19 @@ static int ping(struct hc_oci_registry *reg, struct hc_error *err)
 	if (r < 0)
 		goto out;
 	c = curl_easy_perform(x.h);
-	if (c != CURLE_OK && reg->plain_ok && hc_startswith(reg->base, "https://") &&
-	    c != CURLE_COULDNT_RESOLVE_HOST) {
-		/* docker/podman: an insecure or loopback registry may speak plain HTTP. */
-		hc_debug("%s: HTTPS failed (%s), trying HTTP", reg->ref.domain,
-			 curl_easy_strerror(c));
-		memmove(reg->base + 4, reg->base + 5, strlen(reg->base + 5) + 1);
+	if (c == CURLE_OK)
+		curl_easy_getinfo(x.h, CURLINFO_RESPONSE_CODE, &x.status);
+	/* The other scheme: an insecure registry may speak plain HTTP (docker, podman), and a
+	 * loopback one, tried with HTTP first, may speak HTTPS: then it answers HTTP with a
+	 * transport error or 400 ("client sent an HTTP request to an HTTPS server"). */
+	if (reg->plain_ok && c != CURLE_COULDNT_RESOLVE_HOST && c != CURLE_COULDNT_CONNECT &&
+	    (c != CURLE_OK || (x.status == 400 && hc_startswith(reg->base, "http://")))) {
+		hc_debug("%s: %s failed (%s), trying the other scheme", reg->ref.domain, reg->base,
+			 c != CURLE_OK ? curl_easy_strerror(c) : "HTTP 400");
+		if (hc_startswith(reg->base, "https://"))
+			snprintf(reg->base, sizeof(reg->base), "http://%s", hc_oci_ref_api_host(&reg->ref));
+		else
+			snprintf(reg->base, sizeof(reg->base), "https://%s", hc_oci_ref_api_host(&reg->ref));
 		snprintf(x.url, sizeof(x.url), "%s/v2/", reg->base);
 		r = xfer_prepare(&x, NULL, false, err);
 		if (r < 0)
@@ -715,7 +722,10 @@ int hc_oci_registry_open(const struct hc_oci_ref *ref, bool insecure,
 	reg->loopback = hc_oci_domain_is_loopback(ref->domain);
 	reg->insecure = insecure || hc_oci_registry_insecure_env(ref->domain);
 	reg->plain_ok = reg->loopback || reg->insecure;
-	snprintf(reg->base, sizeof(reg->base), "https://%s", hc_oci_ref_api_host(ref));
+	/* TLS to a loopback address protects nothing and costs the CA bundle's parse (~60 ms):
+	 * plain HTTP first there, HTTPS first everywhere else (ping() falls back). */
+	snprintf(reg->base, sizeof(reg->base), "%s://%s", reg->loopback ? "http" : "https",
+		 hc_oci_ref_api_host(ref));
 	reg->share = curl_share_init();
 	reg->multi = curl_multi_init();
 	if (!reg->share || !reg->multi) {
@@ -742,6 +752,25 @@ int hc_oci_registry_open(const struct hc_oci_ref *ref, bool insecure,
 	return 0;
 }
 
+/* distribution 2.8 answers MANIFEST_UNKNOWN for a tag of a repository that does not exist;
+ * its tag list says NAME_UNKNOWN then, which tells "unknown image" from "unknown tag". */
+static bool repository_unknown(struct hc_oci_registry *reg)
+{
+	struct xfer x = { .reg = reg, .what = "tags", .body = HC_BUF_INIT(ERRBODY_MAX),
+			  .errbody = HC_BUF_INIT(ERRBODY_MAX) };
+	struct hc_error e = { 0 };
+	char code[64], msg[64];
+	bool unknown = false;
+
+	snprintf(x.url, sizeof(x.url), "%s/v2/%s/tags/list?n=1", reg->base, reg->ref.path);
+	if (perform(&x, "application/json", true, &e) == -ENOENT) {
+		registry_error(&x, code, sizeof(code), msg, sizeof(msg));
+		unknown = strcmp(code, "NAME_UNKNOWN") == 0;
+	}
+	xfer_free(&x);
+	return unknown;
+}
+
 int hc_oci_registry_get_manifest(struct hc_oci_registry *reg, const char *reference,
 				 char **ret_body, size_t *ret_len, char *ret_type, char *ret_digest,
 				 struct hc_error *err)
@@ -756,6 +785,9 @@ int hc_oci_registry_get_manifest(struct hc_oci_registry *reg, const char *refere
 	x.what = what;
 	snprintf(x.url, sizeof(x.url), "%s/v2/%s/manifests/%s", reg->base, reg->ref.path, reference);
 	r = perform(&x, HC_OCI_MANIFEST_ACCEPT, true, err);
+	if (r == -ENOENT && !by_digest && repository_unknown(reg))
+		r = hc_error_setk(err, -ENOENT, HC_EK_REGISTRY,
+				  "%s: unknown image: repository not found", reg->repo);
 	if (r < 0)
 		goto out;
 	r = hc_oci_digest_buf(x.body.data ? x.body.data : "", x.body.len, digest, err);

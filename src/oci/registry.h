@@ -5,8 +5,9 @@
  *
  * Transport rules: TLS is always verified, except with --insecure. Plain HTTP only for a
  * loopback registry (localhost, 127.0.0.0/8, ::1) or one named by --insecure /
- * HOTCELL_INSECURE_REGISTRIES (comma-separated host[:port]); HTTPS is tried first, as docker
- * and podman do. Redirects (blob storage) are followed; libcurl drops the Authorization header
+ * HOTCELL_INSECURE_REGISTRIES (comma-separated host[:port]); for those HTTPS is tried first,
+ * as docker and podman do, except on loopback, where HTTP goes first (TLS there protects
+ * nothing and its setup costs more than the rest of a cached pull). Redirects (blob storage) are followed; libcurl drops the Authorization header
  * when a redirect leaves the registry's host. 429 Too Many Requests is retried after its
  * Retry-After, at most 3 times and never more than 60 s at once. Every failure is one line
  * naming the registry, the repository and what was asked for.
