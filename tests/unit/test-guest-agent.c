@@ -16,8 +16,8 @@
 #include "core/path.h"
 #include "proto/proto.h"
 #include "test.h"
+#include "agent-client.h"
 
-#define S(x) ((char *)(x))
 #define WAIT_MS 30000
 
 static char init_path[4096];
@@ -27,60 +27,16 @@ static char etc_dir[4200];
 
 struct session {
 	struct hc_child child;
-	int fd;
-	struct hc_buf in;
+	struct agent_conn c;
 	struct hc_proto_hello hello;
 };
-
-struct outcome {
-	struct hc_buf out, err;
-	bool got_exit, got_error, got_result;
-	struct hc_proto_exit exit;
-	struct hc_proto_error error;
-	uint8_t result_status;
-	struct hc_buf result;
-};
-
-static void outcome_free(struct outcome *o)
-{
-	hc_buf_free(&o->out);
-	hc_buf_free(&o->err);
-	hc_buf_free(&o->result);
-}
-
-/* Reads one frame, waiting at most WAIT_MS: a hung agent fails the test instead of hanging it.
- * 1 frame, 0 EOF, <0 error. */
-static int next_frame(struct session *s, struct hc_proto_frame *f, size_t *used)
-{
-	for (;;) {
-		struct pollfd p = { .fd = s->fd, .events = POLLIN };
-		int r = hc_proto_frame_parse((uint8_t *)s->in.data, s->in.len, f, used);
-		ssize_t n;
-
-		if (r != 0)
-			return r;
-		if (poll(&p, 1, WAIT_MS) != 1)
-			return -ETIMEDOUT;
-		if (hc_buf_reserve(&s->in, 65536) < 0)
-			return -ENOMEM;
-		n = read(s->fd, s->in.data + s->in.len, 65536);
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return 0;
-		s->in.len += (size_t)n;
-	}
-}
 
 static int session_start(struct session *s, struct hc_error *err)
 {
 	int sv[2], r;
-	struct hc_proto_frame f;
-	size_t used;
 
 	memset(s, 0, sizeof(*s));
 	s->child = (struct hc_child)HC_CHILD_INIT;
-	s->in = (struct hc_buf)HC_BUF_INIT(HC_PROTO_HEADER_SIZE + HC_PROTO_MAX_PAYLOAD + 65536);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return hc_error_errno(err, -errno, "socketpair");
 	const char *argv[] = { init_path, "--serve-fd", "3", "--result-path", result_path,
@@ -94,11 +50,10 @@ static int session_start(struct session *s, struct hc_error *err)
 		close(sv[0]);
 		return r;
 	}
-	s->fd = sv[0];
-	r = next_frame(s, &f, &used);
-	if (r != 1 || hc_proto_hello_decode(&f, &s->hello) < 0)
+	ac_init(&s->c, sv[0], WAIT_MS);
+	r = ac_hello(&s->c, &s->hello);
+	if (r < 0)
 		return hc_error_set(err, -EPROTO, "no hello (%d)", r);
-	hc_buf_consume(&s->in, used);
 	return 0;
 }
 
@@ -107,85 +62,15 @@ static int session_end(struct session *s)
 	int st;
 
 	/* SHUTDOWN: the agent exits 0 (HC_BOOT_EXIT_OK) when it is not PID 1. */
-	if (hc_proto_frame_write(s->fd, HC_FRAME_SHUTDOWN, NULL, 0) < 0)
+	if (hc_proto_frame_write(s->c.fd, HC_FRAME_SHUTDOWN, NULL, 0) < 0)
 		return -1;
 	int r = hc_child_wait(&s->child, WAIT_MS);
 	st = s->child.status;
 	hc_child_stop(&s->child, 0);
-	close(s->fd);
-	hc_buf_free(&s->in);
+	ac_free(&s->c);
 	if (r < 0)
 		return -2;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + WTERMSIG(st);
-}
-
-static int send_exec(struct session *s, const char *const *argv, const char *cwd,
-		     const char *user, uint32_t flags, uint32_t timeout_ms)
-{
-	char *env[] = { S("PATH=/usr/local/bin:/usr/bin:/bin"), NULL };
-	size_t argc = 0;
-	struct hc_buf b = HC_BUF_INIT(0);
-	int r;
-
-	while (argv[argc])
-		argc++;
-	struct hc_proto_exec e = { .flags = flags, .timeout_ms = timeout_ms, .user = S(user),
-				   .cwd = S(cwd), .argv = (char **)argv, .argc = argc, .env = env,
-				   .envc = 1 };
-	r = hc_proto_exec_encode(&b, &e);
-	if (r >= 0 && write(s->fd, b.data, b.len) != (ssize_t)b.len)
-		r = -EIO;
-	hc_buf_free(&b);
-	return r;
-}
-
-/* Collects frames until EXIT or ERROR. */
-static int collect(struct session *s, struct outcome *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->out = (struct hc_buf)HC_BUF_INIT(0);
-	o->err = (struct hc_buf)HC_BUF_INIT(0);
-	o->result = (struct hc_buf)HC_BUF_INIT(0);
-	for (;;) {
-		struct hc_proto_frame f;
-		struct hc_proto_result res;
-		size_t used;
-		int r = next_frame(s, &f, &used);
-
-		if (r <= 0)
-			return r == 0 ? -EPIPE : r;
-		switch (f.type) {
-		case HC_FRAME_STDOUT:
-			r = hc_buf_append(&o->out, f.payload, f.len);
-			break;
-		case HC_FRAME_STDERR:
-			r = hc_buf_append(&o->err, f.payload, f.len);
-			break;
-		case HC_FRAME_RESULT:
-			r = hc_proto_result_decode(&f, &res);
-			if (r >= 0) {
-				o->got_result = true;
-				o->result_status = res.status;
-				r = hc_buf_append(&o->result, res.data, res.len);
-			}
-			break;
-		case HC_FRAME_EXIT:
-			r = hc_proto_exit_decode(&f, &o->exit);
-			o->got_exit = r >= 0;
-			break;
-		case HC_FRAME_ERROR:
-			r = hc_proto_error_decode(&f, &o->error);
-			o->got_error = r >= 0;
-			break;
-		default:
-			r = -EPROTO;
-		}
-		hc_buf_consume(&s->in, used);
-		if (r < 0)
-			return r;
-		if (o->got_exit || o->got_error)
-			return 0;
-	}
 }
 
 /* One command in a fresh agent. */
@@ -197,9 +82,9 @@ static int run1(const char *const *argv, const char *cwd, const char *user, uint
 
 	if (r < 0)
 		return r;
-	r = send_exec(&s, argv, cwd, user, flags, timeout_ms);
+	r = ac_send_exec(&s.c, argv, cwd, user, flags, timeout_ms);
 	if (r >= 0)
-		r = collect(&s, o);
+		r = ac_collect(&s.c, o);
 	int st = session_end(&s);
 	if (r >= 0 && st != 0)
 		r = hc_error_set(err, -EIO, "agent ended with %d", st);
@@ -344,16 +229,16 @@ TEST(signal_frame_forwarded)
 	/* "ready" on stdout tells the trap is set; then SIGUSR1 from the host ends it with 42. */
 	const char *argv[] = { "sh", "-c", "trap 'exit 42' USR1; echo ready; while :; do sleep 0.05; done",
 			       NULL };
-	ASSERT_EQ_INT(send_exec(&s, argv, "", "", 0, 0), 0);
+	ASSERT_EQ_INT(ac_send_exec(&s.c, argv, "", "", 0, 0), 0);
 	struct hc_proto_frame f;
 	size_t used;
-	ASSERT_EQ_INT(next_frame(&s, &f, &used), 1);
+	ASSERT_EQ_INT(ac_next_frame(&s.c, &f, &used), 1);
 	ASSERT_EQ_INT(f.type, HC_FRAME_STDOUT);
-	hc_buf_consume(&s.in, used);
+	hc_buf_consume(&s.c.in, used);
 	ASSERT_EQ_INT(hc_proto_signal_encode(&b, SIGUSR1), 0);
-	ASSERT_EQ_INT(write(s.fd, b.data, b.len), (ssize_t)b.len);
+	ASSERT_EQ_INT(write(s.c.fd, b.data, b.len), (ssize_t)b.len);
 	hc_buf_free(&b);
-	ASSERT_EQ_INT(collect(&s, &o), 0);
+	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
 	ASSERT_TRUE(o.got_exit);
 	ASSERT_EQ_INT(o.exit.code, 42);
 	outcome_free(&o);
@@ -396,7 +281,7 @@ TEST(stdin_roundtrip)
 		data[i] = (uint8_t)(i * 7 + i / 256);
 	ASSERT_OK(session_start(&s, &err), &err);
 	const char *argv[] = { "cat", NULL };
-	ASSERT_EQ_INT(send_exec(&s, argv, "", "", HC_EXEC_F_STDIN, 0), 0);
+	ASSERT_EQ_INT(ac_send_exec(&s.c, argv, "", "", HC_EXEC_F_STDIN, 0), 0);
 	/* Send it all, then close: the agent must keep the command's output flowing while it
 	 * takes our stdin, or this deadlocks (the collect below would time out). A second
 	 * thread of control is not needed: the socket buffers plus the agent's queues hold
@@ -404,10 +289,10 @@ TEST(stdin_roundtrip)
 	for (size_t off = 0; off < sizeof(data); off += HC_PROTO_MAX_DATA) {
 		size_t n = sizeof(data) - off < HC_PROTO_MAX_DATA ? sizeof(data) - off
 								  : HC_PROTO_MAX_DATA;
-		ASSERT_EQ_INT(hc_proto_frame_write(s.fd, HC_FRAME_STDIN, data + off, n), 0);
+		ASSERT_EQ_INT(hc_proto_frame_write(s.c.fd, HC_FRAME_STDIN, data + off, n), 0);
 	}
-	ASSERT_EQ_INT(hc_proto_frame_write(s.fd, HC_FRAME_STDIN_CLOSE, NULL, 0), 0);
-	ASSERT_EQ_INT(collect(&s, &o), 0);
+	ASSERT_EQ_INT(hc_proto_frame_write(s.c.fd, HC_FRAME_STDIN_CLOSE, NULL, 0), 0);
+	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
 	ASSERT_TRUE(o.got_exit);
 	ASSERT_EQ_INT(o.exit.code, 0);
 	ASSERT_EQ_INT(o.out.len, sizeof(data));
@@ -441,8 +326,8 @@ TEST(five_megabytes)
 	const char *argv[] = { "sh", "-c",
 			       "head -c 1048576 /dev/zero >&2 & head -c 5242880 /dev/zero; wait",
 			       NULL };
-	ASSERT_EQ_INT(send_exec(&s, argv, "", "", 0, 0), 0);
-	ASSERT_EQ_INT(collect(&s, &o), 0);
+	ASSERT_EQ_INT(ac_send_exec(&s.c, argv, "", "", 0, 0), 0);
+	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
 	ASSERT_TRUE(o.got_exit);
 	ASSERT_EQ_INT(o.exit.code, 0);
 	ASSERT_EQ_INT(o.out.len, 5242880);
@@ -515,8 +400,8 @@ TEST(sequential_execs)
 		char cmd[64];
 		snprintf(cmd, sizeof(cmd), "echo run%d; exit %d", i, i);
 		const char *argv[] = { "sh", "-c", cmd, NULL };
-		ASSERT_EQ_INT(send_exec(&s, argv, "", "", 0, 0), 0);
-		ASSERT_EQ_INT(collect(&s, &o), 0);
+		ASSERT_EQ_INT(ac_send_exec(&s.c, argv, "", "", 0, 0), 0);
+		ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
 		ASSERT_EQ_INT(o.exit.code, i);
 		char want[16];
 		snprintf(want, sizeof(want), "run%d\n", i);
@@ -525,13 +410,13 @@ TEST(sequential_execs)
 	}
 	/* An error in between leaves the agent serving. */
 	const char *bad[] = { "doesnotexist", NULL };
-	ASSERT_EQ_INT(send_exec(&s, bad, "", "", 0, 0), 0);
-	ASSERT_EQ_INT(collect(&s, &o), 0);
+	ASSERT_EQ_INT(ac_send_exec(&s.c, bad, "", "", 0, 0), 0);
+	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
 	ASSERT_TRUE(o.got_error);
 	outcome_free(&o);
 	const char *ok[] = { "true", NULL };
-	ASSERT_EQ_INT(send_exec(&s, ok, "", "", 0, 0), 0);
-	ASSERT_EQ_INT(collect(&s, &o), 0);
+	ASSERT_EQ_INT(ac_send_exec(&s.c, ok, "", "", 0, 0), 0);
+	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
 	ASSERT_TRUE(o.got_exit && o.exit.code == 0);
 	outcome_free(&o);
 	ASSERT_EQ_INT(session_end(&s), 0);
@@ -546,18 +431,18 @@ TEST(busy_and_invalid)
 	NEED_INIT();
 	ASSERT_OK(session_start(&s, &err), &err);
 	const char *argv[] = { "sh", "-c", "sleep 0.3", NULL };
-	ASSERT_EQ_INT(send_exec(&s, argv, "", "", 0, 0), 0);
-	ASSERT_EQ_INT(send_exec(&s, argv, "", "", 0, 0), 0);
-	ASSERT_EQ_INT(collect(&s, &o), 0);
+	ASSERT_EQ_INT(ac_send_exec(&s.c, argv, "", "", 0, 0), 0);
+	ASSERT_EQ_INT(ac_send_exec(&s.c, argv, "", "", 0, 0), 0);
+	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
 	ASSERT_TRUE(o.got_error);
 	ASSERT_EQ_INT(o.error.reason, HC_EXEC_ERR_BUSY);
 	outcome_free(&o);
-	ASSERT_EQ_INT(collect(&s, &o), 0);
+	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
 	ASSERT_TRUE(o.got_exit && o.exit.code == 0);
 	outcome_free(&o);
 	/* A guest->host frame type from the host is refused, the agent goes on. */
-	ASSERT_EQ_INT(hc_proto_frame_write(s.fd, HC_FRAME_STDOUT, "x", 1), 0);
-	ASSERT_EQ_INT(collect(&s, &o), 0);
+	ASSERT_EQ_INT(hc_proto_frame_write(s.c.fd, HC_FRAME_STDOUT, "x", 1), 0);
+	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
 	ASSERT_TRUE(o.got_error && o.error.reason == HC_EXEC_ERR_INVALID);
 	outcome_free(&o);
 	ASSERT_EQ_INT(session_end(&s), 0);
@@ -571,15 +456,15 @@ TEST(malformed_stream_ends_agent)
 
 	NEED_INIT();
 	ASSERT_OK(session_start(&s, &err), &err);
-	ASSERT_EQ_INT(write(s.fd, junk, sizeof(junk)), 8);
+	ASSERT_EQ_INT(write(s.c.fd, junk, sizeof(junk)), 8);
 	struct outcome o;
-	ASSERT_EQ_INT(collect(&s, &o), 0);
+	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
 	ASSERT_TRUE(o.got_error && o.error.reason == HC_EXEC_ERR_INVALID);
 	outcome_free(&o);
 	ASSERT_EQ_INT(hc_child_wait(&s.child, WAIT_MS), 0);
 	ASSERT_TRUE(WIFEXITED(s.child.status) && WEXITSTATUS(s.child.status) == 0);
-	close(s.fd);
-	hc_buf_free(&s.in);
+	close(s.c.fd);
+	hc_buf_free(&s.c.in);
 }
 
 TEST(eof_kills_running_command)
@@ -593,14 +478,14 @@ TEST(eof_kills_running_command)
 	snprintf(cmd, sizeof(cmd), "echo $$ > %s; echo up; exec sleep 300", pidfile);
 	ASSERT_OK(session_start(&s, &err), &err);
 	const char *argv[] = { "sh", "-c", cmd, NULL };
-	ASSERT_EQ_INT(send_exec(&s, argv, "", "", 0, 0), 0);
+	ASSERT_EQ_INT(ac_send_exec(&s.c, argv, "", "", 0, 0), 0);
 	struct hc_proto_frame f;
 	size_t used;
-	ASSERT_EQ_INT(next_frame(&s, &f, &used), 1);
-	close(s.fd); /* the host goes away */
+	ASSERT_EQ_INT(ac_next_frame(&s.c, &f, &used), 1);
+	close(s.c.fd); /* the host goes away */
 	ASSERT_EQ_INT(hc_child_wait(&s.child, WAIT_MS), 0);
 	ASSERT_TRUE(WIFEXITED(s.child.status) && WEXITSTATUS(s.child.status) == 0);
-	hc_buf_free(&s.in);
+	hc_buf_free(&s.c.in);
 	ASSERT_TRUE(gone(pidfile));
 }
 

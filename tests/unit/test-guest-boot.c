@@ -1,0 +1,439 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hotcell-init as PID 1 in a real micro-VM, without the host library: QEMU (microvm, TCG or
+ * KVM) boots the project kernel with build/initramfs.cpio.gz; the image is a busybox tree over
+ * virtio-fs (virtiofsd) or an ext4 disk; the agent channel is the virtio-serial port, whose
+ * socket this test listens on. It checks the boot contract of docs/protocol.md end to end:
+ * overlay root (image untouched), volumes, /hotcell, hostname, users, sequential execs,
+ * SHUTDOWN ending QEMU, and a setup failure printing its fatal line and ending the VM.
+ *
+ * Skips when the kernel (build/kernel/bzImage or HOTCELL_KERNEL), QEMU, virtiofsd or busybox
+ * is missing, or when not root (virtiofsd needs it).
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "core/child.h"
+#include "core/path.h"
+#include "proto/boot.h"
+#include "test.h"
+#include "agent-client.h"
+
+#define BOOT_WAIT_MS 120000
+
+static char top[4096], kernel[4200], initrd[4200], busybox[256];
+static const char *virtiofsd = "/usr/lib/qemu/virtiofsd";
+static char work[] = "/tmp/hc-boot-test.XXXXXX";
+static char image[4300];
+
+struct vm {
+	struct hc_child qemu, fsd_root, fsd_vol;
+	int agent_listen;
+	struct agent_conn c;
+	char console[4400];
+};
+
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+/* virtiofsd on a listening socket we made: no waiting for it to create a path. */
+static int start_virtiofsd(struct hc_child *c, const char *sock, const char *dir,
+			   struct hc_error *err)
+{
+	char src[4400];
+	int fd = listen_unix(sock), r;
+
+	if (fd < 0)
+		return hc_error_errno(err, fd, "listen %s", sock);
+	snprintf(src, sizeof(src), "source=%s", dir);
+	const char *argv[] = { virtiofsd, "--fd=3", "-o", src, "-o", "cache=none", NULL };
+	struct hc_fd_map m = { fd, 3 };
+	struct hc_child_opts o = { .argv = argv, .stdin_fd = -1, .stdout_fd = -1,
+				   .stderr_fd = -1, .fds = &m, .n_fds = 1 };
+	r = hc_child_spawn(c, &o, err);
+	close(fd);
+	return r;
+}
+
+/* Boots a VM. root: "virtiofs" or "block"; volume: a host dir or NULL; extra: more kernel
+ * command line. */
+static int vm_start(struct vm *vm, const char *root, const char *volume, const char *extra,
+		    struct hc_error *err)
+{
+	char sock_root[4400], sock_vol[4400], sock_agent[4400], append[2048], chr_con[4500],
+		chr_root[4500], chr_vol[4500], chr_agent[4500], drive[4500];
+	struct hc_buf cmd = HC_BUF_INIT(0);
+	const char *argv[64];
+	size_t n = 0;
+	int r;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->qemu = vm->fsd_root = vm->fsd_vol = (struct hc_child)HC_CHILD_INIT;
+	vm->c.fd = -1;
+	snprintf(vm->console, sizeof(vm->console), "%s/console.log", work);
+	snprintf(sock_root, sizeof(sock_root), "%s/root.sock", work);
+	snprintf(sock_vol, sizeof(sock_vol), "%s/vol.sock", work);
+	snprintf(sock_agent, sizeof(sock_agent), "%s/agent.sock", work);
+	unlink(vm->console);
+
+	if (hc_streq(root, "virtiofs") &&
+	    (r = start_virtiofsd(&vm->fsd_root, sock_root, image, err)) < 0)
+		return r;
+	if (volume && (r = start_virtiofsd(&vm->fsd_vol, sock_vol, volume, err)) < 0)
+		return r;
+	vm->agent_listen = listen_unix(sock_agent);
+	if (vm->agent_listen < 0)
+		return hc_error_errno(err, vm->agent_listen, "listen %s", sock_agent);
+
+	r = hc_buf_printf(&cmd, "console=ttyS0 reboot=k panic=-1 %s", extra ? extra : "");
+	if (r >= 0 && hc_streq(root, "block"))
+		r = hc_buf_printf(&cmd, " %s=block", HC_BOOT_KEY_ROOT);
+	else if (r >= 0 && root)
+		r = hc_buf_printf(&cmd, " %s=virtiofs", HC_BOOT_KEY_ROOT);
+	if (r >= 0)
+		r = hc_buf_printf(&cmd, " %s=serial", HC_BOOT_KEY_CHANNEL);
+	if (r >= 0 && volume)
+		r = hc_boot_volume_append(&cmd, 0, "/mnt/my vol", false);
+	if (r < 0)
+		return hc_error_set(err, r, "command line");
+	snprintf(append, sizeof(append), "%s", cmd.data);
+	hc_buf_free(&cmd);
+
+	snprintf(chr_con, sizeof(chr_con), "file,id=con,path=%s", vm->console);
+	snprintf(chr_root, sizeof(chr_root), "socket,id=fsroot,path=%s", sock_root);
+	snprintf(chr_vol, sizeof(chr_vol), "socket,id=fsvol,path=%s", sock_vol);
+	snprintf(chr_agent, sizeof(chr_agent), "socket,id=agent,path=%s", sock_agent);
+	snprintf(drive, sizeof(drive), "file=%s.ext4,if=none,id=disk,format=raw,readonly=on", image);
+
+	const char *accel = getenv("HOTCELL_TEST_ACCEL") ? getenv("HOTCELL_TEST_ACCEL") : "tcg";
+	const char *base[] = { "qemu-system-x86_64", "-M", "microvm,acpi=off,memory-backend=mem",
+			       "-accel", accel, "-m", "256M", "-object",
+			       "memory-backend-memfd,id=mem,size=256M,share=on", "-global",
+			       "virtio-mmio.force-legacy=false", "-nodefaults", "-no-user-config",
+			       "-display", "none", "-no-reboot", "-kernel", kernel, "-initrd",
+			       initrd, "-append", append, "-chardev", chr_con, "-serial",
+			       "chardev:con", "-device", "virtio-serial-device", "-chardev",
+			       chr_agent, "-device",
+			       "virtserialport,chardev=agent,name=" HC_BOOT_SERIAL_PORT };
+	for (size_t i = 0; i < HC_ARRAY_SIZE(base); i++)
+		argv[n++] = base[i];
+	if (hc_streq(root, "virtiofs")) {
+		argv[n++] = "-chardev";
+		argv[n++] = chr_root;
+		argv[n++] = "-device";
+		argv[n++] = "vhost-user-fs-device,chardev=fsroot,tag=" HC_BOOT_TAG_ROOTFS;
+	} else if (hc_streq(root, "block")) {
+		argv[n++] = "-drive";
+		argv[n++] = drive;
+		argv[n++] = "-device";
+		argv[n++] = "virtio-blk-device,drive=disk";
+	}
+	if (volume) {
+		argv[n++] = "-chardev";
+		argv[n++] = chr_vol;
+		argv[n++] = "-device";
+		argv[n++] = "vhost-user-fs-device,chardev=fsvol,tag=" HC_BOOT_TAG_VOLUME_PREFIX "0";
+	}
+	argv[n] = NULL;
+	struct hc_child_opts o = { .argv = argv, .stdin_fd = -1, .stdout_fd = -1,
+				   .stderr_fd = STDERR_FILENO };
+	return hc_child_spawn(&vm->qemu, &o, err);
+}
+
+/* Accepts the agent connection (QEMU connects at start) and reads the HELLO. */
+static int vm_connect(struct vm *vm, struct hc_proto_hello *hello)
+{
+	struct pollfd p = { .fd = vm->agent_listen, .events = POLLIN };
+	int fd;
+
+	if (poll(&p, 1, BOOT_WAIT_MS) != 1)
+		return -ETIMEDOUT;
+	fd = accept4(vm->agent_listen, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ac_init(&vm->c, fd, BOOT_WAIT_MS);
+	return ac_hello(&vm->c, hello);
+}
+
+/* Returns QEMU's wait status once it has exited on its own (the guest rebooted). */
+static int vm_wait(struct vm *vm)
+{
+	int r = hc_child_wait(&vm->qemu, BOOT_WAIT_MS);
+
+	return r < 0 ? r : vm->qemu.status;
+}
+
+static void vm_stop(struct vm *vm)
+{
+	hc_child_stop(&vm->qemu, 2000);
+	hc_child_stop(&vm->fsd_root, 2000);
+	hc_child_stop(&vm->fsd_vol, 2000);
+	if (vm->agent_listen >= 0)
+		close(vm->agent_listen);
+	vm->agent_listen = -1;
+	ac_free(&vm->c);
+}
+
+static bool console_has(const struct vm *vm, const char *s)
+{
+	struct hc_error err;
+	char *data = NULL;
+	bool found;
+
+	if (hc_path_read_file(vm->console, 4 << 20, &data, NULL, &err) < 0)
+		return false;
+	found = strstr(data, s) != NULL;
+	free(data);
+	return found;
+}
+
+static void dump_console(const struct vm *vm)
+{
+	struct hc_error err;
+	char *data = NULL;
+	size_t len = 0;
+
+	if (hc_path_read_file(vm->console, 4 << 20, &data, &len, &err) < 0)
+		return;
+	fprintf(stderr, "---- console (last 3000 bytes) ----\n%s\n----\n",
+		len > 3000 ? data + len - 3000 : data);
+	free(data);
+}
+
+/* Runs a shell command in the VM; returns its outcome. */
+static int vm_sh(struct vm *vm, const char *script, const char *user, struct outcome *o)
+{
+	const char *argv[] = { "sh", "-c", script, NULL };
+	int r = ac_send_exec(&vm->c, argv, "", user, 0, 60000);
+
+	return r < 0 ? r : ac_collect(&vm->c, o);
+}
+
+static const char *skip_reason(void)
+{
+	static char why[256];
+	struct hc_error err;
+	char *out = NULL;
+	const char *qv[] = { "qemu-system-x86_64", "-version", NULL };
+
+	if (geteuid() != 0)
+		return "needs root (virtiofsd)";
+	if (access(kernel, R_OK) < 0) {
+		snprintf(why, sizeof(why), "no guest kernel at %s (make kernel)", kernel);
+		return why;
+	}
+	if (access(initrd, R_OK) < 0)
+		return "no initramfs (make build/initramfs.cpio.gz)";
+	if (access(virtiofsd, X_OK) < 0)
+		return "no virtiofsd";
+	if (access(busybox, X_OK) < 0)
+		return "no static busybox (busybox-static)";
+	if (hc_child_run(qv, 10000, 4096, &out, &err) != 0) {
+		free(out);
+		return "no qemu-system-x86_64";
+	}
+	free(out);
+	return NULL;
+}
+
+#define CHECK_VM(cond)                                                                       \
+	do {                                                                                 \
+		if (!(cond)) {                                                               \
+			dump_console(&vm);                                                   \
+			vm_stop(&vm);                                                        \
+			FAILF("%s is false", #cond);                                         \
+		}                                                                            \
+	} while (0)
+
+TEST(boot_virtiofs_serial)
+{
+	struct hc_error err = { 0 };
+	struct hc_proto_hello hello;
+	struct outcome o;
+	struct vm vm;
+	char voldir[4400], probe[4500];
+	const char *why = skip_reason();
+
+	if (why)
+		SKIP(why);
+	snprintf(voldir, sizeof(voldir), "%s/vol", work);
+	ASSERT_OK(hc_path_mkdir_p(voldir, 0755, &err), &err);
+	ASSERT_OK(vm_start(&vm, "virtiofs", voldir, NULL, &err), &err);
+	CHECK_VM(vm_connect(&vm, &hello) == 0);
+	CHECK_VM(hello.version == HC_PROTO_VERSION && hello.boot_ns > 0);
+
+	/* PID 1 is hotcell-init; the root is the overlay; hostname; /hotcell is there. */
+	CHECK_VM(vm_sh(&vm, "echo $$ $(cat /proc/1/comm) $(hostname); grep ' / ' /proc/mounts | "
+			    "cut -d' ' -f3; test -d /hotcell -a -d /tmp && echo dirs",
+		       "", &o) == 0);
+	CHECK_VM(o.got_exit && o.exit.code == 0);
+	CHECK_VM(strstr(o.out.data, " init hotcell\noverlay\ndirs\n") != NULL);
+	outcome_free(&o);
+
+	/* Writes land in the tmpfs, not in the image. The volume is the host's directory. */
+	CHECK_VM(vm_sh(&vm, "echo new > /etc/newfile && cat /etc/newfile && "
+			    "echo fromguest > '/mnt/my vol/probe' && echo vol",
+		       "", &o) == 0);
+	CHECK_VM(o.got_exit && o.exit.code == 0);
+	CHECK_VM(hc_streq(o.out.data, "new\nvol\n"));
+	outcome_free(&o);
+	snprintf(probe, sizeof(probe), "%s/etc/newfile", image);
+	CHECK_VM(!hc_path_exists(probe));
+	snprintf(probe, sizeof(probe), "%s/probe", voldir);
+	CHECK_VM(hc_path_exists(probe));
+
+	/* Users from the image's passwd; result.json; an exec error; exit codes; stderr. */
+	CHECK_VM(vm_sh(&vm, "id -u; id -g; echo $HOME", "nobody", &o) == 0);
+	CHECK_VM(hc_streq(o.out.data, "65534\n65534\n/nonexistent\n"));
+	outcome_free(&o);
+	CHECK_VM(vm_sh(&vm, "echo '{\"ok\":1}' > /hotcell/result.json; echo e >&2; exit 7", "",
+		       &o) == 0);
+	CHECK_VM(o.got_exit && o.exit.code == 7 && o.got_result && o.result_status == 0);
+	CHECK_VM(hc_streq(o.result.data, "{\"ok\":1}\n") && hc_streq(o.err.data, "e\n"));
+	outcome_free(&o);
+	const char *nf[] = { "doesnotexist", NULL };
+	CHECK_VM(ac_send_exec(&vm.c, nf, "", "", 0, 0) == 0 && ac_collect(&vm.c, &o) == 0);
+	CHECK_VM(o.got_error && o.error.reason == HC_EXEC_ERR_NOT_FOUND);
+	outcome_free(&o);
+
+	/* SHUTDOWN ends the VM: QEMU exits by itself (-no-reboot). */
+	CHECK_VM(hc_proto_frame_write(vm.c.fd, HC_FRAME_SHUTDOWN, NULL, 0) == 0);
+	int st = vm_wait(&vm);
+	CHECK_VM(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK_VM(!console_has(&vm, HC_BOOT_CONSOLE_FATAL));
+	vm_stop(&vm);
+}
+
+TEST(boot_block_and_channel_close)
+{
+	struct hc_error err = { 0 };
+	struct hc_proto_hello hello;
+	struct outcome o;
+	struct vm vm;
+	char disk[4400], out[256];
+	const char *why = skip_reason();
+
+	if (why)
+		SKIP(why);
+	snprintf(disk, sizeof(disk), "%s.ext4", image);
+	const char *mk[] = { "mke2fs", "-q", "-F", "-t", "ext4", "-d", image, disk, "32M", NULL };
+	char *mkout = NULL;
+	if (hc_child_run(mk, 60000, 4096, &mkout, &err) != 0) {
+		free(mkout);
+		SKIP("mke2fs -d failed");
+	}
+	free(mkout);
+	ASSERT_OK(vm_start(&vm, "block", NULL, NULL, &err), &err);
+	CHECK_VM(vm_connect(&vm, &hello) == 0);
+	CHECK_VM(vm_sh(&vm, "grep ' /run/hc/lower ' /proc/mounts | cut -d' ' -f1,3; "
+			    "touch /x && echo writable", "", &o) == 0);
+	snprintf(out, sizeof(out), "%s", o.out.data ? o.out.data : "");
+	outcome_free(&o);
+	/* The lower mount is not visible from the new root: only the overlay's effect is. */
+	CHECK_VM(strstr(out, "writable") != NULL);
+	/* Closing the channel (the host went away) ends the VM as well. */
+	ac_free(&vm.c);
+	int st = vm_wait(&vm);
+	CHECK_VM(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	vm_stop(&vm);
+}
+
+TEST(boot_failure_is_reported)
+{
+	struct hc_error err = { 0 };
+	struct vm vm;
+	const char *why = skip_reason();
+
+	if (why)
+		SKIP(why);
+	/* No hotcell.root: hotcell-init says why on the console and ends the VM at once. */
+	ASSERT_OK(vm_start(&vm, NULL, NULL, NULL, &err), &err);
+	int st = vm_wait(&vm);
+	CHECK_VM(st >= 0 && WIFEXITED(st));
+	CHECK_VM(console_has(&vm, HC_BOOT_CONSOLE_FATAL "hotcell.root= missing"));
+	vm_stop(&vm);
+}
+
+static int make_image(void)
+{
+	struct hc_error err = { 0 };
+	char p[4500], l[4500];
+	static const char *const cmds[] = { "sh", "echo", "cat", "id", "hostname", "grep", "cut",
+					    "touch", "test", "true" };
+
+	snprintf(image, sizeof(image), "%s/image", work);
+	snprintf(p, sizeof(p), "%s/bin", image);
+	if (hc_path_mkdir_p(p, 0755, &err) < 0)
+		return -1;
+	snprintf(p, sizeof(p), "%s/etc", image);
+	if (hc_path_mkdir_p(p, 0755, &err) < 0)
+		return -1;
+	snprintf(p, sizeof(p), "%s/bin/busybox", image);
+	const char *cp[] = { "cp", busybox, p, NULL };
+	char *out = NULL;
+	if (hc_child_run(cp, 10000, 4096, &out, &err) != 0) {
+		free(out);
+		return -1;
+	}
+	free(out);
+	for (size_t i = 0; i < HC_ARRAY_SIZE(cmds); i++) {
+		snprintf(l, sizeof(l), "%s/bin/%s", image, cmds[i]);
+		if (symlink("busybox", l) < 0)
+			return -1;
+	}
+	snprintf(p, sizeof(p), "%s/etc/passwd", image);
+	const char *pw = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:"
+			 "/bin/false\n";
+	if (hc_path_write_file_atomic(p, pw, strlen(pw), 0644, &err) < 0)
+		return -1;
+	snprintf(p, sizeof(p), "%s/etc/group", image);
+	const char *gr = "root:x:0:\nnogroup:x:65534:\n";
+	if (hc_path_write_file_atomic(p, gr, strlen(gr), 0644, &err) < 0)
+		return -1;
+	return 0;
+}
+
+int main(void)
+{
+	const char *b = getenv("BUILD") ? getenv("BUILD") : "build";
+	struct hc_error err = { 0 };
+
+	snprintf(top, sizeof(top), "%s", getenv("HOTCELL_TOP") ? getenv("HOTCELL_TOP") : ".");
+	if (getenv("HOTCELL_KERNEL"))
+		snprintf(kernel, sizeof(kernel), "%s", getenv("HOTCELL_KERNEL"));
+	else
+		snprintf(kernel, sizeof(kernel), "%s/build/kernel/bzImage", top);
+	snprintf(initrd, sizeof(initrd), "%s/%s/initramfs.cpio.gz", top, b);
+	snprintf(busybox, sizeof(busybox), "/bin/busybox");
+	if (!mkdtemp(work) || make_image() < 0) {
+		printf("FAIL: setup: cannot make the test image in %s\n", work);
+		return 1;
+	}
+	RUN(boot_virtiofs_serial);
+	RUN(boot_block_and_channel_close);
+	RUN(boot_failure_is_reported);
+	if (hc_path_rm_rf(work, &err) < 0)
+		fprintf(stderr, "cannot remove %s: %s\n", work, err.message);
+	return test_summary();
+}
