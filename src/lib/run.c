@@ -317,6 +317,8 @@ static int read_agent(struct run *run, const struct hc_proto_exec *ex, struct hc
 	if (n < 0) {
 		if (errno == EINTR || errno == EAGAIN)
 			return 0;
+		if (errno == ECONNRESET)
+			return -EPIPE;
 		return hc_error_errno(err, -errno, "agent channel");
 	}
 	if (n == 0)
