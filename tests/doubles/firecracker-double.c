@@ -379,8 +379,11 @@ static int start_qemu(struct reply *rep)
 	argv[n++] = "-no-user-config";
 	argv[n++] = "-display";
 	argv[n++] = "none";
+	/* The serial console to our stdout (the console log), appended, as Firecracker does. */
+	argv[n++] = "-chardev";
+	argv[n++] = "file,id=con,path=/proc/self/fd/1,append=on";
 	argv[n++] = "-serial";
-	argv[n++] = "stdio";
+	argv[n++] = "chardev:con";
 	argv[n++] = "-no-reboot";
 	argv[n++] = "-qmp";
 	argv[n++] = qmp;

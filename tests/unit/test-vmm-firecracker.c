@@ -321,7 +321,7 @@ TEST(start_request_order_and_guest_connect)
 	ASSERT_TRUE(strstr(log, "\"is_read_only\":true") != NULL);
 	ASSERT_TRUE(strstr(log, "\"uds_path\":\"v.sock\"") != NULL);
 	ASSERT_TRUE(strstr(log, "\"guest_cid\":3") != NULL);
-	ASSERT_TRUE(strstr(log, "console=ttyS0 reboot=k panic=-1 pci=off hotcell.root=block "
+	ASSERT_TRUE(strstr(log, "console=ttyS0 reboot=k panic=-1 pci=off quiet hotcell.root=block "
 				"hotcell.channel=vsock") != NULL);
 	ASSERT_TRUE(vm->death_fd >= 0);
 	ASSERT_TRUE(vm->agent_listen_fd >= 0);
