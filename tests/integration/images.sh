@@ -21,7 +21,11 @@ fi
 
 hc_tmp_home
 work=$(mktemp -d /tmp/hcimg.XXXXXX)
-trap 'rm -rf "$HOTCELL_HOME" "$work"' EXIT
+cleanup() {
+	declare -F registry_stop_all >/dev/null && registry_stop_all
+	rm -rf "$HOTCELL_HOME" "$work"
+}
+trap cleanup EXIT
 store=$HOTCELL_HOME/store
 
 # A two-layer image: busybox, then a file on top.
@@ -228,5 +232,37 @@ fi
 if jq -e . "$store/index.json" >/dev/null; then pass index-json-valid; else fail index-json-valid "$(head -c 300 "$store/index.json")"; fi
 # No temp file is left behind.
 if [ -z "$(find "$store" -name '*.tmp-*' -o -name '.tmp-*')" ]; then pass no-temp-files; else fail no-temp-files "$(find "$store" -name '*tmp*')"; fi
+
+# --- pull (the CLI side): quiet without a terminal, bytes per layer on one
+if [ ! -f "$HOTCELL_TOP/tests/lib/registry.sh" ] || ! command -v docker-registry >/dev/null ||
+	! command -v script >/dev/null; then
+	skip pull-cli "needs tests/lib/registry.sh, docker-registry and script(1)"
+else
+	source "$HOTCELL_TOP/tests/lib/registry.sh"
+	if ! registry_start REG 2>"$work/reg.err"; then
+		skip pull-cli "registry did not start: $(cat "$work/reg.err")"
+	elif ! skopeo copy -q --dest-tls-verify=false oci:"$work/layout":t1 \
+		docker://"$REG_ADDR"/team/bb:1 >/dev/null 2>"$work/err"; then
+		fail pull-cli "skopeo push: $(cat "$work/err")"
+	else
+		out=$("$HC" pull "$REG_ADDR/team/bb:1" 2>"$work/err")
+		if [[ $out =~ ^sha256:[0-9a-f]{64}$ ]] && [ ! -s "$work/err" ]; then
+			pass pull-quiet-without-terminal
+		else
+			fail pull-quiet-without-terminal "stdout '$out', stderr '$(cat "$work/err")'"
+		fi
+		expect_eq pull-listed "$(digest_of "$REG_ADDR/team/bb:1")" "$out"
+		# A fresh store, so every blob is fetched and shown.
+		HOTCELL_HOME=$work/tty-home script -qec "$HC pull $REG_ADDR/team/bb:1" /dev/null \
+			>"$work/tty.out" 2>&1
+		if [ "$(grep -c 'done' "$work/tty.out")" -ge 3 ] && grep -q "$out" "$work/tty.out"; then
+			pass pull-progress-on-terminal
+		else
+			fail pull-progress-on-terminal "$(head -c 500 "$work/tty.out" | cat -v)"
+		fi
+		rm -rf "$work/tty-home"
+	fi
+	registry_stop_all
+fi
 
 finish
