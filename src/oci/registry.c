@@ -338,8 +338,11 @@ static int transport_error(const struct xfer *x, CURLcode c, struct hc_error *er
 				     "if you trust the network",
 				     reg->ref.domain, detail);
 	case CURLE_SSL_CONNECT_ERROR:
-		return hc_error_setk(err, -EPROTO, HC_EK_REGISTRY, "%s: TLS handshake failed: %s",
-				     reg->ref.domain, detail);
+		return hc_error_setk(err, -EPROTO, HC_EK_REGISTRY, "%s: TLS handshake failed: %s%s",
+				     reg->ref.domain, detail,
+				     reg->plain_ok ? "" :
+						     " (plain HTTP is used only for loopback registries "
+						     "and with --insecure)");
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
 	case CURLE_GOT_NOTHING:
