@@ -23,8 +23,8 @@ for f in "$hc" "$kernel" "$top/$BUILD/tools/mkinitramfs"; do
 done
 
 work=$(mktemp -d /tmp/hcbench.XXXXXX)
-export HOTCELL_HOME=$work/home XDG_RUNTIME_DIR=$work/run
-mkdir -p "$HOTCELL_HOME" "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+export HOTCELL_HOME=$work/home HOTCELL_RUNTIME_DIR=$work/run
+mkdir -p "$HOTCELL_HOME" "$HOTCELL_RUNTIME_DIR" && chmod 700 "$HOTCELL_RUNTIME_DIR"
 cleanup() {
 	local pids
 	pids=$(pgrep -f "$work" || true)

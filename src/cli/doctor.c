@@ -25,7 +25,7 @@ static void print_backend(const char *name, const struct hc_lib_backend_report *
 		printf("  accelerator: none usable\n");
 	printf("  kernel:      %s%s\n", b->kernel[0] ? b->kernel : "none found",
 	       b->kernel[0] ? (b->kernel_is_user ? " (yours: --kernel/HOTCELL_KERNEL)"
-						  : " (the project's)")
+						 : " (the project's)")
 			    : "");
 	if (b->usable)
 		printf("  usable:      yes\n");
@@ -41,7 +41,8 @@ int hc_cli_doctor(int argc, char **argv)
 
 	if (argc > 1) {
 		if (hc_streq(argv[1], "--help") || hc_streq(argv[1], "-h")) {
-			printf("usage: hotcell doctor\n\nChecks each backend on this host: found or "
+			printf("usage: hotcell doctor\n\nChecks each backend on this host: found "
+			       "or "
 			       "not, version, accelerator, kernel, and why.\n");
 			return 0;
 		}

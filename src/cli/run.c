@@ -21,7 +21,8 @@ static const char run_usage[] =
 	"usage: hotcell run [OPTIONS] IMAGE [--] [CMD [ARG...]]\n"
 	"       hotcell run [OPTIONS] --rootfs DIR [--] CMD [ARG...]\n"
 	"\n"
-	"Runs CMD from IMAGE in a fresh micro-VM, like `podman run --rm`, and exits with its status\n"
+	"Runs CMD from IMAGE in a fresh micro-VM, like `podman run --rm`, and exits with its "
+	"status\n"
 	"(128+N for a signal, 124 for a timeout, 125 for hotcell's own errors, 126/127 when the\n"
 	"command cannot be started).\n"
 	"\n"
@@ -30,7 +31,8 @@ static const char run_usage[] =
 	"  --memory MIB            guest memory (256)\n"
 	"  --timeout SECONDS       command timeout, from the command's start (30)\n"
 	"  --boot-timeout SECONDS  time allowed for the guest to boot (60)\n"
-	"  --entrypoint CMD        override the image's entrypoint (\"\" clears it; a JSON array is\n"
+	"  --entrypoint CMD        override the image's entrypoint (\"\" clears it; a JSON array "
+	"is\n"
 	"                          accepted)\n"
 	"  -e, --env KEY[=VALUE]   set a variable (KEY alone takes the host's value)\n"
 	"  -w, --workdir DIR       working directory (must exist in the image)\n"
@@ -48,7 +50,8 @@ static const char run_usage[] =
 	"  --channel MODE          auto|serial|vsock: the agent channel\n"
 	"  --pull POLICY           missing|always|never (missing)\n"
 	"  --jailer                run Firecracker under its jailer\n"
-	"  --device PCI_ADDRESS    pass a PCI device through (cloud-hypervisor, qemu; needs --kernel)\n"
+	"  --device PCI_ADDRESS    pass a PCI device through (cloud-hypervisor, qemu; needs "
+	"--kernel)\n"
 	"  -h, --help              this text\n";
 
 enum {
@@ -72,36 +75,36 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{ "backend", required_argument, NULL, OPT_BACKEND },
-	{ "cpus", required_argument, NULL, OPT_CPUS },
-	{ "memory", required_argument, NULL, OPT_MEMORY },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
-	{ "entrypoint", required_argument, NULL, OPT_ENTRYPOINT },
-	{ "env", required_argument, NULL, 'e' },
-	{ "workdir", required_argument, NULL, 'w' },
-	{ "user", required_argument, NULL, 'u' },
-	{ "volume", required_argument, NULL, 'v' },
-	{ "network", required_argument, NULL, OPT_NETWORK },
-	{ "publish", required_argument, NULL, 'p' },
-	{ "interactive", no_argument, NULL, 'i' },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT },
-	{ "kernel", required_argument, NULL, OPT_KERNEL },
-	{ "accel", required_argument, NULL, OPT_ACCEL },
-	{ "rootfs", required_argument, NULL, OPT_ROOTFS },
-	{ "rootfs-mode", required_argument, NULL, OPT_ROOTFS_MODE },
-	{ "channel", required_argument, NULL, OPT_CHANNEL },
-	{ "pull", required_argument, NULL, OPT_PULL },
-	{ "jailer", no_argument, NULL, OPT_JAILER },
-	{ "device", required_argument, NULL, OPT_DEVICE },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+	{"backend", required_argument, NULL, OPT_BACKEND},
+	{"cpus", required_argument, NULL, OPT_CPUS},
+	{"memory", required_argument, NULL, OPT_MEMORY},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT},
+	{"entrypoint", required_argument, NULL, OPT_ENTRYPOINT},
+	{"env", required_argument, NULL, 'e'},
+	{"workdir", required_argument, NULL, 'w'},
+	{"user", required_argument, NULL, 'u'},
+	{"volume", required_argument, NULL, 'v'},
+	{"network", required_argument, NULL, OPT_NETWORK},
+	{"publish", required_argument, NULL, 'p'},
+	{"interactive", no_argument, NULL, 'i'},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT},
+	{"kernel", required_argument, NULL, OPT_KERNEL},
+	{"accel", required_argument, NULL, OPT_ACCEL},
+	{"rootfs", required_argument, NULL, OPT_ROOTFS},
+	{"rootfs-mode", required_argument, NULL, OPT_ROOTFS_MODE},
+	{"channel", required_argument, NULL, OPT_CHANNEL},
+	{"pull", required_argument, NULL, OPT_PULL},
+	{"jailer", no_argument, NULL, OPT_JAILER},
+	{"device", required_argument, NULL, OPT_DEVICE},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
 };
 
 /* ---- signals: a self-pipe (async-signal-safe), read by hc_run through cancel_fd ---- */
 
-static int sig_pipe[2] = { -1, -1 };
+static int sig_pipe[2] = {-1, -1};
 static volatile sig_atomic_t sig_first;
 
 static void on_signal(int sig)
@@ -120,7 +123,7 @@ static void on_signal(int sig)
 
 static int signals_install(void)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 
 	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -errno;
@@ -145,7 +148,8 @@ static int parse_uint(const char *flag, const char *s, unsigned long long max,
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno || end == s || *end || s[0] == '-' || v > max)
-		return hc_cli_failf("%s: invalid value '%s' (a whole number up to %llu)", flag, s, max);
+		return hc_cli_failf("%s: invalid value '%s' (a whole number up to %llu)", flag, s,
+				    max);
 	*ret = v;
 	return 0;
 }
@@ -174,10 +178,20 @@ static int parse_size(const char *flag, const char *s, size_t *ret)
 		goto bad;
 	if (*end) {
 		switch (*end) {
-		case 'k': case 'K': mul = 1ull << 10; break;
-		case 'm': case 'M': mul = 1ull << 20; break;
-		case 'g': case 'G': mul = 1ull << 30; break;
-		default: goto bad;
+		case 'k':
+		case 'K':
+			mul = 1ull << 10;
+			break;
+		case 'm':
+		case 'M':
+			mul = 1ull << 20;
+			break;
+		case 'g':
+		case 'G':
+			mul = 1ull << 30;
+			break;
+		default:
+			goto bad;
 		}
 		end++;
 		if (*end == 'i')
@@ -292,7 +306,8 @@ static void print_json(char *s)
 		fputc('\n', stdout);
 		free(s);
 	} else {
-		fputs("{\"error\":{\"kind\":\"internal\",\"message\":\"out of memory\"}}\n", stdout);
+		fputs("{\"error\":{\"kind\":\"internal\",\"message\":\"out of memory\"}}\n",
+		      stdout);
 	}
 	fflush(stdout);
 }
@@ -306,15 +321,15 @@ static int fail_run(bool json, const struct hc_error *err)
 
 int hc_cli_run(int argc, char **argv)
 {
-	static const char *const accels[] = { "auto", "kvm", "tcg" };
-	static const char *const modes[] = { "auto", "dir", "block" };
-	static const char *const channels[] = { "auto", "serial", "vsock" };
-	static const char *const nets[] = { "none", "inet", "full" };
-	static const char *const pulls[] = { "missing", "always", "never" };
+	static const char *const accels[] = {"auto", "kvm", "tcg"};
+	static const char *const modes[] = {"auto", "dir", "block"};
+	static const char *const channels[] = {"auto", "serial", "vsock"};
+	static const char *const nets[] = {"none", "inet", "full"};
+	static const char *const pulls[] = {"missing", "always", "never"};
 	struct hc_run_opts o;
-	struct hc_run_result res = { 0 };
-	struct hc_error err = { 0 };
-	struct list envs = { 0 }, vols = { 0 }, ports = { 0 }, devs = { 0 }, hosts = { 0 };
+	struct hc_run_result res = {0};
+	struct hc_error err = {0};
+	struct list envs = {0}, vols = {0}, ports = {0}, devs = {0}, hosts = {0};
 	struct hc_store *store = NULL;
 	unsigned long long u;
 	bool json = false;

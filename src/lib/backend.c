@@ -6,8 +6,8 @@
 #include "vmm/accel.h"
 
 /* DESIGN.md §3: the embedded VMM first, then the lightest separate ones, QEMU last. */
-const char *const hc_lib_backend_auto_order[] = { "libkrun", "cloud-hypervisor", "firecracker",
-						  "qemu" };
+const char *const hc_lib_backend_auto_order[] = {"libkrun", "cloud-hypervisor", "firecracker",
+						 "qemu"};
 const size_t hc_lib_backend_auto_n = HC_ARRAY_SIZE(hc_lib_backend_auto_order);
 
 static const char *cap_name(unsigned cap)
@@ -73,8 +73,8 @@ int hc_lib_backend_prepare(const struct hc_vmm_ops *ops, const struct hc_run_opt
 		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_BACKEND,
 				     "backend '%s' runs only under KVM (--accel tcg is QEMU only)",
 				     ops->name);
-	r = hc_lib_kernel_find(o->kernel, hc_streq(ops->name, "qemu") ? HC_KERNEL_BZIMAGE
-								      : HC_KERNEL_ELF,
+	r = hc_lib_kernel_find(o->kernel,
+			       hc_streq(ops->name, "qemu") ? HC_KERNEL_BZIMAGE : HC_KERNEL_ELF,
 			       kernel, kernel_n, &spec->kernel_is_user, err);
 	if (r < 0)
 		return hc_error_kind(err, HC_EK_BACKEND), r;
@@ -87,11 +87,11 @@ int hc_lib_backend_prepare(const struct hc_vmm_ops *ops, const struct hc_run_opt
 		return r;
 	}
 	spec->rootfs_mode = o->rootfs_mode != HC_ROOTFS_AUTO ? o->rootfs_mode
-			    : ops->caps & HC_CAP_ROOTFS_DIR ? HC_ROOTFS_DIR
+			    : ops->caps & HC_CAP_ROOTFS_DIR  ? HC_ROOTFS_DIR
 							     : HC_ROOTFS_BLOCK;
-	spec->channel = o->channel != HC_CHANNEL_AUTO ? o->channel
+	spec->channel = o->channel != HC_CHANNEL_AUTO	    ? o->channel
 			: ops->caps & HC_CAP_CHANNEL_SERIAL ? HC_CHANNEL_SERIAL
-							     : HC_CHANNEL_VSOCK;
+							    : HC_CHANNEL_VSOCK;
 	r = ops->probe(spec, version, sizeof(version), err);
 	if (r < 0) {
 		hc_error_kind(err, HC_EK_BACKEND);
@@ -125,7 +125,7 @@ int hc_lib_backend_choose(const struct hc_run_opts *o, struct hc_vm_spec *spec, 
 	}
 	for (size_t i = 0; i < hc_lib_backend_auto_n; i++) {
 		const struct hc_vmm_ops *ops = hc_vmm_find(hc_lib_backend_auto_order[i]);
-		struct hc_error e = { 0 };
+		struct hc_error e = {0};
 		struct hc_vm_spec s = *spec;
 
 		if (!ops)
@@ -144,13 +144,12 @@ int hc_lib_backend_choose(const struct hc_run_opts *o, struct hc_vm_spec *spec, 
 			     reasons[0] ? reasons : "none built in");
 }
 
-
 void hc_lib_backend_report(const char *name, const struct hc_run_opts *o,
 			   struct hc_lib_backend_report *ret)
 {
 	const struct hc_vmm_ops *ops = hc_vmm_find(name);
-	struct hc_vm_spec spec = { .cpus = 1, .memory_mib = 256 };
-	struct hc_error e = { 0 };
+	struct hc_vm_spec spec = {.cpus = 1, .memory_mib = 256};
+	struct hc_error e = {0};
 	char initrd[HC_PATH_MAX];
 	int r;
 

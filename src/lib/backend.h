@@ -21,12 +21,12 @@ int hc_lib_backend_prepare(const struct hc_vmm_ops *ops, const struct hc_run_opt
 			   size_t why_n, struct hc_error *err) _must_check_;
 /* The named backend (o->backend), or the first usable one in the auto order. */
 int hc_lib_backend_choose(const struct hc_run_opts *o, struct hc_vm_spec *spec, char *kernel,
-			  size_t kernel_n, const struct hc_vmm_ops **ret, struct hc_error *err)
-	_must_check_;
+			  size_t kernel_n, const struct hc_vmm_ops **ret,
+			  struct hc_error *err) _must_check_;
 
 struct hc_lib_backend_report {
-	bool built_in;            /* hotcell has a driver for it */
-	bool found;               /* the VMM (binary or library) is on this host */
+	bool built_in; /* hotcell has a driver for it */
+	bool found;    /* the VMM (binary or library) is on this host */
 	char version[128];
 	char kernel[HC_PATH_MAX]; /* the kernel it would boot, "" when none was found */
 	bool kernel_is_user;

@@ -33,8 +33,8 @@ static int rootfs_dir_prepare(const char *dir, bool want_disk, struct hc_lib_ima
 		return hc_error_setk(err, -errno, HC_EK_ROOTFS, "--rootfs '%s': %s", dir,
 				     strerror(errno));
 	if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode))
-		return hc_error_setk(err, -ENOTDIR, HC_EK_ROOTFS, "--rootfs '%s' is not a directory",
-				     dir);
+		return hc_error_setk(err, -ENOTDIR, HC_EK_ROOTFS,
+				     "--rootfs '%s' is not a directory", dir);
 	r = hc_path_fmt(ret->tree, sizeof(ret->tree), err, "%s", real);
 	if (r < 0 || !want_disk)
 		return r;
@@ -88,7 +88,7 @@ static int resolve(struct hc_store *store, const struct hc_run_opts *o, struct h
 int hc_lib_image_prepare(struct hc_store *store, const struct hc_run_opts *o, bool want_disk,
 			 struct hc_lib_image *ret, struct hc_error *err)
 {
-	struct hc_oci_image img = { 0 };
+	struct hc_oci_image img = {0};
 	struct image_priv *p;
 	int r;
 

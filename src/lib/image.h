@@ -11,7 +11,7 @@
 #include "lib/spec.h"
 
 struct hc_lib_image {
-	char name[512];  /* normalised reference; "" with --rootfs */
+	char name[512];	 /* normalised reference; "" with --rootfs */
 	char digest[72]; /* platform manifest digest; "" with --rootfs */
 	char tree[HC_PATH_MAX];
 	char disk[HC_PATH_MAX]; /* "" unless a disk was asked for */
@@ -19,7 +19,10 @@ struct hc_lib_image {
 	void *priv; /* the rootfs handle and the storage behind defaults */
 };
 
-#define HC_LIB_IMAGE_INIT { .name = "", .priv = NULL }
+#define HC_LIB_IMAGE_INIT                                                                          \
+	{                                                                                          \
+		.name = "", .priv = NULL                                                           \
+	}
 
 int hc_lib_image_prepare(struct hc_store *store, const struct hc_run_opts *o, bool want_disk,
 			 struct hc_lib_image *ret, struct hc_error *err) _must_check_;

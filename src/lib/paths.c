@@ -65,7 +65,10 @@ bool hc_lib_kernel_is_elf(const char *path)
 
 	if (fd < 0)
 		return false;
-	elf = read(fd, magic, 4) == 4 && memcmp(magic, "\x7f" "ELF", 4) == 0;
+	elf = read(fd, magic, 4) == 4 && memcmp(magic,
+						"\x7f"
+						"ELF",
+						4) == 0;
 	close(fd);
 	return elf;
 }
@@ -76,7 +79,7 @@ int hc_lib_kernel_find(const char *user, enum hc_kernel_format fmt, char *buf, s
 	const char *e = getenv("HOTCELL_KERNEL");
 	const char *name = fmt == HC_KERNEL_ELF ? "vmlinux" : "bzImage";
 	char rel_build[64], rel_inst[64], tried[1024] = "";
-	const char *rels[2] = { rel_build, rel_inst };
+	const char *rels[2] = {rel_build, rel_inst};
 	int r;
 
 	if (!user && e && *e)
@@ -94,10 +97,11 @@ int hc_lib_kernel_find(const char *user, enum hc_kernel_format fmt, char *buf, s
 	if (r == -ENAMETOOLONG)
 		return hc_error_set(err, r, "kernel path too long");
 	if (r < 0)
-		return hc_error_set(err, -ENOENT,
-				    "no guest kernel (%s) found: build it with `make kernel`, or use "
-				    "--kernel PATH or HOTCELL_KERNEL (searched %s)",
-				    name, tried[0] ? tried : "nothing");
+		return hc_error_set(
+			err, -ENOENT,
+			"no guest kernel (%s) found: build it with `make kernel`, or use "
+			"--kernel PATH or HOTCELL_KERNEL (searched %s)",
+			name, tried[0] ? tried : "nothing");
 	if (ret_is_user)
 		*ret_is_user = false;
 	return 0;
@@ -105,7 +109,7 @@ int hc_lib_kernel_find(const char *user, enum hc_kernel_format fmt, char *buf, s
 
 int hc_lib_initramfs_find(char *buf, size_t n, struct hc_error *err)
 {
-	static const char *const rels[] = { "initramfs.cpio.gz", "lib/hotcell/initramfs.cpio.gz" };
+	static const char *const rels[] = {"initramfs.cpio.gz", "lib/hotcell/initramfs.cpio.gz"};
 	const char *e = getenv("HOTCELL_INITRAMFS");
 	char tried[1024] = "";
 	int r;
@@ -119,9 +123,10 @@ int hc_lib_initramfs_find(char *buf, size_t n, struct hc_error *err)
 	if (r == -ENAMETOOLONG)
 		return hc_error_set(err, r, "initramfs path too long");
 	if (r < 0)
-		return hc_error_set(err, -ENOENT,
-				    "no initramfs with hotcell-init found: build it with `make`, or set "
-				    "HOTCELL_INITRAMFS (searched %s)",
-				    tried[0] ? tried : "nothing");
+		return hc_error_set(
+			err, -ENOENT,
+			"no initramfs with hotcell-init found: build it with `make`, or set "
+			"HOTCELL_INITRAMFS (searched %s)",
+			tried[0] ? tried : "nothing");
 	return 0;
 }

@@ -13,7 +13,7 @@
 
 enum hc_kernel_format {
 	HC_KERNEL_BZIMAGE, /* QEMU: bzImage (or a PVH vmlinux) */
-	HC_KERNEL_ELF,     /* Firecracker, Cloud Hypervisor: ELF vmlinux */
+	HC_KERNEL_ELF,	   /* Firecracker, Cloud Hypervisor: ELF vmlinux */
 };
 
 /* Finds the kernel. user is --kernel (NULL when not given). *ret_is_user tells whether the

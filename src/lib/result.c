@@ -49,7 +49,8 @@ bool hc_lib_utf8_valid(const char *s, size_t n)
 
 char *hc_lib_base64(const void *data, size_t n)
 {
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	const unsigned char *p = data;
 	size_t out_len = (n + 2) / 3 * 4, o = 0;
 	char *out;
@@ -175,7 +176,8 @@ static json_t *error_object(const struct hc_error *err)
 	if (set_new(e, "kind", json_string(err && err->kind[0] ? err->kind : HC_EK_INTERNAL)) < 0 ||
 	    set_new(e, "message",
 		    lossy_string(err && err->message[0] ? err->message
-							 : hc_strerror(err ? err->code : -EIO))) < 0) {
+							: hc_strerror(err ? err->code : -EIO))) <
+		    0) {
 		json_decref(e);
 		return NULL;
 	}
@@ -201,11 +203,14 @@ static json_t *result_object(const struct hc_run_result *r)
 	e |= set_new(o, "backend", json_string(r->backend));
 	e |= set_new(o, "accel", json_string(r->accel));
 	e |= set_new(o, "image", r->image ? lossy_string(r->image) : json_null());
-	e |= set_new(o, "image_digest", r->image_digest[0] ? json_string(r->image_digest) : json_null());
+	e |= set_new(o, "image_digest",
+		     r->image_digest[0] ? json_string(r->image_digest) : json_null());
 	e |= set_new(o, "exit_code",
-		     r->signal || r->timed_out || r->exit_code < 0 ? json_null() : json_integer(r->exit_code));
+		     r->signal || r->timed_out || r->exit_code < 0 ? json_null()
+								   : json_integer(r->exit_code));
 	e |= set_new(o, "signal",
-		     r->signal ? json_string(hc_lib_signal_name(r->signal, sig, sizeof(sig))) : json_null());
+		     r->signal ? json_string(hc_lib_signal_name(r->signal, sig, sizeof(sig)))
+			       : json_null());
 	e |= set_new(o, "timed_out", json_boolean(r->timed_out));
 	e |= add_output(o, "stdout", r->stdout_data, r->stdout_len, r->stdout_truncated);
 	e |= add_output(o, "stderr", r->stderr_data, r->stderr_len, r->stderr_truncated);

@@ -99,8 +99,7 @@ struct run {
 	unsigned death_spurious;
 };
 
-static int queue_frame(struct run *run, uint8_t type, const void *p, size_t n,
-		       struct hc_error *err)
+static int queue_frame(struct run *run, uint8_t type, const void *p, size_t n, struct hc_error *err)
 {
 	int r = hc_proto_frame_append(&run->out, type, p, n);
 
@@ -113,7 +112,8 @@ static int queue_frame(struct run *run, uint8_t type, const void *p, size_t n,
 static int flush_out(struct run *run, struct hc_error *err)
 {
 	while (run->out.len > 0) {
-		ssize_t n = send(run->agent, run->out.data, run->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n =
+			send(run->agent, run->out.data, run->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -136,7 +136,7 @@ static void write_all(int fd, const uint8_t *p, size_t n, bool *broken)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				struct pollfd pf = { .fd = fd, .events = POLLOUT };
+				struct pollfd pf = {.fd = fd, .events = POLLOUT};
 
 				poll(&pf, 1, -1);
 				continue;
@@ -185,9 +185,8 @@ static int on_result(struct run *run, const struct hc_proto_frame *f, struct hc_
 		r = asprintf(&run->res->result_error, "%s is larger than %u bytes",
 			     HC_BOOT_RESULT_PATH, HC_PROTO_MAX_RESULT);
 	} else if (rr.status != HC_RESULT_OK) {
-		r = asprintf(&run->res->result_error, "%s is unreadable: %.*s",
-			     HC_BOOT_RESULT_PATH, (int)(rr.len > 256 ? 256 : rr.len),
-			     (const char *)rr.data);
+		r = asprintf(&run->res->result_error, "%s is unreadable: %.*s", HC_BOOT_RESULT_PATH,
+			     (int)(rr.len > 256 ? 256 : rr.len), (const char *)rr.data);
 	} else if (!(doc = json_loadb((const char *)rr.data, rr.len, JSON_DECODE_ANY, &jerr))) {
 		r = asprintf(&run->res->result_error, "%s is not valid JSON: %s (line %d)",
 			     HC_BOOT_RESULT_PATH, jerr.text, jerr.line);
@@ -212,11 +211,12 @@ static int on_exec_error(struct run *run, const struct hc_proto_frame *f, struct
 	switch (pe.reason) {
 	case HC_EXEC_ERR_NOT_FOUND:
 		run->res->exit_code = 127;
-		return hc_error_setk(err, -ENOENT, "exec", "executable file `%s` not found in $PATH",
-				     run->argv0);
+		return hc_error_setk(err, -ENOENT, "exec",
+				     "executable file `%s` not found in $PATH", run->argv0);
 	case HC_EXEC_ERR_NOT_EXECUTABLE:
 		run->res->exit_code = 126;
-		return hc_error_setk(err, -EACCES, "exec", "cannot execute `%s`: %s", run->argv0, m);
+		return hc_error_setk(err, -EACCES, "exec", "cannot execute `%s`: %s", run->argv0,
+				     m);
 	case HC_EXEC_ERR_BAD_WORKDIR:
 		run->res->exit_code = 126;
 		return hc_error_setk(err, -ENOTDIR, "exec", "workdir: %s", m);
@@ -334,8 +334,9 @@ static int read_agent(struct run *run, const struct hc_proto_exec *ex, struct hc
 		if (r == 0)
 			break;
 		if (r < 0) {
-			r = hc_error_setk(err, r, HC_EK_VM, "protocol error: malformed frame from "
-							    "the guest");
+			r = hc_error_setk(err, r, HC_EK_VM,
+					  "protocol error: malformed frame from "
+					  "the guest");
 			break;
 		}
 		off += used;
@@ -401,12 +402,12 @@ static bool console_panic(struct hc_vm *vm, char *line, size_t n)
 static int vm_failure(struct run *run, int code, struct hc_error *err)
 {
 	const char *when = run->phase == PH_BOOT ? "while booting" : "before the command ended";
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 	char line[300];
 	int r;
 
 	if (run->vm && run->vm->death_fd >= 0) {
-		struct pollfd p = { .fd = run->vm->death_fd, .events = POLLIN };
+		struct pollfd p = {.fd = run->vm->death_fd, .events = POLLIN};
 
 		poll(&p, 1, DEATH_GRACE_MS);
 	}
@@ -438,18 +439,19 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 		int timeout;
 
 		for (int i = 0; i < P_N; i++)
-			p[i] = (struct pollfd){ .fd = -1 };
+			p[i] = (struct pollfd){.fd = -1};
 		if (run->agent >= 0)
-			p[P_AGENT] = (struct pollfd){ .fd = run->agent,
-						      .events = POLLIN | (run->out.len ? POLLOUT : 0) };
+			p[P_AGENT] = (struct pollfd){
+				.fd = run->agent, .events = POLLIN | (run->out.len ? POLLOUT : 0)};
 		else
-			p[P_LISTEN] = (struct pollfd){ .fd = run->vm->agent_listen_fd, .events = POLLIN };
+			p[P_LISTEN] =
+				(struct pollfd){.fd = run->vm->agent_listen_fd, .events = POLLIN};
 		if (run->vm->death_fd >= 0 && run->death_spurious < 1000)
-			p[P_DEATH] = (struct pollfd){ .fd = run->vm->death_fd, .events = POLLIN };
+			p[P_DEATH] = (struct pollfd){.fd = run->vm->death_fd, .events = POLLIN};
 		if (o->cancel_fd >= 0)
-			p[P_CANCEL] = (struct pollfd){ .fd = o->cancel_fd, .events = POLLIN };
+			p[P_CANCEL] = (struct pollfd){.fd = o->cancel_fd, .events = POLLIN};
 		if (run->phase == PH_RUNNING && run->stdin_open && run->out.len < OUT_QUEUE_HIGH)
-			p[P_STDIN] = (struct pollfd){ .fd = o->stdin_fd, .events = POLLIN };
+			p[P_STDIN] = (struct pollfd){.fd = o->stdin_fd, .events = POLLIN};
 
 		timeout = hc_clock_left_ms(deadline);
 		if (timeout == 0) {
@@ -538,7 +540,7 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 		if (p[P_STDIN].revents)
 			read_stdin(run, err);
 		if (p[P_DEATH].revents) {
-			struct hc_error e = { 0 };
+			struct hc_error e = {0};
 
 			r = hc_vm_check(run->vm, &e);
 			if (r < 0) {
@@ -560,12 +562,12 @@ static const char *extra_cmdline(void)
 	return l && hc_streq(l, "debug") ? "hotcell.debug=1" : "";
 }
 
-HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o,
-		     struct hc_run_result *res, struct hc_error *err)
+HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o, struct hc_run_result *res,
+		     struct hc_error *err)
 {
 	struct hc_lib_image image = HC_LIB_IMAGE_INIT;
-	struct hc_proto_exec ex = { 0 };
-	struct hc_vm_spec spec = { 0 };
+	struct hc_proto_exec ex = {0};
+	struct hc_vm_spec spec = {0};
 	const struct hc_vmm_ops *ops = NULL;
 	char kernel[HC_PATH_MAX], initrd[HC_PATH_MAX];
 	struct run run = {
@@ -668,7 +670,7 @@ out:
 	if (run.vm) {
 		/* The host ends the VM; a shutdown frame first lets a healthy guest know. */
 		if (run.agent >= 0 && r != -ECANCELED) {
-			struct hc_error ignore = { 0 };
+			struct hc_error ignore = {0};
 
 			if (queue_frame(&run, HC_FRAME_SHUTDOWN, NULL, 0, &ignore) == 0 &&
 			    flush_out(&run, &ignore) < 0)

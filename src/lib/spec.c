@@ -19,8 +19,8 @@ static int strv_push(struct strv *s, const char *str, struct hc_error *err)
 	char **nv, *copy;
 
 	if (s->n >= HC_PROTO_MAX_ARGS)
-		return hc_error_setk(err, -E2BIG, HC_EK_USAGE, "too many arguments or variables (max %u)",
-				     HC_PROTO_MAX_ARGS);
+		return hc_error_setk(err, -E2BIG, HC_EK_USAGE,
+				     "too many arguments or variables (max %u)", HC_PROTO_MAX_ARGS);
 	if (strlen(str) > HC_PROTO_MAX_STRING)
 		return hc_error_setk(err, -E2BIG, HC_EK_USAGE, "argument too long (max %u bytes)",
 				     HC_PROTO_MAX_STRING);
@@ -62,7 +62,8 @@ static int entrypoint_from_flag(struct strv *argv, const char *flag, struct hc_e
 		json_decref(arr);
 		return strv_push(argv, flag, err);
 	}
-	json_array_foreach(arr, i, it) {
+	json_array_foreach(arr, i, it)
+	{
 		if (!json_is_string(it)) {
 			r = hc_error_setk(err, -EINVAL, HC_EK_USAGE,
 					  "--entrypoint: a JSON array must hold strings only");
@@ -130,7 +131,8 @@ static int build_env(struct strv *env, const struct hc_run_opts *opts,
 		size_t kl = key_len(e);
 
 		if (kl == 0)
-			return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "-e '%s': empty variable name", e);
+			return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+					     "-e '%s': empty variable name", e);
 		if (e[kl] == '=') {
 			r = env_set(env, e, err);
 		} else {
@@ -159,8 +161,8 @@ void hc_lib_exec_clear(struct hc_proto_exec *e)
 
 	if (!e)
 		return;
-	a = (struct strv){ e->argv, e->argc };
-	v = (struct strv){ e->env, e->envc };
+	a = (struct strv){e->argv, e->argc};
+	v = (struct strv){e->env, e->envc};
 	strv_free(&a);
 	strv_free(&v);
 	free(e->user);
@@ -171,7 +173,7 @@ void hc_lib_exec_clear(struct hc_proto_exec *e)
 int hc_lib_exec_build(const struct hc_run_opts *opts, const struct hc_lib_image_defaults *img,
 		      struct hc_proto_exec *ret, struct hc_error *err)
 {
-	struct strv argv = { 0 }, env = { 0 };
+	struct strv argv = {0}, env = {0};
 	const char *workdir, *user;
 	double timeout_s;
 	uint32_t flags = 0;
@@ -198,11 +200,12 @@ int hc_lib_exec_build(const struct hc_run_opts *opts, const struct hc_lib_image_
 	if (r < 0)
 		goto fail;
 	if (argv.n == 0) {
-		r = hc_error_setk(err, -EINVAL, HC_EK_USAGE,
-				  img ? "no command or entrypoint provided, and no CMD or ENTRYPOINT "
-					"from image"
-				      : "no command given (with --rootfs there is no image config: "
-					"CMD is required)");
+		r = hc_error_setk(
+			err, -EINVAL, HC_EK_USAGE,
+			img ? "no command or entrypoint provided, and no CMD or ENTRYPOINT "
+			      "from image"
+			    : "no command given (with --rootfs there is no image config: "
+			      "CMD is required)");
 		goto fail;
 	}
 	if (argv.v[0][0] == 0) {
@@ -233,7 +236,8 @@ int hc_lib_exec_build(const struct hc_run_opts *opts, const struct hc_lib_image_
 
 	timeout_s = opts->timeout_s > 0 ? opts->timeout_s : HC_LIB_DEFAULT_TIMEOUT_S;
 	if (timeout_s * 1000.0 > (double)UINT32_MAX - 1) {
-		r = hc_error_setk(err, -ERANGE, HC_EK_USAGE, "--timeout %g is too large", timeout_s);
+		r = hc_error_setk(err, -ERANGE, HC_EK_USAGE, "--timeout %g is too large",
+				  timeout_s);
 		goto fail;
 	}
 

@@ -9,7 +9,7 @@
 #   e2e_clean NAME      PASS/FAIL: no VMM/virtiofsd/vsock process of ours, no runtime dir, no
 #                       file added to or removed from the state dir since e2e_snapshot
 # Every process hotcell starts has our private paths on its command line (sockets under
-# $XDG_RUNTIME_DIR, the image under $HOTCELL_HOME), so pgrep -f "$E2E" finds exactly ours,
+# $HOTCELL_RUNTIME_DIR, the image under $HOTCELL_HOME), so pgrep -f "$E2E" finds exactly ours,
 # even when other test suites run VMs on the same machine.
 
 e2e_init() {
@@ -29,9 +29,9 @@ e2e_init() {
 		exit 0
 	fi
 	E2E=$(mktemp -d /tmp/hce2e.XXXXXX)
-	export HOTCELL_HOME=$E2E/home XDG_RUNTIME_DIR=$E2E/run
-	mkdir -p "$HOTCELL_HOME" "$XDG_RUNTIME_DIR" "$E2E/work"
-	chmod 700 "$XDG_RUNTIME_DIR"
+	export HOTCELL_HOME=$E2E/home HOTCELL_RUNTIME_DIR=$E2E/run
+	mkdir -p "$HOTCELL_HOME" "$HOTCELL_RUNTIME_DIR" "$E2E/work"
+	chmod 700 "$HOTCELL_RUNTIME_DIR"
 	trap e2e_cleanup EXIT
 	# A VM that cannot start at all (no kernel, no initramfs, no QEMU) skips the script: the
 	# reason is what doctor says.
@@ -53,33 +53,19 @@ e2e_cleanup() {
 	rm -rf "$E2E"
 }
 
-# e2e_image NAME [mkimage.sh options...]: builds a busybox image and loads it as NAME.
+# e2e_image NAME [mkimage options...]: builds a busybox image (tests/lib/mkimage.sh: busybox
+# applets in /bin, users root and hc (1000), --env/--workdir/--user/--entrypoint/--cmd/--file)
+# and loads it as NAME.
 e2e_image() {
 	local name=$1 dir
 	shift
 	dir=$E2E/work/layout-$name
-	if [ -x "$HOTCELL_TOP/tests/lib/mkimage.sh" ]; then
-		"$HOTCELL_TOP/tests/lib/mkimage.sh" "$dir" "$@" >"$E2E/work/mkimage.log" 2>&1
-	else
-		e2e_mkimage_fallback "$dir" >"$E2E/work/mkimage.log" 2>&1
-	fi || { fail "image-$name" "building the image failed: $(tail -n 3 "$E2E/work/mkimage.log")"; return 1; }
+	# shellcheck source=tests/lib/mkimage.sh
+	source "$HOTCELL_TOP/tests/lib/mkimage.sh"
+	mkimage "$dir" latest "$@" >"$E2E/work/mkimage.log" 2>&1 ||
+		{ fail "image-$name" "building the image failed: $(tail -n 3 "$E2E/work/mkimage.log")"; return 1; }
 	"$HC" load --name "$name" "$dir" >"$E2E/work/load.log" 2>&1 ||
 		{ fail "image-$name" "hotcell load failed: $(tail -n 3 "$E2E/work/load.log")"; return 1; }
-}
-
-# Until tests/lib/mkimage.sh exists: busybox with its applet links, nothing else.
-e2e_mkimage_fallback() {
-	local dir=$1 b=$E2E/work/bundle
-	umoci init --layout "$dir" && umoci new --image "$dir:latest" &&
-		umoci unpack --rootless --image "$dir:latest" "$b" &&
-		mkdir -p "$b/rootfs/bin" "$b/rootfs/etc" "$b/rootfs/tmp" &&
-		cp /bin/busybox "$b/rootfs/bin/busybox" &&
-		for a in $(/bin/busybox --list); do [ -e "$b/rootfs/bin/$a" ] || ln -s busybox "$b/rootfs/bin/$a"; done &&
-		printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$b/rootfs/etc/passwd" &&
-		printf 'root:x:0:\nnogroup:x:65534:\n' >"$b/rootfs/etc/group" &&
-		umoci repack --image "$dir:latest" "$b" &&
-		umoci config --image "$dir:latest" --config.env PATH=/bin --config.cmd /bin/sh &&
-		rm -rf "$b"
 }
 
 e2e_run() {
@@ -104,8 +90,8 @@ e2e_clean() {
 	local procs
 	procs=$(pgrep -af "$E2E" 2>/dev/null | grep -v "^$$ " | grep -E 'qemu|virtiofsd|vhost-device|hotcell' || true)
 	[ -z "$procs" ] || why="processes left: $procs"
-	if [ -d "$XDG_RUNTIME_DIR/hotcell" ] && [ -n "$(ls -A "$XDG_RUNTIME_DIR/hotcell")" ]; then
-		why="$why runtime dirs left: $(ls -A "$XDG_RUNTIME_DIR/hotcell" | tr '\n' ' ')"
+	if [ -n "$(ls -A "$HOTCELL_RUNTIME_DIR")" ]; then
+		why="$why runtime dir not empty: $(ls -A "$HOTCELL_RUNTIME_DIR" | tr '\n' ' ')"
 	fi
 	if [ -n "${SNAP:-}" ]; then
 		local now
