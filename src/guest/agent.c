@@ -37,15 +37,15 @@ struct agent {
 	int sfd;       /* signalfd (SIGCHLD) */
 	struct hc_buf in;
 	struct hc_buf out;
-	size_t out_off;      /* bytes of out already written */
+	size_t out_off;	     /* bytes of out already written */
 	size_t out_boundary; /* start of the first frame not yet begun (>= out_off) */
-	bool closing;        /* stop after flushing what can be flushed */
+	bool closing;	     /* stop after flushing what can be flushed */
 
 	/* the command, when one runs (proc.pid != 0) */
 	struct guest_proc proc;
 	struct hc_buf stdin_q;
 	bool stdin_close; /* close stdin once the queue is written */
-	bool exited;      /* reaped; its pipes are being drained */
+	bool exited;	  /* reaped; its pipes are being drained */
 	int status;
 	bool has_deadline;
 	struct timespec deadline;
@@ -63,7 +63,7 @@ static uint64_t now_ns(clockid_t clk)
 static void send_error(struct agent *a, uint32_t reason, const char *fmt, ...) _printf_(3, 4);
 static void send_error(struct agent *a, uint32_t reason, const char *fmt, ...)
 {
-	struct hc_proto_error e = { .reason = reason };
+	struct hc_proto_error e = {.reason = reason};
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -76,8 +76,7 @@ static void send_error(struct agent *a, uint32_t reason, const char *fmt, ...)
 
 static int queue_hello(struct hc_buf *b)
 {
-	struct hc_proto_hello h = { .version = HC_PROTO_VERSION,
-				    .boot_ns = now_ns(CLOCK_BOOTTIME) };
+	struct hc_proto_hello h = {.version = HC_PROTO_VERSION, .boot_ns = now_ns(CLOCK_BOOTTIME)};
 
 	snprintf(h.agent, sizeof(h.agent), "%s", GUEST_AGENT_VERSION);
 	return hc_proto_hello_encode(b, &h);
@@ -122,9 +121,9 @@ static int flush_out(struct agent *a)
 	/* Track frame starts, so a reconnect can drop the torn rest of a frame. */
 	while (a->out_boundary < a->out_off) {
 		const uint8_t *h = (const uint8_t *)a->out.data + a->out_boundary;
-		a->out_boundary += HC_PROTO_HEADER_SIZE +
-				   ((uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
-				    (uint32_t)h[2] << 8 | h[3]);
+		a->out_boundary +=
+			HC_PROTO_HEADER_SIZE +
+			((uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3]);
 	}
 	if (a->out_off == a->out.len) {
 		hc_buf_reset(&a->out);
@@ -196,7 +195,7 @@ static void start_command(struct agent *a, const struct hc_proto_frame *f)
 	/* Each command's result is its own: a file left by an earlier one is not reported. */
 	if (unlink(a->o->result_path) < 0 && errno != ENOENT)
 		guest_dbg("remove %s: %m", a->o->result_path);
-	struct guest_exec_opts eo = { .etc = a->o->etc };
+	struct guest_exec_opts eo = {.etc = a->o->etc};
 	r = guest_exec_start(&e, &eo, &a->proc, &err);
 	if (r < 0) {
 		guest_dbg("exec %s failed: %s", e.argv[0], err.message);
@@ -268,7 +267,7 @@ static void write_stdin(struct agent *a)
 /* Reads /hotcell/result.json (bounded; never blocks on a FIFO) into a RESULT frame. */
 static void queue_result(struct agent *a)
 {
-	struct hc_proto_result res = { .status = HC_RESULT_OK };
+	struct hc_proto_result res = {.status = HC_RESULT_OK};
 	_cleanup_free_ uint8_t *data = NULL;
 	char reason[128];
 	struct stat st;
@@ -337,7 +336,7 @@ send:
  * as a container's processes end with its first one. */
 static void finish_command(struct agent *a)
 {
-	struct hc_proto_exit x = { 0 };
+	struct hc_proto_exit x = {0};
 
 	while (out_pending(a) < OUT_SOFT && (a->proc.out_fd >= 0 || a->proc.err_fd >= 0)) {
 		if (a->proc.out_fd >= 0 && read_output(a, &a->proc.out_fd, HC_FRAME_STDOUT) < 0)
@@ -425,7 +424,8 @@ static int read_channel(struct agent *a)
 
 		r = hc_proto_frame_parse((const uint8_t *)a->in.data, a->in.len, &f, &used);
 		if (r < 0) {
-			send_error(a, HC_EXEC_ERR_INVALID, "protocol error: malformed frame header");
+			send_error(a, HC_EXEC_ERR_INVALID,
+				   "protocol error: malformed frame header");
 			return -EBADMSG;
 		}
 		if (r == 1) {
@@ -535,7 +535,7 @@ int guest_agent_serve(const struct guest_agent_opts *o)
 		.in = HC_BUF_INIT(IN_MAX),
 		.out = HC_BUF_INIT(OUT_MAX),
 		.stdin_q = HC_BUF_INIT(STDIN_MAX),
-		.proc = { .in_fd = -1, .out_fd = -1, .err_fd = -1 },
+		.proc = {.in_fd = -1, .out_fd = -1, .err_fd = -1},
 	};
 	sigset_t mask;
 	int r = 0;
@@ -591,7 +591,8 @@ int guest_agent_serve(const struct guest_agent_opts *o)
 			size_t used;
 			struct hc_proto_frame f;
 
-			if (hc_proto_frame_parse((const uint8_t *)a.in.data, a.in.len, &f, &used) != 0) {
+			if (hc_proto_frame_parse((const uint8_t *)a.in.data, a.in.len, &f, &used) !=
+			    0) {
 				r = read_channel(&a);
 				if (channel_result(&a, &r))
 					break;
@@ -600,15 +601,16 @@ int guest_agent_serve(const struct guest_agent_opts *o)
 		}
 
 		want_in = a.stdin_q.len < STDIN_SOFT;
-		p[P_CHAN] = (struct pollfd){ .fd = a.chan,
-					     .events = (short)((want_in ? POLLIN : 0) |
-							       (out_pending(&a) ? POLLOUT : 0)) };
-		p[P_LISTEN] = (struct pollfd){ .fd = a.listen_fd, .events = POLLIN };
-		p[P_SIG] = (struct pollfd){ .fd = a.sfd, .events = POLLIN };
+		p[P_CHAN] = (struct pollfd){.fd = a.chan,
+					    .events = (short)((want_in ? POLLIN : 0) |
+							      (out_pending(&a) ? POLLOUT : 0))};
+		p[P_LISTEN] = (struct pollfd){.fd = a.listen_fd, .events = POLLIN};
+		p[P_SIG] = (struct pollfd){.fd = a.sfd, .events = POLLIN};
 		bool room = out_pending(&a) < OUT_SOFT && a.proc.pid && !a.exited;
-		p[P_OUT] = (struct pollfd){ .fd = room ? a.proc.out_fd : -1, .events = POLLIN };
-		p[P_ERR] = (struct pollfd){ .fd = room ? a.proc.err_fd : -1, .events = POLLIN };
-		p[P_IN] = (struct pollfd){ .fd = a.stdin_q.len ? a.proc.in_fd : -1, .events = POLLOUT };
+		p[P_OUT] = (struct pollfd){.fd = room ? a.proc.out_fd : -1, .events = POLLIN};
+		p[P_ERR] = (struct pollfd){.fd = room ? a.proc.err_fd : -1, .events = POLLIN};
+		p[P_IN] =
+			(struct pollfd){.fd = a.stdin_q.len ? a.proc.in_fd : -1, .events = POLLOUT};
 
 		if (poll(p, P_N, poll_timeout(&a)) < 0) {
 			if (errno == EINTR)
@@ -643,7 +645,8 @@ int guest_agent_serve(const struct guest_agent_opts *o)
 			if ((ev & POLLIN) || ((ev & (POLLHUP | POLLERR)) && want_in))
 				r = read_channel(&a);
 			else if (ev & (POLLHUP | POLLERR))
-				r = -EPIPE; /* not reading (stdin push-back), but the host is gone */
+				r = -EPIPE; /* not reading (stdin push-back), but the host is gone
+					     */
 			else
 				r = 0;
 			if (channel_result(&a, &r))

@@ -65,7 +65,8 @@ static int set_key(struct guest_boot_cfg *cfg, const char *key, const char *val,
 {
 	if (hc_streq(key, HC_BOOT_KEY_ROOT)) {
 		if (!hc_streq(val, "virtiofs") && !hc_streq(val, "block"))
-			return fail(msg, msglen, -EINVAL, "%s=%s: want virtiofs or block", key, val);
+			return fail(msg, msglen, -EINVAL, "%s=%s: want virtiofs or block", key,
+				    val);
 		snprintf(cfg->root, sizeof(cfg->root), "%s", val);
 	} else if (hc_streq(key, HC_BOOT_KEY_CHANNEL)) {
 		if (!hc_streq(val, "serial") && !hc_streq(val, "vsock"))
@@ -77,8 +78,9 @@ static int set_key(struct guest_boot_cfg *cfg, const char *key, const char *val,
 		cfg->debug = hc_streq(val, "1");
 	} else if (hc_streq(key, HC_BOOT_KEY_HOSTNAME)) {
 		size_t n = strlen(val);
-		if (n == 0 || n >= sizeof(cfg->hostname) || strspn(val,
-			"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n)
+		if (n == 0 || n >= sizeof(cfg->hostname) ||
+		    strspn(val,
+			   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n)
 			return fail(msg, msglen, -EINVAL, "bad hostname `%s`", val);
 		snprintf(cfg->hostname, sizeof(cfg->hostname), "%s", val);
 	}
@@ -139,7 +141,8 @@ static int parse_env(struct guest_boot_cfg *cfg, char *msg, size_t msglen)
 	int r;
 
 	cfg_init(cfg);
-	if ((v = getenv(HC_BOOT_ENV_ROOT)) && (r = set_key(cfg, HC_BOOT_KEY_ROOT, v, msg, msglen)) < 0)
+	if ((v = getenv(HC_BOOT_ENV_ROOT)) &&
+	    (r = set_key(cfg, HC_BOOT_KEY_ROOT, v, msg, msglen)) < 0)
 		return r;
 	if ((v = getenv(HC_BOOT_ENV_CHANNEL)) &&
 	    (r = set_key(cfg, HC_BOOT_KEY_CHANNEL, v, msg, msglen)) < 0)
@@ -211,8 +214,8 @@ static int do_mount(const char *src, const char *dst, const char *type, unsigned
 	return 0;
 }
 
-static int mount_if_missing(const char *src, const char *dst, const char *type,
-			    unsigned long flags, const char *data, char *msg, size_t msglen)
+static int mount_if_missing(const char *src, const char *dst, const char *type, unsigned long flags,
+			    const char *data, char *msg, size_t msglen)
 {
 	if (is_mountpoint(dst))
 		return 0;
@@ -235,11 +238,11 @@ static int mount_basics(char *msg, size_t msglen)
 				  msg, msglen)) < 0)
 		return r;
 	/* What udev would make and programs expect (bash's <(...), /dev/stdin). */
-	static const char *const links[][2] = { { "/proc/self/fd", "/dev/fd" },
-						{ "/proc/self/fd/0", "/dev/stdin" },
-						{ "/proc/self/fd/1", "/dev/stdout" },
-						{ "/proc/self/fd/2", "/dev/stderr" },
-						{ "pts/ptmx", "/dev/ptmx" } };
+	static const char *const links[][2] = {{"/proc/self/fd", "/dev/fd"},
+					       {"/proc/self/fd/0", "/dev/stdin"},
+					       {"/proc/self/fd/1", "/dev/stdout"},
+					       {"/proc/self/fd/2", "/dev/stderr"},
+					       {"pts/ptmx", "/dev/ptmx"}};
 	for (size_t i = 0; i < HC_ARRAY_SIZE(links); i++)
 		if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST)
 			guest_dbg("symlink %s: %m", links[i][1]);
@@ -262,7 +265,7 @@ static int read_cmdline(char *buf, size_t len)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
@@ -285,7 +288,8 @@ static int mount_image(const struct guest_boot_cfg *cfg, char *msg, size_t msgle
 	int r;
 
 	if (hc_streq(cfg->root, "virtiofs"))
-		return do_mount(HC_BOOT_TAG_ROOTFS, LOWER, "virtiofs", MS_RDONLY, NULL, msg, msglen);
+		return do_mount(HC_BOOT_TAG_ROOTFS, LOWER, "virtiofs", MS_RDONLY, NULL, msg,
+				msglen);
 	r = wait_for_path(HC_BOOT_BLOCK_DEVICE);
 	if (r < 0)
 		return fail(msg, msglen, r, "block device %s did not appear", HC_BOOT_BLOCK_DEVICE);
@@ -309,7 +313,7 @@ static int carry_mount(bool pid1, const char *path, char *msg, size_t msglen)
 static void loopback_up(void)
 {
 	_cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct ifreq ifr = { 0 };
+	struct ifreq ifr = {0};
 
 	if (fd < 0)
 		return;
@@ -457,7 +461,7 @@ static int open_serial(struct guest_agent_opts *o, char *msg, size_t msglen)
 {
 	char dev[PATH_MAX];
 	struct hc_buf b = HC_BUF_INIT(0);
-	struct hc_proto_hello h = { .version = HC_PROTO_VERSION };
+	struct hc_proto_hello h = {.version = HC_PROTO_VERSION};
 	struct timespec ts;
 	int fd, r, t;
 
@@ -493,10 +497,12 @@ static int open_serial(struct guest_agent_opts *o, char *msg, size_t msglen)
 
 static int open_vsock(struct guest_agent_opts *o, char *msg, size_t msglen)
 {
-	struct sockaddr_vm lsa = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY,
-				   .svm_port = HC_BOOT_VSOCK_PORT_LISTEN };
-	struct sockaddr_vm csa = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_HOST,
-				   .svm_port = HC_BOOT_VSOCK_PORT_CONNECT };
+	struct sockaddr_vm lsa = {.svm_family = AF_VSOCK,
+				  .svm_cid = VMADDR_CID_ANY,
+				  .svm_port = HC_BOOT_VSOCK_PORT_LISTEN};
+	struct sockaddr_vm csa = {.svm_family = AF_VSOCK,
+				  .svm_cid = VMADDR_CID_HOST,
+				  .svm_port = HC_BOOT_VSOCK_PORT_CONNECT};
 	int lfd, fd = -1, e = 0;
 	struct timespec t0, now;
 
@@ -511,7 +517,7 @@ static int open_vsock(struct guest_agent_opts *o, char *msg, size_t msglen)
 	/* Connect out; the host may instead (or also) connect in on the listening port. */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		struct pollfd p = { .fd = lfd, .events = POLLIN };
+		struct pollfd p = {.fd = lfd, .events = POLLIN};
 
 		fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd >= 0 && connect(fd, (struct sockaddr *)&csa, sizeof(csa)) == 0)

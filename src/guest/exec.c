@@ -153,7 +153,7 @@ struct child_failure {
 
 _Noreturn static void child_fail(int fd, int stage, int e)
 {
-	struct child_failure f = { stage, e };
+	struct child_failure f = {stage, e};
 	ssize_t _unused_ w = write(fd, &f, sizeof(f));
 
 	_exit(127);
@@ -175,7 +175,7 @@ int guest_exec_start(const struct hc_proto_exec *e, const struct guest_exec_opts
 {
 	struct guest_user u;
 	char cwd[PATH_MAX], exe[PATH_MAX], msg[256];
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errp[2] = { -1, -1 }, ep[2] = { -1, -1 };
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1}, ep[2] = {-1, -1};
 	_cleanup_free_ char **env = NULL;
 	size_t envc = e->envc;
 	struct stat st;
@@ -193,9 +193,9 @@ int guest_exec_start(const struct hc_proto_exec *e, const struct guest_exec_opts
 		return set_err(err, HC_EXEC_ERR_BAD_WORKDIR, -ENAMETOOLONG, "workdir too long");
 	if (stat(cwd, &st) < 0) {
 		if (errno != ENOENT || !(e->flags & HC_EXEC_F_CREATE_WORKDIR))
-			return set_err(err, HC_EXEC_ERR_BAD_WORKDIR, -errno, "workdir `%s`: %s", cwd,
-				       errno == ENOENT ? "no such file or directory"
-						       : strerror(errno));
+			return set_err(
+				err, HC_EXEC_ERR_BAD_WORKDIR, -errno, "workdir `%s`: %s", cwd,
+				errno == ENOENT ? "no such file or directory" : strerror(errno));
 		r = mkdir_p(cwd, u.uid, u.gid);
 		if (r < 0)
 			return set_err(err, HC_EXEC_ERR_BAD_WORKDIR, r, "create workdir `%s`: %s",
@@ -310,8 +310,8 @@ int guest_exec_start(const struct hc_proto_exec *e, const struct guest_exec_opts
 					e->argv[0]);
 			else if (f.err == EACCES || f.err == ENOEXEC || f.err == EPERM ||
 				 f.err == ETXTBSY || f.err == EISDIR)
-				set_err(err, HC_EXEC_ERR_NOT_EXECUTABLE, r, "cannot execute `%s`: %s",
-					e->argv[0], strerror(f.err));
+				set_err(err, HC_EXEC_ERR_NOT_EXECUTABLE, r,
+					"cannot execute `%s`: %s", e->argv[0], strerror(f.err));
 			else
 				set_err(err, HC_EXEC_ERR_INTERNAL, r, "exec `%s`: %s", e->argv[0],
 					strerror(f.err));
@@ -332,14 +332,14 @@ int guest_exec_start(const struct hc_proto_exec *e, const struct guest_exec_opts
 	    (in[1] >= 0 && fcntl(in[1], F_SETFL, O_NONBLOCK) < 0)) {
 		/* Cannot happen on a pipe; the descriptors are still usable blocking. */
 	}
-	*ret = (struct guest_proc){ .pid = pid, .in_fd = in[1], .out_fd = out[0], .err_fd = errp[0] };
+	*ret = (struct guest_proc){.pid = pid, .in_fd = in[1], .out_fd = out[0], .err_fd = errp[0]};
 	return 0;
 
 fail:
 	for (int *p = &in[0]; p <= &in[1]; p++)
 		if (*p >= 0)
 			close(*p);
-	int *all[] = { &out[0], &out[1], &errp[0], &errp[1], &ep[0], &ep[1] };
+	int *all[] = {&out[0], &out[1], &errp[0], &errp[1], &ep[0], &ep[1]};
 	for (size_t i = 0; i < HC_ARRAY_SIZE(all); i++)
 		if (*all[i] >= 0)
 			close(*all[i]);

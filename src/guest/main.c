@@ -82,11 +82,11 @@ static void setup_signals(void)
 
 static int serve_fd_mode(int argc, char **argv)
 {
-	struct guest_agent_opts o = { .kind = GUEST_CHAN_FD,
-				      .chan_fd = -1,
-				      .listen_fd = -1,
-				      .result_path = HC_BOOT_RESULT_PATH,
-				      .etc = "/etc" };
+	struct guest_agent_opts o = {.kind = GUEST_CHAN_FD,
+				     .chan_fd = -1,
+				     .listen_fd = -1,
+				     .result_path = HC_BOOT_RESULT_PATH,
+				     .etc = "/etc"};
 	char *end;
 
 	for (int i = 1; i < argc; i++) {
@@ -115,7 +115,7 @@ static int serve_fd_mode(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	struct guest_boot_cfg cfg;
-	struct guest_agent_opts o = { .result_path = HC_BOOT_RESULT_PATH, .etc = "/etc" };
+	struct guest_agent_opts o = {.result_path = HC_BOOT_RESULT_PATH, .etc = "/etc"};
 	char msg[512];
 	int r;
 

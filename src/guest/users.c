@@ -191,7 +191,7 @@ int guest_user_resolve(const char *etc, const char *spec, struct guest_user *ret
 {
 	char user[256] = "", group[256] = "";
 	const char *colon = strchr(spec, ':');
-	struct pw pw = { .name = "" };
+	struct pw pw = {.name = ""};
 	bool have_pw = false, have_group = colon != NULL, gfound;
 	uint32_t id;
 	int r;

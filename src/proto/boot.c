@@ -44,7 +44,7 @@ int hc_boot_volume_append(struct hc_buf *b, unsigned idx, const char *p, bool ro
 		return -EINVAL;
 	r = hc_buf_printf(b, " %s=%s%u:", HC_BOOT_KEY_VOLUME, HC_BOOT_TAG_VOLUME_PREFIX, idx);
 	for (const unsigned char *s = (const unsigned char *)p; r >= 0 && *s; s++) {
-		char enc[3] = { '%', hex[*s >> 4], hex[*s & 15] };
+		char enc[3] = {'%', hex[*s >> 4], hex[*s & 15]};
 
 		r = plain(*s) ? hc_buf_append(b, s, 1) : hc_buf_append(b, enc, 3);
 	}

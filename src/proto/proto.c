@@ -249,8 +249,8 @@ int hc_proto_frame_write(int fd, uint8_t type, const void *payload, size_t len)
 	if (r < 0)
 		return r;
 	header(h, type, len);
-	iov[0] = (struct iovec){ h, sizeof(h) };
-	iov[1] = (struct iovec){ (void *)payload, len };
+	iov[0] = (struct iovec){h, sizeof(h)};
+	iov[1] = (struct iovec){(void *)payload, len};
 	while (n < 2) {
 		ssize_t w;
 
@@ -361,8 +361,8 @@ int hc_proto_hello_encode(struct hc_buf *out, const struct hc_proto_hello *h)
 
 int hc_proto_hello_decode(const struct hc_proto_frame *f, struct hc_proto_hello *ret)
 {
-	struct cur c = { f->payload, f->len };
-	struct hc_proto_hello h = { 0 };
+	struct cur c = {f->payload, f->len};
+	struct hc_proto_hello h = {0};
 	const uint8_t *s;
 	size_t n;
 
@@ -463,8 +463,8 @@ static int cur_strv(struct cur *c, size_t min, char ***ret, size_t *ret_n)
 
 int hc_proto_exec_decode(const struct hc_proto_frame *f, struct hc_proto_exec *ret)
 {
-	struct cur c = { f->payload, f->len };
-	struct hc_proto_exec e = { 0 };
+	struct cur c = {f->payload, f->len};
+	struct hc_proto_exec e = {0};
 	int r;
 
 	if (f->type != HC_FRAME_EXEC)
@@ -524,8 +524,8 @@ int hc_proto_exit_encode(struct hc_buf *out, const struct hc_proto_exit *x)
 
 int hc_proto_exit_decode(const struct hc_proto_frame *f, struct hc_proto_exit *ret)
 {
-	struct cur c = { f->payload, f->len };
-	struct hc_proto_exit x = { 0 };
+	struct cur c = {f->payload, f->len};
+	struct hc_proto_exit x = {0};
 	uint32_t code, sig;
 
 	if (f->type != HC_FRAME_EXIT)
@@ -567,8 +567,8 @@ int hc_proto_error_encode(struct hc_buf *out, const struct hc_proto_error *e)
 
 int hc_proto_error_decode(const struct hc_proto_frame *f, struct hc_proto_error *ret)
 {
-	struct cur c = { f->payload, f->len };
-	struct hc_proto_error e = { 0 };
+	struct cur c = {f->payload, f->len};
+	struct hc_proto_error e = {0};
 	const uint8_t *s;
 	size_t n;
 
@@ -601,7 +601,7 @@ int hc_proto_signal_encode(struct hc_buf *out, int32_t sig)
 
 int hc_proto_signal_decode(const struct hc_proto_frame *f, int32_t *ret)
 {
-	struct cur c = { f->payload, f->len };
+	struct cur c = {f->payload, f->len};
 	uint32_t sig;
 
 	if (f->type != HC_FRAME_SIGNAL || cur_u32(&c, &sig) < 0 || c.left != 0 ||
@@ -642,7 +642,7 @@ int hc_proto_result_encode(struct hc_buf *out, const struct hc_proto_result *res
 
 int hc_proto_result_decode(const struct hc_proto_frame *f, struct hc_proto_result *ret)
 {
-	struct cur c = { f->payload, f->len };
+	struct cur c = {f->payload, f->len};
 	uint8_t status;
 
 	if (f->type != HC_FRAME_RESULT || cur_u8(&c, &status) < 0 || !result_valid(status, c.left))
