@@ -61,6 +61,7 @@ struct fc {
 	char jail_dir[HC_PATH_MAX]; /* <base>/<exec-name>/<id>: removed on teardown */
 	char api_sock[HC_PATH_MAX]; /* host paths */
 	char vsock[HC_PATH_MAX];
+	char restore_dir[HC_PATH_MAX]; /* restoring: the snapshot, bound into the chroot */
 	char mounts[FC_MAX_MOUNTS][HC_PATH_MAX];
 	size_t n_mounts;
 	uid_t uid;
@@ -389,11 +390,31 @@ static int jail_prepare(struct hc_vm *vm, struct fc *fc, struct hc_error *err)
 	fc->gid = env_uint("HOTCELL_FIRECRACKER_GID", geteuid() == 0 ? 65534 : getegid());
 	if (chown(fc->root, fc->uid, fc->gid) < 0)
 		return hc_error_errno(err, -errno, "chown %s", fc->root);
+	/* All before the jailer starts: its mount namespace is a copy taken then. */
 	r = bind_ro(fc, vm->spec.kernel, FC_JAIL_KERNEL, err);
 	if (r >= 0 && vm->spec.initrd)
 		r = bind_ro(fc, vm->spec.initrd, FC_JAIL_INITRD, err);
 	if (r >= 0 && vm->spec.rootfs_disk)
 		r = bind_ro(fc, vm->spec.rootfs_disk, FC_JAIL_ROOTFS, err);
+	if (r >= 0 && fc->restore_dir[0]) {
+		char sd[HC_PATH_MAX], src[HC_PATH_MAX];
+
+		r = hc_path_fmt(sd, sizeof(sd), err, "%s/%s", fc->root, FC_JAIL_SNAPDIR);
+		if (r < 0)
+			return r;
+		if (mkdir(sd, 0700) < 0 && errno != EEXIST)
+			return hc_error_errno(err, -errno, "mkdir %s", sd);
+		/* Firecracker runs as fc->uid: the files it reads must be reachable. */
+		if (chown(sd, fc->uid, fc->gid) < 0)
+			return hc_error_errno(err, -errno, "chown %s", sd);
+		r = hc_path_fmt(src, sizeof(src), err, "%s/vmstate", fc->restore_dir);
+		if (r >= 0)
+			r = bind_ro(fc, src, FC_JAIL_SNAPDIR "/vmstate", err);
+		if (r >= 0)
+			r = hc_path_fmt(src, sizeof(src), err, "%s/memory", fc->restore_dir);
+		if (r >= 0)
+			r = bind_ro(fc, src, FC_JAIL_SNAPDIR "/memory", err);
+	}
 	return r;
 }
 
@@ -507,7 +528,7 @@ static int spawn_vmm(struct hc_vm *vm, struct fc *fc, struct hc_error *err)
 				    "\"show_level\":true,\"show_log_origin\":true}",
 				    0, NULL, err);
 		if (r < 0)
-			return r;
+			return hc_error_prefix(err, "firecracker");
 	}
 	return 0;
 }
@@ -527,6 +548,7 @@ static int put_json(struct hc_vm *vm, struct fc *fc, const char *method, const c
 		return hc_error_set(err, -ENOMEM, "%s %s: out of memory", method, endpoint);
 	r = hc_rest_request(fc->api, method, endpoint, s, 0, NULL, err);
 	if (r < 0) {
+		hc_error_prefix(err, "firecracker");
 		hc_error_kind(err, HC_EK_VM);
 		/* A VMM that died mid-request explains itself on its console. A dropped
 		 * connection usually means it is exiting right now: give its pidfd a moment. */
@@ -880,23 +902,12 @@ static int fc_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 		return hc_error_errno(err, -errno, "snapshot '%s'", dir);
 	r = fc_new_priv(vm, &fc, err);
 	if (r >= 0)
+		r = hc_path_fmt(fc->restore_dir, sizeof(fc->restore_dir), err, "%s", adir);
+	if (r >= 0)
 		r = spawn_vmm(vm, fc, err);
 	if (r < 0)
 		goto fail;
 	if (fc->jailed) {
-		char sd[HC_PATH_MAX], src[HC_PATH_MAX];
-
-		r = hc_path_fmt(sd, sizeof(sd), err, "%s/%s", fc->root, FC_JAIL_SNAPDIR);
-		if (r < 0 || (mkdir(sd, 0700) < 0 && errno != EEXIST))
-			goto fail_errno;
-		snprintf(src, sizeof(src), "%s/vmstate", adir);
-		r = bind_ro(fc, src, FC_JAIL_SNAPDIR "/vmstate", err);
-		if (r >= 0) {
-			snprintf(src, sizeof(src), "%s/memory", adir);
-			r = bind_ro(fc, src, FC_JAIL_SNAPDIR "/memory", err);
-		}
-		if (r < 0)
-			goto fail;
 		snprintf(state, sizeof(state), "/%s/vmstate", FC_JAIL_SNAPDIR);
 		snprintf(mem, sizeof(mem), "/%s/memory", FC_JAIL_SNAPDIR);
 	} else {
@@ -932,9 +943,6 @@ static int fc_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 	}
 	return 0;
 
-fail_errno:
-	if (r >= 0)
-		r = hc_error_errno(err, -errno, "mkdir snapshot dir");
 fail:
 	hc_error_kind(err, HC_EK_VM);
 	fc_destroy(vm);

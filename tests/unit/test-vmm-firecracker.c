@@ -576,6 +576,23 @@ TEST(jailer_chroot_binds_and_teardown)
 	hc_vm_free(vm);
 	ASSERT_TRUE(pid == 0 || (kill(pid, 0) < 0 && errno == ESRCH));
 	ASSERT_TRUE(!mounted_under(jail_base));
+
+	/* Restore under the jailer: the snapshot files are bound into a fresh chroot. */
+	setenv("HOTCELL_FIRECRACKER_JAILER", jailer, 1);
+	setenv("HOTCELL_FC_DOUBLE_EXPECT", "PUT /snapshot/load", 1);
+	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_firecracker_ops, &s, &e), &e);
+	if (hc_vm_restore(vm, snapdir, &e) < 0) {
+		hc_vm_free(vm);
+		unsetenv("HOTCELL_FIRECRACKER_JAILER");
+		FAILF("restore: %s", e.message);
+	}
+	unsetenv("HOTCELL_FIRECRACKER_JAILER");
+	ASSERT_TRUE(vm->agent_fd >= 0);
+	k = read(vm->agent_fd, line, sizeof(line) - 1);
+	line[k > 0 ? k : 0] = '\0';
+	ASSERT_EQ_STR(line, "HOTCELL-DOUBLE-GUEST restored\n");
+	hc_vm_free(vm);
+	ASSERT_TRUE(!mounted_under(jail_base));
 	snprintf(p, sizeof(p), "%s/firecracker-double", jail_base);
 	ASSERT_TRUE(dir_empty_but_console(p));
 	unsetenv("HOTCELL_HOME");
