@@ -12,6 +12,7 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -20,6 +21,7 @@
 #include "core/child.h"
 #include "core/path.h"
 #include "proto/boot.h"
+#include "vmm/hvsock.h"
 #include "test.h"
 #include "agent-client.h"
 
@@ -31,7 +33,8 @@ static char work[] = "/tmp/hc-boot-test.XXXXXX";
 static char image[4300];
 
 struct vm {
-	struct hc_child qemu, fsd_root, fsd_vol;
+	struct hc_child qemu, fsd_root, fsd_vol, vsockd;
+	char hybrid[4400]; /* vsock: the hybrid socket <uds> */
 	int agent_listen;
 	struct agent_conn c;
 	char console[4400];
@@ -76,11 +79,44 @@ static int start_virtiofsd(struct hc_child *c, const char *sock, const char *dir
 	return r;
 }
 
-/* Boots a VM. root: "virtiofs" or "block"; volume: a host dir or NULL; extra: more kernel
- * command line. */
-static int vm_start(struct vm *vm, const char *root, const char *volume, const char *extra,
-		    struct hc_error *err)
+static char vsockd_bin[4200];
+
+/* vhost-device-vsock creates its socket itself: wait for it with inotify, boundedly. */
+static int start_vsockd(struct vm *vm, const char *sock, struct hc_error *err)
 {
+	_cleanup_close_ int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	char cid[16];
+	int r;
+
+	if (ino < 0 || inotify_add_watch(ino, work, IN_CREATE | IN_MOVED_TO) < 0)
+		return hc_error_errno(err, -errno, "inotify");
+	unlink(sock);
+	snprintf(cid, sizeof(cid), "%d", HC_BOOT_VSOCK_GUEST_CID);
+	const char *argv[] = { vsockd_bin, "--guest-cid", cid, "--socket", sock, "--uds-path",
+			       vm->hybrid, NULL };
+	struct hc_child_opts o = { .argv = argv, .stdin_fd = -1, .stdout_fd = -1,
+				   .stderr_fd = -1 };
+	r = hc_child_spawn(&vm->vsockd, &o, err);
+	if (r < 0)
+		return r;
+	while (!hc_path_exists(sock)) {
+		struct pollfd p = { .fd = ino, .events = POLLIN };
+		char ev[4096];
+
+		if (poll(&p, 1, 10000) != 1)
+			return hc_error_set(err, -ETIMEDOUT, "%s did not appear", sock);
+		while (read(ino, ev, sizeof(ev)) > 0)
+			;
+	}
+	return 0;
+}
+
+/* Boots a VM. root: "virtiofs", "block" or NULL (a broken command line); channel: "serial"
+ * or "vsock"; volume: a host dir or NULL; extra: more kernel command line. */
+static int vm_start(struct vm *vm, const char *root, const char *channel, const char *volume,
+		    const char *extra, struct hc_error *err)
+{
+	char sock_vsock[4400], chr_vsock[4500];
 	char sock_root[4400], sock_vol[4400], sock_agent[4400], append[2048], chr_con[4500],
 		chr_root[4500], chr_vol[4500], chr_agent[4500], drive[4500];
 	struct hc_buf cmd = HC_BUF_INIT(0);
@@ -89,7 +125,8 @@ static int vm_start(struct vm *vm, const char *root, const char *volume, const c
 	int r;
 
 	memset(vm, 0, sizeof(*vm));
-	vm->qemu = vm->fsd_root = vm->fsd_vol = (struct hc_child)HC_CHILD_INIT;
+	vm->qemu = vm->fsd_root = vm->fsd_vol = vm->vsockd = (struct hc_child)HC_CHILD_INIT;
+	vm->agent_listen = -1;
 	vm->c.fd = -1;
 	snprintf(vm->console, sizeof(vm->console), "%s/console.log", work);
 	snprintf(sock_root, sizeof(sock_root), "%s/root.sock", work);
@@ -102,9 +139,21 @@ static int vm_start(struct vm *vm, const char *root, const char *volume, const c
 		return r;
 	if (volume && (r = start_virtiofsd(&vm->fsd_vol, sock_vol, volume, err)) < 0)
 		return r;
-	vm->agent_listen = listen_unix(sock_agent);
-	if (vm->agent_listen < 0)
-		return hc_error_errno(err, vm->agent_listen, "listen %s", sock_agent);
+	if (hc_streq(channel, "vsock")) {
+		snprintf(vm->hybrid, sizeof(vm->hybrid), "%s/hv.sock", work);
+		snprintf(sock_vsock, sizeof(sock_vsock), "%s/vsock.sock", work);
+		snprintf(chr_vsock, sizeof(chr_vsock), "socket,id=vs,path=%s", sock_vsock);
+		/* The guest's connection to port 1024 arrives here: listen before it boots. */
+		vm->agent_listen = hc_hvsock_listen(vm->hybrid, HC_BOOT_VSOCK_PORT_CONNECT, err);
+		if (vm->agent_listen < 0)
+			return vm->agent_listen;
+		if ((r = start_vsockd(vm, sock_vsock, err)) < 0)
+			return r;
+	} else {
+		vm->agent_listen = listen_unix(sock_agent);
+		if (vm->agent_listen < 0)
+			return hc_error_errno(err, vm->agent_listen, "listen %s", sock_agent);
+	}
 
 	r = hc_buf_printf(&cmd, "console=ttyS0 reboot=k panic=-1 %s", extra ? extra : "");
 	if (r >= 0 && hc_streq(root, "block"))
@@ -112,7 +161,7 @@ static int vm_start(struct vm *vm, const char *root, const char *volume, const c
 	else if (r >= 0 && root)
 		r = hc_buf_printf(&cmd, " %s=virtiofs", HC_BOOT_KEY_ROOT);
 	if (r >= 0)
-		r = hc_buf_printf(&cmd, " %s=serial", HC_BOOT_KEY_CHANNEL);
+		r = hc_buf_printf(&cmd, " %s=%s", HC_BOOT_KEY_CHANNEL, channel);
 	if (r >= 0 && volume)
 		r = hc_boot_volume_append(&cmd, 0, "/mnt/my vol", false);
 	if (r < 0)
@@ -133,11 +182,22 @@ static int vm_start(struct vm *vm, const char *root, const char *volume, const c
 			       "virtio-mmio.force-legacy=false", "-nodefaults", "-no-user-config",
 			       "-display", "none", "-no-reboot", "-kernel", kernel, "-initrd",
 			       initrd, "-append", append, "-chardev", chr_con, "-serial",
-			       "chardev:con", "-device", "virtio-serial-device", "-chardev",
-			       chr_agent, "-device",
-			       "virtserialport,chardev=agent,name=" HC_BOOT_SERIAL_PORT };
+			       "chardev:con" };
 	for (size_t i = 0; i < HC_ARRAY_SIZE(base); i++)
 		argv[n++] = base[i];
+	if (hc_streq(channel, "vsock")) {
+		argv[n++] = "-chardev";
+		argv[n++] = chr_vsock;
+		argv[n++] = "-device";
+		argv[n++] = "vhost-user-vsock-device,chardev=vs";
+	} else {
+		argv[n++] = "-device";
+		argv[n++] = "virtio-serial-device";
+		argv[n++] = "-chardev";
+		argv[n++] = chr_agent;
+		argv[n++] = "-device";
+		argv[n++] = "virtserialport,chardev=agent,name=" HC_BOOT_SERIAL_PORT;
+	}
 	if (hc_streq(root, "virtiofs")) {
 		argv[n++] = "-chardev";
 		argv[n++] = chr_root;
@@ -189,6 +249,7 @@ static void vm_stop(struct vm *vm)
 	hc_child_stop(&vm->qemu, 2000);
 	hc_child_stop(&vm->fsd_root, 2000);
 	hc_child_stop(&vm->fsd_vol, 2000);
+	hc_child_stop(&vm->vsockd, 2000);
 	if (vm->agent_listen >= 0)
 		close(vm->agent_listen);
 	vm->agent_listen = -1;
@@ -279,7 +340,7 @@ TEST(boot_virtiofs_serial)
 		SKIP(why);
 	snprintf(voldir, sizeof(voldir), "%s/vol", work);
 	ASSERT_OK(hc_path_mkdir_p(voldir, 0755, &err), &err);
-	ASSERT_OK(vm_start(&vm, "virtiofs", voldir, NULL, &err), &err);
+	ASSERT_OK(vm_start(&vm, "virtiofs", "serial", voldir, NULL, &err), &err);
 	CHECK_VM(vm_connect(&vm, &hello) == 0);
 	CHECK_VM(hello.version == HC_PROTO_VERSION && hello.boot_ns > 0);
 
@@ -344,7 +405,7 @@ TEST(boot_block_and_channel_close)
 		SKIP("mke2fs -d failed");
 	}
 	free(mkout);
-	ASSERT_OK(vm_start(&vm, "block", NULL, NULL, &err), &err);
+	ASSERT_OK(vm_start(&vm, "block", "serial", NULL, NULL, &err), &err);
 	CHECK_VM(vm_connect(&vm, &hello) == 0);
 	CHECK_VM(vm_sh(&vm, "grep ' /run/hc/lower ' /proc/mounts | cut -d' ' -f1,3; "
 			    "touch /x && echo writable", "", &o) == 0);
@@ -368,10 +429,46 @@ TEST(boot_failure_is_reported)
 	if (why)
 		SKIP(why);
 	/* No hotcell.root: hotcell-init says why on the console and ends the VM at once. */
-	ASSERT_OK(vm_start(&vm, NULL, NULL, NULL, &err), &err);
+	ASSERT_OK(vm_start(&vm, NULL, "serial", NULL, NULL, &err), &err);
 	int st = vm_wait(&vm);
 	CHECK_VM(st >= 0 && WIFEXITED(st));
 	CHECK_VM(console_has(&vm, HC_BOOT_CONSOLE_FATAL "hotcell.root= missing"));
+	vm_stop(&vm);
+}
+
+TEST(boot_vsock_and_reconnect)
+{
+	struct hc_error err = { 0 };
+	struct hc_proto_hello hello;
+	struct outcome o;
+	struct vm vm;
+	const char *why = skip_reason();
+
+	if (why)
+		SKIP(why);
+	if (!vsockd_bin[0])
+		SKIP("no vhost-device-vsock (scripts/install-deps.sh)");
+	ASSERT_OK(vm_start(&vm, "virtiofs", "vsock", NULL, NULL, &err), &err);
+	CHECK_VM(vm_connect(&vm, &hello) == 0);
+	CHECK_VM(vm_sh(&vm, "echo one", "", &o) == 0 && hc_streq(o.out.data, "one\n"));
+	outcome_free(&o);
+
+	/* The host connects in on port 1025 (as after a restore): the new connection replaces
+	 * the old one, which the guest closes, and starts with a fresh HELLO. */
+	int fd = hc_hvsock_connect(vm.hybrid, HC_BOOT_VSOCK_PORT_LISTEN, BOOT_WAIT_MS, NULL, &err);
+	CHECK_VM(fd >= 0);
+	struct agent_conn old = vm.c;
+	ac_init(&vm.c, fd, BOOT_WAIT_MS);
+	CHECK_VM(ac_hello(&vm.c, &hello) == 0);
+	struct hc_proto_frame f;
+	size_t used;
+	CHECK_VM(ac_next_frame(&old, &f, &used) == 0); /* EOF */
+	ac_free(&old);
+	CHECK_VM(vm_sh(&vm, "echo two", "", &o) == 0 && hc_streq(o.out.data, "two\n"));
+	outcome_free(&o);
+	CHECK_VM(hc_proto_frame_write(vm.c.fd, HC_FRAME_SHUTDOWN, NULL, 0) == 0);
+	int st = vm_wait(&vm);
+	CHECK_VM(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	vm_stop(&vm);
 }
 
@@ -426,6 +523,18 @@ int main(void)
 		snprintf(kernel, sizeof(kernel), "%s/build/kernel/bzImage", top);
 	snprintf(initrd, sizeof(initrd), "%s/%s/initramfs.cpio.gz", top, b);
 	snprintf(busybox, sizeof(busybox), "/bin/busybox");
+	const char *tools = getenv("HOTCELL_TOOLS_DIR") ? getenv("HOTCELL_TOOLS_DIR")
+							 : "/var/cache/hotcell-tools";
+	snprintf(vsockd_bin, sizeof(vsockd_bin), "%s/usr/bin/vhost-device-vsock", tools);
+	if (access(vsockd_bin, X_OK) < 0) {
+		const char *w[] = { "sh", "-c", "command -v vhost-device-vsock", NULL };
+		char *out = NULL;
+		vsockd_bin[0] = 0;
+		if (hc_child_run(w, 5000, 4096, &out, &err) == 0 && out && out[0] == '/')
+			snprintf(vsockd_bin, sizeof(vsockd_bin), "%.*s", (int)strcspn(out, "\n"),
+				 out);
+		free(out);
+	}
 	if (!mkdtemp(work) || make_image() < 0) {
 		printf("FAIL: setup: cannot make the test image in %s\n", work);
 		return 1;
@@ -433,6 +542,7 @@ int main(void)
 	RUN(boot_virtiofs_serial);
 	RUN(boot_block_and_channel_close);
 	RUN(boot_failure_is_reported);
+	RUN(boot_vsock_and_reconnect);
 	if (hc_path_rm_rf(work, &err) < 0)
 		fprintf(stderr, "cannot remove %s: %s\n", work, err.message);
 	return test_summary();
