@@ -65,6 +65,7 @@ static int usage(void)
 	fprintf(stderr, "usage: hotcell-init                  (PID 1 in a hotcell VM)\n"
 			"       hotcell-init --serve-fd N [--result-path PATH] [--etc DIR] "
 			"[--debug]\n"
+			"       hotcell-init --check-cmdline CMDLINE\n"
 			"       hotcell-init --version\n");
 	return 2;
 }
@@ -121,6 +122,20 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && hc_streq(argv[1], "--version")) {
 		printf("%s (protocol %d)\n", GUEST_AGENT_VERSION, HC_PROTO_VERSION);
+		return 0;
+	}
+	/* Parses a command line as at boot and prints what was understood (tests). */
+	if (argc == 3 && hc_streq(argv[1], "--check-cmdline")) {
+		r = guest_boot_parse_cmdline(argv[2], &cfg, msg, sizeof(msg));
+		if (r < 0) {
+			fprintf(stderr, "%s%s\n", HC_BOOT_CONSOLE_FATAL, msg);
+			return 1;
+		}
+		printf("root=%s\nchannel=%s\nhostname=%s\ndebug=%d\n", cfg.root, cfg.channel,
+		       cfg.hostname, cfg.debug);
+		for (size_t i = 0; i < cfg.nvols; i++)
+			printf("vol=%s|%s|%s\n", cfg.vols[i].tag, cfg.vols[i].path,
+			       cfg.vols[i].ro ? "ro" : "rw");
 		return 0;
 	}
 	if (argc > 1 && getpid() != 1)
