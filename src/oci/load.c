@@ -601,6 +601,11 @@ static int import_desc(struct loader *L, const struct hc_oci_desc *d, const char
 			hc_oci_manifest_free(&m);
 			return r;
 		}
+		/* The store names the platform manifest (DESIGN.md §5): the index itself is not
+		 * kept. */
+		struct pending *ip = find_digest(L, cur.digest);
+		if (ip)
+			ip->needed = false;
 		struct hc_oci_platform host;
 		const struct hc_oci_desc *sel = NULL;
 		hc_oci_platform_host(&host);

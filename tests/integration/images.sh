@@ -94,6 +94,29 @@ check load-oci-archive "$HC" load --name localhost:5000/team/oa:1 "$work/oci.tar
 check load-oci-archive-named "$HC" load "$work/oci-named.tar"
 expect_eq oci-archive-same-digest "$(digest_of docker.io/library/named:2)" "$(digest_of docker.io/library/x:t1)"
 
+# --- load: a layout whose name points at a multi-platform index: the host's manifest is taken,
+# the other platform's blobs need not be there.
+cp -r "$work/layout" "$work/multi"
+m=$(jq -c '.manifests[0] | del(.annotations)' "$work/multi/index.json")
+jq -n --argjson m "$m" '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
+	manifests: [($m + {platform: {os: "linux", architecture: "arm64"}} |
+			.digest = "sha256:" + ("0" * 64)),
+		($m + {platform: {os: "linux", architecture: "amd64"}})]}' >"$work/multi-index.json"
+mi=$(sha256sum "$work/multi-index.json" | cut -d' ' -f1)
+cp "$work/multi-index.json" "$work/multi/blobs/sha256/$mi"
+jq -n --arg d "sha256:$mi" --argjson n "$(stat -c %s "$work/multi-index.json")" \
+	'{schemaVersion: 2, manifests: [{mediaType: "application/vnd.oci.image.index.v1+json",
+	digest: $d, size: $n, annotations: {"org.opencontainers.image.ref.name": "multi:1"}}]}' \
+	>"$work/multi/index.json"
+if [ "$(uname -m)" = x86_64 ]; then
+	check load-multi-platform-index "$HC" load "$work/multi"
+	expect_eq multi-platform-picks-host "$(digest_of docker.io/library/multi:1)" "$(jq -r .digest <<<"$m")"
+	if [ ! -e "$store/blobs/sha256/$mi" ]; then pass multi-index-not-kept; else fail multi-index-not-kept "index blob stored"; fi
+	check rmi-multi "$HC" rmi multi:1
+else
+	skip load-multi-platform-index "the crafted index offers linux/amd64 only"
+fi
+
 # --- load: docker-archive (converted into an OCI manifest)
 check load-docker-archive "$HC" load "$work/docker.tar"
 dd=$(digest_of docker.io/library/x:tag)
