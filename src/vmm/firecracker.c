@@ -56,10 +56,10 @@ struct fc {
 	char bin[HC_PATH_MAX];
 	char jailer[HC_PATH_MAX];
 	char id[40];
-	char root[HC_PATH_MAX];     /* Firecracker's working directory, as the host sees it */
+	char root[HC_PATH_MAX];	     /* Firecracker's working directory, as the host sees it */
 	char jail_base[HC_PATH_MAX]; /* --chroot-base-dir */
-	char jail_dir[HC_PATH_MAX]; /* <base>/<exec-name>/<id>: removed on teardown */
-	char api_sock[HC_PATH_MAX]; /* host paths */
+	char jail_dir[HC_PATH_MAX];  /* <base>/<exec-name>/<id>: removed on teardown */
+	char api_sock[HC_PATH_MAX];  /* host paths */
 	char vsock[HC_PATH_MAX];
 	char restore_dir[HC_PATH_MAX]; /* restoring: the snapshot, bound into the chroot */
 	char mounts[FC_MAX_MOUNTS][HC_PATH_MAX];
@@ -142,11 +142,12 @@ static int check_elf(const char *kernel, struct hc_error *err)
 		return hc_error_errno(err, -errno, "kernel '%s'", kernel);
 	if (read(fd, magic, sizeof(magic)) != (ssize_t)sizeof(magic) ||
 	    memcmp(magic, "\177ELF", 4) != 0)
-		return hc_error_setk(err, -ENOEXEC, HC_EK_BACKEND,
-				     "kernel '%s' is not an ELF vmlinux: Firecracker boots only an "
-				     "uncompressed ELF vmlinux (such as build/kernel/vmlinux), not a "
-				     "bzImage",
-				     kernel);
+		return hc_error_setk(
+			err, -ENOEXEC, HC_EK_BACKEND,
+			"kernel '%s' is not an ELF vmlinux: Firecracker boots only an "
+			"uncompressed ELF vmlinux (such as build/kernel/vmlinux), not a "
+			"bzImage",
+			kernel);
 	return 0;
 }
 
@@ -171,7 +172,7 @@ static void add_console(struct hc_vm *vm, struct hc_error *err)
 static int fc_probe_bin(char *bin, size_t bin_len, char *version, size_t version_len,
 			struct hc_error *err)
 {
-	const char *argv[] = { bin, "--version", NULL };
+	const char *argv[] = {bin, "--version", NULL};
 	_cleanup_free_ char *out = NULL;
 	unsigned major = 0, minor = 0;
 	int r;
@@ -183,35 +184,29 @@ static int fc_probe_bin(char *bin, size_t bin_len, char *version, size_t version
 	if (r < 0)
 		return hc_error_prefix(err, "%s --version", bin);
 	if (r != 0)
-		return hc_error_setk(err, -EIO, HC_EK_BACKEND, "%s --version: exit status %d", bin, r);
+		return hc_error_setk(err, -EIO, HC_EK_BACKEND, "%s --version: exit status %d", bin,
+				     r);
 	out[strcspn(out, "\n")] = '\0';
 	if (parse_version(out, &major, &minor) < 0)
 		return hc_error_setk(err, -EPROTO, HC_EK_BACKEND,
 				     "%s --version: unexpected output '%.80s'", bin, out);
 	if (major < FC_MIN_MAJOR || (major == FC_MIN_MAJOR && minor < FC_MIN_MINOR))
-		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_BACKEND,
-				     "%s is %s, older than v%d.%d, the oldest release hotcell drives",
-				     bin, out, FC_MIN_MAJOR, FC_MIN_MINOR);
+		return hc_error_setk(
+			err, -EOPNOTSUPP, HC_EK_BACKEND,
+			"%s is %s, older than v%d.%d, the oldest release hotcell drives", bin, out,
+			FC_MIN_MAJOR, FC_MIN_MINOR);
 	if (version && version_len)
 		snprintf(version, version_len, "%s", strstr(out, " v") + 2);
 	return 0;
 }
 
-static int fc_probe(const struct hc_vm_spec *spec, char *version, size_t version_len,
-		    struct hc_error *err)
+/* What the host and the spec must offer, the binary aside. */
+static int probe_host(const struct hc_vm_spec *spec, struct hc_error *err)
 {
-	char bin[HC_PATH_MAX], ver[64] = "", jailer[HC_PATH_MAX];
+	char jailer[HC_PATH_MAX];
 	enum hc_accel accel;
 	int r;
 
-	r = fc_probe_bin(bin, sizeof(bin), ver, sizeof(ver), err);
-	if (r < 0)
-		return r;
-	if (version && version_len)
-		snprintf(version, version_len, "%s", ver);
-	/* Without a spec (hotcell doctor's "found"), only the binary is looked at. */
-	if (!spec)
-		return 0;
 	/* KVM only; on a PVM host only a kernel the user named (DESIGN.md §3, one rule). */
 	r = hc_accel_resolve(HC_ACCEL_KVM, spec->kernel_is_user, false, &accel, NULL, 0, err);
 	if (r < 0) {
@@ -235,6 +230,23 @@ static int fc_probe(const struct hc_vm_spec *spec, char *version, size_t version
 					     "firecracker's jailer must be started as root");
 	}
 	return 0;
+}
+
+static int fc_probe(const struct hc_vm_spec *spec, char *version, size_t version_len,
+		    struct hc_error *err)
+{
+	char bin[HC_PATH_MAX], ver[64] = "";
+	int r;
+
+	r = fc_probe_bin(bin, sizeof(bin), ver, sizeof(ver), err);
+	if (r < 0)
+		return r;
+	if (version && version_len)
+		snprintf(version, version_len, "%s", ver);
+	/* Without a spec (hotcell doctor's "found"), only the binary is looked at. */
+	if (!spec)
+		return 0;
+	return probe_host(spec, err);
 }
 
 /* ---- process start ----------------------------------------------------------------------- */
@@ -262,8 +274,8 @@ static int wait_for_socket(struct hc_vm *vm, struct fc *fc, const char *dir, con
 	if (inotify_add_watch(ino, dir, IN_CREATE | IN_MOVED_TO) < 0)
 		return hc_error_errno(err, -errno, "inotify_add_watch %s", dir);
 	for (;;) {
-		struct pollfd p[2] = { { .fd = ino, .events = POLLIN },
-				       { .fd = fc->child.pidfd, .events = POLLIN } };
+		struct pollfd p[2] = {{.fd = ino, .events = POLLIN},
+				      {.fd = fc->child.pidfd, .events = POLLIN}};
 		char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 		int r;
 
@@ -283,8 +295,8 @@ static int wait_for_socket(struct hc_vm *vm, struct fc *fc, const char *dir, con
 			return hc_error_errno(err, -errno, "poll");
 		if (r == 0) {
 			hc_error_setk(err, -ETIMEDOUT, HC_EK_VM,
-				      "firecracker's API socket %s did not appear within %d ms", path,
-				      timeout_ms);
+				      "firecracker's API socket %s did not appear within %d ms",
+				      path, timeout_ms);
 			add_console(vm, err);
 			return err->code;
 		}
@@ -297,7 +309,7 @@ static int wait_for_socket(struct hc_vm *vm, struct fc *fc, const char *dir, con
  * event marks the second, so a refused connect is retried a bounded number of times. */
 static int wait_listening(struct fc *fc, struct hc_error *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", fc->api_sock);
 	for (int i = 0; i < 200; i++) {
@@ -311,10 +323,12 @@ static int wait_listening(struct fc *fc, struct hc_error *err)
 			return hc_error_errno(err, -errno, "connect %s", fc->api_sock);
 		if (hc_child_poll(&fc->child))
 			break;
-		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
 	}
-	return hc_error_setk(err, -ECONNREFUSED, HC_EK_VM, "firecracker's API socket %s refuses "
-			     "connections", fc->api_sock);
+	return hc_error_setk(err, -ECONNREFUSED, HC_EK_VM,
+			     "firecracker's API socket %s refuses "
+			     "connections",
+			     fc->api_sock);
 }
 
 /* Makes src visible read-only at <root>/name: an empty file as the mount point, a bind mount,
@@ -376,8 +390,8 @@ static int jail_prepare(struct hc_vm *vm, struct fc *fc, struct hc_error *err)
 	r = hc_path_fmt(fc->jail_base, sizeof(fc->jail_base), err, "%s/jailer", state);
 	if (r < 0)
 		return r;
-	r = hc_path_fmt(fc->jail_dir, sizeof(fc->jail_dir), err, "%s/%s/%s", fc->jail_base, exec_name,
-			fc->id);
+	r = hc_path_fmt(fc->jail_dir, sizeof(fc->jail_dir), err, "%s/%s/%s", fc->jail_base,
+			exec_name, fc->id);
 	if (r < 0)
 		return r;
 	r = hc_path_fmt(fc->root, sizeof(fc->root), err, "%s/root", fc->jail_dir);
@@ -425,7 +439,8 @@ static int spawn_vmm(struct hc_vm *vm, struct fc *fc, struct hc_error *err)
 	char uid[16], gid[16], cgv[4], api_arg[HC_PATH_MAX];
 	const char *argv[32];
 	size_t n = 0;
-	int r, timeout = vm->spec.boot_timeout_ms > 0 && vm->spec.boot_timeout_ms < FC_SOCKET_TIMEOUT_MS
+	int r, timeout = vm->spec.boot_timeout_ms > 0 &&
+					 vm->spec.boot_timeout_ms < FC_SOCKET_TIMEOUT_MS
 				 ? vm->spec.boot_timeout_ms
 				 : FC_SOCKET_TIMEOUT_MS;
 
@@ -621,15 +636,15 @@ static int configure(struct hc_vm *vm, struct fc *fc, struct hc_error *err)
 	/* The serial console is the console log; reboot=k makes a guest reset end Firecracker
 	 * (i8042); panic=-1 turns a panic into that reset; no PCI (virtio-mmio); quiet: a serial
 	 * console costs boot time, and panics print anyway. */
-	if ((size_t)snprintf(args, sizeof(args),
-			     "console=ttyS0 reboot=k panic=-1 pci=off%s%s%s%s%s%s",
-			     hc_log_enabled(HC_LOG_DEBUG) ? "" : " quiet", cmdline_has(extra, HC_BOOT_KEY_ROOT) ? "" : " " HC_BOOT_KEY_ROOT "=block",
-			     cmdline_has(extra, HC_BOOT_KEY_CHANNEL) ? ""
-								     : " " HC_BOOT_KEY_CHANNEL "=vsock",
-			     hc_log_enabled(HC_LOG_DEBUG) && !cmdline_has(extra, HC_BOOT_KEY_DEBUG)
-				     ? " " HC_BOOT_KEY_DEBUG "=1"
-				     : "",
-			     *extra ? " " : "", extra) >= sizeof(args))
+	if ((size_t)snprintf(
+		    args, sizeof(args), "console=ttyS0 reboot=k panic=-1 pci=off%s%s%s%s%s%s",
+		    hc_log_enabled(HC_LOG_DEBUG) ? "" : " quiet",
+		    cmdline_has(extra, HC_BOOT_KEY_ROOT) ? "" : " " HC_BOOT_KEY_ROOT "=block",
+		    cmdline_has(extra, HC_BOOT_KEY_CHANNEL) ? "" : " " HC_BOOT_KEY_CHANNEL "=vsock",
+		    hc_log_enabled(HC_LOG_DEBUG) && !cmdline_has(extra, HC_BOOT_KEY_DEBUG)
+			    ? " " HC_BOOT_KEY_DEBUG "=1"
+			    : "",
+		    *extra ? " " : "", extra) >= sizeof(args))
 		return hc_error_set(err, -E2BIG, "kernel command line too long");
 	j = json_pack("{s:s, s:s, s:s}", "kernel_image_path", kernel, "initrd_path", initrd,
 		      "boot_args", args);
@@ -661,7 +676,8 @@ static int listen_agent(struct hc_vm *vm, struct fc *fc, struct hc_error *err)
 		return fd;
 	if (fc->jailed) {
 		char p[HC_PATH_MAX];
-		int r = hc_hvsock_port_path(p, sizeof(p), fc->vsock, HC_BOOT_VSOCK_PORT_CONNECT, err);
+		int r = hc_hvsock_port_path(p, sizeof(p), fc->vsock, HC_BOOT_VSOCK_PORT_CONNECT,
+					    err);
 
 		/* Firecracker runs as fc->uid and must be able to connect. */
 		if (r >= 0 && chown(p, fc->uid, fc->gid) < 0)
@@ -690,6 +706,9 @@ static int fc_new_priv(struct hc_vm *vm, struct fc **ret, struct hc_error *err)
 	fc->child = (struct hc_child)HC_CHILD_INIT;
 	vm->priv = fc;
 	r = fc_probe_bin(fc->bin, sizeof(fc->bin), NULL, 0, err);
+	if (r < 0)
+		return r;
+	r = probe_host(&vm->spec, err);
 	if (r < 0)
 		return r;
 	fc->jailed = jailer_wanted(&vm->spec);
@@ -730,9 +749,6 @@ static int fc_start(struct hc_vm *vm, struct hc_error *err)
 	int r;
 
 	r = check_spec(&vm->spec, err);
-	if (r < 0)
-		return r;
-	r = fc_probe(&vm->spec, NULL, 0, err);
 	if (r < 0)
 		return r;
 	r = fc_new_priv(vm, &fc, err);
@@ -866,7 +882,7 @@ static int fc_snapshot(struct hc_vm *vm, const char *dir, struct hc_error *err)
 	if (r < 0)
 		return r;
 	if (fc->jailed) {
-		static const char *const names[] = { "vmstate", "memory" };
+		static const char *const names[] = {"vmstate", "memory"};
 
 		for (size_t i = 0; i < HC_ARRAY_SIZE(names); i++) {
 			char from[HC_PATH_MAX], to[HC_PATH_MAX];
@@ -893,9 +909,6 @@ static int fc_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 	int r, fd;
 
 	r = check_spec(&vm->spec, err);
-	if (r < 0)
-		return r;
-	r = fc_probe(&vm->spec, NULL, 0, err);
 	if (r < 0)
 		return r;
 	if (!realpath(dir, adir))
@@ -952,7 +965,7 @@ fail:
 static void fc_destroy(struct hc_vm *vm)
 {
 	struct fc *fc = vm->priv;
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 	char p[HC_PATH_MAX];
 
 	if (!fc)
@@ -971,7 +984,8 @@ static void fc_destroy(struct hc_vm *vm)
 		unlink(fc->api_sock);
 	if (fc->vsock[0]) {
 		unlink(fc->vsock);
-		if (hc_hvsock_port_path(p, sizeof(p), fc->vsock, HC_BOOT_VSOCK_PORT_CONNECT, &e) == 0)
+		if (hc_hvsock_port_path(p, sizeof(p), fc->vsock, HC_BOOT_VSOCK_PORT_CONNECT, &e) ==
+		    0)
 			unlink(p);
 	}
 	if (!fc->jailed && fc->root[0]) {

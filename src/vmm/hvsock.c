@@ -16,17 +16,15 @@
 #include "core/path.h"
 #include "vmm/hvsock.h"
 
-int hc_hvsock_port_path(char *buf, size_t n, const char *uds, unsigned port,
-			struct hc_error *err)
+int hc_hvsock_port_path(char *buf, size_t n, const char *uds, unsigned port, struct hc_error *err)
 {
 	int r = hc_path_fmt(buf, n, err, "%s_%u", uds, port);
 
 	if (r < 0)
 		return r;
 	if (strlen(buf) > HC_SOCK_PATH_MAX)
-		return hc_error_set(err, -ENAMETOOLONG,
-				    "socket path '%s' is longer than %d bytes", buf,
-				    HC_SOCK_PATH_MAX);
+		return hc_error_set(err, -ENAMETOOLONG, "socket path '%s' is longer than %d bytes",
+				    buf, HC_SOCK_PATH_MAX);
 	return 0;
 }
 
@@ -35,9 +33,8 @@ static int fill_addr(struct sockaddr_un *sa, const char *path, struct hc_error *
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sa->sun_path))
-		return hc_error_set(err, -ENAMETOOLONG,
-				    "socket path '%s' is longer than %d bytes", path,
-				    HC_SOCK_PATH_MAX);
+		return hc_error_set(err, -ENAMETOOLONG, "socket path '%s' is longer than %d bytes",
+				    path, HC_SOCK_PATH_MAX);
 	memcpy(sa->sun_path, path, strlen(path) + 1);
 	return 0;
 }
@@ -81,8 +78,8 @@ int hc_hvsock_accept(int listen_fd, int cancel_fd, int timeout_ms, struct hc_err
 	double deadline = timeout_ms < 0 ? -1 : hc_clock_ms() + timeout_ms;
 
 	for (;;) {
-		struct pollfd p[2] = { { .fd = listen_fd, .events = POLLIN },
-				       { .fd = cancel_fd, .events = POLLIN } };
+		struct pollfd p[2] = {{.fd = listen_fd, .events = POLLIN},
+				      {.fd = cancel_fd, .events = POLLIN}};
 		int r = poll(p, cancel_fd >= 0 ? 2 : 1, hc_clock_left_ms(deadline));
 
 		if (r < 0) {
@@ -136,7 +133,7 @@ static int read_ack(int fd, double deadline, char *line, size_t max, size_t *ret
 	size_t len = 0;
 
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 		ssize_t n;
 		int r;
 
@@ -153,8 +150,9 @@ static int read_ack(int fd, double deadline, char *line, size_t max, size_t *ret
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			if (errno == ECONNRESET)
-				return hc_error_set(err, -ECONNREFUSED,
-						    "connection reset: nothing listens on the guest port");
+				return hc_error_set(
+					err, -ECONNREFUSED,
+					"connection reset: nothing listens on the guest port");
 			return hc_error_errno(err, -errno, "read acknowledgement");
 		}
 		if (n == 0)
@@ -168,8 +166,8 @@ static int read_ack(int fd, double deadline, char *line, size_t max, size_t *ret
 		}
 		len++;
 		if (len + 2 > max)
-			return hc_error_set(err, -EPROTO,
-					    "acknowledgement longer than %zu bytes", max - 2);
+			return hc_error_set(err, -EPROTO, "acknowledgement longer than %zu bytes",
+					    max - 2);
 	}
 }
 
@@ -192,8 +190,8 @@ int hc_hvsock_connect(const char *uds, unsigned port, int timeout_ms, unsigned *
 		return hc_error_errno(err, -errno, "socket");
 	/* An AF_UNIX connect() waits on a full backlog for up to SO_SNDTIMEO: bound it. */
 	if (timeout_ms > 0) {
-		struct timeval tv = { .tv_sec = timeout_ms / 1000,
-				      .tv_usec = (timeout_ms % 1000) * 1000 };
+		struct timeval tv = {.tv_sec = timeout_ms / 1000,
+				     .tv_usec = (timeout_ms % 1000) * 1000};
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
@@ -204,7 +202,7 @@ int hc_hvsock_connect(const char *uds, unsigned port, int timeout_ms, unsigned *
 
 	len = (size_t)snprintf(req, sizeof(req), "CONNECT %u\n", port);
 	while (off < len) {
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
 		ssize_t n;
 
 		r = poll(&p, 1, hc_clock_left_ms(deadline));
@@ -228,8 +226,9 @@ int hc_hvsock_connect(const char *uds, unsigned port, int timeout_ms, unsigned *
 		return hc_error_prefix(err, "vsock CONNECT %u via '%s'", port, uds);
 	if (hc_hvsock_parse_ack(line, linelen, &host_port) < 0) {
 		line[strcspn(line, "\n")] = '\0';
-		return hc_error_set(err, -EPROTO, "vsock CONNECT %u via '%s': unexpected reply '%s'",
-				    port, uds, line);
+		return hc_error_set(err, -EPROTO,
+				    "vsock CONNECT %u via '%s': unexpected reply '%s'", port, uds,
+				    line);
 	}
 	if (fcntl(fd, F_SETFL, fl) < 0)
 		return hc_error_errno(err, -errno, "fcntl");

@@ -29,8 +29,8 @@ int hc_hvsock_listen(const char *uds, unsigned port, struct hc_error *err) _must
 /* Waits up to timeout_ms (-1: forever) for one connection on a listening socket; if
  * cancel_fd >= 0 and becomes readable first (e.g. the VMM's pidfd), fails with -ECHILD.
  * Returns the connected fd (SOCK_CLOEXEC). */
-int hc_hvsock_accept(int listen_fd, int cancel_fd, int timeout_ms, struct hc_error *err)
-	_must_check_;
+int hc_hvsock_accept(int listen_fd, int cancel_fd, int timeout_ms,
+		     struct hc_error *err) _must_check_;
 
 /* Host-initiated connection: connects to "<uds>", writes "CONNECT <port>\n" and reads the
  * "OK <n>\n" line, all within timeout_ms. Never reads past the newline. Returns the connected

@@ -32,8 +32,9 @@ int hc_rest_new(struct hc_rest **ret, const char *sock_path, struct hc_error *er
 		return hc_error_set(err, -EIO, "libcurl initialisation failed: %s",
 				    curl_easy_strerror(curl_init_rc));
 	if (strlen(sock_path) > HC_SOCK_PATH_MAX)
-		return hc_error_set(err, -ENAMETOOLONG, "API socket path '%s' is longer than %d bytes",
-				    sock_path, HC_SOCK_PATH_MAX);
+		return hc_error_set(err, -ENAMETOOLONG,
+				    "API socket path '%s' is longer than %d bytes", sock_path,
+				    HC_SOCK_PATH_MAX);
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return hc_error_set(err, -ENOMEM, "out of memory");
@@ -44,8 +45,8 @@ int hc_rest_new(struct hc_rest **ret, const char *sock_path, struct hc_error *er
 		return hc_error_set(err, -ENOMEM, "curl_easy_init failed");
 	}
 	/* "Expect:" off: neither VMM's HTTP server does 100-continue. */
-	static const char *const hdrs[] = { "Content-Type: application/json",
-					    "Accept: application/json", "Expect:" };
+	static const char *const hdrs[] = {"Content-Type: application/json",
+					   "Accept: application/json", "Expect:"};
 	for (size_t i = 0; i < HC_ARRAY_SIZE(hdrs); i++) {
 		struct curl_slist *h = curl_slist_append(r->headers, hdrs[i]);
 		if (!h) {
@@ -115,8 +116,9 @@ int hc_rest_call(struct hc_rest *r, const char *method, const char *endpoint, co
 
 		hc_buf_free(&resp);
 		if (rc == CURLE_WRITE_ERROR)
-			return hc_error_set(err, -E2BIG, "%s %s: response body larger than %d bytes",
-					    method, endpoint, HC_REST_BODY_MAX);
+			return hc_error_set(err, -E2BIG,
+					    "%s %s: response body larger than %d bytes", method,
+					    endpoint, HC_REST_BODY_MAX);
 		if (rc == CURLE_OPERATION_TIMEDOUT)
 			code = -ETIMEDOUT;
 		else if (rc == CURLE_COULDNT_CONNECT)
@@ -163,7 +165,7 @@ void hc_rest_error_text(const char *body, char *buf, size_t n)
 	j = json_loads(body, JSON_REJECT_DUPLICATES, NULL);
 	if (json_is_object(j)) {
 		/* Firecracker: {"fault_message": "..."}; others: "error" or "message". */
-		static const char *const keys[] = { "fault_message", "error", "message" };
+		static const char *const keys[] = {"fault_message", "error", "message"};
 		size_t i;
 
 		for (i = 0; i < HC_ARRAY_SIZE(keys); i++) {

@@ -23,8 +23,8 @@ void hc_rest_free(struct hc_rest *r);
  * body, NUL-terminated, caller frees. Transport failures (no socket, timeout, body too large)
  * are -errno with "METHOD endpoint: ..." in err. timeout_ms <= 0: HC_REST_TIMEOUT_MS. */
 int hc_rest_call(struct hc_rest *r, const char *method, const char *endpoint, const char *body,
-		 int timeout_ms, long *ret_status, char **ret_body, struct hc_error *err)
-	_must_check_;
+		 int timeout_ms, long *ret_status, char **ret_body,
+		 struct hc_error *err) _must_check_;
 
 /* Same, but a status outside 2xx is an error too: "METHOD endpoint: HTTP 400: <text>", where
  * <text> is Firecracker's "fault_message", else Cloud Hypervisor's error text (the body's

@@ -50,7 +50,7 @@
 
 enum state { NOT_STARTED, RUNNING, PAUSED };
 
-static const char *state_name[] = { "Not started", "Running", "Paused" };
+static const char *state_name[] = {"Not started", "Running", "Paused"};
 
 static struct {
 	const char *api_sock;
@@ -59,13 +59,13 @@ static struct {
 	enum state state;
 	bool guest_qemu;
 	/* configuration */
-	json_t *machine;  /* MachineConfiguration */
-	json_t *boot;     /* BootSource */
-	json_t *drives;   /* object: id -> Drive */
-	json_t *vsock;    /* Vsock */
+	json_t *machine; /* MachineConfiguration */
+	json_t *boot;	 /* BootSource */
+	json_t *drives;	 /* object: id -> Drive */
+	json_t *vsock;	 /* Vsock */
 	bool logger;
 	bool boot_specific; /* any resource other than logger/metrics configured */
-	bool loaded;        /* restored from a snapshot */
+	bool loaded;	    /* restored from a snapshot */
 	/* scenario */
 	FILE *log;
 	char **expect;
@@ -75,7 +75,7 @@ static struct {
 	struct hc_child qemu, vsockd;
 	char vhu_sock[256], qmp_sock[256];
 	int fake_vsock_fd; /* the uds_path, when the double plays the guest */
-} D = { .fake_vsock_fd = -1 };
+} D = {.fake_vsock_fd = -1};
 
 static void die(const char *fmt, ...) _printf_(1, 2);
 static void die(const char *fmt, ...)
@@ -127,7 +127,7 @@ static struct reply fault(int status, const char *fmt, ...)
 	char msg[1024];
 	va_list ap;
 	json_t *j;
-	struct reply r = { .status = status };
+	struct reply r = {.status = status};
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -140,12 +140,12 @@ static struct reply fault(int status, const char *fmt, ...)
 
 static struct reply ok204(void)
 {
-	return (struct reply){ .status = 204 };
+	return (struct reply){.status = 204};
 }
 
 static struct reply ok200(json_t *j)
 {
-	struct reply r = { .status = 200, .body = json_dumps(j, JSON_COMPACT) };
+	struct reply r = {.status = 200, .body = json_dumps(j, JSON_COMPACT)};
 
 	json_decref(j);
 	return r;
@@ -162,10 +162,11 @@ static void send_reply(int fd, struct reply *r)
 			     "HTTP/1.1 204 No Content\r\nServer: Firecracker API\r\n"
 			     "Connection: keep-alive\r\n\r\n");
 	else
-		n = snprintf(head, sizeof(head),
-			     "HTTP/1.1 %d %s\r\nServer: Firecracker API\r\nConnection: keep-alive\r\n"
-			     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-			     r->status, reason(r->status), blen);
+		n = snprintf(
+			head, sizeof(head),
+			"HTTP/1.1 %d %s\r\nServer: Firecracker API\r\nConnection: keep-alive\r\n"
+			"Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+			r->status, reason(r->status), blen);
 	if (write(fd, head, (size_t)n) < 0 || (blen && write(fd, r->body, blen) < 0))
 		return;
 }
@@ -222,7 +223,8 @@ static int check_fields(json_t *j, const struct field *f, size_t n, struct reply
 		*r = fault(400, DESER "invalid type: expected struct at line 1 column 1.");
 		return -1;
 	}
-	json_object_foreach (j, key, v) {
+	json_object_foreach(j, key, v)
+	{
 		size_t i;
 		char expected[512] = "";
 
@@ -232,8 +234,8 @@ static int check_fields(json_t *j, const struct field *f, size_t n, struct reply
 		if (i == n) {
 			for (size_t k = 0; k < n; k++) {
 				size_t l = strlen(expected);
-				snprintf(expected + l, sizeof(expected) - l, "%s`%s`", k ? ", " : "",
-					 f[k].name);
+				snprintf(expected + l, sizeof(expected) - l, "%s`%s`",
+					 k ? ", " : "", f[k].name);
 			}
 			*r = fault(400, DESER "unknown field `%s`, expected one of %s.", key,
 				   expected);
@@ -295,8 +297,8 @@ static int wait_sock(const char *path, struct hc_child *c, int timeout_ms)
 	snprintf(dir, sizeof(dir), "%s", path);
 	inotify_add_watch(ino, dirname(dir), IN_CREATE);
 	for (;;) {
-		struct pollfd p[2] = { { .fd = ino, .events = POLLIN },
-				       { .fd = c->pidfd, .events = POLLIN } };
+		struct pollfd p[2] = {{.fd = ino, .events = POLLIN},
+				      {.fd = c->pidfd, .events = POLLIN}};
 		char ev[4096];
 
 		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
@@ -318,7 +320,7 @@ static int wait_sock(const char *path, struct hc_child *c, int timeout_ms)
 
 static int start_qemu(struct reply *rep)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	json_t *drive = json_object_get(D.drives, "rootfs");
 	const char *kernel = str(D.boot, "kernel_image_path");
 	const char *initrd = str(D.boot, "initrd_path");
@@ -338,17 +340,22 @@ static int start_qemu(struct reply *rep)
 	snprintf(D.qmp_sock, sizeof(D.qmp_sock), "%s.qmp", D.api_sock);
 	unlink(D.vhu_sock);
 	if (D.vsock) {
-		const char *vargv[] = { envor("HOTCELL_VHOST_DEVICE_VSOCK",
-					      "/var/cache/hotcell-tools/usr/bin/vhost-device-vsock"),
-					"--guest-cid", "3", "--socket", D.vhu_sock, "--uds-path",
-					str(D.vsock, "uds_path"), NULL };
+		const char *vargv[] = {envor("HOTCELL_VHOST_DEVICE_VSOCK",
+					     "/var/cache/hotcell-tools/usr/bin/vhost-device-vsock"),
+				       "--guest-cid",
+				       "3",
+				       "--socket",
+				       D.vhu_sock,
+				       "--uds-path",
+				       str(D.vsock, "uds_path"),
+				       NULL};
 		char cid[16];
 
 		snprintf(cid, sizeof(cid), "%lld",
 			 json_integer_value(json_object_get(D.vsock, "guest_cid")));
 		vargv[2] = cid;
-		struct hc_child_opts o = { .argv = vargv, .stdin_fd = -1, .stdout_fd = 2,
-					   .stderr_fd = 2 };
+		struct hc_child_opts o = {
+			.argv = vargv, .stdin_fd = -1, .stdout_fd = 2, .stderr_fd = 2};
 		if (hc_child_spawn(&D.vsockd, &o, &err) < 0) {
 			*rep = fault(400, "double: %s", err.message);
 			return -1;
@@ -413,7 +420,7 @@ static int start_qemu(struct reply *rep)
 		argv[n++] = "vhost-user-vsock-device,chardev=vs";
 	}
 	argv[n] = NULL;
-	struct hc_child_opts o = { .argv = argv, .stdin_fd = -1, .stdout_fd = 1, .stderr_fd = 2 };
+	struct hc_child_opts o = {.argv = argv, .stdin_fd = -1, .stdout_fd = 1, .stderr_fd = 2};
 	r = hc_child_spawn(&D.qemu, &o, &err);
 	if (r < 0) {
 		*rep = fault(400, "double: %s", err.message);
@@ -425,7 +432,7 @@ static int start_qemu(struct reply *rep)
 /* QMP: one command on a fresh connection (greeting, qmp_capabilities, command). */
 static int qmp_command(const char *cmd)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char buf[4096];
 	int fd, got = 0;
 	const char *caps = "{\"execute\":\"qmp_capabilities\"}\n";
@@ -463,7 +470,7 @@ static int qmp_command(const char *cmd)
 /* When the double plays the guest: bind the uds_path and serve host-initiated connections. */
 static void fake_vsock_bind(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", str(D.vsock, "uds_path"));
 	D.fake_vsock_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -474,7 +481,7 @@ static void fake_vsock_bind(void)
 
 static void fake_guest_connect(const char *what)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd;
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_1024", str(D.vsock, "uds_path"));
@@ -513,48 +520,47 @@ static void fake_vsock_serve(void)
 /* ---- endpoints --------------------------------------------------------------------------- */
 
 static const struct field machine_fields[] = {
-	{ "vcpu_count", F_INT, true },	   { "mem_size_mib", F_INT, true },
-	{ "smt", F_BOOL, false },	   { "track_dirty_pages", F_BOOL, false },
-	{ "cpu_template", F_STR, false },  { "huge_pages", F_STR, false },
+	{"vcpu_count", F_INT, true},	{"mem_size_mib", F_INT, true},
+	{"smt", F_BOOL, false},		{"track_dirty_pages", F_BOOL, false},
+	{"cpu_template", F_STR, false}, {"huge_pages", F_STR, false},
 };
 static const struct field boot_fields[] = {
-	{ "kernel_image_path", F_STR, true },
-	{ "initrd_path", F_STR, false },
-	{ "boot_args", F_STR, false },
+	{"kernel_image_path", F_STR, true},
+	{"initrd_path", F_STR, false},
+	{"boot_args", F_STR, false},
 };
 static const struct field drive_fields[] = {
-	{ "drive_id", F_STR, true },	 { "partuuid", F_STR, false },
-	{ "is_root_device", F_BOOL, true }, { "cache_type", F_STR, false },
-	{ "is_read_only", F_BOOL, false },  { "path_on_host", F_STR, false },
-	{ "rate_limiter", F_OBJ, false },   { "io_engine", F_STR, false },
-	{ "socket", F_STR, false },
+	{"drive_id", F_STR, true},	  {"partuuid", F_STR, false},
+	{"is_root_device", F_BOOL, true}, {"cache_type", F_STR, false},
+	{"is_read_only", F_BOOL, false},  {"path_on_host", F_STR, false},
+	{"rate_limiter", F_OBJ, false},	  {"io_engine", F_STR, false},
+	{"socket", F_STR, false},
 };
 static const struct field vsock_fields[] = {
-	{ "guest_cid", F_INT, true },
-	{ "uds_path", F_STR, true },
-	{ "vsock_id", F_STR, false },
+	{"guest_cid", F_INT, true},
+	{"uds_path", F_STR, true},
+	{"vsock_id", F_STR, false},
 };
 static const struct field logger_fields[] = {
-	{ "log_path", F_STR, false },	    { "level", F_STR, false },
-	{ "show_level", F_BOOL, false },    { "show_log_origin", F_BOOL, false },
-	{ "module", F_STR, false },
+	{"log_path", F_STR, false},	    {"level", F_STR, false},  {"show_level", F_BOOL, false},
+	{"show_log_origin", F_BOOL, false}, {"module", F_STR, false},
 };
-static const struct field action_fields[] = { { "action_type", F_STR, true } };
-static const struct field vm_fields[] = { { "state", F_STR, true } };
+static const struct field action_fields[] = {{"action_type", F_STR, true}};
+static const struct field vm_fields[] = {{"state", F_STR, true}};
 static const struct field snap_create_fields[] = {
-	{ "snapshot_type", F_STR, false },
-	{ "snapshot_path", F_STR, true },
-	{ "mem_file_path", F_STR, true },
-	{ "version", F_STR, false },
+	{"snapshot_type", F_STR, false},
+	{"snapshot_path", F_STR, true},
+	{"mem_file_path", F_STR, true},
+	{"version", F_STR, false},
 };
 static const struct field snap_load_fields[] = {
-	{ "snapshot_path", F_STR, true },	  { "mem_file_path", F_STR, false },
-	{ "mem_backend", F_OBJ, false },	  { "enable_diff_snapshots", F_BOOL, false },
-	{ "track_dirty_pages", F_BOOL, false }, { "resume_vm", F_BOOL, false },
+	{"snapshot_path", F_STR, true},	      {"mem_file_path", F_STR, false},
+	{"mem_backend", F_OBJ, false},	      {"enable_diff_snapshots", F_BOOL, false},
+	{"track_dirty_pages", F_BOOL, false}, {"resume_vm", F_BOOL, false},
 };
 static const struct field mem_backend_fields[] = {
-	{ "backend_type", F_STR, true },
-	{ "backend_path", F_STR, true },
+	{"backend_type", F_STR, true},
+	{"backend_path", F_STR, true},
 };
 
 #define NOT_AFTER_START "The requested operation is not supported after starting the microVM."
@@ -591,8 +597,9 @@ static struct reply put_boot(json_t *j)
 			     strerror(errno), errno);
 	i = str(j, "initrd_path");
 	if (i && access(i, R_OK) < 0)
-		return fault(400, "The initrd file cannot be opened due to invalid path or invalid "
-				  "permissions. %s (os error %d)",
+		return fault(400,
+			     "The initrd file cannot be opened due to invalid path or invalid "
+			     "permissions. %s (os error %d)",
 			     strerror(errno), errno);
 	json_decref(D.boot);
 	D.boot = json_incref(j);
@@ -608,7 +615,8 @@ static struct reply put_drive(const char *id, json_t *j)
 	if (CHECK(j, drive_fields, &r) < 0)
 		return r;
 	if (strcmp(str(j, "drive_id"), id))
-		return fault(400, "The id from the path [%s] does not match the id from the body [%s]!",
+		return fault(400,
+			     "The id from the path [%s] does not match the id from the body [%s]!",
 			     id, str(j, "drive_id"));
 	p = str(j, "path_on_host");
 	if (!p || !json_object_get(j, "is_read_only"))
@@ -616,17 +624,20 @@ static struct reply put_drive(const char *id, json_t *j)
 				  "is_read_only are required for virtio-block");
 	fd = open(p, (flag(j, "is_read_only") ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0)
-		return fault(400, "Unable to create the virtio block device: BackingFile(Os { code: "
-				  "%d, kind: NotFound, message: \"%s\" }, \"%s\")",
+		return fault(400,
+			     "Unable to create the virtio block device: BackingFile(Os { code: "
+			     "%d, kind: NotFound, message: \"%s\" }, \"%s\")",
 			     errno, strerror(errno), p);
 	close(fd);
 	if (flag(j, "is_root_device")) {
 		const char *key;
 		json_t *v;
 
-		json_object_foreach (D.drives, key, v)
-			if (strcmp(key, id) && flag(v, "is_root_device"))
-				return fault(400, "A root block device already exists!");
+		json_object_foreach(
+			D.drives, key,
+			v) if (strcmp(key, id) &&
+			       flag(v, "is_root_device")) return fault(400, "A root block device "
+									    "already exists!");
 	}
 	json_object_set(D.drives, id, j);
 	return ok204();
@@ -682,16 +693,19 @@ static struct reply put_actions(json_t *j)
 		return ok204();
 	}
 	if (strcmp(a, "InstanceStart"))
-		return fault(400, DESER "unknown variant `%s`, expected one of `FlushMetrics`, "
-					"`InstanceStart`, `SendCtrlAltDel`.",
+		return fault(400,
+			     DESER "unknown variant `%s`, expected one of `FlushMetrics`, "
+				   "`InstanceStart`, `SendCtrlAltDel`.",
 			     a);
 	if (D.state != NOT_STARTED)
 		return fault(400, NOT_AFTER_START);
 	if (!D.boot)
-		return fault(400, "Cannot start microvm that was not configured: MissingKernelConfig");
+		return fault(400,
+			     "Cannot start microvm that was not configured: MissingKernelConfig");
 	if (!is_elf(str(D.boot, "kernel_image_path")))
-		return fault(400, "Cannot load kernel due to invalid memory configuration or invalid "
-				  "kernel image: Kernel Loader: failed to load ELF kernel image");
+		return fault(400,
+			     "Cannot load kernel due to invalid memory configuration or invalid "
+			     "kernel image: Kernel Loader: failed to load ELF kernel image");
 	if (D.guest_qemu) {
 		if (start_qemu(&r) < 0)
 			return r;
@@ -788,20 +802,23 @@ static struct reply put_snapshot_load(json_t *j)
 				  "boot-specific resources.");
 	mb = json_object_get(j, "mem_backend");
 	if (!!mb == !!json_object_get(j, "mem_file_path"))
-		return fault(400, "Either `mem_backend` or `mem_file_path` must be present, but not "
-				  "both.");
+		return fault(400,
+			     "Either `mem_backend` or `mem_file_path` must be present, but not "
+			     "both.");
 	if (mb) {
 		if (CHECK(mb, mem_backend_fields, &r) < 0)
 			return r;
-		if (strcmp(str(mb, "backend_type"), "File") && strcmp(str(mb, "backend_type"), "Uffd"))
+		if (strcmp(str(mb, "backend_type"), "File") &&
+		    strcmp(str(mb, "backend_type"), "Uffd"))
 			return fault(400, DESER "unknown variant `%s`.", str(mb, "backend_type"));
 		mem = str(mb, "backend_path");
 	} else {
 		mem = str(j, "mem_file_path");
 	}
 	if (stat(mem, &sb) < 0)
-		return fault(400, "Load snapshot error: Failed to restore from snapshot: Failed to "
-				  "load guest memory: %s",
+		return fault(400,
+			     "Load snapshot error: Failed to restore from snapshot: Failed to "
+			     "load guest memory: %s",
 			     strerror(errno));
 	st = json_load_file(str(j, "snapshot_path"), 0, NULL);
 	if (!json_is_object(st) || !json_is_string(json_object_get(st, "double"))) {
@@ -904,8 +921,8 @@ static bool canned_fault(const char *req, struct reply *r)
 			int status = atoi(spec + rl + 1);
 			const char *colon = memchr(spec + rl, ':', len - rl);
 
-			snprintf(msg, sizeof(msg), "%.*s", colon ? (int)(spec + len - colon - 1) : 0,
-				 colon ? colon + 1 : "");
+			snprintf(msg, sizeof(msg), "%.*s",
+				 colon ? (int)(spec + len - colon - 1) : 0, colon ? colon + 1 : "");
 			*r = fault(status ? status : 400, "%s", msg);
 			return true;
 		}
@@ -953,8 +970,8 @@ static void handle(struct client *c, const char *method, const char *path, const
 			D.i_expect++;
 		if (!canned_fault(req, &r)) {
 			r = route(method, path, body);
-			if (r.status / 100 == 2 && strcmp(path, "/logger") && strcmp(method, "GET") &&
-			    (pre_boot_only(method, path)))
+			if (r.status / 100 == 2 && strcmp(path, "/logger") &&
+			    strcmp(method, "GET") && (pre_boot_only(method, path)))
 				D.boot_specific = true;
 		}
 	}
@@ -991,8 +1008,9 @@ static int serve(struct client *c)
 		if (cl && cl < end)
 			blen = strtoul(cl + 17, NULL, 10);
 		if (blen > MAX_PAYLOAD) {
-			struct reply r = fault(400, "Request payload with size %zu is larger than the "
-						    "limit of %d allowed by server.",
+			struct reply r = fault(400,
+					       "Request payload with size %zu is larger than the "
+					       "limit of %d allowed by server.",
 					       blen, MAX_PAYLOAD);
 			send_reply(c->fd, &r);
 			free(r.body);
@@ -1012,7 +1030,8 @@ static int serve(struct client *c)
 static void usage_error(const char *arg)
 {
 	fprintf(stderr,
-		"Arguments parsing error: Found argument '%s' which wasn't expected, or isn't valid "
+		"Arguments parsing error: Found argument '%s' which wasn't expected, or isn't "
+		"valid "
 		"in this context.\n\nFor more information try --help\n",
 		arg);
 	exit(EXIT_ARG_PARSING);
@@ -1041,15 +1060,22 @@ static void on_term(int sig)
 int main(int argc, char **argv)
 {
 	/* Flags Firecracker takes with a value / without; the jailer passes the start times. */
-	static const char *const with_value[] = { "--api-sock", "--id", "--start-time-us",
-						  "--start-time-cpu-us", "--parent-cpu-time-us",
-						  "--level", "--log-path", "--seccomp-filter",
-						  "--http-api-max-payload-size", "--mmds-size-limit",
-						  "--metrics-path", "--module" };
-	static const char *const no_value[] = { "--version", "--no-seccomp", "--boot-timer",
-						"--show-level", "--show-log-origin", "--help" };
+	static const char *const with_value[] = {"--api-sock",
+						 "--id",
+						 "--start-time-us",
+						 "--start-time-cpu-us",
+						 "--parent-cpu-time-us",
+						 "--level",
+						 "--log-path",
+						 "--seccomp-filter",
+						 "--http-api-max-payload-size",
+						 "--mmds-size-limit",
+						 "--metrics-path",
+						 "--module"};
+	static const char *const no_value[] = {"--version",    "--no-seccomp",	    "--boot-timer",
+					       "--show-level", "--show-log-origin", "--help"};
 	struct client clients[MAX_CLIENTS];
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int lfd;
 
 	D.api_sock = "/run/firecracker.socket";
@@ -1071,7 +1097,8 @@ int main(int argc, char **argv)
 				return 0;
 			}
 			if (!strcmp(a, "--help")) {
-				printf("firecracker-double: see tests/doubles/firecracker-double.c\n");
+				printf("firecracker-double: see "
+				       "tests/doubles/firecracker-double.c\n");
 				return 0;
 			}
 			continue;
@@ -1130,32 +1157,33 @@ int main(int argc, char **argv)
 		const char *s = D.api_sock;
 
 		D.api_sock = NULL; /* not ours: do not remove it */
-		die("Failed to open the API socket at: %s. Check that it is not already used. %s", s,
-		    strerror(errno));
+		die("Failed to open the API socket at: %s. Check that it is not already used. %s",
+		    s, strerror(errno));
 	}
 	if (listen(lfd, 8) < 0)
 		die("listen: %s", strerror(errno));
 	for (int i = 0; i < MAX_CLIENTS; i++)
-		clients[i] = (struct client){ .fd = -1, .in = HC_BUF_INIT(MAX_HEADERS + MAX_PAYLOAD) };
+		clients[i] =
+			(struct client){.fd = -1, .in = HC_BUF_INIT(MAX_HEADERS + MAX_PAYLOAD)};
 
 	for (;;) {
 		struct pollfd p[MAX_CLIENTS + 4];
 		int n = 0, qi = -1, vi = -1, fi = -1;
 
-		p[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+		p[n++] = (struct pollfd){.fd = lfd, .events = POLLIN};
 		for (int i = 0; i < MAX_CLIENTS; i++)
-			p[n++] = (struct pollfd){ .fd = clients[i].fd, .events = POLLIN };
+			p[n++] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
 		if (D.qemu.pid && !D.qemu.reaped) {
 			qi = n;
-			p[n++] = (struct pollfd){ .fd = D.qemu.pidfd, .events = POLLIN };
+			p[n++] = (struct pollfd){.fd = D.qemu.pidfd, .events = POLLIN};
 		}
 		if (D.vsockd.pid && !D.vsockd.reaped) {
 			vi = n;
-			p[n++] = (struct pollfd){ .fd = D.vsockd.pidfd, .events = POLLIN };
+			p[n++] = (struct pollfd){.fd = D.vsockd.pidfd, .events = POLLIN};
 		}
 		if (D.fake_vsock_fd >= 0) {
 			fi = n;
-			p[n++] = (struct pollfd){ .fd = D.fake_vsock_fd, .events = POLLIN };
+			p[n++] = (struct pollfd){.fd = D.fake_vsock_fd, .events = POLLIN};
 		}
 		if (poll(p, (nfds_t)n, -1) < 0) {
 			if (errno == EINTR)

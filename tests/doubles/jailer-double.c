@@ -124,8 +124,9 @@ int main(int argc, char **argv)
 			 !strcmp(a, "--parent-cgroup") || !strcmp(a, "--resource-limit"))
 			i++;
 		else
-			die(1, "Arguments parsing error: Found argument '%s' which wasn't expected, "
-			       "or isn't valid in this context.",
+			die(1,
+			    "Arguments parsing error: Found argument '%s' which wasn't expected, "
+			    "or isn't valid in this context.",
 			    a);
 	}
 	if (!id || !exec_file || !uid_s || !gid_s)
@@ -181,9 +182,8 @@ int main(int argc, char **argv)
 	if (mount("/usr", path, NULL, MS_BIND | MS_REC, NULL) < 0 ||
 	    mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
 		die(1, "jailer: bind /usr: %s", strerror(errno));
-	static const char *const links[][2] = { { "usr/lib", "lib" },
-						{ "usr/lib64", "lib64" },
-						{ "usr/bin", "bin" } };
+	static const char *const links[][2] = {
+		{"usr/lib", "lib"}, {"usr/lib64", "lib64"}, {"usr/bin", "bin"}};
 	for (size_t k = 0; k < HC_ARRAY_SIZE(links); k++) {
 		snprintf(path, sizeof(path), "%s/%s", root, links[k][1]);
 		if (symlink(links[k][0], path) < 0 && errno != EEXIST)
@@ -195,7 +195,7 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		unsigned maj, min;
-	} devs[] = { { "dev/kvm", 10, 232 }, { "dev/net/tun", 10, 200 }, { "dev/urandom", 1, 9 } };
+	} devs[] = {{"dev/kvm", 10, 232}, {"dev/net/tun", 10, 200}, {"dev/urandom", 1, 9}};
 	for (size_t k = 0; k < HC_ARRAY_SIZE(devs); k++) {
 		snprintf(path, sizeof(path), "%s/%s", root, devs[k].name);
 		if (mknod(path, S_IFCHR | 0600, makedev(devs[k].maj, devs[k].min)) < 0 &&

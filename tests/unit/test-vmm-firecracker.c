@@ -31,14 +31,14 @@
 
 #define IO_TIMEOUT_MS 120000
 
-static char tmp[HC_PATH_MAX], dbl[HC_PATH_MAX], fake_kernel[HC_PATH_MAX],
-	fake_initrd[HC_PATH_MAX], fake_disk[HC_PATH_MAX], reqlog[HC_PATH_MAX];
+static char tmp[HC_PATH_MAX], dbl[HC_PATH_MAX], fake_kernel[HC_PATH_MAX], fake_initrd[HC_PATH_MAX],
+	fake_disk[HC_PATH_MAX], reqlog[HC_PATH_MAX];
 static const char *skip_all;
 
-#define SKIP_IF_NEEDED()                                                                     \
-	do {                                                                                 \
-		if (skip_all)                                                                \
-			SKIP(skip_all);                                                      \
+#define SKIP_IF_NEEDED()                                                                           \
+	do {                                                                                       \
+		if (skip_all)                                                                      \
+			SKIP(skip_all);                                                            \
 	} while (0)
 
 static void write_file(const char *path, const void *data, size_t len)
@@ -56,7 +56,7 @@ static const char *setup(void)
 	const char *top = getenv("HOTCELL_TOP"), *build = getenv("BUILD");
 	struct hc_accel_host host;
 	_cleanup_free_ char *elf = NULL;
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 	size_t len;
 
 	snprintf(dbl, sizeof(dbl), "%s/%s/tests/doubles/firecracker-double", top ? top : ".",
@@ -118,7 +118,7 @@ static struct hc_vm_spec api_spec(void)
 
 static char *read_log(void)
 {
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 	char *s = NULL;
 	size_t n;
 
@@ -203,7 +203,7 @@ static bool dir_empty_but_console(const char *dir)
 static int start_fails(const char *want, char *msg, size_t msg_len)
 {
 	struct hc_vm_spec s = api_spec();
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 	struct hc_vm *vm = NULL;
 	int r;
 
@@ -226,7 +226,7 @@ static int start_fails(const char *want, char *msg, size_t msg_len)
 TEST(probe_reports_version)
 {
 	struct hc_vm_spec s = api_spec();
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 	char v[64] = "";
 
 	SKIP_IF_NEEDED();
@@ -238,7 +238,7 @@ TEST(probe_reports_version)
 TEST(probe_refuses_old_version)
 {
 	struct hc_vm_spec s = api_spec();
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 
 	SKIP_IF_NEEDED();
 	reset_scenario();
@@ -251,7 +251,7 @@ TEST(probe_refuses_old_version)
 TEST(probe_refuses_project_kernel_on_pvm)
 {
 	struct hc_vm_spec s = api_spec();
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 
 	SKIP_IF_NEEDED();
 	if (access("/sys/module/kvm_pvm", F_OK) < 0)
@@ -269,7 +269,7 @@ TEST(probe_refuses_project_kernel_on_pvm)
 TEST(probe_refuses_bzimage)
 {
 	struct hc_vm_spec s = api_spec();
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 
 	SKIP_IF_NEEDED();
 	reset_scenario();
@@ -281,7 +281,7 @@ TEST(probe_refuses_bzimage)
 TEST(probe_binary_missing)
 {
 	struct hc_vm_spec s = api_spec();
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 
 	SKIP_IF_NEEDED();
 	setenv("HOTCELL_FIRECRACKER", "/nonexistent/firecracker", 1);
@@ -297,7 +297,7 @@ TEST(probe_binary_missing)
 TEST(start_request_order_and_guest_connect)
 {
 	struct hc_vm_spec s = api_spec();
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 	struct hc_vm *vm = NULL;
 	char sum[1024], line[128] = "", snapdir[HC_PATH_MAX], run_dir[HC_PATH_MAX], p[HC_PATH_MAX];
 	_cleanup_free_ char *log = NULL;
@@ -362,7 +362,7 @@ TEST(start_request_order_and_guest_connect)
 TEST(restore_into_fresh_process_reconnects)
 {
 	struct hc_vm_spec s = api_spec();
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 	struct hc_vm *vm = NULL;
 	char sum[512], line[128] = "", snapdir[HC_PATH_MAX];
 	_cleanup_free_ char *log = NULL;
@@ -454,8 +454,8 @@ TEST(socket_never_appears)
 
 TEST(unknown_flag_rejected_by_double)
 {
-	const char *argv[] = { dbl, "--api-sock", "/tmp/x.sock", "--bogus", NULL };
-	struct hc_error e = { 0 };
+	const char *argv[] = {dbl, "--api-sock", "/tmp/x.sock", "--bogus", NULL};
+	struct hc_error e = {0};
 	_cleanup_free_ char *out = NULL;
 	int r;
 
@@ -468,8 +468,8 @@ TEST(unknown_flag_rejected_by_double)
 TEST(shared_dirs_refused)
 {
 	struct hc_vm_spec s = api_spec();
-	struct hc_volume v = { .host = "/tmp", .guest = "/mnt" };
-	struct hc_error e = { 0 };
+	struct hc_volume v = {.host = "/tmp", .guest = "/mnt"};
+	struct hc_error e = {0};
 	struct hc_vm *vm = NULL;
 
 	SKIP_IF_NEEDED();
@@ -478,8 +478,7 @@ TEST(shared_dirs_refused)
 	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_firecracker_ops, &s, &e), &e);
 	ASSERT_EQ_INT(hc_vm_start(vm, &e), -EOPNOTSUPP);
 	hc_vm_free(vm);
-	ASSERT_TRUE(strstr(e.message, "backend 'firecracker' does not support shared dir") !=
-		    NULL);
+	ASSERT_TRUE(strstr(e.message, "backend 'firecracker' does not support shared dir") != NULL);
 }
 
 /* ---- the jailer ------------------------------------------------------------------------------ */
@@ -501,7 +500,7 @@ static bool mounted_under(const char *prefix)
 TEST(jailer_chroot_binds_and_teardown)
 {
 	struct hc_vm_spec s = api_spec();
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 	struct hc_vm *vm = NULL;
 	char jailer[HC_PATH_MAX], home[HC_PATH_MAX], want[HC_PATH_MAX * 2], p[HC_PATH_MAX],
 		jail_base[HC_PATH_MAX], snapdir[HC_PATH_MAX], line[128] = "";
@@ -535,8 +534,10 @@ TEST(jailer_chroot_binds_and_teardown)
 	}
 	unsetenv("HOTCELL_FIRECRACKER_JAILER");
 	log = read_log();
-	snprintf(want, sizeof(want), "--exec-file %s --uid 65534 --gid 65534 --chroot-base-dir %s "
-		 "--cgroup-version ", dbl, jail_base);
+	snprintf(want, sizeof(want),
+		 "--exec-file %s --uid 65534 --gid 65534 --chroot-base-dir %s "
+		 "--cgroup-version ",
+		 dbl, jail_base);
 	ASSERT_TRUE(strstr(log, want) != NULL);
 	ASSERT_TRUE(strstr(log, " -- --api-sock /fc.sock\n") != NULL);
 	ASSERT_TRUE(strstr(log, " uid 65534\n") != NULL); /* Firecracker dropped privileges */
@@ -598,7 +599,8 @@ TEST(jailer_chroot_binds_and_teardown)
 	unsetenv("HOTCELL_HOME");
 }
 
-/* ---- end to end: the double runs the guest in QEMU -------------------------------------------- */
+/* ---- end to end: the double runs the guest in QEMU --------------------------------------------
+ */
 
 static bool find_vmlinux(char *buf, size_t n)
 {
@@ -645,7 +647,7 @@ static int read_line(int fd, char *buf, size_t n)
 	size_t i = 0;
 
 	while (i + 1 < n) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 		char c;
 
 		if (poll(&p, 1, IO_TIMEOUT_MS) <= 0)
@@ -679,7 +681,7 @@ TEST(end_to_end_guest_in_qemu)
 		tree[HC_PATH_MAX], disk[HC_PATH_MAX], p[HC_PATH_MAX], hello[64], sum[1024];
 	const char *vsockd = getenv("HOTCELL_VHOST_DEVICE_VSOCK");
 	_cleanup_free_ char *data = NULL;
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 	struct hc_vm *vm = NULL;
 	size_t len;
 	int fd;
@@ -696,7 +698,7 @@ TEST(end_to_end_guest_in_qemu)
 	/* The test init from the QEMU backend's tests, in an initramfs. */
 	snprintf(src, sizeof(src), "%s/tests/e2e/vm-testinit.c", top ? top : ".");
 	snprintf(init, sizeof(init), "%s/init", tmp);
-	const char *cc[] = { "cc", "-static", "-O2", "-o", init, src, NULL };
+	const char *cc[] = {"cc", "-static", "-O2", "-o", init, src, NULL};
 	if (hc_child_run(cc, 120000, 65536, NULL, &e) != 0)
 		SKIP("cannot build the static test init (cc -static)");
 	ASSERT_OK(hc_path_read_file(init, 16 << 20, &data, &len, &e), &e);
@@ -715,7 +717,7 @@ TEST(end_to_end_guest_in_qemu)
 	snprintf(p, sizeof(p), "%s/hello.txt", tree);
 	write_file(p, "hi from the image\n", 18);
 	snprintf(disk, sizeof(disk), "%s/disk.ext4", tmp);
-	const char *mk[] = { "mke2fs", "-q", "-F", "-t", "ext4", "-d", tree, disk, "8M", NULL };
+	const char *mk[] = {"mke2fs", "-q", "-F", "-t", "ext4", "-d", tree, disk, "8M", NULL};
 	if (hc_child_run(mk, 60000, 65536, NULL, &e) != 0)
 		SKIP("mke2fs -d not available");
 	chmod(disk, 0444);
@@ -753,7 +755,7 @@ TEST(end_to_end_guest_in_qemu)
 	/* A guest reset ends Firecracker (reboot=k): death_fd + check() say so. */
 	if (write(fd, "reboot\n", 7) != 7)
 		FAILF("%s", "write");
-	struct pollfd pd = { .fd = vm->death_fd, .events = POLLIN };
+	struct pollfd pd = {.fd = vm->death_fd, .events = POLLIN};
 	ASSERT_EQ_INT(poll(&pd, 1, IO_TIMEOUT_MS), 1);
 	ASSERT_ERR(hc_vm_check(vm, &e));
 	ASSERT_TRUE(strstr(e.message, "firecracker exited with status 0") != NULL);
@@ -767,7 +769,7 @@ TEST(end_to_end_guest_in_qemu)
 
 int main(void)
 {
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 
 	skip_all = setup();
 	RUN(probe_reports_version);

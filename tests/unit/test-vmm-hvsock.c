@@ -20,14 +20,14 @@ static void mkdir_tmp(void)
 
 static void rm_tmp(void)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 
 	(void)hc_path_rm_rf(dir, &err);
 }
 
 static int unix_connect(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
@@ -40,7 +40,7 @@ static int unix_connect(const char *path)
 
 static int unix_listen(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
@@ -79,7 +79,8 @@ static void *vmm_stub_main(void *arg)
 	if (s->reply) {
 		/* Reply and payload in one write: the client must not swallow the payload. */
 		char out[256];
-		int len = snprintf(out, sizeof(out), "%s%s", s->reply, s->payload ? s->payload : "");
+		int len =
+			snprintf(out, sizeof(out), "%s%s", s->reply, s->payload ? s->payload : "");
 		ssize_t _unused_ w = write(fd, out, (size_t)len);
 	}
 	close(fd);
@@ -90,7 +91,7 @@ static int run_connect(const char *reply, const char *payload, unsigned *host_po
 		       size_t data_len, struct hc_error *err, char *got, size_t got_len)
 {
 	char uds[128];
-	struct vmm_stub s = { .reply = reply, .payload = payload };
+	struct vmm_stub s = {.reply = reply, .payload = payload};
 	pthread_t t;
 	int fd;
 
@@ -116,7 +117,7 @@ static int run_connect(const char *reply, const char *payload, unsigned *host_po
 
 TEST(host_initiated_ok_keeps_payload)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	unsigned hp = 0;
 	char data[64], got[64];
 	int fd;
@@ -132,7 +133,7 @@ TEST(host_initiated_ok_keeps_payload)
 
 TEST(host_initiated_refused)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char got[64];
 	int fd;
 
@@ -143,7 +144,7 @@ TEST(host_initiated_refused)
 
 TEST(host_initiated_bad_reply)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char got[64];
 	int fd;
 
@@ -154,7 +155,7 @@ TEST(host_initiated_bad_reply)
 
 TEST(host_initiated_overlong_reply)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char got[64];
 	int fd;
 
@@ -165,7 +166,7 @@ TEST(host_initiated_overlong_reply)
 
 TEST(host_initiated_no_vmm)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char uds[128];
 
 	snprintf(uds, sizeof(uds), "%s/missing.sock", dir);
@@ -189,8 +190,8 @@ TEST(parse_ack)
 
 TEST(guest_initiated)
 {
-	struct hc_error err = { 0 };
-	char uds[128], port_path[160], buf[8] = { 0 };
+	struct hc_error err = {0};
+	char uds[128], port_path[160], buf[8] = {0};
 	int lfd, vmm, fd;
 
 	snprintf(uds, sizeof(uds), "%s/v.sock", dir);
@@ -216,7 +217,7 @@ TEST(guest_initiated)
 
 TEST(guest_initiated_cancelled)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char uds[128];
 	int lfd, p[2];
 
@@ -233,7 +234,7 @@ TEST(guest_initiated_cancelled)
 
 TEST(listen_refuses_non_socket)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char uds[128], path[160];
 	FILE *f;
 
@@ -247,7 +248,7 @@ TEST(listen_refuses_non_socket)
 
 TEST(path_too_long)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char uds[200];
 
 	memset(uds, 'a', sizeof(uds) - 1);

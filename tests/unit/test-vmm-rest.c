@@ -35,7 +35,8 @@ static void *server_main(void *arg)
 		hdr_end = strstr(s->request, "\r\n\r\n");
 		if (hdr_end) {
 			char *cl = strcasestr(s->request, "Content-Length:");
-			want = (size_t)(hdr_end + 4 - s->request) + (cl ? strtoul(cl + 15, NULL, 10) : 0);
+			want = (size_t)(hdr_end + 4 - s->request) +
+			       (cl ? strtoul(cl + 15, NULL, 10) : 0);
 			if (n >= want)
 				break;
 		}
@@ -57,8 +58,8 @@ static int serve_one(const char *response, const char *method, const char *endpo
 		     const char *body, long *status, char **resp, struct hc_error *err,
 		     char *request, size_t request_len, bool checked)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct server s = { .response = response };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct server s = {.response = response};
 	struct hc_rest *r = NULL;
 	pthread_t t;
 	int rc;
@@ -95,7 +96,7 @@ static int serve_one(const char *response, const char *method, const char *endpo
 
 TEST(put_204)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char req[4096];
 	char *resp = NULL;
 	long st = 0;
@@ -114,7 +115,7 @@ TEST(put_204)
 
 TEST(get_200_body)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char req[4096];
 	char *resp = NULL;
 
@@ -129,9 +130,10 @@ TEST(get_200_body)
 
 TEST(fault_message_reaches_error)
 {
-	struct hc_error err = { 0 };
-	const char *r = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
-			"Content-Length: 47\r\n\r\n{\"fault_message\":\"Invalid block device path\"}  ";
+	struct hc_error err = {0};
+	const char *r =
+		"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+		"Content-Length: 47\r\n\r\n{\"fault_message\":\"Invalid block device path\"}  ";
 	int rc;
 
 	rc = serve_one(r, "PUT", "/drives/rootfs", "{}", NULL, NULL, &err, NULL, 0, true);
@@ -141,7 +143,7 @@ TEST(fault_message_reaches_error)
 
 TEST(plain_text_error)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	const char *r = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 30\r\n\r\n"
 			"Error booting VM: bad kernel\nx";
 	int rc;
@@ -153,7 +155,7 @@ TEST(plain_text_error)
 
 TEST(body_bounded)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char *resp = NULL;
 	long st;
 	int rc;
@@ -166,7 +168,7 @@ TEST(body_bounded)
 
 TEST(no_socket)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct hc_rest *r = NULL;
 	char missing[160];
 	long st;
@@ -197,7 +199,7 @@ TEST(error_text)
 
 TEST(long_socket_path)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct hc_rest *r = NULL;
 	char p[200];
 
@@ -208,7 +210,7 @@ TEST(long_socket_path)
 
 int main(void)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 
 	snprintf(dir, sizeof(dir), "/tmp/hcrest.XXXXXX");
 	if (!mkdtemp(dir))
