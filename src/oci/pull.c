@@ -149,6 +149,21 @@ static int check_config(struct sink *cfg, struct hc_store *store, const struct h
 	return 0;
 }
 
+static bool name_is(struct hc_store *store, const char *name, const char *digest)
+{
+	struct hc_oci_index_entry *list = NULL;
+	struct hc_error e = { 0 };
+	size_t n = 0;
+	bool same = false;
+
+	if (hc_oci_store_index_list(store, &list, &n, &e) < 0)
+		return false;
+	for (size_t i = 0; i < n && !same; i++)
+		same = hc_streq(list[i].name, name) && strcmp(list[i].digest, digest) == 0;
+	hc_oci_index_list_free(list, n);
+	return same;
+}
+
 static int pull(struct hc_store *store, const char *refstr, const struct hc_pull_opts *opts,
 		char *ret_digest, struct hc_error *err)
 {
@@ -270,12 +285,17 @@ static int pull(struct hc_store *store, const char *refstr, const struct hc_pull
 		if (r < 0)
 			goto out;
 	}
-	r = hc_oci_store_blob_put(store, digest, body, len, NULL, err);
-	if (r < 0)
-		goto out;
-	r = hc_oci_store_add_name(store, name, digest, m.media_type, len, err);
-	if (r < 0)
-		goto out;
+	if (!hc_oci_store_has_blob(store, digest)) {
+		r = hc_oci_store_blob_put(store, digest, body, len, NULL, err);
+		if (r < 0)
+			goto out;
+	}
+	/* A cached pull that finds the name already pointing here rewrites nothing. */
+	if (!name_is(store, name, digest)) {
+		r = hc_oci_store_add_name(store, name, digest, m.media_type, len, err);
+		if (r < 0)
+			goto out;
+	}
 	hc_info("pulled %s (%s)", name, digest);
 	if (ret_digest)
 		memcpy(ret_digest, digest, HC_DIGEST_SIZE);
