@@ -109,6 +109,29 @@ expect_125 exit-mid-configuration "PUT /vsock: "
 fc_clean exit-mid-configuration
 unset HOTCELL_FC_DOUBLE_EXIT
 
+# --- --jailer: Firecracker under (the double of) its jailer, chroot under the state dir
+JAILER=$HOTCELL_TOP/$BUILD/tests/doubles/jailer-double
+if [ "$(id -u)" -ne 0 ]; then
+	skip jailer "the jailer needs root"
+elif [ ! -x "$JAILER" ]; then
+	skip jailer "the jailer double is not built (make tests)"
+else
+	HOTCELL_FIRECRACKER_JAILER=$JAILER fc_run --jailer --kernel "$fake_kernel" --boot-timeout 5 --rootfs "$root" /bin/true
+	expect_eq jailer-request-order "$(requests)" "PUT /machine-config 204;PUT /boot-source 204;PUT /drives/rootfs 204;PUT /vsock 204;PUT /actions 204"
+	if grep -q "^JAILER --id hc-[0-9a-f]* --exec-file $DOUBLE --uid 65534 --gid 65534 --chroot-base-dir $HOTCELL_HOME/jailer --cgroup-version [12] -- --api-sock /fc.sock$" "$HOTCELL_FC_DOUBLE_LOG" &&
+		grep -q '"kernel_image_path":"/vmlinux"' "$HOTCELL_FC_DOUBLE_LOG"; then
+		pass jailer-command-line
+	else
+		fail jailer-command-line "$(head -c 600 "$HOTCELL_FC_DOUBLE_LOG")"
+	fi
+	if ! grep -q "$HOTCELL_HOME/jailer" /proc/self/mountinfo && [ -z "$(ls -A "$HOTCELL_HOME/jailer/firecracker-double" 2>/dev/null)" ]; then
+		pass jailer-chroot-removed
+	else
+		fail jailer-chroot-removed "$(ls -R "$HOTCELL_HOME/jailer" | head -n 20 | tr '\n' ' ')"
+	fi
+	fc_clean jailer
+fi
+
 # --- -v: Firecracker has no shared directories
 fc_run --kernel "$fake_kernel" -v "$E2E/work:/mnt" --rootfs "$root" /bin/true
 expect_125 shared-dirs-refused "does not support shared dir"
