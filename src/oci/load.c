@@ -104,6 +104,11 @@ static int clean_name(const char *in, char *out, size_t n, struct hc_error *err)
 	if (!in || !*in || strlen(in) >= n || strlen(in) > NAME_MAX_LEN)
 		return hc_error_setk(err, -EINVAL, HC_EK_IMAGE,
 				     "archive member with an invalid name");
+	/* Control characters would also break the one-line error that quotes the name. */
+	for (const char *c = in; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return hc_error_setk(err, -EINVAL, HC_EK_IMAGE,
+					     "archive member with a control character in its name");
 	if (*in == '/')
 		return hc_error_setk(err, -EINVAL, HC_EK_IMAGE,
 				     "archive member '%.200s' has an absolute name", in);
