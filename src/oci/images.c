@@ -94,13 +94,19 @@ int hc_image_list(struct hc_store *store, struct hc_image_info **ret, size_t *re
 int hc_image_remove(struct hc_store *store, const char *ref, struct hc_error *err)
 {
 	struct hc_oci_index_entry *entries = NULL;
-	char norm[512];
+	char norm[512], full[HC_DIGEST_SIZE];
 	const char *digest = NULL;
 	size_t n = 0;
 	int r, lock = -1;
-	bool by_digest = hc_oci_digest_valid(ref);
+	bool by_digest = false;
 
-	if (!by_digest) {
+	r = hc_oci_store_expand_digest(store, ref, full, err);
+	if (r >= 0) {
+		by_digest = true;
+		ref = full;
+	} else if (r != -EINVAL) {
+		return hc_error_prefix(err, "rmi");
+	} else {
 		r = hc_oci_store_normalise_name(ref, norm, sizeof(norm), err);
 		if (r < 0)
 			return r;

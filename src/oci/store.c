@@ -694,11 +694,43 @@ static int parse_manifest(const char *data, size_t len, const char *media_type,
 	return 0;
 }
 
+int hc_oci_store_expand_digest(struct hc_store *s, const char *ref, char *ret, struct hc_error *err)
+{
+	struct hc_oci_index_entry *list = NULL;
+	const char *hex, *match = NULL;
+	size_t n = 0, len;
+	int r;
+
+	if (!ref || !hc_startswith(ref, HC_DIGEST_PREFIX))
+		return -EINVAL;
+	hex = ref + strlen(HC_DIGEST_PREFIX);
+	len = strlen(hex);
+	if (len < 12 || len > HC_DIGEST_HEX_LEN || strspn(hex, "0123456789abcdef") != len)
+		return -EINVAL;
+	r = hc_oci_store_index_list(s, &list, &n, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		if (strncmp(list[i].digest + strlen(HC_DIGEST_PREFIX), hex, len) != 0)
+			continue;
+		if (match && !hc_streq(match, list[i].digest))
+			r = hc_error_setk(err, -ENOTUNIQ, HC_EK_USAGE,
+					  "'%s' matches more than one image", ref);
+		match = list[i].digest;
+	}
+	if (r >= 0 && !match)
+		r = hc_error_setk(err, -ENOENT, HC_EK_IMAGE, "image '%s' is not in the store", ref);
+	if (r >= 0)
+		memcpy(ret, match, HC_DIGEST_SIZE);
+	hc_oci_index_list_free(list, n);
+	return r;
+}
+
 int hc_oci_store_resolve(struct hc_store *s, const char *ref, struct hc_oci_image *ret,
 			 struct hc_error *err)
 {
 	_cleanup_json_ json_t *root = NULL;
-	char norm[512];
+	char norm[512], full[HC_DIGEST_SIZE];
 	const char *want_digest = NULL, *name = NULL;
 	json_t *m = NULL, *e, *found = NULL;
 	size_t i;
@@ -706,8 +738,11 @@ int hc_oci_store_resolve(struct hc_store *s, const char *ref, struct hc_oci_imag
 
 	if (!ref || !*ref)
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "an image reference is required");
-	if (hc_oci_digest_valid(ref)) {
-		want_digest = ref;
+	r = hc_oci_store_expand_digest(s, ref, full, err);
+	if (r >= 0) {
+		want_digest = full;
+	} else if (r != -EINVAL) {
+		return r;
 	} else {
 		r = hc_oci_store_normalise_name(ref, norm, sizeof(norm), err);
 		if (r < 0)
@@ -720,17 +755,17 @@ int hc_oci_store_resolve(struct hc_store *s, const char *ref, struct hc_oci_imag
 	r = index_read(s, &root, &m, err);
 	if (r < 0)
 		return r;
-	if (name)
-		json_array_foreach(m, i, e) if (hc_streq(entry_name(e), name)) found = e;
-	if (!found && want_digest)
-		json_array_foreach(m, i, e)
-		{
-			if (hc_streq(json_string_value(json_object_get(e, "digest")),
-				     want_digest)) {
-				found = e;
-				break;
-			}
-		}
+	json_array_foreach(m, i, e)
+	{
+		if (name && hc_streq(entry_name(e), name))
+			found = e;
+	}
+	json_array_foreach(m, i, e)
+	{
+		if (!found && want_digest &&
+		    hc_streq(json_string_value(json_object_get(e, "digest")), want_digest))
+			found = e;
+	}
 	if (!found)
 		return hc_error_setk(err, -ENOENT, HC_EK_IMAGE, "image '%s' is not in the store",
 				     ref);

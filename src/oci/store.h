@@ -157,6 +157,11 @@ struct hc_oci_image {
 int hc_oci_store_resolve(struct hc_store *s, const char *ref, struct hc_oci_image *ret,
 			 struct hc_error *err) _must_check_;
 void hc_oci_image_free(struct hc_oci_image *img);
+/* "sha256:" plus 12 to 64 hex characters (what `images` shows) -> the one full digest in
+ * index.json that starts so. -EINVAL (err untouched) when ref has not that form; -ENOENT, or
+ * -ENOTUNIQ when two images match. ret: HC_DIGEST_SIZE bytes. */
+int hc_oci_store_expand_digest(struct hc_store *s, const char *ref, char *ret,
+			       struct hc_error *err) _must_check_;
 /* Reads the manifest blob digest (verified) into ret, as resolve does; name may be NULL. */
 int hc_oci_store_read_image(struct hc_store *s, const char *digest, const char *name,
 			    struct hc_oci_image *ret, struct hc_error *err) _must_check_;

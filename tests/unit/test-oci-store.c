@@ -240,6 +240,15 @@ TEST(resolve_names_and_digests)
 	ASSERT_EQ_STR(img.digest, d);
 	hc_oci_image_free(&img);
 
+	/* The short form `images` prints. */
+	snprintf(ref, sizeof(ref), "%.19s", d);
+	ASSERT_OK(hc_oci_store_resolve(s, ref, &img, &err), &err);
+	ASSERT_EQ_STR(img.digest, d);
+	hc_oci_image_free(&img);
+	snprintf(ref, sizeof(ref), "%.18s", d); /* 11 hex: too short to be an id, so a name */
+	ASSERT_EQ_INT(hc_oci_store_resolve(s, ref, &img, &err), -ENOENT);
+	ASSERT_EQ_INT(hc_oci_store_resolve(s, "sha256:0123456789abcdef", &img, &err), -ENOENT);
+
 	ASSERT_EQ_INT(hc_oci_store_resolve(s, "busybox:1.36", &img, &err), -ENOENT);
 	ASSERT_TRUE(strstr(err.message, "busybox:1.36") != NULL);
 	ASSERT_EQ_INT(hc_oci_store_resolve(s, "docker.io/library/alpine", &img, &err), -ENOENT);
@@ -409,7 +418,9 @@ TEST(list_remove_prune)
 	ASSERT_EQ_INT(hc_image_remove(s, "two:1", &err), -EBUSY);
 	ASSERT_TRUE(strstr(err.message, "in use") != NULL);
 	ASSERT_EQ_INT(hc_image_remove(s, "three", &err), -ENOENT);
-	ASSERT_OK(hc_image_remove(s, "one:1", &err), &err);
+	char shortid[32];
+	snprintf(shortid, sizeof(shortid), "%.19s", d1);
+	ASSERT_OK(hc_image_remove(s, shortid, &err), &err);
 	ASSERT_TRUE(hc_oci_store_has_blob(s, d1));
 
 	/* Cached trees and disks: "one" is unreferenced now, "two" still named. */
