@@ -28,22 +28,12 @@ cleanup() {
 trap cleanup EXIT
 store=$HOTCELL_HOME/store
 
-# A two-layer image: busybox, then a file on top.
-build_layout() {
-	local dir=$1
-	umoci init --layout "$dir" &&
-		umoci new --image "$dir:t1" &&
-		umoci unpack --rootless --image "$dir:t1" "$work/bundle" &&
-		mkdir -p "$work/bundle/rootfs/bin" &&
-		cp /bin/busybox "$work/bundle/rootfs/bin/busybox" &&
-		umoci repack --refresh-bundle --image "$dir:t1" "$work/bundle" &&
-		echo hello >"$work/bundle/rootfs/hello" &&
-		umoci repack --refresh-bundle --image "$dir:t1" "$work/bundle" &&
-		umoci config --image "$dir:t1" --config.cmd /bin/busybox --config.cmd echo &&
-		rm -rf "$work/bundle"
-}
-if ! build_layout "$work/layout" >"$work/build.log" 2>&1; then
-	fail build-layout "umoci: $(tail -n 3 "$work/build.log")"
+# A two-layer image: busybox, then /etc and a file on top (tests/lib/mkimage.sh).
+echo hello >"$work/hello.txt"
+source "$HOTCELL_TOP/tests/lib/mkimage.sh"
+if ! mkimage "$work/layout" t1 --cmd /bin/busybox --cmd echo --file "$work/hello.txt:/hello" \
+	>"$work/build.log" 2>&1; then
+	fail build-layout "mkimage: $(tail -n 3 "$work/build.log")"
 	exit 1
 fi
 skopeo copy -q oci:"$work/layout":t1 oci-archive:"$work/oci.tar" >/dev/null 2>&1 &&
