@@ -34,6 +34,7 @@ struct hc_oci_registry {
 	enum hc_oci_auth_scheme scheme;
 	struct hc_oci_challenge chal;
 	char *authz; /* "Authorization: ..." header, or NULL */
+	unsigned authz_gen; /* bumped at every new token */
 	CURLSH *share;
 	CURLM *multi;
 };
@@ -62,6 +63,7 @@ struct xfer {
 	/* retries */
 	int tries_429;
 	bool reauthed;
+	unsigned authz_gen; /* the reg->authz_gen the request went out with */
 	double not_before;
 };
 
@@ -259,6 +261,7 @@ static int xfer_prepare(struct xfer *x, const char *accept, bool with_auth, stru
 			return hc_error_set(err, -ENOMEM, "out of memory");
 		x->hdrs = l;
 	}
+	x->authz_gen = reg->authz_gen;
 	if (with_auth && reg->authz) {
 		if (!(l = curl_slist_append(x->hdrs, reg->authz)))
 			return hc_error_set(err, -ENOMEM, "out of memory");
@@ -456,6 +459,12 @@ static enum outcome judge(struct xfer *x, CURLcode c, struct hc_error *err)
 		}
 	}
 	/* A token may expire during a long pull: get a new one, once per exchange. */
+	if (x->status == 401 && reg->scheme == HC_OCI_AUTH_BEARER &&
+	    !strstr(x->www_auth, "insufficient_scope")) {
+		/* another transfer got a new token since this one went out: just use it */
+		if (x->authz_gen != reg->authz_gen)
+			return RETRY;
+	}
 	if (x->status == 401 && reg->scheme == HC_OCI_AUTH_BEARER && !x->reauthed &&
 	    !strstr(x->www_auth, "insufficient_scope")) {
 		x->reauthed = true;
@@ -506,6 +515,7 @@ static int set_authz(struct hc_oci_registry *reg, const char *scheme_value)
 		explicit_bzero(reg->authz, strlen(reg->authz));
 	free(reg->authz);
 	reg->authz = h;
+	reg->authz_gen++;
 	return 0;
 }
 
@@ -826,7 +836,8 @@ int hc_oci_registry_fetch_blobs(struct hc_oci_registry *reg, struct hc_oci_blob_
 	_cleanup_free_ struct xfer *xs = NULL;
 	_cleanup_free_ char *whats = NULL;
 	size_t active = 0, done = 0;
-	size_t *queue = NULL; /* indexes waiting to (re)start, in order */
+	/* indexes waiting to (re)start, in order: a ring, each transfer is in it at most once */
+	size_t *queue = NULL;
 	size_t qhead = 0, qtail = 0;
 	int r = 0;
 
@@ -836,7 +847,7 @@ int hc_oci_registry_fetch_blobs(struct hc_oci_registry *reg, struct hc_oci_blob_
 		parallel = 1;
 	xs = calloc(n, sizeof(*xs));
 	whats = calloc(n, 96);
-	queue = calloc(n * (RETRY_429_MAX + 3), sizeof(*queue));
+	queue = calloc(n, sizeof(*queue));
 	if (!xs || !whats || !queue) {
 		free(queue);
 		return hc_error_set(err, -ENOMEM, "out of memory");
@@ -850,7 +861,7 @@ int hc_oci_registry_fetch_blobs(struct hc_oci_registry *reg, struct hc_oci_blob_
 		xs[i].what = whats + i * 96;
 		snprintf(xs[i].url, sizeof(xs[i].url), "%s/v2/%s/blobs/%s", reg->base, reg->ref.path,
 			 jobs[i].digest);
-		queue[qtail++] = i;
+		queue[qtail++ % n] = i;
 	}
 
 	while (done < n) {
@@ -860,7 +871,7 @@ int hc_oci_registry_fetch_blobs(struct hc_oci_registry *reg, struct hc_oci_blob_
 
 		/* Start what may start: the queue is in order, a delayed entry waits its turn. */
 		while (active < parallel && qhead < qtail) {
-			struct xfer *x = &xs[queue[qhead]];
+			struct xfer *x = &xs[queue[qhead % n]];
 			if (x->not_before > now) {
 				int w = (int)(x->not_before - now) + 1;
 				timeout = w < timeout ? w : timeout;
@@ -896,7 +907,7 @@ int hc_oci_registry_fetch_blobs(struct hc_oci_registry *reg, struct hc_oci_blob_
 			}
 			if (o == RETRY) {
 				xfer_reset(x);
-				queue[qtail++] = (size_t)(x - xs);
+				queue[qtail++ % n] = (size_t)(x - xs);
 				continue;
 			}
 			xfer_reset(x);
