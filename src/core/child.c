@@ -142,7 +142,8 @@ int hc_child_spawn(struct hc_child *c, const struct hc_child_opts *o, struct hc_
 		struct hc_child_opts o2 = *o;
 		if (o->n_fds > 64)
 			child_fail(ep, E2BIG);
-		memcpy(all_fds, o->fds, o->n_fds * sizeof(*all_fds));
+		if (o->n_fds) /* fds may be NULL: memcpy's arguments must not be (UBSan) */
+			memcpy(all_fds, o->fds, o->n_fds * sizeof(*all_fds));
 		all_fds[o->n_fds] = (struct hc_fd_map){ ep, ep };
 		o2.fds = all_fds;
 		o2.n_fds = o->n_fds + 1;
