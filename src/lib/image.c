@@ -17,6 +17,7 @@
 #include "oci/store.h"
 
 struct image_priv {
+	struct hc_oci_image img;
 	struct hc_oci_rootfs rootfs;
 	struct hc_oci_config config;
 	char tmp_disk[HC_PATH_MAX]; /* --rootfs DIR in block mode: ours to remove */
@@ -85,10 +86,9 @@ static int resolve(struct hc_store *store, const struct hc_run_opts *o, struct h
 	return r;
 }
 
-int hc_lib_image_prepare(struct hc_store *store, const struct hc_run_opts *o, bool want_disk,
+int hc_lib_image_resolve(struct hc_store *store, const struct hc_run_opts *o,
 			 struct hc_lib_image *ret, struct hc_error *err)
 {
-	struct hc_oci_image img = {0};
 	struct image_priv *p;
 	int r;
 
@@ -98,33 +98,45 @@ int hc_lib_image_prepare(struct hc_store *store, const struct hc_run_opts *o, bo
 		return hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
 	p->rootfs = (struct hc_oci_rootfs)HC_OCI_ROOTFS_INIT;
 	ret->priv = p;
-	if (o->rootfs_dir) {
-		r = rootfs_dir_prepare(o->rootfs_dir, want_disk, ret, p, err);
-		goto out;
+	if (o->rootfs_dir)
+		return 0;
+	r = resolve(store, o, &p->img, err);
+	if (r < 0) {
+		hc_lib_image_release(ret);
+		return r;
 	}
+	snprintf(ret->name, sizeof(ret->name), "%s", p->img.name);
+	snprintf(ret->digest, sizeof(ret->digest), "%s", p->img.digest);
+	return 0;
+}
 
-	r = resolve(store, o, &img, err);
-	if (r < 0)
-		goto out;
-	snprintf(ret->name, sizeof(ret->name), "%s", img.name);
-	snprintf(ret->digest, sizeof(ret->digest), "%s", img.digest);
-	r = hc_oci_rootfs_get(store, &img, want_disk, &p->rootfs, err);
+int hc_lib_image_prepare(struct hc_store *store, const struct hc_run_opts *o, bool want_disk,
+			 struct hc_lib_image *ret, struct hc_error *err)
+{
+	struct image_priv *p = ret->priv;
+	int r;
+
+	if (!p)
+		return hc_error_setk(err, -EINVAL, HC_EK_INTERNAL, "image not resolved");
+	if (o->rootfs_dir)
+		return rootfs_dir_prepare(o->rootfs_dir, want_disk, ret, p, err);
+
+	r = hc_oci_rootfs_get(store, &p->img, want_disk, &p->rootfs, err);
 	if (r < 0) {
 		hc_error_kind(err, HC_EK_ROOTFS);
-		goto out;
+		return r;
 	}
 	hc_debug("rootfs %s (%s)%s%s", p->rootfs.root, p->rootfs.hit ? "cached" : "unpacked",
 		 want_disk ? ", disk " : "", want_disk ? p->rootfs.disk : "");
 	r = hc_oci_config_load(p->rootfs.config, &p->config, err);
 	if (r < 0) {
 		hc_error_kind(err, HC_EK_IMAGE);
-		hc_error_prefix(err, "image config");
-		goto out;
+		return hc_error_prefix(err, "image config");
 	}
 	if ((r = hc_path_fmt(ret->tree, sizeof(ret->tree), err, "%s", p->rootfs.root)) < 0 ||
 	    (want_disk &&
 	     (r = hc_path_fmt(ret->disk, sizeof(ret->disk), err, "%s", p->rootfs.disk)) < 0))
-		goto out;
+		return r;
 	ret->defaults = (struct hc_lib_image_defaults){
 		.entrypoint = (const char *const *)p->config.entrypoint,
 		.n_entrypoint = p->config.n_entrypoint,
@@ -135,11 +147,7 @@ int hc_lib_image_prepare(struct hc_store *store, const struct hc_run_opts *o, bo
 		.workdir = p->config.workdir,
 		.user = p->config.user,
 	};
-out:
-	hc_oci_image_free(&img);
-	if (r < 0)
-		hc_lib_image_release(ret);
-	return r;
+	return 0;
 }
 
 void hc_lib_image_release(struct hc_lib_image *img)
@@ -151,6 +159,7 @@ void hc_lib_image_release(struct hc_lib_image *img)
 	p = img->priv;
 	if (p) {
 		hc_oci_rootfs_release(&p->rootfs);
+		hc_oci_image_free(&p->img);
 		hc_oci_config_free(&p->config);
 		if (p->tmp_disk[0])
 			unlink(p->tmp_disk);

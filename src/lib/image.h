@@ -24,6 +24,12 @@ struct hc_lib_image {
 		.name = "", .priv = NULL                                                           \
 	}
 
+/* Finds the image (pulling it by the policy), or checks nothing yet for --rootfs: cheap, so a
+ * wrong name is reported before anything boots. */
+int hc_lib_image_resolve(struct hc_store *store, const struct hc_run_opts *o,
+			 struct hc_lib_image *ret, struct hc_error *err) _must_check_;
+/* After resolve: the rootfs tree (and disk when want_disk), held under the image's shared
+ * lock, and the image config's defaults. */
 int hc_lib_image_prepare(struct hc_store *store, const struct hc_run_opts *o, bool want_disk,
 			 struct hc_lib_image *ret, struct hc_error *err) _must_check_;
 /* Releases the lock and everything prepare allocated (and any temporary disk). */

@@ -605,6 +605,11 @@ HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o, struct
 	spec.jailer = o->jailer;
 	spec.cmdline = extra_cmdline();
 	spec.boot_timeout_ms = (int)((o->boot_timeout_s > 0 ? o->boot_timeout_s : 60.0) * 1000.0);
+	/* The image first: a wrong name is the likeliest mistake, and costs nothing to report. */
+	r = hc_lib_image_resolve(store, o, &image, err);
+	if (r < 0)
+		goto out;
+
 	r = hc_lib_initramfs_find(initrd, sizeof(initrd), err);
 	if (r < 0) {
 		hc_error_kind(err, HC_EK_BACKEND);
