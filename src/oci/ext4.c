@@ -41,7 +41,7 @@ static int note_linked(struct measure *m, ino_t ino, uint64_t bytes)
 		m->linked = a;
 		m->cap_linked = ncap;
 	}
-	m->linked[m->n_linked++] = (struct linked){ ino, bytes };
+	m->linked[m->n_linked++] = (struct linked){ino, bytes};
 	return 0;
 }
 
@@ -101,7 +101,7 @@ static int cmp_linked(const void *a, const void *b)
 int hc_oci_ext4_measure(const char *tree, uint64_t *ret_bytes, uint64_t *ret_inodes,
 			struct hc_error *err)
 {
-	struct measure m = { .inodes = 1 }; /* the root */
+	struct measure m = {.inodes = 1}; /* the root */
 	int fd = open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
 
 	if (fd < 0)
@@ -144,8 +144,9 @@ int hc_oci_ext4_build(const char *tree, const char *path, struct hc_error *err)
 	hc_path_random_id(id, 12);
 	{
 		const char *slash = strrchr(path, '/');
-		r = hc_path_fmt(tmp, sizeof(tmp), err, "%.*s.tmp-%s-%s", slash ? (int)(slash - path + 1) : 0,
-				path, slash ? slash + 1 : path, id);
+		r = hc_path_fmt(tmp, sizeof(tmp), err, "%.*s.tmp-%s-%s",
+				slash ? (int)(slash - path + 1) : 0, path, slash ? slash + 1 : path,
+				id);
 		if (r < 0)
 			return r;
 	}
@@ -161,9 +162,10 @@ int hc_oci_ext4_build(const char *tree, const char *path, struct hc_error *err)
 	{
 		/* -d copies the tree with owners, modes, times, hard links, symlinks and xattrs;
 		 * the guest mounts it read-only, so no journal and no reserved blocks. */
-		const char *argv[] = { "mke2fs", "-q", "-F", "-t", "ext4", "-O", "^has_journal",
-				       "-b", "4096", "-N", inodes_s, "-m", "0", "-L", "hotcell",
-				       "-E", "root_owner=0:0", "-d", tree, tmp, NULL };
+		const char *argv[] = {
+			"mke2fs",	  "-q", "-F",	  "-t", "ext4", "-O", "^has_journal", "-b",
+			"4096",		  "-N", inodes_s, "-m", "0",	"-L", "hotcell",      "-E",
+			"root_owner=0:0", "-d", tree,	  tmp,	NULL};
 		r = hc_child_run(argv, MKE2FS_TIMEOUT_MS, 16384, NULL, err);
 		if (r == -ENOENT) {
 			hc_error_setk(err, r, HC_EK_ROOTFS,

@@ -171,7 +171,8 @@ int hc_oci_rootfs_get(struct hc_store *s, const struct hc_oci_image *img, bool w
 	} else {
 		q = build(s, img, hex, &r, err);
 		if (q < 0) {
-			hc_error_prefix(err, "rootfs of %s", img->name[0] ? img->name : img->digest);
+			hc_error_prefix(err, "rootfs of %s",
+					img->name[0] ? img->name : img->digest);
 			hc_oci_rootfs_release(&r);
 			return q;
 		}

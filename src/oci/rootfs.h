@@ -20,19 +20,22 @@
 #include "oci/unpack.h"
 
 struct hc_oci_rootfs {
-	char dir[HC_PATH_MAX];    /* <state>/rootfs/<hex> */
-	char root[HC_PATH_MAX];   /* <dir>/root */
-	char config[HC_PATH_MAX]; /* <dir>/config.json */
-	char disk[HC_PATH_MAX];   /* <state>/disks/<hex>.ext4; "" unless asked for */
-	int lock_fd;              /* the shared image lock, held until release */
-	bool hit;                 /* the tree was in the cache */
-	bool disk_hit;            /* the disk was in the cache */
-	double unpack_ms;         /* 0 on a hit */
-	double disk_ms;           /* 0 on a hit or when not asked for */
+	char dir[HC_PATH_MAX];		  /* <state>/rootfs/<hex> */
+	char root[HC_PATH_MAX];		  /* <dir>/root */
+	char config[HC_PATH_MAX];	  /* <dir>/config.json */
+	char disk[HC_PATH_MAX];		  /* <state>/disks/<hex>.ext4; "" unless asked for */
+	int lock_fd;			  /* the shared image lock, held until release */
+	bool hit;			  /* the tree was in the cache */
+	bool disk_hit;			  /* the disk was in the cache */
+	double unpack_ms;		  /* 0 on a hit */
+	double disk_ms;			  /* 0 on a hit or when not asked for */
 	struct hc_oci_unpack_stats stats; /* of the unpack, on a miss */
 };
 
-#define HC_OCI_ROOTFS_INIT { .lock_fd = -1 }
+#define HC_OCI_ROOTFS_INIT                                                                         \
+	{                                                                                          \
+		.lock_fd = -1                                                                      \
+	}
 
 /* Gets (building on a miss) the rootfs of img, and its ext4 disk when want_disk. On success
  * the image lock is held in ret->lock_fd; on failure nothing is held and nothing new is left in

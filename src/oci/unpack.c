@@ -409,7 +409,7 @@ static int dirmeta_set(struct hc_oci_unpack *u, const char *path, mode_t mode,
 		}
 		s->val = (int64_t)u->n_dirs++;
 	}
-	u->dirs[s->val] = (struct dirmeta){ .mode = mode, .mtime = mtime, .valid = true };
+	u->dirs[s->val] = (struct dirmeta){.mode = mode, .mtime = mtime, .valid = true};
 	return 0;
 }
 
@@ -419,8 +419,9 @@ static int rm_tree(struct hc_oci_unpack *u, int at, const char *name, struct hc_
 	struct stat st;
 
 	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : entry_error(u, err, -errno, "stat '%s': %s", name,
-							  strerror(errno));
+		return errno == ENOENT ? 0
+				       : entry_error(u, err, -errno, "stat '%s': %s", name,
+						     strerror(errno));
 	if (S_ISDIR(st.st_mode)) {
 		int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		DIR *d;
@@ -566,7 +567,7 @@ static int check_ids(struct hc_oci_unpack *u, struct archive_entry *e, struct hc
 
 static struct timespec entry_mtime(struct archive_entry *e)
 {
-	struct timespec ts = { .tv_sec = 0, .tv_nsec = UTIME_OMIT };
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = UTIME_OMIT};
 
 	if (archive_entry_mtime_is_set(e)) {
 		ts.tv_sec = archive_entry_mtime(e);
@@ -878,7 +879,8 @@ static int apply_entry(struct hc_oci_unpack *u, struct archive *a, struct archiv
 		if (r < 0)
 			return r;
 		if (!u->stats.skipped_special)
-			snprintf(u->stats.first_skipped, sizeof(u->stats.first_skipped), "%s", path);
+			snprintf(u->stats.first_skipped, sizeof(u->stats.first_skipped), "%s",
+				 path);
 		u->stats.skipped_special++;
 		hc_debug("layer %s: skipping special file %s", u->what, path);
 		return 0;
@@ -899,20 +901,20 @@ static int apply_entry(struct hc_oci_unpack *u, struct archive *a, struct archiv
 enum comp { COMP_NONE, COMP_GZIP, COMP_ZSTD };
 
 struct layer_src {
-	int fd;                /* -1: memory */
+	int fd; /* -1: memory */
 	const uint8_t *mem;
 	size_t mem_len;
-	uint8_t *inbuf;        /* READ_BLOCK bytes, for fd sources */
-	const uint8_t *in;     /* current input window */
+	uint8_t *inbuf;	   /* READ_BLOCK bytes, for fd sources */
+	const uint8_t *in; /* current input window */
 	size_t in_len, in_off;
 	bool in_eof;
 	enum comp comp;
 	z_stream z;
 	bool z_ready;
 	ZSTD_DStream *zs;
-	size_t zs_last;        /* last ZSTD_decompressStream result: 0 at a frame boundary */
-	bool stream_end;       /* gzip: the last member ended */
-	uint8_t *out;          /* READ_BLOCK bytes of decompressed output */
+	size_t zs_last;	 /* last ZSTD_decompressStream result: 0 at a frame boundary */
+	bool stream_end; /* gzip: the last member ended */
+	uint8_t *out;	 /* READ_BLOCK bytes of decompressed output */
 	EVP_MD_CTX *md;
 	uint64_t in_total;
 	char msg[160];
@@ -1011,7 +1013,7 @@ static ssize_t src_produce(struct layer_src *s, const void **ret)
 			}
 		} else {
 			ZSTD_inBuffer ib;
-			ZSTD_outBuffer ob = { s->out, READ_BLOCK, 0 };
+			ZSTD_outBuffer ob = {s->out, READ_BLOCK, 0};
 			if (!more) {
 				if (s->zs_last != 0) {
 					snprintf(s->msg, sizeof(s->msg), "zstd: truncated stream");
@@ -1019,7 +1021,7 @@ static ssize_t src_produce(struct layer_src *s, const void **ret)
 				}
 				return 0;
 			}
-			ib = (ZSTD_inBuffer){ s->in + s->in_off, s->in_len - s->in_off, 0 };
+			ib = (ZSTD_inBuffer){s->in + s->in_off, s->in_len - s->in_off, 0};
 			s->zs_last = ZSTD_decompressStream(s->zs, &ob, &ib);
 			if (ZSTD_isError(s->zs_last)) {
 				snprintf(s->msg, sizeof(s->msg), "zstd: %s",
@@ -1066,7 +1068,8 @@ static int src_open(struct layer_src *s, struct hc_oci_unpack *u, const char *ex
 		return hc_error_setk(err, -EIO, HC_EK_ROOTFS, "layer %s: %s", u->what, s->msg);
 	if (s->in_len - s->in_off >= 2 && s->in[s->in_off] == 0x1f && s->in[s->in_off + 1] == 0x8b)
 		s->comp = COMP_GZIP;
-	else if (s->in_len - s->in_off >= 4 && memcmp(s->in + s->in_off, "\x28\xb5\x2f\xfd", 4) == 0)
+	else if (s->in_len - s->in_off >= 4 &&
+		 memcmp(s->in + s->in_off, "\x28\xb5\x2f\xfd", 4) == 0)
 		s->comp = COMP_ZSTD;
 	if (s->comp == COMP_GZIP) {
 		/* 16 + MAX_WBITS: gzip wrapper, trailer (CRC-32, ISIZE) checked by zlib. */
@@ -1106,11 +1109,11 @@ static int apply_archive(struct hc_oci_unpack *u, struct archive *a, struct hc_e
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN || r == ARCHIVE_RETRY)
-			return hc_error_setk(err, -EIO, HC_EK_ROOTFS,
-					     "layer %s: corrupt or truncated after %llu entries: %s",
-					     u->what, (unsigned long long)n,
-					     archive_error_string(a) ? archive_error_string(a)
-								     : "read error");
+			return hc_error_setk(
+				err, -EIO, HC_EK_ROOTFS,
+				"layer %s: corrupt or truncated after %llu entries: %s", u->what,
+				(unsigned long long)n,
+				archive_error_string(a) ? archive_error_string(a) : "read error");
 		if (++n > HC_OCI_UNPACK_MAX_ENTRIES)
 			return hc_error_setk(err, -E2BIG, HC_EK_ROOTFS,
 					     "layer %s: more than %d entries", u->what,
@@ -1131,8 +1134,8 @@ static int unpack_src(struct hc_oci_unpack *u, struct layer_src *s, const char *
 	struct archive *a;
 	int r;
 
-	if (expect_digest && (!hc_startswith(expect_digest, "sha256:") ||
-			      strlen(expect_digest) != 7 + 64))
+	if (expect_digest &&
+	    (!hc_startswith(expect_digest, "sha256:") || strlen(expect_digest) != 7 + 64))
 		return hc_error_setk(err, -EINVAL, HC_EK_ROOTFS, "layer %s: unsupported digest %s",
 				     u->what, expect_digest);
 	r = src_open(s, u, expect_digest, err);
@@ -1184,7 +1187,7 @@ static int unpack_src(struct hc_oci_unpack *u, struct layer_src *s, const char *
 int hc_oci_unpack_layer_fd(struct hc_oci_unpack *u, int fd, const char *what,
 			   const char *expect_digest, struct hc_error *err)
 {
-	struct layer_src s = { .fd = fd };
+	struct layer_src s = {.fd = fd};
 	int r;
 
 	u->what = what ? what : "?";
@@ -1203,10 +1206,10 @@ int hc_oci_unpack_layer_path(struct hc_oci_unpack *u, const char *path, const ch
 	return hc_oci_unpack_layer_fd(u, fd, what ? what : path, expect_digest, err);
 }
 
-int hc_oci_unpack_layer_mem(struct hc_oci_unpack *u, const void *data, size_t len,
-			    const char *what, struct hc_error *err)
+int hc_oci_unpack_layer_mem(struct hc_oci_unpack *u, const void *data, size_t len, const char *what,
+			    struct hc_error *err)
 {
-	struct layer_src s = { .fd = -1, .mem = data, .mem_len = len };
+	struct layer_src s = {.fd = -1, .mem = data, .mem_len = len};
 	int r;
 
 	u->what = what ? what : "?";

@@ -27,21 +27,21 @@
 #include "core/error.h"
 
 /* Bounds on what one layer may contain (beyond them: -E2BIG / -ENAMETOOLONG). */
-#define HC_OCI_UNPACK_MAX_NAME 4095     /* bytes of a normalised entry name */
-#define HC_OCI_UNPACK_MAX_DEPTH 256     /* components of an entry name */
+#define HC_OCI_UNPACK_MAX_NAME 4095	  /* bytes of a normalised entry name */
+#define HC_OCI_UNPACK_MAX_DEPTH 256	  /* components of an entry name */
 #define HC_OCI_UNPACK_MAX_ENTRIES 1000000 /* entries of one layer */
-#define HC_OCI_UNPACK_MAX_LINK 4095     /* bytes of a symlink target */
+#define HC_OCI_UNPACK_MAX_LINK 4095	  /* bytes of a symlink target */
 
 struct hc_oci_unpack_stats {
-	uint64_t entries;   /* tar entries seen, all layers */
+	uint64_t entries; /* tar entries seen, all layers */
 	uint64_t files;
 	uint64_t dirs;
 	uint64_t symlinks;
 	uint64_t hardlinks;
-	uint64_t whiteouts; /* incl. opaque markers */
+	uint64_t whiteouts;	  /* incl. opaque markers */
 	uint64_t skipped_special; /* device nodes, fifos, sockets: not created on the host */
 	uint64_t xattrs_dropped;  /* names we refuse, or the filesystem does not support */
-	uint64_t bytes;           /* file data written */
+	uint64_t bytes;		  /* file data written */
 	char first_skipped[256];  /* name of the first skipped special file, for a note */
 };
 
@@ -56,8 +56,8 @@ struct hc_oci_unpack;
 int hc_oci_unpack_sanitize_path(const char *name, char *buf, size_t n) _must_check_;
 
 /* Starts applying layers into root, an existing (normally empty) directory. */
-int hc_oci_unpack_new(const char *root, struct hc_oci_unpack **ret, struct hc_error *err)
-	_must_check_;
+int hc_oci_unpack_new(const char *root, struct hc_oci_unpack **ret,
+		      struct hc_error *err) _must_check_;
 /*
  * Applies one layer read from fd (a tar, gzip or zstd stream; the format is detected by
  * content). what names the layer in messages (e.g. its digest). When expect_digest
@@ -68,8 +68,8 @@ int hc_oci_unpack_layer_fd(struct hc_oci_unpack *u, int fd, const char *what,
 			   const char *expect_digest, struct hc_error *err) _must_check_;
 int hc_oci_unpack_layer_path(struct hc_oci_unpack *u, const char *path, const char *what,
 			     const char *expect_digest, struct hc_error *err) _must_check_;
-int hc_oci_unpack_layer_mem(struct hc_oci_unpack *u, const void *data, size_t len,
-			    const char *what, struct hc_error *err) _must_check_;
+int hc_oci_unpack_layer_mem(struct hc_oci_unpack *u, const void *data, size_t len, const char *what,
+			    struct hc_error *err) _must_check_;
 /* After the last layer: sets directories' modes and mtimes (deferred so that their content
  * does not disturb them). */
 int hc_oci_unpack_finish(struct hc_oci_unpack *u, struct hc_error *err) _must_check_;
