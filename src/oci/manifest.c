@@ -485,7 +485,7 @@ void hc_oci_config_free(struct hc_oci_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
-int hc_oci_config_parse(const void *data, size_t len, struct hc_oci_config *ret,
+static int config_parse(const void *data, size_t len, struct hc_oci_config *ret,
 			struct hc_error *err)
 {
 	_cleanup_(json_decrefp) json_t *root = NULL;
@@ -531,4 +531,14 @@ int hc_oci_config_parse(const void *data, size_t len, struct hc_oci_config *ret,
 			return r;
 	}
 	return 0;
+}
+
+int hc_oci_config_parse(const void *data, size_t len, struct hc_oci_config *ret,
+			struct hc_error *err)
+{
+	int r = config_parse(data, len, ret, err);
+
+	if (r < 0)
+		hc_oci_config_free(ret);
+	return r;
 }

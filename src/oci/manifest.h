@@ -109,6 +109,7 @@ struct hc_oci_config {
 	size_t n_diff_ids;
 };
 
+/* On failure *ret is left zeroed (nothing to free). */
 int hc_oci_config_parse(const void *data, size_t len, struct hc_oci_config *ret,
 			struct hc_error *err) _must_check_;
 void hc_oci_config_free(struct hc_oci_config *c);

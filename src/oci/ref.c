@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 
+#include "oci/digest.h"
 #include "oci/ref.h"
 
 /* A bound on the input before any work: the grammar's own limits are far below it. */
@@ -125,16 +126,6 @@ static bool tag_valid(const char *s)
 	return true;
 }
 
-bool hc_oci_ref_digest_valid(const char *s)
-{
-	if (!s || strncmp(s, "sha256:", 7) != 0)
-		return false;
-	for (int i = 0; i < 64; i++)
-		if (!is_hex_lower(s[7 + i]))
-			return false;
-	return s[71] == '\0';
-}
-
 static int bad(struct hc_error *err, const char *s, const char *why)
 {
 	return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "invalid reference '%.300s': %s", s, why);
@@ -201,7 +192,7 @@ int hc_oci_ref_parse(const char *s, struct hc_oci_ref *ret, struct hc_error *err
 				return bad(err, s, "invalid digest");
 			return bad(err, s, "unsupported digest algorithm (only sha256)");
 		}
-		if (!hc_oci_ref_digest_valid(d))
+		if (!hc_oci_digest_valid(d))
 			return bad(err, s, "invalid sha256 digest (64 lower-case hex digits)");
 		memcpy(r.digest, d, HC_OCI_DIGEST_LEN + 1);
 	}

@@ -41,8 +41,6 @@ int hc_oci_ref_format_name(const struct hc_oci_ref *r, char *buf, size_t n) _mus
 const char *hc_oci_ref_api_host(const struct hc_oci_ref *r);
 /* What a manifest is fetched by: the digest when there is one, else the tag. */
 const char *hc_oci_ref_manifest_ref(const struct hc_oci_ref *r);
-/* True for "sha256:" followed by exactly 64 lower-case hex digits. */
-bool hc_oci_ref_digest_valid(const char *s);
 /* True when the registry host (without port) is localhost or a loopback address
  * (127.0.0.0/8, ::1), where docker and podman allow plain HTTP. */
 bool hc_oci_domain_is_loopback(const char *domain);

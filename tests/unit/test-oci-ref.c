@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Image references: the cases docker/podman normalise, and what they reject
  * (github.com/distribution/reference normalize_test.go and reference_test.go). */
+#include "oci/digest.h"
 #include "oci/ref.h"
 #include "test.h"
 
@@ -179,11 +180,11 @@ TEST(ref_loopback)
 
 TEST(digest_valid)
 {
-	ASSERT_TRUE(hc_oci_ref_digest_valid("sha256:" D64));
-	ASSERT_TRUE(!hc_oci_ref_digest_valid("sha256:" D64 "0"));
-	ASSERT_TRUE(!hc_oci_ref_digest_valid("sha256:"));
-	ASSERT_TRUE(!hc_oci_ref_digest_valid("sha512:" D64));
-	ASSERT_TRUE(!hc_oci_ref_digest_valid(NULL));
+	ASSERT_TRUE(hc_oci_digest_valid("sha256:" D64));
+	ASSERT_TRUE(!hc_oci_digest_valid("sha256:" D64 "0"));
+	ASSERT_TRUE(!hc_oci_digest_valid("sha256:"));
+	ASSERT_TRUE(!hc_oci_digest_valid("sha512:" D64));
+	ASSERT_TRUE(!hc_oci_digest_valid(NULL));
 }
 
 int main(void)
