@@ -191,12 +191,12 @@ static int gen(const char *dir, const char *state, size_t mb, bool zstd)
 		{
 			const char *argv[] = { "sh", "-c", cmd, NULL };
 			snprintf(cmd, sizeof(cmd), "%s -q -f '%s'",
-				 mts[i] == HC_OCI_MT_LAYER_ZSTD ? "zstd --rm" : "gzip", p);
+				 strcmp(mts[i], HC_OCI_MT_LAYER_ZSTD) == 0 ? "zstd --rm" : "gzip", p);
 			if (hc_child_run(argv, 600000, 4096, NULL, &err) != 0)
 				die("compress", &err);
 		}
 		snprintf(p, sizeof(p), "%s/layer%d.tar.%s", dir, i,
-			 mts[i] == HC_OCI_MT_LAYER_ZSTD ? "zst" : "gz");
+			 strcmp(mts[i], HC_OCI_MT_LAYER_ZSTD) == 0 ? "zst" : "gz");
 		put_file(&s, p, dig[i], &size[i]);
 		unlink(p);
 	}
