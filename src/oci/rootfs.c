@@ -79,6 +79,8 @@ static int build(struct hc_store *s, const struct hc_oci_image *img, const char 
 	    (r = hc_path_fmt(root, sizeof(root), err, "%s/root", tmp)) < 0 ||
 	    (r = hc_path_fmt(cfg, sizeof(cfg), err, "%s/config.json", tmp)) < 0)
 		return r;
+	/* <hex>/ stays 0700: the tree holds the image's setuid binaries and file capabilities,
+	 * which host users must not reach (as docker keeps /var/lib/docker private). */
 	if (mkdir(tmp, 0700) < 0)
 		return hc_error_errno(err, -errno, "mkdir %s", tmp);
 	tmpfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -124,10 +126,6 @@ static int build(struct hc_store *s, const struct hc_oci_image *img, const char 
 		hc_info("image %s: %llu device nodes/fifos/sockets not created (first: %s)",
 			img->digest, (unsigned long long)ret->stats.skipped_special,
 			ret->stats.first_skipped);
-	if (chmod(tmp, 0755) < 0) {
-		r = hc_error_errno(err, -errno, "chmod %s", tmp);
-		goto fail;
-	}
 	if (rename(tmp, ret->dir) < 0) {
 		if (errno != EEXIST && errno != ENOTEMPTY) {
 			r = hc_error_errno(err, -errno, "rename %s to %s", tmp, ret->dir);

@@ -8,7 +8,8 @@
  * A miss unpacks into <state>/rootfs/.tmp-<hex>-<id>/ (flock'ed by its builder) and renames it
  * into place, so a partial tree never enters the cache; when two processes build the same image
  * at once, one rename wins and the other discards its copy. Temp trees of builders that died are
- * removed by the next miss. A hit costs a lock and a stat.
+ * removed by the next miss. A hit costs a lock and a stat. <hex>/ is mode 0700: the tree's
+ * setuid binaries and capabilities are the image's, not for host users.
  *
  * The caller holds the image's shared lock (<state>/rootfs/<hex>.lock, via
  * hc_oci_store_lock_image) from get to release, so rmi/prune leave the image alone meanwhile.

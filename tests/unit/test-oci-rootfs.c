@@ -161,6 +161,7 @@ TEST(miss_then_hit)
 	snprintf(p, sizeof(p), "%s/config.json", rf.root);
 	ASSERT_TRUE(!hc_path_exists(p));
 	ASSERT_TRUE(no_temp_left(&f));
+	ASSERT_TRUE(stat(rf.dir, &a) == 0 && (a.st_mode & 0777) == 0700);
 
 	/* While held, rmi/prune's exclusive try fails. */
 	ASSERT_EQ_INT(hc_oci_store_lock_image(&f.store, f.img.digest, false, true, &lock, &err),
