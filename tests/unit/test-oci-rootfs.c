@@ -2,6 +2,7 @@
 /* The rootfs cache: miss then hit, concurrent first use, no partial tree on failure, ext4. */
 #include <dirent.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -293,6 +294,31 @@ TEST(missing_config_blob)
 	fixture_free(&f);
 }
 
+/* A full disk: the rootfs cache on a 1 MiB tmpfs, a 3 MiB file to unpack. */
+TEST(disk_full_no_partial_cache)
+{
+	struct fixture f;
+	struct hc_oci_rootfs rf = HC_OCI_ROOTFS_INIT;
+	struct hc_error err = { 0 };
+	int r;
+
+	if (fixture_new(&f, "full") < 0)
+		FAILF("%s", "fixture");
+	if (mount("tmpfs", f.store.rootfs_dir, "tmpfs", 0, "size=1m,mode=0755") < 0) {
+		fixture_free(&f);
+		SKIP("cannot mount a small tmpfs here (needs root)");
+	}
+	r = hc_oci_rootfs_get(&f.store, &f.img, false, &rf, &err);
+	printf("# %s\n", err.message);
+	bool clean = no_temp_left(&f);
+	hc_oci_rootfs_release(&rf);
+	umount2(f.store.rootfs_dir, MNT_DETACH);
+	fixture_free(&f);
+	ASSERT_TRUE(r < 0);
+	ASSERT_TRUE(strstr(err.message, "No space left") != NULL);
+	ASSERT_TRUE(clean);
+}
+
 static bool have(const char *prog)
 {
 	const char *argv[] = { "sh", "-c", NULL, NULL };
@@ -365,6 +391,7 @@ int main(void)
 	RUN(corrupt_layer_no_partial_cache);
 	RUN(escape_no_partial_cache);
 	RUN(missing_config_blob);
+	RUN(disk_full_no_partial_cache);
 	RUN(ext4_disk);
 	return test_summary();
 }
