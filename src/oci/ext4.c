@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/child.h"
 #include "core/clock.h"
@@ -195,6 +196,15 @@ fail:
 	return r;
 }
 
+/* A builder creates its temp entry, then locks it: an entry younger than a minute may be in
+ * that gap, so only older unlocked ones are taken for dead. */
+static bool stale_enough(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_mtime + 60 < time(NULL);
+}
+
 /* Removes temp images of builders that died (a live one holds its flock). */
 static void clean_stale(const char *dir)
 {
@@ -211,7 +221,7 @@ static void clean_stale(const char *dir)
 		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		if (stale_enough(fd) && flock(fd, LOCK_EX | LOCK_NB) == 0) {
 			hc_debug("removing stale %s/%s", dir, de->d_name);
 			unlinkat(dirfd(d), de->d_name, 0);
 		}

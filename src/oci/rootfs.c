@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -10,6 +11,15 @@
 #include "oci/digest.h"
 #include "oci/ext4.h"
 #include "oci/rootfs.h"
+
+/* A builder creates its temp entry, then locks it: an entry younger than a minute may be in
+ * that gap, so only older unlocked ones are taken for dead. */
+static bool stale_enough(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_mtime + 60 < time(NULL);
+}
 
 /* Removes temp trees of builders that died: a live builder holds an flock on its directory. */
 static void clean_stale(const char *dir)
@@ -28,7 +38,7 @@ static void clean_stale(const char *dir)
 		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+		if (stale_enough(fd) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
 		    hc_path_fmt(p, sizeof(p), NULL, "%s/%s", dir, de->d_name) == 0) {
 			hc_debug("removing stale %s", p);
 			hc_path_rm_rf(p, NULL);

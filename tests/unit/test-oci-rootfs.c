@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The rootfs cache: miss then hit, concurrent first use, no partial tree on failure, ext4. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -294,6 +295,35 @@ TEST(missing_config_blob)
 	fixture_free(&f);
 }
 
+/* Temp trees of dead builders go on the next miss; a live (locked) one stays. */
+TEST(stale_temp_trees_removed)
+{
+	struct fixture f;
+	struct hc_oci_rootfs rf = HC_OCI_ROOTFS_INIT;
+	struct hc_error err = { 0 };
+	char dead[HC_PATH_MAX], live[HC_PATH_MAX];
+	struct timespec old[2] = { { .tv_sec = 1000000000 }, { .tv_sec = 1000000000 } };
+	int lfd;
+
+	if (fixture_new(&f, "stale") < 0)
+		FAILF("%s", "fixture");
+	snprintf(dead, sizeof(dead), "%s/.tmp-dead-1/root/x", f.store.rootfs_dir);
+	ASSERT_OK(hc_path_mkdir_p(dead, 0700, &err), &err);
+	snprintf(dead, sizeof(dead), "%s/.tmp-dead-1", f.store.rootfs_dir);
+	ASSERT_EQ_INT(utimensat(AT_FDCWD, dead, old, 0), 0);
+	snprintf(live, sizeof(live), "%s/.tmp-live-1", f.store.rootfs_dir);
+	ASSERT_EQ_INT(mkdir(live, 0700), 0);
+	ASSERT_EQ_INT(utimensat(AT_FDCWD, live, old, 0), 0);
+	lfd = open(live, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_TRUE(lfd >= 0 && flock(lfd, LOCK_EX) == 0);
+	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, false, &rf, &err), &err);
+	hc_oci_rootfs_release(&rf);
+	ASSERT_TRUE(!hc_path_exists(dead));
+	ASSERT_TRUE(hc_path_exists(live));
+	close(lfd);
+	fixture_free(&f);
+}
+
 /* A full disk: the rootfs cache on a 1 MiB tmpfs, a 3 MiB file to unpack. */
 TEST(disk_full_no_partial_cache)
 {
@@ -391,6 +421,7 @@ int main(void)
 	RUN(corrupt_layer_no_partial_cache);
 	RUN(escape_no_partial_cache);
 	RUN(missing_config_blob);
+	RUN(stale_temp_trees_removed);
 	RUN(disk_full_no_partial_cache);
 	RUN(ext4_disk);
 	return test_summary();
