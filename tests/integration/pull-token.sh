@@ -14,7 +14,8 @@ for t in docker-registry skopeo umoci busybox; do
 		exit 0
 	fi
 done
-proxy_bin=$HOTCELL_TOP/$BUILD/tests/doubles/registry-proxy
+case $BUILD in /*) proxy_bin=$BUILD ;; *) proxy_bin=$HOTCELL_TOP/$BUILD ;; esac
+proxy_bin=$proxy_bin/tests/doubles/registry-proxy
 [ -x "$HC" ] && [ -x "$proxy_bin" ] || { fail pull_token "build first ($HC, $proxy_bin)"; exit 1; }
 
 work=$(mktemp -d /tmp/hcpullt.XXXXXX)
