@@ -19,6 +19,7 @@ done
 work=$(mktemp -d /tmp/hcpull.XXXXXX)
 export HOTCELL_HOME=$work/home
 cleanup() {
+	mountpoint -q "$work/full" 2>/dev/null && umount "$work/full"
 	registry_stop_all
 	rm -rf "$work"
 }
@@ -207,6 +208,19 @@ if [ -f "$f" ]; then
 	expect_eq pull_truncated_store_unchanged "$(store_state)" "$before"
 else
 	fail pull_corrupt_blob "blob file $f not found in the registry storage"
+fi
+
+# --- a full disk: a 600 KiB tmpfs cannot hold the ~1 MB busybox layer
+full=$work/full
+mkdir -p "$full"
+if mount -t tmpfs -o size=600k hotcell-test "$full" 2>/dev/null; then
+	export HOTCELL_HOME=$full/home
+	hc_pull pull_disk_full 125 "$REG_ADDR/team/tool:v1" && expect_err pull_disk_full "No space left"
+	left=$(find "$full/home/store/blobs" -type f 2>/dev/null | wc -l)
+	expect_eq pull_disk_full_no_blobs "$left" 0
+	umount "$full"
+else
+	skip pull_disk_full "cannot mount a tmpfs here (not root?)"
 fi
 
 finish
