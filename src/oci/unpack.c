@@ -936,19 +936,27 @@ static bool src_fill(struct layer_src *s)
 		s->in_eof = true;
 		n = (ssize_t)s->mem_len;
 	} else {
-		do
-			n = read(s->fd, s->inbuf, READ_BLOCK);
-		while (n < 0 && errno == EINTR);
-		if (n < 0) {
-			snprintf(s->msg, sizeof(s->msg), "read: %s", strerror(errno));
-			s->in_eof = true;
-			return false;
+		/* Fill the whole buffer (pipes return less): the format is sniffed from it. */
+		size_t got = 0;
+		while (got < READ_BLOCK) {
+			ssize_t k = read(s->fd, s->inbuf + got, READ_BLOCK - got);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0) {
+				snprintf(s->msg, sizeof(s->msg), "read: %s", strerror(errno));
+				s->in_eof = true;
+				return false;
+			}
+			if (k == 0) {
+				s->in_eof = true;
+				break;
+			}
+			got += (size_t)k;
 		}
+		n = (ssize_t)got;
 		s->in = s->inbuf;
-		s->in_len = (size_t)n;
+		s->in_len = got;
 		s->in_off = 0;
-		if (n == 0)
-			s->in_eof = true;
 	}
 	if (n > 0 && s->md && EVP_DigestUpdate(s->md, s->in, (size_t)n) != 1) {
 		snprintf(s->msg, sizeof(s->msg), "sha256 failed");
@@ -1154,6 +1162,7 @@ static int unpack_src(struct hc_oci_unpack *u, struct layer_src *s, const char *
 	}
 	r = apply_archive(u, a, err);
 	archive_read_free(a);
+	u->entry = NULL; /* it pointed into the archive's memory */
 	if (r < 0)
 		return r;
 	/* libarchive stops at the end-of-archive blocks. Read on to the end of the stream, so
@@ -1239,6 +1248,7 @@ int hc_oci_unpack_new(const char *root, struct hc_oci_unpack **ret, struct hc_er
 int hc_oci_unpack_finish(struct hc_oci_unpack *u, struct hc_error *err)
 {
 	u->what = "(finish)";
+	u->entry = NULL;
 	cache_drop(u);
 	for (size_t i = 0; i < u->dirindex.cap; i++) {
 		struct pslot *s = &u->dirindex.slots[i];

@@ -2,6 +2,7 @@
 /* OCI layer application: the image-spec layer rules, and each path-escape attack. */
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -591,6 +592,47 @@ TEST(digest_checked_while_reading)
 	ASSERT_TRUE(strstr(err.message, "does not match") != NULL);
 }
 
+/* A layer from a pipe that delivers a few bytes at a time: detection and decoding still work. */
+TEST(layer_from_slow_pipe)
+{
+	struct env e;
+	struct hc_error err = { 0 };
+	struct hc_oci_unpack *u = NULL;
+	static const struct tent l0[] = { { "piped/file", 'f', "through a pipe", 0, 0, 0, 0, NULL,
+					    NULL } };
+	char p[400], *data = NULL, buf[64];
+	size_t len = 0;
+	int fds[2], r, st;
+	pid_t pid;
+
+	if (env_new(&e, "pipe") < 0)
+		FAILF("%s", "env");
+	snprintf(p, sizeof(p), "%s/l.tgz", e.layers);
+	ASSERT_EQ_INT(tl_write(p, TF_GZIP, l0, 1), 0);
+	ASSERT_OK(hc_path_read_file(p, 1 << 20, &data, &len, &err), &err);
+	ASSERT_EQ_INT(pipe(fds), 0);
+	pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		for (size_t off = 0; off < len; off += 3)
+			if (write(fds[1], data + off, len - off < 3 ? len - off : 3) < 0)
+				_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	ASSERT_OK(hc_oci_unpack_new(e.root, &u, &err), &err);
+	r = hc_oci_unpack_layer_fd(u, fds[0], "pipe", NULL, &err);
+	hc_oci_unpack_free(u);
+	close(fds[0]);
+	waitpid(pid, &st, 0);
+	free(data);
+	bool ok = r == 0 && read_at(&e, "piped/file", buf, sizeof(buf)) == 14;
+	env_free(&e);
+	if (!ok)
+		FAILF("r=%d %s", r, err.message);
+}
+
 int main(void)
 {
 	RUN(sanitize_paths);
@@ -606,5 +648,6 @@ int main(void)
 	RUN(special_files_skipped);
 	RUN(corrupt_gzip);
 	RUN(digest_checked_while_reading);
+	RUN(layer_from_slow_pipe);
 	return test_summary();
 }
