@@ -177,6 +177,21 @@ void hc_rest_error_text(const char *body, char *buf, size_t n)
 			}
 		}
 	}
+	if (json_is_array(j) && json_array_size(j)) {
+		/* Cloud Hypervisor (v40 and later): the error chain as an array of strings, from
+		 * the top to the root cause; joined with ": ", as it logs them. */
+		char chain[2048];
+		size_t o = 0, i;
+		json_t *v;
+
+		chain[0] = '\0';
+		json_array_foreach(j, i, v) if (json_is_string(v) && o < sizeof(chain))
+			o += (size_t)snprintf(chain + o, sizeof(chain) - o, "%s%s", o ? ": " : "",
+					      json_string_value(v));
+		copy_line(buf, n, chain, strnlen(chain, sizeof(chain)));
+		json_decref(j);
+		return;
+	}
 	json_decref(j);
 	/* Cloud Hypervisor answers errors with plain text: keep the first non-empty line. */
 	while (*body == '\n' || *body == '\r' || *body == ' ')

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "vmm/cloud-hypervisor.h"
 #include "vmm/firecracker.h"
 #include "vmm/qemu.h"
 #include "vmm/vmm.h"
@@ -15,6 +16,7 @@
 /* The order is --backend auto's preference (DESIGN.md §3: libkrun, cloud-hypervisor,
  * firecracker, qemu); each driver adds its table here once its file exists. */
 const struct hc_vmm_ops *const hc_vmm_backends[] = {
+	&hc_vmm_cloud_hypervisor_ops,
 	&hc_vmm_firecracker_ops,
 	&hc_vmm_qemu_ops,
 };
@@ -120,10 +122,24 @@ int hc_vm_resume(struct hc_vm *vm, struct hc_error *err)
 	return vm->ops->resume(vm, err);
 }
 
+/* A snapshot cannot hold virtiofsd's state: such backends snapshot block rootfs VMs only. */
+static int snapshot_needs_block(struct hc_vm *vm, struct hc_error *err)
+{
+	if (!(vm->ops->caps & HC_CAP_SNAPSHOT_NEEDS_BLOCK) ||
+	    (vm->spec.rootfs_mode == HC_ROOTFS_BLOCK && !vm->spec.n_volumes))
+		return 0;
+	return hc_error_setk(err, -EOPNOTSUPP, HC_EK_BACKEND,
+			     "backend '%s' supports snapshots only with --rootfs-mode block and no "
+			     "-v (virtiofsd's state is not part of a snapshot)",
+			     vm->ops->name);
+}
+
 int hc_vm_snapshot(struct hc_vm *vm, const char *dir, struct hc_error *err)
 {
 	if (!(vm->ops->caps & HC_CAP_SNAPSHOT) || !vm->ops->snapshot)
 		return unsupported(vm->ops, "snapshots", err);
+	if (snapshot_needs_block(vm, err) < 0)
+		return err->code;
 	return vm->ops->snapshot(vm, dir, err);
 }
 
@@ -131,6 +147,8 @@ int hc_vm_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 {
 	if (!(vm->ops->caps & HC_CAP_RESTORE) || !vm->ops->restore)
 		return unsupported(vm->ops, "restore", err);
+	if (snapshot_needs_block(vm, err) < 0)
+		return err->code;
 	return vm->ops->restore(vm, dir, err);
 }
 

@@ -25,6 +25,9 @@ enum {
 	HC_CAP_NETWORK = 1u << 8,
 	HC_CAP_PAUSE = 1u << 9,
 	HC_CAP_TCG = 1u << 10,         /* can run without KVM */
+	/* Snapshots and restores only with a block rootfs and no shared directories (virtiofsd's
+	 * state is not part of a snapshot). */
+	HC_CAP_SNAPSHOT_NEEDS_BLOCK = 1u << 11,
 };
 
 struct hc_vm_spec {
