@@ -59,12 +59,15 @@ PY
 fi
 
 # 2. cached
-times=()
+times=() gets=()
 for _ in $(seq 1 "$N"); do
 	"$driver" get "$state" >"$work/out"
 	times+=("$(sed -n 's/.* ms=\([0-9.]*\) .*/\1/p' "$work/out")")
+	gets+=("$(sed -n 's/.* get_ms=\([0-9.]*\) .*/\1/p' "$work/out")")
 done
-median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+median=$(med "${times[@]}")
+median_get=$(med "${gets[@]}")
 
 # 3. ext4
 read -r d1_s _ < <(timed "$driver" get "$state" disk)
@@ -81,6 +84,7 @@ if [ "$um_s" != -1 ]; then
 	printf '%-40s %10.2f\n' "ratio hotcell / umoci" "$(echo "$cold_s / $um_s" | bc -l)"
 fi
 printf '%-40s %10.2f ms in-process (median of %d, incl. store open + resolve)\n' "hotcell rootfs, cached (hit)" "$median" "$N"
+printf '%-40s %10.3f ms (hc_oci_rootfs_get alone: lock + stat)\n' "" "$median_get"
 printf '%-40s %10.2f   (%s)\n' "ext4 disk, first build (tree cached)" "$d1_s" "$disk1"
 printf '%-40s %10.2f\n' "ext4 disk, cached" "$d2_s"
 echo "tree: ${tree_mb} MB on disk; ext4 image: ${disk_app} MB apparent, ${disk_mb} MB allocated"
