@@ -41,7 +41,10 @@ GUEST_SRCS := $(wildcard src/guest/*.c) src/core/error.c src/core/buf.c $(wildca
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
 TOOL_SRCS := $(wildcard tools/*.c)
-DOUBLE_SRCS := $(wildcard tests/doubles/*.c)
+# tests/doubles/lib*.c are shared libraries standing in for a VMM library (libkrun):
+# $(BUILD)/tests/doubles/lib*.so; every other double is a program.
+DOUBLE_SO_SRCS := $(wildcard tests/doubles/lib*.c)
+DOUBLE_SRCS := $(filter-out $(DOUBLE_SO_SRCS),$(wildcard tests/doubles/*.c))
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -50,6 +53,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 TOOL_BINS := $(TOOL_SRCS:tools/%.c=$(BUILD)/tools/%)
 DOUBLE_BINS := $(DOUBLE_SRCS:tests/doubles/%.c=$(BUILD)/tests/doubles/%)
+DOUBLE_SOS := $(DOUBLE_SO_SRCS:tests/doubles/%.c=$(BUILD)/tests/doubles/%.so)
 
 HOTCELL := $(BUILD)/bin/hotcell
 INIT := $(BUILD)/bin/hotcell-init
@@ -113,7 +117,11 @@ $(BUILD)/tests/doubles/%: tests/doubles/%.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LIBA) $(LIBS)
 
-tests: $(UNIT_BINS) $(FUZZ_BINS) $(DOUBLE_BINS)
+$(BUILD)/tests/doubles/lib%.so: tests/doubles/lib%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) -fPIC -shared $(LDFLAGS_ALL) -o $@ $< $(LIBA) $(LIBS)
+
+tests: $(UNIT_BINS) $(FUZZ_BINS) $(DOUBLE_BINS) $(DOUBLE_SOS)
 
 fuzz:
 	$(MAKE) BUILD=$(BUILD)/fuzz CC=clang CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" $(BUILD)/fuzz/lib/libhotcell.a

@@ -603,6 +603,9 @@ HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o, struct
 	spec.devices = o->devices;
 	spec.n_devices = o->n_devices;
 	spec.jailer = o->jailer;
+	spec.network = o->network;
+	spec.ports = o->ports;
+	spec.n_ports = o->n_ports;
 	spec.cmdline = extra_cmdline();
 	spec.boot_timeout_ms = (int)((o->boot_timeout_s > 0 ? o->boot_timeout_s : 60.0) * 1000.0);
 	/* The image first: a wrong name is the likeliest mistake, and costs nothing to report. */

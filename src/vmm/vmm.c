@@ -10,12 +10,14 @@
 #include "core/log.h"
 #include "vmm/cloud-hypervisor.h"
 #include "vmm/firecracker.h"
+#include "vmm/libkrun.h"
 #include "vmm/qemu.h"
 #include "vmm/vmm.h"
 
 /* The order is --backend auto's preference (DESIGN.md §3: libkrun, cloud-hypervisor,
  * firecracker, qemu); each driver adds its table here once its file exists. */
 const struct hc_vmm_ops *const hc_vmm_backends[] = {
+	&hc_vmm_libkrun_ops,
 	&hc_vmm_cloud_hypervisor_ops,
 	&hc_vmm_firecracker_ops,
 	&hc_vmm_qemu_ops,

@@ -51,6 +51,11 @@ struct hc_vm_spec {
 	size_t n_devices;
 	bool jailer;
 	int boot_timeout_ms;
+	/* --network and -p (libkrun: TSI and krun_set_port_map); backends without networking
+	 * refuse anything but HC_NET_NONE through their caps. */
+	enum hc_network network;
+	const struct hc_port *ports;
+	size_t n_ports;
 };
 
 struct hc_vmm_ops;
