@@ -36,10 +36,10 @@ int hc_binary_find(const char *env, const char *name, char *buf, size_t n, struc
 {
 	const char *v = getenv(env);
 
-	if (v && *v) {
-		if (!strchr(v, '/') || !is_executable(v))
+	if (v && *v && strchr(v, '/')) {
+		if (!is_executable(v))
 			return hc_error_setk(err, -ENOENT, HC_EK_BACKEND,
-					     "%s=%s is not the path of an executable file", env, v);
+					     "%s=%s is not an executable file", env, v);
 		return hc_path_fmt(buf, n, err, "%s", v);
 	}
 	if (search_path(name, buf, n) < 0)

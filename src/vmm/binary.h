@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Finding a VMM's binary and checking a kernel's format: shared by the drivers of separate-binary
- * VMMs (Cloud Hypervisor; Firecracker has its own copies that can move here).
+ * VMMs (Firecracker, Cloud Hypervisor).
  */
 #pragma once
 
 #include "core/error.h"
 
-/* $env when set (it must then be a path to an executable file), else name looked up on PATH.
- * -ENOENT with a message naming both when neither gives an executable. */
+/* $env when it holds a path (it must then be an executable file), else name looked up on PATH
+ * (a value without '/' is a switch, e.g. HOTCELL_FIRECRACKER_JAILER=1). -ENOENT with a message
+ * naming both when neither gives an executable. */
 int hc_binary_find(const char *env, const char *name, char *buf, size_t n,
 		   struct hc_error *err) _must_check_;
 
