@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -97,6 +98,13 @@ struct run {
 	double t_spawn, t_exec0, deadline, stop_deadline;
 	const char *argv0;
 	unsigned death_spurious;
+	/* The console, watched for a guest kernel panic (DESIGN.md §3: detected from the console
+	 * log, whatever the VMM then does: reboot, hang, or exit). */
+	int con_ino, con_fd;
+	off_t con_off;
+	char con_tail[64]; /* the last bytes seen, so a needle split across reads is found */
+	bool panicked;
+	double panic_deadline;
 };
 
 static int queue_frame(struct run *run, uint8_t type, const void *p, size_t n, struct hc_error *err)
@@ -278,6 +286,8 @@ static int on_frame(struct run *run, const struct hc_proto_frame *f, struct hc_e
 		run->res->t_exec_ms = hc_clock_ms() - run->t_exec0;
 		return r < 0 ? r : -EPROTO;
 	case HC_FRAME_HELLO:
+		/* A second hello: the guest rebooted (a panic with a VMM that resets). */
+		return -ECONNRESET;
 	case HC_FRAME_EXEC:
 	case HC_FRAME_STDIN:
 	case HC_FRAME_STDIN_CLOSE:
@@ -372,28 +382,120 @@ static void read_stdin(struct run *run, struct hc_error *err)
 		hc_debug("stdin close: %s", err->message);
 }
 
-/* Finds the last console line containing needle (within the last 256 KiB); fills line. */
-static bool console_find(struct hc_vm *vm, const char *needle, char *line, size_t n)
+#define PANIC_NEEDLE "Kernel panic - not syncing"
+#define PANIC_END "---[ end Kernel panic"
+/* After the panic line, how long the kernel gets to write its trace before we report. */
+#define PANIC_TRACE_MS 500
+
+/* Finds a console line containing needle in the last 256 KiB of the console log (the first
+ * such line when first, else the last); fills line. */
+static bool console_find(struct hc_vm *vm, const char *needle, bool first, char *line, size_t n)
 {
 	_cleanup_free_ char *data = NULL;
-	size_t len, tail = 256 * 1024;
-	const char *p, *start, *last = NULL;
+	_cleanup_close_ int fd = -1;
+	size_t tail = 256 * 1024;
+	const char *p, *hit = NULL;
+	off_t size;
+	ssize_t len;
 
-	if (!vm || !vm->console_log[0] ||
-	    hc_path_read_file(vm->console_log, 64u << 20, &data, &len, NULL) < 0)
+	if (!vm || !vm->console_log[0])
 		return false;
-	start = len > tail ? data + len - tail : data;
-	for (p = start; (p = strstr(p, needle)); p++)
-		last = p;
-	if (!last)
+	fd = open(vm->console_log, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || (size = lseek(fd, 0, SEEK_END)) <= 0)
 		return false;
-	snprintf(line, n, "%.*s", (int)strcspn(last, "\r\n"), last);
+	data = malloc(tail + 1);
+	if (!data)
+		return false;
+	len = pread(fd, data, tail, size > (off_t)tail ? size - (off_t)tail : 0);
+	if (len <= 0)
+		return false;
+	data[len] = 0;
+	/* NULs from the guest would end the search early: make them blanks. */
+	for (ssize_t i = 0; i < len; i++)
+		if (!data[i])
+			data[i] = ' ';
+	for (p = data; (p = strstr(p, needle)); p++) {
+		hit = p;
+		if (first)
+			break;
+	}
+	if (!hit)
+		return false;
+	if (line && n)
+		snprintf(line, n, "%.*s", (int)strcspn(hit, "\r\n"), hit);
 	return true;
 }
 
 static bool console_panic(struct hc_vm *vm, char *line, size_t n)
 {
-	return console_find(vm, "Kernel panic", line, n);
+	return console_find(vm, PANIC_NEEDLE, true, line, n);
+}
+
+static void console_watch_start(struct run *run)
+{
+	run->con_ino = run->con_fd = -1;
+	if (!run->vm->console_log[0])
+		return;
+	run->con_fd = open(run->vm->console_log, O_RDONLY | O_CLOEXEC);
+	if (run->con_fd < 0)
+		return;
+	run->con_ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (run->con_ino >= 0 &&
+	    inotify_add_watch(run->con_ino, run->vm->console_log, IN_MODIFY) < 0)
+		hc_closep(&run->con_ino);
+	if (run->con_ino < 0)
+		hc_closep(&run->con_fd);
+}
+
+static void console_watch_stop(struct run *run)
+{
+	hc_closep(&run->con_ino);
+	hc_closep(&run->con_fd);
+}
+
+/* Reads what the console gained since last time and looks for a panic. */
+static void console_scan(struct run *run)
+{
+	char evbuf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	char buf[65536 + sizeof(run->con_tail)];
+
+	while (read(run->con_ino, evbuf, sizeof(evbuf)) > 0)
+		;
+	for (;;) {
+		size_t keep = strlen(run->con_tail);
+		ssize_t n;
+
+		memcpy(buf, run->con_tail, keep);
+		n = pread(run->con_fd, buf + keep, sizeof(buf) - keep - 1, run->con_off);
+		if (n <= 0)
+			return;
+		run->con_off += n;
+		for (ssize_t i = 0; i < n; i++)
+			if (!buf[keep + (size_t)i])
+				buf[keep + (size_t)i] = ' ';
+		buf[keep + (size_t)n] = 0;
+		if (!run->panicked && strstr(buf, PANIC_NEEDLE)) {
+			run->panicked = true;
+			run->panic_deadline = hc_clock_ms() + PANIC_TRACE_MS;
+		}
+		if (run->panicked && strstr(buf, PANIC_END))
+			run->panic_deadline = hc_clock_ms();
+		size_t total = keep + (size_t)n, t = sizeof(run->con_tail) - 1;
+		snprintf(run->con_tail, sizeof(run->con_tail), "%s",
+			 buf + (total > t ? total - t : 0));
+	}
+}
+
+static int panic_failure(struct run *run, struct hc_error *err)
+{
+	char line[300];
+
+	if (!console_panic(run->vm, line, sizeof(line)))
+		snprintf(line, sizeof(line), "%s", PANIC_NEEDLE);
+	hc_error_setk(err, -EIO, HC_EK_VM, "guest kernel panic %s: %s",
+		      run->phase == PH_BOOT ? "while booting" : "before the command ended", line);
+	hc_vm_error_add_console(run->vm, err);
+	return err->code;
 }
 
 /* The VM died (or the channel broke) before the command ended: say why, as precisely as the
@@ -414,13 +516,15 @@ static int vm_failure(struct run *run, int code, struct hc_error *err)
 	r = run->vm ? hc_vm_check(run->vm, &e) : 0;
 	if (console_panic(run->vm, line, sizeof(line)))
 		hc_error_setk(err, -EIO, HC_EK_VM, "guest kernel panic %s: %s", when, line);
-	else if (console_find(run->vm, HC_BOOT_CONSOLE_FATAL, line, sizeof(line)))
+	else if (console_find(run->vm, HC_BOOT_CONSOLE_FATAL, false, line, sizeof(line)))
 		hc_error_setk(err, -EIO, HC_EK_VM, "the guest failed %s: %s", when,
 			      line + strlen(HC_BOOT_CONSOLE_PREFIX));
 	else if (r < 0)
 		hc_error_setk(err, r, HC_EK_VM, "the VM failed %s: %s", when, e.message);
 	else if (code == -EPIPE)
 		hc_error_setk(err, -EPIPE, HC_EK_VM, "the agent channel closed %s", when);
+	else if (code == -ECONNRESET)
+		hc_error_setk(err, -EIO, HC_EK_VM, "the guest rebooted %s", when);
 	else
 		hc_error_setk(err, code, HC_EK_VM, "the VM failed %s: %s", when, hc_strerror(code));
 	hc_vm_error_add_console(run->vm, err);
@@ -429,7 +533,7 @@ static int vm_failure(struct run *run, int code, struct hc_error *err)
 
 static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc_error *err)
 {
-	enum { P_AGENT, P_LISTEN, P_DEATH, P_CANCEL, P_STDIN, P_N };
+	enum { P_AGENT, P_LISTEN, P_DEATH, P_CANCEL, P_STDIN, P_CONSOLE, P_N };
 	const struct hc_run_opts *o = run->o;
 	int r;
 
@@ -438,6 +542,8 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 		double deadline = run->phase == PH_STOPPING ? run->stop_deadline : run->deadline;
 		int timeout;
 
+		if (run->panicked && run->panic_deadline < deadline)
+			deadline = run->panic_deadline;
 		for (int i = 0; i < P_N; i++)
 			p[i] = (struct pollfd){.fd = -1};
 		if (run->agent >= 0)
@@ -452,34 +558,27 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 			p[P_CANCEL] = (struct pollfd){.fd = o->cancel_fd, .events = POLLIN};
 		if (run->phase == PH_RUNNING && run->stdin_open && run->out.len < OUT_QUEUE_HIGH)
 			p[P_STDIN] = (struct pollfd){.fd = o->stdin_fd, .events = POLLIN};
+		if (run->con_ino >= 0)
+			p[P_CONSOLE] = (struct pollfd){.fd = run->con_ino, .events = POLLIN};
 
 		timeout = hc_clock_left_ms(deadline);
 		if (timeout == 0) {
+			/* A panicking guest may hang, reboot or exit depending on the VMM: the
+			 * console says it first. */
+			if (run->panicked || console_panic(run->vm, NULL, 0))
+				return panic_failure(run, err);
 			if (run->phase == PH_BOOT) {
-				char panic[256];
-
-				if (console_panic(run->vm, panic, sizeof(panic)))
-					hc_error_setk(err, -EIO, HC_EK_VM, "guest kernel panic: %s",
-						      panic);
-				else
-					hc_error_setk(err, -ETIMEDOUT, HC_EK_VM,
-						      "the guest did not answer within the boot "
-						      "timeout (%.0f s)",
-						      (run->deadline - run->t_spawn) / 1000.0);
+				hc_error_setk(
+					err, -ETIMEDOUT, HC_EK_VM,
+					"the guest did not answer within the boot timeout (%.0f s)",
+					(run->deadline - run->t_spawn) / 1000.0);
 				hc_vm_error_add_console(run->vm, err);
 				return err->code;
 			}
 			if (run->phase == PH_STOPPING)
 				return -ECANCELED;
-			/* The guest did not report its own timeout: it is stuck. End it from here,
-			 * unless the console says the guest kernel died. */
-			char panic[256];
-
-			if (console_panic(run->vm, panic, sizeof(panic))) {
-				hc_error_setk(err, -EIO, HC_EK_VM, "guest kernel panic: %s", panic);
-				hc_vm_error_add_console(run->vm, err);
-				return err->code;
-			}
+			/* The guest did not report its own timeout: it is stuck. End it from here.
+			 */
 			run->res->timed_out = true;
 			run->res->signal = SIGKILL;
 			run->res->exit_code = -1;
@@ -494,6 +593,8 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 			return hc_error_errno(err, -errno, "poll");
 		}
 
+		if (p[P_CONSOLE].revents)
+			console_scan(run);
 		if (p[P_CANCEL].revents) {
 			char b[16];
 			ssize_t n = read(o->cancel_fd, b, sizeof(b));
@@ -527,7 +628,7 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 				return r;
 			if (r == -EPIPE && run->phase == PH_STOPPING)
 				return -ECANCELED;
-			if (r == -EPIPE)
+			if (r == -EPIPE || r == -ECONNRESET)
 				return vm_failure(run, r, err);
 			if (r < 0)
 				return r;
@@ -574,6 +675,8 @@ HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o, struct
 		.o = o,
 		.res = res,
 		.agent = -1,
+		.con_ino = -1,
+		.con_fd = -1,
 		.in = HC_BUF_INIT(HC_PROTO_HEADER_SIZE + HC_PROTO_MAX_PAYLOAD + 65536 + 1),
 		.out = HC_BUF_INIT(0),
 		.cap_out = HC_BUF_INIT(0),
@@ -657,6 +760,7 @@ HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o, struct
 		hc_error_kind(err, HC_EK_VM);
 		goto out;
 	}
+	console_watch_start(&run);
 	if (run.vm->agent_fd >= 0) {
 		run.agent = run.vm->agent_fd;
 		run.vm->agent_fd = -1; /* ours now */
@@ -689,6 +793,7 @@ out:
 	}
 	if (run.agent >= 0)
 		close(run.agent);
+	console_watch_stop(&run);
 	hc_lib_image_release(&image);
 	res->t_teardown_ms = hc_clock_ms() - t;
 	res->t_total_ms = hc_clock_ms() - t0;
