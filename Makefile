@@ -113,9 +113,16 @@ $(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< tests/fuzz/replay.c $(LIBA) $(LIBS)
 
+# Code the VMM doubles share (tests/doubles/src/: HTTP framing, QEMU and vsock helpers), linked
+# into the doubles that use it.
+DOUBLE_COMMON := $(wildcard tests/doubles/src/*.c)
+VMM_DOUBLES := $(BUILD)/tests/doubles/firecracker-double $(BUILD)/tests/doubles/cloud-hypervisor-double
+$(VMM_DOUBLES): DOUBLE_EXTRA = $(DOUBLE_COMMON)
+$(VMM_DOUBLES): $(DOUBLE_COMMON) $(wildcard tests/doubles/src/*.h)
+
 $(BUILD)/tests/doubles/%: tests/doubles/%.c $(LIBA)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LIBA) $(LIBS)
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests/doubles/src $(LDFLAGS_ALL) -o $@ $< $(DOUBLE_EXTRA) $(LIBA) $(LIBS)
 
 $(BUILD)/tests/doubles/lib%.so: tests/doubles/lib%.c $(LIBA)
 	@mkdir -p $(dir $@)

@@ -36,11 +36,9 @@
  */
 #include <fcntl.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -49,6 +47,7 @@
 #include "core/child.h"
 #include "core/clock.h"
 #include "core/util.h"
+#include "vmm-double.h"
 
 #define MAX_BODY (64 * 1024)
 #define MAX_HEADERS 8192
@@ -91,13 +90,6 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
-static const char *envor(const char *name, const char *def)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? v : def;
-}
-
 /* ---- events (event_monitor/src/lib.rs: pretty JSON, then a blank line) ------------------- */
 
 static void event(const char *source, const char *ev)
@@ -120,35 +112,10 @@ static void event(const char *source, const char *ev)
 
 /* ---- HTTP ------------------------------------------------------------------------------------ */
 
-struct client {
-	int fd;
-	struct hc_buf in;
-};
-
 struct reply {
 	int status;
 	char *body;
 };
-
-static const char *reason(int status)
-{
-	switch (status) {
-	case 200:
-		return "OK";
-	case 204:
-		return "No Content";
-	case 400:
-		return "Bad Request";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 500:
-		return "Internal Server Error";
-	default:
-		return "";
-	}
-}
 
 /* An error: the chain of messages, top to root cause (vmm/src/api/http/mod.rs error_response):
  * a JSON array of strings, or (before v40) plain text. Arguments: status, then the chain's
@@ -193,23 +160,7 @@ static struct reply ok200(json_t *j)
 
 static void send_reply(int fd, const struct reply *r)
 {
-	char head[512];
-	size_t blen = r->body ? strlen(r->body) : 0;
-	int n;
-
-	if (!blen)
-		n = snprintf(head, sizeof(head),
-			     "HTTP/1.1 %d %s\r\nServer: Cloud Hypervisor API\r\n"
-			     "Connection: keep-alive\r\nContent-Type: application/json\r\n\r\n",
-			     r->status, reason(r->status));
-	else
-		n = snprintf(head, sizeof(head),
-			     "HTTP/1.1 %d %s\r\nServer: Cloud Hypervisor API\r\n"
-			     "Connection: keep-alive\r\nContent-Type: application/json\r\n"
-			     "Content-Length: %zu\r\n\r\n",
-			     r->status, reason(r->status), blen);
-	if (write(fd, head, (size_t)n) < 0 || (blen && write(fd, r->body, blen) < 0))
-		return;
+	dbl_http_reply(fd, "Cloud Hypervisor API", r->status, r->body);
 }
 
 /* ---- schema (serde with deny_unknown_fields, as Cloud Hypervisor's config structs) ------- */
@@ -434,37 +385,6 @@ static bool is_elf(const char *path)
 /* ---- the guest --------------------------------------------------------------------------------
  */
 
-static int wait_sock(const char *path, struct hc_child *c, int timeout_ms)
-{
-	double deadline = hc_clock_ms() + timeout_ms;
-	char dir[256];
-	struct stat st;
-	int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), r = -ETIMEDOUT;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	inotify_add_watch(ino, dirname(dir), IN_CREATE);
-	for (;;) {
-		struct pollfd p[2] = {{.fd = ino, .events = POLLIN},
-				      {.fd = c->pidfd, .events = POLLIN}};
-		char ev[4096];
-
-		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-			r = 0;
-			break;
-		}
-		if (hc_child_poll(c)) {
-			r = -ECHILD;
-			break;
-		}
-		if (poll(p, 2, hc_clock_left_ms(deadline)) == 0)
-			break;
-		while (read(ino, ev, sizeof(ev)) > 0)
-			;
-	}
-	close(ino);
-	return r;
-}
-
 /* argv strings owned by a small arena, freed at exit. */
 static char *fmt(const char *f, ...) _printf_(1, 2);
 static char *fmt(const char *f, ...)
@@ -498,30 +418,12 @@ static int start_qemu(struct reply *rep)
 		*rep = boot_error("double: VFIO passthrough cannot be emulated under QEMU TCG");
 		return -1;
 	}
-	if (vsock) {
-		const char *vargv[] = {envor("HOTCELL_VHOST_DEVICE_VSOCK",
-					     "/var/cache/hotcell-tools/usr/bin/vhost-device-vsock"),
-				       "--guest-cid",
-				       fmt("%lld", (long long)num(vsock, "cid")),
-				       "--socket",
-				       VHU_SOCK,
-				       "--uds-path",
-				       str(vsock, "socket"),
-				       NULL};
-		struct hc_child_opts o = {
-			.argv = vargv, .stdin_fd = -1, .stdout_fd = 2, .stderr_fd = 2};
-
-		unlink(VHU_SOCK);
-		if (hc_child_spawn(&D.vsockd, &o, &err) < 0) {
-			*rep = boot_error(err.message);
-			return -1;
-		}
-		if (wait_sock(VHU_SOCK, &D.vsockd, 10000) < 0) {
-			*rep = boot_error("double: vhost-device-vsock did not start");
-			return -1;
-		}
+	if (vsock && dbl_vsockd_start(&D.vsockd, (long long)num(vsock, "cid"), VHU_SOCK,
+				      str(vsock, "socket"), &err) < 0) {
+		*rep = boot_error(err.message);
+		return -1;
 	}
-	argv[n++] = envor("HOTCELL_CH_DOUBLE_QEMU", "qemu-system-x86_64");
+	argv[n++] = dbl_envor("HOTCELL_CH_DOUBLE_QEMU", "qemu-system-x86_64");
 	argv[n++] = "-M";
 	argv[n++] = "microvm,acpi=off,memory-backend=mem";
 	argv[n++] = "-accel";
@@ -596,97 +498,34 @@ static int start_qemu(struct reply *rep)
 	return 0;
 }
 
-/* QMP: one command on a fresh connection (greeting, qmp_capabilities, command). */
 static int qmp_command(const char *cmd)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	char buf[4096], line[128];
-	const char *caps = "{\"execute\":\"qmp_capabilities\"}\n";
-	size_t len = 0;
-	int fd, got = 0;
-
 	if (!D.qemu.pid || D.qemu.reaped)
 		return 0;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", QMP_SOCK);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -errno;
-	}
-	snprintf(line, sizeof(line), "{\"execute\":\"%s\"}\n", cmd);
-	if (write(fd, caps, strlen(caps)) < 0 || write(fd, line, strlen(line)) < 0) {
-		close(fd);
-		return -EIO;
-	}
-	while (got < 2 && len + 1 < sizeof(buf)) {
-		ssize_t k = read(fd, buf + len, sizeof(buf) - 1 - len);
-		if (k <= 0)
-			break;
-		len += (size_t)k;
-		buf[len] = '\0';
-		got = 0;
-		for (char *p = buf; (p = strstr(p, "\"return\"")); p++)
-			got++;
-	}
-	close(fd);
-	return got >= 2 ? 0 : -EIO;
+	return dbl_qmp_command(QMP_SOCK, cmd);
 }
 
 /* When the double plays the guest: bind the vsock socket and serve host-initiated
  * connections; connect out to <socket>_1024 as hotcell-init does. */
 static int fake_vsock_bind(void)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	json_t *vsock = json_object_get(D.cfg, "vsock");
 
 	if (!vsock)
 		return 0;
+	D.fake_vsock_fd = dbl_fake_vsock_bind(str(vsock, "socket"));
+	if (D.fake_vsock_fd < 0)
+		return D.fake_vsock_fd;
 	snprintf(D.fake_vsock_path, sizeof(D.fake_vsock_path), "%s", str(vsock, "socket"));
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", D.fake_vsock_path);
-	D.fake_vsock_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (bind(D.fake_vsock_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(D.fake_vsock_fd, 4) < 0) {
-		D.fake_vsock_path[0] = '\0';
-		return -errno;
-	}
 	return 0;
 }
 
 static void fake_guest_connect(const char *what)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	json_t *vsock = json_object_get(D.cfg, "vsock");
-	int fd;
 
-	if (!vsock)
-		return;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_1024", str(vsock, "socket"));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		dprintf(fd, "%s\n", what);
-		return; /* left open: closed when the double exits */
-	}
-	fprintf(stderr, "double: guest connect to %s: %s\n", sa.sun_path, strerror(errno));
-	close(fd);
-}
-
-static void fake_vsock_serve(void)
-{
-	int fd = accept4(D.fake_vsock_fd, NULL, NULL, SOCK_CLOEXEC);
-	char line[64];
-	size_t n = 0;
-
-	if (fd < 0)
-		return;
-	while (n + 1 < sizeof(line) && read(fd, line + n, 1) == 1 && line[n] != '\n')
-		n++;
-	line[n] = '\0';
-	if (!strcmp(line, "CONNECT 1025")) {
-		dprintf(fd, "OK 1073741824\nHOTCELL-DOUBLE-GUEST %s\n",
-			D.restored ? "restored" : "running");
-		return; /* kept open: closed at exit */
-	}
-	close(fd);
+	if (vsock)
+		dbl_fake_guest_connect(str(vsock, "socket"), what);
 }
 
 static void serial_write(const char *line)
@@ -1099,7 +938,8 @@ static bool canned_fault(const char *req, struct reply *r)
 
 static void cleanup(void);
 
-static void handle(struct client *c, const char *method, const char *path, const char *body)
+static void handle(struct dbl_client *c, const char *method, const char *path,
+		   const char *body)
 {
 	char req[300];
 	struct reply r;
@@ -1126,36 +966,14 @@ static void handle(struct client *c, const char *method, const char *path, const
 	}
 }
 
-static int serve(struct client *c)
+static void bad_request(struct dbl_client *c, int status, size_t body_len)
 {
-	for (;;) {
-		char *end = c->in.data ? memmem(c->in.data, c->in.len, "\r\n\r\n", 4) : NULL;
-		char method[16], path[256], *cl;
-		size_t hlen, blen = 0;
+	struct reply r = error_chain(400, "Bad Request", NULL);
 
-		if (!end)
-			return c->in.len > MAX_HEADERS ? -1 : 0;
-		*end = '\0';
-		hlen = (size_t)(end - c->in.data) + 4;
-		if (sscanf(c->in.data, "%15s %255s HTTP/1.1", method, path) != 2) {
-			struct reply r = error_chain(400, "Bad Request", NULL);
-			send_reply(c->fd, &r);
-			free(r.body);
-			return -1;
-		}
-		cl = strcasestr(c->in.data, "\r\nContent-Length:");
-		if (cl)
-			blen = strtoul(cl + 17, NULL, 10);
-		*end = '\r';
-		if (blen > MAX_BODY)
-			return -1;
-		if (c->in.len < hlen + blen)
-			return 0;
-		char *body = strndup(c->in.data + hlen, blen);
-		handle(c, method, path, body);
-		free(body);
-		hc_buf_consume(&c->in, hlen + blen);
-	}
+	(void)status;
+	(void)body_len;
+	send_reply(c->fd, &r);
+	free(r.body);
 }
 
 /* ---- main ----------------------------------------------------------------------------------- */
@@ -1208,11 +1026,11 @@ static int open_arg(const char *opt, const char *v, bool listen_sock)
 
 int main(int argc, char **argv)
 {
-	struct client clients[MAX_CLIENTS];
+	struct dbl_client clients[MAX_CLIENTS];
 	const char *api = NULL, *events = NULL;
 	int lfd;
 
-	D.version = envor("HOTCELL_CH_DOUBLE_VERSION", "41.0");
+	D.version = dbl_envor("HOTCELL_CH_DOUBLE_VERSION", "41.0");
 	D.qemu = (struct hc_child)HC_CHILD_INIT;
 	D.vsockd = (struct hc_child)HC_CHILD_INIT;
 	D.t0 = hc_clock_ms();
@@ -1271,7 +1089,7 @@ int main(int argc, char **argv)
 	atexit(cleanup);
 	event("vmm", "starting");
 	for (int i = 0; i < MAX_CLIENTS; i++)
-		clients[i] = (struct client){.fd = -1, .in = HC_BUF_INIT(MAX_HEADERS + MAX_BODY)};
+		clients[i] = (struct dbl_client){.fd = -1, .in = HC_BUF_INIT(MAX_HEADERS + MAX_BODY)};
 
 	for (;;) {
 		struct pollfd p[MAX_CLIENTS + 4];
@@ -1310,32 +1128,11 @@ int main(int argc, char **argv)
 		if (vi >= 0 && p[vi].revents && hc_child_poll(&D.vsockd) && D.state == RUNNING)
 			fprintf(stderr, "double: vhost-device-vsock exited\n");
 		if (fi >= 0 && p[fi].revents)
-			fake_vsock_serve();
-		if (p[0].revents & POLLIN) {
-			int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-			int i;
-
-			for (i = 0; fd >= 0 && i < MAX_CLIENTS; i++)
-				if (clients[i].fd < 0) {
-					clients[i].fd = fd;
-					break;
-				}
-			if (fd >= 0 && i == MAX_CLIENTS)
-				close(fd);
-		}
-		for (int i = 0; i < MAX_CLIENTS; i++) {
-			struct client *c = &clients[i];
-			char buf[8192];
-			ssize_t k;
-
-			if (c->fd < 0 || !p[1 + i].revents)
-				continue;
-			k = read(c->fd, buf, sizeof(buf));
-			if (k <= 0 || hc_buf_append(&c->in, buf, (size_t)k) < 0 || serve(c) < 0) {
-				close(c->fd);
-				c->fd = -1;
-				hc_buf_reset(&c->in);
-			}
-		}
+			dbl_fake_vsock_serve(D.fake_vsock_fd, D.restored ? "restored" : "running");
+		if (p[0].revents & POLLIN)
+			dbl_http_accept(lfd, clients, MAX_CLIENTS);
+		for (int i = 0; i < MAX_CLIENTS; i++)
+			if (clients[i].fd >= 0 && p[1 + i].revents)
+				dbl_http_read(&clients[i], MAX_HEADERS, MAX_BODY, handle, bad_request);
 	}
 }

@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared code of the VMM doubles (see vmm-double.h). */
+#include <fcntl.h>
+#include <libgen.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "core/clock.h"
+#include "vmm-double.h"
+
+const char *dbl_http_reason(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Payload Too Large";
+	case 500:
+		return "Internal Server Error";
+	default:
+		return "";
+	}
+}
+
+void dbl_http_reply(int fd, const char *server, int status, const char *body)
+{
+	char head[512];
+	size_t blen = body ? strlen(body) : 0;
+	int n;
+
+	if (!blen)
+		n = snprintf(head, sizeof(head),
+			     "HTTP/1.1 %d %s\r\nServer: %s\r\nConnection: keep-alive\r\n\r\n",
+			     status, dbl_http_reason(status), server);
+	else
+		n = snprintf(head, sizeof(head),
+			     "HTTP/1.1 %d %s\r\nServer: %s\r\nConnection: keep-alive\r\n"
+			     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+			     status, dbl_http_reason(status), server, blen);
+	if (write(fd, head, (size_t)n) < 0 || (blen && write(fd, body, blen) < 0))
+		return;
+}
+
+int dbl_http_serve(struct dbl_client *c, size_t max_headers, size_t max_body, dbl_handler h,
+		   dbl_bad_request bad)
+{
+	for (;;) {
+		char *end = c->in.data ? memmem(c->in.data, c->in.len, "\r\n\r\n", 4) : NULL;
+		char method[16], path[256], *cl;
+		size_t hlen, blen = 0;
+
+		if (!end)
+			return c->in.len > max_headers ? -1 : 0;
+		*end = '\0'; /* the header block as a string, for sscanf and strcasestr */
+		hlen = (size_t)(end - c->in.data) + 4;
+		if (sscanf(c->in.data, "%15s %255s HTTP/1.1", method, path) != 2) {
+			bad(c, 400, 0);
+			return -1;
+		}
+		cl = strcasestr(c->in.data, "\r\nContent-Length:");
+		if (cl)
+			blen = strtoul(cl + 17, NULL, 10);
+		*end = '\r';
+		if (blen > max_body) {
+			bad(c, 413, blen);
+			return -1;
+		}
+		if (c->in.len < hlen + blen)
+			return 0;
+		char *body = strndup(c->in.data + hlen, blen);
+		if (!body)
+			return -1;
+		h(c, method, path, body);
+		free(body);
+		hc_buf_consume(&c->in, hlen + blen);
+	}
+}
+
+void dbl_http_read(struct dbl_client *c, size_t max_headers, size_t max_body, dbl_handler h,
+		   dbl_bad_request bad)
+{
+	char buf[8192];
+	ssize_t k = read(c->fd, buf, sizeof(buf));
+
+	if (k <= 0 || hc_buf_append(&c->in, buf, (size_t)k) < 0 ||
+	    dbl_http_serve(c, max_headers, max_body, h, bad) < 0) {
+		close(c->fd);
+		c->fd = -1;
+		hc_buf_reset(&c->in);
+	}
+}
+
+void dbl_http_accept(int lfd, struct dbl_client *clients, size_t n)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	size_t i;
+
+	if (fd < 0)
+		return;
+	for (i = 0; i < n; i++)
+		if (clients[i].fd < 0) {
+			clients[i].fd = fd;
+			return;
+		}
+	close(fd);
+}
+
+const char *dbl_envor(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : def;
+}
+
+int dbl_wait_sock(const char *path, struct hc_child *c, int timeout_ms)
+{
+	double deadline = hc_clock_ms() + timeout_ms;
+	char dir[256];
+	struct stat st;
+	int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), r = -ETIMEDOUT;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	inotify_add_watch(ino, dirname(dir), IN_CREATE);
+	for (;;) {
+		struct pollfd p[2] = {{.fd = ino, .events = POLLIN},
+				      {.fd = c->pidfd, .events = POLLIN}};
+		char ev[4096];
+
+		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+			r = 0;
+			break;
+		}
+		if (hc_child_poll(c)) {
+			r = -ECHILD;
+			break;
+		}
+		if (poll(p, 2, hc_clock_left_ms(deadline)) == 0)
+			break;
+		while (read(ino, ev, sizeof(ev)) > 0)
+			;
+	}
+	close(ino);
+	return r;
+}
+
+int dbl_vsockd_start(struct hc_child *c, long long cid, const char *vhu, const char *uds,
+		     struct hc_error *err)
+{
+	char cids[32];
+	const char *argv[] = {dbl_envor("HOTCELL_VHOST_DEVICE_VSOCK",
+					"/var/cache/hotcell-tools/usr/bin/vhost-device-vsock"),
+			      "--guest-cid",
+			      cids,
+			      "--socket",
+			      vhu,
+			      "--uds-path",
+			      uds,
+			      NULL};
+	struct hc_child_opts o = {.argv = argv, .stdin_fd = -1, .stdout_fd = 2, .stderr_fd = 2};
+	int r;
+
+	snprintf(cids, sizeof(cids), "%lld", cid);
+	unlink(vhu);
+	r = hc_child_spawn(c, &o, err);
+	if (r < 0)
+		return r;
+	r = dbl_wait_sock(vhu, c, 10000);
+	if (r < 0)
+		return hc_error_set(err, r, "double: vhost-device-vsock did not start");
+	return 0;
+}
+
+int dbl_qmp_command(const char *sock, const char *cmd)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	const char *caps = "{\"execute\":\"qmp_capabilities\"}\n";
+	char buf[4096], line[128];
+	size_t len = 0;
+	int fd, got = 0;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -errno;
+	}
+	snprintf(line, sizeof(line), "{\"execute\":\"%s\"}\n", cmd);
+	if (write(fd, caps, strlen(caps)) < 0 || write(fd, line, strlen(line)) < 0) {
+		close(fd);
+		return -EIO;
+	}
+	/* Read until the second "return" (capabilities, then the command). */
+	while (got < 2 && len + 1 < sizeof(buf)) {
+		ssize_t k = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (k <= 0)
+			break;
+		len += (size_t)k;
+		buf[len] = '\0';
+		got = 0;
+		for (char *p = buf; (p = strstr(p, "\"return\"")); p++)
+			got++;
+	}
+	close(fd);
+	return got >= 2 ? 0 : -EIO;
+}
+
+int dbl_fake_vsock_bind(const char *uds)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", uds);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+void dbl_fake_guest_connect(const char *uds, const char *line)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_1024", uds);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		dprintf(fd, "%s\n", line);
+		return; /* left open: the host side reads it; closed when the double exits */
+	}
+	fprintf(stderr, "double: guest connect to %s: %s\n", sa.sun_path, strerror(errno));
+	close(fd);
+}
+
+void dbl_fake_vsock_serve(int lfd, const char *state)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	char line[64];
+	size_t n = 0;
+
+	if (fd < 0)
+		return;
+	while (n + 1 < sizeof(line) && read(fd, line + n, 1) == 1 && line[n] != '\n')
+		n++;
+	line[n] = '\0';
+	if (!strcmp(line, "CONNECT 1025")) {
+		dprintf(fd, "OK 1073741824\nHOTCELL-DOUBLE-GUEST %s\n", state);
+		return; /* kept open: closed at exit */
+	}
+	close(fd);
+}
