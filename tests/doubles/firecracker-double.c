@@ -29,11 +29,9 @@
  */
 #include <fcntl.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -42,6 +40,7 @@
 #include "core/child.h"
 #include "core/clock.h"
 #include "core/util.h"
+#include "vmm-double.h"
 
 #define MAX_PAYLOAD 51200 /* Firecracker's default --http-api-max-payload-size */
 #define MAX_HEADERS 8192
@@ -91,35 +90,10 @@ static void die(const char *fmt, ...)
 
 /* ---- HTTP ----------------------------------------------------------------------------------- */
 
-struct client {
-	int fd;
-	struct hc_buf in;
-};
-
 struct reply {
 	int status;
 	char *body; /* JSON or NULL */
 };
-
-static const char *reason(int status)
-{
-	switch (status) {
-	case 200:
-		return "OK";
-	case 204:
-		return "No Content";
-	case 400:
-		return "Bad Request";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 500:
-		return "Internal Server Error";
-	default:
-		return "";
-	}
-}
 
 static struct reply fault(int status, const char *fmt, ...) _printf_(2, 3);
 static struct reply fault(int status, const char *fmt, ...)
@@ -153,22 +127,7 @@ static struct reply ok200(json_t *j)
 
 static void send_reply(int fd, struct reply *r)
 {
-	char head[512];
-	size_t blen = r->body ? strlen(r->body) : 0;
-	int n;
-
-	if (r->status == 204)
-		n = snprintf(head, sizeof(head),
-			     "HTTP/1.1 204 No Content\r\nServer: Firecracker API\r\n"
-			     "Connection: keep-alive\r\n\r\n");
-	else
-		n = snprintf(
-			head, sizeof(head),
-			"HTTP/1.1 %d %s\r\nServer: Firecracker API\r\nConnection: keep-alive\r\n"
-			"Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-			r->status, reason(r->status), blen);
-	if (write(fd, head, (size_t)n) < 0 || (blen && write(fd, r->body, blen) < 0))
-		return;
+	dbl_http_reply(fd, "Firecracker API", r->status, r->body);
 }
 
 /* ---- schema checks (serde deny_unknown_fields, as Firecracker's API structs) ------------- */
@@ -280,44 +239,6 @@ static bool is_elf(const char *path)
 
 /* ---- the guest ------------------------------------------------------------------------------- */
 
-static const char *envor(const char *name, const char *def)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? v : def;
-}
-
-static int wait_sock(const char *path, struct hc_child *c, int timeout_ms)
-{
-	double deadline = hc_clock_ms() + timeout_ms;
-	char dir[256];
-	struct stat st;
-	int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), r = -ETIMEDOUT;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	inotify_add_watch(ino, dirname(dir), IN_CREATE);
-	for (;;) {
-		struct pollfd p[2] = {{.fd = ino, .events = POLLIN},
-				      {.fd = c->pidfd, .events = POLLIN}};
-		char ev[4096];
-
-		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-			r = 0;
-			break;
-		}
-		if (hc_child_poll(c)) {
-			r = -ECHILD;
-			break;
-		}
-		if (poll(p, 2, hc_clock_left_ms(deadline)) == 0)
-			break;
-		while (read(ino, ev, sizeof(ev)) > 0)
-			;
-	}
-	close(ino);
-	return r;
-}
-
 static int start_qemu(struct reply *rep)
 {
 	struct hc_error err = {0};
@@ -339,37 +260,17 @@ static int start_qemu(struct reply *rep)
 	snprintf(D.vhu_sock, sizeof(D.vhu_sock), "%s.vhu", D.api_sock);
 	snprintf(D.qmp_sock, sizeof(D.qmp_sock), "%s.qmp", D.api_sock);
 	unlink(D.vhu_sock);
-	if (D.vsock) {
-		const char *vargv[] = {envor("HOTCELL_VHOST_DEVICE_VSOCK",
-					     "/var/cache/hotcell-tools/usr/bin/vhost-device-vsock"),
-				       "--guest-cid",
-				       "3",
-				       "--socket",
-				       D.vhu_sock,
-				       "--uds-path",
-				       str(D.vsock, "uds_path"),
-				       NULL};
-		char cid[16];
-
-		snprintf(cid, sizeof(cid), "%lld",
-			 json_integer_value(json_object_get(D.vsock, "guest_cid")));
-		vargv[2] = cid;
-		struct hc_child_opts o = {
-			.argv = vargv, .stdin_fd = -1, .stdout_fd = 2, .stderr_fd = 2};
-		if (hc_child_spawn(&D.vsockd, &o, &err) < 0) {
-			*rep = fault(400, "double: %s", err.message);
-			return -1;
-		}
-		if (wait_sock(D.vhu_sock, &D.vsockd, 10000) < 0) {
-			*rep = fault(400, "double: vhost-device-vsock did not start");
-			return -1;
-		}
+	if (D.vsock && dbl_vsockd_start(&D.vsockd, json_integer_value(json_object_get(D.vsock,
+									       "guest_cid")),
+				       D.vhu_sock, str(D.vsock, "uds_path"), &err) < 0) {
+		*rep = fault(400, "double: %s", err.message);
+		return -1;
 	}
 	snprintf(smp, sizeof(smp), "%lld", cpus);
 	snprintf(memarg, sizeof(memarg), "%lldM", mem);
 	snprintf(memobj, sizeof(memobj), "memory-backend-memfd,id=mem,size=%lldM,share=on", mem);
 	snprintf(qmp, sizeof(qmp), "unix:%s,server=on,wait=off", D.qmp_sock);
-	argv[n++] = envor("HOTCELL_FC_DOUBLE_QEMU", "qemu-system-x86_64");
+	argv[n++] = dbl_envor("HOTCELL_FC_DOUBLE_QEMU", "qemu-system-x86_64");
 	argv[n++] = "-M";
 	argv[n++] = "microvm,acpi=off,memory-backend=mem";
 	argv[n++] = "-accel";
@@ -429,92 +330,24 @@ static int start_qemu(struct reply *rep)
 	return 0;
 }
 
-/* QMP: one command on a fresh connection (greeting, qmp_capabilities, command). */
 static int qmp_command(const char *cmd)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	char buf[4096];
-	int fd, got = 0;
-	const char *caps = "{\"execute\":\"qmp_capabilities\"}\n";
-	char line[128];
-
 	if (!D.qemu.pid)
 		return 0;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", D.qmp_sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -errno;
-	}
-	snprintf(line, sizeof(line), "{\"execute\":\"%s\"}\n", cmd);
-	if (write(fd, caps, strlen(caps)) < 0 || write(fd, line, strlen(line)) < 0) {
-		close(fd);
-		return -EIO;
-	}
-	/* Read until the second "return" (capabilities, then the command). */
-	size_t len = 0;
-	while (got < 2 && len + 1 < sizeof(buf)) {
-		ssize_t k = read(fd, buf + len, sizeof(buf) - 1 - len);
-		if (k <= 0)
-			break;
-		len += (size_t)k;
-		buf[len] = '\0';
-		got = 0;
-		for (char *p = buf; (p = strstr(p, "\"return\"")); p++)
-			got++;
-	}
-	close(fd);
-	return got >= 2 ? 0 : -EIO;
+	return dbl_qmp_command(D.qmp_sock, cmd);
 }
 
 /* When the double plays the guest: bind the uds_path and serve host-initiated connections. */
 static void fake_vsock_bind(void)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", str(D.vsock, "uds_path"));
-	D.fake_vsock_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (bind(D.fake_vsock_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(D.fake_vsock_fd, 4) < 0)
-		die("double: bind %s: %s", sa.sun_path, strerror(errno));
+	D.fake_vsock_fd = dbl_fake_vsock_bind(str(D.vsock, "uds_path"));
+	if (D.fake_vsock_fd < 0)
+		die("double: bind %s: %s", str(D.vsock, "uds_path"), strerror(-D.fake_vsock_fd));
 }
 
 static void fake_guest_connect(const char *what)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd;
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_1024", str(D.vsock, "uds_path"));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		dprintf(fd, "%s\n", what);
-		/* Left open: the host side reads it; closed when the double exits. */
-		return;
-	}
-	fprintf(stderr, "double: guest connect to %s: %s\n", sa.sun_path, strerror(errno));
-	close(fd);
-}
-
-/* "CONNECT <port>\n" -> "OK 1073741824\n" for the ports the fake guest listens on (1025),
- * else the connection is closed, as Firecracker does when nothing listens. */
-static void fake_vsock_serve(void)
-{
-	int fd = accept4(D.fake_vsock_fd, NULL, NULL, SOCK_CLOEXEC);
-	char line[64];
-	size_t n = 0;
-
-	if (fd < 0)
-		return;
-	while (n + 1 < sizeof(line) && read(fd, line + n, 1) == 1 && line[n] != '\n')
-		n++;
-	line[n] = '\0';
-	if (!strcmp(line, "CONNECT 1025")) {
-		dprintf(fd, "OK 1073741824\nHOTCELL-DOUBLE-GUEST %s\n",
-			D.loaded ? "restored" : "running");
-		/* Kept open by leaking it into the process: closed at exit. */
-		return;
-	}
-	close(fd);
+	dbl_fake_guest_connect(str(D.vsock, "uds_path"), what);
 }
 
 /* ---- endpoints --------------------------------------------------------------------------- */
@@ -948,7 +781,8 @@ static void load_expect(void)
 	free(copy);
 }
 
-static void handle(struct client *c, const char *method, const char *path, const char *body)
+static void handle(struct dbl_client *c, const char *method, const char *path,
+		   const char *body)
 {
 	char req[300];
 	struct reply r;
@@ -984,45 +818,17 @@ static void handle(struct client *c, const char *method, const char *path, const
 	free(r.body);
 }
 
-/* Parses and serves every complete request in the client's buffer; -1 closes it. */
-static int serve(struct client *c)
+/* A request that cannot be framed: Firecracker's answers, then the connection is closed. */
+static void bad_request(struct dbl_client *c, int status, size_t body_len)
 {
-	for (;;) {
-		char *end = strstr(c->in.data ? c->in.data : "", "\r\n\r\n");
-		char method[16], path[256], *cl;
-		size_t hlen, blen = 0;
-
-		if (!end) {
-			if (c->in.len > MAX_HEADERS)
-				return -1;
-			return 0;
-		}
-		hlen = (size_t)(end - c->in.data) + 4;
-		if (sscanf(c->in.data, "%15s %255s HTTP/1.1", method, path) != 2) {
-			struct reply r = fault(400, "Invalid HTTP request line.");
-			send_reply(c->fd, &r);
-			free(r.body);
-			return -1;
-		}
-		cl = strcasestr(c->in.data, "\r\nContent-Length:");
-		if (cl && cl < end)
-			blen = strtoul(cl + 17, NULL, 10);
-		if (blen > MAX_PAYLOAD) {
-			struct reply r = fault(400,
+	struct reply r = status == 400 ? fault(400, "Invalid HTTP request line.")
+				       : fault(400,
 					       "Request payload with size %zu is larger than the "
 					       "limit of %d allowed by server.",
-					       blen, MAX_PAYLOAD);
-			send_reply(c->fd, &r);
-			free(r.body);
-			return -1;
-		}
-		if (c->in.len < hlen + blen)
-			return 0;
-		char *body = strndup(c->in.data + hlen, blen);
-		handle(c, method, path, body);
-		free(body);
-		hc_buf_consume(&c->in, hlen + blen);
-	}
+					       body_len, MAX_PAYLOAD);
+
+	send_reply(c->fd, &r);
+	free(r.body);
 }
 
 /* ---- main -------------------------------------------------------------------------------- */
@@ -1074,13 +880,13 @@ int main(int argc, char **argv)
 						 "--module"};
 	static const char *const no_value[] = {"--version",    "--no-seccomp",	    "--boot-timer",
 					       "--show-level", "--show-log-origin", "--help"};
-	struct client clients[MAX_CLIENTS];
+	struct dbl_client clients[MAX_CLIENTS];
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int lfd;
 
 	D.api_sock = "/run/firecracker.socket";
 	D.id = "anonymous-instance";
-	D.version = envor("HOTCELL_FC_DOUBLE_VERSION", "1.10.1");
+	D.version = dbl_envor("HOTCELL_FC_DOUBLE_VERSION", "1.10.1");
 	D.qemu = (struct hc_child)HC_CHILD_INIT;
 	D.vsockd = (struct hc_child)HC_CHILD_INIT;
 	for (int i = 1; i < argc; i++) {
@@ -1164,7 +970,7 @@ int main(int argc, char **argv)
 		die("listen: %s", strerror(errno));
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		clients[i] =
-			(struct client){.fd = -1, .in = HC_BUF_INIT(MAX_HEADERS + MAX_PAYLOAD)};
+			(struct dbl_client){.fd = -1, .in = HC_BUF_INIT(MAX_HEADERS + MAX_PAYLOAD)};
 
 	for (;;) {
 		struct pollfd p[MAX_CLIENTS + 4];
@@ -1201,32 +1007,12 @@ int main(int argc, char **argv)
 		if (vi >= 0 && p[vi].revents && hc_child_poll(&D.vsockd))
 			die("double: vhost-device-vsock exited");
 		if (fi >= 0 && p[fi].revents)
-			fake_vsock_serve();
-		if (p[0].revents & POLLIN) {
-			int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-			int i;
-
-			for (i = 0; fd >= 0 && i < MAX_CLIENTS; i++)
-				if (clients[i].fd < 0) {
-					clients[i].fd = fd;
-					break;
-				}
-			if (fd >= 0 && i == MAX_CLIENTS)
-				close(fd);
-		}
-		for (int i = 0; i < MAX_CLIENTS; i++) {
-			struct client *c = &clients[i];
-			char buf[8192];
-			ssize_t k;
-
-			if (c->fd < 0 || !p[1 + i].revents)
-				continue;
-			k = read(c->fd, buf, sizeof(buf));
-			if (k <= 0 || hc_buf_append(&c->in, buf, (size_t)k) < 0 || serve(c) < 0) {
-				close(c->fd);
-				c->fd = -1;
-				hc_buf_reset(&c->in);
-			}
-		}
+			dbl_fake_vsock_serve(D.fake_vsock_fd, D.loaded ? "restored" : "running");
+		if (p[0].revents & POLLIN)
+			dbl_http_accept(lfd, clients, MAX_CLIENTS);
+		for (int i = 0; i < MAX_CLIENTS; i++)
+			if (clients[i].fd >= 0 && p[1 + i].revents)
+				dbl_http_read(&clients[i], MAX_HEADERS, MAX_PAYLOAD, handle,
+					      bad_request);
 	}
 }
