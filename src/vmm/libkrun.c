@@ -421,6 +421,7 @@ struct lk {
 	char *ports[64 + 1];
 	char *tags[32];
 	bool started;
+	char said[512]; /* what the worker reported after "S" (check() may be called twice) */
 };
 
 static int copy_file(const char *from, const char *to, mode_t mode, struct hc_error *err)
@@ -880,8 +881,10 @@ static int lk_check(struct hc_vm *vm, struct hc_error *err)
 		return hc_error_setk(err, -ECHILD, HC_EK_VM, "the libkrun worker is not running");
 	if (!hc_child_poll(&k->worker))
 		return 0;
-	if (k->status_fd >= 0 && read_status(k->status_fd, 0, msg, sizeof(msg)) >= 0 && msg[0])
-		return hc_error_setk(err, -EIO, HC_EK_VM, "libkrun: %s", msg);
+	if (!k->said[0] && k->status_fd >= 0 && read_status(k->status_fd, 0, msg, sizeof(msg)) >= 0)
+		snprintf(k->said, sizeof(k->said), "%s", msg);
+	if (k->said[0])
+		return hc_error_setk(err, -EIO, HC_EK_VM, "libkrun: %s", k->said);
 	hc_libkrun_status_str(k->worker.status, how, sizeof(how));
 	last_log_line(k, last, sizeof(last));
 	hc_error_setk(err,

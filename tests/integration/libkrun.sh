@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# hotcell run --backend libkrun against the libkrun double (tests/doubles/libkrun-double.c, a
+# shared library given as HOTCELL_LIBKRUN): doctor's report and version, a missing library, a
+# missing mandatory symbol, a missing optional one, the PVM refusal, the API calls the worker
+# makes (TSI off by default, the port map always set, -p with --network inet), a configuration
+# error and a worker that dies without an exit frame (125 with libkrun's last words, never the
+# command's code); then end to end: the double runs the guest under QEMU TCG, and the command's
+# exit code and output come back. Each case leaves no process and no runtime dir.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
+
+DBL=$HOTCELL_TOP/$BUILD/tests/doubles
+for t in jq pgrep; do
+	command -v $t >/dev/null 2>&1 || { skip libkrun "$t is not installed"; exit 0; }
+done
+[ -x "$HC" ] || { skip libkrun "$HC is not built"; exit 0; }
+[ -f "$DBL/libkrun-double.so" ] || { skip libkrun "the libkrun double is not built (make tests)"; exit 0; }
+[ -x /bin/busybox ] || { skip libkrun "busybox-static is not installed"; exit 0; }
+
+E2E=$(mktemp -d /tmp/hclk.XXXXXX)
+export HOTCELL_HOME=$E2E/home HOTCELL_RUNTIME_DIR=$E2E/run
+mkdir -p "$HOTCELL_HOME" "$HOTCELL_RUNTIME_DIR" "$E2E/work"
+chmod 700 "$HOTCELL_RUNTIME_DIR"
+trap e2e_cleanup EXIT
+unset HOTCELL_LIBKRUN_DOUBLE_FAIL HOTCELL_LIBKRUN_DOUBLE_GUEST HOTCELL_LIBKRUNFW
+# The soname chain carries the version, as libkrun.so.1 -> libkrun.so.1.X.Y does.
+ln -s "$DBL/libkrun-double.so" "$E2E/work/libkrun.so.1.18.0"
+export HOTCELL_LIBKRUN=$E2E/work/libkrun.so.1.18.0 HOTCELL_LIBKRUN_DOUBLE_LOG=$E2E/calls.log
+
+root=$E2E/work/rootdir
+mkdir -p "$root/bin"
+cp /bin/busybox "$root/bin/busybox"
+for a in sh echo cat sleep reboot; do ln -s busybox "$root/bin/$a"; done
+vmlinux=$HOTCELL_TOP/$BUILD/kernel/vmlinux
+[ -f "$vmlinux" ] || vmlinux=$HOTCELL_TOP/build/kernel/vmlinux
+
+lk_run() {
+	rm -f "$HOTCELL_LIBKRUN_DOUBLE_LOG"
+	"$HC" run --backend libkrun "$@" >"$E2E/out" 2>"$E2E/err"
+	rc=$?
+}
+lk_clean() {
+	local name=$1 why="" procs
+	procs=$(pgrep -af "$E2E" 2>/dev/null | grep -v "^$$ " | grep -E 'qemu|virtiofsd|vhost-device|hotcell' || true)
+	[ -z "$procs" ] || why="processes left: $procs"
+	[ -z "$(ls -A "$HOTCELL_RUNTIME_DIR")" ] || why="$why runtime dir not empty: $(ls -A "$HOTCELL_RUNTIME_DIR" | tr '\n' ' ')"
+	if [ -z "$why" ]; then pass "$name-clean"; else fail "$name-clean" "$why"; fi
+}
+expect_125() {
+	local name=$1 want=$2
+	if [ "$rc" -ne 125 ]; then
+		fail "$name" "exit $rc, expected 125: $(head -c 600 "$E2E/err")"
+	elif ! grep -qF -- "$want" "$E2E/err"; then
+		fail "$name" "stderr lacks '$want': $(head -c 600 "$E2E/err")"
+	else
+		pass "$name"
+	fi
+}
+calls() { grep -v '^EXIT\|^NOTE' "$HOTCELL_LIBKRUN_DOUBLE_LOG" 2>/dev/null | awk '{print $1}' | tr '\n' ' '; }
+
+# --- doctor: found, with the version from the file name
+doctor=$("$HC" doctor 2>&1)
+if grep -A2 '^libkrun' <<<"$doctor" | grep -q "found:       yes, 1.18.0"; then
+	pass doctor-version
+else
+	fail doctor-version "$(grep -A5 '^libkrun' <<<"$doctor" | tr '\n' ' ')"
+fi
+
+# --- a missing library, a missing mandatory symbol, a missing optional one
+HOTCELL_LIBKRUN=$E2E/nonexistent/libkrun.so.1 lk_run --kernel "$vmlinux" --rootfs "$root" /bin/true
+expect_125 missing-library "libkrun not usable: cannot load $E2E/nonexistent/libkrun.so.1"
+HOTCELL_LIBKRUN=$DBL/libkrun-old.so lk_run --kernel "$vmlinux" --rootfs "$root" /bin/true
+expect_125 missing-symbol "libkrun not usable: missing symbol krun_disable_implicit_vsock"
+if HOTCELL_LIBKRUN=$DBL/libkrun-old.so "$HC" doctor 2>&1 | grep -A3 '^libkrun' | grep -q 'missing symbol'; then
+	pass doctor-missing-symbol
+else
+	fail doctor-missing-symbol "doctor does not say which symbol is missing"
+fi
+HOTCELL_LIBKRUN=$DBL/libkrun-nokernel.so lk_run --kernel "$vmlinux" --rootfs "$root" /bin/true
+expect_125 missing-optional-symbol "does not support --kernel (krun_set_kernel)"
+lk_clean loading
+
+# --- PVM: libkrunfw's kernel cannot boot; refused before anything starts
+if [ ! -e /sys/module/kvm_pvm ]; then
+	skip pvm-refusal "not a PVM host"
+else
+	lk_run --rootfs "$root" /bin/true
+	expect_125 pvm-refusal "PVM"
+	if grep -q -- "--kernel" "$E2E/err" && [ ! -s "$HOTCELL_LIBKRUN_DOUBLE_LOG" ]; then
+		pass pvm-refusal-nothing-started
+	else
+		fail pvm-refusal-nothing-started "$(cat "$E2E/err") calls: $(calls)"
+	fi
+fi
+
+if [ ! -f "$vmlinux" ]; then
+	skip libkrun-vm "the project's kernel is not built ($BUILD/kernel/vmlinux)"
+	finish
+	exit
+fi
+
+# --- the calls, stopped at krun_start_enter (the double fails it on request)
+export HOTCELL_LIBKRUN_DOUBLE_FAIL=krun_start_enter
+lk_run --kernel "$vmlinux" --rootfs "$root" /bin/true
+expect_125 start-enter-error "libkrun: krun_start_enter: Invalid argument"
+expect_eq call-order "$(calls)" "krun_set_log_level krun_create_ctx krun_set_vm_config krun_add_virtiofs3 krun_add_virtiofs3 krun_disable_implicit_vsock krun_add_vsock krun_add_vsock_port2 krun_set_port_map krun_set_console_output krun_set_kernel krun_set_workdir krun_set_exec FAIL "
+if grep -q '^krun_add_vsock 0 tsi_features=0$' "$HOTCELL_LIBKRUN_DOUBLE_LOG" &&
+	grep -q '^krun_set_port_map 0 \[\]$' "$HOTCELL_LIBKRUN_DOUBLE_LOG"; then
+	pass tsi-off-and-empty-port-map
+else
+	fail tsi-off-and-empty-port-map "$(cat "$HOTCELL_LIBKRUN_DOUBLE_LOG")"
+fi
+if grep -q 'tag=/dev/root .* ro=1$' "$HOTCELL_LIBKRUN_DOUBLE_LOG" && grep -q "tag=hcroot path=$root ro=1$" "$HOTCELL_LIBKRUN_DOUBLE_LOG" &&
+	grep -q '^krun_set_exec 0 /hotcell-init argc=0 env: HOTCELL_ROOT=virtiofs HOTCELL_CHANNEL=vsock' "$HOTCELL_LIBKRUN_DOUBLE_LOG" &&
+	! grep -q VIOLATION "$HOTCELL_LIBKRUN_DOUBLE_LOG"; then
+	pass read-only-root-image-and-boot-keys
+else
+	fail read-only-root-image-and-boot-keys "$(cat "$HOTCELL_LIBKRUN_DOUBLE_LOG")"
+fi
+lk_run --kernel "$vmlinux" --network inet -p 8080:80 -p 8443:443 -v "$E2E/work:/data:ro" --rootfs "$root" /bin/true
+if grep -q '^krun_add_vsock 0 tsi_features=1$' "$HOTCELL_LIBKRUN_DOUBLE_LOG" &&
+	grep -q '^krun_set_port_map 0 \[8080:80,8443:443\]$' "$HOTCELL_LIBKRUN_DOUBLE_LOG" &&
+	grep -q "tag=hcvol0 path=$E2E/work ro=1" "$HOTCELL_LIBKRUN_DOUBLE_LOG" &&
+	grep -q 'HOTCELL_VOL0=hcvol0:/data:ro' "$HOTCELL_LIBKRUN_DOUBLE_LOG"; then
+	pass tsi-ports-volumes
+else
+	fail tsi-ports-volumes "$(cat "$HOTCELL_LIBKRUN_DOUBLE_LOG")"
+fi
+lk_run --kernel "$vmlinux" -p 8080:80 --rootfs "$root" /bin/true
+expect_125 ports-need-network "-p needs a network"
+export HOTCELL_LIBKRUN_DOUBLE_FAIL=krun_add_virtiofs3
+lk_run --kernel "$vmlinux" --rootfs "$root" /bin/true
+expect_125 configuration-error "libkrun: krun_add_virtiofs3 /dev/root: Invalid argument"
+unset HOTCELL_LIBKRUN_DOUBLE_FAIL
+lk_clean configuration
+
+# --- a worker that dies without an exit frame: 125 and libkrun's last words
+HOTCELL_LIBKRUN_DOUBLE_GUEST=crash lk_run --kernel "$vmlinux" --rootfs "$root" sh -c 'exit 3'
+expect_125 worker-dies "KVM_EXIT_INTERNAL_ERROR"
+expect_eq worker-dies-status "$(grep -c 'exited with status 1' "$E2E/err")" 1
+lk_clean worker-dies
+
+vsockd=${HOTCELL_VHOST_DEVICE_VSOCK:-/var/cache/hotcell-tools/usr/bin/vhost-device-vsock}
+if [ ! -x "$vsockd" ]; then
+	skip end-to-end "vhost-device-vsock is not installed (FACTS.md)"
+	finish
+	exit
+fi
+
+# --- end to end: the guest under QEMU through the double; exit code and output
+lk_run --json --kernel "$vmlinux" --rootfs "$root" sh -c 'echo hi; echo oops >&2; exit 3'
+if [ "$rc" -eq 3 ] && [ "$(jq -r .backend "$E2E/out")" == libkrun ] && [ "$(jq -r .stdout "$E2E/out")" == hi ] &&
+	[ "$(jq -r .stderr "$E2E/out")" == oops ] && [ "$(jq -r .exit_code "$E2E/out")" == 3 ]; then
+	pass end-to-end
+else
+	fail end-to-end "rc=$rc out=$(head -c 600 "$E2E/out") err=$(head -c 600 "$E2E/err")"
+fi
+# The worker's own status is hotcell-init's: 0 after the host's shutdown frame.
+expect_eq worker-status-is-init-exit "$(grep '^EXIT' "$HOTCELL_LIBKRUN_DOUBLE_LOG")" "EXIT 0"
+lk_clean end-to-end
+
+lk_run --kernel "$vmlinux" --rootfs "$root" sh -c 'echo streamed; exit 0'
+expect_eq plain-mode "$rc:$(cat "$E2E/out")" "0:streamed"
+
+# The guest dies while the command runs: a VM failure, never the command's code.
+lk_run --kernel "$vmlinux" --rootfs "$root" sh -c 'echo started; reboot -f; sleep 10; exit 7'
+if [ "$rc" -eq 125 ] && grep -q "before the command ended" "$E2E/err"; then
+	pass guest-dies-mid-command
+else
+	fail guest-dies-mid-command "rc=$rc err=$(head -c 600 "$E2E/err")"
+fi
+lk_clean guest-dies-mid-command
+
+finish
