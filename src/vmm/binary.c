@@ -58,10 +58,11 @@ int hc_binary_check_elf_kernel(const char *kernel, const char *vmm, struct hc_er
 		return hc_error_errno(err, -errno, "kernel '%s'", kernel);
 	if (read(fd, magic, sizeof(magic)) != (ssize_t)sizeof(magic) ||
 	    memcmp(magic, "\177ELF", 4) != 0)
-		return hc_error_setk(err, -ENOEXEC, HC_EK_BACKEND,
-				     "kernel '%s' is not an ELF vmlinux: %s boots only an "
-				     "uncompressed ELF vmlinux (such as build/kernel/vmlinux), not a "
-				     "bzImage",
-				     kernel, vmm);
+		return hc_error_setk(
+			err, -ENOEXEC, HC_EK_BACKEND,
+			"kernel '%s' is not an ELF vmlinux: %s boots only an "
+			"uncompressed ELF vmlinux (such as build/kernel/vmlinux), not a "
+			"bzImage",
+			kernel, vmm);
 	return 0;
 }

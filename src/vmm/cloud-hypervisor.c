@@ -212,25 +212,26 @@ static bool group_member_viable(const char *driver, bool is_target)
 	/* Documentation/driver-api/vfio.rst: a group is viable when every device is bound to a
 	 * VFIO driver, or is a bridge (pcieport), or is held by pci-stub or no driver at all. The
 	 * device handed to the VM itself must be vfio-pci's. */
-	return !is_target && (!driver[0] || hc_streq(driver, "pcieport") ||
-			      hc_streq(driver, "pci-stub"));
+	return !is_target &&
+	       (!driver[0] || hc_streq(driver, "pcieport") || hc_streq(driver, "pci-stub"));
 }
 
 int hc_cloud_hypervisor_vfio_check(const char *addr, char *path, size_t path_len,
 				   struct hc_error *err)
 {
 	char bdf[16], dev[HC_PATH_MAX], grpdir[HC_PATH_MAX], link[HC_PATH_MAX], group[64] = "?",
-						 drv[256];
+										drv[256];
 	struct dirent **names = NULL;
 	struct stat st;
 	ssize_t k;
 	int n, r = 0;
 
 	if (pci_addr_normalize(addr, bdf, sizeof(bdf)) < 0)
-		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
-				     "--device '%s' is not a PCI address (DDDD:BB:DD.F, as lspci -D "
-				     "prints it)",
-				     addr);
+		return hc_error_setk(
+			err, -EINVAL, HC_EK_USAGE,
+			"--device '%s' is not a PCI address (DDDD:BB:DD.F, as lspci -D "
+			"prints it)",
+			addr);
 	r = hc_path_fmt(dev, sizeof(dev), err, "%s/bus/pci/devices/%s", sysfs_root(), bdf);
 	if (r < 0)
 		return r;
@@ -250,11 +251,12 @@ int hc_cloud_hypervisor_vfio_check(const char *addr, char *path, size_t path_len
 		return r;
 	driver_of(dev, drv, sizeof(drv));
 	if (stat(grpdir, &st) < 0)
-		return hc_error_setk(err, -ENODEV, HC_EK_USAGE,
-				     "--device %s: the device has no IOMMU group (%s/iommu_group is "
-				     "missing): VFIO needs the host's IOMMU on (intel_iommu=on or "
-				     "amd_iommu=on on the host kernel's command line)",
-				     bdf, dev);
+		return hc_error_setk(
+			err, -ENODEV, HC_EK_USAGE,
+			"--device %s: the device has no IOMMU group (%s/iommu_group is "
+			"missing): VFIO needs the host's IOMMU on (intel_iommu=on or "
+			"amd_iommu=on on the host kernel's command line)",
+			bdf, dev);
 	if (!group_member_viable(drv, true))
 		return hc_error_setk(err, -EBUSY, HC_EK_USAGE,
 				     "--device %s is %s%s%s, not to vfio-pci: bind it to vfio-pci "
@@ -275,7 +277,8 @@ int hc_cloud_hypervisor_vfio_check(const char *addr, char *path, size_t path_len
 				r = hc_error_setk(
 					err, -EBUSY, HC_EK_USAGE,
 					"--device %s: %s, in the same IOMMU group %s, is bound to "
-					"'%s': the whole group must be bound to vfio-pci before its "
+					"'%s': the whole group must be bound to vfio-pci before "
+					"its "
 					"devices can be passed through (hotcell never rebinds "
 					"drivers; see docs/backends.md)",
 					bdf, m, group, drv);
@@ -313,10 +316,11 @@ static int ch_probe_bin(char *bin, size_t bin_len, char *version, size_t version
 		return hc_error_setk(err, -EPROTO, HC_EK_BACKEND,
 				     "%s --version: unexpected output '%.80s'", bin, out);
 	if (major < CH_MIN_MAJOR)
-		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_BACKEND,
-				     "%s is version %s, older than v%d, the oldest Cloud Hypervisor "
-				     "hotcell drives: install a newer release",
-				     bin, ver, CH_MIN_MAJOR);
+		return hc_error_setk(
+			err, -EOPNOTSUPP, HC_EK_BACKEND,
+			"%s is version %s, older than v%d, the oldest Cloud Hypervisor "
+			"hotcell drives: install a newer release",
+			bin, ver, CH_MIN_MAJOR);
 	if (version && version_len)
 		snprintf(version, version_len, "%s", ver);
 	return 0;
@@ -475,8 +479,7 @@ static int spawn_vmm(struct hc_vm *vm, struct ch *ch, struct hc_error *err)
 	_cleanup_close_ int api_fd = -1, logfd = -1;
 	int ev[2] = {-1, -1}, r;
 
-	r = hc_path_fmt(ch->api_sock, sizeof(ch->api_sock), err, "%s/%s", vm->run_dir,
-			CH_API_SOCK);
+	r = hc_path_fmt(ch->api_sock, sizeof(ch->api_sock), err, "%s/%s", vm->run_dir, CH_API_SOCK);
 	if (r >= 0)
 		r = hc_path_fmt(ch->vsock, sizeof(ch->vsock), err, "%s/%s", vm->run_dir, CH_VSOCK);
 	if (r >= 0)
@@ -498,8 +501,10 @@ static int spawn_vmm(struct hc_vm *vm, struct ch *ch, struct hc_error *err)
 		return hc_error_errno(err, -errno, "pipe2");
 	vm->death_fd = ev[0];
 
-	const char *argv[] = {ch->bin,	   "--api-socket", "fd=3", "--event-monitor", "fd=4",
-			      hc_log_enabled(HC_LOG_DEBUG) ? "-vv" : NULL, NULL};
+	const char *argv[] = {ch->bin, "--api-socket",
+			      "fd=3",  "--event-monitor",
+			      "fd=4",  hc_log_enabled(HC_LOG_DEBUG) ? "-vv" : NULL,
+			      NULL};
 	struct hc_fd_map fds[] = {{api_fd, 3}, {ev[1], 4}};
 	struct hc_child_opts o = {
 		.argv = argv,
@@ -544,9 +549,10 @@ static int build_cmdline(const struct hc_vm_spec *s, char **ret, struct hc_error
 					  s->volumes[i].readonly);
 		if (r == -EINVAL) {
 			hc_buf_free(&b);
-			return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
-					     "volume guest path '%s' must be absolute, without '..'",
-					     s->volumes[i].guest ? s->volumes[i].guest : "");
+			return hc_error_setk(
+				err, -EINVAL, HC_EK_USAGE,
+				"volume guest path '%s' must be absolute, without '..'",
+				s->volumes[i].guest ? s->volumes[i].guest : "");
 		}
 	}
 	if (r == 0 && s->cmdline && *s->cmdline)
@@ -805,9 +811,10 @@ static int ch_check(struct hc_vm *vm, struct hc_error *err)
 	if (ch->panicked)
 		return hc_error_setk(err, -EIO, HC_EK_VM, "the guest panicked (pvpanic event)");
 	if (ch->rebooted)
-		return hc_error_setk(err, -ESHUTDOWN, HC_EK_VM,
-				     "the guest rebooted (cloud-hypervisor boots it again; the host "
-				     "ends it)");
+		return hc_error_setk(
+			err, -ESHUTDOWN, HC_EK_VM,
+			"the guest rebooted (cloud-hypervisor boots it again; the host "
+			"ends it)");
 	if (eof) {
 		/* EOF but still running: do not spin on a readable pipe, watch the pidfd. */
 		close(vm->death_fd);
@@ -821,7 +828,8 @@ static int ch_check(struct hc_vm *vm, struct hc_error *err)
 static int running(struct ch *ch, struct hc_error *err)
 {
 	if (!ch || !ch->started)
-		return hc_error_setk(err, -ESRCH, HC_EK_VM, "cloud-hypervisor: the VM is not running");
+		return hc_error_setk(err, -ESRCH, HC_EK_VM,
+				     "cloud-hypervisor: the VM is not running");
 	return 0;
 }
 
