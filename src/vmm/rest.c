@@ -185,9 +185,12 @@ void hc_rest_error_text(const char *body, char *buf, size_t n)
 		json_t *v;
 
 		chain[0] = '\0';
-		json_array_foreach(j, i, v) if (json_is_string(v) && o < sizeof(chain)) o +=
-			(size_t)snprintf(chain + o, sizeof(chain) - o, "%s%s", o ? ": " : "",
-					 json_string_value(v));
+		json_array_foreach(j, i, v)
+		{
+			if (json_is_string(v) && o < sizeof(chain))
+				o += (size_t)snprintf(chain + o, sizeof(chain) - o, "%s%s",
+						      o ? ": " : "", json_string_value(v));
+		}
 		copy_line(buf, n, chain, strnlen(chain, sizeof(chain)));
 		json_decref(j);
 		return;
