@@ -263,13 +263,18 @@ static int accept_guest(struct hc_vm *vm, int timeout_ms, struct hc_error *e)
 	}
 }
 
+static void rest_freep(struct hc_rest **r)
+{
+	hc_rest_free(*r);
+}
+
 /* ---- the double keeps to the API ------------------------------------------------------------- */
 
 TEST(double_is_strict)
 {
 	char sock[HC_PATH_MAX], arg[HC_PATH_MAX + 8];
 	_cleanup_child_ struct hc_child c = HC_CHILD_INIT;
-	struct hc_rest *api = NULL;
+	_cleanup_(rest_freep) struct hc_rest *api = NULL;
 	struct hc_error e = {0};
 	_cleanup_free_ char *body = NULL;
 	long st = 0;
@@ -333,8 +338,22 @@ TEST(double_is_strict)
 #undef CALL
 	ASSERT_EQ_INT(hc_child_wait(&c, 5000), 0);
 	ASSERT_TRUE(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
-	hc_rest_free(api);
 	unlink(sock);
+}
+
+TEST(error_chain_text)
+{
+	char buf[256];
+
+	/* v40+: the chain as a JSON array, top to root cause. */
+	hc_rest_error_text("[\"Error from API\",\"The VM could not boot\",\"Kernel not ELF\"]", buf,
+			   sizeof(buf));
+	ASSERT_EQ_STR(buf, "Error from API: The VM could not boot: Kernel not ELF");
+	/* Before: plain text, first line. */
+	hc_rest_error_text("Error from API: VmBoot(...)\nmore", buf, sizeof(buf));
+	ASSERT_EQ_STR(buf, "Error from API: VmBoot(...)");
+	hc_rest_error_text("[1, \"only strings\"]", buf, sizeof(buf));
+	ASSERT_EQ_STR(buf, "only strings");
 }
 
 TEST(double_rejects_unknown_flag)
@@ -929,6 +948,7 @@ int main(void)
 
 	skip_all = setup();
 	RUN(double_is_strict);
+	RUN(error_chain_text);
 	RUN(double_rejects_unknown_flag);
 	RUN(probe_reports_version);
 	RUN(probe_refuses_old_version);

@@ -263,3 +263,11 @@ void dbl_fake_vsock_serve(int lfd, const char *state)
 	}
 	close(fd);
 }
+
+/* The doubles are test tools that exit with their state still allocated: under ASan
+ * (make check-asan) a leak report would change their exit status, which the drivers read. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "detect_leaks=0";
+}
