@@ -53,6 +53,14 @@ static unsigned wanted_caps(const struct hc_run_opts *o)
 	return caps;
 }
 
+/* libkrun boots libkrunfw's kernel unless the user names one: the project's is not needed. */
+static bool libkrunfw_kernel(const struct hc_vmm_ops *ops, const struct hc_run_opts *o)
+{
+	const char *e = getenv("HOTCELL_KERNEL");
+
+	return hc_streq(ops->name, "libkrun") && !o->kernel && !(e && *e);
+}
+
 /* Everything a spec needs that depends on the backend: kernel format, accelerator, rootfs
  * mode, channel. Then the backend's own probe. */
 int hc_lib_backend_prepare(const struct hc_vmm_ops *ops, const struct hc_run_opts *o,
@@ -73,12 +81,18 @@ int hc_lib_backend_prepare(const struct hc_vmm_ops *ops, const struct hc_run_opt
 		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_BACKEND,
 				     "backend '%s' runs only under KVM (--accel tcg is QEMU only)",
 				     ops->name);
-	r = hc_lib_kernel_find(o->kernel,
-			       hc_streq(ops->name, "qemu") ? HC_KERNEL_BZIMAGE : HC_KERNEL_ELF,
-			       kernel, kernel_n, &spec->kernel_is_user, err);
-	if (r < 0)
-		return hc_error_kind(err, HC_EK_BACKEND), r;
-	spec->kernel = kernel;
+	if (libkrunfw_kernel(ops, o)) {
+		kernel[0] = 0;
+		spec->kernel = NULL;
+		spec->kernel_is_user = false;
+	} else {
+		r = hc_lib_kernel_find(
+			o->kernel, hc_streq(ops->name, "qemu") ? HC_KERNEL_BZIMAGE : HC_KERNEL_ELF,
+			kernel, kernel_n, &spec->kernel_is_user, err);
+		if (r < 0)
+			return hc_error_kind(err, HC_EK_BACKEND), r;
+		spec->kernel = kernel;
+	}
 	r = hc_accel_resolve(tcg_ok ? o->accel : HC_ACCEL_KVM, spec->kernel_is_user, tcg_ok,
 			     &spec->accel, accel_why, why_n, err);
 	if (r < 0) {
@@ -166,9 +180,11 @@ void hc_lib_backend_report(const char *name, const struct hc_run_opts *o,
 		return;
 	}
 	ret->found = true;
-	r = hc_lib_kernel_find(o->kernel,
-			       hc_streq(ops->name, "qemu") ? HC_KERNEL_BZIMAGE : HC_KERNEL_ELF,
-			       ret->kernel, sizeof(ret->kernel), &ret->kernel_is_user, &e);
+	r = 0;
+	if (!libkrunfw_kernel(ops, o))
+		r = hc_lib_kernel_find(
+			o->kernel, hc_streq(ops->name, "qemu") ? HC_KERNEL_BZIMAGE : HC_KERNEL_ELF,
+			ret->kernel, sizeof(ret->kernel), &ret->kernel_is_user, &e);
 	if (r < 0) {
 		ret->kernel[0] = 0;
 		snprintf(ret->why, sizeof(ret->why), "%s", e.message);

@@ -120,7 +120,10 @@ struct sym {
 	const char *feature; /* NULL: mandatory (the 1.18 floor) */
 };
 
-#define SYM(n, f) {"krun_" #n, offsetof(struct krun_api, n), f}
+#define SYM(n, f)                                                                                  \
+	{                                                                                          \
+		"krun_" #n, offsetof(struct krun_api, n), f                                        \
+	}
 static const struct sym syms[] = {
 	SYM(set_log_level, NULL),
 	SYM(create_ctx, NULL),
@@ -226,9 +229,11 @@ static int load(struct hc_error *err)
 	lib.handle = dlopen(want, RTLD_NOW | RTLD_LOCAL);
 	if (!lib.handle) {
 		dl = dlerror();
-		hc_error_setk(err, -ENOENT, HC_EK_BACKEND, "libkrun not usable: cannot load %s: %s%s",
-			      want, dl ? dl : "unknown error",
-			      env && *env ? "" : " (install libkrun 1.18 or later, or set HOTCELL_LIBKRUN)");
+		hc_error_setk(
+			err, -ENOENT, HC_EK_BACKEND, "libkrun not usable: cannot load %s: %s%s",
+			want, dl ? dl : "unknown error",
+			env && *env ? ""
+				    : " (install libkrun 1.18 or later, or set HOTCELL_LIBKRUN)");
 		/* Remember the failure for this path without keeping a handle. */
 		lib.why = *err;
 		lib.handle = NULL;
@@ -373,19 +378,21 @@ static int probe_spec(const struct hc_vm_spec *spec, struct hc_error *err)
 		if (r < 0)
 			return r;
 		if (!spec->kernel || !is_elf(spec->kernel))
-			return hc_error_setk(err, -ENOEXEC, HC_EK_BACKEND,
-					     "kernel '%s' is not an ELF vmlinux: libkrun's "
-					     "krun_set_kernel boots an uncompressed ELF vmlinux here",
-					     spec->kernel ? spec->kernel : "");
+			return hc_error_setk(
+				err, -ENOEXEC, HC_EK_BACKEND,
+				"kernel '%s' is not an ELF vmlinux: libkrun's "
+				"krun_set_kernel boots an uncompressed ELF vmlinux here",
+				spec->kernel ? spec->kernel : "");
 	} else {
 		/* FACTS.md: under PVM a kernel not built for it dies in early boot. */
 		hc_accel_host_probe(&host);
 		if (host.pvm)
-			return hc_error_setk(err, -ENODEV, HC_EK_BACKEND,
-					     "backend 'libkrun' cannot run here: /dev/kvm is PVM "
-					     "(/sys/module/kvm_pvm), where libkrunfw's kernel cannot "
-					     "boot; use --kernel with a PVM guest kernel, or --backend "
-					     "qemu");
+			return hc_error_setk(
+				err, -ENODEV, HC_EK_BACKEND,
+				"backend 'libkrun' cannot run here: /dev/kvm is PVM "
+				"(/sys/module/kvm_pvm), where libkrunfw's kernel cannot "
+				"boot; use --kernel with a PVM guest kernel, or --backend "
+				"qemu");
 		r = find_libkrunfw(err);
 		if (r < 0)
 			return r;
@@ -401,7 +408,8 @@ static int lk_probe(const struct hc_vm_spec *spec, char *version, size_t version
 	if (r < 0)
 		return r;
 	if (version && version_len)
-		snprintf(version, version_len, "%s", lib.version[0] ? lib.version : "version unknown");
+		snprintf(version, version_len, "%s",
+			 lib.version[0] ? lib.version : "version unknown");
 	if (!spec)
 		return 0;
 	return probe_spec(spec, err);
@@ -452,8 +460,8 @@ static int copy_file(const char *from, const char *to, mode_t mode, struct hc_er
  * (guest/boot.c: /run/hc/lower, /run/hc/rw, /mnt/root), since the root is read-only. */
 static int make_staging(struct hc_vm *vm, struct lk *k, struct hc_error *err)
 {
-	static const char *const dirs[] = {"proc", "sys",     "dev",	     "tmp",	 "mnt/root",
-					   "run/hc/lower", "run/hc/rw", "hotcell"};
+	static const char *const dirs[] = {"proc",     "sys",	       "dev",	    "tmp",
+					   "mnt/root", "run/hc/lower", "run/hc/rw", "hotcell"};
 	char p[HC_PATH_MAX];
 	int r;
 
@@ -483,7 +491,8 @@ static int listen_agent(struct hc_vm *vm, struct lk *k, struct hc_error *err)
 	if (r < 0)
 		return r;
 	if (strlen(k->agent_sock) >= sizeof(sa.sun_path))
-		return hc_error_set(err, -ENAMETOOLONG, "socket path %s is too long", k->agent_sock);
+		return hc_error_set(err, -ENAMETOOLONG, "socket path %s is too long",
+				    k->agent_sock);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", k->agent_sock);
 	unlink(k->agent_sock);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -610,14 +619,17 @@ _Noreturn static void worker(struct hc_vm *vm, struct lk *k, int st)
 	uint32_t c;
 	char what[128];
 
-	a->set_log_level(hc_log_enabled(HC_LOG_DEBUG) ? KRUN_LOG_LEVEL_DEBUG : KRUN_LOG_LEVEL_ERROR);
+	a->set_log_level(hc_log_enabled(HC_LOG_DEBUG) ? KRUN_LOG_LEVEL_DEBUG
+						      : KRUN_LOG_LEVEL_ERROR);
 	ctx = a->create_ctx();
 	if (ctx < 0) {
 		report(st, "Ekrun_create_ctx: %s", strerror(-ctx));
 		_exit(LK_WORKER_CONFIG_FAILED);
 	}
 	c = (uint32_t)ctx;
-	CALL(st, a->set_vm_config(c, (uint8_t)(s->cpus ? s->cpus : 1), s->memory_mib ? s->memory_mib : 256),
+	CALL(st,
+	     a->set_vm_config(c, (uint8_t)(s->cpus ? s->cpus : 1),
+			      s->memory_mib ? s->memory_mib : 256),
 	     "krun_set_vm_config");
 	CALL(st, a->add_virtiofs3(c, KRUN_FS_ROOT_TAG, k->staging, 0, true),
 	     "krun_add_virtiofs3 " KRUN_FS_ROOT_TAG);
@@ -627,7 +639,8 @@ _Noreturn static void worker(struct hc_vm *vm, struct lk *k, int st)
 		snprintf(what, sizeof(what), "krun_add_virtiofs %s (-v %s)", k->tags[i],
 			 s->volumes[i].host);
 		if (s->volumes[i].readonly)
-			CALL(st, a->add_virtiofs3(c, k->tags[i], s->volumes[i].host, 0, true), what);
+			CALL(st, a->add_virtiofs3(c, k->tags[i], s->volumes[i].host, 0, true),
+			     what);
 		else
 			CALL(st, a->add_virtiofs(c, k->tags[i], s->volumes[i].host), what);
 	}
@@ -848,7 +861,8 @@ static int lk_start(struct hc_vm *vm, struct hc_error *err)
 	r = read_status(k->status_fd, 10000, msg, sizeof(msg));
 	if (r == 1) {
 		k->started = true;
-		vm->death_fd = k->worker.pidfd >= 0 ? fcntl(k->worker.pidfd, F_DUPFD_CLOEXEC, 3) : -1;
+		vm->death_fd =
+			k->worker.pidfd >= 0 ? fcntl(k->worker.pidfd, F_DUPFD_CLOEXEC, 3) : -1;
 		fcntl(k->status_fd, F_SETFL, O_NONBLOCK);
 		return 0;
 	}
