@@ -31,6 +31,7 @@
  *   HOTCELL_CH_DOUBLE_GUEST=qemu|none  run the guest in QEMU (default), or fake it: at vm.boot
  *                                   connect to <socket>_1024 and write a line; serve
  *                                   "CONNECT 1025" on the vsock socket
+ *   HOTCELL_CH_DOUBLE_DROP_FS=TAG   accept that fs entry but never give it to the guest
  *   HOTCELL_CH_DOUBLE_VERSION=41.0  HOTCELL_CH_DOUBLE_ERRORS=json|text
  *   HOTCELL_CH_DOUBLE_QEMU, HOTCELL_VHOST_DEVICE_VSOCK: the programs to run the guest with
  */
@@ -477,6 +478,8 @@ static int start_qemu(struct reply *rep)
 	{
 		if (n + 8 > HC_ARRAY_SIZE(argv))
 			break;
+		if (hc_streq(getenv("HOTCELL_CH_DOUBLE_DROP_FS"), str(it, "tag")))
+			continue; /* the scenario: a device the guest never sees */
 		argv[n++] = "-chardev";
 		argv[n++] = fmt("socket,id=fs%zu,path=%s", i, str(it, "socket"));
 		argv[n++] = "-device";

@@ -202,6 +202,15 @@ else
 		fail image-read-only "$(cat "$E2E/out" "$E2E/err" | head -c 400)"
 	fi
 	ch_clean image-read-only
+	# A guest that fails its setup reboots; Cloud Hypervisor would boot it again. The event
+	# monitor ends the run at once with hotcell-init's fatal line (not the boot timeout).
+	rm -f "$HOTCELL_CH_DOUBLE_LOG"
+	HOTCELL_CH_DOUBLE_DROP_FS=hcvol0 "$HC" run --backend cloud-hypervisor --kernel "$vmlinux" --boot-timeout 600 \
+		-v "$E2E/work/vol:/vol" bb true >"$E2E/out" 2>"$E2E/err"
+	rc=$?
+	expect_125 guest-reboot-ends-run "the guest failed while booting: fatal: volume hcvol0 on /vol"
+	expect_eq guest-reboot-requests "$(requests)" "PUT /api/v1/vm.create 204;PUT /api/v1/vm.boot 204;PUT /api/v1/vmm.shutdown 204"
+	ch_clean guest-reboot
 	# The same object as QEMU gives (keys and types), for the same command.
 	cp "$E2E/json" "$E2E/ch.json"
 	rm -f "$E2E/work/vol/out.txt"
