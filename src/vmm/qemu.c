@@ -122,10 +122,12 @@ int hc_qemu_cmdline_build(const struct hc_vm_spec *spec, char **ret, struct hc_e
 	struct hc_buf b = HC_BUF_INIT(0);
 	int r;
 
-	/* reboot=k + -no-reboot: the guest ends the VM by rebooting (a kernel without ACPI
-	 * cannot power off); panic=-1: a panic reboots at once, i.e. ends the VM. */
+	/* The guest ends the VM by rebooting (a kernel without ACPI cannot power off), which
+	 * -no-reboot turns into QEMU's exit; panic=-1: a panic reboots at once, i.e. ends the
+	 * VM too. reboot=t (triple fault), not k: microvm has no i8042, and the kernel's
+	 * keyboard-controller reset then spins ~2 minutes under TCG polling port 0x64. */
 	r = hc_buf_printf(
-		&b, "console=" CONSOLE " reboot=k panic=-1 quiet %s=%s %s=%s", HC_BOOT_KEY_ROOT,
+		&b, "console=" CONSOLE " reboot=t panic=-1 quiet %s=%s %s=%s", HC_BOOT_KEY_ROOT,
 		spec->rootfs_mode == HC_ROOTFS_BLOCK ? "block" : "virtiofs", HC_BOOT_KEY_CHANNEL,
 		spec->channel == HC_CHANNEL_VSOCK ? "vsock" : "serial");
 	for (size_t i = 0; r == 0 && i < spec->n_volumes; i++) {
@@ -280,7 +282,8 @@ int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_
 	}
 	if (spec->channel == HC_CHANNEL_SERIAL) {
 		add(&b, "-device");
-		add(&b, "virtio-serial-device,max_ports=1");
+		/* Port 0 is reserved for a virtconsole: ours is port 1 (vport0p1). */
+		add(&b, "virtio-serial-device,max_ports=2");
 		add(&b, "-chardev");
 		add(&b, "socket,id=agent,fd=%d", in->agent_fd);
 		add(&b, "-device");

@@ -462,21 +462,26 @@ TEST(guest_reboot_and_panic)
 	ASSERT_EQ_INT(hc_vm_check(t.vm, &e), 0);
 	ASSERT_OK(hc_vm_resume(t.vm, &e), &e);
 	ASSERT_EQ_STR(cmd(&t, "read /proc/version"), cmd(&t, "read /proc/version"));
+	fprintf(stderr, "# %.0f before reboot\n", hc_clock_ms());
 	if (write(t.fd, "reboot\n", 7) < 0)
 		FAILF("%s", "write");
 	r = wait_death(&t, &e);
 	ASSERT_EQ_INT(r, -ESHUTDOWN);
+	fprintf(stderr, "# %.0f rebooted\n", hc_clock_ms());
 	close(t.fd);
 	hc_vm_free(t.vm);
+	fprintf(stderr, "# %.0f freed\n", hc_clock_ms());
 
 	r = boot(&t, &s, &e);
 	if (r < 0) {
 		hc_vm_free(t.vm);
 		FAILF("boot: %s", e.message);
 	}
+	fprintf(stderr, "# %.0f booted\n", hc_clock_ms());
 	if (write(t.fd, "die\n", 4) < 0)
 		FAILF("%s", "write");
 	r = wait_death(&t, &e);
+	fprintf(stderr, "# %.0f died\n", hc_clock_ms());
 	ASSERT_EQ_INT(r, -EIO);
 	ASSERT_TRUE(strstr(e.message, "guest kernel panic") != NULL);
 	hc_vm_error_add_console(t.vm, &e);
@@ -514,6 +519,7 @@ TEST(start_failure_cleans_up)
 
 int main(void)
 {
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	skip_all = setup();
 	RUN(boot_dir_serial_readonly_image);
 	RUN(boot_block_vsock);

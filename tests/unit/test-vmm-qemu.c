@@ -89,12 +89,12 @@ TEST(argv_dir_serial_tcg)
 	ASSERT_TRUE(has_pair(argv, "-mon", "chardev=qmp,mode=control"));
 	ASSERT_TRUE(has_pair(argv, "-chardev", "socket,id=fs-root,path=/run/hc/x/fs-root.sock"));
 	ASSERT_TRUE(has_pair(argv, "-device", "vhost-user-fs-device,chardev=fs-root,tag=hcroot"));
-	ASSERT_TRUE(has_pair(argv, "-device", "virtio-serial-device,max_ports=1"));
+	ASSERT_TRUE(has_pair(argv, "-device", "virtio-serial-device,max_ports=2"));
 	ASSERT_TRUE(has_pair(argv, "-chardev", "socket,id=agent,fd=4"));
 	ASSERT_TRUE(has_pair(argv, "-device",
 			     "virtserialport,chardev=agent,name=org.hotcell.agent"));
 	ASSERT_TRUE(!has(argv, "-drive"));
-	ASSERT_EQ_STR(value_of(argv, "-append"), "console=ttyS0 reboot=k panic=-1 quiet "
+	ASSERT_EQ_STR(value_of(argv, "-append"), "console=ttyS0 reboot=t panic=-1 quiet "
 						 "hotcell.root=virtiofs hotcell.channel=serial");
 	hc_qemu_argv_free(argv);
 }
@@ -124,7 +124,7 @@ TEST(argv_block_serial)
 	ASSERT_TRUE(has_pair(argv, "-device", "virtio-blk-device,drive=root"));
 	ASSERT_TRUE(!has_pair(argv, "-device", "vhost-user-fs-device,chardev=fs-root,tag=hcroot"));
 	ASSERT_EQ_STR(value_of(argv, "-append"),
-		      "console=ttyS0 reboot=k panic=-1 quiet hotcell.root=block "
+		      "console=ttyS0 reboot=t panic=-1 quiet hotcell.root=block "
 		      "hotcell.channel=serial hotcell.debug=1");
 	hc_qemu_argv_free(argv);
 }
@@ -145,7 +145,7 @@ TEST(argv_vsock)
 	ASSERT_TRUE(has_pair(argv, "-M", "microvm,acpi=off,memory-backend=mem"));
 	ASSERT_TRUE(has_pair(argv, "-chardev", "socket,id=vsock,path=/run/hc/x/vsock.sock"));
 	ASSERT_TRUE(has_pair(argv, "-device", "vhost-user-vsock-device,chardev=vsock"));
-	ASSERT_TRUE(!has(argv, "virtio-serial-device,max_ports=1"));
+	ASSERT_TRUE(!has(argv, "virtio-serial-device,max_ports=2"));
 	ASSERT_TRUE(strstr(value_of(argv, "-append"), "hotcell.channel=vsock") != NULL);
 	hc_qemu_argv_free(argv);
 }
@@ -168,7 +168,7 @@ TEST(argv_volumes)
 	ASSERT_TRUE(has_pair(argv, "-chardev", "socket,id=fs-vol1,path=/run/hc/x/fs-vol1.sock"));
 	ASSERT_TRUE(has_pair(argv, "-device", "vhost-user-fs-device,chardev=fs-vol1,tag=hcvol1"));
 	ASSERT_EQ_STR(value_of(argv, "-append"),
-		      "console=ttyS0 reboot=k panic=-1 quiet hotcell.root=virtiofs "
+		      "console=ttyS0 reboot=t panic=-1 quiet hotcell.root=virtiofs "
 		      "hotcell.channel=serial hotcell.vol=hcvol0:/data:ro hotcell.vol=hcvol1:/out");
 	hc_qemu_argv_free(argv);
 
