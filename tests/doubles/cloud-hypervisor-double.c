@@ -101,9 +101,9 @@ static void event(const char *source, const char *ev)
 
 	if (D.events_fd < 0)
 		return;
-	j = json_pack("{s:{s:I, s:I}, s:s, s:s, s:n}", "timestamp", "secs", (json_int_t)t,
-		      "nanos", (json_int_t)((t - (double)(json_int_t)t) * 1e9), "source", source,
-		      "event", ev, "properties");
+	j = json_pack("{s:{s:I, s:I}, s:s, s:s, s:n}", "timestamp", "secs", (json_int_t)t, "nanos",
+		      (json_int_t)((t - (double)(json_int_t)t) * 1e9), "source", source, "event",
+		      ev, "properties");
 	s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	if (s && (write(D.events_fd, s, strlen(s)) < 0 || write(D.events_fd, "\n\n", 2) < 0))
 		fprintf(stderr, "double: event monitor: %s\n", strerror(errno));
@@ -181,7 +181,10 @@ struct schema {
 	size_t n;
 };
 
-#define SCHEMA(nm, fields) {nm, fields, HC_ARRAY_SIZE(fields)}
+#define SCHEMA(nm, fields)                                                                         \
+	{                                                                                          \
+		nm, fields, HC_ARRAY_SIZE(fields)                                                  \
+	}
 
 static const struct field payload_f[] = {
 	{"firmware", F_STR, false, NULL}, {"kernel", F_STR, false, NULL},
@@ -190,53 +193,74 @@ static const struct field payload_f[] = {
 };
 static const struct schema payload_s = SCHEMA("PayloadConfig", payload_f);
 static const struct field cpus_f[] = {
-	{"boot_vcpus", F_INT, true, NULL},   {"max_vcpus", F_INT, true, NULL},
-	{"topology", F_OBJ, false, NULL},    {"kvm_hyperv", F_BOOL, false, NULL},
-	{"max_phys_bits", F_INT, false, NULL}, {"nested", F_BOOL, false, NULL},
-	{"affinity", F_ARR, false, NULL},    {"features", F_OBJ, false, NULL},
+	{"boot_vcpus", F_INT, true, NULL},	 {"max_vcpus", F_INT, true, NULL},
+	{"topology", F_OBJ, false, NULL},	 {"kvm_hyperv", F_BOOL, false, NULL},
+	{"max_phys_bits", F_INT, false, NULL},	 {"nested", F_BOOL, false, NULL},
+	{"affinity", F_ARR, false, NULL},	 {"features", F_OBJ, false, NULL},
 	{"core_scheduling", F_STR, false, NULL},
 };
 static const struct schema cpus_s = SCHEMA("CpusConfig", cpus_f);
 static const struct field memory_f[] = {
-	{"size", F_INT, true, NULL},	      {"hotplug_size", F_INT, false, NULL},
-	{"hotplugged_size", F_INT, false, NULL}, {"mergeable", F_BOOL, false, NULL},
-	{"hotplug_method", F_STR, false, NULL}, {"shared", F_BOOL, false, NULL},
-	{"hugepages", F_BOOL, false, NULL},    {"hugepage_size", F_INT, false, NULL},
-	{"prefault", F_BOOL, false, NULL},     {"reserve", F_BOOL, false, NULL},
-	{"thp", F_BOOL, false, NULL},	      {"zones", F_ARR, false, NULL},
+	{"size", F_INT, true, NULL},
+	{"hotplug_size", F_INT, false, NULL},
+	{"hotplugged_size", F_INT, false, NULL},
+	{"mergeable", F_BOOL, false, NULL},
+	{"hotplug_method", F_STR, false, NULL},
+	{"shared", F_BOOL, false, NULL},
+	{"hugepages", F_BOOL, false, NULL},
+	{"hugepage_size", F_INT, false, NULL},
+	{"prefault", F_BOOL, false, NULL},
+	{"reserve", F_BOOL, false, NULL},
+	{"thp", F_BOOL, false, NULL},
+	{"zones", F_ARR, false, NULL},
 };
 static const struct schema memory_s = SCHEMA("MemoryConfig", memory_f);
 static const struct field fs_f[] = {
-	{"tag", F_STR, true, NULL},	  {"socket", F_STR, true, NULL},
-	{"num_queues", F_INT, true, NULL}, {"queue_size", F_INT, true, NULL},
+	{"tag", F_STR, true, NULL},	     {"socket", F_STR, true, NULL},
+	{"num_queues", F_INT, true, NULL},   {"queue_size", F_INT, true, NULL},
 	{"pci_segment", F_INT, false, NULL}, {"pci_device_id", F_INT, false, NULL},
 	{"id", F_STR, false, NULL},
 };
 static const struct schema fs_s = SCHEMA("FsConfig", fs_f);
 static const struct field disk_f[] = {
-	{"path", F_STR, false, NULL},	     {"readonly", F_BOOL, false, NULL},
-	{"direct", F_BOOL, false, NULL},      {"iommu", F_BOOL, false, NULL},
-	{"num_queues", F_INT, false, NULL},   {"queue_size", F_INT, false, NULL},
-	{"vhost_user", F_BOOL, false, NULL},  {"vhost_socket", F_STR, false, NULL},
-	{"rate_limiter_config", F_OBJ, false, NULL}, {"pci_segment", F_INT, false, NULL},
-	{"pci_device_id", F_INT, false, NULL}, {"id", F_STR, false, NULL},
-	{"serial", F_STR, false, NULL},	     {"rate_limit_group", F_STR, false, NULL},
-	{"queue_affinity", F_ARR, false, NULL}, {"backing_files", F_BOOL, false, NULL},
-	{"sparse", F_BOOL, false, NULL},      {"image_type", F_STR, false, NULL},
+	{"path", F_STR, false, NULL},
+	{"readonly", F_BOOL, false, NULL},
+	{"direct", F_BOOL, false, NULL},
+	{"iommu", F_BOOL, false, NULL},
+	{"num_queues", F_INT, false, NULL},
+	{"queue_size", F_INT, false, NULL},
+	{"vhost_user", F_BOOL, false, NULL},
+	{"vhost_socket", F_STR, false, NULL},
+	{"rate_limiter_config", F_OBJ, false, NULL},
+	{"pci_segment", F_INT, false, NULL},
+	{"pci_device_id", F_INT, false, NULL},
+	{"id", F_STR, false, NULL},
+	{"serial", F_STR, false, NULL},
+	{"rate_limit_group", F_STR, false, NULL},
+	{"queue_affinity", F_ARR, false, NULL},
+	{"backing_files", F_BOOL, false, NULL},
+	{"sparse", F_BOOL, false, NULL},
+	{"image_type", F_STR, false, NULL},
 	{"lock_granularity", F_STR, false, NULL},
 };
 static const struct schema disk_s = SCHEMA("DiskConfig", disk_f);
 static const struct field device_f[] = {
-	{"path", F_STR, false, NULL},	     {"iommu", F_BOOL, false, NULL},
-	{"pci_segment", F_INT, false, NULL},  {"pci_device_id", F_INT, false, NULL},
-	{"id", F_STR, false, NULL},	     {"x_nv_gpudirect_clique", F_INT, false, NULL},
+	{"path", F_STR, false, NULL},
+	{"iommu", F_BOOL, false, NULL},
+	{"pci_segment", F_INT, false, NULL},
+	{"pci_device_id", F_INT, false, NULL},
+	{"id", F_STR, false, NULL},
+	{"x_nv_gpudirect_clique", F_INT, false, NULL},
 	{"x_exclude_mmap_bars", F_ARR, false, NULL},
 };
 static const struct schema device_s = SCHEMA("DeviceConfig", device_f);
 static const struct field console_f[] = {
-	{"file", F_STR, false, NULL},	     {"socket", F_STR, false, NULL},
-	{"mode", F_STR, true, NULL},	     {"iommu", F_BOOL, false, NULL},
-	{"id", F_STR, false, NULL},	     {"pci_segment", F_INT, false, NULL},
+	{"file", F_STR, false, NULL},
+	{"socket", F_STR, false, NULL},
+	{"mode", F_STR, true, NULL},
+	{"iommu", F_BOOL, false, NULL},
+	{"id", F_STR, false, NULL},
+	{"pci_segment", F_INT, false, NULL},
 	{"pci_device_id", F_INT, false, NULL},
 };
 static const struct schema console_s = SCHEMA("ConsoleConfig", console_f);
@@ -247,9 +271,12 @@ static const struct field serial_f[] = {
 };
 static const struct schema serial_s = SCHEMA("SerialConfig", serial_f);
 static const struct field vsock_f[] = {
-	{"cid", F_INT, true, NULL},	   {"socket", F_STR, true, NULL},
-	{"iommu", F_BOOL, false, NULL},	   {"pci_segment", F_INT, false, NULL},
-	{"pci_device_id", F_INT, false, NULL}, {"id", F_STR, false, NULL},
+	{"cid", F_INT, true, NULL},
+	{"socket", F_STR, true, NULL},
+	{"iommu", F_BOOL, false, NULL},
+	{"pci_segment", F_INT, false, NULL},
+	{"pci_device_id", F_INT, false, NULL},
+	{"id", F_STR, false, NULL},
 };
 static const struct schema vsock_s = SCHEMA("VsockConfig", vsock_f);
 static const struct field vm_f[] = {
@@ -408,10 +435,12 @@ static struct reply boot_error(const char *what)
 static int start_qemu(struct reply *rep)
 {
 	struct hc_error err = {0};
-	json_t *payload = json_object_get(D.cfg, "payload"), *mem = json_object_get(D.cfg, "memory"),
-	       *cpus = json_object_get(D.cfg, "cpus"), *vsock = json_object_get(D.cfg, "vsock"),
-	       *serial = json_object_get(D.cfg, "serial"), *arr, *it;
-	json_int_t mib = mem ? num(mem, "size") >> 20 : 512, ncpu = cpus ? num(cpus, "boot_vcpus") : 1;
+	json_t *payload = json_object_get(D.cfg, "payload"),
+	       *mem = json_object_get(D.cfg, "memory"), *cpus = json_object_get(D.cfg, "cpus"),
+	       *vsock = json_object_get(D.cfg, "vsock"), *serial = json_object_get(D.cfg, "serial"),
+	       *arr, *it;
+	json_int_t mib = mem ? num(mem, "size") >> 20 : 512,
+		   ncpu = cpus ? num(cpus, "boot_vcpus") : 1;
 	const char *argv[96];
 	size_t n = 0, i;
 
@@ -581,7 +610,8 @@ static struct reply vm_create(json_t *j)
 		    "Error validating configuration", m, NULL)
 	if (!str(payload, "kernel") && !str(payload, "firmware") && !str(payload, "igvm"))
 		return INVALID("No kernel or firmware specified");
-	if (cpus && (num(cpus, "boot_vcpus") < 1 || num(cpus, "boot_vcpus") > num(cpus, "max_vcpus")))
+	if (cpus &&
+	    (num(cpus, "boot_vcpus") < 1 || num(cpus, "boot_vcpus") > num(cpus, "max_vcpus")))
 		return INVALID("Max CPUs lower than boot CPUs");
 	if (mem && num(mem, "size") < (1 << 20))
 		return INVALID("Memory size is too small");
@@ -589,12 +619,13 @@ static struct reply vm_create(json_t *j)
 		return INVALID("Invalid vsock cid");
 	if (json_array_size(json_object_get(j, "fs")) && !(mem && flag(mem, "shared")))
 		return INVALID("Using vhost-user requires using shared memory or huge pages");
-	json_array_foreach(json_object_get(j, "fs"), i, it) if (num(it, "num_queues") < 1 ||
-								num(it, "queue_size") < 1) return INVALID(
-		"Invalid virtio-fs queue configuration");
+	json_array_foreach(
+		json_object_get(j, "fs"), i,
+		it) if (num(it, "num_queues") < 1 ||
+			num(it, "queue_size") <
+				1) return INVALID("Invalid virtio-fs queue configuration");
 	arr = json_object_get(j, "devices");
-	json_array_foreach(arr, i, it) if (!str(it, "path")) return INVALID(
-		"Device path missing");
+	json_array_foreach(arr, i, it) if (!str(it, "path")) return INVALID("Device path missing");
 	json_decref(D.cfg);
 	D.cfg = json_incref(j);
 	D.state = CREATED;
@@ -818,10 +849,9 @@ static struct reply vm_info(void)
 
 static bool body_less(const char *path)
 {
-	static const char *const actions[] = {API "vm.boot",	 API "vm.pause",
-					      API "vm.resume",	 API "vm.shutdown",
-					      API "vm.reboot",	 API "vm.delete",
-					      API "vm.power-button", API "vmm.shutdown"};
+	static const char *const actions[] = {
+		API "vm.boot",	 API "vm.pause",  API "vm.resume",	 API "vm.shutdown",
+		API "vm.reboot", API "vm.delete", API "vm.power-button", API "vmm.shutdown"};
 
 	for (size_t i = 0; i < HC_ARRAY_SIZE(actions); i++)
 		if (!strcmp(path, actions[i]))
@@ -832,14 +862,34 @@ static bool body_less(const char *path)
 /* HTTP_ROUTES (vmm/src/api/http/mod.rs): anything else is a 404. */
 static bool known_route(const char *path)
 {
-	static const char *const routes[] = {
-		"vm.add-device", "vm.add-user-device", "vm.add-disk",	  "vm.add-fs",
-		"vm.add-net",	 "vm.add-pmem",	       "vm.add-vdpa",	  "vm.add-vsock",
-		"vm.boot",	 "vm.counters",	       "vm.create",	  "vm.delete",
-		"vm.info",	 "vm.pause",	       "vm.power-button", "vm.reboot",
-		"vm.receive-migration", "vm.remove-device", "vm.resize", "vm.resize-zone",
-		"vm.restore",	 "vm.resume",	       "vm.send-migration", "vm.shutdown",
-		"vm.snapshot",	 "vm.nmi",	       "vmm.ping",	  "vmm.shutdown"};
+	static const char *const routes[] = {"vm.add-device",
+					     "vm.add-user-device",
+					     "vm.add-disk",
+					     "vm.add-fs",
+					     "vm.add-net",
+					     "vm.add-pmem",
+					     "vm.add-vdpa",
+					     "vm.add-vsock",
+					     "vm.boot",
+					     "vm.counters",
+					     "vm.create",
+					     "vm.delete",
+					     "vm.info",
+					     "vm.pause",
+					     "vm.power-button",
+					     "vm.reboot",
+					     "vm.receive-migration",
+					     "vm.remove-device",
+					     "vm.resize",
+					     "vm.resize-zone",
+					     "vm.restore",
+					     "vm.resume",
+					     "vm.send-migration",
+					     "vm.shutdown",
+					     "vm.snapshot",
+					     "vm.nmi",
+					     "vmm.ping",
+					     "vmm.shutdown"};
 
 	if (!hc_startswith(path, API))
 		return false;
@@ -849,8 +899,7 @@ static bool known_route(const char *path)
 	return false;
 }
 
-static struct reply route(const char *method, const char *path, const char *body,
-			  bool *exit_after)
+static struct reply route(const char *method, const char *path, const char *body, bool *exit_after)
 {
 	_cleanup_(json_decrefp) json_t *j = NULL;
 	json_error_t jerr;
@@ -900,9 +949,9 @@ static struct reply route(const char *method, const char *path, const char *body
 		return error_chain(400, "Bad Request", NULL);
 	j = json_loads(body, JSON_REJECT_DUPLICATES, &jerr);
 	if (!j)
-		return error_chain(400, "Failed to deserialize JSON",
-				   fmt("%s at line %d column %d", jerr.text, jerr.line, jerr.column),
-				   NULL);
+		return error_chain(
+			400, "Failed to deserialize JSON",
+			fmt("%s at line %d column %d", jerr.text, jerr.line, jerr.column), NULL);
 	if (!strcmp(path, API "vm.create"))
 		return vm_create(j);
 	if (!strcmp(path, API "vm.snapshot"))
@@ -941,8 +990,7 @@ static bool canned_fault(const char *req, struct reply *r)
 
 static void cleanup(void);
 
-static void handle(struct dbl_client *c, const char *method, const char *path,
-		   const char *body)
+static void handle(struct dbl_client *c, const char *method, const char *path, const char *body)
 {
 	char req[300];
 	struct reply r;
@@ -1061,8 +1109,9 @@ int main(int argc, char **argv)
 			i++;
 			continue;
 		}
-		fprintf(stderr, "error: unexpected argument '%s' found\n\nUsage: cloud-hypervisor "
-				"[OPTIONS]\n\nFor more information, try '--help'.\n",
+		fprintf(stderr,
+			"error: unexpected argument '%s' found\n\nUsage: cloud-hypervisor "
+			"[OPTIONS]\n\nFor more information, try '--help'.\n",
 			a);
 		return 1;
 	}
@@ -1080,7 +1129,8 @@ int main(int argc, char **argv)
 		D.log = fopen(getenv("HOTCELL_CH_DOUBLE_LOG"), "ae");
 		if (!D.log)
 			die("double: open log: %s", strerror(errno));
-		fprintf(D.log, "START %s%s%s\n", api, events ? " events " : "", events ? events : "");
+		fprintf(D.log, "START %s%s%s\n", api, events ? " events " : "",
+			events ? events : "");
 		fflush(D.log);
 	}
 	lfd = open_arg("api-socket", api, true);
@@ -1092,7 +1142,8 @@ int main(int argc, char **argv)
 	atexit(cleanup);
 	event("vmm", "starting");
 	for (int i = 0; i < MAX_CLIENTS; i++)
-		clients[i] = (struct dbl_client){.fd = -1, .in = HC_BUF_INIT(MAX_HEADERS + MAX_BODY)};
+		clients[i] =
+			(struct dbl_client){.fd = -1, .in = HC_BUF_INIT(MAX_HEADERS + MAX_BODY)};
 
 	for (;;) {
 		struct pollfd p[MAX_CLIENTS + 4];
@@ -1136,6 +1187,7 @@ int main(int argc, char **argv)
 			dbl_http_accept(lfd, clients, MAX_CLIENTS);
 		for (int i = 0; i < MAX_CLIENTS; i++)
 			if (clients[i].fd >= 0 && p[1 + i].revents)
-				dbl_http_read(&clients[i], MAX_HEADERS, MAX_BODY, handle, bad_request);
+				dbl_http_read(&clients[i], MAX_HEADERS, MAX_BODY, handle,
+					      bad_request);
 	}
 }

@@ -47,10 +47,19 @@ static const char *skip_all;
 /* The VM of a test that failed half-way: freed by the next test, so nothing cascades. */
 static struct hc_vm *leak;
 
-#define SKIP_IF_NEEDED()                                                                           \
+/* Most cases run the driver, which needs KVM; the double's own checks and the VFIO checks
+ * do not. */
+static const char *skip_kvm;
+#define SKIP_UNLESS_DOUBLE()                                                                       \
 	do {                                                                                       \
 		if (skip_all)                                                                      \
 			SKIP(skip_all);                                                            \
+	} while (0)
+#define SKIP_IF_NEEDED()                                                                           \
+	do {                                                                                       \
+		SKIP_UNLESS_DOUBLE();                                                              \
+		if (skip_kvm)                                                                      \
+			SKIP(skip_kvm);                                                            \
 	} while (0)
 
 static void write_file(const char *path, const void *data, size_t len)
@@ -79,9 +88,6 @@ static const char *setup(void)
 	if (!realpath(dbl, tmp))
 		return "realpath failed";
 	snprintf(dbl, sizeof(dbl), "%s", tmp);
-	hc_accel_host_probe(&host);
-	if (!host.kvm_usable)
-		return "no usable /dev/kvm: the driver refuses before starting anything";
 	snprintf(tmp, sizeof(tmp), "/tmp/hc-ch.XXXXXX");
 	if (!mkdtemp(tmp))
 		return "mkdtemp failed";
@@ -105,6 +111,9 @@ static const char *setup(void)
 	setenv("HOTCELL_CLOUD_HYPERVISOR", dbl, 1);
 	setenv("HOTCELL_CH_DOUBLE_LOG", reqlog, 1);
 	unsetenv("HOTCELL_SYSFS_ROOT");
+	hc_accel_host_probe(&host);
+	if (!host.kvm_usable)
+		skip_kvm = "no usable /dev/kvm: the driver refuses before starting anything";
 	return NULL;
 }
 
@@ -279,13 +288,13 @@ TEST(double_is_strict)
 	_cleanup_free_ char *body = NULL;
 	long st = 0;
 
-	SKIP_IF_NEEDED();
+	SKIP_UNLESS_DOUBLE();
 	reset_scenario();
 	snprintf(sock, sizeof(sock), "%s/api.sock", tmp);
 	snprintf(arg, sizeof(arg), "path=%s", sock);
 	const char *argv[] = {dbl, "--api-socket", arg, NULL};
-	struct hc_child_opts o = {.argv = argv, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1,
-				  .cwd = tmp};
+	struct hc_child_opts o = {
+		.argv = argv, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1, .cwd = tmp};
 	ASSERT_OK(hc_child_spawn(&c, &o, &e), &e);
 	ASSERT_OK(hc_rest_new(&api, sock, &e), &e);
 	/* The path form binds the socket itself: wait for the first answer. */
@@ -362,7 +371,7 @@ TEST(double_rejects_unknown_flag)
 	struct hc_error e = {0};
 	_cleanup_free_ char *out = NULL;
 
-	SKIP_IF_NEEDED();
+	SKIP_UNLESS_DOUBLE();
 	ASSERT_EQ_INT(hc_child_run(argv, 5000, 4096, &out, &e), 1);
 }
 
@@ -697,7 +706,7 @@ TEST(vfio_checks)
 {
 	char msg[1024], want[HC_PATH_MAX];
 
-	SKIP_IF_NEEDED();
+	SKIP_UNLESS_DOUBLE();
 	reset_scenario();
 	setenv("HOTCELL_SYSFS_ROOT", sysfs, 1);
 	fake_pci("0000:01:00.0", "vfio-pci", 1); /* a GPU ... */
