@@ -201,6 +201,13 @@ void hc_vm_error_add_console(struct hc_vm *vm, struct hc_error *err)
 			}
 		}
 	}
+	/* A kernel panic's own line says more than the stack trace after it: start there. */
+	char *panic = memmem(tmp, (size_t)n, "Kernel panic - not syncing", 26);
+	if (panic) {
+		while (panic > tmp && panic[-1] != '\n')
+			panic--;
+		start = panic;
+	}
 	char out[sizeof(tmp) * 2];
 	size_t o = 0;
 	bool sep = false;

@@ -348,14 +348,25 @@ TEST(wrappers)
 	ASSERT_TRUE(f != NULL);
 	for (int i = 0; i < 30; i++)
 		fprintf(f, "line %d\r\n", i);
-	fprintf(f, "Kernel panic - not syncing: test\n");
+	fprintf(f, "last words\n");
 	fclose(f);
 	hc_error_set(&e, -EIO, "the VM failed");
 	hc_vm_error_add_console(vm, &e);
 	ASSERT_TRUE(strstr(e.message, "the VM failed; console: ") == e.message);
-	ASSERT_TRUE(strstr(e.message, "line 29 | Kernel panic - not syncing: test") != NULL);
+	ASSERT_TRUE(strstr(e.message, "line 29 | last words") != NULL);
 	ASSERT_TRUE(strstr(e.message, "line 20") == NULL);
 	ASSERT_TRUE(strchr(e.message, '\n') == NULL && strchr(e.message, '\r') == NULL);
+
+	/* After a panic, the panic line leads even when the trace below it is long. */
+	f = fopen(vm->console_log, "ae");
+	ASSERT_TRUE(f != NULL);
+	fprintf(f, "[    2.0] Kernel panic - not syncing: Attempted to kill init!\n");
+	for (int i = 0; i < 30; i++)
+		fprintf(f, "[    2.0]  ? trace_%d+0x1/0x2\n", i);
+	fclose(f);
+	hc_error_set(&e, -EIO, "guest kernel panic");
+	hc_vm_error_add_console(vm, &e);
+	ASSERT_TRUE(strstr(e.message, "console: [    2.0] Kernel panic - not syncing") != NULL);
 	hc_vm_free(vm);
 	ASSERT_TRUE(stat(dir, &st) < 0 && errno == ENOENT);
 	hc_vm_free(NULL);
