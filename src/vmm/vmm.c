@@ -207,6 +207,14 @@ void hc_vm_error_add_console(struct hc_vm *vm, struct hc_error *err)
 		while (panic > tmp && panic[-1] != '\n')
 			panic--;
 		start = panic;
+		/* ...and the ten lines from there, not the whole trace. */
+		lines = 0;
+		for (char *p = start; p < end; p++) {
+			if (*p == '\n' && ++lines == 10) {
+				end = p;
+				break;
+			}
+		}
 	}
 	char out[sizeof(tmp) * 2];
 	size_t o = 0;
@@ -235,7 +243,12 @@ void hc_vm_error_add_console(struct hc_vm *vm, struct hc_error *err)
 	if (room <= strlen(label) + 16)
 		return;
 	room -= strlen(label) + 1;
-	/* Keep the end of the console: the last line is the one that matters. */
+	if (panic) {
+		/* The panic line first. */
+		snprintf(err->message + used, sizeof(err->message) - used, "%s%s", label, out);
+		return;
+	}
+	/* Otherwise keep the end of the console: the last line is the one that matters. */
 	const char *tail = o > room ? out + o - room + 3 : out;
 	snprintf(err->message + used, sizeof(err->message) - used, "%s%s%s", label,
 		 o > room ? "..." : "", tail);
