@@ -23,10 +23,13 @@ static void print_backend(const char *name, const struct hc_lib_backend_report *
 		printf("  accelerator: %s (%s)\n", hc_accel_name(b->accel), b->accel_why);
 	else if (b->kernel[0])
 		printf("  accelerator: none usable\n");
-	printf("  kernel:      %s%s\n", b->kernel[0] ? b->kernel : "none found",
-	       b->kernel[0] ? (b->kernel_is_user ? " (yours: --kernel/HOTCELL_KERNEL)"
-						 : " (the project's)")
-			    : "");
+	if (!b->kernel[0] && hc_streq(name, "libkrun"))
+		printf("  kernel:      libkrunfw's (loaded by libkrun)\n");
+	else
+		printf("  kernel:      %s%s\n", b->kernel[0] ? b->kernel : "none found",
+		       b->kernel[0] ? (b->kernel_is_user ? " (yours: --kernel/HOTCELL_KERNEL)"
+							 : " (the project's)")
+				    : "");
 	if (b->usable)
 		printf("  usable:      yes\n");
 	else

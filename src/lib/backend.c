@@ -96,6 +96,14 @@ int hc_lib_backend_prepare(const struct hc_vmm_ops *ops, const struct hc_run_opt
 	r = hc_accel_resolve(tcg_ok ? o->accel : HC_ACCEL_KVM, spec->kernel_is_user, tcg_ok,
 			     &spec->accel, accel_why, why_n, err);
 	if (r < 0) {
+		struct hc_error own = {0};
+
+		/* The generic reason speaks of the project's kernel; libkrun's probe names
+		 * libkrunfw's, when that is what fails. */
+		if (libkrunfw_kernel(ops, o) && ops->probe(spec, NULL, 0, &own) < 0) {
+			*err = own;
+			return err->code;
+		}
 		hc_error_prefix(err, "backend '%s'", ops->name);
 		hc_error_kind(err, HC_EK_BACKEND);
 		return r;
@@ -194,6 +202,8 @@ void hc_lib_backend_report(const char *name, const struct hc_run_opts *o,
 			     ops->caps & HC_CAP_TCG, &ret->accel, ret->accel_why,
 			     sizeof(ret->accel_why), &e);
 	if (r < 0) {
+		if (libkrunfw_kernel(ops, o))
+			(void)ops->probe(&spec, NULL, 0, &e); /* libkrunfw's kernel, not ours */
 		snprintf(ret->why, sizeof(ret->why), "%s", e.message);
 		return;
 	}
