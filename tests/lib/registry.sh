@@ -9,7 +9,8 @@
 #   registry_stop_all                stops every registry started by this shell
 #   registry_blob_path VAR DIGEST    the file a blob is stored in (to corrupt it on purpose)
 #
-# Readiness is an event: the registry's log goes through a FIFO and the start waits (bounded)
+# The registries are background jobs of the calling shell: do not use a bare `wait` while one
+# runs. Readiness is an event: the registry's log goes through a FIFO and the start waits (bounded)
 # for its "listening on ADDR" line, which also gives the port it bound (addr 127.0.0.1:0).
 
 _registry_names=()
@@ -56,12 +57,13 @@ registry_start() {
 			break
 		fi
 	done
-	# keep draining the log so the registry never blocks on a full pipe; ends with it
-	cat <&"$fd" >>"$dir/log" &
+	# keep draining the log so the registry never blocks on a full pipe; it ends with the
+	# registry, and runs in a subshell so it is not one of the caller's jobs (a bare `wait`)
+	(cat <&"$fd" >>"$dir/log" &)
 	exec {fd}<&-
 	if [ -z "$addr" ]; then
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
 		echo "registry did not start: $(tail -n 3 "$dir/log" 2>/dev/null)" >&2
 		rm -rf "$dir"
 		return 1
@@ -86,11 +88,12 @@ registry_start() {
 registry_stop() {
 	local var=$1 pidv dirv
 	pidv=${var}_PID dirv=${var}_DIR
+	# every step may fail (already gone): never let `set -e` in the caller skip the rest
 	if [ -n "${!pidv:-}" ]; then
-		kill "${!pidv}" 2>/dev/null
-		wait "${!pidv}" 2>/dev/null
+		kill "${!pidv}" 2>/dev/null || true
+		wait "${!pidv}" 2>/dev/null || true
 	fi
-	[ -n "${!dirv:-}" ] && rm -rf "${!dirv}"
+	if [ -n "${!dirv:-}" ]; then rm -rf "${!dirv}" || true; fi
 	printf -v "${var}_PID" '%s' ""
 	printf -v "${var}_DIR" '%s' ""
 }
@@ -98,7 +101,7 @@ registry_stop() {
 registry_stop_all() {
 	local v
 	for v in "${_registry_names[@]}"; do
-		registry_stop "$v"
+		registry_stop "$v" || true
 	done
 	_registry_names=()
 }
