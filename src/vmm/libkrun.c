@@ -86,7 +86,7 @@
 #define LK_WORKER_CONFIG_FAILED 125
 /* After the shutdown frame, how long the worker gets to end by itself (hotcell-init exits,
  * libkrun's init reports the code, the VMM exits) before it is killed. */
-#define LK_STOP_GRACE_MS 3000
+#define LK_STOP_GRACE_MS 5000
 #define LK_MAX_ENV 80
 
 /* ---- the API, as include/libkrun.h declares it ------------------------------------------ */

@@ -162,6 +162,11 @@ lk_clean end-to-end
 lk_run --kernel "$vmlinux" --rootfs "$root" sh -c 'echo streamed; exit 0'
 expect_eq plain-mode "$rc:$(cat "$E2E/out")" "0:streamed"
 
+# --backend auto: libkrun comes first wherever it is usable.
+"$HC" run --json --kernel "$vmlinux" --rootfs "$root" sh -c 'exit 0' >"$E2E/out" 2>"$E2E/err"
+expect_eq auto-picks-libkrun "$(jq -r .backend "$E2E/out" 2>/dev/null)" libkrun
+lk_clean auto
+
 # The guest dies while the command runs: a VM failure, never the command's code.
 lk_run --kernel "$vmlinux" --rootfs "$root" sh -c 'echo started; reboot -f; sleep 10; exit 7'
 if [ "$rc" -eq 125 ] && grep -q "before the command ended" "$E2E/err"; then
