@@ -161,6 +161,9 @@ int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_
 	bool vhost_user = spec->rootfs_mode == HC_ROOTFS_DIR || spec->n_volumes > 0 ||
 			  spec->channel == HC_CHANNEL_VSOCK;
 	unsigned mem = spec->memory_mib ? spec->memory_mib : 256;
+	bool q35 = in->machine == HC_QEMU_Q35;
+	/* Device models: virtio-mmio on microvm (and arm virt), virtio-pci on q35. */
+	const char *bus = q35 ? "pci" : "device";
 	int r;
 
 	if (spec->accel != HC_ACCEL_KVM && spec->accel != HC_ACCEL_TCG)
@@ -205,10 +208,19 @@ int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_
 	add(&b, "-M");
 	add(&b, "virt,gic-version=max%s", vhost_user ? ",memory-backend=mem" : "");
 #else
-	/* acpi=off: a kernel without ACPI finds the virtio-mmio devices on its command line,
-	 * which QEMU appends only then (FACTS.md). */
-	add(&b, "-M");
-	add(&b, "microvm,acpi=off%s", vhost_user ? ",memory-backend=mem" : "");
+	if (q35) {
+		add(&b, "-M");
+		add(&b, "q35%s", vhost_user ? ",memory-backend=mem" : "");
+		if (in->bios) {
+			add(&b, "-bios");
+			add(&b, "%s", in->bios);
+		}
+	} else {
+		/* acpi=off: a kernel without ACPI finds the virtio-mmio devices on its command
+		 * line, which QEMU appends only then (FACTS.md). */
+		add(&b, "-M");
+		add(&b, "microvm,acpi=off%s", vhost_user ? ",memory-backend=mem" : "");
+	}
 #endif
 	add(&b, "-accel");
 	add(&b, "%s", spec->accel == HC_ACCEL_KVM ? "kvm" : "tcg");
@@ -231,8 +243,10 @@ int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_
 		add(&b, "-object");
 		add(&b, "memory-backend-memfd,id=mem,size=%uM,share=on", mem);
 		/* vhost-user on virtio-mmio needs the modern transport (FACTS.md). */
-		add(&b, "-global");
-		add(&b, "virtio-mmio.force-legacy=false");
+		if (!q35) {
+			add(&b, "-global");
+			add(&b, "virtio-mmio.force-legacy=false");
+		}
 	}
 	add(&b, "-kernel");
 	add(&b, "%s", kernel);
@@ -261,13 +275,13 @@ int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_
 		add(&b, "-chardev");
 		add(&b, "socket,id=fs-root,path=%s", s ? s : "");
 		add(&b, "-device");
-		add(&b, "vhost-user-fs-device,chardev=fs-root,tag=%s", HC_BOOT_TAG_ROOTFS);
+		add(&b, "vhost-user-fs-%s,chardev=fs-root,tag=%s", bus, HC_BOOT_TAG_ROOTFS);
 	} else {
 		/* The cached ext4 image, never written: read-only to QEMU as well. */
 		add(&b, "-drive");
 		add(&b, "file=%s,if=none,id=root,format=raw,readonly=on", disk);
 		add(&b, "-device");
-		add(&b, "virtio-blk-device,drive=root");
+		add(&b, "virtio-blk-%s,drive=root", bus);
 	}
 	for (size_t i = 0; i < spec->n_volumes; i++) {
 		_cleanup_free_ char *s = opt_escape(in->volume_socks[i]);
@@ -277,13 +291,13 @@ int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_
 		add(&b, "-chardev");
 		add(&b, "socket,id=fs-vol%zu,path=%s", i, s ? s : "");
 		add(&b, "-device");
-		add(&b, "vhost-user-fs-device,chardev=fs-vol%zu,tag=%s%zu", i,
+		add(&b, "vhost-user-fs-%s,chardev=fs-vol%zu,tag=%s%zu", bus, i,
 		    HC_BOOT_TAG_VOLUME_PREFIX, i);
 	}
 	if (spec->channel == HC_CHANNEL_SERIAL) {
 		add(&b, "-device");
 		/* Port 0 is reserved for a virtconsole: ours is port 1 (vport0p1). */
-		add(&b, "virtio-serial-device,max_ports=2");
+		add(&b, "virtio-serial-%s,max_ports=2", bus);
 		add(&b, "-chardev");
 		add(&b, "socket,id=agent,fd=%d", in->agent_fd);
 		add(&b, "-device");
@@ -296,7 +310,7 @@ int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_
 		add(&b, "-chardev");
 		add(&b, "socket,id=vsock,path=%s", s ? s : "");
 		add(&b, "-device");
-		add(&b, "vhost-user-vsock-device,chardev=vsock");
+		add(&b, "vhost-user-vsock-%s,chardev=vsock", bus);
 	}
 	if (b.err) {
 		hc_qemu_argv_free(b.v);
@@ -382,6 +396,28 @@ static int qemu_version(const char *bin, char *buf, size_t n, struct hc_error *e
 	}
 	if (buf && n)
 		snprintf(buf, n, "%s", cached);
+	return 0;
+}
+
+#define QBOOT "/usr/share/qemu/qboot.rom"
+
+/* HOTCELL_QEMU_MACHINE=microvm (default) | q35: q35 is for kernels without virtio-mmio
+ * (distribution kernels); it boots through qboot when installed (SeaBIOS costs seconds under
+ * TCG, FACTS.md). */
+static int machine_from_env(int *machine, const char **bios, struct hc_error *err)
+{
+	const char *m = getenv("HOTCELL_QEMU_MACHINE");
+
+	*machine = HC_QEMU_MICROVM;
+	*bios = NULL;
+	if (!m || !*m || hc_streq(m, "microvm"))
+		return 0;
+	if (!hc_streq(m, "q35"))
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+				     "HOTCELL_QEMU_MACHINE=%s: expected microvm or q35", m);
+	*machine = HC_QEMU_Q35;
+	if (access(QBOOT, R_OK) == 0)
+		*bios = QBOOT;
 	return 0;
 }
 
@@ -705,6 +741,9 @@ static int qemu_start(struct hc_vm *vm, struct hc_error *err)
 		.volume_socks = (const char *const *)vol_socks,
 		.vsock_sock = spec->channel == HC_CHANNEL_VSOCK ? vsock_sock : NULL,
 	};
+	r = machine_from_env(&in.machine, &in.bios, err);
+	if (r < 0)
+		goto fail;
 	r = hc_qemu_argv_build(spec, &in, &argv, err);
 	if (r < 0)
 		goto fail;

@@ -17,7 +17,13 @@ struct hc_qemu_argv_in {
 	const char *rootfs_sock;	 /* DIR rootfs: the virtiofsd socket */
 	const char *const *volume_socks; /* one virtiofsd socket per spec->volumes[i] */
 	const char *vsock_sock;		 /* VSOCK channel: vhost-device-vsock's vhost-user socket */
+	/* HC_QEMU_MICROVM (the default) or HC_QEMU_Q35: PCI devices and firmware (qboot when
+	 * installed), for kernels without virtio-mmio (HOTCELL_QEMU_MACHINE=q35). */
+	int machine;
+	const char *bios; /* Q35: -bios (qboot), or NULL for QEMU's default SeaBIOS */
 };
+
+enum { HC_QEMU_MICROVM = 0, HC_QEMU_Q35 = 1 };
 
 /* Builds the argv (NULL-terminated, malloc'd strings) for spec. -EINVAL with a message when the
  * spec cannot be expressed (a volume guest path with blanks or ':', an accelerator not

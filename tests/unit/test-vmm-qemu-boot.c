@@ -462,31 +462,56 @@ TEST(guest_reboot_and_panic)
 	ASSERT_EQ_INT(hc_vm_check(t.vm, &e), 0);
 	ASSERT_OK(hc_vm_resume(t.vm, &e), &e);
 	ASSERT_EQ_STR(cmd(&t, "read /proc/version"), cmd(&t, "read /proc/version"));
-	fprintf(stderr, "# %.0f before reboot\n", hc_clock_ms());
 	if (write(t.fd, "reboot\n", 7) < 0)
 		FAILF("%s", "write");
 	r = wait_death(&t, &e);
 	ASSERT_EQ_INT(r, -ESHUTDOWN);
-	fprintf(stderr, "# %.0f rebooted\n", hc_clock_ms());
 	close(t.fd);
 	hc_vm_free(t.vm);
-	fprintf(stderr, "# %.0f freed\n", hc_clock_ms());
 
 	r = boot(&t, &s, &e);
 	if (r < 0) {
 		hc_vm_free(t.vm);
 		FAILF("boot: %s", e.message);
 	}
-	fprintf(stderr, "# %.0f booted\n", hc_clock_ms());
 	if (write(t.fd, "die\n", 4) < 0)
 		FAILF("%s", "write");
 	r = wait_death(&t, &e);
-	fprintf(stderr, "# %.0f died\n", hc_clock_ms());
 	ASSERT_EQ_INT(r, -EIO);
 	ASSERT_TRUE(strstr(e.message, "guest kernel panic") != NULL);
 	hc_vm_error_add_console(t.vm, &e);
 	printf("# panic: %s\n", e.message);
 	ASSERT_TRUE(strstr(e.message, "console: ") != NULL);
+	close(t.fd);
+	hc_vm_free(t.vm);
+}
+
+/* q35 with virtio-pci, for kernels without virtio-mmio (HOTCELL_QEMU_MACHINE=q35). */
+TEST(boot_q35)
+{
+	struct hc_error e = { 0 };
+	char root[HC_PATH_MAX];
+	struct vmt t;
+	int r;
+
+	SKIP_IF_NEEDED();
+	snprintf(root, sizeof(root), "%s/image", tmp);
+	make_tree(root);
+	struct hc_vm_spec s = spec_for(HC_ROOTFS_DIR, HC_CHANNEL_SERIAL);
+	s.rootfs_dir = root;
+	setenv("HOTCELL_QEMU_MACHINE", "q35", 1);
+	r = boot(&t, &s, &e);
+	unsetenv("HOTCELL_QEMU_MACHINE");
+	if (r < 0) {
+		hc_vm_free(t.vm);
+		FAILF("boot: %s", e.message);
+	}
+	printf("# q35 dir+serial: start to first byte %.0f ms\n", t.t_first_byte - t.t_start);
+	ASSERT_EQ_STR(cmd(&t, "mount hcroot /r"), "ok");
+	ASSERT_EQ_STR(cmd(&t, "read /r/hello.txt"), "data hi from the image");
+	if (write(t.fd, "reboot\n", 7) < 0)
+		FAILF("%s", "write");
+	ASSERT_EQ_INT(wait_death(&t, &e), -ESHUTDOWN);
 	close(t.fd);
 	hc_vm_free(t.vm);
 }
@@ -517,14 +542,67 @@ TEST(start_failure_cleans_up)
 	hc_vm_free(vm);
 }
 
+/* Benchmark mode (bench/qemu-backend.sh): HOTCELL_BENCH_BOOTS=N boots N dir+serial VMs and
+ * prints one "bench:" line per boot. */
+static void bench(int n)
+{
+	char root[HC_PATH_MAX], comm[64], p[64];
+	struct hc_error e = { 0 };
+
+	snprintf(root, sizeof(root), "%s/image", tmp);
+	make_tree(root);
+	for (int i = 0; i < n; i++) {
+		struct hc_vm_spec s = spec_for(HC_ROOTFS_DIR, HC_CHANNEL_SERIAL);
+		struct vmt t;
+		pid_t pids[32];
+		long total, qemu_kib = 0, fsd_kib = 0;
+
+		s.rootfs_dir = root;
+		if (boot(&t, &s, &e) < 0) {
+			printf("FAIL: bench: boot: %s\n", e.message);
+			hc_vm_free(t.vm);
+			return;
+		}
+		size_t np = vm_pids(t.vm, pids, 32, &total);
+		for (size_t k = 0; k < np; k++) {
+			snprintf(p, sizeof(p), "/proc/%d/comm", (int)pids[k]);
+			FILE *f = fopen(p, "re");
+			if (!f || !fgets(comm, sizeof(comm), f))
+				comm[0] = '\0';
+			if (f)
+				fclose(f);
+			if (strncmp(comm, "qemu", 4) == 0)
+				qemu_kib += rss_kib(pids[k]);
+			else
+				fsd_kib += rss_kib(pids[k]);
+		}
+		double t_quit = hc_clock_ms();
+		close(t.fd);
+		hc_vm_free(t.vm);
+		printf("bench: first_byte_ms %.1f qemu_rss_kib %ld virtiofsd_rss_kib %ld "
+		       "teardown_ms %.1f\n",
+		       t.t_first_byte - t.t_start, qemu_kib, fsd_kib, hc_clock_ms() - t_quit);
+	}
+	printf("PASS: bench\n");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	skip_all = setup();
+	if (getenv("HOTCELL_BENCH_BOOTS")) {
+		if (skip_all)
+			printf("SKIP: bench: %s\n", skip_all);
+		else
+			bench(atoi(getenv("HOTCELL_BENCH_BOOTS")));
+		hc_path_rm_rf(tmp, NULL);
+		return test_summary();
+	}
 	RUN(boot_dir_serial_readonly_image);
 	RUN(boot_block_vsock);
 	RUN(boot_volumes);
 	RUN(guest_reboot_and_panic);
+	RUN(boot_q35);
 	RUN(start_failure_cleans_up);
 	if (tmp[0])
 		hc_path_rm_rf(tmp, NULL);

@@ -187,6 +187,39 @@ TEST(argv_volumes)
 	ASSERT_ERR(hc_qemu_argv_build(&s, &in, &argv, &e));
 }
 
+TEST(argv_q35)
+{
+	struct hc_vm_spec s = base_spec();
+	struct hc_qemu_argv_in in = base_in();
+	struct hc_volume vols[] = { { "/srv/data", "/data", false } };
+	const char *socks[] = { "/run/hc/x/fs-vol0.sock" };
+	struct hc_error e = { 0 };
+	char **argv = NULL;
+
+	in.machine = HC_QEMU_Q35;
+	in.bios = "/usr/share/qemu/qboot.rom";
+	s.volumes = vols;
+	s.n_volumes = 1;
+	in.volume_socks = socks;
+	ASSERT_OK(hc_qemu_argv_build(&s, &in, &argv, &e), &e);
+	ASSERT_TRUE(has_pair(argv, "-M", "q35,memory-backend=mem"));
+	ASSERT_TRUE(has_pair(argv, "-bios", "/usr/share/qemu/qboot.rom"));
+	ASSERT_TRUE(!has(argv, "-global"));
+	ASSERT_TRUE(has_pair(argv, "-device", "vhost-user-fs-pci,chardev=fs-root,tag=hcroot"));
+	ASSERT_TRUE(has_pair(argv, "-device", "vhost-user-fs-pci,chardev=fs-vol0,tag=hcvol0"));
+	ASSERT_TRUE(has_pair(argv, "-device", "virtio-serial-pci,max_ports=2"));
+	hc_qemu_argv_free(argv);
+
+	s.rootfs_mode = HC_ROOTFS_BLOCK;
+	s.rootfs_disk = "/d.ext4";
+	s.n_volumes = 0;
+	s.channel = HC_CHANNEL_VSOCK;
+	ASSERT_OK(hc_qemu_argv_build(&s, &in, &argv, &e), &e);
+	ASSERT_TRUE(has_pair(argv, "-device", "virtio-blk-pci,drive=root"));
+	ASSERT_TRUE(has_pair(argv, "-device", "vhost-user-vsock-pci,chardev=vsock"));
+	hc_qemu_argv_free(argv);
+}
+
 TEST(argv_kvm)
 {
 	struct hc_vm_spec s = base_spec();
@@ -378,6 +411,7 @@ int main(void)
 	RUN(argv_block_serial);
 	RUN(argv_vsock);
 	RUN(argv_volumes);
+	RUN(argv_q35);
 	RUN(argv_kvm);
 	RUN(accel_rule);
 	RUN(qmp_client);
