@@ -155,7 +155,7 @@ static int vm_start(struct vm *vm, const char *root, const char *channel, const 
 			return hc_error_errno(err, vm->agent_listen, "listen %s", sock_agent);
 	}
 
-	r = hc_buf_printf(&cmd, "console=ttyS0 reboot=k panic=-1 %s", extra ? extra : "");
+	r = hc_buf_printf(&cmd, "console=ttyS0 reboot=t panic=-1 %s", extra ? extra : "");
 	if (r >= 0 && hc_streq(root, "block"))
 		r = hc_buf_printf(&cmd, " %s=block", HC_BOOT_KEY_ROOT);
 	else if (r >= 0 && root)
