@@ -42,6 +42,7 @@
 #include "vmm/cloud-hypervisor.h"
 #include "vmm/hvsock.h"
 #include "vmm/rest.h"
+#include "vmm/unixsock.h"
 #include "vmm/virtiofsd.h"
 #include "vmm/vmm.h"
 
@@ -417,26 +418,6 @@ static int api_put(struct hc_vm *vm, struct ch *ch, const char *endpoint, json_t
 
 /* ---- start ------------------------------------------------------------------------------- */
 
-static int listen_unix(const char *path, struct hc_error *err)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	_cleanup_close_ int fd = -1;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return hc_error_set(err, -ENAMETOOLONG, "socket path '%s' is longer than %d bytes",
-				    path, HC_SOCK_PATH_MAX);
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return hc_error_errno(err, -errno, "socket");
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return hc_error_errno(err, -errno, "bind %s", path);
-	if (listen(fd, 8) < 0)
-		return hc_error_errno(err, -errno, "listen on %s", path);
-	return hc_steal_fd(&fd);
-}
-
 /* One virtiofsd per shared tree, all spawned at once (none waits for another or for the VMM:
  * each listens on a socket hotcell created). */
 static int start_virtiofsd(struct hc_vm *vm, struct ch *ch, struct hc_error *err)
@@ -491,7 +472,7 @@ static int spawn_vmm(struct hc_vm *vm, struct ch *ch, struct hc_error *err)
 				    vm->run_dir);
 	/* Cloud Hypervisor binds the vsock socket itself and fails on an existing file. */
 	unlink(ch->vsock);
-	api_fd = listen_unix(ch->api_sock, err);
+	api_fd = hc_unixsock_listen(ch->api_sock, 8, err);
 	if (api_fd < 0)
 		return api_fd;
 	logfd = open(ch->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 
 #include "core/log.h"
+#include "vmm/unixsock.h"
 #include "vmm/virtiofsd.h"
 
 #define BOOKWORM_VIRTIOFSD "/usr/lib/qemu/virtiofsd"
@@ -98,25 +99,6 @@ static int pre_exec(void *p)
 	return 0;
 }
 
-static int listen_unix(const char *path, struct hc_error *err)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	_cleanup_close_ int fd = -1;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return hc_error_set(err, -ENAMETOOLONG, "socket path too long: %s", path);
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return hc_error_errno(err, -errno, "socket");
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return hc_error_errno(err, -errno, "bind %s", path);
-	if (listen(fd, 1) < 0)
-		return hc_error_errno(err, -errno, "listen %s", path);
-	return hc_steal_fd(&fd);
-}
-
 int hc_virtiofsd_start(struct hc_virtiofsd *v, const char *dir, bool readonly,
 		       const char *socket_path, const char *log_path, struct hc_error *err)
 {
@@ -136,7 +118,7 @@ int hc_virtiofsd_start(struct hc_virtiofsd *v, const char *dir, bool readonly,
 		return r;
 	snprintf(v->socket_path, sizeof(v->socket_path), "%s", socket_path);
 	snprintf(v->log_path, sizeof(v->log_path), "%s", log_path);
-	lfd = listen_unix(socket_path, err);
+	lfd = hc_unixsock_listen(socket_path, 1, err);
 	if (lfd < 0)
 		return lfd;
 	logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
