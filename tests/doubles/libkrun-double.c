@@ -747,7 +747,7 @@ _Noreturn static void run_guest(struct ctx *c)
 	argv[n++] = "-initrd";
 	argv[n++] = initrd;
 	argv[n++] = "-append";
-	argv[n++] = "console=ttyS0 reboot=k panic=-1 quiet";
+	argv[n++] = "console=ttyS0 reboot=t panic=-1 quiet";
 	for (size_t i = 0; i < c->n_fs; i++) {
 		argv[n++] = "-chardev";
 		argv[n++] = fsarg[i][0];
