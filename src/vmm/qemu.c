@@ -8,6 +8,8 @@
  * reference (qapi/ in its source); the measured details are in FACTS.md.
  */
 #include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <poll.h>
 #include <sys/epoll.h>
@@ -262,6 +264,11 @@ int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_
 	add(&b, "-serial");
 	add(&b, "chardev:con");
 
+	if (in->incoming) {
+		/* The migration stream is named later, over QMP, once its events are on. */
+		add(&b, "-incoming");
+		add(&b, "defer");
+	}
 	add(&b, "-chardev");
 	add(&b, "socket,id=qmp,fd=%d", in->qmp_fd);
 	add(&b, "-mon");
@@ -470,6 +477,7 @@ struct qemu_vm {
 	char vsockd_log[HC_PATH_MAX];
 	int epfd;
 	unsigned stops_expected; /* STOP events caused by our own pause */
+	bool paused;		 /* by hc_vm_pause */
 };
 
 static void epoll_add(int epfd, int fd)
@@ -634,7 +642,9 @@ static void qemu_destroy(struct hc_vm *vm)
 	vm->agent_fd = vm->agent_listen_fd = vm->death_fd = -1;
 }
 
-static int qemu_start(struct hc_vm *vm, struct hc_error *err)
+/* Starts virtiofsd(s), vhost-device-vsock and QEMU, and connects QMP. incoming: for a restore,
+ * QEMU waits for the migration stream (-incoming defer). */
+static int launch(struct hc_vm *vm, bool incoming, struct hc_error *err)
 {
 	const struct hc_vm_spec *spec = &vm->spec;
 	char bin[HC_PATH_MAX], root_sock[HC_PATH_MAX], vsock_sock[HC_PATH_MAX];
@@ -740,6 +750,7 @@ static int qemu_start(struct hc_vm *vm, struct hc_error *err)
 		.rootfs_sock = spec->rootfs_mode == HC_ROOTFS_DIR ? root_sock : NULL,
 		.volume_socks = (const char *const *)vol_socks,
 		.vsock_sock = spec->channel == HC_CHANNEL_VSOCK ? vsock_sock : NULL,
+		.incoming = incoming,
 	};
 	r = machine_from_env(&in.machine, &in.bios, err);
 	if (r < 0)
@@ -780,7 +791,8 @@ static int qemu_start(struct hc_vm *vm, struct hc_error *err)
 
 	/* The greeting comes once QEMU has built the machine: a QEMU that rejects its command
 	 * line exits before, and its stderr says why. */
-	r = hc_qmp_open(&q->qmp, q->qmp.fd, QMP_TIMEOUT_MS, err);
+	r = hc_qmp_open(&q->qmp, q->qmp.fd,
+			spec->boot_timeout_ms > 0 ? spec->boot_timeout_ms : START_TIMEOUT_MS, err);
 	if (r < 0) {
 		char tail[300];
 
@@ -809,6 +821,11 @@ static int qemu_start(struct hc_vm *vm, struct hc_error *err)
 fail:
 	qemu_destroy(vm);
 	return r;
+}
+
+static int qemu_start(struct hc_vm *vm, struct hc_error *err)
+{
+	return launch(vm, false, err);
 }
 
 static int dead_child(struct hc_child *c, const char *what, const char *log, struct hc_error *err)
@@ -906,7 +923,12 @@ static int qemu_pause(struct hc_vm *vm, struct hc_error *err)
 	if (!q || !q->qmp_up)
 		return hc_error_setk(err, -ESRCH, HC_EK_VM, "qemu: VM not running");
 	q->stops_expected++;
-	return hc_qmp_execute(&q->qmp, "stop", NULL, QMP_TIMEOUT_MS, NULL, err);
+	int r = hc_qmp_execute(&q->qmp, "stop", NULL, QMP_TIMEOUT_MS, NULL, err);
+	if (r < 0)
+		q->stops_expected--;
+	else
+		q->paused = true;
+	return r;
 }
 
 static int qemu_resume(struct hc_vm *vm, struct hc_error *err)
@@ -915,17 +937,172 @@ static int qemu_resume(struct hc_vm *vm, struct hc_error *err)
 
 	if (!q || !q->qmp_up)
 		return hc_error_setk(err, -ESRCH, HC_EK_VM, "qemu: VM not running");
-	return hc_qmp_execute(&q->qmp, "cont", NULL, QMP_TIMEOUT_MS, NULL, err);
+	int r = hc_qmp_execute(&q->qmp, "cont", NULL, QMP_TIMEOUT_MS, NULL, err);
+	if (r >= 0)
+		q->paused = false;
+	return r;
+}
+
+/* ---- snapshot and restore -------------------------------------------------------------------
+ * QEMU 7.2 has no file: migration URI: the state goes through `exec:cat` (FACTS.md), with the
+ * bandwidth cap lifted (128 MiB/s by default). vhost-user-fs cannot migrate in 7.2, so only a
+ * block rootfs without volumes can be snapshotted (DESIGN.md §3). */
+
+#define SNAPSHOT_FILE "qemu-state"
+#define SNAPSHOT_TIMEOUT_MS 120000
+
+static int snapshot_spec_ok(const struct hc_vm_spec *spec, struct hc_error *err)
+{
+	if (spec->rootfs_mode != HC_ROOTFS_BLOCK || spec->n_volumes)
+		return hc_error_setk(
+			err, -EOPNOTSUPP, HC_EK_USAGE,
+			"backend 'qemu' snapshots only with --rootfs-mode block and no "
+			"-v (vhost-user-fs cannot migrate in QEMU 7.2)");
+	return 0;
+}
+
+/* "exec:cat > 'DIR/qemu-state'" (or "exec:cat 'DIR/qemu-state'"): the shell runs it, so the
+ * path may not hold a quote. */
+static int state_uri(const char *dir, bool save, char *uri, size_t n, struct hc_error *err)
+{
+	char adir[PATH_MAX];
+
+	if (!realpath(dir, adir))
+		return hc_error_errno(err, -errno, "snapshot directory '%s'", dir);
+	if (strchr(adir, '\''))
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+				     "snapshot directory '%s' has a quote in its path", adir);
+	return hc_path_fmt(uri, n, err, "exec:cat %s'%s/" SNAPSHOT_FILE "'", save ? "> " : "",
+			   adir);
+}
+
+static bool migration_over(const struct hc_qmp *q, void *arg)
+{
+	return hc_streq(q->migration, "completed") || hc_streq(q->migration, "failed") ||
+	       hc_streq(q->migration, "cancelled") || q->eof;
+}
+
+/* Turns MIGRATION events on, runs command (migrate or migrate-incoming) and waits for the end. */
+static int migrate(struct qemu_vm *q, const char *command, const char *uri, struct hc_error *err)
+{
+	_cleanup_free_ char *args = NULL;
+	int r;
+
+	r = hc_qmp_execute(&q->qmp, "migrate-set-capabilities",
+			   "{\"capabilities\": [{\"capability\": \"events\", \"state\": true}]}",
+			   QMP_TIMEOUT_MS, NULL, err);
+	if (r >= 0 && hc_streq(command, "migrate"))
+		r = hc_qmp_execute(&q->qmp, "migrate-set-parameters",
+				   "{\"max-bandwidth\": 107374182400}", QMP_TIMEOUT_MS, NULL, err);
+	if (r < 0)
+		return r;
+	json_t *o = json_pack("{s:s}", "uri", uri);
+	args = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!args)
+		return hc_error_set(err, -ENOMEM, "out of memory");
+	q->qmp.migration[0] = '\0';
+	r = hc_qmp_execute(&q->qmp, command, args, QMP_TIMEOUT_MS, NULL, err);
+	if (r >= 0)
+		r = hc_qmp_wait(&q->qmp, SNAPSHOT_TIMEOUT_MS, migration_over, NULL, err);
+	if (r < 0)
+		return r;
+	if (!hc_streq(q->qmp.migration, "completed")) {
+		_cleanup_free_ char *info = NULL;
+		struct hc_error e = {0};
+
+		if (hc_qmp_execute(&q->qmp, "query-migrate", NULL, QMP_TIMEOUT_MS, &info, &e) < 0)
+			info = NULL;
+		return hc_error_setk(err, -EIO, HC_EK_VM, "qemu: %s %s%s%s", command,
+				     q->qmp.migration[0] ? q->qmp.migration : "ended",
+				     info ? ": " : "", info ? info : "");
+	}
+	return 0;
+}
+
+static int qemu_snapshot(struct hc_vm *vm, const char *dir, struct hc_error *err)
+{
+	struct qemu_vm *q = vm->priv;
+	char uri[HC_PATH_MAX + 32];
+	int r;
+
+	if (!q || !q->qmp_up)
+		return hc_error_setk(err, -ESRCH, HC_EK_VM, "qemu: VM not running");
+	r = snapshot_spec_ok(&vm->spec, err);
+	if (r < 0)
+		return r;
+	if (!q->paused)
+		return hc_error_setk(err, -EBUSY, HC_EK_VM,
+				     "qemu: a snapshot needs a paused VM (pause it first)");
+	r = hc_path_mkdir_p(dir, 0700, err);
+	if (r >= 0)
+		r = state_uri(dir, true, uri, sizeof(uri), err);
+	if (r >= 0)
+		r = migrate(q, "migrate", uri, err);
+	return r < 0 ? hc_error_prefix(err, "snapshot to '%s'", dir) : 0;
+}
+
+/* Into a VM that was never started: the same command line as the snapshotted VM (same spec),
+ * waiting for the stream, which QMP then names; the guest resumes where it was paused. */
+static int qemu_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
+{
+	char uri[HC_PATH_MAX + 32], state[HC_PATH_MAX];
+	struct qemu_vm *q;
+	int r;
+
+	if (vm->priv)
+		return hc_error_set(err, -EALREADY,
+				    "qemu: restore needs a VM that was not started");
+	r = snapshot_spec_ok(&vm->spec, err);
+	if (r >= 0)
+		r = state_uri(dir, false, uri, sizeof(uri), err);
+	if (r >= 0)
+		r = hc_path_fmt(state, sizeof(state), err, "%s/" SNAPSHOT_FILE, dir);
+	if (r < 0)
+		return r;
+	if (access(state, R_OK) < 0)
+		return hc_error_errno(err, -errno, "snapshot '%s'", state);
+	r = launch(vm, true, err);
+	if (r < 0)
+		return r;
+	q = vm->priv;
+	r = migrate(q, "migrate-incoming", uri, err);
+	if (r >= 0)
+		r = hc_qmp_execute(&q->qmp, "cont", NULL, QMP_TIMEOUT_MS, NULL, err);
+	if (r < 0) {
+		qemu_destroy(vm);
+		return hc_error_prefix(err, "restore from '%s'", dir);
+	}
+	/* vsock connections do not survive: reconnect to the port hotcell-init listens on; when
+	 * nothing listens yet, the guest connects out to <uds>_1024 instead. */
+	if (vm->spec.channel == HC_CHANNEL_VSOCK) {
+		struct hc_error e = {0};
+		int fd = hc_hvsock_connect(
+			q->hvsock_uds, HC_BOOT_VSOCK_PORT_LISTEN,
+			vm->spec.boot_timeout_ms > 0 ? vm->spec.boot_timeout_ms : 10000, NULL, &e);
+
+		if (fd >= 0)
+			vm->agent_fd = fd;
+		else
+			hc_debug(
+				"qemu: host-initiated vsock reconnect failed (%s); waiting for the "
+				"guest",
+				e.message);
+	}
+	return 0;
 }
 
 const struct hc_vmm_ops hc_vmm_qemu_ops = {
 	.name = "qemu",
 	.caps = HC_CAP_SHARED_DIRS | HC_CAP_ROOTFS_DIR | HC_CAP_ROOTFS_BLOCK |
-		HC_CAP_CHANNEL_SERIAL | HC_CAP_CHANNEL_VSOCK | HC_CAP_PAUSE | HC_CAP_TCG,
+		HC_CAP_CHANNEL_SERIAL | HC_CAP_CHANNEL_VSOCK | HC_CAP_PAUSE | HC_CAP_TCG |
+		HC_CAP_SNAPSHOT | HC_CAP_RESTORE,
 	.probe = qemu_probe,
 	.start = qemu_start,
 	.check = qemu_check,
 	.pause = qemu_pause,
 	.resume = qemu_resume,
+	.snapshot = qemu_snapshot,
+	.restore = qemu_restore,
 	.destroy = qemu_destroy,
 };

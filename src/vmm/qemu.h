@@ -21,6 +21,7 @@ struct hc_qemu_argv_in {
 	 * installed), for kernels without virtio-mmio (HOTCELL_QEMU_MACHINE=q35). */
 	int machine;
 	const char *bios; /* Q35: -bios (qboot), or NULL for QEMU's default SeaBIOS */
+	bool incoming;	  /* restore: -incoming defer, the state comes through QMP */
 };
 
 enum { HC_QEMU_MICROVM = 0, HC_QEMU_Q35 = 1 };

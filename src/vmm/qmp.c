@@ -24,6 +24,10 @@ static void latch_event(struct hc_qmp *q, const char *name, json_t *data)
 		q->reset = true;
 	} else if (hc_streq(name, "GUEST_PANICKED")) {
 		q->panicked = true;
+	} else if (hc_streq(name, "MIGRATION")) {
+		const char *st = json_string_value(json_object_get(data, "status"));
+
+		snprintf(q->migration, sizeof(q->migration), "%s", st ? st : "");
 	}
 }
 
@@ -315,6 +319,23 @@ int hc_qmp_query_status(struct hc_qmp *q, int timeout_ms, char *status, size_t n
 	}
 	snprintf(status, n, "%s", s);
 	json_decref(o);
+	return 0;
+}
+
+int hc_qmp_wait(struct hc_qmp *q, int timeout_ms, bool (*done)(const struct hc_qmp *q, void *arg),
+		void *arg, struct hc_error *err)
+{
+	double deadline = timeout_ms < 0 ? -1 : hc_clock_ms() + timeout_ms;
+
+	while (!done(q, arg)) {
+		json_t *msg = NULL;
+		int r = next_message(q, deadline, &msg, err);
+
+		if (r < 0)
+			return r;
+		classify(q, msg);
+		json_decref(msg);
+	}
 	return 0;
 }
 

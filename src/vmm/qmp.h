@@ -28,6 +28,7 @@ struct hc_qmp {
 	bool panicked;		  /* GUEST_PANICKED seen */
 	char shutdown_reason[48]; /* SHUTDOWN data.reason ("guest-reset", "host-qmp-quit" ...) */
 	char version[64];	  /* from the greeting: "7.2.22" */
+	char migration[32];	  /* the last MIGRATION event's status ("completed", "failed") */
 };
 
 #define HC_QMP_INIT                                                                                \
@@ -52,6 +53,9 @@ int hc_qmp_drain(struct hc_qmp *q, struct hc_error *err);
  * "guest-panicked", "shutdown", ...). */
 int hc_qmp_query_status(struct hc_qmp *q, int timeout_ms, char *status, size_t n,
 			struct hc_error *err) _must_check_;
+/* Reads messages (latching events) until done(q, arg) is true, at most timeout_ms. */
+int hc_qmp_wait(struct hc_qmp *q, int timeout_ms, bool (*done)(const struct hc_qmp *q, void *arg),
+		void *arg, struct hc_error *err) _must_check_;
 void hc_qmp_close(struct hc_qmp *q);
 
 /* Handles one complete message (one line, without its newline): latches events. Returns 1

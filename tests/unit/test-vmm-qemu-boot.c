@@ -486,6 +486,66 @@ TEST(guest_reboot_and_panic)
 	hc_vm_free(t.vm);
 }
 
+/* Snapshot (paused VM, block rootfs) and restore into a fresh VM: the guest carries on where it
+ * was, and answers on the new serial connection. */
+TEST(snapshot_restore)
+{
+	struct hc_error e = { 0 };
+	char root[HC_PATH_MAX], disk[HC_PATH_MAX], snap[HC_PATH_MAX];
+	struct vmt t;
+	int r;
+
+	SKIP_IF_NEEDED();
+	snprintf(root, sizeof(root), "%s/blk", tmp);
+	make_tree(root);
+	snprintf(disk, sizeof(disk), "%s/snap.ext4", tmp);
+	const char *mk[] = { "mke2fs", "-q", "-t", "ext4", "-d", root, disk, "16M", NULL };
+	if (hc_child_run(mk, 60000, 65536, NULL, &e) != 0)
+		SKIP("mke2fs -d not available");
+	snprintf(snap, sizeof(snap), "%s/snap", tmp);
+
+	struct hc_vm_spec s = spec_for(HC_ROOTFS_BLOCK, HC_CHANNEL_SERIAL);
+	s.rootfs_disk = disk;
+	r = boot(&t, &s, &e);
+	if (r < 0) {
+		hc_vm_free(t.vm);
+		FAILF("boot: %s", e.message);
+	}
+	ASSERT_EQ_STR(cmd(&t, "mountblk /b"), "ok");
+	/* Only a paused VM is snapshotted. */
+	ASSERT_EQ_INT(hc_vm_snapshot(t.vm, snap, &e), -EBUSY);
+	ASSERT_OK(hc_vm_pause(t.vm, &e), &e);
+	double t0 = hc_clock_ms();
+	ASSERT_OK(hc_vm_snapshot(t.vm, snap, &e), &e);
+	printf("# snapshot of a %u MiB guest: %.0f ms\n", s.memory_mib, hc_clock_ms() - t0);
+	close(t.fd);
+	hc_vm_free(t.vm);
+
+	struct hc_vm *vm = NULL;
+	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_qemu_ops, &s, &e), &e);
+	t0 = hc_clock_ms();
+	r = hc_vm_restore(vm, snap, &e);
+	if (r < 0) {
+		hc_vm_free(vm);
+		FAILF("restore: %s", e.message);
+	}
+	printf("# restore incl. QEMU start: %.0f ms\n", hc_clock_ms() - t0);
+	t = (struct vmt){ .vm = vm, .fd = dup(vm->agent_fd) };
+	ASSERT_EQ_STR(cmd(&t, "read /b/hello.txt"), "data hi from the image");
+	ASSERT_EQ_INT(hc_vm_check(vm, &e), 0);
+	close(t.fd);
+	hc_vm_free(vm);
+
+	/* A directory rootfs cannot be snapshotted (vhost-user-fs does not migrate). */
+	snprintf(root, sizeof(root), "%s/image", tmp);
+	make_tree(root);
+	s = spec_for(HC_ROOTFS_DIR, HC_CHANNEL_SERIAL);
+	s.rootfs_dir = root;
+	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_qemu_ops, &s, &e), &e);
+	ASSERT_EQ_INT(hc_vm_restore(vm, snap, &e), -EOPNOTSUPP);
+	hc_vm_free(vm);
+}
+
 /* q35 with virtio-pci, for kernels without virtio-mmio (HOTCELL_QEMU_MACHINE=q35). */
 TEST(boot_q35)
 {
@@ -602,6 +662,7 @@ int main(void)
 	RUN(boot_block_vsock);
 	RUN(boot_volumes);
 	RUN(guest_reboot_and_panic);
+	RUN(snapshot_restore);
 	RUN(boot_q35);
 	RUN(start_failure_cleans_up);
 	if (tmp[0])
