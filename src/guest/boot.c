@@ -344,6 +344,7 @@ int guest_boot_setup(bool pid1, struct guest_boot_cfg *cfg, char *msg, size_t ms
 	if (r < 0)
 		return r;
 	guest_debug = guest_debug || cfg->debug;
+	guest_dbg("boot: root=%s channel=%s volumes=%zu", cfg->root, cfg->channel, cfg->nvols);
 	if (!cfg->root[0])
 		return fail(msg, msglen, -EINVAL, "%s= missing from the kernel command line",
 			    HC_BOOT_KEY_ROOT);

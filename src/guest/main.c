@@ -12,26 +12,48 @@
 #include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "guest/guest.h"
 #include "proto/boot.h"
 
 bool guest_debug;
 
-void guest_log(const char *fmt, ...)
+static void vlog(bool stamp, const char *fmt, va_list ap)
 {
 	char line[1024];
-	va_list ap;
+	struct timespec ts;
 	int n;
 
 	n = snprintf(line, sizeof(line), "%s", HC_BOOT_CONSOLE_PREFIX);
-	va_start(ap, fmt);
+	if (stamp) {
+		clock_gettime(CLOCK_BOOTTIME, &ts);
+		n += snprintf(line + n, sizeof(line) - (size_t)n, "[%ld.%03ld] ", (long)ts.tv_sec,
+			      ts.tv_nsec / 1000000);
+	}
 	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
 	n = (int)strlen(line);
 	line[n++] = '\n';
 	/* One write per line, so lines from the kernel and from us do not interleave. */
 	ssize_t _unused_ w = write(STDERR_FILENO, line, (size_t)n);
+}
+
+void guest_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(false, fmt, ap);
+	va_end(ap);
+}
+
+void guest_log_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(true, fmt, ap);
+	va_end(ap);
 }
 
 static bool pid1;
