@@ -1096,7 +1096,7 @@ const struct hc_vmm_ops hc_vmm_qemu_ops = {
 	.name = "qemu",
 	.caps = HC_CAP_SHARED_DIRS | HC_CAP_ROOTFS_DIR | HC_CAP_ROOTFS_BLOCK |
 		HC_CAP_CHANNEL_SERIAL | HC_CAP_CHANNEL_VSOCK | HC_CAP_PAUSE | HC_CAP_TCG |
-		HC_CAP_SNAPSHOT | HC_CAP_RESTORE,
+		HC_CAP_SNAPSHOT | HC_CAP_RESTORE | HC_CAP_SNAPSHOT_NEEDS_BLOCK,
 	.probe = qemu_probe,
 	.start = qemu_start,
 	.check = qemu_check,
