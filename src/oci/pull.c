@@ -18,13 +18,14 @@
 
 #define PULL_PARALLEL 4
 #define PROGRESS_STEP (512u << 10)
+#define SYNC_STEP (8u << 20)
 
 struct sink {
 	struct hc_store *store;
 	const struct hc_pull_opts *opts;
 	const char *digest;
 	uint64_t size;
-	uint64_t done, reported;
+	uint64_t done, reported, synced;
 	struct hc_oci_blob_writer *w; /* open, then finished (verified, unlinked) */
 	bool is_config;
 };
@@ -43,7 +44,7 @@ static int sink_begin(void *ud, struct hc_error *err)
 {
 	struct sink *s = ud;
 
-	s->done = s->reported = 0;
+	s->done = s->reported = s->synced = 0;
 	return hc_oci_store_blob_begin(s->store, s->digest, s->size, &s->w, err);
 }
 
@@ -61,6 +62,12 @@ static int sink_write(void *ud, const void *data, size_t n, struct hc_error *err
 		return r;
 	}
 	s->done += n;
+	/* Overlap the disk with the network: start writeback every few MiB, so the fsyncs of
+	 * the final commits do not wait for the whole image at once. */
+	if (s->done - s->synced >= SYNC_STEP) {
+		hc_oci_blob_writer_start_sync(s->w);
+		s->synced = s->done;
+	}
 	report(s, false);
 	return 0;
 }
@@ -75,6 +82,7 @@ static int sink_done(void *ud, struct hc_error *err)
 		s->w = NULL;
 		return r;
 	}
+	hc_oci_blob_writer_start_sync(s->w);
 	report(s, true);
 	return 0;
 }

@@ -265,6 +265,13 @@ uint64_t hc_oci_blob_writer_size(const struct hc_oci_blob_writer *w)
 	return w->h.n;
 }
 
+void hc_oci_blob_writer_start_sync(struct hc_oci_blob_writer *w)
+{
+	/* Advisory: a failure shows at commit's fsync, which stays the durability point. */
+	if (w && w->fd >= 0)
+		(void)sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 static int link_into_place(struct hc_oci_blob_writer *w, const char *final, struct hc_error *err)
 {
 	if (w->tmp_path[0]) {

@@ -79,6 +79,9 @@ int hc_oci_blob_writer_write(struct hc_oci_blob_writer *w, const void *data, siz
 			     struct hc_error *err) _must_check_;
 /* Bytes written so far. */
 uint64_t hc_oci_blob_writer_size(const struct hc_oci_blob_writer *w);
+/* Starts writeback of what was written so far (sync_file_range), so the fsync at commit has
+ * little left to wait for: a pull calls it while it still downloads other blobs. */
+void hc_oci_blob_writer_start_sync(struct hc_oci_blob_writer *w);
 /* Verifies the digest (and declared size) without linking: the blob stays private to the
  * writer, so a caller can check a whole set (an archive) before any of it enters the store.
  * Idempotent; no more writes afterwards. */
