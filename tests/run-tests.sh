@@ -5,6 +5,7 @@
 # A program that exits non-zero without printing a FAIL line counts as one failure.
 #   TESTS=regex   only programs whose path matches
 #   HOTCELL_TEST_TIMEOUT=seconds per program (default 900)
+#   HOTCELL_TEST_TOTALS=file   append "pass fail skip" to file
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -73,5 +74,7 @@ done
 if [ ${#failed_names[@]} -gt 0 ]; then
 	echo "failed programs: ${failed_names[*]}"
 fi
+# scripts/test.sh adds up several runs (plain and sanitizer) into one closing line.
+[ -n "${HOTCELL_TEST_TOTALS:-}" ] && echo "$pass $fail $skip" >>"$HOTCELL_TEST_TOTALS"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
