@@ -33,6 +33,8 @@ static char work[] = "/tmp/hc-boot-test.XXXXXX";
 static char image[4300];
 
 struct vm {
+	const char *initrd; /* NULL: build/initramfs.cpio.gz */
+	bool keys_in_env;   /* no hotcell.* keys on the command line (the initrd sets them) */
 	struct hc_child qemu, fsd_root, fsd_vol, vsockd;
 	char hybrid[4400]; /* vsock: the hybrid socket <uds> */
 	int agent_listen;
@@ -124,6 +126,9 @@ static int vm_start(struct vm *vm, const char *root, const char *channel, const 
 	size_t n = 0;
 	int r;
 
+	const char *vm_initrd = vm->initrd ? vm->initrd : initrd;
+	bool keys_in_env = vm->keys_in_env;
+
 	memset(vm, 0, sizeof(*vm));
 	vm->qemu = vm->fsd_root = vm->fsd_vol = vm->vsockd = (struct hc_child)HC_CHILD_INIT;
 	vm->agent_listen = -1;
@@ -156,11 +161,9 @@ static int vm_start(struct vm *vm, const char *root, const char *channel, const 
 	}
 
 	r = hc_buf_printf(&cmd, "console=ttyS0 reboot=t panic=-1 %s", extra ? extra : "");
-	if (r >= 0 && hc_streq(root, "block"))
-		r = hc_buf_printf(&cmd, " %s=block", HC_BOOT_KEY_ROOT);
-	else if (r >= 0 && root)
-		r = hc_buf_printf(&cmd, " %s=virtiofs", HC_BOOT_KEY_ROOT);
-	if (r >= 0)
+	if (r >= 0 && root && !keys_in_env)
+		r = hc_buf_printf(&cmd, " %s=%s", HC_BOOT_KEY_ROOT, root);
+	if (r >= 0 && !keys_in_env)
 		r = hc_buf_printf(&cmd, " %s=%s", HC_BOOT_KEY_CHANNEL, channel);
 	if (r >= 0 && volume)
 		r = hc_boot_volume_append(&cmd, 0, "/mnt/my vol", false);
@@ -181,7 +184,7 @@ static int vm_start(struct vm *vm, const char *root, const char *channel, const 
 			       "memory-backend-memfd,id=mem,size=256M,share=on", "-global",
 			       "virtio-mmio.force-legacy=false", "-nodefaults", "-no-user-config",
 			       "-display", "none", "-no-reboot", "-kernel", kernel, "-initrd",
-			       initrd, "-append", append, "-chardev", chr_con, "-serial",
+			       vm_initrd, "-append", append, "-chardev", chr_con, "-serial",
 			       "chardev:con" };
 	for (size_t i = 0; i < HC_ARRAY_SIZE(base); i++)
 		argv[n++] = base[i];
@@ -332,7 +335,7 @@ TEST(boot_virtiofs_serial)
 	struct hc_error err = { 0 };
 	struct hc_proto_hello hello;
 	struct outcome o;
-	struct vm vm;
+	struct vm vm = { 0 };
 	char voldir[4400], probe[4500];
 	const char *why = skip_reason();
 
@@ -391,7 +394,7 @@ TEST(boot_block_and_channel_close)
 	struct hc_error err = { 0 };
 	struct hc_proto_hello hello;
 	struct outcome o;
-	struct vm vm;
+	struct vm vm = { 0 };
 	char disk[4400], out[256];
 	const char *why = skip_reason();
 
@@ -423,7 +426,7 @@ TEST(boot_block_and_channel_close)
 TEST(boot_failure_is_reported)
 {
 	struct hc_error err = { 0 };
-	struct vm vm;
+	struct vm vm = { 0 };
 	const char *why = skip_reason();
 
 	if (why)
@@ -441,7 +444,7 @@ TEST(boot_vsock_and_reconnect)
 	struct hc_error err = { 0 };
 	struct hc_proto_hello hello;
 	struct outcome o;
-	struct vm vm;
+	struct vm vm = { 0 };
 	const char *why = skip_reason();
 
 	if (why)
@@ -469,6 +472,65 @@ TEST(boot_vsock_and_reconnect)
 	CHECK_VM(hc_proto_frame_write(vm.c.fd, HC_FRAME_SHUTDOWN, NULL, 0) == 0);
 	int st = vm_wait(&vm);
 	CHECK_VM(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	vm_stop(&vm);
+}
+
+/* Under libkrun, hotcell-init is not PID 1: libkrun's init has mounted /proc, /sys and /dev,
+ * passes the keys as environment variables and reports hotcell-init's exit code. An initramfs
+ * whose /init is a busybox script playing that part checks the same path. */
+TEST(boot_as_child_of_another_init)
+{
+	struct hc_error err = { 0 };
+	struct hc_proto_hello hello;
+	struct outcome o;
+	struct vm vm = { 0 };
+	char dir[4400], cpio[4400], cmd[9000], p[4500];
+	char *out = NULL;
+	const char *why = skip_reason();
+
+	if (why)
+		SKIP(why);
+	snprintf(dir, sizeof(dir), "%s/krun-initrd", work);
+	snprintf(cpio, sizeof(cpio), "%s/krun-initrd.cpio.gz", work);
+	snprintf(p, sizeof(p), "%s/bin", dir);
+	ASSERT_OK(hc_path_mkdir_p(p, 0755, &err), &err);
+	snprintf(p, sizeof(p), "%s/init", dir);
+	const char *script = "#!/bin/busybox sh\n"
+			     "/bin/busybox mkdir -p /proc /sys /dev\n"
+			     "/bin/busybox mount -t proc proc /proc\n"
+			     "/bin/busybox mount -t sysfs sysfs /sys\n"
+			     "/bin/busybox mount -t devtmpfs devtmpfs /dev\n"
+			     "export HOTCELL_ROOT=virtiofs HOTCELL_CHANNEL=serial\n"
+			     "/hotcell-init\n"
+			     "echo \"hotcell-test: hotcell-init exited $?\"\n"
+			     "/bin/busybox reboot -f\n";
+	ASSERT_OK(hc_path_write_file_atomic(p, script, strlen(script), 0755, &err), &err);
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; cp %s '%s/bin/busybox'; cp '%s/%s/bin/hotcell-init' '%s/hotcell-init'; "
+		 "cd '%s'; find . | cpio -o -H newc --quiet | gzip -1 > '%s'",
+		 busybox, dir, top, getenv("BUILD") ? getenv("BUILD") : "build", dir, dir, cpio);
+	const char *sh[] = { "sh", "-c", cmd, NULL };
+	if (hc_child_run(sh, 60000, 4096, &out, &err) != 0) {
+		free(out);
+		SKIP("cannot build the test initramfs (cpio, gzip)");
+	}
+	free(out);
+
+	vm.initrd = cpio;
+	vm.keys_in_env = true;
+	ASSERT_OK(vm_start(&vm, "virtiofs", "serial", NULL, NULL, &err), &err);
+	CHECK_VM(vm_connect(&vm, &hello) == 0);
+	/* Not PID 1, but the commands still run in the image, and orphans are reaped by it. */
+	CHECK_VM(vm_sh(&vm, "test $$ -ne 1 && grep -c busybox /proc/1/cmdline; "
+			    "test -d /hotcell && echo ok; (cat /dev/null &); echo done",
+		       "", &o) == 0);
+	CHECK_VM(o.got_exit && o.exit.code == 0 && hc_streq(o.out.data, "1\nok\ndone\n"));
+	outcome_free(&o);
+	CHECK_VM(hc_proto_frame_write(vm.c.fd, HC_FRAME_SHUTDOWN, NULL, 0) == 0);
+	int st = vm_wait(&vm);
+	CHECK_VM(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* It exits with HC_BOOT_EXIT_OK instead of rebooting. */
+	CHECK_VM(console_has(&vm, "hotcell-test: hotcell-init exited 0"));
 	vm_stop(&vm);
 }
 
@@ -543,6 +605,7 @@ int main(void)
 	RUN(boot_block_and_channel_close);
 	RUN(boot_failure_is_reported);
 	RUN(boot_vsock_and_reconnect);
+	RUN(boot_as_child_of_another_init);
 	if (hc_path_rm_rf(work, &err) < 0)
 		fprintf(stderr, "cannot remove %s: %s\n", work, err.message);
 	return test_summary();
