@@ -44,10 +44,10 @@ static int entry(const char *name, unsigned mode, unsigned rmaj, unsigned rmin, 
 	char hdr[111];
 	size_t namesize = strlen(name) + 1;
 
-	snprintf(hdr, sizeof(hdr),
-		 "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", ino++, mode,
-		 0u /* uid */, 0u /* gid */, (mode & S_IFMT) == S_IFDIR ? 2u : 1u, 0u /* mtime */,
-		 (unsigned)size, 0u, 0u, rmaj, rmin, (unsigned)namesize, 0u /* check */);
+	snprintf(hdr, sizeof(hdr), "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
+		 ino++, mode, 0u /* uid */, 0u /* gid */, (mode & S_IFMT) == S_IFDIR ? 2u : 1u,
+		 0u /* mtime */, (unsigned)size, 0u, 0u, rmaj, rmin, (unsigned)namesize,
+		 0u /* check */);
 	if (put(hdr, 110) < 0 || put(name, namesize) < 0 || pad4(110 + namesize) < 0)
 		return -1;
 	if (put(data, size) < 0 || pad4(size) < 0)
@@ -89,7 +89,8 @@ int main(int argc, char **argv)
 	}
 	init = read_file(argv[2], &init_size);
 	if (!init) {
-		fprintf(stderr, "mkinitramfs: read %s: %s\n", argv[2], strerror(errno ? errno : EIO));
+		fprintf(stderr, "mkinitramfs: read %s: %s\n", argv[2],
+			strerror(errno ? errno : EIO));
 		return 1;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", argv[1]);

@@ -53,7 +53,7 @@ static inline void outcome_free(struct outcome *o)
 static inline int ac_next_frame(struct agent_conn *c, struct hc_proto_frame *f, size_t *used)
 {
 	for (;;) {
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		struct pollfd p = {.fd = c->fd, .events = POLLIN};
 		int r = hc_proto_frame_parse((uint8_t *)c->in.data, c->in.len, f, used);
 		ssize_t n;
 
@@ -85,9 +85,9 @@ static inline int ac_hello(struct agent_conn *c, struct hc_proto_hello *ret)
 	return r;
 }
 
-static inline int ac_send_exec_env(struct agent_conn *c, const char *const *argv,
-				   char *const *env, size_t envc, const char *cwd,
-				   const char *user, uint32_t flags, uint32_t timeout_ms)
+static inline int ac_send_exec_env(struct agent_conn *c, const char *const *argv, char *const *env,
+				   size_t envc, const char *cwd, const char *user, uint32_t flags,
+				   uint32_t timeout_ms)
 {
 	size_t argc = 0;
 	struct hc_buf b = HC_BUF_INIT(0);
@@ -95,9 +95,14 @@ static inline int ac_send_exec_env(struct agent_conn *c, const char *const *argv
 
 	while (argv[argc])
 		argc++;
-	struct hc_proto_exec e = { .flags = flags, .timeout_ms = timeout_ms, .user = S(user),
-				   .cwd = S(cwd), .argv = (char **)argv, .argc = argc,
-				   .env = (char **)env, .envc = envc };
+	struct hc_proto_exec e = {.flags = flags,
+				  .timeout_ms = timeout_ms,
+				  .user = S(user),
+				  .cwd = S(cwd),
+				  .argv = (char **)argv,
+				  .argc = argc,
+				  .env = (char **)env,
+				  .envc = envc};
 	r = hc_proto_exec_encode(&b, &e);
 	if (r >= 0 && write(c->fd, b.data, b.len) != (ssize_t)b.len)
 		r = -EIO;
@@ -108,7 +113,7 @@ static inline int ac_send_exec_env(struct agent_conn *c, const char *const *argv
 static inline int ac_send_exec(struct agent_conn *c, const char *const *argv, const char *cwd,
 			       const char *user, uint32_t flags, uint32_t timeout_ms)
 {
-	static char *const env[] = { S("PATH=/usr/local/bin:/usr/bin:/bin"), NULL };
+	static char *const env[] = {S("PATH=/usr/local/bin:/usr/bin:/bin"), NULL};
 
 	return ac_send_exec_env(c, argv, env, 1, cwd, user, flags, timeout_ms);
 }

@@ -39,11 +39,15 @@ static int session_start(struct session *s, struct hc_error *err)
 	s->child = (struct hc_child)HC_CHILD_INIT;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return hc_error_errno(err, -errno, "socketpair");
-	const char *argv[] = { init_path, "--serve-fd", "3", "--result-path", result_path,
-			       "--etc", etc_dir, NULL };
-	struct hc_fd_map m = { sv[1], 3 };
-	struct hc_child_opts o = { .argv = argv, .stdin_fd = -1, .stdout_fd = -1,
-				   .stderr_fd = STDERR_FILENO, .fds = &m, .n_fds = 1 };
+	const char *argv[] = {init_path,   "--serve-fd", "3",	  "--result-path",
+			      result_path, "--etc",	 etc_dir, NULL};
+	struct hc_fd_map m = {sv[1], 3};
+	struct hc_child_opts o = {.argv = argv,
+				  .stdin_fd = -1,
+				  .stdout_fd = -1,
+				  .stderr_fd = STDERR_FILENO,
+				  .fds = &m,
+				  .n_fds = 1};
 	r = hc_child_spawn(&s->child, &o, err);
 	close(sv[1]);
 	if (r < 0) {
@@ -91,17 +95,17 @@ static int run1(const char *const *argv, const char *cwd, const char *user, uint
 	return r;
 }
 
-#define NEED_INIT()                                                                          \
-	do {                                                                                 \
-		if (access(init_path, X_OK) < 0)                                             \
-			SKIP("build/bin/hotcell-init not built (make build/bin/hotcell-init)"); \
+#define NEED_INIT()                                                                                \
+	do {                                                                                       \
+		if (access(init_path, X_OK) < 0)                                                   \
+			SKIP("build/bin/hotcell-init not built (make build/bin/hotcell-init)");    \
 	} while (0)
 
 /* The process whose pid is in file has ended (or ends within WAIT_MS): watched through a
  * pidfd, which becomes readable at exit, so there is no sleeping. */
 static bool gone(const char *file)
 {
-	char buf[32] = { 0 };
+	char buf[32] = {0};
 	int fd = open(file, O_RDONLY | O_CLOEXEC), pfd;
 	bool ok;
 
@@ -114,7 +118,7 @@ static bool gone(const char *file)
 	pfd = (int)syscall(SYS_pidfd_open, atoi(buf), 0);
 	if (pfd < 0)
 		return errno == ESRCH;
-	struct pollfd p = { .fd = pfd, .events = POLLIN };
+	struct pollfd p = {.fd = pfd, .events = POLLIN};
 	ok = poll(&p, 1, WAIT_MS) == 1;
 	close(pfd);
 	return ok;
@@ -122,7 +126,7 @@ static bool gone(const char *file)
 
 TEST(hello_and_shutdown)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct session s;
 
 	NEED_INIT();
@@ -135,15 +139,15 @@ TEST(hello_and_shutdown)
 
 TEST(exit_codes)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct outcome o;
-	const int codes[] = { 0, 1, 7 };
+	const int codes[] = {0, 1, 7};
 
 	NEED_INIT();
 	for (size_t i = 0; i < HC_ARRAY_SIZE(codes); i++) {
 		char cmd[32];
 		snprintf(cmd, sizeof(cmd), "exit %d", codes[i]);
-		const char *argv[] = { "sh", "-c", cmd, NULL };
+		const char *argv[] = {"sh", "-c", cmd, NULL};
 		ASSERT_OK(run1(argv, "", "", 0, 0, &o, &err), &err);
 		ASSERT_TRUE(o.got_exit);
 		ASSERT_EQ_INT(o.exit.code, codes[i]);
@@ -155,12 +159,12 @@ TEST(exit_codes)
 
 TEST(not_found_and_not_executable)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct outcome o;
 	char path[4300];
 
 	NEED_INIT();
-	const char *a1[] = { "doesnotexist", NULL };
+	const char *a1[] = {"doesnotexist", NULL};
 	ASSERT_OK(run1(a1, "", "", 0, 0, &o, &err), &err);
 	ASSERT_TRUE(o.got_error && !o.got_exit);
 	ASSERT_EQ_INT(o.error.reason, HC_EXEC_ERR_NOT_FOUND);
@@ -172,7 +176,7 @@ TEST(not_found_and_not_executable)
 	ASSERT_TRUE(fd >= 0);
 	ASSERT_EQ_INT(write(fd, "#!/bin/sh\n", 10), 10);
 	close(fd);
-	const char *a2[] = { path, NULL };
+	const char *a2[] = {path, NULL};
 	ASSERT_OK(run1(a2, "", "", 0, 0, &o, &err), &err);
 	ASSERT_TRUE(o.got_error);
 	ASSERT_EQ_INT(o.error.reason, HC_EXEC_ERR_NOT_EXECUTABLE);
@@ -181,13 +185,13 @@ TEST(not_found_and_not_executable)
 
 TEST(bad_workdir_and_create)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct outcome o;
 	char dir[4300];
 
 	NEED_INIT();
 	snprintf(dir, sizeof(dir), "%s/made/by/agent", tmpdir);
-	const char *argv[] = { "pwd", NULL };
+	const char *argv[] = {"pwd", NULL};
 	ASSERT_OK(run1(argv, dir, "", 0, 0, &o, &err), &err);
 	ASSERT_TRUE(o.got_error);
 	ASSERT_EQ_INT(o.error.reason, HC_EXEC_ERR_BAD_WORKDIR);
@@ -204,11 +208,11 @@ TEST(bad_workdir_and_create)
 
 TEST(signal_report)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct outcome o;
 
 	NEED_INIT();
-	const char *argv[] = { "sh", "-c", "kill -TERM $$", NULL };
+	const char *argv[] = {"sh", "-c", "kill -TERM $$", NULL};
 	ASSERT_OK(run1(argv, "", "", 0, 0, &o, &err), &err);
 	ASSERT_TRUE(o.got_exit);
 	ASSERT_EQ_INT(o.exit.code, -1);
@@ -219,7 +223,7 @@ TEST(signal_report)
 
 TEST(signal_frame_forwarded)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct session s;
 	struct outcome o;
 	struct hc_buf b = HC_BUF_INIT(0);
@@ -227,8 +231,8 @@ TEST(signal_frame_forwarded)
 	NEED_INIT();
 	ASSERT_OK(session_start(&s, &err), &err);
 	/* "ready" on stdout tells the trap is set; then SIGUSR1 from the host ends it with 42. */
-	const char *argv[] = { "sh", "-c", "trap 'exit 42' USR1; echo ready; while :; do sleep 0.05; done",
-			       NULL };
+	const char *argv[] = {
+		"sh", "-c", "trap 'exit 42' USR1; echo ready; while :; do sleep 0.05; done", NULL};
 	ASSERT_EQ_INT(ac_send_exec(&s.c, argv, "", "", 0, 0), 0);
 	struct hc_proto_frame f;
 	size_t used;
@@ -247,15 +251,15 @@ TEST(signal_frame_forwarded)
 
 TEST(stdout_stderr_apart_and_binary)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct outcome o;
 
 	NEED_INIT();
 	/* Every byte value on stdout, a NUL-laden line on stderr, interleaved. */
-	const char *argv[] = { "sh", "-c",
-			       "i=0; while [ $i -lt 256 ]; do printf \"\\\\$(printf %o $i)\"; "
-			       "i=$((i+1)); done; printf 'e\\000r\\n' >&2; printf tail",
-			       NULL };
+	const char *argv[] = {"sh", "-c",
+			      "i=0; while [ $i -lt 256 ]; do printf \"\\\\$(printf %o $i)\"; "
+			      "i=$((i+1)); done; printf 'e\\000r\\n' >&2; printf tail",
+			      NULL};
 	ASSERT_OK(run1(argv, "", "", 0, 0, &o, &err), &err);
 	ASSERT_TRUE(o.got_exit);
 	ASSERT_EQ_INT(o.exit.code, 0);
@@ -271,7 +275,7 @@ TEST(stdout_stderr_apart_and_binary)
 
 TEST(stdin_roundtrip)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct session s;
 	struct outcome o;
 	static uint8_t data[300000];
@@ -280,7 +284,7 @@ TEST(stdin_roundtrip)
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 7 + i / 256);
 	ASSERT_OK(session_start(&s, &err), &err);
-	const char *argv[] = { "cat", NULL };
+	const char *argv[] = {"cat", NULL};
 	ASSERT_EQ_INT(ac_send_exec(&s.c, argv, "", "", HC_EXEC_F_STDIN, 0), 0);
 	/* Send it all, then close: the agent must keep the command's output flowing while it
 	 * takes our stdin, or this deadlocks (the collect below would time out). A second
@@ -303,11 +307,11 @@ TEST(stdin_roundtrip)
 
 TEST(no_stdin_is_dev_null)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct outcome o;
 
 	NEED_INIT();
-	const char *argv[] = { "sh", "-c", "cat; echo done", NULL };
+	const char *argv[] = {"sh", "-c", "cat; echo done", NULL};
 	ASSERT_OK(run1(argv, "", "", 0, 0, &o, &err), &err);
 	ASSERT_EQ_INT(o.exit.code, 0);
 	ASSERT_EQ_STR(o.out.data, "done\n");
@@ -316,16 +320,16 @@ TEST(no_stdin_is_dev_null)
 
 TEST(five_megabytes)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct session s;
 	struct outcome o;
 
 	NEED_INIT();
 	ASSERT_OK(session_start(&s, &err), &err);
 	/* 5 MB on stdout and 1 MB on stderr at once, read slowly at first: back-pressure. */
-	const char *argv[] = { "sh", "-c",
-			       "head -c 1048576 /dev/zero >&2 & head -c 5242880 /dev/zero; wait",
-			       NULL };
+	const char *argv[] = {"sh", "-c",
+			      "head -c 1048576 /dev/zero >&2 & head -c 5242880 /dev/zero; wait",
+			      NULL};
 	ASSERT_EQ_INT(ac_send_exec(&s.c, argv, "", "", 0, 0), 0);
 	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
 	ASSERT_TRUE(o.got_exit);
@@ -338,7 +342,7 @@ TEST(five_megabytes)
 
 TEST(timeout_kills)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct outcome o;
 	char pidfile[4300];
 
@@ -347,7 +351,7 @@ TEST(timeout_kills)
 	char cmd[4400];
 	/* A background child in the same group must die too. */
 	snprintf(cmd, sizeof(cmd), "sleep 300 & echo $! > %s; echo started; wait", pidfile);
-	const char *argv[] = { "sh", "-c", cmd, NULL };
+	const char *argv[] = {"sh", "-c", cmd, NULL};
 	ASSERT_OK(run1(argv, "", "", 0, 300, &o, &err), &err);
 	ASSERT_TRUE(o.got_exit);
 	ASSERT_EQ_INT(o.exit.timed_out, 1);
@@ -360,13 +364,13 @@ TEST(timeout_kills)
 
 TEST(result_json)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct outcome o;
 	char cmd[4400];
 
 	NEED_INIT();
 	snprintf(cmd, sizeof(cmd), "printf '{\"answer\": 42}' > %s", result_path);
-	const char *argv[] = { "sh", "-c", cmd, NULL };
+	const char *argv[] = {"sh", "-c", cmd, NULL};
 	ASSERT_OK(run1(argv, "", "", 0, 0, &o, &err), &err);
 	ASSERT_TRUE(o.got_exit && o.got_result);
 	ASSERT_EQ_INT(o.result_status, HC_RESULT_OK);
@@ -375,14 +379,14 @@ TEST(result_json)
 
 	/* Over 1 MiB: status "too large", no content. */
 	snprintf(cmd, sizeof(cmd), "head -c 1048577 /dev/zero > %s", result_path);
-	const char *argv2[] = { "sh", "-c", cmd, NULL };
+	const char *argv2[] = {"sh", "-c", cmd, NULL};
 	ASSERT_OK(run1(argv2, "", "", 0, 0, &o, &err), &err);
 	ASSERT_TRUE(o.got_exit && o.got_result);
 	ASSERT_EQ_INT(o.result_status, HC_RESULT_TOO_LARGE);
 	outcome_free(&o);
 
 	/* A command that writes none reports none, even when an earlier one did. */
-	const char *argv3[] = { "true", NULL };
+	const char *argv3[] = {"true", NULL};
 	ASSERT_OK(run1(argv3, "", "", 0, 0, &o, &err), &err);
 	ASSERT_TRUE(o.got_exit && !o.got_result);
 	outcome_free(&o);
@@ -390,7 +394,7 @@ TEST(result_json)
 
 TEST(sequential_execs)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct session s;
 	struct outcome o;
 
@@ -399,7 +403,7 @@ TEST(sequential_execs)
 	for (int i = 0; i < 5; i++) {
 		char cmd[64];
 		snprintf(cmd, sizeof(cmd), "echo run%d; exit %d", i, i);
-		const char *argv[] = { "sh", "-c", cmd, NULL };
+		const char *argv[] = {"sh", "-c", cmd, NULL};
 		ASSERT_EQ_INT(ac_send_exec(&s.c, argv, "", "", 0, 0), 0);
 		ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
 		ASSERT_EQ_INT(o.exit.code, i);
@@ -409,12 +413,12 @@ TEST(sequential_execs)
 		outcome_free(&o);
 	}
 	/* An error in between leaves the agent serving. */
-	const char *bad[] = { "doesnotexist", NULL };
+	const char *bad[] = {"doesnotexist", NULL};
 	ASSERT_EQ_INT(ac_send_exec(&s.c, bad, "", "", 0, 0), 0);
 	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
 	ASSERT_TRUE(o.got_error);
 	outcome_free(&o);
-	const char *ok[] = { "true", NULL };
+	const char *ok[] = {"true", NULL};
 	ASSERT_EQ_INT(ac_send_exec(&s.c, ok, "", "", 0, 0), 0);
 	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
 	ASSERT_TRUE(o.got_exit && o.exit.code == 0);
@@ -424,13 +428,13 @@ TEST(sequential_execs)
 
 TEST(busy_and_invalid)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct session s;
 	struct outcome o;
 
 	NEED_INIT();
 	ASSERT_OK(session_start(&s, &err), &err);
-	const char *argv[] = { "sh", "-c", "sleep 0.3", NULL };
+	const char *argv[] = {"sh", "-c", "sleep 0.3", NULL};
 	ASSERT_EQ_INT(ac_send_exec(&s.c, argv, "", "", 0, 0), 0);
 	ASSERT_EQ_INT(ac_send_exec(&s.c, argv, "", "", 0, 0), 0);
 	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
@@ -450,9 +454,9 @@ TEST(busy_and_invalid)
 
 TEST(malformed_stream_ends_agent)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct session s;
-	const uint8_t junk[8] = { 0, 0, 0, 1, 200, 0, 0, 0 };
+	const uint8_t junk[8] = {0, 0, 0, 1, 200, 0, 0, 0};
 
 	NEED_INIT();
 	ASSERT_OK(session_start(&s, &err), &err);
@@ -469,7 +473,7 @@ TEST(malformed_stream_ends_agent)
 
 TEST(eof_kills_running_command)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct session s;
 	char pidfile[4300], cmd[4400];
 
@@ -477,7 +481,7 @@ TEST(eof_kills_running_command)
 	snprintf(pidfile, sizeof(pidfile), "%s/eof.pid", tmpdir);
 	snprintf(cmd, sizeof(cmd), "echo $$ > %s; echo up; exec sleep 300", pidfile);
 	ASSERT_OK(session_start(&s, &err), &err);
-	const char *argv[] = { "sh", "-c", cmd, NULL };
+	const char *argv[] = {"sh", "-c", cmd, NULL};
 	ASSERT_EQ_INT(ac_send_exec(&s.c, argv, "", "", 0, 0), 0);
 	struct hc_proto_frame f;
 	size_t used;
@@ -508,13 +512,13 @@ static int write_file(const char *dir, const char *name, const char *content)
 
 TEST(users_from_image_files)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct outcome o;
 
 	NEED_INIT();
 	if (geteuid() != 0)
 		SKIP("needs root to switch users");
-	const char *argv[] = { "sh", "-c", "echo $(id -u) $(id -g) $(id -G) $HOME", NULL };
+	const char *argv[] = {"sh", "-c", "echo $(id -u) $(id -g) $(id -G) $HOME", NULL};
 	ASSERT_OK(run1(argv, "/", "alice", 0, 0, &o, &err), &err);
 	ASSERT_TRUE(o.got_exit);
 	ASSERT_EQ_STR(o.out.data, "1234 2000 2000 3000 /home/alice\n");
@@ -584,7 +588,7 @@ int main(void)
 	RUN(eof_kills_running_command);
 	RUN(users_from_image_files);
 
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	if (hc_path_rm_rf(tmpdir, &err) < 0)
 		fprintf(stderr, "cannot remove %s: %s\n", tmpdir, err.message);
 	return test_summary();

@@ -44,7 +44,7 @@ struct vm {
 
 static int listen_unix(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -72,10 +72,14 @@ static int start_virtiofsd(struct hc_child *c, const char *sock, const char *dir
 	if (fd < 0)
 		return hc_error_errno(err, fd, "listen %s", sock);
 	snprintf(src, sizeof(src), "source=%s", dir);
-	const char *argv[] = { virtiofsd, "--fd=3", "-o", src, "-o", "cache=none", NULL };
-	struct hc_fd_map m = { fd, 3 };
-	struct hc_child_opts o = { .argv = argv, .stdin_fd = -1, .stdout_fd = -1,
-				   .stderr_fd = -1, .fds = &m, .n_fds = 1 };
+	const char *argv[] = {virtiofsd, "--fd=3", "-o", src, "-o", "cache=none", NULL};
+	struct hc_fd_map m = {fd, 3};
+	struct hc_child_opts o = {.argv = argv,
+				  .stdin_fd = -1,
+				  .stdout_fd = -1,
+				  .stderr_fd = -1,
+				  .fds = &m,
+				  .n_fds = 1};
 	r = hc_child_spawn(c, &o, err);
 	close(fd);
 	return r;
@@ -94,15 +98,14 @@ static int start_vsockd(struct vm *vm, const char *sock, struct hc_error *err)
 		return hc_error_errno(err, -errno, "inotify");
 	unlink(sock);
 	snprintf(cid, sizeof(cid), "%d", HC_BOOT_VSOCK_GUEST_CID);
-	const char *argv[] = { vsockd_bin, "--guest-cid", cid, "--socket", sock, "--uds-path",
-			       vm->hybrid, NULL };
-	struct hc_child_opts o = { .argv = argv, .stdin_fd = -1, .stdout_fd = -1,
-				   .stderr_fd = -1 };
+	const char *argv[] = {vsockd_bin, "--guest-cid", cid,	     "--socket",
+			      sock,	  "--uds-path",	 vm->hybrid, NULL};
+	struct hc_child_opts o = {.argv = argv, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
 	r = hc_child_spawn(&vm->vsockd, &o, err);
 	if (r < 0)
 		return r;
 	while (!hc_path_exists(sock)) {
-		struct pollfd p = { .fd = ino, .events = POLLIN };
+		struct pollfd p = {.fd = ino, .events = POLLIN};
 		char ev[4096];
 
 		if (poll(&p, 1, 10000) != 1)
@@ -176,16 +179,36 @@ static int vm_start(struct vm *vm, const char *root, const char *channel, const 
 	snprintf(chr_root, sizeof(chr_root), "socket,id=fsroot,path=%s", sock_root);
 	snprintf(chr_vol, sizeof(chr_vol), "socket,id=fsvol,path=%s", sock_vol);
 	snprintf(chr_agent, sizeof(chr_agent), "socket,id=agent,path=%s", sock_agent);
-	snprintf(drive, sizeof(drive), "file=%s.ext4,if=none,id=disk,format=raw,readonly=on", image);
+	snprintf(drive, sizeof(drive), "file=%s.ext4,if=none,id=disk,format=raw,readonly=on",
+		 image);
 
 	const char *accel = getenv("HOTCELL_TEST_ACCEL") ? getenv("HOTCELL_TEST_ACCEL") : "tcg";
-	const char *base[] = { "qemu-system-x86_64", "-M", "microvm,acpi=off,memory-backend=mem",
-			       "-accel", accel, "-m", "256M", "-object",
-			       "memory-backend-memfd,id=mem,size=256M,share=on", "-global",
-			       "virtio-mmio.force-legacy=false", "-nodefaults", "-no-user-config",
-			       "-display", "none", "-no-reboot", "-kernel", kernel, "-initrd",
-			       vm_initrd, "-append", append, "-chardev", chr_con, "-serial",
-			       "chardev:con" };
+	const char *base[] = {"qemu-system-x86_64",
+			      "-M",
+			      "microvm,acpi=off,memory-backend=mem",
+			      "-accel",
+			      accel,
+			      "-m",
+			      "256M",
+			      "-object",
+			      "memory-backend-memfd,id=mem,size=256M,share=on",
+			      "-global",
+			      "virtio-mmio.force-legacy=false",
+			      "-nodefaults",
+			      "-no-user-config",
+			      "-display",
+			      "none",
+			      "-no-reboot",
+			      "-kernel",
+			      kernel,
+			      "-initrd",
+			      vm_initrd,
+			      "-append",
+			      append,
+			      "-chardev",
+			      chr_con,
+			      "-serial",
+			      "chardev:con"};
 	for (size_t i = 0; i < HC_ARRAY_SIZE(base); i++)
 		argv[n++] = base[i];
 	if (hc_streq(channel, "vsock")) {
@@ -219,15 +242,15 @@ static int vm_start(struct vm *vm, const char *root, const char *channel, const 
 		argv[n++] = "vhost-user-fs-device,chardev=fsvol,tag=" HC_BOOT_TAG_VOLUME_PREFIX "0";
 	}
 	argv[n] = NULL;
-	struct hc_child_opts o = { .argv = argv, .stdin_fd = -1, .stdout_fd = -1,
-				   .stderr_fd = STDERR_FILENO };
+	struct hc_child_opts o = {
+		.argv = argv, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = STDERR_FILENO};
 	return hc_child_spawn(&vm->qemu, &o, err);
 }
 
 /* Accepts the agent connection (QEMU connects at start) and reads the HELLO. */
 static int vm_connect(struct vm *vm, struct hc_proto_hello *hello)
 {
-	struct pollfd p = { .fd = vm->agent_listen, .events = POLLIN };
+	struct pollfd p = {.fd = vm->agent_listen, .events = POLLIN};
 	int fd;
 
 	if (poll(&p, 1, BOOT_WAIT_MS) != 1)
@@ -288,7 +311,7 @@ static void dump_console(const struct vm *vm)
 /* Runs a shell command in the VM; returns its outcome. */
 static int vm_sh(struct vm *vm, const char *script, const char *user, struct outcome *o)
 {
-	const char *argv[] = { "sh", "-c", script, NULL };
+	const char *argv[] = {"sh", "-c", script, NULL};
 	int r = ac_send_exec(&vm->c, argv, "", user, 0, 60000);
 
 	return r < 0 ? r : ac_collect(&vm->c, o);
@@ -299,7 +322,7 @@ static const char *skip_reason(void)
 	static char why[256];
 	struct hc_error err;
 	char *out = NULL;
-	const char *qv[] = { "qemu-system-x86_64", "-version", NULL };
+	const char *qv[] = {"qemu-system-x86_64", "-version", NULL};
 
 	if (geteuid() != 0)
 		return "needs root (virtiofsd)";
@@ -321,21 +344,21 @@ static const char *skip_reason(void)
 	return NULL;
 }
 
-#define CHECK_VM(cond)                                                                       \
-	do {                                                                                 \
-		if (!(cond)) {                                                               \
-			dump_console(&vm);                                                   \
-			vm_stop(&vm);                                                        \
-			FAILF("%s is false", #cond);                                         \
-		}                                                                            \
+#define CHECK_VM(cond)                                                                             \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			dump_console(&vm);                                                         \
+			vm_stop(&vm);                                                              \
+			FAILF("%s is false", #cond);                                               \
+		}                                                                                  \
 	} while (0)
 
 TEST(boot_virtiofs_serial)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct hc_proto_hello hello;
 	struct outcome o;
-	struct vm vm = { 0 };
+	struct vm vm = {0};
 	char voldir[4400], probe[4500];
 	const char *why = skip_reason();
 
@@ -348,16 +371,18 @@ TEST(boot_virtiofs_serial)
 	CHECK_VM(hello.version == HC_PROTO_VERSION && hello.boot_ns > 0);
 
 	/* PID 1 is hotcell-init; the root is the overlay; hostname; /hotcell is there. */
-	CHECK_VM(vm_sh(&vm, "echo $$ $(cat /proc/1/comm) $(hostname); grep ' / ' /proc/mounts | "
-			    "cut -d' ' -f3; test -d /hotcell -a -d /tmp && echo dirs",
+	CHECK_VM(vm_sh(&vm,
+		       "echo $$ $(cat /proc/1/comm) $(hostname); grep ' / ' /proc/mounts | "
+		       "cut -d' ' -f3; test -d /hotcell -a -d /tmp && echo dirs",
 		       "", &o) == 0);
 	CHECK_VM(o.got_exit && o.exit.code == 0);
 	CHECK_VM(strstr(o.out.data, " init hotcell\noverlay\ndirs\n") != NULL);
 	outcome_free(&o);
 
 	/* Writes land in the tmpfs, not in the image. The volume is the host's directory. */
-	CHECK_VM(vm_sh(&vm, "echo new > /etc/newfile && cat /etc/newfile && "
-			    "echo fromguest > '/mnt/my vol/probe' && echo vol",
+	CHECK_VM(vm_sh(&vm,
+		       "echo new > /etc/newfile && cat /etc/newfile && "
+		       "echo fromguest > '/mnt/my vol/probe' && echo vol",
 		       "", &o) == 0);
 	CHECK_VM(o.got_exit && o.exit.code == 0);
 	CHECK_VM(hc_streq(o.out.data, "new\nvol\n"));
@@ -376,7 +401,7 @@ TEST(boot_virtiofs_serial)
 	CHECK_VM(o.got_exit && o.exit.code == 7 && o.got_result && o.result_status == 0);
 	CHECK_VM(hc_streq(o.result.data, "{\"ok\":1}\n") && hc_streq(o.err.data, "e\n"));
 	outcome_free(&o);
-	const char *nf[] = { "doesnotexist", NULL };
+	const char *nf[] = {"doesnotexist", NULL};
 	CHECK_VM(ac_send_exec(&vm.c, nf, "", "", 0, 0) == 0 && ac_collect(&vm.c, &o) == 0);
 	CHECK_VM(o.got_error && o.error.reason == HC_EXEC_ERR_NOT_FOUND);
 	outcome_free(&o);
@@ -391,17 +416,17 @@ TEST(boot_virtiofs_serial)
 
 TEST(boot_block_and_channel_close)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct hc_proto_hello hello;
 	struct outcome o;
-	struct vm vm = { 0 };
+	struct vm vm = {0};
 	char disk[4400], out[256];
 	const char *why = skip_reason();
 
 	if (why)
 		SKIP(why);
 	snprintf(disk, sizeof(disk), "%s.ext4", image);
-	const char *mk[] = { "mke2fs", "-q", "-F", "-t", "ext4", "-d", image, disk, "32M", NULL };
+	const char *mk[] = {"mke2fs", "-q", "-F", "-t", "ext4", "-d", image, disk, "32M", NULL};
 	char *mkout = NULL;
 	if (hc_child_run(mk, 60000, 4096, &mkout, &err) != 0) {
 		free(mkout);
@@ -410,8 +435,10 @@ TEST(boot_block_and_channel_close)
 	free(mkout);
 	ASSERT_OK(vm_start(&vm, "block", "serial", NULL, NULL, &err), &err);
 	CHECK_VM(vm_connect(&vm, &hello) == 0);
-	CHECK_VM(vm_sh(&vm, "grep ' /run/hc/lower ' /proc/mounts | cut -d' ' -f1,3; "
-			    "touch /x && echo writable", "", &o) == 0);
+	CHECK_VM(vm_sh(&vm,
+		       "grep ' /run/hc/lower ' /proc/mounts | cut -d' ' -f1,3; "
+		       "touch /x && echo writable",
+		       "", &o) == 0);
 	snprintf(out, sizeof(out), "%s", o.out.data ? o.out.data : "");
 	outcome_free(&o);
 	/* The lower mount is not visible from the new root: only the overlay's effect is. */
@@ -425,8 +452,8 @@ TEST(boot_block_and_channel_close)
 
 TEST(boot_failure_is_reported)
 {
-	struct hc_error err = { 0 };
-	struct vm vm = { 0 };
+	struct hc_error err = {0};
+	struct vm vm = {0};
 	const char *why = skip_reason();
 
 	if (why)
@@ -441,10 +468,10 @@ TEST(boot_failure_is_reported)
 
 TEST(boot_vsock_and_reconnect)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct hc_proto_hello hello;
 	struct outcome o;
-	struct vm vm = { 0 };
+	struct vm vm = {0};
 	const char *why = skip_reason();
 
 	if (why)
@@ -480,10 +507,10 @@ TEST(boot_vsock_and_reconnect)
  * whose /init is a busybox script playing that part checks the same path. */
 TEST(boot_as_child_of_another_init)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct hc_proto_hello hello;
 	struct outcome o;
-	struct vm vm = { 0 };
+	struct vm vm = {0};
 	char dir[4400], cpio[4400], cmd[9000], p[4500];
 	char *out = NULL;
 	const char *why = skip_reason();
@@ -509,7 +536,7 @@ TEST(boot_as_child_of_another_init)
 		 "set -e; cp %s '%s/bin/busybox'; cp '%s/%s/bin/hotcell-init' '%s/hotcell-init'; "
 		 "cd '%s'; find . | cpio -o -H newc --quiet | gzip -1 > '%s'",
 		 busybox, dir, top, getenv("BUILD") ? getenv("BUILD") : "build", dir, dir, cpio);
-	const char *sh[] = { "sh", "-c", cmd, NULL };
+	const char *sh[] = {"sh", "-c", cmd, NULL};
 	if (hc_child_run(sh, 60000, 4096, &out, &err) != 0) {
 		free(out);
 		SKIP("cannot build the test initramfs (cpio, gzip)");
@@ -521,8 +548,9 @@ TEST(boot_as_child_of_another_init)
 	ASSERT_OK(vm_start(&vm, "virtiofs", "serial", NULL, NULL, &err), &err);
 	CHECK_VM(vm_connect(&vm, &hello) == 0);
 	/* Not PID 1, but the commands still run in the image, and orphans are reaped by it. */
-	CHECK_VM(vm_sh(&vm, "test $$ -ne 1 && grep -c busybox /proc/1/cmdline; "
-			    "test -d /hotcell && echo ok; (cat /dev/null &); echo done",
+	CHECK_VM(vm_sh(&vm,
+		       "test $$ -ne 1 && grep -c busybox /proc/1/cmdline; "
+		       "test -d /hotcell && echo ok; (cat /dev/null &); echo done",
 		       "", &o) == 0);
 	CHECK_VM(o.got_exit && o.exit.code == 0 && hc_streq(o.out.data, "1\nok\ndone\n"));
 	outcome_free(&o);
@@ -536,10 +564,10 @@ TEST(boot_as_child_of_another_init)
 
 static int make_image(void)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char p[4500], l[4500];
-	static const char *const cmds[] = { "sh", "echo", "cat", "id", "hostname", "grep", "cut",
-					    "touch", "test", "true" };
+	static const char *const cmds[] = {"sh",   "echo", "cat",   "id",   "hostname",
+					   "grep", "cut",  "touch", "test", "true"};
 
 	snprintf(image, sizeof(image), "%s/image", work);
 	snprintf(p, sizeof(p), "%s/bin", image);
@@ -549,7 +577,7 @@ static int make_image(void)
 	if (hc_path_mkdir_p(p, 0755, &err) < 0)
 		return -1;
 	snprintf(p, sizeof(p), "%s/bin/busybox", image);
-	const char *cp[] = { "cp", busybox, p, NULL };
+	const char *cp[] = {"cp", busybox, p, NULL};
 	char *out = NULL;
 	if (hc_child_run(cp, 10000, 4096, &out, &err) != 0) {
 		free(out);
@@ -576,7 +604,7 @@ static int make_image(void)
 int main(void)
 {
 	const char *b = getenv("BUILD") ? getenv("BUILD") : "build";
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 
 	snprintf(top, sizeof(top), "%s", getenv("HOTCELL_TOP") ? getenv("HOTCELL_TOP") : ".");
 	if (getenv("HOTCELL_KERNEL"))
@@ -586,10 +614,10 @@ int main(void)
 	snprintf(initrd, sizeof(initrd), "%s/%s/initramfs.cpio.gz", top, b);
 	snprintf(busybox, sizeof(busybox), "/bin/busybox");
 	const char *tools = getenv("HOTCELL_TOOLS_DIR") ? getenv("HOTCELL_TOOLS_DIR")
-							 : "/var/cache/hotcell-tools";
+							: "/var/cache/hotcell-tools";
 	snprintf(vsockd_bin, sizeof(vsockd_bin), "%s/usr/bin/vhost-device-vsock", tools);
 	if (access(vsockd_bin, X_OK) < 0) {
-		const char *w[] = { "sh", "-c", "command -v vhost-device-vsock", NULL };
+		const char *w[] = {"sh", "-c", "command -v vhost-device-vsock", NULL};
 		char *out = NULL;
 		vsockd_bin[0] = 0;
 		if (hc_child_run(w, 5000, 4096, &out, &err) == 0 && out && out[0] == '/')

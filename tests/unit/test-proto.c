@@ -28,7 +28,7 @@ TEST(header_layout)
 
 	ASSERT_EQ_INT(hc_proto_frame_append(&b, HC_FRAME_STDOUT, "abc", 3), 0);
 	ASSERT_EQ_INT(b.len, 11);
-	const uint8_t want[] = { 0, 0, 0, 3, HC_FRAME_STDOUT, 0, 0, 0, 'a', 'b', 'c' };
+	const uint8_t want[] = {0, 0, 0, 3, HC_FRAME_STDOUT, 0, 0, 0, 'a', 'b', 'c'};
 	ASSERT_TRUE(memcmp(b.data, want, sizeof(want)) == 0);
 	/* Every prefix is "need more", the whole is one frame. */
 	for (size_t i = 0; i < b.len; i++)
@@ -45,7 +45,7 @@ TEST(header_rejects)
 {
 	struct hc_proto_frame f;
 	size_t used;
-	uint8_t h[HC_PROTO_HEADER_SIZE] = { 0, 0, 0, 0, HC_FRAME_SHUTDOWN, 0, 0, 0 };
+	uint8_t h[HC_PROTO_HEADER_SIZE] = {0, 0, 0, 0, HC_FRAME_SHUTDOWN, 0, 0, 0};
 
 	ASSERT_EQ_INT(hc_proto_frame_parse(h, sizeof(h), &f, &used), 1);
 	h[4] = 0; /* unknown type */
@@ -81,8 +81,7 @@ TEST(header_rejects)
 TEST(hello_roundtrip)
 {
 	struct hc_buf b = HC_BUF_INIT(0);
-	struct hc_proto_hello h = { .version = HC_PROTO_VERSION, .boot_ns = 0x123456789abcdefULL },
-			      d;
+	struct hc_proto_hello h = {.version = HC_PROTO_VERSION, .boot_ns = 0x123456789abcdefULL}, d;
 	struct hc_proto_frame f;
 
 	snprintf(h.agent, sizeof(h.agent), "hotcell-init 0.1");
@@ -104,17 +103,17 @@ TEST(hello_roundtrip)
 TEST(exec_roundtrip)
 {
 	struct hc_buf b = HC_BUF_INIT(0);
-	char *argv[] = { S("sh"), S("-c"), S("printf '%s' \"$X\""), S(""), NULL };
-	char *env[] = { S("PATH=/bin"), S("X=a=b"), S("EMPTY="), NULL };
-	struct hc_proto_exec e = { .flags = HC_EXEC_F_STDIN | HC_EXEC_F_CREATE_WORKDIR,
-				   .timeout_ms = 1234,
-				   .user = S("nobody:nogroup"),
-				   .cwd = S("/work dir"),
-				   .argv = argv,
-				   .argc = 4,
-				   .env = env,
-				   .envc = 3 },
-			     d = { 0 };
+	char *argv[] = {S("sh"), S("-c"), S("printf '%s' \"$X\""), S(""), NULL};
+	char *env[] = {S("PATH=/bin"), S("X=a=b"), S("EMPTY="), NULL};
+	struct hc_proto_exec e = {.flags = HC_EXEC_F_STDIN | HC_EXEC_F_CREATE_WORKDIR,
+				  .timeout_ms = 1234,
+				  .user = S("nobody:nogroup"),
+				  .cwd = S("/work dir"),
+				  .argv = argv,
+				  .argc = 4,
+				  .env = env,
+				  .envc = 3},
+			     d = {0};
 	struct hc_proto_frame f;
 
 	ASSERT_EQ_INT(hc_proto_exec_encode(&b, &e), 0);
@@ -147,9 +146,9 @@ TEST(exec_roundtrip)
 TEST(exec_rejects)
 {
 	struct hc_buf b = HC_BUF_INIT(0);
-	char *argv[] = { S("true"), NULL };
-	char *badenv[] = { S("NOEQUALS"), NULL };
-	struct hc_proto_exec e = { .argv = argv, .argc = 0 }, d;
+	char *argv[] = {S("true"), NULL};
+	char *badenv[] = {S("NOEQUALS"), NULL};
+	struct hc_proto_exec e = {.argv = argv, .argc = 0}, d;
 	struct hc_proto_frame f;
 
 	ASSERT_EQ_INT(hc_proto_exec_encode(&b, &e), -EINVAL); /* argc 0 */
@@ -173,12 +172,13 @@ TEST(exec_rejects)
 	/* Hand-made payloads: a NUL inside a string, an unknown flag, a huge count. */
 	uint8_t p[64];
 	size_t n = 0;
-#define U32(v) (p[n++] = (uint8_t)((v) >> 24), p[n++] = (uint8_t)((v) >> 16), \
-		p[n++] = (uint8_t)((v) >> 8), p[n++] = (uint8_t)(v))
+#define U32(v)                                                                                     \
+	(p[n++] = (uint8_t)((v) >> 24), p[n++] = (uint8_t)((v) >> 16),                             \
+	 p[n++] = (uint8_t)((v) >> 8), p[n++] = (uint8_t)(v))
 	U32(0), U32(0), U32(0), U32(0), U32(1), U32(3);
 	p[n++] = 'a', p[n++] = 0, p[n++] = 'b';
 	U32(0);
-	f = (struct hc_proto_frame){ .type = HC_FRAME_EXEC, .len = (uint32_t)n, .payload = p };
+	f = (struct hc_proto_frame){.type = HC_FRAME_EXEC, .len = (uint32_t)n, .payload = p};
 	ASSERT_EQ_INT(hc_proto_exec_decode(&f, &d), -EBADMSG);
 	p[n - 6] = 'x';
 	ASSERT_EQ_INT(hc_proto_exec_decode(&f, &d), 0);
@@ -199,16 +199,16 @@ TEST(exit_error_signal_result)
 	struct hc_proto_frame f;
 	size_t used;
 
-	struct hc_proto_exit x = { .code = 7 }, dx;
+	struct hc_proto_exit x = {.code = 7}, dx;
 	ASSERT_EQ_INT(hc_proto_exit_encode(&b, &x), 0);
-	struct hc_proto_exit sx = { .code = -1, .signal = 9, .timed_out = 1 };
+	struct hc_proto_exit sx = {.code = -1, .signal = 9, .timed_out = 1};
 	ASSERT_EQ_INT(hc_proto_exit_encode(&b, &sx), 0);
-	struct hc_proto_exit bad = { .code = 3, .signal = 9 };
+	struct hc_proto_exit bad = {.code = 3, .signal = 9};
 	ASSERT_EQ_INT(hc_proto_exit_encode(&b, &bad), -EINVAL);
-	bad = (struct hc_proto_exit){ .code = 256 };
+	bad = (struct hc_proto_exit){.code = 256};
 	ASSERT_EQ_INT(hc_proto_exit_encode(&b, &bad), -EINVAL);
 
-	struct hc_proto_error e = { .reason = HC_EXEC_ERR_NOT_FOUND }, de;
+	struct hc_proto_error e = {.reason = HC_EXEC_ERR_NOT_FOUND}, de;
 	snprintf(e.message, sizeof(e.message), "executable file `nope` not found in $PATH");
 	ASSERT_EQ_INT(hc_proto_error_encode(&b, &e), 0);
 	e.reason = 99;
@@ -216,8 +216,9 @@ TEST(exit_error_signal_result)
 	ASSERT_EQ_INT(hc_proto_signal_encode(&b, 15), 0);
 	ASSERT_EQ_INT(hc_proto_signal_encode(&b, 0), -EINVAL);
 	ASSERT_EQ_INT(hc_proto_signal_encode(&b, 65), -EINVAL);
-	struct hc_proto_result res = { .status = HC_RESULT_OK, .data = (const uint8_t *)"{}",
-				       .len = 2 },
+	struct hc_proto_result res = {.status = HC_RESULT_OK,
+				      .data = (const uint8_t *)"{}",
+				      .len = 2},
 			       dr;
 	ASSERT_EQ_INT(hc_proto_result_encode(&b, &res), 0);
 	res.status = 7;
@@ -259,8 +260,9 @@ TEST(result_limits)
 	struct hc_buf b = HC_BUF_INIT(0);
 	struct hc_proto_frame f;
 	uint8_t *big = calloc(1, HC_PROTO_MAX_RESULT + 1);
-	struct hc_proto_result r = { .status = HC_RESULT_OK, .data = big,
-				     .len = HC_PROTO_MAX_RESULT },
+	struct hc_proto_result r = {.status = HC_RESULT_OK,
+				    .data = big,
+				    .len = HC_PROTO_MAX_RESULT},
 			       d;
 
 	ASSERT_TRUE(big != NULL);
@@ -308,7 +310,7 @@ TEST(frame_write_and_read_over_socket)
 
 	/* EOF inside a frame. */
 	ASSERT_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	const uint8_t partial[] = { 0, 0, 0, 5, HC_FRAME_STDIN, 0, 0, 0, 'a' };
+	const uint8_t partial[] = {0, 0, 0, 5, HC_FRAME_STDIN, 0, 0, 0, 'a'};
 	ASSERT_EQ_INT(write(sv[0], partial, sizeof(partial)), sizeof(partial));
 	close(sv[0]);
 	hc_buf_reset(&in);
@@ -333,7 +335,8 @@ TEST(volume_key_roundtrip)
 
 	ASSERT_EQ_INT(hc_boot_volume_append(&b, 0, "/data", false), 0);
 	ASSERT_EQ_INT(hc_boot_volume_append(&b, 1, "/a b:c\"d%e/\xc3\xa9", true), 0);
-	ASSERT_EQ_STR(b.data, " hotcell.vol=hcvol0:/data hotcell.vol=hcvol1:/a%20b%3Ac%22d%25e/%C3%A9:ro");
+	ASSERT_EQ_STR(b.data,
+		      " hotcell.vol=hcvol0:/data hotcell.vol=hcvol1:/a%20b%3Ac%22d%25e/%C3%A9:ro");
 	ASSERT_EQ_INT(hc_boot_volume_append(&b, 2, "relative", false), -EINVAL);
 	ASSERT_EQ_INT(hc_boot_volume_append(&b, 2, "/x/../etc", false), -EINVAL);
 	ASSERT_EQ_INT(hc_boot_volume_parse("hcvol1:/a%20b%3Ac%22d%25e/%C3%A9:ro", tag, sizeof(tag),
@@ -342,19 +345,22 @@ TEST(volume_key_roundtrip)
 	ASSERT_EQ_STR(tag, "hcvol1");
 	ASSERT_EQ_STR(path, "/a b:c\"d%e/\xc3\xa9");
 	ASSERT_TRUE(ro);
-	ASSERT_EQ_INT(hc_boot_volume_parse("hcvol0:/data:rw", tag, sizeof(tag), path, sizeof(path),
-					   &ro),
-		      0);
+	ASSERT_EQ_INT(
+		hc_boot_volume_parse("hcvol0:/data:rw", tag, sizeof(tag), path, sizeof(path), &ro),
+		0);
 	ASSERT_EQ_STR(path, "/data");
 	ASSERT_TRUE(!ro);
 	ASSERT_EQ_INT(hc_boot_volume_parse("hcvol0:/ro", tag, sizeof(tag), path, sizeof(path), &ro),
 		      0);
 	ASSERT_EQ_STR(path, "/ro");
-	const char *bad[] = { "nocolon", ":/x", "hcvol0:rel", "hcvol0:/a/../b", "hcvol0:/a%00b",
-			      "hcvol0:/a%2", "hcvol0:/a%zz", "bad tag:/x",
-			      "a234567890123456789012345678901234567:/x", "hcvol0:" };
+	const char *bad[] = {
+		"nocolon",	  ":/x",	   "hcvol0:rel",
+		"hcvol0:/a/../b", "hcvol0:/a%00b", "hcvol0:/a%2",
+		"hcvol0:/a%zz",	  "bad tag:/x",	   "a234567890123456789012345678901234567:/x",
+		"hcvol0:"};
 	for (size_t i = 0; i < HC_ARRAY_SIZE(bad); i++)
-		if (hc_boot_volume_parse(bad[i], tag, sizeof(tag), path, sizeof(path), &ro) != -EINVAL)
+		if (hc_boot_volume_parse(bad[i], tag, sizeof(tag), path, sizeof(path), &ro) !=
+		    -EINVAL)
 			FAILF("accepted %s", bad[i]);
 	hc_buf_free(&b);
 }
