@@ -14,6 +14,7 @@ echo "$out" | grep -E '^(# kernel|SKIP|FAIL)' || true
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 col() { echo "$out" | awk -v k="$1" '/^bench:/ {for (i=2;i<NF;i++) if ($i==k) print $(i+1)}'; }
 echo "qemu backend, $n boots, load $(cut -d' ' -f1 /proc/loadavg):"
+echo "  hc_vm_start (spawn, QMP greeting):  $(col start_ms | median) ms"
 echo "  start -> first guest byte (median): $(col first_byte_ms | median) ms"
 echo "  QEMU RSS (median):                  $(( $(col qemu_rss_kib | median | cut -d. -f1) / 1024 )) MiB"
 echo "  virtiofsd RSS, both processes:      $(( $(col virtiofsd_rss_kib | median | cut -d. -f1) / 1024 )) MiB"
