@@ -496,7 +496,8 @@ TEST(boot_vsock_and_reconnect)
 	ac_free(&old);
 	CHECK_VM(vm_sh(&vm, "echo two", "", &o) == 0 && hc_streq(o.out.data, "two\n"));
 	outcome_free(&o);
-	CHECK_VM(hc_proto_frame_write(vm.c.fd, HC_FRAME_SHUTDOWN, NULL, 0) == 0);
+	/* The host closing its end (an orderly close, not a reset) ends the VM. */
+	ac_free(&vm.c);
 	int st = vm_wait(&vm);
 	CHECK_VM(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	vm_stop(&vm);
