@@ -472,6 +472,10 @@ static int start_qemu(struct reply *rep)
 	argv[n++] = "-display";
 	argv[n++] = "none";
 	argv[n++] = "-no-reboot";
+	/* Cloud Hypervisor has an i8042 whose reset (reboot=k) reboots the VM; microvm has none
+	 * unless asked, and reboot=k would spin for a long time before falling back. */
+	argv[n++] = "-device";
+	argv[n++] = "i8042";
 	argv[n++] = "-qmp";
 	argv[n++] = fmt("unix:%s,server=on,wait=off", QMP_SOCK);
 	if (serial && hc_streq(str(serial, "mode"), "File")) {
