@@ -23,8 +23,9 @@ static int creds_from_env(struct hc_oci_creds *ret, struct hc_error *err)
 	if (!u && !p)
 		return 0;
 	if (!u || !p || !*u)
-		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
-				     "set both HOTCELL_REGISTRY_USER and HOTCELL_REGISTRY_PASSWORD");
+		return hc_error_setk(
+			err, -EINVAL, HC_EK_USAGE,
+			"set both HOTCELL_REGISTRY_USER and HOTCELL_REGISTRY_PASSWORD");
 	if (strlen(u) >= sizeof(ret->user) || strlen(p) >= sizeof(ret->password))
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "registry credentials too long");
 	strcpy(ret->user, u);
@@ -131,7 +132,8 @@ static int lookup_file(const char *path, const struct hc_oci_ref *ref, struct hc
 	root = json_loadb(data, len, 0, NULL);
 	if (!root || !json_is_object(root)) {
 		json_decref(root);
-		return hc_error_setk(err, -EBADMSG, HC_EK_REGISTRY, "%s: not a valid auth file", path);
+		return hc_error_setk(err, -EBADMSG, HC_EK_REGISTRY, "%s: not a valid auth file",
+				     path);
 	}
 	if (hc_oci_ref_format_name(ref, repo, sizeof(repo)) < 0) {
 		json_decref(root);
@@ -140,14 +142,16 @@ static int lookup_file(const char *path, const struct hc_oci_ref *ref, struct hc
 
 	helpers = json_object_get(root, "credHelpers");
 	if (json_is_object(helpers)) {
-		json_object_foreach(helpers, key, v) {
+		json_object_foreach(helpers, key, v)
+		{
 			normalise_key(key, nkey, sizeof(nkey));
 			if (key_match(nkey, repo)) {
-				r = hc_error_setk(err, -ENOTSUP, HC_EK_REGISTRY,
-						  "%s: credential helpers (\"credHelpers\" for %s) are "
-						  "not supported; set HOTCELL_REGISTRY_USER and "
-						  "HOTCELL_REGISTRY_PASSWORD instead",
-						  path, ref->domain);
+				r = hc_error_setk(
+					err, -ENOTSUP, HC_EK_REGISTRY,
+					"%s: credential helpers (\"credHelpers\" for %s) are "
+					"not supported; set HOTCELL_REGISTRY_USER and "
+					"HOTCELL_REGISTRY_PASSWORD instead",
+					path, ref->domain);
 				json_decref(root);
 				return r;
 			}
@@ -155,7 +159,8 @@ static int lookup_file(const char *path, const struct hc_oci_ref *ref, struct hc
 	}
 	auths = json_object_get(root, "auths");
 	if (json_is_object(auths)) {
-		json_object_foreach(auths, key, v) {
+		json_object_foreach(auths, key, v)
+		{
 			size_t m;
 			normalise_key(key, nkey, sizeof(nkey));
 			m = key_match(nkey, repo);
@@ -173,10 +178,11 @@ static int lookup_file(const char *path, const struct hc_oci_ref *ref, struct hc
 			return r < 0 ? r : 1;
 		}
 		if (json_object_get(best, "identitytoken")) {
-			r = hc_error_setk(err, -ENOTSUP, HC_EK_REGISTRY,
-					  "%s: identity tokens (OAuth refresh tokens) for %s are not "
-					  "supported; use a password or access token",
-					  path, ref->domain);
+			r = hc_error_setk(
+				err, -ENOTSUP, HC_EK_REGISTRY,
+				"%s: identity tokens (OAuth refresh tokens) for %s are not "
+				"supported; use a password or access token",
+				path, ref->domain);
 			json_decref(root);
 			return r;
 		}
@@ -184,10 +190,11 @@ static int lookup_file(const char *path, const struct hc_oci_ref *ref, struct hc
 	/* docker: with a credsStore, auths entries are empty and the secret lives in the store. */
 	store = json_object_get(root, "credsStore");
 	if (json_is_string(store) && json_string_length(store) > 0) {
-		r = hc_error_setk(err, -ENOTSUP, HC_EK_REGISTRY,
-				  "%s: credential stores (\"credsStore\": \"%.64s\") are not supported; "
-				  "set HOTCELL_REGISTRY_USER and HOTCELL_REGISTRY_PASSWORD instead",
-				  path, json_string_value(store));
+		r = hc_error_setk(
+			err, -ENOTSUP, HC_EK_REGISTRY,
+			"%s: credential stores (\"credsStore\": \"%.64s\") are not supported; "
+			"set HOTCELL_REGISTRY_USER and HOTCELL_REGISTRY_PASSWORD instead",
+			path, json_string_value(store));
 		json_decref(root);
 		return r;
 	}
@@ -273,8 +280,8 @@ int hc_oci_auth_challenge_parse(const char *value, struct hc_oci_challenge *ret,
 		ret->scheme = HC_OCI_AUTH_BASIC;
 	else
 		return hc_error_setk(err, -EPROTONOSUPPORT, HC_EK_REGISTRY,
-				     "unsupported authentication scheme '%.*s'", (int)(n > 32 ? 32 : n),
-				     p);
+				     "unsupported authentication scheme '%.*s'",
+				     (int)(n > 32 ? 32 : n), p);
 	p += n;
 	/* auth-param = token BWS "=" BWS ( token / quoted-string ), comma separated */
 	for (;;) {

@@ -11,17 +11,12 @@
 
 #include "oci/manifest.h"
 
-static const char *const manifest_types[] = { HC_OCI_MT_MANIFEST, HC_DOCKER_MT_MANIFEST };
-static const char *const index_types[] = { HC_OCI_MT_INDEX, HC_DOCKER_MT_LIST };
+static const char *const manifest_types[] = {HC_OCI_MT_MANIFEST, HC_DOCKER_MT_MANIFEST};
+static const char *const index_types[] = {HC_OCI_MT_INDEX, HC_DOCKER_MT_LIST};
 static const char *const layer_types[] = {
-	HC_OCI_MT_LAYER,
-	HC_OCI_MT_LAYER_GZIP,
-	HC_OCI_MT_LAYER_ZSTD,
-	HC_OCI_MT_LAYER_NONDIST,
-	HC_OCI_MT_LAYER_NONDIST_GZIP,
-	HC_OCI_MT_LAYER_NONDIST_ZSTD,
-	HC_DOCKER_MT_LAYER_GZIP,
-	HC_DOCKER_MT_LAYER_FOREIGN,
+	HC_OCI_MT_LAYER,	 HC_OCI_MT_LAYER_GZIP,	       HC_OCI_MT_LAYER_ZSTD,
+	HC_OCI_MT_LAYER_NONDIST, HC_OCI_MT_LAYER_NONDIST_GZIP, HC_OCI_MT_LAYER_NONDIST_ZSTD,
+	HC_DOCKER_MT_LAYER_GZIP, HC_DOCKER_MT_LAYER_FOREIGN,
 };
 
 static bool in_list(const char *s, const char *const *list, size_t n)
@@ -184,15 +179,16 @@ static int load_json(const void *data, size_t len, size_t max, const char *what,
 	json_t *root;
 
 	if (len > max)
-		return hc_error_setk(err, -E2BIG, HC_EK_IMAGE, "%s is too large (%zu bytes, at most %zu)",
-				     what, len, max);
+		return hc_error_setk(err, -E2BIG, HC_EK_IMAGE,
+				     "%s is too large (%zu bytes, at most %zu)", what, len, max);
 	root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root)
-		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "invalid %s: %s at offset %d", what,
-				     je.text, je.position);
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "invalid %s: %s at offset %d",
+				     what, je.text, je.position);
 	if (!json_is_object(root)) {
 		json_decref(root);
-		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "invalid %s: not a JSON object", what);
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "invalid %s: not a JSON object",
+				     what);
 	}
 	*ret = root;
 	return 0;
@@ -288,11 +284,10 @@ static void normalise(struct hc_oci_platform *p)
 	static const struct {
 		const char *from, *arch, *variant;
 	} map[] = {
-		{ "x86_64", "amd64", NULL },   { "x86-64", "amd64", NULL },
-		{ "aarch64", "arm64", NULL },  { "armhf", "arm", "v7" },
-		{ "armel", "arm", "v6" },      { "i386", "386", NULL },
-		{ "i686", "386", NULL },       { "armv7l", "arm", "v7" },
-		{ "armv6l", "arm", "v6" },     { "ppc64el", "ppc64le", NULL },
+		{"x86_64", "amd64", NULL},    {"x86-64", "amd64", NULL}, {"aarch64", "arm64", NULL},
+		{"armhf", "arm", "v7"},	      {"armel", "arm", "v6"},	 {"i386", "386", NULL},
+		{"i686", "386", NULL},	      {"armv7l", "arm", "v7"},	 {"armv6l", "arm", "v6"},
+		{"ppc64el", "ppc64le", NULL},
 	};
 
 	for (char *c = p->os; *c; c++)
@@ -318,7 +313,7 @@ static void normalise(struct hc_oci_platform *p)
 
 int hc_oci_platform_parse(const char *s, struct hc_oci_platform *ret, struct hc_error *err)
 {
-	struct hc_oci_platform p = { 0 };
+	struct hc_oci_platform p = {0};
 	const char *a, *v;
 	size_t n;
 
@@ -347,9 +342,10 @@ int hc_oci_platform_parse(const char *s, struct hc_oci_platform *ret, struct hc_
 	*ret = p;
 	return 0;
 bad:
-	return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
-			     "invalid platform '%.64s' (expected OS/ARCH[/VARIANT], e.g. linux/amd64)",
-			     s ? s : "");
+	return hc_error_setk(
+		err, -EINVAL, HC_EK_USAGE,
+		"invalid platform '%.64s' (expected OS/ARCH[/VARIANT], e.g. linux/amd64)",
+		s ? s : "");
 }
 
 void hc_oci_platform_host(struct hc_oci_platform *ret)
@@ -446,7 +442,8 @@ static int dup_strv(json_t *v, const char *what, char ***ret, size_t *ret_n, str
 		return 0;
 	if (!json_is_array(v) || json_array_size(v) > 65536)
 		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
-				     "invalid image config: \"%s\" is not an array of strings", what);
+				     "invalid image config: \"%s\" is not an array of strings",
+				     what);
 	n = json_array_size(v);
 	if (hc_mul_overflows(n + 1, sizeof(char *), &bytes) || !(vec = calloc(1, bytes)))
 		return hc_error_set(err, -ENOMEM, "out of memory");
@@ -512,10 +509,12 @@ static int config_parse(const void *data, size_t len, struct hc_oci_config *ret,
 		if (!json_is_object(cfg))
 			return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
 					     "invalid image config: \"config\" is not an object");
-		if ((r = dup_strv(json_object_get(cfg, "Entrypoint"), "Entrypoint", &ret->entrypoint,
-				  &ret->n_entrypoint, err)) < 0 ||
-		    (r = dup_strv(json_object_get(cfg, "Cmd"), "Cmd", &ret->cmd, &ret->n_cmd, err)) < 0 ||
-		    (r = dup_strv(json_object_get(cfg, "Env"), "Env", &ret->env, &ret->n_env, err)) < 0 ||
+		if ((r = dup_strv(json_object_get(cfg, "Entrypoint"), "Entrypoint",
+				  &ret->entrypoint, &ret->n_entrypoint, err)) < 0 ||
+		    (r = dup_strv(json_object_get(cfg, "Cmd"), "Cmd", &ret->cmd, &ret->n_cmd,
+				  err)) < 0 ||
+		    (r = dup_strv(json_object_get(cfg, "Env"), "Env", &ret->env, &ret->n_env,
+				  err)) < 0 ||
 		    (r = dup_str(json_object_get(cfg, "WorkingDir"), "WorkingDir", &ret->workdir,
 				 err)) < 0 ||
 		    (r = dup_str(json_object_get(cfg, "User"), "User", &ret->user, err)) < 0)

@@ -24,7 +24,7 @@
 #define HC_DOCKER_MT_SCHEMA1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
 /* The Accept header a client sends for a manifest: every type we can read. */
-#define HC_OCI_MANIFEST_ACCEPT                                                                 \
+#define HC_OCI_MANIFEST_ACCEPT                                                                     \
 	HC_OCI_MT_INDEX ", " HC_DOCKER_MT_LIST ", " HC_OCI_MT_MANIFEST ", " HC_DOCKER_MT_MANIFEST
 
 /* Bounds on what one document may list. */
@@ -43,7 +43,7 @@ struct hc_oci_desc {
 	uint64_t size;
 	bool has_platform;
 	struct hc_oci_platform platform; /* index entries */
-	char *ref_name;                  /* HC_OCI_REF_NAME annotation, or NULL */
+	char *ref_name;			 /* HC_OCI_REF_NAME annotation, or NULL */
 };
 
 enum hc_oci_manifest_kind {

@@ -55,10 +55,11 @@ static int sink_write(void *ud, const void *data, size_t n, struct hc_error *err
 
 	if (r < 0) {
 		if (r == -EFBIG)
-			return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
-					     "blob %s: the registry sent more than its declared size "
-					     "%" PRIu64 " bytes",
-					     s->digest, s->size);
+			return hc_error_setk(
+				err, -EBADMSG, HC_EK_IMAGE,
+				"blob %s: the registry sent more than its declared size "
+				"%" PRIu64 " bytes",
+				s->digest, s->size);
 		return r;
 	}
 	s->done += n;
@@ -160,7 +161,7 @@ static int check_config(struct sink *cfg, struct hc_store *store, const struct h
 static bool name_is(struct hc_store *store, const char *name, const char *digest)
 {
 	struct hc_oci_index_entry *list = NULL;
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 	size_t n = 0;
 	bool same = false;
 
@@ -178,7 +179,7 @@ static int pull(struct hc_store *store, const char *refstr, const struct hc_pull
 	struct hc_oci_ref ref;
 	struct hc_oci_platform plat;
 	struct hc_oci_registry *reg = NULL;
-	struct hc_oci_manifest top = { 0 }, m = { 0 };
+	struct hc_oci_manifest top = {0}, m = {0};
 	_cleanup_free_ char *top_body = NULL, *body = NULL;
 	_cleanup_free_ struct sink *sinks = NULL;
 	_cleanup_free_ struct hc_oci_blob_fetch *jobs = NULL;
@@ -221,10 +222,11 @@ static int pull(struct hc_store *store, const char *refstr, const struct hc_pull
 			goto out;
 		if (m.kind != HC_OCI_KIND_MANIFEST || !hc_streq(m.media_type, d->media_type) ||
 		    (d->size && d->size != len)) {
-			r = hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
-					  "manifest %s does not match its index entry (type %s, %zu "
-					  "bytes)",
-					  digest, m.media_type, len);
+			r = hc_error_setk(
+				err, -EBADMSG, HC_EK_IMAGE,
+				"manifest %s does not match its index entry (type %s, %zu "
+				"bytes)",
+				digest, m.media_type, len);
 			goto out;
 		}
 	} else {
@@ -263,13 +265,20 @@ static int pull(struct hc_store *store, const char *refstr, const struct hc_pull
 				opts->progress(d->digest, d->size, d->size, opts->userdata);
 			continue;
 		}
-		sinks[n_jobs] = (struct sink){ .store = store, .opts = opts, .digest = d->digest,
-					       .size = d->size, .is_config = i == 0 };
+		sinks[n_jobs] = (struct sink){.store = store,
+					      .opts = opts,
+					      .digest = d->digest,
+					      .size = d->size,
+					      .is_config = i == 0};
 		if (i == 0)
 			cfg_sink = &sinks[n_jobs];
 		jobs[n_jobs] = (struct hc_oci_blob_fetch){
-			.digest = d->digest, .size = d->size, .begin = sink_begin,
-			.write = sink_write, .done = sink_done, .abort = sink_abort,
+			.digest = d->digest,
+			.size = d->size,
+			.begin = sink_begin,
+			.write = sink_write,
+			.done = sink_done,
+			.abort = sink_abort,
 			.userdata = &sinks[n_jobs],
 		};
 		n_jobs++;
@@ -320,7 +329,7 @@ out:
 int hc_image_pull(struct hc_store *store, const char *ref, const struct hc_pull_opts *opts,
 		  char *ret_digest, struct hc_error *err)
 {
-	struct hc_error e = { 0 };
+	struct hc_error e = {0};
 	int r;
 
 	if (!store || !ref)

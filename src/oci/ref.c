@@ -133,7 +133,7 @@ static int bad(struct hc_error *err, const char *s, const char *why)
 
 int hc_oci_ref_parse(const char *s, struct hc_oci_ref *ret, struct hc_error *err)
 {
-	struct hc_oci_ref r = { 0 };
+	struct hc_oci_ref r = {0};
 	char buf[REF_INPUT_MAX + 1];
 	char *rem, *at, *colon, *slash;
 	size_t n;

@@ -24,9 +24,9 @@
 #define HC_OCI_DIGEST_LEN 71
 
 struct hc_oci_ref {
-	char domain[HC_OCI_NAME_MAX + 1]; /* "docker.io", "127.0.0.1:5000", "[::1]:5000" */
-	char path[HC_OCI_NAME_MAX + 1];   /* "library/alpine" */
-	char tag[HC_OCI_TAG_MAX + 1];     /* "" when only a digest was given */
+	char domain[HC_OCI_NAME_MAX + 1];   /* "docker.io", "127.0.0.1:5000", "[::1]:5000" */
+	char path[HC_OCI_NAME_MAX + 1];	    /* "library/alpine" */
+	char tag[HC_OCI_TAG_MAX + 1];	    /* "" when only a digest was given */
 	char digest[HC_OCI_DIGEST_LEN + 1]; /* "sha256:<hex>" or "" */
 };
 

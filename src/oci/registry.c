@@ -27,13 +27,13 @@ struct hc_oci_registry {
 	struct hc_oci_ref ref;
 	char repo[HC_OCI_NAME_MAX * 2 + 2]; /* "127.0.0.1:5000/team/tool", for messages */
 	char base[HC_OCI_NAME_MAX + 16];    /* "https://host" */
-	bool plain_ok;                      /* loopback or insecure: HTTP allowed */
-	bool insecure;                      /* TLS not verified */
+	bool plain_ok;			    /* loopback or insecure: HTTP allowed */
+	bool insecure;			    /* TLS not verified */
 	bool loopback;
 	struct hc_oci_creds creds;
 	enum hc_oci_auth_scheme scheme;
 	struct hc_oci_challenge chal;
-	char *authz; /* "Authorization: ..." header, or NULL */
+	char *authz;	    /* "Authorization: ..." header, or NULL */
 	unsigned authz_gen; /* bumped at every new token */
 	CURLSH *share;
 	CURLM *multi;
@@ -119,14 +119,18 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 		const char *name;
 		size_t off, n;
 	} want[] = {
-		{ "content-type:", offsetof(struct xfer, content_type), sizeof(((struct xfer *)0)->content_type) },
-		{ "docker-content-digest:", offsetof(struct xfer, docker_digest), sizeof(((struct xfer *)0)->docker_digest) },
-		{ "retry-after:", offsetof(struct xfer, retry_after), sizeof(((struct xfer *)0)->retry_after) },
+		{"content-type:", offsetof(struct xfer, content_type),
+		 sizeof(((struct xfer *)0)->content_type)},
+		{"docker-content-digest:", offsetof(struct xfer, docker_digest),
+		 sizeof(((struct xfer *)0)->docker_digest)},
+		{"retry-after:", offsetof(struct xfer, retry_after),
+		 sizeof(((struct xfer *)0)->retry_after)},
 	};
 
 	/* A new response (after a redirect, a 100 Continue): forget the previous headers. */
 	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
-		x->content_type[0] = x->docker_digest[0] = x->www_auth[0] = x->retry_after[0] = '\0';
+		x->content_type[0] = x->docker_digest[0] = x->www_auth[0] = x->retry_after[0] =
+			'\0';
 		return len;
 	}
 	for (size_t i = 0; i < HC_ARRAY_SIZE(want); i++) {
@@ -172,8 +176,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 	}
 	x->sink_rc = hc_buf_append(&x->body, data, len);
 	if (x->sink_rc < 0) {
-		hc_error_setk(&x->sink_err, -E2BIG, HC_EK_REGISTRY, "%s: %s is larger than %zu bytes",
-			      x->reg->repo, x->what, x->body.max);
+		hc_error_setk(&x->sink_err, -E2BIG, HC_EK_REGISTRY,
+			      "%s: %s is larger than %zu bytes", x->reg->repo, x->what,
+			      x->body.max);
 		return 0;
 	}
 	return len;
@@ -210,10 +215,10 @@ static int set_common(struct hc_oci_registry *reg, CURL *h, struct hc_error *err
 	const char *protos = reg->plain_ok ? "http,https" : "https";
 	CURLcode c = CURLE_OK;
 
-#define SET(opt, val)                                                                                \
-	do {                                                                                         \
-		if (c == CURLE_OK)                                                                   \
-			c = curl_easy_setopt(h, opt, val);                                           \
+#define SET(opt, val)                                                                              \
+	do {                                                                                       \
+		if (c == CURLE_OK)                                                                 \
+			c = curl_easy_setopt(h, opt, val);                                         \
 	} while (0)
 	SET(CURLOPT_SHARE, reg->share);
 	SET(CURLOPT_USERAGENT, USER_AGENT);
@@ -236,7 +241,8 @@ static int set_common(struct hc_oci_registry *reg, CURL *h, struct hc_error *err
 		SET(CURLOPT_NOPROXY, "*");
 #undef SET
 	if (c != CURLE_OK)
-		return hc_error_setk(err, -EIO, HC_EK_INTERNAL, "libcurl: %s", curl_easy_strerror(c));
+		return hc_error_setk(err, -EIO, HC_EK_INTERNAL, "libcurl: %s",
+				     curl_easy_strerror(c));
 	return 0;
 }
 
@@ -336,16 +342,18 @@ static int transport_error(const struct xfer *x, CURLcode c, struct hc_error *er
 				     reg->ref.domain, detail);
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
-		return hc_error_setk(err, -EPERM, HC_EK_REGISTRY,
-				     "%s: TLS certificate not trusted (%s); --insecure skips the check "
-				     "if you trust the network",
-				     reg->ref.domain, detail);
+		return hc_error_setk(
+			err, -EPERM, HC_EK_REGISTRY,
+			"%s: TLS certificate not trusted (%s); --insecure skips the check "
+			"if you trust the network",
+			reg->ref.domain, detail);
 	case CURLE_SSL_CONNECT_ERROR:
 		return hc_error_setk(err, -EPROTO, HC_EK_REGISTRY, "%s: TLS handshake failed: %s%s",
 				     reg->ref.domain, detail,
-				     reg->plain_ok ? "" :
-						     " (plain HTTP is used only for loopback registries "
-						     "and with --insecure)");
+				     reg->plain_ok
+					     ? ""
+					     : " (plain HTTP is used only for loopback registries "
+					       "and with --insecure)");
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
 	case CURLE_GOT_NOTHING:
@@ -353,18 +361,19 @@ static int transport_error(const struct xfer *x, CURLcode c, struct hc_error *er
 	case CURLE_HTTP2:
 	case CURLE_HTTP2_STREAM:
 		return hc_error_setk(err, -ECONNRESET, HC_EK_REGISTRY,
-				     "%s: connection dropped while fetching %s (%s)", reg->repo, x->what,
-				     detail);
+				     "%s: connection dropped while fetching %s (%s)", reg->repo,
+				     x->what, detail);
 	case CURLE_OPERATION_TIMEDOUT:
-		return hc_error_setk(err, -ETIMEDOUT, HC_EK_REGISTRY, "%s: timed out fetching %s (%s)",
-				     reg->repo, x->what, detail);
+		return hc_error_setk(err, -ETIMEDOUT, HC_EK_REGISTRY,
+				     "%s: timed out fetching %s (%s)", reg->repo, x->what, detail);
 	case CURLE_TOO_MANY_REDIRECTS:
-		return hc_error_setk(err, -ELOOP, HC_EK_REGISTRY, "%s: too many redirects fetching %s",
-				     reg->repo, x->what);
+		return hc_error_setk(err, -ELOOP, HC_EK_REGISTRY,
+				     "%s: too many redirects fetching %s", reg->repo, x->what);
 	case CURLE_UNSUPPORTED_PROTOCOL:
-		return hc_error_setk(err, -EPERM, HC_EK_REGISTRY,
-				     "%s: refusing a redirect to a disallowed protocol fetching %s (%s)",
-				     reg->repo, x->what, detail);
+		return hc_error_setk(
+			err, -EPERM, HC_EK_REGISTRY,
+			"%s: refusing a redirect to a disallowed protocol fetching %s (%s)",
+			reg->repo, x->what, detail);
 	default:
 		return hc_error_setk(err, -EIO, HC_EK_REGISTRY, "%s: fetching %s: %s", reg->repo,
 				     x->what, detail);
@@ -381,32 +390,37 @@ static int status_error(const struct xfer *x, struct hc_error *err)
 	switch (x->status) {
 	case 401:
 		if (reg->creds.set)
-			return hc_error_setk(err, -EACCES, HC_EK_REGISTRY,
-					     "%s: authentication failed (401 Unauthorized) with the "
-					     "credentials from %s: wrong user or password?",
-					     reg->repo, reg->creds.source);
-		return hc_error_setk(err, -EACCES, HC_EK_REGISTRY,
-				     "%s: 401 Unauthorized: the repository does not exist or needs "
-				     "credentials (HOTCELL_REGISTRY_USER/HOTCELL_REGISTRY_PASSWORD or an "
-				     "auth file)%s%s",
-				     reg->repo, msg[0] ? ": " : "", msg);
+			return hc_error_setk(
+				err, -EACCES, HC_EK_REGISTRY,
+				"%s: authentication failed (401 Unauthorized) with the "
+				"credentials from %s: wrong user or password?",
+				reg->repo, reg->creds.source);
+		return hc_error_setk(
+			err, -EACCES, HC_EK_REGISTRY,
+			"%s: 401 Unauthorized: the repository does not exist or needs "
+			"credentials (HOTCELL_REGISTRY_USER/HOTCELL_REGISTRY_PASSWORD or an "
+			"auth file)%s%s",
+			reg->repo, msg[0] ? ": " : "", msg);
 	case 403:
-		return hc_error_setk(err, -EACCES, HC_EK_REGISTRY, "%s: access to %s denied (403 Forbidden)%s%s",
-				     reg->repo, x->what, msg[0] ? ": " : "", msg);
+		return hc_error_setk(err, -EACCES, HC_EK_REGISTRY,
+				     "%s: access to %s denied (403 Forbidden)%s%s", reg->repo,
+				     x->what, msg[0] ? ": " : "", msg);
 	case 404:
 		if (strcmp(code, "NAME_UNKNOWN") == 0)
 			return hc_error_setk(err, -ENOENT, HC_EK_REGISTRY,
 					     "%s: unknown image: repository not found", reg->repo);
-		if (strcmp(code, "MANIFEST_UNKNOWN") == 0 && !hc_startswith(x->what, "manifest sha256:"))
-			return hc_error_setk(err, -ENOENT, HC_EK_REGISTRY, "%s: unknown tag: %s not found",
-					     reg->repo, x->what);
+		if (strcmp(code, "MANIFEST_UNKNOWN") == 0 &&
+		    !hc_startswith(x->what, "manifest sha256:"))
+			return hc_error_setk(err, -ENOENT, HC_EK_REGISTRY,
+					     "%s: unknown tag: %s not found", reg->repo, x->what);
 		return hc_error_setk(err, -ENOENT, HC_EK_REGISTRY, "%s: %s not found (404%s%s)",
 				     reg->repo, x->what, code[0] ? " " : "", code);
 	case 429:
-		return hc_error_setk(err, -EAGAIN, HC_EK_REGISTRY,
-				     "%s: too many requests (429); the registry asks to retry after "
-				     "%ld s",
-				     reg->repo, retry_after_s(x));
+		return hc_error_setk(
+			err, -EAGAIN, HC_EK_REGISTRY,
+			"%s: too many requests (429); the registry asks to retry after "
+			"%ld s",
+			reg->repo, retry_after_s(x));
 	default:
 		return hc_error_setk(err, -EIO, HC_EK_REGISTRY, "%s: fetching %s: HTTP %ld%s%s%s%s",
 				     reg->repo, x->what, x->status, code[0] ? " " : "", code,
@@ -454,7 +468,8 @@ static enum outcome judge(struct xfer *x, CURLcode c, struct hc_error *err)
 		if (s <= RETRY_AFTER_CAP_S) {
 			x->tries_429++;
 			x->not_before = hc_clock_ms() + (double)s * 1000.0;
-			hc_info("%s: 429 Too Many Requests, retrying %s in %ld s", reg->repo, x->what, s);
+			hc_info("%s: 429 Too Many Requests, retrying %s in %ld s", reg->repo,
+				x->what, s);
 			return RETRY;
 		}
 	}
@@ -523,8 +538,10 @@ static int set_authz(struct hc_oci_registry *reg, const char *scheme_value)
  * we have them. */
 static int fetch_token(struct hc_oci_registry *reg, struct hc_error *err)
 {
-	struct xfer x = { .reg = reg, .what = "a token", .body = HC_BUF_INIT(TOKEN_REPLY_MAX),
-			  .errbody = HC_BUF_INIT(ERRBODY_MAX) };
+	struct xfer x = {.reg = reg,
+			 .what = "a token",
+			 .body = HC_BUF_INIT(TOKEN_REPLY_MAX),
+			 .errbody = HC_BUF_INIT(ERRBODY_MAX)};
 	_cleanup_free_ char *token = NULL, *hdr = NULL;
 	char scope[HC_OCI_NAME_MAX + 32], *es = NULL, *ev = NULL;
 	const char *realm = reg->chal.realm;
@@ -533,8 +550,8 @@ static int fetch_token(struct hc_oci_registry *reg, struct hc_error *err)
 	if (!hc_startswith(realm, "https://") &&
 	    !(hc_startswith(realm, "http://") && reg->plain_ok))
 		return hc_error_setk(err, -EPERM, HC_EK_REGISTRY,
-				     "%s: refusing token realm '%.200s' (not https)", reg->ref.domain,
-				     realm);
+				     "%s: refusing token realm '%.200s' (not https)",
+				     reg->ref.domain, realm);
 	snprintf(scope, sizeof(scope), "repository:%s:pull", reg->ref.path);
 	x.h = curl_easy_init();
 	if (!x.h)
@@ -547,8 +564,9 @@ static int fetch_token(struct hc_oci_registry *reg, struct hc_error *err)
 		xfer_free(&x);
 		return hc_error_set(err, -ENOMEM, "out of memory");
 	}
-	k = snprintf(x.url, sizeof(x.url), "%s%cscope=%s%s%s", realm, strchr(realm, '?') ? '&' : '?',
-		     es, reg->chal.service[0] ? "&service=" : "", ev);
+	k = snprintf(x.url, sizeof(x.url), "%s%cscope=%s%s%s", realm,
+		     strchr(realm, '?') ? '&' : '?', es, reg->chal.service[0] ? "&service=" : "",
+		     ev);
 	curl_free(es);
 	curl_free(ev);
 	if (k < 0 || (size_t)k >= sizeof(x.url)) {
@@ -574,21 +592,24 @@ static int fetch_token(struct hc_oci_registry *reg, struct hc_error *err)
 			break;
 		}
 		curl_easy_getinfo(x.h, CURLINFO_RESPONSE_CODE, &x.status);
-		if (x.status == 429 && attempt < RETRY_429_MAX && retry_after_s(&x) <= RETRY_AFTER_CAP_S) {
+		if (x.status == 429 && attempt < RETRY_429_MAX &&
+		    retry_after_s(&x) <= RETRY_AFTER_CAP_S) {
 			poll(NULL, 0, (int)(retry_after_s(&x) * 1000));
 			continue;
 		}
 		if (x.status == 401 || x.status == 403) {
 			if (reg->creds.set)
-				r = hc_error_setk(err, -EACCES, HC_EK_REGISTRY,
-						  "%s: authentication failed (%ld from the token "
-						  "server) with the credentials from %s: wrong user or "
-						  "password?",
-						  reg->ref.domain, x.status, reg->creds.source);
+				r = hc_error_setk(
+					err, -EACCES, HC_EK_REGISTRY,
+					"%s: authentication failed (%ld from the token "
+					"server) with the credentials from %s: wrong user or "
+					"password?",
+					reg->ref.domain, x.status, reg->creds.source);
 			else
-				r = hc_error_setk(err, -EACCES, HC_EK_REGISTRY,
-						  "%s: the token server refused anonymous access (%ld)",
-						  reg->ref.domain, x.status);
+				r = hc_error_setk(
+					err, -EACCES, HC_EK_REGISTRY,
+					"%s: the token server refused anonymous access (%ld)",
+					reg->ref.domain, x.status);
 			break;
 		}
 		if (x.status != 200) {
@@ -617,8 +638,10 @@ static int fetch_token(struct hc_oci_registry *reg, struct hc_error *err)
 /* distribution-spec "Determining Support": GET /v2/, which also says how to authenticate. */
 static int ping(struct hc_oci_registry *reg, struct hc_error *err)
 {
-	struct xfer x = { .reg = reg, .what = "/v2/", .body = HC_BUF_INIT(ERRBODY_MAX),
-			  .errbody = HC_BUF_INIT(ERRBODY_MAX) };
+	struct xfer x = {.reg = reg,
+			 .what = "/v2/",
+			 .body = HC_BUF_INIT(ERRBODY_MAX),
+			 .errbody = HC_BUF_INIT(ERRBODY_MAX)};
 	char basic[2048];
 	CURLcode c;
 	int r;
@@ -638,9 +661,11 @@ static int ping(struct hc_oci_registry *reg, struct hc_error *err)
 		hc_debug("%s: %s failed (%s), trying the other scheme", reg->ref.domain, reg->base,
 			 c != CURLE_OK ? curl_easy_strerror(c) : "HTTP 400");
 		if (hc_startswith(reg->base, "https://"))
-			snprintf(reg->base, sizeof(reg->base), "http://%s", hc_oci_ref_api_host(&reg->ref));
+			snprintf(reg->base, sizeof(reg->base), "http://%s",
+				 hc_oci_ref_api_host(&reg->ref));
 		else
-			snprintf(reg->base, sizeof(reg->base), "https://%s", hc_oci_ref_api_host(&reg->ref));
+			snprintf(reg->base, sizeof(reg->base), "https://%s",
+				 hc_oci_ref_api_host(&reg->ref));
 		snprintf(x.url, sizeof(x.url), "%s/v2/", reg->base);
 		r = xfer_prepare(&x, NULL, false, err);
 		if (r < 0)
@@ -678,10 +703,11 @@ static int ping(struct hc_oci_registry *reg, struct hc_error *err)
 	}
 	/* Basic */
 	if (!reg->creds.set) {
-		r = hc_error_setk(err, -EACCES, HC_EK_REGISTRY,
-				  "%s: authentication required (401): set HOTCELL_REGISTRY_USER and "
-				  "HOTCELL_REGISTRY_PASSWORD, or log in with podman/docker",
-				  reg->ref.domain);
+		r = hc_error_setk(
+			err, -EACCES, HC_EK_REGISTRY,
+			"%s: authentication required (401): set HOTCELL_REGISTRY_USER and "
+			"HOTCELL_REGISTRY_PASSWORD, or log in with podman/docker",
+			reg->ref.domain);
 		goto out;
 	}
 	if (hc_oci_auth_basic_header(&reg->creds, basic, sizeof(basic)) < 0) {
@@ -714,8 +740,8 @@ void hc_oci_registry_close(struct hc_oci_registry *reg)
 	free(reg);
 }
 
-int hc_oci_registry_open(const struct hc_oci_ref *ref, bool insecure,
-			 struct hc_oci_registry **ret, struct hc_error *err)
+int hc_oci_registry_open(const struct hc_oci_ref *ref, bool insecure, struct hc_oci_registry **ret,
+			 struct hc_error *err)
 {
 	struct hc_oci_registry *reg;
 	int r;
@@ -758,8 +784,9 @@ int hc_oci_registry_open(const struct hc_oci_ref *ref, bool insecure,
 		return r;
 	}
 	hc_debug("%s: API at %s, auth %s%s", reg->repo, reg->base,
-		 reg->scheme == HC_OCI_AUTH_BEARER ? "bearer" :
-		 reg->scheme == HC_OCI_AUTH_BASIC  ? "basic" : "none",
+		 reg->scheme == HC_OCI_AUTH_BEARER  ? "bearer"
+		 : reg->scheme == HC_OCI_AUTH_BASIC ? "basic"
+						    : "none",
 		 reg->creds.set ? " with credentials" : "");
 	*ret = reg;
 	return 0;
@@ -769,9 +796,11 @@ int hc_oci_registry_open(const struct hc_oci_ref *ref, bool insecure,
  * its tag list says NAME_UNKNOWN then, which tells "unknown image" from "unknown tag". */
 static bool repository_unknown(struct hc_oci_registry *reg)
 {
-	struct xfer x = { .reg = reg, .what = "tags", .body = HC_BUF_INIT(ERRBODY_MAX),
-			  .errbody = HC_BUF_INIT(ERRBODY_MAX) };
-	struct hc_error e = { 0 };
+	struct xfer x = {.reg = reg,
+			 .what = "tags",
+			 .body = HC_BUF_INIT(ERRBODY_MAX),
+			 .errbody = HC_BUF_INIT(ERRBODY_MAX)};
+	struct hc_error e = {0};
 	char code[64], msg[64];
 	bool unknown = false;
 
@@ -788,15 +817,17 @@ int hc_oci_registry_get_manifest(struct hc_oci_registry *reg, const char *refere
 				 char **ret_body, size_t *ret_len, char *ret_type, char *ret_digest,
 				 struct hc_error *err)
 {
-	struct xfer x = { .reg = reg, .body = HC_BUF_INIT(HC_OCI_MANIFEST_MAX),
-			  .errbody = HC_BUF_INIT(ERRBODY_MAX) };
+	struct xfer x = {.reg = reg,
+			 .body = HC_BUF_INIT(HC_OCI_MANIFEST_MAX),
+			 .errbody = HC_BUF_INIT(ERRBODY_MAX)};
 	char what[HC_OCI_TAG_MAX + 80], digest[HC_DIGEST_SIZE];
 	bool by_digest = hc_startswith(reference, "sha256:");
 	int r;
 
 	snprintf(what, sizeof(what), by_digest ? "manifest %s" : "tag '%s'", reference);
 	x.what = what;
-	snprintf(x.url, sizeof(x.url), "%s/v2/%s/manifests/%s", reg->base, reg->ref.path, reference);
+	snprintf(x.url, sizeof(x.url), "%s/v2/%s/manifests/%s", reg->base, reg->ref.path,
+		 reference);
 	r = perform(&x, HC_OCI_MANIFEST_ACCEPT, true, err);
 	if (r == -ENOENT && !by_digest && repository_unknown(reg))
 		r = hc_error_setk(err, -ENOENT, HC_EK_REGISTRY,
@@ -859,8 +890,8 @@ int hc_oci_registry_fetch_blobs(struct hc_oci_registry *reg, struct hc_oci_blob_
 		xs[i].errbody = (struct hc_buf)HC_BUF_INIT(ERRBODY_MAX);
 		snprintf(whats + i * 96, 96, "blob %s", jobs[i].digest);
 		xs[i].what = whats + i * 96;
-		snprintf(xs[i].url, sizeof(xs[i].url), "%s/v2/%s/blobs/%s", reg->base, reg->ref.path,
-			 jobs[i].digest);
+		snprintf(xs[i].url, sizeof(xs[i].url), "%s/v2/%s/blobs/%s", reg->base,
+			 reg->ref.path, jobs[i].digest);
 		queue[qtail++ % n] = i;
 	}
 

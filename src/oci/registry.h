@@ -7,10 +7,10 @@
  * loopback registry (localhost, 127.0.0.0/8, ::1) or one named by --insecure /
  * HOTCELL_INSECURE_REGISTRIES (comma-separated host[:port]); for those HTTPS is tried first,
  * as docker and podman do, except on loopback, where HTTP goes first (TLS there protects
- * nothing and its setup costs more than the rest of a cached pull). Redirects (blob storage) are followed; libcurl drops the Authorization header
- * when a redirect leaves the registry's host. 429 Too Many Requests is retried after its
- * Retry-After, at most 3 times and never more than 60 s at once. Every failure is one line
- * naming the registry, the repository and what was asked for.
+ * nothing and its setup costs more than the rest of a cached pull). Redirects (blob storage) are
+ * followed; libcurl drops the Authorization header when a redirect leaves the registry's host. 429
+ * Too Many Requests is retried after its Retry-After, at most 3 times and never more than 60 s at
+ * once. Every failure is one line naming the registry, the repository and what was asked for.
  */
 #pragma once
 
@@ -22,8 +22,8 @@ struct hc_oci_registry;
 
 /* Resolves credentials and checks the API endpoint (GET /v2/), authenticating as the
  * challenge asks. insecure: plain HTTP allowed and TLS unverified for this registry. */
-int hc_oci_registry_open(const struct hc_oci_ref *ref, bool insecure,
-			 struct hc_oci_registry **ret, struct hc_error *err) _must_check_;
+int hc_oci_registry_open(const struct hc_oci_ref *ref, bool insecure, struct hc_oci_registry **ret,
+			 struct hc_error *err) _must_check_;
 void hc_oci_registry_close(struct hc_oci_registry *reg);
 
 /* "https://host" or "http://host", once open. */
