@@ -642,6 +642,43 @@ static void qemu_destroy(struct hc_vm *vm)
 	vm->agent_fd = vm->agent_listen_fd = vm->death_fd = -1;
 }
 
+/* HOTCELL_QEMU_ARGS: extra words (split on blanks) appended to QEMU's command line, for
+ * debugging (`-d guest_errors`, a second QMP monitor, ...). */
+static int append_extra_args(char ***argv, struct hc_error *err)
+{
+	const char *extra = getenv("HOTCELL_QEMU_ARGS");
+	size_t n = 0, add = 0;
+	char **v;
+
+	if (!extra || !*extra)
+		return 0;
+	for (const char *p = extra; *p;) {
+		p += strspn(p, " \t");
+		if (*p)
+			add++;
+		p += strcspn(p, " \t");
+	}
+	while ((*argv)[n])
+		n++;
+	v = realloc(*argv, (n + add + 1) * sizeof(*v));
+	if (!v)
+		return hc_error_set(err, -ENOMEM, "out of memory");
+	*argv = v;
+	for (const char *p = extra; *p;) {
+		p += strspn(p, " \t");
+		size_t len = strcspn(p, " \t");
+
+		if (len) {
+			v[n] = strndup(p, len);
+			if (!v[n])
+				return hc_error_set(err, -ENOMEM, "out of memory");
+			v[++n] = NULL;
+		}
+		p += len;
+	}
+	return 0;
+}
+
 /* Starts virtiofsd(s), vhost-device-vsock and QEMU, and connects QMP. incoming: for a restore,
  * QEMU waits for the migration stream (-incoming defer). */
 static int launch(struct hc_vm *vm, bool incoming, struct hc_error *err)
@@ -756,6 +793,8 @@ static int launch(struct hc_vm *vm, bool incoming, struct hc_error *err)
 	if (r < 0)
 		goto fail;
 	r = hc_qemu_argv_build(spec, &in, &argv, err);
+	if (r >= 0)
+		r = append_extra_args(&argv, err);
 	if (r < 0)
 		goto fail;
 	if (hc_log_enabled(HC_LOG_DEBUG)) {
@@ -922,6 +961,8 @@ static int qemu_pause(struct hc_vm *vm, struct hc_error *err)
 
 	if (!q || !q->qmp_up)
 		return hc_error_setk(err, -ESRCH, HC_EK_VM, "qemu: VM not running");
+	if (q->paused)
+		return 0; /* QEMU sends no second STOP */
 	q->stops_expected++;
 	int r = hc_qmp_execute(&q->qmp, "stop", NULL, QMP_TIMEOUT_MS, NULL, err);
 	if (r < 0)

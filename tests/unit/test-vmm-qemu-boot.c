@@ -487,6 +487,51 @@ TEST(guest_reboot_and_panic)
 	hc_vm_free(t.vm);
 }
 
+/* A STOP hotcell did not ask for (as after an internal error, where QEMU pauses for good) wakes
+ * death_fd and check() reports the run state. The stop comes from a second QMP monitor added
+ * with HOTCELL_QEMU_ARGS. */
+TEST(unexpected_stop)
+{
+	struct hc_error e = { 0 };
+	char root[HC_PATH_MAX], args[HC_PATH_MAX + 64], qmp[HC_PATH_MAX];
+	struct vmt t;
+	int r;
+
+	SKIP_IF_NEEDED();
+	snprintf(root, sizeof(root), "%s/image", tmp);
+	make_tree(root);
+	snprintf(qmp, sizeof(qmp), "%s/second-qmp.sock", tmp);
+	snprintf(args, sizeof(args), "-qmp unix:%s,server=on,wait=off", qmp);
+	struct hc_vm_spec s = spec_for(HC_ROOTFS_DIR, HC_CHANNEL_SERIAL);
+	s.rootfs_dir = root;
+	setenv("HOTCELL_QEMU_ARGS", args, 1);
+	r = boot(&t, &s, &e);
+	unsetenv("HOTCELL_QEMU_ARGS");
+	if (r < 0) {
+		hc_vm_free(t.vm);
+		FAILF("boot: %s", e.message);
+	}
+	char sh[HC_PATH_MAX + 200];
+	snprintf(sh, sizeof(sh),
+		 "printf '%%s\\n' '{\"execute\":\"qmp_capabilities\"}' "
+		 "'{\"execute\":\"stop\"}' | timeout 10 busybox nc local:%s >/dev/null 2>&1 || "
+		 "printf '%%s\\n' '{\"execute\":\"qmp_capabilities\"}' "
+		 "'{\"execute\":\"stop\"}' | timeout 10 python3 -c 'import socket,sys; "
+		 "s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); "
+		 "s.sendall(sys.stdin.buffer.read()); import time; time.sleep(1)' %s",
+		 qmp, qmp);
+	if (system(sh) != 0) {
+		close(t.fd);
+		hc_vm_free(t.vm);
+		SKIP("cannot talk to the second QMP monitor (no busybox nc or python3)");
+	}
+	r = wait_death(&t, &e);
+	ASSERT_EQ_INT(r, -EIO);
+	ASSERT_EQ_STR(e.message, "the VM stopped: paused");
+	close(t.fd);
+	hc_vm_free(t.vm);
+}
+
 /* Snapshot (paused VM, block rootfs) and restore into a fresh VM: the guest carries on where it
  * was, and answers on the new serial connection. */
 TEST(snapshot_restore)
@@ -664,6 +709,7 @@ int main(void)
 	RUN(boot_block_vsock);
 	RUN(boot_volumes);
 	RUN(guest_reboot_and_panic);
+	RUN(unexpected_stop);
 	RUN(snapshot_restore);
 	RUN(boot_q35);
 	RUN(start_failure_cleans_up);
