@@ -577,6 +577,9 @@ int guest_agent_serve(const struct guest_agent_opts *o)
 				close_fd(&a.chan);
 				r = 0;
 			} else {
+				/* The host went away while we wrote: an end like EOF. */
+				if (r == -EPIPE || r == -ECONNRESET)
+					r = 0;
 				break;
 			}
 		}
@@ -645,8 +648,7 @@ int guest_agent_serve(const struct guest_agent_opts *o)
 			if ((ev & POLLIN) || ((ev & (POLLHUP | POLLERR)) && want_in))
 				r = read_channel(&a);
 			else if (ev & (POLLHUP | POLLERR))
-				r = -EPIPE; /* not reading (stdin push-back), but the host is gone
-					     */
+				r = -EPIPE; /* not reading (stdin push-back): the host is gone */
 			else
 				r = 0;
 			if (channel_result(&a, &r))
