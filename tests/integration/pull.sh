@@ -174,6 +174,31 @@ else
 	fail multiarch_push "$(cat "$work/skopeo.err")"
 fi
 
+# --- an OCI artifact (not a container image) is refused with the reason
+upload_blob() { # REPO FILE: monolithic upload (distribution-spec "Pushing blobs")
+	local loc d
+	d=sha256:$(sha256sum <"$2" | cut -d' ' -f1)
+	loc=$(curl -s -D - -o /dev/null -X POST "http://$REG_ADDR/v2/$1/blobs/uploads/" |
+		tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+	case $loc in http*) ;; *) loc=http://$REG_ADDR$loc ;; esac
+	curl -sf -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$2" \
+		"$loc&digest=$d" >/dev/null && echo "$d"
+}
+printf '{"kind":"not an image"}' >"$work/artifact-config"
+if cd_=$(upload_blob team/artifact "$work/artifact-config"); then
+	printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.example.thing.config.v1+json","digest":"%s","size":%d},"layers":[]}' \
+		"$cd_" "$(stat -c %s "$work/artifact-config")" >"$work/artifact-manifest"
+	if curl -sf -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+		--data-binary "@$work/artifact-manifest" "http://$REG_ADDR/v2/team/artifact/manifests/1" >/dev/null; then
+		hc_pull pull_artifact_refused 125 "$REG_ADDR/team/artifact:1" &&
+			expect_err pull_artifact_refused "not a container image.*vnd.example.thing"
+	else
+		fail pull_artifact_refused "the registry refused the artifact manifest"
+	fi
+else
+	fail pull_artifact_refused "blob upload failed"
+fi
+
 # --- plain HTTP only on loopback addresses: a name that resolves to 127.0.0.1 is not one
 alias=""
 for h in $(hostname) runsc vm; do
