@@ -214,6 +214,25 @@ else
 	skip pull_plain_http_refused "no non-loopback host name resolving to 127.0.0.1 here"
 fi
 
+# --- two pulls of one image at once into one empty store: both succeed, the store is sound
+export HOTCELL_HOME=$work/home-concurrent
+"$HC" pull "$REG_ADDR/team/multi:1" >"$work/c1.out" 2>&1 &
+p1=$!
+"$HC" pull "$REG_ADDR/team/multi:1" >"$work/c2.out" 2>&1 &
+p2=$!
+wait "$p1"
+r1=$?
+wait "$p2"
+r2=$?
+expect_eq pull_concurrent_status "$r1 $r2" "0 0"
+bad=0
+for f in "$HOTCELL_HOME"/store/blobs/sha256/*; do
+	[ "$(sha256sum <"$f" | cut -d' ' -f1)" = "$(basename "$f")" ] || bad=1
+done
+expect_eq pull_concurrent_blobs_verified "$bad" 0
+n=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["manifests"]))' "$HOTCELL_HOME/store/index.json")
+expect_eq pull_concurrent_one_name "$n" 1
+
 # --- a corrupted blob: same size, different bytes. Fresh store, so nothing is cached.
 export HOTCELL_HOME=$work/home2
 mkimage "$layout" v2 --cmd /bin/true --env V=2 >/dev/null || fail mkimage_v2 "cannot build"
