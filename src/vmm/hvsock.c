@@ -8,13 +8,13 @@
 #include <limits.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 
 #include "core/clock.h"
 #include "core/path.h"
 #include "vmm/hvsock.h"
+#include "vmm/unixsock.h"
 
 int hc_hvsock_port_path(char *buf, size_t n, const char *uds, unsigned port, struct hc_error *err)
 {
@@ -42,35 +42,12 @@ static int fill_addr(struct sockaddr_un *sa, const char *path, struct hc_error *
 int hc_hvsock_listen(const char *uds, unsigned port, struct hc_error *err)
 {
 	char path[HC_PATH_MAX];
-	struct sockaddr_un sa;
-	_cleanup_close_ int fd = -1;
-	struct stat st;
 	int r;
 
 	r = hc_hvsock_port_path(path, sizeof(path), uds, port, err);
 	if (r < 0)
 		return r;
-	r = fill_addr(&sa, path, err);
-	if (r < 0)
-		return r;
-	/* Only ever replace a stale socket, never some other file. */
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return hc_error_set(err, -EEXIST, "'%s' exists and is not a socket", path);
-		if (unlink(path) < 0)
-			return hc_error_errno(err, -errno, "remove stale socket '%s'", path);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return hc_error_errno(err, -errno, "socket");
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return hc_error_errno(err, -errno, "bind '%s'", path);
-	if (listen(fd, 4) < 0) {
-		r = -errno;
-		unlink(path);
-		return hc_error_errno(err, r, "listen on '%s'", path);
-	}
-	return hc_steal_fd(&fd);
+	return hc_unixsock_listen(path, 4, err);
 }
 
 int hc_hvsock_accept(int listen_fd, int cancel_fd, int timeout_ms, struct hc_error *err)

@@ -54,10 +54,8 @@
 #include <stdint.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 
 #include "core/buf.h"
@@ -66,6 +64,7 @@
 #include "proto/boot.h"
 #include "vmm/accel.h"
 #include "vmm/libkrun.h"
+#include "vmm/unixsock.h"
 
 /* From include/libkrun.h. */
 #define KRUN_FS_ROOT_TAG "/dev/root"
@@ -483,26 +482,15 @@ static int make_staging(struct hc_vm *vm, struct lk *k, struct hc_error *err)
 
 static int listen_agent(struct hc_vm *vm, struct lk *k, struct hc_error *err)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd, r;
 
 	r = hc_path_fmt(k->agent_sock, sizeof(k->agent_sock), err, "%s/%s", vm->run_dir,
 			LK_AGENT_SOCK);
 	if (r < 0)
 		return r;
-	if (strlen(k->agent_sock) >= sizeof(sa.sun_path))
-		return hc_error_set(err, -ENAMETOOLONG, "socket path %s is too long",
-				    k->agent_sock);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", k->agent_sock);
-	unlink(k->agent_sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = hc_unixsock_listen(k->agent_sock, 4, err);
 	if (fd < 0)
-		return hc_error_errno(err, -errno, "socket");
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
-		r = -errno;
-		close(fd);
-		return hc_error_errno(err, r, "listen on %s", k->agent_sock);
-	}
+		return fd;
 	vm->agent_listen_fd = fd;
 	return 0;
 }
