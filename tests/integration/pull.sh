@@ -214,6 +214,22 @@ else
 	skip pull_plain_http_refused "no non-loopback host name resolving to 127.0.0.1 here"
 fi
 
+# --- TLS is verified: a self-signed registry is refused unless --insecure
+if REGISTRY_TLS=1 registry_start TLS; then
+	if skopeo copy -q --dest-cert-dir "$TLS_DIR/certs.d" --dest-tls-verify=false "oci:$layout:v1" \
+		"docker://$TLS_ADDR/team/tool:v1" >/dev/null; then
+		hc_pull pull_tls_untrusted 125 "$TLS_ADDR/team/tool:v1" &&
+			expect_err pull_tls_untrusted "certificate not trusted.*--insecure"
+		hc_pull pull_tls_insecure 0 --insecure "$TLS_ADDR/team/tool:v1" &&
+			expect_eq pull_tls_insecure_digest "$out" "$d_v1"
+	else
+		fail pull_tls "skopeo push to the TLS registry failed"
+	fi
+	registry_stop TLS
+else
+	fail pull_tls "TLS registry did not start"
+fi
+
 # --- two pulls of one image at once into one empty store: both succeed, the store is sound
 export HOTCELL_HOME=$work/home-concurrent
 "$HC" pull "$REG_ADDR/team/multi:1" >"$work/c1.out" 2>&1 &

@@ -5,6 +5,9 @@
 #   registry_start VAR [USER PASS]   starts one (htpasswd basic auth when USER is given) and
 #                                    sets VAR_ADDR=127.0.0.1:PORT, VAR_DIR (config, storage),
 #                                    VAR_PID; returns non-zero with a reason on stderr
+#                                    With REGISTRY_TLS=1 in the environment it serves HTTPS
+#                                    with a fresh self-signed certificate for 127.0.0.1
+#                                    (VAR_DIR/cert.pem).
 #   registry_stop VAR                stops it and removes its directory
 #   registry_stop_all                stops every registry started by this shell
 #   registry_blob_path VAR DIGEST    the file a blob is stored in (to corrupt it on purpose)
@@ -35,6 +38,16 @@ registry_start() {
 		echo "  addr: 127.0.0.1:0"
 		echo "  secret: hotcell-test-$RANDOM$RANDOM"
 	} >"$dir/config.yml"
+	if [ "${REGISTRY_TLS:-}" = 1 ]; then
+		openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+			-addext subjectAltName=IP:127.0.0.1 -keyout "$dir/key.pem" -out "$dir/cert.pem" \
+			>/dev/null 2>&1 || { echo "openssl cannot make a certificate" >&2; rm -rf "$dir"; return 1; }
+		{
+			echo "  tls:"
+			echo "    certificate: $dir/cert.pem"
+			echo "    key: $dir/key.pem"
+		} >>"$dir/config.yml"
+	fi
 	if [ -n "$user" ]; then
 		command -v htpasswd >/dev/null || { echo "htpasswd (apache2-utils) not installed" >&2; return 1; }
 		htpasswd -Bbn "$user" "$pass" >"$dir/htpasswd" 2>/dev/null || return 1
@@ -74,7 +87,11 @@ registry_start() {
 	_registry_names+=("$var")
 	# one check that the API answers (200, or 401 with auth)
 	local code
-	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://$addr/v2/")
+	if [ "${REGISTRY_TLS:-}" = 1 ]; then
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$dir/cert.pem" "https://$addr/v2/")
+	else
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://$addr/v2/")
+	fi
 	case $code in
 	200 | 401) return 0 ;;
 	*)
