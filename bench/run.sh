@@ -8,7 +8,7 @@
 #      (apt-get download, never installed into the system), or the section is skipped;
 #   3. host memory: RSS of hotcell + QEMU + virtiofsd for a 256 MiB guest running a command.
 #
-#   BENCH_RUNS=N (default 10)   BUILD=dir (default build)
+#   BENCH_RUNS=N (default 10)   BUILD=dir (default build)   BENCH_PARTS="1 2 3" (default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -48,14 +48,15 @@ cc -static -Os -o "$work/poweroff-init" bench/poweroff-init.c
 
 cpu=()
 [ "$accel" == kvm ] && cpu=(-cpu host)
-# qemu_floor MACHINE KERNEL [extra args]: one boot to the init's reboot, wall ms.
+# qemu_boot MACHINE KERNEL [extra args]: one boot to the init's reboot, wall ms. reboot=t: a
+# triple fault, which -no-reboot turns into QEMU's exit on every machine (microvm has no i8042).
 qemu_boot() {
 	local machine=$1 k=$2 t0 t1
 	shift 2
 	t0=$(now_ms)
-	"$qemu" -nodefaults -no-user-config -display none -no-reboot -M "$machine" -accel "$accel" \
+	timeout -k 5 120 "$qemu" -nodefaults -no-user-config -display none -no-reboot -M "$machine" -accel "$accel" \
 		"${cpu[@]}" -smp 1 -m 256M -kernel "$k" -initrd "$work/floor.cpio.gz" \
-		-append "console=ttyS0 reboot=k panic=-1 quiet" -serial "file:$work/console.log" "$@" \
+		-append "console=ttyS0 reboot=t panic=-1 quiet" -serial "file:$work/console.log" "$@" \
 		</dev/null >/dev/null 2>"$work/qemu.err" || { echo "bench: qemu failed: $(cat "$work/qemu.err")" >&2; return 1; }
 	t1=$(now_ms)
 	echo $((t1 - t0))
@@ -66,11 +67,15 @@ series() { # series N CMD... -> one figure per line
 	for i in $(seq "$n"); do "$@"; done
 }
 
-# ---- 1. floor vs hotcell ----
+part() { [[ " ${BENCH_PARTS:-1 2 3} " == *" $1 "* ]]; }
+
 source tests/lib/mkimage.sh
 mkimage "$work/oci" latest >/dev/null
 "$hc" load --name bench "$work/oci" >/dev/null
 "$hc" run bench true >/dev/null # warm the rootfs cache: the runs below are cache hits
+
+# ---- 1. floor vs hotcell ----
+if part 1; then
 
 qemu_boot microvm,acpi=off "$kernel" >/dev/null # warm the page cache
 floor=$(series "$N" qemu_boot microvm,acpi=off "$kernel" | median)
@@ -91,8 +96,10 @@ echo "1. floor vs hotcell (microvm, $accel, median of $N)"
 printf '   floor: bare QEMU + kernel + poweroff init      %6s ms\n' "$floor"
 printf '   hotcell run bench true (cached image)          %6s ms  (boot to hello %s ms, teardown %s ms)\n' "$hc_med" "$hc_boot" "$hc_down"
 printf '   ratio hotcell / floor                          %6s   (target <= 1.20)\n' "$(ratio "$hc_med" "$floor")"
+fi
 
 # ---- 2. project kernel vs Debian's generic kernel on q35 ----
+if part 2; then
 echo
 echo "2. project kernel vs Debian generic kernel (q35 + qboot, $accel, median of $N)"
 generic=""
@@ -119,11 +126,15 @@ else
 	printf '   generic kernel (%s)  %6s ms\n' "$(basename "$generic")" "$gen"
 	printf '   ratio project / generic                        %6s   (target <= 0.10)\n' "$(ratio "$proj" "$gen")"
 fi
+fi
 
 # ---- 3. host memory for a 256 MiB guest ----
+part 3 || exit 0
 echo
 echo "3. host memory, 256 MiB guest running a command (RSS, MiB)"
-coproc HCP { exec "$hc" run --memory 256 bench sh -c 'echo ready; read x'; }
+# -i: the command waits for a line from us, so the VM is up while we measure.
+coproc HCP { exec "$hc" run -i --memory 256 bench sh -c 'echo ready; read x; echo bye'; }
+to_hc=${HCP[1]}
 pid=$HCP_PID
 read -r -t 300 line <&"${HCP[0]}" || true
 tree() { echo "$1"; for c in $(pgrep -P "$1"); do tree "$c"; done; }
@@ -136,5 +147,5 @@ for p in $(tree "$pid"); do
 	total=$((total + rss))
 done
 printf '   total                                  RSS %7.1f\n' "$(awk -v k="$total" 'BEGIN {print k/1024}')"
-echo >&"${HCP[1]}"
+echo >&"$to_hc"
 wait "$pid" || true
