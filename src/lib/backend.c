@@ -92,6 +92,11 @@ int hc_lib_backend_prepare(const struct hc_vmm_ops *ops, const struct hc_run_opt
 		if (r < 0)
 			return hc_error_kind(err, HC_EK_BACKEND), r;
 		spec->kernel = kernel;
+		if (o->n_devices && !spec->kernel_is_user)
+			return hc_error_setk(
+				err, -EINVAL, HC_EK_USAGE,
+				"--device needs --kernel: a kernel with the device's driver (the "
+				"project's kernel has none)");
 	}
 	r = hc_accel_resolve(tcg_ok ? o->accel : HC_ACCEL_KVM, spec->kernel_is_user, tcg_ok,
 			     &spec->accel, accel_why, why_n, err);
