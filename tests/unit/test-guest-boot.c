@@ -406,6 +406,14 @@ TEST(boot_virtiofs_serial)
 	CHECK_VM(o.got_error && o.error.reason == HC_EXEC_ERR_NOT_FOUND);
 	outcome_free(&o);
 
+	/* A guest that fills its tmpfs fails its own writes, nothing else: the agent goes on. */
+	CHECK_VM(vm_sh(&vm,
+		       "dd if=/dev/zero of=/fill bs=1M count=400 2>/dev/null; echo $?; rm /fill; "
+		       "echo alive",
+		       "", &o) == 0);
+	CHECK_VM(o.got_exit && o.exit.code == 0 && hc_streq(o.out.data, "1\nalive\n"));
+	outcome_free(&o);
+
 	/* SHUTDOWN ends the VM: QEMU exits by itself (-no-reboot). */
 	CHECK_VM(hc_proto_frame_write(vm.c.fd, HC_FRAME_SHUTDOWN, NULL, 0) == 0);
 	int st = vm_wait(&vm);
@@ -567,8 +575,8 @@ static int make_image(void)
 {
 	struct hc_error err = {0};
 	char p[4500], l[4500];
-	static const char *const cmds[] = {"sh",   "echo", "cat",   "id",   "hostname",
-					   "grep", "cut",  "touch", "test", "true"};
+	static const char *const cmds[] = {"sh",  "echo",  "cat",  "id",   "hostname", "grep",
+					   "cut", "touch", "test", "true", "dd",       "rm"};
 
 	snprintf(image, sizeof(image), "%s/image", work);
 	snprintf(p, sizeof(p), "%s/bin", image);
