@@ -209,7 +209,18 @@ int guest_exec_start(const struct hc_proto_exec *e, const struct guest_exec_opts
 	env = calloc(envc + 2, sizeof(char *));
 	if (!env)
 		return set_err(err, HC_EXEC_ERR_INTERNAL, -ENOMEM, "out of memory");
-	memcpy(env, e->env, envc * sizeof(char *));
+	/* A key given twice keeps its last value (image Env, then -e on top), so that getenv()
+	 * in the command and our PATH lookup agree. */
+	envc = 0;
+	for (size_t i = 0; i < e->envc; i++) {
+		size_t klen = strcspn(e->env[i], "=");
+		bool later = false;
+
+		for (size_t j = i + 1; j < e->envc && !later; j++)
+			later = strncmp(e->env[j], e->env[i], klen + 1) == 0;
+		if (!later)
+			env[envc++] = e->env[i];
+	}
 	char home[PATH_MAX + 8];
 	if (!env_get(e->env, e->envc, "HOME")) {
 		snprintf(home, sizeof(home), "HOME=%s", u.home);

@@ -494,6 +494,24 @@ TEST(eof_kills_running_command)
 	ASSERT_TRUE(gone(pidfile));
 }
 
+TEST(env_last_wins_and_home)
+{
+	struct hc_error err = {0};
+	struct session s;
+	struct outcome o;
+	char *env[] = {S("A=1"), S("PATH=/nonexistent"), S("A=2"), S("PATH=/usr/bin:/bin")};
+
+	NEED_INIT();
+	ASSERT_OK(session_start(&s, &err), &err);
+	const char *argv[] = {"sh", "-c", "echo $A $HOME; env | grep -c '^A='", NULL};
+	ASSERT_EQ_INT(ac_send_exec_env(&s.c, argv, env, 4, "", "", 0, 0), 0);
+	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
+	ASSERT_TRUE(o.got_exit);
+	ASSERT_EQ_STR(o.out.data, "2 /root\n1\n");
+	outcome_free(&o);
+	ASSERT_EQ_INT(session_end(&s), 0);
+}
+
 static int write_file(const char *dir, const char *name, const char *content)
 {
 	char path[4400];
@@ -588,6 +606,7 @@ int main(void)
 	RUN(malformed_stream_ends_agent);
 	RUN(eof_kills_running_command);
 	RUN(users_from_image_files);
+	RUN(env_last_wins_and_home);
 
 	struct hc_error err = {0};
 	if (hc_path_rm_rf(tmpdir, &err) < 0)
