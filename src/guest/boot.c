@@ -27,6 +27,18 @@
 #define RW STAGE "/rw"
 #define NEWROOT "/mnt/root"
 
+/* A bad boot key: the message says it all, no errno text. */
+static int bad(char *msg, size_t msglen, const char *fmt, ...) _printf_(3, 4);
+static int bad(char *msg, size_t msglen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, msglen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
 static int fail(char *msg, size_t msglen, int code, const char *fmt, ...) _printf_(4, 5);
 static int fail(char *msg, size_t msglen, int code, const char *fmt, ...)
 {
@@ -50,12 +62,12 @@ static int parse_volume(const char *v, struct guest_boot_cfg *cfg, char *msg, si
 	struct guest_volume *vol;
 
 	if (cfg->nvols >= GUEST_MAX_VOLUMES)
-		return fail(msg, msglen, -E2BIG, "more than %d volumes", GUEST_MAX_VOLUMES);
+		return bad(msg, msglen, "more than %d volumes", GUEST_MAX_VOLUMES);
 	vol = &cfg->vols[cfg->nvols];
 	memset(vol, 0, sizeof(*vol));
 	if (hc_boot_volume_parse(v, vol->tag, sizeof(vol->tag), vol->path, sizeof(vol->path),
 				 &vol->ro) < 0)
-		return fail(msg, msglen, -EINVAL, "bad volume `%s`: want TAG:/PATH[:ro]", v);
+		return bad(msg, msglen, "bad volume `%s`: want TAG:/PATH[:ro]", v);
 	cfg->nvols++;
 	return 0;
 }
@@ -65,12 +77,11 @@ static int set_key(struct guest_boot_cfg *cfg, const char *key, const char *val,
 {
 	if (hc_streq(key, HC_BOOT_KEY_ROOT)) {
 		if (!hc_streq(val, "virtiofs") && !hc_streq(val, "block"))
-			return fail(msg, msglen, -EINVAL, "%s=%s: want virtiofs or block", key,
-				    val);
+			return bad(msg, msglen, "%s=%s: want virtiofs or block", key, val);
 		snprintf(cfg->root, sizeof(cfg->root), "%s", val);
 	} else if (hc_streq(key, HC_BOOT_KEY_CHANNEL)) {
 		if (!hc_streq(val, "serial") && !hc_streq(val, "vsock"))
-			return fail(msg, msglen, -EINVAL, "%s=%s: want serial or vsock", key, val);
+			return bad(msg, msglen, "%s=%s: want serial or vsock", key, val);
 		snprintf(cfg->channel, sizeof(cfg->channel), "%s", val);
 	} else if (hc_streq(key, HC_BOOT_KEY_VOLUME)) {
 		return parse_volume(val, cfg, msg, msglen);
@@ -81,7 +92,7 @@ static int set_key(struct guest_boot_cfg *cfg, const char *key, const char *val,
 		if (n == 0 || n >= sizeof(cfg->hostname) ||
 		    strspn(val,
 			   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n)
-			return fail(msg, msglen, -EINVAL, "bad hostname `%s`", val);
+			return bad(msg, msglen, "bad hostname `%s`", val);
 		snprintf(cfg->hostname, sizeof(cfg->hostname), "%s", val);
 	}
 	return 0;
@@ -346,11 +357,11 @@ int guest_boot_setup(bool pid1, struct guest_boot_cfg *cfg, char *msg, size_t ms
 	guest_debug = guest_debug || cfg->debug;
 	guest_dbg("boot: root=%s channel=%s volumes=%zu", cfg->root, cfg->channel, cfg->nvols);
 	if (!cfg->root[0])
-		return fail(msg, msglen, -EINVAL, "%s= missing from the kernel command line",
-			    HC_BOOT_KEY_ROOT);
+		return bad(msg, msglen, "%s= missing from the kernel command line",
+			   HC_BOOT_KEY_ROOT);
 	if (!cfg->channel[0])
-		return fail(msg, msglen, -EINVAL, "%s= missing from the kernel command line",
-			    HC_BOOT_KEY_CHANNEL);
+		return bad(msg, msglen, "%s= missing from the kernel command line",
+			   HC_BOOT_KEY_CHANNEL);
 
 	/* Our moves must not propagate anywhere (and MS_MOVE refuses shared parents). */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
