@@ -7,13 +7,15 @@
 #      and peak RSS of each, and the sum; the ratio hotcell / (skopeo + umoci) (target <= 0.5);
 #   3. a cached second `hotcell pull` (the CLI): median of N runs (target <= 50 ms).
 #
-#   BENCH_RUNS=N (default 10)   BENCH_LAYER_MB=M per layer (default 36)   BENCH_LAYERS=L (3)
+#   BENCH_RUNS=N cached pulls (default 10)   BENCH_ROUNDS=R cold rounds (default 3; medians)
+#   BENCH_LAYER_MB=M per layer (default 36)   BENCH_LAYERS=L (3)
 #   BUILD=dir (default build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
 BUILD=${BUILD:-build}
 N=${BENCH_RUNS:-10}
+ROUNDS=${BENCH_ROUNDS:-3}
 MB=${BENCH_LAYER_MB:-36}
 L=${BENCH_LAYERS:-3}
 hc=$top/$BUILD/bin/hotcell
@@ -65,18 +67,33 @@ timed() {
 }
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
 
-# 1. hotcell cold
+# 1 and 2, alternated over ROUNDS rounds (the machine is shared: medians, same conditions)
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 export HOTCELL_HOME=$work/home
-rm -rf "$HOTCELL_HOME"
-drop_caches
-read -r hc_s hc_kb < <(timed "$driver" "$ref" --unpack)
-hc_detail=$(cat "$work/out")
-
-# 2. skopeo + umoci
-drop_caches
-read -r sk_s sk_kb < <(timed skopeo copy -q --src-tls-verify=false "docker://$ref" "oci:$work/sk:1")
-read -r um_s um_kb < <(timed umoci raw unpack --image "$work/sk:1" "$work/sk-rootfs")
-pair_s=$(echo "$sk_s + $um_s" | bc -l)
+hc_s_l=() hc_kb_l=() sk_s_l=() sk_kb_l=() um_s_l=() um_kb_l=() pair_l=() pull_ms_l=() unpack_ms_l=()
+for round in $(seq 1 "$ROUNDS"); do
+	rm -rf "$HOTCELL_HOME" "$work/sk" "$work/sk-rootfs"
+	drop_caches
+	read -r s kb < <(timed "$driver" "$ref" --unpack)
+	hc_s_l+=("$s") hc_kb_l+=("$kb")
+	read -r p u < <(sed 's/pull_ms=\([0-9.]*\) unpack_ms=\([0-9.]*\)/\1 \2/' "$work/out")
+	pull_ms_l+=("$p") unpack_ms_l+=("$u")
+	drop_caches
+	read -r s1 kb < <(timed skopeo copy -q --src-tls-verify=false "docker://$ref" "oci:$work/sk:1")
+	sk_s_l+=("$s1") sk_kb_l+=("$kb")
+	read -r s2 kb < <(timed umoci raw unpack --image "$work/sk:1" "$work/sk-rootfs")
+	um_s_l+=("$s2") um_kb_l+=("$kb")
+	pair_l+=("$(echo "$s1 + $s2" | bc -l)")
+	echo "round $round: hotcell ${hc_s_l[-1]} s (pull $p ms, unpack $u ms); skopeo $s1 s + umoci $s2 s"
+done
+hc_s=$(printf '%s\n' "${hc_s_l[@]}" | median)
+hc_kb=$(printf '%s\n' "${hc_kb_l[@]}" | median)
+sk_s=$(printf '%s\n' "${sk_s_l[@]}" | median)
+sk_kb=$(printf '%s\n' "${sk_kb_l[@]}" | median)
+um_s=$(printf '%s\n' "${um_s_l[@]}" | median)
+um_kb=$(printf '%s\n' "${um_kb_l[@]}" | median)
+pair_s=$(printf '%s\n' "${pair_l[@]}" | median)
+hc_detail="pull $(printf '%s\n' "${pull_ms_l[@]}" | median) ms + unpack $(printf '%s\n' "${unpack_ms_l[@]}" | median) ms"
 
 # 3. cached second pull through the CLI
 times=()
@@ -86,10 +103,10 @@ for i in $(seq 1 "$N"); do
 	t1=$(date +%s%N)
 	times+=($(((t1 - t0) / 1000)))
 done
-median_us=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+median_us=$(printf '%s\n' "${times[@]}" | median)
 
 echo
-printf '%-42s %10s %12s\n' "" "wall (s)" "peak RSS (MB)"
+printf '%-42s %10s %12s   (medians of %d rounds)\n' "" "wall (s)" "peak RSS (MB)" "$ROUNDS"
 printf '%-42s %10.2f %12.1f   (%s)\n' "hotcell pull + unpack (cold)" "$hc_s" "$(echo "$hc_kb/1024" | bc -l)" "$hc_detail"
 printf '%-42s %10.2f %12.1f\n' "skopeo copy docker:// oci:" "$sk_s" "$(echo "$sk_kb/1024" | bc -l)"
 printf '%-42s %10.2f %12.1f\n' "umoci raw unpack" "$um_s" "$(echo "$um_kb/1024" | bc -l)"
