@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 
 #include "core/path.h"
+#include "vmm/accel.h"
 #include "vmm/binary.h"
+#include "vmm/vmm.h"
 
 static bool is_executable(const char *path)
 {
@@ -65,4 +67,55 @@ int hc_binary_check_elf_kernel(const char *kernel, const char *vmm, struct hc_er
 			"bzImage",
 			kernel, vmm);
 	return 0;
+}
+
+int hc_binary_version(const char *bin, char **ret, struct hc_error *err)
+{
+	const char *argv[] = {bin, "--version", NULL};
+	_cleanup_free_ char *out = NULL;
+	int r;
+
+	r = hc_child_run(argv, 5000, 4096, &out, err);
+	if (r < 0)
+		return hc_error_prefix(err, "%s --version", bin);
+	if (r != 0)
+		return hc_error_setk(err, -EIO, HC_EK_BACKEND, "%s --version: exit status %d", bin,
+				     r);
+	out[strcspn(out, "\n")] = '\0';
+	*ret = steal_ptr(&out);
+	return 0;
+}
+
+int hc_binary_check_host(const struct hc_vm_spec *spec, const char *backend, const char *vmm,
+			 struct hc_error *err)
+{
+	enum hc_accel accel;
+	int r;
+
+	r = hc_accel_resolve(HC_ACCEL_KVM, spec->kernel_is_user, false, &accel, NULL, 0, err);
+	if (r < 0) {
+		size_t n = strlen(err->message);
+
+		snprintf(err->message + n, sizeof(err->message) - n,
+			 "; or use --backend qemu, which runs the project's kernel under TCG");
+		return hc_error_prefix(err, "backend '%s' cannot run here", backend);
+	}
+	if (spec->kernel)
+		return hc_binary_check_elf_kernel(spec->kernel, vmm, err);
+	return 0;
+}
+
+bool hc_binary_note_exit(struct hc_child *child, const char *name, struct hc_error *err)
+{
+	char how[64];
+	size_t n;
+
+	if (!strstr(err->message, ": HTTP "))
+		(void)hc_child_wait(child, 1000);
+	if (!hc_child_poll(child))
+		return false;
+	hc_child_status_str(child->status, how, sizeof(how));
+	n = strlen(err->message);
+	snprintf(err->message + n, sizeof(err->message) - n, " (%s %s)", name, how);
+	return true;
 }

@@ -37,7 +37,6 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "proto/boot.h"
-#include "vmm/accel.h"
 #include "vmm/binary.h"
 #include "vmm/cloud-hypervisor.h"
 #include "vmm/hvsock.h"
@@ -297,22 +296,16 @@ int hc_cloud_hypervisor_vfio_check(const char *addr, char *path, size_t path_len
 static int ch_probe_bin(char *bin, size_t bin_len, char *version, size_t version_len,
 			struct hc_error *err)
 {
-	const char *argv[] = {bin, "--version", NULL};
 	_cleanup_free_ char *out = NULL;
 	unsigned major = 0;
 	char ver[64];
 	int r;
 
 	r = hc_binary_find(CH_ENV, CH_NAME, bin, bin_len, err);
+	if (r >= 0)
+		r = hc_binary_version(bin, &out, err);
 	if (r < 0)
 		return r;
-	r = hc_child_run(argv, 5000, 4096, &out, err);
-	if (r < 0)
-		return hc_error_prefix(err, "%s --version", bin);
-	if (r != 0)
-		return hc_error_setk(err, -EIO, HC_EK_BACKEND, "%s --version: exit status %d", bin,
-				     r);
-	out[strcspn(out, "\n")] = '\0';
 	if (parse_version(out, &major, ver, sizeof(ver)) < 0)
 		return hc_error_setk(err, -EPROTO, HC_EK_BACKEND,
 				     "%s --version: unexpected output '%.80s'", bin, out);
@@ -330,23 +323,11 @@ static int ch_probe_bin(char *bin, size_t bin_len, char *version, size_t version
 /* What the host and the spec must offer, the binary aside. */
 static int probe_host(const struct hc_vm_spec *spec, struct hc_error *err)
 {
-	enum hc_accel accel;
 	int r;
 
-	/* KVM only; on a PVM host only a kernel the user named (DESIGN.md §3, one rule). */
-	r = hc_accel_resolve(HC_ACCEL_KVM, spec->kernel_is_user, false, &accel, NULL, 0, err);
-	if (r < 0) {
-		size_t n = strlen(err->message);
-
-		snprintf(err->message + n, sizeof(err->message) - n,
-			 "; or use --backend qemu, which runs the project's kernel under TCG");
-		return hc_error_prefix(err, "backend 'cloud-hypervisor' cannot run here");
-	}
-	if (spec->kernel) {
-		r = hc_binary_check_elf_kernel(spec->kernel, "Cloud Hypervisor", err);
-		if (r < 0)
-			return r;
-	}
+	r = hc_binary_check_host(spec, CH_NAME, "Cloud Hypervisor", err);
+	if (r < 0)
+		return r;
 	if (spec->n_devices && !spec->kernel_is_user)
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
 				     "--device needs --kernel: a kernel of yours that carries the "
@@ -381,39 +362,34 @@ static int ch_probe(const struct hc_vm_spec *spec, char *version, size_t version
 
 /* ---- the API ----------------------------------------------------------------------------- */
 
-/* PUT endpoint with an optional jansson body (consumed). Errors name the endpoint; a VMM that
- * died on the way says how, with its log. */
-static int api_put(struct hc_vm *vm, struct ch *ch, const char *endpoint, json_t *body,
-		   int timeout_ms, struct hc_error *err)
+/* Errors name the endpoint; a VMM that died on the way says how, with its log. */
+static int api_failed(struct hc_vm *vm, struct ch *ch, int r, struct hc_error *err)
 {
-	_cleanup_free_ char *s = NULL;
-	int r;
-
-	if (body) {
-		s = json_dumps(body, JSON_COMPACT);
-		json_decref(body);
-		if (!s)
-			return hc_error_set(err, -ENOMEM, "PUT %s: out of memory", endpoint);
-	}
-	r = hc_rest_request(ch->api, "PUT", endpoint, s, timeout_ms, NULL, err);
-	if (r >= 0)
-		return 0;
 	hc_error_prefix(err, CH_NAME);
 	hc_error_kind(err, HC_EK_VM);
-	/* A dropped connection usually means the VMM is exiting right now: give its pidfd a
-	 * moment, then say how it ended. */
-	if (!strstr(err->message, ": HTTP "))
-		(void)hc_child_wait(&ch->child, 1000);
-	if (hc_child_poll(&ch->child)) {
-		char how[64];
-		size_t n = strlen(err->message);
-
-		hc_child_status_str(ch->child.status, how, sizeof(how));
-		snprintf(err->message + n, sizeof(err->message) - n, " (cloud-hypervisor %s)", how);
+	if (hc_binary_note_exit(&ch->child, CH_NAME, err)) {
 		add_ch_log(ch, err);
 		hc_vm_error_add_console(vm, err);
 	}
 	return r;
+}
+
+/* PUT endpoint without a body. */
+static int api_put(struct hc_vm *vm, struct ch *ch, const char *endpoint, int timeout_ms,
+		   struct hc_error *err)
+{
+	int r = hc_rest_request(ch->api, "PUT", endpoint, NULL, timeout_ms, NULL, err);
+
+	return r < 0 ? api_failed(vm, ch, r, err) : 0;
+}
+
+/* PUT endpoint with a jansson body (consumed; NULL, a failed json_pack(), is -ENOMEM). */
+static int api_put_json(struct hc_vm *vm, struct ch *ch, const char *endpoint, json_t *body,
+			int timeout_ms, struct hc_error *err)
+{
+	int r = hc_rest_request_json(ch->api, "PUT", endpoint, body, timeout_ms, NULL, err);
+
+	return r < 0 ? api_failed(vm, ch, r, err) : 0;
 }
 
 /* ---- start ------------------------------------------------------------------------------- */
@@ -700,11 +676,11 @@ static int ch_start(struct hc_vm *vm, struct hc_error *err)
 	if (r >= 0)
 		r = build_config(vm, ch, &cfg, err);
 	if (r >= 0)
-		r = api_put(vm, ch, CH_API "vm.create", cfg, 0, err);
+		r = api_put_json(vm, ch, CH_API "vm.create", cfg, 0, err);
 	if (r >= 0)
 		r = listen_agent(vm, ch, err);
 	if (r >= 0)
-		r = api_put(vm, ch, CH_API "vm.boot", NULL, 0, err);
+		r = api_put(vm, ch, CH_API "vm.boot", 0, err);
 	if (r < 0) {
 		hc_error_kind(err, HC_EK_VM);
 		ch_destroy(vm);
@@ -820,7 +796,7 @@ static int ch_pause(struct hc_vm *vm, struct hc_error *err)
 	int r = running(ch, err);
 
 	if (r >= 0)
-		r = api_put(vm, ch, CH_API "vm.pause", NULL, 0, err);
+		r = api_put(vm, ch, CH_API "vm.pause", 0, err);
 	if (r >= 0)
 		ch->paused = true;
 	return r;
@@ -832,7 +808,7 @@ static int ch_resume(struct hc_vm *vm, struct hc_error *err)
 	int r = running(ch, err);
 
 	if (r >= 0)
-		r = api_put(vm, ch, CH_API "vm.resume", NULL, 0, err);
+		r = api_put(vm, ch, CH_API "vm.resume", 0, err);
 	if (r >= 0)
 		ch->paused = false;
 	return r;
@@ -869,8 +845,9 @@ static int ch_snapshot(struct hc_vm *vm, const char *dir, struct hc_error *err)
 		r = file_url(dir, url, sizeof(url), err);
 	if (r < 0)
 		return r;
-	return api_put(vm, ch, CH_API "vm.snapshot", json_pack("{s:s}", "destination_url", url),
-		       CH_SNAPSHOT_TIMEOUT_MS, err);
+	return api_put_json(vm, ch, CH_API "vm.snapshot",
+			    json_pack("{s:s}", "destination_url", url), CH_SNAPSHOT_TIMEOUT_MS,
+			    err);
 }
 
 static int ch_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
@@ -895,10 +872,10 @@ static int ch_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 	/* Only into a VMM without a VM; the snapshot's relative vsock and serial paths land in
 	 * this VM's runtime directory. The restored VM is paused until vm.resume. */
 	if (r >= 0)
-		r = api_put(vm, ch, CH_API "vm.restore", json_pack("{s:s}", "source_url", url),
-			    CH_SNAPSHOT_TIMEOUT_MS, err);
+		r = api_put_json(vm, ch, CH_API "vm.restore", json_pack("{s:s}", "source_url", url),
+				 CH_SNAPSHOT_TIMEOUT_MS, err);
 	if (r >= 0)
-		r = api_put(vm, ch, CH_API "vm.resume", NULL, 0, err);
+		r = api_put(vm, ch, CH_API "vm.resume", 0, err);
 	if (r < 0) {
 		hc_error_kind(err, HC_EK_VM);
 		ch_destroy(vm);

@@ -30,7 +30,6 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "proto/boot.h"
-#include "vmm/accel.h"
 #include "vmm/binary.h"
 #include "vmm/firecracker.h"
 #include "vmm/hvsock.h"
@@ -76,13 +75,6 @@ struct fc {
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
-/* $env when set to a path, else name looked up on PATH. */
-static int find_program(const char *env, const char *name, char *buf, size_t n,
-			struct hc_error *err)
-{
-	return hc_binary_find(env, name, buf, n, err);
-}
-
 /* HOTCELL_FIRECRACKER_JAILER switches the jailer on: "1" (looked up on PATH) or its path. */
 static bool jailer_wanted(const struct hc_vm_spec *spec)
 {
@@ -93,12 +85,7 @@ static bool jailer_wanted(const struct hc_vm_spec *spec)
 
 static int find_jailer(char *buf, size_t n, struct hc_error *err)
 {
-	return find_program("HOTCELL_FIRECRACKER_JAILER", "jailer", buf, n, err);
-}
-
-static int check_elf(const char *kernel, struct hc_error *err)
-{
-	return hc_binary_check_elf_kernel(kernel, "Firecracker", err);
+	return hc_binary_find("HOTCELL_FIRECRACKER_JAILER", "jailer", buf, n, err);
 }
 
 /* "Firecracker v1.10.1" -> 1, 10. */
@@ -111,32 +98,20 @@ static int parse_version(const char *line, unsigned *major, unsigned *minor)
 	return 0;
 }
 
-/* Last lines of the console log, for VM failures (DESIGN.md §3). */
-static void add_console(struct hc_vm *vm, struct hc_error *err)
-{
-	hc_vm_error_add_console(vm, err);
-}
-
 /* ---- probe ------------------------------------------------------------------------------- */
 
 static int fc_probe_bin(char *bin, size_t bin_len, char *version, size_t version_len,
 			struct hc_error *err)
 {
-	const char *argv[] = {bin, "--version", NULL};
 	_cleanup_free_ char *out = NULL;
 	unsigned major = 0, minor = 0;
 	int r;
 
-	r = find_program("HOTCELL_FIRECRACKER", "firecracker", bin, bin_len, err);
+	r = hc_binary_find("HOTCELL_FIRECRACKER", "firecracker", bin, bin_len, err);
+	if (r >= 0)
+		r = hc_binary_version(bin, &out, err);
 	if (r < 0)
 		return r;
-	r = hc_child_run(argv, 5000, 4096, &out, err);
-	if (r < 0)
-		return hc_error_prefix(err, "%s --version", bin);
-	if (r != 0)
-		return hc_error_setk(err, -EIO, HC_EK_BACKEND, "%s --version: exit status %d", bin,
-				     r);
-	out[strcspn(out, "\n")] = '\0';
 	if (parse_version(out, &major, &minor) < 0)
 		return hc_error_setk(err, -EPROTO, HC_EK_BACKEND,
 				     "%s --version: unexpected output '%.80s'", bin, out);
@@ -154,23 +129,11 @@ static int fc_probe_bin(char *bin, size_t bin_len, char *version, size_t version
 static int probe_host(const struct hc_vm_spec *spec, struct hc_error *err)
 {
 	char jailer[HC_PATH_MAX];
-	enum hc_accel accel;
 	int r;
 
-	/* KVM only; on a PVM host only a kernel the user named (DESIGN.md §3, one rule). */
-	r = hc_accel_resolve(HC_ACCEL_KVM, spec->kernel_is_user, false, &accel, NULL, 0, err);
-	if (r < 0) {
-		size_t n = strlen(err->message);
-
-		snprintf(err->message + n, sizeof(err->message) - n,
-			 "; or use --backend qemu, which runs the project's kernel under TCG");
-		return hc_error_prefix(err, "backend 'firecracker' cannot run here");
-	}
-	if (spec->kernel) {
-		r = check_elf(spec->kernel, err);
-		if (r < 0)
-			return r;
-	}
+	r = hc_binary_check_host(spec, "firecracker", "Firecracker", err);
+	if (r < 0)
+		return r;
 	if (jailer_wanted(spec)) {
 		r = find_jailer(jailer, sizeof(jailer), err);
 		if (r < 0)
@@ -237,7 +200,7 @@ static int wait_for_socket(struct hc_vm *vm, struct fc *fc, const char *dir, con
 			hc_child_status_str(fc->child.status, how, sizeof(how));
 			hc_error_setk(err, -ECHILD, HC_EK_VM,
 				      "firecracker %s before its API socket appeared", how);
-			add_console(vm, err);
+			hc_vm_error_add_console(vm, err);
 			return err->code;
 		}
 		r = poll(p, fc->child.pidfd >= 0 ? 2 : 1, hc_clock_left_ms(deadline));
@@ -247,7 +210,7 @@ static int wait_for_socket(struct hc_vm *vm, struct fc *fc, const char *dir, con
 			hc_error_setk(err, -ETIMEDOUT, HC_EK_VM,
 				      "firecracker's API socket %s did not appear within %d ms",
 				      path, timeout_ms);
-			add_console(vm, err);
+			hc_vm_error_add_console(vm, err);
 			return err->code;
 		}
 		while (read(ino, ev, sizeof(ev)) > 0)
@@ -498,36 +461,18 @@ static int spawn_vmm(struct hc_vm *vm, struct fc *fc, struct hc_error *err)
 	return 0;
 }
 
-/* PUT with a jansson-built body; the body is consumed. */
+/* METHOD endpoint with a jansson-built body (consumed). A VMM that died mid-request
+ * explains itself on its console. */
 static int put_json(struct hc_vm *vm, struct fc *fc, const char *method, const char *endpoint,
 		    json_t *body, struct hc_error *err)
 {
-	_cleanup_free_ char *s = NULL;
-	int r;
+	int r = hc_rest_request_json(fc->api, method, endpoint, body, 0, NULL, err);
 
-	if (!body)
-		return hc_error_set(err, -ENOMEM, "%s %s: out of memory", method, endpoint);
-	s = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	if (!s)
-		return hc_error_set(err, -ENOMEM, "%s %s: out of memory", method, endpoint);
-	r = hc_rest_request(fc->api, method, endpoint, s, 0, NULL, err);
 	if (r < 0) {
 		hc_error_prefix(err, "firecracker");
 		hc_error_kind(err, HC_EK_VM);
-		/* A VMM that died mid-request explains itself on its console. A dropped
-		 * connection usually means it is exiting right now: give its pidfd a moment. */
-		if (!strstr(err->message, ": HTTP "))
-			(void)hc_child_wait(&fc->child, 1000);
-		if (hc_child_poll(&fc->child)) {
-			char how[64];
-			size_t n = strlen(err->message);
-
-			hc_child_status_str(fc->child.status, how, sizeof(how));
-			snprintf(err->message + n, sizeof(err->message) - n, " (firecracker %s)",
-				 how);
-			add_console(vm, err);
-		}
+		if (hc_binary_note_exit(&fc->child, "firecracker", err))
+			hc_vm_error_add_console(vm, err);
 	}
 	return r;
 }
@@ -732,7 +677,7 @@ static int fc_check(struct hc_vm *vm, struct hc_error *err)
 		return 0;
 	hc_child_status_str(fc->child.status, how, sizeof(how));
 	hc_error_setk(err, -ECHILD, HC_EK_VM, "firecracker %s", how);
-	add_console(vm, err);
+	hc_vm_error_add_console(vm, err);
 	return err->code;
 }
 

@@ -224,3 +224,17 @@ int hc_rest_request(struct hc_rest *r, const char *method, const char *endpoint,
 		*ret_body = steal_ptr(&resp);
 	return 0;
 }
+
+int hc_rest_request_json(struct hc_rest *r, const char *method, const char *endpoint, json_t *body,
+			 int timeout_ms, char **ret_body, struct hc_error *err)
+{
+	_cleanup_free_ char *s = NULL;
+
+	if (!body)
+		return hc_error_set(err, -ENOMEM, "%s %s: out of memory", method, endpoint);
+	s = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (!s)
+		return hc_error_set(err, -ENOMEM, "%s %s: out of memory", method, endpoint);
+	return hc_rest_request(r, method, endpoint, s, timeout_ms, ret_body, err);
+}

@@ -13,6 +13,7 @@
 #define HC_REST_TIMEOUT_MS 10000
 
 struct hc_rest;
+struct json_t; /* jansson's json_t */
 
 /* A client for the API socket at sock_path (nothing is connected yet). */
 int hc_rest_new(struct hc_rest **ret, const char *sock_path, struct hc_error *err) _must_check_;
@@ -31,6 +32,12 @@ int hc_rest_call(struct hc_rest *r, const char *method, const char *endpoint, co
  * first line), bounded. -EINVAL for 4xx, -EIO otherwise. */
 int hc_rest_request(struct hc_rest *r, const char *method, const char *endpoint, const char *body,
 		    int timeout_ms, char **ret_body, struct hc_error *err) _must_check_;
+
+/* hc_rest_request with a jansson body, which it consumes (decref). A NULL body is what a failed
+ * json_pack() returns: -ENOMEM, nothing is sent. */
+int hc_rest_request_json(struct hc_rest *r, const char *method, const char *endpoint,
+			 struct json_t *body, int timeout_ms, char **ret_body,
+			 struct hc_error *err) _must_check_;
 
 /* Extracts the error text of a response body into buf (fault_message, or "error"/"message"
  * of a JSON object, else the first non-empty line of the text). Exposed for tests. */
