@@ -854,7 +854,6 @@ static int ch_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 {
 	struct ch *ch = NULL;
 	char url[HC_PATH_MAX];
-	unsigned host_port = 0;
 	int r, fd;
 
 	r = check_spec(&vm->spec, true, err);
@@ -884,18 +883,11 @@ static int ch_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 	ch->started = true;
 	/* vsock connections do not survive a snapshot: reconnect from the host to the port
 	 * hotcell-init listens on. When nothing listens yet, the guest connects out instead. */
-	fd = hc_hvsock_connect(ch->vsock, HC_BOOT_VSOCK_PORT_LISTEN,
-			       vm->spec.boot_timeout_ms > 0 ? vm->spec.boot_timeout_ms : 10000,
-			       &host_port, err);
-	if (fd >= 0) {
+	fd = hc_hvsock_reconnect(ch->vsock, HC_BOOT_VSOCK_PORT_LISTEN,
+				 vm->spec.boot_timeout_ms > 0 ? vm->spec.boot_timeout_ms : 10000,
+				 "cloud-hypervisor");
+	if (fd >= 0)
 		vm->agent_fd = fd;
-		hc_debug("cloud-hypervisor: reconnected to the guest (host port %u)", host_port);
-	} else {
-		hc_debug("cloud-hypervisor: host-initiated reconnect failed (%s); waiting for the "
-			 "guest",
-			 err->message);
-		hc_error_clear(err);
-	}
 	return 0;
 }
 
@@ -937,12 +929,8 @@ static void ch_destroy(struct hc_vm *vm)
 	vm->agent_listen_fd = vm->agent_fd = vm->death_fd = -1;
 	if (ch->api_sock[0])
 		unlink(ch->api_sock);
-	if (ch->vsock[0]) {
-		unlink(ch->vsock);
-		if (hc_hvsock_port_path(p, sizeof(p), ch->vsock, HC_BOOT_VSOCK_PORT_CONNECT, &e) ==
-		    0)
-			unlink(p);
-	}
+	if (ch->vsock[0])
+		hc_hvsock_unlink(ch->vsock, HC_BOOT_VSOCK_PORT_CONNECT);
 	if (ch->log[0])
 		unlink(ch->log);
 	if (snprintf(p, sizeof(p), "%s/%s", vm->run_dir, CH_FS_LOG) < (int)sizeof(p))

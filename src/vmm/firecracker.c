@@ -800,7 +800,6 @@ static int fc_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 {
 	struct fc *fc = NULL;
 	char state[HC_PATH_MAX], mem[HC_PATH_MAX], adir[PATH_MAX];
-	unsigned host_port = 0;
 	int r, fd;
 
 	r = check_spec(&vm->spec, err);
@@ -838,17 +837,11 @@ static int fc_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 	vm->death_fd = fcntl(fc->child.pidfd, F_DUPFD_CLOEXEC, 3);
 	/* Firecracker resets vsock connections on restore: reconnect from the host to the port
 	 * hotcell-init listens on. When nothing listens yet, the guest connects out instead. */
-	fd = hc_hvsock_connect(fc->vsock, HC_BOOT_VSOCK_PORT_LISTEN,
-			       vm->spec.boot_timeout_ms > 0 ? vm->spec.boot_timeout_ms : 10000,
-			       &host_port, err);
-	if (fd >= 0) {
+	fd = hc_hvsock_reconnect(fc->vsock, HC_BOOT_VSOCK_PORT_LISTEN,
+				 vm->spec.boot_timeout_ms > 0 ? vm->spec.boot_timeout_ms : 10000,
+				 "firecracker");
+	if (fd >= 0)
 		vm->agent_fd = fd;
-		hc_debug("firecracker: reconnected to the guest (host port %u)", host_port);
-	} else {
-		hc_debug("firecracker: host-initiated reconnect failed (%s); waiting for the guest",
-			 err->message);
-		hc_error_clear(err);
-	}
 	return 0;
 
 fail:
@@ -877,12 +870,8 @@ static void fc_destroy(struct hc_vm *vm)
 	vm->agent_listen_fd = vm->agent_fd = vm->death_fd = -1;
 	if (fc->api_sock[0])
 		unlink(fc->api_sock);
-	if (fc->vsock[0]) {
-		unlink(fc->vsock);
-		if (hc_hvsock_port_path(p, sizeof(p), fc->vsock, HC_BOOT_VSOCK_PORT_CONNECT, &e) ==
-		    0)
-			unlink(p);
-	}
+	if (fc->vsock[0])
+		hc_hvsock_unlink(fc->vsock, HC_BOOT_VSOCK_PORT_CONNECT);
 	if (!fc->jailed && fc->root[0]) {
 		snprintf(p, sizeof(p), "%s/%s", fc->root, FC_LOG);
 		unlink(p);

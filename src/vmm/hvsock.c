@@ -12,6 +12,7 @@
 #include <sys/un.h>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/path.h"
 #include "vmm/hvsock.h"
 #include "vmm/unixsock.h"
@@ -212,4 +213,29 @@ int hc_hvsock_connect(const char *uds, unsigned port, int timeout_ms, unsigned *
 	if (ret_host_port)
 		*ret_host_port = host_port;
 	return hc_steal_fd(&fd);
+}
+
+int hc_hvsock_reconnect(const char *uds, unsigned port, int timeout_ms, const char *who)
+{
+	struct hc_error err = {0};
+	unsigned host_port = 0;
+	int fd = hc_hvsock_connect(uds, port, timeout_ms, &host_port, &err);
+
+	if (fd < 0) {
+		hc_debug("%s: host-initiated reconnect failed (%s); waiting for the guest", who,
+			 err.message);
+		return -1;
+	}
+	hc_debug("%s: reconnected to the guest (host port %u)", who, host_port);
+	return fd;
+}
+
+void hc_hvsock_unlink(const char *uds, unsigned port)
+{
+	struct hc_error err = {0};
+	char p[HC_PATH_MAX];
+
+	unlink(uds);
+	if (hc_hvsock_port_path(p, sizeof(p), uds, port, &err) == 0)
+		unlink(p);
 }

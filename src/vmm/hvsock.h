@@ -39,6 +39,14 @@ int hc_hvsock_accept(int listen_fd, int cancel_fd, int timeout_ms,
 int hc_hvsock_connect(const char *uds, unsigned port, int timeout_ms, unsigned *ret_host_port,
 		      struct hc_error *err) _must_check_;
 
+/* After a restore (connections do not survive a snapshot): hc_hvsock_connect to the guest
+ * port hotcell-init listens on. Returns the fd, or -1 when that failed (nothing listens yet:
+ * the guest then connects out instead); who names the backend in the debug line saying so. */
+int hc_hvsock_reconnect(const char *uds, unsigned port, int timeout_ms, const char *who);
+
+/* Teardown: removes "<uds>" and "<uds>_<port>"; what is not there is no error. */
+void hc_hvsock_unlink(const char *uds, unsigned port);
+
 /* Parses one acknowledgement line (without or with its "\n"): "OK <n>". Exposed for tests
  * and fuzzing. */
 int hc_hvsock_parse_ack(const char *line, size_t len, unsigned *ret_host_port) _must_check_;
