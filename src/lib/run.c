@@ -165,7 +165,15 @@ static void output(struct run *run, bool is_err, const uint8_t *p, size_t n)
 	bool *trunc = is_err ? &run->res->stderr_truncated : &run->res->stdout_truncated;
 
 	if (fd >= 0) {
-		write_all(fd, p, n, is_err ? &run->stderr_broken : &run->stdout_broken);
+		bool *broken = is_err ? &run->stderr_broken : &run->stdout_broken;
+		bool was = *broken;
+
+		write_all(fd, p, n, broken);
+		/* Our reader went away (`hotcell run ... | head -1`): the command gets the SIGPIPE it
+		 * would get in a local pipeline, instead of writing into the void until its
+		 * timeout. */
+		if (*broken && !was && hc_proto_signal_encode(&run->out, SIGPIPE) < 0)
+			hc_debug("cannot queue SIGPIPE for the command");
 		return;
 	}
 	if (b->len + n > run->limit) {

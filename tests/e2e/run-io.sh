@@ -39,6 +39,13 @@ expect output-limit '[ "$rc" -eq 3 ] && [ "$(jqr ".stdout | length")" -eq 1000 ]
 expect output-limit-other-stream '[ "$(jqr .stderr)" == short ] && [ "$(jqr .stderr_truncated)" == false ]'
 e2e_clean output-limit
 
+# A reader that goes away: the command gets SIGPIPE, as in a local pipeline, and the run ends
+# with 128+13 instead of writing into the void until its timeout.
+first=$("$HC" run bb yes 2>"$E2E/err" | head -n 2 | tr '\n' ' ')
+rc=${PIPESTATUS[0]}
+expect stdout-reader-gone '[ "$first" == "y y " ] && [ "$rc" -eq 141 ]'
+e2e_clean stdout-reader-gone
+
 # result.json, as parsed JSON.
 e2e_json bb sh -c 'echo "{\"answer\": 42, \"list\": [1, \"two\"]}" >/hotcell/result.json'
 expect result-json '[ "$rc" -eq 0 ] && [ "$(jqr .result.answer)" == 42 ] && [ "$(jqr .result.list[1])" == two ]'
