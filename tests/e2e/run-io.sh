@@ -41,9 +41,9 @@ e2e_clean output-limit
 
 # A reader that goes away: the command gets SIGPIPE, as in a local pipeline, and the run ends
 # with 128+13 instead of writing into the void until its timeout.
-first=$("$HC" run bb yes 2>"$E2E/err" | head -n 2 | tr '\n' ' ')
+"$HC" run bb yes 2>"$E2E/err" | head -n 2 >"$E2E/out"
 rc=${PIPESTATUS[0]}
-expect stdout-reader-gone '[ "$first" == "y y " ] && [ "$rc" -eq 141 ]'
+expect stdout-reader-gone '[ "$(cat "$E2E/out")" == "$(printf "y\ny")" ] && [ "$rc" -eq 141 ]'
 e2e_clean stdout-reader-gone
 
 # result.json, as parsed JSON.
