@@ -169,8 +169,8 @@ static void output(struct run *run, bool is_err, const uint8_t *p, size_t n)
 		bool was = *broken;
 
 		write_all(fd, p, n, broken);
-		/* Our reader went away (`hotcell run ... | head -1`): the command gets the SIGPIPE it
-		 * would get in a local pipeline, instead of writing into the void until its
+		/* Our reader went away (`hotcell run ... | head -1`): the command gets the SIGPIPE
+		 * it would get in a local pipeline, instead of writing into the void until its
 		 * timeout. */
 		if (*broken && !was && hc_proto_signal_encode(&run->out, SIGPIPE) < 0)
 			hc_debug("cannot queue SIGPIPE for the command");
