@@ -30,6 +30,7 @@
 #include "core/clock.h"
 #include "core/path.h"
 #include "test.h"
+#include "vm-double.h"
 #include "vmm/accel.h"
 #include "vmm/cloud-hypervisor.h"
 #include "vmm/hvsock.h"
@@ -61,16 +62,6 @@ static const char *skip_kvm;
 		if (skip_kvm)                                                                      \
 			SKIP(skip_kvm);                                                            \
 	} while (0)
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "we");
-
-	if (f) {
-		fwrite(data, 1, len, f);
-		fclose(f);
-	}
-}
 
 static const char *setup(void)
 {
@@ -154,85 +145,6 @@ static struct hc_vm_spec api_spec(void)
 	return s;
 }
 
-static char *read_log(void)
-{
-	struct hc_error e = {0};
-	char *s = NULL;
-	size_t n;
-
-	if (hc_path_read_file(reqlog, 1 << 20, &s, &n, &e) < 0)
-		return strdup("");
-	return s;
-}
-
-/* The request lines of the log ("METHOD PATH STATUS"), without bodies, joined with ';'. */
-static void log_summary(char *out, size_t n)
-{
-	_cleanup_free_ char *s = read_log();
-	size_t o = 0;
-
-	out[0] = '\0';
-	for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
-		char m[16], p[128], st[16];
-
-		if (sscanf(line, "%15s %127s %15s", m, p, st) != 3 || !strcmp(m, "START"))
-			continue;
-		o += (size_t)snprintf(out + o, n - o, "%s%s %s %s", o ? ";" : "", m, p, st);
-		if (o >= n)
-			break;
-	}
-}
-
-/* Our children running exe (the double, virtiofsd). */
-static int children_running(const char *exe)
-{
-	glob_t g;
-	int count = 0;
-
-	if (glob("/proc/[0-9]*/exe", GLOB_NOSORT, NULL, &g) != 0)
-		return 0;
-	for (size_t i = 0; i < g.gl_pathc; i++) {
-		char target[HC_PATH_MAX], st[HC_PATH_MAX], buf[512];
-		ssize_t k = readlink(g.gl_pathv[i], target, sizeof(target) - 1);
-		int p, ppid = 0;
-
-		if (k <= 0)
-			continue;
-		target[k] = '\0';
-		if (!strstr(target, exe) || sscanf(g.gl_pathv[i], "/proc/%d/", &p) != 1)
-			continue;
-		snprintf(st, sizeof(st), "/proc/%d/stat", p);
-		FILE *f = fopen(st, "re");
-		if (f && fgets(buf, sizeof(buf), f)) {
-			char *rp = strrchr(buf, ')');
-			if (rp)
-				sscanf(rp + 2, "%*c %d", &ppid);
-		}
-		if (f)
-			fclose(f);
-		if (ppid == getpid())
-			count++;
-	}
-	globfree(&g);
-	return count;
-}
-
-static bool dir_empty_but_console(const char *dir)
-{
-	glob_t g;
-	bool ok = true;
-	char pat[HC_PATH_MAX];
-
-	snprintf(pat, sizeof(pat), "%s/*", dir);
-	if (glob(pat, 0, NULL, &g) == 0) {
-		for (size_t i = 0; i < g.gl_pathc; i++)
-			if (!strstr(g.gl_pathv[i], "console.log"))
-				ok = false;
-		globfree(&g);
-	}
-	return ok;
-}
-
 /* Starts a VM that must fail; checks the message holds want and that nothing is left. */
 static int start_fails(struct hc_vm_spec *s, const char *want, char *msg, size_t msg_len)
 {
@@ -244,8 +156,9 @@ static int start_fails(struct hc_vm_spec *s, const char *want, char *msg, size_t
 		return -1;
 	r = hc_vm_start(vm, &e);
 	snprintf(msg, msg_len, "%s", e.message);
-	if (r >= 0 || !strstr(e.message, want) || children_running("cloud-hypervisor-double") ||
-	    children_running("virtiofsd") || !dir_empty_but_console(vm->run_dir) ||
+	if (r >= 0 || !strstr(e.message, want) ||
+	    children_running_pid("cloud-hypervisor-double", NULL) ||
+	    children_running_pid("virtiofsd", NULL) || !dir_empty_but_console(vm->run_dir) ||
 	    vm->agent_listen_fd >= 0 || vm->death_fd >= 0 || vm->priv) {
 		if (r >= 0)
 			snprintf(msg, msg_len, "started");
@@ -475,9 +388,9 @@ TEST(start_dir_rootfs_and_volume)
 	leak = vm;
 	ASSERT_OK(hc_vm_start(vm, &e), &e);
 	snprintf(run_dir, sizeof(run_dir), "%s", vm->run_dir);
-	log_summary(sum, sizeof(sum));
+	log_file_summary(reqlog, sum, sizeof(sum));
 	ASSERT_EQ_STR(sum, "PUT /api/v1/vm.create 204;PUT /api/v1/vm.boot 204");
-	log = read_log();
+	log = read_log_file(reqlog);
 	ASSERT_TRUE(strstr(log, "START fd=3 events fd=4") != NULL);
 	ASSERT_TRUE(strstr(log, "\"cpus\":{\"boot_vcpus\":2,\"max_vcpus\":2}") != NULL);
 	ASSERT_TRUE(strstr(log, "\"memory\":{\"size\":134217728,\"shared\":true}") != NULL);
@@ -491,8 +404,8 @@ TEST(start_dir_rootfs_and_volume)
 				"hotcell.channel=vsock hotcell.vol=hcvol0:/data%20dir:ro") != NULL);
 	ASSERT_TRUE(strstr(log, "\"disks\"") == NULL);
 	/* virtiofsd for the rootfs and the volume, started by the driver. */
-	ASSERT_EQ_INT(children_running("virtiofsd"), 2);
-	ASSERT_EQ_INT(children_running("cloud-hypervisor-double"), 1);
+	ASSERT_EQ_INT(children_running_pid("virtiofsd", NULL), 2);
+	ASSERT_EQ_INT(children_running_pid("cloud-hypervisor-double", NULL), 1);
 	/* The (fake) guest connected out to port 1024 during the boot. */
 	fd = accept_guest(vm, 10000, &e);
 	if (fd < 0) {
@@ -518,12 +431,12 @@ TEST(start_dir_rootfs_and_volume)
 	ASSERT_OK(hc_vm_check(vm, &e), &e);
 
 	vm_free(vm);
-	log_summary(sum, sizeof(sum));
+	log_file_summary(reqlog, sum, sizeof(sum));
 	ASSERT_EQ_STR(sum, "PUT /api/v1/vm.create 204;PUT /api/v1/vm.boot 204;"
 			   "PUT /api/v1/vm.pause 204;PUT /api/v1/vm.resume 204;"
 			   "PUT /api/v1/vmm.shutdown 204");
-	ASSERT_EQ_INT(children_running("cloud-hypervisor-double"), 0);
-	ASSERT_EQ_INT(children_running("virtiofsd"), 0);
+	ASSERT_EQ_INT(children_running_pid("cloud-hypervisor-double", NULL), 0);
+	ASSERT_EQ_INT(children_running_pid("virtiofsd", NULL), 0);
 	ASSERT_TRUE(!hc_path_exists(run_dir));
 }
 
@@ -544,12 +457,12 @@ TEST(block_snapshot_and_restore)
 	ASSERT_OK(hc_vm_new(&vm, OPS, &s, &e), &e);
 	leak = vm;
 	ASSERT_OK(hc_vm_start(vm, &e), &e);
-	log = read_log();
+	log = read_log_file(reqlog);
 	ASSERT_TRUE(strstr(log, "\"disks\":[{\"path\":\"") != NULL);
 	ASSERT_TRUE(strstr(log, "rootfs.ext4\",\"readonly\":true}]") != NULL);
 	ASSERT_TRUE(strstr(log, "hotcell.root=block") != NULL);
 	ASSERT_TRUE(strstr(log, "\"fs\"") == NULL);
-	ASSERT_EQ_INT(children_running("virtiofsd"), 0);
+	ASSERT_EQ_INT(children_running_pid("virtiofsd", NULL), 0);
 	/* A snapshot needs a paused VM; the driver says so without asking. */
 	snprintf(snapdir, sizeof(snapdir), "%s/snap", tmp);
 	ASSERT_EQ_INT(hc_vm_snapshot(vm, snapdir, &e), -EBUSY);
@@ -559,7 +472,7 @@ TEST(block_snapshot_and_restore)
 	snprintf(p, sizeof(p), "%s/config.json", snapdir);
 	ASSERT_TRUE(hc_path_exists(p));
 	free(log);
-	log = read_log();
+	log = read_log_file(reqlog);
 	ASSERT_TRUE(strstr(log, "vm.snapshot 204 {\"destination_url\":\"file:///") != NULL);
 	vm_free(vm);
 
@@ -568,7 +481,7 @@ TEST(block_snapshot_and_restore)
 	ASSERT_OK(hc_vm_new(&vm, OPS, &s, &e), &e);
 	leak = vm;
 	ASSERT_OK(hc_vm_restore(vm, snapdir, &e), &e);
-	log_summary(sum, sizeof(sum));
+	log_file_summary(reqlog, sum, sizeof(sum));
 	ASSERT_EQ_STR(sum, "PUT /api/v1/vm.restore 204;PUT /api/v1/vm.resume 204");
 	ASSERT_TRUE(vm->agent_fd >= 0);
 	k = read(vm->agent_fd, line, sizeof(line) - 1);
@@ -576,7 +489,7 @@ TEST(block_snapshot_and_restore)
 	ASSERT_EQ_STR(line, "HOTCELL-DOUBLE-GUEST restored\n");
 	ASSERT_OK(hc_vm_check(vm, &e), &e);
 	vm_free(vm);
-	ASSERT_EQ_INT(children_running("cloud-hypervisor-double"), 0);
+	ASSERT_EQ_INT(children_running_pid("cloud-hypervisor-double", NULL), 0);
 
 	/* A dir rootfs VM cannot restore one. */
 	s = api_spec();
@@ -769,7 +682,7 @@ TEST(vfio_device_needs_user_kernel_and_reaches_vm_create)
 	ASSERT_OK(hc_vm_new(&vm, OPS, &s, &e), &e);
 	leak = vm;
 	ASSERT_OK(hc_vm_start(vm, &e), &e);
-	log = read_log();
+	log = read_log_file(reqlog);
 	snprintf(want, sizeof(want), "\"devices\":[{\"path\":\"%s/bus/pci/devices/0000:01:00.0\"}]",
 		 sysfs);
 	ASSERT_TRUE(strstr(log, want) != NULL);
@@ -780,94 +693,20 @@ TEST(vfio_device_needs_user_kernel_and_reaches_vm_create)
 /* ---- end to end: the double runs the guest in QEMU --------------------------------------------
  */
 
-static bool find_vmlinux(char *buf, size_t n)
-{
-	const char *env = getenv("HOTCELL_TEST_VMLINUX"), *top = getenv("HOTCELL_TOP"),
-		   *build = getenv("BUILD");
-	glob_t g;
-
-	if (env && access(env, R_OK) == 0) {
-		snprintf(buf, n, "%s", env);
-		return true;
-	}
-	snprintf(buf, n, "%s/%s/kernel/vmlinux", top ? top : ".", build ? build : "build");
-	if (access(buf, R_OK) == 0)
-		return true;
-	if (glob("/var/cache/hotcell/kernel/*/vmlinux", 0, NULL, &g) == 0 && g.gl_pathc) {
-		snprintf(buf, n, "%s", g.gl_pathv[g.gl_pathc - 1]);
-		globfree(&g);
-		return true;
-	}
-	return false;
-}
-
-static void cpio_entry(FILE *f, const char *name, unsigned mode, unsigned rmaj, unsigned rmin,
-		       const void *data, size_t len)
-{
-	static unsigned ino = 1;
-	size_t namesize = strlen(name) + 1;
-
-	/* newc cpio (Documentation/driver-api/early-userspace/buffer-format.rst). */
-	fprintf(f, "070701%08X%08X%08X%08X%08X%08X%08zX%08X%08X%08X%08X%08zX%08X", ino++, mode, 0,
-		0, 1, 0, len, 0, 0, rmaj, rmin, namesize, 0);
-	fwrite(name, 1, namesize, f);
-	for (size_t pad = (110 + namesize) % 4; pad && pad < 4; pad++)
-		fputc(0, f);
-	if (len) {
-		fwrite(data, 1, len, f);
-		for (size_t pad = len % 4; pad && pad < 4; pad++)
-			fputc(0, f);
-	}
-}
-
-static int read_line(int fd, char *buf, size_t n)
-{
-	size_t i = 0;
-
-	while (i + 1 < n) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		char c;
-
-		if (poll(&p, 1, IO_TIMEOUT_MS) <= 0)
-			return -ETIMEDOUT;
-		if (read(fd, &c, 1) != 1)
-			return -EPIPE;
-		if (c == '\n')
-			break;
-		buf[i++] = c;
-	}
-	buf[i] = '\0';
-	return 0;
-}
-
-static const char *cmd(int fd, const char *line)
-{
-	static char reply[512];
-
-	reply[0] = '\0';
-	if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) < 0)
-		return "";
-	if (read_line(fd, reply, sizeof(reply)) < 0)
-		return "";
-	return reply;
-}
-
 TEST(end_to_end_guest_in_qemu)
 {
-	const char *top = getenv("HOTCELL_TOP");
-	char vmlinux[HC_PATH_MAX], init[HC_PATH_MAX], src[HC_PATH_MAX], initrd[HC_PATH_MAX],
-		p[HC_PATH_MAX], hello[64], fsd[HC_PATH_MAX];
+	char vmlinux[HC_PATH_MAX], initrd[HC_PATH_MAX], p[HC_PATH_MAX], hello[64], fsd[HC_PATH_MAX];
 	const char *vsockd = getenv("HOTCELL_VHOST_DEVICE_VSOCK");
 	struct hc_volume vols[] = {{.host = voldir, .guest = "/vol", .readonly = false}};
-	_cleanup_free_ char *data = NULL, *written = NULL;
+	_cleanup_free_ char *written = NULL;
 	struct hc_error e = {0};
 	struct hc_vm *vm = NULL;
 	size_t len;
-	int fd;
+	int fd, r;
 	double t0;
 
 	SKIP_IF_NEEDED();
-	if (!find_vmlinux(vmlinux, sizeof(vmlinux)))
+	if (!find_vmlinux("HOTCELL_TEST_VMLINUX", vmlinux, sizeof(vmlinux)))
 		SKIP("no ELF guest kernel (build/kernel/vmlinux or /var/cache/hotcell/kernel)");
 	if (access(vsockd ? vsockd : "/var/cache/hotcell-tools/usr/bin/vhost-device-vsock", X_OK))
 		SKIP("vhost-device-vsock not installed (see FACTS.md)");
@@ -877,20 +716,10 @@ TEST(end_to_end_guest_in_qemu)
 	setenv("HOTCELL_CH_DOUBLE_GUEST", "qemu", 1);
 
 	/* The test init from the QEMU backend's tests, in an initramfs. */
-	snprintf(src, sizeof(src), "%s/tests/e2e/vm-testinit.c", top ? top : ".");
-	snprintf(init, sizeof(init), "%s/init", tmp);
-	const char *cc[] = {"cc", "-static", "-O2", "-o", init, src, NULL};
-	if (hc_child_run(cc, 120000, 65536, NULL, &e) != 0)
+	r = make_test_initramfs(tmp, initrd, sizeof(initrd), &e);
+	if (r > 0)
 		SKIP("cannot build the static test init (cc -static)");
-	ASSERT_OK(hc_path_read_file(init, 16 << 20, &data, &len, &e), &e);
-	snprintf(initrd, sizeof(initrd), "%s/initramfs.cpio", tmp);
-	FILE *f = fopen(initrd, "we");
-	ASSERT_TRUE(f != NULL);
-	cpio_entry(f, "dev", 040755, 0, 0, NULL, 0);
-	cpio_entry(f, "dev/console", 020600, 5, 1, NULL, 0);
-	cpio_entry(f, "init", 0100755, 0, 0, data, len);
-	cpio_entry(f, "TRAILER!!!", 0, 0, 0, NULL, 0);
-	ASSERT_EQ_INT(fclose(f), 0);
+	ASSERT_OK(r, &e);
 
 	struct hc_vm_spec s = api_spec();
 	s.kernel = vmlinux;
@@ -913,30 +742,30 @@ TEST(end_to_end_guest_in_qemu)
 		vm_free(vm);
 		FAILF("the guest did not connect: %s", e.message);
 	}
-	if (read_line(fd, hello, sizeof(hello)) < 0 || strcmp(hello, "hello")) {
+	if (read_line(fd, hello, sizeof(hello), IO_TIMEOUT_MS) < 0 || strcmp(hello, "hello")) {
 		close(fd);
 		vm_free(vm);
 		FAILF("no hello from the guest: '%s'", hello);
 	}
 	printf("# guest connected over hybrid vsock %.0f ms after start (QEMU TCG)\n",
 	       hc_clock_ms() - t0);
-	ASSERT_EQ_STR(cmd(fd, "mount hcroot /mnt ro"), "ok");
-	ASSERT_EQ_STR(cmd(fd, "read /mnt/hello.txt"), "data hi from the image");
+	ASSERT_EQ_STR(cmd(fd, "mount hcroot /mnt ro", IO_TIMEOUT_MS), "ok");
+	ASSERT_EQ_STR(cmd(fd, "read /mnt/hello.txt", IO_TIMEOUT_MS), "data hi from the image");
 	/* Read-only from the host's side too: remounting rw does not make it writable. */
-	(void)cmd(fd, "remount-rw /mnt");
-	ASSERT_TRUE(hc_startswith(cmd(fd, "write /mnt/evil"), "err"));
+	(void)cmd(fd, "remount-rw /mnt", IO_TIMEOUT_MS);
+	ASSERT_TRUE(hc_startswith(cmd(fd, "write /mnt/evil", IO_TIMEOUT_MS), "err"));
 	snprintf(p, sizeof(p), "%s/evil", rootdir);
 	ASSERT_TRUE(!hc_path_exists(p));
 	/* The volume is shared read-write. */
-	ASSERT_EQ_STR(cmd(fd, "mount hcvol0 /vol"), "ok");
-	ASSERT_EQ_STR(cmd(fd, "write /vol/out.txt"), "ok");
+	ASSERT_EQ_STR(cmd(fd, "mount hcvol0 /vol", IO_TIMEOUT_MS), "ok");
+	ASSERT_EQ_STR(cmd(fd, "write /vol/out.txt", IO_TIMEOUT_MS), "ok");
 	snprintf(p, sizeof(p), "%s/out.txt", voldir);
 	ASSERT_OK(hc_path_read_file(p, 4096, &written, &len, &e), &e);
 	ASSERT_EQ_STR(written, "written\n");
 	/* A guest reset: Cloud Hypervisor would reboot it; the event monitor says so. */
 	if (write(fd, "reboot\n", 7) != 7)
 		FAILF("%s", "write");
-	int r = 0;
+	r = 0;
 	for (double end = hc_clock_ms() + IO_TIMEOUT_MS; r == 0 && hc_clock_ms() < end;) {
 		struct pollfd pd = {.fd = vm->death_fd, .events = POLLIN};
 		if (poll(&pd, 1, hc_clock_left_ms(end)) == 1)
@@ -946,9 +775,9 @@ TEST(end_to_end_guest_in_qemu)
 	ASSERT_TRUE(strstr(e.message, "the guest rebooted") != NULL);
 	close(fd);
 	vm_free(vm);
-	ASSERT_EQ_INT(children_running("cloud-hypervisor-double"), 0);
-	ASSERT_EQ_INT(children_running("virtiofsd"), 0);
-	ASSERT_EQ_INT(children_running("qemu-system"), 0);
+	ASSERT_EQ_INT(children_running_pid("cloud-hypervisor-double", NULL), 0);
+	ASSERT_EQ_INT(children_running_pid("virtiofsd", NULL), 0);
+	ASSERT_EQ_INT(children_running_pid("qemu-system", NULL), 0);
 }
 
 int main(void)

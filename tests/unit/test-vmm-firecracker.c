@@ -24,6 +24,7 @@
 #include "core/clock.h"
 #include "core/path.h"
 #include "test.h"
+#include "vm-double.h"
 #include "vmm/accel.h"
 #include "vmm/firecracker.h"
 #include "vmm/hvsock.h"
@@ -40,16 +41,6 @@ static const char *skip_all;
 		if (skip_all)                                                                      \
 			SKIP(skip_all);                                                            \
 	} while (0)
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "we");
-
-	if (f) {
-		fwrite(data, 1, len, f);
-		fclose(f);
-	}
-}
 
 static const char *setup(void)
 {
@@ -116,87 +107,13 @@ static struct hc_vm_spec api_spec(void)
 	return s;
 }
 
-static char *read_log(void)
-{
-	struct hc_error e = {0};
-	char *s = NULL;
-	size_t n;
-
-	if (hc_path_read_file(reqlog, 1 << 20, &s, &n, &e) < 0)
-		return strdup("");
-	return s;
-}
-
-/* The request lines of the log ("METHOD PATH STATUS"), without bodies, joined with ';'. */
-static void log_summary(char *out, size_t n)
-{
-	_cleanup_free_ char *s = read_log();
-	size_t o = 0;
-
-	out[0] = '\0';
-	for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
-		char m[16], p[128], st[16];
-
-		if (sscanf(line, "%15s %127s %15s", m, p, st) != 3 || !strcmp(m, "START"))
-			continue;
-		o += (size_t)snprintf(out + o, n - o, "%s%s %s %s", o ? ";" : "", m, p, st);
-		if (o >= n)
-			break;
-	}
-}
-
-/* The double's pid, from its working directory's sockets: found through /proc before the
- * destroy, checked gone after. */
+/* The double's pid while it runs (0 after the destroy). */
 static pid_t double_pid(void)
 {
-	glob_t g;
 	pid_t pid = 0;
 
-	if (glob("/proc/[0-9]*/exe", GLOB_NOSORT, NULL, &g) != 0)
-		return 0;
-	for (size_t i = 0; i < g.gl_pathc; i++) {
-		char target[HC_PATH_MAX];
-		ssize_t k = readlink(g.gl_pathv[i], target, sizeof(target) - 1);
-		pid_t p;
-
-		if (k <= 0)
-			continue;
-		target[k] = '\0';
-		if (strcmp(target, dbl) || sscanf(g.gl_pathv[i], "/proc/%d/", &p) != 1)
-			continue;
-		/* Only our own children. */
-		char st[HC_PATH_MAX], buf[512];
-		snprintf(st, sizeof(st), "/proc/%d/stat", (int)p);
-		FILE *f = fopen(st, "re");
-		int ppid = 0;
-		if (f && fgets(buf, sizeof(buf), f)) {
-			char *rp = strrchr(buf, ')');
-			if (rp)
-				sscanf(rp + 2, "%*c %d", &ppid);
-		}
-		if (f)
-			fclose(f);
-		if (ppid == getpid())
-			pid = p;
-	}
-	globfree(&g);
+	(void)children_running_pid(dbl, &pid);
 	return pid;
-}
-
-static bool dir_empty_but_console(const char *dir)
-{
-	glob_t g;
-	bool ok = true;
-	char pat[HC_PATH_MAX];
-
-	snprintf(pat, sizeof(pat), "%s/*", dir);
-	if (glob(pat, 0, NULL, &g) == 0) {
-		for (size_t i = 0; i < g.gl_pathc; i++)
-			if (!strstr(g.gl_pathv[i], "console.log"))
-				ok = false;
-		globfree(&g);
-	}
-	return ok;
 }
 
 /* Starts a VM that must fail; checks the message holds want and that nothing is left. */
@@ -313,10 +230,10 @@ TEST(start_request_order_and_guest_connect)
 	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_firecracker_ops, &s, &e), &e);
 	ASSERT_OK(hc_vm_start(vm, &e), &e);
 	snprintf(run_dir, sizeof(run_dir), "%s", vm->run_dir);
-	log_summary(sum, sizeof(sum));
+	log_file_summary(reqlog, sum, sizeof(sum));
 	ASSERT_EQ_STR(sum, "PUT /machine-config 204;PUT /boot-source 204;PUT /drives/rootfs 204;"
 			   "PUT /vsock 204;PUT /actions 204");
-	log = read_log();
+	log = read_log_file(reqlog);
 	ASSERT_TRUE(strstr(log, "\"is_root_device\":false") != NULL);
 	ASSERT_TRUE(strstr(log, "\"is_read_only\":true") != NULL);
 	ASSERT_TRUE(strstr(log, "\"uds_path\":\"v.sock\"") != NULL);
@@ -376,9 +293,9 @@ TEST(restore_into_fresh_process_reconnects)
 	setenv("HOTCELL_FC_DOUBLE_EXPECT", "PUT /snapshot/load", 1);
 	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_firecracker_ops, &s, &e), &e);
 	ASSERT_OK(hc_vm_restore(vm, snapdir, &e), &e);
-	log_summary(sum, sizeof(sum));
+	log_file_summary(reqlog, sum, sizeof(sum));
 	ASSERT_EQ_STR(sum, "PUT /snapshot/load 204");
-	log = read_log();
+	log = read_log_file(reqlog);
 	ASSERT_TRUE(strstr(log, "\"mem_backend\":{\"backend_type\":\"File\"") != NULL);
 	ASSERT_TRUE(strstr(log, "\"resume_vm\":true") != NULL);
 	/* Host-initiated: CONNECT 1025 -> OK, then the guest's first bytes. */
@@ -533,7 +450,7 @@ TEST(jailer_chroot_binds_and_teardown)
 		FAILF("start: %s", e.message);
 	}
 	unsetenv("HOTCELL_FIRECRACKER_JAILER");
-	log = read_log();
+	log = read_log_file(reqlog);
 	snprintf(want, sizeof(want),
 		 "--exec-file %s --uid 65534 --gid 65534 --chroot-base-dir %s "
 		 "--cgroup-version ",
@@ -602,93 +519,18 @@ TEST(jailer_chroot_binds_and_teardown)
 /* ---- end to end: the double runs the guest in QEMU --------------------------------------------
  */
 
-static bool find_vmlinux(char *buf, size_t n)
-{
-	const char *env = getenv("HOTCELL_FC_TEST_VMLINUX"), *top = getenv("HOTCELL_TOP"),
-		   *build = getenv("BUILD");
-	glob_t g;
-
-	if (env && access(env, R_OK) == 0) {
-		snprintf(buf, n, "%s", env);
-		return true;
-	}
-	snprintf(buf, n, "%s/%s/kernel/vmlinux", top ? top : ".", build ? build : "build");
-	if (access(buf, R_OK) == 0)
-		return true;
-	if (glob("/var/cache/hotcell/kernel/*/vmlinux", 0, NULL, &g) == 0 && g.gl_pathc) {
-		snprintf(buf, n, "%s", g.gl_pathv[g.gl_pathc - 1]);
-		globfree(&g);
-		return true;
-	}
-	return false;
-}
-
-static void cpio_entry(FILE *f, const char *name, unsigned mode, unsigned rmaj, unsigned rmin,
-		       const void *data, size_t len)
-{
-	static unsigned ino = 1;
-	size_t namesize = strlen(name) + 1;
-
-	/* newc cpio (Documentation/driver-api/early-userspace/buffer-format.rst). */
-	fprintf(f, "070701%08X%08X%08X%08X%08X%08X%08zX%08X%08X%08X%08X%08zX%08X", ino++, mode, 0,
-		0, 1, 0, len, 0, 0, rmaj, rmin, namesize, 0);
-	fwrite(name, 1, namesize, f);
-	for (size_t pad = (110 + namesize) % 4; pad && pad < 4; pad++)
-		fputc(0, f);
-	if (len) {
-		fwrite(data, 1, len, f);
-		for (size_t pad = len % 4; pad && pad < 4; pad++)
-			fputc(0, f);
-	}
-}
-
-static int read_line(int fd, char *buf, size_t n)
-{
-	size_t i = 0;
-
-	while (i + 1 < n) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		char c;
-
-		if (poll(&p, 1, IO_TIMEOUT_MS) <= 0)
-			return -ETIMEDOUT;
-		if (read(fd, &c, 1) != 1)
-			return -EPIPE;
-		if (c == '\n')
-			break;
-		buf[i++] = c;
-	}
-	buf[i] = '\0';
-	return 0;
-}
-
-static const char *cmd(int fd, const char *line)
-{
-	static char reply[512];
-
-	reply[0] = '\0';
-	if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) < 0)
-		return "";
-	if (read_line(fd, reply, sizeof(reply)) < 0)
-		return "";
-	return reply;
-}
-
 TEST(end_to_end_guest_in_qemu)
 {
-	const char *top = getenv("HOTCELL_TOP");
-	char vmlinux[HC_PATH_MAX], init[HC_PATH_MAX], src[HC_PATH_MAX], initrd[HC_PATH_MAX],
-		tree[HC_PATH_MAX], disk[HC_PATH_MAX], p[HC_PATH_MAX], hello[64], sum[1024];
+	char vmlinux[HC_PATH_MAX], initrd[HC_PATH_MAX], tree[HC_PATH_MAX], disk[HC_PATH_MAX],
+		p[HC_PATH_MAX], hello[64], sum[1024];
 	const char *vsockd = getenv("HOTCELL_VHOST_DEVICE_VSOCK");
-	_cleanup_free_ char *data = NULL;
 	struct hc_error e = {0};
 	struct hc_vm *vm = NULL;
-	size_t len;
-	int fd;
+	int fd, r;
 	double t0;
 
 	SKIP_IF_NEEDED();
-	if (!find_vmlinux(vmlinux, sizeof(vmlinux)))
+	if (!find_vmlinux("HOTCELL_FC_TEST_VMLINUX", vmlinux, sizeof(vmlinux)))
 		SKIP("no ELF guest kernel (build/kernel/vmlinux or /var/cache/hotcell/kernel)");
 	if (access(vsockd ? vsockd : "/var/cache/hotcell-tools/usr/bin/vhost-device-vsock", X_OK))
 		SKIP("vhost-device-vsock not installed (see FACTS.md)");
@@ -696,20 +538,10 @@ TEST(end_to_end_guest_in_qemu)
 	setenv("HOTCELL_FC_DOUBLE_GUEST", "qemu", 1);
 
 	/* The test init from the QEMU backend's tests, in an initramfs. */
-	snprintf(src, sizeof(src), "%s/tests/e2e/vm-testinit.c", top ? top : ".");
-	snprintf(init, sizeof(init), "%s/init", tmp);
-	const char *cc[] = {"cc", "-static", "-O2", "-o", init, src, NULL};
-	if (hc_child_run(cc, 120000, 65536, NULL, &e) != 0)
+	r = make_test_initramfs(tmp, initrd, sizeof(initrd), &e);
+	if (r > 0)
 		SKIP("cannot build the static test init (cc -static)");
-	ASSERT_OK(hc_path_read_file(init, 16 << 20, &data, &len, &e), &e);
-	snprintf(initrd, sizeof(initrd), "%s/initramfs.cpio", tmp);
-	FILE *f = fopen(initrd, "we");
-	ASSERT_TRUE(f != NULL);
-	cpio_entry(f, "dev", 040755, 0, 0, NULL, 0);
-	cpio_entry(f, "dev/console", 020600, 5, 1, NULL, 0);
-	cpio_entry(f, "init", 0100755, 0, 0, data, len);
-	cpio_entry(f, "TRAILER!!!", 0, 0, 0, NULL, 0);
-	ASSERT_EQ_INT(fclose(f), 0);
+	ASSERT_OK(r, &e);
 
 	/* A small ext4 image with one file: the read-only drive. */
 	snprintf(tree, sizeof(tree), "%s/tree", tmp);
@@ -741,17 +573,17 @@ TEST(end_to_end_guest_in_qemu)
 		hc_vm_free(vm);
 		FAILF("the guest did not connect: %s", e.message);
 	}
-	if (read_line(fd, hello, sizeof(hello)) < 0 || strcmp(hello, "hello")) {
+	if (read_line(fd, hello, sizeof(hello), IO_TIMEOUT_MS) < 0 || strcmp(hello, "hello")) {
 		close(fd);
 		hc_vm_free(vm);
 		FAILF("no hello from the guest: '%s'", hello);
 	}
 	printf("# guest connected over hybrid vsock %.0f ms after start (QEMU TCG)\n",
 	       hc_clock_ms() - t0);
-	ASSERT_EQ_STR(cmd(fd, "mountblk /mnt"), "ok");
-	ASSERT_EQ_STR(cmd(fd, "read /mnt/hello.txt"), "data hi from the image");
+	ASSERT_EQ_STR(cmd(fd, "mountblk /mnt", IO_TIMEOUT_MS), "ok");
+	ASSERT_EQ_STR(cmd(fd, "read /mnt/hello.txt", IO_TIMEOUT_MS), "data hi from the image");
 	/* The drive is read-only from the host's side too. */
-	ASSERT_TRUE(hc_startswith(cmd(fd, "remount-rw /mnt"), "err"));
+	ASSERT_TRUE(hc_startswith(cmd(fd, "remount-rw /mnt", IO_TIMEOUT_MS), "err"));
 	/* A guest reset ends Firecracker (reboot=k): death_fd + check() say so. */
 	if (write(fd, "reboot\n", 7) != 7)
 		FAILF("%s", "write");
@@ -760,7 +592,7 @@ TEST(end_to_end_guest_in_qemu)
 	ASSERT_ERR(hc_vm_check(vm, &e));
 	ASSERT_TRUE(strstr(e.message, "firecracker exited with status 0") != NULL);
 	close(fd);
-	log_summary(sum, sizeof(sum));
+	log_file_summary(reqlog, sum, sizeof(sum));
 	ASSERT_EQ_STR(sum, "PUT /machine-config 204;PUT /boot-source 204;PUT /drives/rootfs 204;"
 			   "PUT /vsock 204;PUT /actions 204;EXIT guest reset");
 	hc_vm_free(vm);
