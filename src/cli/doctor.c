@@ -19,7 +19,9 @@ static void print_backend(const char *name, const struct hc_lib_backend_report *
 		return;
 	}
 	printf("  found:       yes, %s\n", b->version[0] ? b->version : "version unknown");
-	if (b->accel_ok)
+	if (b->accel_ok && hc_startswith(b->accel_why, hc_accel_name(b->accel)))
+		printf("  accelerator: %s\n", b->accel_why);
+	else if (b->accel_ok)
 		printf("  accelerator: %s (%s)\n", hc_accel_name(b->accel), b->accel_why);
 	else if (b->kernel[0])
 		printf("  accelerator: none usable\n");
