@@ -52,7 +52,6 @@
 
 #define MAX_BODY (64 * 1024)
 #define MAX_HEADERS 8192
-#define MAX_CLIENTS 8
 #define API "/api/v1/"
 #define VHU_SOCK "chd-vsock.vhu" /* relative to the working directory, as the driver's files */
 #define QMP_SOCK "chd-qmp.sock"
@@ -78,18 +77,6 @@ static struct {
 	int fake_vsock_fd;
 	char fake_vsock_path[256];
 } D = {.events_fd = -1, .fake_vsock_fd = -1};
-
-static void die(const char *fmt, ...) _printf_(1, 2);
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
 
 /* ---- events (event_monitor/src/lib.rs: pretty JSON, then a blank line) ------------------- */
 
@@ -422,7 +409,7 @@ static char *fmt(const char *f, ...)
 
 	va_start(ap, f);
 	if (vasprintf(&s, f, ap) < 0)
-		die("out of memory");
+		dbl_die("out of memory");
 	va_end(ap);
 	return s;
 }
@@ -1056,18 +1043,18 @@ static int open_arg(const char *opt, const char *v, bool listen_sock)
 		long fd = strtol(v + 3, &e, 10);
 
 		if (*e || fd < 0 || fcntl((int)fd, F_GETFD) < 0)
-			die("Error parsing --%s: invalid fd '%s'", opt, v + 3);
+			dbl_die("Error parsing --%s: invalid fd '%s'", opt, v + 3);
 		fcntl((int)fd, F_SETFD, FD_CLOEXEC);
 		return (int)fd;
 	}
 	if (hc_startswith(v, "path="))
 		path = v + 5;
 	else if (strchr(v, '='))
-		die("Error parsing --%s: unknown parameter in '%s'", opt, v);
+		dbl_die("Error parsing --%s: unknown parameter in '%s'", opt, v);
 	if (!listen_sock) {
 		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (fd < 0)
-			die("Error parsing --%s: %s: %s", opt, path, strerror(errno));
+			dbl_die("Error parsing --%s: %s: %s", opt, path, strerror(errno));
 		return fd;
 	}
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -1075,13 +1062,13 @@ static int open_arg(const char *opt, const char *v, bool listen_sock)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	unlink(path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0)
-		die("Error creating the API socket %s: %s", path, strerror(errno));
+		dbl_die("Error creating the API socket %s: %s", path, strerror(errno));
 	return fd;
 }
 
 int main(int argc, char **argv)
 {
-	struct dbl_client clients[MAX_CLIENTS];
+	struct dbl_loop loop;
 	const char *api = NULL, *events = NULL;
 	int lfd;
 
@@ -1125,14 +1112,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (!api)
-		die("double: no --api-socket (the double is driven through its API only)");
+		dbl_die("double: no --api-socket (the double is driven through its API only)");
 	D.exit_on = getenv("HOTCELL_CH_DOUBLE_EXIT");
 	D.guest_qemu = !hc_streq(getenv("HOTCELL_CH_DOUBLE_GUEST"), "none");
 	D.text_errors = hc_streq(getenv("HOTCELL_CH_DOUBLE_ERRORS"), "text");
 	if (getenv("HOTCELL_CH_DOUBLE_LOG")) {
 		D.log = fopen(getenv("HOTCELL_CH_DOUBLE_LOG"), "ae");
 		if (!D.log)
-			die("double: open log: %s", strerror(errno));
+			dbl_die("double: open log: %s", strerror(errno));
 		fprintf(D.log, "START %s%s%s\n", api, events ? " events " : "",
 			events ? events : "");
 		fflush(D.log);
@@ -1145,35 +1132,12 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_term);
 	atexit(cleanup);
 	event("vmm", "starting");
-	for (int i = 0; i < MAX_CLIENTS; i++)
-		clients[i] =
-			(struct dbl_client){.fd = -1, .in = HC_BUF_INIT(MAX_HEADERS + MAX_BODY)};
+	dbl_loop_init(&loop, lfd, MAX_HEADERS, MAX_BODY);
 
 	for (;;) {
-		struct pollfd p[MAX_CLIENTS + 4];
-		int n = 0, qi = -1, vi = -1, fi = -1;
+		unsigned ev = dbl_loop_wait(&loop, &D.qemu, &D.vsockd, D.fake_vsock_fd);
 
-		p[n++] = (struct pollfd){.fd = lfd, .events = POLLIN};
-		for (int i = 0; i < MAX_CLIENTS; i++)
-			p[n++] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
-		if (D.qemu.pid && !D.qemu.reaped) {
-			qi = n;
-			p[n++] = (struct pollfd){.fd = D.qemu.pidfd, .events = POLLIN};
-		}
-		if (D.vsockd.pid && !D.vsockd.reaped) {
-			vi = n;
-			p[n++] = (struct pollfd){.fd = D.vsockd.pidfd, .events = POLLIN};
-		}
-		if (D.fake_vsock_fd >= 0) {
-			fi = n;
-			p[n++] = (struct pollfd){.fd = D.fake_vsock_fd, .events = POLLIN};
-		}
-		if (poll(p, (nfds_t)n, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			die("poll: %s", strerror(errno));
-		}
-		if (qi >= 0 && p[qi].revents && hc_child_poll(&D.qemu)) {
+		if (ev & DBL_QEMU_EXITED) {
 			/* The guest reset: Cloud Hypervisor reboots the VM (the double does not
 			 * boot it again). */
 			if (D.log) {
@@ -1183,15 +1147,10 @@ int main(int argc, char **argv)
 			hc_child_stop(&D.vsockd, 0);
 			event("vm", "rebooting");
 		}
-		if (vi >= 0 && p[vi].revents && hc_child_poll(&D.vsockd) && D.state == RUNNING)
+		if ((ev & DBL_VSOCKD_EXITED) && D.state == RUNNING)
 			fprintf(stderr, "double: vhost-device-vsock exited\n");
-		if (fi >= 0 && p[fi].revents)
+		if (ev & DBL_FAKE_VSOCK)
 			dbl_fake_vsock_serve(D.fake_vsock_fd, D.restored ? "restored" : "running");
-		if (p[0].revents & POLLIN)
-			dbl_http_accept(lfd, clients, MAX_CLIENTS);
-		for (int i = 0; i < MAX_CLIENTS; i++)
-			if (clients[i].fd >= 0 && p[1 + i].revents)
-				dbl_http_read(&clients[i], MAX_HEADERS, MAX_BODY, handle,
-					      bad_request);
+		dbl_loop_serve(&loop, handle, bad_request);
 	}
 }

@@ -44,7 +44,6 @@
 
 #define MAX_PAYLOAD 51200 /* Firecracker's default --http-api-max-payload-size */
 #define MAX_HEADERS 8192
-#define MAX_CLIENTS 8
 #define EXIT_ARG_PARSING 153 /* Firecracker's FcExitCode::ArgParsing */
 
 enum state { NOT_STARTED, RUNNING, PAUSED };
@@ -75,18 +74,6 @@ static struct {
 	char vhu_sock[256], qmp_sock[256];
 	int fake_vsock_fd; /* the uds_path, when the double plays the guest */
 } D = {.fake_vsock_fd = -1};
-
-static void die(const char *fmt, ...) _printf_(1, 2);
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
 
 /* ---- HTTP ----------------------------------------------------------------------------------- */
 
@@ -260,9 +247,9 @@ static int start_qemu(struct reply *rep)
 	snprintf(D.vhu_sock, sizeof(D.vhu_sock), "%s.vhu", D.api_sock);
 	snprintf(D.qmp_sock, sizeof(D.qmp_sock), "%s.qmp", D.api_sock);
 	unlink(D.vhu_sock);
-	if (D.vsock && dbl_vsockd_start(&D.vsockd, json_integer_value(json_object_get(D.vsock,
-									       "guest_cid")),
-				       D.vhu_sock, str(D.vsock, "uds_path"), &err) < 0) {
+	if (D.vsock &&
+	    dbl_vsockd_start(&D.vsockd, json_integer_value(json_object_get(D.vsock, "guest_cid")),
+			     D.vhu_sock, str(D.vsock, "uds_path"), &err) < 0) {
 		*rep = fault(400, "double: %s", err.message);
 		return -1;
 	}
@@ -342,7 +329,8 @@ static void fake_vsock_bind(void)
 {
 	D.fake_vsock_fd = dbl_fake_vsock_bind(str(D.vsock, "uds_path"));
 	if (D.fake_vsock_fd < 0)
-		die("double: bind %s: %s", str(D.vsock, "uds_path"), strerror(-D.fake_vsock_fd));
+		dbl_die("double: bind %s: %s", str(D.vsock, "uds_path"),
+			strerror(-D.fake_vsock_fd));
 }
 
 static void fake_guest_connect(const char *what)
@@ -781,8 +769,7 @@ static void load_expect(void)
 	free(copy);
 }
 
-static void handle(struct dbl_client *c, const char *method, const char *path,
-		   const char *body)
+static void handle(struct dbl_client *c, const char *method, const char *path, const char *body)
 {
 	char req[300];
 	struct reply r;
@@ -880,7 +867,7 @@ int main(int argc, char **argv)
 						 "--module"};
 	static const char *const no_value[] = {"--version",    "--no-seccomp",	    "--boot-timer",
 					       "--show-level", "--show-log-origin", "--help"};
-	struct dbl_client clients[MAX_CLIENTS];
+	struct dbl_loop loop;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int lfd;
 
@@ -935,13 +922,13 @@ int main(int argc, char **argv)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		D.log = fdopen(fd, "a");
 		if (!D.log)
-			die("double: log fd: %s", strerror(errno));
+			dbl_die("double: log fd: %s", strerror(errno));
 		fprintf(D.log, "START %s uid %u\n", D.id, (unsigned)getuid());
 		fflush(D.log);
 	} else if (getenv("HOTCELL_FC_DOUBLE_LOG")) {
 		D.log = fopen(getenv("HOTCELL_FC_DOUBLE_LOG"), "ae");
 		if (!D.log)
-			die("double: open log: %s", strerror(errno));
+			dbl_die("double: open log: %s", strerror(errno));
 		fprintf(D.log, "START %s\n", D.id);
 		fflush(D.log);
 	}
@@ -957,46 +944,24 @@ int main(int argc, char **argv)
 
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (strlen(D.api_sock) >= sizeof(sa.sun_path))
-		die("Failed to open the API socket: path too long");
+		dbl_die("Failed to open the API socket: path too long");
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", D.api_sock);
 	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		const char *s = D.api_sock;
 
 		D.api_sock = NULL; /* not ours: do not remove it */
-		die("Failed to open the API socket at: %s. Check that it is not already used. %s",
-		    s, strerror(errno));
+		dbl_die("Failed to open the API socket at: %s. Check that it is not already used. "
+			"%s",
+			s, strerror(errno));
 	}
 	if (listen(lfd, 8) < 0)
-		die("listen: %s", strerror(errno));
-	for (int i = 0; i < MAX_CLIENTS; i++)
-		clients[i] =
-			(struct dbl_client){.fd = -1, .in = HC_BUF_INIT(MAX_HEADERS + MAX_PAYLOAD)};
+		dbl_die("listen: %s", strerror(errno));
+	dbl_loop_init(&loop, lfd, MAX_HEADERS, MAX_PAYLOAD);
 
 	for (;;) {
-		struct pollfd p[MAX_CLIENTS + 4];
-		int n = 0, qi = -1, vi = -1, fi = -1;
+		unsigned ev = dbl_loop_wait(&loop, &D.qemu, &D.vsockd, D.fake_vsock_fd);
 
-		p[n++] = (struct pollfd){.fd = lfd, .events = POLLIN};
-		for (int i = 0; i < MAX_CLIENTS; i++)
-			p[n++] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
-		if (D.qemu.pid && !D.qemu.reaped) {
-			qi = n;
-			p[n++] = (struct pollfd){.fd = D.qemu.pidfd, .events = POLLIN};
-		}
-		if (D.vsockd.pid && !D.vsockd.reaped) {
-			vi = n;
-			p[n++] = (struct pollfd){.fd = D.vsockd.pidfd, .events = POLLIN};
-		}
-		if (D.fake_vsock_fd >= 0) {
-			fi = n;
-			p[n++] = (struct pollfd){.fd = D.fake_vsock_fd, .events = POLLIN};
-		}
-		if (poll(p, (nfds_t)n, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			die("poll: %s", strerror(errno));
-		}
-		if (qi >= 0 && p[qi].revents && hc_child_poll(&D.qemu)) {
+		if (ev & DBL_QEMU_EXITED) {
 			/* The guest reset (reboot=k): Firecracker exits 0. */
 			if (D.log) {
 				fprintf(D.log, "EXIT guest reset\n");
@@ -1004,15 +969,10 @@ int main(int argc, char **argv)
 			}
 			return 0;
 		}
-		if (vi >= 0 && p[vi].revents && hc_child_poll(&D.vsockd))
-			die("double: vhost-device-vsock exited");
-		if (fi >= 0 && p[fi].revents)
+		if (ev & DBL_VSOCKD_EXITED)
+			dbl_die("double: vhost-device-vsock exited");
+		if (ev & DBL_FAKE_VSOCK)
 			dbl_fake_vsock_serve(D.fake_vsock_fd, D.loaded ? "restored" : "running");
-		if (p[0].revents & POLLIN)
-			dbl_http_accept(lfd, clients, MAX_CLIENTS);
-		for (int i = 0; i < MAX_CLIENTS; i++)
-			if (clients[i].fd >= 0 && p[1 + i].revents)
-				dbl_http_read(&clients[i], MAX_HEADERS, MAX_PAYLOAD, handle,
-					      bad_request);
+		dbl_loop_serve(&loop, handle, bad_request);
 	}
 }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -10,6 +11,17 @@
 
 #include "core/clock.h"
 #include "vmm-double.h"
+
+void dbl_die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
 
 const char *dbl_http_reason(int status)
 {
@@ -114,6 +126,59 @@ void dbl_http_accept(int lfd, struct dbl_client *clients, size_t n)
 			return;
 		}
 	close(fd);
+}
+
+void dbl_loop_init(struct dbl_loop *l, int lfd, size_t max_headers, size_t max_body)
+{
+	l->lfd = lfd;
+	l->max_headers = max_headers;
+	l->max_body = max_body;
+	for (size_t i = 0; i < DBL_MAX_CLIENTS; i++)
+		l->clients[i] =
+			(struct dbl_client){.fd = -1, .in = HC_BUF_INIT(max_headers + max_body)};
+}
+
+unsigned dbl_loop_wait(struct dbl_loop *l, struct hc_child *qemu, struct hc_child *vsockd,
+		       int fake_vsock_fd)
+{
+	unsigned ev = 0;
+	int n = 0, qi = -1, vi = -1, fi = -1;
+
+	l->p[n++] = (struct pollfd){.fd = l->lfd, .events = POLLIN};
+	for (size_t i = 0; i < DBL_MAX_CLIENTS; i++)
+		l->p[n++] = (struct pollfd){.fd = l->clients[i].fd, .events = POLLIN};
+	if (qemu->pid && !qemu->reaped) {
+		qi = n;
+		l->p[n++] = (struct pollfd){.fd = qemu->pidfd, .events = POLLIN};
+	}
+	if (vsockd->pid && !vsockd->reaped) {
+		vi = n;
+		l->p[n++] = (struct pollfd){.fd = vsockd->pidfd, .events = POLLIN};
+	}
+	if (fake_vsock_fd >= 0) {
+		fi = n;
+		l->p[n++] = (struct pollfd){.fd = fake_vsock_fd, .events = POLLIN};
+	}
+	while (poll(l->p, (nfds_t)n, -1) < 0) {
+		if (errno != EINTR)
+			dbl_die("poll: %s", strerror(errno));
+	}
+	if (qi >= 0 && l->p[qi].revents && hc_child_poll(qemu))
+		ev |= DBL_QEMU_EXITED;
+	if (vi >= 0 && l->p[vi].revents && hc_child_poll(vsockd))
+		ev |= DBL_VSOCKD_EXITED;
+	if (fi >= 0 && l->p[fi].revents)
+		ev |= DBL_FAKE_VSOCK;
+	return ev;
+}
+
+void dbl_loop_serve(struct dbl_loop *l, dbl_handler h, dbl_bad_request bad)
+{
+	if (l->p[0].revents & POLLIN)
+		dbl_http_accept(l->lfd, l->clients, DBL_MAX_CLIENTS);
+	for (size_t i = 0; i < DBL_MAX_CLIENTS; i++)
+		if (l->clients[i].fd >= 0 && l->p[1 + i].revents)
+			dbl_http_read(&l->clients[i], l->max_headers, l->max_body, h, bad);
 }
 
 const char *dbl_envor(const char *name, const char *def)

@@ -7,8 +7,13 @@
  */
 #pragma once
 
+#include <poll.h>
+
 #include "core/buf.h"
 #include "core/child.h"
+
+/* Prints the message on stderr and exits 1 (the double's atexit cleanup runs). */
+__attribute__((noreturn)) void dbl_die(const char *fmt, ...) _printf_(1, 2);
 
 /* ---- HTTP ---- */
 
@@ -35,6 +40,33 @@ void dbl_http_accept(int lfd, struct dbl_client *clients, size_t n);
 /* Writes a response: 204 without a body, else Content-Type: application/json with body. */
 void dbl_http_reply(int fd, const char *server, int status, const char *body);
 const char *dbl_http_reason(int status);
+
+/* ---- the main loop ---- */
+
+#define DBL_MAX_CLIENTS 8
+
+/* What a double waits on: its API socket and clients, and, once a guest runs, its QEMU,
+ * vhost-device-vsock and the fake guest's hybrid socket. */
+struct dbl_loop {
+	int lfd;
+	size_t max_headers, max_body;
+	struct dbl_client clients[DBL_MAX_CLIENTS];
+	struct pollfd p[DBL_MAX_CLIENTS + 4];
+};
+
+/* What dbl_loop_wait saw on the guest's side. */
+#define DBL_QEMU_EXITED 1u   /* QEMU's pidfd fired and it is reaped */
+#define DBL_VSOCKD_EXITED 2u /* likewise vhost-device-vsock */
+#define DBL_FAKE_VSOCK 4u    /* a connection waits on the fake guest's socket */
+
+void dbl_loop_init(struct dbl_loop *l, int lfd, size_t max_headers, size_t max_body);
+/* Waits for any of them (an unused child has pid 0; fake_vsock_fd -1 when none) and returns
+ * the DBL_* bits; the API side is served after by dbl_loop_serve, so a guest event is handled
+ * first. */
+unsigned dbl_loop_wait(struct dbl_loop *l, struct hc_child *qemu, struct hc_child *vsockd,
+		       int fake_vsock_fd);
+/* Accepts a new API connection and serves every client that has data. */
+void dbl_loop_serve(struct dbl_loop *l, dbl_handler h, dbl_bad_request bad);
 
 /* ---- the guest's helpers ---- */
 
