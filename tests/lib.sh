@@ -27,3 +27,63 @@ hc_tmp_home() {
 	trap 'rm -rf "$HOTCELL_HOME"' EXIT
 }
 finish() { [ "$_failures" -eq 0 ]; }
+
+# ---- the tests that run hotcell against a VMM double (tests/integration/{firecracker,
+# cloud-hypervisor,libkrun}.sh). They use $E2E (the script's private root), and $rc and
+# $E2E/err of the last run.
+
+# need_tools NAME TOOL...: SKIP NAME and exit 0 unless every TOOL is on PATH.
+need_tools() {
+	local name=$1 t
+	shift
+	for t in "$@"; do
+		command -v "$t" >/dev/null 2>&1 || { skip "$name" "$t is not installed"; exit 0; }
+	done
+}
+# expect_125 NAME WANT: the last run exited 125 with WANT on its stderr.
+expect_125() {
+	local name=$1 want=$2
+	if [ "$rc" -ne 125 ]; then
+		fail "$name" "exit $rc, expected 125: $(head -c 600 "$E2E/err")"
+	elif ! grep -qF -- "$want" "$E2E/err"; then
+		fail "$name" "stderr lacks '$want': $(head -c 600 "$E2E/err")"
+	else
+		pass "$name"
+	fi
+}
+# expect_clean NAME PROCS DIR: PASS NAME-clean when no process of ours (its command line names
+# $E2E) matches the extended regex PROCS and the runtime dir DIR is empty or absent.
+expect_clean() {
+	local name=$1 procs why=""
+	procs=$(pgrep -af "$E2E" 2>/dev/null | grep -v "^$$ " | grep -E "$2" || true)
+	[ -z "$procs" ] || why="processes left: $procs"
+	if [ -d "$3" ] && [ -n "$(ls -A "$3")" ]; then
+		why="$why runtime dir not empty: $(ls -A "$3" | tr '\n' ' ')"
+	fi
+	if [ -z "$why" ]; then pass "$name-clean"; else fail "$name-clean" "$why"; fi
+}
+# double_e2e_ready NAME: 0 when the end-to-end part of a double's test can run (the project's
+# ELF vmlinux, vhost-device-vsock, umoci and skopeo); else SKIPs NAME with the reason, 1.
+double_e2e_ready() {
+	local vsockd=${HOTCELL_VHOST_DEVICE_VSOCK:-/var/cache/hotcell-tools/usr/bin/vhost-device-vsock}
+	if [ ! -f "$HOTCELL_TOP/$BUILD/kernel/vmlinux" ]; then
+		skip "$1" "the project's kernel is not built ($BUILD/kernel/vmlinux)"
+	elif [ ! -x "$vsockd" ]; then
+		skip "$1" "vhost-device-vsock is not installed (FACTS.md)"
+	elif ! command -v umoci >/dev/null || ! command -v skopeo >/dev/null; then
+		skip "$1" "umoci/skopeo are not installed"
+	else
+		return 0
+	fi
+	return 1
+}
+# expect_same_result NAME BACKEND A B: the --json objects in files A (BACKEND's) and B (QEMU's)
+# are the same but for backend, accel, timings and stderr.
+expect_same_result() {
+	local f='del(.backend, .accel, .timings_ms, .stderr)'
+	if [ "$(jq -c "$f" "$3")" == "$(jq -c "$f" "$4")" ]; then
+		pass "$1"
+	else
+		fail "$1" "$2: $(jq -c 'del(.timings_ms)' "$3") qemu: $(jq -c 'del(.timings_ms)' "$4")"
+	fi
+}

@@ -12,9 +12,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib/e2e.sh"
 
 DOUBLE=$HOTCELL_TOP/$BUILD/tests/doubles/cloud-hypervisor-double
-for t in jq pgrep; do
-	command -v $t >/dev/null 2>&1 || { skip cloud-hypervisor "$t is not installed"; exit 0; }
-done
+need_tools cloud-hypervisor jq pgrep
 [ -x "$HC" ] || { skip cloud-hypervisor "$HC is not built"; exit 0; }
 [ -x "$DOUBLE" ] || { skip cloud-hypervisor "the Cloud Hypervisor double is not built (make tests)"; exit 0; }
 if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
@@ -45,27 +43,7 @@ ch_run() {
 	"$HC" run --backend cloud-hypervisor "$@" >"$E2E/out" 2>"$E2E/err"
 	rc=$?
 }
-ch_clean() {
-	local name=$1 why=""
-	local procs
-	procs=$(pgrep -af "$E2E" 2>/dev/null | grep -v "^$$ " | grep -E 'cloud-hypervisor|virtiofsd|qemu|vhost-device|hotcell' || true)
-	[ -z "$procs" ] || why="processes left: $procs"
-	if [ -n "$(ls -A "$HOTCELL_RUNTIME_DIR")" ]; then
-		why="$why runtime dirs left: $(ls -A "$HOTCELL_RUNTIME_DIR" | tr '\n' ' ')"
-	fi
-	if [ -z "$why" ]; then pass "$name-clean"; else fail "$name-clean" "$why"; fi
-}
-# exit 125, stderr containing $2
-expect_125() {
-	local name=$1 want=$2
-	if [ "$rc" -ne 125 ]; then
-		fail "$name" "exit $rc, expected 125: $(head -c 600 "$E2E/err")"
-	elif ! grep -qF -- "$want" "$E2E/err"; then
-		fail "$name" "stderr lacks '$want': $(head -c 600 "$E2E/err")"
-	else
-		pass "$name"
-	fi
-}
+ch_clean() { expect_clean "$1" 'cloud-hypervisor|virtiofsd|qemu|vhost-device|hotcell' "$HOTCELL_RUNTIME_DIR"; }
 logged() { grep -qF -- "$1" "$HOTCELL_CH_DOUBLE_LOG"; }
 
 # --- doctor: found, version
@@ -169,14 +147,7 @@ unset HOTCELL_CH_DOUBLE_GUEST
 
 # --- end to end: the double runs the guest in QEMU; same result object as QEMU
 vmlinux=$HOTCELL_TOP/$BUILD/kernel/vmlinux
-vsockd=${HOTCELL_VHOST_DEVICE_VSOCK:-/var/cache/hotcell-tools/usr/bin/vhost-device-vsock}
-if [ ! -f "$vmlinux" ]; then
-	skip end-to-end "the project's kernel is not built ($BUILD/kernel/vmlinux)"
-elif [ ! -x "$vsockd" ]; then
-	skip end-to-end "vhost-device-vsock is not installed (FACTS.md)"
-elif ! command -v umoci >/dev/null || ! command -v skopeo >/dev/null; then
-	skip end-to-end "umoci/skopeo are not installed"
-elif ! e2e_image bb; then
+if ! double_e2e_ready end-to-end || ! e2e_image bb; then
 	:
 else
 	mkdir -p "$E2E/work/vol"
@@ -215,11 +186,7 @@ else
 	cp "$E2E/json" "$E2E/ch.json"
 	rm -f "$E2E/work/vol/out.txt"
 	"$HC" run --json --backend qemu --channel vsock -v "$E2E/work/vol:/vol" bb sh -c "$cmd" >"$E2E/qemu.json" 2>"$E2E/err"
-	if [ "$(jq -c 'del(.backend, .accel, .timings_ms, .stderr)' "$E2E/ch.json")" == "$(jq -c 'del(.backend, .accel, .timings_ms, .stderr)' "$E2E/qemu.json")" ]; then
-		pass same-result-as-qemu
-	else
-		fail same-result-as-qemu "cloud-hypervisor: $(jq -c 'del(.timings_ms)' "$E2E/ch.json") qemu: $(jq -c 'del(.timings_ms)' "$E2E/qemu.json")"
-	fi
+	expect_same_result same-result-as-qemu cloud-hypervisor "$E2E/ch.json" "$E2E/qemu.json"
 	ch_clean same-result-as-qemu
 fi
 

@@ -10,9 +10,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib/e2e.sh"
 
 DOUBLE=$HOTCELL_TOP/$BUILD/tests/doubles/firecracker-double
-for t in jq pgrep mke2fs; do
-	command -v $t >/dev/null 2>&1 || { skip firecracker "$t is not installed"; exit 0; }
-done
+need_tools firecracker jq pgrep mke2fs
 [ -x "$HC" ] || { skip firecracker "$HC is not built"; exit 0; }
 [ -x "$DOUBLE" ] || { skip firecracker "the Firecracker double is not built (make tests)"; exit 0; }
 if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
@@ -42,27 +40,7 @@ fc_run() {
 	"$HC" run --backend firecracker "$@" >"$E2E/out" 2>"$E2E/err"
 	rc=$?
 }
-fc_clean() {
-	local name=$1 why=""
-	local procs
-	procs=$(pgrep -af "$E2E" 2>/dev/null | grep -v "^$$ " | grep -E 'firecracker|qemu|vhost-device|hotcell' || true)
-	[ -z "$procs" ] || why="processes left: $procs"
-	if [ -d "$XDG_RUNTIME_DIR/hotcell" ] && [ -n "$(ls -A "$XDG_RUNTIME_DIR/hotcell")" ]; then
-		why="$why runtime dirs left: $(ls -A "$XDG_RUNTIME_DIR/hotcell" | tr '\n' ' ')"
-	fi
-	if [ -z "$why" ]; then pass "$name-clean"; else fail "$name-clean" "$why"; fi
-}
-# one line on stderr, exit 125, containing $2
-expect_125() {
-	local name=$1 want=$2
-	if [ "$rc" -ne 125 ]; then
-		fail "$name" "exit $rc, expected 125: $(head -c 600 "$E2E/err")"
-	elif ! grep -qF -- "$want" "$E2E/err"; then
-		fail "$name" "stderr lacks '$want': $(head -c 600 "$E2E/err")"
-	else
-		pass "$name"
-	fi
-}
+fc_clean() { expect_clean "$1" 'firecracker|qemu|vhost-device|hotcell' "$XDG_RUNTIME_DIR/hotcell"; }
 
 # --- doctor: found, version
 doctor=$("$HC" doctor 2>&1)
@@ -155,14 +133,7 @@ unset HOTCELL_FC_DOUBLE_GUEST
 
 # --- end to end: the double runs the guest in QEMU; same result object as QEMU
 vmlinux=$HOTCELL_TOP/$BUILD/kernel/vmlinux
-vsockd=${HOTCELL_VHOST_DEVICE_VSOCK:-/var/cache/hotcell-tools/usr/bin/vhost-device-vsock}
-if [ ! -f "$vmlinux" ]; then
-	skip end-to-end "the project's kernel is not built ($BUILD/kernel/vmlinux)"
-elif [ ! -x "$vsockd" ]; then
-	skip end-to-end "vhost-device-vsock is not installed (FACTS.md)"
-elif ! command -v umoci >/dev/null || ! command -v skopeo >/dev/null; then
-	skip end-to-end "umoci/skopeo are not installed"
-elif ! e2e_image bb; then
+if ! double_e2e_ready end-to-end || ! e2e_image bb; then
 	:
 else
 	rm -f "$HOTCELL_FC_DOUBLE_LOG"
@@ -178,11 +149,7 @@ else
 	# The same object as QEMU gives (keys and types), for the same command.
 	cp "$E2E/json" "$E2E/fc.json"
 	"$HC" run --json --backend qemu --rootfs-mode block --channel vsock bb sh -c 'echo hi; cat /proc/cmdline >&2; exit 3' >"$E2E/qemu.json" 2>"$E2E/err"
-	if [ "$(jq -c 'del(.backend, .accel, .timings_ms, .stderr)' "$E2E/fc.json")" == "$(jq -c 'del(.backend, .accel, .timings_ms, .stderr)' "$E2E/qemu.json")" ]; then
-		pass same-result-as-qemu
-	else
-		fail same-result-as-qemu "firecracker: $(jq -c 'del(.timings_ms)' "$E2E/fc.json") qemu: $(jq -c 'del(.timings_ms)' "$E2E/qemu.json")"
-	fi
+	expect_same_result same-result-as-qemu firecracker "$E2E/fc.json" "$E2E/qemu.json"
 	fc_clean same-result-as-qemu
 fi
 

@@ -10,9 +10,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib/e2e.sh"
 
 DBL=$HOTCELL_TOP/$BUILD/tests/doubles
-for t in jq pgrep; do
-	command -v $t >/dev/null 2>&1 || { skip libkrun "$t is not installed"; exit 0; }
-done
+need_tools libkrun jq pgrep
 [ -x "$HC" ] || { skip libkrun "$HC is not built"; exit 0; }
 [ -f "$DBL/libkrun-double.so" ] || { skip libkrun "the libkrun double is not built (make tests)"; exit 0; }
 [ -x /bin/busybox ] || { skip libkrun "busybox-static is not installed"; exit 0; }
@@ -39,23 +37,7 @@ lk_run() {
 	"$HC" run --backend libkrun "$@" >"$E2E/out" 2>"$E2E/err"
 	rc=$?
 }
-lk_clean() {
-	local name=$1 why="" procs
-	procs=$(pgrep -af "$E2E" 2>/dev/null | grep -v "^$$ " | grep -E 'qemu|virtiofsd|vhost-device|hotcell' || true)
-	[ -z "$procs" ] || why="processes left: $procs"
-	[ -z "$(ls -A "$HOTCELL_RUNTIME_DIR")" ] || why="$why runtime dir not empty: $(ls -A "$HOTCELL_RUNTIME_DIR" | tr '\n' ' ')"
-	if [ -z "$why" ]; then pass "$name-clean"; else fail "$name-clean" "$why"; fi
-}
-expect_125() {
-	local name=$1 want=$2
-	if [ "$rc" -ne 125 ]; then
-		fail "$name" "exit $rc, expected 125: $(head -c 600 "$E2E/err")"
-	elif ! grep -qF -- "$want" "$E2E/err"; then
-		fail "$name" "stderr lacks '$want': $(head -c 600 "$E2E/err")"
-	else
-		pass "$name"
-	fi
-}
+lk_clean() { expect_clean "$1" 'qemu|virtiofsd|vhost-device|hotcell' "$HOTCELL_RUNTIME_DIR"; }
 calls() { grep -v '^EXIT\|^NOTE' "$HOTCELL_LIBKRUN_DOUBLE_LOG" 2>/dev/null | awk '{print $1}' | tr '\n' ' '; }
 
 # --- doctor: found, with the version from the file name
