@@ -81,6 +81,13 @@ int hc_lib_backend_prepare(const struct hc_vmm_ops *ops, const struct hc_run_opt
 		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_BACKEND,
 				     "backend '%s' runs only under KVM (--accel tcg is QEMU only)",
 				     ops->name);
+	/* Is the VMM there at all? Said first: "not installed" explains more than the kernel or
+	 * accelerator rules that would refuse it next. */
+	r = ops->probe(NULL, version, sizeof(version), err);
+	if (r < 0) {
+		hc_error_kind(err, HC_EK_BACKEND);
+		return r;
+	}
 	if (libkrunfw_kernel(ops, o)) {
 		kernel[0] = 0;
 		spec->kernel = NULL;
