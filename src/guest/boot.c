@@ -341,7 +341,9 @@ int guest_boot_setup(bool pid1, struct guest_boot_cfg *cfg, char *msg, size_t ms
 	char cmdline[8192];
 	int r;
 
-	r = mount_basics(msg, msglen);
+	/* /proc first: the command line says whether to log each step. */
+	r = mount_if_missing("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, msg,
+			     msglen);
 	if (r < 0)
 		return r;
 	if (!pid1 && getenv(HC_BOOT_ENV_ROOT)) {
@@ -356,6 +358,9 @@ int guest_boot_setup(bool pid1, struct guest_boot_cfg *cfg, char *msg, size_t ms
 		return r;
 	guest_debug = guest_debug || cfg->debug;
 	guest_dbg("boot: root=%s channel=%s volumes=%zu", cfg->root, cfg->channel, cfg->nvols);
+	r = mount_basics(msg, msglen);
+	if (r < 0)
+		return r;
 	if (!cfg->root[0])
 		return bad(msg, msglen, "%s= missing from the kernel command line",
 			   HC_BOOT_KEY_ROOT);
@@ -414,6 +419,7 @@ int guest_boot_setup(bool pid1, struct guest_boot_cfg *cfg, char *msg, size_t ms
 	if (sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
 		guest_dbg("sethostname: %m");
 	loopback_up();
+	guest_dbg("root switched");
 	return 0;
 }
 
