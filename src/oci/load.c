@@ -257,9 +257,15 @@ static int add_pending(struct loader *L, const char *path, struct hc_oci_blob_wr
 	return 0;
 }
 
-/* Streams fd (a layout's blob) into a pending writer, verified against digest. */
-static int pend_from_fd(struct loader *L, int fd, const char *digest, uint64_t size,
-			struct hc_error *err)
+/* Where a pending blob's bytes come from: the count read, 0 at the end, -errno with err set
+ * (name says what is read). */
+typedef ssize_t (*blob_read_fn)(void *src, char *buf, size_t n, const char *name,
+				struct hc_error *err);
+
+/* Streams a blob from rd into a pending writer, verified against digest when it is known, and
+ * notes its first bytes (the compression magic). */
+static int pend_stream(struct loader *L, const char *digest, uint64_t size, const char *name,
+		       blob_read_fn rd, void *src, struct hc_error *err)
 {
 	struct hc_oci_blob_writer *w = NULL;
 	unsigned char magic[4] = {0};
@@ -271,15 +277,14 @@ static int pend_from_fd(struct loader *L, int fd, const char *digest, uint64_t s
 	if (r < 0)
 		return r;
 	for (;;) {
-		ssize_t k = read(fd, buf, sizeof(buf));
-		if (k < 0 && errno == EINTR)
-			continue;
+		ssize_t k = rd(src, buf, sizeof(buf), name, err);
+
 		if (k < 0) {
-			r = hc_error_errno(err, -errno, "read blob %s", digest);
+			r = (int)k;
 			break;
 		}
 		if (k == 0) {
-			r = add_pending(L, digest, &w, magic, NULL, err);
+			r = add_pending(L, name, &w, magic, NULL, err);
 			break;
 		}
 		if (first) {
@@ -292,6 +297,25 @@ static int pend_from_fd(struct loader *L, int fd, const char *digest, uint64_t s
 	}
 	hc_oci_blob_writer_abort(w);
 	return r;
+}
+
+static ssize_t read_fd(void *src, char *buf, size_t n, const char *name, struct hc_error *err)
+{
+	for (;;) {
+		ssize_t k = read(*(int *)src, buf, n);
+
+		if (k >= 0)
+			return k;
+		if (errno != EINTR)
+			return hc_error_errno(err, -errno, "read blob %s", name);
+	}
+}
+
+/* Streams fd (a layout's blob) into a pending writer, verified against digest. */
+static int pend_from_fd(struct loader *L, int fd, const char *digest, uint64_t size,
+			struct hc_error *err)
+{
+	return pend_stream(L, digest, size, digest, read_fd, &fd, err);
 }
 
 /* Makes sure digest will be in the store after commit: from the archive, the layout, or the
@@ -362,16 +386,22 @@ static int read_member(struct archive *a, const char *name, int64_t size, char *
 	return 0;
 }
 
+static ssize_t read_archive_data(void *src, char *buf, size_t n, const char *name,
+				 struct hc_error *err)
+{
+	la_ssize_t k = archive_read_data(src, buf, n);
+
+	if (k < 0)
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "read %s: %s", name,
+				     archive_error_string(src));
+	return k;
+}
+
 static int pend_member(struct loader *L, struct archive *a, const char *name, int64_t size,
 		       struct hc_error *err)
 {
-	struct hc_oci_blob_writer *w = NULL;
-	unsigned char magic[4] = {0};
 	char expected[HC_DIGEST_SIZE] = "";
 	const char *hex = NULL;
-	char buf[1 << 16];
-	bool first = true;
-	int r;
 
 	if (size < 0 || (uint64_t)size > BLOB_MAX)
 		return hc_error_setk(err, -E2BIG, HC_EK_IMAGE, "archive member %s is too large",
@@ -384,30 +414,8 @@ static int pend_member(struct loader *L, struct archive *a, const char *name, in
 			return hc_error_setk(err, -EINVAL, HC_EK_IMAGE,
 					     "archive member %s is not named by a digest", name);
 	}
-	r = hc_oci_store_blob_begin(L->s, hex ? expected : NULL, (uint64_t)size, &w, err);
-	if (r < 0)
-		return r;
-	for (;;) {
-		la_ssize_t k = archive_read_data(a, buf, sizeof(buf));
-		if (k < 0) {
-			r = hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "read %s: %s", name,
-					  archive_error_string(a));
-			break;
-		}
-		if (k == 0) {
-			r = add_pending(L, name, &w, magic, NULL, err);
-			break;
-		}
-		if (first) {
-			memcpy(magic, buf, k < 4 ? (size_t)k : 4);
-			first = false;
-		}
-		r = hc_oci_blob_writer_write(w, buf, (size_t)k, err);
-		if (r < 0)
-			break;
-	}
-	hc_oci_blob_writer_abort(w);
-	return r;
+	return pend_stream(L, hex ? expected : NULL, (uint64_t)size, name, read_archive_data, a,
+			   err);
 }
 
 static bool skipped_member(const char *name)
