@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "core/child.h"
 #include "core/clock.h"
@@ -209,47 +208,14 @@ fail:
 	return r;
 }
 
-/* A builder creates its temp entry, then locks it: an entry younger than a minute may be in
- * that gap, so only older unlocked ones are taken for dead. */
-static bool stale_enough(int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && st.st_mtime + 60 < time(NULL);
-}
-
-/* Removes temp images of builders that died (a live one holds its flock). */
-static void clean_stale(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		int fd;
-
-		if (!hc_startswith(de->d_name, ".tmp-"))
-			continue;
-		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		if (stale_enough(fd) && flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			hc_debug("removing stale %s/%s", dir, de->d_name);
-			unlinkat(dirfd(d), de->d_name, 0);
-		}
-		close(fd);
-	}
-	closedir(d);
-}
-
 int hc_oci_ext4_get(struct hc_store *s, const char *manifest_digest, const char *tree,
 		    char *ret_path, size_t n, bool *ret_hit, double *ret_ms, struct hc_error *err)
 {
 	const char *hex = hc_oci_digest_hex(manifest_digest);
 	char path[HC_PATH_MAX];
 	struct stat st;
-	double t0;
+	double t0 = 0;
+	bool hit;
 	int r;
 
 	if (!hex)
@@ -258,30 +224,23 @@ int hc_oci_ext4_get(struct hc_store *s, const char *manifest_digest, const char 
 	r = hc_path_fmt(path, sizeof(path), err, "%s/%s.ext4", s->disks_dir, hex);
 	if (r < 0)
 		return r;
-	if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-		r = hc_path_fmt(ret_path, n, err, "%s", path);
+	hit = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	if (!hit) {
+		r = hc_path_mkdir_p(s->disks_dir, 0755, err);
 		if (r < 0)
 			return r;
-		if (ret_hit)
-			*ret_hit = true;
-		if (ret_ms)
-			*ret_ms = 0;
-		return 0;
+		hc_oci_store_clean_stale(s->disks_dir);
+		t0 = hc_clock_ms();
+		r = hc_oci_ext4_build(tree, path, err);
+		if (r < 0)
+			return r;
 	}
-	r = hc_path_mkdir_p(s->disks_dir, 0755, err);
-	if (r < 0)
-		return r;
-	clean_stale(s->disks_dir);
-	t0 = hc_clock_ms();
-	r = hc_oci_ext4_build(tree, path, err);
-	if (r < 0)
-		return r;
 	r = hc_path_fmt(ret_path, n, err, "%s", path);
 	if (r < 0)
 		return r;
 	if (ret_hit)
-		*ret_hit = false;
+		*ret_hit = hit;
 	if (ret_ms)
-		*ret_ms = hc_clock_ms() - t0;
+		*ret_ms = hit ? 0 : hc_clock_ms() - t0;
 	return 0;
 }

@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -11,42 +9,6 @@
 #include "oci/digest.h"
 #include "oci/ext4.h"
 #include "oci/rootfs.h"
-
-/* A builder creates its temp entry, then locks it: an entry younger than a minute may be in
- * that gap, so only older unlocked ones are taken for dead. */
-static bool stale_enough(int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && st.st_mtime + 60 < time(NULL);
-}
-
-/* Removes temp trees of builders that died: a live builder holds an flock on its directory. */
-static void clean_stale(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		char p[HC_PATH_MAX];
-		int fd;
-
-		if (!hc_startswith(de->d_name, ".tmp-"))
-			continue;
-		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		if (stale_enough(fd) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
-		    hc_path_fmt(p, sizeof(p), NULL, "%s/%s", dir, de->d_name) == 0) {
-			hc_debug("removing stale %s", p);
-			hc_path_rm_rf(p, NULL);
-		}
-		close(fd);
-	}
-	closedir(d);
-}
 
 /* The config blob, read and verified by the store, checked to parse, written beside root. */
 static int write_config(struct hc_store *s, const struct hc_oci_image *img, const char *path,
@@ -83,7 +45,7 @@ static int build(struct hc_store *s, const struct hc_oci_image *img, const char 
 	double t0 = hc_clock_ms();
 	int r;
 
-	clean_stale(s->rootfs_dir);
+	hc_oci_store_clean_stale(s->rootfs_dir);
 	hc_path_random_id(id, 12);
 	if ((r = hc_path_fmt(tmp, sizeof(tmp), err, "%s/.tmp-%s-%s", s->rootfs_dir, hex, id)) < 0 ||
 	    (r = hc_path_fmt(root, sizeof(root), err, "%s/root", tmp)) < 0 ||

@@ -3,11 +3,13 @@
  * The store as an OCI image layout (image-spec image-layout.md): oci-layout, index.json and
  * blobs/sha256/<hex>, under <state>/store, so skopeo (oci:DIR:REF) and umoci read it as is.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "oci/manifest.h"
@@ -590,6 +592,19 @@ static const char *entry_name(json_t *e)
 	return json_string_value(json_object_get(a, HC_OCI_REF_NAME));
 }
 
+/* Removes the index entries named name; returns how many there were. */
+static size_t drop_name(json_t *manifests, const char *name)
+{
+	size_t n = 0;
+
+	for (size_t i = json_array_size(manifests); i-- > 0;)
+		if (hc_streq(entry_name(json_array_get(manifests, i)), name)) {
+			json_array_remove(manifests, i);
+			n++;
+		}
+	return n;
+}
+
 int hc_oci_store_add_name(struct hc_store *s, const char *name, const char *manifest_digest,
 			  const char *media_type, uint64_t size, struct hc_error *err)
 {
@@ -609,9 +624,7 @@ int hc_oci_store_add_name(struct hc_store *s, const char *name, const char *mani
 	r = index_read(s, &root, &m, err);
 	if (r < 0)
 		return r;
-	for (size_t i = json_array_size(m); i-- > 0;)
-		if (hc_streq(entry_name(json_array_get(m, i)), name))
-			json_array_remove(m, i);
+	(void)drop_name(m, name);
 	e = json_pack("{s:s, s:s, s:I, s:{s:s}}", "mediaType",
 		      media_type ? media_type : HC_OCI_MT_MANIFEST, "digest", manifest_digest,
 		      "size", (json_int_t)size, "annotations", HC_OCI_REF_NAME, name);
@@ -628,7 +641,6 @@ int hc_oci_store_remove_name(struct hc_store *s, const char *name, struct hc_err
 	_cleanup_close_ int lock = -1;
 	_cleanup_json_ json_t *root = NULL;
 	json_t *m = NULL;
-	bool found = false;
 	int r;
 
 	r = hc_oci_store_lock_index(s, &lock, err);
@@ -637,14 +649,42 @@ int hc_oci_store_remove_name(struct hc_store *s, const char *name, struct hc_err
 	r = index_read(s, &root, &m, err);
 	if (r < 0)
 		return r;
-	for (size_t i = json_array_size(m); i-- > 0;)
-		if (hc_streq(entry_name(json_array_get(m, i)), name)) {
-			json_array_remove(m, i);
-			found = true;
-		}
-	if (!found)
+	if (!drop_name(m, name))
 		return hc_error_setk(err, -ENOENT, HC_EK_IMAGE, "no such image: %s", name);
 	return index_write(s, root, err);
+}
+
+static bool stale_enough(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_mtime + 60 < time(NULL);
+}
+
+void hc_oci_store_clean_stale(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char p[HC_PATH_MAX];
+		int fd;
+
+		if (!hc_startswith(de->d_name, ".tmp-"))
+			continue;
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (stale_enough(fd) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+		    hc_path_fmt(p, sizeof(p), NULL, "%s/%s", dir, de->d_name) == 0) {
+			hc_debug("removing stale %s", p);
+			(void)hc_path_rm_rf(p, NULL);
+		}
+		close(fd);
+	}
+	closedir(d);
 }
 
 /* ---- names ---------------------------------------------------------------------------- */

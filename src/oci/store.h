@@ -134,6 +134,11 @@ int hc_oci_store_lock_image(struct hc_store *s, const char *digest, bool shared,
 int hc_oci_store_lock_writers(struct hc_store *s, bool shared, bool nonblock, int *ret_fd,
 			      struct hc_error *err) _must_check_;
 
+/* Removes the ".tmp-*" entries of dir (a temp rootfs tree or ext4 image) whose builder died: a
+ * live builder holds an flock on its entry from just after creating it, so only entries older
+ * than a minute and not locked are taken for dead. Errors are ignored. */
+void hc_oci_store_clean_stale(const char *dir);
+
 /* Normalises a reference the way the reference parser does ("alpine" ->
  * "docker.io/library/alpine:latest"). */
 int hc_oci_store_normalise_name(const char *ref, char *buf, size_t n,
