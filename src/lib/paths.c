@@ -57,6 +57,16 @@ static int search(const char *const *rels, size_t n_rels, char *buf, size_t n, c
 	return -ENOENT;
 }
 
+static bool nested_kernel_build(void)
+{
+	char dir[HC_PATH_MAX], key[HC_PATH_MAX + 32];
+
+	if (exe_dir(dir, sizeof(dir)) < 0)
+		return false;
+	snprintf(key, sizeof(key), "%s/../kernel/KEY", dir);
+	return readable_file(key);
+}
+
 bool hc_lib_kernel_is_elf(const char *path)
 {
 	unsigned char magic[4];
@@ -78,8 +88,9 @@ int hc_lib_kernel_find(const char *user, enum hc_kernel_format fmt, char *buf, s
 {
 	const char *e = getenv("HOTCELL_KERNEL");
 	const char *name = fmt == HC_KERNEL_ELF ? "vmlinux" : "bzImage";
-	char rel_build[64], rel_inst[64], tried[1024] = "";
-	const char *rels[2] = {rel_build, rel_inst};
+	char rel_build[64], rel_nested[64], rel_inst[64], tried[1024] = "";
+	const char *rels[3] = {rel_build, rel_inst, rel_nested};
+	size_t n_rels;
 	int r;
 
 	if (!user && e && *e)
@@ -92,8 +103,12 @@ int hc_lib_kernel_find(const char *user, enum hc_kernel_format fmt, char *buf, s
 		return hc_path_fmt(buf, n, err, "%s", user);
 	}
 	snprintf(rel_build, sizeof(rel_build), "kernel/%s", name);
+	/* A nested build dir (make BUILD=build/asan) shares the one kernel under build/kernel/;
+	 * only when that is a hotcell kernel build (its KEY stamp, kernel/kernel.mk). */
+	snprintf(rel_nested, sizeof(rel_nested), "../kernel/%s", name);
+	n_rels = nested_kernel_build() ? 3 : 2;
 	snprintf(rel_inst, sizeof(rel_inst), "lib/hotcell/%s", name);
-	r = search(rels, HC_ARRAY_SIZE(rels), buf, n, tried, sizeof(tried));
+	r = search(rels, n_rels, buf, n, tried, sizeof(tried));
 	if (r == -ENAMETOOLONG)
 		return hc_error_set(err, r, "kernel path too long");
 	if (r < 0)
