@@ -459,24 +459,16 @@ static int rm_tree(struct hc_oci_unpack *u, int at, const char *name, struct hc_
  * path is a buffer of HC_PATH_MAX bytes, extended in place while descending.
  */
 static int remove_lower(struct hc_oci_unpack *u, int at, const char *name, char *path,
-			struct hc_error *err)
-{
-	struct stat st;
-	size_t plen = strlen(path);
-	int fd, r = 0;
-	DIR *d;
-	struct dirent *de;
+			struct hc_error *err);
 
-	if (!pathset_find(&u->layer, path)) {
-		dirmeta_invalidate(u, path);
-		return rm_tree(u, at, name, err);
-	}
-	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
-		return 0;
-	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return entry_error(u, err, -errno, "open '%s': %s", path, strerror(errno));
-	d = fdopendir(fd);
+/* remove_lower() on every entry of the directory fd (consumed), which is at path. */
+static int remove_lower_entries(struct hc_oci_unpack *u, int fd, char *path, struct hc_error *err)
+{
+	size_t plen = strlen(path);
+	struct dirent *de;
+	DIR *d = fdopendir(fd);
+	int r = 0;
+
 	if (!d) {
 		close(fd);
 		return hc_error_errno(err, -errno, "opendir");
@@ -497,6 +489,24 @@ static int remove_lower(struct hc_oci_unpack *u, int at, const char *name, char 
 	}
 	closedir(d);
 	return r;
+}
+
+static int remove_lower(struct hc_oci_unpack *u, int at, const char *name, char *path,
+			struct hc_error *err)
+{
+	struct stat st;
+	int fd;
+
+	if (!pathset_find(&u->layer, path)) {
+		dirmeta_invalidate(u, path);
+		return rm_tree(u, at, name, err);
+	}
+	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return entry_error(u, err, -errno, "open '%s': %s", path, strerror(errno));
+	return remove_lower_entries(u, fd, path, err);
 }
 
 /* Makes room for a new non-directory entry at base in pfd: whatever is there goes. */
@@ -771,7 +781,6 @@ static int do_whiteout(struct hc_oci_unpack *u, const char *path, const char *ba
 	size_t dlen;
 	const char *name;
 	_cleanup_close_ int dfd = -1;
-	int r;
 
 	u->stats.whiteouts++;
 	split_base(path, &dlen);
@@ -790,34 +799,11 @@ static int do_whiteout(struct hc_oci_unpack *u, const char *path, const char *ba
 
 	if (strcmp(base, WHITEOUT_OPAQUE) == 0) {
 		/* Opaque: the directory keeps only what this layer puts in it. */
-		DIR *d;
-		struct dirent *de;
 		int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 		if (fd < 0)
 			return entry_error(u, err, -errno, "open: %s", strerror(errno));
-		d = fdopendir(fd);
-		if (!d) {
-			close(fd);
-			return hc_error_errno(err, -errno, "opendir");
-		}
-		r = 0;
-		while (r == 0 && (de = readdir(d))) {
-			size_t nlen = strlen(de->d_name);
-			if (hc_streq(de->d_name, ".") || hc_streq(de->d_name, ".."))
-				continue;
-			if (dlen + 1 + nlen >= sizeof(victim)) {
-				r = entry_error(u, err, -ENAMETOOLONG, "path too long");
-				break;
-			}
-			if (dlen)
-				victim[dlen] = '/';
-			memcpy(victim + dlen + (dlen ? 1 : 0), de->d_name, nlen + 1);
-			r = remove_lower(u, dirfd(d), de->d_name, victim, err);
-			victim[dlen] = 0;
-		}
-		closedir(d);
-		return r;
+		return remove_lower_entries(u, fd, victim, err);
 	}
 	if (dlen + 1 + strlen(name) >= sizeof(victim))
 		return entry_error(u, err, -ENAMETOOLONG, "name too long");
