@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Finding a VMM's binary and checking a kernel's format: shared by the drivers of separate-binary
- * VMMs (Firecracker, Cloud Hypervisor).
+ * VMMs (Firecracker, Cloud Hypervisor); the kernel check by libkrun's too.
  */
 #pragma once
 

@@ -63,6 +63,7 @@
 #include "core/log.h"
 #include "proto/boot.h"
 #include "vmm/accel.h"
+#include "vmm/binary.h"
 #include "vmm/libkrun.h"
 #include "vmm/unixsock.h"
 
@@ -281,14 +282,6 @@ static int need(const void *fn, const char *name, struct hc_error *err)
 
 /* ---- probe ------------------------------------------------------------------------------- */
 
-static bool is_elf(const char *path)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	unsigned char m[4];
-
-	return fd >= 0 && read(fd, m, 4) == 4 && memcmp(m, "\177ELF", 4) == 0;
-}
-
 /* libkrunfw carries the kernel libkrun boots when no --kernel is given. */
 static int find_libkrunfw(struct hc_error *err)
 {
@@ -376,12 +369,12 @@ static int probe_spec(const struct hc_vm_spec *spec, struct hc_error *err)
 		r = need(lib.api.set_kernel, "krun_set_kernel", err);
 		if (r < 0)
 			return r;
-		if (!spec->kernel || !is_elf(spec->kernel))
-			return hc_error_setk(
-				err, -ENOEXEC, HC_EK_BACKEND,
-				"kernel '%s' is not an ELF vmlinux: libkrun's "
-				"krun_set_kernel boots an uncompressed ELF vmlinux here",
-				spec->kernel ? spec->kernel : "");
+		if (!spec->kernel)
+			return hc_error_setk(err, -ENOEXEC, HC_EK_BACKEND,
+					     "libkrun: kernel_is_user without a kernel");
+		r = hc_binary_check_elf_kernel(spec->kernel, "libkrun's krun_set_kernel", err);
+		if (r < 0)
+			return r;
 	} else {
 		/* FACTS.md: under PVM a kernel not built for it dies in early boot. */
 		hc_accel_host_probe(&host);
