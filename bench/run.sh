@@ -38,7 +38,7 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else pr
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 # The accelerator: the one hotcell picks here, so the floor runs on the same.
-accel=$("$hc" doctor | awk '/^qemu/ {q=1} q && /accelerator:/ {print $2; exit}')
+accel=$("$hc" doctor | awk '/^qemu/ {q=1} q && /accelerator:/ {sub(":$", "", $2); print $2; exit}')
 accel=${accel:-tcg}
 echo "bench: accelerator $accel (hotcell doctor), $N runs each, $(nproc) CPUs, $(uname -r)"
 
@@ -78,7 +78,6 @@ mkimage "$work/oci" latest >/dev/null
 if part 1; then
 
 qemu_boot microvm,acpi=off "$kernel" >/dev/null # warm the page cache
-floor=$(series "$N" qemu_boot microvm,acpi=off "$kernel" | median)
 
 hc_once() {
 	local t0 t1
@@ -87,7 +86,14 @@ hc_once() {
 	t1=$(now_ms)
 	echo "$((t1 - t0)) $(jq -r '.timings_ms.boot' "$work/run.json") $(jq -r '.timings_ms.teardown' "$work/run.json")"
 }
-series "$N" hc_once >"$work/hc.txt"
+# Interleaved, so both series see the same load on a shared machine.
+: >"$work/floor.txt"
+: >"$work/hc.txt"
+for _ in $(seq "$N"); do
+	qemu_boot microvm,acpi=off "$kernel" >>"$work/floor.txt"
+	hc_once >>"$work/hc.txt"
+done
+floor=$(median <"$work/floor.txt")
 hc_med=$(cut -d' ' -f1 "$work/hc.txt" | median)
 hc_boot=$(cut -d' ' -f2 "$work/hc.txt" | median)
 hc_down=$(cut -d' ' -f3 "$work/hc.txt" | median)
@@ -120,8 +126,14 @@ if [ -z "$generic" ]; then
 	echo "   SKIP: Debian's generic kernel is not available (apt-get download linux-image-amd64 failed)"
 else
 	qemu_boot q35 "$kernel" "${bios[@]}" >/dev/null
-	proj=$(series "$N" qemu_boot q35 "$kernel" "${bios[@]}" | median)
-	gen=$(series "$N" qemu_boot q35 "$generic" "${bios[@]}" | median)
+	: >"$work/proj.txt"
+	: >"$work/gen.txt"
+	for _ in $(seq "$N"); do
+		qemu_boot q35 "$kernel" "${bios[@]}" >>"$work/proj.txt"
+		qemu_boot q35 "$generic" "${bios[@]}" >>"$work/gen.txt"
+	done
+	proj=$(median <"$work/proj.txt")
+	gen=$(median <"$work/gen.txt")
 	printf '   project kernel (%s)  %6s ms\n' "$(basename "$(dirname "$kernel")")/bzImage" "$proj"
 	printf '   generic kernel (%s)  %6s ms\n' "$(basename "$generic")" "$gen"
 	printf '   ratio project / generic                        %6s   (target <= 0.10)\n' "$(ratio "$proj" "$gen")"
