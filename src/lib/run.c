@@ -730,7 +730,10 @@ HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o, struct
 		goto out;
 	}
 	spec.initrd = initrd;
+	t = hc_clock_ms();
+	hc_debug("image resolved in %.1f ms", t - t0);
 	r = hc_lib_backend_choose(o, &spec, kernel, sizeof(kernel), &ops, err);
+	hc_debug("backend chosen in %.1f ms", hc_clock_ms() - t);
 	if (r < 0)
 		goto out;
 	snprintf(res->backend, sizeof(res->backend), "%s", ops->name);
@@ -763,7 +766,9 @@ HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o, struct
 		goto out;
 	run.t_spawn = hc_clock_ms();
 	run.deadline = run.t_spawn + spec.boot_timeout_ms;
+	hc_debug("ready to start the VM %.1f ms after the run began", run.t_spawn - t0);
 	r = hc_vm_start(run.vm, err);
+	hc_debug("VM started in %.1f ms", hc_clock_ms() - run.t_spawn);
 	if (r < 0) {
 		hc_error_kind(err, HC_EK_VM);
 		goto out;
