@@ -13,6 +13,12 @@
 #include "core/error.h"
 #include "hotcell.h"
 
+#define PULL_USAGE "usage: hotcell pull [--platform OS/ARCH] [--insecure] REF"
+#define LOAD_USAGE "usage: hotcell load [--name REF] PATH"
+#define IMAGES_USAGE "usage: hotcell images [--json]"
+#define RMI_USAGE "usage: hotcell rmi REF..."
+#define PRUNE_USAGE "usage: hotcell prune"
+
 /* ---- pull ----------------------------------------------------------------------------- */
 
 #define PROGRESS_ROWS 64
@@ -117,15 +123,14 @@ int hc_cli_pull(int argc, char **argv)
 			po.insecure = true;
 			break;
 		case 'h':
-			printf("usage: hotcell pull [--platform OS/ARCH] [--insecure] REF\n");
+			printf("%s\n", PULL_USAGE);
 			return 0;
 		default:
-			return hc_cli_failf(
-				"usage: hotcell pull [--platform OS/ARCH] [--insecure] REF");
+			return hc_cli_failf("%s", PULL_USAGE);
 		}
 	}
 	if (optind != argc - 1)
-		return hc_cli_failf("usage: hotcell pull [--platform OS/ARCH] [--insecure] REF");
+		return hc_cli_failf("%s", PULL_USAGE);
 	if (isatty(STDERR_FILENO)) {
 		po.progress = progress_cb;
 		po.userdata = &prog;
@@ -165,14 +170,14 @@ int hc_cli_load(int argc, char **argv)
 			name = optarg;
 			break;
 		case 'h':
-			printf("usage: hotcell load [--name REF] PATH\n");
+			printf("%s\n", LOAD_USAGE);
 			return 0;
 		default:
-			return hc_cli_failf("usage: hotcell load [--name REF] PATH");
+			return hc_cli_failf("%s", LOAD_USAGE);
 		}
 	}
 	if (optind != argc - 1)
-		return hc_cli_failf("usage: hotcell load [--name REF] PATH");
+		return hc_cli_failf("%s", LOAD_USAGE);
 	s = hc_cli_store_open();
 	if (!s)
 		return HC_EXIT_INTERNAL;
@@ -258,14 +263,14 @@ int hc_cli_images(int argc, char **argv)
 			json = true;
 			break;
 		case 'h':
-			printf("usage: hotcell images [--json]\n");
+			printf("%s\n", IMAGES_USAGE);
 			return 0;
 		default:
-			return hc_cli_failf("usage: hotcell images [--json]");
+			return hc_cli_failf("%s", IMAGES_USAGE);
 		}
 	}
 	if (optind != argc)
-		return hc_cli_failf("usage: hotcell images [--json]");
+		return hc_cli_failf("%s", IMAGES_USAGE);
 	s = hc_cli_store_open();
 	if (!s)
 		return HC_EXIT_INTERNAL;
@@ -297,11 +302,12 @@ int hc_cli_rmi(int argc, char **argv)
 	struct hc_store *s;
 	int ret = 0;
 
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		if (argc >= 2)
-			return printf("usage: hotcell rmi REF...\n"), 0;
-		return hc_cli_failf("usage: hotcell rmi REF...");
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("%s\n", RMI_USAGE);
+		return 0;
 	}
+	if (argc < 2)
+		return hc_cli_failf("%s", RMI_USAGE);
 	s = hc_cli_store_open();
 	if (!s)
 		return HC_EXIT_INTERNAL;
@@ -322,11 +328,12 @@ int hc_cli_prune(int argc, char **argv)
 	struct hc_store *s;
 	int r;
 
-	if (argc > 1) {
-		if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-			return printf("usage: hotcell prune\n"), 0;
-		return hc_cli_failf("usage: hotcell prune");
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("%s\n", PRUNE_USAGE);
+		return 0;
 	}
+	if (argc > 1)
+		return hc_cli_failf("%s", PRUNE_USAGE);
 	s = hc_cli_store_open();
 	if (!s)
 		return HC_EXIT_INTERNAL;
