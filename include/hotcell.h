@@ -150,7 +150,9 @@ struct hc_run_opts {
 	size_t n_devices;
 
 	/* When >= 0: becomes readable when the run must be cancelled (a signal handler writes
-	 * to a pipe). One byte: orderly teardown; the run then returns -ECANCELED. */
+	 * to a pipe). One byte: orderly teardown (the command gets SIGTERM and 2 s to end, then
+	 * the VM is ended); a second byte (or EOF): the VM is ended at once. Either way the run
+	 * returns -ECANCELED and leaves nothing behind. */
 	int cancel_fd;
 };
 
