@@ -24,7 +24,8 @@
  * the exit-status path and the vsock channel are all exercised end to end. (The other faithful
  * option, running the workload in private namespaces on the host, would not exercise vsock.)
  *
- * The kernel is the krun_set_kernel one, else $HOTCELL_LIBKRUN_DOUBLE_KERNEL (libkrunfw's stand-in).
+ * The kernel is the krun_set_kernel one, else $HOTCELL_LIBKRUN_DOUBLE_KERNEL (libkrunfw's
+ * stand-in).
  *
  * Scenario data, from the environment:
  *   HOTCELL_LIBKRUN_DOUBLE_LOG=FILE     every call appended, one line each
@@ -292,7 +293,7 @@ EXPORT int32_t krun_add_vsock(uint32_t id, uint32_t tsi_features)
 	logf_("krun_add_vsock %u tsi_features=%u", id, tsi_features);
 	if (!c->implicit_vsock_disabled)
 		return violation(-EINVAL, "krun_add_vsock",
-				  "krun_disable_implicit_vsock was not called first");
+				 "krun_disable_implicit_vsock was not called first");
 	if (c->vsock_added)
 		return violation(-EINVAL, "krun_add_vsock", "only one vsock device");
 	if (tsi_features & ~3u)
@@ -355,9 +356,10 @@ EXPORT int32_t krun_set_port_map(uint32_t id, const char *const map[])
 			unsigned h, g;
 			int end = 0;
 
-			if (sscanf(map[i], "%u:%u%n", &h, &g, &end) != 2 || map[i][end] || h > 65535 ||
-			    g > 65535)
-				return violation(-EINVAL, "krun_set_port_map", "entry not HOST:GUEST");
+			if (sscanf(map[i], "%u:%u%n", &h, &g, &end) != 2 || map[i][end] ||
+			    h > 65535 || g > 65535)
+				return violation(-EINVAL, "krun_set_port_map",
+						 "entry not HOST:GUEST");
 			for (size_t j = 0; j < i; j++) {
 				unsigned h2, g2;
 
@@ -444,7 +446,8 @@ EXPORT int32_t krun_set_exec(uint32_t id, const char *path, const char *const ar
 		return violation(-EINVAL, "krun_set_exec", "no path");
 	/* libkrun then passes the caller's whole environment to the guest: never what we want. */
 	if (!envp)
-		violation(0, "krun_set_exec", "envp NULL: the host environment leaks into the guest");
+		violation(0, "krun_set_exec",
+			  "envp NULL: the host environment leaks into the guest");
 	snprintf(c->exec, sizeof(c->exec), "%s", path);
 	if ((r = copy_strv(c->argv, argv, "krun_set_exec")) < 0 ||
 	    (r = copy_strv(c->envp, envp, "krun_set_exec")) < 0)
@@ -575,8 +578,7 @@ static int write_initramfs(const struct ctx *c, const char *path)
 	shq(script, sizeof(script), c->exec);
 	for (size_t i = 0; c->argv[i]; i++)
 		shq(script, sizeof(script), c->argv[i]);
-	strncat(script,
-		"\nrc=$?\necho \"krun-double-init: exit $rc\"\n$B sync\n$B reboot -f\n",
+	strncat(script, "\nrc=$?\necho \"krun-double-init: exit $rc\"\n$B sync\n$B reboot -f\n",
 		sizeof(script) - strlen(script) - 1);
 
 	cpio = fopen(path, "we");
@@ -692,15 +694,22 @@ _Noreturn static void run_guest(struct ctx *c)
 		if (hc_virtiofsd_start(&fsd[i], c->fs[i].path, c->fs[i].ro, sock, log, &err) < 0)
 			vmm_die(c->console, err.message);
 		snprintf(fsarg[i][0], sizeof(fsarg[i][0]), "socket,id=fs%zu,path=%s", i, sock);
-		snprintf(fsarg[i][1], sizeof(fsarg[i][1]), "vhost-user-fs-device,chardev=fs%zu,tag=%s",
-			 i, strcmp(c->fs[i].tag, ROOT_TAG) ? c->fs[i].tag : "krunroot");
+		snprintf(fsarg[i][1], sizeof(fsarg[i][1]),
+			 "vhost-user-fs-device,chardev=fs%zu,tag=%s", i,
+			 strcmp(c->fs[i].tag, ROOT_TAG) ? c->fs[i].tag : "krunroot");
 	}
 	snprintf(vhu, sizeof(vhu), "%s/vhu.sock", dir);
 	snprintf(hv, sizeof(hv), "%s/hv", dir);
 	if (have_vsock(c)) {
 		const char *vargv[] = {envor("HOTCELL_VHOST_DEVICE_VSOCK",
 					     "/var/cache/hotcell-tools/usr/bin/vhost-device-vsock"),
-				       "--guest-cid", "3", "--socket", vhu, "--uds-path", hv, NULL};
+				       "--guest-cid",
+				       "3",
+				       "--socket",
+				       vhu,
+				       "--uds-path",
+				       hv,
+				       NULL};
 		struct hc_child_opts o = {
 			.argv = vargv, .stdin_fd = -1, .stdout_fd = 2, .stderr_fd = 2};
 
@@ -772,7 +781,8 @@ _Noreturn static void run_guest(struct ctx *c)
 	code = console_exit_code(c->console);
 	hc_path_rm_rf(dir, NULL);
 	if (code < 0)
-		vmm_die(c->console, "libkrun-double: the guest ended without an exit code from init");
+		vmm_die(c->console,
+			"libkrun-double: the guest ended without an exit code from init");
 	logf_("EXIT %d", code);
 	/* libkrun's VMM: exit() with the workload's exit code. */
 	_exit(code);

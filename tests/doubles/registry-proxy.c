@@ -79,11 +79,12 @@ static void challenge(int fd, const char *scope, const char *error)
 {
 	char hdr[1024];
 
-	snprintf(hdr, sizeof(hdr),
-		 "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:%d/token\",service=\"hc-double\""
-		 "%s%s%s%s%s\r\n",
-		 port, scope ? ",scope=\"" : "", scope ? scope : "", scope ? "\"" : "",
-		 error ? ",error=" : "", error ? error : "");
+	snprintf(
+		hdr, sizeof(hdr),
+		"WWW-Authenticate: Bearer realm=\"http://127.0.0.1:%d/token\",service=\"hc-double\""
+		"%s%s%s%s%s\r\n",
+		port, scope ? ",scope=\"" : "", scope ? scope : "", scope ? "\"" : "",
+		error ? ",error=" : "", error ? error : "");
 	reply(fd, "401 Unauthorized", hdr,
 	      "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}");
 }
@@ -133,7 +134,7 @@ static int b64(const char *in, char *out, size_t n)
 /* Forwards "GET path" to the real registry and returns its whole response (malloc'd). */
 static char *fetch_upstream(const char *path, const char *accept, size_t *ret_len)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)upstream_port) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)upstream_port)};
 	char req[4096], *buf = NULL;
 	size_t len = 0, cap = 0;
 	int fd, n;
@@ -252,7 +253,8 @@ static void serve(int fd)
 				return;
 			snprintf(want, sizeof(want), "Basic %s", enc);
 			if (!a || strcmp(a, want) != 0) {
-				reply(fd, "401 Unauthorized", NULL, "{\"details\":\"bad credentials\"}");
+				reply(fd, "401 Unauthorized", NULL,
+				      "{\"details\":\"bad credentials\"}");
 				return;
 			}
 		}
@@ -302,13 +304,14 @@ static void serve(int fd)
 		if (n429 > 0) {
 			n429--;
 			reply(fd, "429 Too Many Requests", "Retry-After: 1\r\n",
-			      "{\"errors\":[{\"code\":\"TOOMANYREQUESTS\",\"message\":\"slow down\"}]}");
+			      "{\"errors\":[{\"code\":\"TOOMANYREQUESTS\",\"message\":\"slow "
+			      "down\"}]}");
 			return;
 		}
 		if (redirect) {
 			char hdr[2300];
-			snprintf(hdr, sizeof(hdr), "Location: http://localhost:%d/direct/%s\r\n", port,
-				 path + 4);
+			snprintf(hdr, sizeof(hdr), "Location: http://localhost:%d/direct/%s\r\n",
+				 port, path + 4);
 			reply(fd, "307 Temporary Redirect", hdr, "");
 			return;
 		}
@@ -320,7 +323,7 @@ static void serve(int fd)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t al = sizeof(a);
 	int lfd, one = 1;
 

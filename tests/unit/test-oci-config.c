@@ -12,7 +12,7 @@ static int parse(const char *json, struct hc_oci_config *c, struct hc_error *err
 TEST(full_config)
 {
 	struct hc_oci_config c;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	const char *json =
 		"{\"created\":\"2024-05-01T10:00:00Z\",\"architecture\":\"amd64\",\"os\":\"linux\","
 		"\"config\":{\"Entrypoint\":[\"/bin/sh\",\"-c\"],\"Cmd\":[\"echo hi\"],"
@@ -41,7 +41,7 @@ TEST(full_config)
 TEST(absent_null_and_empty)
 {
 	struct hc_oci_config c;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 
 	ASSERT_OK(parse("{\"architecture\":\"amd64\",\"os\":\"linux\"}", &c, &err), &err);
 	ASSERT_TRUE(!c.entrypoint && !c.cmd && !c.env && !c.workdir && !c.user && !c.created);
@@ -79,7 +79,7 @@ TEST(bad_input)
 	struct hc_oci_config c;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct hc_error err = { 0 };
+		struct hc_error err = {0};
 		int r = parse(bad[i], &c, &err);
 		if (r >= 0)
 			FAILF("accepted: %s", bad[i]);
@@ -91,7 +91,7 @@ TEST(bad_input)
 TEST(size_bound)
 {
 	struct hc_oci_config c;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	size_t n = HC_OCI_CONFIG_MAX + 1;
 	char *big = malloc(n);
 
@@ -106,7 +106,7 @@ TEST(size_bound)
 TEST(load_missing_file)
 {
 	struct hc_oci_config c;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 
 	ASSERT_ERR(hc_oci_config_load("/nonexistent/config.json", &c, &err));
 	ASSERT_TRUE(strstr(err.message, "/nonexistent/config.json") != NULL);

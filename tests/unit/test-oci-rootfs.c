@@ -29,7 +29,7 @@ static int put_layer(struct fixture *f, size_t i, enum tfilter filter, const str
 	char p[400];
 	char *data = NULL;
 	size_t len = 0;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	int r;
 
 	snprintf(p, sizeof(p), "%s/layer.tmp", f->state);
@@ -63,20 +63,20 @@ static char big_data[3 << 20];
 /* A two-layer image; tag makes the manifest digest unique per test. */
 static int fixture_new(struct fixture *f, const char *tag)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	static const struct tent l0[] = {
-		{ "etc/", 'd', NULL, 0755, 0, 0, 1400000000, NULL, NULL },
-		{ "etc/hostname", 'f', "cell\n", 0644, 0, 0, 0, NULL, NULL },
-		{ "etc/old", 'f', "old\n", 0644, 0, 0, 0, NULL, NULL },
-		{ "bin/busybox", 'f', "#!fake\n", 0755, 0, 0, 0, NULL, NULL },
-		{ "bin/sh", 'l', "busybox", 0, 0, 0, 0, NULL, NULL },
-		{ "usr/bin/su", 'f', "su", 04755, 0, 0, 0, NULL, NULL },
-		{ "dev/null", 'c', NULL, 0, 0, 0, 0, NULL, NULL },
+		{"etc/", 'd', NULL, 0755, 0, 0, 1400000000, NULL, NULL},
+		{"etc/hostname", 'f', "cell\n", 0644, 0, 0, 0, NULL, NULL},
+		{"etc/old", 'f', "old\n", 0644, 0, 0, 0, NULL, NULL},
+		{"bin/busybox", 'f', "#!fake\n", 0755, 0, 0, 0, NULL, NULL},
+		{"bin/sh", 'l', "busybox", 0, 0, 0, 0, NULL, NULL},
+		{"usr/bin/su", 'f', "su", 04755, 0, 0, 0, NULL, NULL},
+		{"dev/null", 'c', NULL, 0, 0, 0, 0, NULL, NULL},
 	};
 	struct tent l1[] = {
-		{ "etc/.wh.old", 'f', "", 0, 0, 0, 0, NULL, NULL },
-		{ "bin/ls", 'h', "bin/busybox", 0, 0, 0, 0, NULL, NULL },
-		{ "home/user/big", 'f', big_data, 0600, 1000, 1000, 0, NULL, NULL },
+		{"etc/.wh.old", 'f', "", 0, 0, 0, 0, NULL, NULL},
+		{"bin/ls", 'h', "bin/busybox", 0, 0, 0, 0, NULL, NULL},
+		{"home/user/big", 'f', big_data, 0600, 1000, 1000, 0, NULL, NULL},
 	};
 
 	memset(f, 0, sizeof(*f));
@@ -111,7 +111,7 @@ static void fixture_free(struct fixture *f)
 /* No temp tree or temp disk is left in the caches. */
 static bool no_temp_left(const struct fixture *f)
 {
-	const char *dirs[] = { f->store.rootfs_dir, f->store.disks_dir };
+	const char *dirs[] = {f->store.rootfs_dir, f->store.disks_dir};
 
 	for (size_t i = 0; i < 2; i++) {
 		DIR *d = opendir(dirs[i]);
@@ -134,7 +134,7 @@ TEST(miss_then_hit)
 {
 	struct fixture f;
 	struct hc_oci_rootfs rf = HC_OCI_ROOTFS_INIT, rf2 = HC_OCI_ROOTFS_INIT;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char p[HC_PATH_MAX], *cfg = NULL;
 	struct stat a, b;
 	int lock = -1;
@@ -182,7 +182,7 @@ TEST(miss_then_hit)
 TEST(concurrent_first_use)
 {
 	struct fixture f;
-	int go[2], status[2] = { -1, -1 };
+	int go[2], status[2] = {-1, -1};
 	pid_t pids[2];
 	char p[HC_PATH_MAX];
 
@@ -194,7 +194,7 @@ TEST(concurrent_first_use)
 		ASSERT_TRUE(pids[i] >= 0);
 		if (pids[i] == 0) {
 			struct hc_oci_rootfs rf = HC_OCI_ROOTFS_INIT;
-			struct hc_error err = { 0 };
+			struct hc_error err = {0};
 			char c;
 
 			close(go[1]);
@@ -230,7 +230,7 @@ TEST(concurrent_first_use)
 static void expect_no_partial(struct fixture *f, const char *want)
 {
 	struct hc_oci_rootfs rf = HC_OCI_ROOTFS_INIT;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char p[HC_PATH_MAX];
 	int r, lock = -1;
 
@@ -270,9 +270,9 @@ TEST(escape_no_partial_cache)
 {
 	struct fixture f;
 	static const struct tent bad[] = {
-		{ "ok", 'f', "fine", 0, 0, 0, 0, NULL, NULL },
-		{ "evil", 'l', "/tmp", 0, 0, 0, 0, NULL, NULL },
-		{ "evil/hc-escape", 'f', "bad", 0, 0, 0, 0, NULL, NULL },
+		{"ok", 'f', "fine", 0, 0, 0, 0, NULL, NULL},
+		{"evil", 'l', "/tmp", 0, 0, 0, 0, NULL, NULL},
+		{"evil/hc-escape", 'f', "bad", 0, 0, 0, 0, NULL, NULL},
 	};
 
 	if (fixture_new(&f, "escape") < 0)
@@ -300,9 +300,9 @@ TEST(stale_temp_trees_removed)
 {
 	struct fixture f;
 	struct hc_oci_rootfs rf = HC_OCI_ROOTFS_INIT;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char dead[HC_PATH_MAX], live[HC_PATH_MAX];
-	struct timespec old[2] = { { .tv_sec = 1000000000 }, { .tv_sec = 1000000000 } };
+	struct timespec old[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
 	int lfd;
 
 	if (fixture_new(&f, "stale") < 0)
@@ -329,7 +329,7 @@ TEST(disk_full_no_partial_cache)
 {
 	struct fixture f;
 	struct hc_oci_rootfs rf = HC_OCI_ROOTFS_INIT;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	int r;
 
 	if (fixture_new(&f, "full") < 0)
@@ -351,7 +351,7 @@ TEST(disk_full_no_partial_cache)
 
 static bool have(const char *prog)
 {
-	const char *argv[] = { "sh", "-c", NULL, NULL };
+	const char *argv[] = {"sh", "-c", NULL, NULL};
 	char cmd[128];
 
 	snprintf(cmd, sizeof(cmd), "command -v %s", prog);
@@ -363,7 +363,7 @@ TEST(ext4_disk)
 {
 	struct fixture f;
 	struct hc_oci_rootfs rf = HC_OCI_ROOTFS_INIT, rf2 = HC_OCI_ROOTFS_INIT;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct stat st;
 	char *out = NULL;
 	int r;
@@ -377,7 +377,7 @@ TEST(ext4_disk)
 	printf("# ext4 built in %.1f ms\n", rf.disk_ms);
 	ASSERT_TRUE(stat(rf.disk, &st) == 0 && (st.st_mode & 0777) == 0444);
 	{
-		const char *argv[] = { "e2fsck", "-fn", rf.disk, NULL };
+		const char *argv[] = {"e2fsck", "-fn", rf.disk, NULL};
 		r = hc_child_run(argv, 60000, 65536, &out, &err);
 		if (r != 0)
 			FAILF("e2fsck -fn: %d: %s", r, out ? out : err.message);
@@ -385,21 +385,21 @@ TEST(ext4_disk)
 		out = NULL;
 	}
 	{
-		const char *argv[] = { "debugfs", "-R", "ls -l /", rf.disk, NULL };
+		const char *argv[] = {"debugfs", "-R", "ls -l /", rf.disk, NULL};
 		ASSERT_EQ_INT(hc_child_run(argv, 60000, 65536, &out, &err), 0);
 		ASSERT_TRUE(strstr(out, "etc") && strstr(out, "bin") && strstr(out, "home"));
 		free(out);
 		out = NULL;
 	}
 	{
-		const char *argv[] = { "debugfs", "-R", "stat /usr/bin/su", rf.disk, NULL };
+		const char *argv[] = {"debugfs", "-R", "stat /usr/bin/su", rf.disk, NULL};
 		ASSERT_EQ_INT(hc_child_run(argv, 60000, 65536, &out, &err), 0);
 		ASSERT_TRUE(strstr(out, "Mode:  04755") != NULL);
 		free(out);
 		out = NULL;
 	}
 	{
-		const char *argv[] = { "debugfs", "-R", "cat /etc/hostname", rf.disk, NULL };
+		const char *argv[] = {"debugfs", "-R", "cat /etc/hostname", rf.disk, NULL};
 		ASSERT_EQ_INT(hc_child_run(argv, 60000, 65536, &out, &err), 0);
 		ASSERT_TRUE(strstr(out, "cell") != NULL);
 		free(out);

@@ -86,8 +86,8 @@ static int apply_layers(const struct env *e, enum tfilter f, const struct tent *
 	return r;
 }
 
-#define LAYERS(...) ((const struct tent *const[]){ __VA_ARGS__ })
-#define COUNTS(...) ((const size_t[]){ __VA_ARGS__ })
+#define LAYERS(...) ((const struct tent *const[]){__VA_ARGS__})
+#define COUNTS(...) ((const size_t[]){__VA_ARGS__})
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static bool exists_at(const struct env *e, const char *rel, struct stat *st)
@@ -121,23 +121,23 @@ TEST(sanitize_paths)
 		const char *in, *out;
 		int r;
 	} cases[] = {
-		{ "a/b/c", "a/b/c", 0 },
-		{ "./a/b", "a/b", 0 },
-		{ "/abs/x", "abs/x", 0 },
-		{ "//a//./b/", "a/b", 0 },
-		{ "./", "", 0 },
-		{ "/", "", 0 },
-		{ ".", "", 0 },
-		{ "a/./b/.", "a/b", 0 },
-		{ "...", "...", 0 },
-		{ "..a/b..", "..a/b..", 0 },
-		{ ".wh..wh..opq", ".wh..wh..opq", 0 },
-		{ "../x", NULL, -EINVAL },
-		{ "/abs/../../x", NULL, -EINVAL },
-		{ "a/../../x", NULL, -EINVAL },
-		{ "a/..", NULL, -EINVAL },
-		{ "..", NULL, -EINVAL },
-		{ "a/../b", NULL, -EINVAL },
+		{"a/b/c", "a/b/c", 0},
+		{"./a/b", "a/b", 0},
+		{"/abs/x", "abs/x", 0},
+		{"//a//./b/", "a/b", 0},
+		{"./", "", 0},
+		{"/", "", 0},
+		{".", "", 0},
+		{"a/./b/.", "a/b", 0},
+		{"...", "...", 0},
+		{"..a/b..", "..a/b..", 0},
+		{".wh..wh..opq", ".wh..wh..opq", 0},
+		{"../x", NULL, -EINVAL},
+		{"/abs/../../x", NULL, -EINVAL},
+		{"a/../../x", NULL, -EINVAL},
+		{"a/..", NULL, -EINVAL},
+		{"..", NULL, -EINVAL},
+		{"a/../b", NULL, -EINVAL},
 	};
 	char buf[HC_PATH_MAX], big[600];
 
@@ -161,19 +161,19 @@ TEST(sanitize_paths)
 static void basic_with(enum tfilter f)
 {
 	struct env e;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct stat st;
 	char buf[64], p[600];
 	static const struct tent l0[] = {
-		{ "./", 'd', NULL, 0755, 0, 0, 1111, NULL, NULL },
-		{ "./etc/", 'd', NULL, 0755, 0, 0, 1500000000, NULL, NULL },
-		{ "./etc/hostname", 'f', "cell\n", 0644, 0, 0, 1200000000, NULL, NULL },
-		{ "./bin/", 'd', NULL, 0700, 0, 0, 1300000000, NULL, NULL },
-		{ "./bin/su", 'f', "#!su\n", 04755, 0, 0, 0, NULL, NULL },
-		{ "./bin/sh", 'l', "/bin/busybox", 0, 0, 0, 0, NULL, NULL },
-		{ "./home/user/file", 'f', "mine", 0600, 1234, 5678, 0, NULL, NULL },
-		{ "usr/lib/x", 'f', "x", 0, 0, 0, 0, "user.hotcell", "yes" },
-		{ "usr/lib/t", 'f', "t", 0, 0, 0, 0, "trusted.hotcell", "no" },
+		{"./", 'd', NULL, 0755, 0, 0, 1111, NULL, NULL},
+		{"./etc/", 'd', NULL, 0755, 0, 0, 1500000000, NULL, NULL},
+		{"./etc/hostname", 'f', "cell\n", 0644, 0, 0, 1200000000, NULL, NULL},
+		{"./bin/", 'd', NULL, 0700, 0, 0, 1300000000, NULL, NULL},
+		{"./bin/su", 'f', "#!su\n", 04755, 0, 0, 0, NULL, NULL},
+		{"./bin/sh", 'l', "/bin/busybox", 0, 0, 0, 0, NULL, NULL},
+		{"./home/user/file", 'f', "mine", 0600, 1234, 5678, 0, NULL, NULL},
+		{"usr/lib/x", 'f', "x", 0, 0, 0, 0, "user.hotcell", "yes"},
+		{"usr/lib/t", 'f', "t", 0, 0, 0, 0, "trusted.hotcell", "no"},
 	};
 	const struct tent *const *layers = LAYERS(l0);
 
@@ -229,29 +229,29 @@ TEST(basic_zstd)
 TEST(whiteouts_and_opaque)
 {
 	struct env e;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct stat st;
 	static const struct tent l0[] = {
-		{ "a/x", 'f', "x", 0, 0, 0, 0, NULL, NULL },
-		{ "a/y", 'f', "y", 0, 0, 0, 0, NULL, NULL },
-		{ "b/z", 'f', "z", 0, 0, 0, 0, NULL, NULL },
-		{ "b/deep/er", 'f', "z", 0, 0, 0, 0, NULL, NULL },
-		{ "d/old1", 'f', "o", 0, 0, 0, 0, NULL, NULL },
-		{ "d/sub/old2", 'f', "o", 0, 0, 0, 0, NULL, NULL },
-		{ "c/lower", 'f', "l", 0, 0, 0, 0, NULL, NULL },
+		{"a/x", 'f', "x", 0, 0, 0, 0, NULL, NULL},
+		{"a/y", 'f', "y", 0, 0, 0, 0, NULL, NULL},
+		{"b/z", 'f', "z", 0, 0, 0, 0, NULL, NULL},
+		{"b/deep/er", 'f', "z", 0, 0, 0, 0, NULL, NULL},
+		{"d/old1", 'f', "o", 0, 0, 0, 0, NULL, NULL},
+		{"d/sub/old2", 'f', "o", 0, 0, 0, 0, NULL, NULL},
+		{"c/lower", 'f', "l", 0, 0, 0, 0, NULL, NULL},
 	};
 	static const struct tent l1[] = {
-		{ "a/.wh.x", 'f', "", 0, 0, 0, 0, NULL, NULL },
-		{ ".wh.b", 'f', "", 0, 0, 0, 0, NULL, NULL },
-		{ "d/", 'd', NULL, 0, 0, 0, 0, NULL, NULL },
-		{ "d/new", 'f', "n", 0, 0, 0, 0, NULL, NULL },
-		{ "d/.wh..wh..opq", 'f', "", 0, 0, 0, 0, NULL, NULL },
+		{"a/.wh.x", 'f', "", 0, 0, 0, 0, NULL, NULL},
+		{".wh.b", 'f', "", 0, 0, 0, 0, NULL, NULL},
+		{"d/", 'd', NULL, 0, 0, 0, 0, NULL, NULL},
+		{"d/new", 'f', "n", 0, 0, 0, 0, NULL, NULL},
+		{"d/.wh..wh..opq", 'f', "", 0, 0, 0, 0, NULL, NULL},
 		/* Content of the same layer is never hidden by its own whiteout. */
-		{ "c/same", 'f', "s", 0, 0, 0, 0, NULL, NULL },
-		{ "c/.wh.same", 'f', "", 0, 0, 0, 0, NULL, NULL },
-		{ "c/.wh.lower", 'f', "", 0, 0, 0, 0, NULL, NULL },
-		{ "nothere/.wh.x", 'f', "", 0, 0, 0, 0, NULL, NULL },
-		{ ".wh..wh.plnk", 'd', NULL, 0, 0, 0, 0, NULL, NULL },
+		{"c/same", 'f', "s", 0, 0, 0, 0, NULL, NULL},
+		{"c/.wh.same", 'f', "", 0, 0, 0, 0, NULL, NULL},
+		{"c/.wh.lower", 'f', "", 0, 0, 0, 0, NULL, NULL},
+		{"nothere/.wh.x", 'f', "", 0, 0, 0, 0, NULL, NULL},
+		{".wh..wh.plnk", 'd', NULL, 0, 0, 0, 0, NULL, NULL},
 	};
 	struct hc_oci_unpack_stats stats;
 
@@ -281,25 +281,25 @@ TEST(whiteouts_and_opaque)
 TEST(hardlinks_and_replacement)
 {
 	struct env e;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct stat a, b, c;
 	char buf[32];
 	static const struct tent l0[] = {
-		{ "f1", 'f', "one", 0, 0, 0, 0, NULL, NULL },
-		{ "same1", 'f', "s", 0, 0, 0, 0, NULL, NULL },
-		{ "same2", 'h', "same1", 0, 0, 0, 0, NULL, NULL },
-		{ "wasdir/x", 'f', "x", 0, 0, 0, 0, NULL, NULL },
-		{ "wasfile", 'f', "f", 0, 0, 0, 0, NULL, NULL },
-		{ "linked", 'f', "shared", 0, 0, 0, 0, NULL, NULL },
-		{ "alias", 'h', "linked", 0, 0, 0, 0, NULL, NULL },
+		{"f1", 'f', "one", 0, 0, 0, 0, NULL, NULL},
+		{"same1", 'f', "s", 0, 0, 0, 0, NULL, NULL},
+		{"same2", 'h', "same1", 0, 0, 0, 0, NULL, NULL},
+		{"wasdir/x", 'f', "x", 0, 0, 0, 0, NULL, NULL},
+		{"wasfile", 'f', "f", 0, 0, 0, 0, NULL, NULL},
+		{"linked", 'f', "shared", 0, 0, 0, 0, NULL, NULL},
+		{"alias", 'h', "linked", 0, 0, 0, 0, NULL, NULL},
 	};
 	static const struct tent l1[] = {
-		{ "sub/h1", 'h', "/f1", 0, 0, 0, 0, NULL, NULL }, /* to a lower-layer file */
-		{ "wasdir", 'f', "now a file", 0, 0, 0, 0, NULL, NULL },
-		{ "wasfile/", 'd', NULL, 0, 0, 0, 0, NULL, NULL },
-		{ "wasfile/y", 'f', "y", 0, 0, 0, 0, NULL, NULL },
+		{"sub/h1", 'h', "/f1", 0, 0, 0, 0, NULL, NULL}, /* to a lower-layer file */
+		{"wasdir", 'f', "now a file", 0, 0, 0, 0, NULL, NULL},
+		{"wasfile/", 'd', NULL, 0, 0, 0, 0, NULL, NULL},
+		{"wasfile/y", 'f', "y", 0, 0, 0, 0, NULL, NULL},
 		/* Replacing one name of a hard-linked pair never writes through the link. */
-		{ "alias", 'f', "replaced", 0, 0, 0, 0, NULL, NULL },
+		{"alias", 'f', "replaced", 0, 0, 0, 0, NULL, NULL},
 	};
 
 	if (env_new(&e, "hl") < 0)
@@ -326,7 +326,7 @@ static void expect_reject(const struct tent *const *layers, const size_t *counts
 			  const char *entry)
 {
 	struct env e;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	int r;
 
 	if (env_new(&e, "esc") < 0)
@@ -355,12 +355,11 @@ static void expect_reject(const struct tent *const *layers, const size_t *counts
 
 TEST(escape_dotdot)
 {
-	static const struct tent l0[] = { { "../x", 'f', "bad", 0, 0, 0, 0, NULL, NULL } };
-	static const struct tent l1[] = { { "/abs/../../x", 'f', "bad", 0, 0, 0, 0, NULL, NULL } };
-	static const struct tent l2[] = { { "a/../../x", 'f', "bad", 0, 0, 0, 0, NULL, NULL } };
-	static const struct tent l3[] = { { "../outside/keep", 'f', "bad", 0, 0, 0, 0, NULL,
-					    NULL } };
-	static const struct tent l4[] = { { "d/.wh...", 'f', "", 0, 0, 0, 0, NULL, NULL } };
+	static const struct tent l0[] = {{"../x", 'f', "bad", 0, 0, 0, 0, NULL, NULL}};
+	static const struct tent l1[] = {{"/abs/../../x", 'f', "bad", 0, 0, 0, 0, NULL, NULL}};
+	static const struct tent l2[] = {{"a/../../x", 'f', "bad", 0, 0, 0, 0, NULL, NULL}};
+	static const struct tent l3[] = {{"../outside/keep", 'f', "bad", 0, 0, 0, 0, NULL, NULL}};
+	static const struct tent l4[] = {{"d/.wh...", 'f', "", 0, 0, 0, 0, NULL, NULL}};
 
 	expect_reject(LAYERS(l0), COUNTS(1), 1, "../x");
 	if (test_cur_failed)
@@ -380,20 +379,20 @@ TEST(escape_dotdot)
 TEST(escape_symlink_parent_same_layer)
 {
 	struct tent l0[] = {
-		{ "evil", 'l', "/tmp/outside", 0, 0, 0, 0, NULL, NULL },
-		{ "evil/file", 'f', "bad", 0, 0, 0, 0, NULL, NULL },
+		{"evil", 'l', "/tmp/outside", 0, 0, 0, 0, NULL, NULL},
+		{"evil/file", 'f', "bad", 0, 0, 0, 0, NULL, NULL},
 	};
 	static const struct tent l1[] = {
-		{ "rel", 'l', "../outside", 0, 0, 0, 0, NULL, NULL },
-		{ "rel/keep", 'f', "bad", 0, 0, 0, 0, NULL, NULL },
+		{"rel", 'l', "../outside", 0, 0, 0, 0, NULL, NULL},
+		{"rel/keep", 'f', "bad", 0, 0, 0, 0, NULL, NULL},
 	};
 	static const struct tent l2[] = {
-		{ "rel", 'l', "../outside", 0, 0, 0, 0, NULL, NULL },
-		{ "rel/.wh.keep", 'f', "", 0, 0, 0, 0, NULL, NULL },
+		{"rel", 'l', "../outside", 0, 0, 0, 0, NULL, NULL},
+		{"rel/.wh.keep", 'f', "", 0, 0, 0, 0, NULL, NULL},
 	};
 	static const struct tent l3[] = {
-		{ "rel", 'l', "../outside", 0, 0, 0, 0, NULL, NULL },
-		{ "rel/.wh..wh..opq", 'f', "", 0, 0, 0, 0, NULL, NULL },
+		{"rel", 'l', "../outside", 0, 0, 0, 0, NULL, NULL},
+		{"rel/.wh..wh..opq", 'f', "", 0, 0, 0, 0, NULL, NULL},
 	};
 
 	expect_reject(LAYERS(l0), COUNTS(2), 1, "evil/file");
@@ -411,15 +410,15 @@ TEST(escape_symlink_parent_same_layer)
 TEST(escape_symlink_parent_lower_layer)
 {
 	static const struct tent l0[] = {
-		{ "usr/", 'd', NULL, 0, 0, 0, 0, NULL, NULL },
-		{ "usr/evil", 'l', "../../outside", 0, 0, 0, 0, NULL, NULL },
+		{"usr/", 'd', NULL, 0, 0, 0, 0, NULL, NULL},
+		{"usr/evil", 'l', "../../outside", 0, 0, 0, 0, NULL, NULL},
 	};
 	static const struct tent l1[] = {
-		{ "usr/evil/deeper/file", 'f', "bad", 0, 0, 0, 0, NULL, NULL },
+		{"usr/evil/deeper/file", 'f', "bad", 0, 0, 0, 0, NULL, NULL},
 	};
 	static const struct tent l2[] = {
-		{ "usr/evil/", 'd', NULL, 0, 0, 0, 0, NULL, NULL },
-		{ "usr/evil/keep", 'f', "bad", 0, 0, 0, 0, NULL, NULL },
+		{"usr/evil/", 'd', NULL, 0, 0, 0, 0, NULL, NULL},
+		{"usr/evil/keep", 'f', "bad", 0, 0, 0, 0, NULL, NULL},
 	};
 
 	expect_reject(LAYERS(l0, l1), COUNTS(2, 1), 2, "usr/evil/deeper/file");
@@ -428,7 +427,7 @@ TEST(escape_symlink_parent_lower_layer)
 	/* A directory entry over the symlink replaces the symlink itself (never follows it),
 	 * so this one is accepted and lands inside. */
 	struct env e;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct stat st;
 
 	if (env_new(&e, "esc2") < 0)
@@ -443,21 +442,20 @@ TEST(escape_symlink_parent_lower_layer)
 
 TEST(escape_hardlinks)
 {
-	static const struct tent l0[] = { { "h", 'h', "../../etc/passwd", 0, 0, 0, 0, NULL,
-					    NULL } };
+	static const struct tent l0[] = {{"h", 'h', "../../etc/passwd", 0, 0, 0, 0, NULL, NULL}};
 	static const struct tent l1[] = {
-		{ "ev", 'l', "/etc", 0, 0, 0, 0, NULL, NULL },
-		{ "h", 'h', "ev/passwd", 0, 0, 0, 0, NULL, NULL },
+		{"ev", 'l', "/etc", 0, 0, 0, 0, NULL, NULL},
+		{"h", 'h', "ev/passwd", 0, 0, 0, 0, NULL, NULL},
 	};
 	static const struct tent l2[] = {
-		{ "ev", 'l', "../outside", 0, 0, 0, 0, NULL, NULL },
-		{ "h", 'h', "ev/keep", 0, 0, 0, 0, NULL, NULL },
+		{"ev", 'l', "../outside", 0, 0, 0, 0, NULL, NULL},
+		{"h", 'h', "ev/keep", 0, 0, 0, 0, NULL, NULL},
 	};
 	/* Absolute targets are inside the root: there is no etc/passwd there. */
-	static const struct tent l3[] = { { "h", 'h', "/etc/passwd", 0, 0, 0, 0, NULL, NULL } };
+	static const struct tent l3[] = {{"h", 'h', "/etc/passwd", 0, 0, 0, 0, NULL, NULL}};
 	static const struct tent l4[] = {
-		{ "dir/", 'd', NULL, 0, 0, 0, 0, NULL, NULL },
-		{ "h", 'h', "dir", 0, 0, 0, 0, NULL, NULL },
+		{"dir/", 'd', NULL, 0, 0, 0, 0, NULL, NULL},
+		{"h", 'h', "dir", 0, 0, 0, 0, NULL, NULL},
 	};
 
 	expect_reject(LAYERS(l0), COUNTS(1), 1, "../../etc/passwd");
@@ -478,12 +476,12 @@ TEST(escape_hardlinks)
 TEST(special_files_skipped)
 {
 	struct env e;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct hc_oci_unpack_stats stats;
 	static const struct tent l0[] = {
-		{ "dev/null", 'c', NULL, 0, 0, 0, 0, NULL, NULL },
-		{ "run/fifo", 'p', NULL, 0, 0, 0, 0, NULL, NULL },
-		{ "ok", 'f', "ok", 0, 0, 0, 0, NULL, NULL },
+		{"dev/null", 'c', NULL, 0, 0, 0, 0, NULL, NULL},
+		{"run/fifo", 'p', NULL, 0, 0, 0, 0, NULL, NULL},
+		{"ok", 'f', "ok", 0, 0, 0, 0, NULL, NULL},
 	};
 
 	if (env_new(&e, "dev") < 0)
@@ -502,12 +500,12 @@ TEST(special_files_skipped)
 TEST(corrupt_gzip)
 {
 	struct env e;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char p[400], big[70000];
 	struct stat st;
 	struct tent l0[] = {
-		{ "a", 'f', big, 0, 0, 0, 0, NULL, NULL },
-		{ "b", 'f', big, 0, 0, 0, 0, NULL, NULL },
+		{"a", 'f', big, 0, 0, 0, 0, NULL, NULL},
+		{"b", 'f', big, 0, 0, 0, 0, NULL, NULL},
 	};
 	struct hc_oci_unpack *u = NULL;
 	int r;
@@ -563,10 +561,10 @@ TEST(corrupt_gzip)
 TEST(digest_checked_while_reading)
 {
 	struct env e;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char p[400], cmd[600], hex[80] = "", want[80];
 	struct hc_oci_unpack *u = NULL;
-	static const struct tent l0[] = { { "a", 'f', "a", 0, 0, 0, 0, NULL, NULL } };
+	static const struct tent l0[] = {{"a", 'f', "a", 0, 0, 0, 0, NULL, NULL}};
 	FILE *f;
 	int r;
 
@@ -596,10 +594,10 @@ TEST(digest_checked_while_reading)
 TEST(layer_from_slow_pipe)
 {
 	struct env e;
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct hc_oci_unpack *u = NULL;
-	static const struct tent l0[] = { { "piped/file", 'f', "through a pipe", 0, 0, 0, 0, NULL,
-					    NULL } };
+	static const struct tent l0[] = {
+		{"piped/file", 'f', "through a pipe", 0, 0, 0, 0, NULL, NULL}};
 	char p[400], *data = NULL, buf[64];
 	size_t len = 0;
 	int fds[2], r, st;

@@ -100,8 +100,12 @@ TEST(version_and_optional_symbol)
 	ASSERT_EQ_STR(v, "1.18.4");
 	/* krun_set_kernel is optional: only --kernel is refused, naming it. */
 	snprintf(init, sizeof(init), "%s/initramfs.cpio.gz", tmp);
-	struct hc_vm_spec spec = {.cpus = 1, .memory_mib = 128, .kernel = so, .kernel_is_user = true,
-				  .initrd = init, .rootfs_mode = HC_ROOTFS_DIR,
+	struct hc_vm_spec spec = {.cpus = 1,
+				  .memory_mib = 128,
+				  .kernel = so,
+				  .kernel_is_user = true,
+				  .initrd = init,
+				  .rootfs_mode = HC_ROOTFS_DIR,
 				  .channel = HC_CHANNEL_VSOCK};
 	ASSERT_EQ_INT(ops->probe(&spec, NULL, 0, &e), -EOPNOTSUPP);
 	ASSERT_TRUE(strstr(e.message, "does not support --kernel (krun_set_kernel)"));
@@ -122,8 +126,12 @@ TEST(spec_refusals)
 	struct hc_port p = {.host = 8080, .guest = 80};
 
 	setenv("HOTCELL_LIBKRUN", dbl, 1);
-	struct hc_vm_spec spec = {.cpus = 1, .memory_mib = 128, .rootfs_mode = HC_ROOTFS_DIR,
-				  .channel = HC_CHANNEL_VSOCK, .ports = &p, .n_ports = 1};
+	struct hc_vm_spec spec = {.cpus = 1,
+				  .memory_mib = 128,
+				  .rootfs_mode = HC_ROOTFS_DIR,
+				  .channel = HC_CHANNEL_VSOCK,
+				  .ports = &p,
+				  .n_ports = 1};
 	ASSERT_EQ_INT(ops->probe(&spec, NULL, 0, &e), -EINVAL);
 	ASSERT_TRUE(strstr(e.message, "-p needs a network"));
 	spec.n_ports = 0;
@@ -185,8 +193,10 @@ static const char *vm_setup(void)
 	snprintf(p, sizeof(p), "%s/rootfs/bin", tmp);
 	if (hc_path_mkdir_p(p, 0755, NULL) < 0)
 		return "mkdir failed";
-	snprintf(p, sizeof(p), "cp /bin/busybox %s/rootfs/bin/busybox && ln -sf busybox "
-		 "%s/rootfs/bin/sh", tmp, tmp);
+	snprintf(p, sizeof(p),
+		 "cp /bin/busybox %s/rootfs/bin/busybox && ln -sf busybox "
+		 "%s/rootfs/bin/sh",
+		 tmp, tmp);
 	if (system(p) != 0)
 		return "cannot build the test rootfs";
 	return NULL;
@@ -207,10 +217,15 @@ TEST(vm_command_then_exit_code)
 	if (why)
 		SKIP(why);
 	setenv("HOTCELL_LIBKRUN", dbl, 1);
-	struct hc_vm_spec spec = {.cpus = 1, .memory_mib = 256, .kernel = kernel,
-				  .kernel_is_user = true, .initrd = initrd,
-				  .rootfs_mode = HC_ROOTFS_DIR, .rootfs_dir = rootdir,
-				  .channel = HC_CHANNEL_VSOCK, .boot_timeout_ms = 60000};
+	struct hc_vm_spec spec = {.cpus = 1,
+				  .memory_mib = 256,
+				  .kernel = kernel,
+				  .kernel_is_user = true,
+				  .initrd = initrd,
+				  .rootfs_mode = HC_ROOTFS_DIR,
+				  .rootfs_dir = rootdir,
+				  .channel = HC_CHANNEL_VSOCK,
+				  .boot_timeout_ms = 60000};
 	ASSERT_OK(hc_vm_new(&vm, ops, &spec, &e), &e);
 	ASSERT_OK(hc_vm_start(vm, &e), &e);
 	ASSERT_TRUE(vm->agent_listen_fd >= 0 && vm->death_fd >= 0);
@@ -252,10 +267,16 @@ TEST(vm_setup_failure_is_not_a_command_code)
 	if (why)
 		SKIP(why);
 	setenv("HOTCELL_LIBKRUN", dbl, 1);
-	struct hc_vm_spec spec = {.cpus = 1, .memory_mib = 256, .kernel = kernel,
-				  .kernel_is_user = true, .initrd = initrd,
-				  .rootfs_mode = HC_ROOTFS_DIR, .rootfs_dir = rootdir,
-				  .channel = HC_CHANNEL_VSOCK, .volumes = &vol, .n_volumes = 1,
+	struct hc_vm_spec spec = {.cpus = 1,
+				  .memory_mib = 256,
+				  .kernel = kernel,
+				  .kernel_is_user = true,
+				  .initrd = initrd,
+				  .rootfs_mode = HC_ROOTFS_DIR,
+				  .rootfs_dir = rootdir,
+				  .channel = HC_CHANNEL_VSOCK,
+				  .volumes = &vol,
+				  .n_volumes = 1,
 				  .boot_timeout_ms = 60000};
 	ASSERT_OK(hc_vm_new(&vm, ops, &spec, &e), &e);
 	ASSERT_OK(hc_vm_start(vm, &e), &e);
