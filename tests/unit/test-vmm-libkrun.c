@@ -202,6 +202,21 @@ static const char *vm_setup(void)
 	return NULL;
 }
 
+/* A VM of the test kernel and initramfs on the test rootfs (after vm_setup). */
+static struct hc_vm_spec vm_spec(void)
+{
+	struct hc_vm_spec s = {.cpus = 1,
+			       .memory_mib = 256,
+			       .kernel = kernel,
+			       .kernel_is_user = true,
+			       .initrd = initrd,
+			       .rootfs_mode = HC_ROOTFS_DIR,
+			       .rootfs_dir = rootdir,
+			       .channel = HC_CHANNEL_VSOCK,
+			       .boot_timeout_ms = 60000};
+	return s;
+}
+
 TEST(vm_command_then_exit_code)
 {
 	const char *why = vm_setup();
@@ -217,15 +232,7 @@ TEST(vm_command_then_exit_code)
 	if (why)
 		SKIP(why);
 	setenv("HOTCELL_LIBKRUN", dbl, 1);
-	struct hc_vm_spec spec = {.cpus = 1,
-				  .memory_mib = 256,
-				  .kernel = kernel,
-				  .kernel_is_user = true,
-				  .initrd = initrd,
-				  .rootfs_mode = HC_ROOTFS_DIR,
-				  .rootfs_dir = rootdir,
-				  .channel = HC_CHANNEL_VSOCK,
-				  .boot_timeout_ms = 60000};
+	struct hc_vm_spec spec = vm_spec();
 	ASSERT_OK(hc_vm_new(&vm, ops, &spec, &e), &e);
 	ASSERT_OK(hc_vm_start(vm, &e), &e);
 	ASSERT_TRUE(vm->agent_listen_fd >= 0 && vm->death_fd >= 0);
@@ -267,17 +274,10 @@ TEST(vm_setup_failure_is_not_a_command_code)
 	if (why)
 		SKIP(why);
 	setenv("HOTCELL_LIBKRUN", dbl, 1);
-	struct hc_vm_spec spec = {.cpus = 1,
-				  .memory_mib = 256,
-				  .kernel = kernel,
-				  .kernel_is_user = true,
-				  .initrd = initrd,
-				  .rootfs_mode = HC_ROOTFS_DIR,
-				  .rootfs_dir = rootdir,
-				  .channel = HC_CHANNEL_VSOCK,
-				  .volumes = &vol,
-				  .n_volumes = 1,
-				  .boot_timeout_ms = 60000};
+	struct hc_vm_spec spec = vm_spec();
+
+	spec.volumes = &vol;
+	spec.n_volumes = 1;
 	ASSERT_OK(hc_vm_new(&vm, ops, &spec, &e), &e);
 	ASSERT_OK(hc_vm_start(vm, &e), &e);
 	/* The worker dies before any connection: accept is cancelled by its pidfd. */
