@@ -429,6 +429,7 @@ static int start_qemu(struct reply *rep)
 	json_int_t mib = mem ? num(mem, "size") >> 20 : 512,
 		   ncpu = cpus ? num(cpus, "boot_vcpus") : 1;
 	const char *argv[96];
+	struct dbl_qemu_args qa;
 	size_t n = 0, i;
 
 	if (json_array_size(json_object_get(D.cfg, "devices"))) {
@@ -440,24 +441,10 @@ static int start_qemu(struct reply *rep)
 		*rep = boot_error(err.message);
 		return -1;
 	}
-	argv[n++] = dbl_envor("HOTCELL_CH_DOUBLE_QEMU", "qemu-system-x86_64");
-	argv[n++] = "-M";
-	argv[n++] = "microvm,acpi=off,memory-backend=mem";
-	argv[n++] = "-accel";
-	argv[n++] = "tcg";
-	argv[n++] = "-smp";
-	argv[n++] = fmt("%lld", (long long)(ncpu ? ncpu : 1));
-	argv[n++] = "-m";
-	argv[n++] = fmt("%lldM", (long long)mib);
-	argv[n++] = "-object";
 	/* shared: true is what vhost-user needs; the double always shares, it checked above. */
-	argv[n++] = fmt("memory-backend-memfd,id=mem,size=%lldM,share=on", (long long)mib);
-	argv[n++] = "-global";
-	argv[n++] = "virtio-mmio.force-legacy=false";
-	argv[n++] = "-nodefaults";
-	argv[n++] = "-no-user-config";
-	argv[n++] = "-display";
-	argv[n++] = "none";
+	n = dbl_qemu_microvm_argv(argv, n,
+				  dbl_envor("HOTCELL_CH_DOUBLE_QEMU", "qemu-system-x86_64"),
+				  (long long)(ncpu ? ncpu : 1), (long long)mib, &qa);
 	argv[n++] = "-no-reboot";
 	/* Cloud Hypervisor has an i8042 whose reset (reboot=k) reboots the VM; microvm has none
 	 * unless asked, and reboot=k would spin for a long time before falling back. */

@@ -235,7 +235,8 @@ static int start_qemu(struct reply *rep)
 	const char *args = str(D.boot, "boot_args");
 	long long mem = json_integer_value(json_object_get(D.machine, "mem_size_mib"));
 	long long cpus = json_integer_value(json_object_get(D.machine, "vcpu_count"));
-	char smp[16], memarg[32], memobj[96], drv[4200], vs[300], qmp[300];
+	char drv[4200], vs[300], qmp[300];
+	struct dbl_qemu_args qa;
 	const char *argv[64];
 	size_t n = 0;
 	int r;
@@ -253,27 +254,9 @@ static int start_qemu(struct reply *rep)
 		*rep = fault(400, "double: %s", err.message);
 		return -1;
 	}
-	snprintf(smp, sizeof(smp), "%lld", cpus);
-	snprintf(memarg, sizeof(memarg), "%lldM", mem);
-	snprintf(memobj, sizeof(memobj), "memory-backend-memfd,id=mem,size=%lldM,share=on", mem);
 	snprintf(qmp, sizeof(qmp), "unix:%s,server=on,wait=off", D.qmp_sock);
-	argv[n++] = dbl_envor("HOTCELL_FC_DOUBLE_QEMU", "qemu-system-x86_64");
-	argv[n++] = "-M";
-	argv[n++] = "microvm,acpi=off,memory-backend=mem";
-	argv[n++] = "-accel";
-	argv[n++] = "tcg";
-	argv[n++] = "-smp";
-	argv[n++] = smp;
-	argv[n++] = "-m";
-	argv[n++] = memarg;
-	argv[n++] = "-object";
-	argv[n++] = memobj;
-	argv[n++] = "-global";
-	argv[n++] = "virtio-mmio.force-legacy=false";
-	argv[n++] = "-nodefaults";
-	argv[n++] = "-no-user-config";
-	argv[n++] = "-display";
-	argv[n++] = "none";
+	n = dbl_qemu_microvm_argv(
+		argv, n, dbl_envor("HOTCELL_FC_DOUBLE_QEMU", "qemu-system-x86_64"), cpus, mem, &qa);
 	/* The serial console to our stdout (the console log), appended, as Firecracker does. */
 	argv[n++] = "-chardev";
 	argv[n++] = "file,id=con,path=/proc/self/fd/1,append=on";

@@ -181,6 +181,33 @@ void dbl_loop_serve(struct dbl_loop *l, dbl_handler h, dbl_bad_request bad)
 			dbl_http_read(&l->clients[i], l->max_headers, l->max_body, h, bad);
 }
 
+size_t dbl_qemu_microvm_argv(const char **argv, size_t n, const char *qemu, long long cpus,
+			     long long mib, struct dbl_qemu_args *b)
+{
+	snprintf(b->smp, sizeof(b->smp), "%lld", cpus);
+	snprintf(b->mem, sizeof(b->mem), "%lldM", mib);
+	snprintf(b->memobj, sizeof(b->memobj), "memory-backend-memfd,id=mem,size=%lldM,share=on",
+		 mib);
+	argv[n++] = qemu;
+	argv[n++] = "-M";
+	argv[n++] = "microvm,acpi=off,memory-backend=mem";
+	argv[n++] = "-accel";
+	argv[n++] = "tcg";
+	argv[n++] = "-smp";
+	argv[n++] = b->smp;
+	argv[n++] = "-m";
+	argv[n++] = b->mem;
+	argv[n++] = "-object";
+	argv[n++] = b->memobj;
+	argv[n++] = "-global";
+	argv[n++] = "virtio-mmio.force-legacy=false";
+	argv[n++] = "-nodefaults";
+	argv[n++] = "-no-user-config";
+	argv[n++] = "-display";
+	argv[n++] = "none";
+	return n;
+}
+
 const char *dbl_envor(const char *name, const char *def)
 {
 	const char *v = getenv(name);

@@ -78,6 +78,15 @@ int dbl_wait_sock(const char *path, struct hc_child *c, int timeout_ms);
  * CID cid with its vhost-user socket at vhu and the hybrid socket at uds, and waits for it. */
 int dbl_vsockd_start(struct hc_child *c, long long cid, const char *vhu, const char *uds,
 		     struct hc_error *err);
+/* The formatted arguments of dbl_qemu_microvm_argv: they must live as long as the argv. */
+struct dbl_qemu_args {
+	char smp[32], mem[32], memobj[96];
+};
+/* Appends to argv from n the QEMU command and the machine every double boots its guest on
+ * (FACTS.md): microvm without ACPI under TCG, cpus vCPUs, mib MiB in a shared memfd backend
+ * (vhost-user needs it), modern virtio-mmio, no defaults, no display. Returns the new n. */
+size_t dbl_qemu_microvm_argv(const char **argv, size_t n, const char *qemu, long long cpus,
+			     long long mib, struct dbl_qemu_args *b);
 /* One QMP command on a fresh connection to sock (greeting, qmp_capabilities, command). */
 int dbl_qmp_command(const char *sock, const char *cmd);
 
