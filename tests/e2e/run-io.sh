@@ -41,7 +41,7 @@ e2e_clean output-limit
 
 # A reader that goes away: the command gets SIGPIPE, as in a local pipeline, and the run ends
 # with 128+13 instead of writing into the void until its timeout.
-"$HC" run bb yes 2>"$E2E/err" | head -n 2 >"$E2E/out"
+"$HC" run ${HOTCELL_E2E_RUN_ARGS:-} bb yes 2>"$E2E/err" | head -n 2 >"$E2E/out"
 rc=${PIPESTATUS[0]}
 expect stdout-reader-gone '[ "$(cat "$E2E/out")" == "$(printf "y\ny")" ] && [ "$rc" -eq 141 ]'
 e2e_clean stdout-reader-gone

@@ -3,7 +3,7 @@
 #   e2e_init            skip the whole script (exit 0) when something it needs is missing; make a
 #                       private root $E2E (state dir, runtime dir, scratch) removed at exit
 #   e2e_image NAME [mkimage options]   build a busybox OCI image offline and `hotcell load` it
-#   e2e_run ARGS...     hotcell run ARGS with stdout/stderr to $E2E/out and $E2E/err; sets $rc
+#   e2e_run ARGS...     hotcell run $HOTCELL_E2E_RUN_ARGS ARGS with stdout/stderr to $E2E/out and $E2E/err; sets $rc
 #   e2e_json ARGS...    hotcell run --json ARGS, the object in $E2E/json; sets $rc
 #   jqr FILTER          jq -r FILTER on $E2E/json
 #   e2e_clean NAME      PASS/FAIL: no VMM/virtiofsd/vsock process of ours, no runtime dir, no
@@ -69,12 +69,14 @@ e2e_image() {
 }
 
 e2e_run() {
-	"$HC" run "$@" >"$E2E/out" 2>"$E2E/err"
+	# shellcheck disable=SC2086 # HOTCELL_E2E_RUN_ARGS is a list of flags (tests/e2e/modes-*.sh)
+	"$HC" run ${HOTCELL_E2E_RUN_ARGS:-} "$@" >"$E2E/out" 2>"$E2E/err"
 	rc=$?
 }
 
 e2e_json() {
-	"$HC" run --json "$@" >"$E2E/json" 2>"$E2E/err"
+	# shellcheck disable=SC2086
+	"$HC" run --json ${HOTCELL_E2E_RUN_ARGS:-} "$@" >"$E2E/json" 2>"$E2E/err"
 	rc=$?
 }
 
