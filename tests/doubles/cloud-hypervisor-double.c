@@ -943,27 +943,13 @@ static struct reply route(const char *method, const char *path, const char *body
 
 static bool canned_fault(const char *req, struct reply *r)
 {
-	const char *spec = getenv("HOTCELL_CH_DOUBLE_FAULT");
-	size_t rl = strlen(req);
+	char msg[512];
+	int status;
 
-	while (spec && *spec) {
-		size_t len = strcspn(spec, ";");
-
-		if (len > rl && !strncmp(spec, req, rl) && spec[rl] == '=') {
-			char msg[512];
-			int status = atoi(spec + rl + 1);
-			const char *colon = memchr(spec + rl, ':', len - rl);
-
-			snprintf(msg, sizeof(msg), "%.*s",
-				 colon ? (int)(spec + len - colon - 1) : 0, colon ? colon + 1 : "");
-			*r = error_chain(status ? status : 500, "Error from API", msg, NULL);
-			return true;
-		}
-		spec += len;
-		if (*spec == ';')
-			spec++;
-	}
-	return false;
+	if (!dbl_canned_fault("HOTCELL_CH_DOUBLE_FAULT", req, &status, msg, sizeof(msg)))
+		return false;
+	*r = error_chain(status ? status : 500, "Error from API", msg, NULL);
+	return true;
 }
 
 static void cleanup(void);

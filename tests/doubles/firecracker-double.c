@@ -714,27 +714,13 @@ static struct reply route(const char *method, const char *path, const char *body
 /* HOTCELL_FC_DOUBLE_FAULT entries "METHOD PATH=STATUS:MESSAGE", ';'-separated. */
 static bool canned_fault(const char *req, struct reply *r)
 {
-	const char *spec = getenv("HOTCELL_FC_DOUBLE_FAULT");
-	size_t rl = strlen(req);
+	char msg[512];
+	int status;
 
-	while (spec && *spec) {
-		size_t len = strcspn(spec, ";");
-
-		if (len > rl && !strncmp(spec, req, rl) && spec[rl] == '=') {
-			char msg[512];
-			int status = atoi(spec + rl + 1);
-			const char *colon = memchr(spec + rl, ':', len - rl);
-
-			snprintf(msg, sizeof(msg), "%.*s",
-				 colon ? (int)(spec + len - colon - 1) : 0, colon ? colon + 1 : "");
-			*r = fault(status ? status : 400, "%s", msg);
-			return true;
-		}
-		spec += len;
-		if (*spec == ';')
-			spec++;
-	}
-	return false;
+	if (!dbl_canned_fault("HOTCELL_FC_DOUBLE_FAULT", req, &status, msg, sizeof(msg)))
+		return false;
+	*r = fault(status ? status : 400, "%s", msg);
+	return true;
 }
 
 static void load_expect(void)

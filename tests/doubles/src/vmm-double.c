@@ -128,6 +128,29 @@ void dbl_http_accept(int lfd, struct dbl_client *clients, size_t n)
 	close(fd);
 }
 
+bool dbl_canned_fault(const char *env, const char *req, int *ret_status, char *msg, size_t n)
+{
+	const char *spec = getenv(env);
+	size_t rl = strlen(req);
+
+	while (spec && *spec) {
+		size_t len = strcspn(spec, ";");
+
+		if (len > rl && !strncmp(spec, req, rl) && spec[rl] == '=') {
+			const char *colon = memchr(spec + rl, ':', len - rl);
+
+			*ret_status = atoi(spec + rl + 1);
+			snprintf(msg, n, "%.*s", colon ? (int)(spec + len - colon - 1) : 0,
+				 colon ? colon + 1 : "");
+			return true;
+		}
+		spec += len;
+		if (*spec == ';')
+			spec++;
+	}
+	return false;
+}
+
 void dbl_loop_init(struct dbl_loop *l, int lfd, size_t max_headers, size_t max_body)
 {
 	l->lfd = lfd;

@@ -41,6 +41,11 @@ void dbl_http_accept(int lfd, struct dbl_client *clients, size_t n);
 void dbl_http_reply(int fd, const char *server, int status, const char *body);
 const char *dbl_http_reason(int status);
 
+/* A scenario's canned failure: the entry for req ("METHOD PATH") in $env, a ';'-separated list
+ * of "METHOD PATH=STATUS:MESSAGE". true when there is one: *ret_status gets STATUS (0 when not
+ * a number), msg the message. */
+bool dbl_canned_fault(const char *env, const char *req, int *ret_status, char *msg, size_t n);
+
 /* ---- the main loop ---- */
 
 #define DBL_MAX_CLIENTS 8
