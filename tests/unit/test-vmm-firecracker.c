@@ -44,34 +44,20 @@ static const char *skip_all;
 
 static const char *setup(void)
 {
-	const char *top = getenv("HOTCELL_TOP"), *build = getenv("BUILD");
 	struct hc_accel_host host;
-	_cleanup_free_ char *elf = NULL;
-	struct hc_error e = {0};
-	size_t len;
+	const char *why;
 
-	snprintf(dbl, sizeof(dbl), "%s/%s/tests/doubles/firecracker-double", top ? top : ".",
-		 build ? build : "build");
-	if (access(dbl, X_OK) < 0)
+	if (!find_double("firecracker-double", dbl))
 		return "the Firecracker double is not built (make tests)";
-	if (!realpath(dbl, tmp))
-		return "realpath failed";
-	snprintf(dbl, sizeof(dbl), "%s", tmp);
 	hc_accel_host_probe(&host);
 	if (!host.kvm_usable)
 		return "no usable /dev/kvm: the driver refuses before starting anything";
 	snprintf(tmp, sizeof(tmp), "/tmp/hc-fc.XXXXXX");
 	if (!mkdtemp(tmp))
 		return "mkdtemp failed";
-	/* API-level cases: any ELF file passes for a vmlinux (the double checks the magic). */
-	snprintf(fake_kernel, sizeof(fake_kernel), "%s/vmlinux", tmp);
-	if (hc_path_read_file("/bin/true", 1 << 20, &elf, &len, &e) < 0)
-		return "cannot read /bin/true";
-	write_file(fake_kernel, elf, len);
-	snprintf(fake_initrd, sizeof(fake_initrd), "%s/initrd", tmp);
-	write_file(fake_initrd, "initrd", 6);
-	snprintf(fake_disk, sizeof(fake_disk), "%s/rootfs.ext4", tmp);
-	write_file(fake_disk, "ext4", 4);
+	why = make_fake_boot_files(tmp, fake_kernel, fake_initrd, fake_disk);
+	if (why)
+		return why;
 	snprintf(reqlog, sizeof(reqlog), "%s/requests.log", tmp);
 	setenv("HOTCELL_FIRECRACKER", dbl, 1);
 	setenv("HOTCELL_FC_DOUBLE_LOG", reqlog, 1);

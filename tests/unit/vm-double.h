@@ -109,6 +109,40 @@ static inline bool dir_empty_but_console(const char *dir)
 	return ok;
 }
 
+/* The double's binary, $HOTCELL_TOP/$BUILD/tests/doubles/<name>, as an absolute path in buf
+ * (HC_PATH_MAX bytes). false when it is not built. */
+static inline bool find_double(const char *name, char *buf)
+{
+	const char *top = getenv("HOTCELL_TOP"), *build = getenv("BUILD");
+	char p[HC_PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/%s/tests/doubles/%s", top ? top : ".", build ? build : "build",
+		 name);
+	return access(p, X_OK) == 0 && realpath(p, buf);
+}
+
+/* The boot files of the API-level cases in dir, into kernel, initrd and disk (HC_PATH_MAX bytes
+ * each): any ELF file passes for a vmlinux (the doubles check the magic), the others only need
+ * to exist. NULL, or why not. */
+static inline const char *make_fake_boot_files(const char *dir, char *kernel, char *initrd,
+					       char *disk)
+{
+	struct hc_error e = {0};
+	char *elf = NULL;
+	size_t len;
+
+	snprintf(kernel, HC_PATH_MAX, "%s/vmlinux", dir);
+	if (hc_path_read_file("/bin/true", 1 << 20, &elf, &len, &e) < 0)
+		return "cannot read /bin/true";
+	write_file(kernel, elf, len);
+	free(elf);
+	snprintf(initrd, HC_PATH_MAX, "%s/initrd", dir);
+	write_file(initrd, "initrd", 6);
+	snprintf(disk, HC_PATH_MAX, "%s/rootfs.ext4", dir);
+	write_file(disk, "ext4", 4);
+	return NULL;
+}
+
 /* ---- the end-to-end guest ------------------------------------------------------------------ */
 
 /* An ELF vmlinux: $env, else $HOTCELL_TOP/$BUILD/kernel/vmlinux, else the kernel cache. */
