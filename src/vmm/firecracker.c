@@ -288,6 +288,38 @@ static unsigned env_uint(const char *name, unsigned def)
 	return errno || *end || x > 0xfffffffful ? def : (unsigned)x;
 }
 
+/* <root>/snapshot in the chroot, owned by the uid Firecracker runs as: it writes snapshots
+ * there and reads the restored one's files through it. */
+static int jail_snapdir(const struct fc *fc, struct hc_error *err)
+{
+	char sd[HC_PATH_MAX];
+	int r;
+
+	r = hc_path_fmt(sd, sizeof(sd), err, "%s/%s", fc->root, FC_JAIL_SNAPDIR);
+	if (r < 0)
+		return r;
+	if (mkdir(sd, 0700) < 0 && errno != EEXIST)
+		return hc_error_errno(err, -errno, "mkdir %s", sd);
+	if (chown(sd, fc->uid, fc->gid) < 0)
+		return hc_error_errno(err, -errno, "chown %s", sd);
+	return 0;
+}
+
+/* The snapshot's files as Firecracker names them (HC_PATH_MAX bytes each): inside the chroot
+ * when jailed, else in dir (absolute). */
+static int snapshot_paths(const struct fc *fc, const char *dir, char *state, char *mem,
+			  struct hc_error *err)
+{
+	int r;
+
+	if (fc->jailed)
+		dir = "/" FC_JAIL_SNAPDIR;
+	r = hc_path_fmt(state, HC_PATH_MAX, err, "%s/vmstate", dir);
+	if (r < 0)
+		return r;
+	return hc_path_fmt(mem, HC_PATH_MAX, err, "%s/memory", dir);
+}
+
 /* The jailer's chroot: <state>/jailer/<exec-name>/<id>/root (the jailer's own layout), with
  * the kernel, initramfs and rootfs bound in read-only, owned by the uid Firecracker drops to
  * so it can create its sockets there. */
@@ -324,16 +356,11 @@ static int jail_prepare(struct hc_vm *vm, struct fc *fc, struct hc_error *err)
 	if (r >= 0 && vm->spec.rootfs_disk)
 		r = bind_ro(fc, vm->spec.rootfs_disk, FC_JAIL_ROOTFS, err);
 	if (r >= 0 && fc->restore_dir[0]) {
-		char sd[HC_PATH_MAX], src[HC_PATH_MAX];
+		char src[HC_PATH_MAX];
 
-		r = hc_path_fmt(sd, sizeof(sd), err, "%s/%s", fc->root, FC_JAIL_SNAPDIR);
+		r = jail_snapdir(fc, err);
 		if (r < 0)
 			return r;
-		if (mkdir(sd, 0700) < 0 && errno != EEXIST)
-			return hc_error_errno(err, -errno, "mkdir %s", sd);
-		/* Firecracker runs as fc->uid: the files it reads must be reachable. */
-		if (chown(sd, fc->uid, fc->gid) < 0)
-			return hc_error_errno(err, -errno, "chown %s", sd);
 		r = hc_path_fmt(src, sizeof(src), err, "%s/vmstate", fc->restore_dir);
 		if (r >= 0)
 			r = bind_ro(fc, src, FC_JAIL_SNAPDIR "/vmstate", err);
@@ -751,25 +778,11 @@ static int fc_snapshot(struct hc_vm *vm, const char *dir, struct hc_error *err)
 	/* A diff only holds the pages dirtied since the previous snapshot: the first is Full. */
 	if (fc->track_dirty && fc->have_full_snapshot)
 		type = "Diff";
-	if (fc->jailed) {
-		char sd[HC_PATH_MAX];
-
-		r = hc_path_fmt(sd, sizeof(sd), err, "%s/%s", fc->root, FC_JAIL_SNAPDIR);
-		if (r < 0)
-			return r;
-		if (mkdir(sd, 0700) < 0 && errno != EEXIST)
-			return hc_error_errno(err, -errno, "mkdir %s", sd);
-		if (chown(sd, fc->uid, fc->gid) < 0)
-			return hc_error_errno(err, -errno, "chown %s", sd);
-		snprintf(state, sizeof(state), "/%s/vmstate", FC_JAIL_SNAPDIR);
-		snprintf(mem, sizeof(mem), "/%s/memory", FC_JAIL_SNAPDIR);
-	} else {
-		r = hc_path_fmt(state, sizeof(state), err, "%s/vmstate", adir);
-		if (r >= 0)
-			r = hc_path_fmt(mem, sizeof(mem), err, "%s/memory", adir);
-		if (r < 0)
-			return r;
-	}
+	r = fc->jailed ? jail_snapdir(fc, err) : 0;
+	if (r >= 0)
+		r = snapshot_paths(fc, adir, state, mem, err);
+	if (r < 0)
+		return r;
 	r = put_json(vm, fc, "PUT", "/snapshot/create",
 		     json_pack("{s:s, s:s, s:s}", "snapshot_type", type, "snapshot_path", state,
 			       "mem_file_path", mem),
@@ -814,13 +827,9 @@ static int fc_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 		r = spawn_vmm(vm, fc, err);
 	if (r < 0)
 		goto fail;
-	if (fc->jailed) {
-		snprintf(state, sizeof(state), "/%s/vmstate", FC_JAIL_SNAPDIR);
-		snprintf(mem, sizeof(mem), "/%s/memory", FC_JAIL_SNAPDIR);
-	} else {
-		snprintf(state, sizeof(state), "%s/vmstate", adir);
-		snprintf(mem, sizeof(mem), "%s/memory", adir);
-	}
+	r = snapshot_paths(fc, adir, state, mem, err);
+	if (r < 0)
+		goto fail;
 	/* The guest may also reconnect out (port 1024) after the vsock reset. */
 	r = listen_agent(vm, fc, err);
 	if (r < 0)
