@@ -14,8 +14,6 @@
 #include "core/log.h"
 #include "oci/store.h"
 
-#define _cleanup_json_ _cleanup_(json_decrefp)
-
 /* ---- list ----------------------------------------------------------------------------- */
 
 static char *config_created(struct hc_store *s, const char *digest)
@@ -206,7 +204,7 @@ static int mark(struct hc_store *s, struct hexset *h, const char *digest, int de
 		hc_warn("prune: %s", err.message);
 		return 0;
 	}
-	_cleanup_json_ json_t *root = json_loadb(data, len, 0, NULL);
+	json_auto_t *root = json_loadb(data, len, 0, NULL);
 	if (!root)
 		return 0;
 	r = hexset_add(

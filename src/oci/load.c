@@ -22,8 +22,6 @@
 #include "oci/ref.h"
 #include "oci/store.h"
 
-#define _cleanup_json_ _cleanup_(json_decrefp)
-
 #define ARCHIVE_ENTRIES_MAX 100000
 #define PENDING_MAX 2048
 #define NAME_MAX_LEN 1024
@@ -699,7 +697,7 @@ static const char *layer_media_type(const struct pending *p)
  * OCI image config, image-spec config.md). */
 static int import_docker(struct loader *L, json_t *item, const char *name, struct hc_error *err)
 {
-	_cleanup_json_ json_t *man = NULL, *cfg = NULL;
+	json_auto_t *man = NULL, *cfg = NULL;
 	_cleanup_free_ char *cfgdata = NULL, *mdata = NULL;
 	json_t *diff_ids;
 	struct hc_oci_blob_writer *w = NULL;
@@ -803,7 +801,7 @@ static int import_docker(struct loader *L, json_t *item, const char *name, struc
 
 static int load_docker(struct loader *L, const char *name, struct hc_error *err)
 {
-	_cleanup_json_ json_t *root = NULL;
+	json_auto_t *root = NULL;
 	json_error_t jerr;
 	json_t *item;
 	size_t i;

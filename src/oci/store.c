@@ -526,7 +526,6 @@ int hc_oci_store_lock_index(struct hc_store *s, int *ret_fd, struct hc_error *er
 /* ---- index.json ----------------------------------------------------------------------- */
 
 /* jansson's own cleanup helper (jansson.h) */
-#define _cleanup_json_ _cleanup_(json_decrefp)
 
 /* Reads index.json; ret_manifests is a borrowed reference into *ret. */
 static int index_read(struct hc_store *s, json_t **ret, json_t **ret_manifests,
@@ -609,7 +608,7 @@ int hc_oci_store_add_name(struct hc_store *s, const char *name, const char *mani
 			  const char *media_type, uint64_t size, struct hc_error *err)
 {
 	_cleanup_close_ int lock = -1;
-	_cleanup_json_ json_t *root = NULL;
+	json_auto_t *root = NULL;
 	json_t *m = NULL, *e;
 	int r;
 
@@ -639,7 +638,7 @@ int hc_oci_store_add_name(struct hc_store *s, const char *name, const char *mani
 int hc_oci_store_remove_name(struct hc_store *s, const char *name, struct hc_error *err)
 {
 	_cleanup_close_ int lock = -1;
-	_cleanup_json_ json_t *root = NULL;
+	json_auto_t *root = NULL;
 	json_t *m = NULL;
 	int r;
 
@@ -776,7 +775,7 @@ int hc_oci_store_expand_digest(struct hc_store *s, const char *ref, char *ret, s
 int hc_oci_store_resolve(struct hc_store *s, const char *ref, struct hc_oci_image *ret,
 			 struct hc_error *err)
 {
-	_cleanup_json_ json_t *root = NULL;
+	json_auto_t *root = NULL;
 	char norm[512], full[HC_DIGEST_SIZE];
 	const char *want_digest = NULL, *name = NULL;
 	json_t *m = NULL, *e, *found = NULL;
@@ -852,7 +851,7 @@ int hc_oci_store_read_image(struct hc_store *s, const char *digest, const char *
 int hc_oci_store_index_list(struct hc_store *s, struct hc_oci_index_entry **ret, size_t *ret_n,
 			    struct hc_error *err)
 {
-	_cleanup_json_ json_t *root = NULL;
+	json_auto_t *root = NULL;
 	struct hc_oci_index_entry *list;
 	json_t *m = NULL, *e;
 	size_t i, n = 0;
