@@ -525,8 +525,6 @@ int hc_oci_store_lock_index(struct hc_store *s, int *ret_fd, struct hc_error *er
 
 /* ---- index.json ----------------------------------------------------------------------- */
 
-/* jansson's own cleanup helper (jansson.h) */
-
 /* Reads index.json; ret_manifests is a borrowed reference into *ret. */
 static int index_read(struct hc_store *s, json_t **ret, json_t **ret_manifests,
 		      struct hc_error *err)
