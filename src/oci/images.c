@@ -51,7 +51,7 @@ int hc_image_list(struct hc_store *store, struct hc_image_info **ret, size_t *re
 {
 	struct hc_oci_index_entry *entries = NULL;
 	struct hc_image_info *list;
-	size_t n = 0, k = 0;
+	size_t n = 0;
 	int r;
 
 	r = hc_oci_store_index_list(store, &entries, &n, err);
@@ -64,7 +64,7 @@ int hc_image_list(struct hc_store *store, struct hc_image_info **ret, size_t *re
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct hc_oci_index_entry *e = &entries[i];
-		struct hc_image_info *info = &list[k++];
+		struct hc_image_info *info = &list[i];
 		struct hc_oci_image img = {0};
 		struct hc_error ierr = {0};
 
@@ -83,7 +83,7 @@ int hc_image_list(struct hc_store *store, struct hc_image_info **ret, size_t *re
 	}
 	hc_oci_index_list_free(entries, n);
 	*ret = list;
-	*ret_n = k;
+	*ret_n = n;
 	return 0;
 }
 
