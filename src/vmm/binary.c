@@ -15,7 +15,7 @@ static bool is_executable(const char *path)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
 }
 
-static int search_path(const char *name, char *buf, size_t n)
+int hc_binary_which(const char *name, char *buf, size_t n)
 {
 	const char *path = getenv("PATH");
 
@@ -44,7 +44,7 @@ int hc_binary_find(const char *env, const char *name, char *buf, size_t n, struc
 					     "%s=%s is not an executable file", env, v);
 		return hc_path_fmt(buf, n, err, "%s", v);
 	}
-	if (search_path(name, buf, n) < 0)
+	if (hc_binary_which(name, buf, n) < 0)
 		return hc_error_setk(err, -ENOENT, HC_EK_BACKEND,
 				     "'%s' not found on PATH (install it, or set %s to its path)",
 				     name, env);

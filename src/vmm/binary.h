@@ -16,6 +16,11 @@ struct hc_vm_spec;
 int hc_binary_find(const char *env, const char *name, char *buf, size_t n,
 		   struct hc_error *err) _must_check_;
 
+/* name looked up on PATH ("/usr/local/bin:/usr/bin:/bin" when unset): 0 with the first
+ * executable regular file in buf, else -ENOENT, without a message (for callers with fallbacks of
+ * their own). */
+int hc_binary_which(const char *name, char *buf, size_t n) _must_check_;
+
 /* 0 when kernel is an ELF file (an uncompressed vmlinux); -ENOEXEC with a message naming vmm
  * ("Cloud Hypervisor boots only ...") when it is not, -errno when it cannot be read. */
 int hc_binary_check_elf_kernel(const char *kernel, const char *vmm,
