@@ -57,7 +57,7 @@ DOUBLE_SOS := $(DOUBLE_SO_SRCS:tests/doubles/%.c=$(BUILD)/tests/doubles/%.so)
 
 HOTCELL := $(BUILD)/bin/hotcell
 INIT := $(BUILD)/bin/hotcell-init
-INITRAMFS := $(BUILD)/initramfs.cpio.gz
+INITRAMFS := $(BUILD)/initramfs.cpio
 LIBA := $(BUILD)/lib/libhotcell.a
 LIBSO := $(BUILD)/lib/libhotcell.so
 

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * mkinitramfs OUT.cpio.gz INIT: writes the guest's initramfs, a gzip-compressed "newc" cpio
- * archive (Documentation/driver-api/early-userspace/buffer-format.rst) holding
+ * mkinitramfs OUT.cpio[.gz] INIT: writes the guest's initramfs, a "newc" cpio archive
+ * (Documentation/driver-api/early-userspace/buffer-format.rst), gzip-compressed when OUT ends in
+ * ".gz", else plain. Plain is the default: the kernel unpacks it in a fraction of the time
+ * gunzip takes under TCG (~65 ms vs 220-430 ms for hotcell-init), and the file is read from the
+ * host's page cache anyway, so its size costs nothing worth the CPU. It holds
  *   /dev /dev/console (char 5:1) /proc /sys /mnt /mnt/root /run /init (= INIT)
  * Every entry is owned by root with mtime 0, whoever builds it, so no root is needed and the
  * output is reproducible. Written to OUT.tmp, then renamed into place.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -84,7 +88,7 @@ int main(int argc, char **argv)
 	int ok;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: mkinitramfs OUT.cpio.gz INIT\n");
+		fprintf(stderr, "usage: mkinitramfs OUT.cpio[.gz] INIT\n");
 		return 2;
 	}
 	init = read_file(argv[2], &init_size);
@@ -94,7 +98,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", argv[1]);
-	out = gzopen(tmp, "wb9");
+	/* "T": zlib's transparent mode, the same gzwrite() calls without compression. */
+	size_t len = strlen(argv[1]);
+	bool gz = len > 3 && strcmp(argv[1] + len - 3, ".gz") == 0;
+	out = gzopen(tmp, gz ? "wb9" : "wbT");
 	if (!out) {
 		fprintf(stderr, "mkinitramfs: create %s: %s\n", tmp, strerror(errno));
 		free(init);

@@ -124,7 +124,7 @@ int hc_lib_kernel_find(const char *user, enum hc_kernel_format fmt, char *buf, s
 
 int hc_lib_initramfs_find(char *buf, size_t n, struct hc_error *err)
 {
-	static const char *const rels[] = {"initramfs.cpio.gz", "lib/hotcell/initramfs.cpio.gz"};
+	static const char *const rels[] = {"initramfs.cpio", "lib/hotcell/initramfs.cpio"};
 	const char *e = getenv("HOTCELL_INITRAMFS");
 	char tried[1024] = "";
 	int r;

@@ -5,7 +5,7 @@
  *   kernel:    --kernel PATH, $HOTCELL_KERNEL (both "user" kernels, trusted everywhere), then
  *              the build tree beside the executable (<exe>/../kernel/), then the installed
  *              copy (<exe>/../lib/hotcell/, i.e. $(PREFIX)/lib/hotcell/).
- *   initramfs: $HOTCELL_INITRAMFS, <exe>/../initramfs.cpio.gz, <exe>/../lib/hotcell/.
+ *   initramfs: $HOTCELL_INITRAMFS, <exe>/../initramfs.cpio, <exe>/../lib/hotcell/.
  */
 #pragma once
 

@@ -307,7 +307,7 @@ static int find_libkrunfw(struct hc_error *err)
 }
 
 /* hotcell-init for the staging root: $HOTCELL_INIT, else beside the initramfs (build tree:
- * build/initramfs.cpio.gz + build/bin/hotcell-init; installed: lib/hotcell/ holds both). */
+ * build/initramfs.cpio + build/bin/hotcell-init; installed: lib/hotcell/ holds both). */
 static int find_init(const struct hc_vm_spec *spec, char *buf, size_t n, struct hc_error *err)
 {
 	const char *env = getenv("HOTCELL_INIT");

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hotcell-init as PID 1 in a real micro-VM, without the host library: QEMU (microvm, TCG or
- * KVM) boots the project kernel with build/initramfs.cpio.gz; the image is a busybox tree over
+ * KVM) boots the project kernel with build/initramfs.cpio; the image is a busybox tree over
  * virtio-fs (virtiofsd) or an ext4 disk; the agent channel is the virtio-serial port, whose
  * socket this test listens on. It checks the boot contract of docs/protocol.md end to end:
  * overlay root (image untouched), volumes, /hotcell, hostname, users, sequential execs,
@@ -33,7 +33,7 @@ static char work[] = "/tmp/hc-boot-test.XXXXXX";
 static char image[4300];
 
 struct vm {
-	const char *initrd; /* NULL: build/initramfs.cpio.gz */
+	const char *initrd; /* NULL: build/initramfs.cpio */
 	bool keys_in_env;   /* no hotcell.* keys on the command line (the initrd sets them) */
 	struct hc_child qemu, fsd_root, fsd_vol, vsockd;
 	char hybrid[4400]; /* vsock: the hybrid socket <uds> */
@@ -331,7 +331,7 @@ static const char *skip_reason(void)
 		return why;
 	}
 	if (access(initrd, R_OK) < 0)
-		return "no initramfs (make build/initramfs.cpio.gz)";
+		return "no initramfs (make build/initramfs.cpio)";
 	if (access(virtiofsd, X_OK) < 0)
 		return "no virtiofsd";
 	if (access(busybox, X_OK) < 0)
@@ -620,7 +620,7 @@ int main(void)
 		snprintf(kernel, sizeof(kernel), "%s", getenv("HOTCELL_KERNEL"));
 	else
 		snprintf(kernel, sizeof(kernel), "%s/build/kernel/bzImage", top);
-	snprintf(initrd, sizeof(initrd), "%s/%s/initramfs.cpio.gz", top, b);
+	snprintf(initrd, sizeof(initrd), "%s/%s/initramfs.cpio", top, b);
 	snprintf(busybox, sizeof(busybox), "/bin/busybox");
 	const char *tools = getenv("HOTCELL_TOOLS_DIR") ? getenv("HOTCELL_TOOLS_DIR")
 							: "/var/cache/hotcell-tools";

@@ -99,7 +99,7 @@ TEST(version_and_optional_symbol)
 	ASSERT_OK(ops->probe(NULL, v, sizeof(v), &e), &e);
 	ASSERT_EQ_STR(v, "1.18.4");
 	/* krun_set_kernel is optional: only --kernel is refused, naming it. */
-	snprintf(init, sizeof(init), "%s/initramfs.cpio.gz", tmp);
+	snprintf(init, sizeof(init), "%s/initramfs.cpio", tmp);
 	struct hc_vm_spec spec = {.cpus = 1,
 				  .memory_mib = 128,
 				  .kernel = so,
@@ -180,7 +180,7 @@ static const char *vm_setup(void)
 		if (access(kernel, R_OK) < 0)
 			return "the project's kernel is not built (make kernel)";
 	}
-	snprintf(initrd, sizeof(initrd), "%s/build/initramfs.cpio.gz", top);
+	snprintf(initrd, sizeof(initrd), "%s/build/initramfs.cpio", top);
 	snprintf(p, sizeof(p), "%s/build/bin/hotcell-init", top);
 	if (access(p, X_OK) < 0)
 		return "hotcell-init is not built";

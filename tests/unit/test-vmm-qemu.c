@@ -42,7 +42,7 @@ static struct hc_vm_spec base_spec(void)
 		.cpus = 1,
 		.memory_mib = 256,
 		.kernel = "/k/bzImage",
-		.initrd = "/k/initramfs.cpio.gz",
+		.initrd = "/k/initramfs.cpio",
 		.accel = HC_ACCEL_TCG,
 		.rootfs_mode = HC_ROOTFS_DIR,
 		.rootfs_dir = "/cache/root",
@@ -82,7 +82,7 @@ TEST(argv_dir_serial_tcg)
 	ASSERT_TRUE(has_pair(argv, "-object", "memory-backend-memfd,id=mem,size=256M,share=on"));
 	ASSERT_TRUE(has_pair(argv, "-global", "virtio-mmio.force-legacy=false"));
 	ASSERT_TRUE(has_pair(argv, "-kernel", "/k/bzImage"));
-	ASSERT_TRUE(has_pair(argv, "-initrd", "/k/initramfs.cpio.gz"));
+	ASSERT_TRUE(has_pair(argv, "-initrd", "/k/initramfs.cpio"));
 	ASSERT_TRUE(has_pair(argv, "-chardev", "file,id=con,path=/run/hc/x/console.log"));
 	ASSERT_TRUE(has_pair(argv, "-serial", "chardev:con"));
 	ASSERT_TRUE(has_pair(argv, "-chardev", "socket,id=qmp,fd=3"));
