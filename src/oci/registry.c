@@ -12,6 +12,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/curl.h"
 #include "core/log.h"
 #include "oci/digest.h"
 #include "oci/manifest.h"
@@ -221,6 +222,7 @@ static int set_common(struct hc_oci_registry *reg, CURL *h, struct hc_error *err
 			c = curl_easy_setopt(h, opt, val);                                         \
 	} while (0)
 	SET(CURLOPT_SHARE, reg->share);
+	SET(CURLOPT_SOCKOPTFUNCTION, hc_curl_sockopt_cloexec);
 	SET(CURLOPT_USERAGENT, USER_AGENT);
 	SET(CURLOPT_PROTOCOLS_STR, protos);
 	SET(CURLOPT_REDIR_PROTOCOLS_STR, protos);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "core/buf.h"
+#include "core/curl.h"
 #include "core/log.h"
 #include "core/path.h"
 #include "vmm/rest.h"
@@ -70,15 +71,6 @@ void hc_rest_free(struct hc_rest *r)
 	free(r);
 }
 
-/* libcurl before 8.11 opens its sockets without FD_CLOEXEC (curl issue #2252, fixed by
- * cf-socket PR #18968); bookworm has 7.88. Every fd of ours is close-on-exec (STYLE.md). */
-static int sockopt_cloexec(void *clientp, curl_socket_t fd, curlsocktype purpose)
-{
-	(void)clientp;
-	(void)purpose;
-	return fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ? CURL_SOCKOPT_ERROR : CURL_SOCKOPT_OK;
-}
-
 static size_t on_body(char *p, size_t size, size_t nmemb, void *userdata)
 {
 	struct hc_buf *b = userdata;
@@ -105,7 +97,7 @@ int hc_rest_call(struct hc_rest *r, const char *method, const char *endpoint, co
 				    endpoint);
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, r->sock);
-	curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, sockopt_cloexec);
+	curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, hc_curl_sockopt_cloexec);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
