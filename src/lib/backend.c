@@ -69,7 +69,6 @@ int hc_lib_backend_prepare(const struct hc_vmm_ops *ops, const struct hc_run_opt
 {
 	unsigned want = wanted_caps(o);
 	bool tcg_ok = ops->caps & HC_CAP_TCG;
-	char version[128] = "";
 	int r;
 
 	for (unsigned bit = 1; bit && bit <= HC_CAP_TCG; bit <<= 1)
@@ -82,8 +81,9 @@ int hc_lib_backend_prepare(const struct hc_vmm_ops *ops, const struct hc_run_opt
 				     "backend '%s' runs only under KVM (--accel tcg is QEMU only)",
 				     ops->name);
 	/* Is the VMM there at all? Said first: "not installed" explains more than the kernel or
-	 * accelerator rules that would refuse it next. */
-	r = ops->probe(NULL, version, sizeof(version), err);
+	 * accelerator rules that would refuse it next. No version asked: for QEMU it costs a
+	 * process on every run (doctor shows it; the VM start logs it from QMP). */
+	r = ops->probe(NULL, NULL, 0, err);
 	if (r < 0) {
 		hc_error_kind(err, HC_EK_BACKEND);
 		return r;
@@ -126,13 +126,13 @@ int hc_lib_backend_prepare(const struct hc_vmm_ops *ops, const struct hc_run_opt
 	spec->channel = o->channel != HC_CHANNEL_AUTO	    ? o->channel
 			: ops->caps & HC_CAP_CHANNEL_SERIAL ? HC_CHANNEL_SERIAL
 							    : HC_CHANNEL_VSOCK;
-	r = ops->probe(spec, version, sizeof(version), err);
+	r = ops->probe(spec, NULL, 0, err);
 	if (r < 0) {
 		hc_error_kind(err, HC_EK_BACKEND);
 		return r;
 	}
-	hc_debug("backend %s %s usable: accel %s (%s)", ops->name, version,
-		 hc_accel_name(spec->accel), accel_why);
+	hc_debug("backend %s usable: accel %s (%s)", ops->name, hc_accel_name(spec->accel),
+		 accel_why);
 	return 0;
 }
 

@@ -35,9 +35,18 @@
 #if defined(__aarch64__)
 #define QEMU_BIN "qemu-system-aarch64"
 #define CONSOLE "ttyAMA0"
+#define TCG_BOOT_ARGS ""
 #else
 #define QEMU_BIN "qemu-system-x86_64"
 #define CONSOLE "ttyS0"
+/* Under TCG, three boot-time self-calibrations of the x86 kernel cost ~0.5 s together (printk
+ * times, project kernel, bench/run.sh): noreplace-smp keeps the kernel from rewriting every
+ * lock prefix of a 1-CPU guest (each write to code makes TCG drop its translations: ~300 ms);
+ * lpj= presets the delay loop instead of timing it for ~100 ms (the value is what the project
+ * kernel measures under TCG here; emulated devices need no exact udelay); noapictimer skips
+ * the local APIC timer's ~250 ms calibration (the PIT drives the clock events instead; a
+ * second vCPU still boots). Not under KVM, where none of these is slow. */
+#define TCG_BOOT_ARGS " noreplace-smp lpj=1548288 noapictimer"
 #endif
 
 /* ---- the command line ------------------------------------------------------------------ */
@@ -128,10 +137,10 @@ int hc_qemu_cmdline_build(const struct hc_vm_spec *spec, char **ret, struct hc_e
 	 * -no-reboot turns into QEMU's exit; panic=-1: a panic reboots at once, i.e. ends the
 	 * VM too. reboot=t (triple fault), not k: microvm has no i8042, and the kernel's
 	 * keyboard-controller reset then spins ~2 minutes under TCG polling port 0x64. */
-	r = hc_buf_printf(
-		&b, "console=" CONSOLE " reboot=t panic=-1 quiet %s=%s %s=%s", HC_BOOT_KEY_ROOT,
-		spec->rootfs_mode == HC_ROOTFS_BLOCK ? "block" : "virtiofs", HC_BOOT_KEY_CHANNEL,
-		spec->channel == HC_CHANNEL_VSOCK ? "vsock" : "serial");
+	r = hc_buf_printf(&b, "console=" CONSOLE " reboot=t panic=-1 quiet%s %s=%s %s=%s",
+			  spec->accel == HC_ACCEL_TCG ? TCG_BOOT_ARGS : "", HC_BOOT_KEY_ROOT,
+			  spec->rootfs_mode == HC_ROOTFS_BLOCK ? "block" : "virtiofs",
+			  HC_BOOT_KEY_CHANNEL, spec->channel == HC_CHANNEL_VSOCK ? "vsock" : "serial");
 	for (size_t i = 0; r == 0 && i < spec->n_volumes; i++) {
 		if (!guest_path_ok(spec->volumes[i].guest)) {
 			hc_buf_free(&b);
@@ -437,11 +446,15 @@ static int qemu_probe(const struct hc_vm_spec *spec, char *version, size_t versi
 	r = find_qemu(bin, sizeof(bin), err);
 	if (r < 0)
 		return r;
-	r = qemu_version(bin, v, sizeof(v), err);
-	if (r < 0)
-		return r;
-	if (version && version_len)
+	/* `qemu -version` is a whole process (30-60 ms on a busy host), paid before the VM
+	 * starts: only when the version is asked for (`hotcell doctor`). A run learns it from
+	 * the QMP greeting, and a QEMU that cannot start says why there. */
+	if (version && version_len) {
+		r = qemu_version(bin, v, sizeof(v), err);
+		if (r < 0)
+			return r;
 		snprintf(version, version_len, "QEMU %s", v);
+	}
 	if (!spec)
 		return 0;
 	if (spec->rootfs_mode == HC_ROOTFS_DIR || spec->n_volumes) {
