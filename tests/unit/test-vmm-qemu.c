@@ -94,8 +94,9 @@ TEST(argv_dir_serial_tcg)
 	ASSERT_TRUE(has_pair(argv, "-device",
 			     "virtserialport,chardev=agent,name=org.hotcell.agent"));
 	ASSERT_TRUE(!has(argv, "-drive"));
-	ASSERT_EQ_STR(value_of(argv, "-append"), "console=ttyS0 reboot=t panic=-1 quiet "
-						 "hotcell.root=virtiofs hotcell.channel=serial");
+	ASSERT_EQ_STR(value_of(argv, "-append"), "console=ttyS0 reboot=t panic=-1 quiet noreplace-smp "
+						 "lpj=1548288 noapictimer hotcell.root=virtiofs "
+						 "hotcell.channel=serial");
 	hc_qemu_argv_free(argv);
 }
 
@@ -124,7 +125,8 @@ TEST(argv_block_serial)
 	ASSERT_TRUE(has_pair(argv, "-device", "virtio-blk-device,drive=root"));
 	ASSERT_TRUE(!has_pair(argv, "-device", "vhost-user-fs-device,chardev=fs-root,tag=hcroot"));
 	ASSERT_EQ_STR(value_of(argv, "-append"),
-		      "console=ttyS0 reboot=t panic=-1 quiet hotcell.root=block "
+		      "console=ttyS0 reboot=t panic=-1 quiet noreplace-smp lpj=1548288 noapictimer "
+		      "hotcell.root=block "
 		      "hotcell.channel=serial hotcell.debug=1");
 	hc_qemu_argv_free(argv);
 }
@@ -168,7 +170,8 @@ TEST(argv_volumes)
 	ASSERT_TRUE(has_pair(argv, "-chardev", "socket,id=fs-vol1,path=/run/hc/x/fs-vol1.sock"));
 	ASSERT_TRUE(has_pair(argv, "-device", "vhost-user-fs-device,chardev=fs-vol1,tag=hcvol1"));
 	ASSERT_EQ_STR(value_of(argv, "-append"),
-		      "console=ttyS0 reboot=t panic=-1 quiet hotcell.root=virtiofs "
+		      "console=ttyS0 reboot=t panic=-1 quiet noreplace-smp lpj=1548288 noapictimer "
+		      "hotcell.root=virtiofs "
 		      "hotcell.channel=serial hotcell.vol=hcvol0:/data:ro hotcell.vol=hcvol1:/out");
 	hc_qemu_argv_free(argv);
 
@@ -231,6 +234,8 @@ TEST(argv_kvm)
 	ASSERT_OK(hc_qemu_argv_build(&s, &in, &argv, &e), &e);
 	ASSERT_TRUE(has_pair(argv, "-accel", "kvm"));
 	ASSERT_TRUE(has_pair(argv, "-cpu", "host"));
+	/* The TCG-only boot arguments (no self-calibration skipped under KVM). */
+	ASSERT_TRUE(strstr(value_of(argv, "-append"), "noapictimer") == NULL);
 	hc_qemu_argv_free(argv);
 
 	/* AUTO must have been resolved by the caller (accel.h). */
