@@ -30,8 +30,8 @@ extern "C" {
 /* ---- errors ---------------------------------------------------------------------------- */
 
 struct hc_error {
-	int code;          /* negative errno */
-	char kind[32];     /* "usage", "image", "registry", "rootfs", "backend", "vm", "io", ... */
+	int code;	   /* negative errno */
+	char kind[32];	   /* "usage", "image", "registry", "rootfs", "backend", "vm", "io", ... */
 	char message[768]; /* one line, with context prefixed by each layer */
 };
 
@@ -61,25 +61,26 @@ typedef void (*hc_progress_fn)(const char *digest, uint64_t done, uint64_t total
 
 struct hc_pull_opts {
 	const char *platform; /* "os/arch[/variant]"; NULL: the host's */
-	bool insecure;        /* allow plain HTTP for this registry */
+	bool insecure;	      /* allow plain HTTP for this registry */
 	hc_progress_fn progress;
 	void *userdata;
 };
 
 /* Pulls ref into the store. On success writes the platform manifest digest
  * ("sha256:<64 hex>", NUL-terminated) into ret_digest (at least 72 bytes) when non-NULL. */
-HC_EXPORT int hc_image_pull(struct hc_store *store, const char *ref, const struct hc_pull_opts *opts,
-			    char *ret_digest, struct hc_error *err);
+HC_EXPORT int hc_image_pull(struct hc_store *store, const char *ref,
+			    const struct hc_pull_opts *opts, char *ret_digest,
+			    struct hc_error *err);
 /* Imports an OCI layout directory, an oci-archive or a docker-archive tar. name overrides (or
  * supplies) the reference. Writes the digest like hc_image_pull. */
 HC_EXPORT int hc_image_load(struct hc_store *store, const char *path, const char *name,
 			    char *ret_digest, struct hc_error *err);
 
 struct hc_image_info {
-	char *name;       /* full normalised reference, "docker.io/library/alpine:3.20" */
-	char digest[72];  /* platform manifest digest */
-	uint64_t size;    /* config + layers, compressed */
-	char *created;    /* RFC 3339 from the image config, or NULL */
+	char *name;	 /* full normalised reference, "docker.io/library/alpine:3.20" */
+	char digest[72]; /* platform manifest digest */
+	uint64_t size;	 /* config + layers, compressed */
+	char *created;	 /* RFC 3339 from the image config, or NULL */
 };
 HC_EXPORT int hc_image_list(struct hc_store *store, struct hc_image_info **ret, size_t *ret_n,
 			    struct hc_error *err);
@@ -110,13 +111,14 @@ struct hc_port {
 };
 
 struct hc_run_opts {
-	const char *image;      /* reference; NULL when rootfs_dir is set */
+	const char *image;	/* reference; NULL when rootfs_dir is set */
 	const char *rootfs_dir; /* --rootfs: a plain directory tree (no image config) */
-	const char *backend;    /* "auto" (NULL), "qemu", "firecracker", "cloud-hypervisor", "libkrun" */
-	unsigned cpus;          /* 0: 1 */
-	unsigned memory_mib;    /* 0: 256 */
-	double timeout_s;       /* command timeout, from the command's start; 0: 30 */
-	double boot_timeout_s;  /* 0: 60 */
+	const char
+		*backend; /* "auto" (NULL), "qemu", "firecracker", "cloud-hypervisor", "libkrun" */
+	unsigned cpus;	  /* 0: 1 */
+	unsigned memory_mib;   /* 0: 256 */
+	double timeout_s;      /* command timeout, from the command's start; 0: 30 */
+	double boot_timeout_s; /* 0: 60 */
 
 	const char *const *cmd; /* user's CMD (may be empty) */
 	size_t n_cmd;
@@ -161,20 +163,20 @@ HC_EXPORT void hc_run_opts_init(struct hc_run_opts *opts);
 
 struct hc_run_result {
 	char backend[32];
-	char accel[8];        /* "kvm" / "tcg" */
-	char *image;          /* normalised reference, or NULL with rootfs_dir */
+	char accel[8]; /* "kvm" / "tcg" */
+	char *image;   /* normalised reference, or NULL with rootfs_dir */
 	char image_digest[72];
-	int exit_code;        /* -1 when killed by a signal or the timeout */
-	int signal;           /* 0 when none */
+	int exit_code; /* -1 when killed by a signal or the timeout */
+	int signal;    /* 0 when none */
 	bool timed_out;
-	char *stdout_data;    /* captured output (when not streamed) */
+	char *stdout_data; /* captured output (when not streamed) */
 	size_t stdout_len;
 	bool stdout_truncated;
 	char *stderr_data;
 	size_t stderr_len;
 	bool stderr_truncated;
-	char *result_json;    /* /hotcell/result.json, validated JSON, or NULL */
-	char *result_error;   /* why result_json is NULL although the command wrote one */
+	char *result_json;  /* /hotcell/result.json, validated JSON, or NULL */
+	char *result_error; /* why result_json is NULL although the command wrote one */
 	double t_rootfs_ms, t_boot_ms, t_exec_ms, t_teardown_ms, t_total_ms;
 };
 

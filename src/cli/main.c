@@ -7,7 +7,7 @@
 
 static void log_to_stderr(int level, const char *msg, void *userdata)
 {
-	static const char *const names[] = { "debug", "info", "warning", "error" };
+	static const char *const names[] = {"debug", "info", "warning", "error"};
 
 	fprintf(stderr, "hotcell: %s: %s\n", names[level & 3], msg);
 }
@@ -32,7 +32,7 @@ int hc_cli_failf(const char *fmt, ...)
 
 struct hc_store *hc_cli_store_open(void)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct hc_store *s = NULL;
 
 	if (hc_store_open(NULL, &s, &err) < 0) {
@@ -47,13 +47,13 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	const char *usage;
 } commands[] = {
-	{ "pull", hc_cli_pull, "pull [--platform OS/ARCH] [--insecure] REF" },
-	{ "load", hc_cli_load, "load [--name REF] PATH" },
-	{ "images", hc_cli_images, "images [--json]" },
-	{ "rmi", hc_cli_rmi, "rmi REF" },
-	{ "prune", hc_cli_prune, "prune" },
-	{ "run", hc_cli_run, "run [OPTIONS] IMAGE [--] [CMD [ARG...]]" },
-	{ "doctor", hc_cli_doctor, "doctor" },
+	{"pull", hc_cli_pull, "pull [--platform OS/ARCH] [--insecure] REF"},
+	{"load", hc_cli_load, "load [--name REF] PATH"},
+	{"images", hc_cli_images, "images [--json]"},
+	{"rmi", hc_cli_rmi, "rmi REF"},
+	{"prune", hc_cli_prune, "prune"},
+	{"run", hc_cli_run, "run [OPTIONS] IMAGE [--] [CMD [ARG...]]"},
+	{"doctor", hc_cli_doctor, "doctor"},
 };
 
 static int usage(FILE *f)

@@ -15,7 +15,10 @@ struct hc_buf {
 	size_t max; /* 0: unbounded (only for data we produce ourselves) */
 };
 
-#define HC_BUF_INIT(maxbytes) { .data = NULL, .len = 0, .cap = 0, .max = (maxbytes) }
+#define HC_BUF_INIT(maxbytes)                                                                      \
+	{                                                                                          \
+		.data = NULL, .len = 0, .cap = 0, .max = (maxbytes)                                \
+	}
 
 int hc_buf_reserve(struct hc_buf *b, size_t extra) _must_check_;
 int hc_buf_append(struct hc_buf *b, const void *p, size_t n) _must_check_;

@@ -21,31 +21,34 @@ struct hc_fd_map {
 struct hc_child_opts {
 	const char *const *argv; /* argv[0] is the program; looked up in PATH when it has no '/' */
 	const char *const *envp; /* NULL: inherit the environment */
-	int stdin_fd;            /* -1: /dev/null */
-	int stdout_fd;           /* -1: /dev/null */
-	int stderr_fd;           /* -1: /dev/null */
+	int stdin_fd;		 /* -1: /dev/null */
+	int stdout_fd;		 /* -1: /dev/null */
+	int stderr_fd;		 /* -1: /dev/null */
 	const struct hc_fd_map *fds; /* extra fds handed over (everything else is closed) */
 	size_t n_fds;
 	const char *cwd;
-	bool new_session;   /* setsid(): keeps terminal Ctrl-C away from the child; we end it */
-	int pdeathsig;      /* signal the child gets when hotcell dies (0: SIGKILL) */
+	bool new_session; /* setsid(): keeps terminal Ctrl-C away from the child; we end it */
+	int pdeathsig;	  /* signal the child gets when hotcell dies (0: SIGKILL) */
 	/* Runs in the child after the fds are set up, before exec; returns -errno on failure. */
 	int (*pre_exec)(void *arg);
 	void *pre_exec_arg;
 };
 
 struct hc_child {
-	pid_t pid;     /* 0: none */
-	int pidfd;     /* -1 when not available */
-	int status;    /* wait status once reaped */
+	pid_t pid;  /* 0: none */
+	int pidfd;  /* -1 when not available */
+	int status; /* wait status once reaped */
 	bool reaped;
 	char name[32]; /* for messages */
 };
 
-#define HC_CHILD_INIT { .pid = 0, .pidfd = -1, .status = 0, .reaped = false, .name = "" }
+#define HC_CHILD_INIT                                                                              \
+	{                                                                                          \
+		.pid = 0, .pidfd = -1, .status = 0, .reaped = false, .name = ""                    \
+	}
 
-int hc_child_spawn(struct hc_child *c, const struct hc_child_opts *o, struct hc_error *err)
-	_must_check_;
+int hc_child_spawn(struct hc_child *c, const struct hc_child_opts *o,
+		   struct hc_error *err) _must_check_;
 /* Non-blocking: 1 when the child has exited (and is now reaped), 0 when still running. */
 int hc_child_poll(struct hc_child *c);
 /* Waits for the child to exit, at most timeout_ms (-1: forever). 0 when reaped, -ETIMEDOUT. */

@@ -160,7 +160,6 @@ static int rm_at(int at, const char *name, dev_t dev, struct hc_error *err)
 	return 0;
 }
 
-
 int hc_path_rm_rf(const char *path, struct hc_error *err)
 {
 	struct stat st;
@@ -195,8 +194,9 @@ int hc_path_read_file(const char *path, size_t max, char **ret, size_t *ret_len,
 				char c;
 				ssize_t extra = read(fd, &c, 1);
 				if (extra > 0)
-					return hc_error_set(err, -E2BIG, "%s is larger than %zu bytes",
-							    path, max);
+					return hc_error_set(err, -E2BIG,
+							    "%s is larger than %zu bytes", path,
+							    max);
 				break;
 			}
 			char *p = realloc(data, ncap);

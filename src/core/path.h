@@ -11,8 +11,8 @@
 #define HC_SOCK_PATH_MAX 107
 
 /* snprintf into a fixed buffer; -ENAMETOOLONG (with err set) when it does not fit. */
-int hc_path_fmt(char *buf, size_t n, struct hc_error *err, const char *fmt, ...) _printf_(4, 5)
-	_must_check_;
+int hc_path_fmt(char *buf, size_t n, struct hc_error *err, const char *fmt, ...)
+	_printf_(4, 5) _must_check_;
 /* $HOTCELL_HOME, else /var/lib/hotcell for root, else $XDG_DATA_HOME/hotcell
  * (~/.local/share/hotcell). Created when missing. */
 int hc_path_state_dir(char *buf, size_t n, struct hc_error *err) _must_check_;

@@ -11,7 +11,7 @@
 
 TEST(error_prefix_chain)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 
 	ASSERT_EQ_INT(hc_error_set(&err, -EACCES, "401 Unauthorized"), -EACCES);
 	hc_error_prefix(&err, "fetch manifest");
@@ -35,9 +35,9 @@ TEST(buf_bounded)
 
 TEST(child_run_status_and_output)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char *out = NULL;
-	const char *argv[] = { "sh", "-c", "echo hello; echo oops >&2; exit 3", NULL };
+	const char *argv[] = {"sh", "-c", "echo hello; echo oops >&2; exit 3", NULL};
 	int r = hc_child_run(argv, 5000, 4096, &out, &err);
 
 	ASSERT_EQ_INT(r, 3);
@@ -48,8 +48,8 @@ TEST(child_run_status_and_output)
 
 TEST(child_missing_program)
 {
-	struct hc_error err = { 0 };
-	const char *argv[] = { "/nonexistent/prog", NULL };
+	struct hc_error err = {0};
+	const char *argv[] = {"/nonexistent/prog", NULL};
 
 	ASSERT_EQ_INT(hc_child_run(argv, 5000, 0, NULL, &err), -ENOENT);
 	ASSERT_TRUE(strstr(err.message, "not found") != NULL);
@@ -57,19 +57,23 @@ TEST(child_missing_program)
 
 TEST(child_fd_handover_and_stop)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	struct hc_child c = HC_CHILD_INIT;
 	int p[2];
 
 	ASSERT_EQ_INT(pipe2(p, O_CLOEXEC), 0);
 	/* fd 5 in the child is the pipe's write end; anything else is closed. */
-	struct hc_fd_map m = { p[1], 5 };
-	const char *argv[] = { "sh", "-c", "echo via5 >&5; exec sleep 30", NULL };
-	struct hc_child_opts o = { .argv = argv, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1,
-				   .fds = &m, .n_fds = 1 };
+	struct hc_fd_map m = {p[1], 5};
+	const char *argv[] = {"sh", "-c", "echo via5 >&5; exec sleep 30", NULL};
+	struct hc_child_opts o = {.argv = argv,
+				  .stdin_fd = -1,
+				  .stdout_fd = -1,
+				  .stderr_fd = -1,
+				  .fds = &m,
+				  .n_fds = 1};
 	ASSERT_OK(hc_child_spawn(&c, &o, &err), &err);
 	close(p[1]);
-	char buf[16] = { 0 };
+	char buf[16] = {0};
 	ASSERT_EQ_INT(read(p[0], buf, sizeof(buf) - 1), 5);
 	ASSERT_EQ_STR(buf, "via5\n");
 	ASSERT_EQ_INT(hc_child_wait(&c, 50), -ETIMEDOUT);
@@ -79,9 +83,28 @@ TEST(child_fd_handover_and_stop)
 	close(p[0]);
 }
 
+/* Only the mapped fds reach the child, even ones the parent left without FD_CLOEXEC. */
+TEST(child_gets_only_mapped_fds)
+{
+	struct hc_error err = {0};
+	char *out = NULL, cmd[128];
+	int leak = open("/dev/null", O_RDONLY); /* deliberately inheritable */
+
+	ASSERT_TRUE(leak >= 0);
+	snprintf(cmd, sizeof(cmd),
+		 "ls /proc/self/fd | sort -n | tr '\\n' ' '; [ ! -e /proc/self/fd/%d ]", leak);
+	const char *argv[] = {"sh", "-c", cmd, NULL};
+	int r = hc_child_run(argv, 5000, 4096, &out, &err);
+	close(leak);
+	ASSERT_EQ_INT(r, 0);
+	/* stdin, stdout, stderr, and the fd ls itself opens for the directory. */
+	ASSERT_EQ_STR(out, "0 1 2 3 ");
+	free(out);
+}
+
 TEST(path_atomic_write_and_rm_rf)
 {
-	struct hc_error err = { 0 };
+	struct hc_error err = {0};
 	char dir[] = "/tmp/hc-unit-XXXXXX", path[256], sub[256];
 	char *data = NULL;
 	size_t len;
@@ -111,6 +134,7 @@ int main(void)
 	RUN(child_run_status_and_output);
 	RUN(child_missing_program);
 	RUN(child_fd_handover_and_stop);
+	RUN(child_gets_only_mapped_fds);
 	RUN(path_atomic_write_and_rm_rf);
 	return test_summary();
 }
