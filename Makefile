@@ -103,7 +103,7 @@ $(BUILD)/tools/%: tools/%.c
 $(INITRAMFS): $(INIT) $(BUILD)/tools/mkinitramfs
 	$(Q)$(BUILD)/tools/mkinitramfs $@ $(INIT)
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(LIBA) tests/unit/test.h
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIBA) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(LIBA) $(LIBS)
 

@@ -67,7 +67,7 @@ static const char *const invalid[] = {
 	"[zz]:5000/foo",
 	"[]/foo",
 	"alpine:3.20:4",
-	"alpine@@sha256:" D64,
+	("alpine@@sha256:" D64), /* parenthesised: one element, on purpose */
 };
 
 TEST(ref_valid)
