@@ -17,5 +17,15 @@ if [ "${HOTCELL_SKIP_ASAN:-0}" != 1 ]; then
 	echo "== sanitizer build (ASan+UBSan): unit, fuzz replay and the driver integration tests"
 	make -j"$(nproc)" check-asan TESTS="${ASAN_TESTS:-/unit/|/fuzz/|/integration/}" || status=$?
 fi
+echo "== clang build (warning-free under gcc and clang, -Werror)"
+if make -j"$(nproc)" CC=clang BUILD=build/clang programs >build/clang-build.log 2>&1; then
+	echo "PASS: clang-build"
+	echo "1 0 0" >>"$totals"
+else
+	echo "FAIL: clang-build: see build/clang-build.log"
+	tail -n 20 build/clang-build.log
+	echo "0 1 0" >>"$totals"
+	status=1
+fi
 awk '{ p += $1; f += $2; s += $3 } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$totals"
 exit $status
