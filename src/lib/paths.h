@@ -4,7 +4,9 @@
  * Search order, first hit wins:
  *   kernel:    --kernel PATH, $HOTCELL_KERNEL (both "user" kernels, trusted everywhere), then
  *              the build tree beside the executable (<exe>/../kernel/), then the installed
- *              copy (<exe>/../lib/hotcell/, i.e. $(PREFIX)/lib/hotcell/).
+ *              copy (<exe>/../lib/hotcell/, i.e. $(PREFIX)/lib/hotcell/). For QEMU on x86-64
+ *              the project's vmlinux comes first when it has a PVH entry (no decompression
+ *              in the guest: ~0.3 s less under TCG), else its bzImage.
  *   initramfs: $HOTCELL_INITRAMFS, <exe>/../initramfs.cpio, <exe>/../lib/hotcell/.
  */
 #pragma once
