@@ -19,7 +19,7 @@
 
 extern char **environ;
 
-static void child_fail(int pipefd, int e)
+static _Noreturn void child_fail(int pipefd, int e)
 {
 	ssize_t _unused_ n = write(pipefd, &e, sizeof(e));
 	_exit(127);
@@ -59,8 +59,8 @@ static int setup_fds(const struct hc_child_opts *o)
 			highest = o->fds[i].src + 1;
 
 	/* First move every source above all destinations, then dup2 down. */
-	int tmp[3 + 64];
-	if (o->n_fds > 64)
+	int tmp[3 + HC_CHILD_MAX_FDS + 1];
+	if (o->n_fds > HC_CHILD_MAX_FDS + 1)
 		return -E2BIG;
 	for (i = 0; i < 3; i++) {
 		int src = stdio[i];
@@ -96,7 +96,7 @@ static int setup_fds(const struct hc_child_opts *o)
 			return -errno;
 	/* Close everything that is not a destination: close_range() over the gaps between the
 	 * (sorted) destinations, one syscall each instead of one per possible fd. */
-	int keep[64 + 1];
+	int keep[HC_CHILD_MAX_FDS + 1];
 	size_t nkeep = 0;
 	for (i = 0; i < o->n_fds; i++) {
 		int d = o->fds[i].dst, fl;
@@ -135,6 +135,9 @@ int hc_child_spawn(struct hc_child *c, const struct hc_child_opts *o, struct hc_
 	snprintf(c->name, sizeof(c->name), "%s",
 		 strrchr(prog, '/') ? strrchr(prog, '/') + 1 : prog);
 
+	if (o->n_fds > HC_CHILD_MAX_FDS)
+		return hc_error_set(err, -E2BIG, "spawn %s: more than %d fds to hand over", prog,
+				    HC_CHILD_MAX_FDS);
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return hc_error_errno(err, -errno, "spawn %s: pipe", prog);
 
@@ -165,10 +168,8 @@ int hc_child_spawn(struct hc_child *c, const struct hc_child_opts *o, struct hc_
 		int ep = fcntl(pipefd[1], F_DUPFD_CLOEXEC, 200);
 		if (ep < 0)
 			child_fail(pipefd[1], errno);
-		struct hc_fd_map all_fds[65];
+		struct hc_fd_map all_fds[HC_CHILD_MAX_FDS + 1];
 		struct hc_child_opts o2 = *o;
-		if (o->n_fds > 64)
-			child_fail(ep, E2BIG);
 		if (o->n_fds) /* fds may be NULL: memcpy's arguments must not be (UBSan) */
 			memcpy(all_fds, o->fds, o->n_fds * sizeof(*all_fds));
 		all_fds[o->n_fds] = (struct hc_fd_map){ep, ep};

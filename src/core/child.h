@@ -13,6 +13,9 @@
 
 #include "core/error.h"
 
+/* At most this many extra fds are handed to one child. */
+#define HC_CHILD_MAX_FDS 64
+
 struct hc_fd_map {
 	int src; /* fd in the parent */
 	int dst; /* number it gets in the child */

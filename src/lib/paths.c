@@ -109,7 +109,8 @@ static bool is_pvh_vmlinux(const char *path)
 		if (ph.p_type != PT_NOTE || ph.p_filesz == 0 || ph.p_filesz > 65536)
 			continue;
 		notes = malloc(ph.p_filesz);
-		if (!notes || pread(fd, notes, ph.p_filesz, (off_t)ph.p_offset) != (ssize_t)ph.p_filesz)
+		if (!notes ||
+		    pread(fd, notes, ph.p_filesz, (off_t)ph.p_offset) != (ssize_t)ph.p_filesz)
 			return false;
 		while (off + sizeof(Elf64_Nhdr) <= ph.p_filesz) {
 			Elf64_Nhdr nh;
@@ -120,7 +121,8 @@ static bool is_pvh_vmlinux(const char *path)
 			descsz = (nh.n_descsz + 3u) & ~3u;
 			if (namesz > ph.p_filesz - name || descsz > ph.p_filesz - name - namesz)
 				break;
-			if (nh.n_type == 18 && nh.n_namesz == 4 && memcmp(notes + name, "Xen", 4) == 0)
+			if (nh.n_type == 18 && nh.n_namesz == 4 &&
+			    memcmp(notes + name, "Xen", 4) == 0)
 				return true;
 			off = name + namesz + descsz;
 		}

@@ -140,7 +140,8 @@ int hc_qemu_cmdline_build(const struct hc_vm_spec *spec, char **ret, struct hc_e
 	r = hc_buf_printf(&b, "console=" CONSOLE " reboot=t panic=-1 quiet%s %s=%s %s=%s",
 			  spec->accel == HC_ACCEL_TCG ? TCG_BOOT_ARGS : "", HC_BOOT_KEY_ROOT,
 			  spec->rootfs_mode == HC_ROOTFS_BLOCK ? "block" : "virtiofs",
-			  HC_BOOT_KEY_CHANNEL, spec->channel == HC_CHANNEL_VSOCK ? "vsock" : "serial");
+			  HC_BOOT_KEY_CHANNEL,
+			  spec->channel == HC_CHANNEL_VSOCK ? "vsock" : "serial");
 	for (size_t i = 0; r == 0 && i < spec->n_volumes; i++) {
 		if (!guest_path_ok(spec->volumes[i].guest)) {
 			hc_buf_free(&b);
