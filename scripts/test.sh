@@ -27,5 +27,15 @@ else
 	echo "0 1 0" >>"$totals"
 	status=1
 fi
+echo "== make lint (clang-format, cppcheck)"
+if make lint >build/lint.log 2>&1; then
+	echo "PASS: lint"
+	echo "1 0 0" >>"$totals"
+else
+	echo "FAIL: lint: see build/lint.log"
+	tail -n 20 build/lint.log
+	echo "0 1 0" >>"$totals"
+	status=1
+fi
 awk '{ p += $1; f += $2; s += $3 } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$totals"
 exit $status
