@@ -11,7 +11,8 @@
 # copies files (well under a second); if OUTDIR already holds the same KEY it does nothing.
 #
 # Environment:
-#   HOTCELL_KERNEL_CACHE   cache root (default /var/cache/hotcell/kernel)
+#   HOTCELL_KERNEL_CACHE   cache root (default /var/cache/hotcell/kernel; when that is not
+#                          writable, e.g. not root, ${XDG_CACHE_HOME:-~/.cache}/hotcell/kernel)
 #   HOTCELL_KERNEL_SOURCE  source tarball (default /usr/src/linux-source-6.1.tar.xz)
 #   HOTCELL_KERNEL_JOBS    make -j (default: nproc)
 set -euo pipefail
@@ -81,6 +82,13 @@ if entry_complete; then
 fi
 
 # ---- cache miss: build under an exclusive lock -----------------------------------------
+# Not root and the system cache not writable: fall back to the user's own cache.
+if [ -z "${HOTCELL_KERNEL_CACHE:-}" ] && ! { mkdir -p "$ROOT" 2>/dev/null && [ -w "$ROOT" ]; }; then
+    ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/hotcell/kernel"
+    ENTRY="$ROOT/$KEY"
+    say "/var/cache/hotcell/kernel not writable; using $ROOT"
+    if entry_complete; then install_outputs; exit 0; fi
+fi
 mkdir -p "$ROOT" || die "cannot create cache root $ROOT (set HOTCELL_KERNEL_CACHE)"
 exec 9>>"$ROOT/.lock"
 if ! flock -n 9; then
@@ -98,6 +106,9 @@ rm -rf "$ROOT"/.tmp-* "$ROOT"/src/.tmp-*
 for t in make gcc flex bison bc perl xz tar strip; do
     command -v "$t" >/dev/null 2>&1 || die "'$t' not found; needed to build the kernel"
 done
+# objtool (always built on x86_64) needs libelf's headers
+[ -e /usr/include/gelf.h ] || [ -e /usr/include/libelf/gelf.h ] \
+    || die "libelf headers not found; needed to build the kernel (apt-get install libelf-dev)"
 
 TMP=$(mktemp -d "$ROOT/.tmp-${KEY:0:16}-XXXXXX")
 MAKEPID=""
@@ -157,7 +168,7 @@ run "${MK[@]}" olddefconfig || fail "make olddefconfig failed"
 
 # Every value the fragment asks for must be in the final .config; an option that did not
 # stick almost always has an unmet dependency.
-missing=""
+missing=()
 while IFS= read -r line; do
     case "$line" in
         CONFIG_*=n) want="# ${line%=n} is not set" ;;
@@ -169,14 +180,24 @@ while IFS= read -r line; do
     got=$(grep -E "^(# )?$sym[= ]" "$OBJ/.config" || true)
     case "$want" in
         "# "*) # off: absent from .config (unmet dependency) counts as off too
-            case "$got" in "$sym="[ym]) missing="$missing $sym(=${got#*=}, want off)" ;; esac ;;
-        *)  [ "$got" = "$want" ] || missing="$missing $sym(${got:-unset}, want ${want#*=})" ;;
+            case "$got" in "$sym="[ym]) missing+=("$sym: is ${got#*=}, wanted off (selected by another option?)") ;; esac ;;
+        *)  [ "$got" = "$want" ] || missing+=("$sym: is ${got:-absent}, wanted ${want#*=}") ;;
     esac
 done < <(sed 's/[[:space:]]*$//' "$FRAG")
-if [ -n "$missing" ]; then
-    say "error: these hotcell.config options did not stick after olddefconfig"
-    say "(usually an unmet dependency; see \`make menuconfig\` help for each):"
-    for m in $missing; do say "  $m"; done
+if [ ${#missing[@]} -gt 0 ]; then
+    say "error: these hotcell.config values did not stick after olddefconfig"
+    say "(usually an unmet dependency; the Kconfig dependencies are shown below each):"
+    for m in "${missing[@]}"; do
+        say "  $m"
+        sym=${m%%:*}; sym=${sym#CONFIG_}
+        # the symbol's Kconfig entry: its depends on / select lines
+        find "$SRC" -name 'Kconfig*' -not -path '*/Documentation/*' -print0 \
+            | xargs -0 awk -v s="$sym" '
+                $0 ~ "^[[:space:]]*(menu)?config[[:space:]]+" s "$" { on = 1; next }
+                on && /^[[:space:]]*((menu)?config|menu|endmenu|choice|endchoice|if|endif|source)[[:space:]]*/ { on = 0 }
+                on && /^[[:space:]]*(depends on|select)[[:space:]]/ { sub(/^[[:space:]]*/, ""); print }' \
+            | sort -u | sed 's/^/kernel:       /' >&2 || true
+    done
     cp -f "$OBJ/.config" "$ROOT/failed-${KEY:0:16}.config" 2>/dev/null || true
     say "resulting .config kept at $ROOT/failed-${KEY:0:16}.config"
     exit 1
@@ -199,6 +220,7 @@ fi
 cp "$OBJ/.config" "$STAGE/config"
 cp "$LOG" "$STAGE/build.log"
 printf '%s\n' "$srcid" > "$STAGE/SOURCE"
+rm -rf "$ENTRY"                # an incomplete entry (files deleted by hand); we hold the lock
 mv -T "$STAGE" "$ENTRY" || fail "cannot move the new cache entry into place"
 sync -f "$ENTRY" 2>/dev/null || true
 say "cached as $ENTRY"
