@@ -611,10 +611,7 @@ static int listen_agent(struct hc_vm *vm, struct ch *ch, struct hc_error *err)
 
 static int check_spec(const struct hc_vm_spec *s, bool restoring, struct hc_error *err)
 {
-	if (s->channel != HC_CHANNEL_VSOCK)
-		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_USAGE,
-				     "backend 'cloud-hypervisor' does not support the serial "
-				     "channel (it uses vsock)");
+	/* The serial channel is refused by caps (vmm.c). */
 	if (s->rootfs_mode == HC_ROOTFS_DIR && !s->rootfs_dir)
 		return hc_error_setk(err, -EINVAL, HC_EK_INTERNAL,
 				     "cloud-hypervisor: a directory rootfs without a directory");

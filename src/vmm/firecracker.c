@@ -645,20 +645,7 @@ static int fc_new_priv(struct hc_vm *vm, struct fc **ret, struct hc_error *err)
 
 static int check_spec(const struct hc_vm_spec *s, struct hc_error *err)
 {
-	if (s->n_volumes)
-		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_USAGE,
-				     "backend 'firecracker' does not support shared directories");
-	if (s->n_devices)
-		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_USAGE,
-				     "backend 'firecracker' does not support PCI passthrough");
-	if (s->rootfs_mode == HC_ROOTFS_DIR)
-		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_USAGE,
-				     "backend 'firecracker' does not support a directory rootfs "
-				     "(it uses an ext4 block image: --rootfs-mode block)");
-	if (s->channel == HC_CHANNEL_SERIAL)
-		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_USAGE,
-				     "backend 'firecracker' does not support the serial channel "
-				     "(it uses vsock)");
+	/* Volumes, devices, a directory rootfs, the serial channel: refused by caps (vmm.c). */
 	if (!s->kernel || !s->initrd || !s->rootfs_disk)
 		return hc_error_setk(err, -EINVAL, HC_EK_INTERNAL,
 				     "firecracker needs a kernel, an initramfs and an ext4 image");

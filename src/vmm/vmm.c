@@ -38,7 +38,8 @@ static int unsupported(const struct hc_vmm_ops *ops, const char *what, struct hc
 			     ops->name, what);
 }
 
-/* Every feature the spec asks for must be in the backend's caps. */
+/* Every feature the spec asks for must be in the backend's caps: the one place, so drivers
+ * only check what caps cannot say. */
 static int check_spec(const struct hc_vmm_ops *ops, const struct hc_vm_spec *spec,
 		      struct hc_error *err)
 {
@@ -150,6 +151,9 @@ int hc_vm_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 	if (!(vm->ops->caps & HC_CAP_RESTORE) || !vm->ops->restore)
 		return unsupported(vm->ops, "restore", err);
 	if (snapshot_needs_block(vm, err) < 0)
+		return err->code;
+	/* A restore starts a fresh VMM from the spec: the same feature checks as a start. */
+	if (check_spec(vm->ops, &vm->spec, err) < 0)
 		return err->code;
 	return vm->ops->restore(vm, dir, err);
 }
