@@ -12,6 +12,8 @@ pkgs=(
 	docker-registry skopeo umoci apache2-utils
 	iproute2 jq curl ca-certificates util-linux procps psmisc
 	libclang-rt-14-dev
+	libseccomp-dev libcap-dev libmnl-dev libnftables-dev nftables dnsmasq-base
+	libmicrohttpd-dev libwslay-dev tmux python3-websockets node-ws wrk hyperfine
 )
 
 missing=()
