@@ -1,0 +1,769 @@
+/* SPDX-License-Identifier: MIT */
+/* The run options table and its two entry points: getopt (CLI) and a JSON object (server). */
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+
+#include "core/buf.h"
+#include "core/error.h"
+#include "lib/runopts.h"
+
+enum arg_kind { ARG_NONE, ARG_REQUIRED };
+
+struct runopt {
+	const char *name; /* long name */
+	int short_name;	  /* 0: none */
+	enum arg_kind arg;
+	unsigned scope; /* HC_RUNOPT_* it applies to */
+	bool repeatable;
+	int (*set)(struct hc_runopts *ro, const char *v, struct hc_error *err);
+	const char *help_arg; /* "N", "MIB", ...; NULL for a flag */
+	const char *help;
+};
+
+static int bad(struct hc_error *err, const char *fmt, ...) _printf_(2, 3);
+static int bad(struct hc_error *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	hc_error_clear(err);
+	err->code = -EINVAL;
+	snprintf(err->kind, sizeof(err->kind), "%s", HC_EK_USAGE);
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static int oom(struct hc_error *err)
+{
+	return hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
+}
+
+/* Keeps a copy of s alive as long as ro. */
+static const char *keep(struct hc_runopts *ro, const char *s, struct hc_error *err)
+{
+	char **nv, *c;
+
+	nv = realloc(ro->strs, (ro->n_strs + 1) * sizeof(*nv));
+	if (!nv)
+		return oom(err), NULL;
+	ro->strs = nv;
+	c = strdup(s);
+	if (!c)
+		return oom(err), NULL;
+	ro->strs[ro->n_strs++] = c;
+	return c;
+}
+
+static void *grow(void **v, size_t *n, size_t elem)
+{
+	size_t bytes;
+	char *nv;
+
+	if (hc_mul_overflows(*n + 1, elem, &bytes))
+		return NULL;
+	nv = realloc(*v, bytes);
+	if (!nv)
+		return NULL;
+	*v = nv;
+	memset(nv + *n * elem, 0, elem);
+	return nv + (*n)++ * elem;
+}
+
+/* Points the hc_run_opts arrays at the (possibly moved) storage. */
+static void relink(struct hc_runopts *ro)
+{
+	ro->o.env = ro->env;
+	ro->o.n_env = ro->n_env;
+	ro->o.volumes = ro->vols;
+	ro->o.n_volumes = ro->n_vols;
+	ro->o.ports = ro->ports;
+	ro->o.n_ports = ro->n_ports;
+	ro->o.devices = ro->devs;
+	ro->o.n_devices = ro->n_devs;
+	ro->o.cmd = ro->cmd;
+	ro->o.n_cmd = ro->n_cmd;
+}
+
+/* ---- value parsers ---- */
+
+static int parse_uint(const char *flag, const char *s, unsigned long long max,
+		      unsigned long long *ret, struct hc_error *err)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v > max)
+		return bad(err, "%s: invalid value '%s' (a whole number up to %llu)", flag, s, max);
+	*ret = v;
+	return 0;
+}
+
+static int parse_seconds(const char *flag, const char *s, double *ret, struct hc_error *err)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > 1e7)
+		return bad(err, "%s: invalid duration '%s' (seconds, > 0)", flag, s);
+	*ret = v;
+	return 0;
+}
+
+int hc_runopts_parse_seconds(const char *flag, const char *s, double *ret, struct hc_error *err)
+{
+	return parse_seconds(flag, s, ret, err);
+}
+
+static int parse_size(const char *flag, const char *s, size_t *ret, struct hc_error *err)
+{
+	char *end;
+	unsigned long long v, mul = 1;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || s[0] == '-')
+		goto fail;
+	if (*end) {
+		switch (*end) {
+		case 'k':
+		case 'K':
+			mul = 1ull << 10;
+			break;
+		case 'm':
+		case 'M':
+			mul = 1ull << 20;
+			break;
+		case 'g':
+		case 'G':
+			mul = 1ull << 30;
+			break;
+		default:
+			goto fail;
+		}
+		end++;
+		if (*end == 'i')
+			end++;
+		if (*end == 'B' || *end == 'b')
+			end++;
+		if (*end)
+			goto fail;
+	}
+	if (v == 0 || v > (unsigned long long)SIZE_MAX / mul || v * mul > (1ull << 32))
+		goto fail;
+	*ret = (size_t)(v * mul);
+	return 0;
+fail:
+	return bad(err, "%s: invalid size '%s' (bytes, 1..4G, K/M/G suffixes)", flag, s);
+}
+
+static int pick(const char *flag, const char *s, const char *const *names, size_t n, int *ret,
+		struct hc_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (hc_streq(s, names[i])) {
+			*ret = (int)i;
+			return 0;
+		}
+	}
+	return bad(err, "%s: invalid value '%s'", flag, s);
+}
+
+/* ---- setters, one per option ---- */
+
+static int set_backend(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	return (ro->o.backend = keep(ro, v, err)) ? 0 : -ENOMEM;
+}
+
+static int set_cpus(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	unsigned long long u;
+	int r = parse_uint("--cpus", v, 64, &u, err);
+
+	if (r)
+		return r;
+	if (u == 0)
+		return bad(err, "--cpus: must be at least 1");
+	ro->o.cpus = (unsigned)u;
+	return 0;
+}
+
+static int set_memory(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	unsigned long long u;
+	int r = parse_uint("--memory", v, 1u << 20, &u, err);
+
+	if (r)
+		return r;
+	if (u < 32)
+		return bad(err, "--memory: at least 32 MiB");
+	ro->o.memory_mib = (unsigned)u;
+	return 0;
+}
+
+static int set_timeout(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	return parse_seconds("--timeout", v, &ro->o.timeout_s, err);
+}
+
+static int set_boot_timeout(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	return parse_seconds("--boot-timeout", v, &ro->o.boot_timeout_s, err);
+}
+
+static int set_entrypoint(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	return (ro->o.entrypoint = keep(ro, v, err)) ? 0 : -ENOMEM;
+}
+
+static int set_env(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	const char *c = keep(ro, v, err), **slot;
+
+	if (!c)
+		return -ENOMEM;
+	slot = grow((void **)&ro->env, &ro->n_env, sizeof(*slot));
+	if (!slot)
+		return oom(err);
+	*slot = c;
+	relink(ro);
+	return 0;
+}
+
+static int set_workdir(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	if (v[0] != '/')
+		return bad(err, "-w: '%s' is not an absolute path", v);
+	return (ro->o.workdir = keep(ro, v, err)) ? 0 : -ENOMEM;
+}
+
+static int set_user(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	return (ro->o.user = keep(ro, v, err)) ? 0 : -ENOMEM;
+}
+
+/* HOST:GUEST[:ro|:rw]. The host side is made absolute here so the library sees no relative
+ * paths; the guest side must be absolute. */
+static int set_volume(struct hc_runopts *ro, const char *s, struct hc_error *err)
+{
+	_cleanup_free_ char *copy = strdup(s), *host_abs = NULL;
+	char *guest, *mode;
+	struct hc_volume vol = {0}, *slot;
+
+	if (!copy)
+		return oom(err);
+	guest = strchr(copy, ':');
+	if (!guest || guest == copy)
+		goto fail;
+	*guest++ = 0;
+	mode = strchr(guest, ':');
+	if (mode)
+		*mode++ = 0;
+	if (guest[0] != '/' || (mode && !hc_streq(mode, "ro") && !hc_streq(mode, "rw")))
+		goto fail;
+	host_abs = realpath(copy, NULL);
+	if (!host_abs) {
+		int e = errno;
+
+		bad(err, "-v %s: host directory '%s': %s", s, copy, strerror(e));
+		err->code = -e;
+		return -e;
+	}
+	vol.host = keep(ro, host_abs, err);
+	vol.guest = vol.host ? keep(ro, guest, err) : NULL;
+	if (!vol.guest)
+		return -ENOMEM;
+	vol.readonly = mode && hc_streq(mode, "ro");
+	slot = grow((void **)&ro->vols, &ro->n_vols, sizeof(*slot));
+	if (!slot)
+		return oom(err);
+	*slot = vol;
+	relink(ro);
+	return 0;
+fail:
+	return bad(err, "-v %s: expected HOSTDIR:GUESTDIR[:ro] with an absolute GUESTDIR", s);
+}
+
+static int set_network(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	static const char *const nets[] = {"none", "inet", "full"};
+	int i, r = pick("--network", v, nets, HC_ARRAY_SIZE(nets), &i, err);
+
+	if (!r)
+		ro->o.network = (enum hc_network)i;
+	return r;
+}
+
+static int set_publish(struct hc_runopts *ro, const char *s, struct hc_error *err)
+{
+	const char *orig = s;
+	unsigned long h, g;
+	struct hc_port *p;
+	char *end;
+
+	errno = 0;
+	h = strtoul(s, &end, 10);
+	if (errno || end == s || *end != ':' || h == 0 || h > 65535 || s[0] == '-')
+		goto fail;
+	s = end + 1;
+	g = strtoul(s, &end, 10);
+	if (errno || end == s || *end || g == 0 || g > 65535 || s[0] == '-')
+		goto fail;
+	p = grow((void **)&ro->ports, &ro->n_ports, sizeof(*p));
+	if (!p)
+		return oom(err);
+	p->host = (uint16_t)h;
+	p->guest = (uint16_t)g;
+	relink(ro);
+	return 0;
+fail:
+	return bad(err, "-p: expected HOSTPORT:GUESTPORT (1..65535), got '%s'", orig);
+}
+
+static int set_interactive(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	ro->o.interactive = true;
+	return 0;
+}
+
+static int set_output_limit(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	return parse_size("--output-limit", v, &ro->o.output_limit, err);
+}
+
+static int set_kernel(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	return (ro->o.kernel = keep(ro, v, err)) ? 0 : -ENOMEM;
+}
+
+static int set_accel(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	static const char *const accels[] = {"auto", "kvm", "tcg"};
+	int i, r = pick("--accel", v, accels, HC_ARRAY_SIZE(accels), &i, err);
+
+	if (!r)
+		ro->o.accel = (enum hc_accel)i;
+	return r;
+}
+
+static int set_rootfs(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	return (ro->o.rootfs_dir = keep(ro, v, err)) ? 0 : -ENOMEM;
+}
+
+static int set_rootfs_mode(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	static const char *const modes[] = {"auto", "dir", "block"};
+	int i, r = pick("--rootfs-mode", v, modes, HC_ARRAY_SIZE(modes), &i, err);
+
+	if (!r)
+		ro->o.rootfs_mode = (enum hc_rootfs_mode)i;
+	return r;
+}
+
+static int set_channel(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	static const char *const channels[] = {"auto", "serial", "vsock"};
+	int i, r = pick("--channel", v, channels, HC_ARRAY_SIZE(channels), &i, err);
+
+	if (!r)
+		ro->o.channel = (enum hc_channel)i;
+	return r;
+}
+
+static int set_pull(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	static const char *const pulls[] = {"missing", "always", "never"};
+	int i, r = pick("--pull", v, pulls, HC_ARRAY_SIZE(pulls), &i, err);
+
+	if (!r)
+		ro->o.pull = (enum hc_pull_policy)i;
+	return r;
+}
+
+static int set_jailer(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	ro->o.jailer = true;
+	return 0;
+}
+
+static int set_device(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	const char *c = keep(ro, v, err), **slot;
+
+	if (!c)
+		return -ENOMEM;
+	slot = grow((void **)&ro->devs, &ro->n_devs, sizeof(*slot));
+	if (!slot)
+		return oom(err);
+	*slot = c;
+	relink(ro);
+	return 0;
+}
+
+#define BOTH (HC_RUNOPT_RUN | HC_RUNOPT_VM)
+
+/* The table. Order is the order of the help text. */
+static const struct runopt table[] = {
+	{"backend", 0, ARG_REQUIRED, BOTH, false, set_backend, "NAME",
+	 "auto|libkrun|firecracker|cloud-hypervisor|qemu (auto)"},
+	{"cpus", 0, ARG_REQUIRED, BOTH, false, set_cpus, "N", "virtual CPUs (1)"},
+	{"memory", 0, ARG_REQUIRED, BOTH, false, set_memory, "MIB", "guest memory (256)"},
+	{"timeout", 0, ARG_REQUIRED, HC_RUNOPT_RUN, false, set_timeout, "SECONDS",
+	 "command timeout, from the command's start (30)"},
+	{"boot-timeout", 0, ARG_REQUIRED, BOTH, false, set_boot_timeout, "SECONDS",
+	 "time allowed for the guest to boot (60)"},
+	{"entrypoint", 0, ARG_REQUIRED, HC_RUNOPT_RUN, false, set_entrypoint, "CMD",
+	 "override the image's entrypoint (\"\" clears it; a JSON array is accepted)"},
+	{"env", 'e', ARG_REQUIRED, BOTH, true, set_env, "KEY[=VALUE]",
+	 "set a variable (KEY alone takes the host's value)"},
+	{"workdir", 'w', ARG_REQUIRED, BOTH, false, set_workdir, "DIR",
+	 "working directory (must exist in the image)"},
+	{"user", 'u', ARG_REQUIRED, BOTH, false, set_user, "USER[:GROUP]",
+	 "user to run as (names or numbers, resolved in the image)"},
+	{"volume", 'v', ARG_REQUIRED, BOTH, true, set_volume, "HOST:GUEST[:ro]",
+	 "share a host directory"},
+	{"network", 0, ARG_REQUIRED, BOTH, false, set_network, "MODE", "none|inet|full (none)"},
+	{"publish", 'p', ARG_REQUIRED, BOTH, true, set_publish, "HOST:GUEST",
+	 "publish a guest port"},
+	{"interactive", 'i', ARG_NONE, HC_RUNOPT_RUN, false, set_interactive, NULL,
+	 "forward stdin to the command"},
+	{"output-limit", 0, ARG_REQUIRED, HC_RUNOPT_RUN, false, set_output_limit, "BYTES",
+	 "captured bytes per stream with --json (1M); K/M/G suffixes"},
+	{"kernel", 0, ARG_REQUIRED, BOTH, false, set_kernel, "PATH",
+	 "guest kernel (default: $HOTCELL_KERNEL, else the project's)"},
+	{"accel", 0, ARG_REQUIRED, BOTH, false, set_accel, "MODE",
+	 "auto|kvm|tcg (QEMU only; auto)"},
+	{"rootfs", 0, ARG_REQUIRED, BOTH, false, set_rootfs, "DIR",
+	 "run from a plain directory tree instead of an image"},
+	{"rootfs-mode", 0, ARG_REQUIRED, BOTH, false, set_rootfs_mode, "MODE",
+	 "dir|block: virtio-fs share or read-only ext4 disk"},
+	{"channel", 0, ARG_REQUIRED, BOTH, false, set_channel, "MODE",
+	 "auto|serial|vsock: the agent channel"},
+	{"pull", 0, ARG_REQUIRED, BOTH, false, set_pull, "POLICY",
+	 "missing|always|never (missing)"},
+	{"jailer", 0, ARG_NONE, BOTH, false, set_jailer, NULL, "run Firecracker under its jailer"},
+	{"device", 0, ARG_REQUIRED, BOTH, true, set_device, "PCI_ADDRESS",
+	 "pass a PCI device through (cloud-hypervisor, qemu; needs --kernel)"},
+};
+
+static const struct runopt *lookup(const char *name)
+{
+	for (size_t i = 0; i < HC_ARRAY_SIZE(table); i++)
+		if (hc_streq(table[i].name, name))
+			return &table[i];
+	return NULL;
+}
+
+void hc_runopts_init(struct hc_runopts *ro)
+{
+	memset(ro, 0, sizeof(*ro));
+	hc_run_opts_init(&ro->o);
+}
+
+void hc_runopts_free(struct hc_runopts *ro)
+{
+	if (!ro)
+		return;
+	for (size_t i = 0; i < ro->n_strs; i++)
+		free(ro->strs[i]);
+	free(ro->strs);
+	free(ro->env);
+	free(ro->vols);
+	free(ro->ports);
+	free(ro->devs);
+	free(ro->cmd);
+	hc_runopts_init(ro);
+}
+
+static int apply(struct hc_runopts *ro, unsigned scope, const struct runopt *opt, const char *value,
+		 struct hc_error *err)
+{
+	if (!(opt->scope & scope))
+		return bad(err, "--%s does not apply here", opt->name);
+	if (opt->arg == ARG_REQUIRED && !value)
+		return bad(err, "--%s needs a value", opt->name);
+	return opt->set(ro, value ? value : "", err);
+}
+
+int hc_runopts_set(struct hc_runopts *ro, unsigned scope, const char *name, const char *value,
+		   struct hc_error *err)
+{
+	const struct runopt *opt = lookup(name);
+
+	if (!opt) {
+		bad(err, "unknown option '%s'", name);
+		err->code = -ENOENT;
+		return -ENOENT;
+	}
+	return apply(ro, scope, opt, value, err);
+}
+
+int hc_runopts_set_image(struct hc_runopts *ro, const char *image, struct hc_error *err)
+{
+	return (ro->o.image = keep(ro, image, err)) ? 0 : -ENOMEM;
+}
+
+int hc_runopts_set_cmd(struct hc_runopts *ro, const char *const *cmd, size_t n,
+		       struct hc_error *err)
+{
+	free(ro->cmd);
+	ro->cmd = NULL;
+	ro->n_cmd = 0;
+	if (n) {
+		ro->cmd = calloc(n, sizeof(*ro->cmd));
+		if (!ro->cmd)
+			return oom(err);
+		for (size_t i = 0; i < n; i++) {
+			ro->cmd[i] = keep(ro, cmd[i], err);
+			if (!ro->cmd[i])
+				return -ENOMEM;
+			ro->n_cmd = i + 1;
+		}
+	}
+	relink(ro);
+	return 0;
+}
+
+/* ---- getopt ---- */
+
+/* Ids of table entries in the getopt loop: 0x1000 + index; extras keep theirs (< 0x1000). */
+#define TABLE_ID 0x1000
+
+int hc_runopts_getopt(struct hc_runopts *ro, unsigned scope, int argc, char **argv,
+		      const struct hc_runopt_extra *extra, size_t n_extra,
+		      int (*on_extra)(int id, const char *arg, void *userdata,
+				      struct hc_error *err),
+		      void *userdata, struct hc_error *err)
+{
+	size_t n = HC_ARRAY_SIZE(table) + n_extra + 1, k = 0;
+	_cleanup_free_ struct option *lo = calloc(n, sizeof(*lo));
+	/* "+" stops at the first operand; ":" lets us word the errors ourselves. */
+	char shorts[2 + 3 * (HC_ARRAY_SIZE(table) + 16)] = "+:";
+	size_t sl = 2;
+	int c, r;
+
+	if (!lo || n_extra > 16)
+		return oom(err);
+	for (size_t i = 0; i < HC_ARRAY_SIZE(table); i++) {
+		if (!(table[i].scope & scope))
+			continue;
+		lo[k++] = (struct option){
+			table[i].name, table[i].arg == ARG_NONE ? no_argument : required_argument,
+			NULL, TABLE_ID + (int)i};
+		if (table[i].short_name) {
+			shorts[sl++] = (char)table[i].short_name;
+			if (table[i].arg != ARG_NONE)
+				shorts[sl++] = ':';
+		}
+	}
+	for (size_t i = 0; i < n_extra; i++) {
+		lo[k++] = (struct option){extra[i].name, extra[i].has_arg, NULL, extra[i].id};
+		if (extra[i].short_name) {
+			shorts[sl++] = (char)extra[i].short_name;
+			if (extra[i].has_arg != no_argument)
+				shorts[sl++] = ':';
+		}
+	}
+	shorts[sl] = 0;
+
+	optind = 0; /* reinitialise getopt: main() already looked at argv */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
+		if (c == '?' || c == ':') {
+			const char *what = argv[optind - 1];
+
+			if (c == ':' && optopt > 0 && optopt < 0x100)
+				return bad(err, "%s: option -%c needs a value", argv[0], optopt);
+			if (c == ':')
+				return bad(err, "%s: option '%s' needs a value", argv[0], what);
+			if (optopt > 0 && optopt < 0x100)
+				return bad(err, "%s: unrecognized option '-%c'", argv[0], optopt);
+			return bad(err, "%s: unrecognized option '%s'", argv[0], what);
+		}
+		/* A short option comes back as its letter: find its entry. */
+		if (c < TABLE_ID) {
+			bool found = false;
+
+			for (size_t i = 0; i < HC_ARRAY_SIZE(table) && !found; i++) {
+				if (table[i].short_name == c && (table[i].scope & scope)) {
+					c = TABLE_ID + (int)i;
+					found = true;
+				}
+			}
+			if (!found) {
+				for (size_t i = 0; i < n_extra && !found; i++)
+					if (extra[i].short_name == c) {
+						c = extra[i].id;
+						found = true;
+					}
+				r = on_extra ? on_extra(c, optarg, userdata, err)
+					     : bad(err, "%s: unexpected option", argv[0]);
+				if (r < 0)
+					return r;
+				continue;
+			}
+		}
+		if (c >= TABLE_ID && c < TABLE_ID + (int)HC_ARRAY_SIZE(table)) {
+			r = apply(ro, scope, &table[c - TABLE_ID], optarg, err);
+		} else {
+			r = on_extra ? on_extra(c, optarg, userdata, err)
+				     : bad(err, "%s: unexpected option", argv[0]);
+		}
+		if (r < 0)
+			return r;
+	}
+	return optind;
+}
+
+/* ---- JSON ---- */
+
+static int json_text(const char *key, const json_t *v, char *buf, size_t len, const char **ret,
+		     struct hc_error *err)
+{
+	if (json_is_string(v)) {
+		*ret = json_string_value(v);
+		return 0;
+	}
+	if (json_is_integer(v)) {
+		snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		*ret = buf;
+		return 0;
+	}
+	if (json_is_real(v)) {
+		snprintf(buf, len, "%.17g", json_real_value(v));
+		*ret = buf;
+		return 0;
+	}
+	return bad(err, "%s: expected a string or a number", key);
+}
+
+int hc_runopts_from_json(struct hc_runopts *ro, unsigned scope, const json_t *params,
+			 const char *const *skip, struct hc_error *err)
+{
+	const char *key;
+	json_t *v;
+	int r;
+
+	if (!json_is_object(params))
+		return bad(err, "params: expected an object");
+	json_object_foreach((json_t *)params, key, v)
+	{
+		char name[64], num[64];
+		const struct runopt *opt;
+		const char *text;
+		bool skipped = false;
+
+		for (size_t i = 0; skip && skip[i] && !skipped; i++)
+			skipped = hc_streq(skip[i], key);
+		if (skipped)
+			continue;
+		if (hc_streq(key, "image")) {
+			if (!json_is_string(v))
+				return bad(err, "image: expected a string");
+			r = hc_runopts_set_image(ro, json_string_value(v), err);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (hc_streq(key, "cmd")) {
+			size_t n = json_array_size(v);
+			_cleanup_free_ const char **argv = NULL;
+
+			if (!json_is_array(v))
+				return bad(err, "cmd: expected an array of strings");
+			argv = calloc(n + 1, sizeof(*argv));
+			if (!argv)
+				return oom(err);
+			for (size_t i = 0; i < n; i++) {
+				argv[i] = json_string_value(json_array_get(v, i));
+				if (!argv[i])
+					return bad(err, "cmd: expected an array of strings");
+			}
+			r = hc_runopts_set_cmd(ro, argv, n, err);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (strlen(key) >= sizeof(name))
+			return bad(err, "unknown parameter '%.60s...'", key);
+		for (size_t i = 0; (name[i] = key[i] == '_' ? '-' : key[i]); i++)
+			;
+		opt = lookup(name);
+		if (!opt || !(opt->scope & scope))
+			return bad(err, "unknown parameter '%s'", key);
+		if (opt->arg == ARG_NONE) {
+			if (!json_is_boolean(v))
+				return bad(err, "%s: expected true or false", key);
+			if (json_is_true(v) && (r = apply(ro, scope, opt, NULL, err)) < 0)
+				return r;
+			continue;
+		}
+		if (opt->repeatable && json_is_array(v)) {
+			size_t i;
+			json_t *e;
+
+			json_array_foreach(v, i, e)
+			{
+				if ((r = json_text(key, e, num, sizeof(num), &text, err)) < 0 ||
+				    (r = apply(ro, scope, opt, text, err)) < 0)
+					return r;
+			}
+			continue;
+		}
+		if (opt->set == set_env && json_is_object(v)) {
+			const char *k;
+			json_t *e;
+
+			json_object_foreach(v, k, e)
+			{
+				_cleanup_free_ char *kv = NULL;
+
+				if (!json_is_string(e))
+					return bad(err, "env.%s: expected a string", k);
+				if (!*k || strchr(k, '='))
+					return bad(err, "env: invalid variable name '%s'", k);
+				if (asprintf(&kv, "%s=%s", k, json_string_value(e)) < 0)
+					return oom(err);
+				if ((r = apply(ro, scope, opt, kv, err)) < 0)
+					return r;
+			}
+			continue;
+		}
+		if ((r = json_text(key, v, num, sizeof(num), &text, err)) < 0 ||
+		    (r = apply(ro, scope, opt, text, err)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+char *hc_runopts_help(unsigned scope)
+{
+	struct hc_buf b = {0};
+
+	for (size_t i = 0; i < HC_ARRAY_SIZE(table); i++) {
+		char head[64];
+
+		if (!(table[i].scope & scope))
+			continue;
+		if (table[i].short_name)
+			snprintf(head, sizeof(head), "-%c, --%s%s%s", table[i].short_name,
+				 table[i].name, table[i].help_arg ? " " : "",
+				 table[i].help_arg ? table[i].help_arg : "");
+		else
+			snprintf(head, sizeof(head), "--%s%s%s", table[i].name,
+				 table[i].help_arg ? " " : "",
+				 table[i].help_arg ? table[i].help_arg : "");
+		if (hc_buf_printf(&b, "  %-24s %s\n", head, table[i].help) < 0) {
+			hc_buf_free(&b);
+			return NULL;
+		}
+	}
+	return hc_buf_steal(&b, NULL);
+}

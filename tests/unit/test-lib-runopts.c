@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/* The run options table: the getopt loop (CLI) and the JSON object (server) set the same
+ * fields through the same setters, and refuse the same bad values. */
+#include <getopt.h>
+
+#include "lib/runopts.h"
+#include "test.h"
+
+static int extra_seen;
+
+/* getopt wants char **: writable copies (leaked: the test is short-lived). */
+static char **mkargv(const char *const *in)
+{
+	size_t n = 0;
+	char **v;
+
+	while (in[n])
+		n++;
+	v = calloc(n + 1, sizeof(*v));
+	for (size_t i = 0; v && i < n; i++)
+		v[i] = strdup(in[i]);
+	return v;
+}
+
+static int on_extra(int id, const char *arg, void *userdata, struct hc_error *err)
+{
+	extra_seen = id;
+	*(const char **)userdata = arg;
+	return 0;
+}
+
+TEST(getopt_sets_fields)
+{
+	const char *const args[] = {"run", "--cpus", "2",      "--memory=128", "-e",	"A=1",
+				    "-eB", "-w",     "/tmp",   "--channel",    "vsock", "--name",
+				    "x",   "-i",     "alpine", "--cpus",       "9",	NULL};
+	struct hc_runopt_extra extra[] = {{"name", required_argument, 0, 7}};
+	struct hc_runopts ro;
+	struct hc_error err = {0};
+	const char *name = NULL;
+	char **argv = mkargv(args);
+	int r;
+
+	hc_runopts_init(&ro);
+	r = hc_runopts_getopt(&ro, HC_RUNOPT_RUN, 17, argv, extra, 1, on_extra, &name, &err);
+	ASSERT_OK(r, &err);
+	ASSERT_EQ_STR(argv[r], "alpine"); /* options end at IMAGE */
+	ASSERT_EQ_INT(ro.o.cpus, 2);
+	ASSERT_EQ_INT(ro.o.memory_mib, 128);
+	ASSERT_EQ_INT(ro.o.n_env, 2);
+	ASSERT_EQ_STR(ro.o.env[1], "B");
+	ASSERT_EQ_STR(ro.o.workdir, "/tmp");
+	ASSERT_EQ_INT(ro.o.channel, HC_CHANNEL_VSOCK);
+	ASSERT_TRUE(ro.o.interactive);
+	ASSERT_EQ_INT(extra_seen, 7);
+	ASSERT_EQ_STR(name, "x");
+	hc_runopts_free(&ro);
+}
+
+TEST(getopt_errors)
+{
+	const char *const a1_[] = {"run", "--cpus", "zero", "img", NULL};
+	const char *const a2_[] = {"run", "--bogus", "img", NULL};
+	const char *const a3_[] = {"vm create", "--timeout", "3", "img",
+				   NULL}; /* run-only option */
+	struct hc_runopts ro;
+	struct hc_error err = {0};
+	char **a1 = mkargv(a1_), **a2 = mkargv(a2_), **a3 = mkargv(a3_);
+
+	hc_runopts_init(&ro);
+	ASSERT_ERR(hc_runopts_getopt(&ro, HC_RUNOPT_RUN, 4, a1, NULL, 0, NULL, NULL, &err));
+	ASSERT_TRUE(strstr(err.message, "--cpus: invalid value 'zero'") != NULL);
+	ASSERT_ERR(hc_runopts_getopt(&ro, HC_RUNOPT_RUN, 3, a2, NULL, 0, NULL, NULL, &err));
+	ASSERT_TRUE(strstr(err.message, "unrecognized option '--bogus'") != NULL);
+	ASSERT_ERR(hc_runopts_getopt(&ro, HC_RUNOPT_VM, 4, a3, NULL, 0, NULL, NULL, &err));
+	ASSERT_TRUE(strstr(err.message, "unrecognized option '--timeout'") != NULL);
+	hc_runopts_free(&ro);
+}
+
+TEST(json_sets_same_fields)
+{
+	json_error_t je;
+	json_t *p =
+		json_loads("{\"image\":\"alpine\",\"cmd\":[\"echo\",\"hi\"],\"cpus\":2,"
+			   "\"boot_timeout\":1.5,\"env\":{\"A\":\"1\"},\"publish\":[\"80:8080\"],"
+			   "\"rootfs-mode\":\"block\",\"jailer\":true,\"interactive\":false,"
+			   "\"name\":\"skipped\"}",
+			   0, &je);
+	const char *skip[] = {"name", NULL};
+	struct hc_runopts ro;
+	struct hc_error err = {0};
+
+	ASSERT_TRUE(p != NULL);
+	hc_runopts_init(&ro);
+	ASSERT_OK(hc_runopts_from_json(&ro, HC_RUNOPT_RUN, p, skip, &err), &err);
+	json_decref(p);
+	ASSERT_EQ_STR(ro.o.image, "alpine");
+	ASSERT_EQ_INT(ro.o.n_cmd, 2);
+	ASSERT_EQ_STR(ro.o.cmd[1], "hi");
+	ASSERT_EQ_INT(ro.o.cpus, 2);
+	ASSERT_TRUE(ro.o.boot_timeout_s == 1.5);
+	ASSERT_EQ_STR(ro.o.env[0], "A=1");
+	ASSERT_EQ_INT(ro.o.ports[0].guest, 8080);
+	ASSERT_EQ_INT(ro.o.rootfs_mode, HC_ROOTFS_BLOCK);
+	ASSERT_TRUE(ro.o.jailer);
+	ASSERT_TRUE(!ro.o.interactive);
+	hc_runopts_free(&ro);
+}
+
+TEST(json_errors)
+{
+	static const char *const bad[] = {
+		"{\"cpus\":0}",
+		"{\"cpus\":\"x\"}",
+		"{\"memory\":true}",
+		"{\"bogus\":1}",
+		"{\"jailer\":\"yes\"}",
+		"{\"cmd\":[1]}",
+		"{\"env\":{\"=\":\"x\"}}",
+		"[]",
+		"{\"timeout\":-1}",
+		"{\"publish\":[\"1\"]}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *p = json_loads(bad[i], JSON_DECODE_ANY, NULL);
+		struct hc_runopts ro;
+		struct hc_error err = {0};
+		int r;
+
+		hc_runopts_init(&ro);
+		r = hc_runopts_from_json(&ro, HC_RUNOPT_RUN, p, NULL, &err);
+		json_decref(p);
+		hc_runopts_free(&ro);
+		if (r >= 0)
+			FAILF("%s accepted", bad[i]);
+		if (!err.message[0])
+			FAILF("%s: no message", bad[i]);
+	}
+}
+
+int main(void)
+{
+	RUN(getopt_sets_fields);
+	RUN(getopt_errors);
+	RUN(json_sets_same_fields);
+	RUN(json_errors);
+	return test_summary();
+}
