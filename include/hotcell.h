@@ -200,6 +200,130 @@ HC_EXPORT char *hc_run_result_to_json_error(const struct hc_run_result *result,
  * { "error": { "kind": "...", "message": "..." } } (malloc'd, NUL-terminated). */
 HC_EXPORT char *hc_error_to_json(const struct hc_error *err);
 
+/* ---- persistent VMs (`hotcell vm ...`, DESIGN.md §9, docs/vm.md) ------------------------ */
+
+/* A persistent VM outlives the call that made it. One supervisor process per VM (started
+ * detached by hc_pvm_create) owns the VMM and its helpers, the agent channel and the console
+ * log; every hc_pvm_* call below is a short-lived client of it, talking over the control
+ * socket in the VM's runtime dir (mode 0600; the supervisor accepts the same uid or root).
+ * State: $HOTCELL_HOME/vms/<id>/vm.json. A VM is named by its id (64 hex digits), an
+ * unambiguous prefix of the id, or its name. The hc_vm_* names belong to the backend layer,
+ * hence hc_pvm_ ("persistent VM"). */
+
+enum hc_pvm_status {
+	HC_PVM_RUNNING, /* the guest runs */
+	HC_PVM_PAUSED,	/* hc_pvm_pause: vCPUs stopped, memory kept */
+	HC_PVM_STOPPED, /* ended on purpose: hc_pvm_stop, idle timeout, lifetime */
+	HC_PVM_DEAD,	/* ended unexpectedly: the VMM or the supervisor died */
+	HC_PVM_CREATING /* booting, not yet answering */
+};
+/* "running", "paused", "stopped", "dead", "creating". */
+HC_EXPORT const char *hc_pvm_status_name(enum hc_pvm_status s);
+
+#define HC_PVM_ID_LEN 64 /* hex digits; buffers are HC_PVM_ID_LEN + 1 */
+
+struct hc_pvm_create_opts {
+	/* The run options that apply to a VM: image or rootfs_dir, backend, cpus, memory_mib,
+	 * boot_timeout_s, env / workdir / user (the defaults of every exec), volumes, network,
+	 * ports, kernel, accel, rootfs_mode, channel, pull, jailer, devices. cmd, entrypoint,
+	 * the stdio fds, interactive, timeout_s and output_limit are not used. */
+	const struct hc_run_opts *run;
+	const char *name; /* NULL: none; else unique among the VMs, [A-Za-z0-9][A-Za-z0-9_.-]* */
+	double idle_timeout_s; /* > 0: stop after this long with no command running and no client */
+	double lifetime_s;     /* > 0: stop this long after the VM was created */
+	/* Set instead of booting: the supervisor restores this snapshot directory (written by
+	 * `vm snapshot`) and the VM's spec comes from there. */
+	const char *restore_dir;
+};
+
+/* Creates a VM and returns once its guest has answered (HELLO), writing its id into ret_id
+ * (HC_PVM_ID_LEN + 1 bytes). A failure of the boot comes back as err (one line: the same
+ * reasons as hc_run's, with the console's last lines) and leaves nothing behind. -EUSERS past
+ * HOTCELL_MAX_PERSISTENT_VMS (default 64) live VMs; -EEXIST for a name in use. store is the
+ * image store (NULL with rootfs_dir). */
+HC_EXPORT int hc_pvm_create(struct hc_store *store, const struct hc_pvm_create_opts *o,
+			    char *ret_id, struct hc_error *err);
+
+/* Resolves a VM reference (id, unambiguous id prefix, or name) to its id. -ENOENT when none
+ * matches, -EINVAL (with the candidates) when a prefix is ambiguous. */
+HC_EXPORT int hc_pvm_resolve(const char *ref, char *ret_id, struct hc_error *err);
+
+struct hc_pvm_info {
+	char id[HC_PVM_ID_LEN + 1];
+	char *name;  /* NULL when none */
+	char *image; /* normalised reference, or NULL with a rootfs dir */
+	char digest[72];
+	char backend[32];
+	enum hc_pvm_status status; /* live: a dead supervisor (pid + start time) reads as dead */
+	char created[40];	   /* RFC 3339, UTC */
+	int pid;		   /* the supervisor's; 0 once it has ended */
+};
+/* Every VM, oldest first. */
+HC_EXPORT int hc_pvm_list(struct hc_pvm_info **ret, size_t *ret_n, struct hc_error *err);
+HC_EXPORT void hc_pvm_list_free(struct hc_pvm_info *list, size_t n);
+/* The `vm ls --json` array: [{id, name, image, backend, status, created, pid}] (malloc'd). */
+HC_EXPORT char *hc_pvm_list_to_json(const struct hc_pvm_info *list, size_t n);
+/* The `vm inspect` object (malloc'd JSON): vm.json (id, name, image, digest, backend, spec,
+ * created, status, pid, pid_start, runtime_dir, ...) with the live status, and for a dead VM
+ * "console_tail" (its console's last lines) and "error" when known. */
+HC_EXPORT int hc_pvm_inspect(const char *ref, char **ret_json, struct hc_error *err);
+
+struct hc_pvm_exec_opts {
+	const char *const *cmd; /* argv; required */
+	size_t n_cmd;
+	const char *const *env; /* KEY=VALUE (KEY alone: the caller's value), on top of the VM's */
+	size_t n_env;
+	const char *workdir; /* NULL: the VM's (-w at create, else the image's) */
+	const char *user;    /* NULL: the VM's */
+	double timeout_s;    /* 0: none */
+	bool detach;	     /* keep running after the call returns; output to a guest log */
+	int stdin_fd;	     /* >= 0: forwarded to the command, EOF closes its stdin; -1: none */
+	int stdout_fd;	     /* the command's output is written here as it arrives (-1: dropped) */
+	int stderr_fd;
+	/* >= 0: readable when the call must end: one byte sends SIGTERM to the command, a
+	 * second (or EOF) abandons it (SIGKILL); hc_pvm_exec then returns -ECANCELED. */
+	int cancel_fd;
+};
+/* Fills defaults: fds -1, everything else zero. */
+HC_EXPORT void hc_pvm_exec_opts_init(struct hc_pvm_exec_opts *o);
+
+struct hc_pvm_exec_result {
+	int exit_code; /* -1 when killed by a signal or the timeout */
+	int signal;    /* 0 when none */
+	bool timed_out;
+	int pid; /* the command's pid in the guest */
+	double t_exec_ms;
+};
+/* Runs a command in a running VM (any number at once), streaming its stdio. Returns 0 when it
+ * ran (whatever its exit code; with detach, once it started), or a negative errno: the guest
+ * could not start it (err->kind "exec", res->exit_code 126/127 as in hc_run), the VM is not
+ * running, ... */
+HC_EXPORT int hc_pvm_exec(const char *ref, const struct hc_pvm_exec_opts *o,
+			  struct hc_pvm_exec_result *res, struct hc_error *err);
+/* The shell-like status: code, 128+signal, 124 for a timeout. */
+HC_EXPORT int hc_pvm_exec_status(const struct hc_pvm_exec_result *res);
+
+/* Copies host_path (a file, a symlink or a directory, recursively; modes kept) to guest_path,
+ * or guest_path to host_path; streamed in bounded chunks, nothing partial left on failure.
+ * As cp: when the destination is an existing directory the source goes inside it. */
+HC_EXPORT int hc_pvm_copy_in(const char *ref, const char *host_path, const char *guest_path,
+			     struct hc_error *err);
+HC_EXPORT int hc_pvm_copy_out(const char *ref, const char *guest_path, const char *host_path,
+			      struct hc_error *err);
+
+HC_EXPORT int hc_pvm_pause(const char *ref, struct hc_error *err);
+HC_EXPORT int hc_pvm_resume(const char *ref, struct hc_error *err);
+/* SHUTDOWN to the guest, then the VM is ended after grace_s (<= 0: 10 s). The VM stays
+ * listed as stopped until removed. Stopping a stopped or dead VM is a no-op. */
+HC_EXPORT int hc_pvm_stop(const char *ref, double grace_s, struct hc_error *err);
+/* Removes a stopped or dead VM; force also a running or paused one (stopped first, without
+ * grace). Nothing survives: no process, mount, socket, temp file, runtime dir. */
+HC_EXPORT int hc_pvm_remove(const char *ref, bool force, struct hc_error *err);
+/* Removes every stopped and dead VM; returns how many. */
+HC_EXPORT int hc_pvm_prune(struct hc_error *err);
+/* Writes the VM's console log to fd. */
+HC_EXPORT int hc_pvm_logs(const char *ref, int fd, struct hc_error *err);
+
 #ifdef __cplusplus
 }
 #endif
