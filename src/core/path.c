@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <stdarg.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 
@@ -256,6 +258,116 @@ int hc_path_write_file_atomic(const char *path, const void *data, size_t len, mo
 		r = hc_error_errno(err, -errno, "fsync %s", tmp);
 		goto fail;
 	}
+	if (close(fd) < 0) {
+		fd = -1;
+		r = hc_error_errno(err, -errno, "close %s", tmp);
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		r = hc_error_errno(err, -errno, "rename %s", path);
+		goto fail;
+	}
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return r;
+}
+
+/* Copies [off, off + len) of in to out at the same offset: copy_file_range, or plain reads and
+ * writes where the kernel refuses it (across file systems since 5.19, tmpfs to ext4 here). */
+#define COPY_CHUNK (1u << 20)
+static int copy_range(int in, int out, off_t off, off_t len, bool *no_cfr, char **buf)
+{
+	while (len > 0) {
+		size_t want = len > (off_t)COPY_CHUNK ? COPY_CHUNK : (size_t)len;
+		ssize_t n;
+
+		if (!*no_cfr) {
+			loff_t a = off, b = off;
+
+			n = copy_file_range(in, &a, out, &b, want, 0);
+			if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP ||
+				      errno == ENOSYS)) {
+				*no_cfr = true;
+				continue;
+			}
+		} else {
+			if (!*buf && !(*buf = malloc(COPY_CHUNK)))
+				return -ENOMEM;
+			n = pread(in, *buf, want, off);
+			if (n > 0) {
+				for (ssize_t w = 0; w < n;) {
+					ssize_t k = pwrite(out, *buf + w, (size_t)(n - w), off + w);
+					if (k < 0 && errno == EINTR)
+						continue;
+					if (k <= 0)
+						return k < 0 ? -errno : -EIO;
+					w += k;
+				}
+			}
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO; /* the source shrank under us */
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int hc_path_copy_fd_atomic(int src, const char *path, mode_t mode, struct hc_error *err)
+{
+	char tmp[HC_PATH_MAX], id[9];
+	_cleanup_free_ char *buf = NULL;
+	bool no_cfr = false;
+	struct stat st;
+	int r, fd;
+
+	if (fstat(src, &st) < 0)
+		return hc_error_errno(err, -errno, "stat the source of %s", path);
+	hc_path_random_id(id, 8);
+	r = hc_path_fmt(tmp, sizeof(tmp), err, "%s.tmp-%s", path, id);
+	if (r < 0)
+		return r;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		return hc_error_errno(err, -errno, "create %s", tmp);
+	/* A reflink shares the blocks (btrfs, XFS): instant, and later writes to either side
+	 * copy. Otherwise only the extents that hold data: a guest's RAM is mostly holes. */
+	if (ioctl(fd, FICLONE, src) == 0)
+		goto done;
+	for (off_t off = 0; off < st.st_size;) {
+		off_t data = lseek(src, off, SEEK_DATA), hole;
+
+		if (data < 0 && errno == ENXIO)
+			break;
+		if (data < 0) {
+			/* No SEEK_DATA: the whole rest is data. */
+			data = off;
+			hole = st.st_size;
+		} else {
+			hole = lseek(src, data, SEEK_HOLE);
+			if (hole < 0 || hole > st.st_size)
+				hole = st.st_size;
+		}
+		r = copy_range(src, fd, data, hole - data, &no_cfr, &buf);
+		if (r < 0) {
+			r = hc_error_errno(err, r, "copy to %s", tmp);
+			goto fail;
+		}
+		off = hole;
+	}
+	if (ftruncate(fd, st.st_size) < 0) {
+		r = hc_error_errno(err, -errno, "truncate %s", tmp);
+		goto fail;
+	}
+done:
 	if (close(fd) < 0) {
 		fd = -1;
 		r = hc_error_errno(err, -errno, "close %s", tmp);

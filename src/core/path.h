@@ -30,6 +30,13 @@ int hc_path_read_file(const char *path, size_t max, char **ret, size_t *ret_len,
 /* Writes through a temp file in the same directory, fsync, rename(): never half a file. */
 int hc_path_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			      struct hc_error *err) _must_check_;
+/* Copies the whole file behind src (from offset 0, whatever its position) to path, through a
+ * temp name in the same directory and rename(): a reflink (FICLONE) where the file systems
+ * allow, else only the extents that hold data (SEEK_DATA/SEEK_HOLE), so the copy is as sparse
+ * as the source. Not fsync'd. An existing path is replaced, never written in place (whoever
+ * has it open or mapped keeps the old content). */
+int hc_path_copy_fd_atomic(int src, const char *path, mode_t mode, struct hc_error *err)
+	_must_check_;
 bool hc_path_exists(const char *path);
 /* Generates a random lowercase hex id of n chars (n < size of buf). */
 void hc_path_random_id(char *buf, size_t n);

@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -172,6 +173,9 @@ int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_
 			    *disk = NULL;
 	bool vhost_user = spec->rootfs_mode == HC_ROOTFS_DIR || spec->n_volumes > 0 ||
 			  spec->channel == HC_CHANNEL_VSOCK;
+	/* A memory-backend object named "mem" for the machine: vhost-user's memfd, or the RAM
+	 * file. */
+	bool mem_obj = vhost_user || in->mem_path;
 	unsigned mem = spec->memory_mib ? spec->memory_mib : 256;
 	bool q35 = in->machine == HC_QEMU_Q35;
 	/* Device models: virtio-mmio on microvm (and arm virt), virtio-pci on q35. */
@@ -196,6 +200,8 @@ int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_
 		return hc_error_set(err, -EINVAL, "qemu: no agent fd");
 	if (spec->n_volumes && !in->volume_socks)
 		return hc_error_set(err, -EINVAL, "qemu: no virtiofsd sockets for volumes");
+	if (in->mem_path && vhost_user)
+		return hc_error_set(err, -EINVAL, "qemu: a RAM file with a vhost-user device");
 	r = hc_qemu_cmdline_build(spec, &cmdline, err);
 	if (r < 0)
 		return r;
@@ -218,11 +224,11 @@ int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_
 	add(&b, "hotcell,debug-threads=on");
 #if defined(__aarch64__)
 	add(&b, "-M");
-	add(&b, "virt,gic-version=max%s", vhost_user ? ",memory-backend=mem" : "");
+	add(&b, "virt,gic-version=max%s", mem_obj ? ",memory-backend=mem" : "");
 #else
 	if (q35) {
 		add(&b, "-M");
-		add(&b, "q35%s", vhost_user ? ",memory-backend=mem" : "");
+		add(&b, "q35%s", mem_obj ? ",memory-backend=mem" : "");
 		if (in->bios) {
 			add(&b, "-bios");
 			add(&b, "%s", in->bios);
@@ -231,7 +237,7 @@ int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_
 		/* acpi=off: a kernel without ACPI finds the virtio-mmio devices on its command
 		 * line, which QEMU appends only then (FACTS.md). */
 		add(&b, "-M");
-		add(&b, "microvm,acpi=off%s", vhost_user ? ",memory-backend=mem" : "");
+		add(&b, "microvm,acpi=off%s", mem_obj ? ",memory-backend=mem" : "");
 	}
 #endif
 	add(&b, "-accel");
@@ -259,6 +265,14 @@ int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_
 			add(&b, "-global");
 			add(&b, "virtio-mmio.force-legacy=false");
 		}
+	} else if (in->mem_path) {
+		_cleanup_free_ char *mp = opt_escape(in->mem_path);
+
+		if (!mp)
+			b.err = -ENOMEM;
+		add(&b, "-object");
+		add(&b, "memory-backend-file,id=mem,size=%uM,mem-path=%s,share=%s", mem, mp ? mp : "",
+		    in->mem_private ? "off" : "on");
 	}
 	add(&b, "-kernel");
 	add(&b, "%s", kernel);
@@ -492,6 +506,10 @@ struct qemu_vm {
 	int epfd;
 	unsigned stops_expected; /* STOP events caused by our own pause */
 	bool paused;		 /* by hc_vm_pause */
+	/* The guest's RAM when it is a file we share with QEMU (a memfd of ours, fd 5 in QEMU):
+	 * a snapshot copies it instead of streaming it. -1 otherwise (vhost-user's memfd, or a
+	 * restored VM's private mapping of its snapshot's memory file). */
+	int ram_fd;
 };
 
 static void epoll_add(int epfd, int fd)
@@ -644,6 +662,8 @@ static void qemu_destroy(struct hc_vm *vm)
 			unlink(q->hvsock_listen);
 		if (q->epfd >= 0)
 			close(q->epfd);
+		if (q->ram_fd >= 0)
+			close(q->ram_fd);
 		free(q->fsd);
 		free(q->fsd_what);
 		free(q);
@@ -693,9 +713,15 @@ static int append_extra_args(char ***argv, struct hc_error *err)
 	return 0;
 }
 
+/* QEMU's fd for the RAM memfd (after QMP's 3 and the agent's 4), and the path QEMU opens it by
+ * (memory-backend-file takes a path, and reopening a memfd through /proc shares it). */
+#define RAM_FD 5
+#define RAM_PATH "/proc/self/fd/5"
+
 /* Starts virtiofsd(s), vhost-device-vsock and QEMU, and connects QMP. incoming: for a restore,
- * QEMU waits for the migration stream (-incoming defer). */
-static int launch(struct hc_vm *vm, bool incoming, struct hc_error *err)
+ * QEMU waits for the migration stream (-incoming defer); restore_mem: the snapshot's memory
+ * file, mapped copy-on-write, or NULL. */
+static int launch(struct hc_vm *vm, bool incoming, const char *restore_mem, struct hc_error *err)
 {
 	const struct hc_vm_spec *spec = &vm->spec;
 	char bin[HC_PATH_MAX], root_sock[HC_PATH_MAX], vsock_sock[HC_PATH_MAX];
@@ -714,6 +740,7 @@ static int launch(struct hc_vm *vm, bool incoming, struct hc_error *err)
 	q->vsockd = (struct hc_child)HC_CHILD_INIT;
 	q->qmp = (struct hc_qmp)HC_QMP_INIT;
 	q->epfd = -1;
+	q->ram_fd = -1;
 	vm->priv = q;
 
 	r = find_qemu(bin, sizeof(bin), err);
@@ -803,6 +830,24 @@ static int launch(struct hc_vm *vm, bool incoming, struct hc_error *err)
 		.vsock_sock = spec->channel == HC_CHANNEL_VSOCK ? vsock_sock : NULL,
 		.incoming = incoming,
 	};
+	/* The one configuration QEMU 7.2 can snapshot (block rootfs, serial channel): RAM in a
+	 * memfd of ours, handed to QEMU, so a snapshot skips it (x-ignore-shared) and copies the
+	 * file while the VM is paused. A memfd rather than a file in the runtime dir: nothing on
+	 * disk to write back (the runtime dir need not be a tmpfs) and nothing left behind. */
+	if (restore_mem) {
+		in.mem_path = restore_mem;
+		in.mem_private = true;
+	} else if (spec->rootfs_mode == HC_ROOTFS_BLOCK && !spec->n_volumes &&
+		   spec->channel == HC_CHANNEL_SERIAL) {
+		off_t size = (off_t)(spec->memory_mib ? spec->memory_mib : 256) << 20;
+
+		q->ram_fd = memfd_create("hotcell-ram", MFD_CLOEXEC);
+		if (q->ram_fd < 0 || ftruncate(q->ram_fd, size) < 0) {
+			r = hc_error_errno(err, -errno, "qemu: guest RAM memfd");
+			goto fail;
+		}
+		in.mem_path = RAM_PATH;
+	}
 	r = machine_from_env(&in.machine, &in.bios, err);
 	if (r < 0)
 		goto fail;
@@ -825,14 +870,19 @@ static int launch(struct hc_vm *vm, bool incoming, struct hc_error *err)
 		r = hc_error_errno(err, -errno, "open %s", q->qemu_log);
 		goto fail;
 	}
-	struct hc_fd_map fds[2] = {{qmp_theirs, 3}, {agent_theirs, 4}};
+	struct hc_fd_map fds[3] = {{qmp_theirs, 3}};
+	size_t n_fds = 1;
+	if (agent_theirs >= 0)
+		fds[n_fds++] = (struct hc_fd_map){agent_theirs, 4};
+	if (q->ram_fd >= 0)
+		fds[n_fds++] = (struct hc_fd_map){q->ram_fd, RAM_FD};
 	struct hc_child_opts o = {
 		.argv = (const char *const *)argv,
 		.stdin_fd = -1,
 		.stdout_fd = logfd,
 		.stderr_fd = logfd,
 		.fds = fds,
-		.n_fds = agent_theirs >= 0 ? 2 : 1,
+		.n_fds = n_fds,
 		.new_session = true,
 	};
 	r = hc_child_spawn(&q->qemu, &o, err);
@@ -878,7 +928,7 @@ fail:
 
 static int qemu_start(struct hc_vm *vm, struct hc_error *err)
 {
-	return launch(vm, false, err);
+	return launch(vm, false, NULL, err);
 }
 
 static int dead_child(struct hc_child *c, const char *what, const char *log, struct hc_error *err)
@@ -999,36 +1049,34 @@ static int qemu_resume(struct hc_vm *vm, struct hc_error *err)
 }
 
 /* ---- snapshot and restore -------------------------------------------------------------------
- * QEMU 7.2 has no file: migration URI: the state goes through `exec:cat` (FACTS.md), with the
- * bandwidth cap lifted (128 MiB/s by default). vhost-user-fs cannot migrate in 7.2, so only a
- * block rootfs without volumes can be snapshotted (DESIGN.md §3). */
+ * QEMU 7.2 has no file: migration URI: the device state goes through `exec:cat` (FACTS.md),
+ * with the bandwidth cap lifted (128 MiB/s by default). vhost-user-fs and vhost-user-vsock
+ * cannot migrate in 7.2, so only a block rootfs without volumes, on the serial channel, can be
+ * snapshotted (hc_vm_snapshot_check, DESIGN.md §3).
+ *
+ * The directory holds (docs/snapshots.md):
+ *   qemu-state  the migration stream: device state, and the RAM when there is no memory file
+ *   memory      the guest RAM (exactly -m bytes, sparse), when the VM's RAM was our memfd:
+ *               migrated with x-ignore-shared (the stream skips shared RAM), and copied while
+ *               the VM is paused, so a resumed VM cannot change the saved snapshot. A restore
+ *               maps it share=off: copy-on-write, never written, shared by every restored VM.
+ * A restored VM's RAM is such a private mapping, which QEMU cannot skip: its own snapshots
+ * carry the RAM in the stream, and restore into a fresh memfd. Both files are written under
+ * temp names and renamed into place, so a VM mapping an older memory file keeps its pages. */
 
 #define SNAPSHOT_FILE "qemu-state"
+#define SNAPSHOT_MEM "memory"
 #define SNAPSHOT_TIMEOUT_MS 120000
 
-static int snapshot_spec_ok(const struct hc_vm_spec *spec, struct hc_error *err)
+/* "exec:cat > 'DIR/NAME'" (or "exec:cat 'DIR/NAME'"): the shell runs it, so the path may not
+ * hold a quote. adir is absolute. */
+static int state_uri(const char *adir, const char *name, bool save, char *uri, size_t n,
+		     struct hc_error *err)
 {
-	if (spec->rootfs_mode != HC_ROOTFS_BLOCK || spec->n_volumes)
-		return hc_error_setk(
-			err, -EOPNOTSUPP, HC_EK_USAGE,
-			"backend 'qemu' snapshots only with --rootfs-mode block and no "
-			"-v (vhost-user-fs cannot migrate in QEMU 7.2)");
-	return 0;
-}
-
-/* "exec:cat > 'DIR/qemu-state'" (or "exec:cat 'DIR/qemu-state'"): the shell runs it, so the
- * path may not hold a quote. */
-static int state_uri(const char *dir, bool save, char *uri, size_t n, struct hc_error *err)
-{
-	char adir[PATH_MAX];
-
-	if (!realpath(dir, adir))
-		return hc_error_errno(err, -errno, "snapshot directory '%s'", dir);
 	if (strchr(adir, '\''))
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
 				     "snapshot directory '%s' has a quote in its path", adir);
-	return hc_path_fmt(uri, n, err, "exec:cat %s'%s/" SNAPSHOT_FILE "'", save ? "> " : "",
-			   adir);
+	return hc_path_fmt(uri, n, err, "exec:cat %s'%s/%s'", save ? "> " : "", adir, name);
 }
 
 static bool migration_over(const struct hc_qmp *q, void *arg)
@@ -1037,15 +1085,23 @@ static bool migration_over(const struct hc_qmp *q, void *arg)
 	       hc_streq(q->migration, "cancelled") || q->eof;
 }
 
-/* Turns MIGRATION events on, runs command (migrate or migrate-incoming) and waits for the end. */
-static int migrate(struct qemu_vm *q, const char *command, const char *uri, struct hc_error *err)
+/* Sets the capabilities (MIGRATION events; x-ignore-shared, which both ends must agree on: the
+ * stream's layout depends on it), runs command (migrate or migrate-incoming) and waits for the
+ * end. */
+static int migrate(struct qemu_vm *q, const char *command, const char *uri, bool ignore_shared,
+		   struct hc_error *err)
 {
-	_cleanup_free_ char *args = NULL;
+	_cleanup_free_ char *args = NULL, *caps = NULL;
 	int r;
 
-	r = hc_qmp_execute(&q->qmp, "migrate-set-capabilities",
-			   "{\"capabilities\": [{\"capability\": \"events\", \"state\": true}]}",
-			   QMP_TIMEOUT_MS, NULL, err);
+	if (asprintf(&caps,
+		     "{\"capabilities\": [{\"capability\": \"events\", \"state\": true}, "
+		     "{\"capability\": \"x-ignore-shared\", \"state\": %s}]}",
+		     ignore_shared ? "true" : "false") < 0) {
+		caps = NULL;
+		return hc_error_set(err, -ENOMEM, "out of memory");
+	}
+	r = hc_qmp_execute(&q->qmp, "migrate-set-capabilities", caps, QMP_TIMEOUT_MS, NULL, err);
 	if (r >= 0 && hc_streq(command, "migrate"))
 		r = hc_qmp_execute(&q->qmp, "migrate-set-parameters",
 				   "{\"max-bandwidth\": 107374182400}", QMP_TIMEOUT_MS, NULL, err);
@@ -1078,72 +1134,92 @@ static int migrate(struct qemu_vm *q, const char *command, const char *uri, stru
 static int qemu_snapshot(struct hc_vm *vm, const char *dir, struct hc_error *err)
 {
 	struct qemu_vm *q = vm->priv;
-	char uri[HC_PATH_MAX + 32];
+	char uri[HC_PATH_MAX + 32], adir[PATH_MAX], tmp_name[64], tmp[HC_PATH_MAX],
+		state[HC_PATH_MAX], mem[HC_PATH_MAX], id[9];
 	int r;
 
 	if (!q || !q->qmp_up)
 		return hc_error_setk(err, -ESRCH, HC_EK_VM, "qemu: VM not running");
-	r = snapshot_spec_ok(&vm->spec, err);
-	if (r < 0)
-		return r;
 	if (!q->paused)
 		return hc_error_setk(err, -EBUSY, HC_EK_VM,
 				     "qemu: a snapshot needs a paused VM (pause it first)");
 	r = hc_path_mkdir_p(dir, 0700, err);
-	if (r >= 0)
-		r = state_uri(dir, true, uri, sizeof(uri), err);
-	if (r >= 0)
-		r = migrate(q, "migrate", uri, err);
+	if (r < 0)
+		goto out;
+	if (!realpath(dir, adir)) {
+		r = hc_error_errno(err, -errno, "snapshot directory '%s'", dir);
+		goto out;
+	}
+	hc_path_random_id(id, 8);
+	snprintf(tmp_name, sizeof(tmp_name), "." SNAPSHOT_FILE ".tmp-%s", id);
+	if ((r = state_uri(adir, tmp_name, true, uri, sizeof(uri), err)) < 0 ||
+	    (r = hc_path_fmt(tmp, sizeof(tmp), err, "%s/%s", adir, tmp_name)) < 0 ||
+	    (r = hc_path_fmt(state, sizeof(state), err, "%s/" SNAPSHOT_FILE, adir)) < 0 ||
+	    (r = hc_path_fmt(mem, sizeof(mem), err, "%s/" SNAPSHOT_MEM, adir)) < 0)
+		goto out;
+	double t0 = hc_clock_ms();
+	r = migrate(q, "migrate", uri, q->ram_fd >= 0, err);
+	double t1 = hc_clock_ms();
+	/* Still paused: the RAM file is what the device state goes with. */
+	if (r >= 0 && q->ram_fd >= 0)
+		r = hc_path_copy_fd_atomic(q->ram_fd, mem, 0600, err);
+	else if (r >= 0 && unlink(mem) < 0 && errno != ENOENT)
+		r = hc_error_errno(err, -errno, "remove the old %s", mem);
+	if (r >= 0 && rename(tmp, state) < 0)
+		r = hc_error_errno(err, -errno, "rename %s", state);
+	if (r < 0)
+		unlink(tmp);
+	else
+		hc_debug("qemu: snapshot: device state %.1f ms, RAM %s %.1f ms", t1 - t0,
+			 q->ram_fd >= 0 ? "file copied in" : "in the stream", hc_clock_ms() - t1);
+out:
 	return r < 0 ? hc_error_prefix(err, "snapshot to '%s'", dir) : 0;
 }
 
-/* Into a VM that was never started: the same command line as the snapshotted VM (same spec),
- * waiting for the stream, which QMP then names; the guest resumes where it was paused. */
+/* Into a VM that was never started: the same command line as the snapshotted VM (same spec,
+ * the RAM mapped from the snapshot's memory file when there is one), waiting for the stream,
+ * which QMP then names; the guest resumes where it was paused. The directory is only read. */
 static int qemu_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 {
-	char uri[HC_PATH_MAX + 32], state[HC_PATH_MAX];
+	char uri[HC_PATH_MAX + 32], adir[PATH_MAX], state[HC_PATH_MAX], mem[HC_PATH_MAX];
+	off_t want = (off_t)(vm->spec.memory_mib ? vm->spec.memory_mib : 256) << 20;
+	bool have_mem;
+	struct stat st;
 	struct qemu_vm *q;
 	int r;
 
 	if (vm->priv)
 		return hc_error_set(err, -EALREADY,
 				    "qemu: restore needs a VM that was not started");
-	r = snapshot_spec_ok(&vm->spec, err);
-	if (r >= 0)
-		r = state_uri(dir, false, uri, sizeof(uri), err);
-	if (r >= 0)
-		r = hc_path_fmt(state, sizeof(state), err, "%s/" SNAPSHOT_FILE, dir);
-	if (r < 0)
+	if (!realpath(dir, adir))
+		return hc_error_errno(err, -errno, "snapshot directory '%s'", dir);
+	if ((r = state_uri(adir, SNAPSHOT_FILE, false, uri, sizeof(uri), err)) < 0 ||
+	    (r = hc_path_fmt(state, sizeof(state), err, "%s/" SNAPSHOT_FILE, adir)) < 0 ||
+	    (r = hc_path_fmt(mem, sizeof(mem), err, "%s/" SNAPSHOT_MEM, adir)) < 0)
 		return r;
 	if (access(state, R_OK) < 0)
 		return hc_error_errno(err, -errno, "snapshot '%s'", state);
-	r = launch(vm, true, err);
+	have_mem = stat(mem, &st) == 0;
+	if (!have_mem && errno != ENOENT)
+		return hc_error_errno(err, -errno, "snapshot '%s'", mem);
+	/* QEMU would grow a short file (writing the snapshot) and refuse a long one. */
+	if (have_mem && (!S_ISREG(st.st_mode) || st.st_size != want))
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+				     "snapshot '%s' holds %lld bytes of RAM, the VM has %lld", mem,
+				     (long long)st.st_size, (long long)want);
+	r = launch(vm, true, have_mem ? mem : NULL, err);
 	if (r < 0)
 		return r;
 	q = vm->priv;
-	r = migrate(q, "migrate-incoming", uri, err);
+	r = migrate(q, "migrate-incoming", uri, have_mem, err);
 	if (r >= 0)
 		r = hc_qmp_execute(&q->qmp, "cont", NULL, QMP_TIMEOUT_MS, NULL, err);
 	if (r < 0) {
 		qemu_destroy(vm);
 		return hc_error_prefix(err, "restore from '%s'", dir);
 	}
-	/* vsock connections do not survive: reconnect to the port hotcell-init listens on; when
-	 * nothing listens yet, the guest connects out to <uds>_1024 instead. */
-	if (vm->spec.channel == HC_CHANNEL_VSOCK) {
-		struct hc_error e = {0};
-		int fd = hc_hvsock_connect(
-			q->hvsock_uds, HC_BOOT_VSOCK_PORT_LISTEN,
-			vm->spec.boot_timeout_ms > 0 ? vm->spec.boot_timeout_ms : 10000, NULL, &e);
-
-		if (fd >= 0)
-			vm->agent_fd = fd;
-		else
-			hc_debug(
-				"qemu: host-initiated vsock reconnect failed (%s); waiting for the "
-				"guest",
-				e.message);
-	}
+	/* The virtio-serial channel carries on over the new socketpair (FACTS.md): no hangup, no
+	 * new HELLO. */
 	return 0;
 }
 
@@ -1151,7 +1227,8 @@ const struct hc_vmm_ops hc_vmm_qemu_ops = {
 	.name = "qemu",
 	.caps = HC_CAP_SHARED_DIRS | HC_CAP_ROOTFS_DIR | HC_CAP_ROOTFS_BLOCK |
 		HC_CAP_CHANNEL_SERIAL | HC_CAP_CHANNEL_VSOCK | HC_CAP_PAUSE | HC_CAP_TCG |
-		HC_CAP_SNAPSHOT | HC_CAP_RESTORE | HC_CAP_SNAPSHOT_NEEDS_BLOCK,
+		HC_CAP_SNAPSHOT | HC_CAP_RESTORE | HC_CAP_SNAPSHOT_NEEDS_BLOCK |
+		HC_CAP_SNAPSHOT_NEEDS_SERIAL,
 	.probe = qemu_probe,
 	.start = qemu_start,
 	.check = qemu_check,

@@ -22,6 +22,13 @@ struct hc_qemu_argv_in {
 	int machine;
 	const char *bios; /* Q35: -bios (qboot), or NULL for QEMU's default SeaBIOS */
 	bool incoming;	  /* restore: -incoming defer, the state comes through QMP */
+	/* Guest RAM as a memory-backend-file on this path (NULL: QEMU's own RAM, or a memfd
+	 * when a vhost-user device needs one). Shared (share=on: the host sees what the guest
+	 * writes, so a snapshot can skip RAM with x-ignore-shared), or with mem_private a
+	 * copy-on-write mapping of a snapshot's memory file (share=off: the file is never
+	 * written, and every VM restored from it shares its pages). */
+	const char *mem_path;
+	bool mem_private;
 };
 
 enum { HC_QEMU_MICROVM = 0, HC_QEMU_Q35 = 1 };

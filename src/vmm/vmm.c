@@ -125,32 +125,54 @@ int hc_vm_resume(struct hc_vm *vm, struct hc_error *err)
 	return vm->ops->resume(vm, err);
 }
 
-/* A snapshot cannot hold virtiofsd's state: such backends snapshot block rootfs VMs only. */
-static int snapshot_needs_block(struct hc_vm *vm, struct hc_error *err)
+/* A snapshot cannot hold virtiofsd's state (backends with HC_CAP_SNAPSHOT_NEEDS_BLOCK), nor,
+ * on QEMU 7.2, vhost-user-vsock's (HC_CAP_SNAPSHOT_NEEDS_SERIAL): refused with the reason before
+ * anything is paused or started. */
+static int snapshot_supported(const struct hc_vm *vm, const char *what, struct hc_error *err)
 {
-	if (!(vm->ops->caps & HC_CAP_SNAPSHOT_NEEDS_BLOCK) ||
-	    (vm->spec.rootfs_mode == HC_ROOTFS_BLOCK && !vm->spec.n_volumes))
+	unsigned caps = vm->ops->caps;
+
+	if (!(caps & HC_CAP_SNAPSHOT_NEEDS_BLOCK))
 		return 0;
-	return hc_error_setk(err, -EOPNOTSUPP, HC_EK_BACKEND,
-			     "backend '%s' supports snapshots only with --rootfs-mode block and no "
-			     "-v (virtiofsd's state is not part of a snapshot)",
-			     vm->ops->name);
+	if (vm->spec.rootfs_mode != HC_ROOTFS_BLOCK)
+		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_USAGE,
+				     "backend '%s' %s only with --rootfs-mode block: this VM's "
+				     "rootfs is a directory over virtio-fs, whose state (virtiofsd's) "
+				     "is not part of a snapshot",
+				     vm->ops->name, what);
+	if (vm->spec.n_volumes)
+		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_USAGE,
+				     "backend '%s' %s only without -v: this VM's volumes are "
+				     "virtio-fs shares, whose state (virtiofsd's) is not part of a "
+				     "snapshot",
+				     vm->ops->name, what);
+	if ((caps & HC_CAP_SNAPSHOT_NEEDS_SERIAL) && vm->spec.channel != HC_CHANNEL_SERIAL)
+		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_USAGE,
+				     "backend '%s' %s only with --channel serial: this VM's agent "
+				     "channel is vsock, and vhost-user-vsock cannot migrate",
+				     vm->ops->name, what);
+	return 0;
+}
+
+int hc_vm_snapshot_check(const struct hc_vm *vm, struct hc_error *err)
+{
+	if (!(vm->ops->caps & HC_CAP_SNAPSHOT) || !vm->ops->snapshot)
+		return unsupported(vm->ops, "snapshots", err);
+	return snapshot_supported(vm, "takes snapshots", err);
 }
 
 int hc_vm_snapshot(struct hc_vm *vm, const char *dir, struct hc_error *err)
 {
-	if (!(vm->ops->caps & HC_CAP_SNAPSHOT) || !vm->ops->snapshot)
-		return unsupported(vm->ops, "snapshots", err);
-	if (snapshot_needs_block(vm, err) < 0)
-		return err->code;
-	return vm->ops->snapshot(vm, dir, err);
+	int r = hc_vm_snapshot_check(vm, err);
+
+	return r < 0 ? r : vm->ops->snapshot(vm, dir, err);
 }
 
 int hc_vm_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 {
 	if (!(vm->ops->caps & HC_CAP_RESTORE) || !vm->ops->restore)
 		return unsupported(vm->ops, "restore", err);
-	if (snapshot_needs_block(vm, err) < 0)
+	if (snapshot_supported(vm, "restores snapshots", err) < 0)
 		return err->code;
 	/* A restore starts a fresh VMM from the spec: the same feature checks as a start. */
 	if (check_spec(vm->ops, &vm->spec, err) < 0)

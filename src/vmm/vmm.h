@@ -28,6 +28,9 @@ enum {
 	/* Snapshots and restores only with a block rootfs and no shared directories (virtiofsd's
 	 * state is not part of a snapshot). */
 	HC_CAP_SNAPSHOT_NEEDS_BLOCK = 1u << 11,
+	/* Snapshots and restores only with the serial agent channel (QEMU 7.2 cannot migrate
+	 * vhost-user-vsock). */
+	HC_CAP_SNAPSHOT_NEEDS_SERIAL = 1u << 12,
 };
 
 struct hc_vm_spec {
@@ -112,6 +115,10 @@ int hc_vm_start(struct hc_vm *vm, struct hc_error *err) _must_check_;
 int hc_vm_check(struct hc_vm *vm, struct hc_error *err);
 int hc_vm_pause(struct hc_vm *vm, struct hc_error *err) _must_check_;
 int hc_vm_resume(struct hc_vm *vm, struct hc_error *err) _must_check_;
+/* Whether vm (its backend and spec) can be snapshotted at all: -EOPNOTSUPP with the reason
+ * otherwise. hc_vm_snapshot and hc_vm_restore check it too; callers that pause first ask
+ * before pausing. */
+int hc_vm_snapshot_check(const struct hc_vm *vm, struct hc_error *err) _must_check_;
 int hc_vm_snapshot(struct hc_vm *vm, const char *dir, struct hc_error *err) _must_check_;
 int hc_vm_restore(struct hc_vm *vm, const char *dir, struct hc_error *err) _must_check_;
 /* Destroys the VM, removes its runtime dir, frees it. NULL is fine. */

@@ -129,6 +129,28 @@ TEST(argv_block_serial)
 		      "hotcell.root=block "
 		      "hotcell.channel=serial hotcell.debug=1");
 	hc_qemu_argv_free(argv);
+
+	/* RAM in a file shared with the host (the snapshottable configuration)... */
+	in.mem_path = "/proc/self/fd/5";
+	ASSERT_OK(hc_qemu_argv_build(&s, &in, &argv, &e), &e);
+	ASSERT_TRUE(has_pair(argv, "-M", "microvm,acpi=off,memory-backend=mem"));
+	ASSERT_TRUE(has_pair(argv, "-object",
+			     "memory-backend-file,id=mem,size=512M,mem-path=/proc/self/fd/5,share=on"));
+	ASSERT_TRUE(!has(argv, "-global"));
+	hc_qemu_argv_free(argv);
+	/* ...or a snapshot's memory file mapped copy-on-write (restore). */
+	in.mem_path = "/snaps/a,b/memory";
+	in.mem_private = true;
+	in.incoming = true;
+	ASSERT_OK(hc_qemu_argv_build(&s, &in, &argv, &e), &e);
+	ASSERT_TRUE(has_pair(argv, "-object", "memory-backend-file,id=mem,size=512M,"
+					      "mem-path=/snaps/a,,b/memory,share=off"));
+	ASSERT_TRUE(has_pair(argv, "-incoming", "defer"));
+	hc_qemu_argv_free(argv);
+	/* A vhost-user device needs QEMU's shared memfd: no RAM file with it. */
+	s.channel = HC_CHANNEL_VSOCK;
+	in.vsock_sock = "/run/x/vsock.sock";
+	ASSERT_EQ_INT(hc_qemu_argv_build(&s, &in, &argv, &e), -EINVAL);
 }
 
 TEST(argv_vsock)
@@ -408,6 +430,26 @@ TEST(wrappers)
 	hc_vm_free(vm);
 	ASSERT_TRUE(stat(dir, &st) < 0 && errno == ENOENT);
 	hc_vm_free(NULL);
+
+	/* QEMU snapshots: refused up front, with the reason, for what 7.2 cannot migrate. */
+	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_qemu_ops, &s, &e), &e);
+	ASSERT_EQ_INT(hc_vm_snapshot_check(vm, &e), -EOPNOTSUPP);
+	ASSERT_TRUE(strstr(e.message, "only with --rootfs-mode block") != NULL);
+	vm->spec.rootfs_mode = HC_ROOTFS_BLOCK;
+	vm->spec.channel = HC_CHANNEL_VSOCK;
+	ASSERT_EQ_INT(hc_vm_snapshot_check(vm, &e), -EOPNOTSUPP);
+	ASSERT_TRUE(strstr(e.message, "only with --channel serial") != NULL);
+	ASSERT_EQ_INT(hc_vm_restore(vm, "/nonexistent", &e), -EOPNOTSUPP);
+	ASSERT_TRUE(strstr(e.message, "restores snapshots only with --channel serial") != NULL);
+	vm->spec.channel = HC_CHANNEL_SERIAL;
+	struct hc_volume vol = {.host = "/tmp", .guest = "/data"};
+	vm->spec.volumes = &vol;
+	vm->spec.n_volumes = 1;
+	ASSERT_EQ_INT(hc_vm_snapshot_check(vm, &e), -EOPNOTSUPP);
+	ASSERT_TRUE(strstr(e.message, "only without -v") != NULL);
+	vm->spec.n_volumes = 0;
+	ASSERT_OK(hc_vm_snapshot_check(vm, &e), &e);
+	hc_vm_free(vm);
 }
 
 int main(void)
