@@ -271,8 +271,8 @@ int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_
 		if (!mp)
 			b.err = -ENOMEM;
 		add(&b, "-object");
-		add(&b, "memory-backend-file,id=mem,size=%uM,mem-path=%s,share=%s", mem, mp ? mp : "",
-		    in->mem_private ? "off" : "on");
+		add(&b, "memory-backend-file,id=mem,size=%uM,mem-path=%s,share=%s", mem,
+		    mp ? mp : "", in->mem_private ? "off" : "on");
 	}
 	add(&b, "-kernel");
 	add(&b, "%s", kernel);

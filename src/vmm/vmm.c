@@ -135,11 +135,12 @@ static int snapshot_supported(const struct hc_vm *vm, const char *what, struct h
 	if (!(caps & HC_CAP_SNAPSHOT_NEEDS_BLOCK))
 		return 0;
 	if (vm->spec.rootfs_mode != HC_ROOTFS_BLOCK)
-		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_USAGE,
-				     "backend '%s' %s only with --rootfs-mode block: this VM's "
-				     "rootfs is a directory over virtio-fs, whose state (virtiofsd's) "
-				     "is not part of a snapshot",
-				     vm->ops->name, what);
+		return hc_error_setk(
+			err, -EOPNOTSUPP, HC_EK_USAGE,
+			"backend '%s' %s only with --rootfs-mode block: this VM's "
+			"rootfs is a directory over virtio-fs, whose state (virtiofsd's) "
+			"is not part of a snapshot",
+			vm->ops->name, what);
 	if (vm->spec.n_volumes)
 		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_USAGE,
 				     "backend '%s' %s only without -v: this VM's volumes are "
