@@ -532,23 +532,64 @@ TEST(unexpected_stop)
 	hc_vm_free(t.vm);
 }
 
-/* Snapshot (paused VM, block rootfs) and restore into a fresh VM: the guest carries on where it
- * was, and answers on the new serial connection. */
+/* sha256 of a file, for "never modified" checks. */
+static void file_sum(const char *path, char *out, size_t n)
+{
+	char sh[HC_PATH_MAX + 64];
+	FILE *p;
+
+	out[0] = '\0';
+	snprintf(sh, sizeof(sh), "sha256sum '%s'", path);
+	p = popen(sh, "re");
+	if (!p)
+		return;
+	if (!fgets(out, (int)n, p))
+		out[0] = '\0';
+	pclose(p);
+}
+
+static int restore_one(struct vmt *t, const struct hc_vm_spec *s, const char *snap,
+		       struct hc_error *e)
+{
+	double t0;
+	int r;
+
+	*t = (struct vmt){.fd = -1};
+	r = hc_vm_new(&t->vm, &hc_vmm_qemu_ops, s, e);
+	if (r < 0)
+		return r;
+	t0 = hc_clock_ms();
+	r = hc_vm_restore(t->vm, snap, e);
+	if (r < 0)
+		return r;
+	printf("# restore incl. QEMU start: %.0f ms\n", hc_clock_ms() - t0);
+	t->fd = dup(t->vm->agent_fd);
+	return 0;
+}
+
+/* Snapshot (paused VM, block rootfs, serial channel) and restore into fresh VMs: the guest
+ * carries on where it was and answers on the new serial connection; the snapshot holds the
+ * state at the snapshot, not what the resumed VM did after; two restores share the memory
+ * file copy-on-write and never write it; a restored VM's own snapshot (RAM in the stream)
+ * restores too. */
 TEST(snapshot_restore)
 {
-	struct hc_error e = { 0 };
-	char root[HC_PATH_MAX], disk[HC_PATH_MAX], snap[HC_PATH_MAX];
-	struct vmt t;
+	struct hc_error e = {0};
+	char root[HC_PATH_MAX], disk[HC_PATH_MAX], snap[HC_PATH_MAX], snap2[HC_PATH_MAX],
+		mem[HC_PATH_MAX], sum0[128], sum1[128];
+	struct vmt t, a, b;
 	int r;
 
 	SKIP_IF_NEEDED();
 	snprintf(root, sizeof(root), "%s/blk", tmp);
 	make_tree(root);
 	snprintf(disk, sizeof(disk), "%s/snap.ext4", tmp);
-	const char *mk[] = { "mke2fs", "-q", "-t", "ext4", "-d", root, disk, "16M", NULL };
+	const char *mk[] = {"mke2fs", "-q", "-t", "ext4", "-d", root, disk, "16M", NULL};
 	if (hc_child_run(mk, 60000, 65536, NULL, &e) != 0)
 		SKIP("mke2fs -d not available");
 	snprintf(snap, sizeof(snap), "%s/snap", tmp);
+	snprintf(snap2, sizeof(snap2), "%s/snap2", tmp);
+	snprintf(mem, sizeof(mem), "%s/memory", snap);
 
 	struct hc_vm_spec s = spec_for(HC_ROOTFS_BLOCK, HC_CHANNEL_SERIAL);
 	s.rootfs_disk = disk;
@@ -558,28 +599,77 @@ TEST(snapshot_restore)
 		FAILF("boot: %s", e.message);
 	}
 	ASSERT_EQ_STR(cmd(&t, "mountblk /b"), "ok");
+	ASSERT_EQ_STR(cmd(&t, "write /before"), "ok");
 	/* Only a paused VM is snapshotted. */
 	ASSERT_EQ_INT(hc_vm_snapshot(t.vm, snap, &e), -EBUSY);
 	ASSERT_OK(hc_vm_pause(t.vm, &e), &e);
 	double t0 = hc_clock_ms();
 	ASSERT_OK(hc_vm_snapshot(t.vm, snap, &e), &e);
 	printf("# snapshot of a %u MiB guest: %.0f ms\n", s.memory_mib, hc_clock_ms() - t0);
+	/* The RAM was copied out, and the source VM goes on. */
+	struct stat st;
+	ASSERT_TRUE(stat(mem, &st) == 0 && st.st_size == (off_t)s.memory_mib << 20);
+	printf("# memory file: %lld KiB allocated of %u MiB\n", (long long)st.st_blocks / 2,
+	       s.memory_mib);
+	file_sum(mem, sum0, sizeof(sum0));
+	ASSERT_OK(hc_vm_resume(t.vm, &e), &e);
+	ASSERT_EQ_STR(cmd(&t, "write /after"), "ok");
+	ASSERT_EQ_STR(cmd(&t, "read /after"), "data written");
 	close(t.fd);
 	hc_vm_free(t.vm);
+	file_sum(mem, sum1, sizeof(sum1));
+	ASSERT_EQ_STR(sum1, sum0);
 
-	struct hc_vm *vm = NULL;
-	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_qemu_ops, &s, &e), &e);
-	t0 = hc_clock_ms();
-	r = hc_vm_restore(vm, snap, &e);
+	/* Two restores of one snapshot at once, each its own copy-on-write of the memory. */
+	r = restore_one(&a, &s, snap, &e);
 	if (r < 0) {
-		hc_vm_free(vm);
+		hc_vm_free(a.vm);
 		FAILF("restore: %s", e.message);
 	}
-	printf("# restore incl. QEMU start: %.0f ms\n", hc_clock_ms() - t0);
-	t = (struct vmt){ .vm = vm, .fd = dup(vm->agent_fd) };
-	ASSERT_EQ_STR(cmd(&t, "read /b/hello.txt"), "data hi from the image");
-	ASSERT_EQ_INT(hc_vm_check(vm, &e), 0);
-	close(t.fd);
+	r = restore_one(&b, &s, snap, &e);
+	if (r < 0) {
+		close(a.fd);
+		hc_vm_free(a.vm);
+		hc_vm_free(b.vm);
+		FAILF("second restore: %s", e.message);
+	}
+	ASSERT_EQ_STR(cmd(&a, "read /b/hello.txt"), "data hi from the image");
+	ASSERT_EQ_STR(cmd(&a, "read /before"), "data written");
+	ASSERT_TRUE(strncmp(cmd(&a, "read /after"), "err ", 4) == 0);
+	ASSERT_EQ_STR(cmd(&a, "write /only-a"), "ok");
+	ASSERT_TRUE(strncmp(cmd(&b, "read /only-a"), "err ", 4) == 0);
+	ASSERT_EQ_STR(cmd(&b, "read /before"), "data written");
+	ASSERT_EQ_INT(hc_vm_check(a.vm, &e), 0);
+
+	/* A restored VM's own snapshot carries its RAM in the stream. */
+	ASSERT_OK(hc_vm_pause(a.vm, &e), &e);
+	t0 = hc_clock_ms();
+	ASSERT_OK(hc_vm_snapshot(a.vm, snap2, &e), &e);
+	printf("# snapshot of a restored VM (RAM in the stream): %.0f ms\n", hc_clock_ms() - t0);
+	snprintf(root, sizeof(root), "%s/memory", snap2);
+	ASSERT_TRUE(access(root, F_OK) < 0);
+	close(a.fd);
+	hc_vm_free(a.vm);
+	close(b.fd);
+	hc_vm_free(b.vm);
+	file_sum(mem, sum1, sizeof(sum1));
+	ASSERT_EQ_STR(sum1, sum0);
+	r = restore_one(&a, &s, snap2, &e);
+	if (r < 0) {
+		hc_vm_free(a.vm);
+		FAILF("restore of the second snapshot: %s", e.message);
+	}
+	ASSERT_EQ_STR(cmd(&a, "read /only-a"), "data written");
+	close(a.fd);
+	hc_vm_free(a.vm);
+
+	/* A snapshot whose memory does not fit the VM: a clear error, nothing started. */
+	struct hc_vm *vm = NULL;
+	struct hc_vm_spec big = s;
+	big.memory_mib = s.memory_mib * 2;
+	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_qemu_ops, &big, &e), &e);
+	ASSERT_EQ_INT(hc_vm_restore(vm, snap, &e), -EINVAL);
+	ASSERT_TRUE(strstr(e.message, "bytes of RAM") != NULL);
 	hc_vm_free(vm);
 
 	/* A directory rootfs cannot be snapshotted (vhost-user-fs does not migrate). */
