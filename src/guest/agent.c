@@ -41,9 +41,12 @@ struct agent {
 	size_t out_boundary; /* start of the first frame not yet begun (>= out_off) */
 	bool closing;	     /* stop after flushing what can be flushed */
 
-	/* the command, when one runs (proc.pid != 0) */
+	/* the command, when one runs (proc.pid != 0), on its stream id */
 	struct guest_proc proc;
+	uint32_t stream;
+	bool want_result;
 	struct hc_buf stdin_q;
+	size_t stdin_ack; /* stdin written to the command, not yet acknowledged (WINDOW) */
 	bool stdin_close; /* close stdin once the queue is written */
 	bool exited;	  /* reaped; its pipes are being drained */
 	int status;
@@ -60,8 +63,9 @@ static uint64_t now_ns(clockid_t clk)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void send_error(struct agent *a, uint32_t reason, const char *fmt, ...) _printf_(3, 4);
-static void send_error(struct agent *a, uint32_t reason, const char *fmt, ...)
+static void send_error(struct agent *a, uint32_t stream, uint32_t reason, const char *fmt, ...)
+	_printf_(4, 5);
+static void send_error(struct agent *a, uint32_t stream, uint32_t reason, const char *fmt, ...)
 {
 	struct hc_proto_error e = {.reason = reason};
 	va_list ap;
@@ -70,7 +74,7 @@ static void send_error(struct agent *a, uint32_t reason, const char *fmt, ...)
 	vsnprintf(e.message, sizeof(e.message), fmt, ap);
 	va_end(ap);
 	guest_dbg("error %u: %s", reason, e.message);
-	if (hc_proto_error_encode(&a->out, &e) < 0)
+	if (hc_proto_error_encode(&a->out, stream, &e) < 0)
 		guest_log("cannot queue an error frame: %s", e.message);
 }
 
@@ -121,9 +125,7 @@ static int flush_out(struct agent *a)
 	/* Track frame starts, so a reconnect can drop the torn rest of a frame. */
 	while (a->out_boundary < a->out_off) {
 		const uint8_t *h = (const uint8_t *)a->out.data + a->out_boundary;
-		a->out_boundary +=
-			HC_PROTO_HEADER_SIZE +
-			((uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3]);
+		a->out_boundary += HC_PROTO_HEADER_SIZE + hc_proto_header_len(h);
 	}
 	if (a->out_off == a->out.len) {
 		hc_buf_reset(&a->out);
@@ -183,29 +185,44 @@ static void start_command(struct agent *a, const struct hc_proto_frame *f)
 	struct hc_proto_error err;
 	int r;
 
+	if (f->stream == HC_PROTO_STREAM_VM) {
+		send_error(a, f->stream, HC_EXEC_ERR_INVALID, "exec on stream 0");
+		return;
+	}
 	if (a->proc.pid) {
-		send_error(a, HC_EXEC_ERR_BUSY, "a command is already running");
+		send_error(a, f->stream, HC_EXEC_ERR_BUSY, "a command is already running");
 		return;
 	}
 	r = hc_proto_exec_decode(f, &e);
 	if (r < 0) {
-		send_error(a, HC_EXEC_ERR_INVALID, "malformed exec request: %s", strerror(-r));
+		send_error(a, f->stream, HC_EXEC_ERR_INVALID, "malformed exec request: %s",
+			   strerror(-r));
+		return;
+	}
+	if (e.flags & HC_EXEC_F_DETACH) {
+		send_error(a, f->stream, HC_EXEC_ERR_INVALID, "detach is not supported yet");
+		hc_proto_exec_free(&e);
 		return;
 	}
 	/* Each command's result is its own: a file left by an earlier one is not reported. */
-	if (unlink(a->o->result_path) < 0 && errno != ENOENT)
+	if ((e.flags & HC_EXEC_F_RESULT) && unlink(a->o->result_path) < 0 && errno != ENOENT)
 		guest_dbg("remove %s: %m", a->o->result_path);
 	struct guest_exec_opts eo = {.etc = a->o->etc};
 	r = guest_exec_start(&e, &eo, &a->proc, &err);
 	if (r < 0) {
 		guest_dbg("exec %s failed: %s", e.argv[0], err.message);
-		if (hc_proto_error_encode(&a->out, &err) < 0)
+		if (hc_proto_error_encode(&a->out, f->stream, &err) < 0)
 			guest_log("cannot queue an error frame");
 		hc_proto_exec_free(&e);
 		return;
 	}
 	guest_dbg("exec %s: pid %d", e.argv[0], (int)a->proc.pid);
+	a->stream = f->stream;
+	a->want_result = e.flags & HC_EXEC_F_RESULT;
+	if (hc_proto_started_encode(&a->out, a->stream, (uint32_t)a->proc.pid) < 0)
+		guest_log("cannot queue the started frame");
 	a->stdin_close = false;
+	a->stdin_ack = 0;
 	a->exited = false;
 	a->timed_out = false;
 	a->has_deadline = e.timeout_ms > 0;
@@ -236,7 +253,7 @@ static int read_output(struct agent *a, int *fd, uint8_t type)
 		close_fd(fd);
 		return 0;
 	}
-	if (hc_proto_frame_append(&a->out, type, chunk, (size_t)n) < 0) {
+	if (hc_proto_frame_append(&a->out, type, a->stream, chunk, (size_t)n) < 0) {
 		/* Cannot happen: reads stop at OUT_SOFT, far below OUT_MAX. */
 		guest_log("output queue overflow; dropping %zd bytes", n);
 	}
@@ -259,6 +276,16 @@ static void write_stdin(struct agent *a)
 			return;
 		}
 		hc_buf_consume(&a->stdin_q, (size_t)n);
+		a->stdin_ack += (size_t)n;
+	}
+	/* Coalesced: per 64 KiB, or once the queue is empty. */
+	while (a->stdin_ack >= HC_PROTO_MAX_DATA || (a->stdin_ack && a->stdin_q.len == 0)) {
+		uint32_t n =
+			a->stdin_ack > HC_PROTO_WINDOW ? HC_PROTO_WINDOW : (uint32_t)a->stdin_ack;
+
+		if (hc_proto_window_encode(&a->out, a->stream, n) < 0)
+			break;
+		a->stdin_ack -= n;
 	}
 	if (a->stdin_close && a->stdin_q.len == 0)
 		close_fd(&a->proc.in_fd);
@@ -327,7 +354,7 @@ send:
 		res.data = (const uint8_t *)reason;
 		res.len = strlen(reason);
 	}
-	if (hc_proto_result_encode(&a->out, &res) < 0)
+	if (hc_proto_result_encode(&a->out, a->stream, &res) < 0)
 		guest_log("cannot queue the result frame");
 }
 
@@ -351,7 +378,8 @@ static void finish_command(struct agent *a)
 	kill(-a->proc.pid, SIGKILL);
 	close_fd(&a->proc.in_fd);
 	hc_buf_reset(&a->stdin_q);
-	queue_result(a);
+	if (a->want_result)
+		queue_result(a);
 	if (WIFSIGNALED(a->status)) {
 		x.code = -1;
 		x.signal = WTERMSIG(a->status);
@@ -360,7 +388,7 @@ static void finish_command(struct agent *a)
 	}
 	x.timed_out = a->timed_out;
 	guest_dbg("exit: code %d signal %d timed_out %d", x.code, x.signal, x.timed_out);
-	if (hc_proto_exit_encode(&a->out, &x) < 0)
+	if (hc_proto_exit_encode(&a->out, a->stream, &x) < 0)
 		guest_log("cannot queue the exit frame");
 	memset(&a->proc, 0, sizeof(a->proc));
 	a->proc.in_fd = a->proc.out_fd = a->proc.err_fd = -1;
@@ -374,31 +402,44 @@ static int handle_frame(struct agent *a, const struct hc_proto_frame *f)
 {
 	int32_t sig;
 
-	guest_dbg("frame %s (%u bytes)", hc_proto_type_name(f->type), f->len);
+	bool mine = a->proc.pid && f->stream == a->stream;
+
+	guest_dbg("frame %s on %u (%u bytes)", hc_proto_type_name(f->type), f->stream, f->len);
 	switch ((enum hc_proto_type)f->type) {
 	case HC_FRAME_EXEC:
 		start_command(a, f);
 		return 0;
+	case HC_FRAME_WINDOW:
+		return 0;
 	case HC_FRAME_STDIN:
 		/* Late stdin (after the command ended or closed it) is dropped. */
-		if (a->proc.pid && a->proc.in_fd >= 0 && !a->stdin_close &&
+		if (mine && a->proc.in_fd >= 0 && !a->stdin_close &&
 		    hc_buf_append(&a->stdin_q, f->payload, f->len) < 0)
 			guest_log("stdin queue overflow; dropping %u bytes", f->len);
 		return 0;
 	case HC_FRAME_STDIN_CLOSE:
-		if (a->proc.pid)
+		if (mine)
 			a->stdin_close = true;
 		return 0;
 	case HC_FRAME_SIGNAL:
 		if (hc_proto_signal_decode(f, &sig) < 0) {
-			send_error(a, HC_EXEC_ERR_INVALID, "malformed signal request");
+			send_error(a, f->stream, HC_EXEC_ERR_INVALID, "malformed signal request");
 			return 0;
 		}
-		if (a->proc.pid && !a->exited)
+		if (mine && !a->exited)
 			kill_command(a, sig);
 		return 0;
 	case HC_FRAME_SHUTDOWN:
 		return 1;
+	case HC_FRAME_CANCEL:
+	case HC_FRAME_FILE_PUT:
+	case HC_FRAME_FILE_GET:
+	case HC_FRAME_ENTRY:
+	case HC_FRAME_FILE_DATA:
+	case HC_FRAME_END:
+	case HC_FRAME_RESEED:
+	case HC_FRAME_STARTED:
+	case HC_FRAME_DONE:
 	case HC_FRAME_HELLO:
 	case HC_FRAME_STDOUT:
 	case HC_FRAME_STDERR:
@@ -407,7 +448,7 @@ static int handle_frame(struct agent *a, const struct hc_proto_frame *f)
 	case HC_FRAME_RESULT:
 		break;
 	}
-	send_error(a, HC_EXEC_ERR_INVALID, "unexpected %s frame from the host",
+	send_error(a, f->stream, HC_EXEC_ERR_INVALID, "unexpected %s frame from the host",
 		   hc_proto_type_name(f->type));
 	return 0;
 }
@@ -424,7 +465,7 @@ static int read_channel(struct agent *a)
 
 		r = hc_proto_frame_parse((const uint8_t *)a->in.data, a->in.len, &f, &used);
 		if (r < 0) {
-			send_error(a, HC_EXEC_ERR_INVALID,
+			send_error(a, HC_PROTO_STREAM_VM, HC_EXEC_ERR_INVALID,
 				   "protocol error: malformed frame header");
 			return -EBADMSG;
 		}

@@ -43,6 +43,10 @@
 #define DEATH_GRACE_MS 1000
 /* Outbound bytes queued for the guest before stdin is no longer read (backpressure). */
 #define OUT_QUEUE_HIGH (256u * 1024)
+/* The one command's stream (docs/protocol.md: hotcell run uses stream 1). */
+#define RUN_STREAM 1u
+/* Output is acknowledged (WINDOW) once this much has been delivered, and after each read. */
+#define ACK_EVERY (64u * 1024)
 
 HC_EXPORT void hc_run_opts_init(struct hc_run_opts *opts)
 {
@@ -93,6 +97,8 @@ struct run {
 	struct hc_buf cap_out, cap_err;
 	bool stdout_broken, stderr_broken;
 	bool stdin_open;
+	size_t stdin_inflight; /* stdin bytes sent and not yet acknowledged by the guest */
+	size_t ack;	       /* output delivered and not yet acknowledged to the guest */
 	bool got_exit;
 	int cancels;
 	double t_spawn, t_exec0, deadline, stop_deadline;
@@ -109,7 +115,7 @@ struct run {
 
 static int queue_frame(struct run *run, uint8_t type, const void *p, size_t n, struct hc_error *err)
 {
-	int r = hc_proto_frame_append(&run->out, type, p, n);
+	int r = hc_proto_frame_append(&run->out, type, RUN_STREAM, p, n);
 
 	if (r < 0)
 		return hc_error_errno(err, r, "queue %s frame", hc_proto_type_name(type));
@@ -172,7 +178,7 @@ static void output(struct run *run, bool is_err, const uint8_t *p, size_t n)
 		/* Our reader went away (`hotcell run ... | head -1`): the command gets the SIGPIPE
 		 * it would get in a local pipeline, instead of writing into the void until its
 		 * timeout. */
-		if (*broken && !was && hc_proto_signal_encode(&run->out, SIGPIPE) < 0)
+		if (*broken && !was && hc_proto_signal_encode(&run->out, RUN_STREAM, SIGPIPE) < 0)
 			hc_debug("cannot queue SIGPIPE for the command");
 		return;
 	}
@@ -244,6 +250,19 @@ static int on_exec_error(struct run *run, const struct hc_proto_frame *f, struct
 	}
 }
 
+static int queue_ack(struct run *run, struct hc_error *err)
+{
+	int r;
+
+	if (!run->ack)
+		return 0;
+	r = hc_proto_window_encode(&run->out, RUN_STREAM, (uint32_t)run->ack);
+	if (r < 0)
+		return hc_error_errno(err, r, "queue window frame");
+	run->ack = 0;
+	return 0;
+}
+
 /* Handles one frame from the guest. Returns 1 when the run is over (exit), 0 to go on. */
 static int on_frame(struct run *run, const struct hc_proto_frame *f, struct hc_error *err)
 {
@@ -269,11 +288,37 @@ static int on_frame(struct run *run, const struct hc_proto_frame *f, struct hc_e
 			 run->res->t_boot_ms, (double)h.boot_ns / 1e6);
 		return 2; /* caller sends EXEC */
 	}
+	if (f->stream != RUN_STREAM && f->type != HC_FRAME_ERROR && f->type != HC_FRAME_HELLO)
+		return hc_error_setk(err, -EPROTO, HC_EK_VM,
+				     "protocol error: %s frame on stream %u",
+				     hc_proto_type_name(f->type), f->stream);
 	switch (f->type) {
 	case HC_FRAME_STDOUT:
 	case HC_FRAME_STDERR:
 		output(run, f->type == HC_FRAME_STDERR, f->payload, f->len);
+		/* Delivered (or dropped past the limit): the guest may send more. */
+		run->ack += f->len;
+		if (run->ack >= ACK_EVERY)
+			return queue_ack(run, err);
 		return 0;
+	case HC_FRAME_STARTED: {
+		uint32_t pid;
+
+		if (hc_proto_started_decode(f, &pid) < 0)
+			return hc_error_setk(err, -EBADMSG, HC_EK_VM,
+					     "protocol error: bad started frame");
+		hc_debug("command started: guest pid %u", pid);
+		return 0;
+	}
+	case HC_FRAME_WINDOW: {
+		uint32_t n;
+
+		if (hc_proto_window_decode(f, &n) < 0 || n > run->stdin_inflight)
+			return hc_error_setk(err, -EBADMSG, HC_EK_VM,
+					     "protocol error: bad window frame");
+		run->stdin_inflight -= n;
+		return 0;
+	}
 	case HC_FRAME_RESULT:
 		return on_result(run, f, err);
 	case HC_FRAME_EXIT: {
@@ -301,6 +346,14 @@ static int on_frame(struct run *run, const struct hc_proto_frame *f, struct hc_e
 	case HC_FRAME_STDIN_CLOSE:
 	case HC_FRAME_SIGNAL:
 	case HC_FRAME_SHUTDOWN:
+	case HC_FRAME_CANCEL:
+	case HC_FRAME_FILE_PUT:
+	case HC_FRAME_FILE_GET:
+	case HC_FRAME_ENTRY:
+	case HC_FRAME_FILE_DATA:
+	case HC_FRAME_END:
+	case HC_FRAME_DONE:
+	case HC_FRAME_RESEED:
 	default:
 		return hc_error_setk(err, -EPROTO, HC_EK_VM, "protocol error: unexpected %s frame",
 				     hc_proto_type_name(f->type));
@@ -309,8 +362,12 @@ static int on_frame(struct run *run, const struct hc_proto_frame *f, struct hc_e
 
 static int send_exec(struct run *run, const struct hc_proto_exec *ex, struct hc_error *err)
 {
-	int r = hc_proto_exec_encode(&run->out, ex);
+	/* The legacy single command reports /hotcell/result.json. */
+	struct hc_proto_exec e = *ex;
+	int r;
 
+	e.flags |= HC_EXEC_F_RESULT;
+	r = hc_proto_exec_encode(&run->out, RUN_STREAM, &e);
 	if (r < 0)
 		return hc_error_errno(err, r, "encode the exec request");
 	run->t_exec0 = hc_clock_ms();
@@ -369,6 +426,9 @@ static int read_agent(struct run *run, const struct hc_proto_exec *ex, struct hc
 			break;
 	}
 	hc_buf_consume(&run->in, off);
+	/* Coalesced: one WINDOW for what this read delivered. */
+	if (r == 0)
+		r = queue_ack(run, err);
 	return r;
 }
 
@@ -382,6 +442,7 @@ static void read_stdin(struct run *run, struct hc_error *err)
 	if (n > 0) {
 		if (queue_frame(run, HC_FRAME_STDIN, buf, (size_t)n, err) < 0)
 			run->stdin_open = false;
+		run->stdin_inflight += (size_t)n;
 		return;
 	}
 	/* EOF or an error: the command sees end of input either way. */
@@ -564,7 +625,9 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 			p[P_DEATH] = (struct pollfd){.fd = run->vm->death_fd, .events = POLLIN};
 		if (o->cancel_fd >= 0)
 			p[P_CANCEL] = (struct pollfd){.fd = o->cancel_fd, .events = POLLIN};
-		if (run->phase == PH_RUNNING && run->stdin_open && run->out.len < OUT_QUEUE_HIGH)
+		/* Stdin waits while the guest has a window's worth unacknowledged. */
+		if (run->phase == PH_RUNNING && run->stdin_open && run->out.len < OUT_QUEUE_HIGH &&
+		    run->stdin_inflight + HC_PROTO_MAX_DATA <= HC_PROTO_WINDOW)
 			p[P_STDIN] = (struct pollfd){.fd = o->stdin_fd, .events = POLLIN};
 		if (run->con_ino >= 0)
 			p[P_CONSOLE] = (struct pollfd){.fd = run->con_ino, .events = POLLIN};
@@ -615,7 +678,7 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 				return -ECANCELED;
 			if (run->phase == PH_RUNNING) {
 				/* Orderly: the command gets SIGTERM and a moment to end. */
-				if (hc_proto_signal_encode(&run->out, SIGTERM) < 0)
+				if (hc_proto_signal_encode(&run->out, RUN_STREAM, SIGTERM) < 0)
 					hc_debug("cannot queue SIGTERM for the command");
 				run->phase = PH_STOPPING;
 				run->stop_deadline = hc_clock_ms() + CANCEL_GRACE_MS;

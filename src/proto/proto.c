@@ -19,7 +19,12 @@ static const char *const type_names[] = {
 	[HC_FRAME_STDOUT] = "stdout",	  [HC_FRAME_STDERR] = "stderr",
 	[HC_FRAME_EXIT] = "exit",	  [HC_FRAME_ERROR] = "error",
 	[HC_FRAME_RESULT] = "result",	  [HC_FRAME_SIGNAL] = "signal",
-	[HC_FRAME_SHUTDOWN] = "shutdown",
+	[HC_FRAME_SHUTDOWN] = "shutdown", [HC_FRAME_STARTED] = "started",
+	[HC_FRAME_WINDOW] = "window",	  [HC_FRAME_CANCEL] = "cancel",
+	[HC_FRAME_FILE_PUT] = "file-put", [HC_FRAME_FILE_GET] = "file-get",
+	[HC_FRAME_ENTRY] = "entry",	  [HC_FRAME_FILE_DATA] = "file-data",
+	[HC_FRAME_END] = "end",		  [HC_FRAME_DONE] = "done",
+	[HC_FRAME_RESEED] = "reseed",
 };
 
 const char *hc_proto_type_name(uint8_t type)
@@ -43,10 +48,25 @@ long hc_proto_type_max_payload(uint8_t type)
 	case HC_FRAME_STDIN:
 	case HC_FRAME_STDOUT:
 	case HC_FRAME_STDERR:
+	case HC_FRAME_FILE_DATA:
 		return HC_PROTO_MAX_DATA;
 	case HC_FRAME_STDIN_CLOSE:
 	case HC_FRAME_SHUTDOWN:
+	case HC_FRAME_CANCEL:
+	case HC_FRAME_END:
+	case HC_FRAME_DONE:
 		return 0;
+	case HC_FRAME_STARTED:
+	case HC_FRAME_WINDOW:
+		return 4;
+	case HC_FRAME_FILE_PUT:
+		return 4 + 4 + HC_PROTO_MAX_PATH;
+	case HC_FRAME_FILE_GET:
+		return 4 + HC_PROTO_MAX_PATH;
+	case HC_FRAME_ENTRY:
+		return 1 + 4 + 4 + HC_PROTO_MAX_PATH + 4 + HC_PROTO_MAX_PATH + 8;
+	case HC_FRAME_RESEED:
+		return 8 + HC_PROTO_SEED_MAX;
 	case HC_FRAME_EXIT:
 		return 4 + 4 + 1;
 	case HC_FRAME_ERROR:
@@ -57,6 +77,12 @@ long hc_proto_type_max_payload(uint8_t type)
 		return 4;
 	}
 	return -1;
+}
+
+bool hc_proto_type_is_data(uint8_t type)
+{
+	return type == HC_FRAME_STDIN || type == HC_FRAME_STDOUT || type == HC_FRAME_STDERR ||
+	       type == HC_FRAME_FILE_DATA;
 }
 
 /* ---- big-endian primitives ---- */
@@ -186,48 +212,57 @@ int hc_proto_frame_parse(const uint8_t *buf, size_t len, struct hc_proto_frame *
 	plen = get_u32(buf);
 	max = hc_proto_type_max_payload(buf[4]);
 	/* flags and the reserved u16 must be zero: room for later versions, never garbage. */
-	if (max < 0 || buf[5] != 0 || buf[6] != 0 || buf[7] != 0 || plen > (unsigned long)max)
+	if (max < 0 || buf[5] != 0 || buf[6] != 0 || buf[7] != 0 || plen > (unsigned long)max ||
+	    get_u32(buf + 8) > HC_PROTO_STREAM_MAX)
 		return -EBADMSG;
 	if (len - HC_PROTO_HEADER_SIZE < plen)
 		return 0;
 	ret->type = buf[4];
+	ret->stream = get_u32(buf + 8);
 	ret->len = plen;
 	ret->payload = buf + HC_PROTO_HEADER_SIZE;
 	*consumed = HC_PROTO_HEADER_SIZE + (size_t)plen;
 	return 1;
 }
 
-static int check_out(uint8_t type, size_t len)
+uint32_t hc_proto_header_len(const uint8_t *header)
+{
+	return get_u32(header);
+}
+
+static int check_out(uint8_t type, uint32_t stream, size_t len)
 {
 	long max = hc_proto_type_max_payload(type);
 
-	if (max < 0)
+	if (max < 0 || stream > HC_PROTO_STREAM_MAX)
 		return -EINVAL;
 	if (len > (unsigned long)max)
 		return -E2BIG;
 	return 0;
 }
 
-static void header(uint8_t *h, uint8_t type, size_t len)
+static void header(uint8_t *h, uint8_t type, uint32_t stream, size_t len)
 {
 	put_u32(h, (uint32_t)len);
 	h[4] = type;
 	h[5] = h[6] = h[7] = 0;
+	put_u32(h + 8, stream);
 }
 
-int hc_proto_frame_append(struct hc_buf *out, uint8_t type, const void *payload, size_t len)
+int hc_proto_frame_append(struct hc_buf *out, uint8_t type, uint32_t stream, const void *payload,
+			  size_t len)
 {
 	uint8_t h[HC_PROTO_HEADER_SIZE];
 	size_t old = out->len;
 	int r;
 
-	r = check_out(type, len);
+	r = check_out(type, stream, len);
 	if (r < 0)
 		return r;
 	r = hc_buf_reserve(out, HC_PROTO_HEADER_SIZE + len);
 	if (r < 0)
 		return r;
-	header(h, type, len);
+	header(h, type, stream, len);
 	r = hc_buf_append(out, h, sizeof(h));
 	if (r >= 0 && len)
 		r = hc_buf_append(out, payload, len);
@@ -239,16 +274,16 @@ int hc_proto_frame_append(struct hc_buf *out, uint8_t type, const void *payload,
 	return r;
 }
 
-int hc_proto_frame_write(int fd, uint8_t type, const void *payload, size_t len)
+int hc_proto_frame_write(int fd, uint8_t type, uint32_t stream, const void *payload, size_t len)
 {
 	uint8_t h[HC_PROTO_HEADER_SIZE];
 	struct iovec iov[2];
 	int r, n = 0;
 
-	r = check_out(type, len);
+	r = check_out(type, stream, len);
 	if (r < 0)
 		return r;
-	header(h, type, len);
+	header(h, type, stream, len);
 	iov[0] = (struct iovec){h, sizeof(h)};
 	iov[1] = (struct iovec){(void *)payload, len};
 	while (n < 2) {
@@ -315,12 +350,14 @@ int hc_proto_frame_read(int fd, struct hc_buf *in, struct hc_proto_frame *ret, s
  * Each encoder writes the header with a zero length, appends the payload, then patches the
  * length; on failure out is rolled back to where it was. */
 
-static int begin(struct hc_buf *out, uint8_t type, size_t *ret_off)
+static int begin(struct hc_buf *out, uint8_t type, uint32_t stream, size_t *ret_off)
 {
 	uint8_t h[HC_PROTO_HEADER_SIZE];
 
+	if (stream > HC_PROTO_STREAM_MAX)
+		return -EINVAL;
 	*ret_off = out->len;
-	header(h, type, 0);
+	header(h, type, stream, 0);
 	return hc_buf_append(out, h, sizeof(h));
 }
 
@@ -329,7 +366,7 @@ static int end(struct hc_buf *out, size_t off, int r)
 	if (r >= 0) {
 		size_t plen = out->len - off - HC_PROTO_HEADER_SIZE;
 
-		r = check_out((uint8_t)out->data[off + 4], plen);
+		r = check_out((uint8_t)out->data[off + 4], 0, plen);
 		if (r >= 0) {
 			put_u32((uint8_t *)out->data + off, (uint32_t)plen);
 			return 0;
@@ -348,7 +385,7 @@ int hc_proto_hello_encode(struct hc_buf *out, const struct hc_proto_hello *h)
 
 	if (n > HELLO_AGENT_MAX || memchr(h->agent, 0, n))
 		return -EINVAL;
-	r = begin(out, HC_FRAME_HELLO, &off);
+	r = begin(out, HC_FRAME_HELLO, HC_PROTO_STREAM_VM, &off);
 	if (r < 0)
 		return r;
 	r = buf_u32(out, h->version);
@@ -366,7 +403,7 @@ int hc_proto_hello_decode(const struct hc_proto_frame *f, struct hc_proto_hello 
 	const uint8_t *s;
 	size_t n;
 
-	if (f->type != HC_FRAME_HELLO)
+	if (f->type != HC_FRAME_HELLO || f->stream != HC_PROTO_STREAM_VM)
 		return -EBADMSG;
 	if (cur_u32(&c, &h.version) < 0 || cur_u64(&c, &h.boot_ns) < 0 ||
 	    cur_str(&c, HELLO_AGENT_MAX, &s, &n) < 0 || c.left != 0)
@@ -376,18 +413,29 @@ int hc_proto_hello_decode(const struct hc_proto_frame *f, struct hc_proto_hello 
 	return 0;
 }
 
+/* Known bits only; a detached command has no stdin, no result and no timeout (nobody would
+ * hear of them). */
+static bool exec_flags_valid(uint32_t flags, uint32_t timeout_ms)
+{
+	if (flags & ~(uint32_t)HC_EXEC_F_ALL)
+		return false;
+	if (flags & HC_EXEC_F_DETACH)
+		return !(flags & (HC_EXEC_F_STDIN | HC_EXEC_F_RESULT)) && timeout_ms == 0;
+	return true;
+}
+
 static bool str_ok(const char *s, size_t max)
 {
 	return s && strlen(s) <= max;
 }
 
-int hc_proto_exec_encode(struct hc_buf *out, const struct hc_proto_exec *e)
+int hc_proto_exec_encode(struct hc_buf *out, uint32_t stream, const struct hc_proto_exec *e)
 {
 	size_t off;
 	int r;
 
 	if (e->argc < 1 || e->argc > HC_PROTO_MAX_ARGS || e->envc > HC_PROTO_MAX_ARGS ||
-	    (e->flags & ~(uint32_t)(HC_EXEC_F_STDIN | HC_EXEC_F_CREATE_WORKDIR)))
+	    !exec_flags_valid(e->flags, e->timeout_ms))
 		return -EINVAL;
 	if (!str_ok(e->user ? e->user : "", HC_PROTO_MAX_STRING) ||
 	    !str_ok(e->cwd ? e->cwd : "", HC_PROTO_MAX_STRING))
@@ -399,7 +447,9 @@ int hc_proto_exec_encode(struct hc_buf *out, const struct hc_proto_exec *e)
 		if (!str_ok(e->env[i], HC_PROTO_MAX_STRING) || !strchr(e->env[i], '=') ||
 		    e->env[i][0] == '=')
 			return -EINVAL;
-	r = begin(out, HC_FRAME_EXEC, &off);
+	if (stream == HC_PROTO_STREAM_VM)
+		return -EINVAL;
+	r = begin(out, HC_FRAME_EXEC, stream, &off);
 	if (r < 0)
 		return r;
 	r = buf_u32(out, e->flags);
@@ -467,12 +517,12 @@ int hc_proto_exec_decode(const struct hc_proto_frame *f, struct hc_proto_exec *r
 	struct hc_proto_exec e = {0};
 	int r;
 
-	if (f->type != HC_FRAME_EXEC)
+	if (f->type != HC_FRAME_EXEC || f->stream == HC_PROTO_STREAM_VM)
 		return -EBADMSG;
 	r = cur_u32(&c, &e.flags);
 	if (r >= 0)
 		r = cur_u32(&c, &e.timeout_ms);
-	if (r >= 0 && (e.flags & ~(uint32_t)(HC_EXEC_F_STDIN | HC_EXEC_F_CREATE_WORKDIR)))
+	if (r >= 0 && !exec_flags_valid(e.flags, e.timeout_ms))
 		r = -EBADMSG;
 	if (r >= 0)
 		r = cur_strdup(&c, HC_PROTO_MAX_STRING, &e.user);
@@ -504,14 +554,14 @@ static bool exit_valid(const struct hc_proto_exit *x)
 	return x->signal > 0 && x->signal <= 64 && x->code == -1;
 }
 
-int hc_proto_exit_encode(struct hc_buf *out, const struct hc_proto_exit *x)
+int hc_proto_exit_encode(struct hc_buf *out, uint32_t stream, const struct hc_proto_exit *x)
 {
 	size_t off;
 	int r;
 
 	if (!exit_valid(x))
 		return -EINVAL;
-	r = begin(out, HC_FRAME_EXIT, &off);
+	r = begin(out, HC_FRAME_EXIT, stream, &off);
 	if (r < 0)
 		return r;
 	r = buf_u32(out, (uint32_t)x->code);
@@ -543,10 +593,10 @@ int hc_proto_exit_decode(const struct hc_proto_frame *f, struct hc_proto_exit *r
 
 static bool reason_valid(uint32_t reason)
 {
-	return reason >= HC_EXEC_ERR_NOT_FOUND && reason <= HC_EXEC_ERR_BUSY;
+	return reason >= HC_EXEC_ERR_NOT_FOUND && reason <= HC_ERR_MAX;
 }
 
-int hc_proto_error_encode(struct hc_buf *out, const struct hc_proto_error *e)
+int hc_proto_error_encode(struct hc_buf *out, uint32_t stream, const struct hc_proto_error *e)
 {
 	size_t off, n = strnlen(e->message, sizeof(e->message));
 	int r;
@@ -556,7 +606,7 @@ int hc_proto_error_encode(struct hc_buf *out, const struct hc_proto_error *e)
 		n = ERROR_MESSAGE_MAX;
 	if (!reason_valid(e->reason))
 		return -EINVAL;
-	r = begin(out, HC_FRAME_ERROR, &off);
+	r = begin(out, HC_FRAME_ERROR, stream, &off);
 	if (r < 0)
 		return r;
 	r = buf_u32(out, e->reason);
@@ -587,13 +637,13 @@ static bool signal_valid(int32_t sig)
 	return sig >= 1 && sig <= 64;
 }
 
-int hc_proto_signal_encode(struct hc_buf *out, int32_t sig)
+int hc_proto_signal_encode(struct hc_buf *out, uint32_t stream, int32_t sig)
 {
 	size_t off;
 
 	if (!signal_valid(sig))
 		return -EINVAL;
-	int r = begin(out, HC_FRAME_SIGNAL, &off);
+	int r = begin(out, HC_FRAME_SIGNAL, stream, &off);
 	if (r < 0)
 		return r;
 	return end(out, off, buf_u32(out, (uint32_t)sig));
@@ -624,14 +674,14 @@ static bool result_valid(uint8_t status, size_t len)
 	}
 }
 
-int hc_proto_result_encode(struct hc_buf *out, const struct hc_proto_result *res)
+int hc_proto_result_encode(struct hc_buf *out, uint32_t stream, const struct hc_proto_result *res)
 {
 	size_t off;
 	int r;
 
 	if (!result_valid(res->status, res->len))
 		return -EINVAL;
-	r = begin(out, HC_FRAME_RESULT, &off);
+	r = begin(out, HC_FRAME_RESULT, stream, &off);
 	if (r < 0)
 		return r;
 	r = buf_u8(out, res->status);
@@ -650,5 +700,258 @@ int hc_proto_result_decode(const struct hc_proto_frame *f, struct hc_proto_resul
 	ret->status = status;
 	ret->data = c.p;
 	ret->len = c.left;
+	return 0;
+}
+
+/* ---- v2: streams, flow control, files, reseed ---- */
+
+static int u32_frame(struct hc_buf *out, uint8_t type, uint32_t stream, uint32_t v)
+{
+	size_t off;
+	int r = begin(out, type, stream, &off);
+
+	if (r < 0)
+		return r;
+	return end(out, off, buf_u32(out, v));
+}
+
+static int u32_decode(const struct hc_proto_frame *f, uint8_t type, uint32_t *ret)
+{
+	struct cur c = {f->payload, f->len};
+	uint32_t v;
+
+	if (f->type != type || f->stream == HC_PROTO_STREAM_VM || cur_u32(&c, &v) < 0 ||
+	    c.left != 0)
+		return -EBADMSG;
+	*ret = v;
+	return 0;
+}
+
+int hc_proto_started_encode(struct hc_buf *out, uint32_t stream, uint32_t pid)
+{
+	if (pid == 0 || pid > INT32_MAX || stream == HC_PROTO_STREAM_VM)
+		return -EINVAL;
+	return u32_frame(out, HC_FRAME_STARTED, stream, pid);
+}
+
+int hc_proto_started_decode(const struct hc_proto_frame *f, uint32_t *ret)
+{
+	uint32_t pid;
+
+	if (u32_decode(f, HC_FRAME_STARTED, &pid) < 0 || pid == 0 || pid > INT32_MAX)
+		return -EBADMSG;
+	*ret = pid;
+	return 0;
+}
+
+int hc_proto_window_encode(struct hc_buf *out, uint32_t stream, uint32_t n)
+{
+	if (n == 0 || n > HC_PROTO_WINDOW || stream == HC_PROTO_STREAM_VM)
+		return -EINVAL;
+	return u32_frame(out, HC_FRAME_WINDOW, stream, n);
+}
+
+int hc_proto_window_decode(const struct hc_proto_frame *f, uint32_t *ret)
+{
+	uint32_t n;
+
+	if (u32_decode(f, HC_FRAME_WINDOW, &n) < 0 || n == 0 || n > HC_PROTO_WINDOW)
+		return -EBADMSG;
+	*ret = n;
+	return 0;
+}
+
+/* Components between '/' are never "", "." or "..". */
+static bool components_ok(const char *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t j = i;
+
+		while (j < n && p[j] != '/')
+			j++;
+		if (j == i || (j - i == 1 && p[i] == '.') ||
+		    (j - i == 2 && p[i] == '.' && p[i + 1] == '.'))
+			return false;
+		i = j + 1;
+		if (j < n && i == n)
+			return false; /* a trailing '/' */
+	}
+	return true;
+}
+
+static bool path_ok(const char *p, size_t n)
+{
+	if (n == 0 || n > HC_PROTO_MAX_PATH || p[0] != '/' || memchr(p, 0, n))
+		return false;
+	return n == 1 || components_ok(p + 1, n - 1);
+}
+
+static bool relpath_ok(const char *p, size_t n)
+{
+	if (n > HC_PROTO_MAX_PATH || memchr(p, 0, n))
+		return false;
+	return n == 0 || (p[0] != '/' && components_ok(p, n));
+}
+
+bool hc_proto_path_valid(const char *path)
+{
+	return path && path_ok(path, strnlen(path, HC_PROTO_MAX_PATH + 1));
+}
+
+bool hc_proto_relpath_valid(const char *relpath)
+{
+	return relpath && relpath_ok(relpath, strnlen(relpath, HC_PROTO_MAX_PATH + 1));
+}
+
+/* A path string of the payload into a fixed buffer of HC_PROTO_MAX_PATH + 1 bytes. */
+static int cur_path(struct cur *c, bool absolute, char *ret)
+{
+	const uint8_t *s;
+	size_t n;
+
+	if (cur_str(c, HC_PROTO_MAX_PATH, &s, &n) < 0)
+		return -EBADMSG;
+	if (absolute ? !path_ok((const char *)s, n) : !relpath_ok((const char *)s, n))
+		return -EBADMSG;
+	memcpy(ret, s, n);
+	ret[n] = 0;
+	return 0;
+}
+
+int hc_proto_put_encode(struct hc_buf *out, uint32_t stream, const struct hc_proto_file_req *q)
+{
+	size_t off;
+	int r;
+
+	if (q->flags != 0 || !hc_proto_path_valid(q->path) || stream == HC_PROTO_STREAM_VM)
+		return -EINVAL;
+	r = begin(out, HC_FRAME_FILE_PUT, stream, &off);
+	if (r < 0)
+		return r;
+	r = buf_u32(out, q->flags);
+	if (r >= 0)
+		r = buf_bytes(out, q->path, strlen(q->path));
+	return end(out, off, r);
+}
+
+int hc_proto_put_decode(const struct hc_proto_frame *f, struct hc_proto_file_req *ret)
+{
+	struct cur c = {f->payload, f->len};
+
+	if (f->type != HC_FRAME_FILE_PUT || f->stream == HC_PROTO_STREAM_VM ||
+	    cur_u32(&c, &ret->flags) < 0 || ret->flags != 0 || cur_path(&c, true, ret->path) < 0 ||
+	    c.left != 0)
+		return -EBADMSG;
+	return 0;
+}
+
+int hc_proto_get_encode(struct hc_buf *out, uint32_t stream, const char *path)
+{
+	size_t off;
+	int r;
+
+	if (!hc_proto_path_valid(path) || stream == HC_PROTO_STREAM_VM)
+		return -EINVAL;
+	r = begin(out, HC_FRAME_FILE_GET, stream, &off);
+	if (r < 0)
+		return r;
+	return end(out, off, buf_bytes(out, path, strlen(path)));
+}
+
+int hc_proto_get_decode(const struct hc_proto_frame *f, struct hc_proto_file_req *ret)
+{
+	struct cur c = {f->payload, f->len};
+
+	ret->flags = 0;
+	if (f->type != HC_FRAME_FILE_GET || f->stream == HC_PROTO_STREAM_VM ||
+	    cur_path(&c, true, ret->path) < 0 || c.left != 0)
+		return -EBADMSG;
+	return 0;
+}
+
+/* Fields that do not belong to the kind are zero / empty, so the encoding stays canonical. */
+static bool entry_valid(uint8_t kind, uint32_t mode, size_t target_len, uint64_t size)
+{
+	switch (kind) {
+	case HC_ENTRY_FILE:
+		return (mode & ~07777u) == 0 && target_len == 0;
+	case HC_ENTRY_DIR:
+		return (mode & ~07777u) == 0 && target_len == 0 && size == 0;
+	case HC_ENTRY_SYMLINK:
+		return mode == 0 && target_len > 0 && size == 0;
+	default:
+		return false;
+	}
+}
+
+int hc_proto_entry_encode(struct hc_buf *out, uint32_t stream, const struct hc_proto_entry *e)
+{
+	size_t off, tl = strnlen(e->target, sizeof(e->target));
+	int r;
+
+	if (tl > HC_PROTO_MAX_PATH || !hc_proto_relpath_valid(e->relpath) ||
+	    !entry_valid(e->kind, e->mode, tl, e->size) || stream == HC_PROTO_STREAM_VM)
+		return -EINVAL;
+	r = begin(out, HC_FRAME_ENTRY, stream, &off);
+	if (r < 0)
+		return r;
+	r = buf_u8(out, e->kind);
+	if (r >= 0)
+		r = buf_u32(out, e->mode);
+	if (r >= 0)
+		r = buf_bytes(out, e->relpath, strlen(e->relpath));
+	if (r >= 0)
+		r = buf_bytes(out, e->target, tl);
+	if (r >= 0)
+		r = buf_u64(out, e->size);
+	return end(out, off, r);
+}
+
+int hc_proto_entry_decode(const struct hc_proto_frame *f, struct hc_proto_entry *ret)
+{
+	struct cur c = {f->payload, f->len};
+	const uint8_t *t;
+	size_t tl;
+
+	if (f->type != HC_FRAME_ENTRY || f->stream == HC_PROTO_STREAM_VM ||
+	    cur_u8(&c, &ret->kind) < 0 || cur_u32(&c, &ret->mode) < 0 ||
+	    cur_path(&c, false, ret->relpath) < 0 || cur_str(&c, HC_PROTO_MAX_PATH, &t, &tl) < 0 ||
+	    cur_u64(&c, &ret->size) < 0 || c.left != 0 ||
+	    !entry_valid(ret->kind, ret->mode, tl, ret->size))
+		return -EBADMSG;
+	memcpy(ret->target, t, tl);
+	ret->target[tl] = 0;
+	return 0;
+}
+
+int hc_proto_reseed_encode(struct hc_buf *out, const struct hc_proto_reseed *q)
+{
+	size_t off;
+	int r;
+
+	if (q->seed_len < HC_PROTO_SEED_MIN || q->seed_len > HC_PROTO_SEED_MAX)
+		return -EINVAL;
+	r = begin(out, HC_FRAME_RESEED, HC_PROTO_STREAM_VM, &off);
+	if (r < 0)
+		return r;
+	r = buf_u64(out, q->realtime_ns);
+	if (r >= 0)
+		r = hc_buf_append(out, q->seed, q->seed_len);
+	return end(out, off, r);
+}
+
+int hc_proto_reseed_decode(const struct hc_proto_frame *f, struct hc_proto_reseed *ret)
+{
+	struct cur c = {f->payload, f->len};
+	uint64_t ns;
+
+	if (f->type != HC_FRAME_RESEED || f->stream != HC_PROTO_STREAM_VM || cur_u64(&c, &ns) < 0 ||
+	    c.left < HC_PROTO_SEED_MIN || c.left > HC_PROTO_SEED_MAX)
+		return -EBADMSG;
+	ret->realtime_ns = ns;
+	ret->seed = c.p;
+	ret->seed_len = c.left;
 	return 0;
 }

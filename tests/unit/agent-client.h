@@ -20,7 +20,8 @@ struct agent_conn {
 
 struct outcome {
 	struct hc_buf out, err;
-	bool got_exit, got_error, got_result;
+	bool got_exit, got_error, got_result, got_started;
+	uint32_t pid;
 	struct hc_proto_exit exit;
 	struct hc_proto_error error;
 	uint8_t result_status;
@@ -72,6 +73,22 @@ static inline int ac_next_frame(struct agent_conn *c, struct hc_proto_frame *f, 
 	}
 }
 
+/* Skips frames until one of type arrives (consumed). 1 found, 0 EOF, <0 error. */
+static inline int ac_skip_to(struct agent_conn *c, uint8_t type)
+{
+	for (;;) {
+		struct hc_proto_frame f;
+		size_t used;
+		int r = ac_next_frame(c, &f, &used);
+
+		if (r <= 0)
+			return r;
+		hc_buf_consume(&c->in, used);
+		if (f.type == type)
+			return 1;
+	}
+}
+
 static inline int ac_hello(struct agent_conn *c, struct hc_proto_hello *ret)
 {
 	struct hc_proto_frame f;
@@ -85,9 +102,12 @@ static inline int ac_hello(struct agent_conn *c, struct hc_proto_hello *ret)
 	return r;
 }
 
-static inline int ac_send_exec_env(struct agent_conn *c, const char *const *argv, char *const *env,
-				   size_t envc, const char *cwd, const char *user, uint32_t flags,
-				   uint32_t timeout_ms)
+/* The stream the single-command helpers use. */
+#define AC_STREAM 1u
+
+static inline int ac_send_exec_on(struct agent_conn *c, uint32_t stream, const char *const *argv,
+				  char *const *env, size_t envc, const char *cwd, const char *user,
+				  uint32_t flags, uint32_t timeout_ms)
 {
 	size_t argc = 0;
 	struct hc_buf b = HC_BUF_INIT(0);
@@ -103,7 +123,26 @@ static inline int ac_send_exec_env(struct agent_conn *c, const char *const *argv
 				  .argc = argc,
 				  .env = (char **)env,
 				  .envc = envc};
-	r = hc_proto_exec_encode(&b, &e);
+	r = hc_proto_exec_encode(&b, stream, &e);
+	if (r >= 0 && write(c->fd, b.data, b.len) != (ssize_t)b.len)
+		r = -EIO;
+	hc_buf_free(&b);
+	return r;
+}
+
+static inline int ac_send_exec_env(struct agent_conn *c, const char *const *argv, char *const *env,
+				   size_t envc, const char *cwd, const char *user, uint32_t flags,
+				   uint32_t timeout_ms)
+{
+	return ac_send_exec_on(c, AC_STREAM, argv, env, envc, cwd, user, flags, timeout_ms);
+}
+
+/* Acknowledges n bytes of data frames on stream (WINDOW). */
+static inline int ac_ack(struct agent_conn *c, uint32_t stream, uint32_t n)
+{
+	struct hc_buf b = HC_BUF_INIT(0);
+	int r = hc_proto_window_encode(&b, stream, n);
+
 	if (r >= 0 && write(c->fd, b.data, b.len) != (ssize_t)b.len)
 		r = -EIO;
 	hc_buf_free(&b);
@@ -118,8 +157,9 @@ static inline int ac_send_exec(struct agent_conn *c, const char *const *argv, co
 	return ac_send_exec_env(c, argv, env, 1, cwd, user, flags, timeout_ms);
 }
 
-/* Collects frames until EXIT or ERROR. */
-static inline int ac_collect(struct agent_conn *c, struct outcome *o)
+/* Collects the frames of stream until EXIT or ERROR on it (another stream's frames are an
+ * error), acknowledging output as it comes. */
+static inline int ac_collect_on(struct agent_conn *c, uint32_t stream, struct outcome *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->out = (struct hc_buf)HC_BUF_INIT(0);
@@ -133,12 +173,26 @@ static inline int ac_collect(struct agent_conn *c, struct outcome *o)
 
 		if (r <= 0)
 			return r == 0 ? -EPIPE : r;
+		if (f.stream != stream && !(f.type == HC_FRAME_ERROR && f.stream == 0)) {
+			hc_buf_consume(&c->in, used);
+			return -EPROTO;
+		}
 		switch (f.type) {
 		case HC_FRAME_STDOUT:
 			r = hc_buf_append(&o->out, f.payload, f.len);
+			if (r >= 0)
+				r = ac_ack(c, stream, f.len);
 			break;
 		case HC_FRAME_STDERR:
 			r = hc_buf_append(&o->err, f.payload, f.len);
+			if (r >= 0)
+				r = ac_ack(c, stream, f.len);
+			break;
+		case HC_FRAME_STARTED:
+			r = hc_proto_started_decode(&f, &o->pid);
+			o->got_started = r >= 0;
+			break;
+		case HC_FRAME_WINDOW:
 			break;
 		case HC_FRAME_RESULT:
 			r = hc_proto_result_decode(&f, &res);
@@ -165,4 +219,9 @@ static inline int ac_collect(struct agent_conn *c, struct outcome *o)
 		if (o->got_exit || o->got_error)
 			return 0;
 	}
+}
+
+static inline int ac_collect(struct agent_conn *c, struct outcome *o)
+{
+	return ac_collect_on(c, AC_STREAM, o);
 }

@@ -66,7 +66,7 @@ static int session_end(struct session *s)
 	int st;
 
 	/* SHUTDOWN: the agent exits 0 (HC_BOOT_EXIT_OK) when it is not PID 1. */
-	if (hc_proto_frame_write(s->c.fd, HC_FRAME_SHUTDOWN, NULL, 0) < 0)
+	if (hc_proto_frame_write(s->c.fd, HC_FRAME_SHUTDOWN, 0, NULL, 0) < 0)
 		return -1;
 	int r = hc_child_wait(&s->child, WAIT_MS);
 	st = s->child.status;
@@ -234,12 +234,8 @@ TEST(signal_frame_forwarded)
 	const char *argv[] = {
 		"sh", "-c", "trap 'exit 42' USR1; echo ready; while :; do sleep 0.05; done", NULL};
 	ASSERT_EQ_INT(ac_send_exec(&s.c, argv, "", "", 0, 0), 0);
-	struct hc_proto_frame f;
-	size_t used;
-	ASSERT_EQ_INT(ac_next_frame(&s.c, &f, &used), 1);
-	ASSERT_EQ_INT(f.type, HC_FRAME_STDOUT);
-	hc_buf_consume(&s.c.in, used);
-	ASSERT_EQ_INT(hc_proto_signal_encode(&b, SIGUSR1), 0);
+	ASSERT_EQ_INT(ac_skip_to(&s.c, HC_FRAME_STDOUT), 1);
+	ASSERT_EQ_INT(hc_proto_signal_encode(&b, AC_STREAM, SIGUSR1), 0);
 	ASSERT_EQ_INT(write(s.c.fd, b.data, b.len), (ssize_t)b.len);
 	hc_buf_free(&b);
 	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
@@ -293,9 +289,10 @@ TEST(stdin_roundtrip)
 	for (size_t off = 0; off < sizeof(data); off += HC_PROTO_MAX_DATA) {
 		size_t n = sizeof(data) - off < HC_PROTO_MAX_DATA ? sizeof(data) - off
 								  : HC_PROTO_MAX_DATA;
-		ASSERT_EQ_INT(hc_proto_frame_write(s.c.fd, HC_FRAME_STDIN, data + off, n), 0);
+		ASSERT_EQ_INT(
+			hc_proto_frame_write(s.c.fd, HC_FRAME_STDIN, AC_STREAM, data + off, n), 0);
 	}
-	ASSERT_EQ_INT(hc_proto_frame_write(s.c.fd, HC_FRAME_STDIN_CLOSE, NULL, 0), 0);
+	ASSERT_EQ_INT(hc_proto_frame_write(s.c.fd, HC_FRAME_STDIN_CLOSE, AC_STREAM, NULL, 0), 0);
 	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
 	ASSERT_TRUE(o.got_exit);
 	ASSERT_EQ_INT(o.exit.code, 0);
@@ -372,7 +369,7 @@ TEST(result_json)
 	NEED_INIT();
 	snprintf(cmd, sizeof(cmd), "printf '{\"answer\": 42}' > %s", result_path);
 	const char *argv[] = {"sh", "-c", cmd, NULL};
-	ASSERT_OK(run1(argv, "", "", 0, 0, &o, &err), &err);
+	ASSERT_OK(run1(argv, "", "", HC_EXEC_F_RESULT, 0, &o, &err), &err);
 	ASSERT_TRUE(o.got_exit && o.got_result);
 	ASSERT_EQ_INT(o.result_status, HC_RESULT_OK);
 	ASSERT_EQ_STR(o.result.data, "{\"answer\": 42}");
@@ -381,14 +378,18 @@ TEST(result_json)
 	/* Over 1 MiB: status "too large", no content. */
 	snprintf(cmd, sizeof(cmd), "head -c 1048577 /dev/zero > %s", result_path);
 	const char *argv2[] = {"sh", "-c", cmd, NULL};
-	ASSERT_OK(run1(argv2, "", "", 0, 0, &o, &err), &err);
+	ASSERT_OK(run1(argv2, "", "", HC_EXEC_F_RESULT, 0, &o, &err), &err);
 	ASSERT_TRUE(o.got_exit && o.got_result);
 	ASSERT_EQ_INT(o.result_status, HC_RESULT_TOO_LARGE);
 	outcome_free(&o);
 
 	/* A command that writes none reports none, even when an earlier one did. */
 	const char *argv3[] = {"true", NULL};
-	ASSERT_OK(run1(argv3, "", "", 0, 0, &o, &err), &err);
+	ASSERT_OK(run1(argv3, "", "", HC_EXEC_F_RESULT, 0, &o, &err), &err);
+	ASSERT_TRUE(o.got_exit && !o.got_result);
+	outcome_free(&o);
+	/* Without the flag, no RESULT even when the file is there. */
+	ASSERT_OK(run1(argv, "", "", 0, 0, &o, &err), &err);
 	ASSERT_TRUE(o.got_exit && !o.got_result);
 	outcome_free(&o);
 }
@@ -446,7 +447,7 @@ TEST(busy_and_invalid)
 	ASSERT_TRUE(o.got_exit && o.exit.code == 0);
 	outcome_free(&o);
 	/* A guest->host frame type from the host is refused, the agent goes on. */
-	ASSERT_EQ_INT(hc_proto_frame_write(s.c.fd, HC_FRAME_STDOUT, "x", 1), 0);
+	ASSERT_EQ_INT(hc_proto_frame_write(s.c.fd, HC_FRAME_STDOUT, AC_STREAM, "x", 1), 0);
 	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
 	ASSERT_TRUE(o.got_error && o.error.reason == HC_EXEC_ERR_INVALID);
 	outcome_free(&o);
@@ -457,11 +458,11 @@ TEST(malformed_stream_ends_agent)
 {
 	struct hc_error err = {0};
 	struct session s;
-	const uint8_t junk[8] = {0, 0, 0, 1, 200, 0, 0, 0};
+	const uint8_t junk[HC_PROTO_HEADER_SIZE] = {0, 0, 0, 1, 200, 0, 0, 0, 0, 0, 0, 1};
 
 	NEED_INIT();
 	ASSERT_OK(session_start(&s, &err), &err);
-	ASSERT_EQ_INT(write(s.c.fd, junk, sizeof(junk)), 8);
+	ASSERT_EQ_INT(write(s.c.fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
 	struct outcome o;
 	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
 	ASSERT_TRUE(o.got_error && o.error.reason == HC_EXEC_ERR_INVALID);
@@ -484,9 +485,7 @@ TEST(eof_kills_running_command)
 	ASSERT_OK(session_start(&s, &err), &err);
 	const char *argv[] = {"sh", "-c", cmd, NULL};
 	ASSERT_EQ_INT(ac_send_exec(&s.c, argv, "", "", 0, 0), 0);
-	struct hc_proto_frame f;
-	size_t used;
-	ASSERT_EQ_INT(ac_next_frame(&s.c, &f, &used), 1);
+	ASSERT_EQ_INT(ac_skip_to(&s.c, HC_FRAME_STDOUT), 1);
 	close(s.c.fd); /* the host goes away */
 	ASSERT_EQ_INT(hc_child_wait(&s.child, WAIT_MS), 0);
 	ASSERT_TRUE(WIFEXITED(s.child.status) && WEXITSTATUS(s.child.status) == 0);

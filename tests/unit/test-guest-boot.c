@@ -415,7 +415,7 @@ TEST(boot_virtiofs_serial)
 	outcome_free(&o);
 
 	/* SHUTDOWN ends the VM: QEMU exits by itself (-no-reboot). */
-	CHECK_VM(hc_proto_frame_write(vm.c.fd, HC_FRAME_SHUTDOWN, NULL, 0) == 0);
+	CHECK_VM(hc_proto_frame_write(vm.c.fd, HC_FRAME_SHUTDOWN, 0, NULL, 0) == 0);
 	int st = vm_wait(&vm);
 	CHECK_VM(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	CHECK_VM(!console_has(&vm, HC_BOOT_CONSOLE_FATAL));
@@ -563,7 +563,7 @@ TEST(boot_as_child_of_another_init)
 		       "", &o) == 0);
 	CHECK_VM(o.got_exit && o.exit.code == 0 && hc_streq(o.out.data, "1\nok\ndone\n"));
 	outcome_free(&o);
-	CHECK_VM(hc_proto_frame_write(vm.c.fd, HC_FRAME_SHUTDOWN, NULL, 0) == 0);
+	CHECK_VM(hc_proto_frame_write(vm.c.fd, HC_FRAME_SHUTDOWN, 0, NULL, 0) == 0);
 	int st = vm_wait(&vm);
 	CHECK_VM(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	/* It exits with HC_BOOT_EXIT_OK instead of rebooting. */

@@ -26,16 +26,17 @@ TEST(header_layout)
 	struct hc_proto_frame f;
 	size_t used;
 
-	ASSERT_EQ_INT(hc_proto_frame_append(&b, HC_FRAME_STDOUT, "abc", 3), 0);
-	ASSERT_EQ_INT(b.len, 11);
-	const uint8_t want[] = {0, 0, 0, 3, HC_FRAME_STDOUT, 0, 0, 0, 'a', 'b', 'c'};
+	ASSERT_EQ_INT(hc_proto_frame_append(&b, HC_FRAME_STDOUT, 0x01020304, "abc", 3), 0);
+	ASSERT_EQ_INT(b.len, 15);
+	const uint8_t want[] = {0, 0, 0, 3, HC_FRAME_STDOUT, 0, 0, 0, 1, 2, 3, 4, 'a', 'b', 'c'};
 	ASSERT_TRUE(memcmp(b.data, want, sizeof(want)) == 0);
 	/* Every prefix is "need more", the whole is one frame. */
 	for (size_t i = 0; i < b.len; i++)
 		ASSERT_EQ_INT(hc_proto_frame_parse((uint8_t *)b.data, i, &f, &used), 0);
 	ASSERT_EQ_INT(hc_proto_frame_parse((uint8_t *)b.data, b.len, &f, &used), 1);
-	ASSERT_EQ_INT(used, 11);
+	ASSERT_EQ_INT(used, 15);
 	ASSERT_EQ_INT(f.type, HC_FRAME_STDOUT);
+	ASSERT_EQ_INT(f.stream, 0x01020304);
 	ASSERT_EQ_INT(f.len, 3);
 	ASSERT_TRUE(memcmp(f.payload, "abc", 3) == 0);
 	hc_buf_free(&b);
@@ -45,7 +46,7 @@ TEST(header_rejects)
 {
 	struct hc_proto_frame f;
 	size_t used;
-	uint8_t h[HC_PROTO_HEADER_SIZE] = {0, 0, 0, 0, HC_FRAME_SHUTDOWN, 0, 0, 0};
+	uint8_t h[HC_PROTO_HEADER_SIZE] = {0, 0, 0, 0, HC_FRAME_SHUTDOWN, 0, 0, 0, 0, 0, 0, 0};
 
 	ASSERT_EQ_INT(hc_proto_frame_parse(h, sizeof(h), &f, &used), 1);
 	h[4] = 0; /* unknown type */
@@ -59,6 +60,12 @@ TEST(header_rejects)
 	h[7] = 1; /* reserved */
 	ASSERT_EQ_INT(hc_proto_frame_parse(h, sizeof(h), &f, &used), -EBADMSG);
 	h[7] = 0;
+	h[8] = 0x80; /* stream ids stop at 2^31 - 1 */
+	ASSERT_EQ_INT(hc_proto_frame_parse(h, sizeof(h), &f, &used), -EBADMSG);
+	h[8] = 0x7f, h[9] = h[10] = h[11] = 0xff;
+	ASSERT_EQ_INT(hc_proto_frame_parse(h, sizeof(h), &f, &used), 1);
+	ASSERT_EQ_INT(f.stream, HC_PROTO_STREAM_MAX);
+	h[8] = h[9] = h[10] = h[11] = 0;
 	h[3] = 1; /* shutdown carries nothing */
 	ASSERT_EQ_INT(hc_proto_frame_parse(h, sizeof(h), &f, &used), -EBADMSG);
 	/* A data frame over HC_PROTO_MAX_DATA is refused from its header alone. */
@@ -71,10 +78,11 @@ TEST(header_rejects)
 
 	struct hc_buf b = HC_BUF_INIT(0);
 	static uint8_t big[HC_PROTO_MAX_DATA + 1];
-	ASSERT_EQ_INT(hc_proto_frame_append(&b, HC_FRAME_STDOUT, big, sizeof(big)), -E2BIG);
+	ASSERT_EQ_INT(hc_proto_frame_append(&b, HC_FRAME_STDOUT, 1, big, sizeof(big)), -E2BIG);
 	ASSERT_EQ_INT(b.len, 0);
-	ASSERT_EQ_INT(hc_proto_frame_append(&b, HC_FRAME_STDOUT, big, HC_PROTO_MAX_DATA), 0);
-	ASSERT_EQ_INT(hc_proto_frame_append(&b, 99, "", 0), -EINVAL);
+	ASSERT_EQ_INT(hc_proto_frame_append(&b, HC_FRAME_STDOUT, 1, big, HC_PROTO_MAX_DATA), 0);
+	ASSERT_EQ_INT(hc_proto_frame_append(&b, 99, 1, "", 0), -EINVAL);
+	ASSERT_EQ_INT(hc_proto_frame_append(&b, HC_FRAME_END, 1u << 31, "", 0), -EINVAL);
 	hc_buf_free(&b);
 }
 
@@ -116,7 +124,7 @@ TEST(exec_roundtrip)
 			     d = {0};
 	struct hc_proto_frame f;
 
-	ASSERT_EQ_INT(hc_proto_exec_encode(&b, &e), 0);
+	ASSERT_EQ_INT(hc_proto_exec_encode(&b, 7, &e), 0);
 	ASSERT_EQ_INT(parse_one(&b, &f), 1);
 	ASSERT_EQ_INT(f.type, HC_FRAME_EXEC);
 	ASSERT_EQ_INT(hc_proto_exec_decode(&f, &d), 0);
@@ -151,18 +159,18 @@ TEST(exec_rejects)
 	struct hc_proto_exec e = {.argv = argv, .argc = 0}, d;
 	struct hc_proto_frame f;
 
-	ASSERT_EQ_INT(hc_proto_exec_encode(&b, &e), -EINVAL); /* argc 0 */
+	ASSERT_EQ_INT(hc_proto_exec_encode(&b, 7, &e), -EINVAL); /* argc 0 */
 	e.argc = 1;
 	e.flags = 1u << 7;
-	ASSERT_EQ_INT(hc_proto_exec_encode(&b, &e), -EINVAL); /* unknown flag */
+	ASSERT_EQ_INT(hc_proto_exec_encode(&b, 7, &e), -EINVAL); /* unknown flag */
 	e.flags = 0;
 	e.env = badenv;
 	e.envc = 1;
-	ASSERT_EQ_INT(hc_proto_exec_encode(&b, &e), -EINVAL);
+	ASSERT_EQ_INT(hc_proto_exec_encode(&b, 7, &e), -EINVAL);
 	ASSERT_EQ_INT(b.len, 0);
 	e.env = NULL;
 	e.envc = 0;
-	ASSERT_EQ_INT(hc_proto_exec_encode(&b, &e), 0); /* NULL user and cwd mean "" */
+	ASSERT_EQ_INT(hc_proto_exec_encode(&b, 7, &e), 0); /* NULL user and cwd mean "" */
 	ASSERT_EQ_INT(parse_one(&b, &f), 1);
 	ASSERT_EQ_INT(hc_proto_exec_decode(&f, &d), 0);
 	ASSERT_EQ_STR(d.user, "");
@@ -178,7 +186,8 @@ TEST(exec_rejects)
 	U32(0), U32(0), U32(0), U32(0), U32(1), U32(3);
 	p[n++] = 'a', p[n++] = 0, p[n++] = 'b';
 	U32(0);
-	f = (struct hc_proto_frame){.type = HC_FRAME_EXEC, .len = (uint32_t)n, .payload = p};
+	f = (struct hc_proto_frame){
+		.type = HC_FRAME_EXEC, .stream = 1, .len = (uint32_t)n, .payload = p};
 	ASSERT_EQ_INT(hc_proto_exec_decode(&f, &d), -EBADMSG);
 	p[n - 6] = 'x';
 	ASSERT_EQ_INT(hc_proto_exec_decode(&f, &d), 0);
@@ -200,29 +209,29 @@ TEST(exit_error_signal_result)
 	size_t used;
 
 	struct hc_proto_exit x = {.code = 7}, dx;
-	ASSERT_EQ_INT(hc_proto_exit_encode(&b, &x), 0);
+	ASSERT_EQ_INT(hc_proto_exit_encode(&b, 7, &x), 0);
 	struct hc_proto_exit sx = {.code = -1, .signal = 9, .timed_out = 1};
-	ASSERT_EQ_INT(hc_proto_exit_encode(&b, &sx), 0);
+	ASSERT_EQ_INT(hc_proto_exit_encode(&b, 7, &sx), 0);
 	struct hc_proto_exit bad = {.code = 3, .signal = 9};
-	ASSERT_EQ_INT(hc_proto_exit_encode(&b, &bad), -EINVAL);
+	ASSERT_EQ_INT(hc_proto_exit_encode(&b, 7, &bad), -EINVAL);
 	bad = (struct hc_proto_exit){.code = 256};
-	ASSERT_EQ_INT(hc_proto_exit_encode(&b, &bad), -EINVAL);
+	ASSERT_EQ_INT(hc_proto_exit_encode(&b, 7, &bad), -EINVAL);
 
 	struct hc_proto_error e = {.reason = HC_EXEC_ERR_NOT_FOUND}, de;
 	snprintf(e.message, sizeof(e.message), "executable file `nope` not found in $PATH");
-	ASSERT_EQ_INT(hc_proto_error_encode(&b, &e), 0);
+	ASSERT_EQ_INT(hc_proto_error_encode(&b, 7, &e), 0);
 	e.reason = 99;
-	ASSERT_EQ_INT(hc_proto_error_encode(&b, &e), -EINVAL);
-	ASSERT_EQ_INT(hc_proto_signal_encode(&b, 15), 0);
-	ASSERT_EQ_INT(hc_proto_signal_encode(&b, 0), -EINVAL);
-	ASSERT_EQ_INT(hc_proto_signal_encode(&b, 65), -EINVAL);
+	ASSERT_EQ_INT(hc_proto_error_encode(&b, 7, &e), -EINVAL);
+	ASSERT_EQ_INT(hc_proto_signal_encode(&b, 7, 15), 0);
+	ASSERT_EQ_INT(hc_proto_signal_encode(&b, 7, 0), -EINVAL);
+	ASSERT_EQ_INT(hc_proto_signal_encode(&b, 7, 65), -EINVAL);
 	struct hc_proto_result res = {.status = HC_RESULT_OK,
 				      .data = (const uint8_t *)"{}",
 				      .len = 2},
 			       dr;
-	ASSERT_EQ_INT(hc_proto_result_encode(&b, &res), 0);
+	ASSERT_EQ_INT(hc_proto_result_encode(&b, 7, &res), 0);
 	res.status = 7;
-	ASSERT_EQ_INT(hc_proto_result_encode(&b, &res), -EINVAL);
+	ASSERT_EQ_INT(hc_proto_result_encode(&b, 7, &res), -EINVAL);
 
 	/* Now read them back in order from one stream. */
 	const uint8_t *p = (const uint8_t *)b.data;
@@ -266,17 +275,17 @@ TEST(result_limits)
 			       d;
 
 	ASSERT_TRUE(big != NULL);
-	ASSERT_EQ_INT(hc_proto_result_encode(&b, &r), 0);
+	ASSERT_EQ_INT(hc_proto_result_encode(&b, 7, &r), 0);
 	ASSERT_EQ_INT(parse_one(&b, &f), 1);
 	ASSERT_EQ_INT(hc_proto_result_decode(&f, &d), 0);
 	ASSERT_EQ_INT(d.len, HC_PROTO_MAX_RESULT);
 	r.len++;
-	ASSERT_EQ_INT(hc_proto_result_encode(&b, &r), -EINVAL);
+	ASSERT_EQ_INT(hc_proto_result_encode(&b, 7, &r), -EINVAL);
 	r.status = HC_RESULT_TOO_LARGE;
 	r.data = (const uint8_t *)"2000000 bytes";
 	r.len = 13;
 	hc_buf_reset(&b);
-	ASSERT_EQ_INT(hc_proto_result_encode(&b, &r), 0);
+	ASSERT_EQ_INT(hc_proto_result_encode(&b, 7, &r), 0);
 	ASSERT_EQ_INT(parse_one(&b, &f), 1);
 	ASSERT_EQ_INT(hc_proto_result_decode(&f, &d), 0);
 	ASSERT_EQ_INT(d.status, HC_RESULT_TOO_LARGE);
@@ -292,14 +301,15 @@ TEST(frame_write_and_read_over_socket)
 	size_t used;
 
 	ASSERT_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	ASSERT_EQ_INT(hc_proto_frame_write(sv[0], HC_FRAME_STDERR, "err\0bin", 7), 0);
-	ASSERT_EQ_INT(hc_proto_frame_write(sv[0], HC_FRAME_SHUTDOWN, NULL, 0), 0);
-	ASSERT_EQ_INT(hc_proto_frame_write(sv[0], HC_FRAME_STDERR, "x", 1 + HC_PROTO_MAX_DATA),
+	ASSERT_EQ_INT(hc_proto_frame_write(sv[0], HC_FRAME_STDERR, 3, "err\0bin", 7), 0);
+	ASSERT_EQ_INT(hc_proto_frame_write(sv[0], HC_FRAME_SHUTDOWN, 0, NULL, 0), 0);
+	ASSERT_EQ_INT(hc_proto_frame_write(sv[0], HC_FRAME_STDERR, 3, "x", 1 + HC_PROTO_MAX_DATA),
 		      -E2BIG);
 	close(sv[0]);
 	ASSERT_EQ_INT(hc_proto_frame_read(sv[1], &in, &f, &used), 1);
 	ASSERT_EQ_INT(f.type, HC_FRAME_STDERR);
 	ASSERT_EQ_INT(f.len, 7);
+	ASSERT_EQ_INT(f.stream, 3);
 	ASSERT_TRUE(memcmp(f.payload, "err\0bin", 7) == 0);
 	hc_buf_consume(&in, used);
 	ASSERT_EQ_INT(hc_proto_frame_read(sv[1], &in, &f, &used), 1);
@@ -310,7 +320,7 @@ TEST(frame_write_and_read_over_socket)
 
 	/* EOF inside a frame. */
 	ASSERT_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	const uint8_t partial[] = {0, 0, 0, 5, HC_FRAME_STDIN, 0, 0, 0, 'a'};
+	const uint8_t partial[] = {0, 0, 0, 5, HC_FRAME_STDIN, 0, 0, 0, 0, 0, 0, 1, 'a'};
 	ASSERT_EQ_INT(write(sv[0], partial, sizeof(partial)), sizeof(partial));
 	close(sv[0]);
 	hc_buf_reset(&in);

@@ -253,7 +253,7 @@ TEST(vm_command_then_exit_code)
 	outcome_free(&o);
 	/* The exit frame is the command's; the worker's status is hotcell-init's: 0 after the
 	 * host's shutdown frame (libkrun's exit-code path). */
-	ASSERT_OK(hc_proto_frame_write(fd, HC_FRAME_SHUTDOWN, NULL, 0), NULL);
+	ASSERT_OK(hc_proto_frame_write(fd, HC_FRAME_SHUTDOWN, 0, NULL, 0), NULL);
 	struct pollfd p = {.fd = vm->death_fd, .events = POLLIN};
 	ASSERT_EQ_INT(poll(&p, 1, 60000), 1);
 	ASSERT_EQ_INT(hc_vm_check(vm, &e), -ESHUTDOWN);
