@@ -312,7 +312,7 @@ static void dump_console(const struct vm *vm)
 static int vm_sh(struct vm *vm, const char *script, const char *user, struct outcome *o)
 {
 	const char *argv[] = {"sh", "-c", script, NULL};
-	int r = ac_send_exec(&vm->c, argv, "", user, 0, 60000);
+	int r = ac_send_exec(&vm->c, argv, "", user, HC_EXEC_F_RESULT, 60000);
 
 	return r < 0 ? r : ac_collect(&vm->c, o);
 }
