@@ -119,7 +119,7 @@ static void send_reply(int fd, struct reply *r)
 
 /* ---- schema checks (serde deny_unknown_fields, as Firecracker's API structs) ------------- */
 
-enum ftype { F_STR, F_INT, F_BOOL, F_OBJ };
+enum ftype { F_STR, F_INT, F_BOOL, F_OBJ, F_ARR };
 
 struct field {
 	const char *name;
@@ -138,6 +138,8 @@ static const char *type_name(enum ftype t)
 		return "a boolean";
 	case F_OBJ:
 		return "an object";
+	case F_ARR:
+		return "a sequence";
 	}
 	return "?";
 }
@@ -153,6 +155,8 @@ static bool type_ok(json_t *v, enum ftype t)
 		return json_is_boolean(v);
 	case F_OBJ:
 		return json_is_object(v);
+	case F_ARR:
+		return json_is_array(v);
 	}
 	return false;
 }
@@ -361,6 +365,12 @@ static const struct field snap_load_fields[] = {
 	{"snapshot_path", F_STR, true},	      {"mem_file_path", F_STR, false},
 	{"mem_backend", F_OBJ, false},	      {"enable_diff_snapshots", F_BOOL, false},
 	{"track_dirty_pages", F_BOOL, false}, {"resume_vm", F_BOOL, false},
+	{"network_overrides", F_ARR, false},
+};
+/* NetworkOverride: the new TAP of an interface the snapshot has. */
+static const struct field net_override_fields[] = {
+	{"iface_id", F_STR, true},
+	{"host_dev_name", F_STR, true},
 };
 static const struct field mem_backend_fields[] = {
 	{"backend_type", F_STR, true},
@@ -618,6 +628,13 @@ static struct reply put_snapshot_load(json_t *j)
 		mem = str(mb, "backend_path");
 	} else {
 		mem = str(j, "mem_file_path");
+	}
+	size_t i;
+	json_t *o;
+	json_array_foreach(json_object_get(j, "network_overrides"), i, o)
+	{
+		if (CHECK(o, net_override_fields, &r) < 0)
+			return r;
 	}
 	if (stat(mem, &sb) < 0)
 		return fault(400,
