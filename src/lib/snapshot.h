@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Snapshot, restore and fork of a VM (DESIGN.md §9), on top of the backends' snapshot and
+ * restore hooks (vmm.h). What the supervisor (src/vmd) and warm start build on.
+ *
+ * A snapshot directory (docs/snapshots.md) holds the backend's files (QEMU: qemu-state and
+ * memory; Firecracker: vmstate and memory; Cloud Hypervisor: its snapshot files) and
+ * snapshot.json: the format version, the backend, the image and its digest, and the resolved
+ * VM spec with the identity (size, mtime) of the kernel, initramfs and rootfs disk it booted.
+ * That is enough to restore it on this host; a restore checks it all first and never writes
+ * to the directory.
+ *
+ * Every restored (or forked) guest is sent, before anything else, a RESEED: a fresh seed from
+ * getrandom() and the host's CLOCK_REALTIME, so that two VMs restored from one snapshot never
+ * share their random numbers and a restored guest's clock is not behind.
+ */
+#pragma once
+
+#include <jansson.h>
+
+#include "core/path.h"
+#include "vmm/vmm.h"
+
+#define HC_LIB_SNAPSHOT_FORMAT 1
+#define HC_LIB_SNAPSHOT_META "snapshot.json"
+
+/* What snapshot.json says beyond the spec: where the VM came from. */
+struct hc_lib_snapshot_origin {
+	const char *image;  /* normalised image reference, or NULL/"" (--rootfs) */
+	const char *digest; /* manifest digest, or NULL/"" */
+};
+
+/* Saves vm into dir (created when missing; an existing snapshot there is replaced, any other
+ * non-empty directory is refused). Checks first that the VM can be snapshotted at all
+ * (hc_vm_snapshot_check), then pauses it unless was_paused, saves, writes snapshot.json, and
+ * resumes it unless leave_paused or was_paused. On failure the VM is resumed as it was, and a
+ * directory this call created is removed. *ret_ms (may be NULL): how long the VM was paused
+ * for the save. */
+int hc_lib_snapshot_save(struct hc_vm *vm, const char *dir,
+			 const struct hc_lib_snapshot_origin *origin, bool was_paused,
+			 bool leave_paused, double *ret_ms, struct hc_error *err) _must_check_;
+
+/* An opened, verified snapshot: the spec's strings point into it, so it must outlive every
+ * VM restored from it. */
+struct hc_lib_snapshot {
+	char dir[HC_PATH_MAX]; /* absolute */
+	const struct hc_vmm_ops *ops;
+	struct hc_vm_spec spec;
+	char image[512];
+	char digest[80];
+	char created[40];
+	json_t *meta;		   /* snapshot.json, which the spec's strings point into */
+	struct hc_volume *volumes; /* spec.volumes */
+	struct hc_port *ports;	   /* spec.ports */
+};
+
+/* Reads and verifies dir: a directory with a snapshot.json of this format, a known backend
+ * that can restore, the kernel, initramfs and disk still there and unchanged. A clear error
+ * (kind "usage") for a missing, corrupt or incompatible snapshot. Reads only. */
+int hc_lib_snapshot_open(const char *dir, struct hc_lib_snapshot **ret,
+			 struct hc_error *err) _must_check_;
+void hc_lib_snapshot_close(struct hc_lib_snapshot *s);
+
+/* A new VM (new runtime dir) restored from s and running, its agent channel connected (the
+ * fd is the caller's: *ret_agent_fd) and RESEED applied by the guest before this returns.
+ * *ret_ms (may be NULL): restore time, VMM start to RESEED acknowledged. */
+int hc_lib_snapshot_restore(const struct hc_lib_snapshot *s, struct hc_vm **ret_vm,
+			    int *ret_agent_fd, double *ret_ms, struct hc_error *err) _must_check_;
+
+/* Sends RESEED (HC_PROTO_SEED_MIN.. bytes from getrandom, CLOCK_REALTIME) on a connected agent
+ * channel and waits up to timeout_ms for the guest's DONE, reading exactly frame by frame so
+ * nothing after DONE is consumed. Frames of streams the host no longer knows (output of
+ * commands that ran at snapshot time) are skipped. */
+int hc_lib_snapshot_reseed(int agent_fd, int timeout_ms, struct hc_error *err) _must_check_;
+
+/* A fork's snapshot: into a fresh private temp dir (on /dev/shm when there is one: the
+ * restored VMs then map its memory from RAM), path in dir[HC_PATH_MAX]. Restore it N times
+ * and remove it with hc_path_rm_rf once they run: QEMU maps the memory file copy-on-write,
+ * and a mapping outlives the file's name, so nothing needs to stay on disk for the forks. */
+int hc_lib_snapshot_fork_save(struct hc_vm *vm, const struct hc_lib_snapshot_origin *origin,
+			      bool was_paused, char *dir, double *ret_ms,
+			      struct hc_error *err) _must_check_;
+
+/* The spec as JSON (snapshot.json's "spec"; the supervisor's vm.json may use it too), and
+ * back: parse fills spec with strings pointing into j (which must outlive it) and allocates
+ * *ret_volumes / *ret_ports (free them). */
+json_t *hc_lib_snapshot_spec_format(const struct hc_vm_spec *spec);
+int hc_lib_snapshot_spec_parse(json_t *j, struct hc_vm_spec *spec, struct hc_volume **ret_volumes,
+			       struct hc_port **ret_ports, struct hc_error *err) _must_check_;
