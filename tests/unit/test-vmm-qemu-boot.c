@@ -211,6 +211,23 @@ static long rss_kib(pid_t pid)
 	return kib;
 }
 
+static long pss_kib(pid_t pid)
+{
+	char p[64], line[256];
+	long kib = 0;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/proc/%d/smaps_rollup", (int)pid);
+	f = fopen(p, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Pss: %ld", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
 /* A process and all its descendants (virtiofsd forks into its own namespaces). */
 static long tree_rss_kib(pid_t pid, pid_t *pids, size_t *n, size_t max)
 {
@@ -600,6 +617,9 @@ TEST(snapshot_restore)
 	}
 	ASSERT_EQ_STR(cmd(&t, "mountblk /b"), "ok");
 	ASSERT_EQ_STR(cmd(&t, "write /before"), "ok");
+	pid_t pids[32];
+	long rss_cold = 0, rss_a = 0, rss_b = 0;
+	vm_pids(t.vm, pids, 32, &rss_cold);
 	/* Only a paused VM is snapshotted. */
 	ASSERT_EQ_INT(hc_vm_snapshot(t.vm, snap, &e), -EBUSY);
 	ASSERT_OK(hc_vm_pause(t.vm, &e), &e);
@@ -640,6 +660,14 @@ TEST(snapshot_restore)
 	ASSERT_TRUE(strncmp(cmd(&b, "read /only-a"), "err ", 4) == 0);
 	ASSERT_EQ_STR(cmd(&b, "read /before"), "data written");
 	ASSERT_EQ_INT(hc_vm_check(a.vm, &e), 0);
+	/* Both restored QEMUs together (vm_pids counts every child of ours): RSS counts the
+	 * snapshot pages they share once per process, PSS splits them. */
+	size_t np = vm_pids(a.vm, pids, 32, &rss_a);
+	for (size_t k = 0; k < np; k++)
+		rss_b += pss_kib(pids[k]);
+	printf("# host memory: a booted QEMU RSS %ld MiB; two restored QEMUs RSS %ld MiB, "
+	       "PSS %ld MiB together\n",
+	       rss_cold / 1024, rss_a / 1024, rss_b / 1024);
 
 	/* A restored VM's own snapshot carries its RAM in the stream. */
 	ASSERT_OK(hc_vm_pause(a.vm, &e), &e);
