@@ -35,7 +35,7 @@ int main(int argc, char **argv)
 	t1 = hc_clock_ms();
 	if (unpack) {
 		if (hc_oci_store_resolve(s, argv[1], &img, &err) < 0 ||
-		    hc_oci_rootfs_get(s, &img, false, &rf, &err) < 0)
+		    hc_oci_rootfs_get(s, &img, false, -1, &rf, &err) < 0)
 			goto fail;
 		hc_oci_rootfs_release(&rf);
 		hc_oci_image_free(&img);

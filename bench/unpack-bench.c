@@ -243,7 +243,7 @@ static int get(const char *state, bool disk)
 	if (hc_oci_store_init(&s, state, &err) < 0 || hc_oci_store_resolve(&s, NAME, &img, &err) < 0)
 		die("resolve", &err);
 	t1 = hc_clock_ms();
-	if (hc_oci_rootfs_get(&s, &img, disk, &rf, &err) < 0)
+	if (hc_oci_rootfs_get(&s, &img, disk, -1, &rf, &err) < 0)
 		die("get", &err);
 	printf("hit=%d ms=%.2f get_ms=%.3f unpack_ms=%.1f disk_ms=%.1f entries=%llu bytes=%llu\n",
 	       rf.hit, hc_clock_ms() - t0, hc_clock_ms() - t1, rf.unpack_ms, rf.disk_ms,

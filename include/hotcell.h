@@ -59,15 +59,27 @@ HC_EXPORT void hc_store_close(struct hc_store *store);
 /* Called during a pull with bytes done/total per blob (total 0 when unknown). */
 typedef void (*hc_progress_fn)(const char *digest, uint64_t done, uint64_t total, void *userdata);
 
+/* A zero-initialised struct is the default everywhere. */
 struct hc_pull_opts {
 	const char *platform; /* "os/arch[/variant]"; NULL: the host's */
 	bool insecure;	      /* allow plain HTTP for this registry */
 	hc_progress_fn progress;
 	void *userdata;
+	/* Blobs the store has already are reused after a size check (a damaged one is fetched
+	 * again); verify also checks their sha256, reading each one in full. */
+	bool verify;
+	/* Cancellation, off unless cancel_fd_set: when cancel_fd becomes readable (a signal
+	 * handler writes to a pipe) the pull stops within a second and returns -ECANCELED,
+	 * leaving the store as it was. The fd is only polled, never read. */
+	bool cancel_fd_set;
+	int cancel_fd;
 };
 
 /* Pulls ref into the store. On success writes the platform manifest digest
- * ("sha256:<64 hex>", NUL-terminated) into ret_digest (at least 72 bytes) when non-NULL. */
+ * ("sha256:<64 hex>", NUL-terminated) into ret_digest (at least 72 bytes) when non-NULL.
+ * A transfer that averages under HOTCELL_PULL_MIN_RATE bytes/s (default 1024; 0: no limit)
+ * over HOTCELL_PULL_RATE_WINDOW seconds (default 30) is abandoned, not retried: the pull fails
+ * naming the blob (-ETIMEDOUT). */
 HC_EXPORT int hc_image_pull(struct hc_store *store, const char *ref,
 			    const struct hc_pull_opts *opts, char *ret_digest,
 			    struct hc_error *err);
@@ -90,6 +102,20 @@ HC_EXPORT int hc_image_remove(struct hc_store *store, const char *ref, struct hc
 /* Removes blobs, rootfs trees and disks that no image references and no run uses. Returns the
  * number of items removed. */
 HC_EXPORT int hc_store_prune(struct hc_store *store, struct hc_error *err);
+
+/* One thing wrong in the store. */
+struct hc_store_problem {
+	char *object;  /* the image name (or digest) it concerns, or the blob's digest */
+	char *problem; /* one line */
+};
+/* Verifies the whole store: every index entry's manifest (and nested indexes), config and
+ * layers are present with their descriptor's size and digest, and every other blob's content
+ * matches its name. Reads every blob once. Returns the number of problems (0: healthy) and the
+ * list in *ret (free with hc_store_problems_free), or -errno when the check itself failed.
+ * `hotcell pull` (or `load`) of an image repairs its blobs. */
+HC_EXPORT int hc_store_check(struct hc_store *store, struct hc_store_problem **ret, size_t *ret_n,
+			     struct hc_error *err);
+HC_EXPORT void hc_store_problems_free(struct hc_store_problem *list, size_t n);
 
 /* ---- running --------------------------------------------------------------------------- */
 

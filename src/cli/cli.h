@@ -13,6 +13,7 @@ int hc_cli_load(int argc, char **argv);
 int hc_cli_images(int argc, char **argv);
 int hc_cli_rmi(int argc, char **argv);
 int hc_cli_prune(int argc, char **argv);
+int hc_cli_check(int argc, char **argv);
 int hc_cli_run(int argc, char **argv);
 int hc_cli_doctor(int argc, char **argv);
 
@@ -20,5 +21,10 @@ int hc_cli_doctor(int argc, char **argv);
 int hc_cli_fail(const struct hc_error *err);
 /* The same, formatted. */
 int hc_cli_failf(const char *fmt, ...) _printf_(1, 2);
+/* Installs the SIGINT/SIGTERM/SIGHUP handlers (signals.c) and returns the read end of their
+ * self-pipe, a cancel fd for the library (readable once a signal came), or -errno. */
+int hc_cli_cancel_pipe(void);
+/* The exit status after a cancel: 128 + the first signal (130 for SIGINT, 143 for SIGTERM). */
+int hc_cli_cancel_status(void);
 /* Opens the default store, printing the error on failure. NULL on failure. */
 struct hc_store *hc_cli_store_open(void);

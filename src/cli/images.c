@@ -13,11 +13,12 @@
 #include "core/error.h"
 #include "hotcell.h"
 
-#define PULL_USAGE "usage: hotcell pull [--platform OS/ARCH] [--insecure] REF"
+#define PULL_USAGE "usage: hotcell pull [--platform OS/ARCH] [--insecure] [--verify] REF"
 #define LOAD_USAGE "usage: hotcell load [--name REF] PATH"
 #define IMAGES_USAGE "usage: hotcell images [--json]"
 #define RMI_USAGE "usage: hotcell rmi REF..."
 #define PRUNE_USAGE "usage: hotcell prune"
+#define CHECK_USAGE "usage: hotcell check [--json]"
 
 /* ---- pull ----------------------------------------------------------------------------- */
 
@@ -103,6 +104,7 @@ int hc_cli_pull(int argc, char **argv)
 	static const struct option opts[] = {
 		{"platform", required_argument, NULL, 'P'},
 		{"insecure", no_argument, NULL, 'k'},
+		{"verify", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -122,6 +124,9 @@ int hc_cli_pull(int argc, char **argv)
 		case 'k':
 			po.insecure = true;
 			break;
+		case 'V':
+			po.verify = true;
+			break;
 		case 'h':
 			printf("%s\n", PULL_USAGE);
 			return 0;
@@ -135,11 +140,21 @@ int hc_cli_pull(int argc, char **argv)
 		po.progress = progress_cb;
 		po.userdata = &prog;
 	}
+	po.cancel_fd = hc_cli_cancel_pipe();
+	if (po.cancel_fd < 0)
+		return hc_cli_failf("cannot install signal handlers: %s", strerror(-po.cancel_fd));
+	po.cancel_fd_set = true;
 	s = hc_cli_store_open();
 	if (!s)
 		return HC_EXIT_INTERNAL;
 	r = hc_image_pull(s, argv[optind], &po, digest, &err);
 	hc_store_close(s);
+	if (r == -ECANCELED) {
+		if (prog.drawn)
+			fputc('\n', stderr);
+		hc_cli_fail(&err);
+		return hc_cli_cancel_status();
+	}
 	if (r < 0)
 		return hc_cli_fail(&err);
 	printf("%s\n", digest);
@@ -343,4 +358,73 @@ int hc_cli_prune(int argc, char **argv)
 		return hc_cli_fail(&err);
 	printf("Removed %d item%s\n", r, r == 1 ? "" : "s");
 	return 0;
+}
+
+/* ---- check ---------------------------------------------------------------------------- */
+
+int hc_cli_check(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	struct hc_store_problem *list = NULL;
+	struct hc_error err = {0};
+	bool json = false;
+	struct hc_store *s;
+	size_t n = 0;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			printf("%s\n", CHECK_USAGE);
+			return 0;
+		default:
+			return hc_cli_failf("%s", CHECK_USAGE);
+		}
+	}
+	if (optind != argc)
+		return hc_cli_failf("%s", CHECK_USAGE);
+	s = hc_cli_store_open();
+	if (!s)
+		return HC_EXIT_INTERNAL;
+	r = hc_store_check(s, &list, &n, &err);
+	hc_store_close(s);
+	if (r < 0)
+		return hc_cli_fail(&err);
+	if (json) {
+		json_t *arr = json_array();
+		char *out = NULL;
+		for (size_t i = 0; arr && i < n; i++)
+			if (json_array_append_new(arr, json_pack("{s:s, s:s}", "object",
+								 list[i].object, "problem",
+								 list[i].problem)) < 0)
+				break;
+		if (arr)
+			out = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json_decref(arr);
+		if (!out) {
+			hc_store_problems_free(list, n);
+			return hc_cli_failf("out of memory");
+		}
+		printf("%s\n", out);
+		free(out);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			printf("%s: %s\n", list[i].object, list[i].problem);
+		if (n == 0)
+			printf("The store is healthy\n");
+	}
+	hc_store_problems_free(list, n);
+	if (n && !json)
+		fprintf(stderr, "hotcell: the store has %zu problem%s; `hotcell pull` (or `load`) of "
+				"an image repairs its blobs, `hotcell rmi` + `prune` drops it\n",
+			n, n == 1 ? "" : "s");
+	return n ? 1 : 0;
 }

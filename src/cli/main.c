@@ -47,11 +47,12 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	const char *usage;
 } commands[] = {
-	{"pull", hc_cli_pull, "pull [--platform OS/ARCH] [--insecure] REF"},
+	{"pull", hc_cli_pull, "pull [--platform OS/ARCH] [--insecure] [--verify] REF"},
 	{"load", hc_cli_load, "load [--name REF] PATH"},
 	{"images", hc_cli_images, "images [--json]"},
 	{"rmi", hc_cli_rmi, "rmi REF"},
 	{"prune", hc_cli_prune, "prune"},
+	{"check", hc_cli_check, "check [--json]"},
 	{"run", hc_cli_run, "run [OPTIONS] IMAGE [--] [CMD [ARG...]]"},
 	{"doctor", hc_cli_doctor, "doctor"},
 };

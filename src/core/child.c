@@ -298,6 +298,12 @@ void hc_child_status_str(int status, char *buf, size_t n)
 int hc_child_run(const char *const *argv, int timeout_ms, size_t max_output, char **ret_output,
 		 struct hc_error *err)
 {
+	return hc_child_run_cancel(argv, timeout_ms, -1, max_output, ret_output, err);
+}
+
+int hc_child_run_cancel(const char *const *argv, int timeout_ms, int cancel_fd, size_t max_output,
+			char **ret_output, struct hc_error *err)
+{
 	_cleanup_child_ struct hc_child c = HC_CHILD_INIT;
 	struct hc_buf out = HC_BUF_INIT(max_output ? max_output : 65536);
 	double deadline = timeout_ms < 0 ? -1 : hc_clock_ms() + timeout_ms;
@@ -316,7 +322,8 @@ int hc_child_run(const char *const *argv, int timeout_ms, size_t max_output, cha
 	}
 	for (;;) {
 		char tmp[4096];
-		struct pollfd pf = {.fd = p[0], .events = POLLIN};
+		struct pollfd pf[2] = {{.fd = p[0], .events = POLLIN},
+				       {.fd = cancel_fd, .events = POLLIN}};
 		int left = hc_clock_left_ms(deadline);
 
 		if (left == 0) {
@@ -325,8 +332,16 @@ int hc_child_run(const char *const *argv, int timeout_ms, size_t max_output, cha
 			return hc_error_set(err, -ETIMEDOUT, "%s: timed out after %d ms", argv[0],
 					    timeout_ms);
 		}
-		if (poll(&pf, 1, left) < 0 && errno != EINTR)
+		if (poll(pf, cancel_fd >= 0 ? 2 : 1, left) < 0 && errno != EINTR)
 			break;
+		if (cancel_fd >= 0 && pf[1].revents) {
+			/* the cleanup kills and reaps the child */
+			close(p[0]);
+			hc_buf_free(&out);
+			return hc_error_setk(err, -ECANCELED, "cancelled", "interrupted");
+		}
+		if (!pf[0].revents)
+			continue;
 		ssize_t n = read(p[0], tmp, sizeof(tmp));
 		if (n < 0 && errno == EINTR)
 			continue;

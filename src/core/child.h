@@ -70,3 +70,7 @@ void hc_child_status_str(int status, char *buf, size_t n);
  * run or does not exit 0 within timeout_ms, with its last output in the message. */
 int hc_child_run(const char *const *argv, int timeout_ms, size_t max_output, char **ret_output,
 		 struct hc_error *err) _must_check_;
+/* Same, and when cancel_fd (>= 0) becomes readable first: the child is killed and reaped and the
+ * result is -ECANCELED (core/cancel.h). */
+int hc_child_run_cancel(const char *const *argv, int timeout_ms, int cancel_fd, size_t max_output,
+			char **ret_output, struct hc_error *err) _must_check_;

@@ -23,8 +23,8 @@ struct image_priv {
 	char tmp_disk[HC_PATH_MAX]; /* --rootfs DIR in block mode: ours to remove */
 };
 
-static int rootfs_dir_prepare(const char *dir, bool want_disk, struct hc_lib_image *ret,
-			      struct image_priv *p, struct hc_error *err)
+static int rootfs_dir_prepare(const char *dir, bool want_disk, int cancel_fd,
+			      struct hc_lib_image *ret, struct image_priv *p, struct hc_error *err)
 {
 	char real[PATH_MAX], run[HC_PATH_MAX], id[16];
 	struct stat st;
@@ -47,10 +47,12 @@ static int rootfs_dir_prepare(const char *dir, bool want_disk, struct hc_lib_ima
 	r = hc_path_fmt(p->tmp_disk, sizeof(p->tmp_disk), err, "%s/rootfs-%s.ext4", run, id);
 	if (r < 0)
 		return r;
-	r = hc_oci_ext4_build(real, p->tmp_disk, err);
+	r = hc_oci_ext4_build(real, p->tmp_disk, cancel_fd, err);
 	if (r < 0) {
 		unlink(p->tmp_disk);
 		p->tmp_disk[0] = 0;
+		if (r == -ECANCELED)
+			return r;
 		hc_error_kind(err, HC_EK_ROOTFS);
 		return hc_error_prefix(err, "--rootfs '%s' as a block device", dir);
 	}
@@ -75,7 +77,9 @@ static int resolve(struct hc_store *store, const struct hc_run_opts *o, struct h
 		}
 		hc_error_clear(err);
 	}
-	r = hc_image_pull(store, o->image, NULL, digest, err);
+	/* hc_run's cancel fd: a signal during the pull ends it within a second. */
+	struct hc_pull_opts po = {.cancel_fd_set = o->cancel_fd >= 0, .cancel_fd = o->cancel_fd};
+	r = hc_image_pull(store, o->image, &po, digest, err);
 	if (r < 0) {
 		hc_error_kind(err, HC_EK_REGISTRY);
 		return r;
@@ -119,9 +123,9 @@ int hc_lib_image_prepare(struct hc_store *store, const struct hc_run_opts *o, bo
 	if (!p)
 		return hc_error_setk(err, -EINVAL, HC_EK_INTERNAL, "image not resolved");
 	if (o->rootfs_dir)
-		return rootfs_dir_prepare(o->rootfs_dir, want_disk, ret, p, err);
+		return rootfs_dir_prepare(o->rootfs_dir, want_disk, o->cancel_fd, ret, p, err);
 
-	r = hc_oci_rootfs_get(store, &p->img, want_disk, &p->rootfs, err);
+	r = hc_oci_rootfs_get(store, &p->img, want_disk, o->cancel_fd, &p->rootfs, err);
 	if (r < 0) {
 		hc_error_kind(err, HC_EK_ROOTFS);
 		return r;

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "core/cancel.h"
 #include "core/child.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -25,6 +26,7 @@ struct measure {
 	struct linked *linked; /* files with st_nlink > 1: counted once per inode at the end */
 	size_t n_linked, cap_linked;
 	unsigned depth;
+	int cancel_fd;
 };
 
 static int note_linked(struct measure *m, ino_t ino, uint64_t bytes)
@@ -72,6 +74,10 @@ static int walk(struct measure *m, int dfd)
 		closedir(d);
 		return -ELOOP;
 	}
+	if (hc_fd_readable(m->cancel_fd)) {
+		closedir(d);
+		return -ECANCELED;
+	}
 	while (r == 0 && (de = readdir(d))) {
 		struct stat st;
 		uint64_t bytes;
@@ -111,10 +117,10 @@ static int cmp_linked(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int hc_oci_ext4_measure(const char *tree, uint64_t *ret_bytes, uint64_t *ret_inodes,
-			struct hc_error *err)
+static int measure(const char *tree, int cancel_fd, uint64_t *ret_bytes, uint64_t *ret_inodes,
+		   struct hc_error *err)
 {
-	struct measure m = {.inodes = 1}; /* the root */
+	struct measure m = {.inodes = 1, .cancel_fd = cancel_fd}; /* the root */
 	int fd = open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
 
 	if (fd < 0)
@@ -130,6 +136,8 @@ int hc_oci_ext4_measure(const char *tree, uint64_t *ret_bytes, uint64_t *ret_ino
 		}
 	}
 	free(m.linked);
+	if (r == -ECANCELED)
+		return hc_cancel_check(cancel_fd, err) ?: r;
 	if (r < 0)
 		return hc_error_errno(err, r, "measure %s", tree);
 	*ret_bytes = m.bytes;
@@ -137,14 +145,20 @@ int hc_oci_ext4_measure(const char *tree, uint64_t *ret_bytes, uint64_t *ret_ino
 	return 0;
 }
 
-int hc_oci_ext4_build(const char *tree, const char *path, struct hc_error *err)
+int hc_oci_ext4_measure(const char *tree, uint64_t *ret_bytes, uint64_t *ret_inodes,
+			struct hc_error *err)
+{
+	return measure(tree, -1, ret_bytes, ret_inodes, err);
+}
+
+int hc_oci_ext4_build(const char *tree, const char *path, int cancel_fd, struct hc_error *err)
 {
 	char tmp[HC_PATH_MAX], id[13], inodes_s[32];
 	_cleanup_close_ int fd = -1;
 	uint64_t bytes = 0, inodes = 0, size;
 	int r;
 
-	r = hc_oci_ext4_measure(tree, &bytes, &inodes, err);
+	r = measure(tree, cancel_fd, &bytes, &inodes, err);
 	if (r < 0)
 		return r;
 	/* Headroom: ext4 spends a little more than the host filesystem on directories and
@@ -163,11 +177,10 @@ int hc_oci_ext4_build(const char *tree, const char *path, struct hc_error *err)
 		if (r < 0)
 			return r;
 	}
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return hc_error_errno(err, -errno, "create %s", tmp);
-	/* Marks the temp file as being built: a cleaner that gets this lock may remove it. */
-	(void)flock(fd, LOCK_EX);
+	/* Locked while it is being built: a cleaner that gets the lock removes it (store.h). */
+	r = hc_oci_store_create_temp(tmp, false, &fd, err);
+	if (r < 0)
+		return r;
 	if (ftruncate(fd, (off_t)size) < 0) {
 		r = hc_error_errno(err, -errno, "size %s", tmp);
 		goto fail;
@@ -179,7 +192,9 @@ int hc_oci_ext4_build(const char *tree, const char *path, struct hc_error *err)
 			"mke2fs",	  "-q", "-F",	  "-t", "ext4", "-O", "^has_journal", "-b",
 			"4096",		  "-N", inodes_s, "-m", "0",	"-L", "hotcell",      "-E",
 			"root_owner=0:0", "-d", tree,	  tmp,	NULL};
-		r = hc_child_run(argv, MKE2FS_TIMEOUT_MS, 16384, NULL, err);
+		r = hc_child_run_cancel(argv, MKE2FS_TIMEOUT_MS, cancel_fd, 16384, NULL, err);
+		if (r == -ECANCELED)
+			goto fail;
 		if (r == -ENOENT) {
 			hc_error_setk(err, r, HC_EK_ROOTFS,
 				      "mke2fs not found: install e2fsprogs for block rootfs");
@@ -209,7 +224,8 @@ fail:
 }
 
 int hc_oci_ext4_get(struct hc_store *s, const char *manifest_digest, const char *tree,
-		    char *ret_path, size_t n, bool *ret_hit, double *ret_ms, struct hc_error *err)
+		    int cancel_fd, char *ret_path, size_t n, bool *ret_hit, double *ret_ms,
+		    struct hc_error *err)
 {
 	const char *hex = hc_oci_digest_hex(manifest_digest);
 	char path[HC_PATH_MAX];
@@ -231,7 +247,7 @@ int hc_oci_ext4_get(struct hc_store *s, const char *manifest_digest, const char 
 			return r;
 		hc_oci_store_clean_stale(s->disks_dir);
 		t0 = hc_clock_ms();
-		r = hc_oci_ext4_build(tree, path, err);
+		r = hc_oci_ext4_build(tree, path, cancel_fd, err);
 		if (r < 0)
 			return r;
 	}

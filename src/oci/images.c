@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 
@@ -243,18 +244,10 @@ static int prune_blobs(struct hc_store *s, const struct hexset *live, struct hc_
 				removed++;
 			continue;
 		}
-		/* A temp blob of a writer that died (a live writer holds its flock). */
-		if (hc_startswith(nm, ".tmp-")) {
-			int fd = openat(dirfd(d), nm, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-			if (fd < 0)
-				continue;
-			if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(dirfd(d), nm, 0) == 0)
-				removed++;
-			close(fd);
-		}
 	}
 	closedir(d);
-	return removed;
+	/* Temp blobs of writers that died (a live writer holds its flock). */
+	return removed + hc_oci_store_clean_stale(dir);
 }
 
 /* Collects the <hex> of every rootfs tree, rootfs lock and disk. */
@@ -367,6 +360,9 @@ int hc_store_prune(struct hc_store *store, struct hc_error *err)
 	if (r < 0)
 		goto out;
 	removed += r;
+	/* Temp trees and disks of unpacks and builds whose process is gone (SIGKILL). */
+	removed += hc_oci_store_clean_stale(store->rootfs_dir);
+	removed += hc_oci_store_clean_stale(store->disks_dir);
 	r = removed;
 out:
 	if (r < 0)
@@ -379,4 +375,177 @@ out:
 	if (wlock >= 0)
 		close(wlock);
 	return r;
+}
+
+/* ---- check ---------------------------------------------------------------------------- */
+
+struct checker {
+	struct hc_store *s;
+	struct hc_store_problem *v;
+	size_t n, cap;
+	struct hexset good; /* blobs verified in full already */
+	int oom;
+};
+
+static void problem(struct checker *c, const char *object, const char *fmt, ...) _printf_(3, 4);
+static void problem(struct checker *c, const char *object, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg = NULL;
+
+	if (c->n == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 16, sz;
+		void *p;
+		if (hc_mul_overflows(ncap, sizeof(*c->v), &sz) || !(p = realloc(c->v, sz))) {
+			c->oom = -ENOMEM;
+			return;
+		}
+		c->v = p;
+		c->cap = ncap;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	c->v[c->n].object = strdup(object);
+	c->v[c->n].problem = msg;
+	if (!c->v[c->n].object || !msg) {
+		free(c->v[c->n].object);
+		free(msg);
+		c->oom = -ENOMEM;
+		return;
+	}
+	c->n++;
+}
+
+/* One descriptor of image `name`: the blob is there, of its size and digest. */
+static bool check_desc(struct checker *c, const char *name, const char *what, const char *digest,
+		       uint64_t size)
+{
+	struct hc_error e = {0};
+
+	if (!hc_oci_digest_valid(digest)) {
+		problem(c, name, "%s: invalid digest '%.80s'", what, digest ? digest : "(none)");
+		return false;
+	}
+	if (hc_oci_store_check_blob(c->s, digest, size, !hexset_has(&c->good, hc_oci_digest_hex(digest)),
+				    &e) < 0) {
+		problem(c, name, "%s: %s", what, e.message);
+		return false;
+	}
+	if (hexset_add(&c->good, digest) < 0)
+		c->oom = -ENOMEM;
+	qsort(c->good.v, c->good.n, sizeof(*c->good.v), hexcmp);
+	return true;
+}
+
+/* A manifest or index of image `name`, and what it points at. */
+static void check_tree(struct checker *c, const char *name, const char *digest, uint64_t size,
+		       int depth)
+{
+	_cleanup_free_ char *data = NULL;
+	struct hc_error e = {0};
+	size_t len = 0, i;
+	json_t *d;
+
+	if (!check_desc(c, name, "manifest", digest, size))
+		return;
+	if (depth > 4) {
+		problem(c, name, "indexes nested too deeply");
+		return;
+	}
+	if (hc_oci_store_blob_read(c->s, digest, HC_OCI_MANIFEST_MAX, &data, &len, &e) < 0) {
+		problem(c, name, "manifest %s: %s", digest, e.message);
+		return;
+	}
+	json_auto_t *root = json_loadb(data, len, 0, NULL);
+	if (!json_is_object(root)) {
+		problem(c, name, "manifest %s is not JSON", digest);
+		return;
+	}
+	json_t *cfg = json_object_get(root, "config"), *layers = json_object_get(root, "layers");
+	json_t *children = json_object_get(root, "manifests");
+	if (json_is_array(children)) {
+		json_array_foreach(children, i, d)
+			check_tree(c, name, json_string_value(json_object_get(d, "digest")),
+				   (uint64_t)json_integer_value(json_object_get(d, "size")),
+				   depth + 1);
+		return;
+	}
+	if (!json_is_object(cfg) || !json_is_array(layers)) {
+		problem(c, name, "manifest %s has no config or layers", digest);
+		return;
+	}
+	check_desc(c, name, "config", json_string_value(json_object_get(cfg, "digest")),
+		   (uint64_t)json_integer_value(json_object_get(cfg, "size")));
+	json_array_foreach(layers, i, d)
+	{
+		char what[32];
+		snprintf(what, sizeof(what), "layer %zu", i + 1);
+		check_desc(c, name, what, json_string_value(json_object_get(d, "digest")),
+			   (uint64_t)json_integer_value(json_object_get(d, "size")));
+	}
+}
+
+int hc_store_check(struct hc_store *store, struct hc_store_problem **ret, size_t *ret_n,
+		   struct hc_error *err)
+{
+	struct checker c = {.s = store};
+	struct hc_oci_index_entry *entries = NULL;
+	char dir[HC_PATH_MAX];
+	struct dirent *de;
+	size_t n = 0;
+	int r;
+
+	if (!store || !ret || !ret_n)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "check: no store");
+	r = hc_oci_store_index_list(store, &entries, &n, err);
+	if (r < 0)
+		return hc_error_prefix(err, "check");
+	for (size_t i = 0; i < n && !c.oom; i++)
+		check_tree(&c, entries[i].name ? entries[i].name : entries[i].digest,
+			   entries[i].digest, entries[i].size, 0);
+	hc_oci_index_list_free(entries, n);
+	/* Every other blob: its content must be what its name says. */
+	r = hc_path_fmt(dir, sizeof(dir), err, "%s/blobs/sha256", store->store_dir);
+	DIR *d = r < 0 ? NULL : opendir(dir);
+	if (!d && r >= 0)
+		r = hc_error_errno(err, -errno, "check: open %s", dir);
+	while (d && !c.oom && (de = readdir(d))) {
+		char digest[HC_DIGEST_SIZE], got[HC_DIGEST_SIZE];
+		struct hc_error e = {0};
+		if (strlen(de->d_name) != HC_DIGEST_HEX_LEN || !is_hex64(de->d_name) ||
+		    hexset_has(&c.good, de->d_name))
+			continue;
+		snprintf(digest, sizeof(digest), "sha256:%s", de->d_name);
+		_cleanup_close_ int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			problem(&c, digest, "cannot be read: %s", strerror(errno));
+		else if (hc_oci_digest_fd(fd, got, NULL, &e) < 0)
+			problem(&c, digest, "cannot be read: %s", e.message);
+		else if (strcmp(got, digest) != 0)
+			problem(&c, digest, "blob %s does not match its digest (content is %s)", digest,
+				got);
+	}
+	if (d)
+		closedir(d);
+	free(c.good.v);
+	if (r >= 0 && c.oom)
+		r = hc_error_set(err, -ENOMEM, "out of memory");
+	if (r < 0) {
+		hc_store_problems_free(c.v, c.n);
+		return r;
+	}
+	*ret = c.v;
+	*ret_n = c.n;
+	return (int)(c.n > INT32_MAX ? INT32_MAX : c.n);
+}
+
+void hc_store_problems_free(struct hc_store_problem *list, size_t n)
+{
+	for (size_t i = 0; list && i < n; i++) {
+		free(list[i].object);
+		free(list[i].problem);
+	}
+	free(list);
 }

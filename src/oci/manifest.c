@@ -375,15 +375,17 @@ int hc_oci_index_select(const struct hc_oci_manifest *index, const struct hc_oci
 
 	if (index->kind != HC_OCI_KIND_INDEX)
 		return hc_error_setk(err, -EINVAL, HC_EK_INTERNAL, "not an index");
+	/* A nested index is followed like a manifest (the caller fetches it and selects again). */
+#define USABLE(mt) (hc_oci_media_type_is_manifest(mt) || hc_oci_media_type_is_index(mt))
 	if (index->n_manifests == 1 && !index->manifests[0].has_platform &&
-	    hc_oci_media_type_is_manifest(index->manifests[0].media_type)) {
+	    USABLE(index->manifests[0].media_type)) {
 		*ret = &index->manifests[0];
 		return 0;
 	}
 	for (size_t i = 0; i < index->n_manifests; i++) {
 		const struct hc_oci_desc *d = &index->manifests[i];
 		struct hc_oci_platform c;
-		if (!d->has_platform || !hc_oci_media_type_is_manifest(d->media_type))
+		if (!d->has_platform || !USABLE(d->media_type))
 			continue;
 		c = d->platform;
 		normalise(&c);
@@ -406,7 +408,8 @@ int hc_oci_index_select(const struct hc_oci_manifest *index, const struct hc_oci
 		const struct hc_oci_desc *d = &index->manifests[i];
 		char one[100];
 		int k;
-		if (!d->has_platform || strcmp(d->platform.os, "unknown") == 0)
+		if (!d->has_platform || strcmp(d->platform.os, "unknown") == 0 ||
+		    !USABLE(d->media_type))
 			continue;
 		hc_oci_platform_format(&d->platform, one, sizeof(one));
 		k = snprintf(avail + used, sizeof(avail) - used, "%s%s", used ? ", " : "", one);
@@ -414,6 +417,7 @@ int hc_oci_index_select(const struct hc_oci_manifest *index, const struct hc_oci
 			break;
 		used += (size_t)k;
 	}
+#undef USABLE
 	return hc_error_setk(err, -ENOENT, HC_EK_IMAGE, "no image for platform %s (available: %s)",
 			     want, avail[0] ? avail : "none");
 }

@@ -203,7 +203,8 @@ static int pull(struct hc_store *store, const char *refstr, const struct hc_pull
 	if (r < 0)
 		return r;
 
-	r = hc_oci_registry_open(&ref, opts && opts->insecure, &reg, err);
+	r = hc_oci_registry_open(&ref, opts && opts->insecure,
+				 opts && opts->cancel_fd_set ? opts->cancel_fd : -1, &reg, err);
 	if (r < 0)
 		return r;
 
@@ -211,8 +212,14 @@ static int pull(struct hc_store *store, const char *refstr, const struct hc_pull
 			   top_digest, err);
 	if (r < 0)
 		goto out;
-	if (top.kind == HC_OCI_KIND_INDEX) {
+	/* An index may point at another index for the platform (nested indexes): follow it, as
+	 * far as the store's reader would (prune marks 4 levels). */
+	for (int depth = 0; top.kind == HC_OCI_KIND_INDEX; depth++) {
 		const struct hc_oci_desc *d;
+		if (depth == 4) {
+			r = hc_error_setk(err, -ELOOP, HC_EK_IMAGE, "indexes nested too deeply");
+			goto out;
+		}
 		r = hc_oci_index_select(&top, &plat, &d, err);
 		if (r < 0)
 			goto out;
@@ -220,8 +227,7 @@ static int pull(struct hc_store *store, const char *refstr, const struct hc_pull
 		r = fetch_manifest(reg, d->digest, &m, &body, &len, digest, err);
 		if (r < 0)
 			goto out;
-		if (m.kind != HC_OCI_KIND_MANIFEST || !hc_streq(m.media_type, d->media_type) ||
-		    (d->size && d->size != len)) {
+		if (!hc_streq(m.media_type, d->media_type) || (d->size && d->size != len)) {
 			r = hc_error_setk(
 				err, -EBADMSG, HC_EK_IMAGE,
 				"manifest %s does not match its index entry (type %s, %zu "
@@ -229,7 +235,16 @@ static int pull(struct hc_store *store, const char *refstr, const struct hc_pull
 				digest, m.media_type, len);
 			goto out;
 		}
-	} else {
+		if (m.kind == HC_OCI_KIND_MANIFEST)
+			break;
+		/* another index: select in it next */
+		hc_oci_manifest_free(&top);
+		top = m;
+		memset(&m, 0, sizeof(m));
+		free(top_body);
+		top_body = steal_ptr(&body);
+	}
+	if (!from_index) {
 		m = top;
 		memset(&top, 0, sizeof(top));
 		body = steal_ptr(&top_body);
@@ -259,12 +274,19 @@ static int pull(struct hc_store *store, const char *refstr, const struct hc_pull
 			dup = strcmp(jobs[j].digest, d->digest) == 0;
 		if (dup)
 			continue;
-		if (hc_oci_store_has_blob(store, d->digest)) {
+		/* What is reused is checked: its size always, its content with --verify. A
+		 * damaged blob is fetched again, and its commit replaces it. */
+		struct hc_error ce = {0};
+		int c = hc_oci_store_check_blob(store, d->digest, d->size, opts && opts->verify,
+						&ce);
+		if (c == 0) {
 			hc_debug("blob %s: already in the store", d->digest);
 			if (opts && opts->progress)
 				opts->progress(d->digest, d->size, d->size, opts->userdata);
 			continue;
 		}
+		if (c != -ENOENT)
+			hc_info("%s: fetching it again", ce.message);
 		sinks[n_jobs] = (struct sink){.store = store,
 					      .opts = opts,
 					      .digest = d->digest,
@@ -302,7 +324,8 @@ static int pull(struct hc_store *store, const char *refstr, const struct hc_pull
 		if (r < 0)
 			goto out;
 	}
-	if (!hc_oci_store_has_blob(store, digest)) {
+	struct hc_error me = {0};
+	if (hc_oci_store_check_blob(store, digest, len, true, &me) < 0) {
 		r = hc_oci_store_blob_put(store, digest, body, len, NULL, err);
 		if (r < 0)
 			goto out;

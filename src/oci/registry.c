@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "core/buf.h"
+#include "core/cancel.h"
 #include "core/clock.h"
 #include "core/curl.h"
 #include "core/log.h"
@@ -23,6 +24,10 @@
 #define RETRY_429_MAX 3
 #define RETRY_AFTER_CAP_S 60
 #define USER_AGENT "hotcell/" HC_VERSION
+/* A transfer that averages less than this over a window is abandoned (HOTCELL_PULL_MIN_RATE,
+ * bytes/s; HOTCELL_PULL_RATE_WINDOW, seconds). */
+#define MIN_RATE_DEFAULT 1024
+#define RATE_WINDOW_DEFAULT 30
 
 struct hc_oci_registry {
 	struct hc_oci_ref ref;
@@ -38,6 +43,9 @@ struct hc_oci_registry {
 	unsigned authz_gen; /* bumped at every new token */
 	CURLSH *share;
 	CURLM *multi;
+	int cancel_fd;	       /* core/cancel.h; -1: none */
+	uint64_t min_rate;     /* bytes/s; 0: no rate check */
+	unsigned rate_window;  /* seconds */
 };
 
 /* One HTTP exchange. */
@@ -66,6 +74,11 @@ struct xfer {
 	bool reauthed;
 	unsigned authz_gen; /* the reg->authz_gen the request went out with */
 	double not_before;
+	/* the rate check: bytes received when the current window began */
+	double win_start;
+	curl_off_t win_bytes;
+	uint64_t slow_bytes; /* what the window that failed received */
+	bool too_slow, cancelled;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -185,6 +198,42 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 	return len;
 }
 
+/* libcurl calls this often while data flows and about once a second when nothing does: the
+ * cancel check and the rate check (a trickle that curl's own low-speed limit, which only
+ * catches a standstill, would let live for days). Non-zero aborts the transfer. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct xfer *x = ud;
+	const struct hc_oci_registry *reg = x->reg;
+	double now = hc_clock_ms();
+
+	(void)dltotal;
+	(void)ultotal;
+	(void)ulnow;
+	if (hc_fd_readable(reg->cancel_fd)) {
+		x->cancelled = true;
+		return 1;
+	}
+	if (!reg->min_rate)
+		return 0;
+	if (x->win_start <= 0) {
+		x->win_start = now;
+		x->win_bytes = dlnow;
+		return 0;
+	}
+	if (now - x->win_start < (double)reg->rate_window * 1000.0)
+		return 0;
+	if ((uint64_t)(dlnow - x->win_bytes) < reg->min_rate * reg->rate_window) {
+		x->slow_bytes = (uint64_t)(dlnow - x->win_bytes);
+		x->too_slow = true;
+		return 1;
+	}
+	x->win_start = now;
+	x->win_bytes = dlnow;
+	return 0;
+}
+
 static void xfer_reset(struct xfer *x)
 {
 	if (x->h) {
@@ -202,6 +251,9 @@ static void xfer_reset(struct xfer *x)
 	x->status = 0;
 	x->content_type[0] = x->docker_digest[0] = x->www_auth[0] = x->retry_after[0] = '\0';
 	x->curl_err[0] = '\0';
+	x->win_start = 0;
+	x->win_bytes = 0;
+	x->too_slow = x->cancelled = false;
 }
 
 static void xfer_free(struct xfer *x)
@@ -282,6 +334,9 @@ static int xfer_prepare(struct xfer *x, const char *accept, bool with_auth, stru
 	    curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
 	    curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x) != CURLE_OK ||
 	    curl_easy_setopt(x->h, CURLOPT_ERRORBUFFER, x->curl_err) != CURLE_OK ||
+	    curl_easy_setopt(x->h, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
+	    curl_easy_setopt(x->h, CURLOPT_XFERINFOFUNCTION, on_progress) != CURLE_OK ||
+	    curl_easy_setopt(x->h, CURLOPT_XFERINFODATA, x) != CURLE_OK ||
 	    curl_easy_setopt(x->h, CURLOPT_PRIVATE, x) != CURLE_OK)
 		return hc_error_setk(err, -EIO, HC_EK_INTERNAL, "libcurl: cannot set options");
 	return 0;
@@ -336,6 +391,16 @@ static int transport_error(const struct xfer *x, CURLcode c, struct hc_error *er
 	const struct hc_oci_registry *reg = x->reg;
 	const char *detail = x->curl_err[0] ? x->curl_err : curl_easy_strerror(c);
 
+	if (x->cancelled)
+		return hc_error_setk(err, -ECANCELED, "cancelled", "interrupted");
+	if (x->too_slow)
+		/* Not retried: a registry that trickles once trickles again. */
+		return hc_error_setk(err, -ETIMEDOUT, HC_EK_REGISTRY,
+				     "%s: %s abandoned: too slow (%llu bytes in %u s, under the "
+				     "minimum of %llu bytes/s; HOTCELL_PULL_MIN_RATE and "
+				     "HOTCELL_PULL_RATE_WINDOW set the limit)",
+				     reg->repo, x->what, (unsigned long long)x->slow_bytes,
+				     reg->rate_window, (unsigned long long)reg->min_rate);
 	/* an int: -Wswitch-enum would want every one of libcurl's codes listed */
 	switch ((int)c) {
 	case CURLE_COULDNT_RESOLVE_HOST:
@@ -494,6 +559,20 @@ static enum outcome judge(struct xfer *x, CURLcode c, struct hc_error *err)
 	return FAILED;
 }
 
+/* Waits ms, or less when the caller cancels (-ECANCELED). */
+static int wait_cancel(const struct hc_oci_registry *reg, int ms, struct hc_error *err)
+{
+	struct pollfd p = {.fd = reg->cancel_fd, .events = POLLIN};
+	double end = hc_clock_ms() + ms;
+	int left;
+
+	while ((left = hc_clock_left_ms(end)) > 0) {
+		if (poll(&p, reg->cancel_fd >= 0 ? 1 : 0, left) > 0)
+			break;
+	}
+	return hc_cancel_check(reg->cancel_fd, err);
+}
+
 /* Runs one exchange to completion on its own, with the 429 / re-auth retries. */
 static int perform(struct xfer *x, const char *accept, bool with_auth, struct hc_error *err)
 {
@@ -508,8 +587,10 @@ static int perform(struct xfer *x, const char *accept, bool with_auth, struct hc
 			return r;
 		wait = x->not_before - hc_clock_ms();
 		if (wait > 0) {
-			/* Retry-After is a time, not an event: there is nothing to wait on. */
-			poll(NULL, 0, (int)wait);
+			/* Retry-After is a time, not an event: only a cancel ends the wait. */
+			r = wait_cancel(x->reg, (int)wait, err);
+			if (r < 0)
+				return r;
 		}
 		c = curl_easy_perform(x->h);
 		o = judge(x, c, err);
@@ -596,7 +677,9 @@ static int fetch_token(struct hc_oci_registry *reg, struct hc_error *err)
 		curl_easy_getinfo(x.h, CURLINFO_RESPONSE_CODE, &x.status);
 		if (x.status == 429 && attempt < RETRY_429_MAX &&
 		    retry_after_s(&x) <= RETRY_AFTER_CAP_S) {
-			poll(NULL, 0, (int)(retry_after_s(&x) * 1000));
+			r = wait_cancel(reg, (int)(retry_after_s(&x) * 1000), err);
+			if (r < 0)
+				break;
 			continue;
 		}
 		if (x.status == 401 || x.status == 403) {
@@ -742,11 +825,35 @@ void hc_oci_registry_close(struct hc_oci_registry *reg)
 	free(reg);
 }
 
-int hc_oci_registry_open(const struct hc_oci_ref *ref, bool insecure, struct hc_oci_registry **ret,
-			 struct hc_error *err)
+/* A non-negative integer from the environment, or def when unset. */
+static int env_uint(const char *name, unsigned long def, unsigned long min, unsigned long *ret,
+		    struct hc_error *err)
+{
+	const char *v = getenv(name);
+	char *end;
+
+	*ret = def;
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	*ret = strtoul(v, &end, 10);
+	if (errno || *end || v[0] == '-' || *ret < min || *ret > 1ul << 40)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+				     "%s='%.40s': not a whole number%s", name, v,
+				     min ? " of at least 1" : "");
+	return 0;
+}
+
+int hc_oci_registry_open(const struct hc_oci_ref *ref, bool insecure, int cancel_fd,
+			 struct hc_oci_registry **ret, struct hc_error *err)
 {
 	struct hc_oci_registry *reg;
+	unsigned long rate, window;
 	int r;
+
+	if ((r = env_uint("HOTCELL_PULL_MIN_RATE", MIN_RATE_DEFAULT, 0, &rate, err)) < 0 ||
+	    (r = env_uint("HOTCELL_PULL_RATE_WINDOW", RATE_WINDOW_DEFAULT, 1, &window, err)) < 0)
+		return r;
 
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_rc != CURLE_OK)
@@ -756,6 +863,9 @@ int hc_oci_registry_open(const struct hc_oci_ref *ref, bool insecure, struct hc_
 	if (!reg)
 		return hc_error_set(err, -ENOMEM, "out of memory");
 	reg->ref = *ref;
+	reg->cancel_fd = cancel_fd;
+	reg->min_rate = rate;
+	reg->rate_window = (unsigned)(window > 86400 ? 86400 : window);
 	if (hc_oci_ref_format_name(ref, reg->repo, sizeof(reg->repo)) < 0) {
 		hc_oci_registry_close(reg);
 		return hc_error_setk(err, -ENAMETOOLONG, HC_EK_USAGE, "reference too long");
@@ -947,10 +1057,17 @@ int hc_oci_registry_fetch_blobs(struct hc_oci_registry *reg, struct hc_oci_blob_
 			done++;
 		}
 		if (done < n && (active > 0 || qhead < qtail)) {
-			if (curl_multi_poll(reg->multi, NULL, 0, timeout, NULL) != CURLM_OK) {
+			/* The cancel fd wakes the loop at once; the transfers' progress callbacks
+			 * see it too. */
+			struct curl_waitfd wf = {.fd = reg->cancel_fd, .events = CURL_WAIT_POLLIN};
+			if (curl_multi_poll(reg->multi, &wf, reg->cancel_fd >= 0 ? 1 : 0, timeout,
+					    NULL) != CURLM_OK) {
 				r = hc_error_set(err, -EIO, "libcurl: poll failed");
 				goto fail;
 			}
+			r = hc_cancel_check(reg->cancel_fd, err);
+			if (r < 0)
+				goto fail;
 		}
 	}
 	r = 0;

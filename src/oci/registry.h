@@ -21,9 +21,15 @@
 struct hc_oci_registry;
 
 /* Resolves credentials and checks the API endpoint (GET /v2/), authenticating as the
- * challenge asks. insecure: plain HTTP allowed and TLS unverified for this registry. */
-int hc_oci_registry_open(const struct hc_oci_ref *ref, bool insecure, struct hc_oci_registry **ret,
-			 struct hc_error *err) _must_check_;
+ * challenge asks. insecure: plain HTTP allowed and TLS unverified for this registry.
+ * cancel_fd (>= 0, core/cancel.h): readable -> every exchange of this handle (and any wait for
+ * a Retry-After) stops within a second with -ECANCELED.
+ *
+ * Every transfer must average HOTCELL_PULL_MIN_RATE bytes/s (default 1024; 0: no check) over
+ * each HOTCELL_PULL_RATE_WINDOW seconds (default 30) from its start, or it is abandoned with
+ * -ETIMEDOUT naming what it fetched, and not retried. */
+int hc_oci_registry_open(const struct hc_oci_ref *ref, bool insecure, int cancel_fd,
+			 struct hc_oci_registry **ret, struct hc_error *err) _must_check_;
 void hc_oci_registry_close(struct hc_oci_registry *reg);
 
 /* "https://host" or "http://host", once open. */

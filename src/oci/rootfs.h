@@ -40,8 +40,9 @@ struct hc_oci_rootfs {
 
 /* Gets (building on a miss) the rootfs of img, and its ext4 disk when want_disk. On success
  * the image lock is held in ret->lock_fd; on failure nothing is held and nothing new is left in
- * the cache. */
+ * the cache. cancel_fd (>= 0, core/cancel.h): readable -> the unpack or the ext4 build stops
+ * within a second, -ECANCELED, no temp left. A hit also removes the temps of dead builders. */
 int hc_oci_rootfs_get(struct hc_store *s, const struct hc_oci_image *img, bool want_disk,
-		      struct hc_oci_rootfs *ret, struct hc_error *err) _must_check_;
+		      int cancel_fd, struct hc_oci_rootfs *ret, struct hc_error *err) _must_check_;
 /* Releases the lock. Safe on HC_OCI_ROOTFS_INIT and twice. */
 void hc_oci_rootfs_release(struct hc_oci_rootfs *r);

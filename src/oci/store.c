@@ -150,6 +150,43 @@ bool hc_oci_store_has_blob(const struct hc_store *s, const char *digest)
 	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+int hc_oci_store_check_blob(const struct hc_store *s, const char *digest, uint64_t size, bool full,
+			    struct hc_error *err)
+{
+	char p[HC_PATH_MAX], got[HC_DIGEST_SIZE];
+	_cleanup_close_ int fd = -1;
+	struct hc_error e = {0};
+	struct stat st;
+	int r;
+
+	r = hc_oci_store_blob_path(s, digest, p, sizeof(p), err);
+	if (r < 0)
+		return r;
+	fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return hc_error_setk(err, -ENOENT, HC_EK_IMAGE, "blob %s is missing", digest);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "blob %s cannot be read: %s", digest,
+				     strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "blob %s is not a regular file",
+				     digest);
+	if ((uint64_t)st.st_size != size)
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
+				     "blob %s has %lld bytes, its descriptor says %llu", digest,
+				     (long long)st.st_size, (unsigned long long)size);
+	if (!full)
+		return 0;
+	r = hc_oci_digest_fd(fd, got, NULL, &e);
+	if (r < 0)
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "blob %s cannot be read: %s", digest,
+				     e.message);
+	if (strcmp(got, digest) != 0)
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
+				     "blob %s does not match its digest (content is %s)", digest, got);
+	return 0;
+}
+
 struct hc_oci_blob_writer {
 	struct hc_store *s;
 	int fd;
@@ -213,14 +250,13 @@ int hc_oci_store_blob_begin(struct hc_store *s, const char *expected_digest, uin
 		r = hc_path_fmt(w->tmp_path, sizeof(w->tmp_path), err, "%s/.tmp-%s", dir, id);
 		if (r < 0)
 			goto fail;
-		w->fd = open(w->tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (w->fd < 0) {
-			r = hc_error_errno(err, -errno, "create %s", w->tmp_path);
+		/* Locked until commit/abort: prune removes only temp files nobody holds. */
+		r = hc_oci_store_create_temp(w->tmp_path, false, &w->fd, err);
+		if (r < 0) {
 			w->tmp_path[0] = 0;
 			goto fail;
 		}
-		/* Held until commit/abort: prune removes only temp files nobody holds. */
-		(void)flock(w->fd, LOCK_EX);
+		(void)fchmod(w->fd, 0644);
 	}
 	*ret = w;
 	return 0;
@@ -274,6 +310,34 @@ void hc_oci_blob_writer_start_sync(struct hc_oci_blob_writer *w)
 		(void)sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
+/* A blob under the same name exists already. Another writer's commit is as good as ours; a
+ * damaged file (truncated, altered: the store's only way to heal) is replaced atomically, through
+ * a locked temp name (prune cannot run meanwhile: we hold the writer lock). */
+static int replace_existing(struct hc_oci_blob_writer *w, const char *final, const char *proc,
+			    struct hc_error *err)
+{
+	char tmp[HC_PATH_MAX], id[17], dir[HC_PATH_MAX];
+	struct hc_error e = {0};
+
+	if (hc_oci_store_check_blob(w->s, w->digest, w->n, true, &e) == 0)
+		return 0;
+	hc_info("replacing a damaged blob: %s", e.message);
+	hc_path_random_id(id, 16);
+	if (hc_path_fmt(dir, sizeof(dir), err, "%s/blobs/sha256", w->s->store_dir) < 0 ||
+	    hc_path_fmt(tmp, sizeof(tmp), err, "%s/.tmp-%s", dir, id) < 0)
+		return -ENAMETOOLONG;
+	(void)flock(w->fd, LOCK_EX);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0 &&
+	    linkat(w->fd, "", AT_FDCWD, tmp, AT_EMPTY_PATH) < 0)
+		return hc_error_errno(err, -errno, "link blob into %s", tmp);
+	if (rename(tmp, final) < 0) {
+		int k = -errno;
+		unlink(tmp);
+		return hc_error_errno(err, k, "rename into %s", final);
+	}
+	return 0;
+}
+
 static int link_into_place(struct hc_oci_blob_writer *w, const char *final, struct hc_error *err)
 {
 	if (w->tmp_path[0]) {
@@ -289,9 +353,8 @@ static int link_into_place(struct hc_oci_blob_writer *w, const char *final, stru
 	if (k < 0 && errno == ENOENT)
 		k = linkat(w->fd, "", AT_FDCWD, final, AT_EMPTY_PATH);
 	if (k < 0) {
-		/* Someone else committed the same content first: theirs is verified too. */
 		if (errno == EEXIST)
-			return 0;
+			return replace_existing(w, final, proc, err);
 		return hc_error_errno(err, -errno, "link blob into %s", final);
 	}
 	return 0;
@@ -651,20 +714,48 @@ int hc_oci_store_remove_name(struct hc_store *s, const char *name, struct hc_err
 	return index_write(s, root, err);
 }
 
-static bool stale_enough(int fd)
+int hc_oci_store_create_temp(const char *path, bool dir, int *ret_fd, struct hc_error *err)
 {
-	struct stat st;
+	for (int tries = 0; tries < 8; tries++) {
+		struct stat st;
+		int fd;
 
-	return fstat(fd, &st) == 0 && st.st_mtime + 60 < time(NULL);
+		if (dir) {
+			if (mkdir(path, 0700) < 0)
+				return hc_error_errno(err, -errno, "mkdir %s", path);
+			fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		} else {
+			fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		}
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue; /* a cleaner took the directory before we opened it */
+			return hc_error_errno(err, -errno, "create %s", path);
+		}
+		if (flock(fd, LOCK_EX) < 0) {
+			int e = -errno;
+			close(fd);
+			return hc_error_errno(err, e, "lock %s", path);
+		}
+		/* Between the create and the lock a cleaner may have taken it for stale and removed
+		 * it: then it is unlinked (st_nlink 0), and we make a new one. */
+		if (fstat(fd, &st) == 0 && st.st_nlink > 0) {
+			*ret_fd = fd;
+			return 0;
+		}
+		close(fd);
+	}
+	return hc_error_set(err, -EAGAIN, "create %s: removed by a cleaner again and again", path);
 }
 
-void hc_oci_store_clean_stale(const char *dir)
+int hc_oci_store_clean_stale(const char *dir)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
+	int removed = 0;
 
 	if (!d)
-		return;
+		return 0;
 	while ((de = readdir(d))) {
 		char p[HC_PATH_MAX];
 		int fd;
@@ -674,14 +765,18 @@ void hc_oci_store_clean_stale(const char *dir)
 		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		if (stale_enough(fd) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+		/* Every writer holds the lock from creation on (hc_oci_store_create_temp): an
+		 * unlocked temp has no writer, whatever its age. */
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 &&
 		    hc_path_fmt(p, sizeof(p), NULL, "%s/%s", dir, de->d_name) == 0) {
 			hc_debug("removing stale %s", p);
-			(void)hc_path_rm_rf(p, NULL);
+			if (hc_path_rm_rf(p, NULL) == 0)
+				removed++;
 		}
 		close(fd);
 	}
 	closedir(d);
+	return removed;
 }
 
 /* ---- names ---------------------------------------------------------------------------- */

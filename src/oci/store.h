@@ -56,6 +56,11 @@ int hc_oci_store_init(struct hc_store *s, const char *state_dir, struct hc_error
 int hc_oci_store_blob_path(const struct hc_store *s, const char *digest, char *buf, size_t n,
 			   struct hc_error *err) _must_check_;
 bool hc_oci_store_has_blob(const struct hc_store *s, const char *digest);
+/* Is the blob there as its descriptor says? Its size always; its content (sha256) too when full.
+ * 0: yes; -ENOENT: missing; -EBADMSG: damaged (truncated, altered), err says how. A commit of
+ * the same digest replaces a damaged blob (pull and load re-fetch what this refuses). */
+int hc_oci_store_check_blob(const struct hc_store *s, const char *digest, uint64_t size, bool full,
+			    struct hc_error *err) _must_check_;
 
 /*
  * Writing a blob. A writer is an unnamed temp file (O_TMPFILE, else "blobs/sha256/.tmp-<id>")
@@ -134,10 +139,20 @@ int hc_oci_store_lock_image(struct hc_store *s, const char *digest, bool shared,
 int hc_oci_store_lock_writers(struct hc_store *s, bool shared, bool nonblock, int *ret_fd,
 			      struct hc_error *err) _must_check_;
 
-/* Removes the ".tmp-*" entries of dir (a temp rootfs tree or ext4 image) whose builder died: a
- * live builder holds an flock on its entry from just after creating it, so only entries older
- * than a minute and not locked are taken for dead. Errors are ignored. */
-void hc_oci_store_clean_stale(const char *dir);
+/*
+ * Temp entries (".tmp-*": a rootfs tree being unpacked, an ext4 image being built, a blob without
+ * O_TMPFILE). Their writer holds an exclusive flock on the entry for as long as it writes, so an
+ * entry nobody holds has no writer (it died, even by SIGKILL: the kernel drops its locks).
+ *
+ * create_temp makes path (a 0700 directory when dir, else a 0600 file) and returns it locked in
+ * *ret_fd; a cleaner that removed it between the create and the lock is detected (the entry is
+ * unlinked then) and a new one made, so no live writer ever loses its temp.
+ */
+int hc_oci_store_create_temp(const char *path, bool dir, int *ret_fd,
+			     struct hc_error *err) _must_check_;
+/* Removes the ".tmp-*" entries of dir that no writer holds; returns how many. Errors are
+ * ignored: a cheap readdir of one directory. */
+int hc_oci_store_clean_stale(const char *dir);
 
 /* Normalises a reference the way the reference parser does ("alpine" ->
  * "docker.io/library/alpine:latest"). */

@@ -19,6 +19,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "core/cancel.h"
 #include "core/log.h"
 #include "core/path.h"
 #include "oci/unpack.h"
@@ -165,6 +166,7 @@ struct hc_oci_unpack {
 	const char *what;
 	const char *entry;
 	const char *ctx; /* "hard link target 'x'" while resolving one */
+	int cancel_fd;	 /* checked at every block of layer data (core/cancel.h) */
 };
 
 static int entry_error(struct hc_oci_unpack *u, struct hc_error *err, int code, const char *fmt,
@@ -901,8 +903,11 @@ struct layer_src {
 	size_t zs_last;	 /* last ZSTD_decompressStream result: 0 at a frame boundary */
 	bool stream_end; /* gzip: the last member ended */
 	uint8_t *out;	 /* READ_BLOCK bytes of decompressed output */
-	EVP_MD_CTX *md;
+	EVP_MD_CTX *md;	 /* of the stream as stored: the layer digest */
+	EVP_MD_CTX *umd; /* of the tar inside: the diff_id */
 	uint64_t in_total;
+	int cancel_fd;
+	bool cancelled;
 	char msg[160];
 };
 
@@ -1032,10 +1037,28 @@ static ssize_t src_produce(struct layer_src *s, const void **ret)
 	}
 }
 
+/* src_produce, plus the diff_id hash and the cancel check: every byte of tar passes here. */
+static ssize_t src_next(struct layer_src *s, const void **ret)
+{
+	ssize_t n;
+
+	if (hc_fd_readable(s->cancel_fd)) {
+		s->cancelled = true;
+		snprintf(s->msg, sizeof(s->msg), "interrupted");
+		return -1;
+	}
+	n = src_produce(s, ret);
+	if (n > 0 && s->umd && EVP_DigestUpdate(s->umd, *ret, (size_t)n) != 1) {
+		snprintf(s->msg, sizeof(s->msg), "sha256 failed");
+		return -1;
+	}
+	return n;
+}
+
 static la_ssize_t src_read(struct archive *a, void *data, const void **ret_buf)
 {
 	struct layer_src *s = data;
-	ssize_t n = src_produce(s, ret_buf);
+	ssize_t n = src_next(s, ret_buf);
 
 	if (n < 0) {
 		archive_set_error(a, EIO, "%s", s->msg);
@@ -1045,7 +1068,7 @@ static la_ssize_t src_read(struct archive *a, void *data, const void **ret_buf)
 }
 
 static int src_open(struct layer_src *s, struct hc_oci_unpack *u, const char *expect_digest,
-		    struct hc_error *err)
+		    const char *expect_diff_id, struct hc_error *err)
 {
 	s->out = malloc(READ_BLOCK);
 	if (s->fd >= 0)
@@ -1057,6 +1080,12 @@ static int src_open(struct layer_src *s, struct hc_oci_unpack *u, const char *ex
 		if (!s->md || EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1)
 			return hc_error_set(err, -ENOMEM, "sha256 init failed");
 	}
+	if (expect_diff_id) {
+		s->umd = EVP_MD_CTX_new();
+		if (!s->umd || EVP_DigestInit_ex(s->umd, EVP_sha256(), NULL) != 1)
+			return hc_error_set(err, -ENOMEM, "sha256 init failed");
+	}
+	s->cancel_fd = u->cancel_fd;
 	src_fill(s);
 	if (s->msg[0])
 		return hc_error_setk(err, -EIO, HC_EK_ROOTFS, "layer %s: %s", u->what, s->msg);
@@ -1086,6 +1115,7 @@ static void src_close(struct layer_src *s)
 		inflateEnd(&s->z);
 	ZSTD_freeDStream(s->zs);
 	EVP_MD_CTX_free(s->md);
+	EVP_MD_CTX_free(s->umd);
 	free(s->inbuf);
 	free(s->out);
 }
@@ -1122,17 +1152,36 @@ static int apply_archive(struct hc_oci_unpack *u, struct archive *a, struct hc_e
 	return 0;
 }
 
+static bool sha256_form(const char *d)
+{
+	return hc_startswith(d, "sha256:") && strlen(d) == 7 + 64;
+}
+
+static void md_hex(EVP_MD_CTX *md, char hex[65])
+{
+	unsigned char v[32];
+	unsigned int len = 0;
+
+	EVP_DigestFinal_ex(md, v, &len);
+	for (unsigned int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", v[i]);
+}
+
 static int unpack_src(struct hc_oci_unpack *u, struct layer_src *s, const char *expect_digest,
-		      struct hc_error *err)
+		      const char *expect_diff_id, struct hc_error *err)
 {
 	struct archive *a;
+	char hex[65];
 	int r;
 
-	if (expect_digest &&
-	    (!hc_startswith(expect_digest, "sha256:") || strlen(expect_digest) != 7 + 64))
+	if (expect_digest && !sha256_form(expect_digest))
 		return hc_error_setk(err, -EINVAL, HC_EK_ROOTFS, "layer %s: unsupported digest %s",
 				     u->what, expect_digest);
-	r = src_open(s, u, expect_digest, err);
+	if (expect_diff_id && !sha256_form(expect_diff_id))
+		return hc_error_setk(err, -EINVAL, HC_EK_IMAGE,
+				     "layer %s: unsupported diff_id '%.80s' in the image config",
+				     u->what, expect_diff_id);
+	r = src_open(s, u, expect_digest, expect_diff_id, err);
 	if (r < 0)
 		return r;
 	a = archive_read_new();
@@ -1141,64 +1190,77 @@ static int unpack_src(struct hc_oci_unpack *u, struct layer_src *s, const char *
 	/* Only what an OCI layer may be: a tar (decompressed above). */
 	archive_read_support_format_tar(a);
 	if (archive_read_open(a, s, NULL, src_read, NULL) != ARCHIVE_OK) {
-		r = hc_error_setk(err, -EIO, HC_EK_ROOTFS, "layer %s: not a tar layer: %s", u->what,
-				  archive_error_string(a) ? archive_error_string(a) : "?");
+		if (s->cancelled)
+			r = hc_cancel_check(s->cancel_fd, err) ?: -ECANCELED;
+		else
+			r = hc_error_setk(err, -EIO, HC_EK_ROOTFS, "layer %s: not a tar layer: %s",
+					  u->what,
+					  archive_error_string(a) ? archive_error_string(a) : "?");
 		archive_read_free(a);
 		return r;
 	}
 	r = apply_archive(u, a, err);
 	archive_read_free(a);
 	u->entry = NULL; /* it pointed into the archive's memory */
+	if (r < 0 && s->cancelled)
+		return hc_cancel_check(s->cancel_fd, err) ?: -ECANCELED;
 	if (r < 0)
 		return r;
 	/* libarchive stops at the end-of-archive blocks. Read on to the end of the stream, so
-	 * that the compressor's trailer is checked and the whole blob is hashed. */
-	if (s->comp != COMP_NONE || s->md) {
+	 * that the compressor's trailer is checked and the whole blob (and tar) is hashed. */
+	if (s->comp != COMP_NONE || s->md || s->umd) {
 		const void *p;
 		ssize_t n;
-		while ((n = src_produce(s, &p)) > 0)
+		while ((n = src_next(s, &p)) > 0)
 			;
+		if (n < 0 && s->cancelled)
+			return hc_cancel_check(s->cancel_fd, err) ?: -ECANCELED;
 		if (n < 0)
 			return hc_error_setk(err, -EIO, HC_EK_ROOTFS, "layer %s: %s", u->what,
 					     s->msg);
 	}
 	if (s->md) {
-		unsigned char md[32];
-		unsigned int mdlen = 0;
-		char hex[65];
-
-		EVP_DigestFinal_ex(s->md, md, &mdlen);
-		for (unsigned int i = 0; i < 32; i++)
-			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		md_hex(s->md, hex);
 		if (strcmp(hex, expect_digest + 7) != 0)
 			return hc_error_setk(err, -EBADMSG, HC_EK_ROOTFS,
 					     "layer %s: content does not match its digest "
 					     "(sha256:%s)",
 					     u->what, hex);
 	}
+	if (s->umd) {
+		md_hex(s->umd, hex);
+		if (strcmp(hex, expect_diff_id + 7) != 0)
+			return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
+					     "layer %s: uncompressed content (sha256:%s) does not "
+					     "match the image config's diff_id %s",
+					     u->what, hex, expect_diff_id);
+	}
 	return 0;
 }
 
 int hc_oci_unpack_layer_fd(struct hc_oci_unpack *u, int fd, const char *what,
-			   const char *expect_digest, struct hc_error *err)
+			   const char *expect_digest, const char *expect_diff_id,
+			   struct hc_error *err)
 {
 	struct layer_src s = {.fd = fd};
 	int r;
 
 	u->what = what ? what : "?";
-	r = unpack_src(u, &s, expect_digest, err);
+	r = unpack_src(u, &s, expect_digest, expect_diff_id, err);
 	src_close(&s);
 	return r;
 }
 
 int hc_oci_unpack_layer_path(struct hc_oci_unpack *u, const char *path, const char *what,
-			     const char *expect_digest, struct hc_error *err)
+			     const char *expect_digest, const char *expect_diff_id,
+			     struct hc_error *err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return hc_error_errno(err, -errno, "open layer %s", path);
-	return hc_oci_unpack_layer_fd(u, fd, what ? what : path, expect_digest, err);
+	return hc_oci_unpack_layer_fd(u, fd, what ? what : path, expect_digest, expect_diff_id,
+				      err);
 }
 
 int hc_oci_unpack_layer_mem(struct hc_oci_unpack *u, const void *data, size_t len, const char *what,
@@ -1208,9 +1270,14 @@ int hc_oci_unpack_layer_mem(struct hc_oci_unpack *u, const void *data, size_t le
 	int r;
 
 	u->what = what ? what : "?";
-	r = unpack_src(u, &s, NULL, err);
+	r = unpack_src(u, &s, NULL, NULL, err);
 	src_close(&s);
 	return r;
+}
+
+void hc_oci_unpack_set_cancel(struct hc_oci_unpack *u, int cancel_fd)
+{
+	u->cancel_fd = cancel_fd;
 }
 
 int hc_oci_unpack_new(const char *root, struct hc_oci_unpack **ret, struct hc_error *err)
@@ -1220,6 +1287,7 @@ int hc_oci_unpack_new(const char *root, struct hc_oci_unpack **ret, struct hc_er
 	if (!u)
 		return hc_error_set(err, -ENOMEM, "out of memory");
 	u->cache_fd = -1;
+	u->cancel_fd = -1;
 	u->as_root = geteuid() == 0;
 	u->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (u->rootfd < 0) {

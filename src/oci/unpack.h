@@ -61,13 +61,20 @@ int hc_oci_unpack_new(const char *root, struct hc_oci_unpack **ret,
 /*
  * Applies one layer read from fd (a tar, gzip or zstd stream; the format is detected by
  * content). what names the layer in messages (e.g. its digest). When expect_digest
- * ("sha256:<hex>") is given, the compressed stream is hashed while it is read and a mismatch
- * is an error. On error the tree is left half-applied: the caller discards it.
+ * ("sha256:<hex>") is given, the stream as stored is hashed while it is read and a mismatch
+ * is an error (-EBADMSG); when expect_diff_id is given, so is the uncompressed tar against it
+ * (the image config's rootfs.diff_ids, image-spec config.md). On error the tree is left
+ * half-applied: the caller discards it.
  */
 int hc_oci_unpack_layer_fd(struct hc_oci_unpack *u, int fd, const char *what,
-			   const char *expect_digest, struct hc_error *err) _must_check_;
+			   const char *expect_digest, const char *expect_diff_id,
+			   struct hc_error *err) _must_check_;
 int hc_oci_unpack_layer_path(struct hc_oci_unpack *u, const char *path, const char *what,
-			     const char *expect_digest, struct hc_error *err) _must_check_;
+			     const char *expect_digest, const char *expect_diff_id,
+			     struct hc_error *err) _must_check_;
+/* From now on every block of layer data first checks cancel_fd (core/cancel.h): readable ->
+ * the layer fails with -ECANCELED. -1 (the default): never. */
+void hc_oci_unpack_set_cancel(struct hc_oci_unpack *u, int cancel_fd);
 int hc_oci_unpack_layer_mem(struct hc_oci_unpack *u, const void *data, size_t len, const char *what,
 			    struct hc_error *err) _must_check_;
 /* After the last layer: sets directories' modes and mtimes (deferred so that their content

@@ -10,6 +10,7 @@
 #include "core/child.h"
 #include "core/path.h"
 #include "oci/digest.h"
+#include "oci/ext4.h"
 #include "oci/rootfs.h"
 #include "oci/store.h"
 #include "oci-layer-helpers.h"
@@ -19,6 +20,7 @@ struct fixture {
 	char state[256];
 	struct hc_store store;
 	struct hc_oci_layer layers[4];
+	char diff_ids[4][HC_DIGEST_SIZE];
 	struct hc_oci_image img;
 };
 
@@ -33,6 +35,14 @@ static int put_layer(struct fixture *f, size_t i, enum tfilter filter, const str
 	int r;
 
 	snprintf(p, sizeof(p), "%s/layer.tmp", f->state);
+	/* The diff_id: the digest of the same tar, uncompressed. */
+	if (tl_write(p, TF_NONE, ents, n) < 0)
+		return -1;
+	r = hc_path_read_file(p, 256u << 20, &data, &len, &err);
+	if (r < 0 || hc_oci_digest_buf(data, len, f->diff_ids[i], &err) < 0)
+		return -1;
+	free(data);
+	data = NULL;
 	if (tl_write(p, filter, ents, n) < 0)
 		return -1;
 	r = hc_path_read_file(p, 256u << 20, &data, &len, &err);
@@ -56,7 +66,18 @@ static int put_layer(struct fixture *f, size_t i, enum tfilter filter, const str
 static const char CONFIG[] =
 	"{\"architecture\":\"amd64\",\"os\":\"linux\",\"created\":\"2024-01-01T00:00:00Z\","
 	"\"config\":{\"Cmd\":[\"/bin/sh\"],\"Env\":[\"PATH=/bin\"]},"
-	"\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
+	"\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[%s]}}";
+
+/* Puts the image config with these diff_ids (a JSON list body) into the store. */
+static int put_config(struct fixture *f, const char *diff_ids)
+{
+	struct hc_error err = {0};
+	char cfg[1024];
+
+	snprintf(cfg, sizeof(cfg), CONFIG, diff_ids);
+	return hc_oci_store_blob_put(&f->store, NULL, cfg, strlen(cfg), f->img.config_digest,
+				     &err);
+}
 
 static char big_data[3 << 20];
 
@@ -93,9 +114,9 @@ static int fixture_new(struct fixture *f, const char *tag)
 	if (put_layer(f, 0, TF_GZIP, l0, sizeof(l0) / sizeof(l0[0])) < 0 ||
 	    put_layer(f, 1, TF_ZSTD, l1, sizeof(l1) / sizeof(l1[0])) < 0)
 		return -1;
-	if (hc_oci_store_blob_put(&f->store, NULL, CONFIG, strlen(CONFIG), f->img.config_digest,
-				  &err) < 0 ||
-	    hc_oci_digest_buf(tag, strlen(tag), f->img.digest, &err) < 0)
+	char ids[200];
+	snprintf(ids, sizeof(ids), "\"%s\",\"%s\"", f->diff_ids[0], f->diff_ids[1]);
+	if (put_config(f, ids) < 0 || hc_oci_digest_buf(tag, strlen(tag), f->img.digest, &err) < 0)
 		return -1;
 	snprintf(f->img.name, sizeof(f->img.name), "test/%s:latest", tag);
 	f->img.layers = f->layers;
@@ -141,7 +162,7 @@ TEST(miss_then_hit)
 
 	if (fixture_new(&f, "miss-hit") < 0)
 		FAILF("%s", "fixture");
-	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, false, &rf, &err), &err);
+	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, false, -1, &rf, &err), &err);
 	ASSERT_TRUE(!rf.hit && rf.lock_fd >= 0 && rf.disk[0] == 0);
 	printf("# miss: %.1f ms, %llu entries, %llu bytes\n", rf.unpack_ms,
 	       (unsigned long long)rf.stats.entries, (unsigned long long)rf.stats.bytes);
@@ -158,7 +179,11 @@ TEST(miss_then_hit)
 	ASSERT_EQ_INT(rf.stats.skipped_special, 1);
 	/* The config sits beside the tree, byte for byte the blob, never inside the tree. */
 	ASSERT_OK(hc_path_read_file(rf.config, 1 << 20, &cfg, NULL, &err), &err);
-	ASSERT_EQ_STR(cfg, CONFIG);
+	{
+		char want[HC_DIGEST_SIZE];
+		ASSERT_OK(hc_oci_digest_buf(cfg, strlen(cfg), want, &err), &err);
+		ASSERT_EQ_STR(want, f.img.config_digest);
+	}
 	free(cfg);
 	snprintf(p, sizeof(p), "%s/config.json", rf.root);
 	ASSERT_TRUE(!hc_path_exists(p));
@@ -168,7 +193,7 @@ TEST(miss_then_hit)
 	/* While held, rmi/prune's exclusive try fails. */
 	ASSERT_EQ_INT(hc_oci_store_lock_image(&f.store, f.img.digest, false, true, &lock, &err),
 		      -EBUSY);
-	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, false, &rf2, &err), &err);
+	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, false, -1, &rf2, &err), &err);
 	ASSERT_TRUE(rf2.hit && rf2.unpack_ms == 0);
 	ASSERT_EQ_STR(rf2.root, rf.root);
 	hc_oci_rootfs_release(&rf);
@@ -201,7 +226,7 @@ TEST(concurrent_first_use)
 			/* Both start together: the parent closes the pipe. */
 			if (read(go[0], &c, 1) < 0)
 				_exit(3);
-			if (hc_oci_rootfs_get(&f.store, &f.img, false, &rf, &err) < 0) {
+			if (hc_oci_rootfs_get(&f.store, &f.img, false, -1, &rf, &err) < 0) {
 				printf("# child %d: %s\n", i, err.message);
 				fflush(stdout);
 				_exit(1);
@@ -234,7 +259,7 @@ static void expect_no_partial(struct fixture *f, const char *want)
 	char p[HC_PATH_MAX];
 	int r, lock = -1;
 
-	r = hc_oci_rootfs_get(&f->store, &f->img, false, &rf, &err);
+	r = hc_oci_rootfs_get(&f->store, &f->img, false, -1, &rf, &err);
 	printf("# %s\n", err.message);
 	if (r >= 0)
 		FAILF("%s", "a bad image was accepted");
@@ -279,6 +304,10 @@ TEST(escape_no_partial_cache)
 		FAILF("%s", "fixture");
 	ASSERT_EQ_INT(put_layer(&f, 2, TF_GZIP, bad, 3), 0);
 	f.img.n_layers = 3;
+	char ids[300];
+	snprintf(ids, sizeof(ids), "\"%s\",\"%s\",\"%s\"", f.diff_ids[0], f.diff_ids[1],
+		 f.diff_ids[2]);
+	ASSERT_EQ_INT(put_config(&f, ids), 0);
 	expect_no_partial(&f, "evil/hc-escape");
 	ASSERT_TRUE(!hc_path_exists("/tmp/hc-escape"));
 	fixture_free(&f);
@@ -316,11 +345,131 @@ TEST(stale_temp_trees_removed)
 	ASSERT_EQ_INT(utimensat(AT_FDCWD, live, old, 0), 0);
 	lfd = open(live, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ASSERT_TRUE(lfd >= 0 && flock(lfd, LOCK_EX) == 0);
-	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, false, &rf, &err), &err);
+	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, false, -1, &rf, &err), &err);
 	hc_oci_rootfs_release(&rf);
 	ASSERT_TRUE(!hc_path_exists(dead));
 	ASSERT_TRUE(hc_path_exists(live));
 	close(lfd);
+	fixture_free(&f);
+}
+
+/* Issue 16 item 9: the last diff_id is wrong -> refused while unpacking, nothing cached. */
+TEST(defect_9_wrong_diff_id_refused)
+{
+	struct fixture f;
+	char ids[200];
+
+	if (fixture_new(&f, "diffid") < 0)
+		FAILF("%s", "fixture");
+	snprintf(ids, sizeof(ids), "\"%s\",\"%s\"", f.diff_ids[0], f.diff_ids[0]);
+	ASSERT_EQ_INT(put_config(&f, ids), 0);
+	expect_no_partial(&f, "does not match the image config's diff_id");
+	fixture_free(&f);
+}
+
+/* Issue 16 item 9: fewer diff_ids than layers -> refused before anything is unpacked. */
+TEST(defect_9_diff_id_count_refused)
+{
+	struct fixture f;
+	char ids[200];
+
+	if (fixture_new(&f, "diffcount") < 0)
+		FAILF("%s", "fixture");
+	snprintf(ids, sizeof(ids), "\"%s\"", f.diff_ids[0]);
+	ASSERT_EQ_INT(put_config(&f, ids), 0);
+	expect_no_partial(&f, "lists 1 rootfs.diff_ids for 2 layers");
+	fixture_free(&f);
+}
+
+/* Issue 16 item 3: a run that meets a truncated blob names the image and the blob, and says
+ * that a pull repairs it. */
+TEST(defect_3_corrupt_blob_named)
+{
+	struct fixture f;
+	char blob[HC_PATH_MAX], want[200];
+	struct stat st;
+
+	if (fixture_new(&f, "damaged") < 0)
+		FAILF("%s", "fixture");
+	ASSERT_OK(hc_oci_store_blob_path(&f.store, f.layers[0].digest, blob, sizeof(blob), NULL),
+		  NULL);
+	ASSERT_EQ_INT(stat(blob, &st), 0);
+	ASSERT_EQ_INT(truncate(blob, st.st_size - 9), 0);
+	snprintf(want, sizeof(want), "image test/damaged:latest: the store is damaged: blob %s",
+		 f.layers[0].digest);
+	expect_no_partial(&f, want);
+	expect_no_partial(&f, "`hotcell pull test/damaged:latest`");
+	fixture_free(&f);
+}
+
+/* Issue 16 item 6: a temp tree whose writer is gone (no lock), however young, is removed by a
+ * cache hit; one being written (locked) stays. */
+TEST(defect_6_dead_temps_removed_on_hit)
+{
+	struct fixture f;
+	struct hc_oci_rootfs rf = HC_OCI_ROOTFS_INIT;
+	struct hc_error err = {0};
+	char dead[HC_PATH_MAX], disk[HC_PATH_MAX], live[HC_PATH_MAX];
+	int lfd = -1, dfd;
+
+	if (fixture_new(&f, "hitclean") < 0)
+		FAILF("%s", "fixture");
+	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, false, -1, &rf, &err), &err);
+	hc_oci_rootfs_release(&rf);
+	snprintf(dead, sizeof(dead), "%s/.tmp-young-1/root/etc", f.store.rootfs_dir);
+	ASSERT_OK(hc_path_mkdir_p(dead, 0700, &err), &err);
+	snprintf(dead, sizeof(dead), "%s/.tmp-young-1", f.store.rootfs_dir);
+	ASSERT_OK(hc_path_mkdir_p(f.store.disks_dir, 0755, &err), &err);
+	snprintf(disk, sizeof(disk), "%s/.tmp-x.ext4-1", f.store.disks_dir);
+	dfd = open(disk, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	ASSERT_TRUE(dfd >= 0);
+	close(dfd);
+	snprintf(live, sizeof(live), "%s/.tmp-live-2", f.store.rootfs_dir);
+	ASSERT_OK(hc_oci_store_create_temp(live, true, &lfd, &err), &err);
+	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, false, -1, &rf, &err), &err);
+	ASSERT_TRUE(rf.hit);
+	hc_oci_rootfs_release(&rf);
+	ASSERT_TRUE(!hc_path_exists(dead));
+	ASSERT_TRUE(!hc_path_exists(disk));
+	ASSERT_TRUE(hc_path_exists(live));
+	close(lfd);
+	ASSERT_EQ_INT(hc_oci_store_clean_stale(f.store.rootfs_dir), 1);
+	ASSERT_TRUE(!hc_path_exists(live));
+	fixture_free(&f);
+}
+
+/* Issue 16 item 8: a cancel fd that is readable stops the unpack and the ext4 build with
+ * -ECANCELED, leaving no tree, temp or lock. */
+TEST(defect_8_cancel_unpack_and_ext4)
+{
+	struct fixture f;
+	struct hc_oci_rootfs rf = HC_OCI_ROOTFS_INIT;
+	struct hc_error err = {0};
+	char disk[HC_PATH_MAX];
+	int p[2], lock = -1, r;
+
+	if (fixture_new(&f, "cancel") < 0)
+		FAILF("%s", "fixture");
+	ASSERT_EQ_INT(pipe(p), 0);
+	ASSERT_EQ_INT(write(p[1], "x", 1), 1);
+	r = hc_oci_rootfs_get(&f.store, &f.img, false, p[0], &rf, &err);
+	ASSERT_EQ_INT(r, -ECANCELED);
+	ASSERT_TRUE(rf.lock_fd < 0);
+	ASSERT_TRUE(no_temp_left(&f));
+	ASSERT_OK(hc_oci_store_lock_image(&f.store, f.img.digest, false, true, &lock, &err),
+		  &err);
+	close(lock);
+	/* the tree, then the disk with the cancel already there */
+	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, false, -1, &rf, &err), &err);
+	hc_oci_rootfs_release(&rf);
+	snprintf(disk, sizeof(disk), "%s/cancelled.ext4", f.store.disks_dir);
+	ASSERT_OK(hc_path_mkdir_p(f.store.disks_dir, 0755, &err), &err);
+	r = hc_oci_ext4_build(f.store.rootfs_dir, disk, p[0], &err);
+	ASSERT_EQ_INT(r, -ECANCELED);
+	ASSERT_TRUE(!hc_path_exists(disk));
+	ASSERT_TRUE(no_temp_left(&f));
+	close(p[0]);
+	close(p[1]);
 	fixture_free(&f);
 }
 
@@ -338,7 +487,7 @@ TEST(disk_full_no_partial_cache)
 		fixture_free(&f);
 		SKIP("cannot mount a small tmpfs here (needs root)");
 	}
-	r = hc_oci_rootfs_get(&f.store, &f.img, false, &rf, &err);
+	r = hc_oci_rootfs_get(&f.store, &f.img, false, -1, &rf, &err);
 	printf("# %s\n", err.message);
 	bool clean = no_temp_left(&f);
 	hc_oci_rootfs_release(&rf);
@@ -372,7 +521,7 @@ TEST(ext4_disk)
 		SKIP("e2fsprogs (mke2fs, e2fsck, debugfs) not installed");
 	if (fixture_new(&f, "ext4") < 0)
 		FAILF("%s", "fixture");
-	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, true, &rf, &err), &err);
+	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, true, -1, &rf, &err), &err);
 	ASSERT_TRUE(!rf.disk_hit && rf.disk[0]);
 	printf("# ext4 built in %.1f ms\n", rf.disk_ms);
 	ASSERT_TRUE(stat(rf.disk, &st) == 0 && (st.st_mode & 0777) == 0444);
@@ -405,7 +554,7 @@ TEST(ext4_disk)
 		free(out);
 		out = NULL;
 	}
-	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, true, &rf2, &err), &err);
+	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, true, -1, &rf2, &err), &err);
 	ASSERT_TRUE(rf2.hit && rf2.disk_hit && rf2.disk_ms == 0);
 	ASSERT_EQ_STR(rf2.disk, rf.disk);
 	ASSERT_TRUE(no_temp_left(&f));
@@ -424,5 +573,10 @@ int main(void)
 	RUN(stale_temp_trees_removed);
 	RUN(disk_full_no_partial_cache);
 	RUN(ext4_disk);
+	RUN(defect_9_wrong_diff_id_refused);
+	RUN(defect_9_diff_id_count_refused);
+	RUN(defect_3_corrupt_blob_named);
+	RUN(defect_6_dead_temps_removed_on_hit);
+	RUN(defect_8_cancel_unpack_and_ext4);
 	return test_summary();
 }

@@ -74,7 +74,7 @@ static int apply_layers(const struct env *e, enum tfilter f, const struct tent *
 			hc_oci_unpack_free(u);
 			return hc_error_set(err, -EIO, "cannot write test layer");
 		}
-		r = hc_oci_unpack_layer_path(u, p, what, NULL, err);
+		r = hc_oci_unpack_layer_path(u, p, what, NULL, NULL, err);
 		if (r < 0)
 			break;
 	}
@@ -522,7 +522,7 @@ TEST(corrupt_gzip)
 	ASSERT_EQ_INT(stat(p, &st), 0);
 	ASSERT_EQ_INT(truncate(p, st.st_size / 2), 0);
 	ASSERT_OK(hc_oci_unpack_new(e.root, &u, &err), &err);
-	r = hc_oci_unpack_layer_path(u, p, "sha256:trunc", NULL, &err);
+	r = hc_oci_unpack_layer_path(u, p, "sha256:trunc", NULL, NULL, &err);
 	hc_oci_unpack_free(u);
 	if (r >= 0 || !strstr(err.message, "sha256:trunc")) {
 		env_free(&e);
@@ -538,7 +538,7 @@ TEST(corrupt_gzip)
 	fclose(f);
 	hc_error_clear(&err);
 	ASSERT_OK(hc_oci_unpack_new(e.root, &u, &err), &err);
-	r = hc_oci_unpack_layer_path(u, p, "sha256:corrupt", NULL, &err);
+	r = hc_oci_unpack_layer_path(u, p, "sha256:corrupt", NULL, NULL, &err);
 	hc_oci_unpack_free(u);
 	if (r >= 0 || !strstr(err.message, "sha256:corrupt")) {
 		env_free(&e);
@@ -551,7 +551,7 @@ TEST(corrupt_gzip)
 	fclose(f);
 	hc_error_clear(&err);
 	ASSERT_OK(hc_oci_unpack_new(e.root, &u, &err), &err);
-	r = hc_oci_unpack_layer_path(u, p, "sha256:text", NULL, &err);
+	r = hc_oci_unpack_layer_path(u, p, "sha256:text", NULL, NULL, &err);
 	hc_oci_unpack_free(u);
 	env_free(&e);
 	if (r >= 0 || !strstr(err.message, "sha256:text"))
@@ -578,12 +578,12 @@ TEST(digest_checked_while_reading)
 	pclose(f);
 	snprintf(want, sizeof(want), "sha256:%s", hex);
 	ASSERT_OK(hc_oci_unpack_new(e.root, &u, &err), &err);
-	r = hc_oci_unpack_layer_path(u, p, "good", want, &err);
+	r = hc_oci_unpack_layer_path(u, p, "good", want, NULL, &err);
 	hc_oci_unpack_free(u);
 	ASSERT_OK(r, &err);
 	want[10] = want[10] == '0' ? '1' : '0';
 	ASSERT_OK(hc_oci_unpack_new(e.root, &u, &err), &err);
-	r = hc_oci_unpack_layer_path(u, p, "bad", want, &err);
+	r = hc_oci_unpack_layer_path(u, p, "bad", want, NULL, &err);
 	hc_oci_unpack_free(u);
 	env_free(&e);
 	ASSERT_EQ_INT(r, -EBADMSG);
@@ -620,7 +620,7 @@ TEST(layer_from_slow_pipe)
 	}
 	close(fds[1]);
 	ASSERT_OK(hc_oci_unpack_new(e.root, &u, &err), &err);
-	r = hc_oci_unpack_layer_fd(u, fds[0], "pipe", NULL, &err);
+	r = hc_oci_unpack_layer_fd(u, fds[0], "pipe", NULL, NULL, &err);
 	hc_oci_unpack_free(u);
 	close(fds[0]);
 	waitpid(pid, &st, 0);
