@@ -402,9 +402,9 @@ int hc_cli_check(int argc, char **argv)
 		json_t *arr = json_array();
 		char *out = NULL;
 		for (size_t i = 0; arr && i < n; i++)
-			if (json_array_append_new(arr, json_pack("{s:s, s:s}", "object",
-								 list[i].object, "problem",
-								 list[i].problem)) < 0)
+			if (json_array_append_new(arr,
+						  json_pack("{s:s, s:s}", "object", list[i].object,
+							    "problem", list[i].problem)) < 0)
 				break;
 		if (arr)
 			out = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -423,8 +423,9 @@ int hc_cli_check(int argc, char **argv)
 	}
 	hc_store_problems_free(list, n);
 	if (n && !json)
-		fprintf(stderr, "hotcell: the store has %zu problem%s; `hotcell pull` (or `load`) of "
-				"an image repairs its blobs, `hotcell rmi` + `prune` drops it\n",
+		fprintf(stderr,
+			"hotcell: the store has %zu problem%s; `hotcell pull` (or `load`) of "
+			"an image repairs its blobs, `hotcell rmi` + `prune` drops it\n",
 			n, n == 1 ? "" : "s");
 	return n ? 1 : 0;
 }

@@ -428,8 +428,8 @@ static bool check_desc(struct checker *c, const char *name, const char *what, co
 		problem(c, name, "%s: invalid digest '%.80s'", what, digest ? digest : "(none)");
 		return false;
 	}
-	if (hc_oci_store_check_blob(c->s, digest, size, !hexset_has(&c->good, hc_oci_digest_hex(digest)),
-				    &e) < 0) {
+	if (hc_oci_store_check_blob(c->s, digest, size,
+				    !hexset_has(&c->good, hc_oci_digest_hex(digest)), &e) < 0) {
 		problem(c, name, "%s: %s", what, e.message);
 		return false;
 	}
@@ -467,9 +467,11 @@ static void check_tree(struct checker *c, const char *name, const char *digest, 
 	json_t *children = json_object_get(root, "manifests");
 	if (json_is_array(children)) {
 		json_array_foreach(children, i, d)
+		{
 			check_tree(c, name, json_string_value(json_object_get(d, "digest")),
 				   (uint64_t)json_integer_value(json_object_get(d, "size")),
 				   depth + 1);
+		}
 		return;
 	}
 	if (!json_is_object(cfg) || !json_is_array(layers)) {
@@ -518,14 +520,15 @@ int hc_store_check(struct hc_store *store, struct hc_store_problem **ret, size_t
 		    hexset_has(&c.good, de->d_name))
 			continue;
 		snprintf(digest, sizeof(digest), "sha256:%s", de->d_name);
-		_cleanup_close_ int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		_cleanup_close_ int fd =
+			openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			problem(&c, digest, "cannot be read: %s", strerror(errno));
 		else if (hc_oci_digest_fd(fd, got, NULL, &e) < 0)
 			problem(&c, digest, "cannot be read: %s", e.message);
 		else if (strcmp(got, digest) != 0)
-			problem(&c, digest, "blob %s does not match its digest (content is %s)", digest,
-				got);
+			problem(&c, digest, "blob %s does not match its digest (content is %s)",
+				digest, got);
 	}
 	if (d)
 		closedir(d);

@@ -328,8 +328,13 @@ static int need_blob(struct loader *L, const char *digest, uint64_t size, struct
 		p->needed = true;
 		return 0;
 	}
-	if (hc_oci_store_has_blob(L->s, digest))
+	/* Reused after a size check; a damaged blob is imported again (its commit replaces it). */
+	struct hc_error ce = {0};
+	int c = hc_oci_store_check_blob(L->s, digest, size, false, &ce);
+	if (c == 0)
 		return 0;
+	if (c != -ENOENT)
+		hc_info("%s: importing it again", ce.message);
 	if (L->dirfd < 0)
 		return hc_error_setk(err, -ENOENT, HC_EK_IMAGE,
 				     "blob %s is missing from the archive", digest);
@@ -632,8 +637,8 @@ static int import_desc(struct loader *L, const struct hc_oci_desc *d, const char
 	return hc_error_setk(err, -ELOOP, HC_EK_IMAGE, "indexes nested too deeply");
 }
 
-/* image-spec annotations.md: ref.name is usually just a tag ("latest"); only a value that
- * carries a repository ("x:tag", "host/x") names an image by itself. */
+/* image-spec annotations.md: ref.name is usually just a tag ("latest"); a value that carries a
+ * repository ("x:tag", "host/x") names an image by itself. */
 static bool is_full_name(const char *s)
 {
 	return s && (strchr(s, '/') || strchr(s, ':') || strchr(s, '@'));
@@ -669,16 +674,26 @@ static int load_oci(struct loader *L, const char *name, struct hc_error *err)
 	}
 	for (size_t i = 0; i < idx.n_manifests && r >= 0; i++) {
 		const char *rn = idx.manifests[i].ref_name;
-		if (!is_full_name(rn))
+		char local[HC_OCI_TAG_MAX + 16];
+		if (!rn || !*rn)
 			continue;
+		if (!is_full_name(rn)) {
+			/* Only a tag ("latest": umoci, buildah write those). Docker loads such an
+			 * image untagged; we name it localhost/<tag>, which `load` prints. */
+			if (strlen(rn) > HC_OCI_TAG_MAX)
+				continue;
+			snprintf(local, sizeof(local), "localhost/%s", rn);
+			hc_info("the layout names an image only by the tag '%s': loading it as %s",
+				rn, local);
+			rn = local;
+		}
 		usable++;
 		r = import_desc(L, &idx.manifests[i], &rn, 1, err);
 	}
 	hc_oci_manifest_free(&idx);
 	if (r >= 0 && usable == 0)
 		r = hc_error_setk(err, -EINVAL, HC_EK_USAGE,
-				  "the image carries no name (its ref.name is at most a tag): use "
-				  "--name");
+				  "the image carries no name (no ref.name annotation): use --name");
 	return r;
 }
 

@@ -375,7 +375,8 @@ int hc_oci_index_select(const struct hc_oci_manifest *index, const struct hc_oci
 
 	if (index->kind != HC_OCI_KIND_INDEX)
 		return hc_error_setk(err, -EINVAL, HC_EK_INTERNAL, "not an index");
-	/* A nested index is followed like a manifest (the caller fetches it and selects again). */
+		/* A nested index is followed like a manifest (the caller fetches it and selects
+		 * again). */
 #define USABLE(mt) (hc_oci_media_type_is_manifest(mt) || hc_oci_media_type_is_index(mt))
 	if (index->n_manifests == 1 && !index->manifests[0].has_platform &&
 	    USABLE(index->manifests[0].media_type)) {

@@ -89,7 +89,8 @@ void hc_oci_platform_host(struct hc_oci_platform *ret);
 /* "os/arch[/variant]" into buf. */
 void hc_oci_platform_format(const struct hc_oci_platform *p, char *buf, size_t n);
 /* Picks the manifest for platform p from an index, or a nested index for it (the caller fetches
- * that and selects again). An index with a single entry that names no platform is taken as is. -ENOENT listing the platforms on offer when none matches. */
+ * that and selects again). An index with a single entry that names no platform is taken as is.
+ * -ENOENT listing the platforms on offer when none matches. */
 int hc_oci_index_select(const struct hc_oci_manifest *index, const struct hc_oci_platform *p,
 			const struct hc_oci_desc **ret, struct hc_error *err) _must_check_;
 

@@ -308,7 +308,7 @@ static int pull(struct hc_store *store, const char *refstr, const struct hc_pull
 	r = hc_oci_registry_fetch_blobs(reg, jobs, n_jobs, PULL_PARALLEL, err);
 	if (r < 0) {
 		/* the message names the blob; say where it came from */
-		if (!strstr(err->message, reg ? ref.domain : ""))
+		if (r != -ECANCELED && !strstr(err->message, reg ? ref.domain : ""))
 			hc_error_prefix(err, "%s", ref.domain);
 		goto out;
 	}

@@ -43,9 +43,9 @@ struct hc_oci_registry {
 	unsigned authz_gen; /* bumped at every new token */
 	CURLSH *share;
 	CURLM *multi;
-	int cancel_fd;	       /* core/cancel.h; -1: none */
-	uint64_t min_rate;     /* bytes/s; 0: no rate check */
-	unsigned rate_window;  /* seconds */
+	int cancel_fd;	      /* core/cancel.h; -1: none */
+	uint64_t min_rate;    /* bytes/s; 0: no rate check */
+	unsigned rate_window; /* seconds */
 };
 
 /* One HTTP exchange. */
@@ -838,9 +838,8 @@ static int env_uint(const char *name, unsigned long def, unsigned long min, unsi
 	errno = 0;
 	*ret = strtoul(v, &end, 10);
 	if (errno || *end || v[0] == '-' || *ret < min || *ret > 1ul << 40)
-		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
-				     "%s='%.40s': not a whole number%s", name, v,
-				     min ? " of at least 1" : "");
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "%s='%.40s': not a whole number%s",
+				     name, v, min ? " of at least 1" : "");
 	return 0;
 }
 

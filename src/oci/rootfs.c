@@ -57,8 +57,8 @@ static bool layer_type_ok(const char *media_type)
 	return !strstr(media_type, "encrypted");
 }
 
-static int build(struct hc_store *s, const struct hc_oci_image *img, const char *hex,
-		 int cancel_fd, struct hc_oci_rootfs *ret, struct hc_error *err)
+static int build(struct hc_store *s, const struct hc_oci_image *img, const char *hex, int cancel_fd,
+		 struct hc_oci_rootfs *ret, struct hc_error *err)
 {
 	char tmp[HC_PATH_MAX], root[HC_PATH_MAX], cfg[HC_PATH_MAX], id[13];
 	_cleanup_close_ int tmpfd = -1;

@@ -166,8 +166,8 @@ int hc_oci_store_check_blob(const struct hc_store *s, const char *digest, uint64
 	if (fd < 0 && errno == ENOENT)
 		return hc_error_setk(err, -ENOENT, HC_EK_IMAGE, "blob %s is missing", digest);
 	if (fd < 0 || fstat(fd, &st) < 0)
-		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "blob %s cannot be read: %s", digest,
-				     strerror(errno));
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "blob %s cannot be read: %s",
+				     digest, strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "blob %s is not a regular file",
 				     digest);
@@ -179,11 +179,12 @@ int hc_oci_store_check_blob(const struct hc_store *s, const char *digest, uint64
 		return 0;
 	r = hc_oci_digest_fd(fd, got, NULL, &e);
 	if (r < 0)
-		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "blob %s cannot be read: %s", digest,
-				     e.message);
+		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE, "blob %s cannot be read: %s",
+				     digest, e.message);
 	if (strcmp(got, digest) != 0)
 		return hc_error_setk(err, -EBADMSG, HC_EK_IMAGE,
-				     "blob %s does not match its digest (content is %s)", digest, got);
+				     "blob %s does not match its digest (content is %s)", digest,
+				     got);
 	return 0;
 }
 

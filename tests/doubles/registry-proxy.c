@@ -5,7 +5,7 @@
  * forwards everything else to the real registry (Debian's docker-registry on loopback).
  *
  *   registry-proxy --upstream 127.0.0.1:PORT [--creds USER:PASS] [--429 N] [--drop-blobs]
- *                  [--redirect] [--token-uses N]
+ *                  [--redirect] [--token-uses N] [--trickle BYTES_PER_S]
  *
  * Listens on 127.0.0.1 (a free port), prints the port on stdout, serves until SIGTERM.
  * One request per connection (Connection: close).
@@ -19,7 +19,10 @@
  *                                  --drop-blobs: headers and half the body, then the
  *                                  connection is closed; --redirect: 307 to
  *                                  http://localhost:PORT/direct/… (another host name), which
- *                                  answers 400 when the request still carries Authorization.
+ *                                  answers 400 when the request still carries Authorization;
+ *                                  --trickle N: the headers at once, then the body at N bytes
+ *                                  a second (a registry that never quite stalls), until the
+ *                                  client goes away.
  * Anything malformed gets 400 and is logged on stderr.
  */
 #include <arpa/inet.h>
@@ -45,6 +48,7 @@ static const char *creds; /* USER:PASS */
 static int n429, port;
 static bool drop_blobs, redirect;
 static int token_uses; /* 0: unlimited */
+static int trickle;    /* bytes/s of blob bodies; 0: full speed */
 static int tokens_issued;
 static int token_used[TOKENS_MAX];
 
@@ -195,6 +199,27 @@ static void forward(int fd, const char *path, const char *accept, bool is_blob)
 		free(resp);
 		return;
 	}
+	if (is_blob && trickle > 0 && body && strncmp(resp, "HTTP/1.1 200", 12) == 0) {
+		size_t off = (size_t)(body + 4 - resp),
+		       step = trickle >= 10 ? (size_t)trickle / 10 : 1;
+		useconds_t pause = trickle >= 10 ? 100000 : (useconds_t)(1000000 / trickle);
+		if (write_all(fd, resp, off) < 0) {
+			free(resp);
+			return;
+		}
+		fprintf(stderr, "registry-proxy: trickling %zu bytes at %d B/s\n", len - off,
+			trickle);
+		while (off < len) {
+			size_t n = len - off < step ? len - off : step;
+			if (write_all(fd, resp + off, n) < 0)
+				break;
+			off += n;
+			usleep(pause);
+		}
+		fprintf(stderr, "registry-proxy: trickle ended at %zu of %zu bytes\n", off, len);
+		free(resp);
+		return;
+	}
 	(void)write_all(fd, resp, len);
 	free(resp);
 }
@@ -337,6 +362,8 @@ int main(int argc, char **argv)
 			n429 = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--token-uses") == 0 && i + 1 < argc) {
 			token_uses = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--trickle") == 0 && i + 1 < argc) {
+			trickle = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--drop-blobs") == 0) {
 			drop_blobs = true;
 		} else if (strcmp(argv[i], "--redirect") == 0) {

@@ -74,7 +74,13 @@ cp -r "$work/layout" "$work/bad"
 big=$(ls -S "$work/bad/blobs/sha256" | head -n 1)
 printf 'X' | dd of="$work/bad/blobs/sha256/$big" bs=1 seek=5000 conv=notrunc status=none
 expect_error load-digest-mismatch "sha256:$big" "$HC" load --name t:1 "$work/bad"
-expect_error load-layout-needs-name "use --name" "$HC" load "$work/layout"
+# Issue 9: umoci names its images by tag only ("t1"): loaded as localhost/<tag>, as docker loads
+# an untagged image, and the name is printed. (Removed again: the counts below are of --name'd
+# images.)
+"$HC" load "$work/layout" >"$work/out" 2>"$work/err"
+expect_eq issue-9-load-tag-only-name "$(cat "$work/out")" "Loaded image: localhost/t1:latest"
+check issue-9-load-tag-only-listed test -n "$(digest_of localhost/t1:latest)"
+check issue-9-load-tag-only-rmi "$HC" rmi localhost/t1:latest
 check load-layout-dir "$HC" load --name x:t1 "$work/layout"
 expect_eq load-layout-normalised "$("$HC" images --json | jq -r '.[0].name')" "docker.io/library/x:t1"
 
@@ -245,6 +251,57 @@ fi
 if jq -e . "$store/index.json" >/dev/null; then pass index-json-valid; else fail index-json-valid "$(head -c 300 "$store/index.json")"; fi
 # No temp file is left behind.
 if [ -z "$(find "$store" -name '*.tmp-*' -o -name '.tmp-*')" ]; then pass no-temp-files; else fail no-temp-files "$(find "$store" -name '*tmp*')"; fi
+
+# --- Issue 16 item 3: a damaged blob is found by `check` and re-imported by `load`
+if "$HC" check >"$work/out" 2>"$work/err"; then pass defect-3-check-healthy; else fail defect-3-check-healthy "$(cat "$work/out" "$work/err")"; fi
+lay=$(jq -r '.layers[0].digest' "$store/blobs/sha256/$keep")
+truncate -s 1000 "$store/blobs/sha256/${lay#sha256:}"
+"$HC" check >"$work/out" 2>"$work/err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "docker.io/library/x:t1: layer 1: blob $lay has 1000 bytes" "$work/out"; then
+	pass defect-3-check-finds-truncated
+else
+	fail defect-3-check-finds-truncated "exit $rc: $(cat "$work/out" "$work/err")"
+fi
+if "$HC" check --json | jq -e --arg l "$lay" 'type == "array" and length >= 1 and
+	all(.[]; (keys == ["object", "problem"])) and any(.[]; .problem | contains($l))' >/dev/null; then
+	pass defect-3-check-json
+else
+	fail defect-3-check-json "$("$HC" check --json)"
+fi
+check defect-3-corrupt-blob-reimported-by-load "$HC" load --name x:t1 "$work/layout"
+if "$HC" check >"$work/out" 2>&1; then pass defect-3-check-after-load; else fail defect-3-check-after-load "$(cat "$work/out")"; fi
+
+# --- Issue 16 item 6: SIGKILL during an unpack leaves rootfs/.tmp-*; prune removes it.
+mkdir -p "$work/bigl"
+head -c 300M /dev/zero >"$work/bigl/zeros"
+if mkimage "$work/biglayout" big --cmd /bin/true --layer "$work/bigl" >"$work/build.log" 2>&1 &&
+	"$HC" load --name big:1 "$work/biglayout" >/dev/null 2>"$work/err"; then
+	rm -rf "$work/bigl"
+	"$HC" run --rootfs-mode dir --memory 128 big:1 true >/dev/null 2>"$work/run.err" &
+	pid=$!
+	for i in $(seq 400); do
+		compgen -G "$HOTCELL_HOME/rootfs/.tmp-*" >/dev/null && break
+		kill -0 $pid 2>/dev/null || break
+		sleep 0.02
+	done
+	kill -KILL $pid 2>/dev/null
+	wait $pid 2>/dev/null
+	if compgen -G "$HOTCELL_HOME/rootfs/.tmp-*" >/dev/null; then
+		out=$("$HC" prune 2>&1)
+		if ! compgen -G "$HOTCELL_HOME/rootfs/.tmp-*" >/dev/null && [[ $out =~ Removed\ [1-9] ]]; then
+			pass defect-6-prune-removes-killed-unpack
+		else
+			fail defect-6-prune-removes-killed-unpack "$out; left: $(ls -a "$HOTCELL_HOME/rootfs")"
+		fi
+	else
+		skip defect-6-prune-removes-killed-unpack "the run never reached the unpack: $(head -c 300 "$work/run.err")"
+	fi
+	"$HC" rmi big:1 >/dev/null
+	rm -rf "$work/biglayout"
+else
+	fail defect-6-prune-removes-killed-unpack "cannot build the big image: $(tail -n 3 "$work/build.log") $(cat "$work/err")"
+fi
 
 # --- pull (the CLI side): quiet without a terminal, bytes per layer on one
 if [ ! -f "$HOTCELL_TOP/tests/lib/registry.sh" ] || ! command -v docker-registry >/dev/null ||

@@ -2,8 +2,10 @@
 # hotcell pull through tests/doubles/registry-proxy, which puts Docker's token authentication
 # and registry faults in front of a real loopback docker-registry: anonymous and credentialed
 # bearer tokens, wrong credentials, an expiring token, 429 with Retry-After (recovered and
-# exhausted), a connection dropped mid-blob (store unchanged), and blob redirects to another
-# host name that must not carry the Authorization header.
+# exhausted), a connection dropped mid-blob (store unchanged), blob redirects to another
+# host name that must not carry the Authorization header, and (issue 16) a registry that
+# trickles: the blob is abandoned, not retried, and SIGINT/SIGTERM end a pull (and a run that
+# pulls) at once with 130/143, leaving nothing behind.
 source "$(dirname "$0")/../lib.sh"
 source "$HOTCELL_TOP/tests/lib/registry.sh"
 source "$HOTCELL_TOP/tests/lib/mkimage.sh"
@@ -124,6 +126,57 @@ proxy_start --redirect && {
 	else
 		fail redirect_no_authorization "no redirected request seen"
 	fi
+}
+
+# Issue 16 item 2: a registry that trickles (200 B/s) under a 1 KiB/s minimum over 2 s.
+no_temps() { # NAME: no temp blob or tree anywhere in the state dir
+	local t
+	t=$(find "$HOTCELL_HOME" -name '.tmp-*' 2>/dev/null)
+	if [ -z "$t" ]; then pass "$1"; else fail "$1" "left: $t"; fi
+}
+proxy_start --trickle 200 && {
+	try defect_2_trickle_abandoned 125 HOTCELL_PULL_MIN_RATE=1024 HOTCELL_PULL_RATE_WINDOW=2 &&
+		matches defect_2_trickle_message "blob sha256:[0-9a-f]{64} abandoned: too slow.*HOTCELL_PULL_MIN_RATE"
+	dups=$(grep -o 'GET /v2/team/tool/blobs/sha256:[0-9a-f]* (with Authorization)' "$work/proxy.log" | sort | uniq -d)
+	if [ -z "$dups" ]; then pass defect_2_trickle_not_retried; else fail defect_2_trickle_not_retried "fetched again: $dups"; fi
+	left=$(find "$HOTCELL_HOME/store/blobs" -type f 2>/dev/null | wc -l)
+	expect_eq defect_2_trickle_store_empty "$left" 0
+	no_temps defect_2_trickle_no_temps
+	try defect_2_bad_knob 125 HOTCELL_PULL_RATE_WINDOW=soon &&
+		matches defect_2_bad_knob_message "HOTCELL_PULL_RATE_WINDOW='soon'"
+}
+
+# Issue 16 items 1 and 8: a signal during a trickling transfer ends `pull` (and a `run` that
+# pulls) within a second or so, with 128 + the signal, and no temp left.
+# cancel_during_pull NAME SIGNAL WANT CMD...
+cancel_during_pull() {
+	local name=$1 sig=$2 want=$3 pid rc i n0
+	shift 3
+	rm -rf "$HOTCELL_HOME"
+	n0=$(grep -c trickling "$work/proxy.log")
+	"$@" >/dev/null 2>"$work/stderr" &
+	pid=$!
+	# the event: the proxy has started the trickle for this command
+	for i in $(seq 200); do
+		[ "$(grep -c trickling "$work/proxy.log")" -gt "$n0" ] && break
+		sleep 0.05
+	done
+	kill -"$sig" "$pid"
+	timeout 20 tail --pid="$pid" -f /dev/null
+	if kill -0 "$pid" 2>/dev/null; then
+		fail "$name" "still running 20 s after SIG$sig"
+		kill -KILL "$pid"
+	fi
+	wait "$pid"
+	rc=$?
+	echo "    $name: $(cat "$work/stderr")"
+	expect_eq "$name" "$rc" "$want"
+	no_temps "${name}_no_temps"
+}
+proxy_start --trickle 50 && {
+	cancel_during_pull defect_1_pull_sigint INT 130 "$HC" pull "$PROXY/team/tool:v1"
+	cancel_during_pull defect_1_pull_sigterm TERM 143 "$HC" pull "$PROXY/team/tool:v1"
+	cancel_during_pull defect_1_run_pull_sigint INT 130 "$HC" run --pull always "$PROXY/team/tool:v1" true
 }
 
 proxy_stop

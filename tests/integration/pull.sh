@@ -174,6 +174,30 @@ else
 	fail multiarch_push "$(cat "$work/skopeo.err")"
 fi
 
+# --- Issue 16 item 12: a nested index (the linux/amd64 entry is itself an index) is followed,
+# where the message used to say "no image for platform linux/amd64 (available: linux/amd64)".
+inner=$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == "multi") | .digest' "$layout/index.json")
+inner_size=$(stat -c %s "$layout/blobs/sha256/${inner#sha256:}")
+jq -nc --arg d "$inner" --argjson n "$inner_size" '{schemaVersion: 2,
+	mediaType: "application/vnd.oci.image.index.v1+json", manifests: [{
+	mediaType: "application/vnd.oci.image.index.v1+json", digest: $d, size: $n,
+	platform: {os: "linux", architecture: "amd64"}}]}' >"$work/nested.json"
+code=$(curl -s -o "$work/put.out" -w '%{http_code}' -X PUT \
+	-H "Content-Type: application/vnd.oci.image.index.v1+json" --data-binary "@$work/nested.json" \
+	"http://$REG_ADDR/v2/team/multi/manifests/nested")
+if [ "$code" = 201 ]; then
+	if [ "$(uname -m)" = x86_64 ]; then
+		hc_pull defect_12_nested_index 0 "$REG_ADDR/team/multi:nested" &&
+			expect_eq defect_12_nested_index_digest "$out" "$d_v1"
+	else
+		skip defect_12_nested_index "the nested index offers linux/amd64 only"
+	fi
+	hc_pull defect_12_nested_index_message 125 --platform linux/s390x "$REG_ADDR/team/multi:nested" &&
+		expect_err defect_12_nested_index_message "no image for platform linux/s390x \(available: linux/amd64\)"
+else
+	fail defect_12_nested_index "the registry refused the nested index ($code): $(cat "$work/put.out")"
+fi
+
 # --- an OCI artifact (not a container image) is refused with the reason
 upload_blob() { # REPO FILE: monolithic upload (distribution-spec "Pushing blobs")
 	local loc d
@@ -269,6 +293,41 @@ if [ -f "$f" ]; then
 else
 	fail pull_corrupt_blob "blob file $f not found in the registry storage"
 fi
+
+# --- Issue 16 item 3: a damaged blob in the store is found by `check` and fetched again by
+# `pull`: a truncated one by a plain pull (sizes are always checked), an altered one of the
+# right size by `pull --verify`.
+export HOTCELL_HOME=$work/home3
+hc_pull defect_3_seed 0 "$REG_ADDR/team/tool:v1"
+lay=$(jq -r '.layers[0].digest' "$HOTCELL_HOME/store/blobs/sha256/${d_v1#sha256:}")
+blob=$HOTCELL_HOME/store/blobs/sha256/${lay#sha256:}
+good=$(sha256sum <"$blob")
+store_check() { # NAME WANT_RC [PATTERN]
+	local rc
+	"$HC" check >"$work/check.out" 2>"$work/check.err"
+	rc=$?
+	if [ "$rc" -ne "$2" ]; then
+		fail "$1" "check exit $rc (wanted $2): $(cat "$work/check.out" "$work/check.err")"
+	elif [ -n "${3:-}" ] && ! grep -Eq -- "$3" "$work/check.out"; then
+		fail "$1" "check output lacks '$3': $(cat "$work/check.out")"
+	else
+		pass "$1"
+	fi
+}
+store_check defect_3_check_healthy 0
+truncate -s 4096 "$blob"
+store_check defect_3_check_truncated 1 "layer 1: blob $lay has 4096 bytes"
+hc_pull defect_3_corrupt_blob_refetched 0 "$REG_ADDR/team/tool:v1"
+expect_eq defect_3_refetched_content "$(sha256sum <"$blob")" "$good"
+store_check defect_3_check_after_pull 0
+printf 'XXXXXXXX' | dd of="$blob" bs=1 seek=100 conv=notrunc status=none
+store_check defect_3_check_altered 1 "$lay does not match its digest"
+hc_pull defect_3_plain_pull_keeps_same_size 0 "$REG_ADDR/team/tool:v1"
+store_check defect_3_plain_pull_did_not_read 1
+hc_pull defect_3_pull_verify_repairs 0 --verify "$REG_ADDR/team/tool:v1"
+expect_eq defect_3_verify_content "$(sha256sum <"$blob")" "$good"
+store_check defect_3_check_after_verify 0
+if [ -z "$(find "$HOTCELL_HOME" -name '.tmp-*')" ]; then pass defect_3_no_temps; else fail defect_3_no_temps "$(find "$HOTCELL_HOME" -name '.tmp-*')"; fi
 
 # --- a full disk: a 600 KiB tmpfs cannot hold the ~1 MB busybox layer
 full=$work/full

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -44,6 +45,39 @@ TEST(child_run_status_and_output)
 	ASSERT_TRUE(strstr(out, "hello") && strstr(out, "oops"));
 	ASSERT_TRUE(strstr(err.message, "exited with status 3") != NULL);
 	free(out);
+}
+
+/* Issue 16 item 8: a cancel fd that becomes readable kills and reaps the child (mke2fs). */
+TEST(defect_8_child_run_cancelled)
+{
+	struct hc_error err = {0};
+	const char *argv[] = {"sh", "-c", "echo $$ >\"$0\"; exec sleep 30", NULL, NULL};
+	char pidfile[] = "/tmp/hc-cancel-XXXXXX";
+	char *pid_s = NULL;
+	int p[2], fd, r;
+	pid_t pid;
+
+	fd = mkstemp(pidfile);
+	ASSERT_TRUE(fd >= 0);
+	close(fd);
+	argv[3] = pidfile;
+	ASSERT_EQ_INT(pipe(p), 0);
+	if (fork() == 0) {
+		usleep(200000);
+		(void)!write(p[1], "x", 1);
+		_exit(0);
+	}
+	r = hc_child_run_cancel(argv, 20000, p[0], 4096, NULL, &err);
+	ASSERT_EQ_INT(r, -ECANCELED);
+	wait(NULL);
+	ASSERT_OK(hc_path_read_file(pidfile, 64, &pid_s, NULL, &err), &err);
+	pid = (pid_t)atoi(pid_s);
+	/* reaped: the pid is gone, not a zombie */
+	ASSERT_TRUE(pid > 0 && kill(pid, 0) < 0 && errno == ESRCH);
+	free(pid_s);
+	unlink(pidfile);
+	close(p[0]);
+	close(p[1]);
 }
 
 TEST(child_missing_program)
@@ -133,6 +167,7 @@ int main(void)
 	RUN(buf_bounded);
 	RUN(child_run_status_and_output);
 	RUN(child_missing_program);
+	RUN(defect_8_child_run_cancelled);
 	RUN(child_fd_handover_and_stop);
 	RUN(child_gets_only_mapped_fds);
 	RUN(path_atomic_write_and_rm_rf);

@@ -75,8 +75,7 @@ static int put_config(struct fixture *f, const char *diff_ids)
 	char cfg[1024];
 
 	snprintf(cfg, sizeof(cfg), CONFIG, diff_ids);
-	return hc_oci_store_blob_put(&f->store, NULL, cfg, strlen(cfg), f->img.config_digest,
-				     &err);
+	return hc_oci_store_blob_put(&f->store, NULL, cfg, strlen(cfg), f->img.config_digest, &err);
 }
 
 static char big_data[3 << 20];
@@ -456,8 +455,7 @@ TEST(defect_8_cancel_unpack_and_ext4)
 	ASSERT_EQ_INT(r, -ECANCELED);
 	ASSERT_TRUE(rf.lock_fd < 0);
 	ASSERT_TRUE(no_temp_left(&f));
-	ASSERT_OK(hc_oci_store_lock_image(&f.store, f.img.digest, false, true, &lock, &err),
-		  &err);
+	ASSERT_OK(hc_oci_store_lock_image(&f.store, f.img.digest, false, true, &lock, &err), &err);
 	close(lock);
 	/* the tree, then the disk with the cancel already there */
 	ASSERT_OK(hc_oci_rootfs_get(&f.store, &f.img, false, -1, &rf, &err), &err);
