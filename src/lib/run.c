@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "lib/backend.h"
+#include "lib/boot.h"
 #include "lib/image.h"
 #include "lib/paths.h"
 #include "lib/spec.h"
@@ -725,23 +726,11 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 	}
 }
 
-/* "hotcell.debug=1" when the user asked hotcell for debug logs: the guest logs on the console
- * too, and the console tail lands in VM errors. */
-static const char *extra_cmdline(void)
-{
-	const char *l = getenv("HOTCELL_LOG");
-
-	return l && hc_streq(l, "debug") ? "hotcell.debug=1" : "";
-}
-
 HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o, struct hc_run_result *res,
 		     struct hc_error *err)
 {
-	struct hc_lib_image image = HC_LIB_IMAGE_INIT;
+	struct hc_lib_boot boot = HC_LIB_BOOT_INIT;
 	struct hc_proto_exec ex = {0};
-	struct hc_vm_spec spec = {0};
-	const struct hc_vmm_ops *ops = NULL;
-	char kernel[HC_PATH_MAX], initrd[HC_PATH_MAX];
 	struct run run = {
 		.o = o,
 		.res = res,
@@ -769,82 +758,40 @@ HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o, struct
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "interactive without a stdin fd");
 	run.limit = o->output_limit ? o->output_limit : DEFAULT_OUTPUT_LIMIT;
 
-	/* Backend first: whether the rootfs is a tree or a disk depends on it. */
-	spec.cpus = o->cpus ? o->cpus : 1;
-	spec.memory_mib = o->memory_mib ? o->memory_mib : 256;
-	spec.volumes = o->volumes;
-	spec.n_volumes = o->n_volumes;
-	spec.devices = o->devices;
-	spec.n_devices = o->n_devices;
-	spec.jailer = o->jailer;
-	spec.network = o->network;
-	spec.ports = o->ports;
-	spec.n_ports = o->n_ports;
-	spec.cmdline = extra_cmdline();
-	spec.boot_timeout_ms = (int)((o->boot_timeout_s > 0 ? o->boot_timeout_s : 60.0) * 1000.0);
-	/* The image first: a wrong name is the likeliest mistake, and costs nothing to report. */
-	r = hc_lib_image_resolve(store, o, &image, err);
-	if (r < 0)
-		goto out;
-
-	r = hc_lib_initramfs_find(initrd, sizeof(initrd), err);
-	if (r < 0) {
-		hc_error_kind(err, HC_EK_BACKEND);
-		goto out;
+	r = hc_lib_boot_prepare(store, o, &boot, err);
+	if (boot.ops) {
+		snprintf(res->backend, sizeof(res->backend), "%s", boot.ops->name);
+		snprintf(res->accel, sizeof(res->accel), "%s", hc_accel_name(boot.spec.accel));
 	}
-	spec.initrd = initrd;
-	t = hc_clock_ms();
-	hc_debug("image resolved in %.1f ms", t - t0);
-	r = hc_lib_backend_choose(o, &spec, kernel, sizeof(kernel), &ops, err);
-	hc_debug("backend chosen in %.1f ms", hc_clock_ms() - t);
 	if (r < 0)
 		goto out;
-	snprintf(res->backend, sizeof(res->backend), "%s", ops->name);
-	snprintf(res->accel, sizeof(res->accel), "%s", hc_accel_name(spec.accel));
-
-	/* Image -> rootfs (a cache hit costs nothing). */
-	t = hc_clock_ms();
-	r = hc_lib_image_prepare(store, o, spec.rootfs_mode == HC_ROOTFS_BLOCK, &image, err);
-	if (r < 0)
-		goto out;
-	res->t_rootfs_ms = hc_clock_ms() - t;
-	if (image.name[0]) {
-		res->image = strdup(image.name);
+	res->t_rootfs_ms = boot.t_rootfs_ms;
+	if (boot.image.name[0]) {
+		res->image = strdup(boot.image.name);
 		if (!res->image) {
 			r = hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
 			goto out;
 		}
 	}
-	snprintf(res->image_digest, sizeof(res->image_digest), "%s", image.digest);
-	spec.rootfs_dir = image.tree;
-	spec.rootfs_disk = image.disk[0] ? image.disk : NULL;
+	snprintf(res->image_digest, sizeof(res->image_digest), "%s", boot.image.digest);
 
-	r = hc_lib_exec_build(o, o->rootfs_dir ? NULL : &image.defaults, &ex, err);
+	r = hc_lib_exec_build(o, o->rootfs_dir ? NULL : &boot.image.defaults, &ex, err);
 	if (r < 0)
 		goto out;
 	run.argv0 = ex.argv[0];
 
-	r = hc_vm_new(&run.vm, ops, &spec, err);
+	run.t_spawn = hc_clock_ms();
+	run.deadline = run.t_spawn + boot.spec.boot_timeout_ms;
+	hc_debug("ready to start the VM %.1f ms after the run began", run.t_spawn - t0);
+	r = hc_lib_boot_start(&boot, err);
+	run.vm = boot.vm;
 	if (r < 0)
 		goto out;
-	run.t_spawn = hc_clock_ms();
-	run.deadline = run.t_spawn + spec.boot_timeout_ms;
-	hc_debug("ready to start the VM %.1f ms after the run began", run.t_spawn - t0);
-	r = hc_vm_start(run.vm, err);
-	hc_debug("VM started in %.1f ms", hc_clock_ms() - run.t_spawn);
-	if (r < 0) {
-		hc_error_kind(err, HC_EK_VM);
-		goto out;
-	}
 	console_watch_start(&run);
 	if (run.vm->agent_fd >= 0) {
 		run.agent = run.vm->agent_fd;
 		run.vm->agent_fd = -1; /* ours now */
 		fcntl(run.agent, F_SETFL, fcntl(run.agent, F_GETFL) | O_NONBLOCK);
-	} else if (run.vm->agent_listen_fd < 0) {
-		r = hc_error_setk(err, -EINVAL, HC_EK_INTERNAL,
-				  "backend '%s' gave no agent channel", ops->name);
-		goto out;
 	}
 
 	r = event_loop(&run, &ex, err);
@@ -864,13 +811,13 @@ out:
 			    flush_out(&run, &ignore) < 0)
 				hc_debug("shutdown frame not sent: the channel is gone");
 		}
-		hc_vm_free(run.vm);
 		run.vm = NULL;
 	}
+	/* The SHUTDOWN frame, if any, went out above, behind what was queued. */
+	hc_lib_boot_teardown(&boot, -1, true);
 	if (run.agent >= 0)
 		close(run.agent);
 	console_watch_stop(&run);
-	hc_lib_image_release(&image);
 	res->t_teardown_ms = hc_clock_ms() - t;
 	res->t_total_ms = hc_clock_ms() - t0;
 

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/* Boot to HELLO and teardown, shared by hc_run and the supervisor (lib/boot.h). */
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "lib/backend.h"
+#include "lib/boot.h"
+#include "lib/paths.h"
+#include "vmm/accel.h"
+
+/* "hotcell.debug=1" when the user asked hotcell for debug logs: the guest logs on the console
+ * too, and the console tail lands in VM errors. */
+static const char *extra_cmdline(void)
+{
+	const char *l = getenv("HOTCELL_LOG");
+
+	return l && hc_streq(l, "debug") ? "hotcell.debug=1" : "";
+}
+
+int hc_lib_boot_prepare(struct hc_store *store, const struct hc_run_opts *o, struct hc_lib_boot *b,
+			struct hc_error *err)
+{
+	struct hc_vm_spec *spec = &b->spec;
+	double t0 = hc_clock_ms(), t;
+	int r;
+
+	memset(spec, 0, sizeof(*spec));
+	/* Backend first: whether the rootfs is a tree or a disk depends on it. */
+	spec->cpus = o->cpus ? o->cpus : 1;
+	spec->memory_mib = o->memory_mib ? o->memory_mib : 256;
+	spec->volumes = o->volumes;
+	spec->n_volumes = o->n_volumes;
+	spec->devices = o->devices;
+	spec->n_devices = o->n_devices;
+	spec->jailer = o->jailer;
+	spec->network = o->network;
+	spec->ports = o->ports;
+	spec->n_ports = o->n_ports;
+	spec->cmdline = extra_cmdline();
+	spec->boot_timeout_ms = (int)((o->boot_timeout_s > 0 ? o->boot_timeout_s : 60.0) * 1000.0);
+	/* The image first: a wrong name is the likeliest mistake, and costs nothing to report. */
+	r = hc_lib_image_resolve(store, o, &b->image, err);
+	if (r < 0)
+		return r;
+	r = hc_lib_initramfs_find(b->initrd, sizeof(b->initrd), err);
+	if (r < 0) {
+		hc_error_kind(err, HC_EK_BACKEND);
+		return r;
+	}
+	spec->initrd = b->initrd;
+	t = hc_clock_ms();
+	hc_debug("image resolved in %.1f ms", t - t0);
+	r = hc_lib_backend_choose(o, spec, b->kernel, sizeof(b->kernel), &b->ops, err);
+	hc_debug("backend chosen in %.1f ms", hc_clock_ms() - t);
+	if (r < 0)
+		return r;
+
+	/* Image -> rootfs (a cache hit costs nothing). */
+	t = hc_clock_ms();
+	r = hc_lib_image_prepare(store, o, spec->rootfs_mode == HC_ROOTFS_BLOCK, &b->image, err);
+	if (r < 0)
+		return r;
+	b->t_rootfs_ms = hc_clock_ms() - t;
+	spec->rootfs_dir = b->image.tree;
+	spec->rootfs_disk = b->image.disk[0] ? b->image.disk : NULL;
+	return 0;
+}
+
+int hc_lib_boot_start(struct hc_lib_boot *b, struct hc_error *err)
+{
+	double t = hc_clock_ms();
+	int r;
+
+	r = hc_vm_new(&b->vm, b->ops, &b->spec, err);
+	if (r < 0)
+		return r;
+	r = hc_vm_start(b->vm, err);
+	hc_debug("VM started in %.1f ms", hc_clock_ms() - t);
+	if (r < 0) {
+		hc_error_kind(err, HC_EK_VM);
+		return r;
+	}
+	if (b->vm->agent_fd < 0 && b->vm->agent_listen_fd < 0)
+		return hc_error_setk(err, -EINVAL, HC_EK_INTERNAL,
+				     "backend '%s' gave no agent channel", b->ops->name);
+	return 0;
+}
+
+static int boot_failure(struct hc_lib_boot *b, int code, const char *what, struct hc_error *err)
+{
+	struct hc_error e = {0};
+	int r;
+
+	if (b->vm->death_fd >= 0) {
+		struct pollfd p = {.fd = b->vm->death_fd, .events = POLLIN};
+
+		poll(&p, 1, 1000); /* let a dying VMM finish, so its state says why */
+	}
+	r = hc_vm_check(b->vm, &e);
+	if (r < 0)
+		hc_error_setk(err, r, HC_EK_VM, "the VM failed while booting: %s", e.message);
+	else
+		hc_error_setk(err, code, HC_EK_VM, "%s", what);
+	hc_vm_error_add_console(b->vm, err);
+	return err->code;
+}
+
+int hc_lib_boot_hello(struct hc_lib_boot *b, int cancel_fd, int *ret_agent,
+		      struct hc_proto_hello *ret_hello, struct hc_error *err)
+{
+	struct hc_buf in = HC_BUF_INIT(HC_PROTO_HEADER_SIZE + HC_PROTO_MAX_PAYLOAD + 1);
+	double deadline = hc_clock_ms() + b->spec.boot_timeout_ms;
+	_cleanup_close_ int agent = -1;
+	int r = 0;
+
+	if (b->vm->agent_fd >= 0) {
+		agent = b->vm->agent_fd;
+		b->vm->agent_fd = -1; /* ours now */
+		fcntl(agent, F_SETFL, fcntl(agent, F_GETFL) | O_NONBLOCK);
+	}
+	for (;;) {
+		enum { P_AGENT, P_DEATH, P_CANCEL, P_N };
+		struct pollfd p[P_N] = {
+			{.fd = agent >= 0 ? agent : b->vm->agent_listen_fd, .events = POLLIN},
+			{.fd = b->vm->death_fd, .events = POLLIN},
+			{.fd = cancel_fd, .events = POLLIN},
+		};
+		int timeout = hc_clock_left_ms(deadline);
+
+		if (timeout == 0) {
+			r = boot_failure(b, -ETIMEDOUT, "", err);
+			if (r == -ETIMEDOUT)
+				hc_error_setk(err, -ETIMEDOUT, HC_EK_VM,
+					      "the guest did not answer within the boot timeout "
+					      "(%.0f s)",
+					      b->spec.boot_timeout_ms / 1000.0),
+					hc_vm_error_add_console(b->vm, err);
+			goto out;
+		}
+		if (poll(p, P_N, timeout) < 0) {
+			if (errno == EINTR)
+				continue;
+			r = hc_error_errno(err, -errno, "poll");
+			goto out;
+		}
+		if (p[P_CANCEL].revents) {
+			r = hc_error_setk(err, -ECANCELED, "cancelled",
+					  "interrupted while booting");
+			goto out;
+		}
+		if (p[P_DEATH].revents) {
+			struct hc_error e = {0};
+
+			if (hc_vm_check(b->vm, &e) < 0) {
+				r = boot_failure(b, -EIO, "the VM died while booting", err);
+				goto out;
+			}
+		}
+		if (!p[P_AGENT].revents)
+			continue;
+		if (agent < 0) {
+			agent = accept4(b->vm->agent_listen_fd, NULL, NULL,
+					SOCK_CLOEXEC | SOCK_NONBLOCK);
+			if (agent < 0 && errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED) {
+				r = hc_error_errno(err, -errno, "accept the agent channel");
+				goto out;
+			}
+			continue;
+		}
+		r = hc_buf_reserve(&in, 65536);
+		if (r < 0) {
+			r = hc_error_setk(err, -EPROTO, HC_EK_VM,
+					  "protocol error: frame too large");
+			goto out;
+		}
+		ssize_t n = recv(agent, in.data + in.len, in.cap - in.len - 1, MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0) {
+			r = boot_failure(b, -EPIPE, "the agent channel closed while booting", err);
+			goto out;
+		}
+		in.len += (size_t)n;
+		struct hc_proto_frame f;
+		size_t used;
+
+		r = hc_proto_frame_parse((const uint8_t *)in.data, in.len, &f, &used);
+		if (r == 0)
+			continue;
+		if (r < 0) {
+			r = hc_error_setk(err, r, HC_EK_VM,
+					  "protocol error: malformed frame from the guest");
+			goto out;
+		}
+		if (f.type != HC_FRAME_HELLO || hc_proto_hello_decode(&f, ret_hello) < 0) {
+			r = hc_error_setk(err, -EPROTO, HC_EK_VM,
+					  "protocol error: expected hello, got %s",
+					  hc_proto_type_name(f.type));
+			goto out;
+		}
+		if (ret_hello->version != HC_PROTO_VERSION) {
+			r = hc_error_setk(err, -EPROTO, HC_EK_VM,
+					  "the guest speaks protocol version %u, hotcell %u: "
+					  "rebuild the initramfs",
+					  ret_hello->version, HC_PROTO_VERSION);
+			goto out;
+		}
+		if (used != in.len) {
+			/* Nothing follows HELLO before the host asks: anything else is a bug. */
+			r = hc_error_setk(err, -EPROTO, HC_EK_VM,
+					  "protocol error: unexpected bytes after hello");
+			goto out;
+		}
+		*ret_agent = hc_steal_fd(&agent);
+		r = 0;
+		break;
+	}
+out:
+	hc_buf_free(&in);
+	return r;
+}
+
+void hc_lib_boot_teardown(struct hc_lib_boot *b, int agent, bool hard)
+{
+	if (b->vm) {
+		/* The host ends the VM; a shutdown frame first lets a healthy guest know. */
+		if (agent >= 0 && !hard &&
+		    hc_proto_frame_write(agent, HC_FRAME_SHUTDOWN, NULL, 0) < 0)
+			hc_debug("shutdown frame not sent: the channel is gone");
+		hc_vm_free(b->vm);
+		b->vm = NULL;
+	}
+	hc_lib_image_release(&b->image);
+}

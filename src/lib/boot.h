@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Booting a VM up to the guest's HELLO, and ending it: the part shared by the one-command run
+ * (src/lib/run.c) and the per-VM supervisor (src/vmd). prepare does everything that can fail
+ * cheaply before anything starts (image, initramfs, backend choice, rootfs); start starts the
+ * VMM; hello waits for the agent; teardown ends the VM from the host and releases everything.
+ */
+#pragma once
+
+#include "lib/image.h"
+#include "proto/proto.h"
+#include "vmm/vmm.h"
+
+struct hc_lib_boot {
+	struct hc_lib_image image;
+	struct hc_vm_spec spec; /* points into image, kernel, initrd and the run options */
+	const struct hc_vmm_ops *ops;
+	char kernel[HC_PATH_MAX];
+	char initrd[HC_PATH_MAX];
+	struct hc_vm *vm;
+	double t_rootfs_ms;
+};
+
+#define HC_LIB_BOOT_INIT                                                                           \
+	{                                                                                          \
+		.image = HC_LIB_IMAGE_INIT, .vm = NULL                                             \
+	}
+
+/* The spec from the run options, the image resolved and its rootfs prepared (held under the
+ * image's shared lock until teardown), the backend chosen and probed. o must outlive b. */
+int hc_lib_boot_prepare(struct hc_store *store, const struct hc_run_opts *o, struct hc_lib_boot *b,
+			struct hc_error *err) _must_check_;
+/* Starts the VMM (hc_vm_new + hc_vm_start). */
+int hc_lib_boot_start(struct hc_lib_boot *b, struct hc_error *err) _must_check_;
+/* Waits until the guest's agent said HELLO (at most the spec's boot timeout; cancel_fd >= 0
+ * readable ends the wait with -ECANCELED) and hands over the connected, non-blocking agent
+ * fd. A VM that dies or does not answer: one line with the reason and the console's tail. */
+int hc_lib_boot_hello(struct hc_lib_boot *b, int cancel_fd, int *ret_agent,
+		      struct hc_proto_hello *ret_hello, struct hc_error *err) _must_check_;
+/* Ends the VM from the host (a SHUTDOWN frame first when agent >= 0, unless hard), removes its
+ * runtime dir and releases the image. Safe on a never-prepared b; b can be prepared again. */
+void hc_lib_boot_teardown(struct hc_lib_boot *b, int agent, bool hard);
