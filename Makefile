@@ -35,6 +35,8 @@ LDFLAGS_ALL := $(SAN_LDFLAGS) $(LDFLAGS)
 LIB_SRCS := $(wildcard src/core/*.c src/proto/*.c src/oci/*.c src/vmm/*.c src/net/*.c \
 	src/jail/*.c src/lib/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
+# The per-VM supervisor (DESIGN.md §9), its own program: build/bin/hotcell-vmd.
+VMD_SRCS := $(wildcard src/vmd/*.c)
 # hotcell-init is static and small: it links only the core pieces that never touch libcurl,
 # libarchive or jansson.
 GUEST_SRCS := $(wildcard src/guest/*.c) src/core/error.c src/core/buf.c $(wildcard src/proto/*.c)
@@ -48,6 +50,7 @@ DOUBLE_SRCS := $(filter-out $(DOUBLE_SO_SRCS),$(wildcard tests/doubles/*.c))
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+VMD_OBJS := $(VMD_SRCS:%.c=$(BUILD)/obj/%.o)
 GUEST_OBJS := $(GUEST_SRCS:%.c=$(BUILD)/obj-guest/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
@@ -56,6 +59,7 @@ DOUBLE_BINS := $(DOUBLE_SRCS:tests/doubles/%.c=$(BUILD)/tests/doubles/%)
 DOUBLE_SOS := $(DOUBLE_SO_SRCS:tests/doubles/%.c=$(BUILD)/tests/doubles/%.so)
 
 HOTCELL := $(BUILD)/bin/hotcell
+VMD := $(BUILD)/bin/hotcell-vmd
 INIT := $(BUILD)/bin/hotcell-init
 INITRAMFS := $(BUILD)/initramfs.cpio
 LIBA := $(BUILD)/lib/libhotcell.a
@@ -63,7 +67,7 @@ LIBSO := $(BUILD)/lib/libhotcell.so
 
 .PHONY: all programs check check-asan lint bench install clean tests kernel fuzz
 all: programs kernel
-programs: $(HOTCELL) $(INIT) $(INITRAMFS) $(LIBA) $(LIBSO) tests
+programs: $(HOTCELL) $(VMD) $(INIT) $(INITRAMFS) $(LIBA) $(LIBSO) tests
 
 -include kernel/kernel.mk
 
@@ -89,6 +93,11 @@ $(HOTCELL): $(CLI_OBJS) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(if $(Q),@echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJS) $(LIBA) $(LIBS)
+
+$(VMD): $(VMD_OBJS) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(VMD_OBJS) $(LIBA) $(LIBS)
 
 # The guest agent is never sanitized: it runs as PID 1 in the guest, statically linked.
 $(INIT): $(GUEST_OBJS)
@@ -147,7 +156,7 @@ check-asan: kernel
 	BUILD=$(BUILD)/asan HOTCELL_INITRAMFS=$(abspath $(INITRAMFS)) tests/run-tests.sh
 
 lint:
-	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) $(wildcard src/guest/*.c) include/hotcell.h
+	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) $(VMD_SRCS) $(wildcard src/guest/*.c) include/hotcell.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning --inline-suppr -Iinclude -Isrc src
 
 bench: programs kernel
@@ -159,7 +168,7 @@ install: programs kernel
 	install -m 755 $(HOTCELL) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIBA) $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/hotcell.h $(DESTDIR)$(PREFIX)/include/
-	install -m 755 $(INIT) $(DESTDIR)$(PREFIX)/lib/hotcell/
+	install -m 755 $(INIT) $(VMD) $(DESTDIR)$(PREFIX)/lib/hotcell/
 	install -m 644 $(INITRAMFS) $(BUILD)/kernel/bzImage $(BUILD)/kernel/vmlinux \
 		$(DESTDIR)$(PREFIX)/lib/hotcell/
 

@@ -16,6 +16,7 @@ int hc_cli_prune(int argc, char **argv);
 int hc_cli_check(int argc, char **argv);
 int hc_cli_run(int argc, char **argv);
 int hc_cli_doctor(int argc, char **argv);
+int hc_cli_vm(int argc, char **argv);
 
 /* Prints "hotcell: <message>" on stderr (one line) and returns HC_EXIT_INTERNAL. */
 int hc_cli_fail(const struct hc_error *err);

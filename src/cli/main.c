@@ -55,6 +55,7 @@ static const struct {
 	{"check", hc_cli_check, "check [--json]"},
 	{"run", hc_cli_run, "run [OPTIONS] IMAGE [--] [CMD [ARG...]]"},
 	{"doctor", hc_cli_doctor, "doctor"},
+	{"vm", hc_cli_vm, "vm create|exec|cp|ls|inspect|logs|pause|resume|stop|rm|prune ..."},
 };
 
 static int usage(FILE *f)

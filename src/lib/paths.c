@@ -209,3 +209,26 @@ int hc_lib_initramfs_find(char *buf, size_t n, struct hc_error *err)
 			tried[0] ? tried : "nothing");
 	return 0;
 }
+
+int hc_lib_vmd_find(char *buf, size_t n, struct hc_error *err)
+{
+	static const char *const rels[] = {"bin/hotcell-vmd", "lib/hotcell/hotcell-vmd"};
+	const char *e = getenv("HOTCELL_VMD");
+	char tried[1024] = "";
+	int r;
+
+	if (e && *e) {
+		if (access(e, X_OK) < 0)
+			return hc_error_errno(err, -errno, "HOTCELL_VMD '%s'", e);
+		return hc_path_fmt(buf, n, err, "%s", e);
+	}
+	r = search(rels, HC_ARRAY_SIZE(rels), buf, n, tried, sizeof(tried));
+	if (r == -ENAMETOOLONG)
+		return hc_error_set(err, r, "hotcell-vmd path too long");
+	if (r < 0)
+		return hc_error_set(err, -ENOENT,
+				    "the VM supervisor hotcell-vmd was not found: build it with "
+				    "`make`, or set HOTCELL_VMD (searched %s)",
+				    tried[0] ? tried : "nothing");
+	return 0;
+}

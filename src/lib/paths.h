@@ -8,6 +8,7 @@
  *              the project's vmlinux comes first when it has a PVH entry (no decompression
  *              in the guest: ~0.3 s less under TCG), else its bzImage.
  *   initramfs: $HOTCELL_INITRAMFS, <exe>/../initramfs.cpio, <exe>/../lib/hotcell/.
+ *   supervisor (hotcell-vmd): $HOTCELL_VMD, <exe>/../bin/, <exe>/../lib/hotcell/.
  */
 #pragma once
 
@@ -25,3 +26,5 @@ int hc_lib_kernel_find(const char *user, enum hc_kernel_format fmt, char *buf, s
 int hc_lib_initramfs_find(char *buf, size_t n, struct hc_error *err) _must_check_;
 /* True when path starts with the ELF magic. */
 bool hc_lib_kernel_is_elf(const char *path);
+/* The per-VM supervisor program, hotcell-vmd (src/vmd). */
+int hc_lib_vmd_find(char *buf, size_t n, struct hc_error *err) _must_check_;

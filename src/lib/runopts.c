@@ -743,6 +743,83 @@ int hc_runopts_from_json(struct hc_runopts *ro, unsigned scope, const json_t *pa
 	return 0;
 }
 
+json_t *hc_runopts_to_json(const struct hc_run_opts *o, unsigned scope)
+{
+	static const char *const accels[] = {"auto", "kvm", "tcg"};
+	static const char *const modes[] = {"auto", "dir", "block"};
+	static const char *const channels[] = {"auto", "serial", "vsock"};
+	static const char *const nets[] = {"none", "inet", "full"};
+	static const char *const pulls[] = {"missing", "always", "never"};
+	json_t *j = json_object(), *a;
+	char num[64];
+
+	if (!j)
+		return NULL;
+#define PUT_STR(k, v)                                                                              \
+	do {                                                                                       \
+		if (v)                                                                             \
+			json_object_set_new(j, k, json_string(v));                                 \
+	} while (0)
+	PUT_STR("image", o->image);
+	PUT_STR("rootfs", o->rootfs_dir);
+	PUT_STR("backend", o->backend);
+	if (o->cpus)
+		json_object_set_new(j, "cpus", json_integer(o->cpus));
+	if (o->memory_mib)
+		json_object_set_new(j, "memory", json_integer(o->memory_mib));
+	if (o->boot_timeout_s > 0)
+		json_object_set_new(j, "boot-timeout", json_real(o->boot_timeout_s));
+	if ((scope & HC_RUNOPT_RUN) && o->timeout_s > 0)
+		json_object_set_new(j, "timeout", json_real(o->timeout_s));
+	if ((scope & HC_RUNOPT_RUN) && o->entrypoint)
+		PUT_STR("entrypoint", o->entrypoint);
+	if (o->n_env) {
+		json_object_set_new(j, "env", a = json_array());
+		for (size_t i = 0; i < o->n_env; i++)
+			json_array_append_new(a, json_string(o->env[i]));
+	}
+	PUT_STR("workdir", o->workdir);
+	PUT_STR("user", o->user);
+	if (o->n_volumes) {
+		json_object_set_new(j, "volume", a = json_array());
+		for (size_t i = 0; i < o->n_volumes; i++) {
+			char *v = NULL;
+
+			if (asprintf(&v, "%s:%s%s", o->volumes[i].host, o->volumes[i].guest,
+				     o->volumes[i].readonly ? ":ro" : "") >= 0)
+				json_array_append_new(a, json_string(v));
+			free(v);
+		}
+	}
+	if (o->network)
+		PUT_STR("network", nets[o->network]);
+	if (o->n_ports) {
+		json_object_set_new(j, "publish", a = json_array());
+		for (size_t i = 0; i < o->n_ports; i++) {
+			snprintf(num, sizeof(num), "%u:%u", o->ports[i].host, o->ports[i].guest);
+			json_array_append_new(a, json_string(num));
+		}
+	}
+	PUT_STR("kernel", o->kernel);
+	if (o->accel)
+		PUT_STR("accel", accels[o->accel]);
+	if (o->rootfs_mode)
+		PUT_STR("rootfs-mode", modes[o->rootfs_mode]);
+	if (o->channel)
+		PUT_STR("channel", channels[o->channel]);
+	if (o->pull)
+		PUT_STR("pull", pulls[o->pull]);
+	if (o->jailer)
+		json_object_set_new(j, "jailer", json_true());
+	if (o->n_devices) {
+		json_object_set_new(j, "device", a = json_array());
+		for (size_t i = 0; i < o->n_devices; i++)
+			json_array_append_new(a, json_string(o->devices[i]));
+	}
+#undef PUT_STR
+	return j;
+}
+
 char *hc_runopts_help(unsigned scope)
 {
 	struct hc_buf b = {0};

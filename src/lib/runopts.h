@@ -76,6 +76,10 @@ int hc_runopts_getopt(struct hc_runopts *ro, unsigned scope, int argc, char **ar
 int hc_runopts_from_json(struct hc_runopts *ro, unsigned scope, const json_t *params,
 			 const char *const *skip, struct hc_error *err);
 
+/* The inverse of hc_runopts_from_json for the options of scope that differ from their
+ * defaults, plus "image" (a new reference). */
+json_t *hc_runopts_to_json(const struct hc_run_opts *o, unsigned scope);
+
 /* Parses a duration in seconds (> 0) the way --timeout does; flag names it in the error. */
 int hc_runopts_parse_seconds(const char *flag, const char *s, double *ret, struct hc_error *err);
 

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `hotcell vm ...` (DESIGN.md §6, docs/vm.md): persistent VMs. Every subcommand is a client of
+ * the VM's supervisor through the hc_pvm_* API.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <fcntl.h>
+
+#include "cli/cli.h"
+#include "core/error.h"
+#include "hotcell.h"
+#include "lib/runopts.h"
+
+static const char vm_usage[] =
+	"usage: hotcell vm COMMAND ...\n"
+	"\n"
+	"  vm create [RUN OPTIONS] [--name NAME] [--idle-timeout S] [--lifetime S] IMAGE\n"
+	"  vm exec [-i] [-e K=V] [-w DIR] [-u USER] [--timeout S] [--json] [--detach] VM [--] "
+	"CMD...\n"
+	"  vm cp SRC DST                 VM:PATH on one side; a directory copies recursively\n"
+	"  vm ls [--json]\n"
+	"  vm inspect VM\n"
+	"  vm logs VM\n"
+	"  vm pause VM | vm resume VM | vm stop [--time S] VM\n"
+	"  vm rm [-f] VM...\n"
+	"  vm prune\n"
+	"\n"
+	"A VM is named by its id, an unambiguous prefix of it, or its name.\n";
+
+/* ---- create ---- */
+
+enum { X_NAME = 1, X_IDLE, X_LIFETIME, X_HELP };
+
+static const struct hc_runopt_extra create_extra[] = {
+	{"name", required_argument, 0, X_NAME},
+	{"idle-timeout", required_argument, 0, X_IDLE},
+	{"lifetime", required_argument, 0, X_LIFETIME},
+	{"help", no_argument, 'h', X_HELP},
+};
+
+struct create_cli {
+	const char *name;
+	double idle, lifetime;
+	bool help;
+};
+
+static int create_extra_opt(int id, const char *arg, void *userdata, struct hc_error *err)
+{
+	struct create_cli *c = userdata;
+
+	switch (id) {
+	case X_NAME:
+		c->name = arg;
+		return 0;
+	case X_IDLE:
+		return hc_runopts_parse_seconds("--idle-timeout", arg, &c->idle, err);
+	case X_LIFETIME:
+		return hc_runopts_parse_seconds("--lifetime", arg, &c->lifetime, err);
+	default:
+		c->help = true;
+		return 0;
+	}
+}
+
+static void create_usage(FILE *f)
+{
+	char *opts = hc_runopts_help(HC_RUNOPT_VM);
+
+	fputs("usage: hotcell vm create [RUN OPTIONS] [--name NAME] [--idle-timeout S] "
+	      "[--lifetime S] IMAGE\n"
+	      "       hotcell vm create [RUN OPTIONS] --rootfs DIR\n\n"
+	      "Creates a persistent VM and prints its id once the guest is up.\n\n",
+	      f);
+	fputs(opts ? opts : "", f);
+	fputs("  --name NAME              a name to refer to the VM by\n"
+	      "  --idle-timeout SECONDS   stop after this long with no command and no client\n"
+	      "  --lifetime SECONDS       stop this long after creation\n",
+	      f);
+	free(opts);
+}
+
+static int vm_create(int argc, char **argv)
+{
+	struct hc_runopts ro;
+	struct create_cli c = {0};
+	struct hc_error err = {0};
+	struct hc_store *store = NULL;
+	char id[HC_PVM_ID_LEN + 1];
+	int r, status = HC_EXIT_INTERNAL;
+
+	hc_runopts_init(&ro);
+	r = hc_runopts_getopt(&ro, HC_RUNOPT_VM, argc, argv, create_extra,
+			      HC_ARRAY_SIZE(create_extra), create_extra_opt, &c, &err);
+	if (r < 0) {
+		hc_cli_fail(&err);
+		goto out;
+	}
+	if (c.help) {
+		create_usage(stdout);
+		status = 0;
+		goto out;
+	}
+	if (!ro.o.rootfs_dir) {
+		if (r >= argc) {
+			hc_cli_failf("vm create: no IMAGE given (see hotcell vm create --help)");
+			goto out;
+		}
+		ro.o.image = argv[r++];
+	}
+	if (r < argc) {
+		hc_cli_failf("vm create: unexpected '%s' after the image (commands go to vm exec)",
+			     argv[r]);
+		goto out;
+	}
+	if (ro.o.image && !(store = hc_cli_store_open()))
+		goto out;
+	{
+		struct hc_pvm_create_opts co = {
+			.run = &ro.o,
+			.name = c.name,
+			.idle_timeout_s = c.idle,
+			.lifetime_s = c.lifetime,
+		};
+
+		r = hc_pvm_create(store, &co, id, &err);
+	}
+	if (r < 0) {
+		status = hc_cli_fail(&err);
+		goto out;
+	}
+	printf("%s\n", id);
+	status = 0;
+out:
+	hc_store_close(store);
+	hc_runopts_free(&ro);
+	return status;
+}
+
+/* ---- ls, inspect, logs ---- */
+
+static int vm_ls(int argc, char **argv)
+{
+	struct hc_error err = {0};
+	struct hc_pvm_info *l = NULL;
+	size_t n = 0;
+	bool json = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (hc_streq(argv[i], "--json"))
+			json = true;
+		else
+			return hc_cli_failf(
+				"vm ls: unexpected '%s' (usage: hotcell vm ls [--json])", argv[i]);
+	}
+	if (hc_pvm_list(&l, &n, &err) < 0)
+		return hc_cli_fail(&err);
+	if (json) {
+		char *s = hc_pvm_list_to_json(l, n);
+
+		puts(s ? s : "[]");
+		free(s);
+	} else {
+		printf("%-12s  %-16s  %-30s  %-16s  %-8s  %s\n", "ID", "NAME", "IMAGE", "BACKEND",
+		       "STATUS", "CREATED");
+		for (size_t i = 0; i < n; i++)
+			printf("%-12.12s  %-16s  %-30s  %-16s  %-8s  %s\n", l[i].id,
+			       l[i].name ? l[i].name : "-", l[i].image ? l[i].image : "-",
+			       l[i].backend[0] ? l[i].backend : "-",
+			       hc_pvm_status_name(l[i].status), l[i].created);
+	}
+	hc_pvm_list_free(l, n);
+	return 0;
+}
+
+static int one_vm(int argc, char **argv, const char *usage)
+{
+	if (argc != 2)
+		hc_cli_failf("usage: hotcell vm %s", usage);
+	return argc == 2 ? 0 : HC_EXIT_INTERNAL;
+}
+
+static int vm_inspect(int argc, char **argv)
+{
+	struct hc_error err = {0};
+	char *s = NULL;
+	int r = one_vm(argc, argv, "inspect VM");
+
+	if (r)
+		return r;
+	if (hc_pvm_inspect(argv[1], &s, &err) < 0)
+		return hc_cli_fail(&err);
+	puts(s);
+	free(s);
+	return 0;
+}
+
+static int vm_logs(int argc, char **argv)
+{
+	struct hc_error err = {0};
+	int r = one_vm(argc, argv, "logs VM");
+
+	if (r)
+		return r;
+	fflush(stdout);
+	if (hc_pvm_logs(argv[1], STDOUT_FILENO, &err) < 0)
+		return hc_cli_fail(&err);
+	return 0;
+}
+
+/* ---- pause, resume, stop, rm, prune ---- */
+
+static int vm_pause(int argc, char **argv)
+{
+	struct hc_error err = {0};
+	int r = one_vm(argc, argv, "pause VM");
+
+	if (r)
+		return r;
+	return hc_pvm_pause(argv[1], &err) < 0 ? hc_cli_fail(&err) : 0;
+}
+
+static int vm_resume(int argc, char **argv)
+{
+	struct hc_error err = {0};
+	int r = one_vm(argc, argv, "resume VM");
+
+	if (r)
+		return r;
+	return hc_pvm_resume(argv[1], &err) < 0 ? hc_cli_fail(&err) : 0;
+}
+
+static int vm_stop(int argc, char **argv)
+{
+	struct hc_error err = {0};
+	double grace = 0;
+	int i = 1;
+
+	if (argc > 2 && (hc_streq(argv[1], "--time") || hc_streq(argv[1], "-t"))) {
+		if (hc_runopts_parse_seconds("--time", argv[2], &grace, &err) < 0)
+			return hc_cli_fail(&err);
+		i = 3;
+	}
+	if (i >= argc)
+		return hc_cli_failf("usage: hotcell vm stop [--time S] VM...");
+	for (; i < argc; i++) {
+		if (hc_pvm_stop(argv[i], grace, &err) < 0)
+			return hc_cli_fail(&err);
+	}
+	return 0;
+}
+
+static int vm_rm(int argc, char **argv)
+{
+	struct hc_error err = {0};
+	bool force = false;
+	int i = 1, status = 0;
+
+	if (i < argc && (hc_streq(argv[i], "-f") || hc_streq(argv[i], "--force"))) {
+		force = true;
+		i++;
+	}
+	if (i >= argc)
+		return hc_cli_failf("usage: hotcell vm rm [-f] VM...");
+	for (; i < argc; i++) {
+		hc_error_clear(&err);
+		if (hc_pvm_remove(argv[i], force, &err) < 0)
+			status = hc_cli_fail(&err);
+	}
+	return status;
+}
+
+static int vm_prune(int argc, char **argv)
+{
+	struct hc_error err = {0};
+	int n;
+
+	if (argc != 1)
+		return hc_cli_failf("usage: hotcell vm prune");
+	n = hc_pvm_prune(&err);
+	if (n < 0)
+		return hc_cli_fail(&err);
+	printf("removed %d VM%s\n", n, n == 1 ? "" : "s");
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} vm_commands[] = {
+	{"create", vm_create}, {"ls", vm_ls},	    {"list", vm_ls},	   {"inspect", vm_inspect},
+	{"logs", vm_logs},     {"pause", vm_pause}, {"resume", vm_resume}, {"stop", vm_stop},
+	{"rm", vm_rm},	       {"prune", vm_prune},
+};
+
+int hc_cli_vm(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(vm_usage, stderr);
+		return HC_EXIT_INTERNAL;
+	}
+	if (hc_streq(argv[1], "--help") || hc_streq(argv[1], "-h") || hc_streq(argv[1], "help")) {
+		fputs(vm_usage, stdout);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	for (size_t i = 0; i < HC_ARRAY_SIZE(vm_commands); i++)
+		if (hc_streq(argv[1], vm_commands[i].name))
+			return vm_commands[i].fn(argc - 1, argv + 1);
+	return hc_cli_failf("vm: unknown command '%s' (see hotcell vm --help)", argv[1]);
+}

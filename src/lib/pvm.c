@@ -1,0 +1,786 @@
+/* SPDX-License-Identifier: MIT */
+/* The hc_pvm_* API (hotcell.h): clients of the per-VM supervisors (src/vmd). */
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "core/child.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "lib/image.h"
+#include "lib/paths.h"
+#include "lib/pvm.h"
+#include "lib/runopts.h"
+
+extern char **environ;
+
+/* How long past the boot timeout the creator waits for the supervisor's word. */
+#define CREATE_SLACK_MS 30000
+/* How long rm/stop wait for a supervisor to end after asking it to. */
+#define END_WAIT_MS 15000
+
+/* ---- listing ---- */
+
+struct entry {
+	char id[HC_PVM_ID_LEN + 1];
+	json_t *rec; /* NULL while the supervisor has not written it yet */
+};
+
+static int cmp_created(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	const char *cx = x->rec ? json_string_value(json_object_get(x->rec, "created")) : NULL;
+	const char *cy = y->rec ? json_string_value(json_object_get(y->rec, "created")) : NULL;
+	int c = strcmp(cx ? cx : "~", cy ? cy : "~");
+
+	return c ? c : strcmp(x->id, y->id);
+}
+
+static void entries_free(struct entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		json_decref(e[i].rec);
+	free(e);
+}
+
+/* Every VM directory, with its record when it has one, oldest first. */
+static int entries_read(struct entry **ret, size_t *ret_n, struct hc_error *err)
+{
+	char root[HC_PATH_MAX];
+	struct entry *v = NULL;
+	size_t n = 0;
+	struct dirent *d;
+	DIR *dir;
+	int r;
+
+	r = hc_pvm_state_root(root, sizeof(root), err);
+	if (r < 0)
+		return r;
+	dir = opendir(root);
+	if (!dir)
+		return hc_error_errno(err, -errno, "open %s", root);
+	while ((d = readdir(dir))) {
+		struct hc_error ignore = {0};
+		struct entry *nv;
+
+		if (!hc_pvm_id_valid(d->d_name))
+			continue;
+		nv = realloc(v, (n + 1) * sizeof(*v));
+		if (!nv) {
+			closedir(dir);
+			entries_free(v, n);
+			return hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
+		}
+		v = nv;
+		snprintf(v[n].id, sizeof(v[n].id), "%s", d->d_name);
+		v[n].rec = NULL;
+		if (hc_pvm_record_read(d->d_name, &v[n].rec, &ignore) < 0)
+			v[n].rec = NULL;
+		n++;
+	}
+	closedir(dir);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_created);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static enum hc_pvm_status entry_status(const struct entry *e)
+{
+	return e->rec ? hc_pvm_record_status(e->rec) : HC_PVM_CREATING;
+}
+
+HC_EXPORT int hc_pvm_resolve(const char *ref, char *ret_id, struct hc_error *err)
+{
+	struct entry *e = NULL;
+	const char **ids = NULL, **names = NULL;
+	size_t n = 0;
+	int r;
+
+	r = entries_read(&e, &n, err);
+	if (r < 0)
+		return r;
+	ids = calloc(n + 1, sizeof(*ids));
+	names = calloc(n + 1, sizeof(*names));
+	if (!ids || !names) {
+		r = hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		ids[i] = e[i].id;
+		names[i] = e[i].rec ? json_string_value(json_object_get(e[i].rec, "name")) : NULL;
+	}
+	r = hc_pvm_resolve_in(ref, ids, names, n, err);
+	if (r >= 0) {
+		snprintf(ret_id, HC_PVM_ID_LEN + 1, "%s", e[r].id);
+		r = 0;
+	}
+out:
+	free(ids);
+	free(names);
+	entries_free(e, n);
+	return r;
+}
+
+HC_EXPORT int hc_pvm_list(struct hc_pvm_info **ret, size_t *ret_n, struct hc_error *err)
+{
+	struct entry *e = NULL;
+	struct hc_pvm_info *l;
+	size_t n = 0;
+	int r;
+
+	r = entries_read(&e, &n, err);
+	if (r < 0)
+		return r;
+	l = calloc(n + 1, sizeof(*l));
+	if (!l) {
+		entries_free(e, n);
+		return hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		const json_t *rec = e[i].rec;
+		const char *s;
+
+		snprintf(l[i].id, sizeof(l[i].id), "%s", e[i].id);
+		l[i].status = entry_status(&e[i]);
+		if (!rec)
+			continue;
+		if ((s = json_string_value(json_object_get(rec, "name"))))
+			l[i].name = strdup(s);
+		if ((s = json_string_value(json_object_get(rec, "image"))))
+			l[i].image = strdup(s);
+		snprintf(l[i].digest, sizeof(l[i].digest), "%s",
+			 (s = json_string_value(json_object_get(rec, "digest"))) ? s : "");
+		snprintf(l[i].backend, sizeof(l[i].backend), "%s",
+			 (s = json_string_value(json_object_get(rec, "backend"))) ? s : "");
+		snprintf(l[i].created, sizeof(l[i].created), "%s",
+			 (s = json_string_value(json_object_get(rec, "created"))) ? s : "");
+		if (l[i].status == HC_PVM_RUNNING || l[i].status == HC_PVM_PAUSED ||
+		    l[i].status == HC_PVM_CREATING)
+			l[i].pid = (int)json_integer_value(json_object_get(rec, "pid"));
+	}
+	entries_free(e, n);
+	*ret = l;
+	*ret_n = n;
+	return 0;
+}
+
+HC_EXPORT void hc_pvm_list_free(struct hc_pvm_info *list, size_t n)
+{
+	for (size_t i = 0; list && i < n; i++) {
+		free(list[i].name);
+		free(list[i].image);
+	}
+	free(list);
+}
+
+HC_EXPORT char *hc_pvm_list_to_json(const struct hc_pvm_info *list, size_t n)
+{
+	json_t *a = json_array();
+	char *s;
+
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, json_pack("{s:s,s:s?,s:s?,s:s,s:s,s:s,s:i}", "id",
+						   list[i].id, "name", list[i].name, "image",
+						   list[i].image, "backend", list[i].backend,
+						   "status", hc_pvm_status_name(list[i].status),
+						   "created", list[i].created, "pid", list[i].pid));
+	s = a ? json_dumps(a, JSON_INDENT(2)) : NULL;
+	json_decref(a);
+	return s;
+}
+
+/* Reads the record of ref, resolved. */
+static int open_record(const char *ref, char *id, json_t **rec, struct hc_error *err)
+{
+	int r = hc_pvm_resolve(ref, id, err);
+
+	if (r < 0)
+		return r;
+	r = hc_pvm_record_read(id, rec, err);
+	if (r == -ENOENT)
+		return hc_error_setk(err, -EAGAIN, HC_EK_VM, "VM %.12s is being created", id);
+	return r;
+}
+
+static int read_tail(const char *path, size_t max, char **ret)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	off_t size;
+	ssize_t n;
+	char *buf;
+
+	if (fd < 0 || (size = lseek(fd, 0, SEEK_END)) < 0)
+		return -errno;
+	buf = malloc(max + 1);
+	if (!buf)
+		return -ENOMEM;
+	n = pread(fd, buf, max, size > (off_t)max ? size - (off_t)max : 0);
+	if (n < 0) {
+		free(buf);
+		return -errno;
+	}
+	buf[n] = 0;
+	for (ssize_t i = 0; i < n; i++)
+		if (!buf[i])
+			buf[i] = ' ';
+	*ret = buf;
+	return 0;
+}
+
+HC_EXPORT int hc_pvm_inspect(const char *ref, char **ret_json, struct hc_error *err)
+{
+	char id[HC_PVM_ID_LEN + 1], dir[HC_PATH_MAX], path[HC_PATH_MAX + 16];
+	enum hc_pvm_status st;
+	json_t *rec = NULL;
+	int r;
+
+	r = open_record(ref, id, &rec, err);
+	if (r < 0)
+		return r;
+	st = hc_pvm_record_status(rec);
+	json_object_set_new(rec, "status", json_string(hc_pvm_status_name(st)));
+	if (st == HC_PVM_DEAD && !json_object_get(rec, "console_tail")) {
+		/* The supervisor itself died: the console it left tells what the guest saw. */
+		_cleanup_free_ char *tail = NULL;
+		const char *con = json_string_value(json_object_get(rec, "console"));
+
+		if (con && read_tail(con, 2048, &tail) == 0)
+			json_object_set_new(rec, "console_tail", json_string(tail));
+		if (!json_object_get(rec, "error"))
+			json_object_set_new(rec, "error",
+					    json_string("the supervisor is gone (killed?)"));
+	}
+	if (st == HC_PVM_DEAD || st == HC_PVM_STOPPED)
+		json_object_set_new(rec, "pid", json_integer(0));
+	if (hc_pvm_state_dir(id, dir, sizeof(dir), err) >= 0) {
+		snprintf(path, sizeof(path), "%s/vmd.log", dir);
+		json_object_set_new(rec, "supervisor_log", json_string(path));
+	}
+	*ret_json = json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(rec);
+	return *ret_json ? 0 : hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
+}
+
+/* ---- create ---- */
+
+static int count_live(const struct entry *e, size_t n)
+{
+	int live = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		enum hc_pvm_status st = entry_status(&e[i]);
+
+		live += st == HC_PVM_RUNNING || st == HC_PVM_PAUSED || st == HC_PVM_CREATING;
+	}
+	return live;
+}
+
+static int max_vms(void)
+{
+	const char *s = getenv("HOTCELL_MAX_PERSISTENT_VMS");
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return HC_PVM_DEFAULT_MAX;
+	v = strtol(s, &end, 10);
+	return *end || v < 0 || v > 100000 ? HC_PVM_DEFAULT_MAX : (int)v;
+}
+
+/* Under the lock of vms/: checks the limit and the name, makes the VM's directory and writes
+ * create.json. */
+static int reserve(const struct hc_pvm_create_opts *o, char *id, char *dir, size_t dir_n,
+		   struct hc_error *err)
+{
+	char root[HC_PATH_MAX], lock[HC_PATH_MAX + 8], path[HC_PATH_MAX + 16];
+	_cleanup_close_ int lfd = -1;
+	_cleanup_free_ char *data = NULL;
+	struct entry *e = NULL;
+	json_t *cj = NULL;
+	size_t n = 0;
+	int r, max = max_vms();
+
+	r = hc_pvm_state_root(root, sizeof(root), err);
+	if (r < 0)
+		return r;
+	snprintf(lock, sizeof(lock), "%s/.lock", root);
+	lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd < 0 || flock(lfd, LOCK_EX) < 0)
+		return hc_error_errno(err, -errno, "lock %s", lock);
+	r = entries_read(&e, &n, err);
+	if (r < 0)
+		return r;
+	if (count_live(e, n) >= max) {
+		r = hc_error_setk(
+			err, -EUSERS, HC_EK_VM,
+			"too many persistent VMs: %d are running (HOTCELL_MAX_PERSISTENT_VMS="
+			"%d); remove some with `hotcell vm rm`",
+			count_live(e, n), max);
+		goto out;
+	}
+	for (size_t i = 0; o->name && i < n; i++) {
+		const char *nm =
+			e[i].rec ? json_string_value(json_object_get(e[i].rec, "name")) : NULL;
+
+		if (hc_streq(nm, o->name)) {
+			r = hc_error_setk(err, -EEXIST, HC_EK_USAGE,
+					  "the name '%s' is already used by VM %.12s", o->name,
+					  e[i].id);
+			goto out;
+		}
+	}
+	hc_path_random_id(id, HC_PVM_ID_LEN);
+	id[HC_PVM_ID_LEN] = 0;
+	r = hc_path_fmt(dir, dir_n, err, "%s/%s", root, id);
+	if (r < 0)
+		goto out;
+	if (mkdir(dir, 0700) < 0) {
+		r = hc_error_errno(err, -errno, "mkdir %s", dir);
+		goto out;
+	}
+	cj = json_pack("{s:o,s:s?,s:f,s:f,s:s?}", "options",
+		       hc_runopts_to_json(o->run, HC_RUNOPT_VM), "name", o->name, "idle_timeout",
+		       o->idle_timeout_s, "lifetime", o->lifetime_s, "restore", o->restore_dir);
+	data = cj ? json_dumps(cj, JSON_INDENT(2)) : NULL;
+	if (!data) {
+		r = hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
+		goto undo;
+	}
+	snprintf(path, sizeof(path), "%s/create.json", dir);
+	r = hc_path_write_file_atomic(path, data, strlen(data), 0600, err);
+	if (r >= 0)
+		goto out;
+undo:
+	hc_path_rm_rf(dir, NULL);
+out:
+	json_decref(cj);
+	entries_free(e, n);
+	return r;
+}
+
+/* The environment of the supervisor: ours, with HOTCELL_HOME set to the state dir in use
+ * (every process started for a VM keeps it: tools and tests find a VM's processes by it). */
+static char **vmd_env(const char *home)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 2, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (!hc_startswith(environ[i], "HOTCELL_HOME="))
+			env[k++] = environ[i];
+	if (asprintf(&env[k], "HOTCELL_HOME=%s", home) < 0) {
+		free(env);
+		return NULL;
+	}
+	return env;
+}
+
+/* Waits for the supervisor's first line on fd: "ok" or "error KIND MESSAGE". */
+static int await_ready(int fd, int timeout_ms, const char *dir, struct hc_error *err)
+{
+	char line[1200];
+	size_t len = 0;
+	double deadline = hc_clock_ms() + timeout_ms;
+
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int t = hc_clock_left_ms(deadline);
+		ssize_t n;
+
+		if (t == 0)
+			return hc_error_setk(err, -ETIMEDOUT, HC_EK_VM,
+					     "the VM supervisor did not report within %d s (see "
+					     "%s/vmd.log)",
+					     timeout_ms / 1000, dir);
+		if (poll(&p, 1, t) < 0) {
+			if (errno == EINTR)
+				continue;
+			return hc_error_errno(err, -errno, "poll");
+		}
+		n = read(fd, line + len, sizeof(line) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		line[len] = 0;
+		if (strchr(line, '\n') || len == sizeof(line) - 1)
+			break;
+	}
+	line[len] = 0;
+	line[strcspn(line, "\n")] = 0;
+	if (hc_streq(line, "ok"))
+		return 0;
+	if (hc_startswith(line, "error ")) {
+		char *kind = line + 6, *msg = strchr(kind, ' ');
+
+		if (msg)
+			*msg++ = 0;
+		hc_error_setk(err, -EIO, HC_EK_VM, "%s", msg ? msg : "the VM could not start");
+		snprintf(err->kind, sizeof(err->kind), "%s", kind);
+		return err->code;
+	}
+	{
+		char path[HC_PATH_MAX + 16];
+		_cleanup_free_ char *tail = NULL;
+
+		snprintf(path, sizeof(path), "%s/vmd.log", dir);
+		if (read_tail(path, 600, &tail) == 0 && tail[0]) {
+			tail[strcspn(tail, "\n")] = 0;
+			return hc_error_setk(err, -EIO, HC_EK_VM,
+					     "the VM supervisor ended during boot: %s", tail);
+		}
+	}
+	return hc_error_setk(err, -EIO, HC_EK_VM, "the VM supervisor ended during boot");
+}
+
+/* Waits (bounded) until the VM's supervisor has ended; SIGKILL at the end of the wait when
+ * kill_after. */
+static void await_end(const char *id, int wait_ms, bool kill_after)
+{
+	double deadline = hc_clock_ms() + wait_ms;
+	struct hc_error ignore = {0};
+	json_t *rec = NULL;
+	pid_t pid;
+	unsigned long long start;
+
+	if (hc_pvm_record_read(id, &rec, &ignore) < 0)
+		return;
+	pid = (pid_t)json_integer_value(json_object_get(rec, "pid"));
+	start = (unsigned long long)json_integer_value(json_object_get(rec, "pid_start"));
+	json_decref(rec);
+	while (hc_pvm_proc_alive(pid, start)) {
+		if (hc_clock_left_ms(deadline) == 0) {
+			if (!kill_after)
+				return;
+			/* The start time matched a moment ago: it is still our supervisor. */
+			kill(pid, SIGKILL);
+			kill_after = false;
+			deadline = hc_clock_ms() + 2000;
+		}
+		usleep(20 * 1000);
+	}
+}
+
+HC_EXPORT int hc_pvm_create(struct hc_store *store, const struct hc_pvm_create_opts *o,
+			    char *ret_id, struct hc_error *err)
+{
+	char id[HC_PVM_ID_LEN + 1], dir[HC_PATH_MAX], vmd[HC_PATH_MAX], home[HC_PATH_MAX];
+	char log[HC_PATH_MAX + 16], fdstr[16];
+	struct hc_child child = HC_CHILD_INIT;
+	_cleanup_close_ int logfd = -1;
+	int pipefd[2] = {-1, -1}, r, timeout_ms;
+	char **env = NULL;
+
+	if (!o || (!o->run && !o->restore_dir))
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "no VM options");
+	if (o->run && !o->restore_dir && !!o->run->image == !!o->run->rootfs_dir)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+				     "give either an image or a rootfs directory");
+	if (o->name && !hc_pvm_name_valid(o->name))
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+				     "invalid VM name '%.140s' ([A-Za-z0-9][A-Za-z0-9_.-]*, not an "
+				     "id)",
+				     o->name);
+	if (o->idle_timeout_s < 0 || o->lifetime_s < 0)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "negative timeout");
+	r = hc_lib_vmd_find(vmd, sizeof(vmd), err);
+	if (r < 0)
+		return r;
+	/* A wrong image name is the likeliest mistake: say so (and pull, by the policy) here,
+	 * before a supervisor starts. */
+	if (store && o->run && o->run->image && !o->restore_dir) {
+		struct hc_lib_image img = HC_LIB_IMAGE_INIT;
+
+		r = hc_lib_image_resolve(store, o->run, &img, err);
+		hc_lib_image_release(&img);
+		if (r < 0)
+			return r;
+	}
+	r = hc_path_state_dir(home, sizeof(home), err);
+	if (r < 0)
+		return r;
+	r = reserve(o, id, dir, sizeof(dir), err);
+	if (r < 0)
+		return r;
+
+	snprintf(log, sizeof(log), "%s/vmd.log", dir);
+	logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	env = vmd_env(home);
+	if (logfd < 0 || !env || pipe2(pipefd, O_CLOEXEC) < 0) {
+		r = hc_error_errno(err, -(errno ? errno : ENOMEM), "start the VM supervisor");
+		goto fail;
+	}
+	snprintf(fdstr, sizeof(fdstr), "%d", 3);
+	{
+		const char *argv[] = {vmd, "--ready-fd", fdstr, id, NULL};
+		struct hc_fd_map map[] = {{pipefd[1], 3}};
+		struct hc_child_opts co = {
+			.argv = argv,
+			.envp = (const char *const *)env,
+			.stdin_fd = -1,
+			.stdout_fd = logfd,
+			.stderr_fd = logfd,
+			.fds = map,
+			.n_fds = 1,
+			.cwd = "/",
+			.new_session = true,
+		};
+
+		snprintf(child.name, sizeof(child.name), "hotcell-vmd");
+		r = hc_child_spawn(&child, &co, err);
+	}
+	hc_closep(&pipefd[1]);
+	if (r < 0)
+		goto fail;
+	/* The first process forks the supervisor and exits at once. */
+	if (hc_child_wait(&child, 10000) < 0)
+		hc_child_stop(&child, 0);
+	timeout_ms = (int)((o->run && o->run->boot_timeout_s > 0 ? o->run->boot_timeout_s : 60.0) *
+			   1000.0) +
+		     CREATE_SLACK_MS;
+	r = await_ready(pipefd[0], timeout_ms, dir, err);
+	if (r < 0)
+		goto fail;
+	snprintf(ret_id, HC_PVM_ID_LEN + 1, "%s", id);
+	r = 0;
+	goto out;
+fail:
+	/* The supervisor ends the VM itself on a failed boot; make sure it is gone, then remove
+	 * every trace. */
+	await_end(id, END_WAIT_MS, true);
+	{
+		struct hc_error ignore = {0};
+		json_t *rec = NULL;
+
+		if (hc_pvm_record_read(id, &rec, &ignore) == 0) {
+			const char *rd = json_string_value(json_object_get(rec, "runtime_dir"));
+
+			if (rd)
+				hc_path_rm_rf(rd, NULL);
+			json_decref(rec);
+		}
+	}
+	hc_path_rm_rf(dir, NULL);
+out:
+	hc_closep(&pipefd[0]);
+	hc_closep(&pipefd[1]);
+	if (env) {
+		for (size_t i = 0; env[i]; i++)
+			if (hc_startswith(env[i], "HOTCELL_HOME="))
+				free(env[i]);
+		free(env);
+	}
+	return r;
+}
+
+/* ---- pause, resume, stop, rm, prune ---- */
+
+static int simple_call(const char *ref, const char *op, struct hc_error *err)
+{
+	char id[HC_PVM_ID_LEN + 1];
+	int r = hc_pvm_resolve(ref, id, err);
+
+	if (r < 0)
+		return r;
+	return hc_pvm_ctl_call(id, json_pack("{s:s}", "op", op), NULL, err);
+}
+
+HC_EXPORT int hc_pvm_pause(const char *ref, struct hc_error *err)
+{
+	return simple_call(ref, "pause", err);
+}
+
+HC_EXPORT int hc_pvm_resume(const char *ref, struct hc_error *err)
+{
+	return simple_call(ref, "resume", err);
+}
+
+static int stop_id(const char *id, double grace_s, struct hc_error *err)
+{
+	json_t *rec = NULL;
+	enum hc_pvm_status st;
+	int r;
+
+	r = hc_pvm_record_read(id, &rec, err);
+	if (r < 0)
+		return r;
+	st = hc_pvm_record_status(rec);
+	json_decref(rec);
+	if (st == HC_PVM_STOPPED || st == HC_PVM_DEAD)
+		return 0;
+	r = hc_pvm_ctl_call(id, json_pack("{s:s,s:f}", "op", "stop", "grace", grace_s), NULL, err);
+	/* The supervisor answers once the VM has ended, then exits; a supervisor that does not
+	 * answer is ended from here. */
+	await_end(id, END_WAIT_MS, true);
+	return r == -EPIPE ? 0 : r;
+}
+
+HC_EXPORT int hc_pvm_stop(const char *ref, double grace_s, struct hc_error *err)
+{
+	char id[HC_PVM_ID_LEN + 1];
+	int r = hc_pvm_resolve(ref, id, err);
+
+	if (r < 0)
+		return r;
+	return stop_id(id, grace_s > 0 ? grace_s : 10.0, err);
+}
+
+/* The runtime dir of a record, if it is one of ours (under the runtime base). */
+static void remove_runtime_dir(const json_t *rec)
+{
+	const char *rd = json_string_value(json_object_get(rec, "runtime_dir"));
+	char base[HC_PATH_MAX];
+	struct hc_error ignore = {0};
+
+	if (!rd || hc_path_runtime_dir(base, sizeof(base), &ignore) < 0)
+		return;
+	if (strncmp(rd, base, strlen(base)) != 0 || rd[strlen(base)] != '/' || strstr(rd, "/.."))
+		return;
+	hc_path_rm_rf(rd, NULL);
+}
+
+static int remove_id(const char *id, bool force, struct hc_error *err)
+{
+	char dir[HC_PATH_MAX];
+	json_t *rec = NULL;
+	enum hc_pvm_status st = HC_PVM_CREATING;
+	int r;
+
+	r = hc_pvm_state_dir(id, dir, sizeof(dir), err);
+	if (r < 0)
+		return r;
+	r = hc_pvm_record_read(id, &rec, err);
+	if (r == 0)
+		st = hc_pvm_record_status(rec);
+	else if (r != -ENOENT)
+		return r;
+	if (st == HC_PVM_RUNNING || st == HC_PVM_PAUSED || st == HC_PVM_CREATING) {
+		if (!force) {
+			json_decref(rec);
+			return hc_error_setk(err, -EBUSY, HC_EK_VM,
+					     "VM %.12s is %s: stop it first, or use rm -f", id,
+					     hc_pvm_status_name(st));
+		}
+		if (rec) {
+			struct hc_error e = {0};
+
+			if (stop_id(id, 0, &e) < 0)
+				hc_debug("rm -f %.12s: %s", id, e.message);
+			await_end(id, 2000, true);
+		}
+		json_decref(rec);
+		rec = NULL;
+		if (hc_pvm_record_read(id, &rec, err) < 0)
+			rec = NULL;
+	}
+	/* After a SIGKILLed supervisor its runtime dir is all that is left of the VM: its VMM and
+	 * helpers died with it (PR_SET_PDEATHSIG). */
+	if (rec)
+		remove_runtime_dir(rec);
+	json_decref(rec);
+	r = hc_path_rm_rf(dir, err);
+	return r < 0 ? r : 0;
+}
+
+HC_EXPORT int hc_pvm_remove(const char *ref, bool force, struct hc_error *err)
+{
+	char id[HC_PVM_ID_LEN + 1];
+	int r = hc_pvm_resolve(ref, id, err);
+
+	if (r < 0)
+		return r;
+	return remove_id(id, force, err);
+}
+
+HC_EXPORT int hc_pvm_prune(struct hc_error *err)
+{
+	struct entry *e = NULL;
+	size_t n = 0;
+	int r, count = 0;
+
+	r = entries_read(&e, &n, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		enum hc_pvm_status st = entry_status(&e[i]);
+		struct hc_error e2 = {0};
+
+		if (st != HC_PVM_STOPPED && st != HC_PVM_DEAD)
+			continue;
+		if (remove_id(e[i].id, false, &e2) == 0)
+			count++;
+		else
+			hc_warn("prune %.12s: %s", e[i].id, e2.message);
+	}
+	entries_free(e, n);
+	return count;
+}
+
+HC_EXPORT int hc_pvm_logs(const char *ref, int fd, struct hc_error *err)
+{
+	char id[HC_PVM_ID_LEN + 1], dir[HC_PATH_MAX], saved[HC_PATH_MAX + 16];
+	const char *path = NULL;
+	_cleanup_close_ int in = -1;
+	enum hc_pvm_status st;
+	json_t *rec = NULL;
+	int r;
+
+	r = open_record(ref, id, &rec, err);
+	if (r < 0)
+		return r;
+	st = hc_pvm_record_status(rec);
+	r = hc_pvm_state_dir(id, dir, sizeof(dir), err);
+	if (r < 0)
+		goto out;
+	snprintf(saved, sizeof(saved), "%s/console.log", dir);
+	if (st == HC_PVM_RUNNING || st == HC_PVM_PAUSED || !hc_path_exists(saved))
+		path = json_string_value(json_object_get(rec, "console"));
+	if (!path || !hc_path_exists(path))
+		path = saved;
+	in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		r = hc_error_errno(err, -errno, "VM %.12s has no console log (%s)", id, path);
+		goto out;
+	}
+	for (;;) {
+		char buf[65536];
+		ssize_t n = read(in, buf, sizeof(buf)), off = 0;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = hc_error_errno(err, -errno, "read %s", path);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		while (off < n) {
+			ssize_t w = write(fd, buf + off, (size_t)(n - off));
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				r = hc_error_errno(err, -errno, "write the log");
+				goto out;
+			}
+			off += w;
+		}
+	}
+	r = 0;
+out:
+	json_decref(rec);
+	return r;
+}

@@ -1,0 +1,675 @@
+/* SPDX-License-Identifier: MIT */
+/* The per-VM supervisor's life and its request loop (vmd/vmd.h). */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "vmd/vmd.h"
+#include "vmm/accel.h"
+#include "vmm/unixsock.h"
+
+/* How long `vm stop` waits, by default, for the guest to end after SHUTDOWN. */
+#define STOP_GRACE_S 10.0
+#define MAX_CLIENTS 256
+/* The console's last bytes kept in vm.json of a dead VM, and the copy kept in the state dir. */
+#define CONSOLE_TAIL 2048
+#define CONSOLE_KEEP (1u << 20)
+
+struct vmd_client {
+	int fd;
+	struct hc_buf in, out;
+	json_t *req; /* the request, once read */
+	const char *op;
+	bool replied; /* close once out is flushed */
+	bool waiting; /* the reply comes later (stop: once the VM has ended) */
+};
+
+/* ---- vm.json ---- */
+
+void vmd_record_save(struct vmd *v)
+{
+	struct hc_error err = {0};
+
+	json_object_set_new(v->rec, "status", json_string(hc_pvm_status_name(v->status)));
+	if (hc_pvm_record_write(v->id, v->rec, &err) < 0)
+		hc_warn("write vm.json: %s", err.message);
+}
+
+static void rfc3339_now(char *buf, size_t n)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_t *spec_json(const struct vmd *v)
+{
+	const struct hc_vm_spec *s = &v->boot.spec;
+	json_t *vols = json_array(), *spec;
+
+	for (size_t i = 0; i < s->n_volumes; i++)
+		json_array_append_new(vols, json_pack("{s:s,s:s,s:b}", "host", s->volumes[i].host,
+						      "guest", s->volumes[i].guest, "readonly",
+						      s->volumes[i].readonly));
+	spec = json_pack("{s:i,s:i,s:s,s:s,s:s,s:s?,s:o,s:i}", "cpus", (int)s->cpus, "memory_mib",
+			 (int)s->memory_mib, "accel", hc_accel_name(s->accel), "rootfs_mode",
+			 s->rootfs_mode == HC_ROOTFS_BLOCK ? "block" : "dir", "channel",
+			 s->channel == HC_CHANNEL_VSOCK ? "vsock" : "serial", "kernel", s->kernel,
+			 "volumes", vols, "boot_timeout_ms", s->boot_timeout_ms);
+	/* What the VM was created with: the run options as given (restore/fork reuse them). */
+	if (spec)
+		json_object_set(spec, "options", json_object_get(v->create, "options"));
+	return spec;
+}
+
+/* ---- bringing the VM up ---- */
+
+static int vmd_boot_image(struct vmd *v, struct hc_error *err)
+{
+	struct hc_proto_hello hello;
+	int r;
+
+	if (v->ro.o.image) {
+		r = hc_store_open(NULL, &v->store, err);
+		if (r < 0)
+			return r;
+	}
+	r = hc_lib_boot_prepare(v->store, &v->ro.o, &v->boot, err);
+	if (r < 0)
+		return r;
+	r = hc_lib_boot_start(&v->boot, err);
+	if (r < 0)
+		return r;
+	return hc_lib_boot_hello(&v->boot, v->sig_fd, &v->agent, &hello, err);
+}
+
+int vmd_boot_restore(struct vmd *v, const char *dir, struct hc_error *err)
+{
+	return hc_error_setk(err, -EOPNOTSUPP, HC_EK_VM,
+			     "restoring a snapshot is not available in this build");
+}
+
+/* ---- ending it ---- */
+
+static void console_save(struct vmd *v)
+{
+	char dst[HC_PATH_MAX + 16], tail[CONSOLE_TAIL + 1];
+	_cleanup_close_ int in = -1, out = -1;
+	struct hc_vm *vm = v->boot.vm;
+	off_t size, off;
+	ssize_t n;
+
+	if (!vm || !vm->console_log[0])
+		return;
+	in = open(vm->console_log, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || (size = lseek(in, 0, SEEK_END)) < 0)
+		return;
+	snprintf(dst, sizeof(dst), "%s/console.log", v->state_dir);
+	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0)
+		return;
+	off = size > (off_t)CONSOLE_KEEP ? size - (off_t)CONSOLE_KEEP : 0;
+	for (;;) {
+		char buf[65536];
+
+		n = pread(in, buf, sizeof(buf), off);
+		if (n <= 0 || write(out, buf, (size_t)n) != n)
+			break;
+		off += n;
+	}
+	off = size > CONSOLE_TAIL ? size - CONSOLE_TAIL : 0;
+	n = pread(in, tail, CONSOLE_TAIL, off);
+	if (n > 0) {
+		char *p = tail;
+
+		tail[n] = 0;
+		for (ssize_t i = 0; i < n; i++)
+			if (!tail[i] || ((unsigned char)tail[i] < 0x20 && tail[i] != '\n'))
+				tail[i] = ' ';
+		/* From a line start on. */
+		if (off > 0 && (p = strchr(tail, '\n')))
+			p++;
+		else
+			p = tail;
+		json_object_set_new(v->rec, "console_tail", json_string(p));
+	}
+}
+
+/* Ends the VM: SHUTDOWN and up to grace_s for it to end by itself, then from the host. */
+static void vmd_end_vm(struct vmd *v, double grace_s)
+{
+	struct hc_vm *vm = v->boot.vm;
+
+	if (vm && v->agent >= 0 && grace_s > 0 && !v->dead) {
+		if (hc_proto_frame_write(v->agent, HC_FRAME_SHUTDOWN, NULL, 0) == 0 &&
+		    vm->death_fd >= 0) {
+			double deadline = hc_clock_ms() + grace_s * 1000.0;
+
+			for (;;) {
+				struct pollfd p = {.fd = vm->death_fd, .events = POLLIN};
+				struct hc_error e = {0};
+				int t = hc_clock_left_ms(deadline);
+
+				if (t == 0 || poll(&p, 1, t) <= 0 || hc_vm_check(vm, &e) < 0)
+					break;
+			}
+		}
+	}
+	console_save(v);
+	hc_lib_boot_teardown(&v->boot, -1, true);
+	hc_closep(&v->agent);
+}
+
+/* ---- clients ---- */
+
+static void client_free(struct vmd_client *c)
+{
+	if (!c)
+		return;
+	hc_closep(&c->fd);
+	hc_buf_free(&c->in);
+	hc_buf_free(&c->out);
+	json_decref(c->req);
+	free(c);
+}
+
+static void client_reply(struct vmd_client *c, json_t *reply)
+{
+	if (!reply || hc_pvm_ctl_append_json(&c->out, HC_CTL_REPLY, reply) < 0)
+		hc_warn("cannot encode a reply");
+	json_decref(reply);
+	c->replied = true;
+	c->waiting = false;
+}
+
+static void client_reply_error(struct vmd_client *c, const struct hc_error *err)
+{
+	client_reply(c, hc_pvm_ctl_error_json(err));
+}
+
+static json_t *ok(void)
+{
+	return json_pack("{s:b}", "ok", 1);
+}
+
+static void accept_client(struct vmd *v)
+{
+	struct vmd_client *c, **nv;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fd = accept4(v->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (fd < 0)
+		return;
+	/* The socket is 0600 already; the peer's credentials are checked all the same. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    (cred.uid != 0 && cred.uid != geteuid()) || v->n_clients >= MAX_CLIENTS) {
+		hc_warn("refused a control connection (uid %d)", (int)cred.uid);
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	nv = c ? realloc(v->clients, (v->n_clients + 1) * sizeof(*nv)) : NULL;
+	if (!nv) {
+		free(c);
+		close(fd);
+		return;
+	}
+	v->clients = nv;
+	c->fd = fd;
+	c->in = (struct hc_buf)HC_BUF_INIT(HC_CTL_HEADER + HC_CTL_MAX_JSON + 65536);
+	c->out = (struct hc_buf)HC_BUF_INIT(0);
+	v->clients[v->n_clients++] = c;
+}
+
+/* ---- requests ---- */
+
+static int op_ping(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_error *err)
+{
+	client_reply(c, json_pack("{s:b,s:s}", "ok", 1, "status", hc_pvm_status_name(v->status)));
+	return 0;
+}
+
+static int op_pause(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_error *err)
+{
+	int r;
+
+	if (v->status == HC_PVM_PAUSED)
+		return hc_error_setk(err, -EALREADY, HC_EK_VM, "VM %.12s is already paused", v->id);
+	r = hc_vm_pause(v->boot.vm, err);
+	if (r < 0)
+		return r;
+	v->status = HC_PVM_PAUSED;
+	vmd_record_save(v);
+	client_reply(c, ok());
+	return 0;
+}
+
+static int op_resume(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_error *err)
+{
+	int r;
+
+	if (v->status != HC_PVM_PAUSED)
+		return hc_error_setk(err, -EALREADY, HC_EK_VM, "VM %.12s is not paused", v->id);
+	r = hc_vm_resume(v->boot.vm, err);
+	if (r < 0)
+		return r;
+	v->status = HC_PVM_RUNNING;
+	vmd_record_save(v);
+	client_reply(c, ok());
+	return 0;
+}
+
+static double stop_grace = STOP_GRACE_S;
+
+static int op_stop(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_error *err)
+{
+	json_t *g = json_object_get(req, "grace");
+
+	if (g && !json_is_number(g))
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "stop: grace must be a number");
+	stop_grace = g ? json_number_value(g) : STOP_GRACE_S;
+	if (!(stop_grace >= 0 && stop_grace <= 3600))
+		stop_grace = STOP_GRACE_S;
+	/* A paused guest cannot act on SHUTDOWN: no grace then. */
+	if (v->status == HC_PVM_PAUSED)
+		stop_grace = 0;
+	v->quit = true;
+	c->waiting = true; /* answered once the VM has ended */
+	return 0;
+}
+
+static const struct vmd_op {
+	const char *name;
+	/* Answers with client_reply (now, or later with c->waiting); a negative errno with err
+	 * set becomes an error reply. */
+	int (*fn)(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_error *err);
+	bool needs_running; /* refused while paused */
+} vmd_ops[] = {
+	{"ping", op_ping, false},
+	{"pause", op_pause, false},
+	{"resume", op_resume, false},
+	{"stop", op_stop, false},
+};
+
+static const char *const *op_names(void)
+{
+	static const char *names[HC_ARRAY_SIZE(vmd_ops) + 1];
+
+	for (size_t i = 0; i < HC_ARRAY_SIZE(vmd_ops); i++)
+		names[i] = vmd_ops[i].name;
+	return names;
+}
+
+static void handle_request(struct vmd *v, struct vmd_client *c, const struct hc_pvm_ctl_frame *f)
+{
+	struct hc_error err = {0};
+	int r;
+
+	r = hc_pvm_ctl_request(f, op_names(), &c->req, &c->op, &err);
+	if (r < 0) {
+		client_reply_error(c, &err);
+		return;
+	}
+	for (size_t i = 0; i < HC_ARRAY_SIZE(vmd_ops); i++) {
+		if (!hc_streq(vmd_ops[i].name, c->op))
+			continue;
+		if (vmd_ops[i].needs_running && v->status != HC_PVM_RUNNING) {
+			hc_error_setk(&err, -EAGAIN, HC_EK_VM, "VM %.12s is %s", v->id,
+				      hc_pvm_status_name(v->status));
+			client_reply_error(c, &err);
+			return;
+		}
+		r = vmd_ops[i].fn(v, c, c->req, &err);
+		if (r < 0)
+			client_reply_error(c, &err);
+		return;
+	}
+}
+
+/* Reads what a client sent; false when it is to be dropped. */
+static bool client_read(struct vmd *v, struct vmd_client *c)
+{
+	for (;;) {
+		struct hc_pvm_ctl_frame f;
+		size_t used;
+		ssize_t n;
+		int r;
+
+		r = hc_pvm_ctl_parse((const uint8_t *)c->in.data, c->in.len, &f, &used);
+		if (r < 0)
+			return false; /* an untrusted peer speaking garbage: drop it */
+		if (r > 0) {
+			if (!c->req && !c->replied)
+				handle_request(v, c, &f);
+			else if (f.type == HC_CTL_REQUEST)
+				return false; /* one request per connection */
+			/* Other frames belong to streaming requests (exec). */
+			hc_buf_consume(&c->in, used);
+			continue;
+		}
+		if (hc_buf_reserve(&c->in, 65536) < 0)
+			return false;
+		n = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, MSG_DONTWAIT);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR;
+		if (n == 0)
+			return false;
+		c->in.len += (size_t)n;
+	}
+}
+
+/* Writes what the client takes; false when it is done (replied and flushed) or broken. */
+static bool client_flush(struct vmd_client *c)
+{
+	while (c->out.len > 0) {
+		ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR;
+		hc_buf_consume(&c->out, (size_t)n);
+	}
+	return !c->replied;
+}
+
+static void client_drop(struct vmd *v, size_t i)
+{
+	client_free(v->clients[i]);
+	v->clients[i] = v->clients[--v->n_clients];
+	if (v->n_clients == 0)
+		v->t_idle_since = hc_clock_ms();
+}
+
+/* ---- the loop ---- */
+
+static int serve(struct vmd *v)
+{
+	enum { P_LISTEN, P_SIG, P_AGENT, P_DEATH, P_FIXED };
+	struct pollfd *p = calloc(P_FIXED + MAX_CLIENTS, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	while (!v->quit) {
+		double deadline = -1;
+		int timeout, n = P_FIXED;
+
+		p[P_LISTEN] = (struct pollfd){.fd = v->listen_fd, .events = POLLIN};
+		p[P_SIG] = (struct pollfd){.fd = v->sig_fd, .events = POLLIN};
+		p[P_AGENT] = (struct pollfd){.fd = v->agent, .events = POLLIN};
+		p[P_DEATH] = (struct pollfd){.fd = v->boot.vm->death_fd, .events = POLLIN};
+		for (size_t i = 0; i < v->n_clients; i++)
+			p[n++] = (struct pollfd){.fd = v->clients[i]->fd,
+						 .events = POLLIN |
+							   (v->clients[i]->out.len ? POLLOUT : 0)};
+		if (v->lifetime_s > 0)
+			deadline = v->t_created + v->lifetime_s * 1000.0;
+		if (v->idle_s > 0 && v->n_clients == 0) {
+			double d = v->t_idle_since + v->idle_s * 1000.0;
+
+			if (deadline < 0 || d < deadline)
+				deadline = d;
+		}
+		timeout = deadline < 0 ? -1 : hc_clock_left_ms(deadline);
+		if (timeout == 0) {
+			hc_info("VM %.12s: %s reached: stopping", v->id,
+				v->n_clients == 0 && v->idle_s > 0 &&
+						hc_clock_ms() >=
+							v->t_idle_since + v->idle_s * 1000.0
+					? "idle timeout"
+					: "lifetime");
+			stop_grace = STOP_GRACE_S;
+			v->quit = true;
+			break;
+		}
+		if (poll(p, (nfds_t)n, timeout) < 0) {
+			if (errno == EINTR)
+				continue;
+			free(p);
+			return -errno;
+		}
+		if (p[P_SIG].revents) {
+			struct signalfd_siginfo si;
+
+			if (read(v->sig_fd, &si, sizeof(si)) > 0)
+				hc_info("VM %.12s: signal %u: stopping", v->id, si.ssi_signo);
+			stop_grace = STOP_GRACE_S;
+			v->quit = true;
+		}
+		if (p[P_DEATH].revents) {
+			struct hc_error e = {0};
+
+			if (hc_vm_check(v->boot.vm, &e) < 0) {
+				v->dead = true;
+				v->death = e;
+				v->quit = true;
+			}
+		}
+		if (p[P_AGENT].revents & (POLLIN | POLLHUP | POLLERR)) {
+			char buf[4096];
+			ssize_t r = recv(v->agent, buf, sizeof(buf), MSG_DONTWAIT);
+
+			/* Nothing comes unasked on the v1 channel; its end means the guest is gone.
+			 */
+			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+				struct hc_error e = {0};
+				struct pollfd d = {.fd = v->boot.vm->death_fd, .events = POLLIN};
+
+				poll(&d, 1, 1000);
+				if (hc_vm_check(v->boot.vm, &e) < 0)
+					v->death = e;
+				else
+					hc_error_setk(&v->death, -EPIPE, HC_EK_VM,
+						      "the agent channel closed");
+				v->dead = true;
+				v->quit = true;
+			}
+		}
+		/* Clients: newest last; a dropped one is replaced by the last, so walk down. */
+		for (size_t i = v->n_clients; i-- > 0;) {
+			struct vmd_client *c = v->clients[i];
+			short re = p[P_FIXED + i].revents;
+			bool keep = true;
+
+			if (re & (POLLIN | POLLHUP | POLLERR))
+				keep = client_read(v, c);
+			if (keep && c->out.len)
+				keep = client_flush(c);
+			else if (keep && c->replied)
+				keep = false;
+			if (!keep && !c->waiting)
+				client_drop(v, i);
+		}
+		if (p[P_LISTEN].revents)
+			accept_client(v);
+	}
+	free(p);
+	return 0;
+}
+
+/* ---- setup ---- */
+
+static int setup_signals(struct vmd *v, struct hc_error *err)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return hc_error_errno(err, -errno, "sigprocmask");
+	v->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (v->sig_fd < 0)
+		return hc_error_errno(err, -errno, "signalfd");
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+static int load_create(struct vmd *v, struct hc_error *err)
+{
+	char path[HC_PATH_MAX + 16];
+	_cleanup_free_ char *data = NULL;
+	json_t *opts;
+	size_t len;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/create.json", v->state_dir);
+	r = hc_path_read_file(path, 1u << 20, &data, &len, err);
+	if (r < 0)
+		return r;
+	v->create = json_loadb(data, len, 0, NULL);
+	if (!json_is_object(v->create))
+		return hc_error_setk(err, -EBADMSG, HC_EK_INTERNAL, "%s: not a JSON object", path);
+	opts = json_object_get(v->create, "options");
+	if (opts) {
+		r = hc_runopts_from_json(&v->ro, HC_RUNOPT_VM, opts, NULL, err);
+		if (r < 0)
+			return hc_error_prefix(err, "%s", path);
+	}
+	v->idle_s = json_number_value(json_object_get(v->create, "idle_timeout"));
+	v->lifetime_s = json_number_value(json_object_get(v->create, "lifetime"));
+	return 0;
+}
+
+static void ready(int *fd, const struct hc_error *err)
+{
+	char line[1024];
+	int n;
+
+	if (*fd < 0)
+		return;
+	if (err)
+		n = snprintf(line, sizeof(line), "error %s %s\n",
+			     err->kind[0] ? err->kind : HC_EK_VM, err->message);
+	else
+		n = snprintf(line, sizeof(line), "ok\n");
+	if (n > 0 && write(*fd, line, strlen(line)) < 0)
+		hc_debug("the creator is gone");
+	hc_closep(fd);
+}
+
+int vmd_main(const char *id, int ready_fd)
+{
+	struct vmd v = {.agent = -1, .listen_fd = -1, .sig_fd = -1};
+	struct hc_error err = {0};
+	char created[40];
+	const char *restore;
+	int r, status = 1;
+
+	hc_runopts_init(&v.ro);
+	snprintf(v.id, sizeof(v.id), "%s", id);
+	v.t_created = v.t_idle_since = hc_clock_ms();
+	r = hc_pvm_state_dir(id, v.state_dir, sizeof(v.state_dir), &err);
+	if (r >= 0)
+		r = setup_signals(&v, &err);
+	if (r >= 0)
+		r = load_create(&v, &err);
+	if (r < 0)
+		goto fail_early;
+
+	rfc3339_now(created, sizeof(created));
+	v.rec = json_pack("{s:s,s:O?,s:s,s:I,s:I,s:f,s:f}", "id", v.id, "name",
+			  json_object_get(v.create, "name"), "created", created, "pid",
+			  (json_int_t)getpid(), "pid_start",
+			  (json_int_t)hc_pvm_proc_start(getpid()), "idle_timeout", v.idle_s,
+			  "lifetime", v.lifetime_s);
+	if (!v.rec) {
+		r = hc_error_setk(&err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
+		goto fail_early;
+	}
+	v.status = HC_PVM_CREATING;
+	vmd_record_save(&v);
+
+	restore = json_string_value(json_object_get(v.create, "restore"));
+	r = restore ? vmd_boot_restore(&v, restore, &err) : vmd_boot_image(&v, &err);
+	if (r >= 0)
+		r = hc_path_fmt(v.ctl_path, sizeof(v.ctl_path), &err, "%s/ctl.sock",
+				v.boot.vm->run_dir);
+	if (r >= 0) {
+		mode_t old = umask(0177);
+
+		v.listen_fd = hc_unixsock_listen(v.ctl_path, 64, &err);
+		umask(old);
+		r = v.listen_fd;
+		if (r >= 0 && chmod(v.ctl_path, 0600) < 0)
+			r = hc_error_errno(&err, -errno, "chmod %s", v.ctl_path);
+	}
+	if (r < 0) {
+		json_object_set_new(v.rec, "error", json_string(err.message));
+		v.status = HC_PVM_DEAD;
+		vmd_end_vm(&v, 0);
+		vmd_record_save(&v);
+		ready(&ready_fd, &err);
+		goto out;
+	}
+
+	json_object_set_new(v.rec, "image",
+			    v.boot.image.name[0] ? json_string(v.boot.image.name) : json_null());
+	json_object_set_new(v.rec, "digest",
+			    v.boot.image.digest[0] ? json_string(v.boot.image.digest)
+						   : json_null());
+	json_object_set_new(v.rec, "backend", json_string(v.boot.ops->name));
+	json_object_set_new(v.rec, "spec", spec_json(&v));
+	json_object_set_new(v.rec, "runtime_dir", json_string(v.boot.vm->run_dir));
+	json_object_set_new(v.rec, "console", json_string(v.boot.vm->console_log));
+	json_object_set_new(v.rec, "control", json_string(v.ctl_path));
+	v.status = HC_PVM_RUNNING;
+	vmd_record_save(&v);
+	ready(&ready_fd, NULL);
+	hc_info("VM %.12s up (%s)", v.id, v.boot.ops->name);
+
+	r = serve(&v);
+	if (r < 0)
+		hc_error_errno(&v.death, r, "the supervisor failed"), v.dead = true;
+	hc_closep(&v.listen_fd);
+	vmd_end_vm(&v, v.dead ? 0 : stop_grace);
+	if (v.dead) {
+		json_object_set_new(v.rec, "error", json_string(v.death.message));
+		v.status = HC_PVM_DEAD;
+		hc_warn("VM %.12s died: %s", v.id, v.death.message);
+	} else {
+		v.status = HC_PVM_STOPPED;
+	}
+	json_object_set_new(v.rec, "pid", json_integer(0));
+	vmd_record_save(&v);
+	/* The clients waiting for the end (stop) learn it now. */
+	for (size_t i = 0; i < v.n_clients; i++) {
+		struct vmd_client *c = v.clients[i];
+
+		if (c->waiting) {
+			int fl = fcntl(c->fd, F_GETFL);
+
+			client_reply(c, ok());
+			fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
+			if (send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL) < 0)
+				hc_debug("a stop client went away");
+		}
+	}
+	status = 0;
+	goto out;
+
+fail_early:
+	hc_warn("%s", err.message);
+	ready(&ready_fd, &err);
+out:
+	for (size_t i = 0; i < v.n_clients; i++)
+		client_free(v.clients[i]);
+	free(v.clients);
+	hc_closep(&v.sig_fd);
+	hc_closep(&v.listen_fd);
+	hc_store_close(v.store);
+	hc_runopts_free(&v.ro);
+	json_decref(v.create);
+	json_decref(v.rec);
+	return status;
+}
