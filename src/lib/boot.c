@@ -231,7 +231,7 @@ void hc_lib_boot_teardown(struct hc_lib_boot *b, int agent, bool hard)
 	if (b->vm) {
 		/* The host ends the VM; a shutdown frame first lets a healthy guest know. */
 		if (agent >= 0 && !hard &&
-		    hc_proto_frame_write(agent, HC_FRAME_SHUTDOWN, NULL, 0) < 0)
+		    hc_proto_frame_write(agent, HC_FRAME_SHUTDOWN, 0, NULL, 0) < 0)
 			hc_debug("shutdown frame not sent: the channel is gone");
 		hc_vm_free(b->vm);
 		b->vm = NULL;

@@ -151,7 +151,7 @@ static void vmd_end_vm(struct vmd *v, double grace_s)
 	struct hc_vm *vm = v->boot.vm;
 
 	if (vm && v->agent >= 0 && grace_s > 0 && !v->dead) {
-		if (hc_proto_frame_write(v->agent, HC_FRAME_SHUTDOWN, NULL, 0) == 0 &&
+		if (hc_proto_frame_write(v->agent, HC_FRAME_SHUTDOWN, 0, NULL, 0) == 0 &&
 		    vm->death_fd >= 0) {
 			double deadline = hc_clock_ms() + grace_s * 1000.0;
 
