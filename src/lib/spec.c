@@ -8,6 +8,10 @@
 #include "core/error.h"
 #include "lib/spec.h"
 
+/* What the guest's execve takes: one string of at most MAX_ARG_STRLEN (32 pages, with its NUL),
+ * and the whole command line and environment within one EXEC frame. */
+#define EXEC_STRING_MAX (32u * 4096 - 1)
+
 /* A growable NULL-terminated array of malloc'd strings. */
 struct strv {
 	char **v;
@@ -21,9 +25,12 @@ static int strv_push(struct strv *s, const char *str, struct hc_error *err)
 	if (s->n >= HC_PROTO_MAX_ARGS)
 		return hc_error_setk(err, -E2BIG, HC_EK_USAGE,
 				     "too many arguments or variables (max %u)", HC_PROTO_MAX_ARGS);
-	if (strlen(str) > HC_PROTO_MAX_STRING)
-		return hc_error_setk(err, -E2BIG, HC_EK_USAGE, "argument too long (max %u bytes)",
-				     HC_PROTO_MAX_STRING);
+	if (strlen(str) > EXEC_STRING_MAX || strlen(str) > HC_PROTO_MAX_STRING)
+		return hc_error_setk(
+			err, -E2BIG, HC_EK_USAGE,
+			"argument '%.32s...' too long: %zu bytes, over the limit of %u "
+			"bytes for one argument or variable",
+			str, strlen(str), EXEC_STRING_MAX);
 	copy = strdup(str);
 	nv = copy ? realloc(s->v, (s->n + 2) * sizeof(*nv)) : NULL;
 	if (!nv) {
@@ -119,10 +126,19 @@ static int build_env(struct strv *env, const struct hc_run_opts *opts,
 	int r;
 
 	for (size_t i = 0; img && i < img->n_env; i++) {
+		const char *e = img->env[i];
 		/* An image entry without '=' is meaningless to execve; skip it as runc does. */
-		if (!strchr(img->env[i], '=') || img->env[i][0] == '=')
+		if (!strchr(e, '=') || e[0] == '=')
 			continue;
-		r = env_set(env, img->env[i], err);
+		if (strlen(e) > EXEC_STRING_MAX)
+			return hc_error_setk(err, -E2BIG, HC_EK_IMAGE,
+					     "the image config's Env entry %.*s is %zu bytes, over "
+					     "the limit of %u bytes for one variable (-e %.*s= "
+					     "replaces it)",
+					     (int)(key_len(e) > 64 ? 64 : key_len(e)), e, strlen(e),
+					     EXEC_STRING_MAX,
+					     (int)(key_len(e) > 64 ? 64 : key_len(e)), e);
+		r = env_set(env, e, err);
 		if (r < 0)
 			return r;
 	}
@@ -216,6 +232,28 @@ int hc_lib_exec_build(const struct hc_run_opts *opts, const struct hc_lib_image_
 	r = build_env(&env, opts, img, err);
 	if (r < 0)
 		goto fail;
+	/* The whole of it travels in one EXEC frame: say the limit, and how much is the image's. */
+	{
+		size_t total = 4 + 4 + 4 + 4 + 4, img_env = 0;
+		for (size_t i = 0; i < argv.n; i++)
+			total += 4 + strlen(argv.v[i]);
+		for (size_t i = 0; i < env.n; i++)
+			total += 4 + strlen(env.v[i]);
+		for (size_t i = 0; img && i < img->n_env; i++)
+			img_env += strlen(img->env[i]);
+		total += (opts->workdir ? strlen(opts->workdir) : 0) +
+			 (img && img->workdir ? strlen(img->workdir) : 0) +
+			 (opts->user ? strlen(opts->user) : 0) +
+			 (img && img->user ? strlen(img->user) : 0);
+		if (total > HC_PROTO_MAX_PAYLOAD) {
+			r = hc_error_setk(err, -E2BIG, HC_EK_USAGE,
+					  "the command line and environment take %zu bytes, over "
+					  "the limit of %u bytes (%zu bytes of it are the image "
+					  "config's Env)",
+					  total, HC_PROTO_MAX_PAYLOAD, img_env);
+			goto fail;
+		}
+	}
 
 	if (opts->workdir && *opts->workdir) {
 		workdir = opts->workdir;

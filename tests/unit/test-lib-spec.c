@@ -161,6 +161,58 @@ TEST(bad_values)
 	ASSERT_ERR(hc_lib_exec_build(&o, NULL, &e, &err));
 }
 
+/* Issue 16 item 12: a 10 MB Env value in the image config says it comes from there. */
+TEST(defect_12_image_env_too_long)
+{
+	struct hc_run_opts o;
+	struct hc_lib_image_defaults d = img();
+	struct hc_proto_exec e;
+	struct hc_error err = { 0 };
+	size_t n = 10u << 20;
+	char *big = malloc(n + 1);
+	const char *env[] = { "PATH=/bin", big };
+
+	ASSERT_TRUE(big != NULL);
+	memset(big, 'x', n);
+	memcpy(big, "HUGE=", 5);
+	big[n] = 0;
+	d.env = env;
+	d.n_env = 2;
+	hc_run_opts_init(&o);
+	ASSERT_EQ_INT(hc_lib_exec_build(&o, &d, &e, &err), -E2BIG);
+	printf("# %s\n", err.message);
+	ASSERT_TRUE(strstr(err.message, "the image config's Env entry HUGE is 10485760 bytes") != NULL);
+	ASSERT_TRUE(strstr(err.message, "limit of 131071 bytes") != NULL);
+	free(big);
+}
+
+/* Issue 16 item 12: a total environment over the limit states the limit. */
+TEST(defect_12_total_env_limit)
+{
+	struct hc_run_opts o;
+	struct hc_lib_image_defaults d = img();
+	struct hc_proto_exec e;
+	struct hc_error err = { 0 };
+	static char vals[12][100001];
+	const char *env[12];
+	char want[64];
+
+	for (int i = 0; i < 12; i++) {
+		memset(vals[i], 'v', 100000);
+		snprintf(vals[i], 8, "V%02d=", i);
+		vals[i][4] = 'v';
+		env[i] = vals[i];
+	}
+	d.env = env;
+	d.n_env = 12;
+	hc_run_opts_init(&o);
+	ASSERT_EQ_INT(hc_lib_exec_build(&o, &d, &e, &err), -E2BIG);
+	printf("# %s\n", err.message);
+	snprintf(want, sizeof(want), "over the limit of %u bytes", HC_PROTO_MAX_PAYLOAD);
+	ASSERT_TRUE(strstr(err.message, want) != NULL);
+	ASSERT_TRUE(strstr(err.message, "image config's Env") != NULL);
+}
+
 int main(void)
 {
 	RUN(image_defaults);
@@ -168,5 +220,7 @@ int main(void)
 	RUN(entrypoint_flag);
 	RUN(rootfs_without_config);
 	RUN(bad_values);
+	RUN(defect_12_image_env_too_long);
+	RUN(defect_12_total_env_limit);
 	return test_summary();
 }
