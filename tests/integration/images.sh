@@ -269,6 +269,19 @@ if "$HC" check --json | jq -e --arg l "$lay" 'type == "array" and length >= 1 an
 else
 	fail defect-3-check-json "$("$HC" check --json)"
 fi
+# A run that meets it (no cached tree) names the image and the blob, and the repair.
+rm -rf "$HOTCELL_HOME/rootfs/$keep" "$HOTCELL_HOME/disks/$keep.ext4"
+"$HC" run --rootfs-mode dir --memory 128 x:t1 true >/dev/null 2>"$work/err"
+rc=$?
+if [ $rc -eq 125 ] && grep -q "image docker.io/library/x:t1: the store is damaged: blob $lay has 1000 bytes" "$work/err" &&
+	grep -q '`hotcell pull docker.io/library/x:t1`' "$work/err"; then
+	pass defect-3-run-names-corrupt-blob
+elif grep -qi "backend\|kernel" "$work/err" && ! grep -q "$lay" "$work/err"; then
+	skip defect-3-run-names-corrupt-blob "the run stops before the rootfs here: $(head -c 200 "$work/err")"
+else
+	fail defect-3-run-names-corrupt-blob "exit $rc: $(cat "$work/err")"
+fi
+if [ -z "$(find "$HOTCELL_HOME/rootfs" -name '.tmp-*')" ]; then pass defect-3-run-no-temp; else fail defect-3-run-no-temp "$(ls -a "$HOTCELL_HOME/rootfs")"; fi
 check defect-3-corrupt-blob-reimported-by-load "$HC" load --name x:t1 "$work/layout"
 if "$HC" check >"$work/out" 2>&1; then pass defect-3-check-after-load; else fail defect-3-check-after-load "$(cat "$work/out")"; fi
 
