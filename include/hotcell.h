@@ -84,7 +84,9 @@ HC_EXPORT int hc_image_pull(struct hc_store *store, const char *ref,
 			    const struct hc_pull_opts *opts, char *ret_digest,
 			    struct hc_error *err);
 /* Imports an OCI layout directory, an oci-archive or a docker-archive tar. name overrides (or
- * supplies) the reference. Writes the digest like hc_image_pull. */
+ * supplies) the reference; a layout entry whose ref.name is only a tag ("latest", as umoci
+ * writes) is named "localhost/<tag>". Blobs the store has are reused after a size check (a
+ * damaged one is imported again). Writes the digest like hc_image_pull. */
 HC_EXPORT int hc_image_load(struct hc_store *store, const char *path, const char *name,
 			    char *ret_digest, struct hc_error *err);
 
@@ -99,8 +101,9 @@ HC_EXPORT int hc_image_list(struct hc_store *store, struct hc_image_info **ret, 
 HC_EXPORT void hc_image_list_free(struct hc_image_info *list, size_t n);
 /* Removes a name; blobs stay until hc_store_prune. -EBUSY when the image is in use by a run. */
 HC_EXPORT int hc_image_remove(struct hc_store *store, const char *ref, struct hc_error *err);
-/* Removes blobs, rootfs trees and disks that no image references and no run uses. Returns the
- * number of items removed. */
+/* Removes blobs, rootfs trees and disks that no image references and no run uses, and every
+ * temp entry (half-unpacked tree, half-built disk, half-written blob) whose writer is gone.
+ * Returns the number of items removed. */
 HC_EXPORT int hc_store_prune(struct hc_store *store, struct hc_error *err);
 
 /* One thing wrong in the store. */

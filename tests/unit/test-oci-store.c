@@ -455,6 +455,44 @@ TEST(list_remove_prune)
 	hc_store_close(s);
 }
 
+/* Issue 16 item 3: check_blob tells missing, truncated and altered apart, and a commit of the
+ * same digest replaces a damaged blob (the store heals by pull/load). */
+TEST(defect_3_damaged_blob_replaced)
+{
+	struct hc_store *s = fresh_store();
+	struct hc_error err = {0};
+	char d[HC_DIGEST_SIZE], p[HC_PATH_MAX], *back = NULL;
+	static const char data[] = "the content of a layer, more or less";
+	size_t n = sizeof(data) - 1;
+
+	ASSERT_TRUE(s != NULL);
+	ASSERT_OK(hc_oci_digest_buf(data, n, d, &err), &err);
+	ASSERT_EQ_INT(hc_oci_store_check_blob(s, d, n, true, &err), -ENOENT);
+	ASSERT_OK(hc_oci_store_blob_put(s, d, data, n, NULL, &err), &err);
+	ASSERT_OK(hc_oci_store_check_blob(s, d, n, true, &err), &err);
+	ASSERT_OK(hc_oci_store_blob_path(s, d, p, sizeof(p), &err), &err);
+	ASSERT_EQ_INT(truncate(p, 10), 0);
+	ASSERT_EQ_INT(hc_oci_store_check_blob(s, d, n, false, &err), -EBADMSG);
+	ASSERT_TRUE(strstr(err.message, "has 10 bytes") != NULL);
+	ASSERT_OK(hc_oci_store_blob_put(s, d, data, n, NULL, &err), &err);
+	ASSERT_OK(hc_oci_store_check_blob(s, d, n, true, &err), &err);
+	/* same size, other bytes: only the full check sees it; a commit still repairs it */
+	{
+		int fd = open(p, O_WRONLY | O_CLOEXEC);
+		ASSERT_TRUE(fd >= 0 && pwrite(fd, "XX", 2, 3) == 2);
+		close(fd);
+	}
+	ASSERT_OK(hc_oci_store_check_blob(s, d, n, false, &err), &err);
+	ASSERT_EQ_INT(hc_oci_store_check_blob(s, d, n, true, &err), -EBADMSG);
+	ASSERT_TRUE(strstr(err.message, "does not match its digest") != NULL);
+	ASSERT_OK(hc_oci_store_blob_put(s, d, data, n, NULL, &err), &err);
+	ASSERT_OK(hc_oci_store_blob_read(s, d, 1024, &back, NULL, &err), &err);
+	ASSERT_EQ_STR(back, data);
+	free(back);
+	ASSERT_EQ_INT(count_blob_files(s), 1); /* no temp left */
+	hc_store_close(s);
+}
+
 int main(void)
 {
 	RUN(digest_basics);
@@ -467,6 +505,7 @@ int main(void)
 	RUN(lock_semantics);
 	RUN(layout_files);
 	RUN(list_remove_prune);
+	RUN(defect_3_damaged_blob_replaced);
 	if (home[0])
 		(void)hc_path_rm_rf(home, NULL);
 	return test_summary();
