@@ -279,6 +279,32 @@ TEST(parse_config)
 	hc_oci_config_free(&c);
 }
 
+/* Issue 16 item 12: an index entry for the platform that is itself an index is selected (the
+ * caller follows it), and the list of what is on offer names only usable entries. */
+TEST(defect_12_nested_index_selected)
+{
+	struct hc_oci_manifest m;
+	struct hc_error e = { 0 };
+	struct hc_oci_platform p;
+	const struct hc_oci_desc *d = NULL;
+	const char *idx = "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":"
+			  "\"application/vnd.oci.image.index.v1+json\",\"digest\":\"" D1
+			  "\",\"size\":9,\"platform\":{\"os\":\"linux\",\"architecture\":"
+			  "\"amd64\"}},{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\","
+			  "\"digest\":\"" D2 "\",\"size\":9,\"platform\":{\"os\":\"linux\","
+			  "\"architecture\":\"arm64\"}}]}";
+
+	ASSERT_OK(parse(idx, NULL, &m, &e), &e);
+	ASSERT_OK(hc_oci_platform_parse("linux/amd64", &p, &e), &e);
+	ASSERT_OK(hc_oci_index_select(&m, &p, &d, &e), &e);
+	ASSERT_EQ_STR(d->digest, D1);
+	ASSERT_OK(hc_oci_platform_parse("linux/arm64", &p, &e), &e);
+	ASSERT_EQ_INT(hc_oci_index_select(&m, &p, &d, &e), -ENOENT);
+	ASSERT_TRUE(strstr(e.message, "no image for platform linux/arm64 (available: linux/amd64)") !=
+		    NULL);
+	hc_oci_manifest_free(&m);
+}
+
 int main(void)
 {
 	RUN(parse_oci_manifest);
@@ -289,5 +315,6 @@ int main(void)
 	RUN(parse_rejects);
 	RUN(parse_bounds);
 	RUN(parse_config);
+	RUN(defect_12_nested_index_selected);
 	return test_summary();
 }
