@@ -21,6 +21,8 @@
 #define GUEST_AGENT_VERSION "hotcell-init 0.1"
 #define GUEST_MAX_VOLUMES 16
 #define GUEST_MAX_GROUPS 256
+/* Detached commands write their output to GUEST_LOG_DIR/exec-<pid>.log. */
+#define GUEST_LOG_DIR "/var/log/hotcell"
 
 extern bool guest_debug;
 
@@ -59,10 +61,12 @@ struct guest_proc {
 };
 
 struct guest_exec_opts {
-	const char *etc; /* where passwd and group are ("/etc") */
+	const char *etc;     /* where passwd and group are ("/etc") */
+	const char *log_dir; /* where a detached command's exec-<pid>.log goes */
 };
 
-/* Starts the command of e. On failure fills *err (reason and message) and returns -errno. */
+/* Starts the command of e (a DETACH one with stdin /dev/null and its output in
+ * o->log_dir/exec-<pid>.log). On failure fills *err (reason and message), returns -errno. */
 int guest_exec_start(const struct hc_proto_exec *e, const struct guest_exec_opts *o,
 		     struct guest_proc *ret, struct hc_proto_error *err) _must_check_;
 
@@ -80,6 +84,8 @@ struct guest_agent_opts {
 	int listen_fd; /* vsock listener (HC_BOOT_VSOCK_PORT_LISTEN) or -1 */
 	const char *result_path;
 	const char *etc;
+	const char *log_dir; /* GUEST_LOG_DIR, or another in test mode */
+	bool test_mode;	     /* RESEED leaves the clock alone and credits no entropy */
 };
 
 /* Serves requests until SHUTDOWN or the channel closes; kills and reaps what still runs.

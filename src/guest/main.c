@@ -86,7 +86,7 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: hotcell-init                  (PID 1 in a hotcell VM)\n"
 			"       hotcell-init --serve-fd N [--result-path PATH] [--etc DIR] "
-			"[--debug]\n"
+			"[--log-dir DIR] [--debug]\n"
 			"       hotcell-init --check-cmdline CMDLINE\n"
 			"       hotcell-init --version\n");
 	return 2;
@@ -109,7 +109,9 @@ static int serve_fd_mode(int argc, char **argv)
 				     .chan_fd = -1,
 				     .listen_fd = -1,
 				     .result_path = HC_BOOT_RESULT_PATH,
-				     .etc = "/etc"};
+				     .etc = "/etc",
+				     .log_dir = GUEST_LOG_DIR,
+				     .test_mode = true};
 	char *end;
 
 	for (int i = 1; i < argc; i++) {
@@ -122,6 +124,8 @@ static int serve_fd_mode(int argc, char **argv)
 			o.result_path = argv[++i];
 		} else if (hc_streq(argv[i], "--etc") && i + 1 < argc) {
 			o.etc = argv[++i];
+		} else if (hc_streq(argv[i], "--log-dir") && i + 1 < argc) {
+			o.log_dir = argv[++i];
 		} else if (hc_streq(argv[i], "--debug")) {
 			guest_debug = true;
 		} else {
@@ -138,7 +142,8 @@ static int serve_fd_mode(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	struct guest_boot_cfg cfg;
-	struct guest_agent_opts o = {.result_path = HC_BOOT_RESULT_PATH, .etc = "/etc"};
+	struct guest_agent_opts o = {
+		.result_path = HC_BOOT_RESULT_PATH, .etc = "/etc", .log_dir = GUEST_LOG_DIR};
 	char msg[512];
 	int r;
 

@@ -428,7 +428,7 @@ TEST(sequential_execs)
 	ASSERT_EQ_INT(session_end(&s), 0);
 }
 
-TEST(busy_and_invalid)
+TEST(id_in_use_and_invalid)
 {
 	struct hc_error err = {0};
 	struct session s;
@@ -438,10 +438,12 @@ TEST(busy_and_invalid)
 	ASSERT_OK(session_start(&s, &err), &err);
 	const char *argv[] = {"sh", "-c", "sleep 1", NULL};
 	ASSERT_EQ_INT(ac_send_exec(&s.c, argv, "", "", 0, 0), 0);
+	/* The same id again: refused on that id, the running command is not disturbed. */
 	ASSERT_EQ_INT(ac_send_exec(&s.c, argv, "", "", 0, 0), 0);
 	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
-	ASSERT_TRUE(o.got_error);
-	ASSERT_EQ_INT(o.error.reason, HC_EXEC_ERR_BUSY);
+	ASSERT_TRUE(o.got_started && o.got_error);
+	ASSERT_EQ_INT(o.error.reason, HC_EXEC_ERR_INVALID);
+	ASSERT_TRUE(strstr(o.error.message, "in use") != NULL);
 	outcome_free(&o);
 	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
 	ASSERT_TRUE(o.got_exit && o.exit.code == 0);
@@ -601,7 +603,7 @@ int main(void)
 	RUN(timeout_kills);
 	RUN(result_json);
 	RUN(sequential_execs);
-	RUN(busy_and_invalid);
+	RUN(id_in_use_and_invalid);
 	RUN(malformed_stream_ends_agent);
 	RUN(eof_kills_running_command);
 	RUN(users_from_image_files);
