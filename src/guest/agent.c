@@ -45,9 +45,9 @@ enum stream_kind { S_FREE, S_EXEC, S_PUT, S_GET };
 struct stream {
 	enum stream_kind kind;
 	uint32_t id;
-	uint32_t sent;	 /* data sent to the host, not yet acknowledged */
-	uint32_t recv;	 /* data received from the host, not yet acknowledged by us */
-	uint32_t ack;	 /* of recv: consumed, to acknowledge */
+	uint32_t sent; /* data sent to the host, not yet acknowledged */
+	uint32_t recv; /* data received from the host, not yet acknowledged by us */
+	uint32_t ack;  /* of recv: consumed, to acknowledge */
 	bool cancelled;
 
 	/* S_EXEC */
@@ -249,8 +249,8 @@ static void stream_fail(struct agent *a, struct stream *s, const struct hc_proto
 	stream_free(a, s);
 }
 
-static void stream_failf(struct agent *a, struct stream *s, uint32_t reason, const char *fmt,
-			 ...) _printf_(4, 5);
+static void stream_failf(struct agent *a, struct stream *s, uint32_t reason, const char *fmt, ...)
+	_printf_(4, 5);
 static void stream_failf(struct agent *a, struct stream *s, uint32_t reason, const char *fmt, ...)
 {
 	struct hc_proto_error e = {.reason = reason};
@@ -509,7 +509,8 @@ static void finish_command(struct agent *a, struct stream *s)
 			return; /* the host has not acknowledged enough: go on after a WINDOW */
 		/* Empty for now: what a leftover background process may still write later is
 		 * not waited for. */
-		if ((s->proc.out_fd < 0 || r1 == -EAGAIN) && (s->proc.err_fd < 0 || r2 == -EAGAIN)) {
+		if ((s->proc.out_fd < 0 || r1 == -EAGAIN) &&
+		    (s->proc.err_fd < 0 || r2 == -EAGAIN)) {
 			close_fd(&s->proc.out_fd);
 			close_fd(&s->proc.err_fd);
 		}
@@ -674,10 +675,9 @@ static void reseed(struct agent *a, const struct hc_proto_frame *f)
 {
 	struct hc_proto_reseed q;
 	struct timespec ts;
-	struct {
-		struct rand_pool_info info;
-		uint8_t buf[HC_PROTO_SEED_MAX];
-	} pool;
+	/* struct rand_pool_info ends in a flexible array: room for the largest seed. */
+	uint32_t pool_buf[(sizeof(struct rand_pool_info) + HC_PROTO_SEED_MAX) / 4 + 1];
+	struct rand_pool_info *pool = (struct rand_pool_info *)pool_buf;
 	int fd;
 
 	if (hc_proto_reseed_decode(f, &q) < 0) {
@@ -694,11 +694,11 @@ static void reseed(struct agent *a, const struct hc_proto_frame *f)
 	}
 	/* Entropy alone only feeds the input pool (Linux 6.1): the reseed makes the CRNG use it
 	 * now, so two clones of one snapshot read different bytes from here on. */
-	pool.info.entropy_count = a->o->test_mode ? 0 : (int)(q.seed_len * 8);
-	pool.info.buf_size = (int)q.seed_len;
-	memcpy(pool.buf, q.seed, q.seed_len);
+	pool->entropy_count = a->o->test_mode ? 0 : (int)(q.seed_len * 8);
+	pool->buf_size = (int)q.seed_len;
+	memcpy(pool->buf, q.seed, q.seed_len);
 	fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || ioctl(fd, RNDADDENTROPY, &pool) < 0 || ioctl(fd, RNDRESEEDCRNG) < 0) {
+	if (fd < 0 || ioctl(fd, RNDADDENTROPY, pool) < 0 || ioctl(fd, RNDRESEEDCRNG) < 0) {
 		send_error(a, HC_PROTO_STREAM_VM, HC_EXEC_ERR_INTERNAL, "reseed the RNG: %s",
 			   strerror(errno));
 		if (fd >= 0)
@@ -706,7 +706,7 @@ static void reseed(struct agent *a, const struct hc_proto_frame *f)
 		return;
 	}
 	close(fd);
-	explicit_bzero(pool.buf, sizeof(pool.buf));
+	explicit_bzero(pool_buf, sizeof(pool_buf));
 	guest_dbg("reseeded (%zu bytes), clock set", q.seed_len);
 	if (hc_proto_frame_append(&a->out, HC_FRAME_DONE, HC_PROTO_STREAM_VM, NULL, 0) < 0)
 		guest_log("cannot queue the done frame");

@@ -265,7 +265,8 @@ int guest_exec_start(const struct hc_proto_exec *e, const struct guest_exec_opts
 			/* A detached command's output goes to its own log, named by its pid. */
 			devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 			snprintf(log, sizeof(log), "%s/exec-%d.log", o->log_dir, (int)getpid());
-			lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+			lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
+				   0640);
 			if (devnull < 0 || lfd < 0 || dup3(lfd, out[1], O_CLOEXEC) < 0 ||
 			    dup3(lfd, errp[1], O_CLOEXEC) < 0)
 				child_fail(ep[1], 4, errno);

@@ -30,10 +30,10 @@ extern bool guest_debug;
 void guest_log(const char *fmt, ...) _printf_(1, 2);
 /* Debug lines carry the guest's CLOCK_BOOTTIME, to see where boot time goes. */
 void guest_log_debug(const char *fmt, ...) _printf_(1, 2);
-#define guest_dbg(...)                                                                       \
-	do {                                                                                 \
-		if (guest_debug)                                                             \
-			guest_log_debug(__VA_ARGS__);                                        \
+#define guest_dbg(...)                                                                             \
+	do {                                                                                       \
+		if (guest_debug)                                                                   \
+			guest_log_debug(__VA_ARGS__);                                              \
 	} while (0)
 
 /* ---- users.c ---- */
@@ -54,9 +54,9 @@ int guest_user_resolve(const char *etc, const char *spec, struct guest_user *ret
 /* ---- exec.c ---- */
 
 struct guest_proc {
-	pid_t pid;   /* also the process group and session id */
-	int in_fd;   /* write end of the command's stdin, -1 when stdin is /dev/null */
-	int out_fd;  /* read ends, non-blocking */
+	pid_t pid;  /* also the process group and session id */
+	int in_fd;  /* write end of the command's stdin, -1 when stdin is /dev/null */
+	int out_fd; /* read ends, non-blocking */
 	int err_fd;
 };
 
@@ -73,7 +73,7 @@ int guest_exec_start(const struct hc_proto_exec *e, const struct guest_exec_opts
 /* ---- agent.c ---- */
 
 enum guest_chan_kind {
-	GUEST_CHAN_FD,     /* test mode: a socket or pipe given on the command line */
+	GUEST_CHAN_FD,	   /* test mode: a socket or pipe given on the command line */
 	GUEST_CHAN_SERIAL, /* virtio-serial port: HUP means the host went away */
 	GUEST_CHAN_VSOCK,  /* AF_VSOCK: a reset (restore) waits for the host to reconnect */
 };
@@ -104,7 +104,7 @@ struct guest_volume {
 };
 
 struct guest_boot_cfg {
-	char root[16];    /* "virtiofs" | "block" */
+	char root[16];	  /* "virtiofs" | "block" */
 	char channel[16]; /* "serial" | "vsock" */
 	char hostname[65];
 	struct guest_volume vols[GUEST_MAX_VOLUMES];
@@ -116,8 +116,7 @@ struct guest_boot_cfg {
 int guest_boot_parse_cmdline(const char *cmdline, struct guest_boot_cfg *ret, char *msg,
 			     size_t msglen) _must_check_;
 /* Sets up everything up to the switched root; msg says what failed. */
-int guest_boot_setup(bool pid1, struct guest_boot_cfg *cfg, char *msg, size_t msglen)
-	_must_check_;
+int guest_boot_setup(bool pid1, struct guest_boot_cfg *cfg, char *msg, size_t msglen) _must_check_;
 /* Opens the agent channel of cfg (bounded wait for the device or the host). */
 int guest_boot_channel(const struct guest_boot_cfg *cfg, struct guest_agent_opts *o, char *msg,
 		       size_t msglen) _must_check_;

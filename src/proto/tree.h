@@ -30,8 +30,8 @@ int hc_tree_fail(struct hc_proto_error *err, int errnum, const char *path);
 struct hc_tree_writer;
 /* dest: the exact destination of the top entry (absolute in the guest; any path on the
  * host). Its parent directory must exist. */
-int hc_tree_writer_new(const char *dest, struct hc_tree_writer **ret, struct hc_proto_error *err)
-	_must_check_;
+int hc_tree_writer_new(const char *dest, struct hc_tree_writer **ret,
+		       struct hc_proto_error *err) _must_check_;
 /* The next entry: the first is the top (relpath ""), the others lie below a directory top. */
 int hc_tree_writer_entry(struct hc_tree_writer *w, const struct hc_proto_entry *e,
 			 struct hc_proto_error *err) _must_check_;
@@ -47,8 +47,8 @@ void hc_tree_writer_free(struct hc_tree_writer *w);
 
 struct hc_tree_reader;
 /* src: a regular file, a directory, or a symlink to one of them (the top is followed). */
-int hc_tree_reader_new(const char *src, struct hc_tree_reader **ret, struct hc_proto_error *err)
-	_must_check_;
+int hc_tree_reader_new(const char *src, struct hc_tree_reader **ret,
+		       struct hc_proto_error *err) _must_check_;
 /* 1: the next entry is in *ret (a file's content comes from hc_tree_reader_read() before the
  * next call); 0: no more entries (send END); <0 error. Below the top, symlinks are entries,
  * never followed; sockets, FIFOs and devices are skipped. */
