@@ -274,11 +274,12 @@ static int pull(struct hc_store *store, const char *refstr, const struct hc_pull
 			dup = strcmp(jobs[j].digest, d->digest) == 0;
 		if (dup)
 			continue;
-		/* What is reused is checked: its size always, its content with --verify. A
-		 * damaged blob is fetched again, and its commit replaces it. */
+		/* What is reused is checked: its size always, its content with --verify (and
+		 * always for the config, which is small). A damaged blob is fetched again, and
+		 * its commit replaces it. */
 		struct hc_error ce = {0};
-		int c = hc_oci_store_check_blob(store, d->digest, d->size, opts && opts->verify,
-						&ce);
+		int c = hc_oci_store_check_blob(store, d->digest, d->size,
+						i == 0 || (opts && opts->verify), &ce);
 		if (c == 0) {
 			hc_debug("blob %s: already in the store", d->digest);
 			if (opts && opts->progress)

@@ -327,6 +327,12 @@ store_check defect_3_plain_pull_did_not_read 1
 hc_pull defect_3_pull_verify_repairs 0 --verify "$REG_ADDR/team/tool:v1"
 expect_eq defect_3_verify_content "$(sha256sum <"$blob")" "$good"
 store_check defect_3_check_after_verify 0
+# the config is small: a plain pull checks its content too
+cfgd=$(jq -r '.config.digest' "$HOTCELL_HOME/store/blobs/sha256/${d_v1#sha256:}")
+printf 'X' | dd of="$HOTCELL_HOME/store/blobs/sha256/${cfgd#sha256:}" bs=1 seek=3 conv=notrunc status=none
+store_check defect_3_check_altered_config 1 "config: blob $cfgd does not match its digest"
+hc_pull defect_3_plain_pull_repairs_config 0 "$REG_ADDR/team/tool:v1"
+store_check defect_3_check_after_config_repair 0
 if [ -z "$(find "$HOTCELL_HOME" -name '.tmp-*')" ]; then pass defect_3_no_temps; else fail defect_3_no_temps "$(find "$HOTCELL_HOME" -name '.tmp-*')"; fi
 
 # --- a full disk: a 600 KiB tmpfs cannot hold the ~1 MB busybox layer
