@@ -342,6 +342,19 @@ HC_EXPORT int hc_pvm_copy_out(const char *ref, const char *guest_path, const cha
 
 HC_EXPORT int hc_pvm_pause(const char *ref, struct hc_error *err);
 HC_EXPORT int hc_pvm_resume(const char *ref, struct hc_error *err);
+
+/* Snapshots the VM into dir (docs/snapshots.md): created when missing (an older snapshot there
+ * is replaced; anything else is refused), the VM paused for the save and resumed after unless
+ * leave_paused (a paused VM stays paused). Restore it with hc_pvm_create's restore_dir. A VM
+ * that cannot be snapshotted (libkrun; a directory rootfs or -v; QEMU with the vsock channel)
+ * is refused with the reason before it is paused. */
+HC_EXPORT int hc_pvm_snapshot(const char *ref, const char *dir, bool leave_paused,
+			      struct hc_error *err);
+/* count new VMs (1..64) from one snapshot of the VM, each running with its own id (written to
+ * ret_ids[0..count-1]), the guest's memory shared copy-on-write where the VMM allows (QEMU,
+ * Firecracker). All or nothing: on failure the ones already made are removed. */
+HC_EXPORT int hc_pvm_fork(const char *ref, unsigned count, char (*ret_ids)[HC_PVM_ID_LEN + 1],
+			  struct hc_error *err);
 /* SHUTDOWN to the guest, then the VM is ended after grace_s (<= 0: 10 s). The VM stays
  * listed as stopped until removed. Stopping a stopped or dead VM is a no-op. */
 HC_EXPORT int hc_pvm_stop(const char *ref, double grace_s, struct hc_error *err);

@@ -23,6 +23,9 @@ static const char vm_usage[] =
 	"  vm inspect VM\n"
 	"  vm logs VM\n"
 	"  vm pause VM | vm resume VM | vm stop [--time S] VM\n"
+	"  vm snapshot [--leave-paused] VM DIR\n"
+	"  vm restore [--name NAME] DIR  prints the new VM's id\n"
+	"  vm fork [--count N] VM        prints N new ids, one a line\n"
 	"  vm rm [-f] VM...\n"
 	"  vm prune\n"
 	"\n"
@@ -270,6 +273,77 @@ static int vm_rm(int argc, char **argv)
 	return status;
 }
 
+/* ---- snapshot, restore, fork (docs/snapshots.md) ---- */
+
+static int vm_snapshot(int argc, char **argv)
+{
+	struct hc_error err = {0};
+	bool leave = false;
+	int i = 1;
+
+	if (i < argc && hc_streq(argv[i], "--leave-paused")) {
+		leave = true;
+		i++;
+	}
+	if (argc - i != 2)
+		return hc_cli_failf("usage: hotcell vm snapshot [--leave-paused] VM DIR");
+	return hc_pvm_snapshot(argv[i], argv[i + 1], leave, &err) < 0 ? hc_cli_fail(&err) : 0;
+}
+
+static int vm_restore(int argc, char **argv)
+{
+	struct hc_pvm_create_opts o = {0};
+	struct hc_error err = {0};
+	char id[HC_PVM_ID_LEN + 1];
+	int i = 1;
+
+	if (i + 1 < argc && hc_streq(argv[i], "--name")) {
+		o.name = argv[i + 1];
+		i += 2;
+	} else if (i < argc && hc_startswith(argv[i], "--name=")) {
+		o.name = argv[i] + strlen("--name=");
+		i++;
+	}
+	if (argc - i != 1)
+		return hc_cli_failf("usage: hotcell vm restore [--name NAME] DIR");
+	o.restore_dir = argv[i];
+	if (hc_pvm_create(NULL, &o, id, &err) < 0)
+		return hc_cli_fail(&err);
+	puts(id);
+	return 0;
+}
+
+static int vm_fork(int argc, char **argv)
+{
+	struct hc_error err = {0};
+	unsigned long n = 1;
+	char *end;
+	int i = 1;
+
+	if (i + 1 < argc && (hc_streq(argv[i], "--count") || hc_streq(argv[i], "-n"))) {
+		errno = 0;
+		n = strtoul(argv[i + 1], &end, 10);
+		if (errno || *end || !*argv[i + 1] || n < 1 || n > 64)
+			return hc_cli_failf(
+				"vm fork: --count must be a number from 1 to 64, not '%s'",
+				argv[i + 1]);
+		i += 2;
+	}
+	if (argc - i != 1)
+		return hc_cli_failf("usage: hotcell vm fork [--count N] VM");
+	char(*ids)[HC_PVM_ID_LEN + 1] = calloc(n, sizeof(*ids));
+	if (!ids)
+		return hc_cli_failf("vm fork: out of memory");
+	if (hc_pvm_fork(argv[i], (unsigned)n, ids, &err) < 0) {
+		free(ids);
+		return hc_cli_fail(&err);
+	}
+	for (unsigned long k = 0; k < n; k++)
+		puts(ids[k]);
+	free(ids);
+	return 0;
+}
+
 static int vm_prune(int argc, char **argv)
 {
 	struct hc_error err = {0};
@@ -288,9 +362,19 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } vm_commands[] = {
-	{"create", vm_create}, {"ls", vm_ls},	    {"list", vm_ls},	   {"inspect", vm_inspect},
-	{"logs", vm_logs},     {"pause", vm_pause}, {"resume", vm_resume}, {"stop", vm_stop},
-	{"rm", vm_rm},	       {"prune", vm_prune},
+	{"create", vm_create},
+	{"ls", vm_ls},
+	{"list", vm_ls},
+	{"inspect", vm_inspect},
+	{"logs", vm_logs},
+	{"pause", vm_pause},
+	{"resume", vm_resume},
+	{"stop", vm_stop},
+	{"rm", vm_rm},
+	{"prune", vm_prune},
+	{"snapshot", vm_snapshot},
+	{"restore", vm_restore},
+	{"fork", vm_fork},
 };
 
 int hc_cli_vm(int argc, char **argv)

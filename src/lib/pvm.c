@@ -15,6 +15,7 @@
 #include "lib/image.h"
 #include "lib/paths.h"
 #include "lib/pvm.h"
+#include "lib/snapshot.h"
 #include "lib/runopts.h"
 
 extern char **environ;
@@ -345,9 +346,11 @@ static int reserve(const struct hc_pvm_create_opts *o, char *id, char *dir, size
 		r = hc_error_errno(err, -errno, "mkdir %s", dir);
 		goto out;
 	}
-	cj = json_pack("{s:o,s:s?,s:f,s:f,s:s?}", "options",
-		       hc_runopts_to_json(o->run, HC_RUNOPT_VM), "name", o->name, "idle_timeout",
-		       o->idle_timeout_s, "lifetime", o->lifetime_s, "restore", o->restore_dir);
+	cj = json_pack("{s:s?,s:f,s:f,s:s?}", "name", o->name, "idle_timeout", o->idle_timeout_s,
+		       "lifetime", o->lifetime_s, "restore", o->restore_dir);
+	/* A restore without run options takes the snapshot's. */
+	if (cj && o->run)
+		json_object_set_new(cj, "options", hc_runopts_to_json(o->run, HC_RUNOPT_VM));
 	data = cj ? json_dumps(cj, JSON_INDENT(2)) : NULL;
 	if (!data) {
 		r = hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
@@ -496,6 +499,22 @@ HC_EXPORT int hc_pvm_create(struct hc_store *store, const struct hc_pvm_create_o
 				     o->name);
 	if (o->idle_timeout_s < 0 || o->lifetime_s < 0)
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "negative timeout");
+	/* A snapshot that cannot be restored is said here, before a supervisor starts; the
+	 * supervisor gets its absolute path (it runs elsewhere). */
+	struct hc_pvm_create_opts ro;
+	char snapdir[HC_PATH_MAX];
+	if (o->restore_dir) {
+		struct hc_lib_snapshot *snap = NULL;
+
+		r = hc_lib_snapshot_open(o->restore_dir, &snap, err);
+		if (r < 0)
+			return r;
+		snprintf(snapdir, sizeof(snapdir), "%s", snap->dir);
+		hc_lib_snapshot_close(snap);
+		ro = *o;
+		ro.restore_dir = snapdir;
+		o = &ro;
+	}
 	r = hc_lib_vmd_find(vmd, sizeof(vmd), err);
 	if (r < 0)
 		return r;
@@ -606,6 +625,89 @@ HC_EXPORT int hc_pvm_pause(const char *ref, struct hc_error *err)
 HC_EXPORT int hc_pvm_resume(const char *ref, struct hc_error *err)
 {
 	return simple_call(ref, "resume", err);
+}
+
+/* ---- snapshot, fork (lib/snapshot.h, docs/snapshots.md) ---- */
+
+HC_EXPORT int hc_pvm_snapshot(const char *ref, const char *dir, bool leave_paused,
+			      struct hc_error *err)
+{
+	char id[HC_PVM_ID_LEN + 1], abs[HC_PATH_MAX], cwd[HC_PATH_MAX];
+	int r;
+
+	if (!dir || !*dir)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "snapshot: no directory");
+	r = hc_pvm_resolve(ref, id, err);
+	if (r < 0)
+		return r;
+	/* The supervisor has its own working directory: it gets an absolute path. */
+	if (dir[0] == '/')
+		r = hc_path_fmt(abs, sizeof(abs), err, "%s", dir);
+	else if (!getcwd(cwd, sizeof(cwd)))
+		r = hc_error_errno(err, -errno, "getcwd");
+	else
+		r = hc_path_fmt(abs, sizeof(abs), err, "%s/%s", cwd, dir);
+	if (r < 0)
+		return r;
+	return hc_pvm_ctl_call(id,
+			       json_pack("{s:s,s:s,s:b}", "op", "snapshot", "dir", abs,
+					 "leave_paused", leave_paused),
+			       NULL, err);
+}
+
+HC_EXPORT int hc_pvm_fork(const char *ref, unsigned count, char (*ret_ids)[HC_PVM_ID_LEN + 1],
+			  struct hc_error *err)
+{
+	char id[HC_PVM_ID_LEN + 1], dir[HC_PATH_MAX];
+	json_t *reply = NULL;
+	unsigned made = 0;
+	int r;
+
+	if (count < 1 || count > HC_PVM_DEFAULT_MAX)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "fork: --count must be 1..%d",
+				     HC_PVM_DEFAULT_MAX);
+	r = hc_pvm_resolve(ref, id, err);
+	if (r < 0)
+		return r;
+	r = hc_pvm_ctl_call(id, json_pack("{s:s}", "op", "fork"), &reply, err);
+	if (r < 0)
+		return hc_error_prefix(err, "fork");
+	r = hc_path_fmt(dir, sizeof(dir), err, "%s",
+			json_string_value(json_object_get(reply, "dir"))
+				? json_string_value(json_object_get(reply, "dir"))
+				: "");
+	json_decref(reply);
+	if (r < 0 || !dir[0] || hc_path_exists(dir) == false) {
+		if (r >= 0)
+			r = hc_error_setk(err, -EPROTO, HC_EK_INTERNAL,
+					  "fork: the supervisor named no snapshot");
+		return r;
+	}
+	for (; made < count; made++) {
+		struct hc_pvm_create_opts co = {.restore_dir = dir};
+
+		r = hc_pvm_create(NULL, &co, ret_ids[made], err);
+		if (r < 0)
+			break;
+	}
+	/* The forks map the memory copy-on-write: its name can go now (docs/snapshots.md). */
+	{
+		struct hc_error e = {0};
+
+		if (hc_path_rm_rf(dir, &e) < 0)
+			hc_warn("fork: cannot remove %s: %s", dir, e.message);
+	}
+	if (r < 0) {
+		/* All or nothing. */
+		for (unsigned i = 0; i < made; i++) {
+			struct hc_error e = {0};
+
+			if (hc_pvm_remove(ret_ids[i], true, &e) < 0)
+				hc_warn("fork: cannot remove %.12s: %s", ret_ids[i], e.message);
+		}
+		return hc_error_prefix(err, "fork (%u of %u made, removed again)", made, count);
+	}
+	return 0;
 }
 
 static int stop_id(const char *id, double grace_s, struct hc_error *err)

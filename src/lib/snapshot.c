@@ -242,14 +242,14 @@ static int write_meta(struct hc_vm *vm, const char *adir, const struct hc_lib_sn
 		if (vm->spec.rootfs_disk)
 			json_object_set_new(files, "disk", file_id(vm->spec.rootfs_disk));
 	}
-	json_auto_t *m =
-		spec && files
-			? json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "format",
-				    HC_LIB_SNAPSHOT_FORMAT, "backend", vm->ops->name, "created",
-				    created, "hotcell", hc_version(), "image",
-				    o && o->image ? o->image : "", "digest",
-				    o && o->digest ? o->digest : "", "spec", spec, "files", files)
-			: NULL;
+	json_auto_t *m = spec && files
+				 ? json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:O?}",
+					     "format", HC_LIB_SNAPSHOT_FORMAT, "backend",
+					     vm->ops->name, "created", created, "hotcell",
+					     hc_version(), "image", o && o->image ? o->image : "",
+					     "digest", o && o->digest ? o->digest : "", "spec",
+					     spec, "files", files, "options", o ? o->options : NULL)
+				 : NULL;
 	if (!m) {
 		if (!spec || !files) {
 			json_decref(spec);
@@ -491,6 +491,12 @@ int hc_lib_snapshot_open(const char *dir, struct hc_lib_snapshot **ret, struct h
 		 json_string_value(json_object_get(m, "digest")));
 	snprintf(s->created, sizeof(s->created), "%s",
 		 json_string_value(json_object_get(m, "created")));
+	v = json_object_get(m, "options");
+	if (v && !json_is_object(v) && !json_is_null(v)) {
+		r = corrupt(err, dir, "options");
+		goto fail;
+	}
+	s->options = json_is_object(v) ? v : NULL;
 	r = hc_lib_snapshot_spec_parse(json_object_get(m, "spec"), &s->spec, &s->volumes, &s->ports,
 				       err);
 	if (r < 0) {

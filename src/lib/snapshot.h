@@ -28,6 +28,9 @@
 struct hc_lib_snapshot_origin {
 	const char *image;  /* normalised image reference, or NULL/"" (--rootfs) */
 	const char *digest; /* manifest digest, or NULL/"" */
+	/* The options the VM was created with (a JSON object, e.g. the supervisor's run
+	 * options: exec defaults), kept as "options" for the restored VM; NULL: none. */
+	json_t *options;
 };
 
 /* Saves vm into dir (created when missing; an existing snapshot there is replaced, any other
@@ -50,6 +53,7 @@ struct hc_lib_snapshot {
 	char digest[80];
 	char created[40];
 	json_t *meta;		   /* snapshot.json, which the spec's strings point into */
+	json_t *options;	   /* the origin\'s options (borrowed from meta), or NULL */
 	struct hc_volume *volumes; /* spec.volumes */
 	struct hc_port *ports;	   /* spec.ports */
 };

@@ -93,10 +93,60 @@ static int vmd_boot_image(struct vmd *v, struct hc_error *err)
 	return hc_lib_boot_hello(&v->boot, v->sig_fd, &v->agent, &hello, err);
 }
 
+/* The snapshotted VM's image, under its shared lock (so rmi does not remove the disk the
+ * restored guest reads) and with its config (exec defaults), when it is still in the store as
+ * the same digest; otherwise the VM runs on without (the disk was checked on open). */
+static void restore_image(struct vmd *v)
+{
+	struct hc_run_opts o = v->ro.o;
+	struct hc_error e = {0};
+
+	if (!v->ro.o.image || !v->snap->digest[0])
+		return;
+	o.pull = HC_PULL_NEVER;
+	if (hc_store_open(NULL, &v->store, &e) < 0 ||
+	    hc_lib_image_resolve(v->store, &o, &v->boot.image, &e) < 0 ||
+	    !hc_streq(v->boot.image.digest, v->snap->digest) ||
+	    hc_lib_image_prepare(v->store, &o, v->snap->spec.rootfs_mode == HC_ROOTFS_BLOCK,
+				 &v->boot.image, &e) < 0 ||
+	    (v->snap->spec.rootfs_disk &&
+	     !hc_streq(v->boot.image.disk, v->snap->spec.rootfs_disk))) {
+		hc_info("restore: image %s not held (%s)", v->snap->image,
+			e.message[0] ? e.message : "it now names another digest");
+		hc_lib_image_release(&v->boot.image);
+		v->boot.image = (struct hc_lib_image)HC_LIB_IMAGE_INIT;
+	}
+}
+
 int vmd_boot_restore(struct vmd *v, const char *dir, struct hc_error *err)
 {
-	return hc_error_setk(err, -EOPNOTSUPP, HC_EK_VM,
-			     "restoring a snapshot is not available in this build");
+	double ms = 0;
+	int r;
+
+	r = hc_lib_snapshot_open(dir, &v->snap, err);
+	if (r < 0)
+		return r;
+	/* The created VM's options (exec defaults), unless create.json brought its own. */
+	if (!json_object_get(v->create, "options") && v->snap->options) {
+		r = hc_runopts_from_json(&v->ro, HC_RUNOPT_VM, v->snap->options, NULL, err);
+		if (r < 0)
+			return hc_error_prefix(err, "snapshot '%s': options", dir);
+		json_object_set(v->create, "options", v->snap->options);
+	}
+	restore_image(v);
+	v->boot.spec = v->snap->spec;
+	v->boot.ops = v->snap->ops;
+	r = hc_lib_snapshot_restore(v->snap, &v->boot.vm, &v->agent, &ms, err);
+	if (r < 0)
+		return r;
+	fcntl(v->agent, F_SETFL, fcntl(v->agent, F_GETFL) | O_NONBLOCK);
+	/* What vm.json says of an image: the snapshot's, held or not. */
+	snprintf(v->boot.image.name, sizeof(v->boot.image.name), "%s", v->snap->image);
+	snprintf(v->boot.image.digest, sizeof(v->boot.image.digest), "%s", v->snap->digest);
+	json_object_set_new(v->rec, "restored_from", json_string(v->snap->dir));
+	json_object_set_new(v->rec, "restore_ms", json_real(ms));
+	hc_info("VM %.12s restored from %s in %.1f ms", v->id, v->snap->dir, ms);
+	return 0;
 }
 
 /* ---- ending it ---- */
@@ -289,6 +339,55 @@ static int op_stop(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_e
 	return 0;
 }
 
+/* {"dir": ABSOLUTE, "leave_paused": bool} -> {"ok", "ms"}: lib/snapshot.h. */
+static int op_snapshot(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_error *err)
+{
+	json_t *d = json_object_get(req, "dir"), *lp = json_object_get(req, "leave_paused");
+	bool was_paused = v->status == HC_PVM_PAUSED;
+	struct hc_lib_snapshot_origin o = {
+		.image = v->boot.image.name,
+		.digest = v->boot.image.digest,
+		.options = json_object_get(v->create, "options"),
+	};
+	double ms = 0;
+	int r;
+
+	if (!json_is_string(d) || json_string_value(d)[0] != '/' || (lp && !json_is_boolean(lp)))
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+				     "snapshot: needs an absolute \"dir\" and a boolean "
+				     "\"leave_paused\"");
+	r = hc_lib_snapshot_save(v->boot.vm, json_string_value(d), &o, was_paused, json_is_true(lp),
+				 &ms, err);
+	if (r < 0)
+		return r;
+	if (json_is_true(lp) && !was_paused) {
+		v->status = HC_PVM_PAUSED;
+		vmd_record_save(v);
+	}
+	client_reply(c, json_pack("{s:b,s:f}", "ok", 1, "ms", ms));
+	return 0;
+}
+
+/* {} -> {"ok", "dir", "ms"}: a snapshot into a private temp dir, for the client to restore N
+ * times and remove (hc_pvm_fork). */
+static int op_fork(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_error *err)
+{
+	struct hc_lib_snapshot_origin o = {
+		.image = v->boot.image.name,
+		.digest = v->boot.image.digest,
+		.options = json_object_get(v->create, "options"),
+	};
+	char dir[HC_PATH_MAX];
+	double ms = 0;
+	int r;
+
+	r = hc_lib_snapshot_fork_save(v->boot.vm, &o, v->status == HC_PVM_PAUSED, dir, &ms, err);
+	if (r < 0)
+		return r;
+	client_reply(c, json_pack("{s:b,s:s,s:f}", "ok", 1, "dir", dir, "ms", ms));
+	return 0;
+}
+
 static const struct vmd_op {
 	const char *name;
 	/* Answers with client_reply (now, or later with c->waiting); a negative errno with err
@@ -296,10 +395,8 @@ static const struct vmd_op {
 	int (*fn)(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_error *err);
 	bool needs_running; /* refused while paused */
 } vmd_ops[] = {
-	{"ping", op_ping, false},
-	{"pause", op_pause, false},
-	{"resume", op_resume, false},
-	{"stop", op_stop, false},
+	{"ping", op_ping, false}, {"pause", op_pause, false},	    {"resume", op_resume, false},
+	{"stop", op_stop, false}, {"snapshot", op_snapshot, false}, {"fork", op_fork, false},
 };
 
 static const char *const *op_names(void)
@@ -669,6 +766,7 @@ out:
 	hc_closep(&v.listen_fd);
 	hc_store_close(v.store);
 	hc_runopts_free(&v.ro);
+	hc_lib_snapshot_close(v.snap);
 	json_decref(v.create);
 	json_decref(v.rec);
 	return status;

@@ -25,6 +25,7 @@
 #include "lib/boot.h"
 #include "lib/pvm.h"
 #include "lib/runopts.h"
+#include "lib/snapshot.h"
 
 struct vmd_client;
 
@@ -36,6 +37,7 @@ struct vmd {
 	struct hc_runopts ro;
 	struct hc_store *store;
 	struct hc_lib_boot boot;
+	struct hc_lib_snapshot *snap; /* restored: the snapshot boot.spec points into */
 	int agent; /* the connected agent channel, -1 when none */
 	int listen_fd;
 	char ctl_path[HC_PATH_MAX];
@@ -56,8 +58,8 @@ struct vmd {
 int vmd_main(const char *id, int ready_fd);
 
 /* Brings the VM up from a snapshot directory (create.json "restore"), instead of booting:
- * fills v->boot (spec, vm) and v->agent like a boot that reached HELLO. The snapshot helper
- * implements it (vm restore / fork); until then it refuses with the reason. */
+ * fills v->boot (spec, vm) and v->agent like a boot that reached HELLO, the guest reseeded
+ * (lib/snapshot.h). The options the snapshotted VM was created with come along. */
 int vmd_boot_restore(struct vmd *v, const char *dir, struct hc_error *err);
 
 /* Writes v->rec (with status) to vm.json; logs a failure. */
