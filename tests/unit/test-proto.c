@@ -2,9 +2,12 @@
 /* The wire protocol (docs/protocol.md): round trips, bounds, and rejection of malformed frames. */
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
+#include "core/path.h"
 #include "proto/boot.h"
 #include "proto/proto.h"
+#include "proto/tree.h"
 #include "test.h"
 
 /* The encoders take char * (the decoder allocates); literals are only read. */
@@ -375,6 +378,469 @@ TEST(volume_key_roundtrip)
 	hc_buf_free(&b);
 }
 
+/* Every truncation and every extension of a valid payload is refused. */
+static int decode_any(const struct hc_proto_frame *f)
+{
+	static struct hc_proto_file_req q;
+	static struct hc_proto_entry e;
+	struct hc_proto_reseed rs;
+	uint32_t v;
+
+	switch (f->type) {
+	case HC_FRAME_STARTED:
+		return hc_proto_started_decode(f, &v);
+	case HC_FRAME_WINDOW:
+		return hc_proto_window_decode(f, &v);
+	case HC_FRAME_FILE_PUT:
+		return hc_proto_put_decode(f, &q);
+	case HC_FRAME_FILE_GET:
+		return hc_proto_get_decode(f, &q);
+	case HC_FRAME_ENTRY:
+		return hc_proto_entry_decode(f, &e);
+	case HC_FRAME_RESEED:
+		return hc_proto_reseed_decode(f, &rs);
+	default:
+		return -1000;
+	}
+}
+
+static bool all_cuts_refused(const struct hc_proto_frame *f, size_t min_ok)
+{
+	uint8_t longer[HC_PROTO_HEADER_SIZE + 9000];
+
+	for (uint32_t n = 0; n < f->len; n++) {
+		struct hc_proto_frame g = *f;
+		g.len = n;
+		if (n < min_ok && decode_any(&g) != -EBADMSG)
+			return false;
+	}
+	if (f->len + 1 > sizeof(longer))
+		return true;
+	memcpy(longer, f->payload, f->len);
+	longer[f->len] = 0;
+	struct hc_proto_frame g = *f;
+	g.payload = longer;
+	g.len = f->len + 1;
+	/* RESEED's seed fills the rest: one byte more is a longer seed, not trailing junk. */
+	return f->type == HC_FRAME_RESEED || decode_any(&g) == -EBADMSG;
+}
+
+TEST(started_window_roundtrip)
+{
+	struct hc_buf b = HC_BUF_INIT(0);
+	struct hc_proto_frame f;
+	uint32_t v;
+
+	ASSERT_EQ_INT(hc_proto_started_encode(&b, 5, 4242), 0);
+	ASSERT_EQ_INT(parse_one(&b, &f), 1);
+	ASSERT_EQ_INT(f.stream, 5);
+	ASSERT_EQ_INT(hc_proto_started_decode(&f, &v), 0);
+	ASSERT_EQ_INT(v, 4242);
+	ASSERT_TRUE(all_cuts_refused(&f, f.len));
+	f.stream = 0; /* STARTED belongs to a request's stream */
+	ASSERT_EQ_INT(hc_proto_started_decode(&f, &v), -EBADMSG);
+	ASSERT_EQ_INT(hc_proto_started_encode(&b, 5, 0), -EINVAL);
+	ASSERT_EQ_INT(hc_proto_started_encode(&b, 5, 1u << 31), -EINVAL);
+	ASSERT_EQ_INT(hc_proto_started_encode(&b, 0, 1), -EINVAL);
+	const uint8_t zero[4] = {0};
+	f = (struct hc_proto_frame){
+		.type = HC_FRAME_STARTED, .stream = 1, .len = 4, .payload = zero};
+	ASSERT_EQ_INT(hc_proto_started_decode(&f, &v), -EBADMSG);
+
+	hc_buf_reset(&b);
+	ASSERT_EQ_INT(hc_proto_window_encode(&b, 9, HC_PROTO_WINDOW), 0);
+	ASSERT_EQ_INT(parse_one(&b, &f), 1);
+	ASSERT_EQ_INT(hc_proto_window_decode(&f, &v), 0);
+	ASSERT_EQ_INT(v, HC_PROTO_WINDOW);
+	ASSERT_TRUE(all_cuts_refused(&f, f.len));
+	ASSERT_EQ_INT(hc_proto_window_encode(&b, 9, 0), -EINVAL);
+	ASSERT_EQ_INT(hc_proto_window_encode(&b, 9, HC_PROTO_WINDOW + 1), -EINVAL);
+	ASSERT_EQ_INT(hc_proto_window_encode(&b, 0, 1), -EINVAL);
+	const uint8_t over[4] = {0, 0x10, 0, 1};
+	f = (struct hc_proto_frame){
+		.type = HC_FRAME_WINDOW, .stream = 1, .len = 4, .payload = over};
+	ASSERT_EQ_INT(hc_proto_window_decode(&f, &v), -EBADMSG);
+	f.payload = zero;
+	ASSERT_EQ_INT(hc_proto_window_decode(&f, &v), -EBADMSG);
+	f.type = HC_FRAME_STARTED; /* the wrong type */
+	ASSERT_EQ_INT(hc_proto_window_decode(&f, &v), -EBADMSG);
+	hc_buf_free(&b);
+}
+
+TEST(exec_v2_flags)
+{
+	struct hc_buf b = HC_BUF_INIT(0);
+	char *argv[] = {S("sleep"), S("9"), NULL};
+	struct hc_proto_exec e = {.flags = HC_EXEC_F_DETACH, .argv = argv, .argc = 2}, d;
+	struct hc_proto_frame f;
+
+	ASSERT_EQ_INT(hc_proto_exec_encode(&b, 3, &e), 0);
+	ASSERT_EQ_INT(parse_one(&b, &f), 1);
+	ASSERT_EQ_INT(hc_proto_exec_decode(&f, &d), 0);
+	ASSERT_EQ_INT(d.flags, HC_EXEC_F_DETACH);
+	hc_proto_exec_free(&d);
+	/* A detached command has no stdin, no result, no timeout. */
+	uint8_t *flags = (uint8_t *)b.data + HC_PROTO_HEADER_SIZE + 3;
+	*flags = HC_EXEC_F_DETACH | HC_EXEC_F_STDIN;
+	ASSERT_EQ_INT(hc_proto_exec_decode(&f, &d), -EBADMSG);
+	*flags = HC_EXEC_F_DETACH | HC_EXEC_F_RESULT;
+	ASSERT_EQ_INT(hc_proto_exec_decode(&f, &d), -EBADMSG);
+	*flags = HC_EXEC_F_DETACH;
+	((uint8_t *)b.data)[HC_PROTO_HEADER_SIZE + 7] = 1; /* timeout_ms 1 */
+	ASSERT_EQ_INT(hc_proto_exec_decode(&f, &d), -EBADMSG);
+	*flags = HC_EXEC_F_RESULT | HC_EXEC_F_STDIN; /* with a timeout: fine without DETACH */
+	ASSERT_EQ_INT(hc_proto_exec_decode(&f, &d), 0);
+	hc_proto_exec_free(&d);
+	*flags = 1u << 4;
+	ASSERT_EQ_INT(hc_proto_exec_decode(&f, &d), -EBADMSG);
+	*flags = 0;
+	f.stream = 0; /* an exec needs its own stream */
+	ASSERT_EQ_INT(hc_proto_exec_decode(&f, &d), -EBADMSG);
+	e.flags = HC_EXEC_F_DETACH | HC_EXEC_F_STDIN;
+	ASSERT_EQ_INT(hc_proto_exec_encode(&b, 3, &e), -EINVAL);
+	e.flags = HC_EXEC_F_DETACH;
+	e.timeout_ms = 5;
+	ASSERT_EQ_INT(hc_proto_exec_encode(&b, 3, &e), -EINVAL);
+	e.timeout_ms = 0;
+	ASSERT_EQ_INT(hc_proto_exec_encode(&b, 0, &e), -EINVAL);
+	hc_buf_free(&b);
+}
+
+TEST(paths)
+{
+	const char *good[] = {"/", "/a", "/a/b.c", "/tmp/x y/z", "/..a/b..", "/a/.b"};
+	const char *bad[] = {"",      "a",     "a/b", "/a/../b", "/..",
+			     "/a/..", "/a//b", "/a/", "/./a",	 "/a/."};
+	const char *rgood[] = {"", "a", "a/b", ".x", "x..", "a b/c"};
+	const char *rbad[] = {"/a", "a/", "a//b", "..", "a/..", ".", "./a", "a/./b"};
+
+	for (size_t i = 0; i < HC_ARRAY_SIZE(good); i++)
+		if (!hc_proto_path_valid(good[i]))
+			FAILF("refused %s", good[i]);
+	for (size_t i = 0; i < HC_ARRAY_SIZE(bad); i++)
+		if (hc_proto_path_valid(bad[i]))
+			FAILF("accepted %s", bad[i]);
+	for (size_t i = 0; i < HC_ARRAY_SIZE(rgood); i++)
+		if (!hc_proto_relpath_valid(rgood[i]))
+			FAILF("refused relative %s", rgood[i]);
+	for (size_t i = 0; i < HC_ARRAY_SIZE(rbad); i++)
+		if (hc_proto_relpath_valid(rbad[i]))
+			FAILF("accepted relative %s", rbad[i]);
+	static char longp[HC_PROTO_MAX_PATH + 2];
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[0] = '/';
+	ASSERT_TRUE(!hc_proto_path_valid(longp));
+	longp[HC_PROTO_MAX_PATH] = 0;
+	ASSERT_TRUE(hc_proto_path_valid(longp));
+}
+
+TEST(put_get_roundtrip)
+{
+	struct hc_buf b = HC_BUF_INIT(0);
+	static struct hc_proto_file_req q = {.path = "/tmp/dest dir"}, d;
+	struct hc_proto_frame f;
+
+	ASSERT_EQ_INT(hc_proto_put_encode(&b, 11, &q), 0);
+	ASSERT_EQ_INT(parse_one(&b, &f), 1);
+	ASSERT_EQ_INT(f.type, HC_FRAME_FILE_PUT);
+	ASSERT_EQ_INT(hc_proto_put_decode(&f, &d), 0);
+	ASSERT_EQ_STR(d.path, "/tmp/dest dir");
+	ASSERT_TRUE(all_cuts_refused(&f, f.len));
+	((uint8_t *)b.data)[HC_PROTO_HEADER_SIZE + 3] = 1; /* no flag is defined */
+	ASSERT_EQ_INT(hc_proto_put_decode(&f, &d), -EBADMSG);
+	q.flags = 1;
+	ASSERT_EQ_INT(hc_proto_put_encode(&b, 11, &q), -EINVAL);
+	q.flags = 0;
+	ASSERT_EQ_INT(hc_proto_put_encode(&b, 0, &q), -EINVAL);
+	snprintf(q.path, sizeof(q.path), "/a/../etc");
+	ASSERT_EQ_INT(hc_proto_put_encode(&b, 11, &q), -EINVAL);
+
+	hc_buf_reset(&b);
+	ASSERT_EQ_INT(hc_proto_get_encode(&b, 12, "/etc/hostname"), 0);
+	ASSERT_EQ_INT(parse_one(&b, &f), 1);
+	ASSERT_EQ_INT(hc_proto_get_decode(&f, &d), 0);
+	ASSERT_EQ_STR(d.path, "/etc/hostname");
+	ASSERT_TRUE(all_cuts_refused(&f, f.len));
+	ASSERT_EQ_INT(hc_proto_get_encode(&b, 12, "relative"), -EINVAL);
+	ASSERT_EQ_INT(hc_proto_get_encode(&b, 0, "/x"), -EINVAL);
+	/* Hand-made: a path with a NUL, a relative one, one over the limit. */
+	uint8_t p[16] = {0, 0, 0, 3, '/', 0, 'b'};
+	f = (struct hc_proto_frame){.type = HC_FRAME_FILE_GET, .stream = 1, .len = 7, .payload = p};
+	ASSERT_EQ_INT(hc_proto_get_decode(&f, &d), -EBADMSG);
+	p[4] = 'a', p[5] = '/';
+	ASSERT_EQ_INT(hc_proto_get_decode(&f, &d), -EBADMSG);
+	p[0] = 0xff;
+	ASSERT_EQ_INT(hc_proto_get_decode(&f, &d), -EBADMSG);
+	hc_buf_free(&b);
+}
+
+TEST(entry_roundtrip_and_rules)
+{
+	struct hc_buf b = HC_BUF_INIT(0);
+	static struct hc_proto_entry e, d;
+	struct hc_proto_frame f;
+
+	e = (struct hc_proto_entry){.kind = HC_ENTRY_FILE, .mode = 04755, .size = 1ull << 40};
+	snprintf(e.relpath, sizeof(e.relpath), "dir/file.bin");
+	ASSERT_EQ_INT(hc_proto_entry_encode(&b, 4, &e), 0);
+	ASSERT_EQ_INT(parse_one(&b, &f), 1);
+	ASSERT_EQ_INT(hc_proto_entry_decode(&f, &d), 0);
+	ASSERT_TRUE(d.kind == HC_ENTRY_FILE && d.mode == 04755 && d.size == 1ull << 40);
+	ASSERT_EQ_STR(d.relpath, "dir/file.bin");
+	ASSERT_EQ_STR(d.target, "");
+	ASSERT_TRUE(all_cuts_refused(&f, f.len));
+
+	hc_buf_reset(&b);
+	e = (struct hc_proto_entry){.kind = HC_ENTRY_SYMLINK};
+	snprintf(e.relpath, sizeof(e.relpath), "l");
+	snprintf(e.target, sizeof(e.target), "../../etc/passwd"); /* a target is just data */
+	ASSERT_EQ_INT(hc_proto_entry_encode(&b, 4, &e), 0);
+	ASSERT_EQ_INT(parse_one(&b, &f), 1);
+	ASSERT_EQ_INT(hc_proto_entry_decode(&f, &d), 0);
+	ASSERT_EQ_STR(d.target, "../../etc/passwd");
+
+	hc_buf_reset(&b);
+	e = (struct hc_proto_entry){.kind = HC_ENTRY_DIR, .mode = 0555};
+	ASSERT_EQ_INT(hc_proto_entry_encode(&b, 4, &e), 0); /* "" is the top */
+	ASSERT_EQ_INT(parse_one(&b, &f), 1);
+	ASSERT_EQ_INT(hc_proto_entry_decode(&f, &d), 0);
+	ASSERT_EQ_STR(d.relpath, "");
+
+	/* Fields that do not belong to the kind, bad kinds, modes and paths. */
+	struct hc_proto_entry bad[] = {
+		{.kind = 0},
+		{.kind = 4},
+		{.kind = HC_ENTRY_FILE, .mode = 010644},
+		{.kind = HC_ENTRY_FILE, .target = "x"},
+		{.kind = HC_ENTRY_DIR, .size = 1},
+		{.kind = HC_ENTRY_DIR, .target = "x"},
+		{.kind = HC_ENTRY_SYMLINK},
+		{.kind = HC_ENTRY_SYMLINK, .target = "x", .mode = 0777},
+		{.kind = HC_ENTRY_SYMLINK, .target = "x", .size = 3},
+		{.kind = HC_ENTRY_FILE, .relpath = "../x"},
+		{.kind = HC_ENTRY_FILE, .relpath = "/x"},
+		{.kind = HC_ENTRY_FILE, .relpath = "a//x"},
+		{.kind = HC_ENTRY_FILE, .relpath = "a/"},
+	};
+	for (size_t i = 0; i < HC_ARRAY_SIZE(bad); i++)
+		if (hc_proto_entry_encode(&b, 4, &bad[i]) != -EINVAL)
+			FAILF("encoded bad entry %zu", i);
+	ASSERT_EQ_INT(hc_proto_entry_encode(&b, 0, &e), -EINVAL);
+	/* The decoder checks the same: patch a valid frame. */
+	hc_buf_reset(&b);
+	e = (struct hc_proto_entry){.kind = HC_ENTRY_FILE, .mode = 0644, .size = 3};
+	snprintf(e.relpath, sizeof(e.relpath), "ab");
+	ASSERT_EQ_INT(hc_proto_entry_encode(&b, 4, &e), 0);
+	ASSERT_EQ_INT(parse_one(&b, &f), 1);
+	uint8_t *pl = (uint8_t *)b.data + HC_PROTO_HEADER_SIZE;
+	pl[0] = 9;
+	ASSERT_EQ_INT(hc_proto_entry_decode(&f, &d), -EBADMSG);
+	pl[0] = HC_ENTRY_DIR; /* a directory with a size */
+	ASSERT_EQ_INT(hc_proto_entry_decode(&f, &d), -EBADMSG);
+	pl[0] = HC_ENTRY_FILE;
+	pl[2] = 0x10; /* mode beyond 07777 */
+	ASSERT_EQ_INT(hc_proto_entry_decode(&f, &d), -EBADMSG);
+	pl[2] = 0;
+	pl[9] = '.', pl[10] = '.'; /* relpath ".." */
+	ASSERT_EQ_INT(hc_proto_entry_decode(&f, &d), -EBADMSG);
+	pl[9] = '/';
+	ASSERT_EQ_INT(hc_proto_entry_decode(&f, &d), -EBADMSG);
+	pl[9] = 'a', pl[10] = 0;
+	ASSERT_EQ_INT(hc_proto_entry_decode(&f, &d), -EBADMSG);
+	pl[10] = 'b';
+	ASSERT_EQ_INT(hc_proto_entry_decode(&f, &d), 0);
+	f.stream = 0;
+	ASSERT_EQ_INT(hc_proto_entry_decode(&f, &d), -EBADMSG);
+	hc_buf_free(&b);
+}
+
+TEST(reseed_roundtrip)
+{
+	struct hc_buf b = HC_BUF_INIT(0);
+	uint8_t seed[HC_PROTO_SEED_MAX + 1];
+	struct hc_proto_reseed q = {.realtime_ns = 1700000000123456789ull, .seed = seed}, d;
+	struct hc_proto_frame f;
+
+	for (size_t i = 0; i < sizeof(seed); i++)
+		seed[i] = (uint8_t)i;
+	q.seed_len = HC_PROTO_SEED_MIN;
+	ASSERT_EQ_INT(hc_proto_reseed_encode(&b, &q), 0);
+	ASSERT_EQ_INT(parse_one(&b, &f), 1);
+	ASSERT_EQ_INT(f.stream, 0);
+	ASSERT_EQ_INT(hc_proto_reseed_decode(&f, &d), 0);
+	ASSERT_TRUE(d.realtime_ns == q.realtime_ns && d.seed_len == 32 &&
+		    memcmp(d.seed, seed, 32) == 0);
+	ASSERT_TRUE(all_cuts_refused(&f, f.len));
+	f.stream = 1;
+	ASSERT_EQ_INT(hc_proto_reseed_decode(&f, &d), -EBADMSG);
+	q.seed_len = HC_PROTO_SEED_MAX;
+	ASSERT_EQ_INT(hc_proto_reseed_encode(&b, &q), 0);
+	q.seed_len = HC_PROTO_SEED_MIN - 1;
+	ASSERT_EQ_INT(hc_proto_reseed_encode(&b, &q), -EINVAL);
+	q.seed_len = HC_PROTO_SEED_MAX + 1;
+	ASSERT_EQ_INT(hc_proto_reseed_encode(&b, &q), -EINVAL);
+	/* The header bounds it too: a longer RESEED is refused before its payload is read. */
+	uint8_t h[HC_PROTO_HEADER_SIZE] = {0, 0, 1, 9, HC_FRAME_RESEED};
+	size_t used;
+	ASSERT_EQ_INT(hc_proto_frame_parse(h, sizeof(h), &f, &used), -EBADMSG);
+	hc_buf_free(&b);
+}
+
+TEST(new_types_header_limits)
+{
+	/* Types without payload refuse one; data frames stop at 64 KiB. */
+	const uint8_t empty[] = {HC_FRAME_CANCEL, HC_FRAME_END, HC_FRAME_DONE};
+	struct hc_proto_frame f;
+	size_t used;
+
+	for (size_t i = 0; i < sizeof(empty); i++) {
+		uint8_t h[HC_PROTO_HEADER_SIZE] = {0, 0, 0, 1, empty[i], 0, 0, 0, 0, 0, 0, 1};
+		ASSERT_EQ_INT(hc_proto_frame_parse(h, sizeof(h), &f, &used), -EBADMSG);
+		h[3] = 0;
+		ASSERT_EQ_INT(hc_proto_frame_parse(h, sizeof(h), &f, &used), 1);
+	}
+	uint8_t h[HC_PROTO_HEADER_SIZE] = {0, 1, 0, 1, HC_FRAME_FILE_DATA, 0, 0, 0, 0, 0, 0, 1};
+	ASSERT_EQ_INT(hc_proto_frame_parse(h, sizeof(h), &f, &used), -EBADMSG);
+	ASSERT_TRUE(hc_proto_type_is_data(HC_FRAME_FILE_DATA) &&
+		    hc_proto_type_is_data(HC_FRAME_STDIN));
+	ASSERT_TRUE(!hc_proto_type_is_data(HC_FRAME_ENTRY) &&
+		    !hc_proto_type_is_data(HC_FRAME_WINDOW));
+	ASSERT_EQ_STR(hc_proto_type_name(HC_FRAME_RESEED), "reseed");
+	ASSERT_EQ_STR(hc_proto_type_name(HC_FRAME_FILE_DATA), "file-data");
+	/* Error reasons of v2 are known; beyond them not. */
+	struct hc_buf b = HC_BUF_INIT(0);
+	struct hc_proto_error e = {.reason = HC_ERR_CANCELLED, .message = "cancelled"};
+	ASSERT_EQ_INT(hc_proto_error_encode(&b, 1, &e), 0);
+	e.reason = HC_ERR_MAX + 1;
+	ASSERT_EQ_INT(hc_proto_error_encode(&b, 1, &e), -EINVAL);
+	hc_buf_free(&b);
+}
+
+/* ---- the tree writer and reader (src/proto/tree.c) on local files ---- */
+
+static char tree_tmp[] = "/tmp/hc-proto-tree.XXXXXX";
+
+static struct hc_proto_entry ent(uint8_t kind, const char *rel, uint32_t mode, uint64_t size,
+				 const char *target)
+{
+	struct hc_proto_entry e = {.kind = kind, .mode = mode, .size = size};
+
+	snprintf(e.relpath, sizeof(e.relpath), "%s", rel);
+	snprintf(e.target, sizeof(e.target), "%s", target ? target : "");
+	return e;
+}
+
+TEST(tree_writer_never_follows_its_symlinks)
+{
+	struct hc_tree_writer *w;
+	struct hc_proto_error err = {0};
+	char dest[4200], outside[4200];
+	struct hc_proto_entry e;
+
+	snprintf(dest, sizeof(dest), "%s/w1", tree_tmp);
+	snprintf(outside, sizeof(outside), "%s/outside", tree_tmp);
+	ASSERT_EQ_INT(mkdir(outside, 0755), 0);
+	ASSERT_EQ_INT(hc_tree_writer_new(dest, &w, &err), 0);
+	e = ent(HC_ENTRY_DIR, "", 0755, 0, NULL);
+	ASSERT_EQ_INT(hc_tree_writer_entry(w, &e, &err), 0);
+	e = ent(HC_ENTRY_SYMLINK, "l", 0, 0, outside);
+	ASSERT_EQ_INT(hc_tree_writer_entry(w, &e, &err), 0);
+	/* A file "through" the symlink it just made: refused, nothing lands outside. */
+	e = ent(HC_ENTRY_FILE, "l/evil", 0644, 1, NULL);
+	ASSERT_ERR(hc_tree_writer_entry(w, &e, &err));
+	ASSERT_EQ_INT(err.reason, HC_EXEC_ERR_INVALID);
+	hc_tree_writer_free(w);
+	char p[4300];
+	snprintf(p, sizeof(p), "%s/evil", outside);
+	ASSERT_TRUE(access(p, F_OK) < 0);
+	/* Freed before END: the whole new tree is gone. */
+	ASSERT_TRUE(access(dest, F_OK) < 0);
+}
+
+TEST(tree_writer_sequence_rules)
+{
+	struct hc_tree_writer *w;
+	struct hc_proto_error err = {0};
+	char dest[4200];
+	struct hc_proto_entry e;
+
+	snprintf(dest, sizeof(dest), "%s/w2", tree_tmp);
+	ASSERT_EQ_INT(hc_tree_writer_new(dest, &w, &err), 0);
+	ASSERT_ERR(hc_tree_writer_end(w, &err)); /* END before the top */
+	e = ent(HC_ENTRY_FILE, "x", 0644, 1, NULL);
+	ASSERT_ERR(hc_tree_writer_entry(w, &e, &err)); /* not the top first */
+	e = ent(HC_ENTRY_FILE, "", 0640, 4, NULL);
+	ASSERT_EQ_INT(hc_tree_writer_entry(w, &e, &err), 0);
+	ASSERT_EQ_INT(hc_tree_writer_pending(w), 4);
+	ASSERT_ERR(hc_tree_writer_end(w, &err));			       /* inside the file */
+	ASSERT_ERR(hc_tree_writer_data(w, (const uint8_t *)"12345", 5, &err)); /* beyond */
+	ASSERT_EQ_INT(hc_tree_writer_data(w, (const uint8_t *)"ab", 2, &err), 0);
+	ASSERT_TRUE(access(dest, F_OK) < 0); /* not in place before it is complete */
+	ASSERT_EQ_INT(hc_tree_writer_data(w, (const uint8_t *)"cd", 2, &err), 0);
+	ASSERT_EQ_INT(access(dest, F_OK), 0);
+	e = ent(HC_ENTRY_FILE, "y", 0644, 1, NULL);
+	ASSERT_ERR(hc_tree_writer_entry(w, &e, &err)); /* below a file top */
+	ASSERT_EQ_INT(hc_tree_writer_end(w, &err), 0);
+	hc_tree_writer_free(w);
+	struct stat st;
+	ASSERT_EQ_INT(stat(dest, &st), 0);
+	ASSERT_TRUE(st.st_size == 4 && (st.st_mode & 07777) == 0640);
+	unlink(dest);
+	/* A missing parent is named. */
+	snprintf(dest, sizeof(dest), "%s/nope/x", tree_tmp);
+	ASSERT_ERR(hc_tree_writer_new(dest, &w, &err));
+	ASSERT_EQ_INT(err.reason, HC_ERR_NOENT);
+	ASSERT_TRUE(strstr(err.message, "/nope: no such file or directory") != NULL);
+}
+
+TEST(tree_reader_walks)
+{
+	struct hc_tree_reader *r;
+	struct hc_proto_error err = {0};
+	static struct hc_proto_entry e;
+	char src[4200], p[4300];
+	uint8_t buf[16];
+	int files = 0, dirs = 0, links = 0, n;
+
+	snprintf(src, sizeof(src), "%s/r", tree_tmp);
+	ASSERT_EQ_INT(mkdir(src, 0750), 0);
+	snprintf(p, sizeof(p), "%s/f", src);
+	int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	ASSERT_TRUE(fd >= 0 && write(fd, "hello", 5) == 5);
+	close(fd);
+	snprintf(p, sizeof(p), "%s/l", src);
+	ASSERT_EQ_INT(symlink("f", p), 0);
+	snprintf(p, sizeof(p), "%s/d", src);
+	ASSERT_EQ_INT(mkdir(p, 0700), 0);
+	ASSERT_EQ_INT(hc_tree_reader_new(src, &r, &err), 0);
+	while ((n = hc_tree_reader_next(r, &e, &err)) == 1) {
+		if (e.kind == HC_ENTRY_FILE) {
+			files++;
+			ASSERT_ERR(hc_tree_reader_next(r, &e, &err)); /* its content first */
+			ASSERT_EQ_INT(hc_tree_reader_read(r, buf, 3, &err), 3);
+			ASSERT_EQ_INT(hc_tree_reader_read(r, buf + 3, sizeof(buf), &err), 2);
+			ASSERT_EQ_INT(hc_tree_reader_read(r, buf, sizeof(buf), &err), 0);
+			ASSERT_TRUE(memcmp(buf, "hello", 5) == 0);
+		} else if (e.kind == HC_ENTRY_DIR) {
+			dirs++;
+		} else {
+			links++;
+			ASSERT_EQ_STR(e.target, "f");
+		}
+	}
+	ASSERT_EQ_INT(n, 0);
+	ASSERT_TRUE(files == 1 && dirs == 2 && links == 1);
+	hc_tree_reader_free(r);
+	snprintf(p, sizeof(p), "%s/none", tree_tmp);
+	ASSERT_ERR(hc_tree_reader_new(p, &r, &err));
+	ASSERT_EQ_INT(err.reason, HC_ERR_NOENT);
+	/* Only files and directories at the top. */
+	ASSERT_EQ_INT(hc_tree_reader_new("/dev/null", &r, &err), 0);
+	ASSERT_ERR(hc_tree_reader_next(r, &e, &err));
+	ASSERT_TRUE(strstr(err.message, "not a regular file or directory") != NULL);
+	hc_tree_reader_free(r);
+}
+
 int main(void)
 {
 	RUN(header_layout);
@@ -387,5 +853,22 @@ int main(void)
 	RUN(frame_write_and_read_over_socket);
 	RUN(type_names);
 	RUN(volume_key_roundtrip);
+	RUN(started_window_roundtrip);
+	RUN(exec_v2_flags);
+	RUN(paths);
+	RUN(put_get_roundtrip);
+	RUN(entry_roundtrip_and_rules);
+	RUN(reseed_roundtrip);
+	RUN(new_types_header_limits);
+	if (!mkdtemp(tree_tmp)) {
+		printf("FAIL: setup: mkdtemp: %s\n", strerror(errno));
+		return 1;
+	}
+	RUN(tree_writer_never_follows_its_symlinks);
+	RUN(tree_writer_sequence_rules);
+	RUN(tree_reader_walks);
+	struct hc_error herr = {0};
+	if (hc_path_rm_rf(tree_tmp, &herr) < 0)
+		fprintf(stderr, "cannot remove %s: %s\n", tree_tmp, herr.message);
 	return test_summary();
 }
