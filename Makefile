@@ -37,6 +37,9 @@ LIB_SRCS := $(wildcard src/core/*.c src/proto/*.c src/oci/*.c src/vmm/*.c src/ne
 CLI_SRCS := $(wildcard src/cli/*.c)
 # The per-VM supervisor (DESIGN.md §9), its own program: build/bin/hotcell-vmd.
 VMD_SRCS := $(wildcard src/vmd/*.c)
+# `hotcell serve` (linked into the hotcell command, its unit tests and its fuzz targets).
+SERVER_SRCS := $(wildcard src/server/*.c)
+SERVER_LIBS := -lmicrohttpd -lwslay
 # hotcell-init is static and small: it links only the core pieces that never touch libcurl,
 # libarchive or jansson.
 GUEST_SRCS := $(wildcard src/guest/*.c) src/core/error.c src/core/buf.c $(wildcard src/proto/*.c)
@@ -51,6 +54,7 @@ DOUBLE_SRCS := $(filter-out $(DOUBLE_SO_SRCS),$(wildcard tests/doubles/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 VMD_OBJS := $(VMD_SRCS:%.c=$(BUILD)/obj/%.o)
+SERVER_OBJS := $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)
 GUEST_OBJS := $(GUEST_SRCS:%.c=$(BUILD)/obj-guest/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
@@ -89,10 +93,10 @@ $(LIBSO): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -shared -Wl,-soname,libhotcell.so.0 $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
-$(HOTCELL): $(CLI_OBJS) $(LIBA)
+$(HOTCELL): $(CLI_OBJS) $(SERVER_OBJS) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(if $(Q),@echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJS) $(LIBA) $(LIBS)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJS) $(SERVER_OBJS) $(LIBA) $(LIBS) $(SERVER_LIBS)
 
 $(VMD): $(VMD_OBJS) $(LIBA)
 	@mkdir -p $(dir $@)
@@ -116,11 +120,19 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIBA) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(LIBA) $(LIBS)
 
+$(BUILD)/tests/unit/test-server-%: tests/unit/test-server-%.c $(SERVER_OBJS) $(LIBA) $(wildcard tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(SERVER_OBJS) $(LIBA) $(LIBS) $(SERVER_LIBS)
+
 # Fuzz targets: with a plain main (tests/fuzz/replay.c) that replays the corpus, so `make
 # check` runs them without libFuzzer. `make fuzz` builds real libFuzzer binaries with clang.
 $(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< tests/fuzz/replay.c $(LIBA) $(LIBS)
+
+$(BUILD)/tests/fuzz/fuzz-server-%: tests/fuzz/fuzz-server-%.c tests/fuzz/replay.c $(SERVER_OBJS) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< tests/fuzz/replay.c $(SERVER_OBJS) $(LIBA) $(LIBS) $(SERVER_LIBS)
 
 # Code the VMM doubles share (tests/doubles/src/: HTTP framing, QEMU and vsock helpers), linked
 # into the doubles that use it.
@@ -140,10 +152,12 @@ $(BUILD)/tests/doubles/lib%.so: tests/doubles/lib%.c $(LIBA)
 tests: $(UNIT_BINS) $(FUZZ_BINS) $(DOUBLE_BINS) $(DOUBLE_SOS)
 
 fuzz:
-	$(MAKE) BUILD=$(BUILD)/fuzz CC=clang CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" $(BUILD)/fuzz/lib/libhotcell.a
-	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+	$(MAKE) BUILD=$(BUILD)/fuzz CC=clang CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" $(BUILD)/fuzz/lib/libhotcell.a \
+		$(SERVER_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
+	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); extra=; \
+		case $$n in fuzz-server-*) extra="$(SERVER_SRCS:%.c=$(BUILD)/fuzz/obj/%.o) $(SERVER_LIBS)";; esac; \
 		clang $(filter-out -Wno-format-truncation,$(BASE_CFLAGS)) -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz/$$n $$f \
-		$(BUILD)/fuzz/lib/libhotcell.a $(LIBS) || exit 1; echo "  FUZZ    $(BUILD)/fuzz/$$n"; done
+		$$extra $(BUILD)/fuzz/lib/libhotcell.a $(LIBS) || exit 1; echo "  FUZZ    $(BUILD)/fuzz/$$n"; done
 
 check: programs kernel
 	BUILD=$(BUILD) tests/run-tests.sh
@@ -156,7 +170,8 @@ check-asan: kernel
 	BUILD=$(BUILD)/asan HOTCELL_INITRAMFS=$(abspath $(INITRAMFS)) tests/run-tests.sh
 
 lint:
-	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) $(VMD_SRCS) $(wildcard src/guest/*.c) include/hotcell.h
+	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) $(VMD_SRCS) $(SERVER_SRCS) \
+		$(wildcard src/server/*.h) $(wildcard src/guest/*.c) include/hotcell.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning --inline-suppr -Iinclude -Isrc src
 
 bench: programs kernel

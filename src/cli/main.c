@@ -56,6 +56,7 @@ static const struct {
 	{"run", hc_cli_run, "run [OPTIONS] IMAGE [--] [CMD [ARG...]]"},
 	{"doctor", hc_cli_doctor, "doctor"},
 	{"vm", hc_cli_vm, "vm create|exec|cp|ls|inspect|logs|pause|resume|stop|rm|prune ..."},
+	{"serve", hc_cli_serve, "serve [--listen HOST:PORT|unix:PATH] [--auth-token-file F] ..."},
 };
 
 static int usage(FILE *f)

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `hotcell serve [--listen HOST:PORT|unix:PATH] [--auth-token-file F] ...` (DESIGN.md §10,
+ * docs/server.md). The token comes from the file or HOTCELL_AUTH_TOKEN; without one the
+ * server does not start. SIGTERM/SIGINT: stop accepting, cancel the runs, exit 0.
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "core/buf.h"
+#include "lib/runopts.h"
+#include "server/server.h"
+
+static const char serve_usage[] =
+	"usage: hotcell serve [OPTIONS]\n"
+	"\n"
+	"Serves JSON-RPC 2.0 at POST /api/v1/rpc and a WebSocket at GET /api/v1/ws; every\n"
+	"request needs 'Authorization: Bearer TOKEN'.\n"
+	"\n"
+	"  --listen ADDR               HOST:PORT, [IPV6]:PORT or unix:PATH (127.0.0.1:8080)\n"
+	"  --auth-token-file F         the bearer token (else $HOTCELL_AUTH_TOKEN; required)\n"
+	"  --max-vms N                 persistent VMs at most (unlimited)\n"
+	"  --max-runs N                concurrent runs at most; past it a JSON-RPC error "
+	"(unlimited)\n"
+	"  --default-backend NAME      backend when a call names none (auto)\n"
+	"  --default-memory-mib MIB    guest memory when a call names none (256)\n"
+	"  --default-vcpus N           vCPUs when a call names none (1)\n"
+	"  --default-timeout-secs S    command timeout when a call names none (30)\n"
+	"  --default-network MODE      none|inet|full when a call names none (none)\n"
+	"  --idle-timeout S            close idle or slow connections after S seconds (30)\n"
+	"  --max-body BYTES            request body size limit (8M); K/M suffixes\n"
+	"  -h, --help                  this text\n";
+
+enum {
+	OPT_LISTEN = 0x100,
+	OPT_TOKEN_FILE,
+	OPT_MAX_VMS,
+	OPT_MAX_RUNS,
+	OPT_BACKEND,
+	OPT_MEMORY,
+	OPT_VCPUS,
+	OPT_TIMEOUT,
+	OPT_NETWORK,
+	OPT_IDLE,
+	OPT_MAX_BODY,
+};
+
+static int stop_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+
+	if (write(stop_pipe[1], "x", 1) < 0) {
+		/* already stopping */
+	}
+	errno = saved;
+}
+
+static void on_listen(const char *address, void *userdata)
+{
+	fprintf(stderr, "hotcell: listening on %s\n", address);
+	fflush(stderr);
+}
+
+/* The token file: one line; surrounding whitespace is not part of the token. */
+static int read_token(const char *path, char **ret)
+{
+	struct hc_buf b = HC_BUF_INIT(4096);
+	char chunk[512];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *s, *e;
+
+	if (fd < 0)
+		return hc_cli_failf("--auth-token-file %s: %s", path, strerror(errno));
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+		if (hc_buf_append(&b, chunk, (size_t)n) < 0) {
+			close(fd);
+			hc_buf_free(&b);
+			return hc_cli_failf("--auth-token-file %s: larger than 4 KiB", path);
+		}
+	}
+	close(fd);
+	if (!b.data) {
+		hc_buf_free(&b);
+		return hc_cli_failf("--auth-token-file %s: empty", path);
+	}
+	s = b.data;
+	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+		*--e = 0;
+	if (!*s || strpbrk(s, " \t\r\n")) {
+		hc_buf_free(&b);
+		return hc_cli_failf("--auth-token-file %s: expected one token on one line", path);
+	}
+	*ret = strdup(s);
+	hc_buf_free(&b);
+	return *ret ? 0 : hc_cli_failf("out of memory");
+}
+
+static int parse_count(const char *flag, const char *s, unsigned max, unsigned *ret)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v > max)
+		return hc_cli_failf("%s: invalid value '%s' (a whole number up to %u)", flag, s,
+				    max);
+	*ret = (unsigned)v;
+	return 0;
+}
+
+/* The --default-* values go through the run options' own table, so a bad one is refused
+ * here with the run option's message instead of failing every call. */
+static int check_default(const char *flag, const char *opt, const char *v)
+{
+	struct hc_runopts ro;
+	struct hc_error err = {0};
+	int r;
+
+	hc_runopts_init(&ro);
+	r = hc_runopts_set(&ro, HC_RUNOPT_RUN, opt, v, &err);
+	hc_runopts_free(&ro);
+	if (r < 0)
+		return hc_cli_failf("%s: %s", flag, err.message);
+	return 0;
+}
+
+int hc_cli_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"auth-token-file", required_argument, NULL, OPT_TOKEN_FILE},
+		{"max-vms", required_argument, NULL, OPT_MAX_VMS},
+		{"max-runs", required_argument, NULL, OPT_MAX_RUNS},
+		{"default-backend", required_argument, NULL, OPT_BACKEND},
+		{"default-memory-mib", required_argument, NULL, OPT_MEMORY},
+		{"default-vcpus", required_argument, NULL, OPT_VCPUS},
+		{"default-timeout-secs", required_argument, NULL, OPT_TIMEOUT},
+		{"default-network", required_argument, NULL, OPT_NETWORK},
+		{"idle-timeout", required_argument, NULL, OPT_IDLE},
+		{"max-body", required_argument, NULL, OPT_MAX_BODY},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct hc_server_config cfg = {.default_timeout_secs = 30, .on_listen = on_listen};
+	const char *token_file = NULL;
+	struct hc_error err = {0};
+	char *token = NULL;
+	struct sigaction sa = {.sa_handler = on_signal};
+	unsigned u;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		r = 0;
+		switch (c) {
+		case OPT_LISTEN:
+			cfg.listen = optarg;
+			break;
+		case OPT_TOKEN_FILE:
+			token_file = optarg;
+			break;
+		case OPT_MAX_VMS:
+			r = parse_count("--max-vms", optarg, 100000, &cfg.max_vms);
+			break;
+		case OPT_MAX_RUNS:
+			r = parse_count("--max-runs", optarg, 100000, &cfg.max_runs);
+			break;
+		case OPT_BACKEND:
+			cfg.default_backend = optarg;
+			r = check_default("--default-backend", "backend", optarg);
+			break;
+		case OPT_MEMORY:
+			r = check_default("--default-memory-mib", "memory", optarg) ||
+			    parse_count("--default-memory-mib", optarg, 1u << 20,
+					&cfg.default_memory_mib);
+			break;
+		case OPT_VCPUS:
+			r = check_default("--default-vcpus", "cpus", optarg) ||
+			    parse_count("--default-vcpus", optarg, 64, &cfg.default_vcpus);
+			break;
+		case OPT_TIMEOUT:
+			/* 0: no timeout unless the call sets one */
+			if (hc_streq(optarg, "0"))
+				cfg.default_timeout_secs = 0;
+			else if (!(r = check_default("--default-timeout-secs", "timeout", optarg)))
+				cfg.default_timeout_secs = strtod(optarg, NULL);
+			break;
+		case OPT_NETWORK:
+			cfg.default_network = optarg;
+			r = check_default("--default-network", "network", optarg);
+			break;
+		case OPT_IDLE:
+			r = parse_count("--idle-timeout", optarg, 86400, &u);
+			if (!r && u == 0)
+				r = hc_cli_failf("--idle-timeout: at least 1 second");
+			cfg.idle_timeout_s = u;
+			break;
+		case OPT_MAX_BODY: {
+			struct hc_runopts ro;
+			struct hc_error e = {0};
+
+			/* the same size syntax as --output-limit */
+			hc_runopts_init(&ro);
+			r = hc_runopts_set(&ro, HC_RUNOPT_RUN, "output-limit", optarg, &e);
+			cfg.max_body = ro.o.output_limit;
+			hc_runopts_free(&ro);
+			if (r < 0)
+				r = hc_cli_failf("--max-body: %s", e.message);
+			break;
+		}
+		case 'h':
+			fputs(serve_usage, stdout);
+			return 0;
+		default:
+			fputs(serve_usage, stderr);
+			return HC_EXIT_INTERNAL;
+		}
+		if (r)
+			return HC_EXIT_INTERNAL;
+	}
+	if (optind != argc)
+		return hc_cli_failf("serve: unexpected argument '%s' (see hotcell serve --help)",
+				    argv[optind]);
+	if (token_file) {
+		if (read_token(token_file, &token))
+			return HC_EXIT_INTERNAL;
+	} else if (getenv("HOTCELL_AUTH_TOKEN") && *getenv("HOTCELL_AUTH_TOKEN")) {
+		token = strdup(getenv("HOTCELL_AUTH_TOKEN"));
+		if (!token)
+			return hc_cli_failf("out of memory");
+	} else {
+		return hc_cli_failf("serve: no auth token: give --auth-token-file F or set "
+				    "HOTCELL_AUTH_TOKEN (the server does not run without one)");
+	}
+	/* Children (VMMs, supervisors) do not inherit the token. */
+	unsetenv("HOTCELL_AUTH_TOKEN");
+	cfg.token = token;
+
+	if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		free(token);
+		return hc_cli_failf("pipe: %s", strerror(errno));
+	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	r = hc_server_run(&cfg, stop_pipe[0], &err);
+	explicit_bzero(token, strlen(token));
+	free(token);
+	close(stop_pipe[0]);
+	close(stop_pipe[1]);
+	if (r < 0)
+		return hc_cli_fail(&err);
+	return 0;
+}

@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The JSON-RPC methods of DESIGN.md §10 (docs/server.md), on the public library API. Run
+ * params go through the one table of run options (lib/runopts.h), which the CLI parses too:
+ * each key is a run option's long name with '_' for '-', except the renames that carry their
+ * unit (timeout_secs, boot_timeout_secs, memory_mib, vcpus) and command, allow_hosts, ports.
+ */
+#include "core/log.h"
+#include "lib/runopts.h"
+#include "server/exec.h"
+
+/* ---- run params ---- */
+
+static const struct {
+	const char *param; /* the JSON name */
+	const char *opt;   /* the run option's long name */
+} renames[] = {
+	{"timeout_secs", "timeout"},
+	{"boot_timeout_secs", "boot-timeout"},
+	{"memory_mib", "memory"},
+	{"vcpus", "cpus"},
+	{"allow_hosts", "allow-host"},
+	{"ports", "publish"},
+	{"command", "cmd"},
+};
+
+/* Params of the server's own, not run options. */
+static const char *const run_own[] = {"stdin", "stdin_encoding", "stream", NULL};
+
+static const char *renamed_from(const char *opt_json)
+{
+	for (size_t i = 0; i < HC_ARRAY_SIZE(renames); i++) {
+		char alt[64];
+
+		snprintf(alt, sizeof(alt), "%s", renames[i].opt);
+		for (char *p = alt; *p; p++)
+			if (*p == '-')
+				*p = '_';
+		if (hc_streq(opt_json, renames[i].opt) || hc_streq(opt_json, alt))
+			return renames[i].param;
+	}
+	return NULL;
+}
+
+static int set_default(struct hc_runopts *ro, unsigned scope, const char *name, const char *v,
+		       struct hc_rpc_err *err)
+{
+	struct hc_error e = {0};
+
+	if (!v || hc_runopts_set(ro, scope, name, v, &e) >= 0)
+		return 0;
+	hc_rpc_fail(err, HC_RPC_INTERNAL_ERROR, "server default --default-%s: %s", name, e.message);
+	return -EINVAL;
+}
+
+/* Fills ro from the server's defaults, then from params, key by key, so a bad value names
+ * the param that carried it. skip: the method's own params (NULL-terminated). */
+static int run_params(struct hc_server *s, const struct hc_rpc_call *c, unsigned scope,
+		      const char *const *skip, struct hc_runopts *ro, struct hc_rpc_err *err)
+{
+	const struct hc_server_config *cfg = s->cfg;
+	char num[32];
+	const char *k;
+	json_t *v;
+
+	if (set_default(ro, scope, "backend", cfg->default_backend, err) < 0 ||
+	    set_default(ro, scope, "network", cfg->default_network, err) < 0)
+		return -EINVAL;
+	if (cfg->default_memory_mib) {
+		snprintf(num, sizeof(num), "%u", cfg->default_memory_mib);
+		if (set_default(ro, scope, "memory", num, err) < 0)
+			return -EINVAL;
+	}
+	if (cfg->default_vcpus) {
+		snprintf(num, sizeof(num), "%u", cfg->default_vcpus);
+		if (set_default(ro, scope, "cpus", num, err) < 0)
+			return -EINVAL;
+	}
+	if (scope == HC_RUNOPT_RUN && cfg->default_timeout_secs > 0) {
+		snprintf(num, sizeof(num), "%g", cfg->default_timeout_secs);
+		if (set_default(ro, scope, "timeout", num, err) < 0)
+			return -EINVAL;
+	}
+	json_object_foreach(c->params, k, v)
+	{
+		struct hc_error e = {0};
+		const char *opt = k, *was;
+		bool own = false;
+		json_t *one;
+		int r;
+
+		for (size_t i = 0; skip && skip[i] && !own; i++)
+			own = hc_streq(skip[i], k);
+		for (size_t i = 0; run_own[i] && !own; i++)
+			own = hc_streq(run_own[i], k);
+		if (own)
+			continue;
+		was = renamed_from(k);
+		if (was) {
+			hc_rpc_fail_param(err, k, "unknown param '%s' (the server's name is '%s')",
+					  k, was);
+			return -EINVAL;
+		}
+		for (size_t i = 0; i < HC_ARRAY_SIZE(renames); i++)
+			if (hc_streq(k, renames[i].param))
+				opt = renames[i].opt;
+		if (hc_streq(opt, "interactive") || hc_streq(opt, "json")) {
+			hc_rpc_fail_param(err, k, "'%s' is not a server param (see 'stdin')", k);
+			return -EINVAL;
+		}
+		one = json_object();
+		if (!one || json_object_set(one, opt, v) < 0) {
+			json_decref(one);
+			hc_rpc_fail(err, HC_RPC_INTERNAL_ERROR, "out of memory");
+			return -ENOMEM;
+		}
+		r = hc_runopts_from_json(ro, scope, one, NULL, &e);
+		json_decref(one);
+		if (r == -ENOMEM) {
+			hc_rpc_fail(err, HC_RPC_INTERNAL_ERROR, "out of memory");
+			return r;
+		}
+		if (r < 0) {
+			if (r == -ENOENT)
+				hc_rpc_fail_param(err, k, "unknown param '%.60s' for %s", k,
+						  c->method);
+			else
+				hc_rpc_fail_param(err, k, "'%s': %s", k, e.message);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* ---- health ---- */
+
+static json_t *m_health(struct hc_rpc_call *c, struct hc_rpc_err *err)
+{
+	struct hc_server *s = c->ctx;
+
+	if (hc_rpc_params_only(c, NULL, err) < 0)
+		return NULL;
+	return json_pack("{s:s, s:s, s:O}", "status", "ok", "version", hc_version(), "backends",
+			 s->backends);
+}
+
+/* ---- sandbox.run ---- */
+
+struct run_job {
+	struct hc_server_job job;
+	struct hc_server *s;
+	struct hc_run_opts *o;
+};
+
+static int run_fn(struct hc_server_job *job, int in, int out, int errfd, int cancel_fd,
+		  struct hc_run_result *res, struct hc_error *err)
+{
+	struct run_job *rj = (struct run_job *)job;
+	struct hc_run_opts o = *rj->o;
+	struct hc_store *store = NULL;
+	int r;
+
+	o.stdin_fd = in;
+	o.interactive = in >= 0;
+	o.stdout_fd = out;
+	o.stderr_fd = errfd;
+	o.cancel_fd = cancel_fd;
+	/* A store handle per run: runs in parallel share the store as parallel CLIs do. */
+	if (o.image) {
+		r = hc_store_open(NULL, &store, err);
+		if (r < 0)
+			return r;
+	}
+	r = hc_run(store, &o, res, err);
+	hc_store_close(store);
+	return r;
+}
+
+static json_t *m_sandbox_run(struct hc_rpc_call *c, struct hc_rpc_err *err)
+{
+	static const char *const skip[] = {NULL};
+	struct hc_server *s = c->ctx;
+	struct hc_runopts ro;
+	struct run_job rj = {.s = s, .job = {.fn = run_fn}};
+	void *in = NULL;
+	size_t in_len = 0;
+	bool stream = false;
+	json_t *ret = NULL;
+
+	hc_runopts_init(&ro);
+	if (hc_rpc_param_bool(c, "stream", &stream, err) < 0 ||
+	    run_params(s, c, HC_RUNOPT_RUN, skip, &ro, err) < 0 ||
+	    hc_server_param_data(c, "stdin", "stdin_encoding", &in, &in_len, err) < 0)
+		goto out;
+	if (!ro.o.image && !ro.o.rootfs_dir) {
+		hc_rpc_fail_param(err, "image", "'image' is required");
+		goto out;
+	}
+	if (!stream)
+		c->stream = NULL;
+	rj.o = &ro.o;
+	rj.job.output_limit = ro.o.output_limit;
+	rj.job.stdin_data = in;
+	rj.job.stdin_len = in_len;
+	ret = hc_server_exec(s, c, &rj.job, err);
+out:
+	free(in);
+	hc_runopts_free(&ro);
+	return ret;
+}
+
+/* ---- images ---- */
+
+static json_t *image_object(const struct hc_image_info *i)
+{
+	return json_pack("{s:o, s:s, s:I, s:o}", "name",
+			 i->name ? json_string(i->name) : json_null(), "digest", i->digest, "size",
+			 (json_int_t)i->size, "created",
+			 i->created ? json_string(i->created) : json_null());
+}
+
+static json_t *m_image_list(struct hc_rpc_call *c, struct hc_rpc_err *err)
+{
+	struct hc_image_info *list = NULL;
+	struct hc_store *store = NULL;
+	struct hc_error e = {0};
+	size_t n = 0;
+	json_t *arr;
+
+	if (hc_rpc_params_only(c, NULL, err) < 0)
+		return NULL;
+	if (hc_store_open(NULL, &store, &e) < 0 || hc_image_list(store, &list, &n, &e) < 0) {
+		hc_store_close(store);
+		return hc_rpc_fail_hc(err, &e);
+	}
+	hc_store_close(store);
+	arr = json_array();
+	for (size_t i = 0; arr && i < n; i++) {
+		if (json_array_append_new(arr, image_object(&list[i])) < 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	hc_image_list_free(list, n);
+	return arr ? arr : hc_rpc_fail(err, HC_RPC_INTERNAL_ERROR, "out of memory");
+}
+
+static json_t *m_image_pull(struct hc_rpc_call *c, struct hc_rpc_err *err)
+{
+	static const char *const names[] = {"image", "platform", "insecure", NULL};
+	struct hc_pull_opts po = {0};
+	struct hc_image_info *list = NULL;
+	struct hc_store *store = NULL;
+	struct hc_error e = {0};
+	const char *image = NULL;
+	char digest[72];
+	size_t n = 0;
+	json_t *ret = NULL;
+
+	if (hc_rpc_params_only(c, names, err) < 0 ||
+	    hc_rpc_param_str(c, "image", &image, err) < 0 ||
+	    hc_rpc_param_str(c, "platform", &po.platform, err) < 0 ||
+	    hc_rpc_param_bool(c, "insecure", &po.insecure, err) < 0)
+		return NULL;
+	if (!image)
+		return hc_rpc_fail_param(err, "image", "'image' is required");
+	if (hc_store_open(NULL, &store, &e) < 0 ||
+	    hc_image_pull(store, image, &po, digest, &e) < 0 ||
+	    hc_image_list(store, &list, &n, &e) < 0) {
+		hc_store_close(store);
+		if (e.code == -EINVAL && hc_streq(e.kind, HC_EK_USAGE))
+			return hc_rpc_fail_param(err, "image", "%s", e.message);
+		return hc_rpc_fail_hc(err, &e);
+	}
+	hc_store_close(store);
+	/* The entry `images --json` prints for what was pulled. */
+	for (size_t i = 0; i < n && !ret; i++)
+		if (hc_streq(list[i].digest, digest))
+			ret = image_object(&list[i]);
+	hc_image_list_free(list, n);
+	if (!ret)
+		ret = json_pack("{s:n, s:s, s:n, s:n}", "name", "digest", digest, "size",
+				"created");
+	return ret;
+}
+
+const struct hc_rpc_method hc_server_methods[] = {
+	{"health", m_health, 0},
+	{"sandbox.run", m_sandbox_run, HC_RPC_STREAMING},
+	{"image.list", m_image_list, 0},
+	{"image.pull", m_image_pull, 0},
+};
+const size_t hc_server_n_methods = HC_ARRAY_SIZE(hc_server_methods);

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `hotcell serve` (DESIGN.md §10, docs/server.md): JSON-RPC 2.0 at POST /api/v1/rpc, SSE for
+ * streaming calls, WebSocket at GET /api/v1/ws, every request with a bearer token.
+ *
+ *   http.c     libmicrohttpd: listening, auth, bodies, SSE, the WebSocket upgrade
+ *   ws.c       one WebSocket connection (wslay framing), several calls in flight
+ *   rpc.c      JSON-RPC 2.0, transport-free
+ *   methods.c  the methods, on the public library API
+ *   exec.c     one run (sandbox.run): its worker thread, output pump, stream and cancel
+ *
+ * Threads: libmicrohttpd runs a thread per connection, so a method may block (hc_run does);
+ * each run has one more thread that calls hc_run while the connection's thread pumps its
+ * output. A WebSocket gets a thread of its own, and each call on it one more.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "hotcell.h"
+#include "server/rpc.h"
+
+struct hc_server_config {
+	const char *listen; /* "HOST:PORT", "[V6]:PORT" or "unix:PATH"; NULL: 127.0.0.1:8080 */
+	const char *token;  /* the bearer token (never logged) */
+	unsigned max_vms;   /* 0: unlimited */
+	unsigned max_runs;  /* concurrent runs (sandbox.run, vm.exec); 0: unlimited */
+	const char *default_backend;
+	unsigned default_memory_mib;
+	unsigned default_vcpus;
+	double default_timeout_secs; /* the server's default: 30 */
+	const char *default_network;
+	size_t max_body;	 /* request body bytes; 0: HC_SERVER_MAX_BODY */
+	unsigned idle_timeout_s; /* an idle or slow connection is closed after this; 0: 30 */
+	/* Written once the server listens: the address it listens on (port 0 resolved). */
+	void (*on_listen)(const char *address, void *userdata);
+	void *userdata;
+};
+
+#define HC_SERVER_MAX_BODY (8u << 20)
+/* Output buffered for one streaming client; past it the client is too slow and its run is
+ * cancelled. */
+#define HC_SERVER_STREAM_BUFFER (4u << 20)
+
+struct hc_server {
+	const struct hc_server_config *cfg;
+	struct hc_store *store;
+	struct hc_rpc rpc;
+	unsigned char token_hash[32];
+	json_t *backends;  /* the usable backends' names, probed once at start (health) */
+	atomic_uint runs;  /* runs in progress */
+	atomic_uint calls; /* calls in progress (any method, any transport) */
+	atomic_bool stopping;
+	/* Readable once SIGTERM arrived: every run in progress is cancelled. */
+	int shutdown_fd;
+	pthread_mutex_t lock;
+	pthread_cond_t idle; /* signalled when calls drops to 0 */
+};
+
+/* Runs the server until stop_fd becomes readable (SIGTERM). Returns 0 after an orderly stop,
+ * a negative errno with err set when it could not start. */
+int hc_server_run(const struct hc_server_config *cfg, int stop_fd, struct hc_error *err);
+
+/* The method table (methods.c). */
+extern const struct hc_rpc_method hc_server_methods[];
+extern const size_t hc_server_n_methods;
+
+/* True when the Authorization value is "Bearer <the token>", compared in constant time. */
+bool hc_server_auth_ok(const struct hc_server *s, const char *authorization);
+/* The same for a bare token (the WebSocket's access_token query parameter). */
+bool hc_server_token_ok(const struct hc_server *s, const char *token);
+/* Computes s->token_hash from the token. */
+int hc_server_auth_init(struct hc_server *s, const char *token);
+
+/* A call in progress: counted, so SIGTERM can wait for the last one. */
+void hc_server_call_enter(struct hc_server *s);
+void hc_server_call_leave(struct hc_server *s);
+
+/* WebSocket (ws.c): serves one upgraded socket on a thread of its own, then closes it and
+ * calls done(done_arg) (libmicrohttpd's upgrade handle). Returns -errno when the thread
+ * cannot start (the caller closes). */
+int hc_server_ws_start(struct hc_server *s, int fd, void (*done)(void *), void *done_arg);
+/* The Sec-WebSocket-Accept value for a Sec-WebSocket-Key (RFC 6455 §4.2.2), 29 bytes + NUL. */
+int hc_server_ws_accept_key(const char *key, char ret[32]);
