@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "core/buf.h"
+#include "lib/backend.h"
 #include "lib/runopts.h"
 #include "server/server.h"
 
@@ -175,10 +176,18 @@ int hc_cli_serve(int argc, char **argv)
 		case OPT_MAX_RUNS:
 			r = parse_count("--max-runs", optarg, 100000, &cfg.max_runs);
 			break;
-		case OPT_BACKEND:
+		case OPT_BACKEND: {
+			bool known = hc_streq(optarg, "auto");
+
+			for (size_t i = 0; i < hc_lib_backend_auto_n && !known; i++)
+				known = hc_streq(optarg, hc_lib_backend_auto_order[i]);
 			cfg.default_backend = optarg;
-			r = check_default("--default-backend", "backend", optarg);
+			r = known ? check_default("--default-backend", "backend", optarg)
+				  : hc_cli_failf("--default-backend: unknown backend '%s' (auto, "
+						 "libkrun, firecracker, cloud-hypervisor, qemu)",
+						 optarg);
 			break;
+		}
 		case OPT_MEMORY:
 			r = check_default("--default-memory-mib", "memory", optarg) ||
 			    parse_count("--default-memory-mib", optarg, 1u << 20,
