@@ -284,10 +284,232 @@ static json_t *m_image_pull(struct hc_rpc_call *c, struct hc_rpc_err *err)
 	return ret;
 }
 
+/* ---- persistent VMs (hc_pvm_*: a supervisor per VM holds it, so they outlive the server) */
+
+static json_t *fail_pvm(struct hc_rpc_err *err, const struct hc_error *e)
+{
+	hc_rpc_fail_hc(err, e);
+	/* HOTCELL_MAX_PERSISTENT_VMS, the library's own bound, is a limit like --max-vms. */
+	if (e->code == -EUSERS)
+		err->code = HC_RPC_LIMIT_ERROR;
+	else if (e->code == -EEXIST || (e->code == -EINVAL && hc_streq(e->kind, HC_EK_USAGE)))
+		err->code = HC_RPC_INVALID_PARAMS;
+	return NULL;
+}
+
+static bool live(enum hc_pvm_status st)
+{
+	return st == HC_PVM_RUNNING || st == HC_PVM_PAUSED || st == HC_PVM_CREATING;
+}
+
+/* The `vm ls --json` entries, all of them (id NULL) or the one with that id. */
+static json_t *vm_entries(const char *id, struct hc_rpc_err *err)
+{
+	struct hc_pvm_info *l = NULL;
+	struct hc_error e = {0};
+	size_t n = 0, k = 0;
+	json_t *arr = NULL;
+	char *text;
+
+	if (hc_pvm_list(&l, &n, &e) < 0)
+		return fail_pvm(err, &e);
+	for (size_t i = 0; i < n; i++) {
+		if (id && !hc_streq(l[i].id, id))
+			continue;
+		if (k != i) {
+			struct hc_pvm_info t = l[k];
+
+			l[k] = l[i];
+			l[i] = t;
+		}
+		k++;
+	}
+	text = hc_pvm_list_to_json(l, k);
+	hc_pvm_list_free(l, n);
+	if (text)
+		arr = json_loads(text, 0, NULL);
+	free(text);
+	if (!arr)
+		return hc_rpc_fail(err, HC_RPC_INTERNAL_ERROR, "out of memory");
+	return arr;
+}
+
+static int vm_id(struct hc_rpc_call *c, const char *const *names, char *id, struct hc_rpc_err *err)
+{
+	struct hc_error e = {0};
+	const char *ref = NULL;
+
+	if (names && hc_rpc_params_only(c, names, err) < 0)
+		return -EINVAL;
+	if (hc_rpc_param_str(c, "id", &ref, err) < 0)
+		return -EINVAL;
+	if (!ref) {
+		hc_rpc_fail_param(err, "id", "'id' is required (a VM id, id prefix or name)");
+		return -EINVAL;
+	}
+	if (hc_pvm_resolve(ref, id, &e) < 0) {
+		fail_pvm(err, &e);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static json_t *m_vm_create(struct hc_rpc_call *c, struct hc_rpc_err *err)
+{
+	static const char *const own[] = {"name", "idle_timeout_secs", "lifetime_secs", NULL};
+	struct hc_server *s = c->ctx;
+	struct hc_pvm_create_opts co = {0};
+	struct hc_store *store = NULL;
+	struct hc_runopts ro;
+	struct hc_error e = {0};
+	char id[HC_PVM_ID_LEN + 1];
+	json_t *ret = NULL, *v;
+	bool counted = false;
+	int r;
+
+	hc_runopts_init(&ro);
+	if (json_object_get(c->params, "command") || json_object_get(c->params, "stdin")) {
+		hc_rpc_fail_param(err, json_object_get(c->params, "command") ? "command" : "stdin",
+				  "vm.create takes no command: run it with vm.exec");
+		goto out;
+	}
+	if (hc_rpc_param_str(c, "name", &co.name, err) < 0 ||
+	    run_params(s, c, HC_RUNOPT_VM, own, &ro, err) < 0)
+		goto out;
+	for (int i = 0; i < 2; i++) {
+		const char *k = i ? "lifetime_secs" : "idle_timeout_secs";
+
+		v = json_object_get(c->params, k);
+		if (v && (!json_is_number(v) || json_number_value(v) < 0)) {
+			hc_rpc_fail_param(err, k, "'%s' must be a number of seconds >= 0", k);
+			goto out;
+		}
+		*(i ? &co.lifetime_s : &co.idle_timeout_s) = v ? json_number_value(v) : 0;
+	}
+	if (!ro.o.image && !ro.o.rootfs_dir) {
+		hc_rpc_fail_param(err, "image", "'image' is required");
+		goto out;
+	}
+	if (s->cfg->max_vms) {
+		struct hc_pvm_info *l = NULL;
+		size_t n = 0, n_live = 0;
+
+		if (hc_pvm_list(&l, &n, &e) < 0) {
+			fail_pvm(err, &e);
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++)
+			n_live += live(l[i].status);
+		hc_pvm_list_free(l, n);
+		/* Creations in flight count too: two at once cannot both take the last slot. */
+		pthread_mutex_lock(&s->lock);
+		if (n_live + s->vms_creating >= s->cfg->max_vms) {
+			pthread_mutex_unlock(&s->lock);
+			snprintf(err->e.kind, sizeof(err->e.kind), "limit");
+			hc_rpc_fail(err, HC_RPC_LIMIT_ERROR,
+				    "too many persistent VMs (--max-vms %u): remove one with "
+				    "vm.destroy",
+				    s->cfg->max_vms);
+			goto out;
+		}
+		s->vms_creating++;
+		counted = true;
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (ro.o.image && hc_store_open(NULL, &store, &e) < 0) {
+		fail_pvm(err, &e);
+		goto out;
+	}
+	co.run = &ro.o;
+	r = hc_pvm_create(store, &co, id, &e);
+	if (r < 0) {
+		fail_pvm(err, &e);
+		goto out;
+	}
+	v = vm_entries(id, err);
+	if (v && json_array_size(v) == 1)
+		ret = json_incref(json_array_get(v, 0));
+	else if (v)
+		ret = json_pack("{s:s, s:s?}", "id", id, "name", co.name);
+	json_decref(v);
+out:
+	if (counted) {
+		pthread_mutex_lock(&s->lock);
+		s->vms_creating--;
+		pthread_mutex_unlock(&s->lock);
+	}
+	hc_store_close(store);
+	hc_runopts_free(&ro);
+	return ret;
+}
+
+static json_t *m_vm_list(struct hc_rpc_call *c, struct hc_rpc_err *err)
+{
+	if (hc_rpc_params_only(c, NULL, err) < 0)
+		return NULL;
+	return vm_entries(NULL, err);
+}
+
+static const char *const only_id[] = {"id", NULL};
+
+static json_t *m_vm_get(struct hc_rpc_call *c, struct hc_rpc_err *err)
+{
+	char id[HC_PVM_ID_LEN + 1];
+	json_t *arr, *ret;
+
+	if (vm_id(c, only_id, id, err) < 0)
+		return NULL;
+	arr = vm_entries(id, err);
+	if (!arr)
+		return NULL;
+	ret = json_incref(json_array_get(arr, 0));
+	json_decref(arr);
+	if (!ret) {
+		snprintf(err->e.kind, sizeof(err->e.kind), HC_EK_VM);
+		return hc_rpc_fail(err, HC_RPC_HOTCELL_ERROR, "VM %.12s is gone", id);
+	}
+	return ret;
+}
+
+static json_t *vm_action(struct hc_rpc_call *c, struct hc_rpc_err *err,
+			 int (*fn)(const char *ref, struct hc_error *err))
+{
+	char id[HC_PVM_ID_LEN + 1];
+	struct hc_error e = {0};
+
+	if (vm_id(c, only_id, id, err) < 0)
+		return NULL;
+	if (fn(id, &e) < 0)
+		return fail_pvm(err, &e);
+	return json_object();
+}
+
+static json_t *m_vm_pause(struct hc_rpc_call *c, struct hc_rpc_err *err)
+{
+	return vm_action(c, err, hc_pvm_pause);
+}
+
+static json_t *m_vm_resume(struct hc_rpc_call *c, struct hc_rpc_err *err)
+{
+	return vm_action(c, err, hc_pvm_resume);
+}
+
+static int destroy(const char *id, struct hc_error *err)
+{
+	/* The VM goes whatever its state, as `vm rm -f`. */
+	return hc_pvm_remove(id, true, err);
+}
+
+static json_t *m_vm_destroy(struct hc_rpc_call *c, struct hc_rpc_err *err)
+{
+	return vm_action(c, err, destroy);
+}
+
 const struct hc_rpc_method hc_server_methods[] = {
-	{"health", m_health, 0},
-	{"sandbox.run", m_sandbox_run, HC_RPC_STREAMING},
-	{"image.list", m_image_list, 0},
-	{"image.pull", m_image_pull, 0},
+	{"health", m_health, 0},	 {"sandbox.run", m_sandbox_run, HC_RPC_STREAMING},
+	{"image.list", m_image_list, 0}, {"image.pull", m_image_pull, 0},
+	{"vm.create", m_vm_create, 0},	 {"vm.list", m_vm_list, 0},
+	{"vm.get", m_vm_get, 0},	 {"vm.pause", m_vm_pause, 0},
+	{"vm.resume", m_vm_resume, 0},	 {"vm.destroy", m_vm_destroy, 0},
 };
 const size_t hc_server_n_methods = HC_ARRAY_SIZE(hc_server_methods);

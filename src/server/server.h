@@ -55,7 +55,10 @@ struct hc_server {
 	/* Readable once SIGTERM arrived: every run in progress is cancelled. */
 	int shutdown_fd;
 	pthread_mutex_t lock;
-	pthread_cond_t idle; /* signalled when calls drops to 0 */
+	/* signalled when calls drops to 0 */
+	pthread_cond_t idle;
+	/* vm.create calls in flight (under lock), for --max-vms */
+	unsigned vms_creating;
 };
 
 /* Runs the server until stop_fd becomes readable (SIGTERM). Returns 0 after an orderly stop,
