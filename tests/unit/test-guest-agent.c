@@ -563,6 +563,251 @@ TEST(users_from_image_files)
 	outcome_free(&o);
 }
 
+/* The next frame (consumed into *ret, payload copied into buf), skipping WINDOW frames. */
+static int next_frame(struct agent_conn *c, struct hc_proto_frame *ret, uint8_t *buf, size_t max)
+{
+	for (;;) {
+		struct hc_proto_frame f;
+		size_t used;
+		int r = ac_next_frame(c, &f, &used);
+
+		if (r <= 0)
+			return r == 0 ? -EPIPE : r;
+		*ret = f;
+		if (f.len <= max)
+			memcpy(buf, f.payload, f.len);
+		ret->payload = buf;
+		hc_buf_consume(&c->in, used);
+		if (f.type != HC_FRAME_WINDOW)
+			return 1;
+	}
+}
+
+static int send_exec_flags(struct agent_conn *c, uint32_t stream, const char *script,
+			   uint32_t flags)
+{
+	const char *argv[] = {"sh", "-c", script, NULL};
+	static char *const env[] = {S("PATH=/usr/local/bin:/usr/bin:/bin"), NULL};
+
+	return ac_send_exec_on(c, stream, argv, env, 1, "", "", flags, 0);
+}
+
+TEST(many_streams_busy_cancel_reuse)
+{
+	struct hc_error err = {0};
+	struct session s;
+	struct hc_proto_frame f;
+	static uint8_t buf[HC_PROTO_MAX_PAYLOAD];
+	struct hc_proto_error pe;
+	struct hc_proto_exit x;
+	int started = 0, exits = 0;
+
+	NEED_INIT();
+	ASSERT_OK(session_start(&s, &err), &err);
+	/* 64 commands waiting on their stdin, ids 100..163. */
+	for (uint32_t i = 0; i < HC_PROTO_MAX_STREAMS; i++)
+		ASSERT_EQ_INT(send_exec_flags(&s.c, 100 + i, "cat", HC_EXEC_F_STDIN), 0);
+	while (started < HC_PROTO_MAX_STREAMS) {
+		ASSERT_EQ_INT(next_frame(&s.c, &f, buf, sizeof(buf)), 1);
+		ASSERT_EQ_INT(f.type, HC_FRAME_STARTED);
+		started++;
+	}
+	/* The 65th: BUSY on its id. */
+	ASSERT_EQ_INT(send_exec_flags(&s.c, 7, "true", 0), 0);
+	ASSERT_EQ_INT(next_frame(&s.c, &f, buf, sizeof(buf)), 1);
+	ASSERT_TRUE(f.type == HC_FRAME_ERROR && f.stream == 7);
+	ASSERT_EQ_INT(hc_proto_error_decode(&f, &pe), 0);
+	ASSERT_EQ_INT(pe.reason, HC_EXEC_ERR_BUSY);
+	/* CANCEL one: it is killed, EXIT says so, and its id is free again. */
+	ASSERT_EQ_INT(hc_proto_frame_write(s.c.fd, HC_FRAME_CANCEL, 100, NULL, 0), 0);
+	ASSERT_EQ_INT(next_frame(&s.c, &f, buf, sizeof(buf)), 1);
+	ASSERT_TRUE(f.type == HC_FRAME_EXIT && f.stream == 100);
+	ASSERT_EQ_INT(hc_proto_exit_decode(&f, &x), 0);
+	ASSERT_EQ_INT(x.signal, SIGKILL);
+	/* Late frames for it are dropped; CANCEL of an unknown id too. */
+	ASSERT_EQ_INT(hc_proto_frame_write(s.c.fd, HC_FRAME_STDIN, 100, "late", 4), 0);
+	ASSERT_EQ_INT(hc_proto_frame_write(s.c.fd, HC_FRAME_CANCEL, 9999, NULL, 0), 0);
+	ASSERT_EQ_INT(send_exec_flags(&s.c, 100, "echo reused", 0), 0);
+	bool got_out = false, got_exit = false;
+	while (!got_exit) {
+		ASSERT_EQ_INT(next_frame(&s.c, &f, buf, sizeof(buf)), 1);
+		ASSERT_EQ_INT(f.stream, 100);
+		if (f.type == HC_FRAME_STDOUT)
+			got_out = f.len == 7 && memcmp(f.payload, "reused\n", 7) == 0;
+		got_exit = f.type == HC_FRAME_EXIT;
+	}
+	ASSERT_TRUE(got_out);
+	/* Each of the others echoes its own stdin. */
+	for (uint32_t i = 1; i < HC_PROTO_MAX_STREAMS; i++) {
+		char msg[16];
+		int n = snprintf(msg, sizeof(msg), "s%u\n", 100 + i);
+		ASSERT_EQ_INT(hc_proto_frame_write(s.c.fd, HC_FRAME_STDIN, 100 + i, msg, (size_t)n),
+			      0);
+		ASSERT_EQ_INT(hc_proto_frame_write(s.c.fd, HC_FRAME_STDIN_CLOSE, 100 + i, NULL, 0),
+			      0);
+	}
+	while (exits < HC_PROTO_MAX_STREAMS - 1) {
+		ASSERT_EQ_INT(next_frame(&s.c, &f, buf, sizeof(buf)), 1);
+		ASSERT_TRUE(f.stream > 100 && f.stream < 100 + HC_PROTO_MAX_STREAMS);
+		if (f.type == HC_FRAME_STDOUT) {
+			char want[16];
+			snprintf(want, sizeof(want), "s%u\n", f.stream);
+			ASSERT_TRUE(f.len == strlen(want) && memcmp(f.payload, want, f.len) == 0);
+			ASSERT_OK(ac_ack(&s.c, f.stream, f.len), NULL);
+		} else {
+			ASSERT_EQ_INT(f.type, HC_FRAME_EXIT);
+			ASSERT_EQ_INT(hc_proto_exit_decode(&f, &x), 0);
+			ASSERT_EQ_INT(x.code, 0);
+			exits++;
+		}
+	}
+	ASSERT_EQ_INT(session_end(&s), 0);
+}
+
+TEST(window_overrun_fails_the_stream)
+{
+	struct hc_error err = {0};
+	struct session s;
+	struct hc_proto_frame f;
+	static uint8_t buf[HC_PROTO_MAX_PAYLOAD], chunk[HC_PROTO_MAX_DATA];
+	struct hc_proto_error pe;
+
+	NEED_INIT();
+	ASSERT_OK(session_start(&s, &err), &err);
+	/* sleep never reads its stdin: beyond the pipe, stdin waits in the agent, which takes
+	 * no more than a window of it. */
+	ASSERT_EQ_INT(send_exec_flags(&s.c, 3, "exec sleep 30", HC_EXEC_F_STDIN), 0);
+	ASSERT_EQ_INT(next_frame(&s.c, &f, buf, sizeof(buf)), 1);
+	ASSERT_EQ_INT(f.type, HC_FRAME_STARTED);
+	for (int i = 0; i < 40; i++)
+		ASSERT_EQ_INT(hc_proto_frame_write(s.c.fd, HC_FRAME_STDIN, 3, chunk, sizeof(chunk)),
+			      0);
+	ASSERT_EQ_INT(next_frame(&s.c, &f, buf, sizeof(buf)), 1);
+	ASSERT_TRUE(f.type == HC_FRAME_ERROR && f.stream == 3);
+	ASSERT_EQ_INT(hc_proto_error_decode(&f, &pe), 0);
+	ASSERT_EQ_INT(pe.reason, HC_EXEC_ERR_INVALID);
+	ASSERT_TRUE(strstr(pe.message, "flow control") != NULL);
+	/* A WINDOW beyond what was sent fails a stream too. */
+	ASSERT_EQ_INT(send_exec_flags(&s.c, 4, "exec sleep 30", 0), 0);
+	ASSERT_EQ_INT(next_frame(&s.c, &f, buf, sizeof(buf)), 1);
+	ASSERT_EQ_INT(f.type, HC_FRAME_STARTED);
+	ASSERT_OK(ac_ack(&s.c, 4, 1000), NULL);
+	ASSERT_EQ_INT(next_frame(&s.c, &f, buf, sizeof(buf)), 1);
+	ASSERT_TRUE(f.type == HC_FRAME_ERROR && f.stream == 4);
+	ASSERT_EQ_INT(session_end(&s), 0);
+}
+
+/* A frame with a hand-made payload. */
+static int send_raw(struct agent_conn *c, uint8_t type, uint32_t stream, const void *p, size_t n)
+{
+	return hc_proto_frame_write(c->fd, type, stream, p, n);
+}
+
+static int expect_error(struct agent_conn *c, uint32_t stream, uint32_t reason, const char *text)
+{
+	static uint8_t buf[HC_PROTO_MAX_PAYLOAD];
+	struct hc_proto_frame f;
+	struct hc_proto_error pe;
+
+	for (;;) {
+		if (next_frame(c, &f, buf, sizeof(buf)) != 1)
+			return -1;
+		if (f.type == HC_FRAME_STARTED)
+			continue;
+		if (f.type != HC_FRAME_ERROR || f.stream != stream ||
+		    hc_proto_error_decode(&f, &pe) < 0)
+			return -2;
+		if (pe.reason != reason || (text && !strstr(pe.message, text))) {
+			fprintf(stderr, "error %u: %s\n", pe.reason, pe.message);
+			return -3;
+		}
+		return 0;
+	}
+}
+
+TEST(frames_out_of_place)
+{
+	struct hc_error err = {0};
+	struct session s;
+	struct hc_buf b = HC_BUF_INIT(0);
+	static struct hc_proto_entry e = {.kind = HC_ENTRY_DIR, .mode = 0755};
+	char *argv[] = {S("true"), NULL};
+	struct hc_proto_exec ex = {.flags = HC_EXEC_F_DETACH, .argv = argv, .argc = 1};
+
+	NEED_INIT();
+	ASSERT_OK(session_start(&s, &err), &err);
+	/* DETACH with STDIN: the encoder refuses it, so patch the flags of a valid frame. */
+	ASSERT_EQ_INT(hc_proto_exec_encode(&b, 5, &ex), 0);
+	b.data[HC_PROTO_HEADER_SIZE + 3] = HC_EXEC_F_DETACH | HC_EXEC_F_STDIN;
+	ASSERT_EQ_INT(write(s.c.fd, b.data, b.len), (ssize_t)b.len);
+	ASSERT_EQ_INT(expect_error(&s.c, 5, HC_EXEC_ERR_INVALID, "malformed exec"), 0);
+	/* An exec on stream 0. */
+	b.data[HC_PROTO_HEADER_SIZE + 3] = HC_EXEC_F_DETACH;
+	memset(b.data + 8, 0, 4);
+	ASSERT_EQ_INT(write(s.c.fd, b.data, b.len), (ssize_t)b.len);
+	ASSERT_EQ_INT(expect_error(&s.c, 0, HC_EXEC_ERR_INVALID, "on stream 0"), 0);
+	/* An ENTRY on a command's stream fails it (the command is killed). */
+	ASSERT_EQ_INT(send_exec_flags(&s.c, 6, "exec sleep 30", 0), 0);
+	hc_buf_reset(&b);
+	ASSERT_EQ_INT(hc_proto_entry_encode(&b, 6, &e), 0);
+	ASSERT_EQ_INT(write(s.c.fd, b.data, b.len), (ssize_t)b.len);
+	ASSERT_EQ_INT(expect_error(&s.c, 6, HC_EXEC_ERR_INVALID, "entry"), 0);
+	/* RESEED and SHUTDOWN belong on stream 0. */
+	ASSERT_EQ_INT(send_raw(&s.c, HC_FRAME_SHUTDOWN, 8, NULL, 0), 0);
+	ASSERT_EQ_INT(expect_error(&s.c, 8, HC_EXEC_ERR_INVALID, "shutdown"), 0);
+	/* File data without its entry, then the rest of that put is dropped. */
+	hc_buf_reset(&b);
+	static struct hc_proto_file_req q;
+	snprintf(q.path, sizeof(q.path), "%s/put-bad", tmpdir);
+	ASSERT_EQ_INT(hc_proto_put_encode(&b, 9, &q), 0);
+	ASSERT_EQ_INT(write(s.c.fd, b.data, b.len), (ssize_t)b.len);
+	ASSERT_EQ_INT(send_raw(&s.c, HC_FRAME_FILE_DATA, 9, "x", 1), 0);
+	ASSERT_EQ_INT(expect_error(&s.c, 9, HC_EXEC_ERR_INVALID, "beyond the size"), 0);
+	ASSERT_EQ_INT(send_raw(&s.c, HC_FRAME_END, 9, NULL, 0), 0);
+	/* A get of a missing path. */
+	hc_buf_reset(&b);
+	ASSERT_EQ_INT(hc_proto_get_encode(&b, 10, "/nonexistent/x"), 0);
+	ASSERT_EQ_INT(write(s.c.fd, b.data, b.len), (ssize_t)b.len);
+	ASSERT_EQ_INT(expect_error(&s.c, 10, HC_ERR_NOENT, "no such file or directory"), 0);
+	/* Still serving. */
+	struct outcome o;
+	const char *ok[] = {"true", NULL};
+	ASSERT_EQ_INT(ac_send_exec(&s.c, ok, "", "", 0, 0), 0);
+	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
+	ASSERT_TRUE(o.got_started && o.got_exit && o.exit.code == 0);
+	outcome_free(&o);
+	hc_buf_free(&b);
+	ASSERT_EQ_INT(session_end(&s), 0);
+}
+
+TEST(reseed_frames)
+{
+	struct hc_error err = {0};
+	struct session s;
+	struct hc_buf b = HC_BUF_INIT(0);
+	static uint8_t buf[HC_PROTO_MAX_PAYLOAD], seed[64];
+	struct hc_proto_reseed q = {.realtime_ns = 1, .seed = seed, .seed_len = sizeof(seed)};
+	struct hc_proto_frame f;
+
+	NEED_INIT();
+	ASSERT_OK(session_start(&s, &err), &err);
+	ASSERT_EQ_INT(hc_proto_reseed_encode(&b, &q), 0);
+	ASSERT_EQ_INT(write(s.c.fd, b.data, b.len), (ssize_t)b.len);
+	ASSERT_EQ_INT(next_frame(&s.c, &f, buf, sizeof(buf)), 1);
+	ASSERT_TRUE(f.type == HC_FRAME_DONE && f.stream == 0);
+	/* A seed too short (hand-made: the encoder refuses it). */
+	uint8_t p[8 + 16] = {0};
+	ASSERT_EQ_INT(send_raw(&s.c, HC_FRAME_RESEED, 0, p, sizeof(p)), 0);
+	ASSERT_EQ_INT(expect_error(&s.c, 0, HC_EXEC_ERR_INVALID, "reseed"), 0);
+	/* On another stream. */
+	ASSERT_EQ_INT(send_raw(&s.c, HC_FRAME_RESEED, 2, b.data + HC_PROTO_HEADER_SIZE,
+			       b.len - HC_PROTO_HEADER_SIZE),
+		      0);
+	ASSERT_EQ_INT(expect_error(&s.c, 2, HC_EXEC_ERR_INVALID, "reseed"), 0);
+	hc_buf_free(&b);
+	ASSERT_EQ_INT(session_end(&s), 0);
+}
+
 int main(void)
 {
 	const char *b = getenv("BUILD");
@@ -608,6 +853,10 @@ int main(void)
 	RUN(eof_kills_running_command);
 	RUN(users_from_image_files);
 	RUN(env_last_wins_and_home);
+	RUN(many_streams_busy_cancel_reuse);
+	RUN(window_overrun_fails_the_stream);
+	RUN(frames_out_of_place);
+	RUN(reseed_frames);
 
 	struct hc_error err = {0};
 	if (hc_path_rm_rf(tmpdir, &err) < 0)
