@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "core/error.h"
+#include "core/path.h"
 #include "hotcell.h"
 #include "lib/runopts.h"
 
@@ -131,6 +132,11 @@ int hc_cli_run(int argc, char **argv)
 	int r, status = HC_EXIT_INTERNAL;
 
 	hc_runopts_init(&ro);
+	/* First of all: a signal from here on cancels the run, whatever phase it is in. */
+	if (signals_install() < 0) {
+		hc_cli_failf("cannot install signal handlers: %s", strerror(errno));
+		goto out;
+	}
 	r = hc_runopts_getopt(&ro, HC_RUNOPT_RUN, argc, argv, run_extra, HC_ARRAY_SIZE(run_extra),
 			      run_on_extra, &cli, &err);
 	if (r < 0) {
@@ -166,12 +172,18 @@ int hc_cli_run(int argc, char **argv)
 		o->stderr_fd = STDERR_FILENO;
 	}
 
-	if (signals_install() < 0) {
-		hc_cli_failf("cannot install signal handlers: %s", strerror(errno));
-		goto out;
-	}
 	o->cancel_fd = sig_pipe[0];
 
+	/* Every process started for the VM inherits our environment: with HOTCELL_HOME in it,
+	 * each is findable as this state dir's (tests/soak, and whoever cleans up after a
+	 * SIGKILL), also when the default was used. */
+	if (!getenv("HOTCELL_HOME")) {
+		char home[HC_PATH_MAX];
+
+		if (hc_path_state_dir(home, sizeof(home), &err) == 0)
+			setenv("HOTCELL_HOME", home, 0);
+		hc_error_clear(&err);
+	}
 	if (o->image) {
 		r = hc_store_open(NULL, &store, &err);
 		if (r < 0) {
@@ -184,8 +196,10 @@ int hc_cli_run(int argc, char **argv)
 	if (r == -ECANCELED) {
 		int sig = sig_first ? sig_first : SIGINT;
 
-		if (!err.message[0])
-			hc_error_setk(&err, r, "cancelled", "interrupted by %s", strsignal(sig));
+		hc_error_setk(&err, r, "cancelled", "interrupted by %s",
+			      sig == SIGTERM  ? "SIGTERM"
+			      : sig == SIGHUP ? "SIGHUP"
+					      : "SIGINT");
 		fail_run(json, &err);
 		status = 128 + sig;
 	} else if (r < 0 && hc_streq(err.kind, "exec") && res.exit_code > 0) {

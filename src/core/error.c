@@ -3,10 +3,16 @@
 
 #include "core/error.h"
 
+/* Formats into a scratch buffer first: an argument may be err->message itself (a layer that
+ * rewords the message it got), and formatting a buffer into itself is undefined (C11
+ * 7.21.6.6) — in practice the output overwrites the input it is still reading. */
 static void vset(struct hc_error *err, int code, const char *fmt, va_list ap)
 {
+	char tmp[sizeof(err->message)];
+
 	err->code = code < 0 ? code : -EIO;
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	memcpy(err->message, tmp, sizeof(tmp));
 }
 
 int hc_error_set(struct hc_error *err, int code, const char *fmt, ...)

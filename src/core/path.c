@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include "core/owner.h"
 #include "core/path.h"
 
 int hc_path_fmt(char *buf, size_t n, struct hc_error *err, const char *fmt, ...)
@@ -108,13 +109,19 @@ int hc_path_make_run_dir(char *buf, size_t n, struct hc_error *err)
 	r = hc_path_runtime_dir(base, sizeof(base), err);
 	if (r < 0)
 		return r;
+	/* What runs that were SIGKILLed left behind goes first (core/owner.h). */
+	hc_owner_sweep(base);
 	for (int tries = 0; tries < 16; tries++) {
 		hc_path_random_id(id, 8);
 		r = hc_path_fmt(buf, n, err, "%s/%s", base, id);
 		if (r < 0)
 			return r;
-		if (mkdir(buf, 0700) == 0)
-			return 0;
+		if (mkdir(buf, 0700) == 0) {
+			r = hc_owner_write(buf, err);
+			if (r < 0)
+				hc_path_rm_rf(buf, NULL);
+			return r;
+		}
 		if (errno != EEXIST)
 			return hc_error_errno(err, -errno, "mkdir %s", buf);
 	}

@@ -18,7 +18,9 @@ int hc_path_fmt(char *buf, size_t n, struct hc_error *err, const char *fmt, ...)
 int hc_path_state_dir(char *buf, size_t n, struct hc_error *err) _must_check_;
 /* $XDG_RUNTIME_DIR/hotcell, or /run/hotcell for root, else /tmp/hotcell-<uid>. Created. */
 int hc_path_runtime_dir(char *buf, size_t n, struct hc_error *err) _must_check_;
-/* Creates a fresh, private (0700) runtime directory for one VM: <runtime>/<short-id>/. */
+/* Creates a fresh, private (0700) runtime directory for one VM: <runtime>/<short-id>/, owned
+ * by the calling process (core/owner.h: its "owner" file). The directories of owners that are
+ * gone are removed first (hc_owner_sweep). */
 int hc_path_make_run_dir(char *buf, size_t n, struct hc_error *err) _must_check_;
 int hc_path_mkdir_p(const char *path, mode_t mode, struct hc_error *err) _must_check_;
 /* Removes a tree without following symlinks and without crossing mount points. Missing is

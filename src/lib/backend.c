@@ -136,11 +136,15 @@ int hc_lib_backend_prepare(const struct hc_vmm_ops *ops, const struct hc_run_opt
 	return 0;
 }
 
+/* "no usable backend": the reasons of the backends that could have served the request lead;
+ * those refused only because they lack a feature the user asked for (-EOPNOTSUPP: --accel tcg,
+ * -v, --rootfs-mode ...) are named last, in one clause, since installing them would not help. */
 int hc_lib_backend_choose(const struct hc_run_opts *o, struct hc_vm_spec *spec, char *kernel,
 			  size_t kernel_n, const struct hc_vmm_ops **ret, struct hc_error *err)
 {
-	char why[160], reasons[sizeof(err->message)] = "";
-	size_t used = 0;
+	char why[160], reasons[sizeof(err->message)] = "", lacking[128] = "";
+	char all_lacking[sizeof(err->message)] = "";
+	size_t used = 0, lused = 0, aused = 0;
 	int r;
 
 	if (o->backend && *o->backend && !hc_streq(o->backend, "auto")) {
@@ -170,12 +174,26 @@ int hc_lib_backend_choose(const struct hc_run_opts *o, struct hc_vm_spec *spec, 
 			*ret = ops;
 			return 0;
 		}
-		if (used < sizeof(reasons))
+		if (r == -EOPNOTSUPP) {
+			if (aused < sizeof(all_lacking))
+				aused += (size_t)snprintf(all_lacking + aused,
+							  sizeof(all_lacking) - aused, "%s%s",
+							  aused ? "; " : "", e.message);
+			if (lused < sizeof(lacking))
+				lused += (size_t)snprintf(lacking + lused, sizeof(lacking) - lused,
+							  "%s%s", lused ? ", " : "", ops->name);
+		} else if (used < sizeof(reasons)) {
 			used += (size_t)snprintf(reasons + used, sizeof(reasons) - used, "%s%s: %s",
 						 used ? "; " : "", ops->name, e.message);
+		}
 	}
-	return hc_error_setk(err, -ENODEV, HC_EK_BACKEND, "no usable backend (%s)",
-			     reasons[0] ? reasons : "none built in");
+	if (!reasons[0] && !lacking[0])
+		return hc_error_setk(err, -ENODEV, HC_EK_BACKEND, "no usable backend (none built in)");
+	if (!reasons[0])
+		return hc_error_setk(err, -ENODEV, HC_EK_BACKEND, "no usable backend: %s",
+				     all_lacking);
+	return hc_error_setk(err, -ENODEV, HC_EK_BACKEND, "no usable backend: %s%s%s%s", reasons,
+			     lacking[0] ? " (" : "", lacking, lacking[0] ? ": do not support what was asked)" : "");
 }
 
 void hc_lib_backend_report(const char *name, const struct hc_run_opts *o,

@@ -22,6 +22,18 @@ static const char *extra_cmdline(void)
 	return l && hc_streq(l, "debug") ? "hotcell.debug=1" : "";
 }
 
+/* Between the phases before the VM runs (resolve, pull, backend, rootfs): a signal that came
+ * during a phase that could not watch the cancel fd ends the boot here. The byte is left in the
+ * fd for the caller. */
+static int check_cancel(const struct hc_run_opts *o, struct hc_error *err)
+{
+	struct pollfd p = {.fd = o->cancel_fd, .events = POLLIN};
+
+	if (p.fd >= 0 && poll(&p, 1, 0) > 0)
+		return hc_error_setk(err, -ECANCELED, "cancelled", "interrupted");
+	return 0;
+}
+
 int hc_lib_boot_prepare(struct hc_store *store, const struct hc_run_opts *o, struct hc_lib_boot *b,
 			struct hc_error *err)
 {
@@ -43,8 +55,17 @@ int hc_lib_boot_prepare(struct hc_store *store, const struct hc_run_opts *o, str
 	spec->n_ports = o->n_ports;
 	spec->cmdline = extra_cmdline();
 	spec->boot_timeout_ms = (int)((o->boot_timeout_s > 0 ? o->boot_timeout_s : 60.0) * 1000.0);
+	spec->cancel_fd = o->cancel_fd;
+	/* Bad guest paths cost nothing to refuse: before any image or VM work. */
+	r = hc_vm_volumes_check(o->volumes, o->n_volumes, err);
+	if (r >= 0)
+		r = check_cancel(o, err);
+	if (r < 0)
+		return r;
 	/* The image first: a wrong name is the likeliest mistake, and costs nothing to report. */
 	r = hc_lib_image_resolve(store, o, &b->image, err);
+	if (r >= 0)
+		r = check_cancel(o, err);
 	if (r < 0)
 		return r;
 	r = hc_lib_initramfs_find(b->initrd, sizeof(b->initrd), err);
@@ -57,12 +78,16 @@ int hc_lib_boot_prepare(struct hc_store *store, const struct hc_run_opts *o, str
 	hc_debug("image resolved in %.1f ms", t - t0);
 	r = hc_lib_backend_choose(o, spec, b->kernel, sizeof(b->kernel), &b->ops, err);
 	hc_debug("backend chosen in %.1f ms", hc_clock_ms() - t);
+	if (r >= 0)
+		r = check_cancel(o, err);
 	if (r < 0)
 		return r;
 
 	/* Image -> rootfs (a cache hit costs nothing). */
 	t = hc_clock_ms();
 	r = hc_lib_image_prepare(store, o, spec->rootfs_mode == HC_ROOTFS_BLOCK, &b->image, err);
+	if (r >= 0)
+		r = check_cancel(o, err);
 	if (r < 0)
 		return r;
 	b->t_rootfs_ms = hc_clock_ms() - t;

@@ -112,6 +112,9 @@ struct run {
 	char con_tail[64]; /* the last bytes seen, so a needle split across reads is found */
 	bool panicked;
 	double panic_deadline;
+	/* The guest halted or powered off (`poweroff -f`, `halt -f`): without ACPI the VMM does
+	 * not exit, it idles; only the kernel's last console line says so. */
+	char halted[96];
 };
 
 static int queue_frame(struct run *run, uint8_t type, const void *p, size_t n, struct hc_error *err)
@@ -453,6 +456,9 @@ static void read_stdin(struct run *run, struct hc_error *err)
 }
 
 #define PANIC_NEEDLE "Kernel panic - not syncing"
+/* kernel/reboot.c: kernel_halt() and kernel_power_off() print these (pr_emerg, also under
+ * "quiet"), then the CPUs idle forever on a machine without ACPI power-off. */
+static const char *const halt_needles[] = {"reboot: System halted", "reboot: Power down"};
 #define PANIC_END "---[ end Kernel panic"
 /* After the panic line, how long the kernel gets to write its trace before we report. */
 #define PANIC_TRACE_MS 500
@@ -531,6 +537,7 @@ static void console_scan(struct run *run)
 
 	while (read(run->con_ino, evbuf, sizeof(evbuf)) > 0)
 		;
+	hc_vm_console_trim(run->vm);
 	for (;;) {
 		size_t keep = strlen(run->con_tail);
 		ssize_t n;
@@ -550,6 +557,10 @@ static void console_scan(struct run *run)
 		}
 		if (run->panicked && strstr(buf, PANIC_END))
 			run->panic_deadline = hc_clock_ms();
+		for (size_t i = 0; !run->halted[0] && !run->got_exit && i < HC_ARRAY_SIZE(halt_needles);
+		     i++)
+			if (strstr(buf, halt_needles[i]))
+				snprintf(run->halted, sizeof(run->halted), "%s", halt_needles[i]);
 		size_t total = keep + (size_t)n, t = sizeof(run->con_tail) - 1;
 		snprintf(run->con_tail, sizeof(run->con_tail), "%s",
 			 buf + (total > t ? total - t : 0));
@@ -597,6 +608,17 @@ static int vm_failure(struct run *run, int code, struct hc_error *err)
 		hc_error_setk(err, -EIO, HC_EK_VM, "the guest rebooted %s", when);
 	else
 		hc_error_setk(err, code, HC_EK_VM, "the VM failed %s: %s", when, hc_strerror(code));
+	hc_vm_error_add_console(run->vm, err);
+	return err->code;
+}
+
+/* The guest halted (console_scan saw the kernel's last words): the VM ended, as a reboot does
+ * (-ESHUTDOWN, exit 125), at once rather than after the whole timeout. */
+static int halt_failure(struct run *run, struct hc_error *err)
+{
+	hc_error_setk(err, -ESHUTDOWN, HC_EK_VM, "the VM ended %s: the guest %s (%s)",
+		      run->phase == PH_BOOT ? "while booting" : "before the command ended",
+		      strstr(run->halted, "Power") ? "powered off" : "halted", run->halted);
 	hc_vm_error_add_console(run->vm, err);
 	return err->code;
 }
@@ -723,6 +745,9 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 			}
 			run->death_spurious++;
 		}
+		/* Checked last, so output that came with the halt in this round is kept. */
+		if (run->halted[0] && !run->panicked && run->phase != PH_STOPPING)
+			return halt_failure(run, err);
 	}
 }
 
@@ -797,10 +822,12 @@ HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o, struct
 	r = event_loop(&run, &ex, err);
 	if (r == 1)
 		r = run.cancels ? -ECANCELED : 0;
-	if (r == -ECANCELED && !err->message[0])
-		hc_error_setk(err, r, "cancelled", "interrupted");
 
 out:
+	/* Cancelled in whatever phase, however the phase worded it: one message (the caller,
+	 * which knows the signal, may say more). */
+	if (r == -ECANCELED)
+		hc_error_setk(err, r, "cancelled", "interrupted");
 	t = hc_clock_ms();
 	if (run.vm) {
 		/* The host ends the VM; a shutdown frame first lets a healthy guest know. */

@@ -479,7 +479,10 @@ static int spawn_vmm(struct hc_vm *vm, struct ch *ch, struct hc_error *err)
 		return hc_error_prefix(err, "start cloud-hypervisor");
 	hc_debug("cloud-hypervisor: started %s (pid %d) in %s", ch->bin, (int)ch->child.pid,
 		 vm->run_dir);
-	return hc_rest_new(&ch->api, ch->api_sock, err);
+	r = hc_rest_new(&ch->api, ch->api_sock, err);
+	if (r == 0)
+		hc_rest_set_cancel_fd(ch->api, vm->spec.cancel_fd);
+	return r;
 }
 
 static int abs_path(const char *p, char *buf, struct hc_error *err)

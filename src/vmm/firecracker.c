@@ -187,8 +187,9 @@ static int wait_for_socket(struct hc_vm *vm, struct fc *fc, const char *dir, con
 	if (inotify_add_watch(ino, dir, IN_CREATE | IN_MOVED_TO) < 0)
 		return hc_error_errno(err, -errno, "inotify_add_watch %s", dir);
 	for (;;) {
-		struct pollfd p[2] = {{.fd = ino, .events = POLLIN},
-				      {.fd = fc->child.pidfd, .events = POLLIN}};
+		struct pollfd p[3] = {{.fd = ino, .events = POLLIN},
+				      {.fd = fc->child.pidfd, .events = POLLIN},
+				      {.fd = vm->spec.cancel_fd, .events = POLLIN}};
 		char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 		int r;
 
@@ -203,9 +204,11 @@ static int wait_for_socket(struct hc_vm *vm, struct fc *fc, const char *dir, con
 			hc_vm_error_add_console(vm, err);
 			return err->code;
 		}
-		r = poll(p, fc->child.pidfd >= 0 ? 2 : 1, hc_clock_left_ms(deadline));
+		r = poll(p, 3, hc_clock_left_ms(deadline));
 		if (r < 0 && errno != EINTR)
 			return hc_error_errno(err, -errno, "poll");
+		if (r > 0 && p[2].revents)
+			return hc_vm_cancel_error(err);
 		if (r == 0) {
 			hc_error_setk(err, -ETIMEDOUT, HC_EK_VM,
 				      "firecracker's API socket %s did not appear within %d ms",
@@ -465,6 +468,7 @@ static int spawn_vmm(struct hc_vm *vm, struct fc *fc, struct hc_error *err)
 	r = hc_rest_new(&fc->api, fc->api_sock, err);
 	if (r < 0)
 		return r;
+	hc_rest_set_cancel_fd(fc->api, vm->spec.cancel_fd);
 	if (hc_log_enabled(HC_LOG_DEBUG)) {
 		/* The logger writes to an existing file (or FIFO): create it first. */
 		char logp[HC_PATH_MAX];

@@ -678,7 +678,7 @@ static void worker_setup(int log_fd, int st_fd)
 /* Reads the worker's status pipe: 1 when it said "S" (configured), 0 at EOF (or, with
  * timeout_ms 0, when nothing more is there), -ETIMEDOUT. Its message ("E<what>: <why>") goes
  * into msg. */
-static int read_status(int fd, int timeout_ms, char *msg, size_t n)
+static int read_status(int fd, int cancel_fd, int timeout_ms, char *msg, size_t n)
 {
 	double deadline = hc_clock_ms() + timeout_ms;
 	char buf[600];
@@ -686,14 +686,17 @@ static int read_status(int fd, int timeout_ms, char *msg, size_t n)
 
 	msg[0] = 0;
 	for (;;) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int r = poll(&p, 1, hc_clock_left_ms(deadline));
+		struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
+				      {.fd = cancel_fd, .events = POLLIN}};
+		int r = poll(p, 2, hc_clock_left_ms(deadline));
 		ssize_t got;
 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			return -errno;
+		if (r > 0 && !p[0].revents)
+			return -ECANCELED; /* only the cancel fd is readable */
 		if (r == 0) {
 			if (timeout_ms > 0)
 				return -ETIMEDOUT;
@@ -839,7 +842,9 @@ static int lk_start(struct hc_vm *vm, struct hc_error *err)
 		 lib.version[0] ? lib.version : "version unknown");
 
 	/* Configuration is a handful of library calls: wait for its verdict. */
-	r = read_status(k->status_fd, 10000, msg, sizeof(msg));
+	r = read_status(k->status_fd, vm->spec.cancel_fd, 10000, msg, sizeof(msg));
+	if (r == -ECANCELED)
+		return hc_vm_cancel_error(err);
 	if (r == 1) {
 		k->started = true;
 		vm->death_fd =
@@ -876,7 +881,7 @@ static int lk_check(struct hc_vm *vm, struct hc_error *err)
 		return hc_error_setk(err, -ECHILD, HC_EK_VM, "the libkrun worker is not running");
 	if (!hc_child_poll(&k->worker))
 		return 0;
-	if (!k->said[0] && k->status_fd >= 0 && read_status(k->status_fd, 0, msg, sizeof(msg)) >= 0)
+	if (!k->said[0] && k->status_fd >= 0 && read_status(k->status_fd, -1, 0, msg, sizeof(msg)) >= 0)
 		snprintf(k->said, sizeof(k->said), "%s", msg);
 	if (k->said[0])
 		return hc_error_setk(err, -EIO, HC_EK_VM, "libkrun: %s", k->said);

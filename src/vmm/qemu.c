@@ -551,8 +551,8 @@ static void log_tail(const char *path, char *buf, size_t n)
 
 /* Waits until name appears as a socket in dir (inotify watch set up before the check, so no
  * creation is missed), or the helper dies, or the deadline passes. */
-static int wait_socket(int ino, const char *path, struct hc_child *helper, int timeout_ms,
-		       struct hc_error *err)
+static int wait_socket(int ino, const char *path, struct hc_child *helper, int cancel_fd,
+		       int timeout_ms, struct hc_error *err)
 {
 	double deadline = hc_clock_ms() + timeout_ms;
 	struct stat st;
@@ -571,9 +571,13 @@ static int wait_socket(int ino, const char *path, struct hc_child *helper, int t
 		if (left == 0)
 			return hc_error_setk(err, -ETIMEDOUT, HC_EK_BACKEND, "%s did not create %s",
 					     helper->name, path);
-		struct pollfd p[2] = {{.fd = ino, .events = POLLIN},
-				      {.fd = helper->pidfd, .events = POLLIN}};
-		if (poll(p, 2, left) > 0 && (p[0].revents & POLLIN)) {
+		struct pollfd p[3] = {{.fd = ino, .events = POLLIN},
+				      {.fd = helper->pidfd, .events = POLLIN},
+				      {.fd = cancel_fd, .events = POLLIN}};
+		int ready = poll(p, 3, left);
+		if (ready > 0 && p[2].revents)
+			return hc_error_setk(err, -ECANCELED, "cancelled", "interrupted");
+		if (ready > 0 && (p[0].revents & POLLIN)) {
 			char evbuf[4096]
 				__attribute__((aligned(__alignof__(struct inotify_event))));
 			ssize_t _unused_ n = read(ino, evbuf, sizeof(evbuf));
@@ -625,7 +629,7 @@ static int start_vsockd(struct hc_vm *vm, struct qemu_vm *q, const char *vsock_s
 	r = hc_child_spawn(&q->vsockd, &o, err);
 	if (r < 0)
 		return r;
-	r = wait_socket(ino, vsock_sock, &q->vsockd, START_TIMEOUT_MS, err);
+	r = wait_socket(ino, vsock_sock, &q->vsockd, vm->spec.cancel_fd, START_TIMEOUT_MS, err);
 	if (r < 0) {
 		char tail[200];
 
@@ -718,6 +722,9 @@ static int append_extra_args(char ***argv, struct hc_error *err)
 #define RAM_FD 5
 #define RAM_PATH "/proc/self/fd/5"
 
+static int helper_failure(struct qemu_vm *q, struct hc_error *err);
+static int dead_child(struct hc_child *c, const char *what, const char *log, struct hc_error *err);
+
 /* Starts virtiofsd(s), vhost-device-vsock and QEMU, and connects QMP. incoming: for a restore,
  * QEMU waits for the migration stream (-incoming defer); restore_mem: the snapshot's memory
  * file, mapped copy-on-write, or NULL. */
@@ -739,6 +746,7 @@ static int launch(struct hc_vm *vm, bool incoming, const char *restore_mem, stru
 	q->qemu = (struct hc_child)HC_CHILD_INIT;
 	q->vsockd = (struct hc_child)HC_CHILD_INIT;
 	q->qmp = (struct hc_qmp)HC_QMP_INIT;
+	q->qmp.cancel_fd = spec->cancel_fd;
 	q->epfd = -1;
 	q->ram_fd = -1;
 	vm->priv = q;
@@ -885,6 +893,11 @@ static int launch(struct hc_vm *vm, bool incoming, const char *restore_mem, stru
 		.n_fds = n_fds,
 		.new_session = true,
 	};
+	if (hc_vm_cancelled(spec)) {
+		hc_qemu_argv_free(argv);
+		r = hc_vm_cancel_error(err);
+		goto fail;
+	}
 	r = hc_child_spawn(&q->qemu, &o, err);
 	hc_qemu_argv_free(argv);
 	if (r < 0)
@@ -896,13 +909,22 @@ static int launch(struct hc_vm *vm, bool incoming, const char *restore_mem, stru
 	 * line exits before, and its stderr says why. */
 	r = hc_qmp_open(&q->qmp, q->qmp.fd,
 			spec->boot_timeout_ms > 0 ? spec->boot_timeout_ms : START_TIMEOUT_MS, err);
+	if (r == -ECANCELED)
+		goto fail;
 	if (r < 0) {
 		char tail[300];
 
 		hc_child_wait(&q->qemu, 2000);
 		log_tail(q->qemu_log, tail, sizeof(tail));
-		hc_error_setk(err, r, HC_EK_VM, "qemu did not start: %s",
-			      tail[0] ? tail : err->message);
+		/* QEMU's "vhost_backend_init failed: Protocol error" only says that a helper
+		 * hung up: the helper's own log says why. */
+		if (helper_failure(q, err) < 0)
+			goto fail;
+		if (tail[0])
+			hc_error_setk(err, r, HC_EK_VM, "qemu did not start: %s", tail);
+		else
+			hc_error_prefix(err, "qemu did not start");
+		hc_error_kind(err, HC_EK_VM);
 		goto fail;
 	}
 	q->qmp_up = true;
@@ -924,6 +946,23 @@ static int launch(struct hc_vm *vm, bool incoming, const char *restore_mem, stru
 fail:
 	qemu_destroy(vm);
 	return r;
+}
+
+/* A helper (virtiofsd, vhost-device-vsock) that has exited, with its own last log lines:
+ * -EIO with err set, or 0 when every helper still runs. */
+static int helper_failure(struct qemu_vm *q, struct hc_error *err)
+{
+	for (size_t i = 0; i < q->n_fsd; i++) {
+		if (q->fsd[i].child.pid && hc_child_poll(&q->fsd[i].child)) {
+			char what[300];
+
+			snprintf(what, sizeof(what), "virtiofsd for %s", q->fsd_what[i]);
+			return dead_child(&q->fsd[i].child, what, q->fsd[i].log_path, err);
+		}
+	}
+	if (q->vsockd.pid && hc_child_poll(&q->vsockd))
+		return dead_child(&q->vsockd, "vhost-device-vsock", q->vsockd_log, err);
+	return 0;
 }
 
 static int qemu_start(struct hc_vm *vm, struct hc_error *err)
@@ -989,6 +1028,9 @@ static int qemu_check(struct hc_vm *vm, struct hc_error *err)
 					     q->qmp.shutdown_reason[0] ? q->qmp.shutdown_reason
 								       : "QEMU exited");
 		}
+		/* A helper that died first is the cause, QEMU's exit the consequence. */
+		if (helper_failure(q, err) < 0)
+			return err->code;
 		return dead_child(&q->qemu, "QEMU", q->qemu_log, err);
 	}
 	if (q->qmp.panicked) {
@@ -1006,17 +1048,7 @@ static int qemu_check(struct hc_vm *vm, struct hc_error *err)
 			return hc_error_setk(err, -EIO, HC_EK_VM, "the VM stopped: %s", status);
 		}
 	}
-	for (size_t i = 0; i < q->n_fsd; i++) {
-		if (hc_child_poll(&q->fsd[i].child)) {
-			char what[300];
-
-			snprintf(what, sizeof(what), "virtiofsd for %s", q->fsd_what[i]);
-			return dead_child(&q->fsd[i].child, what, q->fsd[i].log_path, err);
-		}
-	}
-	if (q->vsockd.pid && hc_child_poll(&q->vsockd))
-		return dead_child(&q->vsockd, "vhost-device-vsock", q->vsockd_log, err);
-	return 0;
+	return helper_failure(q, err);
 }
 
 static int qemu_pause(struct hc_vm *vm, struct hc_error *err)

@@ -63,17 +63,20 @@ int hc_qmp_handle_line(struct hc_qmp *q, const char *line, size_t len)
 /* Reads once (after waiting up to left ms); 0 on timeout, > 0 bytes, -EPIPE on EOF. */
 static int fill(struct hc_qmp *q, int left, struct hc_error *err)
 {
-	struct pollfd p = {.fd = q->fd, .events = POLLIN};
+	struct pollfd p[2] = {{.fd = q->fd, .events = POLLIN},
+			      {.fd = q->cancel_fd, .events = POLLIN}};
 	char tmp[4096];
 	ssize_t n;
 	int r;
 
 	if (q->eof)
 		return hc_error_set(err, -EPIPE, "QMP connection closed by QEMU");
-	r = poll(&p, 1, left);
+	r = poll(p, 2, left);
 	if (r < 0)
 		return errno == EINTR ? 0 : hc_error_errno(err, -errno, "QMP: poll");
-	if (r == 0)
+	if (p[1].revents)
+		return hc_error_setk(err, -ECANCELED, "cancelled", "interrupted");
+	if (r == 0 || !p[0].revents)
 		return 0;
 	n = recv(q->fd, tmp, sizeof(tmp), MSG_DONTWAIT);
 	if (n < 0) {

@@ -29,11 +29,12 @@ struct hc_qmp {
 	char shutdown_reason[48]; /* SHUTDOWN data.reason ("guest-reset", "host-qmp-quit" ...) */
 	char version[64];	  /* from the greeting: "7.2.22" */
 	char migration[32];	  /* the last MIGRATION event's status ("completed", "failed") */
+	int cancel_fd;		  /* -1, or an fd whose readability ends every wait: -ECANCELED */
 };
 
 #define HC_QMP_INIT                                                                                \
 	{                                                                                          \
-		.fd = -1, .in = HC_BUF_INIT(HC_QMP_MAX_MESSAGE)                                    \
+		.fd = -1, .in = HC_BUF_INIT(HC_QMP_MAX_MESSAGE), .cancel_fd = -1                   \
 	}
 
 /* Takes ownership of fd (a connected stream socket), reads the greeting and negotiates

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <poll.h>
 #include <pthread.h>
 
 #include "core/buf.h"
@@ -15,6 +16,7 @@ struct hc_rest {
 	CURL *curl; /* kept between calls: one connection, reused (both VMMs keep it alive) */
 	struct curl_slist *headers;
 	char sock[HC_PATH_MAX];
+	int cancel_fd; /* -1: none */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -41,6 +43,7 @@ int hc_rest_new(struct hc_rest **ret, const char *sock_path, struct hc_error *er
 	if (!r)
 		return hc_error_set(err, -ENOMEM, "out of memory");
 	snprintf(r->sock, sizeof(r->sock), "%s", sock_path);
+	r->cancel_fd = -1;
 	r->curl = curl_easy_init();
 	if (!r->curl) {
 		hc_rest_free(r);
@@ -69,6 +72,23 @@ void hc_rest_free(struct hc_rest *r)
 		curl_easy_cleanup(r->curl);
 	curl_slist_free_all(r->headers);
 	free(r);
+}
+
+void hc_rest_set_cancel_fd(struct hc_rest *r, int fd)
+{
+	if (r)
+		r->cancel_fd = fd;
+}
+
+/* libcurl calls this often during a transfer and about once a second when nothing moves:
+ * a readable cancel fd aborts the call. */
+static int on_progress(void *userdata, curl_off_t dlt, curl_off_t dln, curl_off_t ult,
+		       curl_off_t uln)
+{
+	struct pollfd p = {.fd = *(const int *)userdata, .events = POLLIN};
+
+	(void)dlt, (void)dln, (void)ult, (void)uln;
+	return p.fd >= 0 && poll(&p, 1, 0) > 0;
 }
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *userdata)
@@ -105,6 +125,11 @@ int hc_rest_call(struct hc_rest *r, const char *method, const char *endpoint, co
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+	if (r->cancel_fd >= 0) {
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, &r->cancel_fd);
+	}
 	if (hc_streq(method, "GET")) {
 		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	} else {
@@ -122,6 +147,8 @@ int hc_rest_call(struct hc_rest *r, const char *method, const char *endpoint, co
 			return hc_error_set(err, -E2BIG,
 					    "%s %s: response body larger than %d bytes", method,
 					    endpoint, HC_REST_BODY_MAX);
+		if (rc == CURLE_ABORTED_BY_CALLBACK)
+			return hc_error_setk(err, -ECANCELED, "cancelled", "interrupted");
 		if (rc == CURLE_OPERATION_TIMEDOUT)
 			code = -ETIMEDOUT;
 		else if (rc == CURLE_COULDNT_CONNECT)

@@ -18,6 +18,9 @@ struct json_t; /* jansson's json_t */
 /* A client for the API socket at sock_path (nothing is connected yet). */
 int hc_rest_new(struct hc_rest **ret, const char *sock_path, struct hc_error *err) _must_check_;
 void hc_rest_free(struct hc_rest *r);
+/* Every later call also watches fd (-1: none): once it is readable the call ends with
+ * -ECANCELED (checked at least about once a second, libcurl's progress callback). */
+void hc_rest_set_cancel_fd(struct hc_rest *r, int fd);
 
 /* One exchange: METHOD endpoint with an optional JSON body (NULL: no body). Returns 0 when an
  * HTTP response arrived, whatever its status: *ret_status gets it, *ret_body (may be NULL) the

@@ -5,6 +5,8 @@
  * the backend and the feature, never a crash or a silent no-op.
  */
 #include <fcntl.h>
+#include <linux/falloc.h>
+#include <poll.h>
 #include <sys/stat.h>
 
 #include "core/log.h"
@@ -32,6 +34,81 @@ const struct hc_vmm_ops *hc_vmm_find(const char *name)
 	return NULL;
 }
 
+/* "/a//b/" -> "/a/b"; false when a component is "." or "..". */
+static bool guest_normalize(const char *p, char *out, size_t n)
+{
+	size_t o = 0;
+
+	while (*p) {
+		size_t len;
+
+		p += strspn(p, "/");
+		len = strcspn(p, "/");
+		if (!len)
+			break;
+		if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		if (o + 1 + len + 1 > n)
+			return false;
+		out[o++] = '/';
+		memcpy(out + o, p, len);
+		o += len;
+		p += len;
+	}
+	out[o] = 0;
+	return true;
+}
+
+int hc_vm_volumes_check(const struct hc_volume *vols, size_t n, struct hc_error *err)
+{
+	static const char *const reserved[] = {"/dev", "/proc", "/sys"};
+
+	for (size_t i = 0; i < n; i++) {
+		const char *g = vols[i].guest ? vols[i].guest : "";
+		char norm[1100], other[1100];
+		const char *why = NULL;
+
+		if (g[0] != '/')
+			why = "is not an absolute path";
+		else if (strlen(g) > 1024)
+			why = "is longer than 1024 bytes";
+		else if (!guest_normalize(g, norm, sizeof(norm)))
+			why = "has a '.' or '..' component (write the path it means)";
+		else if (!norm[0])
+			why = "is the guest's root: it would hide the image (share it below, e.g. "
+			      "/mnt)";
+		for (size_t k = 0; !why && k < HC_ARRAY_SIZE(reserved); k++) {
+			size_t len = strlen(reserved[k]);
+
+			if (strncmp(norm, reserved[k], len) == 0 &&
+			    (norm[len] == 0 || norm[len] == '/'))
+				why = "is under /dev, /proc or /sys, which the guest's kernel "
+				      "file systems own";
+		}
+		for (size_t k = 0; !why && k < i; k++)
+			if (vols[k].guest && guest_normalize(vols[k].guest, other, sizeof(other)) &&
+			    hc_streq(other, norm))
+				why = "is given twice";
+		if (why)
+			return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+					     "volume %s:%s: the guest path %s", vols[i].host ? vols[i].host : "",
+					     g, why);
+	}
+	return 0;
+}
+
+bool hc_vm_cancelled(const struct hc_vm_spec *spec)
+{
+	struct pollfd p = {.fd = spec ? spec->cancel_fd : -1, .events = POLLIN};
+
+	return p.fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
+int hc_vm_cancel_error(struct hc_error *err)
+{
+	return hc_error_setk(err, -ECANCELED, "cancelled", "interrupted");
+}
+
 static int unsupported(const struct hc_vmm_ops *ops, const char *what, struct hc_error *err)
 {
 	return hc_error_setk(err, -EOPNOTSUPP, HC_EK_BACKEND, "backend '%s' does not support %s",
@@ -53,6 +130,8 @@ static int check_spec(const struct hc_vmm_ops *ops, const struct hc_vm_spec *spe
 		return unsupported(ops, "the vsock agent channel", err);
 	if (spec->n_volumes && !(ops->caps & HC_CAP_SHARED_DIRS))
 		return unsupported(ops, "shared directories (-v)", err);
+	if (hc_vm_volumes_check(spec->volumes, spec->n_volumes, err) < 0)
+		return err->code;
 	if (spec->n_devices && !(ops->caps & HC_CAP_GPU))
 		return unsupported(ops, "device passthrough (--device)", err);
 	if (spec->accel == HC_ACCEL_TCG && !(ops->caps & HC_CAP_TCG))
@@ -74,6 +153,11 @@ int hc_vm_new(struct hc_vm **ret, const struct hc_vmm_ops *ops, const struct hc_
 	vm->ops = ops;
 	vm->spec = *spec;
 	vm->agent_fd = vm->agent_listen_fd = vm->death_fd = -1;
+	r = hc_vm_console_max(&vm->console_max, err);
+	if (r < 0) {
+		free(vm);
+		return r;
+	}
 	r = hc_path_make_run_dir(vm->run_dir, sizeof(vm->run_dir), err);
 	if (r < 0) {
 		free(vm);
@@ -192,6 +276,74 @@ void hc_vm_free(struct hc_vm *vm)
 	if (vm->run_dir[0] && hc_path_rm_rf(vm->run_dir, &e) < 0)
 		hc_warn("cannot remove %s: %s", vm->run_dir, e.message);
 	free(vm);
+}
+
+#define CONSOLE_MAX_DEFAULT (4 << 20)
+#define CONSOLE_MAX_MIN (64 << 10)
+/* Holes are punched in steps of this much, so a busy console costs one fallocate per step. */
+#define CONSOLE_TRIM_STEP (256 << 10)
+
+int hc_vm_console_max(off_t *ret, struct hc_error *err)
+{
+	const char *e = getenv("HOTCELL_CONSOLE_MAX");
+	unsigned long long v, mul = 1;
+	char *end;
+
+	*ret = CONSOLE_MAX_DEFAULT;
+	if (!e || !*e)
+		return 0;
+	errno = 0;
+	v = strtoull(e, &end, 10);
+	switch (*end) {
+	case 'k':
+	case 'K':
+		mul = 1ull << 10, end++;
+		break;
+	case 'm':
+	case 'M':
+		mul = 1ull << 20, end++;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1ull << 30, end++;
+		break;
+	default:
+		break;
+	}
+	if (errno || end == e || *end || e[0] == '-' || v > (1ull << 40) / mul ||
+	    v * mul < CONSOLE_MAX_MIN)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+				     "HOTCELL_CONSOLE_MAX=%s: expected a size of at least 64K "
+				     "(bytes, K/M/G suffixes)",
+				     e);
+	*ret = (off_t)(v * mul);
+	return 0;
+}
+
+void hc_vm_console_trim(struct hc_vm *vm)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	off_t end;
+
+	if (!vm || !vm->console_log[0] || vm->console_max <= 0)
+		return;
+	fd = open(vm->console_log, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return;
+	end = st.st_size - vm->console_max;
+	end -= end % CONSOLE_TRIM_STEP;
+	if (end <= vm->console_trimmed)
+		return;
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, vm->console_trimmed,
+		      end - vm->console_trimmed) < 0) {
+		/* A file system without holes: start over instead (the VMM's writes go on at
+		 * its own offset, leaving a sparse file or, with O_APPEND, a fresh one). */
+		if (errno == EOPNOTSUPP && ftruncate(fd, 0) == 0)
+			vm->console_trimmed = 0;
+		return;
+	}
+	vm->console_trimmed = end;
 }
 
 /* The console log's last lines (about ten, bounded by the room left in the message), joined

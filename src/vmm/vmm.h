@@ -59,6 +59,10 @@ struct hc_vm_spec {
 	enum hc_network network;
 	const struct hc_port *ports;
 	size_t n_ports;
+	/* The caller's cancel fd (hc_run_opts.cancel_fd; -1: none): every wait of a start (the
+	 * VMM's sockets, QMP, REST calls, helpers) also watches it and gives up with
+	 * -ECANCELED when it becomes readable. It is never read here: the caller reads it. */
+	int cancel_fd;
 };
 
 struct hc_vmm_ops;
@@ -79,6 +83,9 @@ struct hc_vm {
 	 * accepted from agent_listen_fd belongs to the caller). The spec's strings are not
 	 * copied: they must outlive the VM. */
 	void *priv;
+	/* The console log's cap (hc_vm_console_trim): bytes kept, and how far holes reach. */
+	off_t console_max;
+	off_t console_trimmed;
 };
 
 struct hc_vmm_ops {
@@ -108,6 +115,18 @@ extern const size_t hc_vmm_n_backends;
 
 const struct hc_vmm_ops *hc_vmm_find(const char *name);
 
+/* Checks the guest sides of the volumes before anything starts: absolute, no "." or ".."
+ * component (the guest would resolve it against the image, not the path written), not "/"
+ * (it would hide the image), not /dev, /proc, /sys or below (hotcell-init's own mounts, which
+ * are carried over the volumes' and cannot take a directory), each path once. -EINVAL with
+ * "volume GUEST: why" (kind usage). */
+int hc_vm_volumes_check(const struct hc_volume *vols, size_t n, struct hc_error *err) _must_check_;
+
+/* True when the spec's cancel fd is readable (poll, no read). */
+bool hc_vm_cancelled(const struct hc_vm_spec *spec);
+/* err = "cancelled" (-ECANCELED); returns -ECANCELED. */
+int hc_vm_cancel_error(struct hc_error *err);
+
 /* Wrappers (vmm.c): capability checks + uniform error messages. */
 int hc_vm_new(struct hc_vm **ret, const struct hc_vmm_ops *ops, const struct hc_vm_spec *spec,
 	      struct hc_error *err) _must_check_;
@@ -123,5 +142,14 @@ int hc_vm_snapshot(struct hc_vm *vm, const char *dir, struct hc_error *err) _mus
 int hc_vm_restore(struct hc_vm *vm, const char *dir, struct hc_error *err) _must_check_;
 /* Destroys the VM, removes its runtime dir, frees it. NULL is fine. */
 void hc_vm_free(struct hc_vm *vm);
+/* Bounds the console log's disk (or RAM: /run is tmpfs) use, for every backend: the VMM keeps
+ * appending to one file, and everything before its last console_max bytes (HOTCELL_CONSOLE_MAX,
+ * bytes with an optional K/M/G suffix; default 4 MiB, at least 64 KiB) is turned into a hole
+ * (fallocate PUNCH_HOLE): the file's apparent size grows, the space it uses does not, and its
+ * tail, which the error messages and the panic detection read, is intact. Cheap when there is
+ * nothing to do (one fstat): call it whenever the console grew. */
+void hc_vm_console_trim(struct hc_vm *vm);
+/* HOTCELL_CONSOLE_MAX parsed (the default when unset; -EINVAL for a bad value). */
+int hc_vm_console_max(off_t *ret, struct hc_error *err) _must_check_;
 /* Appends the last lines of the console log to err's message ("...; console: ..."). */
 void hc_vm_error_add_console(struct hc_vm *vm, struct hc_error *err);
