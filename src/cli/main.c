@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
 #include <stdarg.h>
 
 #include "cli/cli.h"
@@ -70,6 +71,15 @@ static int usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	/* fds 0-2 open, whatever the caller closed: a pipe or socket made later never lands on
+	 * them (a cancel pipe on fd 0 would be mistaken for "no cancel fd", a QEMU log on fd 2
+	 * would get our messages). */
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
+		;
+	if (fd > 2)
+		close(fd);
 	hc_set_log_handler(log_to_stderr, NULL);
 	if (argc < 2)
 		return usage(stderr);

@@ -58,7 +58,8 @@ int hc_owner_write(const char *dir, struct hc_error *err)
 	/* One small write: a reader sees all of it or no valid file (then the directory is
 	 * "unowned", which the sweep leaves alone while it is young). No fsync: the owner only
 	 * matters while this boot lasts. */
-	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	_cleanup_close_ int fd =
+		open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return hc_error_errno(err, -errno, "create %s", path);
 	if (write(fd, text, (size_t)r) != r)
@@ -123,8 +124,8 @@ int hc_owner_sweep(const char *base)
 		alive = hc_owner_alive(path);
 		if (alive == 1)
 			continue;
-		if (alive < 0 && (!legacy_id(de->d_name) ||
-				  time(NULL) - st.st_mtime < UNOWNED_GRACE_S))
+		if (alive < 0 &&
+		    (!legacy_id(de->d_name) || time(NULL) - st.st_mtime < UNOWNED_GRACE_S))
 			continue;
 		hc_path_random_id(id, 8);
 		if (snprintf(tomb, sizeof(tomb), "%s/.reap-%s", base, id) >= (int)sizeof(tomb))
@@ -141,7 +142,7 @@ int hc_owner_sweep(const char *base)
 	}
 	closedir(d);
 	if (removed)
-		hc_debug("removed %d stale director%s under %s", removed, removed == 1 ? "y" : "ies",
-			 base);
+		hc_debug("removed %d stale director%s under %s", removed,
+			 removed == 1 ? "y" : "ies", base);
 	return removed;
 }

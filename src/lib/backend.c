@@ -188,12 +188,14 @@ int hc_lib_backend_choose(const struct hc_run_opts *o, struct hc_vm_spec *spec, 
 		}
 	}
 	if (!reasons[0] && !lacking[0])
-		return hc_error_setk(err, -ENODEV, HC_EK_BACKEND, "no usable backend (none built in)");
+		return hc_error_setk(err, -ENODEV, HC_EK_BACKEND,
+				     "no usable backend (none built in)");
 	if (!reasons[0])
 		return hc_error_setk(err, -ENODEV, HC_EK_BACKEND, "no usable backend: %s",
 				     all_lacking);
 	return hc_error_setk(err, -ENODEV, HC_EK_BACKEND, "no usable backend: %s%s%s%s", reasons,
-			     lacking[0] ? " (" : "", lacking, lacking[0] ? ": do not support what was asked)" : "");
+			     lacking[0] ? " (" : "", lacking,
+			     lacking[0] ? ": do not support what was asked)" : "");
 }
 
 void hc_lib_backend_report(const char *name, const struct hc_run_opts *o,

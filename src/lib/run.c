@@ -557,8 +557,8 @@ static void console_scan(struct run *run)
 		}
 		if (run->panicked && strstr(buf, PANIC_END))
 			run->panic_deadline = hc_clock_ms();
-		for (size_t i = 0; !run->halted[0] && !run->got_exit && i < HC_ARRAY_SIZE(halt_needles);
-		     i++)
+		for (size_t i = 0;
+		     !run->halted[0] && !run->got_exit && i < HC_ARRAY_SIZE(halt_needles); i++)
 			if (strstr(buf, halt_needles[i]))
 				snprintf(run->halted, sizeof(run->halted), "%s", halt_needles[i]);
 		size_t total = keep + (size_t)n, t = sizeof(run->con_tail) - 1;

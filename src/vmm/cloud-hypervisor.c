@@ -481,7 +481,7 @@ static int spawn_vmm(struct hc_vm *vm, struct ch *ch, struct hc_error *err)
 		 vm->run_dir);
 	r = hc_rest_new(&ch->api, ch->api_sock, err);
 	if (r == 0)
-		hc_rest_set_cancel_fd(ch->api, vm->spec.cancel_fd);
+		hc_rest_set_cancel_fd(ch->api, hc_vm_cancel_fd(&vm->spec));
 	return r;
 }
 

@@ -189,7 +189,7 @@ static int wait_for_socket(struct hc_vm *vm, struct fc *fc, const char *dir, con
 	for (;;) {
 		struct pollfd p[3] = {{.fd = ino, .events = POLLIN},
 				      {.fd = fc->child.pidfd, .events = POLLIN},
-				      {.fd = vm->spec.cancel_fd, .events = POLLIN}};
+				      {.fd = hc_vm_cancel_fd(&vm->spec), .events = POLLIN}};
 		char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 		int r;
 
@@ -468,7 +468,7 @@ static int spawn_vmm(struct hc_vm *vm, struct fc *fc, struct hc_error *err)
 	r = hc_rest_new(&fc->api, fc->api_sock, err);
 	if (r < 0)
 		return r;
-	hc_rest_set_cancel_fd(fc->api, vm->spec.cancel_fd);
+	hc_rest_set_cancel_fd(fc->api, hc_vm_cancel_fd(&vm->spec));
 	if (hc_log_enabled(HC_LOG_DEBUG)) {
 		/* The logger writes to an existing file (or FIFO): create it first. */
 		char logp[HC_PATH_MAX];

@@ -842,7 +842,7 @@ static int lk_start(struct hc_vm *vm, struct hc_error *err)
 		 lib.version[0] ? lib.version : "version unknown");
 
 	/* Configuration is a handful of library calls: wait for its verdict. */
-	r = read_status(k->status_fd, vm->spec.cancel_fd, 10000, msg, sizeof(msg));
+	r = read_status(k->status_fd, hc_vm_cancel_fd(&vm->spec), 10000, msg, sizeof(msg));
 	if (r == -ECANCELED)
 		return hc_vm_cancel_error(err);
 	if (r == 1) {
@@ -881,7 +881,8 @@ static int lk_check(struct hc_vm *vm, struct hc_error *err)
 		return hc_error_setk(err, -ECHILD, HC_EK_VM, "the libkrun worker is not running");
 	if (!hc_child_poll(&k->worker))
 		return 0;
-	if (!k->said[0] && k->status_fd >= 0 && read_status(k->status_fd, -1, 0, msg, sizeof(msg)) >= 0)
+	if (!k->said[0] && k->status_fd >= 0 &&
+	    read_status(k->status_fd, -1, 0, msg, sizeof(msg)) >= 0)
 		snprintf(k->said, sizeof(k->said), "%s", msg);
 	if (k->said[0])
 		return hc_error_setk(err, -EIO, HC_EK_VM, "libkrun: %s", k->said);

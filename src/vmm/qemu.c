@@ -629,7 +629,8 @@ static int start_vsockd(struct hc_vm *vm, struct qemu_vm *q, const char *vsock_s
 	r = hc_child_spawn(&q->vsockd, &o, err);
 	if (r < 0)
 		return r;
-	r = wait_socket(ino, vsock_sock, &q->vsockd, vm->spec.cancel_fd, START_TIMEOUT_MS, err);
+	r = wait_socket(ino, vsock_sock, &q->vsockd, hc_vm_cancel_fd(&vm->spec), START_TIMEOUT_MS,
+			err);
 	if (r < 0) {
 		char tail[200];
 
@@ -746,7 +747,7 @@ static int launch(struct hc_vm *vm, bool incoming, const char *restore_mem, stru
 	q->qemu = (struct hc_child)HC_CHILD_INIT;
 	q->vsockd = (struct hc_child)HC_CHILD_INIT;
 	q->qmp = (struct hc_qmp)HC_QMP_INIT;
-	q->qmp.cancel_fd = spec->cancel_fd;
+	q->qmp.cancel_fd = hc_vm_cancel_fd(spec);
 	q->epfd = -1;
 	q->ram_fd = -1;
 	vm->priv = q;
@@ -922,6 +923,10 @@ static int launch(struct hc_vm *vm, bool incoming, const char *restore_mem, stru
 			goto fail;
 		if (tail[0])
 			hc_error_setk(err, r, HC_EK_VM, "qemu did not start: %s", tail);
+		else if (r == -ETIMEDOUT)
+			hc_error_setk(err, r, HC_EK_VM,
+				      "qemu did not start within the boot timeout (%d ms): %s",
+				      spec->boot_timeout_ms, err->message);
 		else
 			hc_error_prefix(err, "qemu did not start");
 		hc_error_kind(err, HC_EK_VM);

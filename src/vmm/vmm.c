@@ -65,7 +65,7 @@ int hc_vm_volumes_check(const struct hc_volume *vols, size_t n, struct hc_error 
 
 	for (size_t i = 0; i < n; i++) {
 		const char *g = vols[i].guest ? vols[i].guest : "";
-		char norm[1100], other[1100];
+		char norm[1100] = "", other[1100];
 		const char *why = NULL;
 
 		if (g[0] != '/')
@@ -91,15 +91,15 @@ int hc_vm_volumes_check(const struct hc_volume *vols, size_t n, struct hc_error 
 				why = "is given twice";
 		if (why)
 			return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
-					     "volume %s:%s: the guest path %s", vols[i].host ? vols[i].host : "",
-					     g, why);
+					     "volume %s:%s: the guest path %s",
+					     vols[i].host ? vols[i].host : "", g, why);
 	}
 	return 0;
 }
 
 bool hc_vm_cancelled(const struct hc_vm_spec *spec)
 {
-	struct pollfd p = {.fd = spec ? spec->cancel_fd : -1, .events = POLLIN};
+	struct pollfd p = {.fd = hc_vm_cancel_fd(spec), .events = POLLIN};
 
 	return p.fd >= 0 && poll(&p, 1, 0) > 0;
 }

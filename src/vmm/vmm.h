@@ -24,7 +24,7 @@ enum {
 	HC_CAP_CHANNEL_VSOCK = 1u << 7,
 	HC_CAP_NETWORK = 1u << 8,
 	HC_CAP_PAUSE = 1u << 9,
-	HC_CAP_TCG = 1u << 10,         /* can run without KVM */
+	HC_CAP_TCG = 1u << 10, /* can run without KVM */
 	/* Snapshots and restores only with a block rootfs and no shared directories (virtiofsd's
 	 * state is not part of a snapshot). */
 	HC_CAP_SNAPSHOT_NEEDS_BLOCK = 1u << 11,
@@ -36,18 +36,18 @@ enum {
 struct hc_vm_spec {
 	unsigned cpus;
 	unsigned memory_mib;
-	const char *kernel;       /* bzImage/PVH vmlinux (qemu) or ELF vmlinux */
-	bool kernel_is_user;      /* --kernel / HOTCELL_KERNEL: trusted everywhere */
-	const char *initrd;       /* the initramfs holding hotcell-init */
+	const char *kernel;  /* bzImage/PVH vmlinux (qemu) or ELF vmlinux */
+	bool kernel_is_user; /* --kernel / HOTCELL_KERNEL: trusted everywhere */
+	const char *initrd;  /* the initramfs holding hotcell-init */
 	/* Extra kernel command-line words (e.g. "hotcell.debug=1"). The backend itself adds the
 	 * boot contract's hotcell.root / hotcell.channel / hotcell.vol keys from the fields
 	 * below, plus its console and reboot/panic words. */
 	const char *cmdline;
-	enum hc_accel accel;      /* resolved by the caller: KVM or TCG (QEMU), KVM otherwise */
+	enum hc_accel accel; /* resolved by the caller: KVM or TCG (QEMU), KVM otherwise */
 	enum hc_rootfs_mode rootfs_mode; /* resolved: DIR or BLOCK */
-	const char *rootfs_dir;   /* DIR: the cached tree, served read-only */
-	const char *rootfs_disk;  /* BLOCK: the cached ext4 image, attached read-only */
-	enum hc_channel channel;  /* resolved: SERIAL or VSOCK */
+	const char *rootfs_dir;		 /* DIR: the cached tree, served read-only */
+	const char *rootfs_disk;	 /* BLOCK: the cached ext4 image, attached read-only */
+	enum hc_channel channel;	 /* resolved: SERIAL or VSOCK */
 	const struct hc_volume *volumes;
 	size_t n_volumes;
 	const char *const *devices; /* VFIO PCI addresses */
@@ -59,9 +59,11 @@ struct hc_vm_spec {
 	enum hc_network network;
 	const struct hc_port *ports;
 	size_t n_ports;
-	/* The caller's cancel fd (hc_run_opts.cancel_fd; -1: none): every wait of a start (the
-	 * VMM's sockets, QMP, REST calls, helpers) also watches it and gives up with
-	 * -ECANCELED when it becomes readable. It is never read here: the caller reads it. */
+	/* The caller's cancel fd (hc_run_opts.cancel_fd; -1 or 0: none, so a zeroed spec
+	 * watches nothing — stdin is never a cancel fd): every wait of a start (the VMM's
+	 * sockets, QMP, REST calls, helpers) also watches it and gives up with -ECANCELED when
+	 * it becomes readable. It is never read here: the caller reads it. Read it through
+	 * hc_vm_cancel_fd(). */
 	int cancel_fd;
 };
 
@@ -122,6 +124,11 @@ const struct hc_vmm_ops *hc_vmm_find(const char *name);
  * "volume GUEST: why" (kind usage). */
 int hc_vm_volumes_check(const struct hc_volume *vols, size_t n, struct hc_error *err) _must_check_;
 
+/* The spec's cancel fd, or -1 when none. */
+static inline int hc_vm_cancel_fd(const struct hc_vm_spec *spec)
+{
+	return spec && spec->cancel_fd > 0 ? spec->cancel_fd : -1;
+}
 /* True when the spec's cancel fd is readable (poll, no read). */
 bool hc_vm_cancelled(const struct hc_vm_spec *spec);
 /* err = "cancelled" (-ECANCELED); returns -ECANCELED. */

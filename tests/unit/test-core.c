@@ -7,6 +7,7 @@
 #include "core/buf.h"
 #include "core/child.h"
 #include "core/error.h"
+#include "core/owner.h"
 #include "core/path.h"
 #include "test.h"
 
@@ -161,6 +162,82 @@ TEST(path_atomic_write_and_rm_rf)
 	ASSERT_TRUE(hc_path_exists("/etc/passwd"));
 }
 
+/* defect 10: a message reworded with itself as an argument keeps every letter, once. */
+TEST(defect_10_error_set_with_own_message)
+{
+	struct hc_error err = {0};
+
+	hc_error_set(&err, -ETIMEDOUT, "QMP greeting: QMP: no answer from QEMU");
+	hc_error_setk(&err, err.code, "vm", "qemu did not start: %s", err.message);
+	ASSERT_EQ_STR(err.message, "qemu did not start: QMP greeting: QMP: no answer from QEMU");
+	ASSERT_EQ_INT(err.code, -ETIMEDOUT);
+	hc_error_set(&err, -EIO, "%s; %s", err.message, "more");
+	ASSERT_EQ_STR(err.message,
+		      "qemu did not start: QMP greeting: QMP: no answer from QEMU; more");
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ASSERT_TRUE(f != NULL);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* defect 5: directories of owners that are gone are swept, live ones and young unowned ones
+ * are kept. */
+TEST(defect_5_owner_sweep)
+{
+	char base[] = "/tmp/hctest-owner.XXXXXX", d[300], f[320], text[64];
+	struct hc_error err = {0};
+	pid_t dead;
+
+	ASSERT_TRUE(mkdtemp(base) != NULL);
+	/* Mine: alive. */
+	snprintf(d, sizeof(d), "%s/aaaaaaaa", base);
+	ASSERT_EQ_INT(mkdir(d, 0700), 0);
+	ASSERT_OK(hc_owner_write(d, &err), &err);
+	ASSERT_EQ_INT(hc_owner_alive(d), 1);
+	/* A process that has exited (and been reaped). */
+	dead = fork();
+	if (dead == 0)
+		_exit(0);
+	ASSERT_TRUE(dead > 0);
+	waitpid(dead, NULL, 0);
+	snprintf(d, sizeof(d), "%s/bbbbbbbb", base);
+	ASSERT_EQ_INT(mkdir(d, 0700), 0);
+	snprintf(f, sizeof(f), "%s/owner", d);
+	snprintf(text, sizeof(text), "%d 12345\n", (int)dead);
+	write_text(f, text);
+	snprintf(f, sizeof(f), "%s/console.log", d);
+	write_text(f, "x");
+	ASSERT_EQ_INT(hc_owner_alive(d), 0);
+	/* My pid with another start time: a recycled pid is not the owner. */
+	snprintf(d, sizeof(d), "%s/cccccccc", base);
+	ASSERT_EQ_INT(mkdir(d, 0700), 0);
+	snprintf(f, sizeof(f), "%s/owner", d);
+	snprintf(text, sizeof(text), "%d %llu\n", (int)getpid(), hc_owner_start_time(getpid()) + 1);
+	write_text(f, text);
+	ASSERT_EQ_INT(hc_owner_alive(d), 0);
+	/* No owner file, young: being set up, kept. */
+	snprintf(d, sizeof(d), "%s/dddddddd", base);
+	ASSERT_EQ_INT(mkdir(d, 0700), 0);
+	ASSERT_EQ_INT(hc_owner_alive(d), -ENOENT);
+
+	ASSERT_EQ_INT(hc_owner_sweep(base), 2);
+	snprintf(d, sizeof(d), "%s/aaaaaaaa", base);
+	ASSERT_TRUE(hc_path_exists(d));
+	snprintf(d, sizeof(d), "%s/bbbbbbbb", base);
+	ASSERT_TRUE(!hc_path_exists(d));
+	snprintf(d, sizeof(d), "%s/cccccccc", base);
+	ASSERT_TRUE(!hc_path_exists(d));
+	snprintf(d, sizeof(d), "%s/dddddddd", base);
+	ASSERT_TRUE(hc_path_exists(d));
+	ASSERT_EQ_INT(hc_owner_sweep(base), 0);
+	ASSERT_OK(hc_path_rm_rf(base, &err), &err);
+}
+
 int main(void)
 {
 	RUN(error_prefix_chain);
@@ -171,5 +248,7 @@ int main(void)
 	RUN(child_fd_handover_and_stop);
 	RUN(child_gets_only_mapped_fds);
 	RUN(path_atomic_write_and_rm_rf);
+	RUN(defect_10_error_set_with_own_message);
+	RUN(defect_5_owner_sweep);
 	return test_summary();
 }

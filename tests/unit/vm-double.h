@@ -11,6 +11,7 @@
 #include <poll.h>
 
 #include "core/child.h"
+#include "core/owner.h"
 #include "core/path.h"
 
 static inline void write_file(const char *path, const void *data, size_t len)
@@ -93,6 +94,8 @@ static inline int children_running_pid(const char *exe, pid_t *ret_pid)
 	return count;
 }
 
+/* Nothing but the console log and the owner file (core/owner.h), which hc_vm_free removes with
+ * the directory. */
 static inline bool dir_empty_but_console(const char *dir)
 {
 	glob_t g;
@@ -102,7 +105,8 @@ static inline bool dir_empty_but_console(const char *dir)
 	snprintf(pat, sizeof(pat), "%s/*", dir);
 	if (glob(pat, 0, NULL, &g) == 0) {
 		for (size_t i = 0; i < g.gl_pathc; i++)
-			if (!strstr(g.gl_pathv[i], "console.log"))
+			if (!strstr(g.gl_pathv[i], "console.log") &&
+			    !strstr(g.gl_pathv[i], "/" HC_OWNER_FILE))
 				ok = false;
 		globfree(&g);
 	}
