@@ -5,7 +5,7 @@
 #              the pull, unpack (or ext4 build), boot or exec phase       -> 130 / 143 / 137 (0 when it was done)
 #   panic      a guest kernel panic (/proc/sysrq-trigger)                 -> 125
 #   halt       poweroff -f / halt -f in the guest                         -> 125
-#   flood      8 MB on stdout (captured, --output-limit) or the console   -> 0 / 124
+#   flood      2 MB on stdout (captured, --output-limit) or the console   -> 0 / 124
 #   timeout    a command that outlives --timeout                          -> 124
 # against a store shared by all of them, with images pulled from a local registry on loopback
 # (each image is new to the store the first time it is used: pull, unpack, ext4 build). Then:
@@ -101,22 +101,24 @@ one_run() {
 	)
 }
 
-pick() { # pick WORD...: one of them
+pick() { # pick VAR WORD...: VAR gets one of the words (no subshell: $RANDOM must advance here)
+	local var=$1
+	shift
 	local a=("$@")
-	echo "${a[$((RANDOM % ${#a[@]}))]}"
+	printf -v "$var" '%s' "${a[$((RANDOM % ${#a[@]}))]}"
 }
 
 t0=$SECONDS
 running=0
 for i in $(seq "$ITER"); do
 	img=$REG_ADDR/soak/bb:v$((RANDOM % NIMG))
-	mode=$(pick dir dir block)
+	pick mode dir dir block
 	base=(--rootfs-mode "$mode")
-	kind=$(pick normal kill kill kill kill panic halt flood timeout)
+	pick kind normal kill kill kill kill panic halt flood timeout
 	case $kind in
 	normal) one_run "$i" normal - 0 0 "${base[@]}" "$img" sh -c 'echo ok' & ;;
 	kill)
-		sig=$(pick INT TERM KILL)
+		pick sig INT TERM KILL
 		# A quarter early (pull, resolve), a quarter in the first second (unpack,
 		# ext4 build, VM start), half anywhere up to 5 s (boot, exec).
 		case $((RANDOM % 4)) in
@@ -128,10 +130,13 @@ for i in $(seq "$ITER"); do
 		one_run "$i" kill "$sig" "$delay" "$exp" "${base[@]}" --pull always "$img" sleep 20 &
 		;;
 	panic) one_run "$i" panic - 0 125 "${base[@]}" "$img" sh -c 'echo c >/proc/sysrq-trigger; sleep 20' & ;;
-	halt) one_run "$i" halt - 0 125 "${base[@]}" "$img" sh -c "$(pick 'poweroff -f' 'halt -f')" & ;;
+	halt)
+		pick how 'poweroff -f' 'halt -f'
+		one_run "$i" halt - 0 125 "${base[@]}" "$img" sh -c "$how" &
+		;;
 	flood)
 		if [ $((RANDOM % 2)) -eq 0 ]; then
-			one_run "$i" flood-out - 0 0 "${base[@]}" --json --output-limit 64K "$img" sh -c 'yes | head -c 8000000' &
+			one_run "$i" flood-out - 0 0 "${base[@]}" --json --output-limit 64K "$img" sh -c 'yes | head -c 2000000' &
 		else
 			one_run "$i" flood-console - 0 124 "${base[@]}" --timeout 3 "$img" sh -c 'yes > /dev/console' &
 		fi
