@@ -69,7 +69,6 @@ baseline=$(ours | cut -d: -f1 | tr '\n' ' ')
 echo "soak: setup done in ${SECONDS}s"
 links_before=$(ip -o link show | awk -F': ' '{print $2}' | sort)
 nft_before=$(nft list tables 2>/dev/null | sort)
-mounts_before=$(grep -c . /proc/self/mountinfo)
 
 VM=(--memory 128 --boot-timeout 120)
 R=$E2E/work/runs
@@ -185,7 +184,6 @@ left_procs=$(ours)
 final_rc=$?
 left_run=$(ls -A "$HOTCELL_RUNTIME_DIR")
 left_mounts=$(grep -E "$E2E" /proc/self/mountinfo)
-mounts_after=$(grep -c . /proc/self/mountinfo)
 "$HC" prune >"$E2E/work/prune.log" 2>&1
 left_tmpt=$(find "$HOTCELL_HOME" \( -name '.tmp-*' -o -name '*.tmp-*' -o -name '.partial*' -o -name '*.partial' \) 2>/dev/null)
 new_links=$(comm -13 <(echo "$links_before") <(ip -o link show | awk -F': ' '{print $2}' | sort))
@@ -203,7 +201,6 @@ for what in left_procs left_run left_mounts left_tmp new_links new_nft; do
 	leftovers=$((leftovers + n))
 	[ "$n" -gt 0 ] && echo "$what: $(printf '%s' "${!what}" | head -n 5 | tr '\n' ' ')"
 done
-[ "$mounts_after" -gt "$mounts_before" ] && echo "mount table grew: $mounts_before -> $mounts_after"
 
 echo "soak figures: iterations $res_n/$ITER in ${elapsed}s ($PAR at a time, seed $SEED)"
 echo "  kills by phase: pull ${kills[pull]:-0}, unpack ${kills[unpack]:-0}, boot ${kills[boot]:-0}, exec ${kills[exec]:-0}, after the end ${kills[done]:-0}; by signal: INT ${kills[INT]:-0}, TERM ${kills[TERM]:-0}, KILL ${kills[KILL]:-0}"
