@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "core/log.h"
+#include "core/path.h"
 #include "hotcell.h"
 
 static void log_to_stderr(int level, const char *msg, void *userdata)
@@ -69,6 +70,21 @@ static int usage(FILE *f)
 	return f == stderr ? HC_EXIT_INTERNAL : 0;
 }
 
+/* The commands that start VMs (directly, or through a supervisor): every process started for
+ * a VM inherits our environment, and with HOTCELL_HOME in it each is findable as this state
+ * dir's (tests/soak, whoever cleans up after a SIGKILL), also when the default was used. */
+static void export_home(const char *cmd)
+{
+	struct hc_error err = {0};
+	char home[HC_PATH_MAX];
+
+	if (getenv("HOTCELL_HOME") ||
+	    !(hc_streq(cmd, "run") || hc_streq(cmd, "vm") || hc_streq(cmd, "serve")))
+		return;
+	if (hc_path_state_dir(home, sizeof(home), &err) == 0)
+		setenv("HOTCELL_HOME", home, 0);
+}
+
 int main(int argc, char **argv)
 {
 	/* fds 0-2 open, whatever the caller closed: a pipe or socket made later never lands on
@@ -90,8 +106,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	for (size_t i = 0; i < HC_ARRAY_SIZE(commands); i++)
-		if (hc_streq(argv[1], commands[i].name))
+		if (hc_streq(argv[1], commands[i].name)) {
+			export_home(argv[1]);
 			return commands[i].fn(argc - 1, argv + 1);
+		}
 	hc_cli_failf("unknown command '%s' (see hotcell --help)", argv[1]);
 	return HC_EXIT_INTERNAL;
 }

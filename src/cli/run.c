@@ -15,7 +15,6 @@
 
 #include "cli/cli.h"
 #include "core/error.h"
-#include "core/path.h"
 #include "hotcell.h"
 #include "lib/runopts.h"
 
@@ -174,16 +173,6 @@ int hc_cli_run(int argc, char **argv)
 
 	o->cancel_fd = sig_pipe[0];
 
-	/* Every process started for the VM inherits our environment: with HOTCELL_HOME in it,
-	 * each is findable as this state dir's (tests/soak, and whoever cleans up after a
-	 * SIGKILL), also when the default was used. */
-	if (!getenv("HOTCELL_HOME")) {
-		char home[HC_PATH_MAX];
-
-		if (hc_path_state_dir(home, sizeof(home), &err) == 0)
-			setenv("HOTCELL_HOME", home, 0);
-		hc_error_clear(&err);
-	}
 	if (o->image) {
 		r = hc_store_open(NULL, &store, &err);
 		if (r < 0) {
