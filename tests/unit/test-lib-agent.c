@@ -777,6 +777,47 @@ TEST(reseed)
 	ASSERT_EQ_INT(session_end(&s), 0);
 }
 
+/* As the supervisor does: the boot code reads the HELLO, then hands the fd over. */
+TEST(hello_read_by_the_caller)
+{
+	struct session s;
+	struct hc_error err = {0};
+	struct hc_buf in = HC_BUF_INIT(HC_PROTO_HEADER_SIZE + HC_PROTO_MAX_PAYLOAD);
+	struct hc_proto_frame f;
+	size_t used;
+	int sv[2];
+
+	NEED_INIT();
+	memset(&s, 0, sizeof(s));
+	for (int i = 0; i < MAXS; i++) {
+		s.rec[i].out = (struct hc_buf)HC_BUF_INIT(0);
+		s.rec[i].err = (struct hc_buf)HC_BUF_INIT(0);
+	}
+	s.child = (struct hc_child)HC_CHILD_INIT;
+	ASSERT_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	const char *argv[] = {init_path, "--serve-fd", "3", "--log-dir", logdir, NULL};
+	struct hc_fd_map m = {sv[1], 3};
+	struct hc_child_opts o = {.argv = argv,
+				  .stdin_fd = -1,
+				  .stdout_fd = -1,
+				  .stderr_fd = STDERR_FILENO,
+				  .fds = &m,
+				  .n_fds = 1};
+	ASSERT_OK(hc_child_spawn(&s.child, &o, &err), &err);
+	close(sv[1]);
+	ASSERT_EQ_INT(hc_proto_frame_read(sv[0], &in, &f, &used), 1);
+	ASSERT_EQ_INT(f.type, HC_FRAME_HELLO);
+	hc_buf_free(&in);
+	ASSERT_OK(hc_agent_new(sv[0], &events, &s, &s.a, &err), &err);
+	hc_agent_set_ready(s.a);
+	ASSERT_TRUE(hc_agent_ready(s.a));
+	ASSERT_EQ_INT(exec_sh(&s, 0, "echo ready", 0, 0), 0);
+	ASSERT_TRUE(pump(&s, is_ended, &s.rec[0]));
+	ASSERT_EQ_STR(s.rec[0].out.data, "ready\n");
+	ASSERT_TRUE(!s.hello);
+	ASSERT_EQ_INT(session_end(&s), 0);
+}
+
 TEST(channel_loss_ends_streams)
 {
 	struct session s;
@@ -828,6 +869,7 @@ int main(void)
 	RUN(put_get_tree);
 	RUN(file_errors);
 	RUN(reseed);
+	RUN(hello_read_by_the_caller);
 	RUN(channel_loss_ends_streams);
 
 	if (hc_path_rm_rf(tmpdir, &err) < 0)
