@@ -29,7 +29,7 @@ CFLAGS_ALL := $(BASE_CFLAGS) $(CFLAGS)
 LIB_CFLAGS := $(CFLAGS_ALL) -fPIC -fvisibility=hidden -DHC_BUILDING_LIBRARY
 # The guest agent is static and never sanitized (check-asan must still link it).
 GUEST_CFLAGS := $(filter-out -fsanitize=% -fno-sanitize-recover=%,$(CFLAGS_ALL))
-LIBS := -lcurl -larchive -ljansson -lcrypto -lz -lzstd -lpthread -ldl
+LIBS := -lcurl -larchive -ljansson -lcrypto -lz -lzstd -lnftables -lmnl -lpthread -ldl
 LDFLAGS_ALL := $(SAN_LDFLAGS) $(LDFLAGS)
 
 LIB_SRCS := $(wildcard src/core/*.c src/proto/*.c src/oci/*.c src/vmm/*.c src/net/*.c \

@@ -38,6 +38,16 @@
 #define HC_BOOT_EXIT_OK 0       /* orderly shutdown after the host said so */
 #define HC_BOOT_EXIT_FAILURE 70 /* could not set up the guest (mounts, channel) */
 
+/* Optional, networking (--network inet|full): the guest's eth0 is configured from these, never
+ * by DHCP: hotcell.ip=A.B.C.D/N (address and prefix), hotcell.gw=A.B.C.D (default route),
+ * hotcell.dns=A.B.C.D (/etc/resolv.conf in the overlay), hotcell.mtu=N (68..65535). */
+#define HC_BOOT_KEY_IP "hotcell.ip"
+#define HC_BOOT_KEY_GATEWAY "hotcell.gw"
+#define HC_BOOT_KEY_DNS "hotcell.dns"
+#define HC_BOOT_KEY_MTU "hotcell.mtu"
+/* The guest's network interface. */
+#define HC_BOOT_NET_IFACE "eth0"
+
 /* Optional: the guest's hostname (default "hotcell"), [A-Za-z0-9.-], at most 64 bytes. */
 #define HC_BOOT_KEY_HOSTNAME "hotcell.hostname"
 /* The libkrun spelling of the keys (environment of the workload). */
