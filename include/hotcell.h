@@ -137,7 +137,13 @@ struct hc_volume {
 struct hc_port {
 	uint16_t host;
 	uint16_t guest;
+	uint32_t host_ip; /* network byte order; 0: 127.0.0.1 */
+	bool udp;	  /* /udp (not yet published on TAP backends: refused) */
 };
+
+/* Parses a -p value "[IP:]HOSTPORT:GUESTPORT[/tcp|/udp]" into *ret. 0, or -EINVAL with err
+ * saying what is wrong. */
+HC_EXPORT int hc_port_parse(const char *s, struct hc_port *ret, struct hc_error *err);
 
 struct hc_run_opts {
 	const char *image;	/* reference; NULL when rootfs_dir is set */
@@ -185,6 +191,12 @@ struct hc_run_opts {
 	 * the VM is ended); a second byte (or EOF): the VM is ended at once. Either way the run
 	 * returns -ECANCELED and leaves nothing behind. */
 	int cancel_fd;
+
+	/* --allow-host (with --network inet|full on QEMU, Firecracker, Cloud Hypervisor): only
+	 * these names resolve in the guest, and only their addresses are reachable. "NAME" is
+	 * NAME and its subdomains, "*.NAME" only its subdomains. */
+	const char *const *allow_hosts;
+	size_t n_allow_hosts;
 };
 
 /* Fills defaults: stdio fds -1, cancel_fd -1, everything else zero. */

@@ -7,6 +7,7 @@
  * From an initramfs, pivot_root() is impossible (the rootfs cannot be unmounted); the new
  * root is moved over "/" and entered with chroot, as busybox's switch_root does.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -87,6 +88,36 @@ static int set_key(struct guest_boot_cfg *cfg, const char *key, const char *val,
 		return parse_volume(val, cfg, msg, msglen);
 	} else if (hc_streq(key, HC_BOOT_KEY_DEBUG)) {
 		cfg->debug = hc_streq(val, "1");
+	} else if (hc_streq(key, HC_BOOT_KEY_IP)) {
+		char a[INET_ADDRSTRLEN];
+		const char *slash = strchr(val, '/');
+		char *end;
+		unsigned long pfx;
+
+		if (!slash || (size_t)(slash - val) >= sizeof(a))
+			return bad(msg, msglen, "%s=%s: want A.B.C.D/N", key, val);
+		memcpy(a, val, (size_t)(slash - val));
+		a[slash - val] = 0;
+		errno = 0;
+		pfx = strtoul(slash + 1, &end, 10);
+		if (inet_pton(AF_INET, a, &cfg->ip) != 1 || errno || end == slash + 1 || *end ||
+		    pfx < 1 || pfx > 32)
+			return bad(msg, msglen, "%s=%s: want A.B.C.D/N", key, val);
+		cfg->prefix = (unsigned)pfx;
+	} else if (hc_streq(key, HC_BOOT_KEY_GATEWAY) || hc_streq(key, HC_BOOT_KEY_DNS)) {
+		uint32_t *dst = hc_streq(key, HC_BOOT_KEY_GATEWAY) ? &cfg->gw : &cfg->dns;
+
+		if (inet_pton(AF_INET, val, dst) != 1)
+			return bad(msg, msglen, "%s=%s: want an IPv4 address", key, val);
+	} else if (hc_streq(key, HC_BOOT_KEY_MTU)) {
+		char *end;
+		unsigned long m;
+
+		errno = 0;
+		m = strtoul(val, &end, 10);
+		if (errno || end == val || *end || m < 68 || m > 65535)
+			return bad(msg, msglen, "%s=%s: want 68..65535", key, val);
+		cfg->mtu = (unsigned)m;
 	} else if (hc_streq(key, HC_BOOT_KEY_HOSTNAME)) {
 		size_t n = strlen(val);
 		if (n == 0 || n >= sizeof(cfg->hostname) ||
@@ -420,6 +451,9 @@ int guest_boot_setup(bool pid1, struct guest_boot_cfg *cfg, char *msg, size_t ms
 		guest_dbg("sethostname: %m");
 	loopback_up();
 	guest_dbg("root switched");
+	r = guest_net_setup(cfg, msg, msglen);
+	if (r < 0)
+		return r;
 	return 0;
 }
 

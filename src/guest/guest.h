@@ -110,6 +110,9 @@ struct guest_boot_cfg {
 	struct guest_volume vols[GUEST_MAX_VOLUMES];
 	size_t nvols;
 	bool debug;
+	/* Networking (hotcell.ip/gw/dns/mtu, network byte order; ip 0: no network). */
+	uint32_t ip, gw, dns;
+	unsigned prefix, mtu;
 };
 
 /* Parses a kernel command line (space separated, "double quotes" group). */
@@ -117,6 +120,9 @@ int guest_boot_parse_cmdline(const char *cmdline, struct guest_boot_cfg *ret, ch
 			     size_t msglen) _must_check_;
 /* Sets up everything up to the switched root; msg says what failed. */
 int guest_boot_setup(bool pid1, struct guest_boot_cfg *cfg, char *msg, size_t msglen) _must_check_;
+/* net.c: configures eth0 from cfg (address, default route, MTU) and writes /etc/resolv.conf
+ * and /etc/hosts into the overlay; a no-op without hotcell.ip. Called in the switched root. */
+int guest_net_setup(const struct guest_boot_cfg *cfg, char *msg, size_t msglen) _must_check_;
 /* Opens the agent channel of cfg (bounded wait for the device or the host). */
 int guest_boot_channel(const struct guest_boot_cfg *cfg, struct guest_agent_opts *o, char *msg,
 		       size_t msglen) _must_check_;

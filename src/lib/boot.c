@@ -42,6 +42,7 @@ int hc_lib_boot_prepare(struct hc_store *store, const struct hc_run_opts *o, str
 	int r;
 
 	memset(spec, 0, sizeof(*spec));
+	b->o = o;
 	/* Backend first: whether the rootfs is a tree or a disk depends on it. */
 	spec->cpus = o->cpus ? o->cpus : 1;
 	spec->memory_mib = o->memory_mib ? o->memory_mib : 256;
@@ -101,6 +102,9 @@ int hc_lib_boot_start(struct hc_lib_boot *b, struct hc_error *err)
 	double t = hc_clock_ms();
 	int r;
 
+	r = hc_lib_net_attach(b->o, b->ops, &b->spec, &b->net, err);
+	if (r < 0)
+		return r;
 	r = hc_vm_new(&b->vm, b->ops, &b->spec, err);
 	if (r < 0)
 		return r;
@@ -261,5 +265,6 @@ void hc_lib_boot_teardown(struct hc_lib_boot *b, int agent, bool hard)
 		hc_vm_free(b->vm);
 		b->vm = NULL;
 	}
+	hc_lib_net_detach(&b->net);
 	hc_lib_image_release(&b->image);
 }

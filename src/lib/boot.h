@@ -8,6 +8,7 @@
 #pragma once
 
 #include "lib/image.h"
+#include "lib/net.h"
 #include "proto/proto.h"
 #include "vmm/vmm.h"
 
@@ -19,18 +20,21 @@ struct hc_lib_boot {
 	char initrd[HC_PATH_MAX];
 	struct hc_vm *vm;
 	double t_rootfs_ms;
+	const struct hc_run_opts *o; /* prepare's */
+	struct hc_lib_net net;	     /* --network inet|full: made by start, freed by teardown */
 };
 
 #define HC_LIB_BOOT_INIT                                                                           \
 	{                                                                                          \
-		.image = HC_LIB_IMAGE_INIT, .vm = NULL                                             \
+		.image = HC_LIB_IMAGE_INIT, .vm = NULL, .net = HC_LIB_NET_INIT                     \
 	}
 
 /* The spec from the run options, the image resolved and its rootfs prepared (held under the
  * image's shared lock until teardown), the backend chosen and probed. o must outlive b. */
 int hc_lib_boot_prepare(struct hc_store *store, const struct hc_run_opts *o, struct hc_lib_boot *b,
 			struct hc_error *err) _must_check_;
-/* Starts the VMM (hc_vm_new + hc_vm_start). */
+/* Sets up the VM's network (src/net, docs/network.md), then starts the VMM (hc_vm_new +
+ * hc_vm_start). */
 int hc_lib_boot_start(struct hc_lib_boot *b, struct hc_error *err) _must_check_;
 /* Waits until the guest's agent said HELLO (at most the spec's boot timeout; cancel_fd >= 0
  * readable ends the wait with -ECANCELED) and hands over the connected, non-blocking agent
@@ -38,5 +42,5 @@ int hc_lib_boot_start(struct hc_lib_boot *b, struct hc_error *err) _must_check_;
 int hc_lib_boot_hello(struct hc_lib_boot *b, int cancel_fd, int *ret_agent,
 		      struct hc_proto_hello *ret_hello, struct hc_error *err) _must_check_;
 /* Ends the VM from the host (a SHUTDOWN frame first when agent >= 0, unless hard), removes its
- * runtime dir and releases the image. Safe on a never-prepared b; b can be prepared again. */
+ * runtime dir, tears its network down and releases the image. Safe on a never-prepared b; b can be prepared again. */
 void hc_lib_boot_teardown(struct hc_lib_boot *b, int agent, bool hard);

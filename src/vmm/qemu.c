@@ -165,6 +165,23 @@ int hc_qemu_cmdline_build(const struct hc_vm_spec *spec, char **ret, struct hc_e
 	return 0;
 }
 
+/* The NIC (src/net made the TAP): virtio-net on the TAP's inherited fd, no helper scripts
+ * (DESIGN.md §11; a jailed QEMU only ever gets the fd, §12). */
+static void add_net_args(struct argv_b *b, const struct hc_vm_spec *spec,
+			 const struct hc_qemu_argv_in *in, const char *bus)
+{
+	if (!spec->net_tap)
+		return;
+	if (in->tap_fd < 0 || !spec->net_mac) {
+		b->err = b->err ? b->err : -EINVAL;
+		return;
+	}
+	add(b, "-netdev");
+	add(b, "tap,id=net0,fd=%d", in->tap_fd);
+	add(b, "-device");
+	add(b, "virtio-net-%s,netdev=net0,mac=%s", bus, spec->net_mac);
+}
+
 int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_in *in,
 		       char ***ret_argv, struct hc_error *err)
 {
@@ -343,6 +360,7 @@ int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_
 		add(&b, "-device");
 		add(&b, "vhost-user-vsock-%s,chardev=vsock", bus);
 	}
+	add_net_args(&b, spec, in, bus);
 	if (b.err) {
 		hc_qemu_argv_free(b.v);
 		return hc_error_set(err, b.err, "qemu: command line: out of memory");
@@ -721,6 +739,8 @@ static int append_extra_args(char ***argv, struct hc_error *err)
 /* QEMU's fd for the RAM memfd (after QMP's 3 and the agent's 4), and the path QEMU opens it by
  * (memory-backend-file takes a path, and reopening a memfd through /proc shares it). */
 #define RAM_FD 5
+/* The TAP of --network inet|full (src/net made it), as -netdev tap,fd=N. */
+#define TAP_FD 6
 #define RAM_PATH "/proc/self/fd/5"
 
 static int helper_failure(struct qemu_vm *q, struct hc_error *err);
@@ -838,6 +858,7 @@ static int launch(struct hc_vm *vm, bool incoming, const char *restore_mem, stru
 		.volume_socks = (const char *const *)vol_socks,
 		.vsock_sock = spec->channel == HC_CHANNEL_VSOCK ? vsock_sock : NULL,
 		.incoming = incoming,
+		.tap_fd = spec->net_tap ? TAP_FD : -1,
 	};
 	/* The one configuration QEMU 7.2 can snapshot (block rootfs, serial channel): RAM in a
 	 * memfd of ours, handed to QEMU, so a snapshot skips it (x-ignore-shared) and copies the
@@ -879,12 +900,14 @@ static int launch(struct hc_vm *vm, bool incoming, const char *restore_mem, stru
 		r = hc_error_errno(err, -errno, "open %s", q->qemu_log);
 		goto fail;
 	}
-	struct hc_fd_map fds[3] = {{qmp_theirs, 3}};
+	struct hc_fd_map fds[4] = {{qmp_theirs, 3}};
 	size_t n_fds = 1;
 	if (agent_theirs >= 0)
 		fds[n_fds++] = (struct hc_fd_map){agent_theirs, 4};
 	if (q->ram_fd >= 0)
 		fds[n_fds++] = (struct hc_fd_map){q->ram_fd, RAM_FD};
+	if (spec->net_tap)
+		fds[n_fds++] = (struct hc_fd_map){spec->net_tap_fd, TAP_FD};
 	struct hc_child_opts o = {
 		.argv = (const char *const *)argv,
 		.stdin_fd = -1,
@@ -1262,7 +1285,7 @@ static int qemu_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 
 const struct hc_vmm_ops hc_vmm_qemu_ops = {
 	.name = "qemu",
-	.caps = HC_CAP_SHARED_DIRS | HC_CAP_ROOTFS_DIR | HC_CAP_ROOTFS_BLOCK |
+	.caps = HC_CAP_NETWORK | HC_CAP_NET_TAP | HC_CAP_SHARED_DIRS | HC_CAP_ROOTFS_DIR | HC_CAP_ROOTFS_BLOCK |
 		HC_CAP_CHANNEL_SERIAL | HC_CAP_CHANNEL_VSOCK | HC_CAP_PAUSE | HC_CAP_TCG |
 		HC_CAP_SNAPSHOT | HC_CAP_RESTORE | HC_CAP_SNAPSHOT_NEEDS_BLOCK |
 		HC_CAP_SNAPSHOT_NEEDS_SERIAL,

@@ -31,6 +31,9 @@ enum {
 	/* Snapshots and restores only with the serial agent channel (QEMU 7.2 cannot migrate
 	 * vhost-user-vsock). */
 	HC_CAP_SNAPSHOT_NEEDS_SERIAL = 1u << 12,
+	/* Networking on a host TAP (src/net): the egress filter, --allow-host and -p are the
+	 * host's. Without it (libkrun's TSI) networking is the VMM's own. */
+	HC_CAP_NET_TAP = 1u << 13,
 };
 
 struct hc_vm_spec {
@@ -65,6 +68,11 @@ struct hc_vm_spec {
 	 * it becomes readable. It is never read here: the caller reads it. Read it through
 	 * hc_vm_cancel_fd(). */
 	int cancel_fd;
+	/* A NIC on a TAP the caller made (src/net, --network inet|full on QEMU, Firecracker and
+	 * Cloud Hypervisor); the guest's keys for it are in cmdline. net_tap NULL: no NIC. */
+	const char *net_tap;   /* the TAP's name (Firecracker host_dev_name, Cloud Hypervisor tap) */
+	int net_tap_fd;        /* an fd on it, when net_tap is set: QEMU's -netdev tap,fd=N */
+	const char *net_mac;   /* the guest's MAC, "02:68:63:xx:xx:xx" */
 };
 
 struct hc_vmm_ops;

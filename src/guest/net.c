@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The guest's side of networking (docs/protocol.md, boot contract): eth0 gets the address,
+ * prefix, MTU and default route from the kernel command line — never DHCP — through the
+ * classic ioctls (a static binary, no libraries); /etc/resolv.conf and /etc/hosts are written
+ * into the overlay (the image underneath is never touched).
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <net/route.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "guest/guest.h"
+#include "proto/boot.h"
+
+static int fail(char *msg, size_t msglen, const char *what)
+{
+	int e = errno;
+
+	snprintf(msg, msglen, "network: %s: %s", what, strerror(e));
+	return -e;
+}
+
+static void set_sin(struct sockaddr *sa, uint32_t addr)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)sa;
+
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = addr;
+}
+
+/* virtio-net probes with the rest of the devices; a bounded wait covers a slow probe. */
+static bool wait_iface(int fd, struct ifreq *ifr)
+{
+	for (int waited = 0; waited < HC_BOOT_DEVICE_WAIT_MS; waited += 10) {
+		if (ioctl(fd, SIOCGIFFLAGS, ifr) == 0)
+			return true;
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	}
+	return false;
+}
+
+/* Replaces path (a symlink into /run, say) with a regular file holding text. */
+static int write_etc(const char *path, const char *text)
+{
+	char tmp[64];
+	int fd;
+	size_t n = strlen(text);
+
+	mkdir("/etc", 0755);
+	snprintf(tmp, sizeof(tmp), "%s.hotcell", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, n) != (ssize_t)n) {
+		int e = -errno;
+
+		close(fd);
+		unlink(tmp);
+		return e;
+	}
+	close(fd);
+	if (rename(tmp, path) < 0) {
+		int e = -errno;
+
+		unlink(tmp);
+		return e;
+	}
+	return 0;
+}
+
+int guest_net_setup(const struct guest_boot_cfg *cfg, char *msg, size_t msglen)
+{
+	struct ifreq ifr = {0};
+	struct rtentry rt = {0};
+	char text[512], ip[INET_ADDRSTRLEN], dns[INET_ADDRSTRLEN];
+	_cleanup_close_ int fd = -1;
+	char hostname[65] = "hotcell";
+
+	if (!cfg->ip)
+		return 0;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail(msg, msglen, "socket");
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", HC_BOOT_NET_IFACE);
+	if (!wait_iface(fd, &ifr))
+		return fail(msg, msglen, HC_BOOT_NET_IFACE " did not appear");
+	set_sin(&ifr.ifr_addr, cfg->ip);
+	if (ioctl(fd, SIOCSIFADDR, &ifr) < 0)
+		return fail(msg, msglen, "set the address of " HC_BOOT_NET_IFACE);
+	set_sin(&ifr.ifr_netmask, cfg->prefix ? htonl(0xffffffffu << (32 - cfg->prefix)) : 0);
+	if (ioctl(fd, SIOCSIFNETMASK, &ifr) < 0)
+		return fail(msg, msglen, "set the netmask of " HC_BOOT_NET_IFACE);
+	if (cfg->mtu) {
+		ifr.ifr_mtu = (int)cfg->mtu;
+		if (ioctl(fd, SIOCSIFMTU, &ifr) < 0)
+			return fail(msg, msglen, "set the MTU of " HC_BOOT_NET_IFACE);
+	}
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		return fail(msg, msglen, "flags of " HC_BOOT_NET_IFACE);
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		return fail(msg, msglen, "bring " HC_BOOT_NET_IFACE " up");
+	if (cfg->gw) {
+		set_sin(&rt.rt_dst, 0);
+		set_sin(&rt.rt_genmask, 0);
+		set_sin(&rt.rt_gateway, cfg->gw);
+		rt.rt_flags = RTF_UP | RTF_GATEWAY;
+		rt.rt_dev = (char *)HC_BOOT_NET_IFACE;
+		if (ioctl(fd, SIOCADDRT, &rt) < 0 && errno != EEXIST)
+			return fail(msg, msglen, "add the default route");
+	}
+	inet_ntop(AF_INET, &cfg->ip, ip, sizeof(ip));
+	if (gethostname(hostname, sizeof(hostname) - 1) < 0)
+		snprintf(hostname, sizeof(hostname), "hotcell");
+	snprintf(text, sizeof(text),
+		 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n", ip,
+		 hostname);
+	if (write_etc("/etc/hosts", text) < 0)
+		return fail(msg, msglen, "write /etc/hosts");
+	if (cfg->dns) {
+		inet_ntop(AF_INET, &cfg->dns, dns, sizeof(dns));
+		snprintf(text, sizeof(text), "nameserver %s\n", dns);
+		if (write_etc("/etc/resolv.conf", text) < 0)
+			return fail(msg, msglen, "write /etc/resolv.conf");
+	}
+	guest_dbg("network: %s/%u via %s mtu %u", ip, cfg->prefix, cfg->gw ? "gateway" : "none",
+		  cfg->mtu);
+	return 0;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A run's network (src/net) hooked into its VM spec: made before the VM starts, torn down
+ * after it is gone. Backends with HC_CAP_NET_TAP get a TAP, filter, resolver and forwarder
+ * from src/net; libkrun keeps its own (TSI) and refuses what TSI cannot enforce.
+ */
+#pragma once
+
+#include "core/buf.h"
+#include "net/net.h"
+#include "vmm/vmm.h"
+
+/* All zero is a valid "nothing attached" (so is HC_LIB_NET_INIT). */
+struct hc_lib_net {
+	struct hc_net *net;
+	bool attached;
+	int tap_fd; /* valid when attached: -1 or the fd QEMU inherits */
+	struct hc_buf cmdline; /* spec->cmdline plus the guest's network keys */
+	struct hc_net_port ports[HC_NET_MAX_PORTS];
+};
+
+#define HC_LIB_NET_INIT                                                                            \
+	{                                                                                          \
+		.net = NULL, .tap_fd = -1, .cmdline = HC_BUF_INIT(0)                               \
+	}
+
+/* Sets up o's network for the chosen backend and points spec at it (net_tap, net_tap_fd,
+ * net_mac, cmdline). Nothing to do for --network none without -p. */
+int hc_lib_net_attach(const struct hc_run_opts *o, const struct hc_vmm_ops *ops,
+		      struct hc_vm_spec *spec, struct hc_lib_net *ln,
+		      struct hc_error *err) _must_check_;
+/* Releases everything attach made; safe on a never-attached one. */
+void hc_lib_net_detach(struct hc_lib_net *ln);
