@@ -93,13 +93,14 @@ static void dns_log_path(const struct hc_net_lease *l, char *buf, size_t n)
 	snprintf(buf, n, "%.*s.dnsmasq.log", (int)(len > 6 ? len - 6 : len), l->path);
 }
 
-/* What a dead owner of a lease left: its TAP, its rules, its dnsmasq's log. Its dnsmasq and
- * its forwarder died with it (PR_SET_PDEATHSIG, threads). */
+/* What a dead owner of a lease left: its dnsmasq (which dropped PR_SET_PDEATHSIG with its
+ * uid), its TAP, its rules, its dnsmasq's log. Its forwarder threads died with it. */
 static void reclaim(const struct hc_net_lease *stale, void *arg)
 {
 	const char *dir = arg;
 	char log[HC_PATH_MAX];
 
+	hc_net_lease_kill_helpers(stale);
 	if (hc_net_link_delete(stale->tap) < 0)
 		hc_warn("network: cannot delete the stale TAP %s", stale->tap);
 	hc_net_rules_remove(dir, stale, true, true);
@@ -215,6 +216,8 @@ static int dnsmasq_start(struct hc_net *net, struct hc_error *err)
 				      "networking needs dnsmasq (Debian: dnsmasq-base) on PATH");
 		return r;
 	}
+	if (hc_net_lease_note_helper(&net->lease, "dnsmasq", c->pid) < 0)
+		hc_warn("network: cannot record dnsmasq in %s", net->lease.path);
 	return dnsmasq_wait(net, c, err);
 }
 

@@ -110,6 +110,13 @@ int hc_net_lease_acquire(const char *dir, uint32_t base, unsigned prefix, const 
 			 struct hc_net_lease *ret, struct hc_error *err) _must_check_;
 /* Removes the lease file and drops the lock. Safe on a lease never acquired (fd -1). */
 void hc_net_lease_release(struct hc_net_lease *lease);
+/* Records a helper process of the lease's owner (pid and start time), and ends the ones a
+ * stale lease recorded that still run: a helper that changes its uid (dnsmasq) loses its
+ * PR_SET_PDEATHSIG, so it may outlive a killed owner. */
+int hc_net_lease_note_helper(const struct hc_net_lease *lease, const char *what, pid_t pid);
+void hc_net_lease_kill_helpers(const struct hc_net_lease *lease);
+/* pid's start time (clock ticks since boot, /proc/PID/stat field 22), 0 when it is gone. */
+unsigned long long hc_net_start_time(pid_t pid);
 /* Fills the derived names (id, tap, mac, gw, guest) of the /30 at net (host order). */
 void hc_net_lease_name(struct hc_net_lease *lease, uint32_t net);
 

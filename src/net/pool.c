@@ -7,7 +7,9 @@
  * records the owner's pid and start time, for people and for `doctor`.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 
@@ -84,8 +86,7 @@ void hc_net_lease_name(struct hc_net_lease *l, uint32_t net)
 		 (net >> 8) & 0xff, net & 0xff);
 }
 
-/* The start time of pid in clock ticks since boot (field 22 of /proc/PID/stat), 0 if gone. */
-static unsigned long long start_time(pid_t pid)
+unsigned long long hc_net_start_time(pid_t pid)
 {
 	char path[64], buf[1024];
 	unsigned long long t = 0;
@@ -145,11 +146,42 @@ static int lock_file(const char *path, bool create, int *ret)
 static int write_owner(int fd)
 {
 	char rec[96];
-	int n = snprintf(rec, sizeof(rec), "%d %llu\n", (int)getpid(), start_time(getpid()));
+	int n = snprintf(rec, sizeof(rec), "%d %llu\n", (int)getpid(), hc_net_start_time(getpid()));
 
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, rec, (size_t)n, 0) != n)
 		return -errno;
 	return 0;
+}
+
+/* Reclaims every stale lease in dir (whatever its pool): a dead run's TAP and rules go at the
+ * next start, not only when its /30 happens to be picked again. */
+static void sweep(const char *dir, void (*reclaim)(const struct hc_net_lease *stale, void *arg),
+		  void *arg)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		struct hc_net_lease l = {.fd = -1};
+		unsigned net;
+		char tail[16];
+		struct hc_error err = {0};
+
+		if (sscanf(e->d_name, "%8x%15s", &net, tail) != 2 || !hc_streq(tail, ".lease") ||
+		    strlen(e->d_name) != 14)
+			continue;
+		hc_net_lease_name(&l, net);
+		if (hc_path_fmt(l.path, sizeof(l.path), &err, "%s/%s", dir, e->d_name) < 0 ||
+		    lock_file(l.path, false, &l.fd) != 1)
+			continue;
+		hc_info("network: reclaiming %s/30 left by a dead process", inet_ntoa(l.net));
+		if (reclaim)
+			reclaim(&l, arg);
+		hc_net_lease_release(&l);
+	}
+	closedir(d);
 }
 
 int hc_net_lease_acquire(const char *dir, uint32_t base, unsigned prefix, const char *routes,
@@ -159,6 +191,8 @@ int hc_net_lease_acquire(const char *dir, uint32_t base, unsigned prefix, const 
 	uint64_t count = 1ull << (30 - prefix);
 	/* Start at a point of our own so concurrent starts rarely try the same file first. */
 	uint64_t start = (uint64_t)getpid() % count;
+
+	sweep(dir, reclaim, arg);
 
 	for (uint64_t k = 0; k < count; k++) {
 		uint32_t net = base + (uint32_t)(((start + k) % count) * 4);
@@ -199,6 +233,39 @@ int hc_net_lease_acquire(const char *dir, uint32_t base, unsigned prefix, const 
 	return hc_error_setk(err, -EADDRNOTAVAIL, HC_EK_BACKEND,
 			     "network pool exhausted: every /30 is in use or overlaps a host route "
 			     "(set HOTCELL_NET_POOL to another range)");
+}
+
+int hc_net_lease_note_helper(const struct hc_net_lease *l, const char *what, pid_t pid)
+{
+	char rec[96];
+	off_t end = lseek(l->fd, 0, SEEK_END);
+	int n = snprintf(rec, sizeof(rec), "%s %d %llu\n", what, (int)pid, hc_net_start_time(pid));
+
+	if (end < 0 || pwrite(l->fd, rec, (size_t)n, end) != n)
+		return -errno;
+	return 0;
+}
+
+void hc_net_lease_kill_helpers(const struct hc_net_lease *l)
+{
+	char rec[1024];
+	ssize_t n = pread(l->fd, rec, sizeof(rec) - 1, 0);
+
+	if (n <= 0)
+		return;
+	rec[n] = 0;
+	for (char *line = strchr(rec, '\n'); line && *++line; line = strchr(line, '\n')) {
+		char what[32];
+		int pid;
+		unsigned long long t;
+
+		/* Only the very process recorded: a pid reused since is someone else's. */
+		if (sscanf(line, "%31s %d %llu", what, &pid, &t) == 3 && pid > 1 &&
+		    hc_net_start_time(pid) == t && t != 0) {
+			hc_info("network: ending the stale %s (pid %d)", what, pid);
+			kill(pid, SIGKILL);
+		}
+	}
 }
 
 void hc_net_lease_release(struct hc_net_lease *l)

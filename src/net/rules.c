@@ -3,7 +3,8 @@
  * The VM's rules in hotcell's one nftables table, "inet hotcell": per VM three base chains
  * and, with an allow-list, one set, all named by the lease id (docs/network.md):
  *
- *   fwd_<id>   filter/forward  the egress filter (DESIGN.md §11's list, cloud metadata first),
+ *   fwd_<id>   filter/forward  the egress filter (inet: DESIGN.md §11's list, cloud metadata
+ *                              first; full: none of it),
  *                              anti-spoofing, no IPv6, nothing unsolicited towards the guest
  *   in_<id>    filter/input    the guest reaches the host only for DNS on its gateway
  *   nat_<id>   nat/postrouting masquerade of the guest's address to whatever uplink it leaves by
@@ -51,7 +52,9 @@ int hc_net_rules_add_cmds(const struct hc_net *net, struct hc_buf *b)
 
 	P("add chain " TABLE " fwd_%s { type filter hook forward priority filter; policy accept; }\n",
 	  id);
-	P("add rule " TABLE " fwd_%s iifname \"%s\" ip daddr 169.254.169.254 drop\n", id, tap);
+	if (!net->opts.full)
+		P("add rule " TABLE " fwd_%s iifname \"%s\" ip daddr 169.254.169.254 drop\n", id,
+		  tap);
 	P("add rule " TABLE " fwd_%s iifname \"%s\" meta nfproto != ipv4 drop\n", id, tap);
 	P("add rule " TABLE " fwd_%s iifname \"%s\" ip saddr != %s drop\n", id, tap, guest);
 	P("add rule " TABLE " fwd_%s iifname \"%s\" ct state established,related accept\n", id, tap);

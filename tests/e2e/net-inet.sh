@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Networking end to end on QEMU (docs/network.md), entirely inside network namespaces this test
+# makes: hotcell runs in "host", routed over a veth to "internet", which holds web servers at
+# 203.0.113.10 (allowed.test) and 203.0.113.11 (other.test), a "private" one at 192.168.77.10,
+# a fake cloud metadata server at 169.254.169.254 and the test zone's DNS at 203.0.113.53.
+# Never the machine's own interfaces. Checks: none has no NIC; inet reaches the public host by
+# IP and by name but not the private one nor the metadata server; full reaches them; an
+# --allow-host lets one name through, not another name nor an IP literal; -p serves a guest
+# httpd on the host's 127.0.0.1; two concurrent VMs get different /30s; after every run, a
+# SIGINT and a SIGKILL of hotcell (reclaimed by the next start) no TAP, rule or dnsmasq is left.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
+
+for t in ip nft dnsmasq; do
+	command -v $t >/dev/null 2>&1 || { skip net-inet "$t is not installed"; exit 0; }
+done
+[ "$(id -u)" -eq 0 ] || { skip net-inet "needs root (network namespaces, TAPs)"; exit 0; }
+[ -c /dev/net/tun ] || { skip net-inet "no /dev/net/tun"; exit 0; }
+NS=hc$$
+H=$NS-host I=$NS-inet
+ip netns add "$H" 2>/dev/null || { skip net-inet "cannot make a network namespace"; exit 0; }
+ip netns add "$I"
+e2e_init
+net_cleanup() {
+	ip netns pids "$I" 2>/dev/null | xargs -r kill -9 2>/dev/null
+	ip netns pids "$H" 2>/dev/null | xargs -r kill -9 2>/dev/null
+	ip netns del "$H" 2>/dev/null
+	ip netns del "$I" 2>/dev/null
+	rm -rf "/etc/netns/$H"
+	e2e_cleanup
+}
+trap net_cleanup EXIT
+
+ip link add hv0 netns "$H" type veth peer name iv0 netns "$I"
+ip -n "$H" addr add 198.51.100.1/24 dev hv0
+ip -n "$I" addr add 198.51.100.2/24 dev iv0
+for n in "$H" "$I"; do ip -n "$n" link set lo up; done
+ip -n "$H" link set hv0 up
+ip -n "$I" link set iv0 up
+ip -n "$H" route add default via 198.51.100.2
+for a in 203.0.113.10 203.0.113.11 203.0.113.53 192.168.77.10 169.254.169.254; do
+	ip -n "$I" addr add $a/32 dev lo
+done
+for a in 203.0.113.10 203.0.113.11 192.168.77.10 169.254.169.254; do
+	mkdir -p "$E2E/www/$a"
+	echo "host $a" >"$E2E/www/$a/index.html"
+	ip netns exec "$I" busybox httpd -p $a:80 -h "$E2E/www/$a"
+done
+ip netns exec "$I" dnsmasq --conf-file=/dev/null --no-hosts --no-resolv --bind-interfaces \
+	--listen-address=203.0.113.53 --pid-file --local=/test/ \
+	--address=/allowed.test/203.0.113.10 --address=/other.test/203.0.113.11
+# ip netns exec puts /etc/netns/NAME/resolv.conf over /etc/resolv.conf: the "host"'s resolver.
+mkdir -p "/etc/netns/$H"
+echo "nameserver 203.0.113.53" >"/etc/netns/$H/resolv.conf"
+
+e2e_image bb || exit 1
+MEM="--memory 128"
+hrun() { ip netns exec "$H" "$HC" run $MEM "$@"; }
+# get HOST: the first body line of http://HOST/ from the guest, or "blocked".
+GET='g() { r=$(printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 "$1" 80 2>/dev/null | tail -n 1); echo "${r:-blocked}"; }'
+
+# Nothing of hotcell's in "host": no TAP, no table, no dnsmasq, no lease.
+net_clean() {
+	local name=$1 why=""
+	ip -n "$H" -o link show | grep -q ' hc-' && why="TAP left: $(ip -n "$H" -o link show | grep -o 'hc-[0-9a-f]*' | tr '\n' ' ')"
+	[ -n "$(ip netns exec "$H" nft list ruleset 2>&1)" ] && why="$why rules left: $(ip netns exec "$H" nft list tables | tr '\n' ' ')"
+	local pids
+	for _ in $(seq 1 30); do
+		pids=$(ip netns pids "$H" 2>/dev/null | paste -sd, -)
+		[ -z "$pids" ] && break
+		sleep 0.1
+	done
+	[ -n "$pids" ] && why="$why processes left in the namespace: $(ps -o pid=,args= -p "$pids" | tr '\n' ' ')"
+	local ino
+	ino=$(ip netns exec "$H" stat -L -c %i /proc/self/ns/net)
+	ls /run/hotcell/net/"$ino"/*.lease >/dev/null 2>&1 && why="$why leases left"
+	if [ -z "$why" ]; then pass "$name-net-clean"; else fail "$name-net-clean" "$why"; fi
+}
+
+# none: only lo.
+rc=0
+hrun bb sh -c 'ls /sys/class/net' >"$E2E/out" 2>"$E2E/err" || rc=$?
+expect none-only-lo '[ "$rc" -eq 0 ] && [ "$(cat "$E2E/out")" == lo ]'
+
+# inet: public by IP and name; not private, not metadata. resolv.conf/hosts from the overlay.
+rc=0
+hrun --network inet bb sh -c "$GET"'; g 203.0.113.10; g allowed.test; g 192.168.77.10; g 169.254.169.254; cat /etc/resolv.conf; grep -c hotcell /etc/hosts' >"$E2E/out" 2>"$E2E/err" || rc=$?
+expect inet-ran '[ "$rc" -eq 0 ]'
+expect inet-public-ip '[ "$(sed -n 1p "$E2E/out")" == "host 203.0.113.10" ]'
+expect inet-public-name '[ "$(sed -n 2p "$E2E/out")" == "host 203.0.113.10" ]'
+expect inet-private-dropped '[ "$(sed -n 3p "$E2E/out")" == blocked ]'
+expect inet-metadata-dropped '[ "$(sed -n 4p "$E2E/out")" == blocked ]'
+expect inet-resolver-is-gateway 'sed -n 5p "$E2E/out" | grep -Eq "^nameserver 10\."'
+expect inet-hosts-has-hostname '[ "$(sed -n 6p "$E2E/out")" -ge 1 ]'
+net_clean inet
+
+# full: the private host and the metadata address too.
+rc=0
+hrun --network full bb sh -c "$GET"'; g 203.0.113.10; g 192.168.77.10; g 169.254.169.254' >"$E2E/out" 2>"$E2E/err" || rc=$?
+expect full-reaches-all '[ "$rc" -eq 0 ] && [ "$(cat "$E2E/out" | tr "\n" ,)" == "host 203.0.113.10,host 192.168.77.10,host 169.254.169.254," ]'
+net_clean full
+
+# --allow-host: the literal before the name resolves, the other name, then the allowed name.
+rc=0
+hrun --network inet --allow-host allowed.test bb sh -c "$GET"'; g 203.0.113.10; g 203.0.113.11; g other.test; g allowed.test' >"$E2E/out" 2>"$E2E/err" || rc=$?
+expect allow-literal-blocked '[ "$(sed -n 1p "$E2E/out")" == blocked ] && [ "$(sed -n 2p "$E2E/out")" == blocked ]'
+expect allow-other-name-blocked '[ "$(sed -n 3p "$E2E/out")" == blocked ]'
+expect allow-name-reached '[ "$rc" -eq 0 ] && [ "$(sed -n 4p "$E2E/out")" == "host 203.0.113.10" ]'
+net_clean allow-host
+
+# Bad input: one line, 125, nothing left.
+for bad in "--network inet --allow-host 1.2.3.4" "--network inet --allow-host bad_name.test" \
+	"--network inet -p 0:80" "--network inet -p 80" "-p 8080:80" "--network bogus"; do
+	rc=0
+	# shellcheck disable=SC2086
+	hrun $bad bb true >"$E2E/out" 2>"$E2E/err" || rc=$?
+	expect "bad-input ${bad// /_}" '[ "$rc" -eq 125 ] && [ "$(wc -l <"$E2E/err")" -eq 1 ]'
+done
+net_clean bad-input
+
+# -p: a guest httpd on the host's 127.0.0.1:18080; its CGI ends the guest's wait.
+ip netns exec "$H" /usr/bin/python3 -c 'import socket,time
+s=socket.socket(); s.bind(("127.0.0.1", 18081)); s.listen(); time.sleep(60)' &
+busy=$!
+for _ in $(seq 1 50); do ip netns exec "$H" ss -ltn | grep -q 127.0.0.1:18081 && break; sleep 0.1; done
+rc=0
+hrun --network inet -p 18081:80 bb true >"$E2E/out" 2>"$E2E/err" || rc=$?
+expect publish-port-taken '[ "$rc" -eq 125 ] && grep -q "already in use" "$E2E/err"'
+kill "$busy" 2>/dev/null
+wait "$busy" 2>/dev/null
+hrun --network inet -p 18080:8080 bb sh -c 'mkdir -p /tmp/w/cgi-bin; echo guest-page >/tmp/w/index.html
+printf "#!/bin/sh\necho Content-Type: text/plain\necho\necho bye\ntouch /tmp/stop\n" >/tmp/w/cgi-bin/stop
+chmod +x /tmp/w/cgi-bin/stop; httpd -p 8080 -h /tmp/w; i=0
+while [ ! -e /tmp/stop ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done' >"$E2E/out" 2>"$E2E/err" &
+vm=$!
+page=""
+for _ in $(seq 1 300); do
+	page=$(ip netns exec "$H" curl -s -m 2 http://127.0.0.1:18080/ 2>/dev/null) && [ -n "$page" ] && break
+	sleep 0.2
+done
+ip netns exec "$H" curl -s -m 5 http://127.0.0.1:18080/cgi-bin/stop >/dev/null 2>&1
+wait "$vm"
+rc=$?
+expect publish-serves '[ "$page" == guest-page ] && [ "$rc" -eq 0 ]'
+net_clean publish
+
+# Two concurrent VMs: each its own /30, both reach the server.
+for k in 1 2; do
+	hrun --network inet bb sh -c "$GET"'; ip -o -4 addr show eth0 | awk "{print \$4}"; g 203.0.113.10' >"$E2E/c$k" 2>"$E2E/c$k.err" &
+done
+wait
+a1=$(sed -n 1p "$E2E/c1") a2=$(sed -n 1p "$E2E/c2")
+rc=0
+expect concurrent-own-subnets '[ -n "$a1" ] && [ -n "$a2" ] && [ "$a1" != "$a2" ]'
+expect concurrent-both-reach '[ "$(sed -n 2p "$E2E/c1")" == "host 203.0.113.10" ] && [ "$(sed -n 2p "$E2E/c2")" == "host 203.0.113.10" ]'
+net_clean concurrent
+
+# SIGKILL of hotcell: its TAP and rules stay until the next start reclaims them.
+ip netns exec "$H" "$HC" run $MEM --network inet bb sleep 600 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do
+	ip -n "$H" -o link show | grep -q ' hc-' && break
+	sleep 0.1
+done
+sleep 1
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+for _ in $(seq 1 50); do
+	[ -z "$(ip netns pids "$H")" ] && break
+	sleep 0.1
+done
+left=$(ip -n "$H" -o link show | grep -c ' hc-')
+expect sigkill-left-a-tap '[ "$left" -eq 1 ]'
+rc=0
+hrun --network inet bb true >"$E2E/out" 2>"$E2E/err" || rc=$?
+expect sigkill-next-run '[ "$rc" -eq 0 ]'
+net_clean sigkill-reclaimed
