@@ -35,7 +35,8 @@ int hc_lib_net_attach(const struct hc_run_opts *o, const struct hc_vmm_ops *ops,
 	}
 	if (o->network == HC_NET_NONE) {
 		if (o->n_ports || o->n_allow_hosts)
-			return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "%s needs a network (--network inet or full)",
+			return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+					     "%s needs a network (--network inet or full)",
 					     o->n_ports ? "-p" : "--allow-host");
 		return 0;
 	}
@@ -43,8 +44,8 @@ int hc_lib_net_attach(const struct hc_run_opts *o, const struct hc_vmm_ops *ops,
 		return hc_error_setk(err, -E2BIG, HC_EK_USAGE, "more than %d -p", HC_NET_MAX_PORTS);
 	for (size_t i = 0; i < o->n_ports; i++) {
 		ln->ports[i] = (struct hc_net_port){
-			.host_ip.s_addr = o->ports[i].host_ip ? o->ports[i].host_ip
-							       : htonl(INADDR_LOOPBACK),
+			.host_ip.s_addr =
+				o->ports[i].host_ip ? o->ports[i].host_ip : htonl(INADDR_LOOPBACK),
 			.host = o->ports[i].host,
 			.guest = o->ports[i].guest,
 			.proto = o->ports[i].udp ? HC_NET_UDP : HC_NET_TCP,

@@ -53,7 +53,8 @@ static bool wait_fd(struct fwd *f, int fd, short ev, int timeout_ms)
 
 static int guest_connect(struct fwd *f, uint16_t port)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr = f->guest};
+	struct sockaddr_in sa = {
+		.sin_family = AF_INET, .sin_port = htons(port), .sin_addr = f->guest};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), e = 0;
 	socklen_t len = sizeof(e);
 
@@ -215,8 +216,8 @@ void hc_net_forward_stop(void *arg)
 	free(f);
 }
 
-int hc_net_forward_start(const struct hc_net_port *ports, size_t n, struct in_addr guest, void **ret,
-			 struct hc_error *err)
+int hc_net_forward_start(const struct hc_net_port *ports, size_t n, struct in_addr guest,
+			 void **ret, struct hc_error *err)
 {
 	struct fwd *f;
 	int r;
@@ -236,8 +237,8 @@ int hc_net_forward_start(const struct hc_net_port *ports, size_t n, struct in_ad
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct hc_net_port *p = &ports[i];
-		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(p->host),
-					 .sin_addr = p->host_ip};
+		struct sockaddr_in sa = {
+			.sin_family = AF_INET, .sin_port = htons(p->host), .sin_addr = p->host_ip};
 		int one = 1, fd;
 
 		if (p->proto != HC_NET_TCP) {

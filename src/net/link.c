@@ -31,8 +31,9 @@ static int tun_open(const char *name, struct hc_error *err)
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		if (errno == EPERM)
-			return hc_error_setk(err, -EPERM, HC_EK_BACKEND,
-					     "networking needs CAP_NET_ADMIN (run hotcell as root)");
+			return hc_error_setk(
+				err, -EPERM, HC_EK_BACKEND,
+				"networking needs CAP_NET_ADMIN (run hotcell as root)");
 		return hc_error_errno(err, -errno, "TAP %s", name);
 	}
 	return hc_steal_fd(&fd);

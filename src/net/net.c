@@ -50,7 +50,8 @@ int hc_net_port_parse(const char *s, struct hc_net_port *ret, struct hc_error *e
 
 		errno = 0;
 		v[i] = strtoul(t, &end, 10);
-		if (errno || end == t || *end || *t == '-' || *t == '+' || v[i] == 0 || v[i] > 65535)
+		if (errno || end == t || *end || *t == '-' || *t == '+' || v[i] == 0 ||
+		    v[i] > 65535)
 			goto bad;
 	}
 	p.host = (uint16_t)v[0];
@@ -135,13 +136,14 @@ static int resolvers(struct hc_net *net, struct hc_error *err)
 		char buf[256], *save = NULL;
 
 		snprintf(buf, sizeof(buf), "%s", env);
-		for (char *t = strtok_r(buf, ", ", &save); t && net->n_dns < HC_ARRAY_SIZE(net->dns);
-		     t = strtok_r(NULL, ", ", &save))
+		for (char *t = strtok_r(buf, ", ", &save);
+		     t && net->n_dns < HC_ARRAY_SIZE(net->dns); t = strtok_r(NULL, ", ", &save))
 			if (inet_pton(AF_INET, t, &net->dns[net->n_dns]) == 1)
 				net->n_dns++;
 			else
 				return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
-						     "HOTCELL_NET_DNS: '%s' is not an IPv4 address", t);
+						     "HOTCELL_NET_DNS: '%s' is not an IPv4 address",
+						     t);
 		return 0;
 	}
 	if (hc_path_read_file("/etc/resolv.conf", 65536, &text, NULL, err) < 0) {
@@ -160,8 +162,8 @@ static int resolvers(struct hc_net *net, struct hc_error *err)
 static int dnsmasq_wait(struct hc_net *net, struct hc_child *c, struct hc_error *err)
 {
 	double deadline = hc_clock_ms() + DNSMASQ_READY_MS;
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(53),
-				 .sin_addr = net->lease.gw};
+	struct sockaddr_in sa = {
+		.sin_family = AF_INET, .sin_port = htons(53), .sin_addr = net->lease.gw};
 
 	while (hc_clock_ms() < deadline) {
 		_cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -247,8 +249,8 @@ int hc_net_setup(const struct hc_net_opts *opts, struct hc_net **ret, struct hc_
 	if (opts->n_ports > HC_NET_MAX_PORTS)
 		return hc_error_setk(err, -E2BIG, HC_EK_USAGE, "more than %d -p", HC_NET_MAX_PORTS);
 	if (access("/dev/net/tun", R_OK | W_OK) < 0)
-		return hc_error_setk(err, -errno, HC_EK_BACKEND, "networking needs /dev/net/tun: %s",
-				     strerror(errno));
+		return hc_error_setk(err, -errno, HC_EK_BACKEND,
+				     "networking needs /dev/net/tun: %s", strerror(errno));
 
 	r = lease_dir(dir, sizeof(dir), err);
 	if (r < 0)
@@ -331,7 +333,8 @@ int hc_net_guest_cmdline(const struct hc_net *net, struct hc_buf *b)
 
 	inet_ntop(AF_INET, &net->lease.guest, guest, sizeof(guest));
 	inet_ntop(AF_INET, &net->lease.gw, gw, sizeof(gw));
-	return hc_buf_printf(b, " " HC_BOOT_KEY_IP "=%s/30 " HC_BOOT_KEY_GATEWAY "=%s " HC_BOOT_KEY_DNS
+	return hc_buf_printf(b,
+			     " " HC_BOOT_KEY_IP "=%s/30 " HC_BOOT_KEY_GATEWAY "=%s " HC_BOOT_KEY_DNS
 			     "=%s " HC_BOOT_KEY_MTU "=%u",
 			     guest, gw, gw, HC_NET_MTU);
 }

@@ -45,7 +45,7 @@ struct hc_net_port {
 };
 
 struct hc_net_opts {
-	bool full;		       /* --network full: no private-range drops */
+	bool full;			/* --network full: no private-range drops */
 	const char *const *allow_hosts; /* --allow-host names (validated by hc_net_host_check) */
 	size_t n_allow_hosts;
 	const struct hc_net_port *ports;
@@ -56,11 +56,11 @@ struct hc_net_opts {
 /* A /30 out of the pool: network, gateway (.1, the TAP's address) and guest (.2). */
 struct hc_net_lease {
 	struct in_addr net, gw, guest;
-	char id[9];	   /* the network address as 8 hex digits: names every object */
-	char tap[16];	   /* "hc-<id>" */
-	char mac[18];	   /* the guest's, locally administered, from the id */
-	char path[4096];   /* the lease file */
-	int fd;		   /* holds the flock while the lease lives */
+	char id[9];	 /* the network address as 8 hex digits: names every object */
+	char tap[16];	 /* "hc-<id>" */
+	char mac[18];	 /* the guest's, locally administered, from the id */
+	char path[4096]; /* the lease file */
+	int fd;		 /* holds the flock while the lease lives */
 };
 
 struct hc_net {
@@ -126,7 +126,8 @@ int hc_net_rules_add_cmds(const struct hc_net *net, struct hc_buf *out) _must_ch
 int hc_net_rules_del_cmds(const struct hc_net_lease *lease, bool allow_set,
 			  struct hc_buf *out) _must_check_;
 /* Adds the VM's rules in one transaction, under the table lock in dir. */
-int hc_net_rules_apply(const char *dir, const struct hc_net *net, struct hc_error *err) _must_check_;
+int hc_net_rules_apply(const char *dir, const struct hc_net *net,
+		       struct hc_error *err) _must_check_;
 /* Deletes them (stale: each object on its own, ignoring what is missing), and the table when
  * it is left empty. Never fails: what cannot be removed is logged. */
 void hc_net_rules_remove(const char *dir, const struct hc_net_lease *lease, bool allow_set,

@@ -64,8 +64,8 @@ bool hc_net_routes_overlap(const char *text, uint32_t a, uint32_t size)
 			uint32_t d = ntohl(dst), m = ntohl(mask);
 			uint32_t dend = d | ~m, aend = a + size - 1;
 
-			/* The default route (mask 0) is not a reason to skip anything; our own TAPs'
-			 * routes belong to leases, live (locked) or stale (reclaimed). */
+			/* The default route (mask 0) is not a reason to skip anything; our own
+			 * TAPs' routes belong to leases, live (locked) or stale (reclaimed). */
 			if (m && !hc_startswith(ifname, "hc-") && a <= dend && d <= aend)
 				return true;
 		}

@@ -50,27 +50,31 @@ int hc_net_rules_add_cmds(const struct hc_net *net, struct hc_buf *b)
 	if (net->opts.n_allow_hosts)
 		P("add set " TABLE " allow_%s { type ipv4_addr; }\n", id);
 
-	P("add chain " TABLE " fwd_%s { type filter hook forward priority filter; policy accept; }\n",
+	P("add chain " TABLE
+	  " fwd_%s { type filter hook forward priority filter; policy accept; }\n",
 	  id);
 	if (!net->opts.full)
 		P("add rule " TABLE " fwd_%s iifname \"%s\" ip daddr 169.254.169.254 drop\n", id,
 		  tap);
 	P("add rule " TABLE " fwd_%s iifname \"%s\" meta nfproto != ipv4 drop\n", id, tap);
 	P("add rule " TABLE " fwd_%s iifname \"%s\" ip saddr != %s drop\n", id, tap, guest);
-	P("add rule " TABLE " fwd_%s iifname \"%s\" ct state established,related accept\n", id, tap);
+	P("add rule " TABLE " fwd_%s iifname \"%s\" ct state established,related accept\n", id,
+	  tap);
 	if (!net->opts.full)
 		P("add rule " TABLE " fwd_%s iifname \"%s\" ip daddr { %s } drop\n", id, tap,
 		  private_v4);
 	if (net->opts.n_allow_hosts)
 		P("add rule " TABLE " fwd_%s iifname \"%s\" ip daddr != @allow_%s drop\n", id, tap,
 		  id);
-	P("add rule " TABLE " fwd_%s oifname \"%s\" ct state established,related accept\n", id, tap);
+	P("add rule " TABLE " fwd_%s oifname \"%s\" ct state established,related accept\n", id,
+	  tap);
 	P("add rule " TABLE " fwd_%s oifname \"%s\" drop\n", id, tap);
 
 	P("add chain " TABLE " in_%s { type filter hook input priority filter; policy accept; }\n",
 	  id);
 	P("add rule " TABLE " in_%s iifname \"%s\" ct state established,related accept\n", id, tap);
-	P("add rule " TABLE " in_%s iifname \"%s\" ip saddr %s ip daddr %s meta l4proto { tcp, udp } "
+	P("add rule " TABLE
+	  " in_%s iifname \"%s\" ip saddr %s ip daddr %s meta l4proto { tcp, udp } "
 	  "th dport 53 accept\n",
 	  id, tap, guest, gw);
 	P("add rule " TABLE " in_%s iifname \"%s\" drop\n", id, tap);
@@ -181,7 +185,8 @@ int hc_net_rules_apply(const char *dir, const struct hc_net *net, struct hc_erro
 	if (r == 0) {
 		r = nft_run(&n, cmds.data, err);
 		if (r < 0)
-			nft_drop_table_if_empty(&n); /* the failed batch left nothing: maybe no table */
+			nft_drop_table_if_empty(
+				&n); /* the failed batch left nothing: maybe no table */
 		nft_close(&n);
 	}
 	hc_buf_free(&cmds);
@@ -196,7 +201,8 @@ void hc_net_rules_remove(const char *dir, const struct hc_net_lease *l, bool all
 	struct hc_error err = {0};
 	struct nft n;
 
-	if (hc_net_rules_del_cmds(l, allow_set || stale, &cmds) < 0 || nft_open(&n, dir, &err) < 0) {
+	if (hc_net_rules_del_cmds(l, allow_set || stale, &cmds) < 0 ||
+	    nft_open(&n, dir, &err) < 0) {
 		hc_warn("network: cannot remove the rules of %s: %s", l->id,
 			err.message[0] ? err.message : "out of memory");
 		hc_buf_free(&cmds);

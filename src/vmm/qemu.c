@@ -1285,9 +1285,9 @@ static int qemu_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 
 const struct hc_vmm_ops hc_vmm_qemu_ops = {
 	.name = "qemu",
-	.caps = HC_CAP_NETWORK | HC_CAP_NET_TAP | HC_CAP_SHARED_DIRS | HC_CAP_ROOTFS_DIR | HC_CAP_ROOTFS_BLOCK |
-		HC_CAP_CHANNEL_SERIAL | HC_CAP_CHANNEL_VSOCK | HC_CAP_PAUSE | HC_CAP_TCG |
-		HC_CAP_SNAPSHOT | HC_CAP_RESTORE | HC_CAP_SNAPSHOT_NEEDS_BLOCK |
+	.caps = HC_CAP_NETWORK | HC_CAP_NET_TAP | HC_CAP_SHARED_DIRS | HC_CAP_ROOTFS_DIR |
+		HC_CAP_ROOTFS_BLOCK | HC_CAP_CHANNEL_SERIAL | HC_CAP_CHANNEL_VSOCK | HC_CAP_PAUSE |
+		HC_CAP_TCG | HC_CAP_SNAPSHOT | HC_CAP_RESTORE | HC_CAP_SNAPSHOT_NEEDS_BLOCK |
 		HC_CAP_SNAPSHOT_NEEDS_SERIAL,
 	.probe = qemu_probe,
 	.start = qemu_start,

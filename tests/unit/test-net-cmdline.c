@@ -37,7 +37,8 @@ TEST(host_keys_parse)
 	char msg[256] = "", ip[INET_ADDRSTRLEN];
 
 	hc_net_lease_name(&n.lease, 0x0af10a04);
-	ASSERT_TRUE(hc_buf_puts(&b, "console=ttyS0 hotcell.root=block hotcell.channel=serial") == 0);
+	ASSERT_TRUE(hc_buf_puts(&b, "console=ttyS0 hotcell.root=block hotcell.channel=serial") ==
+		    0);
 	ASSERT_OK(hc_net_guest_cmdline(&n, &b), NULL);
 	ASSERT_EQ_INT(guest_boot_parse_cmdline(b.data, &cfg, msg, sizeof(msg)), 0);
 	ASSERT_EQ_STR(inet_ntop(AF_INET, &cfg.ip, ip, sizeof(ip)), "10.241.10.6");
@@ -64,10 +65,12 @@ TEST(no_keys_no_network)
 TEST(bad_values)
 {
 	static const char *const bad[] = {
-		"hotcell.ip=10.0.0.2",	   "hotcell.ip=10.0.0.2/33", "hotcell.ip=10.0.0.2/0",
-		"hotcell.ip=10.0.0/30",	   "hotcell.ip=/30",	     "hotcell.ip=10.0.0.2/3x",
-		"hotcell.gw=10.0.0.256",   "hotcell.gw=",	     "hotcell.dns=name.test",
-		"hotcell.mtu=67",	   "hotcell.mtu=65536",	     "hotcell.mtu=1500x",
+		"hotcell.ip=10.0.0.2",	 "hotcell.ip=10.0.0.2/33",
+		"hotcell.ip=10.0.0.2/0", "hotcell.ip=10.0.0/30",
+		"hotcell.ip=/30",	 "hotcell.ip=10.0.0.2/3x",
+		"hotcell.gw=10.0.0.256", "hotcell.gw=",
+		"hotcell.dns=name.test", "hotcell.mtu=67",
+		"hotcell.mtu=65536",	 "hotcell.mtu=1500x",
 		"hotcell.mtu=",
 	};
 	struct guest_boot_cfg cfg;

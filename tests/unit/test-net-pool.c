@@ -36,8 +36,8 @@ TEST(pool_parse)
 static const char routes[] =
 	"Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
 	"eth0\t00000000\t0100A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
-	"eth0\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"    /* 192.168.0.0/24 */
-	"br0\t0004F10A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"     /* 10.241.4.0/24 */
+	"eth0\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"	       /* 192.168.0.0/24 */
+	"br0\t0004F10A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"	       /* 10.241.4.0/24 */
 	"hc-0af10800\t0008F10A\t00000000\t0001\t0\t0\t0\tFCFFFFFF\t0\t0\t0\n"; /* ours */
 
 TEST(routes_overlap)
@@ -82,7 +82,9 @@ TEST(lease_no_collision)
 	struct hc_error e = {0};
 
 	for (int i = 0; i < 4; i++) {
-		ASSERT_OK(hc_net_lease_acquire(dir, 0x0af10000, 28, "", count_reclaim, NULL, &l[i], &e), &e);
+		ASSERT_OK(hc_net_lease_acquire(dir, 0x0af10000, 28, "", count_reclaim, NULL, &l[i],
+					       &e),
+			  &e);
 		for (int j = 0; j < i; j++)
 			ASSERT_TRUE(l[i].net.s_addr != l[j].net.s_addr);
 	}
@@ -93,7 +95,8 @@ TEST(lease_no_collision)
 	if (pid == 0) {
 		struct hc_net_lease x;
 		struct hc_error e2 = {0};
-		_exit(hc_net_lease_acquire(dir, 0x0af10000, 28, "", NULL, NULL, &x, &e2) < 0 ? 0 : 1);
+		_exit(hc_net_lease_acquire(dir, 0x0af10000, 28, "", NULL, NULL, &x, &e2) < 0 ? 0
+											     : 1);
 	}
 	int st = 0;
 	waitpid(pid, &st, 0);
@@ -152,8 +155,9 @@ TEST(lease_skips_routes)
 {
 	struct hc_net_lease l;
 	struct hc_error e = {0};
-	static const char r[] = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n"
-				"eth0\t0000F30A\t00000000\t0001\t0\t0\t0\tFCFFFFFF\n"; /* 10.243.0.0/30 */
+	static const char r[] =
+		"Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n"
+		"eth0\t0000F30A\t00000000\t0001\t0\t0\t0\tFCFFFFFF\n"; /* 10.243.0.0/30 */
 
 	ASSERT_OK(hc_net_lease_acquire(dir, 0x0af30000, 29, r, NULL, NULL, &l, &e), &e);
 	ASSERT_EQ_INT(ntohl(l.net.s_addr), 0x0af30004);

@@ -36,11 +36,12 @@ TEST(rules_inet)
 	make_net(&n, false, NULL, 0);
 	ASSERT_OK(hc_net_rules_add_cmds(&n, &b), NULL);
 	const char *t = b.data;
-	const char *meta = line_with(
-		t, "add rule inet hotcell fwd_0af10a04 iifname \"hc-0af10a04\" ip daddr 169.254.169.254 drop");
-	const char *priv = line_with(t, "ip daddr { 0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, "
-					"127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16, "
-					"224.0.0.0/4, 240.0.0.0/4 } drop");
+	const char *meta = line_with(t, "add rule inet hotcell fwd_0af10a04 iifname "
+					"\"hc-0af10a04\" ip daddr 169.254.169.254 drop");
+	const char *priv =
+		line_with(t, "ip daddr { 0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, "
+			     "127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16, "
+			     "224.0.0.0/4, 240.0.0.0/4 } drop");
 	const char *est = line_with(t, "fwd_0af10a04 iifname \"hc-0af10a04\" ct state "
 				       "established,related accept");
 	ASSERT_TRUE(line_with(t, "add table inet hotcell\n") == t);
@@ -54,8 +55,9 @@ TEST(rules_inet)
 	ASSERT_TRUE(line_with(t, "meta nfproto != ipv4 drop"));
 	ASSERT_TRUE(line_with(t, "fwd_0af10a04 oifname \"hc-0af10a04\" drop"));
 	/* The host: only DNS on the gateway. */
-	ASSERT_TRUE(line_with(t, "in_0af10a04 iifname \"hc-0af10a04\" ip saddr 10.241.10.6 ip daddr "
-				 "10.241.10.5 meta l4proto { tcp, udp } th dport 53 accept"));
+	ASSERT_TRUE(line_with(t,
+			      "in_0af10a04 iifname \"hc-0af10a04\" ip saddr 10.241.10.6 ip daddr "
+			      "10.241.10.5 meta l4proto { tcp, udp } th dport 53 accept"));
 	ASSERT_TRUE(line_with(t, "in_0af10a04 iifname \"hc-0af10a04\" drop"));
 	ASSERT_TRUE(line_with(t, "nat_0af10a04 { type nat hook postrouting priority srcnat;"));
 	ASSERT_TRUE(line_with(t, "ip saddr 10.241.10.6 oifname != \"hc-0af10a04\" masquerade"));
@@ -88,7 +90,8 @@ TEST(rules_allow)
 
 	make_net(&n, false, allow, 2);
 	ASSERT_OK(hc_net_rules_add_cmds(&n, &b), NULL);
-	const char *set = line_with(b.data, "add set inet hotcell allow_0af10a04 { type ipv4_addr; }");
+	const char *set =
+		line_with(b.data, "add set inet hotcell allow_0af10a04 { type ipv4_addr; }");
 	const char *use = line_with(b.data, "ip daddr != @allow_0af10a04 drop");
 	ASSERT_TRUE(set && use && set < use);
 	hc_buf_free(&b);
@@ -164,7 +167,7 @@ TEST(host_check)
 	ASSERT_OK(hc_net_host_check("files.pythonhosted.org", &e), &e);
 	ASSERT_OK(hc_net_host_check("a-b.c9.io", &e), &e);
 	ASSERT_ERR(hc_net_host_check("localhost", &e)); /* no dot */
-	ASSERT_ERR(hc_net_host_check("1.2.3.4", &e));   /* an IP literal */
+	ASSERT_ERR(hc_net_host_check("1.2.3.4", &e));	/* an IP literal */
 	ASSERT_ERR(hc_net_host_check("bad_name.test", &e));
 	ASSERT_ERR(hc_net_host_check("-a.test", &e));
 	ASSERT_ERR(hc_net_host_check("a..test", &e));
@@ -193,10 +196,10 @@ TEST(port_parse)
 	ASSERT_EQ_INT(p.proto, HC_NET_UDP);
 	ASSERT_EQ_INT(p.guest, 5353);
 	ASSERT_OK(hc_net_port_parse("1:65535/tcp", &p, &e), &e);
-	static const char *const bad[] = {"80",	     "0:80",	  "80:0",	"65536:80",
-					  "80:80/sctp", "a:80",	  "80:",	":80",
-					  "1.2.3:80:80", "x:1:2",	  "80:80:80:80", "-1:80",
-					  "+1:80",	    "80:80/",	  ""};
+	static const char *const bad[] = {
+		"80",	       "0:80",	"80:0",	 "65536:80",	"80:80/sctp",
+		"a:80",	       "80:",	":80",	 "1.2.3:80:80", "x:1:2",
+		"80:80:80:80", "-1:80", "+1:80", "80:80/",	""};
 	for (size_t i = 0; i < HC_ARRAY_SIZE(bad); i++)
 		if (hc_net_port_parse(bad[i], &p, &e) == 0)
 			FAILF("'%s' was accepted", bad[i]);
