@@ -35,7 +35,7 @@
 /* Where the command may leave its structured result. */
 #define HC_BOOT_RESULT_PATH "/hotcell/result.json"
 /* hotcell-init's own exit codes (libkrun's exit-code path reports them as the worker's). */
-#define HC_BOOT_EXIT_OK 0	/* orderly shutdown after the host said so */
+#define HC_BOOT_EXIT_OK 0       /* orderly shutdown after the host said so */
 #define HC_BOOT_EXIT_FAILURE 70 /* could not set up the guest (mounts, channel) */
 
 /* Optional, networking (--network inet|full): the guest's eth0 is configured from these, never
