@@ -84,6 +84,8 @@ static void relink(struct hc_runopts *ro)
 	ro->o.n_devices = ro->n_devs;
 	ro->o.cmd = ro->cmd;
 	ro->o.n_cmd = ro->n_cmd;
+	ro->o.allow_hosts = ro->allow;
+	ro->o.n_allow_hosts = ro->n_allow;
 }
 
 /* ---- value parsers ---- */
@@ -300,30 +302,20 @@ static int set_network(struct hc_runopts *ro, const char *v, struct hc_error *er
 	return r;
 }
 
+/* [IP:]HOSTPORT:GUESTPORT[/tcp|/udp] (docs/network.md), one parser: hc_port_parse. */
 static int set_publish(struct hc_runopts *ro, const char *s, struct hc_error *err)
 {
-	const char *orig = s;
-	unsigned long h, g;
-	struct hc_port *p;
-	char *end;
+	struct hc_port port, *p;
+	int r = hc_port_parse(s, &port, err);
 
-	errno = 0;
-	h = strtoul(s, &end, 10);
-	if (errno || end == s || *end != ':' || h == 0 || h > 65535 || s[0] == '-')
-		goto fail;
-	s = end + 1;
-	g = strtoul(s, &end, 10);
-	if (errno || end == s || *end || g == 0 || g > 65535 || s[0] == '-')
-		goto fail;
+	if (r < 0)
+		return r;
 	p = grow((void **)&ro->ports, &ro->n_ports, sizeof(*p));
 	if (!p)
 		return oom(err);
-	p->host = (uint16_t)h;
-	p->guest = (uint16_t)g;
+	*p = port;
 	relink(ro);
 	return 0;
-fail:
-	return bad(err, "-p: expected HOSTPORT:GUESTPORT (1..65535), got '%s'", orig);
 }
 
 static int set_interactive(struct hc_runopts *ro, const char *v, struct hc_error *err)
@@ -407,6 +399,20 @@ static int set_device(struct hc_runopts *ro, const char *v, struct hc_error *err
 	return 0;
 }
 
+static int set_allow_host(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	const char *c = keep(ro, v, err), **slot;
+
+	if (!c)
+		return -ENOMEM;
+	slot = grow((void **)&ro->allow, &ro->n_allow, sizeof(*slot));
+	if (!slot)
+		return oom(err);
+	*slot = c;
+	relink(ro);
+	return 0;
+}
+
 #define BOTH (HC_RUNOPT_RUN | HC_RUNOPT_VM)
 
 /* The table. Order is the order of the help text. */
@@ -430,8 +436,11 @@ static const struct runopt table[] = {
 	{"volume", 'v', ARG_REQUIRED, BOTH, true, set_volume, "HOST:GUEST[:ro]",
 	 "share a host directory"},
 	{"network", 0, ARG_REQUIRED, BOTH, false, set_network, "MODE", "none|inet|full (none)"},
-	{"publish", 'p', ARG_REQUIRED, BOTH, true, set_publish, "HOST:GUEST",
-	 "publish a guest port"},
+	{"publish", 'p', ARG_REQUIRED, BOTH, true, set_publish, "[IP:]HOST:GUEST[/tcp]",
+	 "publish a guest port on the host (127.0.0.1 unless IP)"},
+	{"allow-host", 0, ARG_REQUIRED, BOTH, true, set_allow_host, "NAME",
+	 "with --network: only NAME and its subdomains (*.NAME: only those) resolve and are "
+	 "reachable"},
 	{"interactive", 'i', ARG_NONE, HC_RUNOPT_RUN, false, set_interactive, NULL,
 	 "forward stdin to the command"},
 	{"output-limit", 0, ARG_REQUIRED, HC_RUNOPT_RUN, false, set_output_limit, "BYTES",
@@ -479,6 +488,7 @@ void hc_runopts_free(struct hc_runopts *ro)
 	free(ro->ports);
 	free(ro->devs);
 	free(ro->cmd);
+	free(ro->allow);
 	hc_runopts_init(ro);
 }
 

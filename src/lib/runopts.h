@@ -36,6 +36,8 @@ struct hc_runopts {
 	size_t n_devs;
 	const char **cmd;
 	size_t n_cmd;
+	const char **allow;
+	size_t n_allow;
 };
 
 void hc_runopts_init(struct hc_runopts *ro);

@@ -105,9 +105,9 @@ unsigned long long hc_net_start_time(pid_t pid)
 	p = strrchr(buf, ')'); /* the name may hold blanks and parentheses */
 	if (!p)
 		return 0;
-	/* After ") ": state is field 3; starttime is field 22. */
+	/* p is at the blank before field 3 (state); starttime is field 22. */
 	p++;
-	for (int field = 2; field < 22 && p; field++)
+	for (int field = 3; field < 22 && p; field++)
 		p = strchr(p + 1, ' ');
 	if (p)
 		t = strtoull(p + 1, NULL, 10);

@@ -63,7 +63,7 @@ static const struct hc_vmm_ops nosnap_ops = {
 };
 
 static const struct hc_volume vols[] = {{"/srv/a", "/data", true}, {"/srv/b", "/b", false}};
-static const struct hc_port ports[] = {{8080, 80}};
+static const struct hc_port ports[] = {{.host = 8080, .guest = 80}};
 
 static struct hc_vm_spec base_spec(void)
 {

@@ -165,6 +165,24 @@ TEST(lease_skips_routes)
 	ASSERT_ERR(hc_net_lease_acquire(dir, 0x0af30000, 30, r, NULL, NULL, &l, &e));
 }
 
+/* Field 22 of /proc/PID/stat, the one stale helpers are recognised by. */
+TEST(start_time)
+{
+	char buf[1024] = "", *p;
+	FILE *f = fopen("/proc/self/stat", "re");
+	unsigned long long want = 0;
+
+	ASSERT_TRUE(f && fgets(buf, sizeof(buf), f));
+	fclose(f);
+	p = strrchr(buf, ')') + 2; /* field 3 */
+	for (int field = 3; field < 22; field++)
+		p = strchr(p, ' ') + 1;
+	want = strtoull(p, NULL, 10);
+	ASSERT_TRUE(want > 0);
+	ASSERT_EQ_INT(hc_net_start_time(getpid()), want);
+	ASSERT_EQ_INT(hc_net_start_time(0x7ffffff0), 0);
+}
+
 int main(void)
 {
 	struct hc_error e = {0};
@@ -177,6 +195,7 @@ int main(void)
 	RUN(lease_no_collision);
 	RUN(lease_stale_reclaimed);
 	RUN(lease_skips_routes);
+	RUN(start_time);
 	hc_path_rm_rf(dir, &e);
 	return test_summary();
 }
