@@ -6,6 +6,7 @@
  * unit (timeout_secs, boot_timeout_secs, memory_mib, vcpus) and command, allow_hosts, ports.
  */
 #include "core/log.h"
+#include "core/path.h"
 #include "lib/runopts.h"
 #include "server/exec.h"
 
@@ -505,11 +506,130 @@ static json_t *m_vm_destroy(struct hc_rpc_call *c, struct hc_rpc_err *err)
 	return vm_action(c, err, destroy);
 }
 
+/* ---- snapshot, restore, fork (docs/snapshots.md) ----
+ * A client names a snapshot, never a host path: they live in <state dir>/server-snapshots/
+ * under a name the server makes (or the client gives: [A-Za-z0-9][A-Za-z0-9_.-]*). */
+
+static bool snapshot_name_ok(const char *n)
+{
+	size_t len = strlen(n);
+
+	if (!len || len > 64 ||
+	    !((n[0] >= 'a' && n[0] <= 'z') || (n[0] >= 'A' && n[0] <= 'Z') ||
+	      (n[0] >= '0' && n[0] <= '9')))
+		return false;
+	return strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") ==
+	       len;
+}
+
+static int snapshot_dir(const char *name, char *buf, size_t n, struct hc_error *e)
+{
+	char state[HC_PATH_MAX], dir[HC_PATH_MAX];
+	int r = hc_path_state_dir(state, sizeof(state), e);
+
+	if (r < 0 || (r = hc_path_fmt(dir, sizeof(dir), e, "%s/server-snapshots", state)) < 0 ||
+	    (r = hc_path_mkdir_p(dir, 0700, e)) < 0)
+		return r;
+	return hc_path_fmt(buf, n, e, "%s/%s", dir, name);
+}
+
+static json_t *m_vm_snapshot(struct hc_rpc_call *c, struct hc_rpc_err *err)
+{
+	static const char *const names[] = {"id", "snapshot", "leave_paused", NULL};
+	char id[HC_PVM_ID_LEN + 1], gen[33], dir[HC_PATH_MAX];
+	const char *name = NULL;
+	struct hc_error e = {0};
+	bool leave = false;
+	unsigned char rnd[16];
+
+	if (vm_id(c, names, id, err) < 0 || hc_rpc_param_str(c, "snapshot", &name, err) < 0 ||
+	    hc_rpc_param_bool(c, "leave_paused", &leave, err) < 0)
+		return NULL;
+	if (name && !snapshot_name_ok(name))
+		return hc_rpc_fail_param(err, "snapshot",
+					 "'snapshot' must be a name: [A-Za-z0-9][A-Za-z0-9_.-]*, "
+					 "at most 64");
+	if (!name) {
+		if (getentropy(rnd, sizeof(rnd)) < 0)
+			return hc_rpc_fail(err, HC_RPC_INTERNAL_ERROR, "getentropy: %s",
+					   strerror(errno));
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			snprintf(gen + 2 * i, 3, "%02x", rnd[i]);
+		name = gen;
+	}
+	if (snapshot_dir(name, dir, sizeof(dir), &e) < 0 || hc_pvm_snapshot(id, dir, leave, &e) < 0)
+		return fail_pvm(err, &e);
+	return json_pack("{s:s}", "snapshot", name);
+}
+
+static json_t *m_vm_restore(struct hc_rpc_call *c, struct hc_rpc_err *err)
+{
+	static const char *const names[] = {"snapshot", "name", NULL};
+	struct hc_pvm_create_opts o = {0};
+	char id[HC_PVM_ID_LEN + 1], dir[HC_PATH_MAX];
+	const char *name = NULL;
+	struct hc_error e = {0};
+
+	if (hc_rpc_params_only(c, names, err) < 0 ||
+	    hc_rpc_param_str(c, "snapshot", &name, err) < 0 ||
+	    hc_rpc_param_str(c, "name", &o.name, err) < 0)
+		return NULL;
+	if (!name || !snapshot_name_ok(name))
+		return hc_rpc_fail_param(err, "snapshot",
+					 "'snapshot' is required: the name vm.snapshot answered");
+	if (snapshot_dir(name, dir, sizeof(dir), &e) < 0)
+		return fail_pvm(err, &e);
+	if (!hc_path_exists(dir)) {
+		snprintf(err->e.kind, sizeof(err->e.kind), HC_EK_USAGE);
+		return hc_rpc_fail_param(err, "snapshot", "no snapshot named '%s'", name);
+	}
+	o.restore_dir = dir;
+	if (hc_pvm_create(NULL, &o, id, &e) < 0)
+		return fail_pvm(err, &e);
+	return json_pack("{s:s}", "id", id);
+}
+
+static json_t *m_vm_fork(struct hc_rpc_call *c, struct hc_rpc_err *err)
+{
+	static const char *const names[] = {"id", "count", NULL};
+	char id[HC_PVM_ID_LEN + 1];
+	char(*ids)[HC_PVM_ID_LEN + 1];
+	struct hc_error e = {0};
+	long long count = 1;
+	json_t *arr;
+
+	if (vm_id(c, names, id, err) < 0 || hc_rpc_param_int(c, "count", 1, 64, &count, err) < 0)
+		return NULL;
+	ids = calloc((size_t)count, sizeof(*ids));
+	if (!ids)
+		return hc_rpc_fail(err, HC_RPC_INTERNAL_ERROR, "out of memory");
+	if (hc_pvm_fork(id, (unsigned)count, ids, &e) < 0) {
+		free(ids);
+		return fail_pvm(err, &e);
+	}
+	arr = json_array();
+	for (long long i = 0; arr && i < count; i++)
+		json_array_append_new(arr, json_string(ids[i]));
+	free(ids);
+	return arr ? json_pack("{s:o}", "ids", arr)
+		   : hc_rpc_fail(err, HC_RPC_INTERNAL_ERROR, "out of memory");
+}
+
+/* clang-format off */
 const struct hc_rpc_method hc_server_methods[] = {
-	{"health", m_health, 0},	 {"sandbox.run", m_sandbox_run, HC_RPC_STREAMING},
-	{"image.list", m_image_list, 0}, {"image.pull", m_image_pull, 0},
-	{"vm.create", m_vm_create, 0},	 {"vm.list", m_vm_list, 0},
-	{"vm.get", m_vm_get, 0},	 {"vm.pause", m_vm_pause, 0},
-	{"vm.resume", m_vm_resume, 0},	 {"vm.destroy", m_vm_destroy, 0},
+	{"health", m_health, 0},
+	{"sandbox.run", m_sandbox_run, HC_RPC_STREAMING},
+	{"image.list", m_image_list, 0},
+	{"image.pull", m_image_pull, 0},
+	{"vm.create", m_vm_create, 0},
+	{"vm.list", m_vm_list, 0},
+	{"vm.get", m_vm_get, 0},
+	{"vm.pause", m_vm_pause, 0},
+	{"vm.resume", m_vm_resume, 0},
+	{"vm.destroy", m_vm_destroy, 0},
+	{"vm.snapshot", m_vm_snapshot, 0},
+	{"vm.restore", m_vm_restore, 0},
+	{"vm.fork", m_vm_fork, 0},
 };
+/* clang-format on */
 const size_t hc_server_n_methods = HC_ARRAY_SIZE(hc_server_methods);
