@@ -834,7 +834,9 @@ out:
 		if (run.agent >= 0 && r != -ECANCELED) {
 			struct hc_error ignore = {0};
 
-			if (queue_frame(&run, HC_FRAME_SHUTDOWN, NULL, 0, &ignore) == 0 &&
+			/* On stream 0: SHUTDOWN is about the VM, not the command's stream. */
+			if (hc_proto_frame_append(&run.out, HC_FRAME_SHUTDOWN, HC_PROTO_STREAM_VM,
+						  NULL, 0) == 0 &&
 			    flush_out(&run, &ignore) < 0)
 				hc_debug("shutdown frame not sent: the channel is gone");
 		}
