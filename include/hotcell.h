@@ -346,7 +346,9 @@ HC_EXPORT int hc_pvm_exec_status(const struct hc_pvm_exec_result *res);
 
 /* Copies host_path (a file, a symlink or a directory, recursively; modes kept) to guest_path,
  * or guest_path to host_path; streamed in bounded chunks, nothing partial left on failure.
- * As cp: when the destination is an existing directory the source goes inside it. */
+ * guest_path is absolute. As cp: a host destination that is an existing directory gets the
+ * source inside it; a guest destination ending in "/" does (else it is the exact path).
+ * Host paths are read and written by the supervisor, with the rights of the VM's owner. */
 HC_EXPORT int hc_pvm_copy_in(const char *ref, const char *host_path, const char *guest_path,
 			     struct hc_error *err);
 HC_EXPORT int hc_pvm_copy_out(const char *ref, const char *guest_path, const char *host_path,

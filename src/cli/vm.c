@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 
 #include "cli/cli.h"
 #include "core/error.h"
@@ -211,6 +212,257 @@ static int vm_logs(int argc, char **argv)
 	return 0;
 }
 
+/* ---- exec ---- */
+
+static int sig_pipe[2] = {-1, -1};
+static volatile sig_atomic_t sig_first;
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	char b = 1;
+
+	if (!sig_first)
+		sig_first = sig;
+	if (write(sig_pipe[1], &b, 1) < 0) {
+		/* full: cancelling already */
+	}
+	errno = saved;
+}
+
+static int signals_install(void)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0 ||
+	    sigaction(SIGHUP, &sa, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+enum { E_TIMEOUT = 1, E_JSON, E_DETACH, E_HELP };
+
+#define JSON_CAPTURE (1u << 20)
+
+/* Reads back what a capture file holds (at most JSON_CAPTURE bytes). */
+static char *capture_read(int fd, size_t *len, bool *truncated)
+{
+	off_t size = lseek(fd, 0, SEEK_END);
+	size_t n = size > 0 ? (size_t)size : 0;
+	char *buf;
+	ssize_t r;
+
+	*truncated = n > JSON_CAPTURE;
+	if (n > JSON_CAPTURE)
+		n = JSON_CAPTURE;
+	buf = malloc(n + 1);
+	if (!buf)
+		return NULL;
+	r = pread(fd, buf, n, 0);
+	*len = r > 0 ? (size_t)r : 0;
+	buf[*len] = 0;
+	return buf;
+}
+
+static int vm_exec(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"interactive", no_argument, NULL, 'i'},
+		{"env", required_argument, NULL, 'e'},
+		{"workdir", required_argument, NULL, 'w'},
+		{"user", required_argument, NULL, 'u'},
+		{"timeout", required_argument, NULL, E_TIMEOUT},
+		{"json", no_argument, NULL, E_JSON},
+		{"detach", no_argument, NULL, E_DETACH},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct hc_pvm_exec_opts o;
+	struct hc_pvm_exec_result res;
+	struct hc_error err = {0};
+	const char **env = NULL;
+	size_t n_env = 0;
+	bool json = false, interactive = false;
+	int c, r, status = HC_EXIT_INTERNAL, cap_out = -1, cap_err = -1;
+	const char *vm;
+
+	hc_pvm_exec_opts_init(&o);
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+ie:w:u:d", lo, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			interactive = true;
+			break;
+		case 'e': {
+			const char **nv = realloc(env, (n_env + 1) * sizeof(*env));
+
+			if (!nv) {
+				hc_cli_failf("out of memory");
+				goto out;
+			}
+			env = nv;
+			env[n_env++] = optarg;
+			break;
+		}
+		case 'w':
+			if (optarg[0] != '/') {
+				hc_cli_failf("-w: '%s' is not an absolute path", optarg);
+				goto out;
+			}
+			o.workdir = optarg;
+			break;
+		case 'u':
+			o.user = optarg;
+			break;
+		case E_TIMEOUT:
+			if (hc_runopts_parse_seconds("--timeout", optarg, &o.timeout_s, &err) < 0) {
+				hc_cli_fail(&err);
+				goto out;
+			}
+			break;
+		case E_JSON:
+			json = true;
+			break;
+		case 'd':
+		case E_DETACH:
+			o.detach = true;
+			break;
+		case 'h':
+			printf("usage: hotcell vm exec [-i] [-e K=V] [-w DIR] [-u USER] [--timeout "
+			       "S] "
+			       "[--json] [--detach] VM [--] CMD [ARG...]\n");
+			status = 0;
+			goto out;
+		default:
+			fputs(vm_usage, stderr);
+			goto out;
+		}
+	}
+	if (optind >= argc) {
+		hc_cli_failf("vm exec: no VM given");
+		goto out;
+	}
+	vm = argv[optind++];
+	if (optind < argc && hc_streq(argv[optind], "--"))
+		optind++;
+	if (optind >= argc) {
+		hc_cli_failf("vm exec: no command given");
+		goto out;
+	}
+	if (o.detach && (interactive || o.timeout_s > 0)) {
+		hc_cli_failf("vm exec: --detach takes neither -i nor --timeout");
+		goto out;
+	}
+	o.cmd = (const char *const *)(argv + optind);
+	o.n_cmd = (size_t)(argc - optind);
+	o.env = env;
+	o.n_env = n_env;
+	if (interactive)
+		o.stdin_fd = STDIN_FILENO;
+	if (json) {
+		cap_out = memfd_create("hotcell-stdout", MFD_CLOEXEC);
+		cap_err = memfd_create("hotcell-stderr", MFD_CLOEXEC);
+		if (cap_out < 0 || cap_err < 0) {
+			hc_cli_failf("vm exec: memfd_create: %s", strerror(errno));
+			goto out;
+		}
+		o.stdout_fd = cap_out;
+		o.stderr_fd = cap_err;
+	} else {
+		o.stdout_fd = STDOUT_FILENO;
+		o.stderr_fd = STDERR_FILENO;
+	}
+	if (signals_install() < 0) {
+		hc_cli_failf("cannot install signal handlers: %s", strerror(errno));
+		goto out;
+	}
+	o.cancel_fd = sig_pipe[0];
+
+	r = hc_pvm_exec(vm, &o, &res, &err);
+	if (r == -ECANCELED) {
+		status = 128 + (sig_first ? sig_first : SIGINT);
+		hc_cli_fail(&err);
+	} else if (r < 0 && hc_streq(err.kind, "exec") && res.exit_code > 0) {
+		status = res.exit_code;
+		hc_cli_fail(&err);
+	} else if (r < 0) {
+		status = hc_cli_fail(&err);
+	} else {
+		status = hc_pvm_exec_status(&res);
+		if (o.detach && !json)
+			printf("%d\n", res.pid);
+	}
+	if (json) {
+		struct hc_run_result rr = {0};
+		char *s;
+
+		rr.exit_code = r < 0 ? res.exit_code : res.exit_code;
+		rr.signal = res.signal;
+		rr.timed_out = res.timed_out;
+		rr.t_exec_ms = rr.t_total_ms = res.t_exec_ms;
+		rr.stdout_data = capture_read(cap_out, &rr.stdout_len, &rr.stdout_truncated);
+		rr.stderr_data = capture_read(cap_err, &rr.stderr_len, &rr.stderr_truncated);
+		if (r < 0 && !(hc_streq(err.kind, "exec") && res.exit_code > 0))
+			s = hc_error_to_json(&err);
+		else if (r < 0)
+			s = hc_run_result_to_json_error(&rr, &err);
+		else
+			s = hc_run_result_to_json(&rr);
+		puts(s ? s : "{\"error\":{\"kind\":\"internal\",\"message\":\"out of memory\"}}");
+		free(s);
+		free(rr.stdout_data);
+		free(rr.stderr_data);
+	}
+out:
+	if (cap_out >= 0)
+		close(cap_out);
+	if (cap_err >= 0)
+		close(cap_err);
+	free(env);
+	return status;
+}
+
+/* ---- cp ---- */
+
+/* "VM:PATH" -> VM and PATH (VM names and ids have no '/' and no ':'). */
+static bool split_vm(char *s, char **vm, char **path)
+{
+	char *colon = strchr(s, ':');
+
+	if (!colon || colon == s || memchr(s, '/', (size_t)(colon - s)))
+		return false;
+	*colon = 0;
+	*vm = s;
+	*path = colon + 1;
+	return true;
+}
+
+static int vm_cp(int argc, char **argv)
+{
+	struct hc_error err = {0};
+	char *vm, *path;
+	int r;
+
+	if (argc != 3)
+		return hc_cli_failf("usage: hotcell vm cp SRC DST (VM:PATH on one side)");
+	if (split_vm(argv[1], &vm, &path)) {
+		char *v2, *p2;
+
+		if (split_vm(argv[2], &v2, &p2))
+			return hc_cli_failf(
+				"vm cp: both sides are in a VM; one must be a host path");
+		r = hc_pvm_copy_out(vm, path, argv[2], &err);
+	} else if (split_vm(argv[2], &vm, &path)) {
+		r = hc_pvm_copy_in(vm, argv[1], path, &err);
+	} else {
+		return hc_cli_failf("vm cp: neither side is VM:PATH");
+	}
+	return r < 0 ? hc_cli_fail(&err) : 0;
+}
+
 /* ---- pause, resume, stop, rm, prune ---- */
 
 static int vm_pause(int argc, char **argv)
@@ -362,19 +614,10 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } vm_commands[] = {
-	{"create", vm_create},
-	{"ls", vm_ls},
-	{"list", vm_ls},
-	{"inspect", vm_inspect},
-	{"logs", vm_logs},
-	{"pause", vm_pause},
-	{"resume", vm_resume},
-	{"stop", vm_stop},
-	{"rm", vm_rm},
-	{"prune", vm_prune},
-	{"snapshot", vm_snapshot},
-	{"restore", vm_restore},
-	{"fork", vm_fork},
+	{"create", vm_create},	   {"exec", vm_exec},	    {"cp", vm_cp},     {"ls", vm_ls},
+	{"list", vm_ls},	   {"inspect", vm_inspect}, {"logs", vm_logs}, {"pause", vm_pause},
+	{"resume", vm_resume},	   {"stop", vm_stop},	    {"rm", vm_rm},     {"prune", vm_prune},
+	{"snapshot", vm_snapshot}, {"restore", vm_restore}, {"fork", vm_fork},
 };
 
 int hc_cli_vm(int argc, char **argv)

@@ -99,8 +99,9 @@ int hc_agent_dispatch(struct hc_agent *a, short revents, struct hc_error *err) _
 int hc_agent_replace_fd(struct hc_agent *a, int fd, struct hc_error *err) _must_check_;
 /* HELLO received and the channel still up. */
 bool hc_agent_ready(const struct hc_agent *a);
-/* The caller has already read and checked the guest's HELLO on this fd (hc_lib_boot_hello
- * does): requests go out at once, and a HELLO from now on means the guest rebooted. */
+/* The caller has already read and checked the guest's HELLO on this fd (a restored guest:
+ * hc_lib_snapshot_restore consumed it and applied RESEED before handing the fd over):
+ * requests go out at once, and a HELLO from now on means the guest rebooted. */
 void hc_agent_set_ready(struct hc_agent *a);
 /* Bytes queued for the guest (0 once everything is written, e.g. after a SHUTDOWN). */
 size_t hc_agent_pending(const struct hc_agent *a);

@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 
-#include "core/buf.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -120,7 +119,7 @@ int hc_lib_boot_start(struct hc_lib_boot *b, struct hc_error *err)
 	return 0;
 }
 
-static int boot_failure(struct hc_lib_boot *b, int code, const char *what, struct hc_error *err)
+int hc_lib_boot_failure(struct hc_lib_boot *b, int code, const char *what, struct hc_error *err)
 {
 	struct hc_error e = {0};
 	int r;
@@ -139,120 +138,55 @@ static int boot_failure(struct hc_lib_boot *b, int code, const char *what, struc
 	return err->code;
 }
 
-int hc_lib_boot_hello(struct hc_lib_boot *b, int cancel_fd, int *ret_agent,
-		      struct hc_proto_hello *ret_hello, struct hc_error *err)
+int hc_lib_boot_accept(struct hc_lib_boot *b, double deadline_ms, int cancel_fd, int *ret_agent,
+		       struct hc_error *err)
 {
-	struct hc_buf in = HC_BUF_INIT(HC_PROTO_HEADER_SIZE + HC_PROTO_MAX_PAYLOAD + 1);
-	double deadline = hc_clock_ms() + b->spec.boot_timeout_ms;
-	_cleanup_close_ int agent = -1;
-	int r = 0;
-
 	if (b->vm->agent_fd >= 0) {
-		agent = b->vm->agent_fd;
+		*ret_agent = b->vm->agent_fd;
 		b->vm->agent_fd = -1; /* ours now */
-		fcntl(agent, F_SETFL, fcntl(agent, F_GETFL) | O_NONBLOCK);
+		fcntl(*ret_agent, F_SETFL, fcntl(*ret_agent, F_GETFL) | O_NONBLOCK);
+		return 0;
 	}
 	for (;;) {
-		enum { P_AGENT, P_DEATH, P_CANCEL, P_N };
-		struct pollfd p[P_N] = {
-			{.fd = agent >= 0 ? agent : b->vm->agent_listen_fd, .events = POLLIN},
+		struct pollfd p[3] = {
+			{.fd = b->vm->agent_listen_fd, .events = POLLIN},
 			{.fd = b->vm->death_fd, .events = POLLIN},
 			{.fd = cancel_fd, .events = POLLIN},
 		};
-		int timeout = hc_clock_left_ms(deadline);
+		int timeout = hc_clock_left_ms(deadline_ms), fd;
 
 		if (timeout == 0) {
-			r = boot_failure(b, -ETIMEDOUT, "", err);
-			if (r == -ETIMEDOUT)
-				hc_error_setk(err, -ETIMEDOUT, HC_EK_VM,
-					      "the guest did not answer within the boot timeout "
-					      "(%.0f s)",
-					      b->spec.boot_timeout_ms / 1000.0),
-					hc_vm_error_add_console(b->vm, err);
-			goto out;
+			hc_error_setk(err, -ETIMEDOUT, HC_EK_VM,
+				      "the guest did not answer within the boot timeout (%.0f s)",
+				      b->spec.boot_timeout_ms / 1000.0);
+			hc_vm_error_add_console(b->vm, err);
+			return err->code;
 		}
-		if (poll(p, P_N, timeout) < 0) {
+		if (poll(p, 3, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
-			r = hc_error_errno(err, -errno, "poll");
-			goto out;
+			return hc_error_errno(err, -errno, "poll");
 		}
-		if (p[P_CANCEL].revents) {
-			r = hc_error_setk(err, -ECANCELED, "cancelled",
-					  "interrupted while booting");
-			goto out;
-		}
-		if (p[P_DEATH].revents) {
+		if (p[2].revents)
+			return hc_error_setk(err, -ECANCELED, "cancelled",
+					     "interrupted while booting");
+		if (p[1].revents) {
 			struct hc_error e = {0};
 
-			if (hc_vm_check(b->vm, &e) < 0) {
-				r = boot_failure(b, -EIO, "the VM died while booting", err);
-				goto out;
-			}
+			if (hc_vm_check(b->vm, &e) < 0)
+				return hc_lib_boot_failure(b, -EIO, "the VM died while booting",
+							   err);
 		}
-		if (!p[P_AGENT].revents)
+		if (!p[0].revents)
 			continue;
-		if (agent < 0) {
-			agent = accept4(b->vm->agent_listen_fd, NULL, NULL,
-					SOCK_CLOEXEC | SOCK_NONBLOCK);
-			if (agent < 0 && errno != EAGAIN && errno != EINTR &&
-			    errno != ECONNABORTED) {
-				r = hc_error_errno(err, -errno, "accept the agent channel");
-				goto out;
-			}
-			continue;
+		fd = accept4(b->vm->agent_listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0) {
+			*ret_agent = fd;
+			return 0;
 		}
-		r = hc_buf_reserve(&in, 65536);
-		if (r < 0) {
-			r = hc_error_setk(err, -EPROTO, HC_EK_VM,
-					  "protocol error: frame too large");
-			goto out;
-		}
-		ssize_t n = recv(agent, in.data + in.len, in.cap - in.len - 1, MSG_DONTWAIT);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n <= 0) {
-			r = boot_failure(b, -EPIPE, "the agent channel closed while booting", err);
-			goto out;
-		}
-		in.len += (size_t)n;
-		struct hc_proto_frame f;
-		size_t used;
-
-		r = hc_proto_frame_parse((const uint8_t *)in.data, in.len, &f, &used);
-		if (r == 0)
-			continue;
-		if (r < 0) {
-			r = hc_error_setk(err, r, HC_EK_VM,
-					  "protocol error: malformed frame from the guest");
-			goto out;
-		}
-		if (f.type != HC_FRAME_HELLO || hc_proto_hello_decode(&f, ret_hello) < 0) {
-			r = hc_error_setk(err, -EPROTO, HC_EK_VM,
-					  "protocol error: expected hello, got %s",
-					  hc_proto_type_name(f.type));
-			goto out;
-		}
-		if (ret_hello->version != HC_PROTO_VERSION) {
-			r = hc_error_setk(err, -EPROTO, HC_EK_VM,
-					  "the guest speaks protocol version %u, hotcell %u: "
-					  "rebuild the initramfs",
-					  ret_hello->version, HC_PROTO_VERSION);
-			goto out;
-		}
-		if (used != in.len) {
-			/* Nothing follows HELLO before the host asks: anything else is a bug. */
-			r = hc_error_setk(err, -EPROTO, HC_EK_VM,
-					  "protocol error: unexpected bytes after hello");
-			goto out;
-		}
-		*ret_agent = hc_steal_fd(&agent);
-		r = 0;
-		break;
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			return hc_error_errno(err, -errno, "accept the agent channel");
 	}
-out:
-	hc_buf_free(&in);
-	return r;
 }
 
 void hc_lib_boot_teardown(struct hc_lib_boot *b, int agent, bool hard)

@@ -36,11 +36,15 @@ int hc_lib_boot_prepare(struct hc_store *store, const struct hc_run_opts *o, str
 /* Sets up the VM's network (src/net, docs/network.md), then starts the VMM (hc_vm_new +
  * hc_vm_start). */
 int hc_lib_boot_start(struct hc_lib_boot *b, struct hc_error *err) _must_check_;
-/* Waits until the guest's agent said HELLO (at most the spec's boot timeout; cancel_fd >= 0
- * readable ends the wait with -ECANCELED) and hands over the connected, non-blocking agent
- * fd. A VM that dies or does not answer: one line with the reason and the console's tail. */
-int hc_lib_boot_hello(struct hc_lib_boot *b, int cancel_fd, int *ret_agent,
-		      struct hc_proto_hello *ret_hello, struct hc_error *err) _must_check_;
+/* The agent channel's fd, connected: the backend's (agent_fd, handed over) or the first
+ * connection on its listening socket (accepted by the spec's boot timeout, counted from
+ * deadline_ms - boot timeout; cancel_fd >= 0 readable: -ECANCELED). Non-blocking. */
+int hc_lib_boot_accept(struct hc_lib_boot *b, double deadline_ms, int cancel_fd, int *ret_agent,
+		       struct hc_error *err) _must_check_;
+/* The error of a VM that failed while booting (code, with what as the message when the VM
+ * itself says nothing), with the console's tail: waits up to a second for a dying VMM to
+ * finish so its state says why. Returns err->code. */
+int hc_lib_boot_failure(struct hc_lib_boot *b, int code, const char *what, struct hc_error *err);
 /* Ends the VM from the host (a SHUTDOWN frame first when agent >= 0, unless hard), removes its
  * runtime dir, tears its network down and releases the image. Safe on a never-prepared b; b can be prepared again. */
 void hc_lib_boot_teardown(struct hc_lib_boot *b, int agent, bool hard);

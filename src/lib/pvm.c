@@ -17,6 +17,7 @@
 #include "lib/pvm.h"
 #include "lib/snapshot.h"
 #include "lib/runopts.h"
+#include "proto/proto.h"
 
 extern char **environ;
 
@@ -885,4 +886,340 @@ HC_EXPORT int hc_pvm_logs(const char *ref, int fd, struct hc_error *err)
 out:
 	json_decref(rec);
 	return r;
+}
+
+/* ---- exec ---- */
+
+HC_EXPORT void hc_pvm_exec_opts_init(struct hc_pvm_exec_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->stdin_fd = o->stdout_fd = o->stderr_fd = o->cancel_fd = -1;
+}
+
+HC_EXPORT int hc_pvm_exec_status(const struct hc_pvm_exec_result *res)
+{
+	if (res->timed_out)
+		return 124;
+	if (res->signal > 0)
+		return 128 + res->signal;
+	if (res->exit_code >= 0 && res->exit_code <= 255)
+		return res->exit_code;
+	return 125;
+}
+
+static void write_fd(int fd, const uint8_t *p, size_t n, bool *broken)
+{
+	while (fd >= 0 && n > 0 && !*broken) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			struct pollfd pf = {.fd = fd, .events = POLLOUT};
+
+			poll(&pf, 1, -1);
+			continue;
+		}
+		if (w < 0) {
+			*broken = true; /* our reader is gone: keep draining the VM */
+			return;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static int send_all(int fd, struct hc_buf *out, struct hc_error *err)
+{
+	while (out->len > 0) {
+		ssize_t n = send(fd, out->data, out->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n < 0)
+			return hc_error_errno(err, -errno, "write to the supervisor");
+		hc_buf_consume(out, (size_t)n);
+	}
+	return 0;
+}
+
+/* The exec request: env entries "KEY" alone take the caller's value here (the supervisor's
+ * environment is not the caller's). */
+static json_t *exec_request(const struct hc_pvm_exec_opts *o)
+{
+	json_t *cmd = json_array(), *env = json_array(), *req;
+
+	for (size_t i = 0; i < o->n_cmd; i++)
+		json_array_append_new(cmd, json_string(o->cmd[i]));
+	for (size_t i = 0; i < o->n_env; i++) {
+		const char *e = o->env[i], *val;
+
+		if (strchr(e, '=')) {
+			json_array_append_new(env, json_string(e));
+		} else if ((val = getenv(e))) {
+			char *kv = NULL;
+
+			if (asprintf(&kv, "%s=%s", e, val) >= 0)
+				json_array_append_new(env, json_string(kv));
+			free(kv);
+		}
+	}
+	req = json_pack("{s:s,s:o,s:o,s:s?,s:s?,s:f,s:b,s:b}", "op", "exec", "cmd", cmd, "env", env,
+			"workdir", o->workdir, "user", o->user, "timeout", o->timeout_s, "detach",
+			o->detach, "stdin", o->stdin_fd >= 0 && !o->detach);
+	return req;
+}
+
+HC_EXPORT int hc_pvm_exec(const char *ref, const struct hc_pvm_exec_opts *o,
+			  struct hc_pvm_exec_result *res, struct hc_error *err)
+{
+	char id[HC_PVM_ID_LEN + 1];
+	struct hc_buf out = HC_BUF_INIT(0),
+		      in = HC_BUF_INIT(HC_CTL_HEADER + HC_CTL_MAX_JSON + 65536);
+	_cleanup_close_ int fd = -1;
+	bool stdin_open, out_broken = false, err_broken = false;
+	int cancels = 0, r;
+	double t0 = hc_clock_ms();
+
+	memset(res, 0, sizeof(*res));
+	res->exit_code = -1;
+	if (!o || !o->cmd || o->n_cmd == 0)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "exec: no command given");
+	r = hc_pvm_resolve(ref, id, err);
+	if (r < 0)
+		return r;
+	fd = hc_pvm_ctl_connect(id, err);
+	if (fd < 0)
+		return fd;
+	{
+		json_t *req = exec_request(o);
+
+		r = req ? hc_pvm_ctl_append_json(&out, HC_CTL_REQUEST, req) : -ENOMEM;
+		json_decref(req);
+		if (r < 0) {
+			r = hc_error_errno(err, r, "encode the request");
+			goto out;
+		}
+	}
+	stdin_open = o->stdin_fd >= 0 && !o->detach;
+	for (;;) {
+		struct pollfd p[3] = {
+			{.fd = fd, .events = (short)(POLLIN | (out.len ? POLLOUT : 0))},
+			{.fd = stdin_open && out.len < 256 * 1024 ? o->stdin_fd : -1,
+			 .events = POLLIN},
+			{.fd = o->cancel_fd, .events = POLLIN},
+		};
+		struct hc_pvm_ctl_frame f;
+		size_t used;
+
+		if (poll(p, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			r = hc_error_errno(err, -errno, "poll");
+			goto out;
+		}
+		if (p[2].revents) {
+			char b[16];
+			ssize_t n = read(o->cancel_fd, b, sizeof(b));
+
+			cancels += n > 0 ? (int)n : 2;
+			if (cancels == 1) {
+				uint8_t sig[4] = {0, 0, 0, SIGTERM};
+
+				r = hc_pvm_ctl_append(&out, HC_CTL_SIGNAL, sig, 4);
+			} else {
+				r = hc_pvm_ctl_append(&out, HC_CTL_CANCEL, NULL, 0);
+				if (r >= 0 && send_all(fd, &out, err) >= 0)
+					r = hc_error_setk(err, -ECANCELED, "cancelled",
+							  "interrupted");
+				goto out;
+			}
+			if (r < 0) {
+				r = hc_error_errno(err, r, "queue a signal");
+				goto out;
+			}
+		}
+		if (p[1].revents) {
+			uint8_t buf[HC_CTL_MAX_DATA];
+			ssize_t n = read(o->stdin_fd, buf, sizeof(buf));
+
+			if (n < 0 && (errno == EINTR || errno == EAGAIN))
+				n = -2;
+			if (n > 0)
+				r = hc_pvm_ctl_append(&out, HC_CTL_STDIN, buf, (size_t)n);
+			else if (n != -2) {
+				stdin_open = false;
+				r = hc_pvm_ctl_append(&out, HC_CTL_STDIN_CLOSE, NULL, 0);
+			}
+			if (r < 0) {
+				r = hc_error_errno(err, r, "queue stdin");
+				goto out;
+			}
+		}
+		if (out.len && (r = send_all(fd, &out, err)) < 0)
+			goto out;
+		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		{
+			ssize_t n;
+
+			if (hc_buf_reserve(&in, 65536) < 0) {
+				r = hc_error_setk(err, -EPROTO, HC_EK_VM, "frame too large");
+				goto out;
+			}
+			n = recv(fd, in.data + in.len, in.cap - in.len - 1, MSG_DONTWAIT);
+			if (n < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (n <= 0) {
+				r = hc_error_setk(err, -EPIPE, HC_EK_VM,
+						  "the supervisor of VM %.12s went away", id);
+				goto out;
+			}
+			in.len += (size_t)n;
+		}
+		while ((r = hc_pvm_ctl_parse((const uint8_t *)in.data, in.len, &f, &used)) > 0) {
+			if (f.type == HC_CTL_STDOUT || f.type == HC_CTL_STDERR) {
+				bool is_err = f.type == HC_CTL_STDERR;
+
+				write_fd(is_err ? o->stderr_fd : o->stdout_fd, f.payload, f.len,
+					 is_err ? &err_broken : &out_broken);
+			} else if (f.type == HC_CTL_EVENT) {
+				json_t *ev = json_loadb((const char *)f.payload, f.len, 0, NULL);
+
+				if (json_is_integer(json_object_get(ev, "started")))
+					res->pid = (int)json_integer_value(
+						json_object_get(ev, "started"));
+				json_decref(ev);
+			} else if (f.type == HC_CTL_REPLY) {
+				json_t *reply = json_loadb((const char *)f.payload, f.len, 0, NULL);
+				const json_t *e = json_object_get(reply, "error");
+
+				res->t_exec_ms = hc_clock_ms() - t0;
+				r = json_is_object(reply) ? hc_pvm_ctl_reply_error(reply, err)
+							  : hc_error_setk(err, -EPROTO, HC_EK_VM,
+									  "malformed reply");
+				if (e && json_integer_value(json_object_get(e, "exit_code")) > 0)
+					res->exit_code = (int)json_integer_value(
+						json_object_get(e, "exit_code"));
+				if (r == 0) {
+					res->exit_code = (int)json_integer_value(
+						json_object_get(reply, "exit_code"));
+					res->signal = (int)json_integer_value(
+						json_object_get(reply, "signal"));
+					res->timed_out =
+						json_is_true(json_object_get(reply, "timed_out"));
+					if (json_is_integer(json_object_get(reply, "pid")))
+						res->pid = (int)json_integer_value(
+							json_object_get(reply, "pid"));
+					if (o->detach)
+						res->exit_code = 0;
+				}
+				json_decref(reply);
+				if (r == 0 && cancels)
+					r = hc_error_setk(err, -ECANCELED, "cancelled",
+							  "interrupted");
+				goto out;
+			}
+			hc_buf_consume(&in, used);
+		}
+		if (r < 0) {
+			r = hc_error_setk(err, -EPROTO, HC_EK_VM,
+					  "malformed frame from the supervisor");
+			goto out;
+		}
+	}
+out:
+	hc_buf_free(&in);
+	hc_buf_free(&out);
+	return r;
+}
+
+/* ---- cp ---- */
+
+static const char *base_name(const char *p)
+{
+	size_t n = strlen(p);
+	const char *s;
+
+	while (n > 1 && p[n - 1] == '/')
+		n--;
+	for (s = p + n; s > p && s[-1] != '/'; s--)
+		;
+	return s;
+}
+
+/* An absolute host path for the supervisor (it runs elsewhere: cwd "/"). */
+static int host_abs(const char *path, bool must_exist, char *buf, size_t n, struct hc_error *err)
+{
+	char cwd[HC_PATH_MAX];
+
+	if (path[0] == '/')
+		return hc_path_fmt(buf, n, err, "%s", path);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return hc_error_errno(err, -errno, "getcwd");
+	if (must_exist && access(path, F_OK) < 0)
+		return hc_error_errno(err, -errno, "%s", path);
+	return hc_path_fmt(buf, n, err, "%s/%s", cwd, path);
+}
+
+static int transfer(const char *ref, const char *op, const char *host, const char *guest,
+		    struct hc_error *err)
+{
+	char id[HC_PVM_ID_LEN + 1];
+	int r = hc_pvm_resolve(ref, id, err);
+
+	if (r < 0)
+		return r;
+	return hc_pvm_ctl_call(
+		id, json_pack("{s:s,s:s,s:s}", "op", op, "host", host, "guest", guest), NULL, err);
+}
+
+HC_EXPORT int hc_pvm_copy_in(const char *ref, const char *host_path, const char *guest_path,
+			     struct hc_error *err)
+{
+	char src[HC_PATH_MAX], dst[HC_PATH_MAX];
+	struct stat st;
+	int r;
+
+	if (!guest_path || guest_path[0] != '/')
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+				     "cp: the guest path '%s' is not absolute", guest_path);
+	if (stat(host_path, &st) < 0)
+		return hc_error_errno(err, -errno, "cp: %s", host_path);
+	r = host_abs(host_path, true, src, sizeof(src), err);
+	if (r < 0)
+		return r;
+	/* DEST/ (a trailing slash): into that directory, under the source's name. */
+	if (guest_path[strlen(guest_path) - 1] == '/')
+		r = hc_path_fmt(dst, sizeof(dst), err, "%s%s", guest_path, base_name(src));
+	else
+		r = hc_path_fmt(dst, sizeof(dst), err, "%s", guest_path);
+	if (r < 0)
+		return r;
+	return transfer(ref, "put", src, dst, err);
+}
+
+HC_EXPORT int hc_pvm_copy_out(const char *ref, const char *guest_path, const char *host_path,
+			      struct hc_error *err)
+{
+	char dst[HC_PATH_MAX], tmp[HC_PATH_MAX];
+	struct stat st;
+	int r;
+
+	if (!guest_path || guest_path[0] != '/')
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+				     "cp: the guest path '%s' is not absolute", guest_path);
+	r = host_abs(host_path, false, tmp, sizeof(tmp), err);
+	if (r < 0)
+		return r;
+	/* An existing directory: the source goes inside it, as cp does. */
+	if (stat(tmp, &st) == 0 && S_ISDIR(st.st_mode))
+		r = hc_path_fmt(dst, sizeof(dst), err, "%s/%s", tmp, base_name(guest_path));
+	else
+		r = hc_path_fmt(dst, sizeof(dst), err, "%s", tmp);
+	if (r < 0)
+		return r;
+	return transfer(ref, "get", dst, guest_path, err);
 }

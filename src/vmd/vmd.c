@@ -23,13 +23,28 @@
 #define CONSOLE_KEEP (1u << 20)
 
 struct vmd_client {
-	int fd;
+	struct vmd *v;
+	int fd; /* -1 once the client has gone (a stream may still be ending) */
 	struct hc_buf in, out;
 	json_t *req; /* the request, once read */
 	const char *op;
 	bool replied; /* close once out is flushed */
-	bool waiting; /* the reply comes later (stop: once the VM has ended) */
+	bool waiting; /* the reply comes later (stop: once the VM has ended; a stream: at its end)
+		       */
+	/* A stream (exec, put, get) of the agent for this client. */
+	bool streaming;
+	uint32_t stream;
+	uint32_t pid;
+	bool detach;
+	struct hc_buf
+		stdin_q;  /* stdin the window did not take yet; the client is not read meanwhile */
+	bool stdin_close; /* close stdin once stdin_q is empty */
+	size_t unacked;	  /* output queued to the client, not yet acknowledged to the guest */
+	char argv0[128];
 };
+
+/* Output is acknowledged to the guest once the client's queue is below this. */
+#define ACK_LOW (64u * 1024)
 
 /* ---- vm.json ---- */
 
@@ -76,7 +91,6 @@ static json_t *spec_json(const struct vmd *v)
 
 static int vmd_boot_image(struct vmd *v, struct hc_error *err)
 {
-	struct hc_proto_hello hello;
 	int r;
 
 	if (v->ro.o.image) {
@@ -87,10 +101,12 @@ static int vmd_boot_image(struct vmd *v, struct hc_error *err)
 	r = hc_lib_boot_prepare(v->store, &v->ro.o, &v->boot, err);
 	if (r < 0)
 		return r;
+	v->t_boot0 = hc_clock_ms();
 	r = hc_lib_boot_start(&v->boot, err);
 	if (r < 0)
 		return r;
-	return hc_lib_boot_hello(&v->boot, v->sig_fd, &v->agent, &hello, err);
+	return hc_lib_boot_accept(&v->boot, v->t_boot0 + v->boot.spec.boot_timeout_ms, v->sig_fd,
+				  &v->agent, err);
 }
 
 /* The snapshotted VM's image, under its shared lock (so rmi does not remove the disk the
@@ -199,23 +215,33 @@ static void console_save(struct vmd *v)
 static void vmd_end_vm(struct vmd *v, double grace_s)
 {
 	struct hc_vm *vm = v->boot.vm;
+	double deadline = hc_clock_ms() + grace_s * 1000.0;
 
-	if (vm && v->agent >= 0 && grace_s > 0 && !v->dead) {
-		if (hc_proto_frame_write(v->agent, HC_FRAME_SHUTDOWN, 0, NULL, 0) == 0 &&
-		    vm->death_fd >= 0) {
-			double deadline = hc_clock_ms() + grace_s * 1000.0;
+	if (vm && v->agent_h && grace_s > 0 && !v->dead) {
+		struct hc_error e = {0};
 
+		if (hc_agent_shutdown(v->agent_h, &e) == 0) {
 			for (;;) {
-				struct pollfd p = {.fd = vm->death_fd, .events = POLLIN};
-				struct hc_error e = {0};
+				struct pollfd p[2] = {
+					{.fd = vm->death_fd, .events = POLLIN},
+					{.fd = hc_agent_fd(v->agent_h),
+					 .events = hc_agent_poll_events(v->agent_h)},
+				};
 				int t = hc_clock_left_ms(deadline);
 
-				if (t == 0 || poll(&p, 1, t) <= 0 || hc_vm_check(vm, &e) < 0)
+				if (t == 0 || poll(p, 2, t) < 0)
 					break;
+				if (p[0].revents && hc_vm_check(vm, &e) < 0)
+					break;
+				if (p[1].revents &&
+				    hc_agent_dispatch(v->agent_h, p[1].revents, &e) < 0)
+					p[1].fd = -1; /* the guest closed: the VMM ends next */
 			}
 		}
 	}
 	console_save(v);
+	hc_agent_free(v->agent_h);
+	v->agent_h = NULL;
 	hc_lib_boot_teardown(&v->boot, -1, true);
 	hc_closep(&v->agent);
 }
@@ -229,6 +255,7 @@ static void client_free(struct vmd_client *c)
 	hc_closep(&c->fd);
 	hc_buf_free(&c->in);
 	hc_buf_free(&c->out);
+	hc_buf_free(&c->stdin_q);
 	json_decref(c->req);
 	free(c);
 }
@@ -276,7 +303,9 @@ static void accept_client(struct vmd *v)
 		return;
 	}
 	v->clients = nv;
+	c->v = v;
 	c->fd = fd;
+	c->stdin_q = (struct hc_buf)HC_BUF_INIT(0);
 	c->in = (struct hc_buf)HC_BUF_INIT(HC_CTL_HEADER + HC_CTL_MAX_JSON + 65536);
 	c->out = (struct hc_buf)HC_BUF_INIT(0);
 	v->clients[v->n_clients++] = c;
@@ -388,6 +417,424 @@ static int op_fork(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_e
 	return 0;
 }
 
+/* ---- the agent's events: streams of clients ---- */
+
+static bool client_flush(struct vmd_client *c);
+
+/* Acknowledges to the guest the output the client has taken (its queue is short again). */
+static void client_ack(struct vmd_client *c)
+{
+	struct vmd *v = c->v;
+
+	if (!c->unacked || !c->streaming || !v->agent_h || (c->fd >= 0 && c->out.len >= ACK_LOW))
+		return;
+	if (hc_agent_ack(v->agent_h, c->stream, c->unacked) < 0)
+		hc_debug("ack on stream %u failed", c->stream);
+	c->unacked = 0;
+}
+
+static void ev_hello(void *ctx, const struct hc_proto_hello *h)
+{
+	struct vmd *v = ctx;
+
+	v->hello = true;
+	hc_info("guest hello: %s", h->agent);
+}
+
+static void ev_vm_error(void *ctx, const struct hc_proto_error *e)
+{
+	hc_warn("the guest reports: %s", e->message);
+}
+
+static void ev_started(void *ctx, void *sctx, uint32_t id, uint32_t pid)
+{
+	struct vmd_client *c = sctx;
+	json_t *ev = json_pack("{s:i}", "started", (int)pid);
+
+	c->pid = pid;
+	if (c->fd >= 0 && (!ev || hc_pvm_ctl_append_json(&c->out, HC_CTL_EVENT, ev) < 0))
+		hc_warn("cannot queue an event");
+	json_decref(ev);
+}
+
+static void ev_output(void *ctx, void *sctx, uint32_t id, int fd, const uint8_t *p, size_t n)
+{
+	struct vmd_client *c = sctx;
+
+	c->unacked += n;
+	if (c->fd >= 0) {
+		/* Frames of at most HC_CTL_MAX_DATA: the guest's are 64 KiB at most too. */
+		for (size_t off = 0; off < n;) {
+			size_t k = n - off > HC_CTL_MAX_DATA ? HC_CTL_MAX_DATA : n - off;
+
+			if (hc_pvm_ctl_append(&c->out, fd == 2 ? HC_CTL_STDERR : HC_CTL_STDOUT,
+					      p + off, k) < 0)
+				break;
+			off += k;
+		}
+		client_flush(c);
+	}
+	client_ack(c);
+}
+
+static void push_stdin(struct vmd_client *c)
+{
+	struct vmd *v = c->v;
+
+	while (c->stdin_q.len > 0) {
+		ssize_t n = hc_agent_stdin(v->agent_h, c->stream, c->stdin_q.data, c->stdin_q.len);
+
+		if (n <= 0) {
+			if (n < 0)
+				hc_buf_reset(&c->stdin_q); /* stdin closed on the guest's side */
+			break;
+		}
+		hc_buf_consume(&c->stdin_q, (size_t)n);
+	}
+	if (c->stdin_close && c->stdin_q.len == 0) {
+		c->stdin_close = false;
+		if (hc_agent_stdin_close(v->agent_h, c->stream) < 0)
+			hc_debug("stdin close on stream %u: already closed", c->stream);
+	}
+}
+
+static void ev_writable(void *ctx, void *sctx, uint32_t id)
+{
+	push_stdin(sctx);
+}
+
+/* The guest's reasons as the client's error (the exec ones as hc_run reports them). */
+static json_t *stream_error(struct vmd_client *c, const struct hc_proto_error *pe)
+{
+	struct hc_error err = {0};
+	const char *m = pe->message[0] ? pe->message : "no detail";
+	int exit_code = 0;
+	json_t *j;
+
+	switch (pe->reason) {
+	case HC_EXEC_ERR_NOT_FOUND:
+		exit_code = 127;
+		hc_error_setk(&err, -ENOENT, "exec", "executable file `%s` not found in $PATH",
+			      c->argv0);
+		break;
+	case HC_EXEC_ERR_NOT_EXECUTABLE:
+		exit_code = 126;
+		hc_error_setk(&err, -EACCES, "exec", "cannot execute `%s`: %s", c->argv0, m);
+		break;
+	case HC_EXEC_ERR_BAD_WORKDIR:
+		exit_code = 126;
+		hc_error_setk(&err, -ENOTDIR, "exec", "workdir: %s", m);
+		break;
+	case HC_EXEC_ERR_BAD_USER:
+		hc_error_setk(&err, -EINVAL, "exec", "user: %s", m);
+		break;
+	case HC_EXEC_ERR_BUSY:
+		hc_error_setk(&err, -EBUSY, HC_EK_VM, "the VM is busy: %s", m);
+		break;
+	case HC_ERR_NOENT:
+		hc_error_setk(&err, -ENOENT, HC_EK_IO, "%s", m);
+		break;
+	case HC_ERR_NOSPC:
+		hc_error_setk(&err, -ENOSPC, HC_EK_IO, "%s", m);
+		break;
+	case HC_ERR_ROFS:
+		hc_error_setk(&err, -EROFS, HC_EK_IO, "%s", m);
+		break;
+	case HC_ERR_ACCES:
+		hc_error_setk(&err, -EACCES, HC_EK_IO, "%s", m);
+		break;
+	case HC_ERR_IO:
+		hc_error_setk(&err, -EIO, HC_EK_IO, "%s", m);
+		break;
+	case HC_ERR_CANCELLED:
+		hc_error_setk(&err, -ECANCELED, "cancelled", "cancelled");
+		break;
+	default:
+		hc_error_setk(&err, -EPROTO, HC_EK_VM, "the guest refused: %s", m);
+		break;
+	}
+	j = hc_pvm_ctl_error_json(&err);
+	if (j && exit_code)
+		json_object_set_new(json_object_get(j, "error"), "exit_code",
+				    json_integer(exit_code));
+	return j;
+}
+
+static void ev_end(void *ctx, void *sctx, uint32_t id, const struct hc_agent_end *end)
+{
+	struct vmd *v = ctx;
+	struct vmd_client *c = sctx;
+	json_t *reply;
+
+	c->streaming = false;
+	if (hc_streq(c->op, "exec") && !c->detach && v->n_execs > 0)
+		v->n_execs--;
+	switch (end->kind) {
+	case HC_AGENT_END_EXIT:
+		reply = json_pack("{s:b,s:i,s:i,s:b,s:i}", "ok", 1, "exit_code",
+				  end->exit.signal > 0 || end->exit.timed_out ? -1 : end->exit.code,
+				  "signal", end->exit.signal > 0 ? end->exit.signal : 0,
+				  "timed_out", end->exit.timed_out != 0, "pid", (int)c->pid);
+		break;
+	case HC_AGENT_END_DETACHED:
+		reply = json_pack("{s:b,s:i,s:b}", "ok", 1, "pid", (int)c->pid, "detached", 1);
+		break;
+	case HC_AGENT_END_DONE:
+		reply = ok();
+		break;
+	case HC_AGENT_END_ERROR:
+		reply = stream_error(c, &end->error);
+		break;
+	case HC_AGENT_END_LOST:
+	default: {
+		struct hc_error err = {0};
+
+		hc_error_setk(&err, -EPIPE, HC_EK_VM, "the VM's agent channel was lost: %s",
+			      end->error.message);
+		reply = hc_pvm_ctl_error_json(&err);
+		break;
+	}
+	}
+	if (c->fd >= 0) {
+		client_reply(c, reply);
+		client_flush(c);
+	} else {
+		json_decref(reply);
+		c->replied = true;
+		c->waiting = false; /* the loop drops it */
+	}
+	if (v->n_clients == 0 && v->n_execs == 0)
+		v->t_idle_since = hc_clock_ms();
+}
+
+static const struct hc_agent_events agent_events = {
+	.hello = ev_hello,
+	.vm_error = ev_vm_error,
+	.started = ev_started,
+	.output = ev_output,
+	.writable = ev_writable,
+	.end = ev_end,
+};
+
+/* Waits for the guest's HELLO on the new agent (the boot timeout, the VM's death, a signal). */
+static int vmd_agent_up(struct vmd *v, struct hc_error *err)
+{
+	double deadline = v->t_boot0 + v->boot.spec.boot_timeout_ms;
+	int r;
+
+	r = hc_agent_new(hc_steal_fd(&v->agent), &agent_events, v, &v->agent_h, err);
+	if (r < 0)
+		return r;
+	if (v->snap) {
+		/* Restored: the guest said HELLO long ago, and RESEED is done. */
+		hc_agent_set_ready(v->agent_h);
+		v->hello = true;
+	}
+	while (!v->hello) {
+		struct pollfd p[3] = {
+			{.fd = hc_agent_fd(v->agent_h), .events = hc_agent_poll_events(v->agent_h)},
+			{.fd = v->boot.vm->death_fd, .events = POLLIN},
+			{.fd = v->sig_fd, .events = POLLIN},
+		};
+		int t = hc_clock_left_ms(deadline);
+
+		if (t == 0) {
+			hc_error_setk(err, -ETIMEDOUT, HC_EK_VM,
+				      "the guest did not answer within the boot timeout (%.0f s)",
+				      v->boot.spec.boot_timeout_ms / 1000.0);
+			hc_vm_error_add_console(v->boot.vm, err);
+			return err->code;
+		}
+		if (poll(p, 3, t) < 0) {
+			if (errno == EINTR)
+				continue;
+			return hc_error_errno(err, -errno, "poll");
+		}
+		if (p[2].revents)
+			return hc_error_setk(err, -ECANCELED, "cancelled",
+					     "interrupted while booting");
+		if (p[1].revents) {
+			struct hc_error e = {0};
+
+			if (hc_vm_check(v->boot.vm, &e) < 0)
+				return hc_lib_boot_failure(&v->boot, -EIO,
+							   "the VM died while booting", err);
+		}
+		if (p[0].revents) {
+			struct hc_error e = {0};
+
+			r = hc_agent_dispatch(v->agent_h, p[0].revents, &e);
+			if (r < 0) {
+				if (r == -EPROTO)
+					return hc_error_setk(err, r, HC_EK_VM, "%s", e.message);
+				return hc_lib_boot_failure(
+					&v->boot, r, "the agent channel closed while booting", err);
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---- exec, put, get ---- */
+
+/* A JSON array of strings into a NULL-terminated vector pointing into it. */
+static int strv_of(const json_t *a, const char *what, const char ***ret, size_t *ret_n,
+		   struct hc_error *err)
+{
+	size_t n = json_array_size(a);
+	const char **v;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (!a)
+		return 0;
+	if (!json_is_array(a) || n > HC_PROTO_MAX_ARGS)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "%s: expected an array of strings",
+				     what);
+	v = calloc(n + 1, sizeof(*v));
+	if (!v)
+		return hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		v[i] = json_string_value(json_array_get(a, i));
+		if (!v[i]) {
+			free(v);
+			return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+					     "%s: expected an array of strings", what);
+		}
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int op_exec(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_error *err)
+{
+	struct hc_run_opts o = v->ro.o;
+	struct hc_lib_image_defaults img = v->boot.image.defaults;
+	_cleanup_free_ const char **cmd = NULL, **xenv = NULL, **env = NULL;
+	struct hc_proto_exec ex = {0};
+	size_t n_cmd, n_xenv;
+	const json_t *t = json_object_get(req, "timeout");
+	const char *wd = json_string_value(json_object_get(req, "workdir"));
+	const char *user = json_string_value(json_object_get(req, "user"));
+	double timeout = t ? json_number_value(t) : 0;
+	bool want_stdin = json_is_true(json_object_get(req, "stdin"));
+	int r;
+
+	c->detach = json_is_true(json_object_get(req, "detach"));
+	r = strv_of(json_object_get(req, "cmd"), "cmd", &cmd, &n_cmd, err);
+	if (r < 0)
+		return r;
+	r = strv_of(json_object_get(req, "env"), "env", &xenv, &n_xenv, err);
+	if (r < 0)
+		return r;
+	if (!n_cmd)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "exec: no command given");
+	if ((t && !json_is_number(t)) || !(timeout >= 0 && timeout <= 1e7))
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "exec: invalid timeout");
+	if (c->detach && (want_stdin || timeout > 0))
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+				     "exec: a detached command takes no stdin and no timeout");
+	/* The VM's env (-e at create), then the exec's on top; the command as given: no
+	 * entrypoint, as podman exec. */
+	env = calloc(o.n_env + n_xenv + 1, sizeof(*env));
+	if (!env)
+		return hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
+	for (size_t i = 0; i < o.n_env; i++)
+		env[i] = o.env[i];
+	for (size_t i = 0; i < n_xenv; i++)
+		env[o.n_env + i] = xenv[i];
+	o.env = env;
+	o.n_env += n_xenv;
+	o.cmd = cmd;
+	o.n_cmd = n_cmd;
+	o.entrypoint = NULL;
+	o.interactive = false;
+	if (wd)
+		o.workdir = wd;
+	if (user)
+		o.user = user;
+	img.n_entrypoint = 0;
+	img.n_cmd = 0;
+	r = hc_lib_exec_build(&o, v->ro.o.rootfs_dir ? NULL : &img, &ex, err);
+	if (r < 0)
+		return r;
+	ex.timeout_ms = (uint32_t)(timeout * 1000.0 + 0.5);
+	if (want_stdin)
+		ex.flags |= HC_EXEC_F_STDIN;
+	if (c->detach)
+		ex.flags |= HC_EXEC_F_DETACH;
+	snprintf(c->argv0, sizeof(c->argv0), "%s", ex.argv[0]);
+	r = hc_agent_exec(v->agent_h, &ex, HC_AGENT_EXEC_MANUAL_ACK, c, &c->stream, err);
+	hc_lib_exec_clear(&ex);
+	if (r < 0)
+		return r;
+	c->streaming = true;
+	c->waiting = true;
+	if (!c->detach)
+		v->n_execs++;
+	return 0;
+}
+
+static int op_transfer(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_error *err)
+{
+	const char *host = json_string_value(json_object_get(req, "host"));
+	const char *guest = json_string_value(json_object_get(req, "guest"));
+	bool put = hc_streq(c->op, "put");
+	int r;
+
+	if (!host || host[0] != '/' || !guest || guest[0] != '/')
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+				     "%s: \"host\" and \"guest\" must be absolute paths", c->op);
+	/* Host paths are opened with the supervisor's rights: those of the VM's owner (the
+	 * socket takes only that uid, or root). */
+	r = put ? hc_agent_put(v->agent_h, host, guest, c, &c->stream, err)
+		: hc_agent_get(v->agent_h, guest, host, c, &c->stream, err);
+	if (r < 0)
+		return r;
+	c->streaming = true;
+	c->waiting = true;
+	return 0;
+}
+
+/* A frame of a client whose request streams (exec): stdin, signals, cancel. */
+static bool client_stream_frame(struct vmd *v, struct vmd_client *c,
+				const struct hc_pvm_ctl_frame *f)
+{
+	uint32_t sig;
+
+	if (!c->streaming)
+		return true; /* late frames of an ended stream */
+	switch ((enum hc_pvm_ctl_type)f->type) {
+	case HC_CTL_STDIN:
+		if (hc_buf_append(&c->stdin_q, f->payload, f->len) < 0)
+			return false;
+		push_stdin(c);
+		return true;
+	case HC_CTL_STDIN_CLOSE:
+		c->stdin_close = true;
+		push_stdin(c);
+		return true;
+	case HC_CTL_SIGNAL:
+		sig = (uint32_t)f->payload[0] << 24 | (uint32_t)f->payload[1] << 16 |
+		      (uint32_t)f->payload[2] << 8 | f->payload[3];
+		if (hc_agent_signal(v->agent_h, c->stream, (int)sig) < 0)
+			hc_debug("signal on stream %u failed", c->stream);
+		return true;
+	case HC_CTL_CANCEL:
+		if (hc_agent_cancel(v->agent_h, c->stream) < 0)
+			hc_debug("cancel on stream %u failed", c->stream);
+		return true;
+	case HC_CTL_REQUEST:
+	case HC_CTL_REPLY:
+	case HC_CTL_EVENT:
+	case HC_CTL_STDOUT:
+	case HC_CTL_STDERR:
+		break;
+	}
+	return false;
+}
+
 static const struct vmd_op {
 	const char *name;
 	/* Answers with client_reply (now, or later with c->waiting); a negative errno with err
@@ -397,6 +844,7 @@ static const struct vmd_op {
 } vmd_ops[] = {
 	{"ping", op_ping, false}, {"pause", op_pause, false},	    {"resume", op_resume, false},
 	{"stop", op_stop, false}, {"snapshot", op_snapshot, false}, {"fork", op_fork, false},
+	{"exec", op_exec, true},  {"put", op_transfer, true},	    {"get", op_transfer, true},
 };
 
 static const char *const *op_names(void)
@@ -447,12 +895,20 @@ static bool client_read(struct vmd *v, struct vmd_client *c)
 		if (r < 0)
 			return false; /* an untrusted peer speaking garbage: drop it */
 		if (r > 0) {
+			bool keep = true;
+
 			if (!c->req && !c->replied)
 				handle_request(v, c, &f);
 			else if (f.type == HC_CTL_REQUEST)
 				return false; /* one request per connection */
-			/* Other frames belong to streaming requests (exec). */
+			else
+				keep = client_stream_frame(v, c, &f);
 			hc_buf_consume(&c->in, used);
+			if (!keep)
+				return false;
+			/* stdin waits for the guest's window: read no more until it has room. */
+			if (c->stdin_q.len > 0)
+				return true;
 			continue;
 		}
 		if (hc_buf_reserve(&c->in, 65536) < 0)
@@ -475,13 +931,27 @@ static bool client_flush(struct vmd_client *c)
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR;
 		hc_buf_consume(&c->out, (size_t)n);
+		client_ack(c);
 	}
+	client_ack(c);
 	return !c->replied;
 }
 
 static void client_drop(struct vmd *v, size_t i)
 {
-	client_free(v->clients[i]);
+	struct vmd_client *c = v->clients[i];
+
+	if (c->streaming) {
+		/* The client went away: a command ends with its stream (unless detached, whose
+		 * stream is over at its start), a transfer is aborted; the stream's end frees
+		 * the client. */
+		hc_closep(&c->fd);
+		hc_buf_free(&c->out);
+		if (hc_agent_cancel(v->agent_h, c->stream) < 0)
+			hc_debug("cancel on stream %u failed", c->stream);
+		return;
+	}
+	client_free(c);
 	v->clients[i] = v->clients[--v->n_clients];
 	if (v->n_clients == 0)
 		v->t_idle_since = hc_clock_ms();
@@ -502,15 +972,17 @@ static int serve(struct vmd *v)
 
 		p[P_LISTEN] = (struct pollfd){.fd = v->listen_fd, .events = POLLIN};
 		p[P_SIG] = (struct pollfd){.fd = v->sig_fd, .events = POLLIN};
-		p[P_AGENT] = (struct pollfd){.fd = v->agent, .events = POLLIN};
+		p[P_AGENT] = (struct pollfd){.fd = hc_agent_fd(v->agent_h),
+					     .events = hc_agent_poll_events(v->agent_h)};
 		p[P_DEATH] = (struct pollfd){.fd = v->boot.vm->death_fd, .events = POLLIN};
 		for (size_t i = 0; i < v->n_clients; i++)
-			p[n++] = (struct pollfd){.fd = v->clients[i]->fd,
-						 .events = POLLIN |
-							   (v->clients[i]->out.len ? POLLOUT : 0)};
+			p[n++] = (struct pollfd){
+				.fd = v->clients[i]->fd,
+				.events = (short)((v->clients[i]->stdin_q.len ? 0 : POLLIN) |
+						  (v->clients[i]->out.len ? POLLOUT : 0))};
 		if (v->lifetime_s > 0)
 			deadline = v->t_created + v->lifetime_s * 1000.0;
-		if (v->idle_s > 0 && v->n_clients == 0) {
+		if (v->idle_s > 0 && v->n_clients == 0 && v->n_execs == 0) {
 			double d = v->t_idle_since + v->idle_s * 1000.0;
 
 			if (deadline < 0 || d < deadline)
@@ -519,7 +991,7 @@ static int serve(struct vmd *v)
 		timeout = deadline < 0 ? -1 : hc_clock_left_ms(deadline);
 		if (timeout == 0) {
 			hc_info("VM %.12s: %s reached: stopping", v->id,
-				v->n_clients == 0 && v->idle_s > 0 &&
+				v->n_clients == 0 && v->n_execs == 0 && v->idle_s > 0 &&
 						hc_clock_ms() >=
 							v->t_idle_since + v->idle_s * 1000.0
 					? "idle timeout"
@@ -551,22 +1023,19 @@ static int serve(struct vmd *v)
 				v->quit = true;
 			}
 		}
-		if (p[P_AGENT].revents & (POLLIN | POLLHUP | POLLERR)) {
-			char buf[4096];
-			ssize_t r = recv(v->agent, buf, sizeof(buf), MSG_DONTWAIT);
+		if (p[P_AGENT].revents) {
+			struct hc_error e = {0};
+			int r = hc_agent_dispatch(v->agent_h, p[P_AGENT].revents, &e);
 
-			/* Nothing comes unasked on the v1 channel; its end means the guest is gone.
-			 */
-			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-				struct hc_error e = {0};
+			/* The channel's end means the guest is gone (every stream has been ended,
+			 * LOST); the VMM says why, if it can. */
+			if (r < 0) {
 				struct pollfd d = {.fd = v->boot.vm->death_fd, .events = POLLIN};
 
 				poll(&d, 1, 1000);
-				if (hc_vm_check(v->boot.vm, &e) < 0)
-					v->death = e;
-				else
-					hc_error_setk(&v->death, -EPIPE, HC_EK_VM,
-						      "the agent channel closed");
+				if (hc_vm_check(v->boot.vm, &v->death) >= 0)
+					hc_error_setk(&v->death, r, HC_EK_VM,
+						      "the agent channel failed: %s", e.message);
 				v->dead = true;
 				v->quit = true;
 			}
@@ -583,7 +1052,9 @@ static int serve(struct vmd *v)
 				keep = client_flush(c);
 			else if (keep && c->replied)
 				keep = false;
-			if (!keep && !c->waiting)
+			if (!keep && c->streaming && c->fd >= 0)
+				client_drop(v, i); /* gone mid-stream: cancel, freed at its end */
+			else if (!keep && !c->waiting)
 				client_drop(v, i);
 		}
 		if (p[P_LISTEN].revents)
@@ -688,7 +1159,10 @@ int vmd_main(const char *id, int ready_fd)
 	vmd_record_save(&v);
 
 	restore = json_string_value(json_object_get(v.create, "restore"));
+	v.t_boot0 = hc_clock_ms();
 	r = restore ? vmd_boot_restore(&v, restore, &err) : vmd_boot_image(&v, &err);
+	if (r >= 0)
+		r = vmd_agent_up(&v, &err);
 	if (r >= 0)
 		r = hc_path_fmt(v.ctl_path, sizeof(v.ctl_path), &err, "%s/ctl.sock",
 				v.boot.vm->run_dir);

@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "core/buf.h"
+#include "lib/agent.h"
 #include "lib/boot.h"
 #include "lib/pvm.h"
 #include "lib/runopts.h"
@@ -38,7 +39,10 @@ struct vmd {
 	struct hc_store *store;
 	struct hc_lib_boot boot;
 	struct hc_lib_snapshot *snap; /* restored: the snapshot boot.spec points into */
-	int agent; /* the connected agent channel, -1 when none */
+	int agent;		      /* the agent channel until agent takes it; -1 then */
+	struct hc_agent *agent_h;     /* the channel, once the VM is up */
+	bool hello;		      /* the guest's HELLO came */
+	unsigned n_execs;	      /* commands running for clients (the idle timeout waits) */
 	int listen_fd;
 	char ctl_path[HC_PATH_MAX];
 	int sig_fd;
@@ -46,7 +50,7 @@ struct vmd {
 	struct vmd_client **clients;
 	size_t n_clients;
 	double idle_s, lifetime_s;
-	double t_created, t_idle_since;
+	double t_created, t_idle_since, t_boot0;
 	bool quit;	       /* end the loop: the VM is being stopped */
 	bool dead;	       /* the VM died under us */
 	struct hc_error death; /* why, when dead */
@@ -58,8 +62,9 @@ struct vmd {
 int vmd_main(const char *id, int ready_fd);
 
 /* Brings the VM up from a snapshot directory (create.json "restore"), instead of booting:
- * fills v->boot (spec, vm) and v->agent like a boot that reached HELLO, the guest reseeded
- * (lib/snapshot.h). The options the snapshotted VM was created with come along. */
+ * fills v->boot (spec, vm) and v->agent (the connected channel, its HELLO consumed and the
+ * guest reseeded: lib/snapshot.h). The options the snapshotted VM was created with come
+ * along. */
 int vmd_boot_restore(struct vmd *v, const char *dir, struct hc_error *err);
 
 /* Writes v->rec (with status) to vm.json; logs a failure. */
