@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <sys/mman.h>
 
 #include "cli/cli.h"
@@ -399,7 +400,31 @@ static int vm_exec(int argc, char **argv)
 		struct hc_run_result rr = {0};
 		char *s;
 
-		rr.exit_code = r < 0 ? res.exit_code : res.exit_code;
+		char *info = NULL;
+		json_t *rec = NULL;
+		struct hc_error ignore = {0};
+
+		/* The same object as run --json, with the VM's backend and image. */
+		if (hc_pvm_inspect(vm, &info, &ignore) == 0)
+			rec = json_loads(info, 0, NULL);
+		free(info);
+		snprintf(rr.backend, sizeof(rr.backend), "%s",
+			 json_string_value(json_object_get(rec, "backend"))
+				 ? json_string_value(json_object_get(rec, "backend"))
+				 : "");
+		snprintf(rr.accel, sizeof(rr.accel), "%s",
+			 json_string_value(json_object_get(json_object_get(rec, "spec"), "accel"))
+				 ? json_string_value(
+					   json_object_get(json_object_get(rec, "spec"), "accel"))
+				 : "");
+		if (json_string_value(json_object_get(rec, "image")))
+			rr.image = strdup(json_string_value(json_object_get(rec, "image")));
+		snprintf(rr.image_digest, sizeof(rr.image_digest), "%s",
+			 json_string_value(json_object_get(rec, "digest"))
+				 ? json_string_value(json_object_get(rec, "digest"))
+				 : "");
+		json_decref(rec);
+		rr.exit_code = res.exit_code;
 		rr.signal = res.signal;
 		rr.timed_out = res.timed_out;
 		rr.t_exec_ms = rr.t_total_ms = res.t_exec_ms;
@@ -415,6 +440,7 @@ static int vm_exec(int argc, char **argv)
 		free(s);
 		free(rr.stdout_data);
 		free(rr.stderr_data);
+		free(rr.image);
 	}
 out:
 	if (cap_out >= 0)

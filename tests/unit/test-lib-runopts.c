@@ -138,11 +138,47 @@ TEST(json_errors)
 	}
 }
 
+/* What vm create writes into create.json and the supervisor reads back: the same options. */
+TEST(json_roundtrip)
+{
+	const char *const args[] = {"vm create", "--cpus",	  "2",	   "-e",	"A=1",
+				    "-w",	 "/srv",	  "-u",	   "1000:1000", "--channel",
+				    "vsock",	 "--rootfs-mode", "block", "-p",	"8080:80",
+				    "--jailer",	 "img",		  NULL};
+	char **argv = mkargv(args);
+	struct hc_runopts a, b;
+	struct hc_error err = {0};
+	json_t *j;
+	int r;
+
+	hc_runopts_init(&a);
+	hc_runopts_init(&b);
+	r = hc_runopts_getopt(&a, HC_RUNOPT_VM, 16, argv, NULL, 0, NULL, NULL, &err);
+	ASSERT_OK(r, &err);
+	ASSERT_OK(hc_runopts_set_image(&a, argv[r], &err), &err);
+	j = hc_runopts_to_json(&a.o, HC_RUNOPT_VM);
+	ASSERT_TRUE(j != NULL);
+	ASSERT_OK(hc_runopts_from_json(&b, HC_RUNOPT_VM, j, NULL, &err), &err);
+	json_decref(j);
+	ASSERT_EQ_STR(b.o.image, "img");
+	ASSERT_EQ_INT(b.o.cpus, 2);
+	ASSERT_EQ_STR(b.o.env[0], "A=1");
+	ASSERT_EQ_STR(b.o.workdir, "/srv");
+	ASSERT_EQ_STR(b.o.user, "1000:1000");
+	ASSERT_EQ_INT(b.o.channel, HC_CHANNEL_VSOCK);
+	ASSERT_EQ_INT(b.o.rootfs_mode, HC_ROOTFS_BLOCK);
+	ASSERT_EQ_INT(b.o.ports[0].host, 8080);
+	ASSERT_TRUE(b.o.jailer);
+	hc_runopts_free(&a);
+	hc_runopts_free(&b);
+}
+
 int main(void)
 {
 	RUN(getopt_sets_fields);
 	RUN(getopt_errors);
 	RUN(json_sets_same_fields);
 	RUN(json_errors);
+	RUN(json_roundtrip);
 	return test_summary();
 }
