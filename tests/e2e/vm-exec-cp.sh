@@ -45,6 +45,14 @@ wait "$a"
 log=$("$HC" vm exec box cat /tmp/log | tr -d '\n')
 expect "${t}exec-concurrent-interleave" '[ "${#log}" -eq 8 ] && [[ "$log" != AAAABBBB ]] && [[ "$log" != BBBBAAAA ]]'
 
+# --detach: returns at once with the guest pid; the command runs on, its output in a guest log.
+# (The image has no /var/log; the guest makes only /var/log/hotcell itself.)
+"$HC" vm exec box mkdir -p /var/log
+pid=$("$HC" vm exec --detach box sh -c 'sleep 1; echo done > /tmp/det; echo logged' 2>"$E2E/err"); rc=$?
+expect "${t}exec-detach-returns" '[ "$rc" -eq 0 ] && [[ "$pid" =~ ^[0-9]+$ ]] && [ -z "$("$HC" vm exec box sh -c "cat /tmp/det 2>/dev/null")" ]'
+for _ in $(seq 1 40); do [ "$("$HC" vm exec box sh -c "cat /tmp/det 2>/dev/null")" == done ] && break; sleep 0.25; done
+expect "${t}exec-detach-runs-on" '[ "$("$HC" vm exec box cat /tmp/det)" == done ] && [ "$("$HC" vm exec box cat /var/log/hotcell/exec-$pid.log)" == logged ]'
+
 # cp: 64 MiB of random bytes in and out, byte for byte.
 head -c 64M /dev/urandom >"$E2E/work/big"
 "$HC" vm cp "$E2E/work/big" box:/tmp/big 2>"$E2E/err"; rc=$?
