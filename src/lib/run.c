@@ -512,7 +512,9 @@ static void console_watch_start(struct run *run)
 	run->con_ino = run->con_fd = -1;
 	if (!run->vm->console_log[0])
 		return;
-	run->con_fd = open(run->vm->console_log, O_RDONLY | O_CLOEXEC);
+	/* Created when the VMM has not yet (libkrun opens it as the guest starts): the watch,
+	 * the panic and halt detection and the cap (hc_vm_console_trim) hold from the start. */
+	run->con_fd = open(run->vm->console_log, O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (run->con_fd < 0)
 		return;
 	run->con_ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);

@@ -977,20 +977,34 @@ fail:
 }
 
 /* A helper (virtiofsd, vhost-device-vsock) that has exited, with its own last log lines:
- * -EIO with err set, or 0 when every helper still runs. */
+ * -EIO with err set, or 0 when every helper still runs. One that failed (a non-zero status, a
+ * signal) is the cause; one that exited 0 only saw QEMU hang up, so it is named only when no
+ * helper failed. */
 static int helper_failure(struct qemu_vm *q, struct hc_error *err)
 {
-	for (size_t i = 0; i < q->n_fsd; i++) {
-		if (q->fsd[i].child.pid && hc_child_poll(&q->fsd[i].child)) {
-			char what[300];
+	struct hc_child *dead = NULL;
+	const char *log = NULL;
+	char what[300] = "";
 
-			snprintf(what, sizeof(what), "virtiofsd for %s", q->fsd_what[i]);
-			return dead_child(&q->fsd[i].child, what, q->fsd[i].log_path, err);
+	for (int pass = 0; pass < 2 && !dead; pass++) {
+		for (size_t i = 0; i <= q->n_fsd && !dead; i++) {
+			struct hc_child *c = i < q->n_fsd ? &q->fsd[i].child : &q->vsockd;
+
+			if (!c->pid || !hc_child_poll(c))
+				continue;
+			if (pass == 0 && WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0)
+				continue;
+			dead = c;
+			if (i < q->n_fsd) {
+				snprintf(what, sizeof(what), "virtiofsd for %s", q->fsd_what[i]);
+				log = q->fsd[i].log_path;
+			} else {
+				snprintf(what, sizeof(what), "vhost-device-vsock");
+				log = q->vsockd_log;
+			}
 		}
 	}
-	if (q->vsockd.pid && hc_child_poll(&q->vsockd))
-		return dead_child(&q->vsockd, "vhost-device-vsock", q->vsockd_log, err);
-	return 0;
+	return dead ? dead_child(dead, what, log, err) : 0;
 }
 
 static int qemu_start(struct hc_vm *vm, struct hc_error *err)
