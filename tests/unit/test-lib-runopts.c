@@ -8,7 +8,7 @@
 
 static int extra_seen;
 
-/* getopt wants char **: writable copies (leaked: the test is short-lived). */
+/* getopt wants char **: writable copies, freed with freeargv (getopt only permutes them). */
 static char **mkargv(const char *const *in)
 {
 	size_t n = 0;
@@ -20,6 +20,13 @@ static char **mkargv(const char *const *in)
 	for (size_t i = 0; v && i < n; i++)
 		v[i] = strdup(in[i]);
 	return v;
+}
+
+static void freeargv(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
 }
 
 static int on_extra(int id, const char *arg, void *userdata, struct hc_error *err)
@@ -55,6 +62,7 @@ TEST(getopt_sets_fields)
 	ASSERT_EQ_INT(extra_seen, 7);
 	ASSERT_EQ_STR(name, "x");
 	hc_runopts_free(&ro);
+	freeargv(argv);
 }
 
 TEST(getopt_errors)
@@ -75,6 +83,9 @@ TEST(getopt_errors)
 	ASSERT_ERR(hc_runopts_getopt(&ro, HC_RUNOPT_VM, 4, a3, NULL, 0, NULL, NULL, &err));
 	ASSERT_TRUE(strstr(err.message, "unrecognized option '--timeout'") != NULL);
 	hc_runopts_free(&ro);
+	freeargv(a1);
+	freeargv(a2);
+	freeargv(a3);
 }
 
 TEST(json_sets_same_fields)
@@ -171,6 +182,7 @@ TEST(json_roundtrip)
 	ASSERT_TRUE(b.o.jailer);
 	hc_runopts_free(&a);
 	hc_runopts_free(&b);
+	freeargv(argv);
 }
 
 int main(void)
