@@ -79,6 +79,8 @@ int hc_lib_net_attach(const struct hc_run_opts *o, const struct hc_vmm_ops *ops,
 	spec->net_tap = ln->net->lease.tap;
 	spec->net_tap_fd = ln->tap_fd;
 	spec->net_mac = ln->net->lease.mac;
+	inet_ntop(AF_INET, &ln->net->lease.gw, ln->gw, sizeof(ln->gw));
+	spec->net_host_ip = ln->gw;
 	return 0;
 fail:
 	hc_lib_net_detach(ln);

@@ -17,6 +17,7 @@ struct hc_lib_net {
 	int tap_fd; /* valid when attached: -1 or the fd QEMU inherits */
 	struct hc_buf cmdline; /* spec->cmdline plus the guest's network keys */
 	struct hc_net_port ports[HC_NET_MAX_PORTS];
+	char gw[16];
 };
 
 #define HC_LIB_NET_INIT                                                                            \

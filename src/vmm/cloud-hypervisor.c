@@ -527,6 +527,23 @@ static int build_cmdline(const struct hc_vm_spec *s, char **ret, struct hc_error
 	return 0;
 }
 
+/* --network inet|full: the TAP src/net made, by name (Cloud Hypervisor opens it; the VM's
+ * holder keeps no fd on it). Its OpenAPI NetConfig: tap, mac, and ip/mask, which Cloud
+ * Hypervisor sets on the TAP: the gateway address src/net already gave it (a /30). */
+static int add_net(const struct hc_vm_spec *s, json_t *cfg, struct hc_error *err)
+{
+	json_t *net =
+		json_pack("{s:s, s:s}", "tap", s->net_tap, "mac", s->net_mac ? s->net_mac : "");
+	if (!net)
+		return hc_error_set(err, -ENOMEM, "cloud-hypervisor: out of memory");
+	if (s->net_host_ip) {
+		json_object_set_new(net, "ip", json_string(s->net_host_ip));
+		json_object_set_new(net, "mask", json_string("255.255.255.252"));
+	}
+	json_object_set_new(cfg, "net", json_pack("[o]", net));
+	return 0;
+}
+
 /* The VmConfig of vm.create (cloud-hypervisor.yaml, components/schemas/VmConfig). */
 static int build_config(struct hc_vm *vm, struct ch *ch, json_t **ret, struct hc_error *err)
 {
@@ -581,6 +598,13 @@ static int build_config(struct hc_vm *vm, struct ch *ch, json_t **ret, struct hc
 		}
 		json_object_set_new(cfg, "disks",
 				    json_pack("[{s:s, s:b}]", "path", disk, "readonly", 1));
+	}
+	if (s->net_tap) {
+		r = add_net(s, cfg, err);
+		if (r < 0) {
+			json_decref(cfg);
+			return r;
+		}
 	}
 	if (s->n_devices) {
 		arr = json_array();
@@ -942,9 +966,9 @@ static void ch_destroy(struct hc_vm *vm)
 
 const struct hc_vmm_ops hc_vmm_cloud_hypervisor_ops = {
 	.name = "cloud-hypervisor",
-	.caps = HC_CAP_ROOTFS_DIR | HC_CAP_ROOTFS_BLOCK | HC_CAP_SHARED_DIRS |
-		HC_CAP_CHANNEL_VSOCK | HC_CAP_SNAPSHOT | HC_CAP_RESTORE | HC_CAP_PAUSE |
-		HC_CAP_GPU | HC_CAP_SNAPSHOT_NEEDS_BLOCK,
+	.caps = HC_CAP_NETWORK | HC_CAP_NET_TAP | HC_CAP_ROOTFS_DIR | HC_CAP_ROOTFS_BLOCK |
+		HC_CAP_SHARED_DIRS | HC_CAP_CHANNEL_VSOCK | HC_CAP_SNAPSHOT | HC_CAP_RESTORE |
+		HC_CAP_PAUSE | HC_CAP_GPU | HC_CAP_SNAPSHOT_NEEDS_BLOCK,
 	.probe = ch_probe,
 	.start = ch_start,
 	.check = ch_check,

@@ -535,6 +535,27 @@ static bool cmdline_has(const char *cmdline, const char *key)
 	return false;
 }
 
+/* --network inet|full: the TAP src/net made, by name (Firecracker opens it itself; the VM's
+ * holder keeps no fd on it). Firecracker's OpenAPI: PUT /network-interfaces/{iface_id} with a
+ * NetworkInterface {iface_id, host_dev_name, guest_mac}. No --netns under --jailer: the TAP
+ * lives in hotcell's namespace, where its filter and NAT are. */
+static int put_network(struct hc_vm *vm, struct fc *fc, struct hc_error *err)
+{
+	const struct hc_vm_spec *s = &vm->spec;
+
+	if (!s->net_tap)
+		return 0;
+	if (fc->jailed)
+		return hc_error_setk(
+			err, -EOPNOTSUPP, HC_EK_BACKEND,
+			"firecracker: --jailer with --network is not supported yet (the "
+			"jailed process's uid cannot attach hotcell's TAP)");
+	return put_json(vm, fc, "PUT", "/network-interfaces/eth0",
+			json_pack("{s:s, s:s, s:s}", "iface_id", "eth0", "host_dev_name",
+				  s->net_tap, "guest_mac", s->net_mac ? s->net_mac : ""),
+			err);
+}
+
 static int configure(struct hc_vm *vm, struct fc *fc, struct hc_error *err)
 {
 	const struct hc_vm_spec *s = &vm->spec;
@@ -587,6 +608,9 @@ static int configure(struct hc_vm *vm, struct fc *fc, struct hc_error *err)
 	if (r < 0)
 		return r;
 
+	r = put_network(vm, fc, err);
+	if (r < 0)
+		return r;
 	j = json_pack("{s:I, s:s}", "guest_cid", (json_int_t)HC_BOOT_VSOCK_GUEST_CID, "uds_path",
 		      FC_VSOCK);
 	return put_json(vm, fc, "PUT", "/vsock", j, err);
@@ -891,8 +915,8 @@ static void fc_destroy(struct hc_vm *vm)
 
 const struct hc_vmm_ops hc_vmm_firecracker_ops = {
 	.name = "firecracker",
-	.caps = HC_CAP_ROOTFS_BLOCK | HC_CAP_CHANNEL_VSOCK | HC_CAP_SNAPSHOT | HC_CAP_RESTORE |
-		HC_CAP_PAUSE,
+	.caps = HC_CAP_NETWORK | HC_CAP_NET_TAP | HC_CAP_ROOTFS_BLOCK | HC_CAP_CHANNEL_VSOCK |
+		HC_CAP_SNAPSHOT | HC_CAP_RESTORE | HC_CAP_PAUSE,
 	.probe = fc_probe,
 	.start = fc_start,
 	.check = fc_check,

@@ -73,6 +73,7 @@ struct hc_vm_spec {
 	const char *net_tap;   /* the TAP's name (Firecracker host_dev_name, Cloud Hypervisor tap) */
 	int net_tap_fd;        /* an fd on it, when net_tap is set: QEMU's -netdev tap,fd=N */
 	const char *net_mac;   /* the guest's MAC, "02:68:63:xx:xx:xx" */
+	const char *net_host_ip; /* the TAP's own address (the guest's gateway), a /30 */
 };
 
 struct hc_vmm_ops;

@@ -36,6 +36,7 @@
  *   HOTCELL_CH_DOUBLE_QEMU, HOTCELL_VHOST_DEVICE_VSOCK: the programs to run the guest with
  */
 #include <fcntl.h>
+#include <net/if.h>
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
@@ -231,6 +232,20 @@ static const struct field disk_f[] = {
 	{"lock_granularity", F_STR, false, NULL},
 };
 static const struct schema disk_s = SCHEMA("DiskConfig", disk_f);
+/* Cloud Hypervisor's OpenAPI NetConfig. */
+static const struct field net_f[] = {
+	{"tap", F_STR, false, NULL},	      {"ip", F_STR, false, NULL},
+	{"mask", F_STR, false, NULL},	      {"mac", F_STR, false, NULL},
+	{"host_mac", F_STR, false, NULL},     {"mtu", F_INT, false, NULL},
+	{"iommu", F_BOOL, false, NULL},	      {"num_queues", F_INT, false, NULL},
+	{"queue_size", F_INT, false, NULL},   {"vhost_user", F_BOOL, false, NULL},
+	{"vhost_socket", F_STR, false, NULL}, {"vhost_mode", F_STR, false, NULL},
+	{"id", F_STR, false, NULL},	      {"fds", F_ARR, false, NULL},
+	{"rate_limiter_config", F_OBJ, false, NULL}, {"pci_segment", F_INT, false, NULL},
+	{"offload_tso", F_BOOL, false, NULL}, {"offload_ufo", F_BOOL, false, NULL},
+	{"offload_csum", F_BOOL, false, NULL},
+};
+static const struct schema net_s = SCHEMA("NetConfig", net_f);
 static const struct field device_f[] = {
 	{"path", F_STR, false, NULL},
 	{"iommu", F_BOOL, false, NULL},
@@ -272,7 +287,7 @@ static const struct field vm_f[] = {
 	{"payload", F_OBJ, true, &payload_s},
 	{"rate_limit_groups", F_ARR, false, NULL},
 	{"disks", F_ARR, false, &disk_s},
-	{"net", F_ARR, false, NULL},
+	{"net", F_ARR, false, &net_s},
 	{"rng", F_OBJ, false, NULL},
 	{"balloon", F_OBJ, false, NULL},
 	{"fs", F_ARR, false, &fs_s},
@@ -493,6 +508,14 @@ static int start_qemu(struct reply *rep)
 		argv[n++] = fmt("vhost-user-fs-device,chardev=fs%zu,tag=%s,queue-size=%lld", i,
 				str(it, "tag"), (long long)num(it, "queue_size"));
 	}
+	json_array_foreach(json_object_get(D.cfg, "net"), i, it) {
+		/* The same TAP, opened by name, as Cloud Hypervisor's virtio-net does. */
+		argv[n++] = "-netdev";
+		argv[n++] = fmt("tap,id=net%zu,ifname=%s,script=no,downscript=no", i, str(it, "tap"));
+		argv[n++] = "-device";
+		argv[n++] = fmt("virtio-net-device,netdev=net%zu%s%s", i, str(it, "mac") ? ",mac=" : "",
+				str(it, "mac") ? str(it, "mac") : "");
+	}
 	if (vsock) {
 		argv[n++] = "-chardev";
 		argv[n++] = "socket,id=vs,path=" VHU_SOCK;
@@ -604,6 +627,10 @@ static struct reply vm_create(json_t *j)
 				1) return INVALID("Invalid virtio-fs queue configuration");
 	arr = json_object_get(j, "devices");
 	json_array_foreach(arr, i, it) if (!str(it, "path")) return INVALID("Device path missing");
+	/* The double cannot make a TAP as Cloud Hypervisor would: it opens an existing one. */
+	json_array_foreach(json_object_get(j, "net"), i, it) if (str(it, "tap") &&
+								 !if_nametoindex(str(it, "tap")))
+		return INVALID("double: no such TAP");
 	json_decref(D.cfg);
 	D.cfg = json_incref(j);
 	D.state = CREATED;

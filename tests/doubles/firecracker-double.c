@@ -27,6 +27,7 @@
  *   HOTCELL_FC_DOUBLE_VERSION=1.10.1
  *   HOTCELL_FC_DOUBLE_QEMU, HOTCELL_VHOST_DEVICE_VSOCK: the programs to run the guest with
  */
+#include <net/if.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <poll.h>
@@ -61,6 +62,7 @@ static struct {
 	json_t *boot;	 /* BootSource */
 	json_t *drives;	 /* object: id -> Drive */
 	json_t *vsock;	 /* Vsock */
+	json_t *net;	 /* NetworkInterface (one: eth0 is all hotcell asks for) */
 	bool logger;
 	bool boot_specific; /* any resource other than logger/metrics configured */
 	bool loaded;	    /* restored from a snapshot */
@@ -239,7 +241,7 @@ static int start_qemu(struct reply *rep)
 	const char *args = str(D.boot, "boot_args");
 	long long mem = json_integer_value(json_object_get(D.machine, "mem_size_mib"));
 	long long cpus = json_integer_value(json_object_get(D.machine, "vcpu_count"));
-	char drv[4200], vs[300], qmp[300];
+	char drv[4200], vs[300], qmp[300], tap[128], nic[96];
 	struct dbl_qemu_args qa;
 	const char *argv[64];
 	size_t n = 0;
@@ -286,6 +288,18 @@ static int start_qemu(struct reply *rep)
 		argv[n++] = drv;
 		argv[n++] = "-device";
 		argv[n++] = "virtio-blk-device,drive=rootfs";
+	}
+	if (D.net) {
+		/* The same TAP, opened by name, as Firecracker's virtio-net does. */
+		snprintf(tap, sizeof(tap), "tap,id=net0,ifname=%s,script=no,downscript=no",
+			 str(D.net, "host_dev_name"));
+		snprintf(nic, sizeof(nic), "virtio-net-device,netdev=net0%s%s",
+			 str(D.net, "guest_mac") ? ",mac=" : "",
+			 str(D.net, "guest_mac") ? str(D.net, "guest_mac") : "");
+		argv[n++] = "-netdev";
+		argv[n++] = tap;
+		argv[n++] = "-device";
+		argv[n++] = nic;
 	}
 	if (D.vsock) {
 		snprintf(vs, sizeof(vs), "socket,id=vs,path=%s", D.vhu_sock);
@@ -343,6 +357,12 @@ static const struct field drive_fields[] = {
 	{"is_read_only", F_BOOL, false},  {"path_on_host", F_STR, false},
 	{"rate_limiter", F_OBJ, false},	  {"io_engine", F_STR, false},
 	{"socket", F_STR, false},
+};
+/* Firecracker's OpenAPI NetworkInterface. */
+static const struct field net_fields[] = {
+	{"iface_id", F_STR, true},	  {"host_dev_name", F_STR, true},
+	{"guest_mac", F_STR, false},	  {"rx_rate_limiter", F_OBJ, false},
+	{"tx_rate_limiter", F_OBJ, false},
 };
 static const struct field vsock_fields[] = {
 	{"guest_cid", F_INT, true},
@@ -454,6 +474,37 @@ static struct reply put_drive(const char *id, json_t *j)
 									    "already exists!");
 	}
 	json_object_set(D.drives, id, j);
+	return ok204();
+}
+
+static struct reply put_net(const char *id, json_t *j)
+{
+	struct reply r;
+	const char *mac;
+	unsigned b[6];
+	char end;
+
+	if (CHECK(j, net_fields, &r) < 0)
+		return r;
+	if (strcmp(str(j, "iface_id"), id))
+		return fault(400,
+			     "The id from the path [%s] does not match the id from the body [%s]!",
+			     id, str(j, "iface_id"));
+	mac = str(j, "guest_mac");
+	if (mac && sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
+			  &b[5], &end) != 6)
+		return fault(400, "Invalid MAC address: %s", mac);
+	/* Firecracker opens the TAP by name when the device is made. */
+	if (!if_nametoindex(str(j, "host_dev_name")))
+		return fault(400,
+			     "Could not create the network device: Open tap device failed: Error "
+			     "while creating ifreq structure: No such device. Invalid TUN/TAP "
+			     "Backend provided by %s.",
+			     str(j, "host_dev_name"));
+	if (D.net && strcmp(str(D.net, "iface_id"), id))
+		return fault(400, "double: one network interface only");
+	json_decref(D.net);
+	D.net = json_incref(j);
 	return ok204();
 }
 
@@ -713,6 +764,8 @@ static struct reply route(const char *method, const char *path, const char *body
 		return put_boot(j);
 	if (hc_startswith(path, "/drives/") && path[8] && !strchr(path + 8, '/'))
 		return put_drive(path + 8, j);
+	if (hc_startswith(path, "/network-interfaces/") && path[20] && !strchr(path + 20, '/'))
+		return put_net(path + 20, j);
 	if (!strcmp(path, "/vsock"))
 		return put_vsock(j);
 	if (!strcmp(path, "/logger"))

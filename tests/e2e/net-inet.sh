@@ -155,6 +155,29 @@ expect concurrent-own-subnets '[ -n "$a1" ] && [ -n "$a2" ] && [ "$a1" != "$a2" 
 expect concurrent-both-reach '[ "$(sed -n 2p "$E2E/c1")" == "host 203.0.113.10" ] && [ "$(sed -n 2p "$E2E/c2")" == "host 203.0.113.10" ]'
 net_clean concurrent
 
+# Firecracker and Cloud Hypervisor through their doubles, which boot QEMU on the same TAP
+# (opened by name, as the real VMMs do): the driver's network request, the filter, DNS.
+for b in firecracker cloud-hypervisor; do
+	dbl=$HOTCELL_TOP/$BUILD/tests/doubles/$b-double
+	if [ ! -x "$dbl" ] || [ ! -r "$HOTCELL_TOP/$BUILD/kernel/vmlinux" ] || [ ! -w /dev/kvm ]; then
+		skip "$b-net" "the $b double, build/kernel/vmlinux or a usable /dev/kvm is missing"
+		continue
+	fi
+	rc=0
+	HOTCELL_FIRECRACKER=$HOTCELL_TOP/$BUILD/tests/doubles/firecracker-double \
+		HOTCELL_CLOUD_HYPERVISOR=$HOTCELL_TOP/$BUILD/tests/doubles/cloud-hypervisor-double \
+		HOTCELL_FC_DOUBLE_LOG=$E2E/$b.log HOTCELL_CH_DOUBLE_LOG=$E2E/$b.log \
+		hrun --backend $b --kernel "$HOTCELL_TOP/$BUILD/kernel/vmlinux" --network inet bb \
+		sh -c "$GET"'; g allowed.test; g 192.168.77.10' >"$E2E/out" 2>"$E2E/err" || rc=$?
+	expect "$b-net-reaches" '[ "$rc" -eq 0 ] && [ "$(cat "$E2E/out" | tr "\n" ,)" == "host 203.0.113.10,blocked," ]'
+	if [ $b == firecracker ]; then
+		expect "$b-net-request" 'grep -q "PUT /network-interfaces/eth0 204 .*\"host_dev_name\":\"hc-" "$E2E/$b.log"'
+	else
+		expect "$b-net-request" 'grep -q "\"net\":\[{\"tap\":\"hc-" "$E2E/$b.log"'
+	fi
+	net_clean "$b"
+done
+
 # SIGKILL of hotcell: its TAP and rules stay until the next start reclaims them.
 ip netns exec "$H" "$HC" run $MEM --network inet bb sleep 600 >/dev/null 2>&1 &
 pid=$!
