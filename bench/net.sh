@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Network figures (docs/network.md), inside network namespaces of its own (never the machine's
+# interfaces): per-VM network set-up + teardown cost (a --network inet run against a
+# --network none run of the same command), TCP throughput guest -> "internet" host (a bounded
+# dd | nc transfer into a busybox nc sink), and TCP connect latency to a busybox httpd.
+# Prints figures; asserts nothing. Needs root, ip, nft, dnsmasq, busybox, a built tree.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+HC=$top/$BUILD/bin/hotcell
+for t in ip dnsmasq busybox umoci; do command -v $t >/dev/null || { echo "net: skipped ($t missing)"; exit 0; }; done
+[ "$(id -u)" -eq 0 ] || { echo "net: skipped (needs root)"; exit 0; }
+[ -x "$HC" ] || { echo "net: skipped ($HC not built)"; exit 0; }
+N=${NET_BENCH_RUNS:-3}
+MB=${NET_BENCH_MB:-20}
+W=$(mktemp -d /tmp/hcnetbench.XXXXXX)
+H=hcb$$-host I=hcb$$-inet
+cleanup() {
+	ip netns pids "$I" 2>/dev/null | xargs -r kill -9 2>/dev/null
+	ip netns pids "$H" 2>/dev/null | xargs -r kill -9 2>/dev/null
+	ip netns del "$H" 2>/dev/null; ip netns del "$I" 2>/dev/null
+	rm -rf "$W" "/etc/netns/$H"
+}
+trap cleanup EXIT
+export HOTCELL_HOME=$W/home HOTCELL_RUNTIME_DIR=$W/run
+mkdir -p "$HOTCELL_HOME" "$HOTCELL_RUNTIME_DIR" "$W/www"
+ip netns add "$H"; ip netns add "$I"
+ip link add hv0 netns "$H" type veth peer name iv0 netns "$I"
+ip -n "$H" addr add 198.51.100.1/24 dev hv0; ip -n "$I" addr add 198.51.100.2/24 dev iv0
+for n in "$H" "$I"; do ip -n "$n" link set lo up; done
+ip -n "$H" link set hv0 up; ip -n "$I" link set iv0 up
+ip -n "$H" route add default via 198.51.100.2
+ip -n "$I" addr add 203.0.113.10/32 dev lo
+echo ok >"$W/www/index.html"
+ip netns exec "$I" busybox httpd -p 203.0.113.10:80 -h "$W/www"
+mkdir -p "/etc/netns/$H"; echo "nameserver 203.0.113.10" >"/etc/netns/$H/resolv.conf"
+# shellcheck source=tests/lib/mkimage.sh
+source "$top/tests/lib/mkimage.sh"
+mkimage "$W/layout" latest >"$W/mk.log" 2>&1 && "$HC" load --name nb "$W/layout" >/dev/null ||
+	{ echo "net: skipped (cannot build the test image)"; exit 0; }
+
+ms() { date +%s%N; }
+# The guest's clock in ms (busybox date has no %N; /proc/uptime has 10 ms steps).
+T='t() { awk "{print int(\$1 * 1000)}" /proc/uptime; }'
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+run() { ip netns exec "$H" "$HC" run --memory 128 "$@"; }
+run nb true >/dev/null 2>&1 # warm the rootfs cache
+
+for mode in none inet; do
+	for _ in $(seq 1 "$N"); do
+		s=$(ms); run --network $mode nb true >/dev/null 2>&1; e=$(ms)
+		echo $(((e - s) / 1000000))
+	done | median >"$W/$mode"
+done
+echo "net: run true, --network none:  $(cat "$W/none") ms (median of $N)"
+echo "net: run true, --network inet:  $(cat "$W/inet") ms (median of $N)"
+echo "net: network set-up + teardown per VM: $(($(cat "$W/inet") - $(cat "$W/none"))) ms"
+
+for _ in $(seq 1 "$N"); do
+	(ip netns exec "$I" busybox nc -l -p 5001 | wc -c >"$W/bytes") &
+	sink=$!
+	sleep 0.2
+	run --network inet nb sh -c "$T"'; s=$(t); dd if=/dev/zero bs=65536 count='$((MB * 16))' 2>/dev/null | nc -w 5 203.0.113.10 5001; e=$(t); echo $((e - s))' 2>/dev/null
+	wait $sink 2>/dev/null
+done | median >"$W/tput"
+t=$(cat "$W/tput")
+echo "net: bytes the sink received in the last transfer: $(cat "$W/bytes" 2>/dev/null) of $((MB * 1048576))"
+[ "${t:-0}" -gt 0 ] && echo "net: TCP guest -> internet host: $MB MiB in $t ms = $(awk -v m="$MB" -v t="$t" 'BEGIN {printf "%.1f", m * 1000 / t}') MiB/s (median of $N, TCG)"
+
+run --network inet nb sh -c "$T"'; s=$(t); i=0; while [ $i -lt 20 ]; do printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 203.0.113.10 80 >/dev/null; i=$((i+1)); done; e=$(t); echo $(((e - s) / 20))' >"$W/lat" 2>/dev/null
+echo "net: HTTP request (connect + GET + close) guest -> internet host: $(cat "$W/lat") ms each (20 in a row, TCG)"
