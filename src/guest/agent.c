@@ -331,8 +331,9 @@ static void start_command(struct agent *a, const struct hc_proto_frame *f)
 	/* Each command's result is its own: a file left by an earlier one is not reported. */
 	if ((e.flags & HC_EXEC_F_RESULT) && unlink(a->o->result_path) < 0 && errno != ENOENT)
 		guest_dbg("remove %s: %m", a->o->result_path);
-	if ((e.flags & HC_EXEC_F_DETACH) && mkdir(a->o->log_dir, 0755) < 0 && errno != EEXIST)
-		guest_dbg("mkdir %s: %m", a->o->log_dir);
+	/* The image may lack /var/log: make the whole path. */
+	if ((e.flags & HC_EXEC_F_DETACH) && (r = guest_mkdir_p(a->o->log_dir, 0755)) < 0)
+		guest_dbg("mkdir %s: %s", a->o->log_dir, strerror(-r));
 	struct guest_exec_opts eo = {.etc = a->o->etc, .log_dir = a->o->log_dir};
 	r = guest_exec_start(&e, &eo, &s->proc, &err);
 	if (r < 0) {

@@ -209,7 +209,7 @@ static int parse_env(struct guest_boot_cfg *cfg, char *msg, size_t msglen)
 
 /* ---- mounts ---- */
 
-static int mkdir_p(const char *path, mode_t mode)
+int guest_mkdir_p(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];
 	size_t n = strlen(path);
@@ -245,7 +245,7 @@ static bool is_mountpoint(const char *path)
 static int do_mount(const char *src, const char *dst, const char *type, unsigned long flags,
 		    const char *data, char *msg, size_t msglen)
 {
-	int r = mkdir_p(dst, 0755);
+	int r = guest_mkdir_p(dst, 0755);
 
 	if (r < 0)
 		return fail(msg, msglen, r, "mkdir %s", dst);
@@ -410,7 +410,7 @@ int guest_boot_setup(bool pid1, struct guest_boot_cfg *cfg, char *msg, size_t ms
 	r = do_mount("hotcell-rw", RW, "tmpfs", 0, "mode=0755,size=50%", msg, msglen);
 	if (r < 0)
 		return r;
-	if ((r = mkdir_p(RW "/upper", 0755)) < 0 || (r = mkdir_p(RW "/work", 0755)) < 0)
+	if ((r = guest_mkdir_p(RW "/upper", 0755)) < 0 || (r = guest_mkdir_p(RW "/work", 0755)) < 0)
 		return fail(msg, msglen, r, "mkdir in %s", RW);
 	r = do_mount("overlay", NEWROOT, "overlay", 0,
 		     "lowerdir=" LOWER ",upperdir=" RW "/upper,workdir=" RW "/work", msg, msglen);
@@ -442,7 +442,7 @@ int guest_boot_setup(bool pid1, struct guest_boot_cfg *cfg, char *msg, size_t ms
 			return fail(msg, msglen, r, "volume %s on %s", v->tag, v->path);
 	}
 	/* /hotcell holds result.json, written by whatever user the command runs as. */
-	if ((r = mkdir_p("/hotcell", 0755)) < 0 || chmod("/hotcell", 01777) < 0)
+	if ((r = guest_mkdir_p("/hotcell", 0755)) < 0 || chmod("/hotcell", 01777) < 0)
 		return fail(msg, msglen, r < 0 ? r : -errno, "create /hotcell");
 	/* An image without /tmp gets one; an odd one (a dangling symlink) is the image's. */
 	if (access("/tmp", F_OK) < 0 && (mkdir("/tmp", 0755) < 0 || chmod("/tmp", 01777) < 0))

@@ -30,6 +30,8 @@ extern bool guest_debug;
 void guest_log(const char *fmt, ...) _printf_(1, 2);
 /* Debug lines carry the guest's CLOCK_BOOTTIME, to see where boot time goes. */
 void guest_log_debug(const char *fmt, ...) _printf_(1, 2);
+/* mkdir -p: every missing component of path with mode; -errno on failure. */
+int guest_mkdir_p(const char *path, mode_t mode);
 #define guest_dbg(...)                                                                             \
 	do {                                                                                       \
 		if (guest_debug)                                                                   \

@@ -322,6 +322,11 @@ TEST(hardlinks_and_replacement)
 
 /* Applies layers that must be refused; checks the message names the entry and nothing
  * escaped. */
+/* Names a hostile layer aims at outside the root, and whether each existed before the tests
+ * ran (main records it). */
+static const char *const outside_names[] = {"/x", "/tmp/x", "/tmp/outside"};
+static bool outside_before[3];
+
 static void expect_reject(const struct tent *const *layers, const size_t *counts, size_t n,
 			  const char *entry)
 {
@@ -345,10 +350,12 @@ static void expect_reject(const struct tent *const *layers, const size_t *counts
 		env_free(&e);
 		FAILF("something was written outside the root for '%s'", entry);
 	}
-	if (access("/x", F_OK) == 0 || access("/tmp/x", F_OK) == 0 ||
-	    access("/tmp/outside", F_OK) == 0) {
-		env_free(&e);
-		FAILF("%s", "/x, /tmp/x or /tmp/outside exists");
+	/* Only what this layer made counts: another program on the host may own these names. */
+	for (size_t i = 0; i < HC_ARRAY_SIZE(outside_names); i++) {
+		if (!outside_before[i] && access(outside_names[i], F_OK) == 0) {
+			env_free(&e);
+			FAILF("%s appeared outside the root", outside_names[i]);
+		}
 	}
 	env_free(&e);
 }
@@ -633,6 +640,8 @@ TEST(layer_from_slow_pipe)
 
 int main(void)
 {
+	for (size_t i = 0; i < HC_ARRAY_SIZE(outside_names); i++)
+		outside_before[i] = access(outside_names[i], F_OK) == 0;
 	RUN(sanitize_paths);
 	RUN(basic_plain);
 	RUN(basic_gzip);
