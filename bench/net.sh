@@ -57,10 +57,19 @@ echo "net: run true, --network inet:  $(cat "$W/inet") ms (median of $N)"
 echo "net: network set-up + teardown per VM: $(($(cat "$W/inet") - $(cat "$W/none"))) ms"
 
 for _ in $(seq 1 "$N"); do
-	(ip netns exec "$I" busybox nc -l -p 5001 | wc -c >"$W/bytes") &
+	# The sink counts what arrives (busybox nc -l closes early when its own stdin ends).
+	ip netns exec "$I" /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("203.0.113.10", 5001)); s.listen(); c, _ = s.accept(); n = 0
+while True:
+    b = c.recv(1 << 20)
+    if not b: break
+    n += len(b)
+open(sys.argv[1], "w").write(str(n))' "$W/bytes" &
 	sink=$!
-	sleep 0.2
-	run --network inet nb sh -c "$T"'; s=$(t); dd if=/dev/zero bs=65536 count='$((MB * 16))' 2>/dev/null | nc -w 5 203.0.113.10 5001; e=$(t); echo $((e - s))' 2>/dev/null
+	sleep 0.5
+	run --network inet nb sh -c "$T"'; s=$(t); dd if=/dev/zero bs=65536 count='$((MB * 16))' 2>/dev/null | nc 203.0.113.10 5001; e=$(t); echo $((e - s))' 2>/dev/null
 	wait $sink 2>/dev/null
 done | median >"$W/tput"
 t=$(cat "$W/tput")
