@@ -7,6 +7,8 @@
  */
 #include "core/log.h"
 #include "core/path.h"
+#include "lib/result.h"
+#include <sys/stat.h>
 #include "lib/runopts.h"
 #include "server/exec.h"
 
@@ -506,6 +508,297 @@ static json_t *m_vm_destroy(struct hc_rpc_call *c, struct hc_rpc_err *err)
 	return vm_action(c, err, destroy);
 }
 
+/* ---- vm.exec, vm.write_file, vm.read_file ---- */
+
+struct vm_exec_job {
+	struct hc_server_job job;
+	char id[HC_PVM_ID_LEN + 1];
+	struct hc_pvm_exec_opts o;
+	const struct hc_pvm_info *vm;
+};
+
+/* Runs on the worker thread; the answer is the sandbox.run object, from the VM's record and
+ * the command's result. */
+static int vm_exec_fn(struct hc_server_job *job, int in, int out, int errfd, int cancel_fd,
+		      struct hc_run_result *res, struct hc_error *err)
+{
+	struct vm_exec_job *j = (struct vm_exec_job *)job;
+	struct hc_pvm_exec_opts o = j->o;
+	struct hc_pvm_exec_result er = {0};
+	int r;
+
+	o.stdin_fd = in;
+	o.stdout_fd = out;
+	o.stderr_fd = errfd;
+	o.cancel_fd = cancel_fd;
+	r = hc_pvm_exec(j->id, &o, &er, err);
+	snprintf(res->backend, sizeof(res->backend), "%s", j->vm->backend);
+	res->image = j->vm->image ? strdup(j->vm->image) : NULL;
+	snprintf(res->image_digest, sizeof(res->image_digest), "%s", j->vm->digest);
+	res->exit_code = er.exit_code;
+	res->signal = er.signal;
+	res->timed_out = er.timed_out;
+	res->t_exec_ms = er.t_exec_ms;
+	res->t_total_ms = er.t_exec_ms;
+	return r;
+}
+
+/* "env": {"K": "V"} or ["K=V", ...] into a NULL-terminated array of malloc'd strings. */
+static int env_param(struct hc_rpc_call *c, char ***ret, size_t *ret_n, struct hc_rpc_err *err)
+{
+	json_t *env = json_object_get(c->params, "env"), *v;
+	const char *k;
+	char **list;
+	size_t n = 0, i;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (!env)
+		return 0;
+	if (!json_is_object(env) && !json_is_array(env)) {
+		hc_rpc_fail_param(err, "env", "'env' must be an object or an array of KEY=VALUE");
+		return -EINVAL;
+	}
+	list = calloc((json_is_object(env) ? json_object_size(env) : json_array_size(env)) + 1,
+		      sizeof(*list));
+	if (!list) {
+		hc_rpc_fail(err, HC_RPC_INTERNAL_ERROR, "out of memory");
+		return -ENOMEM;
+	}
+	if (json_is_object(env)) {
+		json_object_foreach(env, k, v)
+		{
+			if (!json_is_string(v) || !*k || strchr(k, '=') ||
+			    asprintf(&list[n], "%s=%s", k, json_string_value(v)) < 0)
+				goto bad;
+			n++;
+		}
+	} else {
+		json_array_foreach(env, i, v)
+		{
+			if (!json_is_string(v) || !*json_string_value(v) ||
+			    !(list[n] = strdup(json_string_value(v))))
+				goto bad;
+			n++;
+		}
+	}
+	*ret = list;
+	*ret_n = n;
+	return 0;
+bad:
+	for (i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+	hc_rpc_fail_param(err, "env",
+			  "'env': every entry is a string KEY=VALUE (or \"KEY\": \"VALUE\")");
+	return -EINVAL;
+}
+
+static json_t *m_vm_exec(struct hc_rpc_call *c, struct hc_rpc_err *err)
+{
+	static const char *const names[] = {
+		"id",	 "command",	   "env",    "workdir", "user",		"timeout_secs",
+		"stdin", "stdin_encoding", "detach", "stream",	"output_limit", NULL};
+	struct hc_server *s = c->ctx;
+	struct vm_exec_job j = {.job = {.fn = vm_exec_fn}};
+	struct hc_pvm_info *l = NULL;
+	struct hc_error e = {0};
+	json_t *cmd = json_object_get(c->params, "command"), *v, *ret = NULL;
+	const char **argv = NULL;
+	char **env = NULL;
+	size_t n_l = 0, n_env = 0, i;
+	bool stream = false, detach = false;
+	long long limit = 0;
+	void *in = NULL;
+	size_t in_len = 0;
+
+	if (vm_id(c, names, j.id, err) < 0)
+		return NULL;
+	if (!json_is_array(cmd) || json_array_size(cmd) == 0)
+		return hc_rpc_fail_param(err, "command",
+					 "'command' is required: an array of strings");
+	argv = calloc(json_array_size(cmd) + 1, sizeof(*argv));
+	if (!argv)
+		return hc_rpc_fail(err, HC_RPC_INTERNAL_ERROR, "out of memory");
+	json_array_foreach(cmd, i, v)
+	{
+		if (!json_is_string(v)) {
+			hc_rpc_fail_param(err, "command", "'command' is an array of strings");
+			goto out;
+		}
+		argv[i] = json_string_value(v);
+	}
+	hc_pvm_exec_opts_init(&j.o);
+	j.o.cmd = argv;
+	j.o.n_cmd = json_array_size(cmd);
+	j.o.timeout_s = s->cfg->default_timeout_secs;
+	v = json_object_get(c->params, "timeout_secs");
+	if (v && (!json_is_number(v) || json_number_value(v) < 0)) {
+		hc_rpc_fail_param(err, "timeout_secs",
+				  "'timeout_secs' must be seconds >= 0 (0: none)");
+		goto out;
+	}
+	if (v)
+		j.o.timeout_s = json_number_value(v);
+	if (env_param(c, &env, &n_env, err) < 0 ||
+	    hc_rpc_param_str(c, "workdir", &j.o.workdir, err) < 0 ||
+	    hc_rpc_param_str(c, "user", &j.o.user, err) < 0 ||
+	    hc_rpc_param_bool(c, "stream", &stream, err) < 0 ||
+	    hc_rpc_param_bool(c, "detach", &detach, err) < 0 ||
+	    hc_rpc_param_int(c, "output_limit", 1, 1ll << 32, &limit, err) < 0 ||
+	    hc_server_param_data(c, "stdin", "stdin_encoding", &in, &in_len, err) < 0)
+		goto out;
+	j.o.env = (const char *const *)env;
+	j.o.n_env = n_env;
+	if (detach) {
+		struct hc_pvm_exec_result er = {0};
+
+		j.o.detach = true;
+		/* A detached command outlives the call: the server's default timeout is not for
+		 * it. */
+		if (!json_object_get(c->params, "timeout_secs"))
+			j.o.timeout_s = 0;
+		if (hc_pvm_exec(j.id, &j.o, &er, &e) < 0)
+			fail_pvm(err, &e);
+		else
+			ret = json_pack("{s:i, s:b}", "pid", er.pid, "detached", 1);
+		goto out;
+	}
+	if (hc_pvm_list(&l, &n_l, &e) < 0) {
+		fail_pvm(err, &e);
+		goto out;
+	}
+	for (i = 0; i < n_l && !j.vm; i++)
+		if (hc_streq(l[i].id, j.id))
+			j.vm = &l[i];
+	if (!j.vm) {
+		snprintf(err->e.kind, sizeof(err->e.kind), HC_EK_VM);
+		hc_rpc_fail(err, HC_RPC_HOTCELL_ERROR, "VM %.12s is gone", j.id);
+		goto out;
+	}
+	if (!stream)
+		c->stream = NULL;
+	j.job.output_limit = (size_t)limit;
+	j.job.stdin_data = in;
+	j.job.stdin_len = in_len;
+	ret = hc_server_exec(s, c, &j.job, err);
+out:
+	hc_pvm_list_free(l, n_l);
+	for (i = 0; i < n_env; i++)
+		free(env[i]);
+	free(env);
+	free(argv);
+	free(in);
+	return ret;
+}
+
+/* A private scratch dir for a file on its way in or out (the supervisor reads and writes it). */
+static int scratch_dir(char *buf, size_t n, struct hc_error *e)
+{
+	char rt[HC_PATH_MAX];
+	int r = hc_path_runtime_dir(rt, sizeof(rt), e);
+
+	if (r < 0 || (r = hc_path_fmt(buf, n, e, "%s/serve-XXXXXX", rt)) < 0)
+		return r;
+	if (!mkdtemp(buf))
+		return hc_error_errno(e, -errno, "mkdtemp %s", buf);
+	return 0;
+}
+
+#define VM_FILE_MAX (64u << 20)
+
+static json_t *m_vm_write_file(struct hc_rpc_call *c, struct hc_rpc_err *err)
+{
+	static const char *const names[] = {"id", "path", "content", "mode", NULL};
+	char id[HC_PVM_ID_LEN + 1], dir[HC_PATH_MAX] = "", tmp[HC_PATH_MAX];
+	const char *path = NULL, *content = NULL;
+	struct hc_error e = {0};
+	long long mode = 0644;
+	void *data = NULL;
+	size_t len = 0;
+	json_t *ret = NULL;
+	int r;
+
+	if (vm_id(c, names, id, err) < 0 || hc_rpc_param_str(c, "path", &path, err) < 0 ||
+	    hc_rpc_param_str(c, "content", &content, err) < 0 ||
+	    hc_rpc_param_int(c, "mode", 0, 07777, &mode, err) < 0)
+		return NULL;
+	if (!path || path[0] != '/')
+		return hc_rpc_fail_param(err, "path", "'path' is required: an absolute guest path");
+	if (!content)
+		return hc_rpc_fail_param(err, "content", "'content' is required (base64)");
+	r = hc_server_base64_decode(content, strlen(content), &data, &len);
+	if (r < 0)
+		return r == -ENOMEM ? hc_rpc_fail(err, HC_RPC_INTERNAL_ERROR, "out of memory")
+				    : hc_rpc_fail_param(
+					      err, "content",
+					      "'content' is not valid base64 (RFC 4648, padded)");
+	if (scratch_dir(dir, sizeof(dir), &e) < 0 ||
+	    hc_path_fmt(tmp, sizeof(tmp), &e, "%s/file", dir) < 0 ||
+	    hc_path_write_file_atomic(tmp, data, len, (mode_t)mode, &e) < 0) {
+		fail_pvm(err, &e);
+		goto out;
+	}
+	/* The mode as given, whatever the umask: the copy keeps it. */
+	if (chmod(tmp, (mode_t)mode) < 0) {
+		hc_error_errno(&e, -errno, "chmod %s", tmp);
+		fail_pvm(err, &e);
+		goto out;
+	}
+	if (hc_pvm_copy_in(id, tmp, path, &e) < 0) {
+		fail_pvm(err, &e);
+		goto out;
+	}
+	ret = json_object();
+out:
+	if (dir[0])
+		hc_path_rm_rf(dir, NULL);
+	free(data);
+	return ret;
+}
+
+static json_t *m_vm_read_file(struct hc_rpc_call *c, struct hc_rpc_err *err)
+{
+	static const char *const names[] = {"id", "path", NULL};
+	char id[HC_PVM_ID_LEN + 1], dir[HC_PATH_MAX] = "", tmp[HC_PATH_MAX];
+	const char *path = NULL;
+	struct hc_error e = {0};
+	struct stat st;
+	char *data = NULL, *b64 = NULL;
+	size_t len = 0;
+	json_t *ret = NULL;
+
+	if (vm_id(c, names, id, err) < 0 || hc_rpc_param_str(c, "path", &path, err) < 0)
+		return NULL;
+	if (!path || path[0] != '/')
+		return hc_rpc_fail_param(err, "path", "'path' is required: an absolute guest path");
+	if (scratch_dir(dir, sizeof(dir), &e) < 0 ||
+	    hc_path_fmt(tmp, sizeof(tmp), &e, "%s/file", dir) < 0 ||
+	    hc_pvm_copy_out(id, path, tmp, &e) < 0) {
+		fail_pvm(err, &e);
+		goto out;
+	}
+	if (lstat(tmp, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err->e.kind, sizeof(err->e.kind), HC_EK_USAGE);
+		hc_rpc_fail(err, HC_RPC_HOTCELL_ERROR, "'%s' is not a regular file", path);
+		goto out;
+	}
+	if (hc_path_read_file(tmp, VM_FILE_MAX, &data, &len, &e) < 0) {
+		fail_pvm(err, &e);
+		goto out;
+	}
+	b64 = hc_lib_base64(data, len);
+	ret = b64 ? json_pack("{s:s, s:i, s:I}", "content", b64, "mode", (int)(st.st_mode & 07777),
+			      "size", (json_int_t)len)
+		  : hc_rpc_fail(err, HC_RPC_INTERNAL_ERROR, "out of memory");
+out:
+	if (dir[0])
+		hc_path_rm_rf(dir, NULL);
+	free(data);
+	free(b64);
+	return ret;
+}
+
 /* ---- snapshot, restore, fork (docs/snapshots.md) ----
  * A client names a snapshot, never a host path: they live in <state dir>/server-snapshots/
  * under a name the server makes (or the client gives: [A-Za-z0-9][A-Za-z0-9_.-]*). */
@@ -627,6 +920,9 @@ const struct hc_rpc_method hc_server_methods[] = {
 	{"vm.pause", m_vm_pause, 0},
 	{"vm.resume", m_vm_resume, 0},
 	{"vm.destroy", m_vm_destroy, 0},
+	{"vm.exec", m_vm_exec, HC_RPC_STREAMING},
+	{"vm.write_file", m_vm_write_file, 0},
+	{"vm.read_file", m_vm_read_file, 0},
 	{"vm.snapshot", m_vm_snapshot, 0},
 	{"vm.restore", m_vm_restore, 0},
 	{"vm.fork", m_vm_fork, 0},

@@ -159,6 +159,23 @@ r=$(rpc "$(req vm.get '{"id":"keep"}')")
 expect_json vm-get-paused "$r" '.result.status == "paused"'
 r=$(rpc "$(req vm.resume '{"id":"keep"}')")
 expect_json vm-resume "$r" '.result == {}'
+r=$(rpc "$(req vm.exec '{"id":"keep","command":["sh","-c","echo hi $A; cat; echo e >&2; exit 4"],"env":{"A":"b"},"stdin":"in\n"}')")
+expect_json vm-exec "$r" '.result.exit_code == 4 and .result.stdout == "hi b\nin\n" and .result.stderr == "e\n" and .result.console_output == "hi b\nin\ne\n" and .result.backend != null'
+rpc "$(req vm.exec '{"id":"keep","stream":true,"command":["sh","-c","echo one; sleep 1; echo two >&2"]}')" -N >"$E2E/vsse"
+events=$(awk '/^event: / {print $2}' "$E2E/vsse" | tr '\n' ' ')
+expect_eq vm-exec-sse "$events" "stdout stderr result "
+rpc "$(req vm.exec '{"id":"keep","command":["sleep","120"]}')" --max-time 5 >/dev/null 2>&1
+sleep 2
+r=$(rpc "$(req vm.exec '{"id":"keep","command":["sh","-c","ps | grep -v grep | grep -c \"sleep 120\" || true"]}')")
+expect_json vm-exec-disconnect-cancels "$r" '.result.stdout == "0\n"'
+r=$(rpc "$(req vm.write_file '{"id":"keep","path":"/tmp/f.bin","content":"AAH/aGk=","mode":384}')")
+expect_json vm-write-file "$r" '.result == {}'
+r=$(rpc "$(req vm.read_file '{"id":"keep","path":"/tmp/f.bin"}')")
+expect_json vm-read-file "$r" '.result.content == "AAH/aGk=" and .result.mode == 384 and .result.size == 5'
+r=$(rpc "$(req vm.read_file '{"id":"keep","path":"/nonexistent"}')")
+expect_json vm-read-file-missing "$r" '.error.code == -32000'
+r=$(rpc "$(req vm.exec '{"id":"keep"}')")
+expect_json vm-exec-no-command "$r" '.error.code == -32602 and .error.data.param == "command"'
 r=$(rpc "$(req vm.get '{"id":"nope"}')")
 expect_json vm-get-unknown "$r" '.error.code == -32000'
 r=$(rpc "$(req vm.destroy '{"id":"keep"}')")
