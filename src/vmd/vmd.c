@@ -959,6 +959,8 @@ static void client_drop(struct vmd *v, size_t i)
 
 /* ---- the loop ---- */
 
+#define CONSOLE_TRIM_MS 1000
+
 static int serve(struct vmd *v)
 {
 	enum { P_LISTEN, P_SIG, P_AGENT, P_DEATH, P_FIXED };
@@ -1000,12 +1002,17 @@ static int serve(struct vmd *v)
 			v->quit = true;
 			break;
 		}
+		/* Wake at least once a second to keep the console log within its cap
+		 * (HOTCELL_CONSOLE_MAX): a guest flooding its console must not fill /run. */
+		if (timeout < 0 || timeout > CONSOLE_TRIM_MS)
+			timeout = CONSOLE_TRIM_MS;
 		if (poll(p, (nfds_t)n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			free(p);
 			return -errno;
 		}
+		hc_vm_console_trim(v->boot.vm);
 		if (p[P_SIG].revents) {
 			struct signalfd_siginfo si;
 

@@ -79,6 +79,17 @@ create --kernel /etc/hostname bb >/dev/null; rc=$?
 expect boot-failure-one-line '[ "$rc" -eq 125 ] && [ "$(wc -l <"$E2E/err")" -eq 1 ]'
 vm_clean boot-failure-leaves-nothing
 
+# The console log of a persistent VM is capped too (HOTCELL_CONSOLE_MAX), and `vm logs`
+# starts where the kept data does, not with the punched-out hole.
+c=$(HOTCELL_CONSOLE_MAX=256K create bb)
+"$HC" vm exec "$c" sh -c 'yes flood-flood-flood | head -c 1500000 >/dev/console'
+sleep 2
+con=$("$HC" vm inspect "$c" | jq -r .console)
+kb=$(du -k "$con" 2>/dev/null | cut -f1)
+expect console-capped '[ -n "$kb" ] && [ "$kb" -gt 0 ] && [ "$kb" -le 600 ]'
+expect logs-skip-the-hole '[ "$("$HC" vm logs "$c" | head -c 64 | tr -d "\\0" | wc -c)" -eq 64 ]'
+"$HC" vm rm -f "$c"
+
 # The limit.
 a=$(create bb)
 HOTCELL_MAX_PERSISTENT_VMS=1 create bb >/dev/null; rc=$?
