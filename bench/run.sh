@@ -55,7 +55,7 @@ cpu=()
 # The kernel arguments hotcell adds under TCG (src/vmm/qemu.c, TCG_BOOT_ARGS): the floor boots
 # the kernel the same way, so the ratio measures hotcell's own cost, not a kernel setting.
 boot_args=""
-[ "$accel" == tcg ] && boot_args=" noreplace-smp lpj=1548288 noapictimer"
+[ "$accel" == tcg ] && boot_args=" noreplace-smp lpj=1548288 noapictimer no_timer_check"
 # qemu_boot MACHINE KERNEL [extra args]: one boot to the init's reboot, wall ms. reboot=t: a
 # triple fault, which -no-reboot turns into QEMU's exit on every machine (microvm has no i8042).
 qemu_boot() {

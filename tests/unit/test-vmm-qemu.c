@@ -95,7 +95,7 @@ TEST(argv_dir_serial_tcg)
 			     "virtserialport,chardev=agent,name=org.hotcell.agent"));
 	ASSERT_TRUE(!has(argv, "-drive"));
 	ASSERT_EQ_STR(value_of(argv, "-append"), "console=ttyS0 reboot=t panic=-1 quiet noreplace-smp "
-						 "lpj=1548288 noapictimer hotcell.root=virtiofs "
+						 "lpj=1548288 noapictimer no_timer_check hotcell.root=virtiofs "
 						 "hotcell.channel=serial");
 	hc_qemu_argv_free(argv);
 }
@@ -125,7 +125,7 @@ TEST(argv_block_serial)
 	ASSERT_TRUE(has_pair(argv, "-device", "virtio-blk-device,drive=root"));
 	ASSERT_TRUE(!has_pair(argv, "-device", "vhost-user-fs-device,chardev=fs-root,tag=hcroot"));
 	ASSERT_EQ_STR(value_of(argv, "-append"),
-		      "console=ttyS0 reboot=t panic=-1 quiet noreplace-smp lpj=1548288 noapictimer "
+		      "console=ttyS0 reboot=t panic=-1 quiet noreplace-smp lpj=1548288 noapictimer no_timer_check "
 		      "hotcell.root=block "
 		      "hotcell.channel=serial hotcell.debug=1");
 	hc_qemu_argv_free(argv);
@@ -192,7 +192,7 @@ TEST(argv_volumes)
 	ASSERT_TRUE(has_pair(argv, "-chardev", "socket,id=fs-vol1,path=/run/hc/x/fs-vol1.sock"));
 	ASSERT_TRUE(has_pair(argv, "-device", "vhost-user-fs-device,chardev=fs-vol1,tag=hcvol1"));
 	ASSERT_EQ_STR(value_of(argv, "-append"),
-		      "console=ttyS0 reboot=t panic=-1 quiet noreplace-smp lpj=1548288 noapictimer "
+		      "console=ttyS0 reboot=t panic=-1 quiet noreplace-smp lpj=1548288 noapictimer no_timer_check "
 		      "hotcell.root=virtiofs "
 		      "hotcell.channel=serial hotcell.vol=hcvol0:/data:ro hotcell.vol=hcvol1:/out");
 	hc_qemu_argv_free(argv);
