@@ -40,6 +40,10 @@ VMD_SRCS := $(wildcard src/vmd/*.c)
 # `hotcell serve` (linked into the hotcell command, its unit tests and its fuzz targets).
 SERVER_SRCS := $(wildcard src/server/*.c)
 SERVER_LIBS := -lmicrohttpd -lwslay
+# The OCI runtime (DESIGN.md §14): build/bin/hotcell-runtime; its parsers (all but main.c) are
+# linked into its unit tests and fuzz target too.
+RUNTIME_SRCS := $(wildcard src/runtime/*.c)
+RUNTIME_LIB_SRCS := $(filter-out src/runtime/main.c,$(RUNTIME_SRCS))
 # hotcell-init is static and small: it links only the core pieces that never touch libcurl,
 # libarchive or jansson.
 GUEST_SRCS := $(wildcard src/guest/*.c) src/core/error.c src/core/buf.c $(wildcard src/proto/*.c)
@@ -55,6 +59,8 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 VMD_OBJS := $(VMD_SRCS:%.c=$(BUILD)/obj/%.o)
 SERVER_OBJS := $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)
+RUNTIME_OBJS := $(RUNTIME_SRCS:%.c=$(BUILD)/obj/%.o)
+RUNTIME_LIB_OBJS := $(RUNTIME_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 GUEST_OBJS := $(GUEST_SRCS:%.c=$(BUILD)/obj-guest/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
@@ -64,6 +70,7 @@ DOUBLE_SOS := $(DOUBLE_SO_SRCS:tests/doubles/%.c=$(BUILD)/tests/doubles/%.so)
 
 HOTCELL := $(BUILD)/bin/hotcell
 VMD := $(BUILD)/bin/hotcell-vmd
+RUNTIME := $(BUILD)/bin/hotcell-runtime
 INIT := $(BUILD)/bin/hotcell-init
 INITRAMFS := $(BUILD)/initramfs.cpio
 LIBA := $(BUILD)/lib/libhotcell.a
@@ -71,7 +78,7 @@ LIBSO := $(BUILD)/lib/libhotcell.so
 
 .PHONY: all programs check check-asan lint bench install clean tests kernel fuzz
 all: programs kernel
-programs: $(HOTCELL) $(VMD) $(INIT) $(INITRAMFS) $(LIBA) $(LIBSO) tests
+programs: $(HOTCELL) $(VMD) $(RUNTIME) $(INIT) $(INITRAMFS) $(LIBA) $(LIBSO) tests
 
 -include kernel/kernel.mk
 
@@ -103,6 +110,11 @@ $(VMD): $(VMD_OBJS) $(LIBA)
 	$(if $(Q),@echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(VMD_OBJS) $(LIBA) $(LIBS)
 
+$(RUNTIME): $(RUNTIME_OBJS) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(RUNTIME_OBJS) $(LIBA) $(LIBS)
+
 # The guest agent is never sanitized: it runs as PID 1 in the guest, statically linked.
 $(INIT): $(GUEST_OBJS)
 	@mkdir -p $(dir $@)
@@ -130,6 +142,14 @@ $(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< tests/fuzz/replay.c $(LIBA) $(LIBS)
 
+$(BUILD)/tests/unit/test-runtime-%: tests/unit/test-runtime-%.c $(RUNTIME_LIB_OBJS) $(LIBA) $(wildcard tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(RUNTIME_LIB_OBJS) $(LIBA) $(LIBS)
+
+$(BUILD)/tests/fuzz/fuzz-runtime-%: tests/fuzz/fuzz-runtime-%.c tests/fuzz/replay.c $(RUNTIME_LIB_OBJS) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< tests/fuzz/replay.c $(RUNTIME_LIB_OBJS) $(LIBA) $(LIBS)
+
 $(BUILD)/tests/fuzz/fuzz-server-%: tests/fuzz/fuzz-server-%.c tests/fuzz/replay.c $(SERVER_OBJS) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< tests/fuzz/replay.c $(SERVER_OBJS) $(LIBA) $(LIBS) $(SERVER_LIBS)
@@ -153,9 +173,10 @@ tests: $(UNIT_BINS) $(FUZZ_BINS) $(DOUBLE_BINS) $(DOUBLE_SOS)
 
 fuzz:
 	$(MAKE) BUILD=$(BUILD)/fuzz CC=clang CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" $(BUILD)/fuzz/lib/libhotcell.a \
-		$(SERVER_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
+		$(SERVER_SRCS:%.c=$(BUILD)/fuzz/obj/%.o) $(RUNTIME_LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); extra=; \
-		case $$n in fuzz-server-*) extra="$(SERVER_SRCS:%.c=$(BUILD)/fuzz/obj/%.o) $(SERVER_LIBS)";; esac; \
+		case $$n in fuzz-server-*) extra="$(SERVER_SRCS:%.c=$(BUILD)/fuzz/obj/%.o) $(SERVER_LIBS)";; \
+		fuzz-runtime-*) extra="$(RUNTIME_LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)";; esac; \
 		clang $(filter-out -Wno-format-truncation,$(BASE_CFLAGS)) -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz/$$n $$f \
 		$$extra $(BUILD)/fuzz/lib/libhotcell.a $(LIBS) || exit 1; echo "  FUZZ    $(BUILD)/fuzz/$$n"; done
 
@@ -170,7 +191,7 @@ check-asan: kernel
 	BUILD=$(BUILD)/asan HOTCELL_INITRAMFS=$(abspath $(INITRAMFS)) tests/run-tests.sh
 
 lint:
-	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) $(VMD_SRCS) $(SERVER_SRCS) \
+	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) $(VMD_SRCS) $(SERVER_SRCS) $(RUNTIME_SRCS) \
 		$(wildcard src/server/*.h) $(wildcard src/guest/*.c) include/hotcell.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning --inline-suppr -Iinclude -Isrc src
 
@@ -180,7 +201,7 @@ bench: programs kernel
 install: programs kernel
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
 		$(DESTDIR)$(PREFIX)/lib/hotcell
-	install -m 755 $(HOTCELL) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(HOTCELL) $(RUNTIME) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIBA) $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/hotcell.h $(DESTDIR)$(PREFIX)/include/
 	install -m 755 $(INIT) $(VMD) $(DESTDIR)$(PREFIX)/lib/hotcell/
