@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "core/error.h"
 #include "core/util.h"
@@ -317,6 +318,13 @@ static int set(struct hc_runopts *ro, const char *name, const char *value, struc
 	return r < 0 ? hc_error_prefix(err, "config.json") : r;
 }
 
+static bool under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strncmp(path, dir, n) && (path[n] == 0 || path[n] == '/');
+}
+
 int rt_config_runopts(const struct rt_config *c, const char *bundle, struct hc_runopts *ro,
 		      struct hc_error *err)
 {
@@ -345,6 +353,13 @@ int rt_config_runopts(const struct rt_config *c, const char *bundle, struct hc_r
 	}
 	for (size_t i = 0; r >= 0 && i < c->n_volumes; i++) {
 		const struct rt_volume *v = &c->volumes[i];
+		struct stat sb;
+
+		/* The guest's own /dev, /proc and /sys stay; a file bind (the engine's
+		 * /etc/hosts, resolv.conf, hostname) cannot be a virtio-fs volume. */
+		if (under(v->guest, "/dev") || under(v->guest, "/proc") ||
+		    under(v->guest, "/sys") || stat(v->host, &sb) < 0 || !S_ISDIR(sb.st_mode))
+			continue;
 
 		snprintf(buf, sizeof(buf), "%s:%s%s", v->host, v->guest, v->readonly ? ":ro" : "");
 		r = set(ro, "volume", buf, err);

@@ -133,8 +133,7 @@ json_t *rt_state_oci(const struct rt_state *st)
 	json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:O?,s:O?,s:O?}", "ociVersion", RT_OCI_VERSION,
 			      "id", st->id, "status", rt_status_name(s), "pid",
 			      (json_int_t)(s == RT_STOPPED ? 0 : rt_state_pid(st)), "bundle",
-			      json_object_get(st->rec, "bundle"), "rootfs",
-			      json_object_get(st->rec, "rootfs"), "created",
+			      json_object_get(st->rec, "bundle"), "created",
 			      json_object_get(st->rec, "created"));
 	json_t *ann = json_object_get(st->rec, "annotations");
 
