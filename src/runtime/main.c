@@ -50,7 +50,7 @@ static void log_write(const char *level, const char *msg)
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	if (log_json) {
 		json_t *o =
-			json_pack("{s:s,s:s,s:s++}", "level", level, "msg", msg, "time", ts, "Z");
+			json_pack("{s:s,s:s,s:s+}", "level", level, "msg", msg, "time", ts, "Z");
 		char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 		if (s)
