@@ -185,6 +185,11 @@ struct hc_run_opts {
 	bool jailer;
 	const char *const *devices; /* PCI addresses for VFIO */
 	size_t n_devices;
+	/* With rootfs_dir (--rootfs-rw, QEMU, DIR mode): the guest's root is the directory itself,
+	 * shared read-write over virtio-fs, no overlay: what the guest writes lands in it (the
+	 * OCI runtime's bundle rootfs). Off: the directory is read-only under a tmpfs overlay. */
+	bool rootfs_rw;
+	const char *hostname; /* --hostname: the guest's; NULL: "hotcell"; [A-Za-z0-9.-]{1,64} */
 
 	/* When >= 0: becomes readable when the run must be cancelled (a signal handler writes
 	 * to a pipe). One byte: orderly teardown (the command gets SIGTERM and 2 s to end, then

@@ -14,6 +14,7 @@ pkgs=(
 	libclang-rt-14-dev
 	libseccomp-dev libcap-dev libmnl-dev libnftables-dev nftables dnsmasq-base
 	libmicrohttpd-dev libwslay-dev tmux python3-websockets node-ws wrk hyperfine
+	podman containerd runc conmon
 )
 
 missing=()

@@ -86,6 +86,8 @@ static int set_key(struct guest_boot_cfg *cfg, const char *key, const char *val,
 		snprintf(cfg->channel, sizeof(cfg->channel), "%s", val);
 	} else if (hc_streq(key, HC_BOOT_KEY_VOLUME)) {
 		return parse_volume(val, cfg, msg, msglen);
+	} else if (hc_streq(key, HC_BOOT_KEY_ROOT_RW)) {
+		cfg->root_rw = hc_streq(val, "1");
 	} else if (hc_streq(key, HC_BOOT_KEY_DEBUG)) {
 		cfg->debug = hc_streq(val, "1");
 	} else if (hc_streq(key, HC_BOOT_KEY_IP)) {
@@ -403,6 +405,13 @@ int guest_boot_setup(bool pid1, struct guest_boot_cfg *cfg, char *msg, size_t ms
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		guest_dbg("make / private: %m");
 
+	if (cfg->root_rw && hc_streq(cfg->root, "virtiofs")) {
+		/* --rootfs-rw: the shared directory is the root, writes land in it. */
+		r = do_mount(HC_BOOT_TAG_ROOTFS, NEWROOT, "virtiofs", 0, NULL, msg, msglen);
+		if (r < 0)
+			return r;
+		goto api_fs;
+	}
 	/* The image, read-only; a tmpfs for everything the guest writes; the overlay. */
 	r = mount_image(cfg, msg, msglen);
 	if (r < 0)
@@ -416,6 +425,7 @@ int guest_boot_setup(bool pid1, struct guest_boot_cfg *cfg, char *msg, size_t ms
 		     "lowerdir=" LOWER ",upperdir=" RW "/upper,workdir=" RW "/work", msg, msglen);
 	if (r < 0)
 		return r;
+api_fs:
 
 	/* The API filesystems go along into the new root. */
 	if ((r = carry_mount(pid1, "/dev", msg, msglen)) < 0 ||
@@ -441,11 +451,14 @@ int guest_boot_setup(bool pid1, struct guest_boot_cfg *cfg, char *msg, size_t ms
 		if (r < 0)
 			return fail(msg, msglen, r, "volume %s on %s", v->tag, v->path);
 	}
-	/* /hotcell holds result.json, written by whatever user the command runs as. */
-	if ((r = guest_mkdir_p("/hotcell", 0755)) < 0 || chmod("/hotcell", 01777) < 0)
+	/* /hotcell holds result.json, written by whatever user the command runs as; a
+	 * read-write root is the user's directory: nothing is added to it. */
+	if (!cfg->root_rw &&
+	    ((r = guest_mkdir_p("/hotcell", 0755)) < 0 || chmod("/hotcell", 01777) < 0))
 		return fail(msg, msglen, r < 0 ? r : -errno, "create /hotcell");
 	/* An image without /tmp gets one; an odd one (a dangling symlink) is the image's. */
-	if (access("/tmp", F_OK) < 0 && (mkdir("/tmp", 0755) < 0 || chmod("/tmp", 01777) < 0))
+	if (!cfg->root_rw && access("/tmp", F_OK) < 0 &&
+	    (mkdir("/tmp", 0755) < 0 || chmod("/tmp", 01777) < 0))
 		guest_log("cannot create /tmp: %m");
 	if (sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
 		guest_dbg("sethostname: %m");

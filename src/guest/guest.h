@@ -112,6 +112,7 @@ struct guest_boot_cfg {
 	struct guest_volume vols[GUEST_MAX_VOLUMES];
 	size_t nvols;
 	bool debug;
+	bool root_rw; /* hotcell.root_rw=1: the virtio-fs root itself, read-write */
 	/* Networking (hotcell.ip/gw/dns/mtu, network byte order; ip 0: no network). */
 	uint32_t ip, gw, dns;
 	unsigned prefix, mtu;

@@ -38,7 +38,7 @@ static unsigned wanted_caps(const struct hc_run_opts *o)
 
 	if (o->n_volumes)
 		caps |= HC_CAP_SHARED_DIRS;
-	if (o->rootfs_mode == HC_ROOTFS_DIR)
+	if (o->rootfs_mode == HC_ROOTFS_DIR || o->rootfs_rw)
 		caps |= HC_CAP_ROOTFS_DIR;
 	else if (o->rootfs_mode == HC_ROOTFS_BLOCK)
 		caps |= HC_CAP_ROOTFS_BLOCK;

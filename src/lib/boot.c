@@ -10,15 +10,20 @@
 #include "lib/backend.h"
 #include "lib/boot.h"
 #include "lib/paths.h"
+#include "proto/boot.h"
 #include "vmm/accel.h"
 
 /* "hotcell.debug=1" when the user asked hotcell for debug logs: the guest logs on the console
  * too, and the console tail lands in VM errors. */
-static const char *extra_cmdline(void)
+static const char *extra_cmdline(struct hc_lib_boot *b, const struct hc_run_opts *o)
 {
 	const char *l = getenv("HOTCELL_LOG");
 
-	return l && hc_streq(l, "debug") ? "hotcell.debug=1" : "";
+	snprintf(b->cmdline, sizeof(b->cmdline), "%s%s%s%s",
+		 l && hc_streq(l, "debug") ? " " HC_BOOT_KEY_DEBUG "=1" : "",
+		 o->rootfs_rw ? " " HC_BOOT_KEY_ROOT_RW "=1" : "",
+		 o->hostname ? " " HC_BOOT_KEY_HOSTNAME "=" : "", o->hostname ? o->hostname : "");
+	return b->cmdline[0] ? b->cmdline + 1 : "";
 }
 
 /* Between the phases before the VM runs (resolve, pull, backend, rootfs): a signal that came
@@ -50,10 +55,11 @@ int hc_lib_boot_prepare(struct hc_store *store, const struct hc_run_opts *o, str
 	spec->devices = o->devices;
 	spec->n_devices = o->n_devices;
 	spec->jailer = o->jailer;
+	spec->rootfs_rw = o->rootfs_rw;
 	spec->network = o->network;
 	spec->ports = o->ports;
 	spec->n_ports = o->n_ports;
-	spec->cmdline = extra_cmdline();
+	spec->cmdline = extra_cmdline(b, o);
 	spec->boot_timeout_ms = (int)((o->boot_timeout_s > 0 ? o->boot_timeout_s : 60.0) * 1000.0);
 	spec->cancel_fd = o->cancel_fd;
 	/* Bad guest paths cost nothing to refuse: before any image or VM work. */
@@ -78,6 +84,9 @@ int hc_lib_boot_prepare(struct hc_store *store, const struct hc_run_opts *o, str
 	hc_debug("image resolved in %.1f ms", t - t0);
 	r = hc_lib_backend_choose(o, spec, b->kernel, sizeof(b->kernel), &b->ops, err);
 	hc_debug("backend chosen in %.1f ms", hc_clock_ms() - t);
+	if (r >= 0 && o->rootfs_rw && (!o->rootfs_dir || spec->rootfs_mode != HC_ROOTFS_DIR))
+		r = hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+				  "--rootfs-rw needs --rootfs DIR and --rootfs-mode dir");
 	if (r >= 0)
 		r = check_cancel(o, err);
 	if (r < 0)

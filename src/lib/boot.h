@@ -22,6 +22,7 @@ struct hc_lib_boot {
 	double t_rootfs_ms;
 	const struct hc_run_opts *o; /* prepare's */
 	struct hc_lib_net net;	     /* --network inet|full: made by start, freed by teardown */
+	char cmdline[160];	     /* spec.cmdline: debug, --rootfs-rw, --hostname */
 };
 
 #define HC_LIB_BOOT_INIT                                                                           \
@@ -46,5 +47,6 @@ int hc_lib_boot_accept(struct hc_lib_boot *b, double deadline_ms, int cancel_fd,
  * finish so its state says why. Returns err->code. */
 int hc_lib_boot_failure(struct hc_lib_boot *b, int code, const char *what, struct hc_error *err);
 /* Ends the VM from the host (a SHUTDOWN frame first when agent >= 0, unless hard), removes its
- * runtime dir, tears its network down and releases the image. Safe on a never-prepared b; b can be prepared again. */
+ * runtime dir, tears its network down and releases the image. Safe on a never-prepared b; b can be
+ * prepared again. */
 void hc_lib_boot_teardown(struct hc_lib_boot *b, int agent, bool hard);

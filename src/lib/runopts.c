@@ -379,6 +379,26 @@ static int set_pull(struct hc_runopts *ro, const char *v, struct hc_error *err)
 	return r;
 }
 
+static int set_rootfs_rw(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	ro->o.rootfs_rw = true;
+	return 0;
+}
+
+static int set_hostname(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 64 ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n)
+		return hc_error_setk(
+			err, -EINVAL, HC_EK_USAGE,
+			"--hostname: invalid value '%.80s' (letters, digits, '.', '-'; "
+			"at most 64)",
+			v);
+	return (ro->o.hostname = keep(ro, v, err)) ? 0 : -ENOMEM;
+}
+
 static int set_jailer(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
 	ro->o.jailer = true;
@@ -457,6 +477,10 @@ static const struct runopt table[] = {
 	 "auto|serial|vsock: the agent channel"},
 	{"pull", 0, ARG_REQUIRED, BOTH, false, set_pull, "POLICY",
 	 "missing|always|never (missing)"},
+	{"rootfs-rw", 0, ARG_NONE, BOTH, false, set_rootfs_rw, NULL,
+	 "with --rootfs: the guest writes into DIR itself (QEMU)"},
+	{"hostname", 0, ARG_REQUIRED, BOTH, false, set_hostname, "NAME",
+	 "the guest's hostname (hotcell)"},
 	{"jailer", 0, ARG_NONE, BOTH, false, set_jailer, NULL, "run Firecracker under its jailer"},
 	{"device", 0, ARG_REQUIRED, BOTH, true, set_device, "PCI_ADDRESS",
 	 "pass a PCI device through (cloud-hypervisor, qemu; needs --kernel)"},
@@ -821,6 +845,9 @@ json_t *hc_runopts_to_json(const struct hc_run_opts *o, unsigned scope)
 		PUT_STR("pull", pulls[o->pull]);
 	if (o->jailer)
 		json_object_set_new(j, "jailer", json_true());
+	if (o->rootfs_rw)
+		json_object_set_new(j, "rootfs-rw", json_true());
+	PUT_STR("hostname", o->hostname);
 	if (o->n_devices) {
 		json_object_set_new(j, "device", a = json_array());
 		for (size_t i = 0; i < o->n_devices; i++)

@@ -17,6 +17,9 @@
 #define HC_BOOT_KEY_CHANNEL "hotcell.channel"
 #define HC_BOOT_KEY_VOLUME "hotcell.vol"
 #define HC_BOOT_KEY_DEBUG "hotcell.debug"
+/* Optional, with hotcell.root=virtiofs: "1" mounts the shared root read-write as the guest's
+ * root itself, without the tmpfs overlay (--rootfs-rw). */
+#define HC_BOOT_KEY_ROOT_RW "hotcell.root_rw"
 
 /* virtio-fs tag of the image tree (read-only). */
 #define HC_BOOT_TAG_ROOTFS "hcroot"
@@ -35,7 +38,7 @@
 /* Where the command may leave its structured result. */
 #define HC_BOOT_RESULT_PATH "/hotcell/result.json"
 /* hotcell-init's own exit codes (libkrun's exit-code path reports them as the worker's). */
-#define HC_BOOT_EXIT_OK 0       /* orderly shutdown after the host said so */
+#define HC_BOOT_EXIT_OK 0	/* orderly shutdown after the host said so */
 #define HC_BOOT_EXIT_FAILURE 70 /* could not set up the guest (mounts, channel) */
 
 /* Optional, networking (--network inet|full): the guest's eth0 is configured from these, never

@@ -343,6 +343,12 @@ int rt_config_runopts(const struct rt_config *c, const char *bundle, struct hc_r
 	else
 		snprintf(buf, sizeof(buf), "%s/%s", bundle, c->root_path);
 	r = set(ro, "rootfs", buf, err);
+	/* The engine's rootfs: what the container writes lands in it (root.readonly: an
+	 * overlay in the guest's memory instead). */
+	if (r >= 0 && !c->root_readonly)
+		r = set(ro, "rootfs-rw", NULL, err);
+	if (r >= 0 && c->hostname && c->hostname[0])
+		r = set(ro, "hostname", c->hostname, err);
 	for (size_t i = 0; r >= 0 && c->has_process && i < c->process.n_env; i++)
 		r = set(ro, "env", c->process.env[i], err);
 	if (r >= 0 && c->has_process && c->process.cwd)

@@ -130,8 +130,8 @@ enum rt_status rt_state_status(const struct rt_state *st)
 json_t *rt_state_oci(const struct rt_state *st)
 {
 	enum rt_status s = rt_state_status(st);
-	json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:O?,s:O?}", "ociVersion", RT_OCI_VERSION,
-			      "id", st->id, "status", rt_status_name(s), "pid",
+	json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:O?,s:O?}", "ociVersion", RT_OCI_VERSION, "id",
+			      st->id, "status", rt_status_name(s), "pid",
 			      (json_int_t)(s == RT_STOPPED ? 0 : rt_state_pid(st)), "bundle",
 			      json_object_get(st->rec, "bundle"), "created",
 			      json_object_get(st->rec, "created"));

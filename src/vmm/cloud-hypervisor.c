@@ -422,7 +422,7 @@ static int start_virtiofsd(struct hc_vm *vm, struct ch *ch, struct hc_error *err
 		if (r < 0)
 			return r;
 		r = hc_virtiofsd_start(&ch->fsd[i], is_root ? s->rootfs_dir : v->host,
-				       is_root || v->readonly, sock, log, err);
+				       is_root ? !s->rootfs_rw : v->readonly, sock, log, err);
 		ch->n_fsd = i + 1;
 		if (r < 0)
 			return r;

@@ -614,7 +614,7 @@ _Noreturn static void worker(struct hc_vm *vm, struct lk *k, int st)
 	     "krun_set_vm_config");
 	CALL(st, a->add_virtiofs3(c, KRUN_FS_ROOT_TAG, k->staging, 0, true),
 	     "krun_add_virtiofs3 " KRUN_FS_ROOT_TAG);
-	CALL(st, a->add_virtiofs3(c, HC_BOOT_TAG_ROOTFS, s->rootfs_dir, 0, true),
+	CALL(st, a->add_virtiofs3(c, HC_BOOT_TAG_ROOTFS, s->rootfs_dir, 0, !s->rootfs_rw),
 	     "krun_add_virtiofs3 " HC_BOOT_TAG_ROOTFS);
 	for (size_t i = 0; i < s->n_volumes; i++) {
 		snprintf(what, sizeof(what), "krun_add_virtiofs %s (-v %s)", k->tags[i],

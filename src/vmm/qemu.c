@@ -822,7 +822,8 @@ static int launch(struct hc_vm *vm, bool incoming, const char *restore_mem, stru
 		    0)
 			goto fail;
 		q->fsd_what[k] = "the rootfs";
-		r = hc_virtiofsd_start(&q->fsd[k++], spec->rootfs_dir, true, root_sock, log, err);
+		r = hc_virtiofsd_start(&q->fsd[k++], spec->rootfs_dir, !spec->rootfs_rw, root_sock,
+				       log, err);
 		if (r < 0)
 			goto fail;
 	}

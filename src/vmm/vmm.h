@@ -50,6 +50,7 @@ struct hc_vm_spec {
 	enum hc_rootfs_mode rootfs_mode; /* resolved: DIR or BLOCK */
 	const char *rootfs_dir;		 /* DIR: the cached tree, served read-only */
 	const char *rootfs_disk;	 /* BLOCK: the cached ext4 image, attached read-only */
+	bool rootfs_rw; /* DIR: rootfs_dir shared read-write, mounted as the root (QEMU) */
 	enum hc_channel channel;	 /* resolved: SERIAL or VSOCK */
 	const struct hc_volume *volumes;
 	size_t n_volumes;
