@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # podman 4.3 drives hotcell-runtime (real VMs, DESIGN.md §14): run --rm with exit codes, -e,
 # -w, -u, -v, -i with stdin, -it on a pty (script), uname -r showing the guest kernel, podman
-# exec, stop, kill, pause/unpause, rm -f; nothing left behind after each. podman runs with its
+# exec, stop, kill, pause/unpause, rm -f, --hostname, the bundle's rootfs written through and
+# a stopped container started again; nothing left behind after each. podman runs with its
 # own storage, run root and tmp dir under $E2E, capped ulimits (FACTS.md) and no network.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib/e2e.sh"
@@ -50,6 +51,14 @@ if command -v script >/dev/null; then
 else
 	skip tty "script (util-linux) is not installed"
 fi
+# The bundle's rootfs is the guest's root, read-write: what the container wrote is in it.
+pm run --name w --hostname box1 --net=none "$IMG" sh -c 'echo persisted >/written; hostname'
+expect hostname '[ "$rc" -eq 0 ] && [ "$(cat "$E2E/out")" == box1 ]'
+pm cp w:/written "$E2E/written"
+expect rootfs-rw '[ "$rc" -eq 0 ] && [ "$(cat "$E2E/written")" == persisted ]'
+pm start -a w
+expect restart '[ "$rc" -eq 0 ] && [ "$(cat "$E2E/out")" == box1 ]'
+pm rm w
 rt_clean run
 
 # A long-running container: exec, pause/unpause, stop.

@@ -14,7 +14,7 @@ help=$("$HC" run --help)
 missing=""
 for f in --backend --cpus --memory --timeout --boot-timeout --entrypoint --env --workdir --user \
 	--volume --network --publish --interactive --json --output-limit --kernel --accel --rootfs \
-	--rootfs-mode --channel --pull --jailer --device; do
+	--rootfs-mode --rootfs-rw --hostname --channel --pull --jailer --device; do
 	grep -q -- "$f" <<<"$help" || missing="$missing $f"
 done
 expect_eq run-help-lists-every-flag "$missing" ""
@@ -40,6 +40,7 @@ bad run-bad-volume-host "host directory" -v /does/not/exist:/data img true
 bad run-bad-publish "HOSTPORT:GUESTPORT" -p 80 img true
 bad run-bad-limit "--output-limit" --output-limit lots img true
 bad run-relative-workdir "absolute" -w relative img true
+bad run-bad-hostname "--hostname" --hostname "a b" img true
 bad run-unknown-option "unrecognized" --no-such-flag img true
 
 # The --json error object for hotcell's own failure, on stdout, with kind and message.
