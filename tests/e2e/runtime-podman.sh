@@ -23,7 +23,7 @@ export CONTAINERS_CONF=$E2E/containers.conf
 PM=(podman --root "$E2E/storage" --runroot "$E2E/prun" --tmpdir "$E2E/ptmp" --cgroup-manager cgroupfs
 	--runtime "$E2E/hcrt")
 tar -C "$E2E/work/layout" -cf "$E2E/work/img.tar" .
-"${PM[@]}" load -q -i "oci-archive:$E2E/work/img.tar" >"$E2E/out" 2>"$E2E/err" ||
+"${PM[@]}" load -q -i "$E2E/work/img.tar" >"$E2E/out" 2>"$E2E/err" ||
 	skopeo copy -q "oci:$E2E/work/layout:latest" "containers-storage:[overlay@$E2E/storage+$E2E/prun]localhost/hcbb:latest" >"$E2E/out" 2>"$E2E/err"
 IMG=$("${PM[@]}" images -q | head -n 1)
 [ -n "$IMG" ] || { fail image-load "$(head -c 400 "$E2E/err")"; exit 1; }
