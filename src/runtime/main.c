@@ -545,16 +545,18 @@ static int kill_opt(int c, const char *arg)
 	return 0;
 }
 
-/* Ends the VM and the container process at once. */
+/* Ends the container process and the VM at once: the process first, so that its status is
+ * the SIGKILL (an engine reports 137), not whatever it made of its VM going away. */
 static void kill_hard(struct rt_state *st)
 {
 	struct hc_error err = {0};
 	pid_t pid = rt_state_pid(st);
 
+	if (pid > 0 && kill(pid, SIGKILL) == 0)
+		for (int i = 0; i < 200 && rt_state_pid(st); i++)
+			usleep(10000);
 	if (vm_of(st) && hc_pvm_remove(vm_of(st), true, &err) < 0 && err.code != -ENOENT)
 		log_write("warning", err.message);
-	if (pid > 0)
-		kill(pid, SIGKILL);
 }
 
 static int cmd_kill(int argc, char **argv)
