@@ -709,6 +709,14 @@ static void reseed(struct agent *a, const struct hc_proto_frame *f)
 	close(fd);
 	explicit_bzero(pool_buf, sizeof(pool_buf));
 	guest_dbg("reseeded (%zu bytes), clock set", q.seed_len);
+	/* RESEED starts a restored or forked copy under a new host: the streams of the
+	 * snapshotted VM have no client here, and the new host numbers its own from 1. Their
+	 * commands end (as any command whose client went away) and their ids are free; frames
+	 * queued for them before this point reach the host before DONE, which skips them.
+	 * Detached commands are not streams and keep running. */
+	for (size_t i = 0; i < HC_ARRAY_SIZE(a->streams); i++)
+		if (a->streams[i].kind != S_FREE)
+			stream_free(a, &a->streams[i]);
 	if (hc_proto_frame_append(&a->out, HC_FRAME_DONE, HC_PROTO_STREAM_VM, NULL, 0) < 0)
 		guest_log("cannot queue the done frame");
 }

@@ -808,6 +808,38 @@ TEST(reseed_frames)
 	ASSERT_EQ_INT(session_end(&s), 0);
 }
 
+/* A restored copy's streams are the snapshotted VM's: RESEED ends them and frees their ids, so
+ * the new host's first exec on stream 1 is not "in use". */
+TEST(reseed_frees_old_streams)
+{
+	struct hc_error err = {0};
+	struct session s;
+	struct outcome o;
+	struct hc_buf b = HC_BUF_INIT(0);
+	static uint8_t buf[HC_PROTO_MAX_PAYLOAD], seed[32];
+	struct hc_proto_reseed q = {.realtime_ns = 1, .seed = seed, .seed_len = sizeof(seed)};
+	struct hc_proto_frame f;
+	const char *sleeper[] = {"sleep", "30", NULL}, *quick[] = {"true", NULL};
+	int r;
+
+	NEED_INIT();
+	ASSERT_OK(session_start(&s, &err), &err);
+	ASSERT_EQ_INT(ac_send_exec(&s.c, sleeper, "", "", 0, 0), 0);
+	ASSERT_EQ_INT(hc_proto_reseed_encode(&b, &q), 0);
+	ASSERT_EQ_INT(write(s.c.fd, b.data, b.len), (ssize_t)b.len);
+	/* Whatever the old stream had queued comes first; DONE on stream 0 ends the reseed. */
+	while ((r = next_frame(&s.c, &f, buf, sizeof(buf))) == 1 &&
+	       !(f.stream == 0 && f.type == HC_FRAME_DONE))
+		ASSERT_TRUE(f.stream == AC_STREAM);
+	ASSERT_EQ_INT(r, 1);
+	ASSERT_EQ_INT(ac_send_exec(&s.c, quick, "", "", 0, 0), 0);
+	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
+	ASSERT_TRUE(!o.got_error && o.got_exit && o.exit.code == 0);
+	outcome_free(&o);
+	hc_buf_free(&b);
+	ASSERT_EQ_INT(session_end(&s), 0);
+}
+
 int main(void)
 {
 	const char *b = getenv("BUILD");
@@ -857,6 +889,7 @@ int main(void)
 	RUN(window_overrun_fails_the_stream);
 	RUN(frames_out_of_place);
 	RUN(reseed_frames);
+	RUN(reseed_frees_old_streams);
 
 	struct hc_error err = {0};
 	if (hc_path_rm_rf(tmpdir, &err) < 0)
