@@ -29,7 +29,7 @@ CFLAGS_ALL := $(BASE_CFLAGS) $(CFLAGS)
 LIB_CFLAGS := $(CFLAGS_ALL) -fPIC -fvisibility=hidden -DHC_BUILDING_LIBRARY
 # The guest agent is static and never sanitized (check-asan must still link it).
 GUEST_CFLAGS := $(filter-out -fsanitize=% -fno-sanitize-recover=%,$(CFLAGS_ALL))
-LIBS := -lcurl -larchive -ljansson -lcrypto -lz -lzstd -lnftables -lmnl -lpthread -ldl
+LIBS := -lcurl -larchive -ljansson -lcrypto -lz -lzstd -lnftables -lmnl -lseccomp -lcap -lpthread -ldl
 LDFLAGS_ALL := $(SAN_LDFLAGS) $(LDFLAGS)
 
 LIB_SRCS := $(wildcard src/core/*.c src/proto/*.c src/oci/*.c src/vmm/*.c src/net/*.c \
@@ -53,6 +53,9 @@ TOOL_SRCS := $(wildcard tools/*.c)
 # tests/doubles/lib*.c are shared libraries standing in for a VMM library (libkrun):
 # $(BUILD)/tests/doubles/lib*.so; every other double is a program.
 DOUBLE_SO_SRCS := $(wildcard tests/doubles/lib*.c)
+# tests/security/: the jail driver (linked with the library) and the attacker it runs.
+SEC_SRCS := $(wildcard tests/security/*.c)
+SEC_BINS := $(SEC_SRCS:tests/security/%.c=$(BUILD)/tests/security/%)
 DOUBLE_SRCS := $(filter-out $(DOUBLE_SO_SRCS),$(wildcard tests/doubles/*.c))
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -169,7 +172,11 @@ $(BUILD)/tests/doubles/lib%.so: tests/doubles/lib%.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) -fPIC -shared $(LDFLAGS_ALL) -o $@ $< $(LIBA) $(LIBS)
 
-tests: $(UNIT_BINS) $(FUZZ_BINS) $(DOUBLE_BINS) $(DOUBLE_SOS)
+$(BUILD)/tests/security/%: tests/security/%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LIBA) $(LIBS)
+
+tests: $(UNIT_BINS) $(FUZZ_BINS) $(DOUBLE_BINS) $(DOUBLE_SOS) $(SEC_BINS)
 
 fuzz:
 	$(MAKE) BUILD=$(BUILD)/fuzz CC=clang CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" $(BUILD)/fuzz/lib/libhotcell.a \

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -19,10 +20,49 @@
 
 extern char **environ;
 
+/* The child reports a failure before exec as a whole struct hc_error (one write, below
+ * PIPE_BUF, so the parent reads it whole): errno alone, or the jail's message naming the step. */
+static _Noreturn void child_fail_err(int pipefd, const struct hc_error *e)
+{
+	ssize_t _unused_ n = write(pipefd, e, sizeof(*e));
+	_exit(127);
+}
+
 static _Noreturn void child_fail(int pipefd, int e)
 {
-	ssize_t _unused_ n = write(pipefd, &e, sizeof(e));
-	_exit(127);
+	struct hc_error he = {.code = -e};
+
+	child_fail_err(pipefd, &he);
+}
+
+/* fork(), or with new_pid_ns a fork whose child is PID 1 of a new PID namespace: this thread's
+ * namespace for children is switched for the one fork and switched back (setns to its own
+ * namespace), so no other thread or later spawn is affected. */
+static pid_t fork_in(bool new_pid_ns, int *ret_errno)
+{
+	if (!new_pid_ns) {
+		pid_t pid = fork();
+		*ret_errno = pid < 0 ? errno : 0;
+		return pid;
+	}
+	int self = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	if (self < 0) {
+		*ret_errno = errno;
+		return -1;
+	}
+	if (unshare(CLONE_NEWPID) < 0) {
+		*ret_errno = errno;
+		close(self);
+		return -1;
+	}
+	pid_t pid = fork();
+	*ret_errno = pid < 0 ? errno : 0;
+	if (pid != 0) {
+		/* Cannot fail for our own namespace with CAP_SYS_ADMIN (which unshare needed). */
+		int _unused_ r = setns(self, CLONE_NEWPID);
+		close(self);
+	}
+	return pid;
 }
 
 /* Closes fds lo..hi; the per-fd loop is only for kernels before 5.9 (no close_range). */
@@ -126,6 +166,8 @@ static int setup_fds(const struct hc_child_opts *o)
 int hc_child_spawn(struct hc_child *c, const struct hc_child_opts *o, struct hc_error *err)
 {
 	int pipefd[2], e = 0, r;
+	struct hc_error ce = {0};
+	bool pidns = o->jail && o->jail->new_pid_ns;
 	sigset_t all, old;
 	pid_t parent = getpid();
 	const char *prog = o->argv[0];
@@ -144,9 +186,9 @@ int hc_child_spawn(struct hc_child *c, const struct hc_child_opts *o, struct hc_
 	/* Signals blocked across fork so the child cannot run a parent handler before exec. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pid_t pid = fork();
+	pid_t pid = fork_in(pidns, &e);
 	if (pid < 0) {
-		e = -errno;
+		e = -e;
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		close(pipefd[0]);
 		close(pipefd[1]);
@@ -160,7 +202,9 @@ int hc_child_spawn(struct hc_child *c, const struct hc_child_opts *o, struct hc_
 		sigemptyset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, NULL);
 		prctl(PR_SET_PDEATHSIG, o->pdeathsig ? o->pdeathsig : SIGKILL);
-		if (getppid() != parent)
+		/* The parent died before PDEATHSIG was set. In a new PID namespace the parent is
+		 * outside it and getppid() is 0. */
+		if (getppid() != (pidns ? 0 : parent))
 			_exit(127);
 		if (o->new_session)
 			setsid();
@@ -179,12 +223,22 @@ int hc_child_spawn(struct hc_child *c, const struct hc_child_opts *o, struct hc_
 		if (r < 0)
 			child_fail(ep, -r);
 		fcntl(ep, F_SETFD, FD_CLOEXEC);
-		if (o->cwd && chdir(o->cwd) < 0)
+		if (o->cwd && !o->jail && chdir(o->cwd) < 0)
 			child_fail(ep, errno);
 		if (o->pre_exec) {
 			r = o->pre_exec(o->pre_exec_arg);
 			if (r < 0)
 				child_fail(ep, -r);
+		}
+		if (o->jail) {
+			r = o->jail->apply(o->jail->arg, &ce);
+			if (r < 0) {
+				if (!ce.code)
+					ce.code = r;
+				child_fail_err(ep, &ce);
+			}
+			if (o->cwd && chdir(o->cwd) < 0)
+				child_fail(ep, errno);
 		}
 		if (o->envp)
 			environ = (char **)o->envp;
@@ -199,11 +253,15 @@ int hc_child_spawn(struct hc_child *c, const struct hc_child_opts *o, struct hc_
 		fcntl(c->pidfd, F_SETFD, FD_CLOEXEC);
 
 	do
-		n = read(pipefd[0], &e, sizeof(e));
+		n = read(pipefd[0], &ce, sizeof(ce));
 	while (n < 0 && errno == EINTR);
 	close(pipefd[0]);
-	if (n == sizeof(e)) {
+	if (n == sizeof(ce)) {
 		hc_child_stop(c, 0);
+		e = ce.code < 0 ? -ce.code : EIO;
+		ce.message[sizeof(ce.message) - 1] = '\0';
+		if (ce.message[0])
+			return hc_error_set(err, -e, "cannot run %s: %s", prog, ce.message);
 		if (e == ENOENT)
 			return hc_error_set(err, -ENOENT, "%s: program not found", prog);
 		return hc_error_errno(err, -e, "cannot run %s", prog);

@@ -21,6 +21,19 @@ struct hc_fd_map {
 	int dst; /* number it gets in the child */
 };
 
+/* A sandbox applied in the child between fork and exec. core only runs it; what it does is
+ * src/jail's business (core knows nothing of jails). */
+struct hc_child_jail {
+	/* The child is PID 1 of a new PID namespace: the namespace is made at fork time, since a
+	 * process cannot move itself into one. */
+	bool new_pid_ns;
+	/* Runs in the child last before exec, after the fds are in place and pre_exec ran.
+	 * Returns -errno and fills err, whose message comes back to the parent: hc_child_spawn
+	 * then fails with it. */
+	int (*apply)(void *arg, struct hc_error *err);
+	void *arg;
+};
+
 struct hc_child_opts {
 	const char *const *argv; /* argv[0] is the program; looked up in PATH when it has no '/' */
 	const char *const *envp; /* NULL: inherit the environment */
@@ -35,6 +48,9 @@ struct hc_child_opts {
 	/* Runs in the child after the fds are set up, before exec; returns -errno on failure. */
 	int (*pre_exec)(void *arg);
 	void *pre_exec_arg;
+	/* NULL: none. With a jail, cwd is changed to after the jail was applied (so it is a path
+	 * inside the jail's root). */
+	const struct hc_child_jail *jail;
 };
 
 struct hc_child {

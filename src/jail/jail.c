@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The jail: the parent builds a plan (hc_jail_proc_prepare), the child runs it as one straight
+ * line of steps (apply), bubblewrap's shape. Each step names itself in its error, so a start
+ * that fails says which wall could not be built (fail closed).
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/securebits.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <sys/capability.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "core/log.h"
+#include "jail/jail-internal.h"
+
+extern char **environ;
+
+#define MAX_MOUNTS 320
+#define MAX_ENV 64
+#define JAIL_HOSTNAME "hotcell"
+
+struct mnt {
+	const char *path;
+	bool rw, dir, dev;
+};
+
+struct hc_jail_plan {
+	char root[HC_PATH_MAX];
+	int unshare_flags;
+	struct mnt mounts[MAX_MOUNTS];
+	size_t n_mounts;
+	char cg_procs[HC_JAIL_CG_PROCS][HC_PATH_MAX];
+	int n_cg;
+	bool drop_uid; /* false for virtiofsd: uid 0 with keep_caps only */
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[1];
+	size_t n_groups;
+	cap_value_t keep_caps[16];
+	size_t n_keep;
+	struct {
+		int res;
+		rlim_t want;
+	} rlimits[5];
+	struct sock_fprog filter;
+	char *env[MAX_ENV + 1];
+	size_t n_env;
+};
+
+const char *hc_jail_kind_name(enum hc_jail_kind kind)
+{
+	static const char *const names[] = {
+		[HC_JAIL_QEMU] = "qemu",
+		[HC_JAIL_VIRTIOFSD] = "virtiofsd",
+		[HC_JAIL_VSOCKD] = "vhost-device-vsock",
+		[HC_JAIL_CLOUD_HYPERVISOR] = "cloud-hypervisor",
+		[HC_JAIL_LIBKRUN] = "libkrun",
+	};
+	return (unsigned)kind < HC_JAIL_N_KINDS ? names[kind] : "?";
+}
+
+bool hc_jail_default_on(const char **why_not)
+{
+	if (geteuid() != 0) {
+		if (why_not)
+			*why_not = "hotcell is not running as root: it cannot make namespaces, "
+				   "mounts or another uid for its VMM processes";
+		return false;
+	}
+	if (why_not)
+		*why_not = NULL;
+	return true;
+}
+
+/* ---- in the child: the steps, in order ------------------------------------------------- */
+
+#define STEP(cond, name)                                                                           \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			return hc_error_errno(err, -errno, "jail step '%s'", name);                \
+	} while (0)
+
+/* mkdir -p of path's parents inside the root, then the target itself (a dir or an empty file). */
+static int make_target(const char *root, const char *path, bool dir, struct hc_error *err)
+{
+	char buf[HC_PATH_MAX * 2];
+	int n = snprintf(buf, sizeof(buf), "%s%s", root, path);
+	size_t rl = strlen(root);
+
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return hc_error_set(err, -ENAMETOOLONG, "jail step 'root': %s", path);
+	for (char *p = buf + rl + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return hc_error_errno(err, -errno, "jail step 'root': mkdir %s", buf + rl);
+		*p = '/';
+	}
+	if (dir) {
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return hc_error_errno(err, -errno, "jail step 'root': mkdir %s", path);
+	} else {
+		int fd = open(buf, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd < 0)
+			return hc_error_errno(err, -errno, "jail step 'root': create %s", path);
+		close(fd);
+	}
+	return 0;
+}
+
+static int bind_one(const char *root, const struct mnt *m, struct hc_error *err)
+{
+	char tgt[HC_PATH_MAX * 2];
+	int r = make_target(root, m->path, m->dir, err);
+	if (r < 0)
+		return r;
+	snprintf(tgt, sizeof(tgt), "%s%s", root, m->path);
+	if (mount(m->path, tgt, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return hc_error_errno(err, -errno, "jail step 'bind %s'", m->path);
+	unsigned long fl = MS_BIND | MS_REMOUNT | MS_NOSUID;
+	if (!m->rw)
+		fl |= MS_RDONLY;
+	if (!m->dev)
+		fl |= MS_NODEV;
+	if (mount(NULL, tgt, NULL, fl, NULL) < 0)
+		return hc_error_errno(err, -errno, "jail step 'remount %s%s'", m->path,
+				      m->rw ? "" : " read-only");
+	return 0;
+}
+
+static int drop_caps(const struct hc_jail_plan *p, struct hc_error *err)
+{
+	/* The bounding set first: it needs CAP_SETPCAP, which the uid change takes away. */
+	for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
+		bool keep = false;
+		for (size_t i = 0; i < p->n_keep; i++)
+			keep |= p->keep_caps[i] == c;
+		if (!keep && cap_drop_bound(c) < 0 && errno != EINVAL)
+			return hc_error_errno(err, -errno,
+					      "jail step 'drop bounding capability %d'", (int)c);
+	}
+	STEP(cap_reset_ambient() == 0, "clear ambient capabilities");
+	/* Root that keeps capabilities keeps exactly these across exec (root's exec gives it
+	 * its bounding set); nobody else gets any back (no_new_privs, no inheritable set). */
+	if (!p->drop_uid) {
+		STEP(prctl(PR_SET_SECUREBITS,
+			   SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
+				   SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE |
+				   SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED) == 0,
+		     "securebits");
+	}
+	return 0;
+}
+
+static int set_caps(const struct hc_jail_plan *p, struct hc_error *err)
+{
+	cap_t c = cap_init(); /* all clear */
+	if (!c)
+		return hc_error_errno(err, -errno, "jail step 'capabilities'");
+	if (p->n_keep &&
+	    (cap_set_flag(c, CAP_PERMITTED, (int)p->n_keep, p->keep_caps, CAP_SET) < 0 ||
+	     cap_set_flag(c, CAP_EFFECTIVE, (int)p->n_keep, p->keep_caps, CAP_SET) < 0)) {
+		cap_free(c);
+		return hc_error_errno(err, -errno, "jail step 'capabilities'");
+	}
+	int r = cap_set_proc(c);
+	cap_free(c);
+	STEP(r == 0, "drop capabilities");
+	return 0;
+}
+
+static int apply(void *arg, struct hc_error *err)
+{
+	const struct hc_jail_plan *p = arg;
+	const char *root = p->root;
+	int r;
+
+	/* cgroups first, while /sys is still there. */
+	for (int i = 0; i < p->n_cg; i++) {
+		int fd = open(p->cg_procs[i], O_WRONLY | O_CLOEXEC);
+		STEP(fd >= 0, "join cgroup");
+		ssize_t n = write(fd, "0", 1);
+		close(fd);
+		STEP(n == 1, "join cgroup");
+	}
+	STEP(unshare(p->unshare_flags) == 0, "namespaces");
+	STEP(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "private mounts");
+	STEP(mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") == 0,
+	     "root tmpfs");
+	for (size_t i = 0; i < p->n_mounts; i++)
+		if ((r = bind_one(root, &p->mounts[i], err)) < 0)
+			return r;
+	char buf[HC_PATH_MAX + 16];
+	snprintf(buf, sizeof(buf), "%s/proc", root);
+	STEP(mkdir(buf, 0555) == 0 || errno == EEXIST, "mkdir /proc");
+	STEP(mount("proc", buf, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0,
+	     "mount /proc");
+	snprintf(buf, sizeof(buf), "%s/tmp", root);
+	STEP(mkdir(buf, 01777) == 0 || errno == EEXIST, "mkdir /tmp");
+	STEP(mount("tmpfs", buf, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=16m") ==
+		     0,
+	     "mount /tmp");
+	STEP(sethostname(JAIL_HOSTNAME, strlen(JAIL_HOSTNAME)) == 0, "hostname");
+	/* pivot_root(".", "."): the old root ends up on top of the new one, then detached. */
+	STEP(chdir(root) == 0, "chdir root");
+	STEP(syscall(SYS_pivot_root, ".", ".") == 0, "pivot_root");
+	STEP(umount2(".", MNT_DETACH) == 0, "detach the host's root");
+	STEP(chdir("/") == 0, "chdir /");
+	STEP(mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+		   NULL) == 0,
+	     "read-only root");
+
+	/* rlimits: only ever lowered (no CAP_SYS_RESOURCE needed, none available here). */
+	for (size_t i = 0; i < HC_ARRAY_SIZE(p->rlimits); i++) {
+		struct rlimit rl;
+		STEP(getrlimit(p->rlimits[i].res, &rl) == 0, "rlimits");
+		rlim_t v = p->rlimits[i].want;
+		if (rl.rlim_max != RLIM_INFINITY && v > rl.rlim_max)
+			v = rl.rlim_max;
+		rl.rlim_cur = rl.rlim_max = v;
+		STEP(setrlimit(p->rlimits[i].res, &rl) == 0, "rlimits");
+	}
+
+	if ((r = drop_caps(p, err)) < 0)
+		return r;
+	if (p->drop_uid) {
+		STEP(setgroups(p->n_groups, p->groups) == 0, "setgroups");
+		STEP(setresgid(p->gid, p->gid, p->gid) == 0, "setresgid");
+		STEP(setresuid(p->uid, p->uid, p->uid) == 0, "setresuid");
+		/* Paranoia, as bubblewrap: the way back must be closed. */
+		if (setuid(0) == 0)
+			return hc_error_set(err, -EPERM,
+					    "jail step 'setresuid': uid 0 still reachable");
+	}
+	if ((r = set_caps(p, err)) < 0)
+		return r;
+	STEP(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "no_new_privs");
+	/* Last: from here on only the allow-list (and execve is on it). */
+	STEP(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &p->filter) == 0, "seccomp");
+	return 0;
+}
+
+/* ---- in the parent ------------------------------------------------------------------------ */
+
+int hc_jail_vm_open(struct hc_jail_vm *jv, bool on, const char *run_dir, unsigned memory_mib,
+		    unsigned cpus, struct hc_error *err)
+{
+	int r;
+
+	*jv = (struct hc_jail_vm)HC_JAIL_VM_INIT;
+	if (!on)
+		return 0;
+	if (geteuid() != 0)
+		return hc_error_setk(err, -EPERM, HC_EK_USAGE,
+				     "jail: needs root (or run with --no-jail)");
+	r = hc_path_fmt(jv->run_dir, sizeof(jv->run_dir), err, "%s", run_dir);
+	if (r < 0)
+		return r;
+	jv->memory_mib = memory_mib;
+	jv->cpus = cpus;
+	r = hc_jail_lease_take(jv, err);
+	if (r < 0)
+		return r;
+	/* The VMM makes its sockets and logs in the runtime dir: it is the VM's own. */
+	if (chown(run_dir, jv->uid, jv->gid) < 0) {
+		r = hc_error_errno(err, -errno, "jail: chown %s", run_dir);
+		hc_jail_lease_release(jv);
+		return r;
+	}
+	jv->on = true;
+	hc_debug("jail: VM in %s runs as uid %u", run_dir, (unsigned)jv->uid);
+	return 0;
+}
+
+void hc_jail_vm_close(struct hc_jail_vm *jv)
+{
+	if (!jv)
+		return;
+	hc_jail_cgroup_remove(jv);
+	hc_jail_lease_release(jv);
+	jv->on = false;
+}
+
+void hc_jail_proc_init(struct hc_jail_proc *p, struct hc_jail_vm *vm, enum hc_jail_kind kind,
+		       enum hc_accel accel, const char *binary)
+{
+	*p = (struct hc_jail_proc){.vm = vm, .kind = kind, .accel = accel, .binary = binary};
+}
+
+void hc_jail_proc_bind(struct hc_jail_proc *p, const char *path, bool rw)
+{
+	if (!path || !p->vm || !p->vm->on)
+		return;
+	if (p->n_binds == HC_JAIL_MAX_BINDS) {
+		p->overflow = true;
+		return;
+	}
+	p->binds[p->n_binds++] = (struct hc_jail_bind){.path = path, .rw = rw};
+}
+
+static int add_mount(struct hc_jail_plan *pl, const char *path, bool rw, bool must,
+		     struct hc_error *err)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		if (!must && errno == ENOENT)
+			return 0;
+		return hc_error_errno(err, -errno, "jail: %s", path);
+	}
+	if (path[0] != '/')
+		return hc_error_set(err, -EINVAL, "jail: %s is not an absolute path", path);
+	for (size_t i = 0; i < pl->n_mounts; i++)
+		if (hc_streq(pl->mounts[i].path, path))
+			return 0;
+	if (pl->n_mounts == MAX_MOUNTS)
+		return hc_error_set(err, -E2BIG, "jail: more than %d mounts", MAX_MOUNTS);
+	pl->mounts[pl->n_mounts++] = (struct mnt){
+		.path = path,
+		.rw = rw,
+		.dir = S_ISDIR(st.st_mode),
+		.dev = S_ISCHR(st.st_mode),
+	};
+	return 0;
+}
+
+/* Data a kind reads besides its libraries. */
+static const char *const qemu_data[] = {
+	"/usr/share/qemu",		  /* firmware and option ROMs (qboot, linuxboot_dma) */
+	"/usr/share/seabios",		  /* where /usr/share/qemu's ROM links point */
+	"/usr/lib/x86_64-linux-gnu/qemu", /* modules: accel-tcg-x86_64.so on Debian */
+	"/usr/lib/aarch64-linux-gnu/qemu",
+};
+
+static const char *const dev_nodes[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/urandom",
+					"/dev/random"};
+
+/* Sockets and files hotcell made in the runtime dir as root are handed to the VM's uid (the
+ * VMM connects to virtiofsd's and the agent's sockets by path). */
+static int hand_over_run_dir(const struct hc_jail_vm *jv, struct hc_error *err)
+{
+	DIR *d = opendir(jv->run_dir);
+	struct dirent *de;
+
+	if (!d)
+		return hc_error_errno(err, -errno, "jail: %s", jv->run_dir);
+	while ((de = readdir(d))) {
+		struct stat st;
+		if (de->d_name[0] == '.' || !strncmp(de->d_name, "jail-", 5))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_uid != 0)
+			continue;
+		if (!S_ISSOCK(st.st_mode) && !S_ISREG(st.st_mode))
+			continue;
+		if (fchownat(dirfd(d), de->d_name, jv->uid, jv->gid, AT_SYMLINK_NOFOLLOW) < 0) {
+			int e = errno;
+			closedir(d);
+			return hc_error_errno(err, -e, "jail: chown %s/%s", jv->run_dir,
+					      de->d_name);
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+static bool keep_env(const char *e)
+{
+	static const char *const keep[] = {
+		"PATH=", "HOTCELL_", "RUST_LOG=", "RUST_BACKTRACE=", "LANG=", "TZ="};
+	for (size_t i = 0; i < HC_ARRAY_SIZE(keep); i++)
+		if (!strncmp(e, keep[i], strlen(keep[i])))
+			return true;
+	return false;
+}
+
+static int build_env(struct hc_jail_plan *pl, const struct hc_child_opts *o, struct hc_error *err)
+{
+	char *const *src = o->envp ? (char *const *)o->envp : environ;
+	bool home = false;
+
+	for (size_t i = 0; src && src[i]; i++) {
+		if (!o->envp && !keep_env(src[i]))
+			continue;
+		if (pl->n_env == MAX_ENV)
+			return hc_error_set(err, -E2BIG, "jail: more than %d environment variables",
+					    MAX_ENV);
+		home |= !strncmp(src[i], "HOTCELL_HOME=", 13);
+		pl->env[pl->n_env] = strdup(src[i]);
+		if (!pl->env[pl->n_env++])
+			return hc_error_set(err, -ENOMEM, "jail: environment");
+	}
+	/* Tools find a VM's processes by HOTCELL_HOME: every one carries it. */
+	if (!home) {
+		char dir[HC_PATH_MAX];
+		struct hc_error e = {0};
+		if (hc_path_state_dir(dir, sizeof(dir), &e) == 0 && pl->n_env < MAX_ENV &&
+		    asprintf(&pl->env[pl->n_env], "HOTCELL_HOME=%s", dir) > 0)
+			pl->n_env++;
+	}
+	pl->env[pl->n_env] = NULL;
+	return 0;
+}
+
+static void plan_free(struct hc_jail_plan *pl)
+{
+	if (!pl)
+		return;
+	for (size_t i = 0; i < pl->n_env; i++)
+		free(pl->env[i]);
+	free(pl->filter.filter);
+	free(pl);
+}
+
+int hc_jail_proc_prepare(struct hc_jail_proc *p, struct hc_child_opts *o, struct hc_error *err)
+{
+	struct hc_jail_vm *jv = p->vm;
+	struct hc_jail_plan *pl;
+	const char *const *libs;
+	const char *why = NULL;
+	int r;
+
+	if (!jv || !jv->on)
+		return 0;
+	const char *what = hc_jail_kind_name(p->kind);
+	if (p->overflow)
+		return hc_error_set(err, -E2BIG, "jail %s: more than %d paths", what,
+				    HC_JAIL_MAX_BINDS);
+	if (!p->binary || p->binary[0] != '/' || !hc_streq(o->argv[0], p->binary))
+		return hc_error_set(err, -EINVAL, "jail %s: the program must be an absolute path",
+				    what);
+	pl = calloc(1, sizeof(*pl));
+	if (!pl)
+		return hc_error_set(err, -ENOMEM, "jail %s", what);
+	p->plan = pl;
+
+	unsigned n = jv->n_procs++;
+	r = hc_path_fmt(pl->root, sizeof(pl->root), err, "%s/jail-%s-%u", jv->run_dir, what, n);
+	if (r < 0)
+		return r;
+	if (mkdir(pl->root, 0700) < 0)
+		return hc_error_errno(err, -errno, "jail %s: mkdir %s", what, pl->root);
+
+	/* What the process sees: its binary, its libraries, its data, the VM's files. */
+	if ((r = add_mount(pl, p->binary, false, true, err)) < 0)
+		return r;
+	if ((r = hc_jail_libs(p->binary, &libs, err)) < 0)
+		return r;
+	for (size_t i = 0; libs[i]; i++)
+		if ((r = add_mount(pl, libs[i], false, true, err)) < 0)
+			return r;
+	if (p->kind == HC_JAIL_QEMU)
+		for (size_t i = 0; i < HC_ARRAY_SIZE(qemu_data); i++)
+			if ((r = add_mount(pl, qemu_data[i], false, false, err)) < 0)
+				return r;
+	for (size_t i = 0; i < HC_ARRAY_SIZE(dev_nodes); i++)
+		if ((r = add_mount(pl, dev_nodes[i], true, true, err)) < 0)
+			return r;
+	bool kvm = p->accel == HC_ACCEL_KVM || p->kind == HC_JAIL_CLOUD_HYPERVISOR ||
+		   p->kind == HC_JAIL_LIBKRUN;
+	if (kvm && p->kind != HC_JAIL_VIRTIOFSD && p->kind != HC_JAIL_VSOCKD) {
+		struct stat st;
+		if ((r = add_mount(pl, "/dev/kvm", true, true, err)) < 0)
+			return r;
+		/* /dev/kvm by its group, not by its owner. */
+		if (stat("/dev/kvm", &st) == 0 && st.st_gid != 0)
+			pl->groups[pl->n_groups++] = st.st_gid;
+	}
+	if (p->network && (r = add_mount(pl, "/dev/net/tun", true, false, err)) < 0)
+		return r;
+	/* virtiofsd serves its share itself; the rest work in the runtime dir. */
+	if (p->kind != HC_JAIL_VIRTIOFSD && (r = add_mount(pl, jv->run_dir, true, true, err)) < 0)
+		return r;
+	for (size_t i = 0; i < p->n_binds; i++)
+		if ((r = add_mount(pl, p->binds[i].path, p->binds[i].rw, true, err)) < 0)
+			return r;
+
+	pl->unshare_flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
+	if (!p->network)
+		pl->unshare_flags |= CLONE_NEWNET;
+
+	pl->uid = jv->uid;
+	pl->gid = jv->gid;
+	pl->drop_uid = p->kind != HC_JAIL_VIRTIOFSD;
+	if (!pl->drop_uid) {
+		/* virtiofsd serves the image's ownership as uid 0: only the capabilities for
+		 * that (and its chroot), never SYS_ADMIN, SYS_MODULE, SYS_PTRACE, NET_ADMIN,
+		 * SYS_RAWIO or SYS_BOOT. */
+		static const cap_value_t keep[] = {
+			CAP_CHOWN,   CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
+			CAP_FSETID,  CAP_SETGID,       CAP_SETUID,	    CAP_MKNOD,
+			CAP_SETFCAP, CAP_SYS_CHROOT};
+		memcpy(pl->keep_caps, keep, sizeof(keep));
+		pl->n_keep = HC_ARRAY_SIZE(keep);
+	}
+
+	/* NOFILE: vhost-user and virtiofsd hold many fds; the hard limit caps it (20000 here).
+	 * NPROC counts per real uid: the VM's uid is its own, so this bounds the VM's threads;
+	 * virtiofsd stays uid 0, where it would count every root process on the host, so there
+	 * the cgroup's pids limit does it. FSIZE bounds what a VMM can write (its logs; with
+	 * snapshots its RAM file), CORE 0 keeps guest memory out of core dumps, MEMLOCK what
+	 * it may pin. */
+	unsigned long long guest = (unsigned long long)jv->memory_mib << 20;
+	pl->rlimits[0].res = RLIMIT_NOFILE;
+	pl->rlimits[0].want = p->kind == HC_JAIL_VIRTIOFSD ? 65536 : 4096;
+	pl->rlimits[1].res = RLIMIT_NPROC;
+	pl->rlimits[1].want = p->kind == HC_JAIL_VIRTIOFSD ? RLIM_INFINITY : 512;
+	pl->rlimits[2].res = RLIMIT_FSIZE;
+	pl->rlimits[2].want = p->kind == HC_JAIL_VIRTIOFSD ? RLIM_INFINITY : guest + (1ull << 30);
+	pl->rlimits[3].res = RLIMIT_CORE;
+	pl->rlimits[3].want = 0;
+	pl->rlimits[4].res = RLIMIT_MEMLOCK;
+	pl->rlimits[4].want = 64ull << 20;
+
+	r = hc_jail_cgroup_make(jv, p->kind, n, pl->cg_procs, &why, err);
+	if (r < 0)
+		return r;
+	pl->n_cg = r;
+	if (why)
+		hc_debug("jail %s: cgroups: %s", what, why);
+
+	if ((r = hc_jail_seccomp_build(p->kind, p->accel, p->network, &pl->filter, err)) < 0)
+		return r;
+	if ((r = build_env(pl, o, err)) < 0)
+		return r;
+	if ((r = hand_over_run_dir(jv, err)) < 0)
+		return r;
+
+	p->child = (struct hc_child_jail){.new_pid_ns = true, .apply = apply, .arg = pl};
+	o->jail = &p->child;
+	o->envp = (const char *const *)pl->env;
+	return 0;
+}
+
+void hc_jail_proc_free(struct hc_jail_proc *p)
+{
+	if (!p)
+		return;
+	plan_free(p->plan);
+	p->plan = NULL;
+}
