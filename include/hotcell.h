@@ -202,6 +202,9 @@ struct hc_run_opts {
 	 * NAME and its subdomains, "*.NAME" only its subdomains. */
 	const char *const *allow_hosts;
 	size_t n_allow_hosts;
+	/* --no-jail: the VMM-side processes (QEMU, virtiofsd, vhost-device-vsock) run without
+	 * hotcell's jail (docs/security.md). The jail is on by default when running as root. */
+	bool no_jail;
 };
 
 /* Fills defaults: stdio fds -1, cancel_fd -1, everything else zero. */
@@ -224,6 +227,7 @@ struct hc_run_result {
 	char *result_json;  /* /hotcell/result.json, validated JSON, or NULL */
 	char *result_error; /* why result_json is NULL although the command wrote one */
 	double t_rootfs_ms, t_boot_ms, t_exec_ms, t_teardown_ms, t_total_ms;
+	bool jailed; /* the VMM-side processes ran jailed ("jailed" in the JSON object) */
 };
 
 /* Runs one command in a fresh micro-VM and tears it down. Returns 0 when the command ran

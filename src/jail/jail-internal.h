@@ -8,7 +8,7 @@
 
 /* Builds the allow-list of a kind as BPF (ret->filter is malloc'd). HOTCELL_SECCOMP=log makes
  * the default action SECCOMP_RET_LOG (record mode). */
-int hc_jail_seccomp_build(enum hc_jail_kind kind, enum hc_accel accel, bool network,
+int hc_jail_seccomp_build(enum hc_jail_kind kind, enum hc_accel accel, bool network, bool tap,
 			  struct sock_fprog *ret, struct hc_error *err) _must_check_;
 
 /* The uid lease (lease.c): the first free uid of the range, held by an flock()ed file. */

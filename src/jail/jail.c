@@ -150,13 +150,14 @@ static int drop_caps(const struct hc_jail_plan *p, struct hc_error *err)
 	STEP(cap_reset_ambient() == 0, "clear ambient capabilities");
 	/* Root that keeps capabilities keeps exactly these across exec (root's exec gives it
 	 * its bounding set); nobody else gets any back (no_new_privs, no inheritable set). */
-	if (!p->drop_uid) {
-		STEP(prctl(PR_SET_SECUREBITS,
-			   SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
-				   SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE |
-				   SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED) == 0,
+	/* Root that keeps capabilities can never raise an ambient one or keep them across a
+	 * uid change (the fs-uid fixup stays: virtiofsd relies on it to lose its file
+	 * capabilities while it acts as a guest user). */
+	if (!p->drop_uid)
+		STEP(prctl(PR_SET_SECUREBITS, SECBIT_KEEP_CAPS_LOCKED |
+						      SECBIT_NO_CAP_AMBIENT_RAISE |
+						      SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED) == 0,
 		     "securebits");
-	}
 	return 0;
 }
 
@@ -195,9 +196,7 @@ static int apply(void *arg, struct hc_error *err)
 	STEP(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "private mounts");
 	STEP(mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") == 0,
 	     "root tmpfs");
-	for (size_t i = 0; i < p->n_mounts; i++)
-		if ((r = bind_one(root, &p->mounts[i], err)) < 0)
-			return r;
+	/* /proc and /tmp first: binds below /tmp (a runtime dir there) go on top. */
 	char buf[HC_PATH_MAX + 16];
 	snprintf(buf, sizeof(buf), "%s/proc", root);
 	STEP(mkdir(buf, 0555) == 0 || errno == EEXIST, "mkdir /proc");
@@ -208,6 +207,9 @@ static int apply(void *arg, struct hc_error *err)
 	STEP(mount("tmpfs", buf, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=16m") ==
 		     0,
 	     "mount /tmp");
+	for (size_t i = 0; i < p->n_mounts; i++)
+		if ((r = bind_one(root, &p->mounts[i], err)) < 0)
+			return r;
 	STEP(sethostname(JAIL_HOSTNAME, strlen(JAIL_HOSTNAME)) == 0, "hostname");
 	/* pivot_root(".", "."): the old root ends up on top of the new one, then detached. */
 	STEP(chdir(root) == 0, "chdir root");
@@ -332,6 +334,19 @@ static int add_mount(struct hc_jail_plan *pl, const char *path, bool rw, bool mu
 	return 0;
 }
 
+/* A program and the shared objects it loads, read-only. */
+static int add_program(struct hc_jail_plan *pl, const char *path, struct hc_error *err)
+{
+	const char *const *libs;
+	int r = add_mount(pl, path, false, true, err);
+
+	if (r >= 0)
+		r = hc_jail_libs(path, &libs, err);
+	for (size_t i = 0; r >= 0 && libs[i]; i++)
+		r = add_mount(pl, libs[i], false, true, err);
+	return r;
+}
+
 /* Data a kind reads besides its libraries. */
 static const char *const qemu_data[] = {
 	"/usr/share/qemu",		  /* firmware and option ROMs (qboot, linuxboot_dma) */
@@ -339,6 +354,10 @@ static const char *const qemu_data[] = {
 	"/usr/lib/x86_64-linux-gnu/qemu", /* modules: accel-tcg-x86_64.so on Debian */
 	"/usr/lib/aarch64-linux-gnu/qemu",
 };
+
+/* Programs a kind runs itself: QEMU 7.2 snapshots through `exec:cat > FILE` (no file:
+ * migration URI), which glib runs with /bin/sh. */
+static const char *const qemu_helpers[] = {"/bin/sh", "/bin/cat"};
 
 static const char *const dev_nodes[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/urandom",
 					"/dev/random"};
@@ -423,7 +442,6 @@ int hc_jail_proc_prepare(struct hc_jail_proc *p, struct hc_child_opts *o, struct
 {
 	struct hc_jail_vm *jv = p->vm;
 	struct hc_jail_plan *pl;
-	const char *const *libs;
 	const char *why = NULL;
 	int r;
 
@@ -449,17 +467,16 @@ int hc_jail_proc_prepare(struct hc_jail_proc *p, struct hc_child_opts *o, struct
 		return hc_error_errno(err, -errno, "jail %s: mkdir %s", what, pl->root);
 
 	/* What the process sees: its binary, its libraries, its data, the VM's files. */
-	if ((r = add_mount(pl, p->binary, false, true, err)) < 0)
+	if ((r = add_program(pl, p->binary, err)) < 0)
 		return r;
-	if ((r = hc_jail_libs(p->binary, &libs, err)) < 0)
-		return r;
-	for (size_t i = 0; libs[i]; i++)
-		if ((r = add_mount(pl, libs[i], false, true, err)) < 0)
-			return r;
-	if (p->kind == HC_JAIL_QEMU)
+	if (p->kind == HC_JAIL_QEMU) {
 		for (size_t i = 0; i < HC_ARRAY_SIZE(qemu_data); i++)
 			if ((r = add_mount(pl, qemu_data[i], false, false, err)) < 0)
 				return r;
+		for (size_t i = 0; i < HC_ARRAY_SIZE(qemu_helpers); i++)
+			if ((r = add_program(pl, qemu_helpers[i], err)) < 0)
+				return r;
+	}
 	for (size_t i = 0; i < HC_ARRAY_SIZE(dev_nodes); i++)
 		if ((r = add_mount(pl, dev_nodes[i], true, true, err)) < 0)
 			return r;
@@ -499,6 +516,10 @@ int hc_jail_proc_prepare(struct hc_jail_proc *p, struct hc_child_opts *o, struct
 			CAP_SETFCAP, CAP_SYS_CHROOT};
 		memcpy(pl->keep_caps, keep, sizeof(keep));
 		pl->n_keep = HC_ARRAY_SIZE(keep);
+		if (p->start_caps & HC_JAIL_CAP_SYS_ADMIN_AT_START) {
+			pl->keep_caps[pl->n_keep++] = CAP_SYS_ADMIN;
+			pl->keep_caps[pl->n_keep++] = CAP_SETPCAP;
+		}
 	}
 
 	/* NOFILE: vhost-user and virtiofsd hold many fds; the hard limit caps it (20000 here).
@@ -526,7 +547,7 @@ int hc_jail_proc_prepare(struct hc_jail_proc *p, struct hc_child_opts *o, struct
 	if (why)
 		hc_debug("jail %s: cgroups: %s", what, why);
 
-	if ((r = hc_jail_seccomp_build(p->kind, p->accel, p->network, &pl->filter, err)) < 0)
+	if ((r = hc_jail_seccomp_build(p->kind, p->accel, p->network, p->tap, &pl->filter, err)) < 0)
 		return r;
 	if ((r = build_env(pl, o, err)) < 0)
 		return r;

@@ -51,7 +51,7 @@ const char *hc_jail_kind_name(enum hc_jail_kind kind);
  * with different runtime dirs never share a uid): HOTCELL_JAIL_LEASE_DIR, default below. */
 #define HC_JAIL_LEASE_DIR "/run/hotcell-uids"
 
-#define HC_JAIL_MAX_CGROUPS 8
+#define HC_JAIL_MAX_CGROUPS 48 /* 3 controllers for each process of a VM */
 
 /* One per VM. */
 struct hc_jail_vm {
@@ -85,6 +85,10 @@ bool hc_jail_default_on(const char **why_not);
 
 #define HC_JAIL_MAX_BINDS 48
 
+/* A program that builds its own sandbox first (QEMU 7.2's C virtiofsd) is given CAP_SYS_ADMIN
+ * and CAP_SETPCAP to exec with, and must drop them itself. */
+#define HC_JAIL_CAP_SYS_ADMIN_AT_START 1u
+
 struct hc_jail_bind {
 	const char *path; /* bound at the same path inside the root; must outlive prepare */
 	bool rw;
@@ -97,10 +101,12 @@ struct hc_jail_proc {
 	enum hc_jail_kind kind;
 	enum hc_accel accel;
 	bool network; /* keeps the host's network namespace and gets /dev/net/tun */
+	bool tap;     /* is handed a TAP fd: may make the TAP ioctls on it */
 	const char *binary;
 	struct hc_jail_bind binds[HC_JAIL_MAX_BINDS];
 	size_t n_binds;
 	bool overflow;
+	unsigned start_caps; /* HC_JAIL_CAP_*: extra capabilities the program drops itself */
 	struct hc_jail_plan *plan;
 	struct hc_child_jail child;
 };

@@ -190,6 +190,7 @@ static const char *const base[] = {
 /* QEMU (TCG and KVM): the main loop and its threads, guest RAM in a shared memfd or file,
  * timers, io_uring-less AIO, vhost-user (memfds and eventfds passed over the sockets). */
 static const char *const qemu[] = {
+	"seccomp",
 	"memfd_create",
 	"timerfd_create",
 	"timerfd_settime",
@@ -221,7 +222,6 @@ static const char *const qemu[] = {
 	"alarm",
 	"sched_get_priority_max",
 	"sched_get_priority_min",
-	"userfaultfd",
 };
 
 /* vhost-device-vsock (Rust, vm-memory, vhost-user backend): epoll threads, the guest's
@@ -236,6 +236,15 @@ static const char *const vsockd[] = {
  * (-o sandbox=chroot); it installs its own seccomp filter under ours (seccomp, prctl). The
  * Rust virtiofsd needs the same groups. */
 static const char *const virtiofsd[] = {
+	"mount",
+	"umount2",
+	"pivot_root",
+	"chdir",
+	"getpid",
+	"get_mempolicy",
+	"set_mempolicy",
+	"mbind",
+	"readlink",
 	"prctl",
 	"seccomp",
 	"capget",
@@ -442,6 +451,13 @@ static int add_clone(scmp_filter_ctx ctx, struct hc_error *err)
 				 SCMP_A0(SCMP_CMP_MASKED_EQ, ns, 0));
 	if (r >= 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	/* userfaultfd is only for postcopy migration, which hotcell does not use; libvhost-user
+	 * (virtiofsd) probes it at connect time and goes on without. */
+	if (r >= 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(userfaultfd), 0);
+	/* io_uring is a kernel attack surface of its own; QEMU and glib probe it and fall back. */
+	if (r >= 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(io_uring_setup), 0);
 	if (r < 0)
 		return hc_error_errno(err, r, "seccomp: clone");
 	return 0;
@@ -453,7 +469,7 @@ static bool log_mode(void)
 	return v && hc_streq(v, "log");
 }
 
-int hc_jail_seccomp_build(enum hc_jail_kind kind, enum hc_accel accel, bool network,
+int hc_jail_seccomp_build(enum hc_jail_kind kind, enum hc_accel accel, bool network, bool tap,
 			  struct sock_fprog *ret, struct hc_error *err)
 {
 	scmp_filter_ctx ctx = seccomp_init(log_mode() ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS);
@@ -495,7 +511,7 @@ int hc_jail_seccomp_build(enum hc_jail_kind kind, enum hc_accel accel, bool netw
 	if (r >= 0 &&
 	    (accel == HC_ACCEL_KVM || kind == HC_JAIL_CLOUD_HYPERVISOR || kind == HC_JAIL_LIBKRUN))
 		r = ADD_IOCTLS(ctx, kvm_ioctls);
-	if (r >= 0 && network)
+	if (r >= 0 && (network || tap))
 		r = ADD_IOCTLS(ctx, tap_ioctls);
 	if (r < 0) {
 		seccomp_release(ctx);
@@ -536,7 +552,7 @@ int hc_jail_seccomp_build(enum hc_jail_kind kind, enum hc_accel accel, bool netw
 int hc_jail_seccomp_size(enum hc_jail_kind kind, enum hc_accel accel, struct hc_error *err)
 {
 	struct sock_fprog p;
-	int r = hc_jail_seccomp_build(kind, accel, false, &p, err);
+	int r = hc_jail_seccomp_build(kind, accel, false, false, &p, err);
 	if (r < 0)
 		return r;
 	free(p.filter);

@@ -56,6 +56,7 @@ int hc_lib_boot_prepare(struct hc_store *store, const struct hc_run_opts *o, str
 	spec->n_devices = o->n_devices;
 	spec->jailer = o->jailer;
 	spec->rootfs_rw = o->rootfs_rw;
+	spec->no_jail = o->no_jail;
 	spec->network = o->network;
 	spec->ports = o->ports;
 	spec->n_ports = o->n_ports;

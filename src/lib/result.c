@@ -237,6 +237,7 @@ static json_t *result_object(const struct hc_run_result *r)
 		e |= set_new(t, "total", ms(r->t_total_ms));
 	}
 	e |= set_new(o, "timings_ms", t);
+	e |= set_new(o, "jailed", json_boolean(r->jailed));
 	if (e) {
 		json_decref(o);
 		return NULL;

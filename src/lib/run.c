@@ -812,6 +812,7 @@ HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o, struct
 	hc_debug("ready to start the VM %.1f ms after the run began", run.t_spawn - t0);
 	r = hc_lib_boot_start(&boot, err);
 	run.vm = boot.vm;
+	res->jailed = run.vm && run.vm->jailed;
 	if (r < 0)
 		goto out;
 	console_watch_start(&run);

@@ -405,6 +405,12 @@ static int set_jailer(struct hc_runopts *ro, const char *v, struct hc_error *err
 	return 0;
 }
 
+static int set_no_jail(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	ro->o.no_jail = true;
+	return 0;
+}
+
 static int set_device(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
 	const char *c = keep(ro, v, err), **slot;
@@ -482,6 +488,8 @@ static const struct runopt table[] = {
 	{"hostname", 0, ARG_REQUIRED, BOTH, false, set_hostname, "NAME",
 	 "the guest's hostname (hotcell)"},
 	{"jailer", 0, ARG_NONE, BOTH, false, set_jailer, NULL, "run Firecracker under its jailer"},
+	{"no-jail", 0, ARG_NONE, BOTH, false, set_no_jail, NULL,
+	 "run the VMM-side processes without hotcell's jail (docs/security.md)"},
 	{"device", 0, ARG_REQUIRED, BOTH, true, set_device, "PCI_ADDRESS",
 	 "pass a PCI device through (cloud-hypervisor, qemu; needs --kernel)"},
 };

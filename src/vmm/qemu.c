@@ -530,6 +530,7 @@ struct qemu_vm {
 	 * a snapshot copies it instead of streaming it. -1 otherwise (vhost-user's memfd, or a
 	 * restored VM's private mapping of its snapshot's memory file). */
 	int ram_fd;
+	struct hc_jail_vm jail;
 };
 
 static void epoll_add(int epfd, int fd)
@@ -646,7 +647,12 @@ static int start_vsockd(struct hc_vm *vm, struct qemu_vm *q, const char *vsock_s
 				  .stdout_fd = logfd,
 				  .stderr_fd = logfd,
 				  .new_session = true};
-	r = hc_child_spawn(&q->vsockd, &o, err);
+	struct hc_jail_proc jp;
+	hc_jail_proc_init(&jp, &q->jail, HC_JAIL_VSOCKD, vm->spec.accel, bin);
+	r = hc_jail_proc_prepare(&jp, &o, err);
+	if (r >= 0)
+		r = hc_child_spawn(&q->vsockd, &o, err);
+	hc_jail_proc_free(&jp);
 	if (r < 0)
 		return r;
 	r = wait_socket(ino, vsock_sock, &q->vsockd, hc_vm_cancel_fd(&vm->spec), START_TIMEOUT_MS,
@@ -689,6 +695,7 @@ static void qemu_destroy(struct hc_vm *vm)
 			close(q->epfd);
 		if (q->ram_fd >= 0)
 			close(q->ram_fd);
+		hc_jail_vm_close(&q->jail);
 		free(q->fsd);
 		free(q->fsd_what);
 		free(q);
@@ -749,9 +756,10 @@ static int helper_failure(struct qemu_vm *q, struct hc_error *err);
 static int dead_child(struct hc_child *c, const char *what, const char *log, struct hc_error *err);
 
 /* Starts virtiofsd(s), vhost-device-vsock and QEMU, and connects QMP. incoming: for a restore,
- * QEMU waits for the migration stream (-incoming defer); restore_mem: the snapshot's memory
- * file, mapped copy-on-write, or NULL. */
-static int launch(struct hc_vm *vm, bool incoming, const char *restore_mem, struct hc_error *err)
+ * the device state file, and QEMU waits for the migration stream (-incoming defer); restore_mem:
+ * the snapshot's memory file, mapped copy-on-write, or NULL. */
+static int launch(struct hc_vm *vm, const char *incoming, const char *restore_mem,
+		  struct hc_error *err)
 {
 	const struct hc_vm_spec *spec = &vm->spec;
 	char bin[HC_PATH_MAX], root_sock[HC_PATH_MAX], vsock_sock[HC_PATH_MAX];
@@ -772,7 +780,13 @@ static int launch(struct hc_vm *vm, bool incoming, const char *restore_mem, stru
 	q->qmp.cancel_fd = hc_vm_cancel_fd(spec);
 	q->epfd = -1;
 	q->ram_fd = -1;
+	q->jail = (struct hc_jail_vm)HC_JAIL_VM_INIT;
 	vm->priv = q;
+	r = hc_jail_vm_open(&q->jail, !spec->no_jail && hc_jail_default_on(NULL), vm->run_dir,
+			    spec->memory_mib, spec->cpus, err);
+	if (r < 0)
+		goto fail;
+	vm->jailed = q->jail.on;
 
 	r = find_qemu(bin, sizeof(bin), err);
 	if (r < 0)
@@ -822,8 +836,8 @@ static int launch(struct hc_vm *vm, bool incoming, const char *restore_mem, stru
 		    0)
 			goto fail;
 		q->fsd_what[k] = "the rootfs";
-		r = hc_virtiofsd_start(&q->fsd[k++], spec->rootfs_dir, !spec->rootfs_rw, root_sock,
-				       log, err);
+		r = hc_virtiofsd_start_jailed(&q->fsd[k++], &q->jail, spec->rootfs_dir,
+					      !spec->rootfs_rw, root_sock, log, err);
 		if (r < 0)
 			goto fail;
 	}
@@ -840,8 +854,8 @@ static int launch(struct hc_vm *vm, bool incoming, const char *restore_mem, stru
 			goto fail;
 		}
 		q->fsd_what[k] = spec->volumes[i].guest;
-		r = hc_virtiofsd_start(&q->fsd[k], spec->volumes[i].host, spec->volumes[i].readonly,
-				       sock, log, err);
+		r = hc_virtiofsd_start_jailed(&q->fsd[k], &q->jail, spec->volumes[i].host,
+					      spec->volumes[i].readonly, sock, log, err);
 		if (r < 0)
 			goto fail;
 		vol_socks[i] = q->fsd[k].socket_path;
@@ -860,7 +874,7 @@ static int launch(struct hc_vm *vm, bool incoming, const char *restore_mem, stru
 		.rootfs_sock = spec->rootfs_mode == HC_ROOTFS_DIR ? root_sock : NULL,
 		.volume_socks = (const char *const *)vol_socks,
 		.vsock_sock = spec->channel == HC_CHANNEL_VSOCK ? vsock_sock : NULL,
-		.incoming = incoming,
+		.incoming = incoming != NULL,
 		.tap_fd = spec->net_tap ? TAP_FD : -1,
 	};
 	/* The one configuration QEMU 7.2 can snapshot (block rootfs, serial channel): RAM in a
@@ -925,7 +939,17 @@ static int launch(struct hc_vm *vm, bool incoming, const char *restore_mem, stru
 		r = hc_vm_cancel_error(err);
 		goto fail;
 	}
-	r = hc_child_spawn(&q->qemu, &o, err);
+	struct hc_jail_proc jp;
+	hc_jail_proc_init(&jp, &q->jail, HC_JAIL_QEMU, spec->accel, bin);
+	hc_jail_proc_bind(&jp, spec->kernel, false);
+	hc_jail_proc_bind(&jp, spec->initrd, false);
+	hc_jail_proc_bind(&jp, spec->rootfs_disk, false);
+	hc_jail_proc_bind(&jp, incoming, false);
+	jp.tap = spec->net_tap != NULL; /* its TAP as an fd: no host network namespace needed */
+	r = hc_jail_proc_prepare(&jp, &o, err);
+	if (r >= 0)
+		r = hc_child_spawn(&q->qemu, &o, err);
+	hc_jail_proc_free(&jp);
 	hc_qemu_argv_free(argv);
 	if (r < 0)
 		goto fail;
@@ -1012,7 +1036,7 @@ static int helper_failure(struct qemu_vm *q, struct hc_error *err)
 
 static int qemu_start(struct hc_vm *vm, struct hc_error *err)
 {
-	return launch(vm, false, NULL, err);
+	return launch(vm, NULL, NULL, err);
 }
 
 static int dead_child(struct hc_child *c, const char *what, const char *log, struct hc_error *err)
@@ -1229,8 +1253,11 @@ static int qemu_snapshot(struct hc_vm *vm, const char *dir, struct hc_error *err
 	}
 	hc_path_random_id(id, 8);
 	snprintf(tmp_name, sizeof(tmp_name), "." SNAPSHOT_FILE ".tmp-%s", id);
-	if ((r = state_uri(adir, tmp_name, true, uri, sizeof(uri), err)) < 0 ||
-	    (r = hc_path_fmt(tmp, sizeof(tmp), err, "%s/%s", adir, tmp_name)) < 0 ||
+	/* A jailed QEMU (and the cat it runs) sees only its runtime dir: the state is written
+	 * there, then copied into dir. */
+	const char *wdir = q->jail.on ? vm->run_dir : adir;
+	if ((r = state_uri(wdir, tmp_name, true, uri, sizeof(uri), err)) < 0 ||
+	    (r = hc_path_fmt(tmp, sizeof(tmp), err, "%s/%s", wdir, tmp_name)) < 0 ||
 	    (r = hc_path_fmt(state, sizeof(state), err, "%s/" SNAPSHOT_FILE, adir)) < 0 ||
 	    (r = hc_path_fmt(mem, sizeof(mem), err, "%s/" SNAPSHOT_MEM, adir)) < 0)
 		goto out;
@@ -1242,8 +1269,15 @@ static int qemu_snapshot(struct hc_vm *vm, const char *dir, struct hc_error *err
 		r = hc_path_copy_fd_atomic(q->ram_fd, mem, 0600, err);
 	else if (r >= 0 && unlink(mem) < 0 && errno != ENOENT)
 		r = hc_error_errno(err, -errno, "remove the old %s", mem);
-	if (r >= 0 && rename(tmp, state) < 0)
+	if (r >= 0 && q->jail.on) {
+		_cleanup_close_ int fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		r = fd < 0 ? hc_error_errno(err, -errno, "open %s", tmp)
+			   : hc_path_copy_fd_atomic(fd, state, 0600, err);
+	} else if (r >= 0 && rename(tmp, state) < 0) {
 		r = hc_error_errno(err, -errno, "rename %s", state);
+	}
+	if (q->jail.on)
+		unlink(tmp);
 	if (r < 0)
 		unlink(tmp);
 	else
@@ -1284,7 +1318,13 @@ static int qemu_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
 				     "snapshot '%s' holds %lld bytes of RAM, the VM has %lld", mem,
 				     (long long)st.st_size, (long long)want);
-	r = launch(vm, true, have_mem ? mem : NULL, err);
+	/* Not jailed yet: the snapshot's files are root's (0600) and QEMU 7.2 reopens its RAM
+	 * file by path, so the VM's uid cannot map it (docs/security.md). The result says
+	 * "jailed": false. */
+	if (!vm->spec.no_jail && hc_jail_default_on(NULL))
+		hc_warn("qemu: a restored VM runs unjailed (its snapshot files are root's)");
+	vm->spec.no_jail = true;
+	r = launch(vm, state, have_mem ? mem : NULL, err);
 	if (r < 0)
 		return r;
 	q = vm->priv;

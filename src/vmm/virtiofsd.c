@@ -102,6 +102,14 @@ static int pre_exec(void *p)
 int hc_virtiofsd_start(struct hc_virtiofsd *v, const char *dir, bool readonly,
 		       const char *socket_path, const char *log_path, struct hc_error *err)
 {
+	return hc_virtiofsd_start_jailed(v, NULL, dir, readonly, socket_path, log_path, err);
+}
+
+int hc_virtiofsd_start_jailed(struct hc_virtiofsd *v, struct hc_jail_vm *jail, const char *dir,
+			      bool readonly, const char *socket_path, const char *log_path,
+			      struct hc_error *err)
+{
+	bool jailed = jail && jail->on;
 	char bin[HC_PATH_MAX], source[HC_PATH_MAX + 16];
 	_cleanup_close_ int lfd = -1, logfd = -1;
 	struct pre_exec_arg pa = {.dir = dir, .readonly = readonly};
@@ -137,7 +145,9 @@ int hc_virtiofsd_start(struct hc_virtiofsd *v, const char *dir, bool readonly,
 		snprintf(source, sizeof(source), "--shared-dir=%s", dir);
 		argv[i++] = source;
 		argv[i++] = readonly ? "--cache=always" : "--cache=auto";
-		argv[i++] = "--sandbox=namespace";
+		/* Jailed, its own namespace sandbox would need CAP_SYS_ADMIN: chroot instead,
+		 * inside hotcell's namespaces. */
+		argv[i++] = jailed ? "--sandbox=chroot" : "--sandbox=namespace";
 		if (readonly)
 			argv[i++] = "--readonly";
 	} else {
@@ -148,6 +158,7 @@ int hc_virtiofsd_start(struct hc_virtiofsd *v, const char *dir, bool readonly,
 		argv[i++] = readonly ? "cache=always" : "cache=auto";
 		argv[i++] = "-o";
 		argv[i++] = "log_level=warn";
+
 		/* The C virtiofsd hands every request from the queue thread to a pool of 64 by
 		 * default: a thread hop per FUSE request, which the boot path (a few hundred
 		 * lookups and reads of the image tree) pays in series. Served in the queue
@@ -169,10 +180,23 @@ int hc_virtiofsd_start(struct hc_virtiofsd *v, const char *dir, bool readonly,
 		.fds = fds,
 		.n_fds = 1,
 		.new_session = true,
-		.pre_exec = pre_exec,
+		/* Jailed, the jail's own read-only bind does what pre_exec does. */
+		.pre_exec = jailed ? NULL : pre_exec,
 		.pre_exec_arg = &pa,
 	};
-	r = hc_child_spawn(&v->child, &o, err);
+	struct hc_jail_proc jp;
+	hc_jail_proc_init(&jp, jail, HC_JAIL_VIRTIOFSD, HC_ACCEL_AUTO, bin);
+	hc_jail_proc_bind(&jp, dir, !readonly);
+	/* The C virtiofsd's -o sandbox=chroot cannot start here: libcap-ng then reads
+	 * /proc/<pid>/status, which a chroot into the share does not have. Its namespace sandbox
+	 * needs CAP_SYS_ADMIN (and CAP_SETPCAP to drop it) while it sets itself up; it drops both
+	 * itself before serving the first request (its setup_capabilities). */
+	if (!is_rust(bin))
+		jp.start_caps = HC_JAIL_CAP_SYS_ADMIN_AT_START;
+	r = hc_jail_proc_prepare(&jp, &o, err);
+	if (r >= 0)
+		r = hc_child_spawn(&v->child, &o, err);
+	hc_jail_proc_free(&jp);
 	if (r < 0) {
 		unlink(socket_path);
 		return hc_error_prefix(err, "virtiofsd for %s", dir);

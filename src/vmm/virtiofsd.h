@@ -16,6 +16,7 @@
 
 #include "core/child.h"
 #include "core/path.h"
+#include "jail/jail.h"
 
 struct hc_virtiofsd {
 	struct hc_child child;
@@ -37,6 +38,11 @@ int hc_virtiofsd_find(char *path, size_t n, struct hc_error *err) _must_check_;
 int hc_virtiofsd_start(struct hc_virtiofsd *v, const char *dir, bool readonly,
 		       const char *socket_path, const char *log_path,
 		       struct hc_error *err) _must_check_;
+
+/* Same, jailed in jail's VM (src/jail; NULL or a jail that is off: as above). */
+int hc_virtiofsd_start_jailed(struct hc_virtiofsd *v, struct hc_jail_vm *jail, const char *dir,
+			      bool readonly, const char *socket_path, const char *log_path,
+			      struct hc_error *err) _must_check_;
 
 /* Ends virtiofsd (it normally exits by itself once the VMM disconnects) and removes the
  * socket. Safe on a never-started one. */

@@ -57,6 +57,7 @@ struct hc_vm_spec {
 	const char *const *devices; /* VFIO PCI addresses */
 	size_t n_devices;
 	bool jailer;
+	bool no_jail; /* --no-jail: VMM-side processes run unjailed (src/jail) */
 	int boot_timeout_ms;
 	/* --network and -p (libkrun: TSI and krun_set_port_map); backends without networking
 	 * refuse anything but HC_NET_NONE through their caps. */
@@ -98,6 +99,7 @@ struct hc_vm {
 	/* The console log's cap (hc_vm_console_trim): bytes kept, and how far holes reach. */
 	off_t console_max;
 	off_t console_trimmed;
+	bool jailed; /* set by start(): its VMM-side processes run jailed */
 };
 
 struct hc_vmm_ops {

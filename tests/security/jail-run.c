@@ -118,7 +118,7 @@ int main(int argc, char **argv)
 		.stdin_fd = 0,
 		.stdout_fd = 1,
 		.stderr_fd = 2,
-		.cwd = run_dir,
+		.cwd = kind == HC_JAIL_VIRTIOFSD ? NULL : run_dir,
 	};
 	struct hc_child child = HC_CHILD_INIT;
 	r = hc_jail_proc_prepare(&jp, &o, &err);

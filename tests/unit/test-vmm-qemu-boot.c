@@ -521,6 +521,9 @@ TEST(unexpected_stop)
 	snprintf(args, sizeof(args), "-qmp unix:%s,server=on,wait=off", qmp);
 	struct hc_vm_spec s = spec_for(HC_ROOTFS_DIR, HC_CHANNEL_SERIAL);
 	s.rootfs_dir = root;
+	/* The second monitor's socket is the test's, outside the VM's runtime dir: a debugging
+	 * aid (HOTCELL_QEMU_ARGS) that a jailed QEMU cannot reach. */
+	s.no_jail = true;
 	setenv("HOTCELL_QEMU_ARGS", args, 1);
 	r = boot(&t, &s, &e);
 	unsetenv("HOTCELL_QEMU_ARGS");
@@ -756,9 +759,20 @@ TEST(start_failure_cleans_up)
 	hc_vm_free(vm);
 	ASSERT_TRUE(access(run_dir, F_OK) < 0);
 
-	/* A QEMU that rejects its command line: its own message comes back. */
+	/* Jailed (root), a missing file is refused while the jail's root is planned, by name. */
 	s = spec_for(HC_ROOTFS_BLOCK, HC_CHANNEL_SERIAL);
 	s.rootfs_disk = "/nonexistent/disk.ext4";
+	if (geteuid() == 0) {
+		ASSERT_OK(hc_vm_new(&vm, &hc_vmm_qemu_ops, &s, &e), &e);
+		ASSERT_ERR(hc_vm_start(vm, &e));
+		ASSERT_TRUE(strstr(e.message, "jail") != NULL);
+		ASSERT_TRUE(strstr(e.message, "disk.ext4") != NULL);
+		hc_vm_free(vm);
+	}
+
+	/* A QEMU that rejects its command line: its own message comes back (unjailed, so that
+	 * QEMU is the one to see the bad path). */
+	s.no_jail = true;
 	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_qemu_ops, &s, &e), &e);
 	ASSERT_ERR(hc_vm_start(vm, &e));
 	ASSERT_TRUE(strstr(e.message, "qemu did not start") != NULL);
