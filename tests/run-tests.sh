@@ -64,7 +64,7 @@ for t in "$BUILD"/tests/fuzz/fuzz-*; do
 	run_one "$top/$t" "$top/$t" "$top/tests/fuzz/corpus/${n#fuzz-}"
 done
 
-for kind in integration e2e soak; do
+for kind in integration e2e security soak; do
 	echo "== $kind"
 	for t in tests/$kind/*.sh; do
 		[ -f "$t" ] && run_one "$top/$t" bash "$top/$t"

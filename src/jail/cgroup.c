@@ -155,14 +155,18 @@ int hc_jail_cgroup_make(struct hc_jail_vm *jv, enum hc_jail_kind kind, unsigned 
 		if ((r = make_dir(jv, base, name, dir, err)) < 0)
 			return r;
 		if (i == 0) {
-			snprintf(val, sizeof(val), "%llu", mem);
-			r = write_file(dir, "memory.limit_in_bytes", val, err);
-			/* No swap either, where the kernel accounts it (swapaccount=1). */
+			/* No swap either, where the kernel accounts it (swapaccount=1). memsw may
+			 * never be below the limit: a reused cgroup (a dead VM's, same uid) is
+			 * first opened up, then set. */
 			char sw[HC_PATH_MAX];
-			if (r >= 0 &&
-			    hc_path_fmt(sw, sizeof(sw), NULL, "%s/memory.memsw.limit_in_bytes",
-					dir) == 0 &&
-			    access(sw, W_OK) == 0)
+			bool memsw = hc_path_fmt(sw, sizeof(sw), NULL,
+						 "%s/memory.memsw.limit_in_bytes", dir) == 0 &&
+				     access(sw, W_OK) == 0;
+			snprintf(val, sizeof(val), "%llu", mem);
+			r = memsw ? write_file(dir, "memory.memsw.limit_in_bytes", "-1", err) : 0;
+			if (r >= 0)
+				r = write_file(dir, "memory.limit_in_bytes", val, err);
+			if (r >= 0 && memsw)
 				r = write_file(dir, "memory.memsw.limit_in_bytes", val, err);
 		} else if (i == 1) {
 			snprintf(val, sizeof(val), "%u", pids_limit(kind));

@@ -53,7 +53,7 @@ static int status(void)
 		    !strncmp(line, "Seccomp:", 8) || !strncmp(line, "Groups:", 7))
 			fputs(line, stdout);
 	fclose(f);
-	printf("pid %d\n", (int)getpid());
+	printf("nspid %d\n", (int)getpid());
 	char host[64] = "";
 	gethostname(host, sizeof(host));
 	printf("hostname %s\n", host);
@@ -252,6 +252,21 @@ int main(int argc, char **argv)
 		struct rlimit rl;
 		getrlimit(RLIMIT_CORE, &rl);
 		printf("core %llu\n", (unsigned long long)rl.rlim_max);
+		return 0;
+	}
+	if (!strcmp(a, "sleep")) {
+		sleep((unsigned)atoi(arg));
+		return ok("slept");
+	}
+	if (!strcmp(a, "limit")) {
+		/* "limit 'Max file size'": that line of /proc/self/limits */
+		FILE *f = fopen("/proc/self/limits", "re");
+		char line[256];
+		while (f && fgets(line, sizeof(line), f))
+			if (!strncmp(line, arg, strlen(arg)))
+				fputs(line, stdout);
+		if (f)
+			fclose(f);
 		return 0;
 	}
 	if (!strcmp(a, "env")) {
