@@ -547,7 +547,8 @@ int hc_jail_proc_prepare(struct hc_jail_proc *p, struct hc_child_opts *o, struct
 	if (why)
 		hc_debug("jail %s: cgroups: %s", what, why);
 
-	if ((r = hc_jail_seccomp_build(p->kind, p->accel, p->network, p->tap, &pl->filter, err)) < 0)
+	if ((r = hc_jail_seccomp_build(p->kind, p->accel, p->network, p->tap, &pl->filter, err)) <
+	    0)
 		return r;
 	if ((r = build_env(pl, o, err)) < 0)
 		return r;

@@ -434,7 +434,7 @@ static int add_sockets(scmp_filter_ctx ctx, bool inet, struct hc_error *err)
 	int fams[] = {AF_UNIX, AF_INET, AF_INET6};
 	for (size_t i = 0; i < (inet ? 3u : 1u); i++) {
 		int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-					 SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fams[i]));
+					 SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fams[i], 0));
 		if (r < 0)
 			return hc_error_errno(err, r, "seccomp: allow socket family %d", fams[i]);
 	}
@@ -508,8 +508,8 @@ int hc_jail_seccomp_build(enum hc_jail_kind kind, enum hc_accel accel, bool netw
 			break;
 		}
 	}
-	if (r >= 0 &&
-	    (accel == HC_ACCEL_KVM || kind == HC_JAIL_CLOUD_HYPERVISOR || kind == HC_JAIL_LIBKRUN))
+	if (r >= 0 && ((accel == HC_ACCEL_KVM && kind == HC_JAIL_QEMU) ||
+		       kind == HC_JAIL_CLOUD_HYPERVISOR || kind == HC_JAIL_LIBKRUN))
 		r = ADD_IOCTLS(ctx, kvm_ioctls);
 	if (r >= 0 && (network || tap))
 		r = ADD_IOCTLS(ctx, tap_ioctls);

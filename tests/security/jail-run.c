@@ -13,6 +13,8 @@
  * "status: killed by signal SIGSYS"; its own exit status is the program's, or 128+signal.
  * --run-dir uses (and keeps) the given runtime dir; otherwise a fresh one is made and removed.
  * "pid N" is printed once the program runs, so a caller may look at /proc/N meanwhile.
+ * `jail-run -- --figures` prints, per kind, the seccomp filter's length and the memory limit of a
+ * 256 MiB VM (bench/jail.sh).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -20,7 +22,7 @@
 
 #include "core/child.h"
 #include "core/path.h"
-#include "jail/jail.h"
+#include "jail/jail-internal.h"
 
 static enum hc_jail_kind kind_of(const char *s)
 {
@@ -80,6 +82,18 @@ int main(int argc, char **argv)
 		default:
 			return 2;
 		}
+	}
+	if (optind < argc && hc_streq(argv[optind], "--figures")) {
+		for (int k = 0; k < HC_JAIL_N_KINDS; k++) {
+			enum hc_jail_kind kk = (enum hc_jail_kind)k;
+			int tcg = hc_jail_seccomp_size(kk, HC_ACCEL_TCG, &err);
+			int kvm = hc_jail_seccomp_size(kk, HC_ACCEL_KVM, &err);
+			printf("%-20s seccomp %4d BPF instructions (tcg), %4d (kvm); memory limit "
+			       "%llu MiB\n",
+			       hc_jail_kind_name(kk), tcg, kvm,
+			       hc_jail_memory_limit(kk, 256) >> 20);
+		}
+		return 0;
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "usage: jail-run [options] -- PROGRAM [ARG...]\n");
