@@ -34,9 +34,10 @@ FORBIDDEN=$(((1 << 8) | (1 << 12) | (1 << 16) | (1 << 17) | (1 << 19) | (1 << 21
 check_vm() {
 	local name=$1 want=$2 hp pids=""
 	shift 2
+	"$HC" run "$@" bb true >/dev/null 2>&1 # the rootfs cache (a block image takes a while)
 	"$HC" run "$@" bb sleep 6 >"$E2E/out.$name" 2>"$E2E/err.$name" &
 	hp=$!
-	for _ in $(seq 50); do
+	for _ in $(seq 120); do
 		pids=$(pids_of_vm "$hp")
 		grep -q qemu <<<"$(for p in $pids; do comm "$p"; done)" && break
 		sleep 0.1
