@@ -239,18 +239,18 @@ HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *opts,
 HC_EXPORT void hc_run_result_free(struct hc_run_result *result);
 /* The shell-like exit status of a result: code, 128+signal, or 124 for a timeout. */
 HC_EXPORT int hc_run_result_status(const struct hc_run_result *result);
-/* The DESIGN.md §6 JSON object (malloc'd, NUL-terminated). */
+/* The result JSON object (docs/design.md) (malloc'd, NUL-terminated). */
 HC_EXPORT char *hc_run_result_to_json(const struct hc_run_result *result);
 /* The same object with an "error": { "kind", "message" } member added when err is non-NULL:
  * used when the guest refused to start the command (exit 126/127), so the caller sees both
  * the result and why. */
 HC_EXPORT char *hc_run_result_to_json_error(const struct hc_run_result *result,
 					    const struct hc_error *err);
-/* The DESIGN.md §6 object for hotcell's own failures (exit 125):
+/* The result-contract object for hotcell's own failures (exit 125):
  * { "error": { "kind": "...", "message": "..." } } (malloc'd, NUL-terminated). */
 HC_EXPORT char *hc_error_to_json(const struct hc_error *err);
 
-/* ---- persistent VMs (`hotcell vm ...`, DESIGN.md §9, docs/vm.md) ------------------------ */
+/* ---- persistent VMs (`hotcell vm ...`, docs/vm.md) ------------------------ */
 
 /* A persistent VM outlives the call that made it. One supervisor process per VM (started
  * detached by hc_pvm_create) owns the VMM and its helpers, the agent channel and the console
