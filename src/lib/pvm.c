@@ -1064,8 +1064,16 @@ HC_EXPORT int hc_pvm_exec(const char *ref, const struct hc_pvm_exec_opts *o,
 				goto out;
 			}
 		}
-		if (out.len && (r = send_all(fd, &out, err)) < 0)
-			goto out;
+		if (out.len && (r = send_all(fd, &out, err)) < 0) {
+			if (r != -EPIPE && r != -ECONNRESET)
+				goto out;
+			/* The command ended and the supervisor answered and closed while our stdin
+			 * (its EOF) was on the way: the reply is still to be read. */
+			hc_error_clear(err);
+			hc_buf_consume(&out, out.len);
+			stdin_open = false;
+			r = 0;
+		}
 		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		{
