@@ -688,7 +688,9 @@ static void qemu_destroy(struct hc_vm *vm)
 			hc_virtiofsd_stop(&q->fsd[i], 1000);
 		}
 		if (q->vsockd.pid)
-			hc_child_stop(&q->vsockd, 1000);
+			/* Jailed, it is PID 1 of its namespace, where a SIGTERM it has no handler
+			 * for is dropped: it holds no state, SIGKILL at once. */
+			hc_child_stop(&q->vsockd, q->jail.on ? 0 : 1000);
 		if (q->hvsock_listen[0])
 			unlink(q->hvsock_listen);
 		if (q->epfd >= 0)
