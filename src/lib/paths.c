@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+#include <dlfcn.h>
 #include <elf.h>
+#include <link.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
@@ -7,18 +9,14 @@
 #include "core/path.h"
 #include "lib/paths.h"
 
-/* The directory of the running executable, so a build tree and an installed prefix both work
- * without configuration. */
-static int exe_dir(char *buf, size_t n)
+/* <dir>/.. of path resolved, so messages show build/kernel/bzImage, not build/bin/../kernel. */
+static int parent_dir(const char *path, char *buf, size_t n)
 {
-	char exe[HC_PATH_MAX], parent[HC_PATH_MAX + 4], real[PATH_MAX];
-	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char copy[HC_PATH_MAX], parent[HC_PATH_MAX + 4], real[PATH_MAX];
 
-	if (len <= 0)
-		return -errno;
-	exe[len] = 0;
-	/* <exe>/.. resolved, so messages show build/kernel/bzImage, not build/bin/../kernel. */
-	snprintf(parent, sizeof(parent), "%s/..", dirname(exe));
+	if (snprintf(copy, sizeof(copy), "%s", path) >= (int)sizeof(copy))
+		return -ENAMETOOLONG;
+	snprintf(parent, sizeof(parent), "%s/..", dirname(copy));
 	if (!realpath(parent, real))
 		return -errno;
 	if (snprintf(buf, n, "%s", real) >= (int)n)
@@ -26,46 +24,95 @@ static int exe_dir(char *buf, size_t n)
 	return 0;
 }
 
+/* The directory above the running executable: a build tree (build/bin/hotcell) or an
+ * installed prefix ($(PREFIX)/bin/hotcell). */
+static int exe_dir(char *buf, size_t n)
+{
+	char exe[HC_PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (len <= 0)
+		return -errno;
+	exe[len] = 0;
+	return parent_dir(exe, buf, n);
+}
+
+/* The directory above the object this code was linked into: for libhotcell.so that is where
+ * the library is installed ($(PREFIX)/lib/libhotcell.so.0 -> $(PREFIX)) or built
+ * (build/lib/libhotcell.so -> build), whatever program embeds it. -ENOENT when the library is
+ * linked statically into the executable (glibc's dladdr names the main program by argv[0]
+ * only, so exe_dir() covers that case). */
+static int lib_dir(char *buf, size_t n)
+{
+	struct link_map *map = NULL;
+	Dl_info info;
+
+	if (dladdr1((void *)lib_dir, &info, (void **)&map, RTLD_DL_LINKMAP) == 0 || !map ||
+	    !map->l_name || !map->l_name[0])
+		return -ENOENT;
+	return parent_dir(map->l_name, buf, n);
+}
+
 static bool readable_file(const char *path)
 {
 	return access(path, R_OK) == 0;
 }
 
-/* Tries <exe>/<rel> for each candidate; fills buf with the first that exists and appends what
- * was searched to tried. */
+/* The roots searched, in order: where the library is (when it is a shared object), then the
+ * executable's (the build tree or prefix of hotcell, hotcell-vmd, hotcell-runtime). */
+static size_t search_roots(char roots[2][HC_PATH_MAX])
+{
+	size_t k = 0;
+
+	if (lib_dir(roots[k], HC_PATH_MAX) == 0)
+		k++;
+	if (exe_dir(roots[k], HC_PATH_MAX) == 0 && (k == 0 || strcmp(roots[0], roots[k]) != 0))
+		k++;
+	return k;
+}
+
+/* Tries <root>/<rel> for each root and candidate; fills buf with the first that exists and
+ * appends what was searched to tried. */
 static int search(const char *const *rels, size_t n_rels, char *buf, size_t n, char *tried,
 		  size_t tried_n)
 {
-	char dir[HC_PATH_MAX], cand[HC_PATH_MAX], real[PATH_MAX];
-	size_t used = strlen(tried);
+	char roots[2][HC_PATH_MAX], cand[HC_PATH_MAX], real[PATH_MAX];
+	size_t used = strlen(tried), n_roots = search_roots(roots);
 
-	if (exe_dir(dir, sizeof(dir)) < 0)
+	if (n_roots == 0)
 		return -ENOENT;
-	for (size_t i = 0; i < n_rels; i++) {
-		if (snprintf(cand, sizeof(cand), "%s/%s", dir, rels[i]) >= (int)sizeof(cand))
-			continue;
-		if (readable_file(cand)) {
-			const char *p = realpath(cand, real) ? real : cand;
+	for (size_t d = 0; d < n_roots; d++)
+		for (size_t i = 0; i < n_rels; i++) {
+			if (snprintf(cand, sizeof(cand), "%s/%s", roots[d], rels[i]) >=
+			    (int)sizeof(cand))
+				continue;
+			if (readable_file(cand)) {
+				const char *p = realpath(cand, real) ? real : cand;
 
-			if (snprintf(buf, n, "%s", p) >= (int)n)
-				return -ENAMETOOLONG;
-			return 0;
+				if (snprintf(buf, n, "%s", p) >= (int)n)
+					return -ENAMETOOLONG;
+				return 0;
+			}
+			if (used < tried_n)
+				used += (size_t)snprintf(tried + used, tried_n - used, "%s%s",
+							 used ? ", " : "", cand);
 		}
-		if (used < tried_n)
-			used += (size_t)snprintf(tried + used, tried_n - used, "%s%s",
-						 used ? ", " : "", cand);
-	}
 	return -ENOENT;
 }
 
+/* A nested build dir (make BUILD=build/asan) shares the one kernel under build/kernel/; only
+ * when that is a hotcell kernel build (its KEY stamp, kernel/kernel.mk). */
 static bool nested_kernel_build(void)
 {
-	char dir[HC_PATH_MAX], key[HC_PATH_MAX + 32];
+	char roots[2][HC_PATH_MAX], key[HC_PATH_MAX + 32];
+	size_t n_roots = search_roots(roots);
 
-	if (exe_dir(dir, sizeof(dir)) < 0)
-		return false;
-	snprintf(key, sizeof(key), "%s/../kernel/KEY", dir);
-	return readable_file(key);
+	for (size_t d = 0; d < n_roots; d++) {
+		snprintf(key, sizeof(key), "%s/../kernel/KEY", roots[d]);
+		if (readable_file(key))
+			return true;
+	}
+	return false;
 }
 
 bool hc_lib_kernel_is_elf(const char *path)
@@ -150,8 +197,6 @@ int hc_lib_kernel_find(const char *user, enum hc_kernel_format fmt, char *buf, s
 		return hc_path_fmt(buf, n, err, "%s", user);
 	}
 	snprintf(rel_build, sizeof(rel_build), "kernel/%s", name);
-	/* A nested build dir (make BUILD=build/asan) shares the one kernel under build/kernel/;
-	 * only when that is a hotcell kernel build (its KEY stamp, kernel/kernel.mk). */
 	snprintf(rel_nested, sizeof(rel_nested), "../kernel/%s", name);
 	n_rels = nested_kernel_build() ? 3 : 2;
 	snprintf(rel_inst, sizeof(rel_inst), "lib/hotcell/%s", name);

@@ -1,14 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Where the guest's files are: the kernel and the initramfs holding hotcell-init.
- * Search order, first hit wins:
+ * The environment overrides come first; then each root in turn:
+ *   1. <lib>/..: the directory above libhotcell.so as loaded (dladdr), so any program that
+ *      embeds an installed library finds $(PREFIX)/lib/hotcell/, and one linked against the
+ *      build tree's build/lib/libhotcell.so finds build/kernel/ and build/initramfs.cpio.
+ *      Skipped when the library is linked statically into the program (hotcell does that).
+ *   2. <exe>/..: the directory above the running executable (build/ for build/bin/hotcell,
+ *      $(PREFIX) for an installed hotcell, hotcell-vmd or hotcell-runtime).
+ * Under each root, first hit wins:
  *   kernel:    --kernel PATH, $HOTCELL_KERNEL (both "user" kernels, trusted everywhere), then
- *              the build tree beside the executable (<exe>/../kernel/), then the installed
- *              copy (<exe>/../lib/hotcell/, i.e. $(PREFIX)/lib/hotcell/). For QEMU on x86-64
- *              the project's vmlinux comes first when it has a PVH entry (no decompression
- *              in the guest: ~0.3 s less under TCG), else its bzImage.
- *   initramfs: $HOTCELL_INITRAMFS, <exe>/../initramfs.cpio, <exe>/../lib/hotcell/.
- *   supervisor (hotcell-vmd): $HOTCELL_VMD, <exe>/../bin/, <exe>/../lib/hotcell/.
+ *              <root>/kernel/ (a build tree), then <root>/lib/hotcell/ (an installed prefix),
+ *              then <root>/../kernel/ (a nested build dir sharing the one kernel build). For
+ *              QEMU on x86-64 the project's vmlinux comes first when it has a PVH entry (no
+ *              decompression in the guest: ~0.3 s less under TCG), else its bzImage.
+ *   initramfs: $HOTCELL_INITRAMFS, <root>/initramfs.cpio, <root>/lib/hotcell/initramfs.cpio.
+ *   supervisor (hotcell-vmd): $HOTCELL_VMD, <root>/bin/, <root>/lib/hotcell/.
  */
 #pragma once
 
