@@ -77,11 +77,22 @@ RUNTIME := $(BUILD)/bin/hotcell-runtime
 INIT := $(BUILD)/bin/hotcell-init
 INITRAMFS := $(BUILD)/initramfs.cpio
 LIBA := $(BUILD)/lib/libhotcell.a
+# The shared library: the versioned file (HC_VERSION of include/hotcell.h), its SONAME
+# libhotcell.so.<major> and the libhotcell.so that -lhotcell links against, as symlinks.
+VERSION := $(shell sed -n 's/^\#define HC_VERSION "\(.*\)"/\1/p' include/hotcell.h)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
+LIBSO_REAL := $(BUILD)/lib/libhotcell.so.$(VERSION)
+LIBSO_SONAME := libhotcell.so.$(SOMAJOR)
 LIBSO := $(BUILD)/lib/libhotcell.so
+PCFILE := $(BUILD)/lib/pkgconfig/hotcell.pc
+# examples/run.c, an embedder of the shared library (public API only); built here against the
+# build tree's library (rpath $ORIGIN/../lib), and against an installed one by
+# tests/integration/install-embed.sh.
+EXAMPLE := $(BUILD)/examples/run
 
 .PHONY: all programs check check-asan lint bench install clean tests kernel fuzz
 all: programs kernel
-programs: $(HOTCELL) $(VMD) $(RUNTIME) $(INIT) $(INITRAMFS) $(LIBA) $(LIBSO) tests
+programs: $(HOTCELL) $(VMD) $(RUNTIME) $(INIT) $(INITRAMFS) $(LIBA) $(LIBSO) $(PCFILE) $(EXAMPLE) tests
 
 -include kernel/kernel.mk
 
@@ -99,9 +110,27 @@ $(LIBA): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(LIBSO): $(LIB_OBJS)
+$(LIBSO_REAL): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) -shared -Wl,-soname,libhotcell.so.0 $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-soname,$(LIBSO_SONAME) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(LIBSO): $(LIBSO_REAL)
+	$(Q)ln -sfn $(notdir $<) $(dir $@)$(LIBSO_SONAME) && ln -sfn $(LIBSO_SONAME) $@
+
+$(EXAMPLE): examples/run.c include/hotcell.h $(LIBSO)
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< -L$(BUILD)/lib -lhotcell -Wl,-rpath,'$$ORIGIN/../lib'
+
+# pkg-config file for the installed library (PREFIX as given to make install); the static
+# library's dependencies are Libs.private (pkg-config --static).
+$(PCFILE): Makefile include/hotcell.h
+	@mkdir -p $(dir $@)
+	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'exec_prefix=$${prefix}' 'libdir=$${exec_prefix}/lib' \
+		'includedir=$${prefix}/include' '' 'Name: hotcell' \
+		'Description: run a command from an OCI image in a micro-VM' 'Version: $(VERSION)' \
+		'Libs: -L$${libdir} -lhotcell' 'Libs.private: $(LIBS)' 'Cflags: -I$${includedir}' >$@
 
 $(HOTCELL): $(CLI_OBJS) $(SERVER_OBJS) $(LIBA)
 	@mkdir -p $(dir $@)
@@ -199,17 +228,23 @@ check-asan: kernel
 
 lint:
 	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) $(VMD_SRCS) $(SERVER_SRCS) $(RUNTIME_SRCS) \
-		$(wildcard src/server/*.h) $(wildcard src/guest/*.c) include/hotcell.h
+		$(wildcard src/server/*.h) $(wildcard src/guest/*.c) include/hotcell.h examples/run.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning --inline-suppr -Iinclude -Isrc src
 
 bench: programs kernel
 	BUILD=$(BUILD) bench/run-all.sh
 
+# The .pc is written for this PREFIX each time (it is the only product that names it).
 install: programs kernel
+	$(Q)rm -f $(PCFILE) && $(MAKE) --no-print-directory PREFIX=$(PREFIX) $(PCFILE)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
-		$(DESTDIR)$(PREFIX)/lib/hotcell
+		$(DESTDIR)$(PREFIX)/lib/hotcell $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(HOTCELL) $(RUNTIME) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(LIBA) $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIBSO_REAL) $(DESTDIR)$(PREFIX)/lib/
+	ln -sfn $(notdir $(LIBSO_REAL)) $(DESTDIR)$(PREFIX)/lib/$(LIBSO_SONAME)
+	ln -sfn $(LIBSO_SONAME) $(DESTDIR)$(PREFIX)/lib/libhotcell.so
+	install -m 644 $(PCFILE) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 644 include/hotcell.h $(DESTDIR)$(PREFIX)/include/
 	install -m 755 $(INIT) $(VMD) $(DESTDIR)$(PREFIX)/lib/hotcell/
 	install -m 644 $(INITRAMFS) $(BUILD)/kernel/bzImage $(BUILD)/kernel/vmlinux \
