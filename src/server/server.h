@@ -84,5 +84,18 @@ void hc_server_call_leave(struct hc_server *s);
  * calls done(done_arg) (libmicrohttpd's upgrade handle). Returns -errno when the thread
  * cannot start (the caller closes). */
 int hc_server_ws_start(struct hc_server *s, int fd, void (*done)(void *), void *done_arg);
+/* The message layer of one WebSocket without its socket: what hc_server_ws_start's thread
+ * drives once wslay has framed a text message, and what the fuzz target drives directly.
+ * hc_server_ws_text takes one text message (UTF-8, checked by the caller): a request or batch
+ * starts a call on a thread of its own, `stdin` / `signal` go to the streaming call they name.
+ * hc_server_ws_next pops the next message for the client (malloc'd, NUL-terminated), NULL
+ * when none is queued. hc_server_ws_cancel_wait cancels every call in flight and waits for
+ * them to answer; hc_server_ws_free does that and frees (NULL is fine). */
+struct hc_server_ws;
+int hc_server_ws_new(struct hc_server *s, struct hc_server_ws **ret);
+void hc_server_ws_text(struct hc_server_ws *ws, const char *text, size_t n);
+char *hc_server_ws_next(struct hc_server_ws *ws, size_t *ret_len);
+void hc_server_ws_cancel_wait(struct hc_server_ws *ws);
+void hc_server_ws_free(struct hc_server_ws *ws);
 /* The Sec-WebSocket-Accept value for a Sec-WebSocket-Key (RFC 6455 §4.2.2), 29 bytes + NUL. */
 int hc_server_ws_accept_key(const char *key, char ret[32]);

@@ -52,19 +52,19 @@ struct ws_msg {
 	char data[];
 };
 
-struct ws;
+struct hc_server_ws;
 
 struct ws_call {
 	struct hc_rpc_stream stream; /* first: the stream callbacks get it */
 	struct ws_call *next;
-	struct ws *ws;
+	struct hc_server_ws *ws;
 	json_t *req;
 	json_t *id; /* the request's id, matched by stdin/signal "call" */
 	int stdin_w, stdin_r;
 	int sig_w, sig_r;
 };
 
-struct ws {
+struct hc_server_ws {
 	struct hc_server *s;
 	int fd;
 	void (*done)(void *);
@@ -81,14 +81,14 @@ struct ws {
 	bool closing;
 };
 
-static void wake(struct ws *ws)
+static void wake(struct hc_server_ws *ws)
 {
 	if (write(ws->wake[1], "x", 1) < 0 && errno != EAGAIN)
 		hc_debug("server: ws wake: %s", strerror(errno));
 }
 
 /* Queues a text message for the socket thread. Output past the bound is refused. */
-static int ws_queue(struct ws *ws, const char *text, bool output)
+static int ws_queue(struct hc_server_ws *ws, const char *text, bool output)
 {
 	size_t n = strlen(text);
 	struct ws_msg *m;
@@ -119,7 +119,7 @@ static int ws_queue(struct ws *ws, const char *text, bool output)
 	return 0;
 }
 
-static int ws_queue_json(struct ws *ws, json_t *doc, bool output)
+static int ws_queue_json(struct hc_server_ws *ws, json_t *doc, bool output)
 {
 	char *text = doc ? hc_rpc_dumps(doc) : NULL;
 	int r;
@@ -167,7 +167,8 @@ static void call_free(struct ws_call *c)
 static void *call_thread(void *arg)
 {
 	struct ws_call *c = arg;
-	struct ws *ws = c->ws;
+	struct hc_server_ws *ws = c->ws;
+	struct hc_server *s = ws->s;
 	json_t *resp;
 
 	if (json_is_array(c->req))
@@ -186,20 +187,22 @@ static void *call_thread(void *arg)
 	}
 	ws->n_calls--;
 	pthread_cond_broadcast(&ws->calls_done);
+	/* Once the lock is released the socket thread may free ws (its last call has ended):
+	 * nothing below touches it. */
+	wake(ws);
 	pthread_mutex_unlock(&ws->lock);
 	call_free(c);
-	hc_server_call_leave(ws->s);
-	wake(ws);
+	hc_server_call_leave(s);
 	return NULL;
 }
 
-static void reply_error(struct ws *ws, json_t *id, int code, const char *msg)
+static void reply_error(struct hc_server_ws *ws, json_t *id, int code, const char *msg)
 {
 	if (id)
 		ws_queue_json(ws, hc_rpc_error_response(id, code, msg, NULL), false);
 }
 
-static void start_call(struct ws *ws, json_t *req)
+static void start_call(struct hc_server_ws *ws, json_t *req)
 {
 	struct ws_call *c = calloc(1, sizeof(*c));
 	json_t *id = json_is_object(req) ? json_object_get(req, "id") : NULL;
@@ -265,7 +268,7 @@ static void start_call(struct ws *ws, json_t *req)
 }
 
 /* The streaming call a stdin/signal message names (ws->lock held). */
-static struct ws_call *find_call(struct ws *ws, json_t *params)
+static struct ws_call *find_call(struct hc_server_ws *ws, json_t *params)
 {
 	json_t *id = json_object_get(params, "call");
 
@@ -294,7 +297,7 @@ static int signal_bytes(json_t *sig)
 }
 
 /* `stdin` and `signal` from the client (notifications, or requests answered {}). */
-static void control(struct ws *ws, json_t *req, const char *method)
+static void control(struct hc_server_ws *ws, json_t *req, const char *method)
 {
 	json_t *id = json_object_get(req, "id"), *params = json_object_get(req, "params");
 	const char *err = NULL;
@@ -352,7 +355,7 @@ static void control(struct ws *ws, json_t *req, const char *method)
 			      false);
 }
 
-static void on_text(struct ws *ws, const char *text, size_t n)
+static void on_text(struct hc_server_ws *ws, const char *text, size_t n)
 {
 	json_t *doc = NULL, *perr = NULL, *m;
 
@@ -379,7 +382,7 @@ static void on_text(struct ws *ws, const char *text, size_t n)
 
 static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
 {
-	struct ws *ws = user;
+	struct hc_server_ws *ws = user;
 	ssize_t n = recv(ws->fd, buf, len, MSG_DONTWAIT);
 
 	if (n < 0) {
@@ -398,7 +401,7 @@ static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
 		       void *user)
 {
-	struct ws *ws = user;
+	struct hc_server_ws *ws = user;
 	ssize_t n = send(ws->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 	if (n < 0) {
@@ -413,7 +416,7 @@ static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a,
 		      void *user)
 {
-	struct ws *ws = user;
+	struct hc_server_ws *ws = user;
 
 	if (a->opcode == WSLAY_TEXT_FRAME) {
 		if (!hc_lib_utf8_valid((const char *)a->msg, a->msg_length)) {
@@ -430,7 +433,7 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
 }
 
 /* Moves queued messages into wslay, as far as its queue bound allows. */
-static void feed(struct ws *ws)
+static void feed(struct hc_server_ws *ws)
 {
 	pthread_mutex_lock(&ws->lock);
 	while (ws->head && wslay_event_get_queued_msg_length(ws->ctx) < WS_WSLAY_QUEUE) {
@@ -453,8 +456,10 @@ static void feed(struct ws *ws)
 
 static void *ws_thread(void *arg)
 {
-	struct ws *ws = arg;
+	struct hc_server_ws *ws = arg;
 	struct hc_server *s = ws->s;
+	void (*done)(void *) = ws->done;
+	void *done_arg = ws->done_arg;
 	int idle_ms = (int)s->cfg->idle_timeout_s * 10000, idle_left = idle_ms;
 	bool shut = false;
 
@@ -511,29 +516,95 @@ static void *ws_thread(void *arg)
 			break;
 	}
 
-	/* The socket is done: cancel what runs on it and wait for it to end. */
+	hc_server_ws_cancel_wait(ws);
+	wslay_event_context_free(ws->ctx);
+	hc_server_ws_free(ws);
+	done(done_arg);
+	hc_server_call_leave(s);
+	return NULL;
+}
+
+int hc_server_ws_new(struct hc_server *s, struct hc_server_ws **ret)
+{
+	struct hc_server_ws *ws = calloc(1, sizeof(*ws));
+
+	if (!ws)
+		return -ENOMEM;
+	ws->s = s;
+	ws->fd = -1;
+	ws->wake[0] = ws->wake[1] = ws->gone[0] = ws->gone[1] = -1;
+	if (pipe2(ws->wake, O_CLOEXEC | O_NONBLOCK) < 0 || pipe2(ws->gone, O_CLOEXEC) < 0) {
+		int r = -errno;
+
+		hc_closep(&ws->wake[0]);
+		hc_closep(&ws->wake[1]);
+		free(ws);
+		return r;
+	}
+	pthread_mutex_init(&ws->lock, NULL);
+	pthread_cond_init(&ws->calls_done, NULL);
+	*ret = ws;
+	return 0;
+}
+
+void hc_server_ws_text(struct hc_server_ws *ws, const char *text, size_t n)
+{
+	on_text(ws, text, n);
+}
+
+char *hc_server_ws_next(struct hc_server_ws *ws, size_t *ret_len)
+{
+	struct ws_msg *m;
+	char *text = NULL;
+
+	pthread_mutex_lock(&ws->lock);
+	m = ws->head;
+	if (m) {
+		ws->head = m->next;
+		if (!ws->head)
+			ws->tail = NULL;
+		if (m->output)
+			ws->queued_output -= m->len;
+	}
+	pthread_mutex_unlock(&ws->lock);
+	if (!m)
+		return NULL;
+	text = malloc(m->len + 1);
+	if (text) {
+		memcpy(text, m->data, m->len + 1);
+		*ret_len = m->len;
+	}
+	free(m);
+	return text;
+}
+
+void hc_server_ws_cancel_wait(struct hc_server_ws *ws)
+{
 	pthread_mutex_lock(&ws->lock);
 	ws->closing = true;
 	hc_closep(&ws->gone[1]);
 	while (ws->n_calls)
 		pthread_cond_wait(&ws->calls_done, &ws->lock);
 	pthread_mutex_unlock(&ws->lock);
+}
+
+void hc_server_ws_free(struct hc_server_ws *ws)
+{
+	if (!ws)
+		return;
+	hc_server_ws_cancel_wait(ws);
 	while (ws->head) {
 		struct ws_msg *m = ws->head;
 
 		ws->head = m->next;
 		free(m);
 	}
-	wslay_event_context_free(ws->ctx);
 	hc_closep(&ws->gone[0]);
 	hc_closep(&ws->wake[0]);
 	hc_closep(&ws->wake[1]);
 	pthread_mutex_destroy(&ws->lock);
 	pthread_cond_destroy(&ws->calls_done);
-	ws->done(ws->done_arg);
-	hc_server_call_leave(s);
 	free(ws);
-	return NULL;
 }
 
 int hc_server_ws_start(struct hc_server *s, int fd, void (*done)(void *), void *done_arg)
@@ -543,30 +614,22 @@ int hc_server_ws_start(struct hc_server *s, int fd, void (*done)(void *), void *
 		.send_callback = ws_send,
 		.on_msg_recv_callback = ws_on_msg,
 	};
-	struct ws *ws = calloc(1, sizeof(*ws));
+	struct hc_server_ws *ws;
 	pthread_attr_t attr;
 	pthread_t th;
 	int r;
 
-	if (!ws)
-		return -ENOMEM;
-	ws->s = s;
+	r = hc_server_ws_new(s, &ws);
+	if (r < 0)
+		return r;
 	ws->fd = fd;
 	ws->done = done;
 	ws->done_arg = done_arg;
-	ws->wake[0] = ws->wake[1] = ws->gone[0] = ws->gone[1] = -1;
-	if (pipe2(ws->wake, O_CLOEXEC | O_NONBLOCK) < 0 || pipe2(ws->gone, O_CLOEXEC) < 0 ||
-	    wslay_event_context_server_init(&ws->ctx, &cb, ws) != 0) {
-		hc_closep(&ws->wake[0]);
-		hc_closep(&ws->wake[1]);
-		hc_closep(&ws->gone[0]);
-		hc_closep(&ws->gone[1]);
-		free(ws);
+	if (wslay_event_context_server_init(&ws->ctx, &cb, ws) != 0) {
+		hc_server_ws_free(ws);
 		return -ENOMEM;
 	}
 	wslay_event_config_set_max_recv_msg_length(ws->ctx, WS_MAX_MESSAGE);
-	pthread_mutex_init(&ws->lock, NULL);
-	pthread_cond_init(&ws->calls_done, NULL);
 	hc_server_call_enter(s);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -575,13 +638,7 @@ int hc_server_ws_start(struct hc_server *s, int fd, void (*done)(void *), void *
 	if (r != 0) {
 		hc_server_call_leave(s);
 		wslay_event_context_free(ws->ctx);
-		hc_closep(&ws->wake[0]);
-		hc_closep(&ws->wake[1]);
-		hc_closep(&ws->gone[0]);
-		hc_closep(&ws->gone[1]);
-		pthread_mutex_destroy(&ws->lock);
-		pthread_cond_destroy(&ws->calls_done);
-		free(ws);
+		hc_server_ws_free(ws);
 		return -r;
 	}
 	return 0;
