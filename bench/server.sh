@@ -22,7 +22,7 @@ for t in wrk curl jq umoci skopeo; do
 	command -v $t >/dev/null || { echo "bench: $t is not installed" >&2; exit 1; }
 done
 
-B=$(mktemp -d /tmp/hcbench-serve.XXXXXX)
+B=$(mktemp -d /tmp/hcbench-server.XXXXXX)
 export HOTCELL_HOME=$B/home HOTCELL_RUNTIME_DIR=$B/run
 mkdir -p "$HOTCELL_HOME" "$HOTCELL_RUNTIME_DIR"
 chmod 700 "$HOTCELL_RUNTIME_DIR"
