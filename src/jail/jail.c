@@ -10,6 +10,7 @@
 #include <linux/securebits.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/capability.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -39,6 +40,7 @@ struct hc_jail_plan {
 	char cg_procs[HC_JAIL_CG_PROCS][HC_PATH_MAX];
 	int n_cg;
 	bool drop_uid; /* false for virtiofsd: uid 0 with keep_caps only */
+	pid_t parent;  /* the spawning process, for the parent-death check after the uid drop */
 	uid_t uid;
 	gid_t gid;
 	gid_t groups[1];
@@ -241,6 +243,12 @@ static int apply(void *arg, struct hc_error *err)
 		if (setuid(0) == 0)
 			return hc_error_set(err, -EPERM,
 					    "jail step 'setresuid': uid 0 still reachable");
+		/* A change of credentials clears the parent-death signal (commit_creds): arm it
+		 * again, or a SIGKILLed hotcell would leave this process running for good. A
+		 * parent that died in the few instructions since is caught when not PID 1 of a
+		 * namespace of its own (there getppid() is 0 whatever happens). */
+		STEP(prctl(PR_SET_PDEATHSIG, SIGKILL) == 0, "parent-death signal");
+		STEP(getppid() == p->parent || getppid() == 0, "parent-death signal");
 	}
 	if ((r = set_caps(p, err)) < 0)
 		return r;
@@ -506,6 +514,7 @@ int hc_jail_proc_prepare(struct hc_jail_proc *p, struct hc_child_opts *o, struct
 	pl->uid = jv->uid;
 	pl->gid = jv->gid;
 	pl->drop_uid = p->kind != HC_JAIL_VIRTIOFSD;
+	pl->parent = getpid();
 	if (!pl->drop_uid) {
 		/* virtiofsd serves the image's ownership as uid 0: only the capabilities for
 		 * that (and its chroot), never SYS_ADMIN, SYS_MODULE, SYS_PTRACE, NET_ADMIN,

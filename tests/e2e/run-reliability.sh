@@ -43,7 +43,9 @@ qemu_bin=$(command -v qemu-system-x86_64 || command -v qemu-system-aarch64 || tr
 if [ -n "$qemu_bin" ]; then
 	printf '#!/bin/sh\n# %s\nsleep 30\nexec %s "$@"\n' "$E2E" "$qemu_bin" >"$E2E/work/slow-qemu"
 	chmod +x "$E2E/work/slow-qemu"
-	HOTCELL_QEMU=$E2E/work/slow-qemu "$HC" run --backend qemu "${VM[@]}" bb true >"$E2E/out" 2>"$E2E/err" &
+	# --no-jail: a jailed process sees only its own binary and libraries, not the shell
+	# tools a wrapper script needs; what is tested here is the cancel, not the jail.
+	HOTCELL_QEMU=$E2E/work/slow-qemu "$HC" run --no-jail --backend qemu "${VM[@]}" bb true >"$E2E/out" 2>"$E2E/err" &
 	pid=$!
 	# The wrapper's sleep runs once hotcell waits for the greeting.
 	for _ in $(seq 100); do pgrep -f "$E2E/work/slow-qemu" >/dev/null && break; sleep 0.1; done
