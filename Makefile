@@ -46,7 +46,7 @@ RUNTIME_SRCS := $(wildcard src/runtime/*.c)
 RUNTIME_LIB_SRCS := $(filter-out src/runtime/main.c,$(RUNTIME_SRCS))
 # hotcell-init is static and small: it links only the core pieces that never touch libcurl,
 # libarchive or jansson.
-GUEST_SRCS := $(wildcard src/guest/*.c) src/core/error.c src/core/buf.c $(wildcard src/proto/*.c)
+GUEST_SRCS := $(wildcard src/guest/*.c) src/core/error.c src/core/buf.c src/core/pty.c $(wildcard src/proto/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
 TOOL_SRCS := $(wildcard tools/*.c)

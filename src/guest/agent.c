@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "core/pty.h"
 #include "guest/guest.h"
 #include "proto/tree.h"
 
@@ -55,6 +56,7 @@ struct stream {
 	struct hc_buf stdin_q;
 	bool stdin_close; /* close stdin once the queue is written */
 	bool exited;	  /* reaped; its pipes are being drained */
+	bool tty_drained; /* the pty's last output was waited for once */
 	int status;
 	bool want_result;
 	bool has_deadline, timed_out;
@@ -508,6 +510,15 @@ static void finish_command(struct agent *a, struct stream *s)
 			r2 = read_output(a, s, &s->proc.err_fd, HC_FRAME_STDERR);
 		if (room(s) == 0)
 			return; /* the host has not acknowledged enough: go on after a WINDOW */
+		/* A pty hands the last bytes the command wrote to the master's side through a
+		 * work queue: give them a moment (EIO ends it as soon as the slave is closed). */
+		if (s->proc.tty && r1 == -EAGAIN && !s->tty_drained) {
+			struct pollfd pf = {.fd = s->proc.out_fd, .events = POLLIN};
+
+			s->tty_drained = true;
+			if (poll(&pf, 1, 50) > 0)
+				continue;
+		}
 		/* Empty for now: what a leftover background process may still write later is
 		 * not waited for. */
 		if ((s->proc.out_fd < 0 || r1 == -EAGAIN) &&
@@ -748,6 +759,19 @@ static void exec_frame(struct agent *a, struct stream *s, const struct hc_proto_
 		else if (!s->exited)
 			kill_command(s, sig);
 		return;
+	case HC_FRAME_RESIZE: {
+		uint16_t rows, cols;
+		int fd = s->proc.out_fd >= 0 ? s->proc.out_fd : s->proc.in_fd;
+
+		if (hc_proto_resize_decode(f, &rows, &cols) < 0)
+			stream_failf(a, s, HC_EXEC_ERR_INVALID, "malformed resize request");
+		else if (!s->proc.tty)
+			stream_failf(a, s, HC_EXEC_ERR_INVALID, "resize for a command without a tty");
+		else if (fd >= 0 && hc_pty_set_size(fd, rows, cols) < 0)
+			guest_dbg("resize on %u: %m", s->id); /* the pty is going away */
+		/* The kernel sends SIGWINCH to the terminal's foreground process group. */
+		return;
+	}
 	default:
 		stream_failf(a, s, HC_EXEC_ERR_INVALID, "unexpected %s frame for a command",
 			     hc_proto_type_name(f->type));
@@ -812,6 +836,7 @@ static int handle_frame(struct agent *a, const struct hc_proto_frame *f)
 	case HC_FRAME_STDIN:
 	case HC_FRAME_STDIN_CLOSE:
 	case HC_FRAME_SIGNAL:
+	case HC_FRAME_RESIZE:
 	case HC_FRAME_ENTRY:
 	case HC_FRAME_FILE_DATA:
 	case HC_FRAME_END:

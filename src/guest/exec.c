@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "core/pty.h"
 #include "guest/guest.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -176,6 +177,7 @@ int guest_exec_start(const struct hc_proto_exec *e, const struct guest_exec_opts
 	struct guest_user u;
 	char cwd[PATH_MAX], exe[PATH_MAX], msg[256];
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1}, ep[2] = {-1, -1};
+	bool tty = e->flags & HC_EXEC_F_TTY;
 	_cleanup_free_ char **env = NULL;
 	size_t envc = e->envc;
 	struct stat st;
@@ -231,8 +233,26 @@ int guest_exec_start(const struct hc_proto_exec *e, const struct guest_exec_opts
 	if (r < 0)
 		return r;
 
-	if (((e->flags & HC_EXEC_F_STDIN) && pipe2(in, O_CLOEXEC) < 0) ||
-	    pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
+	if (tty) {
+		/* out[0] the master, out[1] the slave; stdin (when asked) is a dup of the master. */
+		r = hc_pty_open(e->rows, e->cols, true, &out[0], &out[1]);
+		if (r < 0) {
+			set_err(err, HC_EXEC_ERR_INTERNAL, r, "allocate a pty: %s", strerror(-r));
+			goto fail;
+		}
+		if ((e->flags & HC_EXEC_F_STDIN) && (in[1] = fcntl(out[0], F_DUPFD_CLOEXEC, 3)) < 0) {
+			r = -errno;
+			set_err(err, HC_EXEC_ERR_INTERNAL, r, "dup: %s", strerror(-r));
+			goto fail;
+		}
+		if (pipe2(ep, O_CLOEXEC) < 0) {
+			r = -errno;
+			set_err(err, HC_EXEC_ERR_INTERNAL, r, "pipe: %s", strerror(-r));
+			goto fail;
+		}
+	} else if (((e->flags & HC_EXEC_F_STDIN) && pipe2(in, O_CLOEXEC) < 0) ||
+		   pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+		   pipe2(ep, O_CLOEXEC) < 0) {
 		r = -errno;
 		set_err(err, HC_EXEC_ERR_INTERNAL, r, "pipe: %s", strerror(-r));
 		goto fail;
@@ -254,6 +274,15 @@ int guest_exec_start(const struct hc_proto_exec *e, const struct guest_exec_opts
 		for (int s = 1; s < NSIG; s++)
 			if (s != SIGKILL && s != SIGSTOP)
 				signal(s, SIG_DFL);
+		if (tty) {
+			/* Its own session with the pty as controlling terminal: job control,
+			 * Ctrl-C and Ctrl-Z reach its foreground job through the line discipline. */
+			int sl = fcntl(out[1], F_DUPFD_CLOEXEC, 3);
+
+			if (sl < 0 || hc_pty_child_setup(sl) < 0)
+				child_fail(ep[1], 4, errno);
+			goto creds;
+		}
 		if (setsid() < 0)
 			child_fail(ep[1], 4, errno);
 		if (in[0] >= 0) {
@@ -286,6 +315,7 @@ int guest_exec_start(const struct hc_proto_exec *e, const struct guest_exec_opts
 		move_fd(ep[1], fin, 0);
 		move_fd(ep[1], fout, 1);
 		move_fd(ep[1], ferr, 2);
+	creds:
 		/* Not root (test mode as a user): no switch possible; only "" runs, as we are. */
 		if (geteuid() != 0) {
 			if (e->user[0])
@@ -349,14 +379,17 @@ int guest_exec_start(const struct hc_proto_exec *e, const struct guest_exec_opts
 	}
 
 	close(out[1]);
-	close(errp[1]);
+	if (errp[1] >= 0)
+		close(errp[1]);
 	if (in[0] >= 0)
 		close(in[0]);
-	if (fcntl(out[0], F_SETFL, O_NONBLOCK) < 0 || fcntl(errp[0], F_SETFL, O_NONBLOCK) < 0 ||
+	if (fcntl(out[0], F_SETFL, O_NONBLOCK) < 0 ||
+	    (errp[0] >= 0 && fcntl(errp[0], F_SETFL, O_NONBLOCK) < 0) ||
 	    (in[1] >= 0 && fcntl(in[1], F_SETFL, O_NONBLOCK) < 0)) {
 		/* Cannot happen on a pipe; the descriptors are still usable blocking. */
 	}
-	*ret = (struct guest_proc){.pid = pid, .in_fd = in[1], .out_fd = out[0], .err_fd = errp[0]};
+	*ret = (struct guest_proc){
+		.pid = pid, .in_fd = in[1], .out_fd = out[0], .err_fd = errp[0], .tty = tty};
 	return 0;
 
 fail:

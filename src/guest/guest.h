@@ -59,7 +59,8 @@ struct guest_proc {
 	pid_t pid;  /* also the process group and session id */
 	int in_fd;  /* write end of the command's stdin, -1 when stdin is /dev/null */
 	int out_fd; /* read ends, non-blocking */
-	int err_fd;
+	int err_fd; /* -1 with a tty: stderr is the pty too */
+	bool tty;   /* out_fd is the pty's master (in_fd a dup of it with STDIN) */
 };
 
 struct guest_exec_opts {

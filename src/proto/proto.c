@@ -24,7 +24,7 @@ static const char *const type_names[] = {
 	[HC_FRAME_FILE_PUT] = "file-put", [HC_FRAME_FILE_GET] = "file-get",
 	[HC_FRAME_ENTRY] = "entry",	  [HC_FRAME_FILE_DATA] = "file-data",
 	[HC_FRAME_END] = "end",		  [HC_FRAME_DONE] = "done",
-	[HC_FRAME_RESEED] = "reseed",
+	[HC_FRAME_RESEED] = "reseed",	  [HC_FRAME_RESIZE] = "resize",
 };
 
 const char *hc_proto_type_name(uint8_t type)
@@ -58,6 +58,7 @@ long hc_proto_type_max_payload(uint8_t type)
 		return 0;
 	case HC_FRAME_STARTED:
 	case HC_FRAME_WINDOW:
+	case HC_FRAME_RESIZE:
 		return 4;
 	case HC_FRAME_FILE_PUT:
 		return 4 + 4 + HC_PROTO_MAX_PATH;
@@ -420,7 +421,8 @@ static bool exec_flags_valid(uint32_t flags, uint32_t timeout_ms)
 	if (flags & ~(uint32_t)HC_EXEC_F_ALL)
 		return false;
 	if (flags & HC_EXEC_F_DETACH)
-		return !(flags & (HC_EXEC_F_STDIN | HC_EXEC_F_RESULT)) && timeout_ms == 0;
+		return !(flags & (HC_EXEC_F_STDIN | HC_EXEC_F_RESULT | HC_EXEC_F_TTY)) &&
+		       timeout_ms == 0;
 	return true;
 }
 
@@ -467,6 +469,8 @@ int hc_proto_exec_encode(struct hc_buf *out, uint32_t stream, const struct hc_pr
 		r = buf_u32(out, (uint32_t)e->envc);
 	for (size_t i = 0; r >= 0 && i < e->envc; i++)
 		r = buf_bytes(out, e->env[i], strlen(e->env[i]));
+	if (r >= 0 && (e->flags & HC_EXEC_F_TTY))
+		r = buf_u32(out, (uint32_t)e->rows << 16 | e->cols);
 	return end(out, off, r);
 }
 
@@ -532,6 +536,13 @@ int hc_proto_exec_decode(const struct hc_proto_frame *f, struct hc_proto_exec *r
 		r = cur_strv(&c, 1, &e.argv, &e.argc);
 	if (r >= 0)
 		r = cur_strv(&c, 0, &e.env, &e.envc);
+	if (r >= 0 && (e.flags & HC_EXEC_F_TTY)) {
+		uint32_t size = 0;
+
+		r = cur_u32(&c, &size);
+		e.rows = (uint16_t)(size >> 16);
+		e.cols = (uint16_t)size;
+	}
 	if (r >= 0 && c.left != 0)
 		r = -EBADMSG;
 	for (size_t i = 0; r >= 0 && i < e.envc; i++)
@@ -758,6 +769,24 @@ int hc_proto_window_decode(const struct hc_proto_frame *f, uint32_t *ret)
 	if (u32_decode(f, HC_FRAME_WINDOW, &n) < 0 || n == 0 || n > HC_PROTO_WINDOW)
 		return -EBADMSG;
 	*ret = n;
+	return 0;
+}
+
+int hc_proto_resize_encode(struct hc_buf *out, uint32_t stream, uint16_t rows, uint16_t cols)
+{
+	if (stream == HC_PROTO_STREAM_VM)
+		return -EINVAL;
+	return u32_frame(out, HC_FRAME_RESIZE, stream, (uint32_t)rows << 16 | cols);
+}
+
+int hc_proto_resize_decode(const struct hc_proto_frame *f, uint16_t *rows, uint16_t *cols)
+{
+	uint32_t v;
+
+	if (u32_decode(f, HC_FRAME_RESIZE, &v) < 0 || f->stream == HC_PROTO_STREAM_VM)
+		return -EBADMSG;
+	*rows = (uint16_t)(v >> 16);
+	*cols = (uint16_t)v;
 	return 0;
 }
 

@@ -66,7 +66,8 @@ enum hc_proto_type {
 	HC_FRAME_END = 19,	  /* both: the transfer's last entry has been sent */
 	HC_FRAME_DONE = 20,	  /* g->h: a put completed / RESEED applied (final) */
 	HC_FRAME_RESEED = 21,	  /* h->g id 0: u64 realtime ns, bytes seed */
-	HC_FRAME_TYPE_MAX = 21,
+	HC_FRAME_RESIZE = 22,	  /* h->g: u16 rows, u16 cols of a TTY exec's terminal */
+	HC_FRAME_TYPE_MAX = 22,
 };
 
 /* ERROR reasons. The numbers are the contract; the message is prose for a human. */
@@ -124,8 +125,10 @@ int hc_proto_hello_decode(const struct hc_proto_frame *f, struct hc_proto_hello 
 #define HC_EXEC_F_CREATE_WORKDIR (1u << 1) /* create cwd when missing (image's WorkingDir) */
 #define HC_EXEC_F_DETACH (1u << 2)	   /* outlives its stream; output to a guest log */
 #define HC_EXEC_F_RESULT (1u << 3)	   /* report /hotcell/result.json (RESULT frame) */
+#define HC_EXEC_F_TTY (1u << 4)		   /* a pty: output as STDOUT only; rows/cols follow */
 #define HC_EXEC_F_ALL                                                                              \
-	(HC_EXEC_F_STDIN | HC_EXEC_F_CREATE_WORKDIR | HC_EXEC_F_DETACH | HC_EXEC_F_RESULT)
+	(HC_EXEC_F_STDIN | HC_EXEC_F_CREATE_WORKDIR | HC_EXEC_F_DETACH | HC_EXEC_F_RESULT |       \
+	 HC_EXEC_F_TTY)
 
 struct hc_proto_exec {
 	uint32_t flags;
@@ -136,8 +139,11 @@ struct hc_proto_exec {
 	size_t argc;
 	char **env; /* NULL-terminated "KEY=VALUE" */
 	size_t envc;
+	/* With HC_EXEC_F_TTY (encoded after env as u16 rows, u16 cols; 0 unknown): the
+	 * terminal's size at the start. */
+	uint16_t rows, cols;
 };
-/* DETACH excludes STDIN, RESULT and a timeout (-EINVAL / -EBADMSG). */
+/* DETACH excludes STDIN, RESULT, TTY and a timeout (-EINVAL / -EBADMSG). */
 int hc_proto_exec_encode(struct hc_buf *out, uint32_t stream,
 			 const struct hc_proto_exec *e) _must_check_;
 /* Allocates; free with hc_proto_exec_free. Strings must be NUL-free, argv non-empty. */
@@ -231,6 +237,12 @@ struct hc_proto_reseed {
 int hc_proto_reseed_encode(struct hc_buf *out, const struct hc_proto_reseed *r) _must_check_;
 int hc_proto_reseed_decode(const struct hc_proto_frame *f,
 			   struct hc_proto_reseed *ret) _must_check_;
+
+/* RESIZE payload: u16 rows, u16 cols (0 unknown), on a TTY exec's stream. */
+int hc_proto_resize_encode(struct hc_buf *out, uint32_t stream, uint16_t rows,
+			   uint16_t cols) _must_check_;
+int hc_proto_resize_decode(const struct hc_proto_frame *f, uint16_t *rows,
+			   uint16_t *cols) _must_check_;
 
 /* ---- helpers ---- */
 

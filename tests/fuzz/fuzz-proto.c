@@ -97,6 +97,15 @@ static void one(const struct hc_proto_frame *f)
 		}
 		break;
 	}
+	case HC_FRAME_RESIZE: {
+		uint16_t rows, cols;
+		if (hc_proto_resize_decode(f, &rows, &cols) == 0) {
+			if (hc_proto_resize_encode(&b, f->stream, rows, cols) < 0)
+				__builtin_trap();
+			check_same(&b, f);
+		}
+		break;
+	}
 	case HC_FRAME_FILE_PUT: {
 		static struct hc_proto_file_req q;
 		if (hc_proto_put_decode(f, &q) == 0) {

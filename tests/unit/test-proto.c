@@ -385,6 +385,7 @@ static int decode_any(const struct hc_proto_frame *f)
 	static struct hc_proto_entry e;
 	struct hc_proto_reseed rs;
 	uint32_t v;
+	uint16_t r16, c16;
 
 	switch (f->type) {
 	case HC_FRAME_STARTED:
@@ -399,6 +400,16 @@ static int decode_any(const struct hc_proto_frame *f)
 		return hc_proto_entry_decode(f, &e);
 	case HC_FRAME_RESEED:
 		return hc_proto_reseed_decode(f, &rs);
+	case HC_FRAME_RESIZE:
+		return hc_proto_resize_decode(f, &r16, &c16);
+	case HC_FRAME_EXEC: {
+		struct hc_proto_exec x;
+		int r = hc_proto_exec_decode(f, &x);
+
+		if (r == 0)
+			hc_proto_exec_free(&x);
+		return r;
+	}
 	default:
 		return -1000;
 	}
@@ -491,7 +502,7 @@ TEST(exec_v2_flags)
 	*flags = HC_EXEC_F_RESULT | HC_EXEC_F_STDIN; /* with a timeout: fine without DETACH */
 	ASSERT_EQ_INT(hc_proto_exec_decode(&f, &d), 0);
 	hc_proto_exec_free(&d);
-	*flags = 1u << 4;
+	*flags = 1u << 5;
 	ASSERT_EQ_INT(hc_proto_exec_decode(&f, &d), -EBADMSG);
 	*flags = 0;
 	f.stream = 0; /* an exec needs its own stream */
@@ -841,6 +852,55 @@ TEST(tree_reader_walks)
 	hc_tree_reader_free(r);
 }
 
+TEST(exec_tty_and_resize)
+{
+	struct hc_buf b = HC_BUF_INIT(0);
+	char *argv[] = {S("sh"), NULL};
+	struct hc_proto_exec e = {.flags = HC_EXEC_F_TTY | HC_EXEC_F_STDIN,
+				  .argv = argv,
+				  .argc = 1,
+				  .rows = 50,
+				  .cols = 132},
+			     d;
+	struct hc_proto_frame f;
+	uint16_t rows = 0, cols = 0;
+
+	ASSERT_EQ_INT(hc_proto_exec_encode(&b, 4, &e), 0);
+	ASSERT_EQ_INT(parse_one(&b, &f), 1);
+	ASSERT_EQ_INT(hc_proto_exec_decode(&f, &d), 0);
+	ASSERT_EQ_INT(d.flags, HC_EXEC_F_TTY | HC_EXEC_F_STDIN);
+	ASSERT_EQ_INT(d.rows, 50);
+	ASSERT_EQ_INT(d.cols, 132);
+	hc_proto_exec_free(&d);
+	/* The size is the last 4 bytes: without them (or with more) the frame is malformed. */
+	ASSERT_TRUE(all_cuts_refused(&f, f.len));
+	/* Without TTY the same size bytes are trailing junk. */
+	uint8_t *flags = (uint8_t *)b.data + HC_PROTO_HEADER_SIZE + 3;
+	*flags = HC_EXEC_F_STDIN;
+	ASSERT_EQ_INT(hc_proto_exec_decode(&f, &d), -EBADMSG);
+	/* A detached command has nobody at its terminal. */
+	*flags = HC_EXEC_F_TTY | HC_EXEC_F_DETACH;
+	ASSERT_EQ_INT(hc_proto_exec_decode(&f, &d), -EBADMSG);
+	e.flags = HC_EXEC_F_TTY | HC_EXEC_F_DETACH;
+	ASSERT_EQ_INT(hc_proto_exec_encode(&b, 4, &e), -EINVAL);
+
+	hc_buf_reset(&b);
+	ASSERT_EQ_INT(hc_proto_resize_encode(&b, 4, 0xffff, 1), 0);
+	ASSERT_EQ_INT(parse_one(&b, &f), 1);
+	ASSERT_EQ_INT(f.type, HC_FRAME_RESIZE);
+	ASSERT_EQ_INT(f.len, 4);
+	ASSERT_EQ_INT(hc_proto_resize_decode(&f, &rows, &cols), 0);
+	ASSERT_EQ_INT(rows, 0xffff);
+	ASSERT_EQ_INT(cols, 1);
+	ASSERT_TRUE(all_cuts_refused(&f, 4));
+	f.stream = 0;
+	ASSERT_EQ_INT(hc_proto_resize_decode(&f, &rows, &cols), -EBADMSG);
+	ASSERT_EQ_INT(hc_proto_resize_encode(&b, 0, 1, 1), -EINVAL);
+	ASSERT_EQ_STR(hc_proto_type_name(HC_FRAME_RESIZE), "resize");
+	ASSERT_EQ_INT(hc_proto_type_max_payload(HC_FRAME_RESIZE), 4);
+	hc_buf_free(&b);
+}
+
 int main(void)
 {
 	RUN(header_layout);
@@ -855,6 +915,7 @@ int main(void)
 	RUN(volume_key_roundtrip);
 	RUN(started_window_roundtrip);
 	RUN(exec_v2_flags);
+	RUN(exec_tty_and_resize);
 	RUN(paths);
 	RUN(put_get_roundtrip);
 	RUN(entry_roundtrip_and_rules);

@@ -12,9 +12,10 @@ def s(b):
     b = b.encode() if isinstance(b, str) else b
     return struct.pack(">I", len(b)) + b
 
-def exec_(flags, timeout, user, cwd, argv, env):
+def exec_(flags, timeout, user, cwd, argv, env, size=None):
     return (struct.pack(">II", flags, timeout) + s(user) + s(cwd) + struct.pack(">I", len(argv))
-            + b"".join(s(a) for a in argv) + struct.pack(">I", len(env)) + b"".join(s(e) for e in env))
+            + b"".join(s(a) for a in argv) + struct.pack(">I", len(env)) + b"".join(s(e) for e in env)
+            + (struct.pack(">HH", *size) if size else b""))
 
 def entry(kind, mode, rel, target, size):
     return struct.pack(">BI", kind, mode) + s(rel) + s(target) + struct.pack(">Q", size)
@@ -29,6 +30,12 @@ seeds = {
     "exec-result": frame(2, exec_(8, 0, "", "/", ["true"], []), 1),
     "exec-stream0": frame(2, exec_(0, 0, "", "", ["true"], []), 0),
     "exec-nul": frame(2, exec_(0, 0, "", "", ["a\0b"], [])),
+    "exec-tty": frame(2, exec_(17, 0, "", "/", ["sh"], ["TERM=xterm"], (24, 80)), 1)
+                + frame(22, struct.pack(">HH", 50, 132)) + frame(3, b"\x03"),
+    "exec-tty-nosize": frame(2, exec_(17, 0, "", "/", ["sh"], [])),
+    "exec-tty-detach": frame(2, exec_(20, 0, "", "/", ["sh"], [], (1, 1))),
+    "resize-stream0": frame(22, struct.pack(">HH", 1, 1), 0),
+    "resize-short": frame(22, b"\x00\x01"),
     "exec-badenv": frame(2, exec_(0, 0, "", "", ["true"], ["NOEQ"])),
     "stdin": frame(3, b"data\0\xff\xfe") + frame(4),
     "stdout-stderr": frame(5, b"out\n", 3) + frame(6, b"\x00\x01err", 4),
