@@ -145,6 +145,9 @@ struct hc_port {
  * saying what is wrong. */
 HC_EXPORT int hc_port_parse(const char *s, struct hc_port *ret, struct hc_error *err);
 
+/* hc_run_opts.timeout_s: no command timeout at all (the CLI's default, as podman). */
+#define HC_TIMEOUT_NONE (-1.0)
+
 struct hc_run_opts {
 	const char *image;	/* reference; NULL when rootfs_dir is set */
 	const char *rootfs_dir; /* --rootfs: a plain directory tree (no image config) */
@@ -152,7 +155,8 @@ struct hc_run_opts {
 		*backend; /* "auto" (NULL), "qemu", "firecracker", "cloud-hypervisor", "libkrun" */
 	unsigned cpus;	  /* 0: 1 */
 	unsigned memory_mib;   /* 0: 256 */
-	double timeout_s;      /* command timeout, from the command's start; 0: 30 */
+	double timeout_s;      /* command timeout, from the command's start; 0: 30;
+				* HC_TIMEOUT_NONE (any negative value): none */
 	double boot_timeout_s; /* 0: 60 */
 
 	const char *const *cmd; /* user's CMD (may be empty) */
@@ -176,6 +180,20 @@ struct hc_run_opts {
 	int stderr_fd;
 	bool interactive;
 	size_t output_limit; /* 0: 1 MiB */
+	/* -t: the command runs on a pty in the guest (its own session, the pty as controlling
+	 * terminal); stdout and stderr are then one stream, written to stdout_fd. TERM is the
+	 * host's (xterm when unset) unless the image or env sets it. tty_fd >= 0: the user's
+	 * terminal, whose size the pty gets at the start and each time winch_fd (>= 0) becomes
+	 * readable (a SIGWINCH handler writes to a pipe; hc_run drains it). The library never
+	 * changes tty_fd's modes: raw mode is the caller's. */
+	bool tty;
+	int tty_fd;
+	int winch_fd;
+	/* Called once the command runs (the guest's STARTED), with its guest pid: where the CLI
+	 * puts the user's terminal in raw mode, so that Ctrl-C before it (pull, boot) still
+	 * cancels. May be NULL. */
+	void (*on_started)(void *userdata, unsigned pid);
+	void *userdata;
 
 	const char *kernel; /* NULL: HOTCELL_KERNEL, else the project's kernel */
 	enum hc_accel accel;

@@ -30,3 +30,19 @@ int hc_cli_cancel_pipe(void);
 int hc_cli_cancel_status(void);
 /* Opens the default store, printing the error on failure. NULL on failure. */
 struct hc_store *hc_cli_store_open(void);
+
+/* The user's terminal for -t (tty.c). */
+struct hc_cli_tty {
+	int fd;	      /* the terminal (stdin) whose size the guest's pty follows, or -1 */
+	int winch_fd; /* readable after a SIGWINCH, or -1 */
+	bool raw;     /* in raw mode until hc_cli_tty_end */
+};
+/* When stdin is a terminal: SIGWINCH to a pipe and restoring handlers for the signals that
+ * would end hotcell. Not a terminal: nothing (with interactive, podman's warning). */
+int hc_cli_tty_begin(bool interactive, struct hc_cli_tty *t);
+/* Raw mode (once the command runs); a no-op without a terminal. */
+int hc_cli_tty_raw(struct hc_cli_tty *t);
+/* Puts the terminal back; idempotent. */
+void hc_cli_tty_end(struct hc_cli_tty *t);
+/* The same from a signal handler (async-signal-safe). */
+void hc_cli_tty_restore_signal_safe(void);

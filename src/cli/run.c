@@ -99,6 +99,16 @@ static int signals_install(void)
 	return 0;
 }
 
+static void run_started(void *userdata, unsigned pid)
+{
+	struct hc_cli_tty *t = userdata;
+	int r = hc_cli_tty_raw(t);
+
+	if (r < 0)
+		fprintf(stderr, "hotcell: warning: cannot put the terminal in raw mode: %s\n",
+			strerror(-r));
+}
+
 static void print_json(char *s)
 {
 	if (s) {
@@ -127,6 +137,7 @@ int hc_cli_run(int argc, char **argv)
 	struct hc_error err = {0};
 	struct hc_store *store = NULL;
 	struct run_cli cli = {0};
+	struct hc_cli_tty tty = {.fd = -1, .winch_fd = -1};
 	bool json = false;
 	int r, status = HC_EXIT_INTERNAL;
 
@@ -172,6 +183,26 @@ int hc_cli_run(int argc, char **argv)
 	}
 
 	o->cancel_fd = sig_pipe[0];
+	/* podman has no command timeout: neither has `hotcell run` unless --timeout says. */
+	if (o->timeout_s == 0)
+		o->timeout_s = HC_TIMEOUT_NONE;
+	if (o->tty) {
+		if (json) {
+			hc_cli_failf(
+				"run: --tty and --json do not go together (a terminal's output "
+				"is not JSON)");
+			goto out;
+		}
+		r = hc_cli_tty_begin(o->interactive, &tty);
+		if (r < 0) {
+			hc_cli_failf("run: cannot set up the terminal: %s", strerror(-r));
+			goto out;
+		}
+		o->tty_fd = tty.fd;
+		o->winch_fd = tty.winch_fd;
+		o->on_started = run_started;
+		o->userdata = &tty;
+	}
 
 	if (o->image) {
 		r = hc_store_open(NULL, &store, &err);
@@ -191,6 +222,8 @@ int hc_cli_run(int argc, char **argv)
 			"hotcell: warning: not jailed: hotcell is not running as root, so it "
 			"cannot give its VMM processes namespaces, a uid or a root of their own\n");
 	r = hc_run(store, o, &res, &err);
+	/* Before any message: the terminal is the user's again. */
+	hc_cli_tty_end(&tty);
 	if (r == -ECANCELED) {
 		int sig = sig_first ? sig_first : SIGINT;
 
@@ -211,10 +244,13 @@ int hc_cli_run(int argc, char **argv)
 	} else {
 		if (json)
 			print_json(hc_run_result_to_json(&res));
+		else if (res.timed_out)
+			fprintf(stderr, "hotcell: timed out after %g s\n", o->timeout_s);
 		status = hc_run_result_status(&res);
 	}
 
 out:
+	hc_cli_tty_end(&tty);
 	hc_run_result_free(&res);
 	hc_store_close(store);
 	hc_runopts_free(&ro);

@@ -33,7 +33,7 @@ int hc_pty_open(uint16_t rows, uint16_t cols, bool nonblock, int *ret_master, in
 	*ret_master = m;
 	*ret_slave = s;
 	return 0;
-fail: {
+fail : {
 	int e = errno;
 
 	close(m);

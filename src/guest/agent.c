@@ -766,7 +766,8 @@ static void exec_frame(struct agent *a, struct stream *s, const struct hc_proto_
 		if (hc_proto_resize_decode(f, &rows, &cols) < 0)
 			stream_failf(a, s, HC_EXEC_ERR_INVALID, "malformed resize request");
 		else if (!s->proc.tty)
-			stream_failf(a, s, HC_EXEC_ERR_INVALID, "resize for a command without a tty");
+			stream_failf(a, s, HC_EXEC_ERR_INVALID,
+				     "resize for a command without a tty");
 		else if (fd >= 0 && hc_pty_set_size(fd, rows, cols) < 0)
 			guest_dbg("resize on %u: %m", s->id); /* the pty is going away */
 		/* The kernel sends SIGWINCH to the terminal's foreground process group. */

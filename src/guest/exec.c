@@ -234,13 +234,15 @@ int guest_exec_start(const struct hc_proto_exec *e, const struct guest_exec_opts
 		return r;
 
 	if (tty) {
-		/* out[0] the master, out[1] the slave; stdin (when asked) is a dup of the master. */
+		/* out[0] the master, out[1] the slave; stdin (when asked) is a dup of the master.
+		 */
 		r = hc_pty_open(e->rows, e->cols, true, &out[0], &out[1]);
 		if (r < 0) {
 			set_err(err, HC_EXEC_ERR_INTERNAL, r, "allocate a pty: %s", strerror(-r));
 			goto fail;
 		}
-		if ((e->flags & HC_EXEC_F_STDIN) && (in[1] = fcntl(out[0], F_DUPFD_CLOEXEC, 3)) < 0) {
+		if ((e->flags & HC_EXEC_F_STDIN) &&
+		    (in[1] = fcntl(out[0], F_DUPFD_CLOEXEC, 3)) < 0) {
 			r = -errno;
 			set_err(err, HC_EXEC_ERR_INTERNAL, r, "dup: %s", strerror(-r));
 			goto fail;
@@ -276,7 +278,8 @@ int guest_exec_start(const struct hc_proto_exec *e, const struct guest_exec_opts
 				signal(s, SIG_DFL);
 		if (tty) {
 			/* Its own session with the pty as controlling terminal: job control,
-			 * Ctrl-C and Ctrl-Z reach its foreground job through the line discipline. */
+			 * Ctrl-C and Ctrl-Z reach its foreground job through the line discipline.
+			 */
 			int sl = fcntl(out[1], F_DUPFD_CLOEXEC, 3);
 
 			if (sl < 0 || hc_pty_child_setup(sl) < 0)

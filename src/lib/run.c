@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/pty.h"
 #include "lib/backend.h"
 #include "lib/boot.h"
 #include "lib/image.h"
@@ -56,6 +57,8 @@ HC_EXPORT void hc_run_opts_init(struct hc_run_opts *opts)
 	opts->stdout_fd = -1;
 	opts->stderr_fd = -1;
 	opts->cancel_fd = -1;
+	opts->tty_fd = -1;
+	opts->winch_fd = -1;
 }
 
 HC_EXPORT void hc_run_result_free(struct hc_run_result *r)
@@ -312,6 +315,8 @@ static int on_frame(struct run *run, const struct hc_proto_frame *f, struct hc_e
 			return hc_error_setk(err, -EBADMSG, HC_EK_VM,
 					     "protocol error: bad started frame");
 		hc_debug("command started: guest pid %u", pid);
+		if (run->o->on_started)
+			run->o->on_started(run->o->userdata, pid);
 		return 0;
 	}
 	case HC_FRAME_WINDOW: {
@@ -376,7 +381,9 @@ static int send_exec(struct run *run, const struct hc_proto_exec *ex, struct hc_
 		return hc_error_errno(err, r, "encode the exec request");
 	run->t_exec0 = hc_clock_ms();
 	run->phase = PH_RUNNING;
-	run->deadline = run->t_exec0 + (double)ex->timeout_ms + HOST_TIMEOUT_GRACE_MS;
+	/* No timeout: no host deadline either (hc_clock_left_ms: negative is none). */
+	run->deadline =
+		ex->timeout_ms ? run->t_exec0 + (double)ex->timeout_ms + HOST_TIMEOUT_GRACE_MS : -1;
 	run->stdin_open = (ex->flags & HC_EXEC_F_STDIN) != 0;
 	return 0;
 }
@@ -453,6 +460,21 @@ static void read_stdin(struct run *run, struct hc_error *err)
 	run->stdin_open = false;
 	if (queue_frame(run, HC_FRAME_STDIN_CLOSE, NULL, 0, err) < 0)
 		hc_debug("stdin close: %s", err->message);
+}
+
+/* The user's terminal changed size: the guest's pty follows (its foreground job gets
+ * SIGWINCH from the guest kernel). */
+static void resize(struct run *run)
+{
+	char b[64];
+	uint16_t rows, cols;
+
+	while (read(run->o->winch_fd, b, sizeof(b)) > 0)
+		;
+	if (run->o->tty_fd < 0 || hc_pty_get_size(run->o->tty_fd, &rows, &cols) < 0)
+		return;
+	if (hc_proto_resize_encode(&run->out, RUN_STREAM, rows, cols) < 0)
+		hc_debug("cannot queue the resize frame");
 }
 
 #define PANIC_NEEDLE "Kernel panic - not syncing"
@@ -627,7 +649,7 @@ static int halt_failure(struct run *run, struct hc_error *err)
 
 static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc_error *err)
 {
-	enum { P_AGENT, P_LISTEN, P_DEATH, P_CANCEL, P_STDIN, P_CONSOLE, P_N };
+	enum { P_AGENT, P_LISTEN, P_DEATH, P_CANCEL, P_STDIN, P_CONSOLE, P_WINCH, P_N };
 	const struct hc_run_opts *o = run->o;
 	int r;
 
@@ -656,6 +678,8 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 			p[P_STDIN] = (struct pollfd){.fd = o->stdin_fd, .events = POLLIN};
 		if (run->con_ino >= 0)
 			p[P_CONSOLE] = (struct pollfd){.fd = run->con_ino, .events = POLLIN};
+		if (o->tty && o->winch_fd >= 0 && run->phase == PH_RUNNING)
+			p[P_WINCH] = (struct pollfd){.fd = o->winch_fd, .events = POLLIN};
 
 		timeout = hc_clock_left_ms(deadline);
 		if (timeout == 0) {
@@ -736,6 +760,8 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 		}
 		if (p[P_STDIN].revents)
 			read_stdin(run, err);
+		if (p[P_WINCH].revents)
+			resize(run);
 		if (p[P_DEATH].revents) {
 			struct hc_error e = {0};
 

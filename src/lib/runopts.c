@@ -211,6 +211,13 @@ static int set_memory(struct hc_runopts *ro, const char *v, struct hc_error *err
 
 static int set_timeout(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
+	char *end;
+
+	/* podman: --timeout 0 is no timeout. */
+	if (strtod(v, &end) == 0 && *v && !*end) {
+		ro->o.timeout_s = HC_TIMEOUT_NONE;
+		return 0;
+	}
 	return parse_seconds("--timeout", v, &ro->o.timeout_s, err);
 }
 
@@ -321,6 +328,12 @@ static int set_publish(struct hc_runopts *ro, const char *s, struct hc_error *er
 static int set_interactive(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
 	ro->o.interactive = true;
+	return 0;
+}
+
+static int set_tty(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	ro->o.tty = true;
 	return 0;
 }
 
@@ -448,7 +461,7 @@ static const struct runopt table[] = {
 	{"cpus", 0, ARG_REQUIRED, BOTH, false, set_cpus, "N", "virtual CPUs (1)"},
 	{"memory", 0, ARG_REQUIRED, BOTH, false, set_memory, "MIB", "guest memory (256)"},
 	{"timeout", 0, ARG_REQUIRED, HC_RUNOPT_RUN, false, set_timeout, "SECONDS",
-	 "command timeout, from the command's start (30)"},
+	 "command timeout, from the command's start (none; 0: none)"},
 	{"boot-timeout", 0, ARG_REQUIRED, BOTH, false, set_boot_timeout, "SECONDS",
 	 "time allowed for the guest to boot (60)"},
 	{"entrypoint", 0, ARG_REQUIRED, HC_RUNOPT_RUN, false, set_entrypoint, "CMD",
@@ -469,6 +482,9 @@ static const struct runopt table[] = {
 	 "reachable"},
 	{"interactive", 'i', ARG_NONE, HC_RUNOPT_RUN, false, set_interactive, NULL,
 	 "forward stdin to the command"},
+	{"tty", 't', ARG_NONE, HC_RUNOPT_RUN, false, set_tty, NULL,
+	 "a pseudo-terminal for the command (stderr merged into it; with -i: an interactive "
+	 "shell)"},
 	{"output-limit", 0, ARG_REQUIRED, HC_RUNOPT_RUN, false, set_output_limit, "BYTES",
 	 "captured bytes per stream with --json (1M); K/M/G suffixes"},
 	{"kernel", 0, ARG_REQUIRED, BOTH, false, set_kernel, "PATH",
@@ -813,6 +829,8 @@ json_t *hc_runopts_to_json(const struct hc_run_opts *o, unsigned scope)
 		json_object_set_new(j, "boot-timeout", json_real(o->boot_timeout_s));
 	if ((scope & HC_RUNOPT_RUN) && o->timeout_s > 0)
 		json_object_set_new(j, "timeout", json_real(o->timeout_s));
+	else if ((scope & HC_RUNOPT_RUN) && o->timeout_s < 0)
+		json_object_set_new(j, "timeout", json_integer(0));
 	if ((scope & HC_RUNOPT_RUN) && o->entrypoint)
 		PUT_STR("entrypoint", o->entrypoint);
 	if (o->n_env) {

@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "core/error.h"
+#include "core/pty.h"
 #include "lib/spec.h"
 
 /* What the guest's execve takes: one string of at most MAX_ARG_STRLEN (32 pages, with its NUL),
@@ -125,6 +126,20 @@ static int build_env(struct strv *env, const struct hc_run_opts *opts,
 {
 	int r;
 
+	/* -t: the host's TERM, as the default the image and -e may override (podman sets
+	 * TERM=xterm the same way). */
+	if (opts->tty) {
+		const char *term = getenv("TERM");
+		char *kv;
+
+		if (asprintf(&kv, "TERM=%s",
+			     term && *term && !strchr(term, '\n') ? term : "xterm") < 0)
+			return hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
+		r = env_set(env, kv, err);
+		free(kv);
+		if (r < 0)
+			return r;
+	}
 	for (size_t i = 0; img && i < img->n_env; i++) {
 		const char *e = img->env[i];
 		/* An image entry without '=' is meaningless to execve; skip it as runc does. */
@@ -271,8 +286,16 @@ int hc_lib_exec_build(const struct hc_run_opts *opts, const struct hc_lib_image_
 	user = opts->user ? opts->user : img && img->user ? img->user : "";
 	if (opts->interactive && opts->stdin_fd >= 0)
 		flags |= HC_EXEC_F_STDIN;
+	uint16_t rows = 0, cols = 0;
+	if (opts->tty) {
+		flags |= HC_EXEC_F_TTY;
+		if (opts->tty_fd >= 0 && hc_pty_get_size(opts->tty_fd, &rows, &cols) < 0)
+			rows = cols = 0;
+	}
 
-	timeout_s = opts->timeout_s > 0 ? opts->timeout_s : HC_LIB_DEFAULT_TIMEOUT_S;
+	timeout_s = opts->timeout_s > 0	  ? opts->timeout_s
+		    : opts->timeout_s < 0 ? 0
+					  : HC_LIB_DEFAULT_TIMEOUT_S;
 	if (timeout_s * 1000.0 > (double)UINT32_MAX - 1) {
 		r = hc_error_setk(err, -ERANGE, HC_EK_USAGE, "--timeout %g is too large",
 				  timeout_s);
@@ -294,6 +317,8 @@ int hc_lib_exec_build(const struct hc_run_opts *opts, const struct hc_lib_image_
 		.argc = argv.n,
 		.env = env.v,
 		.envc = env.n,
+		.rows = rows,
+		.cols = cols,
 	};
 	return 0;
 fail:

@@ -127,7 +127,7 @@ int hc_proto_hello_decode(const struct hc_proto_frame *f, struct hc_proto_hello 
 #define HC_EXEC_F_RESULT (1u << 3)	   /* report /hotcell/result.json (RESULT frame) */
 #define HC_EXEC_F_TTY (1u << 4)		   /* a pty: output as STDOUT only; rows/cols follow */
 #define HC_EXEC_F_ALL                                                                              \
-	(HC_EXEC_F_STDIN | HC_EXEC_F_CREATE_WORKDIR | HC_EXEC_F_DETACH | HC_EXEC_F_RESULT |       \
+	(HC_EXEC_F_STDIN | HC_EXEC_F_CREATE_WORKDIR | HC_EXEC_F_DETACH | HC_EXEC_F_RESULT |        \
 	 HC_EXEC_F_TTY)
 
 struct hc_proto_exec {

@@ -245,6 +245,46 @@ TEST(signal_frame_forwarded)
 	ASSERT_EQ_INT(session_end(&s), 0);
 }
 
+/* -t: a pty as controlling terminal, its initial size and a RESIZE, stdin through the pty's
+ * line discipline, stderr merged into STDOUT frames. */
+TEST(tty_exec_and_resize)
+{
+	struct hc_error err = {0};
+	struct session s;
+	struct outcome o;
+	struct hc_buf b = HC_BUF_INIT(0);
+	const char *argv[] = {"sh", "-c",
+			      "tty; stty size; echo to-err >&2; read l; stty size; echo \"got=$l\"",
+			      NULL};
+	struct hc_proto_exec e = {.flags = HC_EXEC_F_TTY | HC_EXEC_F_STDIN,
+				  .user = S(""),
+				  .cwd = S(""),
+				  .argv = (char **)argv,
+				  .argc = 3,
+				  .rows = 24,
+				  .cols = 80};
+
+	NEED_INIT();
+	ASSERT_OK(session_start(&s, &err), &err);
+	ASSERT_EQ_INT(hc_proto_exec_encode(&b, AC_STREAM, &e), 0);
+	ASSERT_EQ_INT(hc_proto_resize_encode(&b, AC_STREAM, 40, 120), 0);
+	ASSERT_EQ_INT(hc_proto_frame_append(&b, HC_FRAME_STDIN, AC_STREAM, "hello\n", 6), 0);
+	ASSERT_EQ_INT(write(s.c.fd, b.data, b.len), (ssize_t)b.len);
+	hc_buf_free(&b);
+	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
+	ASSERT_TRUE(o.got_exit);
+	ASSERT_EQ_INT(o.exit.code, 0);
+	ASSERT_EQ_INT(o.err.len, 0); /* never a STDERR frame with a tty */
+	_cleanup_free_ char *out = strndup(o.out.data, o.out.len);
+	ASSERT_TRUE(out != NULL);
+	ASSERT_TRUE(strstr(out, "/dev/pts/") != NULL);
+	/* The RESIZE came with the EXEC: the size is the new one. ONLCR: the pty's "\r\n". */
+	if (!strstr(out, "40 120\r\n") || !strstr(out, "to-err\r\n") || !strstr(out, "got=hello"))
+		FAILF("output: %s", out);
+	outcome_free(&o);
+	ASSERT_EQ_INT(session_end(&s), 0);
+}
+
 TEST(stdout_stderr_apart_and_binary)
 {
 	struct hc_error err = {0};
@@ -873,6 +913,7 @@ int main(void)
 	RUN(bad_workdir_and_create);
 	RUN(signal_report);
 	RUN(signal_frame_forwarded);
+	RUN(tty_exec_and_resize);
 	RUN(stdout_stderr_apart_and_binary);
 	RUN(stdin_roundtrip);
 	RUN(no_stdin_is_dev_null);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The run options table: the getopt loop (CLI) and the JSON object (server) set the same
  * fields through the same setters, and refuse the same bad values. */
+#include <errno.h>
 #include <getopt.h>
 
 #include "lib/runopts.h"
@@ -185,6 +186,32 @@ TEST(json_roundtrip)
 	freeargv(argv);
 }
 
+TEST(tty_and_timeout_zero)
+{
+	const char *const args[] = {"run", "-it", "--timeout", "0", "alpine", "sh", NULL};
+	struct hc_runopts ro;
+	struct hc_error err = {0};
+	char **argv = mkargv(args);
+	int r;
+
+	hc_runopts_init(&ro);
+	r = hc_runopts_getopt(&ro, HC_RUNOPT_RUN, 6, argv, NULL, 0, NULL, NULL, &err);
+	ASSERT_OK(r, &err);
+	ASSERT_EQ_STR(argv[r], "alpine");
+	ASSERT_TRUE(ro.o.interactive);
+	ASSERT_TRUE(ro.o.tty);
+	ASSERT_TRUE(ro.o.timeout_s < 0); /* --timeout 0: none (podman) */
+	json_t *j = hc_runopts_to_json(&ro.o, HC_RUNOPT_RUN);
+	ASSERT_TRUE(j && json_integer_value(json_object_get(j, "timeout")) == 0 &&
+		    json_object_get(j, "timeout"));
+	json_decref(j);
+	ASSERT_OK(hc_runopts_set(&ro, HC_RUNOPT_RUN, "timeout", "2.5", &err), &err);
+	ASSERT_TRUE(ro.o.timeout_s == 2.5);
+	/* -t is run's: a persistent VM's commands get their terminal per exec. */
+	ASSERT_EQ_INT(hc_runopts_set(&ro, HC_RUNOPT_VM, "tty", NULL, &err), -EINVAL);
+	hc_runopts_free(&ro);
+}
+
 int main(void)
 {
 	RUN(getopt_sets_fields);
@@ -192,5 +219,6 @@ int main(void)
 	RUN(json_sets_same_fields);
 	RUN(json_errors);
 	RUN(json_roundtrip);
+	RUN(tty_and_timeout_zero);
 	return test_summary();
 }
