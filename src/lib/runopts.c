@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The run options table and its two entry points: getopt (CLI) and a JSON object (server). */
+#include <ctype.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -185,7 +186,7 @@ static int set_backend(struct hc_runopts *ro, const char *v, struct hc_error *er
 
 static int set_cpus(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
-	unsigned long long u;
+	unsigned long long u = 0;
 	int r = parse_uint("--cpus", v, 64, &u, err);
 
 	if (r)
@@ -196,17 +197,51 @@ static int set_cpus(struct hc_runopts *ro, const char *v, struct hc_error *err)
 	return 0;
 }
 
+/* podman's units (b, k, m, g, t: powers of 1024, case-insensitive, an optional trailing "b":
+ * 512m, 1g, 1024kb); a bare number below 1048576 is hotcell's MiB, from 1048576 on it is bytes
+ * as podman means it (no VM has a TiB). Rounded up to whole MiB. */
 static int set_memory(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
-	unsigned long long u;
-	int r = parse_uint("--memory", v, 1u << 20, &u, err);
+	static const char units[] = "bkmgt";
+	unsigned long long n, mib, shift = 0;
+	const char *u = NULL;
+	char *end;
 
-	if (r)
-		return r;
-	if (u < 32)
-		return bad(err, "--memory: at least 32 MiB");
-	ro->o.memory_mib = (unsigned)u;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || end == v || !isdigit((unsigned char)v[0]))
+		goto fail;
+	if (*end) {
+		u = strchr(units, tolower((unsigned char)*end));
+		if (!u)
+			goto fail;
+		shift = 10 * (unsigned long long)(u - units);
+		end++;
+		if (u != units && (*end == 'b' || *end == 'B'))
+			end++;
+		if (*end)
+			goto fail;
+		if (shift >= 64 || n > (ULLONG_MAX >> shift))
+			goto fail;
+		n <<= shift;
+	} else if (n < (1ull << 20)) {
+		n <<= 20; /* hotcell's plain MiB */
+	}
+	mib = n / (1ull << 20) + (n % (1ull << 20) != 0);
+	if (mib < 32)
+		return bad(err,
+			   "--memory: at least 32 MiB ('%s' is %llu bytes; a bare number below "
+			   "1048576 is MiB, e.g. 512 or 512m)",
+			   v, n);
+	if (mib > (1u << 20))
+		return bad(err, "--memory: '%s' is more than 1 TiB", v);
+	ro->o.memory_mib = (unsigned)mib;
 	return 0;
+fail:
+	return bad(err,
+		   "--memory: invalid size '%s' (512m, 1g, 1024k; a bare number is MiB below "
+		   "1048576, bytes from there on)",
+		   v);
 }
 
 static int set_timeout(struct hc_runopts *ro, const char *v, struct hc_error *err)
@@ -329,6 +364,11 @@ static int set_interactive(struct hc_runopts *ro, const char *v, struct hc_error
 {
 	ro->o.interactive = true;
 	return 0;
+}
+
+static int set_rm(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	return 0; /* the only mode of run: nothing of it survives */
 }
 
 static int set_tty(struct hc_runopts *ro, const char *v, struct hc_error *err)
@@ -459,7 +499,8 @@ static const struct runopt table[] = {
 	{"backend", 0, ARG_REQUIRED, BOTH, false, set_backend, "NAME",
 	 "auto|libkrun|firecracker|cloud-hypervisor|qemu (auto)"},
 	{"cpus", 0, ARG_REQUIRED, BOTH, false, set_cpus, "N", "virtual CPUs (1)"},
-	{"memory", 0, ARG_REQUIRED, BOTH, false, set_memory, "MIB", "guest memory (256)"},
+	{"memory", 'm', ARG_REQUIRED, BOTH, false, set_memory, "SIZE",
+	 "guest memory: 512m, 1g (podman's units) or MiB (256)"},
 	{"timeout", 0, ARG_REQUIRED, HC_RUNOPT_RUN, false, set_timeout, "SECONDS",
 	 "command timeout, from the command's start (none; 0: none)"},
 	{"boot-timeout", 0, ARG_REQUIRED, BOTH, false, set_boot_timeout, "SECONDS",
@@ -482,6 +523,8 @@ static const struct runopt table[] = {
 	 "reachable"},
 	{"interactive", 'i', ARG_NONE, HC_RUNOPT_RUN, false, set_interactive, NULL,
 	 "forward stdin to the command"},
+	{"rm", 0, ARG_NONE, HC_RUNOPT_RUN, false, set_rm, NULL,
+	 "accepted (podman's --rm is the only mode of run: nothing of a run is kept)"},
 	{"tty", 't', ARG_NONE, HC_RUNOPT_RUN, false, set_tty, NULL,
 	 "a pseudo-terminal for the command (stderr merged into it; with -i: an interactive "
 	 "shell)"},

@@ -40,7 +40,7 @@ sleep 600
 EOS
 tm -f /dev/null new-session -d -s hc -x 100 -y 30 "bash $E2E/drive.sh"
 
-if wait_for '^/ # ' 400; then pass tty-prompt; else fail tty-prompt "no prompt: $(pane | tail -n 5 | tr '\n' '|')"; fi
+if wait_for '^/ #' 400; then pass tty-prompt; else fail tty-prompt "no prompt: $(pane | tail -n 5 | tr '\n' '|')"; fi
 tm send-keys -t hc 'tty; echo "size=$(stty size) term=$TERM"' Enter
 if wait_for 'size=[0-9]'; then
 	expect_eq tty-dev-pts "$(pane | grep -m1 '^/dev/pts')" /dev/pts/0

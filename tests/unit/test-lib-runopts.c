@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 
+#include "core/util.h"
 #include "lib/runopts.h"
 #include "test.h"
 
@@ -212,6 +213,42 @@ TEST(tty_and_timeout_zero)
 	hc_runopts_free(&ro);
 }
 
+TEST(memory_units_and_rm)
+{
+	static const struct {
+		const char *v;
+		unsigned mib;
+	} ok[] = {{"512m", 512},      {"1g", 1024},	 {"1G", 1024}, {"1024k", 1},
+		  {"512mb", 512},     {"2GB", 2048},	 {"256", 256}, /* hotcell's MiB */
+		  {"536870912", 512}, {"33554433b", 33},	       /* bytes, rounded up */
+		  {"1048576", 1}};
+	static const char *const refused[] = {"", "m", "-1", "12x", "1gg", "1.5g", "1bb", "31"};
+	struct hc_runopts ro;
+	struct hc_error err = {0};
+
+	hc_runopts_init(&ro);
+	for (size_t i = 0; i < HC_ARRAY_SIZE(ok); i++) {
+		int r = hc_runopts_set(&ro, HC_RUNOPT_RUN, "memory", ok[i].v, &err);
+
+		if (ok[i].mib < 32) {
+			/* Valid syntax, below the floor: the message says what the number meant. */
+			ASSERT_EQ_INT(r, -EINVAL);
+			ASSERT_TRUE(strstr(err.message, "at least 32 MiB") != NULL);
+			continue;
+		}
+		ASSERT_OK(r, &err);
+		ASSERT_EQ_INT(ro.o.memory_mib, ok[i].mib);
+	}
+	for (size_t i = 0; i < HC_ARRAY_SIZE(refused); i++) {
+		ASSERT_EQ_INT(hc_runopts_set(&ro, HC_RUNOPT_RUN, "memory", refused[i], &err),
+			      -EINVAL);
+		ASSERT_TRUE(strncmp(err.message, "--memory: ", 10) == 0);
+	}
+	ASSERT_OK(hc_runopts_set(&ro, HC_RUNOPT_RUN, "rm", NULL, &err), &err);
+	ASSERT_EQ_INT(hc_runopts_set(&ro, HC_RUNOPT_VM, "rm", NULL, &err), -EINVAL);
+	hc_runopts_free(&ro);
+}
+
 int main(void)
 {
 	RUN(getopt_sets_fields);
@@ -220,5 +257,6 @@ int main(void)
 	RUN(json_errors);
 	RUN(json_roundtrip);
 	RUN(tty_and_timeout_zero);
+	RUN(memory_units_and_rm);
 	return test_summary();
 }
