@@ -194,6 +194,10 @@ struct hc_run_opts {
 	 * cancels. May be NULL. */
 	void (*on_started)(void *userdata, unsigned pid);
 	void *userdata;
+	/* When >= 0 (with cancel_fd): each byte read is a signal number (1..64) for the command
+	 * (podman's --sig-proxy: SIGUSR1, SIGQUIT, ... sent to hotcell); before the command runs
+	 * such a byte cancels the run as a cancel_fd byte does. */
+	int signal_fd;
 
 	const char *kernel; /* NULL: HOTCELL_KERNEL, else the project's kernel */
 	enum hc_accel accel;

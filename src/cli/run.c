@@ -5,7 +5,9 @@
  *
  * Signals: SIGINT/SIGTERM write a byte to a self-pipe that hc_run watches (cancel_fd). The
  * first asks for an orderly teardown; a second one means "now": hc_run then ends the VM
- * without grace. Either way nothing is left behind, and hotcell exits 128+signal.
+ * without grace. Either way nothing is left behind, and hotcell exits 128+signal. SIGQUIT,
+ * SIGUSR1/2, SIGALRM, SIGVTALRM, SIGPROF are forwarded to the running command (signal_fd,
+ * podman's --sig-proxy); hotcell then exits with the command's own status.
  */
 #include <getopt.h>
 #include <limits.h>
@@ -83,12 +85,34 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
+/* podman's --sig-proxy for the signals that are not a cancel: each is one byte (its number)
+ * for hc_run, which forwards it to the command once it runs (and cancels before). */
+static int fwd_pipe[2] = {-1, -1};
+static const int forwarded[] = {SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF};
+
+static void on_forward(int sig)
+{
+	int saved = errno;
+	char b = (char)sig;
+
+	if (write(fwd_pipe[1], &b, 1) < 0) {
+		/* full: 64 K signals pending; this one is dropped */
+	}
+	errno = saved;
+}
+
 static int signals_install(void)
 {
 	struct sigaction sa = {.sa_handler = on_signal};
 
-	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
+	    pipe2(fwd_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -errno;
+	struct sigaction fa = {.sa_handler = on_forward, .sa_flags = SA_RESTART};
+	sigemptyset(&fa.sa_mask);
+	for (size_t i = 0; i < HC_ARRAY_SIZE(forwarded); i++)
+		if (sigaction(forwarded[i], &fa, NULL) < 0)
+			return -errno;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0 ||
 	    sigaction(SIGHUP, &sa, NULL) < 0)
@@ -183,6 +207,7 @@ int hc_cli_run(int argc, char **argv)
 	}
 
 	o->cancel_fd = sig_pipe[0];
+	o->signal_fd = fwd_pipe[0];
 	/* podman has no command timeout: neither has `hotcell run` unless --timeout says. */
 	if (o->timeout_s == 0)
 		o->timeout_s = HC_TIMEOUT_NONE;

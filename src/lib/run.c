@@ -59,6 +59,7 @@ HC_EXPORT void hc_run_opts_init(struct hc_run_opts *opts)
 	opts->cancel_fd = -1;
 	opts->tty_fd = -1;
 	opts->winch_fd = -1;
+	opts->signal_fd = -1;
 }
 
 HC_EXPORT void hc_run_result_free(struct hc_run_result *r)
@@ -649,7 +650,7 @@ static int halt_failure(struct run *run, struct hc_error *err)
 
 static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc_error *err)
 {
-	enum { P_AGENT, P_LISTEN, P_DEATH, P_CANCEL, P_STDIN, P_CONSOLE, P_WINCH, P_N };
+	enum { P_AGENT, P_LISTEN, P_DEATH, P_CANCEL, P_STDIN, P_CONSOLE, P_WINCH, P_SIG, P_N };
 	const struct hc_run_opts *o = run->o;
 	int r;
 
@@ -678,6 +679,8 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 			p[P_STDIN] = (struct pollfd){.fd = o->stdin_fd, .events = POLLIN};
 		if (run->con_ino >= 0)
 			p[P_CONSOLE] = (struct pollfd){.fd = run->con_ino, .events = POLLIN};
+		if (o->signal_fd >= 0)
+			p[P_SIG] = (struct pollfd){.fd = o->signal_fd, .events = POLLIN};
 		if (o->tty && o->winch_fd >= 0 && run->phase == PH_RUNNING)
 			p[P_WINCH] = (struct pollfd){.fd = o->winch_fd, .events = POLLIN};
 
@@ -762,6 +765,17 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 			read_stdin(run, err);
 		if (p[P_WINCH].revents)
 			resize(run);
+		if (p[P_SIG].revents) {
+			uint8_t b[16];
+			ssize_t n = read(o->signal_fd, b, sizeof(b));
+
+			/* Before the command runs there is nobody to forward to: cancel. */
+			if (n > 0 && run->phase != PH_RUNNING && run->phase != PH_STOPPING)
+				return -ECANCELED;
+			for (ssize_t i = 0; i < n; i++)
+				if (hc_proto_signal_encode(&run->out, RUN_STREAM, b[i]) < 0)
+					hc_debug("signal %u not forwarded", b[i]);
+		}
 		if (p[P_DEATH].revents) {
 			struct hc_error e = {0};
 

@@ -73,8 +73,9 @@ tm send-keys -t hc 'sleep 101' Enter
 sleep 2
 tm send-keys -t hc C-z
 if wait_for '[Ss]topped' 30; then pass tty-ctrl-z-suspends; else fail tty-ctrl-z-suspends "$(pane | tail -n 3 | tr '\n' '|')"; fi
-tm send-keys -t hc 'kill -9 %1' Enter
-sleep 1
+# (reaped before `exit`, or ash says "You have stopped jobs" and stays)
+tm send-keys -t hc 'kill -9 %1; wait; echo "reaped=$?"' Enter
+wait_for 'reaped=' 30 || fail tty-job-reaped "$(pane | tail -n 3 | tr '\n' '|')"
 
 tm send-keys -t hc 'exit 7' Enter
 if wait_for HOST-DONE 240; then
@@ -88,9 +89,18 @@ e2e_clean tty-session
 e2e_snapshot # the first run filled the rootfs cache
 
 # -t without a terminal (podman: the command still gets a pty; stderr comes merged on stdout).
-e2e_run -t bb sh -c 'tty; echo to-stderr >&2; exit 4' </dev/null
-expect tty-no-terminal '[ "$rc" -eq 4 ] && grep -q "^/dev/pts/0" "$E2E/out" && grep -q to-stderr "$E2E/out" && ! grep -q to-stderr "$E2E/err"'
+# The same run checks podman's --sig-proxy (issue 15, bug 2): SIGUSR1 to hotcell reaches the
+# command, which exits 4 from its trap; hotcell exits 4 and leaves nothing behind.
+"$HC" run -t bb sh -c 'tty; echo to-stderr >&2; trap "echo got-usr1; exit 4" USR1; echo ready; while :; do sleep 0.1; done' \
+	</dev/null >"$E2E/out" 2>"$E2E/err" &
+hc_pid=$!
+for i in $(seq 1 1500); do grep -q ready "$E2E/out" 2>/dev/null && break; sleep 0.2; done
+kill -USR1 "$hc_pid"
+wait "$hc_pid"
+rc=$?
+expect tty-no-terminal 'grep -q "^/dev/pts/0" "$E2E/out" && grep -q to-stderr "$E2E/out" && ! grep -q to-stderr "$E2E/err"'
 expect tty-no-terminal-no-warning '! grep -q "not a TTY" "$E2E/err"'
+expect sigusr1-forwarded '[ "$rc" -eq 4 ] && grep -q got-usr1 "$E2E/out"'
 e2e_clean tty-no-terminal
 
 finish
