@@ -27,10 +27,10 @@
  *             1024 and libkrun connects to that socket, on which we listen before the start, so
  *             nothing polls.
  *   network:  none -> krun_disable_implicit_vsock + krun_add_vsock(0): no TSI at all;
- *             inet|full -> krun_add_vsock(KRUN_TSI_HIJACK_INET) (libkrun 1.18 has no egress
- *             filter: both mean the host's network through TSI). krun_set_port_map is always
- *             called with an array, empty without -p: left unset, libkrun exposes every
- *             listening guest port on the host.
+ *             full -> krun_add_vsock(KRUN_TSI_HIJACK_INET) (the host's network through
+ *             TSI); inet is refused, libkrun has no egress filter to keep its promise.
+ *             krun_set_port_map is always called with an array, empty without -p: left
+ *             unset, libkrun exposes every listening guest port on the host.
  *   the end:  the worker exits with hotcell-init's exit code (HC_BOOT_EXIT_OK after the host's
  *             shutdown frame, HC_BOOT_EXIT_FAILURE when the guest could not be set up; libkrun's
  *             init reports 125/126/127 when it cannot run hotcell-init at all). The host ends
@@ -346,9 +346,18 @@ static int check_spec(const struct hc_vm_spec *s, struct hc_error *err)
 	if (s->n_devices)
 		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_USAGE,
 				     "backend 'libkrun' does not support device passthrough");
+	/* TSI makes the guest's sockets the worker's own: the host cannot drop the metadata
+	 * service or the private ranges, so `inet` cannot be kept. Refused here (a probe
+	 * verdict), so --backend auto moves on to a backend with a filtered TAP. */
+	if (s->network == HC_NET_INET)
+		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_USAGE,
+				     "backend 'libkrun' cannot enforce --network inet (its TSI "
+				     "networking is not filtered by the host: cloud metadata and "
+				     "private ranges would be reachable); use --network full or "
+				     "another backend");
 	if (s->n_ports && s->network == HC_NET_NONE)
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
-				     "-p needs a network: with libkrun, add --network inet");
+				     "-p needs a network: with libkrun, add --network full");
 	if (s->cpus > 255)
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
 				     "libkrun runs at most 255 vCPUs (--cpus %u)", s->cpus);

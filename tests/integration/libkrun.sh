@@ -2,7 +2,7 @@
 # hotcell run --backend libkrun against the libkrun double (tests/doubles/libkrun-double.c, a
 # shared library given as HOTCELL_LIBKRUN): doctor's report and version, a missing library, a
 # missing mandatory symbol, a missing optional one, the PVM refusal, the API calls the worker
-# makes (TSI off by default, the port map always set, -p with --network inet), a configuration
+# makes (TSI off by default, the port map always set, -p with --network full), a configuration
 # error and a worker that dies without an exit frame (125 with libkrun's last words, never the
 # command's code); then end to end: the double runs the guest under QEMU TCG, and the command's
 # exit code and output come back. Each case leaves no process and no runtime dir.
@@ -99,7 +99,7 @@ if grep -q 'tag=/dev/root .* ro=1$' "$HOTCELL_LIBKRUN_DOUBLE_LOG" && grep -q "ta
 else
 	fail read-only-root-image-and-boot-keys "$(cat "$HOTCELL_LIBKRUN_DOUBLE_LOG")"
 fi
-lk_run --kernel "$vmlinux" --network inet -p 8080:80 -p 8443:443 -v "$E2E/work:/data:ro" --rootfs "$root" /bin/true
+lk_run --kernel "$vmlinux" --network full -p 8080:80 -p 8443:443 -v "$E2E/work:/data:ro" --rootfs "$root" /bin/true
 if grep -q '^krun_add_vsock 0 tsi_features=1$' "$HOTCELL_LIBKRUN_DOUBLE_LOG" &&
 	grep -q '^krun_set_port_map 0 \[8080:80,8443:443\]$' "$HOTCELL_LIBKRUN_DOUBLE_LOG" &&
 	grep -q "tag=hcvol0 path=$E2E/work ro=1" "$HOTCELL_LIBKRUN_DOUBLE_LOG" &&
@@ -110,6 +110,10 @@ else
 fi
 lk_run --kernel "$vmlinux" -p 8080:80 --rootfs "$root" /bin/true
 expect_125 ports-need-network "-p needs a network"
+# inet promises an egress filter TSI cannot give: refused before anything starts.
+lk_run --kernel "$vmlinux" --network inet --rootfs "$root" /bin/true
+expect_125 inet-refused "cannot enforce --network inet"
+expect_eq inet-refused-nothing-started "$(cat "$HOTCELL_LIBKRUN_DOUBLE_LOG" 2>/dev/null | grep -c krun_start_enter)" 0
 export HOTCELL_LIBKRUN_DOUBLE_FAIL=krun_add_virtiofs3
 lk_run --kernel "$vmlinux" --rootfs "$root" /bin/true
 expect_125 configuration-error "libkrun: krun_add_virtiofs3 /dev/root: Invalid argument"
