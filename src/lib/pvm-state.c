@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "lib/pvm.h"
+#include "core/owner.h"
 
 int hc_pvm_state_root(char *buf, size_t n, struct hc_error *err)
 {
@@ -58,48 +59,9 @@ bool hc_pvm_name_valid(const char *name)
 	return !hc_pvm_id_valid(name);
 }
 
-unsigned long long hc_pvm_proc_start(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long start = 0;
-	ssize_t n;
-	int fd;
-
-	if (pid <= 0)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	/* "pid (comm) state ...": comm may hold spaces and parentheses; it ends at the last ')'. */
-	p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	p++;
-	/* Fields 3.. follow; the start time is field 22, i.e. the 20th after comm. */
-	for (int field = 3; field <= 22 && p; field++) {
-		while (*p == ' ')
-			p++;
-		if (field == 22) {
-			start = strtoull(p, NULL, 10);
-			break;
-		}
-		/* A zombie is not alive. */
-		if (field == 3 && (*p == 'Z' || *p == 'X'))
-			return 0;
-		p = strchr(p, ' ');
-	}
-	return start;
-}
-
 bool hc_pvm_proc_alive(pid_t pid, unsigned long long start)
 {
-	return pid > 0 && start > 0 && hc_pvm_proc_start(pid) == start;
+	return pid > 0 && start > 0 && hc_owner_start_time(pid) == start;
 }
 
 int hc_pvm_record_read(const char *id, json_t **ret, struct hc_error *err)

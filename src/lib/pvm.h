@@ -36,9 +36,6 @@ int hc_pvm_state_dir(const char *id, char *buf, size_t n, struct hc_error *err) 
 bool hc_pvm_name_valid(const char *name);
 bool hc_pvm_id_valid(const char *id);
 
-/* The start time of a process (clock ticks since boot, /proc/PID/stat field 22); 0 when it
- * does not exist. */
-unsigned long long hc_pvm_proc_start(pid_t pid);
 /* True when pid is alive and started at start. */
 bool hc_pvm_proc_alive(pid_t pid, unsigned long long start);
 

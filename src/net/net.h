@@ -115,8 +115,6 @@ void hc_net_lease_release(struct hc_net_lease *lease);
  * PR_SET_PDEATHSIG, so it may outlive a killed owner. */
 int hc_net_lease_note_helper(const struct hc_net_lease *lease, const char *what, pid_t pid);
 void hc_net_lease_kill_helpers(const struct hc_net_lease *lease);
-/* pid's start time (clock ticks since boot, /proc/PID/stat field 22), 0 when it is gone. */
-unsigned long long hc_net_start_time(pid_t pid);
 /* Fills the derived names (id, tap, mac, gw, guest) of the /30 at net (host order). */
 void hc_net_lease_name(struct hc_net_lease *lease, uint32_t net);
 

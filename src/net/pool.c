@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/path.h"
 #include "net/net.h"
+#include "core/owner.h"
 
 int hc_net_pool_parse(const char *s, uint32_t *ret_base, unsigned *ret_prefix, struct hc_error *err)
 {
@@ -86,34 +87,6 @@ void hc_net_lease_name(struct hc_net_lease *l, uint32_t net)
 		 (net >> 8) & 0xff, net & 0xff);
 }
 
-unsigned long long hc_net_start_time(pid_t pid)
-{
-	char path[64], buf[1024];
-	unsigned long long t = 0;
-	_cleanup_close_ int fd = -1;
-	ssize_t n;
-	char *p;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	p = strrchr(buf, ')'); /* the name may hold blanks and parentheses */
-	if (!p)
-		return 0;
-	/* p is at the blank before field 3 (state); starttime is field 22. */
-	p++;
-	for (int field = 3; field < 22 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (p)
-		t = strtoull(p + 1, NULL, 10);
-	return t;
-}
-
 /* Locks path exclusively without waiting: 1 locked (fd in *ret), 0 held by someone else. The
  * file may be unlinked by its last holder between our open and our lock: then it is not the
  * file at path any more, and we retry. */
@@ -146,7 +119,8 @@ static int lock_file(const char *path, bool create, int *ret)
 static int write_owner(int fd)
 {
 	char rec[96];
-	int n = snprintf(rec, sizeof(rec), "%d %llu\n", (int)getpid(), hc_net_start_time(getpid()));
+	int n = snprintf(rec, sizeof(rec), "%d %llu\n", (int)getpid(),
+			 hc_owner_start_time(getpid()));
 
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, rec, (size_t)n, 0) != n)
 		return -errno;
@@ -239,7 +213,8 @@ int hc_net_lease_note_helper(const struct hc_net_lease *l, const char *what, pid
 {
 	char rec[96];
 	off_t end = lseek(l->fd, 0, SEEK_END);
-	int n = snprintf(rec, sizeof(rec), "%s %d %llu\n", what, (int)pid, hc_net_start_time(pid));
+	int n = snprintf(rec, sizeof(rec), "%s %d %llu\n", what, (int)pid,
+			 hc_owner_start_time(pid));
 
 	if (end < 0 || pwrite(l->fd, rec, (size_t)n, end) != n)
 		return -errno;
@@ -261,7 +236,7 @@ void hc_net_lease_kill_helpers(const struct hc_net_lease *l)
 
 		/* Only the very process recorded: a pid reused since is someone else's. */
 		if (sscanf(line, "%31s %d %llu", what, &pid, &t) == 3 && pid > 1 &&
-		    hc_net_start_time(pid) == t && t != 0) {
+		    hc_owner_start_time(pid) == t && t != 0) {
 			hc_info("network: ending the stale %s (pid %d)", what, pid);
 			kill(pid, SIGKILL);
 		}

@@ -27,6 +27,7 @@
 #include "hotcell.h"
 #include "lib/pvm.h"
 #include "runtime/runtime.h"
+#include "core/owner.h"
 
 #define DEFAULT_ROOT "/run/hotcell-runtime"
 
@@ -430,7 +431,8 @@ static int cmd_create(int argc, char **argv)
 	}
 	json_object_set_new(st.rec, "vm", json_string(line + 3));
 	json_object_set_new(st.rec, "pid", json_integer(pid));
-	json_object_set_new(st.rec, "pid_start", json_integer((json_int_t)hc_pvm_proc_start(pid)));
+	json_object_set_new(st.rec, "pid_start",
+			    json_integer((json_int_t)hc_owner_start_time(pid)));
 	json_object_set_new(st.rec, "status", json_string("created"));
 	r = rt_state_save(&st, &err);
 	if (r >= 0 && a.pid_file)

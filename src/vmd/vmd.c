@@ -14,6 +14,7 @@
 #include "vmd/vmd.h"
 #include "vmm/accel.h"
 #include "vmm/unixsock.h"
+#include "core/owner.h"
 
 /* How long `vm stop` waits, by default, for the guest to end after SHUTDOWN. */
 #define STOP_GRACE_S 10.0
@@ -1156,7 +1157,7 @@ int vmd_main(const char *id, int ready_fd)
 	v.rec = json_pack("{s:s,s:O?,s:s,s:I,s:I,s:f,s:f}", "id", v.id, "name",
 			  json_object_get(v.create, "name"), "created", created, "pid",
 			  (json_int_t)getpid(), "pid_start",
-			  (json_int_t)hc_pvm_proc_start(getpid()), "idle_timeout", v.idle_s,
+			  (json_int_t)hc_owner_start_time(getpid()), "idle_timeout", v.idle_s,
 			  "lifetime", v.lifetime_s);
 	if (!v.rec) {
 		r = hc_error_setk(&err, -ENOMEM, HC_EK_INTERNAL, "out of memory");

@@ -7,6 +7,7 @@
 
 #include "lib/pvm.h"
 #include "test.h"
+#include "core/owner.h"
 
 #define ID_A "aaaa1111aaaa1111aaaa1111aaaa1111aaaa1111aaaa1111aaaa1111aaaa1111"
 #define ID_B "aaaa2222aaaa2222aaaa2222aaaa2222aaaa2222aaaa2222aaaa2222aaaa2222"
@@ -49,7 +50,7 @@ TEST(resolution)
 
 TEST(liveness)
 {
-	unsigned long long me = hc_pvm_proc_start(getpid());
+	unsigned long long me = hc_owner_start_time(getpid());
 	pid_t child;
 	unsigned long long cs;
 
@@ -62,7 +63,7 @@ TEST(liveness)
 		pause();
 		_exit(0);
 	}
-	cs = hc_pvm_proc_start(child);
+	cs = hc_owner_start_time(child);
 	ASSERT_TRUE(hc_pvm_proc_alive(child, cs));
 	kill(child, SIGKILL);
 	/* A zombie is not alive. */
@@ -88,7 +89,7 @@ TEST(record_roundtrip_and_status)
 		ASSERT_TRUE(mkdir(dir, 0700) == 0);
 	}
 	rec = json_pack("{s:s,s:s,s:I,s:I}", "id", ID_A, "status", "running", "pid",
-			(json_int_t)getpid(), "pid_start", (json_int_t)hc_pvm_proc_start(getpid()));
+			(json_int_t)getpid(), "pid_start", (json_int_t)hc_owner_start_time(getpid()));
 	ASSERT_OK(hc_pvm_record_write(ID_A, rec, &err), &err);
 	ASSERT_OK(hc_pvm_record_read(ID_A, &back, &err), &err);
 	ASSERT_EQ_INT(hc_pvm_record_status(back), HC_PVM_RUNNING);

@@ -10,6 +10,7 @@
 #include "core/path.h"
 #include "net/net.h"
 #include "test.h"
+#include "core/owner.h"
 
 static char dir[] = "/tmp/hc-net-pool.XXXXXX";
 
@@ -179,8 +180,8 @@ TEST(start_time)
 		p = strchr(p, ' ') + 1;
 	want = strtoull(p, NULL, 10);
 	ASSERT_TRUE(want > 0);
-	ASSERT_EQ_INT(hc_net_start_time(getpid()), want);
-	ASSERT_EQ_INT(hc_net_start_time(0x7ffffff0), 0);
+	ASSERT_EQ_INT(hc_owner_start_time(getpid()), want);
+	ASSERT_EQ_INT(hc_owner_start_time(0x7ffffff0), 0);
 }
 
 int main(void)

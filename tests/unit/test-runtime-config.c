@@ -10,6 +10,7 @@
 #include "lib/pvm.h"
 #include "runtime/runtime.h"
 #include "test.h"
+#include "core/owner.h"
 
 static const char *const config_ok =
 	"{\"ociVersion\":\"1.0.2\",\"root\":{\"path\":\"rootfs\",\"readonly\":false},"
@@ -196,7 +197,7 @@ TEST(state_roundtrip)
 	/* our own pid, with its real start time: alive */
 	json_object_set_new(st.rec, "pid", json_integer(getpid()));
 	json_object_set_new(st.rec, "pid_start",
-			    json_integer((json_int_t)hc_pvm_proc_start(getpid())));
+			    json_integer((json_int_t)hc_owner_start_time(getpid())));
 	ASSERT_OK(rt_state_save(&st, &err), &err);
 	rt_state_close(&st);
 	ASSERT_OK(rt_state_open(root, "c1", false, &st, &err), &err);
