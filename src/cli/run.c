@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `hotcell run [OPTIONS] IMAGE [--] [CMD [ARG...]]` (DESIGN.md §6): like `podman run --rm`.
+ * `hotcell run [OPTIONS] IMAGE [--] [CMD [ARG...]]` (docs/cli.md): like `podman run --rm`.
  * Options end at IMAGE: everything after it is the command, even words that look like options.
  *
- * Signals: SIGINT/SIGTERM write a byte to a self-pipe that hc_run watches (cancel_fd). The
+ * Signals: SIGINT/SIGTERM/SIGHUP write a byte to the cancel pipe (cli/signals.c). The
  * first asks for an orderly teardown; a second one means "now": hc_run then ends the VM
  * without grace. Either way nothing is left behind, and hotcell exits 128+signal. SIGQUIT,
  * SIGUSR1/2, SIGALRM, SIGVTALRM, SIGPROF are forwarded to the running command (signal_fd,
@@ -68,23 +68,6 @@ static int run_on_extra(int id, const char *arg, void *userdata, struct hc_error
 
 /* ---- signals: a self-pipe (async-signal-safe), read by hc_run through cancel_fd ---- */
 
-static int sig_pipe[2] = {-1, -1};
-static volatile sig_atomic_t sig_first;
-
-static void on_signal(int sig)
-{
-	int saved = errno;
-	char b = 1;
-
-	if (!sig_first)
-		sig_first = sig;
-	/* Each signal is one byte: hc_run reads the first as "orderly", the second as "now". */
-	if (write(sig_pipe[1], &b, 1) < 0) {
-		/* the pipe is full: the run is being cancelled already */
-	}
-	errno = saved;
-}
-
 /* podman's --sig-proxy for the signals that are not a cancel: each is one byte (its number)
  * for hc_run, which forwards it to the command once it runs (and cancels before). */
 static int fwd_pipe[2] = {-1, -1};
@@ -103,20 +86,14 @@ static void on_forward(int sig)
 
 static int signals_install(void)
 {
-	struct sigaction sa = {.sa_handler = on_signal};
-
-	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
-	    pipe2(fwd_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+	/* SIGINT, SIGTERM, SIGHUP: the cancel pipe every command shares (cli/signals.c). */
+	if (hc_cli_cancel_pipe() < 0 || pipe2(fwd_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -errno;
 	struct sigaction fa = {.sa_handler = on_forward, .sa_flags = SA_RESTART};
 	sigemptyset(&fa.sa_mask);
 	for (size_t i = 0; i < HC_ARRAY_SIZE(forwarded); i++)
 		if (sigaction(forwarded[i], &fa, NULL) < 0)
 			return -errno;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0 ||
-	    sigaction(SIGHUP, &sa, NULL) < 0)
-		return -errno;
 	/* A reader that goes away must not kill hotcell before it has torn the VM down: writes
 	 * then fail with EPIPE instead. */
 	signal(SIGPIPE, SIG_IGN);
@@ -206,7 +183,7 @@ int hc_cli_run(int argc, char **argv)
 		o->stderr_fd = STDERR_FILENO;
 	}
 
-	o->cancel_fd = sig_pipe[0];
+	o->cancel_fd = hc_cli_cancel_pipe();
 	o->signal_fd = fwd_pipe[0];
 	/* podman has no command timeout: neither has `hotcell run` unless --timeout says. */
 	if (o->timeout_s == 0)
@@ -250,7 +227,7 @@ int hc_cli_run(int argc, char **argv)
 	/* Before any message: the terminal is the user's again. */
 	hc_cli_tty_end(&tty);
 	if (r == -ECANCELED) {
-		int sig = sig_first ? sig_first : SIGINT;
+		int sig = hc_cli_cancel_status() - 128;
 
 		hc_error_setk(&err, r, "cancelled", "interrupted by %s",
 			      sig == SIGTERM  ? "SIGTERM"

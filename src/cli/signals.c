@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * SIGINT/SIGTERM/SIGHUP for the commands that hand the library a cancel fd (pull, load): each
- * signal writes one byte to a self-pipe (async-signal-safe); the library polls its read end and
- * returns -ECANCELED; the command then exits 128 + the signal, as a shell would report it.
+ * SIGINT/SIGTERM/SIGHUP for every command that hands the library a cancel fd (pull, run,
+ * vm exec): each signal writes one byte to a self-pipe (async-signal-safe); the library polls
+ * its read end and returns -ECANCELED; the command then exits 128 + the signal, as a shell
+ * would report it.
  */
 #include <fcntl.h>
 #include <signal.h>

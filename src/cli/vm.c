@@ -215,35 +215,6 @@ static int vm_logs(int argc, char **argv)
 
 /* ---- exec ---- */
 
-static int sig_pipe[2] = {-1, -1};
-static volatile sig_atomic_t sig_first;
-
-static void on_signal(int sig)
-{
-	int saved = errno;
-	char b = 1;
-
-	if (!sig_first)
-		sig_first = sig;
-	if (write(sig_pipe[1], &b, 1) < 0) {
-		/* full: cancelling already */
-	}
-	errno = saved;
-}
-
-static int signals_install(void)
-{
-	struct sigaction sa = {.sa_handler = on_signal};
-
-	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		return -errno;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0 ||
-	    sigaction(SIGHUP, &sa, NULL) < 0)
-		return -errno;
-	return 0;
-}
-
 enum { E_TIMEOUT = 1, E_JSON, E_DETACH, E_HELP };
 
 #define JSON_CAPTURE (1u << 20)
@@ -376,15 +347,15 @@ static int vm_exec(int argc, char **argv)
 		o.stdout_fd = STDOUT_FILENO;
 		o.stderr_fd = STDERR_FILENO;
 	}
-	if (signals_install() < 0) {
+	if (hc_cli_cancel_pipe() < 0) {
 		hc_cli_failf("cannot install signal handlers: %s", strerror(errno));
 		goto out;
 	}
-	o.cancel_fd = sig_pipe[0];
+	o.cancel_fd = hc_cli_cancel_pipe();
 
 	r = hc_pvm_exec(vm, &o, &res, &err);
 	if (r == -ECANCELED) {
-		status = 128 + (sig_first ? sig_first : SIGINT);
+		status = hc_cli_cancel_status();
 		hc_cli_fail(&err);
 	} else if (r < 0 && hc_streq(err.kind, "exec") && res.exit_code > 0) {
 		status = res.exit_code;
