@@ -148,22 +148,16 @@ int hc_lib_boot_failure(struct hc_lib_boot *b, int code, const char *what, struc
 	return err->code;
 }
 
-int hc_lib_boot_accept(struct hc_lib_boot *b, double deadline_ms, int cancel_fd, int *ret_agent,
-		       struct hc_error *err)
+int hc_lib_boot_wait(struct hc_lib_boot *b, double deadline_ms, int fd, short events, int cancel_fd,
+		     short *ret_revents, struct hc_error *err)
 {
-	if (b->vm->agent_fd >= 0) {
-		*ret_agent = b->vm->agent_fd;
-		b->vm->agent_fd = -1; /* ours now */
-		fcntl(*ret_agent, F_SETFL, fcntl(*ret_agent, F_GETFL) | O_NONBLOCK);
-		return 0;
-	}
 	for (;;) {
 		struct pollfd p[3] = {
-			{.fd = b->vm->agent_listen_fd, .events = POLLIN},
+			{.fd = fd, .events = events},
 			{.fd = b->vm->death_fd, .events = POLLIN},
 			{.fd = cancel_fd, .events = POLLIN},
 		};
-		int timeout = hc_clock_left_ms(deadline_ms), fd;
+		int timeout = hc_clock_left_ms(deadline_ms);
 
 		if (timeout == 0) {
 			hc_error_setk(err, -ETIMEDOUT, HC_EK_VM,
@@ -187,8 +181,30 @@ int hc_lib_boot_accept(struct hc_lib_boot *b, double deadline_ms, int cancel_fd,
 				return hc_lib_boot_failure(b, -EIO, "the VM died while booting",
 							   err);
 		}
-		if (!p[0].revents)
-			continue;
+		if (p[0].revents) {
+			*ret_revents = p[0].revents;
+			return 0;
+		}
+	}
+}
+
+int hc_lib_boot_accept(struct hc_lib_boot *b, double deadline_ms, int cancel_fd, int *ret_agent,
+		       struct hc_error *err)
+{
+	if (b->vm->agent_fd >= 0) {
+		*ret_agent = b->vm->agent_fd;
+		b->vm->agent_fd = -1; /* ours now */
+		fcntl(*ret_agent, F_SETFL, fcntl(*ret_agent, F_GETFL) | O_NONBLOCK);
+		return 0;
+	}
+	for (;;) {
+		short re;
+		int r, fd;
+
+		r = hc_lib_boot_wait(b, deadline_ms, b->vm->agent_listen_fd, POLLIN, cancel_fd, &re,
+				     err);
+		if (r < 0)
+			return r;
 		fd = accept4(b->vm->agent_listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd >= 0) {
 			*ret_agent = fd;

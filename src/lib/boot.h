@@ -42,6 +42,12 @@ int hc_lib_boot_start(struct hc_lib_boot *b, struct hc_error *err) _must_check_;
  * deadline_ms - boot timeout; cancel_fd >= 0 readable: -ECANCELED). Non-blocking. */
 int hc_lib_boot_accept(struct hc_lib_boot *b, double deadline_ms, int cancel_fd, int *ret_agent,
 		       struct hc_error *err) _must_check_;
+/* Waits while booting until fd has one of events (returned in *ret_revents): the boot
+ * deadline (-ETIMEDOUT, with the console's tail), the VM's death (hc_lib_boot_failure) and
+ * cancel_fd (>= 0 readable: -ECANCELED) end the wait. The one boot-time wait of hc_run's
+ * accept and the supervisor's wait for HELLO. */
+int hc_lib_boot_wait(struct hc_lib_boot *b, double deadline_ms, int fd, short events, int cancel_fd,
+		     short *ret_revents, struct hc_error *err) _must_check_;
 /* The error of a VM that failed while booting (code, with what as the message when the VM
  * itself says nothing), with the console's tail: waits up to a second for a dying VMM to
  * finish so its state says why. Returns err->code. */

@@ -632,45 +632,20 @@ static int vmd_agent_up(struct vmd *v, struct hc_error *err)
 		v->hello = true;
 	}
 	while (!v->hello) {
-		struct pollfd p[3] = {
-			{.fd = hc_agent_fd(v->agent_h), .events = hc_agent_poll_events(v->agent_h)},
-			{.fd = v->boot.vm->death_fd, .events = POLLIN},
-			{.fd = v->sig_fd, .events = POLLIN},
-		};
-		int t = hc_clock_left_ms(deadline);
+		struct hc_error e = {0};
+		short re;
 
-		if (t == 0) {
-			hc_error_setk(err, -ETIMEDOUT, HC_EK_VM,
-				      "the guest did not answer within the boot timeout (%.0f s)",
-				      v->boot.spec.boot_timeout_ms / 1000.0);
-			hc_vm_error_add_console(v->boot.vm, err);
-			return err->code;
-		}
-		if (poll(p, 3, t) < 0) {
-			if (errno == EINTR)
-				continue;
-			return hc_error_errno(err, -errno, "poll");
-		}
-		if (p[2].revents)
-			return hc_error_setk(err, -ECANCELED, "cancelled",
-					     "interrupted while booting");
-		if (p[1].revents) {
-			struct hc_error e = {0};
-
-			if (hc_vm_check(v->boot.vm, &e) < 0)
-				return hc_lib_boot_failure(&v->boot, -EIO,
-							   "the VM died while booting", err);
-		}
-		if (p[0].revents) {
-			struct hc_error e = {0};
-
-			r = hc_agent_dispatch(v->agent_h, p[0].revents, &e);
-			if (r < 0) {
-				if (r == -EPROTO)
-					return hc_error_setk(err, r, HC_EK_VM, "%s", e.message);
-				return hc_lib_boot_failure(
-					&v->boot, r, "the agent channel closed while booting", err);
-			}
+		/* The supervisor's signalfd is its cancel: SIGTERM while booting ends the boot. */
+		r = hc_lib_boot_wait(&v->boot, deadline, hc_agent_fd(v->agent_h),
+				     hc_agent_poll_events(v->agent_h), v->sig_fd, &re, err);
+		if (r < 0)
+			return r;
+		r = hc_agent_dispatch(v->agent_h, re, &e);
+		if (r < 0) {
+			if (r == -EPROTO)
+				return hc_error_setk(err, r, HC_EK_VM, "%s", e.message);
+			return hc_lib_boot_failure(&v->boot, r,
+						   "the agent channel closed while booting", err);
 		}
 	}
 	return 0;
