@@ -257,13 +257,36 @@ static int print_json(const struct hc_image_info *list, size_t n)
 	return 0;
 }
 
-int hc_cli_images(int argc, char **argv)
+/* Options of a command that takes only --json and --help: -1 to go on, else the exit status. */
+static int json_flag(int argc, char **argv, const char *usage, bool *json)
 {
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			*json = true;
+			break;
+		case 'h':
+			printf("%s\n", usage);
+			return 0;
+		default:
+			return hc_cli_failf("%s", usage);
+		}
+	}
+	if (optind != argc)
+		return hc_cli_failf("%s", usage);
+	return -1;
+}
+
+int hc_cli_images(int argc, char **argv)
+{
 	struct hc_error err = {0};
 	struct hc_image_info *list = NULL;
 	bool json = false;
@@ -271,21 +294,9 @@ int hc_cli_images(int argc, char **argv)
 	size_t n = 0;
 	int c, r;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			printf("%s\n", IMAGES_USAGE);
-			return 0;
-		default:
-			return hc_cli_failf("%s", IMAGES_USAGE);
-		}
-	}
-	if (optind != argc)
-		return hc_cli_failf("%s", IMAGES_USAGE);
+	c = json_flag(argc, argv, IMAGES_USAGE, &json);
+	if (c >= 0)
+		return c;
 	s = hc_cli_store_open();
 	if (!s)
 		return HC_EXIT_INTERNAL;
@@ -364,11 +375,6 @@ int hc_cli_prune(int argc, char **argv)
 
 int hc_cli_check(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
 	struct hc_store_problem *list = NULL;
 	struct hc_error err = {0};
 	bool json = false;
@@ -376,21 +382,9 @@ int hc_cli_check(int argc, char **argv)
 	size_t n = 0;
 	int c, r;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			printf("%s\n", CHECK_USAGE);
-			return 0;
-		default:
-			return hc_cli_failf("%s", CHECK_USAGE);
-		}
-	}
-	if (optind != argc)
-		return hc_cli_failf("%s", CHECK_USAGE);
+	c = json_flag(argc, argv, CHECK_USAGE, &json);
+	if (c >= 0)
+		return c;
 	s = hc_cli_store_open();
 	if (!s)
 		return HC_EXIT_INTERNAL;
