@@ -32,7 +32,7 @@ static const char run_usage_head[] =
 static const char run_usage_tail[] =
 	"  --json                   print one JSON result object; capture stdout/stderr "
 	"into it\n"
-	"  -h, --help               this text\n";
+	"  --help                   this text (-h is --hostname, as in podman)\n";
 
 static void run_usage(FILE *f)
 {
@@ -48,7 +48,7 @@ enum { OPT_JSON = 1, OPT_HELP };
 
 static const struct hc_runopt_extra run_extra[] = {
 	{"json", no_argument, 0, OPT_JSON},
-	{"help", no_argument, 'h', OPT_HELP},
+	{"help", no_argument, 0, OPT_HELP},
 };
 
 struct run_cli {
@@ -151,9 +151,11 @@ int hc_cli_run(int argc, char **argv)
 	r = hc_runopts_getopt(&ro, HC_RUNOPT_RUN, argc, argv, run_extra, HC_ARRAY_SIZE(run_extra),
 			      run_on_extra, &cli, &err);
 	if (r < 0) {
-		hc_cli_fail(&err);
+		/* One line, naming the flag (podman's flags hotcell lacks land here too). */
 		if (hc_streq(err.kind, HC_EK_USAGE) && strstr(err.message, "option '"))
-			run_usage(stderr);
+			hc_cli_failf("%s (see hotcell run --help)", err.message);
+		else
+			hc_cli_fail(&err);
 		goto out;
 	}
 	if (cli.help) {

@@ -41,7 +41,7 @@ static const struct hc_runopt_extra create_extra[] = {
 	{"name", required_argument, 0, X_NAME},
 	{"idle-timeout", required_argument, 0, X_IDLE},
 	{"lifetime", required_argument, 0, X_LIFETIME},
-	{"help", no_argument, 'h', X_HELP},
+	{"help", no_argument, 0, X_HELP},
 };
 
 struct create_cli {

@@ -452,6 +452,107 @@ static int set_hostname(struct hc_runopts *ro, const char *v, struct hc_error *e
 	return (ro->o.hostname = keep(ro, v, err)) ? 0 : -ENOMEM;
 }
 
+/* podman's --env-file: KEY=VALUE lines; blank lines and lines starting with '#' (after
+ * leading blanks) are skipped; a bare KEY takes the host's value now, and is dropped when the
+ * host has none (podman's rule). Each line is one -e; an error names the file and the line. */
+static int set_env_file(struct hc_runopts *ro, const char *path, struct hc_error *err)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0, lineno = 0;
+	ssize_t n;
+	int r;
+
+	if (!f) {
+		int e = errno;
+
+		bad(err, "--env-file %s: %s", path, strerror(e));
+		err->code = -e;
+		return -e;
+	}
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		char *s = line, *eq;
+		size_t klen;
+
+		lineno++;
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = 0;
+		if (strlen(line) != (size_t)n)
+			return bad(err, "--env-file %s:%zu: a NUL byte in the line", path, lineno);
+		s += strspn(s, " \t");
+		if (!*s || *s == '#')
+			continue;
+		eq = strchr(s, '=');
+		klen = eq ? (size_t)(eq - s) : strlen(s);
+		if (!eq)
+			while (klen && (s[klen - 1] == ' ' || s[klen - 1] == '\t'))
+				s[--klen] = 0;
+		if (klen == 0)
+			return bad(err, "--env-file %s:%zu: no variable name before '='", path,
+				   lineno);
+		if (strcspn(s, " \t") < klen)
+			return bad(err, "--env-file %s:%zu: variable name '%.*s' contains blanks",
+				   path, lineno, (int)(klen > 60 ? 60 : klen), s);
+		if (!eq) {
+			const char *hv = getenv(s);
+			_cleanup_free_ char *kv = NULL;
+
+			if (!hv)
+				continue;
+			if (asprintf(&kv, "%s=%s", s, hv) < 0)
+				return oom(err);
+			r = set_env(ro, kv, err);
+		} else {
+			r = set_env(ro, s, err);
+		}
+		if (r < 0)
+			return r;
+	}
+	if (ferror(f)) {
+		int e = errno ? errno : EIO;
+
+		bad(err, "--env-file %s: %s", path, strerror(e));
+		err->code = -e;
+		return -e;
+	}
+	return 0;
+}
+
+/* podman's --name names the container; a run keeps nothing, so the name is checked (podman's
+ * rule) and otherwise unused: vm create --name names what stays. */
+static int set_name(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 64 || !isalnum((unsigned char)v[0]) ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n)
+		return bad(err,
+			   "--name: invalid value '%.80s' ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most "
+			   "64)",
+			   v);
+	return 0;
+}
+
+static int set_detach(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	return bad(err, "-d/--detach: a run keeps nothing once its command ends; for a VM that "
+			"stays, use `hotcell vm create` and `hotcell vm exec --detach`");
+}
+
+static int set_read_only(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	return bad(err, "--read-only: not supported: the guest's root is always a writable "
+			"overlay (nothing of it is kept after the run)");
+}
+
+static int set_tmpfs(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	return bad(err,
+		   "--tmpfs %s: not supported: the guest's whole root overlay is already "
+		   "in guest memory (a tmpfs), so any path is writable and discarded",
+		   v);
+}
+
 static int set_jailer(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
 	ro->o.jailer = true;
@@ -544,8 +645,18 @@ static const struct runopt table[] = {
 	 "missing|always|never (missing)"},
 	{"rootfs-rw", 0, ARG_NONE, BOTH, false, set_rootfs_rw, NULL,
 	 "with --rootfs: the guest writes into DIR itself (QEMU)"},
-	{"hostname", 0, ARG_REQUIRED, BOTH, false, set_hostname, "NAME",
+	{"hostname", 'h', ARG_REQUIRED, BOTH, false, set_hostname, "NAME",
 	 "the guest's hostname (hotcell)"},
+	{"env-file", 0, ARG_REQUIRED, BOTH, true, set_env_file, "FILE",
+	 "read KEY=VALUE lines as -e (podman's format: # comments, bare KEY: the host's)"},
+	{"name", 0, ARG_REQUIRED, HC_RUNOPT_RUN, false, set_name, "NAME",
+	 "accepted and checked; a run keeps nothing to name (vm create --name does)"},
+	{"detach", 'd', ARG_NONE, HC_RUNOPT_RUN, false, set_detach, NULL,
+	 "refused: use vm create and vm exec --detach"},
+	{"read-only", 0, ARG_NONE, BOTH, false, set_read_only, NULL,
+	 "refused: the guest's root is a writable in-memory overlay"},
+	{"tmpfs", 0, ARG_REQUIRED, BOTH, true, set_tmpfs, "PATH[:OPTS]",
+	 "refused: the whole root overlay is already in memory"},
 	{"jailer", 0, ARG_NONE, BOTH, false, set_jailer, NULL, "run Firecracker under its jailer"},
 	{"no-jail", 0, ARG_NONE, BOTH, false, set_no_jail, NULL,
 	 "run the VMM-side processes without hotcell's jail (docs/security.md)"},

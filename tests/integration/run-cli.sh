@@ -14,7 +14,8 @@ help=$("$HC" run --help)
 missing=""
 for f in --backend --cpus --memory --timeout --boot-timeout --entrypoint --env --workdir --user \
 	--volume --network --publish --interactive --json --output-limit --kernel --accel --rootfs \
-	--rootfs-mode --rootfs-rw --hostname --channel --pull --jailer --device; do
+	--rootfs-mode --rootfs-rw --hostname --channel --pull --jailer --device --env-file --name \
+	--detach --read-only --tmpfs; do
 	grep -q -- "$f" <<<"$help" || missing="$missing $f"
 done
 expect_eq run-help-lists-every-flag "$missing" ""
@@ -42,6 +43,22 @@ bad run-bad-limit "--output-limit" --output-limit lots img true
 bad run-relative-workdir "absolute" -w relative img true
 bad run-bad-hostname "--hostname" --hostname "a b" img true
 bad run-unknown-option "unrecognized" --no-such-flag img true
+bad run-detach-refused "vm exec --detach" -d img true
+bad run-read-only-refused "--read-only: not supported" --read-only img true
+bad run-tmpfs-refused "--tmpfs /x: not supported" --tmpfs /x img true
+bad run-env-file-missing "--env-file /does/not/exist: " --env-file /does/not/exist img true
+bad run-bad-short-hostname "--hostname" -h "a b" img true
+
+# A podman flag hotcell lacks: one line, naming it (no usage text after it).
+out=$("$HC" run --privileged=true img true 2>&1 >/dev/null)
+rc=$?
+if [ "$rc" -eq 125 ] && [ "$(wc -l <<<"$out")" -eq 1 ] && grep -q -- "'--privileged=true'" <<<"$out"; then
+	pass run-unknown-podman-flag-one-line
+else
+	fail run-unknown-podman-flag-one-line "rc=$rc: $out"
+fi
+# -h is podman's --hostname: it takes a value; --help stays the help.
+expect_eq run-dash-h-is-hostname "$("$HC" run -h 2>&1 | grep -c needs)" 1
 
 # The --json error object for hotcell's own failure, on stdout, with kind and message.
 out=$("$HC" run --json --pull never no-such-image true 2>/dev/null)

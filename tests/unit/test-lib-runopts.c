@@ -41,9 +41,9 @@ static int on_extra(int id, const char *arg, void *userdata, struct hc_error *er
 TEST(getopt_sets_fields)
 {
 	const char *const args[] = {"run", "--cpus", "2",      "--memory=128", "-e",	"A=1",
-				    "-eB", "-w",     "/tmp",   "--channel",    "vsock", "--name",
+				    "-eB", "-w",     "/tmp",   "--channel",    "vsock", "--json",
 				    "x",   "-i",     "alpine", "--cpus",       "9",	NULL};
-	struct hc_runopt_extra extra[] = {{"name", required_argument, 0, 7}};
+	struct hc_runopt_extra extra[] = {{"json", required_argument, 0, 7}};
 	struct hc_runopts ro;
 	struct hc_error err = {0};
 	const char *name = NULL;
@@ -249,6 +249,117 @@ TEST(memory_units_and_rm)
 	hc_runopts_free(&ro);
 }
 
+/* podman's --env-file: KEY=VALUE lines, # comments, blank lines, a bare KEY from the host
+ * (dropped when the host has none); an error names the file and the line. */
+TEST(env_file)
+{
+	char path[] = "/tmp/hc-test-envfile-XXXXXX";
+	int fd = mkstemp(path);
+	struct hc_runopts ro;
+	struct hc_error err = {0};
+	FILE *f;
+
+	ASSERT_TRUE(fd >= 0);
+	f = fdopen(fd, "w");
+	ASSERT_TRUE(f != NULL);
+	fputs("# a comment\n\nA=1\n  # indented comment\nB=x=y z\r\nHC_TEST_HOSTVAR\n"
+	      "HC_TEST_UNSET_VAR\nC=\n",
+	      f);
+	fclose(f);
+	setenv("HC_TEST_HOSTVAR", "from host", 1);
+	unsetenv("HC_TEST_UNSET_VAR");
+	hc_runopts_init(&ro);
+	ASSERT_OK(hc_runopts_set(&ro, HC_RUNOPT_RUN, "env", "Z=0", &err), &err);
+	ASSERT_OK(hc_runopts_set(&ro, HC_RUNOPT_RUN, "env-file", path, &err), &err);
+	ASSERT_EQ_INT(ro.o.n_env, 5);
+	ASSERT_EQ_STR(ro.o.env[0], "Z=0");
+	ASSERT_EQ_STR(ro.o.env[1], "A=1");
+	ASSERT_EQ_STR(ro.o.env[2], "B=x=y z");
+	ASSERT_EQ_STR(ro.o.env[3], "HC_TEST_HOSTVAR=from host");
+	ASSERT_EQ_STR(ro.o.env[4], "C=");
+	hc_runopts_free(&ro);
+
+	/* Bad lines: the message names FILE:LINE. */
+	f = fopen(path, "w");
+	ASSERT_TRUE(f != NULL);
+	fputs("A=1\n# c\n=oops\n", f);
+	fclose(f);
+	hc_runopts_init(&ro);
+	ASSERT_EQ_INT(hc_runopts_set(&ro, HC_RUNOPT_VM, "env-file", path, &err), -EINVAL);
+	{
+		char want[96];
+
+		snprintf(want, sizeof(want), "--env-file %s:3: ", path);
+		ASSERT_TRUE(strstr(err.message, want) != NULL);
+	}
+	hc_runopts_free(&ro);
+	f = fopen(path, "w");
+	ASSERT_TRUE(f != NULL);
+	fputs("BAD KEY=1\n", f);
+	fclose(f);
+	hc_runopts_init(&ro);
+	ASSERT_EQ_INT(hc_runopts_set(&ro, HC_RUNOPT_RUN, "env-file", path, &err), -EINVAL);
+	ASSERT_TRUE(strstr(err.message, ":1: variable name 'BAD KEY' contains blanks") != NULL);
+	hc_runopts_free(&ro);
+	unlink(path);
+	hc_runopts_init(&ro);
+	ASSERT_EQ_INT(hc_runopts_set(&ro, HC_RUNOPT_RUN, "env-file", path, &err), -ENOENT);
+	ASSERT_TRUE(strstr(err.message, path) != NULL);
+	hc_runopts_free(&ro);
+	/* From JSON too (the server's params). */
+	json_t *p = json_pack("{s:s}", "env_file", "/nonexistent/env");
+	hc_runopts_init(&ro);
+	ASSERT_ERR(hc_runopts_from_json(&ro, HC_RUNOPT_RUN, p, NULL, &err));
+	ASSERT_TRUE(strstr(err.message, "--env-file /nonexistent/env: ") != NULL);
+	json_decref(p);
+	hc_runopts_free(&ro);
+}
+
+/* podman's -h is --hostname; --name is accepted on run; -d, --read-only, --tmpfs are
+ * refused with their reason; an unknown podman flag is named. */
+TEST(podman_flags)
+{
+	const char *const a1_[] = {"run", "-h", "box1", "--name", "web_1", "img", NULL};
+	const char *const a2_[] = {"run", "-d", "img", NULL};
+	const char *const a3_[] = {"run", "--privileged", "img", NULL};
+	const char *const a4_[] = {"vm create", "-h", "vmhost", "img", NULL};
+	char **a1 = mkargv(a1_), **a2 = mkargv(a2_), **a3 = mkargv(a3_), **a4 = mkargv(a4_);
+	struct hc_runopts ro;
+	struct hc_error err = {0};
+	int r;
+
+	hc_runopts_init(&ro);
+	r = hc_runopts_getopt(&ro, HC_RUNOPT_RUN, 6, a1, NULL, 0, NULL, NULL, &err);
+	ASSERT_OK(r, &err);
+	ASSERT_EQ_STR(a1[r], "img");
+	ASSERT_EQ_STR(ro.o.hostname, "box1");
+	ASSERT_EQ_INT(hc_runopts_set(&ro, HC_RUNOPT_RUN, "hostname", "bad_name", &err), -EINVAL);
+	ASSERT_EQ_INT(hc_runopts_set(&ro, HC_RUNOPT_RUN, "name", "-x", &err), -EINVAL);
+	ASSERT_TRUE(strncmp(err.message, "--name: ", 8) == 0);
+	/* vm create's --name is its own (the VM's name), not the table's. */
+	ASSERT_EQ_INT(hc_runopts_set(&ro, HC_RUNOPT_VM, "name", "x", &err), -EINVAL);
+	ASSERT_ERR(hc_runopts_getopt(&ro, HC_RUNOPT_RUN, 3, a2, NULL, 0, NULL, NULL, &err));
+	ASSERT_TRUE(strstr(err.message, "hotcell vm create") != NULL);
+	ASSERT_TRUE(strstr(err.message, "vm exec --detach") != NULL);
+	ASSERT_ERR(hc_runopts_getopt(&ro, HC_RUNOPT_RUN, 3, a3, NULL, 0, NULL, NULL, &err));
+	ASSERT_TRUE(strstr(err.message, "'--privileged'") != NULL);
+	ASSERT_TRUE(strchr(err.message, '\n') == NULL);
+	ASSERT_EQ_INT(hc_runopts_set(&ro, HC_RUNOPT_RUN, "read-only", NULL, &err), -EINVAL);
+	ASSERT_TRUE(strstr(err.message, "--read-only: not supported") != NULL);
+	ASSERT_EQ_INT(hc_runopts_set(&ro, HC_RUNOPT_RUN, "tmpfs", "/scratch", &err), -EINVAL);
+	ASSERT_TRUE(strstr(err.message, "--tmpfs /scratch: not supported") != NULL);
+	hc_runopts_free(&ro);
+	hc_runopts_init(&ro);
+	r = hc_runopts_getopt(&ro, HC_RUNOPT_VM, 4, a4, NULL, 0, NULL, NULL, &err);
+	ASSERT_OK(r, &err);
+	ASSERT_EQ_STR(ro.o.hostname, "vmhost");
+	hc_runopts_free(&ro);
+	freeargv(a1);
+	freeargv(a2);
+	freeargv(a3);
+	freeargv(a4);
+}
+
 int main(void)
 {
 	RUN(getopt_sets_fields);
@@ -258,5 +369,7 @@ int main(void)
 	RUN(json_roundtrip);
 	RUN(tty_and_timeout_zero);
 	RUN(memory_units_and_rm);
+	RUN(env_file);
+	RUN(podman_flags);
 	return test_summary();
 }
