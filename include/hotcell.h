@@ -138,7 +138,7 @@ struct hc_port {
 	uint16_t host;
 	uint16_t guest;
 	uint32_t host_ip; /* network byte order; 0: 127.0.0.1 */
-	bool udp;	  /* /udp (not yet published on TAP backends: refused) */
+	bool udp;	  /* /udp: datagrams relayed per client address (docs/network.md) */
 };
 
 /* Parses a -p value "[IP:]HOSTPORT:GUESTPORT[/tcp|/udp]" into *ret. 0, or -EINVAL with err

@@ -6,6 +6,11 @@
  * boot, so a port already taken is an error then; one thread accepts, and each connection
  * gets a thread relaying bytes both ways until both sides are done. Stopping wakes every
  * thread through one eventfd and waits for all of them.
+ *
+ * /udp: the same thread serves the UDP sockets. Each client address gets a flow, a socket
+ * connected to guest:port, so the guest's replies go back to that client; a flow idle for
+ * UDP_IDLE_S is closed, and at most UDP_MAX_FLOWS are open (a new client then takes the
+ * place of the longest idle). Datagrams are relayed one at a time through one buffer.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -13,18 +18,30 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "net/net.h"
 
 #define CONNECT_TIMEOUT_MS 5000
 #define RELAY_BUF 65536
+#define UDP_MAX_FLOWS 64
+#define UDP_IDLE_S 60
+
+struct flow {
+	int fd;	     /* connected to guest:port; -1 when the slot is free */
+	size_t port; /* index into lfd */
+	struct sockaddr_in client;
+	time_t last;
+};
 
 struct fwd {
 	int stop_fd;
 	int lfd[HC_NET_MAX_PORTS];
 	uint16_t guest_port[HC_NET_MAX_PORTS];
+	bool udp[HC_NET_MAX_PORTS];
 	size_t n;
+	struct flow flows[UDP_MAX_FLOWS];
 	struct in_addr guest;
 	pthread_t acceptor;
 	bool acceptor_started;
@@ -141,16 +158,141 @@ static void *relay(void *arg)
 	return NULL;
 }
 
+static void accept_tcp(struct fwd *f, size_t i)
+{
+	struct conn *c;
+	pthread_t t;
+	pthread_attr_t attr;
+	int fd = accept4(f->lfd[i], NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	c = malloc(sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	*c = (struct conn){f, fd, f->guest_port[i]};
+	pthread_mutex_lock(&f->lock);
+	f->conns++;
+	pthread_mutex_unlock(&f->lock);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, relay, c) != 0) {
+		pthread_mutex_lock(&f->lock);
+		f->conns--;
+		pthread_mutex_unlock(&f->lock);
+		close(fd);
+		free(c);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+static time_t now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static void flow_close(struct flow *fl)
+{
+	if (fl->fd >= 0)
+		close(fl->fd);
+	fl->fd = -1;
+}
+
+/* The flow of client on published port i: found, or made (taking a free slot or the longest
+ * idle one). NULL when the guest socket cannot be made. */
+static struct flow *flow_of(struct fwd *f, size_t i, const struct sockaddr_in *client)
+{
+	struct sockaddr_in sa = {
+		.sin_family = AF_INET, .sin_port = htons(f->guest_port[i]), .sin_addr = f->guest};
+	struct flow *slot = NULL;
+
+	for (size_t k = 0; k < UDP_MAX_FLOWS; k++) {
+		struct flow *fl = &f->flows[k];
+
+		if (fl->fd >= 0 && fl->port == i && fl->client.sin_port == client->sin_port &&
+		    fl->client.sin_addr.s_addr == client->sin_addr.s_addr)
+			return fl;
+		if (!slot || (slot->fd >= 0 && (fl->fd < 0 || fl->last < slot->last)))
+			slot = fl;
+	}
+	flow_close(slot);
+	slot->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (slot->fd < 0)
+		return NULL;
+	if (connect(slot->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		flow_close(slot);
+		return NULL;
+	}
+	slot->port = i;
+	slot->client = *client;
+	return slot;
+}
+
+/* A datagram from a client to the guest. */
+static void udp_in(struct fwd *f, size_t i, char *buf)
+{
+	struct sockaddr_in client;
+	socklen_t len = sizeof(client);
+	ssize_t n =
+		recvfrom(f->lfd[i], buf, RELAY_BUF, MSG_DONTWAIT, (struct sockaddr *)&client, &len);
+	struct flow *fl;
+
+	if (n < 0 || len != sizeof(client) || !(fl = flow_of(f, i, &client)))
+		return;
+	fl->last = now_s();
+	if (send(fl->fd, buf, (size_t)n, MSG_DONTWAIT) < 0)
+		hc_debug("network: -p %u/udp: %s", f->guest_port[i], strerror(errno));
+}
+
+/* A datagram from the guest back to its flow's client. */
+static void udp_out(struct fwd *f, struct flow *fl, char *buf)
+{
+	ssize_t n = recv(fl->fd, buf, RELAY_BUF, MSG_DONTWAIT);
+
+	if (n < 0) {
+		/* ECONNREFUSED: nothing listens in the guest (yet); the flow stays. */
+		return;
+	}
+	fl->last = now_s();
+	sendto(f->lfd[fl->port], buf, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&fl->client,
+	       sizeof(fl->client));
+}
+
 static void *acceptor(void *arg)
 {
 	struct fwd *f = arg;
-	struct pollfd p[HC_NET_MAX_PORTS + 1];
+	struct pollfd p[HC_NET_MAX_PORTS + 1 + UDP_MAX_FLOWS];
+	struct flow *polled[UDP_MAX_FLOWS];
+	char *buf = NULL;
 
-	for (size_t i = 0; i < f->n; i++)
+	for (size_t i = 0; i < f->n; i++) {
 		p[i] = (struct pollfd){f->lfd[i], POLLIN, 0};
+		if (f->udp[i] && !buf && !(buf = malloc(RELAY_BUF))) {
+			hc_warn("network: -p/udp: out of memory");
+			return NULL;
+		}
+	}
 	p[f->n] = (struct pollfd){f->stop_fd, POLLIN, 0};
 	for (;;) {
-		if (poll(p, f->n + 1, -1) < 0) {
+		size_t np = f->n + 1, nf = 0;
+		time_t now = now_s();
+
+		for (size_t k = 0; k < UDP_MAX_FLOWS; k++) {
+			struct flow *fl = &f->flows[k];
+
+			if (fl->fd >= 0 && now - fl->last >= UDP_IDLE_S)
+				flow_close(fl);
+			if (fl->fd >= 0) {
+				polled[nf++] = fl;
+				p[np++] = (struct pollfd){fl->fd, POLLIN, 0};
+			}
+		}
+		if (poll(p, np, nf ? 1000 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -158,37 +300,18 @@ static void *acceptor(void *arg)
 		if (p[f->n].revents)
 			break;
 		for (size_t i = 0; i < f->n; i++) {
-			struct conn *c;
-			pthread_t t;
-			pthread_attr_t attr;
-			int fd;
-
 			if (!p[i].revents)
 				continue;
-			fd = accept4(f->lfd[i], NULL, NULL, SOCK_CLOEXEC);
-			if (fd < 0)
-				continue;
-			c = malloc(sizeof(*c));
-			if (!c) {
-				close(fd);
-				continue;
-			}
-			*c = (struct conn){f, fd, f->guest_port[i]};
-			pthread_mutex_lock(&f->lock);
-			f->conns++;
-			pthread_mutex_unlock(&f->lock);
-			pthread_attr_init(&attr);
-			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-			if (pthread_create(&t, &attr, relay, c) != 0) {
-				pthread_mutex_lock(&f->lock);
-				f->conns--;
-				pthread_mutex_unlock(&f->lock);
-				close(fd);
-				free(c);
-			}
-			pthread_attr_destroy(&attr);
+			if (f->udp[i])
+				udp_in(f, i, buf);
+			else
+				accept_tcp(f, i);
 		}
+		for (size_t k = 0; k < nf; k++)
+			if (p[f->n + 1 + k].revents && polled[k]->fd == p[f->n + 1 + k].fd)
+				udp_out(f, polled[k], buf);
 	}
+	free(buf);
 	return NULL;
 }
 
@@ -209,6 +332,8 @@ void hc_net_forward_stop(void *arg)
 	pthread_mutex_unlock(&f->lock);
 	for (size_t i = 0; i < f->n; i++)
 		close(f->lfd[i]);
+	for (size_t k = 0; k < UDP_MAX_FLOWS; k++)
+		flow_close(&f->flows[k]);
 	if (f->stop_fd >= 0)
 		close(f->stop_fd);
 	pthread_mutex_destroy(&f->lock);
@@ -230,6 +355,8 @@ int hc_net_forward_start(const struct hc_net_port *ports, size_t n, struct in_ad
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->idle, NULL);
 	f->guest = guest;
+	for (size_t k = 0; k < UDP_MAX_FLOWS; k++)
+		f->flows[k].fd = -1;
 	f->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (f->stop_fd < 0) {
 		r = hc_error_errno(err, -errno, "eventfd");
@@ -241,26 +368,24 @@ int hc_net_forward_start(const struct hc_net_port *ports, size_t n, struct in_ad
 			.sin_family = AF_INET, .sin_port = htons(p->host), .sin_addr = p->host_ip};
 		int one = 1, fd;
 
-		if (p->proto != HC_NET_TCP) {
-			r = hc_error_setk(err, -EOPNOTSUPP, HC_EK_USAGE,
-					  "-p %u:%u/udp: only TCP ports can be published yet",
-					  p->host, p->guest);
-			goto fail;
-		}
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool udp = p->proto == HC_NET_UDP;
+
+		fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			r = hc_error_errno(err, -errno, "socket");
 			goto fail;
 		}
 		f->lfd[f->n] = fd;
+		f->udp[f->n] = udp;
 		f->guest_port[f->n++] = p->guest;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    (!udp && listen(fd, 64) < 0)) {
 			char ip[INET_ADDRSTRLEN];
 
 			inet_ntop(AF_INET, &p->host_ip, ip, sizeof(ip));
-			r = hc_error_setk(err, -errno, HC_EK_USAGE, "-p %s:%u:%u: %s", ip, p->host,
-					  p->guest,
+			r = hc_error_setk(err, -errno, HC_EK_USAGE, "-p %s:%u:%u%s: %s", ip,
+					  p->host, p->guest, udp ? "/udp" : "",
 					  errno == EADDRINUSE ? "the host port is already in use"
 							      : strerror(errno));
 			goto fail;

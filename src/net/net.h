@@ -137,7 +137,8 @@ int hc_net_link_create(const struct hc_net_lease *lease, struct hc_error *err) _
 int hc_net_link_delete(const char *name);
 
 /* The published ports: listening sockets bound now (a port taken is an error before the
- * boot), served by one thread that relays each connection to guest:port (forward.c). */
+ * boot), served by one thread that relays each TCP connection, and each UDP client's
+ * datagrams (a flow per client address, idle ones closed), to guest:port (forward.c). */
 int hc_net_forward_start(const struct hc_net_port *ports, size_t n, struct in_addr guest,
 			 void **ret, struct hc_error *err) _must_check_;
 void hc_net_forward_stop(void *fwd);

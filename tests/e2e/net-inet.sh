@@ -6,8 +6,8 @@
 # Never the machine's own interfaces. Checks: none has no NIC; inet reaches the public host by
 # IP and by name but not the private one nor the metadata server; full reaches them; an
 # --allow-host lets one name through, not another name nor an IP literal; -p serves a guest
-# httpd on the host's 127.0.0.1; two concurrent VMs get different /30s; after every run, a
-# SIGINT and a SIGKILL of hotcell (reclaimed by the next start) no TAP, rule or dnsmasq is left.
+# httpd on the host's 127.0.0.1 and -p /udp a guest UDP echo; two concurrent VMs get different
+# /30s; after every run, a SIGINT and a SIGKILL of hotcell (reclaimed by the next start) no TAP, rule or dnsmasq is left.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib/e2e.sh"
 
@@ -143,6 +143,30 @@ wait "$vm"
 rc=$?
 expect publish-serves '[ "$page" == guest-page ] && [ "$rc" -eq 0 ]'
 net_clean publish
+
+# -p /udp: a guest UDP echo (tests/e2e/udp-echo.c: Debian's busybox nc has no UDP) on the
+# host's 127.0.0.1:15353; two host clients each get their own answers; "quit" ends the guest.
+if cc -static -O2 -o "$E2E/udp-echo" "$HOTCELL_TOP/tests/e2e/udp-echo.c" 2>"$E2E/cc.err" &&
+	e2e_image bbudp --file "$E2E/udp-echo:/bin/udp-echo"; then
+	hrun --network inet -p 15353:5353/udp bbudp udp-echo 5353 >"$E2E/out" 2>"$E2E/err" &
+	vm=$!
+	got=$(ip netns exec "$H" /usr/bin/python3 -c 'import socket,time
+a, b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def ask(s, msg, tries):
+    for _ in range(tries):
+        s.sendto(msg, ("127.0.0.1", 15353)); s.settimeout(2)
+        try: return s.recv(512).decode()
+        except OSError: time.sleep(0.5)
+    return "none"
+out = [ask(a, b"one", 200), ask(b, b"two", 5), ask(a, b"three", 5), ask(b, b"quit", 5)]
+print(",".join(out))')
+	wait "$vm"
+	rc=$?
+	expect publish-udp '[ "$got" == "guest:one,guest:two,guest:three,bye" ] && [ "$rc" -eq 0 ]'
+	net_clean publish-udp
+else
+	fail publish-udp "building the guest UDP echo failed: $(tail -n 3 "$E2E/cc.err")"
+fi
 
 # Two concurrent VMs: each its own /30, both reach the server.
 for k in 1 2; do
