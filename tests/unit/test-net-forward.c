@@ -2,8 +2,8 @@
 /*
  * The -p forwarder (src/net/forward.c) on loopback, with 127.0.0.1 standing in for the guest:
  * a /udp port relays each client's datagrams to a UDP echo and the replies back to that
- * client (one flow per client address), a /tcp port still relays a connection, and a host
- * port already taken is refused with a clear message.
+ * client (one flow per client address, at most 64), a /tcp port still relays a connection, and a
+ * host port already taken is refused with a clear message.
  */
 #include <arpa/inet.h>
 #include <poll.h>
@@ -44,7 +44,8 @@ static uint16_t free_port(int type)
 	return port;
 }
 
-/* The "guest": echoes "echo:" + each datagram until it gets "quit". */
+/* The "guest": echoes "echo:" + each datagram until it gets "quit"; "port?" is answered with
+ * the sender's port (the forwarder's flow). */
 static void *udp_echo(void *arg)
 {
 	int fd = *(int *)arg;
@@ -58,6 +59,11 @@ static void *udp_echo(void *arg)
 
 		if (n < 0 || (n == 4 && !memcmp(buf + 5, "quit", 4)))
 			break;
+		if (n == 5 && !memcmp(buf + 5, "port?", 5)) {
+			n = snprintf(buf, sizeof(buf), "%u", ntohs(from.sin_port));
+			sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, len);
+			continue;
+		}
 		memcpy(buf, "echo:", 5);
 		sendto(fd, buf, (size_t)n + 5, 0, (struct sockaddr *)&from, len);
 	}
@@ -118,6 +124,52 @@ TEST(udp_per_client)
 	close(c2);
 }
 
+/* At most 64 flows: a 65th client takes the longest idle one's place, so that idle client
+ * comes back on a new flow (a new source port at the guest), while a recent one keeps its own. */
+TEST(udp_flows_bounded)
+{
+	struct hc_error e = {0};
+	uint16_t gport = 0, cport = 0;
+	int g = bound(SOCK_DGRAM, &gport), c[65];
+	struct hc_net_port port = {.proto = HC_NET_UDP, .host_ip = lo(), .guest = gport};
+	pthread_t t;
+	void *fwd = NULL;
+	char first[16], again[16], last[16], buf[256];
+
+	ASSERT_TRUE(g >= 0);
+	port.host = free_port(SOCK_DGRAM);
+	ASSERT_EQ_INT(pthread_create(&t, NULL, udp_echo, &g), 0);
+	ASSERT_OK(hc_net_forward_start(&port, 1, lo(), &fwd, &e), &e);
+	for (int i = 0; i < 65; i++) {
+		c[i] = bound(SOCK_DGRAM, &cport);
+		ASSERT_TRUE(c[i] >= 0);
+	}
+	ASSERT_TRUE(ask(c[0], port.host, "port?", first, sizeof(first)) > 0);
+	ASSERT_TRUE(ask(c[0], port.host, "port?", again, sizeof(again)) > 0);
+	ASSERT_EQ_STR(first, again);
+	/* c[64], then c[1..63]: the 65th flow (c[63]'s) evicts c[0]'s, the longest idle (kept
+	 * apart by a second, the flows' clock). */
+	sleep(1);
+	ASSERT_TRUE(ask(c[64], port.host, "port?", last, sizeof(last)) > 0);
+	for (int i = 1; i < 64; i++)
+		ASSERT_EQ_INT(ask(c[i], port.host, "x", buf, sizeof(buf)), 6);
+	ASSERT_TRUE(ask(c[64], port.host, "port?", again, sizeof(again)) > 0);
+	ASSERT_EQ_STR(last, again);
+	ASSERT_TRUE(ask(c[0], port.host, "port?", again, sizeof(again)) > 0);
+	ASSERT_TRUE(strcmp(first, again) != 0);
+	hc_net_forward_stop(fwd);
+	{
+		struct sockaddr_in sa = {
+			.sin_family = AF_INET, .sin_port = htons(gport), .sin_addr = lo()};
+
+		sendto(c[0], "quit", 4, 0, (struct sockaddr *)&sa, sizeof(sa));
+	}
+	pthread_join(t, NULL);
+	for (int i = 0; i < 65; i++)
+		close(c[i]);
+	close(g);
+}
+
 TEST(udp_port_taken)
 {
 	struct hc_error e = {0};
@@ -163,6 +215,7 @@ TEST(tcp_still_relays)
 int main(void)
 {
 	RUN(udp_per_client);
+	RUN(udp_flows_bounded);
 	RUN(udp_port_taken);
 	RUN(tcp_still_relays);
 	return test_summary();
