@@ -7,37 +7,13 @@
 # IP and by name but not the private one nor the metadata server; full reaches them; an
 # --allow-host lets one name through, not another name nor an IP literal; -p serves a guest
 # httpd on the host's 127.0.0.1 and -p /udp a guest UDP echo; two concurrent VMs get different
-# /30s; after every run, a SIGINT and a SIGKILL of hotcell (reclaimed by the next start) no TAP, rule or dnsmasq is left.
+# /30s; after every run, a SIGINT and a SIGKILL of hotcell (reclaimed by the next start) no
+# TAP, rule or dnsmasq is left. The namespaces and the clean check: tests/lib/net-e2e.sh.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib/e2e.sh"
+source "$(dirname "$0")/../lib/net-e2e.sh"
 
-for t in ip nft dnsmasq; do
-	command -v $t >/dev/null 2>&1 || { skip net-inet "$t is not installed"; exit 0; }
-done
-[ "$(id -u)" -eq 0 ] || { skip net-inet "needs root (network namespaces, TAPs)"; exit 0; }
-[ -c /dev/net/tun ] || { skip net-inet "no /dev/net/tun"; exit 0; }
-NS=hc$$
-H=$NS-host I=$NS-inet
-ip netns add "$H" 2>/dev/null || { skip net-inet "cannot make a network namespace"; exit 0; }
-ip netns add "$I"
-e2e_init
-net_cleanup() {
-	ip netns pids "$I" 2>/dev/null | xargs -r kill -9 2>/dev/null
-	ip netns pids "$H" 2>/dev/null | xargs -r kill -9 2>/dev/null
-	ip netns del "$H" 2>/dev/null
-	ip netns del "$I" 2>/dev/null
-	rm -rf "/etc/netns/$H"
-	e2e_cleanup
-}
-trap net_cleanup EXIT
-
-ip link add hv0 netns "$H" type veth peer name iv0 netns "$I"
-ip -n "$H" addr add 198.51.100.1/24 dev hv0
-ip -n "$I" addr add 198.51.100.2/24 dev iv0
-for n in "$H" "$I"; do ip -n "$n" link set lo up; done
-ip -n "$H" link set hv0 up
-ip -n "$I" link set iv0 up
-ip -n "$H" route add default via 198.51.100.2
+net_e2e_init net-inet hc
 for a in 203.0.113.10 203.0.113.11 203.0.113.53 192.168.77.10 169.254.169.254; do
 	ip -n "$I" addr add $a/32 dev lo
 done
@@ -58,24 +34,6 @@ MEM="--memory 128"
 hrun() { ip netns exec "$H" "$HC" run $MEM "$@"; }
 # get HOST: the first body line of http://HOST/ from the guest, or "blocked".
 GET='g() { r=$(printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 "$1" 80 2>/dev/null | tail -n 1); echo "${r:-blocked}"; }'
-
-# Nothing of hotcell's in "host": no TAP, no table, no dnsmasq, no lease.
-net_clean() {
-	local name=$1 why=""
-	ip -n "$H" -o link show | grep -q ' hc-' && why="TAP left: $(ip -n "$H" -o link show | grep -o 'hc-[0-9a-f]*' | tr '\n' ' ')"
-	[ -n "$(ip netns exec "$H" nft list ruleset 2>&1)" ] && why="$why rules left: $(ip netns exec "$H" nft list tables | tr '\n' ' ')"
-	local pids
-	for _ in $(seq 1 30); do
-		pids=$(ip netns pids "$H" 2>/dev/null | paste -sd, -)
-		[ -z "$pids" ] && break
-		sleep 0.1
-	done
-	[ -n "$pids" ] && why="$why processes left in the namespace: $(ps -o pid=,args= -p "$pids" | tr '\n' ' ')"
-	local ino
-	ino=$(ip netns exec "$H" stat -L -c %i /proc/self/ns/net)
-	ls /run/hotcell/net/"$ino"/*.lease >/dev/null 2>&1 && why="$why leases left"
-	if [ -z "$why" ]; then pass "$name-net-clean"; else fail "$name-net-clean" "$why"; fi
-}
 
 # none: only lo.
 rc=0

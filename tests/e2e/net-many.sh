@@ -7,35 +7,10 @@
 # gets a generous --boot-timeout; nothing here asserts a time (the total is printed).
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib/e2e.sh"
+source "$(dirname "$0")/../lib/net-e2e.sh"
 
-for t in ip nft dnsmasq; do
-	command -v $t >/dev/null 2>&1 || { skip net-many "$t is not installed"; exit 0; }
-done
-[ "$(id -u)" -eq 0 ] || { skip net-many "needs root (network namespaces, TAPs)"; exit 0; }
-[ -c /dev/net/tun ] || { skip net-many "no /dev/net/tun"; exit 0; }
-NS=hm$$
-H=$NS-host I=$NS-inet
+net_e2e_init net-many hm
 N=10
-ip netns add "$H" 2>/dev/null || { skip net-many "cannot make a network namespace"; exit 0; }
-ip netns add "$I"
-e2e_init
-many_cleanup() {
-	ip netns pids "$I" 2>/dev/null | xargs -r kill -9 2>/dev/null
-	ip netns pids "$H" 2>/dev/null | xargs -r kill -9 2>/dev/null
-	ip netns del "$H" 2>/dev/null
-	ip netns del "$I" 2>/dev/null
-	rm -rf "/etc/netns/$H"
-	e2e_cleanup
-}
-trap many_cleanup EXIT
-
-ip link add hv0 netns "$H" type veth peer name iv0 netns "$I"
-ip -n "$H" addr add 198.51.100.1/24 dev hv0
-ip -n "$I" addr add 198.51.100.2/24 dev iv0
-for n in "$H" "$I"; do ip -n "$n" link set lo up; done
-ip -n "$H" link set hv0 up
-ip -n "$I" link set iv0 up
-ip -n "$H" route add default via 198.51.100.2
 ip -n "$I" addr add 203.0.113.10/32 dev lo
 mkdir -p "$E2E/www"
 echo "host 203.0.113.10" >"$E2E/www/index.html"
@@ -69,17 +44,5 @@ expect many-all-reach '[ "$reached" -eq $N ]'
 subnets=$(for k in $(seq 1 $N); do sed -n 1p "$E2E/m$k"; done | grep -E '^10\.[0-9.]+/30$' | sort -u | wc -l)
 expect many-own-subnets '[ "$subnets" -eq $N ]'
 
-# Nothing of hotcell's left in "host": no TAP, no table, no process (dnsmasq), no lease.
-why=""
-ip -n "$H" -o link show | grep -q ' hc-' && why="TAP left: $(ip -n "$H" -o link show | grep -o 'hc-[0-9a-f]*' | tr '\n' ' ')"
-[ -n "$(ip netns exec "$H" nft list ruleset 2>&1)" ] && why="$why rules left: $(ip netns exec "$H" nft list tables | tr '\n' ' ')"
-for _ in $(seq 1 30); do
-	pids=$(ip netns pids "$H" 2>/dev/null | paste -sd, -)
-	[ -z "$pids" ] && break
-	sleep 0.1
-done
-[ -n "$pids" ] && why="$why processes left in the namespace: $(ps -o pid=,args= -p "$pids" | tr '\n' ' ')"
-ino=$(ip netns exec "$H" stat -L -c %i /proc/self/ns/net)
-ls /run/hotcell/net/"$ino"/*.lease >/dev/null 2>&1 && why="$why leases left"
-if [ -z "$why" ]; then pass many-net-clean; else fail many-net-clean "$why"; fi
+net_clean many
 finish
