@@ -148,6 +148,8 @@ HC_EXPORT int hc_port_parse(const char *s, struct hc_port *ret, struct hc_error 
 /* hc_run_opts.timeout_s: no command timeout at all (the CLI's default, as podman). */
 #define HC_TIMEOUT_NONE (-1.0)
 
+#define HC_MAX_ADD_HOSTS 8 /* --add-host entries a run takes */
+
 struct hc_run_opts {
 	const char *image;	/* reference; NULL when rootfs_dir is set */
 	const char *rootfs_dir; /* --rootfs: a plain directory tree (no image config) */
@@ -212,6 +214,10 @@ struct hc_run_opts {
 	 * OCI runtime's bundle rootfs). Off: the directory is read-only under a tmpfs overlay. */
 	bool rootfs_rw;
 	const char *hostname; /* --hostname: the guest's; NULL: "hotcell"; [A-Za-z0-9.-]{1,64} */
+	/* --add-host: "NAME:IP" lines of the guest's /etc/hosts (in its overlay; the image's
+	 * file is never changed), at most HC_MAX_ADD_HOSTS. */
+	const char *const *add_hosts;
+	size_t n_add_hosts;
 
 	/* When >= 0: becomes readable when the run must be cancelled (a signal handler writes
 	 * to a pipe). One byte: orderly teardown (the command gets SIGTERM and 2 s to end, then

@@ -127,6 +127,25 @@ static int set_key(struct guest_boot_cfg *cfg, const char *key, const char *val,
 			   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n)
 			return bad(msg, msglen, "bad hostname `%s`", val);
 		snprintf(cfg->hostname, sizeof(cfg->hostname), "%s", val);
+	} else if (hc_streq(key, HC_BOOT_KEY_HOST)) {
+		const char *colon = strchr(val, ':');
+		size_t n = colon ? (size_t)(colon - val) : 0;
+		unsigned char bin[16];
+
+		if (cfg->nhosts >= HC_BOOT_MAX_HOSTS)
+			return bad(msg, msglen, "more than %d %s", HC_BOOT_MAX_HOSTS, key);
+		if (n == 0 || n >= sizeof(cfg->hosts[0].name) ||
+		    strspn(val,
+			   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+			    n ||
+		    strlen(colon + 1) >= sizeof(cfg->hosts[0].ip) ||
+		    (inet_pton(AF_INET, colon + 1, bin) != 1 &&
+		     inet_pton(AF_INET6, colon + 1, bin) != 1))
+			return bad(msg, msglen, "%s=%s: want NAME:IP", key, val);
+		snprintf(cfg->hosts[cfg->nhosts].name, sizeof(cfg->hosts[0].name), "%.*s", (int)n,
+			 val);
+		snprintf(cfg->hosts[cfg->nhosts].ip, sizeof(cfg->hosts[0].ip), "%s", colon + 1);
+		cfg->nhosts++;
 	}
 	return 0;
 }
@@ -467,7 +486,7 @@ api_fs:
 	r = guest_net_setup(cfg, msg, msglen);
 	if (r < 0)
 		return r;
-	return 0;
+	return guest_hosts_setup(cfg, msg, msglen);
 }
 
 /* ---- the channel ---- */

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "core/util.h"
+#include "proto/boot.h"
 #include "proto/proto.h"
 
 #define GUEST_AGENT_VERSION "hotcell-init 0.1"
@@ -117,6 +118,12 @@ struct guest_boot_cfg {
 	/* Networking (hotcell.ip/gw/dns/mtu, network byte order; ip 0: no network). */
 	uint32_t ip, gw, dns;
 	unsigned prefix, mtu;
+	/* hotcell.host=NAME:IP (--add-host), in order. */
+	struct {
+		char name[65];
+		char ip[46];
+	} hosts[HC_BOOT_MAX_HOSTS];
+	size_t nhosts;
 };
 
 /* Parses a kernel command line (space separated, "double quotes" group). */
@@ -127,6 +134,10 @@ int guest_boot_setup(bool pid1, struct guest_boot_cfg *cfg, char *msg, size_t ms
 /* net.c: configures eth0 from cfg (address, default route, MTU) and writes /etc/resolv.conf
  * and /etc/hosts into the overlay; a no-op without hotcell.ip. Called in the switched root. */
 int guest_net_setup(const struct guest_boot_cfg *cfg, char *msg, size_t msglen) _must_check_;
+/* net.c: appends cfg's hotcell.host lines (--add-host) to /etc/hosts (the one networking
+ * wrote, else the image's, else localhost alone), written into the overlay the same way; a
+ * no-op without them. Called in the switched root, after guest_net_setup. */
+int guest_hosts_setup(const struct guest_boot_cfg *cfg, char *msg, size_t msglen) _must_check_;
 /* Opens the agent channel of cfg (bounded wait for the device or the host). */
 int guest_boot_channel(const struct guest_boot_cfg *cfg, struct guest_agent_opts *o, char *msg,
 		       size_t msglen) _must_check_;

@@ -133,3 +133,43 @@ int guest_net_setup(const struct guest_boot_cfg *cfg, char *msg, size_t msglen)
 		  cfg->mtu);
 	return 0;
 }
+
+int guest_hosts_setup(const struct guest_boot_cfg *cfg, char *msg, size_t msglen)
+{
+	static const char deflt[] = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
+				    "ip6-loopback\n";
+	char text[16384];
+	size_t n = 0;
+	int fd, r;
+
+	if (!cfg->nhosts)
+		return 0;
+	fd = open("/etc/hosts", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t k;
+
+		/* What does not fit is dropped: room is kept for the added lines. */
+		while (n < sizeof(text) / 2 && (k = read(fd, text + n, sizeof(text) / 2 - n)) > 0)
+			n += (size_t)k;
+		close(fd);
+		if (memchr(text, 0, n))
+			n = 0;
+	}
+	if (n == 0) {
+		memcpy(text, deflt, sizeof(deflt) - 1);
+		n = sizeof(deflt) - 1;
+	}
+	if (text[n - 1] != '\n')
+		text[n++] = '\n';
+	for (size_t i = 0; i < cfg->nhosts; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s\t%s\n", cfg->hosts[i].ip,
+				      cfg->hosts[i].name);
+	text[n] = 0;
+	r = write_etc("/etc/hosts", text);
+	if (r < 0) {
+		errno = -r;
+		return fail(msg, msglen, "write /etc/hosts");
+	}
+	guest_dbg("/etc/hosts: %zu added", cfg->nhosts);
+	return 0;
+}

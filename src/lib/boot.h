@@ -22,7 +22,7 @@ struct hc_lib_boot {
 	double t_rootfs_ms;
 	const struct hc_run_opts *o; /* prepare's */
 	struct hc_lib_net net;	     /* --network inet|full: made by start, freed by teardown */
-	char cmdline[160];	     /* spec.cmdline: debug, --rootfs-rw, --hostname */
+	char cmdline[1280];	     /* spec.cmdline: debug, --rootfs-rw, --hostname, --add-host */
 };
 
 #define HC_LIB_BOOT_INIT                                                                           \

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The run options table and its two entry points: getopt (CLI) and a JSON object (server). */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <getopt.h>
 #include <limits.h>
@@ -87,6 +88,8 @@ static void relink(struct hc_runopts *ro)
 	ro->o.n_cmd = ro->n_cmd;
 	ro->o.allow_hosts = ro->allow;
 	ro->o.n_allow_hosts = ro->n_allow;
+	ro->o.add_hosts = ro->hosts;
+	ro->o.n_add_hosts = ro->n_hosts;
 }
 
 /* ---- value parsers ---- */
@@ -518,6 +521,52 @@ static int set_env_file(struct hc_runopts *ro, const char *path, struct hc_error
 	return 0;
 }
 
+/* podman's --add-host NAME:IP (IPv4, or IPv6 as is or in brackets): a line of the guest's
+ * /etc/hosts. Kept as "NAME:IP" with the brackets dropped. */
+static int set_add_host(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	const char *colon = strchr(v, ':'), *ip, *c, **slot;
+	_cleanup_free_ char *kv = NULL;
+	char addr[INET6_ADDRSTRLEN + 2];
+	unsigned char bin[16];
+	size_t n, an;
+
+	if (ro->n_hosts >= HC_MAX_ADD_HOSTS)
+		return bad(err, "--add-host: at most %d", HC_MAX_ADD_HOSTS);
+	n = colon ? (size_t)(colon - v) : 0;
+	if (n == 0 || n > 64 ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n)
+		goto fail;
+	ip = colon + 1;
+	an = strlen(ip);
+	if (an >= 2 && ip[0] == '[' && ip[an - 1] == ']') {
+		ip++;
+		an -= 2;
+	}
+	if (an == 0 || an >= sizeof(addr))
+		goto fail;
+	memcpy(addr, ip, an);
+	addr[an] = 0;
+	if (inet_pton(AF_INET, addr, bin) != 1 && inet_pton(AF_INET6, addr, bin) != 1)
+		goto fail;
+	if (asprintf(&kv, "%.*s:%s", (int)n, v, addr) < 0)
+		return oom(err);
+	c = keep(ro, kv, err);
+	if (!c)
+		return -ENOMEM;
+	slot = grow((void **)&ro->hosts, &ro->n_hosts, sizeof(*slot));
+	if (!slot)
+		return oom(err);
+	*slot = c;
+	relink(ro);
+	return 0;
+fail:
+	return bad(err,
+		   "--add-host: invalid value '%.80s' (NAME:IP, NAME of letters, digits, '.', "
+		   "'-'; an IPv4 or IPv6 address)",
+		   v);
+}
+
 /* podman's --name names the container; a run keeps nothing, so the name is checked (podman's
  * rule) and otherwise unused: vm create --name names what stays. */
 static int set_name(struct hc_runopts *ro, const char *v, struct hc_error *err)
@@ -647,6 +696,8 @@ static const struct runopt table[] = {
 	 "with --rootfs: the guest writes into DIR itself (QEMU)"},
 	{"hostname", 'h', ARG_REQUIRED, BOTH, false, set_hostname, "NAME",
 	 "the guest's hostname (hotcell)"},
+	{"add-host", 0, ARG_REQUIRED, BOTH, true, set_add_host, "NAME:IP",
+	 "a line of the guest's /etc/hosts (repeatable)"},
 	{"env-file", 0, ARG_REQUIRED, BOTH, true, set_env_file, "FILE",
 	 "read KEY=VALUE lines as -e (podman's format: # comments, bare KEY: the host's)"},
 	{"name", 0, ARG_REQUIRED, HC_RUNOPT_RUN, false, set_name, "NAME",
@@ -691,6 +742,7 @@ void hc_runopts_free(struct hc_runopts *ro)
 	free(ro->devs);
 	free(ro->cmd);
 	free(ro->allow);
+	free(ro->hosts);
 	hc_runopts_init(ro);
 }
 
@@ -1028,6 +1080,11 @@ json_t *hc_runopts_to_json(const struct hc_run_opts *o, unsigned scope)
 	if (o->rootfs_rw)
 		json_object_set_new(j, "rootfs-rw", json_true());
 	PUT_STR("hostname", o->hostname);
+	if (o->n_add_hosts) {
+		json_object_set_new(j, "add-host", a = json_array());
+		for (size_t i = 0; i < o->n_add_hosts; i++)
+			json_array_append_new(a, json_string(o->add_hosts[i]));
+	}
 	if (o->n_devices) {
 		json_object_set_new(j, "device", a = json_array());
 		for (size_t i = 0; i < o->n_devices; i++)

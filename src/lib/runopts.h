@@ -38,6 +38,8 @@ struct hc_runopts {
 	size_t n_cmd;
 	const char **allow;
 	size_t n_allow;
+	const char **hosts;
+	size_t n_hosts;
 };
 
 void hc_runopts_init(struct hc_runopts *ro);

@@ -53,6 +53,10 @@
 
 /* Optional: the guest's hostname (default "hotcell"), [A-Za-z0-9.-], at most 64 bytes. */
 #define HC_BOOT_KEY_HOSTNAME "hotcell.hostname"
+/* Optional, repeatable (at most HC_BOOT_MAX_HOSTS): hotcell.host=NAME:IP (--add-host), a line
+ * "IP<TAB>NAME" appended to the guest's /etc/hosts in the overlay. */
+#define HC_BOOT_KEY_HOST "hotcell.host"
+#define HC_BOOT_MAX_HOSTS 8
 /* The libkrun spelling of the keys (environment of the workload). */
 #define HC_BOOT_ENV_ROOT "HOTCELL_ROOT"
 #define HC_BOOT_ENV_CHANNEL "HOTCELL_CHANNEL"

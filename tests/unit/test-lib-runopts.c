@@ -360,6 +360,40 @@ TEST(podman_flags)
 	freeargv(a4);
 }
 
+TEST(add_host)
+{
+	struct hc_runopts ro, b;
+	struct hc_error err = {0};
+	static const char *const refused[] = {"db",  ":1.2.3.4",    "d b:1.2.3.4", "db:1.2.3",
+					      "db:", "db:[1.2.3.4", "db:host.test"};
+	json_t *j;
+
+	hc_runopts_init(&ro);
+	ASSERT_OK(hc_runopts_set(&ro, HC_RUNOPT_RUN, "add-host", "db.test:10.1.2.3", &err), &err);
+	ASSERT_OK(hc_runopts_set(&ro, HC_RUNOPT_VM, "add-host", "v6:[fd00::1]", &err), &err);
+	ASSERT_EQ_INT(ro.o.n_add_hosts, 2);
+	ASSERT_EQ_STR(ro.o.add_hosts[0], "db.test:10.1.2.3");
+	ASSERT_EQ_STR(ro.o.add_hosts[1], "v6:fd00::1"); /* brackets dropped */
+	for (size_t i = 0; i < HC_ARRAY_SIZE(refused); i++) {
+		if (hc_runopts_set(&ro, HC_RUNOPT_RUN, "add-host", refused[i], &err) != -EINVAL)
+			FAILF("--add-host %s accepted", refused[i]);
+		ASSERT_TRUE(strncmp(err.message, "--add-host: invalid value", 25) == 0);
+	}
+	/* vm create's create.json keeps them. */
+	j = hc_runopts_to_json(&ro.o, HC_RUNOPT_VM);
+	hc_runopts_init(&b);
+	ASSERT_OK(hc_runopts_from_json(&b, HC_RUNOPT_VM, j, NULL, &err), &err);
+	json_decref(j);
+	ASSERT_EQ_INT(b.o.n_add_hosts, 2);
+	ASSERT_EQ_STR(b.o.add_hosts[1], "v6:fd00::1");
+	hc_runopts_free(&b);
+	for (int i = 2; i < HC_MAX_ADD_HOSTS; i++)
+		ASSERT_OK(hc_runopts_set(&ro, HC_RUNOPT_RUN, "add-host", "h:1.1.1.1", &err), &err);
+	ASSERT_EQ_INT(hc_runopts_set(&ro, HC_RUNOPT_RUN, "add-host", "h:1.1.1.1", &err), -EINVAL);
+	ASSERT_TRUE(strstr(err.message, "at most") != NULL);
+	hc_runopts_free(&ro);
+}
+
 int main(void)
 {
 	RUN(getopt_sets_fields);
@@ -371,5 +405,6 @@ int main(void)
 	RUN(memory_units_and_rm);
 	RUN(env_file);
 	RUN(podman_flags);
+	RUN(add_host);
 	return test_summary();
 }

@@ -28,6 +28,30 @@ int guest_net_setup(const struct guest_boot_cfg *cfg, char *msg, size_t msglen)
 	(void)msglen;
 	return 0;
 }
+int guest_hosts_setup(const struct guest_boot_cfg *cfg, char *msg, size_t msglen)
+{
+	(void)cfg;
+	(void)msg;
+	(void)msglen;
+	return 0;
+}
+
+/* --add-host: hotcell.host=NAME:IP, repeatable, in order; IPv6 after the first ':'. */
+TEST(add_host_keys)
+{
+	struct guest_boot_cfg cfg;
+	char msg[256] = "";
+
+	ASSERT_EQ_INT(guest_boot_parse_cmdline("hotcell.root=block hotcell.host=db:10.1.2.3 "
+					       "hotcell.host=v6.test:fd00::1",
+					       &cfg, msg, sizeof(msg)),
+		      0);
+	ASSERT_EQ_INT(cfg.nhosts, 2);
+	ASSERT_EQ_STR(cfg.hosts[0].name, "db");
+	ASSERT_EQ_STR(cfg.hosts[0].ip, "10.1.2.3");
+	ASSERT_EQ_STR(cfg.hosts[1].name, "v6.test");
+	ASSERT_EQ_STR(cfg.hosts[1].ip, "fd00::1");
+}
 
 TEST(host_keys_parse)
 {
@@ -71,7 +95,9 @@ TEST(bad_values)
 		"hotcell.gw=10.0.0.256", "hotcell.gw=",
 		"hotcell.dns=name.test", "hotcell.mtu=67",
 		"hotcell.mtu=65536",	 "hotcell.mtu=1500x",
-		"hotcell.mtu=",
+		"hotcell.mtu=",		 "hotcell.host=db",
+		"hotcell.host=:1.2.3.4", "hotcell.host=d_b:1.2.3.4",
+		"hotcell.host=db:1.2.3", "hotcell.host=db:",
 	};
 	struct guest_boot_cfg cfg;
 
@@ -88,6 +114,7 @@ TEST(bad_values)
 int main(void)
 {
 	RUN(host_keys_parse);
+	RUN(add_host_keys);
 	RUN(no_keys_no_network);
 	RUN(bad_values);
 	return test_summary();
