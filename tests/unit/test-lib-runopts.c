@@ -211,6 +211,7 @@ TEST(tty_and_timeout_zero)
 	/* -t is run's: a persistent VM's commands get their terminal per exec. */
 	ASSERT_EQ_INT(hc_runopts_set(&ro, HC_RUNOPT_VM, "tty", NULL, &err), -EINVAL);
 	hc_runopts_free(&ro);
+	freeargv(argv);
 }
 
 TEST(memory_units_and_rm)
