@@ -666,7 +666,7 @@ static const struct runopt table[] = {
 	{"volume", 'v', ARG_REQUIRED, BOTH, true, set_volume, "HOST:GUEST[:ro]",
 	 "share a host directory"},
 	{"network", 0, ARG_REQUIRED, BOTH, false, set_network, "MODE", "none|inet|full (none)"},
-	{"publish", 'p', ARG_REQUIRED, BOTH, true, set_publish, "[IP:]HOST:GUEST[/tcp]",
+	{"publish", 'p', ARG_REQUIRED, BOTH, true, set_publish, "[IP:]HOST:GUEST[/tcp|/udp]",
 	 "publish a guest port on the host (127.0.0.1 unless IP)"},
 	{"allow-host", 0, ARG_REQUIRED, BOTH, true, set_allow_host, "NAME",
 	 "with --network: only NAME and its subdomains (*.NAME: only those) resolve and are "
