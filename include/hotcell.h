@@ -218,6 +218,9 @@ struct hc_run_opts {
 	 * file is never changed), at most HC_MAX_ADD_HOSTS. */
 	const char *const *add_hosts;
 	size_t n_add_hosts;
+	/* --read-only: the guest's root is mounted read-only after setup; /tmp, /run, /var/tmp
+	 * and /hotcell are fresh tmpfs mounts, /dev and volumes keep their own modes. */
+	bool read_only;
 
 	/* When >= 0: becomes readable when the run must be cancelled (a signal handler writes
 	 * to a pipe). One byte: orderly teardown (the command gets SIGTERM and 2 s to end, then

@@ -88,6 +88,8 @@ static int set_key(struct guest_boot_cfg *cfg, const char *key, const char *val,
 		return parse_volume(val, cfg, msg, msglen);
 	} else if (hc_streq(key, HC_BOOT_KEY_ROOT_RW)) {
 		cfg->root_rw = hc_streq(val, "1");
+	} else if (hc_streq(key, HC_BOOT_KEY_ROOT_RO)) {
+		cfg->root_ro = hc_streq(val, "1");
 	} else if (hc_streq(key, HC_BOOT_KEY_DEBUG)) {
 		cfg->debug = hc_streq(val, "1");
 	} else if (hc_streq(key, HC_BOOT_KEY_IP)) {
@@ -486,7 +488,21 @@ api_fs:
 	r = guest_net_setup(cfg, msg, msglen);
 	if (r < 0)
 		return r;
-	return guest_hosts_setup(cfg, msg, msglen);
+	r = guest_hosts_setup(cfg, msg, msglen);
+	if (r < 0 || !cfg->root_ro)
+		return r;
+	/* --read-only, as podman: the scratch directories stay writable (fresh tmpfs), then the
+	 * root's own mount turns read-only (/dev and volumes are mounts of their own). */
+	static const char *const scratch[] = {"/tmp", "/run", "/var/tmp", "/hotcell"};
+	for (size_t i = 0; i < HC_ARRAY_SIZE(scratch); i++) {
+		r = do_mount("tmpfs", scratch[i], "tmpfs", MS_NOSUID | MS_NODEV,
+			     i == 1 ? "mode=0755" : "mode=1777", msg, msglen);
+		if (r < 0)
+			return r;
+	}
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+		return fail(msg, msglen, -errno, "remount / read-only");
+	return 0;
 }
 
 /* ---- the channel ---- */

@@ -115,6 +115,7 @@ struct guest_boot_cfg {
 	size_t nvols;
 	bool debug;
 	bool root_rw; /* hotcell.root_rw=1: the virtio-fs root itself, read-write */
+	bool root_ro; /* hotcell.root_ro=1 (--read-only) */
 	/* Networking (hotcell.ip/gw/dns/mtu, network byte order; ip 0: no network). */
 	uint32_t ip, gw, dns;
 	unsigned prefix, mtu;

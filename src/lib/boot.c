@@ -21,9 +21,10 @@ static const char *extra_cmdline(struct hc_lib_boot *b, const struct hc_run_opts
 
 	size_t n;
 
-	snprintf(b->cmdline, sizeof(b->cmdline), "%s%s%s%s",
+	snprintf(b->cmdline, sizeof(b->cmdline), "%s%s%s%s%s",
 		 l && hc_streq(l, "debug") ? " " HC_BOOT_KEY_DEBUG "=1" : "",
 		 o->rootfs_rw ? " " HC_BOOT_KEY_ROOT_RW "=1" : "",
+		 o->read_only ? " " HC_BOOT_KEY_ROOT_RO "=1" : "",
 		 o->hostname ? " " HC_BOOT_KEY_HOSTNAME "=" : "", o->hostname ? o->hostname : "");
 	/* runopts bounds them (HC_MAX_ADD_HOSTS of at most 64 + 1 + 45 bytes): they fit. */
 	for (size_t i = 0; i < o->n_add_hosts && i < HC_MAX_ADD_HOSTS; i++) {

@@ -590,8 +590,8 @@ static int set_detach(struct hc_runopts *ro, const char *v, struct hc_error *err
 
 static int set_read_only(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
-	return bad(err, "--read-only: not supported: the guest's root is always a writable "
-			"overlay (nothing of it is kept after the run)");
+	ro->o.read_only = true;
+	return 0;
 }
 
 static int set_tmpfs(struct hc_runopts *ro, const char *v, struct hc_error *err)
@@ -705,7 +705,7 @@ static const struct runopt table[] = {
 	{"detach", 'd', ARG_NONE, HC_RUNOPT_RUN, false, set_detach, NULL,
 	 "refused: use vm create and vm exec --detach"},
 	{"read-only", 0, ARG_NONE, BOTH, false, set_read_only, NULL,
-	 "refused: the guest's root is a writable in-memory overlay"},
+	 "the guest's root read-only (/tmp, /run, /var/tmp, /hotcell: tmpfs; /dev)"},
 	{"tmpfs", 0, ARG_REQUIRED, BOTH, true, set_tmpfs, "PATH[:OPTS]",
 	 "refused: the whole root overlay is already in memory"},
 	{"jailer", 0, ARG_NONE, BOTH, false, set_jailer, NULL, "run Firecracker under its jailer"},
@@ -1080,6 +1080,8 @@ json_t *hc_runopts_to_json(const struct hc_run_opts *o, unsigned scope)
 	if (o->rootfs_rw)
 		json_object_set_new(j, "rootfs-rw", json_true());
 	PUT_STR("hostname", o->hostname);
+	if (o->read_only)
+		json_object_set_new(j, "read-only", json_true());
 	if (o->n_add_hosts) {
 		json_object_set_new(j, "add-host", a = json_array());
 		for (size_t i = 0; i < o->n_add_hosts; i++)

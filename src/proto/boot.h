@@ -56,6 +56,9 @@
 /* Optional, repeatable (at most HC_BOOT_MAX_HOSTS): hotcell.host=NAME:IP (--add-host), a line
  * "IP<TAB>NAME" appended to the guest's /etc/hosts in the overlay. */
 #define HC_BOOT_KEY_HOST "hotcell.host"
+/* Optional: hotcell.root_ro=1 (--read-only): once set up, the root is remounted read-only;
+ * /tmp, /run, /var/tmp and /hotcell are fresh tmpfs mounts first. */
+#define HC_BOOT_KEY_ROOT_RO "hotcell.root_ro"
 #define HC_BOOT_MAX_HOSTS 8
 /* The libkrun spelling of the keys (environment of the workload). */
 #define HC_BOOT_ENV_ROOT "HOTCELL_ROOT"

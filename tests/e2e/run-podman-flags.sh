@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # podman's run flags that reach the guest, in one boot of 128 MiB: -h (the guest's hostname),
 # --add-host (lines of the guest's /etc/hosts), --env-file (podman's format: comments, blank
-# lines, a bare KEY from the host) beside -e.
+# lines, a bare KEY from the host) beside -e, --read-only (the root refuses writes; /tmp,
+# /run, /var/tmp take them).
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib/e2e.sh"
 e2e_init
@@ -14,13 +15,17 @@ envf=$E2E/work/env
 printf '# a comment\n\nA=from file\n  # another\nHC_E2E_HOSTVAR\nHC_E2E_UNSET\nB=x=y\n' >"$envf"
 unset HC_E2E_UNSET
 HC_E2E_HOSTVAR="host value" e2e_run -m 128m -h podbox --add-host db.test:10.9.8.7 \
-	--add-host v6.test:[fd00::5] --env-file "$envf" -e C=3 bb \
+	--add-host v6.test:[fd00::5] --env-file "$envf" -e C=3 --read-only bb \
 	sh -c 'echo "host=$(hostname)"; grep -E "test" /etc/hosts; grep -c localhost /etc/hosts;
-		echo "A=$A|B=$B|C=$C|H=$HC_E2E_HOSTVAR|U=${HC_E2E_UNSET-unset}"'
+		echo "A=$A|B=$B|C=$C|H=$HC_E2E_HOSTVAR|U=${HC_E2E_UNSET-unset}";
+		touch /rootfile 2>/dev/null && echo root=writable || echo root=ro;
+		for d in /tmp /run /var/tmp; do touch $d/x && echo $d=ok; done'
 expect podman-flags-ran '[ "$rc" -eq 0 ]'
 expect hostname-short-h 'grep -qx "host=podbox" "$E2E/out"'
 expect add-host-v4 'grep -qP "^10\.9\.8\.7\tdb\.test$" "$E2E/out"'
 expect add-host-v6 'grep -qP "^fd00::5\tv6\.test$" "$E2E/out"'
 expect add-host-keeps-localhost 'grep -qx "[1-9][0-9]*" "$E2E/out"'
 expect env-file-values 'grep -qx "A=from file|B=x=y|C=3|H=host value|U=unset" "$E2E/out"'
+expect read-only-root 'grep -qx "root=ro" "$E2E/out"'
+expect read-only-scratch-writable '[ "$(grep -cE "^/(tmp|run|var/tmp)=ok$" "$E2E/out")" -eq 3 ]'
 e2e_clean podman-flags

@@ -44,7 +44,6 @@ bad run-relative-workdir "absolute" -w relative img true
 bad run-bad-hostname "--hostname" --hostname "a b" img true
 bad run-unknown-option "unrecognized" --no-such-flag img true
 bad run-detach-refused "vm exec --detach" -d img true
-bad run-read-only-refused "--read-only: not supported" --read-only img true
 bad run-tmpfs-refused "--tmpfs /x: not supported" --tmpfs /x img true
 bad run-env-file-missing "--env-file /does/not/exist: " --env-file /does/not/exist img true
 bad run-bad-short-hostname "--hostname" -h "a b" img true

@@ -345,8 +345,14 @@ TEST(podman_flags)
 	ASSERT_ERR(hc_runopts_getopt(&ro, HC_RUNOPT_RUN, 3, a3, NULL, 0, NULL, NULL, &err));
 	ASSERT_TRUE(strstr(err.message, "'--privileged'") != NULL);
 	ASSERT_TRUE(strchr(err.message, '\n') == NULL);
-	ASSERT_EQ_INT(hc_runopts_set(&ro, HC_RUNOPT_RUN, "read-only", NULL, &err), -EINVAL);
-	ASSERT_TRUE(strstr(err.message, "--read-only: not supported") != NULL);
+	ASSERT_OK(hc_runopts_set(&ro, HC_RUNOPT_RUN, "read-only", NULL, &err), &err);
+	ASSERT_TRUE(ro.o.read_only);
+	{
+		json_t *j = hc_runopts_to_json(&ro.o, HC_RUNOPT_VM);
+
+		ASSERT_TRUE(json_is_true(json_object_get(j, "read-only")));
+		json_decref(j);
+	}
 	ASSERT_EQ_INT(hc_runopts_set(&ro, HC_RUNOPT_RUN, "tmpfs", "/scratch", &err), -EINVAL);
 	ASSERT_TRUE(strstr(err.message, "--tmpfs /scratch: not supported") != NULL);
 	hc_runopts_free(&ro);
