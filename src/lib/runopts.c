@@ -598,7 +598,8 @@ static int set_tmpfs(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
 	return bad(err,
 		   "--tmpfs %s: not supported: the guest's whole root overlay is already "
-		   "in guest memory (a tmpfs), so any path is writable and discarded",
+		   "in guest memory (a tmpfs), so any path is writable and discarded; with "
+		   "--read-only, /tmp, /run and /var/tmp are",
 		   v);
 }
 
