@@ -236,6 +236,20 @@ int hc_path_read_file(const char *path, size_t max, char **ret, size_t *ret_len,
 	return 0;
 }
 
+/* Closes a finished temp file and renames it over path; the temp is removed on failure. */
+static int tmp_commit(int fd, const char *tmp, const char *path, struct hc_error *err)
+{
+	int r = 0;
+
+	if (close(fd) < 0)
+		r = hc_error_errno(err, -errno, "close %s", tmp);
+	else if (rename(tmp, path) < 0)
+		r = hc_error_errno(err, -errno, "rename %s", path);
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
 int hc_path_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			      struct hc_error *err)
 {
@@ -265,17 +279,7 @@ int hc_path_write_file_atomic(const char *path, const void *data, size_t len, mo
 		r = hc_error_errno(err, -errno, "fsync %s", tmp);
 		goto fail;
 	}
-	if (close(fd) < 0) {
-		fd = -1;
-		r = hc_error_errno(err, -errno, "close %s", tmp);
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		r = hc_error_errno(err, -errno, "rename %s", path);
-		goto fail;
-	}
-	return 0;
+	return tmp_commit(fd, tmp, path, err);
 fail:
 	if (fd >= 0)
 		close(fd);
@@ -375,17 +379,7 @@ int hc_path_copy_fd_atomic(int src, const char *path, mode_t mode, struct hc_err
 		goto fail;
 	}
 done:
-	if (close(fd) < 0) {
-		fd = -1;
-		r = hc_error_errno(err, -errno, "close %s", tmp);
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		r = hc_error_errno(err, -errno, "rename %s", path);
-		goto fail;
-	}
-	return 0;
+	return tmp_commit(fd, tmp, path, err);
 fail:
 	if (fd >= 0)
 		close(fd);
