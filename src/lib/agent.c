@@ -709,6 +709,18 @@ int hc_agent_signal(struct hc_agent *a, uint32_t id, int sig)
 	return r;
 }
 
+int hc_agent_resize(struct hc_agent *a, uint32_t id, uint16_t rows, uint16_t cols)
+{
+	struct astream *s = find(a, id);
+	int r;
+
+	if (!s || s->kind != A_EXEC)
+		return -ENOENT;
+	r = hc_proto_resize_encode(&a->out, id, rows, cols);
+	(void)flush_out(a);
+	return r;
+}
+
 int hc_agent_ack(struct hc_agent *a, uint32_t id, size_t n)
 {
 	struct astream *s = find(a, id);

@@ -125,6 +125,9 @@ size_t hc_agent_stdin_room(const struct hc_agent *a, uint32_t id);
 int hc_agent_stdin_close(struct hc_agent *a, uint32_t id) _must_check_;
 /* Delivers sig (1..64) to the command's process group. */
 int hc_agent_signal(struct hc_agent *a, uint32_t id, int sig) _must_check_;
+/* The terminal of a TTY exec (HC_EXEC_F_TTY) has a new size (RESIZE); the guest sets it and
+ * its foreground process group gets SIGWINCH. */
+int hc_agent_resize(struct hc_agent *a, uint32_t id, uint16_t rows, uint16_t cols) _must_check_;
 /* Acknowledges n bytes of output of a MANUAL_ACK stream as delivered. */
 int hc_agent_ack(struct hc_agent *a, uint32_t id, size_t n) _must_check_;
 

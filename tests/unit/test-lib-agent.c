@@ -759,6 +759,65 @@ TEST(file_errors)
 	ASSERT_OK(umount(full), NULL);
 }
 
+static bool has_out(struct session *s, void *arg)
+{
+	struct srec *r = &s->rec[0];
+
+	return r->ended || (r->out.data && strstr(r->out.data, (const char *)arg));
+}
+
+/* SIGNAL delivers the signal asked, not a TERM: the command's trap sees USR1. */
+TEST(signal_exact)
+{
+	struct session s;
+
+	START(s);
+	ASSERT_EQ_INT(exec_sh(&s, 0,
+			      "trap 'echo got-usr1; exit 3' USR1; echo ready; "
+			      "while :; do sleep 0.05; done",
+			      0, 0),
+		      0);
+	ASSERT_TRUE(pump(&s, has_out, (void *)"ready"));
+	ASSERT_OK(hc_agent_signal(s.a, s.rec[0].id, SIGUSR1), NULL);
+	ASSERT_TRUE(pump(&s, is_ended, &s.rec[0]));
+	ASSERT_EQ_INT(s.rec[0].end.kind, HC_AGENT_END_EXIT);
+	ASSERT_EQ_INT(s.rec[0].end.exit.code, 3);
+	ASSERT_TRUE(strstr(s.rec[0].out.data, "got-usr1") != NULL);
+	ASSERT_EQ_INT(session_end(&s), 0);
+}
+
+/* A TTY exec starts with the size given, and RESIZE changes it (the command reads it again
+ * after a line of stdin). */
+TEST(tty_resize)
+{
+	static char *const env[] = {(char *)"PATH=/usr/local/bin:/usr/bin:/bin", NULL};
+	char *argv[] = {(char *)"sh", (char *)"-c",
+			(char *)"echo size=$(stty size); read x; echo size=$(stty size)", NULL};
+	struct hc_proto_exec e = {.flags = HC_EXEC_F_TTY | HC_EXEC_F_STDIN,
+				  .user = (char *)"",
+				  .cwd = (char *)"",
+				  .argv = argv,
+				  .argc = 3,
+				  .env = (char **)env,
+				  .envc = 1,
+				  .rows = 10,
+				  .cols = 20};
+	struct hc_error err = {0};
+	struct session s;
+
+	START(s);
+	ASSERT_OK(hc_agent_exec(s.a, &e, 0, &s.rec[0], &s.rec[0].id, &err), &err);
+	ASSERT_TRUE(pump(&s, has_out, (void *)"size=10 20"));
+	ASSERT_OK(hc_agent_resize(s.a, s.rec[0].id, 30, 100), NULL);
+	ASSERT_EQ_INT((int)hc_agent_stdin(s.a, s.rec[0].id, "\n", 1), 1);
+	ASSERT_TRUE(pump(&s, is_ended, &s.rec[0]));
+	ASSERT_EQ_INT(s.rec[0].end.exit.code, 0);
+	ASSERT_TRUE(strstr(s.rec[0].out.data, "size=30 100") != NULL);
+	/* RESIZE of a stream that is no exec's: refused here already. */
+	ASSERT_EQ_INT(hc_agent_resize(s.a, 12345, 1, 1), -ENOENT);
+	ASSERT_EQ_INT(session_end(&s), 0);
+}
+
 TEST(reseed)
 {
 	struct session s;
@@ -868,6 +927,8 @@ int main(void)
 	RUN(put_get_large_file);
 	RUN(put_get_tree);
 	RUN(file_errors);
+	RUN(signal_exact);
+	RUN(tty_resize);
 	RUN(reseed);
 	RUN(hello_read_by_the_caller);
 	RUN(channel_loss_ends_streams);
