@@ -24,6 +24,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "proto/boot.h"
+#include "vmm/binary.h"
 #include "vmm/hvsock.h"
 #include "vmm/qemu.h"
 #include "vmm/qmp.h"
@@ -373,24 +374,6 @@ int hc_qemu_argv_build(const struct hc_vm_spec *spec, const struct hc_qemu_argv_
 
 /* ---- finding the programs ----------------------------------------------------------------- */
 
-static int which(const char *prog, char *buf, size_t n)
-{
-	const char *path = getenv("PATH");
-
-	if (!path || !*path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	while (*path) {
-		const char *end = strchrnul(path, ':');
-		int len = (int)(end - path);
-
-		if (len > 0 && snprintf(buf, n, "%.*s/%s", len, path, prog) < (int)n &&
-		    access(buf, X_OK) == 0)
-			return 0;
-		path = *end ? end + 1 : end;
-	}
-	return -ENOENT;
-}
-
 /* $ENV, else PROG on PATH, else fallback (may be NULL). */
 static int find_prog(const char *env, const char *prog, const char *fallback, char *buf, size_t n,
 		     struct hc_error *err)
@@ -403,7 +386,7 @@ static int find_prog(const char *env, const char *prog, const char *fallback, ch
 		snprintf(buf, n, "%s", e);
 		return 0;
 	}
-	if (which(prog, buf, n) == 0)
+	if (hc_binary_which(prog, buf, n) == 0)
 		return 0;
 	if (fallback && access(fallback, X_OK) == 0) {
 		snprintf(buf, n, "%s", fallback);

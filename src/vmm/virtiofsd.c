@@ -7,29 +7,11 @@
 #include <sys/un.h>
 
 #include "core/log.h"
+#include "vmm/binary.h"
 #include "vmm/unixsock.h"
 #include "vmm/virtiofsd.h"
 
 #define BOOKWORM_VIRTIOFSD "/usr/lib/qemu/virtiofsd"
-
-/* Looks a program up in PATH; 0 with the full path in buf. */
-static int which(const char *prog, char *buf, size_t n)
-{
-	const char *path = getenv("PATH");
-
-	if (!path || !*path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	while (*path) {
-		const char *end = strchrnul(path, ':');
-		int len = (int)(end - path);
-
-		if (len > 0 && snprintf(buf, n, "%.*s/%s", len, path, prog) < (int)n &&
-		    access(buf, X_OK) == 0)
-			return 0;
-		path = *end ? end + 1 : end;
-	}
-	return -ENOENT;
-}
 
 int hc_virtiofsd_find(char *path, size_t n, struct hc_error *err)
 {
@@ -41,7 +23,7 @@ int hc_virtiofsd_find(char *path, size_t n, struct hc_error *err)
 		snprintf(path, n, "%s", env);
 		return 0;
 	}
-	if (which("virtiofsd", path, n) == 0)
+	if (hc_binary_which("virtiofsd", path, n) == 0)
 		return 0;
 	if (access(BOOKWORM_VIRTIOFSD, X_OK) == 0) {
 		snprintf(path, n, "%s", BOOKWORM_VIRTIOFSD);
