@@ -204,18 +204,7 @@ static int flush_out(struct hc_agent *a)
 		}
 		a->out_off += (size_t)n;
 	}
-	while (a->out_boundary < a->out_off)
-		a->out_boundary +=
-			HC_PROTO_HEADER_SIZE +
-			hc_proto_header_len((const uint8_t *)a->out.data + a->out_boundary);
-	if (a->out_off == a->out.len) {
-		hc_buf_reset(&a->out);
-		a->out_off = a->out_boundary = 0;
-	} else if (a->out_off > OUT_SOFT) {
-		hc_buf_consume(&a->out, a->out_off);
-		a->out_boundary -= a->out_off;
-		a->out_off = 0;
-	}
+	hc_proto_outq_settle(&a->out, &a->out_off, &a->out_boundary, OUT_SOFT);
 	return 0;
 }
 

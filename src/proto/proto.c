@@ -231,6 +231,21 @@ uint32_t hc_proto_header_len(const uint8_t *header)
 	return get_u32(header);
 }
 
+void hc_proto_outq_settle(struct hc_buf *q, size_t *off, size_t *boundary, size_t soft)
+{
+	while (*boundary < *off)
+		*boundary += HC_PROTO_HEADER_SIZE +
+			     hc_proto_header_len((const uint8_t *)q->data + *boundary);
+	if (*off == q->len) {
+		hc_buf_reset(q);
+		*off = *boundary = 0;
+	} else if (*off > soft) {
+		hc_buf_consume(q, *off);
+		*boundary -= *off;
+		*off = 0;
+	}
+}
+
 static int check_out(uint8_t type, uint32_t stream, size_t len)
 {
 	long max = hc_proto_type_max_payload(type);

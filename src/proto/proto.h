@@ -110,6 +110,13 @@ int hc_proto_frame_write(int fd, uint8_t type, uint32_t stream, const void *payl
 /* The payload length written in a complete header (for walking a queue of frames). */
 uint32_t hc_proto_header_len(const uint8_t *header);
 
+/* An output queue of whole encoded frames being written to a channel (both ends keep one):
+ * `*off` bytes of q are written, `*boundary` is the start of the first frame not yet begun, so
+ * a reconnect can drop the torn rest of a frame and resend from there. Call after each write:
+ * moves the boundary past every frame begun, empties q once all is written, and compacts it
+ * once more than `soft` bytes are written. */
+void hc_proto_outq_settle(struct hc_buf *q, size_t *off, size_t *boundary, size_t soft);
+
 /* ---- typed payloads: encode appends a whole frame to out; decode validates a frame ---- */
 
 struct hc_proto_hello {

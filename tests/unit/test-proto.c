@@ -332,6 +332,40 @@ TEST(frame_write_and_read_over_socket)
 	hc_buf_free(&in);
 }
 
+TEST(outq_settle_tracks_frame_starts)
+{
+	struct hc_buf q = HC_BUF_INIT(0);
+	size_t off = 0, boundary = 0, one;
+
+	/* Two frames of 3 and 5 payload bytes. */
+	ASSERT_EQ_INT(hc_proto_frame_append(&q, HC_FRAME_STDIN, 1, "abc", 3), 0);
+	one = q.len;
+	ASSERT_EQ_INT(hc_proto_frame_append(&q, HC_FRAME_STDIN, 1, "defgh", 5), 0);
+
+	/* Half of the first frame written: the first frame is begun, the second is not. */
+	off = one / 2;
+	hc_proto_outq_settle(&q, &off, &boundary, 1 << 20);
+	ASSERT_EQ_INT(boundary, one);
+	ASSERT_EQ_INT(off, one / 2);
+	/* Exactly the first frame written: the boundary stays at the second's start. */
+	off = one;
+	hc_proto_outq_settle(&q, &off, &boundary, 1 << 20);
+	ASSERT_EQ_INT(boundary, one);
+	/* One byte into the second frame with a small soft limit: compacted, offsets shifted. */
+	off = one + 1;
+	hc_proto_outq_settle(&q, &off, &boundary, 4);
+	ASSERT_EQ_INT(off, 0);
+	ASSERT_EQ_INT(boundary, q.len);
+	ASSERT_EQ_INT(q.len, HC_PROTO_HEADER_SIZE + 5 - 1);
+	/* All written: emptied. */
+	off = q.len;
+	hc_proto_outq_settle(&q, &off, &boundary, 4);
+	ASSERT_EQ_INT(q.len, 0);
+	ASSERT_EQ_INT(off, 0);
+	ASSERT_EQ_INT(boundary, 0);
+	hc_buf_free(&q);
+}
+
 TEST(type_names)
 {
 	ASSERT_EQ_STR(hc_proto_type_name(HC_FRAME_HELLO), "hello");
@@ -911,6 +945,7 @@ int main(void)
 	RUN(exit_error_signal_result);
 	RUN(result_limits);
 	RUN(frame_write_and_read_over_socket);
+	RUN(outq_settle_tracks_frame_starts);
 	RUN(type_names);
 	RUN(volume_key_roundtrip);
 	RUN(started_window_roundtrip);
