@@ -148,6 +148,14 @@ static struct astream *find(struct hc_agent *a, uint32_t id)
 	return NULL;
 }
 
+/* The exec stream id names, or NULL (the request functions then answer -ENOENT). */
+static struct astream *find_exec(struct hc_agent *a, uint32_t id)
+{
+	struct astream *s = find(a, id);
+
+	return s && s->kind == A_EXEC ? s : NULL;
+}
+
 static struct astream *stream_new(struct hc_agent *a, enum astream_kind kind, void *sctx,
 				  struct hc_error *err)
 {
@@ -635,19 +643,19 @@ int hc_agent_exec(struct hc_agent *a, const struct hc_proto_exec *e, unsigned fl
 
 size_t hc_agent_stdin_room(const struct hc_agent *a, uint32_t id)
 {
-	const struct astream *s = find((struct hc_agent *)a, id);
+	const struct astream *s = find_exec((struct hc_agent *)a, id);
 
-	if (!s || s->kind != A_EXEC || !s->stdin_open || s->cancelled)
+	if (!s || !s->stdin_open || s->cancelled)
 		return 0;
 	return HC_PROTO_WINDOW - s->sent;
 }
 
 ssize_t hc_agent_stdin(struct hc_agent *a, uint32_t id, const void *p, size_t n)
 {
-	struct astream *s = find(a, id);
+	struct astream *s = find_exec(a, id);
 	size_t room, taken = 0;
 
-	if (!s || s->kind != A_EXEC)
+	if (!s)
 		return -ENOENT;
 	if (!s->stdin_open || s->cancelled)
 		return -EPIPE;
@@ -674,9 +682,9 @@ ssize_t hc_agent_stdin(struct hc_agent *a, uint32_t id, const void *p, size_t n)
 
 int hc_agent_stdin_close(struct hc_agent *a, uint32_t id)
 {
-	struct astream *s = find(a, id);
+	struct astream *s = find_exec(a, id);
 
-	if (!s || s->kind != A_EXEC)
+	if (!s)
 		return -ENOENT;
 	if (!s->stdin_open)
 		return 0;
@@ -688,10 +696,10 @@ int hc_agent_stdin_close(struct hc_agent *a, uint32_t id)
 
 int hc_agent_signal(struct hc_agent *a, uint32_t id, int sig)
 {
-	struct astream *s = find(a, id);
+	struct astream *s = find_exec(a, id);
 	int r;
 
-	if (!s || s->kind != A_EXEC)
+	if (!s)
 		return -ENOENT;
 	r = hc_proto_signal_encode(&a->out, id, sig);
 	(void)flush_out(a);
@@ -700,10 +708,10 @@ int hc_agent_signal(struct hc_agent *a, uint32_t id, int sig)
 
 int hc_agent_resize(struct hc_agent *a, uint32_t id, uint16_t rows, uint16_t cols)
 {
-	struct astream *s = find(a, id);
+	struct astream *s = find_exec(a, id);
 	int r;
 
-	if (!s || s->kind != A_EXEC)
+	if (!s)
 		return -ENOENT;
 	r = hc_proto_resize_encode(&a->out, id, rows, cols);
 	(void)flush_out(a);
@@ -712,10 +720,10 @@ int hc_agent_resize(struct hc_agent *a, uint32_t id, uint16_t rows, uint16_t col
 
 int hc_agent_ack(struct hc_agent *a, uint32_t id, size_t n)
 {
-	struct astream *s = find(a, id);
+	struct astream *s = find_exec(a, id);
 	int r;
 
-	if (!s || s->kind != A_EXEC)
+	if (!s)
 		return -ENOENT;
 	if (n > (size_t)s->recv - s->ack)
 		return -EINVAL;
