@@ -315,6 +315,13 @@ struct hc_pvm_create_opts {
 	/* Set instead of booting: the supervisor restores this snapshot directory (written by
 	 * `vm snapshot`) and the VM's spec comes from there. */
 	const char *restore_dir;
+	/* A migration's destination (docs/migration.md; the server sets these): the restored VM
+	 * stays paused (and refuses hc_pvm_resume) until its migration is committed, and ends
+	 * by itself when no commit came within commit_timeout_s (<= 0: 300 s). owned_dir (NULL:
+	 * none) is a directory under $HOTCELL_HOME/migrate that the VM owns: removed with it. */
+	bool restore_paused;
+	double commit_timeout_s;
+	const char *owned_dir;
 };
 
 /* Creates a VM and returns once its guest has answered (HELLO), writing its id into ret_id
@@ -419,6 +426,27 @@ HC_EXPORT int hc_pvm_remove(const char *ref, bool force, struct hc_error *err);
 HC_EXPORT int hc_pvm_prune(struct hc_error *err);
 /* Writes the VM's console log to fd. */
 HC_EXPORT int hc_pvm_logs(const char *ref, int fd, struct hc_error *err);
+
+/* Moves a running (or paused) VM to another hotcell server (docs/migration.md): the VM is
+ * paused, snapshotted and streamed to the destination's PUT /api/v1/migrate (its spec, the
+ * image's blobs the destination lacks, the kernel, initramfs and disk it booted, the
+ * snapshot), restored there paused; only then is this copy removed, and the destination
+ * resumes it. Every failure before the hand-over resumes this copy (a VM that was paused
+ * stays paused) and the destination keeps nothing. QEMU (block rootfs, serial channel). */
+struct hc_pvm_migrate_opts {
+	const char *to;	   /* the destination server's base URL, http://HOST:PORT */
+	const char *token; /* the destination's bearer token */
+	bool reseed;	   /* a fresh RNG seed for the guest (by default it keeps its own) */
+};
+struct hc_pvm_migrate_result {
+	char id[HC_PVM_ID_LEN + 1]; /* the VM's id on the destination */
+	double downtime_ms;	    /* from the pause here to the resume there */
+	double total_ms;
+	uint64_t bytes_sent;	     /* the stream's body */
+	uint64_t blob_bytes_skipped; /* image blobs the destination had already */
+};
+HC_EXPORT int hc_pvm_migrate(const char *ref, const struct hc_pvm_migrate_opts *o,
+			     struct hc_pvm_migrate_result *res, struct hc_error *err);
 
 #ifdef __cplusplus
 }

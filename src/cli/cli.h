@@ -21,6 +21,9 @@ int hc_cli_serve(int argc, char **argv);
 
 /* Prints "hotcell: <message>" on stderr (one line) and returns HC_EXIT_INTERNAL. */
 int hc_cli_fail(const struct hc_error *err);
+/* A token file (serve's --auth-token-file, vm migrate's --token-file): one line, surrounding
+ * whitespace not part of the token; a bad file fails with flag and path named. */
+int hc_cli_read_token(const char *flag, const char *path, char **ret);
 /* The same, formatted. */
 int hc_cli_failf(const char *fmt, ...) _printf_(1, 2);
 /* Installs the SIGINT/SIGTERM/SIGHUP handlers (signals.c) and returns the read end of their

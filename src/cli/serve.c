@@ -67,8 +67,7 @@ static void on_listen(const char *address, void *userdata)
 	fflush(stderr);
 }
 
-/* The token file: one line; surrounding whitespace is not part of the token. */
-static int read_token(const char *path, char **ret)
+int hc_cli_read_token(const char *flag, const char *path, char **ret)
 {
 	struct hc_buf b = HC_BUF_INIT(4096);
 	char chunk[512];
@@ -77,18 +76,18 @@ static int read_token(const char *path, char **ret)
 	char *s, *e;
 
 	if (fd < 0)
-		return hc_cli_failf("--auth-token-file %s: %s", path, strerror(errno));
+		return hc_cli_failf("%s %s: %s", flag, path, strerror(errno));
 	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
 		if (hc_buf_append(&b, chunk, (size_t)n) < 0) {
 			close(fd);
 			hc_buf_free(&b);
-			return hc_cli_failf("--auth-token-file %s: larger than 4 KiB", path);
+			return hc_cli_failf("%s %s: larger than 4 KiB", flag, path);
 		}
 	}
 	close(fd);
 	if (!b.data) {
 		hc_buf_free(&b);
-		return hc_cli_failf("--auth-token-file %s: empty", path);
+		return hc_cli_failf("%s %s: empty", flag, path);
 	}
 	s = b.data;
 	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
@@ -98,7 +97,7 @@ static int read_token(const char *path, char **ret)
 		*--e = 0;
 	if (!*s || strpbrk(s, " \t\r\n")) {
 		hc_buf_free(&b);
-		return hc_cli_failf("--auth-token-file %s: expected one token on one line", path);
+		return hc_cli_failf("%s %s: expected one token on one line", flag, path);
 	}
 	*ret = strdup(s);
 	hc_buf_free(&b);
@@ -241,7 +240,7 @@ int hc_cli_serve(int argc, char **argv)
 		return hc_cli_failf("serve: unexpected argument '%s' (see hotcell serve --help)",
 				    argv[optind]);
 	if (token_file) {
-		if (read_token(token_file, &token))
+		if (hc_cli_read_token("--auth-token-file", token_file, &token))
 			return HC_EXIT_INTERNAL;
 	} else if (getenv("HOTCELL_AUTH_TOKEN") && *getenv("HOTCELL_AUTH_TOKEN")) {
 		token = strdup(getenv("HOTCELL_AUTH_TOKEN"));

@@ -28,6 +28,9 @@ static const char vm_usage[] =
 	"  vm snapshot [--leave-paused] VM DIR\n"
 	"  vm restore [--name NAME] DIR  prints the new VM's id\n"
 	"  vm fork [--count N] VM        prints N new ids, one a line\n"
+	"  vm migrate VM --to URL [--token-file F] [--reseed] [--json]\n"
+	"                                move VM to another `hotcell serve` (its token from\n"
+	"                                F or $HOTCELL_MIGRATE_TOKEN); prints the new id\n"
 	"  vm rm [-f] VM...\n"
 	"  vm prune\n"
 	"\n"
@@ -593,6 +596,56 @@ static int vm_fork(int argc, char **argv)
 	return 0;
 }
 
+static int vm_migrate(int argc, char **argv)
+{
+	struct hc_pvm_migrate_opts o = {0};
+	struct hc_pvm_migrate_result res = {0};
+	struct hc_error err = {0};
+	const char *vm = NULL, *token_file = NULL;
+	_cleanup_free_ char *token = NULL;
+	bool json = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (hc_streq(argv[i], "--to") && i + 1 < argc)
+			o.to = argv[++i];
+		else if (hc_streq(argv[i], "--token-file") && i + 1 < argc)
+			token_file = argv[++i];
+		else if (hc_streq(argv[i], "--reseed"))
+			o.reseed = true;
+		else if (hc_streq(argv[i], "--json"))
+			json = true;
+		else if (argv[i][0] != '-' && !vm)
+			vm = argv[i];
+		else
+			return hc_cli_failf(
+				"usage: hotcell vm migrate VM --to URL [--token-file F] "
+				"[--reseed] [--json]");
+	}
+	if (!vm || !o.to)
+		return hc_cli_failf("usage: hotcell vm migrate VM --to URL [--token-file F] "
+				    "[--reseed] [--json]");
+	if (token_file) {
+		if (hc_cli_read_token("--token-file", token_file, &token))
+			return HC_EXIT_INTERNAL;
+	} else if (getenv("HOTCELL_MIGRATE_TOKEN") && *getenv("HOTCELL_MIGRATE_TOKEN")) {
+		token = strdup(getenv("HOTCELL_MIGRATE_TOKEN"));
+	}
+	if (!token)
+		return hc_cli_failf("vm migrate: the destination's token: give --token-file F or "
+				    "set HOTCELL_MIGRATE_TOKEN");
+	o.token = token;
+	if (hc_pvm_migrate(vm, &o, &res, &err) < 0)
+		return hc_cli_fail(&err);
+	if (json)
+		printf("{\"id\": \"%s\", \"downtime_ms\": %.1f, \"total_ms\": %.1f, "
+		       "\"bytes_sent\": %llu, \"blob_bytes_skipped\": %llu}\n",
+		       res.id, res.downtime_ms, res.total_ms, (unsigned long long)res.bytes_sent,
+		       (unsigned long long)res.blob_bytes_skipped);
+	else
+		puts(res.id);
+	return 0;
+}
+
 static int vm_prune(int argc, char **argv)
 {
 	struct hc_error err = {0};
@@ -611,10 +664,22 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } vm_commands[] = {
-	{"create", vm_create},	   {"exec", vm_exec},	    {"cp", vm_cp},     {"ls", vm_ls},
-	{"list", vm_ls},	   {"inspect", vm_inspect}, {"logs", vm_logs}, {"pause", vm_pause},
-	{"resume", vm_resume},	   {"stop", vm_stop},	    {"rm", vm_rm},     {"prune", vm_prune},
-	{"snapshot", vm_snapshot}, {"restore", vm_restore}, {"fork", vm_fork},
+	{"create", vm_create},
+	{"exec", vm_exec},
+	{"cp", vm_cp},
+	{"ls", vm_ls},
+	{"list", vm_ls},
+	{"inspect", vm_inspect},
+	{"logs", vm_logs},
+	{"pause", vm_pause},
+	{"resume", vm_resume},
+	{"stop", vm_stop},
+	{"rm", vm_rm},
+	{"prune", vm_prune},
+	{"snapshot", vm_snapshot},
+	{"restore", vm_restore},
+	{"fork", vm_fork},
+	{"migrate", vm_migrate},
 };
 
 int hc_cli_vm(int argc, char **argv)

@@ -693,7 +693,11 @@ static void reseed(struct agent *a, const struct hc_proto_frame *f)
 		return;
 	}
 	/* Entropy alone only feeds the input pool (Linux 6.1): the reseed makes the CRNG use it
-	 * now, so two clones of one snapshot read different bytes from here on. */
+	 * now, so two clones of one snapshot read different bytes from here on. No seed: a
+	 * migrated VM, which keeps its own state. */
+	fd = -1;
+	if (q.seed_len == 0)
+		goto reseeded;
 	pool->entropy_count = a->o->test_mode ? 0 : (int)(q.seed_len * 8);
 	pool->buf_size = (int)q.seed_len;
 	memcpy(pool->buf, q.seed, q.seed_len);
@@ -707,6 +711,7 @@ static void reseed(struct agent *a, const struct hc_proto_frame *f)
 	}
 	close(fd);
 	explicit_bzero(pool_buf, sizeof(pool_buf));
+reseeded:
 	guest_dbg("reseeded (%zu bytes), clock set", q.seed_len);
 	/* RESEED starts a restored or forked copy under a new host: the streams of the
 	 * snapshotted VM have no client here, and the new host numbers its own from 1. Their

@@ -819,8 +819,8 @@ int hc_agent_reseed(struct hc_agent *a, uint64_t realtime_ns, const void *seed, 
 
 	if (a->dead)
 		return hc_error_set(err, -EPIPE, "the agent channel is closed");
-	if (n < HC_PROTO_SEED_MIN || n > HC_PROTO_SEED_MAX)
-		return hc_error_set(err, -EINVAL, "seed of %zu bytes (%u..%u)", n,
+	if (n && (n < HC_PROTO_SEED_MIN || n > HC_PROTO_SEED_MAX))
+		return hc_error_set(err, -EINVAL, "seed of %zu bytes (0 or %u..%u)", n,
 				    HC_PROTO_SEED_MIN, HC_PROTO_SEED_MAX);
 	return queued(a, hc_proto_reseed_encode(&a->out, &q), err);
 }

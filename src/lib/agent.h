@@ -158,7 +158,8 @@ int hc_agent_get(struct hc_agent *a, const char *guest_path, const char *host_pa
 /* ---- the VM ---- */
 
 /* Sets the guest's CLOCK_REALTIME to realtime_ns and reseeds its RNG with seed (32..256
- * bytes): before any command after a restore or a fork. `reseeded` (or `vm_error`) follows. */
+ * bytes; n 0: the clock only, for a migrated VM): before any command after a restore, a fork
+ * or a migration. `reseeded` (or `vm_error`) follows. */
 int hc_agent_reseed(struct hc_agent *a, uint64_t realtime_ns, const void *seed, size_t n,
 		    struct hc_error *err) _must_check_;
 /* Queues SHUTDOWN: the guest kills everything and ends the VM. */

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "lib/image.h"
+#include "lib/migrate.h"
 #include "lib/paths.h"
 #include "lib/pvm.h"
 #include "lib/snapshot.h"
@@ -349,6 +350,12 @@ static int reserve(const struct hc_pvm_create_opts *o, char *id, char *dir, size
 	}
 	cj = json_pack("{s:s?,s:f,s:f,s:s?}", "name", o->name, "idle_timeout", o->idle_timeout_s,
 		       "lifetime", o->lifetime_s, "restore", o->restore_dir);
+	if (cj && o->restore_dir && o->restore_paused) {
+		json_object_set_new(cj, "restore_paused", json_true());
+		json_object_set_new(cj, "commit_timeout", json_real(o->commit_timeout_s));
+	}
+	if (cj && o->owned_dir)
+		json_object_set_new(cj, "owned_dir", json_string(o->owned_dir));
 	/* A restore without run options takes the snapshot's. */
 	if (cj && o->run)
 		json_object_set_new(cj, "options", hc_runopts_to_json(o->run, HC_RUNOPT_VM));
@@ -755,6 +762,20 @@ static void remove_runtime_dir(const json_t *rec)
 	hc_path_rm_rf(rd, NULL);
 }
 
+/* What a migration brought (hc_pvm_create_opts.owned_dir): only ever under migrate/. */
+static void remove_owned_dir(const json_t *rec)
+{
+	const char *od = json_string_value(json_object_get(rec, "owned_dir"));
+	char base[HC_PATH_MAX];
+	struct hc_error ignore = {0};
+
+	if (!od || hc_lib_migrate_dir(base, sizeof(base), &ignore) < 0)
+		return;
+	if (strncmp(od, base, strlen(base)) != 0 || od[strlen(base)] != '/' || strstr(od, "/.."))
+		return;
+	hc_path_rm_rf(od, NULL);
+}
+
 static int remove_id(const char *id, bool force, struct hc_error *err)
 {
 	char dir[HC_PATH_MAX];
@@ -791,8 +812,10 @@ static int remove_id(const char *id, bool force, struct hc_error *err)
 	}
 	/* After a SIGKILLed supervisor its runtime dir is all that is left of the VM: its VMM and
 	 * helpers died with it (PR_SET_PDEATHSIG). */
-	if (rec)
+	if (rec) {
 		remove_runtime_dir(rec);
+		remove_owned_dir(rec);
+	}
 	json_decref(rec);
 	r = hc_path_rm_rf(dir, err);
 	return r < 0 ? r : 0;

@@ -678,6 +678,70 @@ static int agent_connect(struct hc_vm *vm, double deadline, struct hc_error *err
 	}
 }
 
+int hc_lib_snapshot_restore_paused(const struct hc_lib_snapshot *s, struct hc_vm **ret_vm,
+				   int *ret_agent_fd, struct hc_error *err)
+{
+	struct hc_vm *vm = NULL;
+	int r;
+
+	r = hc_vm_new(&vm, s->ops, &s->spec, err);
+	if (r < 0)
+		return r;
+	vm->restore_paused = true;
+	r = hc_vm_restore(vm, s->dir, err);
+	if (r < 0) {
+		hc_vm_error_add_console(vm, err);
+		hc_vm_free(vm);
+		return hc_error_prefix(err, "restore '%s'", s->dir);
+	}
+	/* HC_CAP_RESTORE_PAUSED: the channel is connected already (QEMU's serial socketpair
+	 * carries on); nothing may wait for the guest, which is not running. */
+	if (vm->agent_fd < 0) {
+		hc_vm_free(vm);
+		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_BACKEND,
+				     "backend '%s' gave no agent channel for a paused restore",
+				     s->ops->name);
+	}
+	*ret_agent_fd = vm->agent_fd;
+	vm->agent_fd = -1;
+	*ret_vm = vm;
+	return 0;
+}
+
+int hc_lib_snapshot_relocate(const char *dir, json_t *meta, const char *kernel, const char *initrd,
+			     const char *disk, struct hc_error *err)
+{
+	char path[HC_PATH_MAX];
+	json_t *spec = json_object_get(meta, "spec"), *files = json_object();
+	int r;
+
+	if (!json_is_object(spec) || !files) {
+		json_decref(files);
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "snapshot.json has no spec");
+	}
+	/* The paths of this host, identified as a save would (file_id). */
+	if (kernel) {
+		json_object_set_new(spec, "kernel", json_string(kernel));
+		json_object_set_new(files, "kernel", file_id(kernel));
+	}
+	if (initrd) {
+		json_object_set_new(spec, "initrd", json_string(initrd));
+		json_object_set_new(files, "initrd", file_id(initrd));
+	}
+	if (disk) {
+		json_object_set_new(spec, "rootfs_disk", json_string(disk));
+		json_object_set_new(files, "disk", file_id(disk));
+	}
+	json_object_set_new(meta, "files", files);
+	_cleanup_free_ char *text = json_dumps(meta, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (!text)
+		return hc_error_set(err, -ENOMEM, "snapshot.json: out of memory");
+	r = hc_path_fmt(path, sizeof(path), err, "%s/" HC_LIB_SNAPSHOT_META, dir);
+	if (r >= 0)
+		r = hc_path_write_file_atomic(path, text, strlen(text), 0600, err);
+	return r;
+}
+
 int hc_lib_snapshot_restore(const struct hc_lib_snapshot *s, struct hc_vm **ret_vm,
 			    int *ret_agent_fd, double *ret_ms, struct hc_error *err)
 {

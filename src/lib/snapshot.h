@@ -71,6 +71,20 @@ void hc_lib_snapshot_close(struct hc_lib_snapshot *s);
 int hc_lib_snapshot_restore(const struct hc_lib_snapshot *s, struct hc_vm **ret_vm,
 			    int *ret_agent_fd, double *ret_ms, struct hc_error *err) _must_check_;
 
+/* A migration's destination (docs/migration.md): restores s with the VM left paused
+ * (backends with HC_CAP_RESTORE_PAUSED: QEMU), its agent channel connected (*ret_agent_fd,
+ * the caller's) but no RESEED yet: the caller resumes the VM and sends a RESEED (the clock
+ * only, unless a reseed was asked) once the source has stopped for good. */
+int hc_lib_snapshot_restore_paused(const struct hc_lib_snapshot *s, struct hc_vm **ret_vm,
+				   int *ret_agent_fd, struct hc_error *err) _must_check_;
+
+/* Writes dir/snapshot.json from meta (another host's snapshot.json, as a migration brings
+ * it; changed in place): the spec's kernel, initrd and rootfs disk become the given paths of
+ * this host (NULL: unchanged) and "files" identifies them as a save would, so that
+ * hc_lib_snapshot_open checks them. */
+int hc_lib_snapshot_relocate(const char *dir, json_t *meta, const char *kernel, const char *initrd,
+			     const char *disk, struct hc_error *err) _must_check_;
+
 /* Sends RESEED (HC_PROTO_SEED_MIN.. bytes from getrandom, CLOCK_REALTIME) on a connected agent
  * channel and waits up to timeout_ms for the guest's DONE, reading exactly frame by frame so
  * nothing after DONE is consumed. Frames of streams the host no longer knows (output of

@@ -975,7 +975,8 @@ int hc_proto_reseed_encode(struct hc_buf *out, const struct hc_proto_reseed *q)
 	size_t off;
 	int r;
 
-	if (q->seed_len < HC_PROTO_SEED_MIN || q->seed_len > HC_PROTO_SEED_MAX)
+	/* No seed at all: the clock only (a migrated VM keeps its randomness). */
+	if (q->seed_len && (q->seed_len < HC_PROTO_SEED_MIN || q->seed_len > HC_PROTO_SEED_MAX))
 		return -EINVAL;
 	r = begin(out, HC_FRAME_RESEED, HC_PROTO_STREAM_VM, &off);
 	if (r < 0)
@@ -992,7 +993,7 @@ int hc_proto_reseed_decode(const struct hc_proto_frame *f, struct hc_proto_resee
 	uint64_t ns;
 
 	if (f->type != HC_FRAME_RESEED || f->stream != HC_PROTO_STREAM_VM || cur_u64(&c, &ns) < 0 ||
-	    c.left < HC_PROTO_SEED_MIN || c.left > HC_PROTO_SEED_MAX)
+	    (c.left && (c.left < HC_PROTO_SEED_MIN || c.left > HC_PROTO_SEED_MAX)))
 		return -EBADMSG;
 	ret->realtime_ns = ns;
 	ret->seed = c.p;

@@ -235,7 +235,8 @@ int hc_proto_entry_decode(const struct hc_proto_frame *f, struct hc_proto_entry 
 /* A relative path as ENTRY takes it ("" included). */
 bool hc_proto_relpath_valid(const char *relpath);
 
-/* RESEED payload: u64 CLOCK_REALTIME in ns, bytes seed (HC_PROTO_SEED_MIN..MAX). */
+/* RESEED payload: u64 CLOCK_REALTIME in ns, bytes seed (HC_PROTO_SEED_MIN..MAX, or none: the
+ * clock only, for a migrated VM, whose randomness is its own). */
 struct hc_proto_reseed {
 	uint64_t realtime_ns;
 	const uint8_t *seed; /* points into the frame's payload */

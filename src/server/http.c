@@ -6,7 +6,8 @@
  * connection; idle and slow connections (slow headers or bodies) are closed after
  * --idle-timeout by libmicrohttpd's connection timeout.
  *
- * Routes: POST /api/v1/rpc (JSON-RPC; SSE when the call streams), GET /api/v1/ws (WebSocket).
+ * Routes: POST /api/v1/rpc (JSON-RPC; SSE when the call streams), GET /api/v1/ws (WebSocket),
+ * PUT /api/v1/migrate (an incoming migration, streamed: server/migrate.c).
  * Every request needs "Authorization: Bearer <token>" (the WebSocket may pass it as the
  * access_token query parameter instead, for browsers); anything else is 401 with a JSON body.
  */
@@ -125,6 +126,8 @@ struct req {
 	struct hc_buf body;
 	bool too_big;
 	bool authed;
+	struct hc_server_mig_in *mig; /* PUT /api/v1/migrate */
+	bool mig_failed;	      /* answered already; the rest of the body is dropped */
 };
 
 /* ---- SSE: the call runs on a thread of its own; libmicrohttpd's reader takes its events */
@@ -398,6 +401,66 @@ static enum MHD_Result ws_request(struct hc_server *s, struct MHD_Connection *co
 	return r;
 }
 
+/* ---- PUT /api/v1/migrate: the body streams into the migration (server/migrate.c) ---- */
+
+static unsigned mig_status(const struct hc_error *e)
+{
+	switch (e->code) {
+	case -EUSERS:
+		return MHD_HTTP_SERVICE_UNAVAILABLE;
+	case -ENOSPC:
+		return MHD_HTTP_INSUFFICIENT_STORAGE;
+	case -EBADMSG:
+	case -EILSEQ:
+	case -EPIPE:
+		return MHD_HTTP_BAD_REQUEST;
+	case -EOPNOTSUPP:
+		return MHD_HTTP_NOT_IMPLEMENTED;
+	default:
+		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+}
+
+static enum MHD_Result mig_fail(struct MHD_Connection *conn, struct req *rq, struct hc_error *e)
+{
+	hc_warn("migrate: incoming migration refused: %s", e->message);
+	hc_server_mig_in_free(rq->mig);
+	rq->mig = NULL;
+	rq->mig_failed = true;
+	return send_http_error(conn, mig_status(e), HC_RPC_HOTCELL_ERROR,
+			       e->kind[0] ? e->kind : "migrate", e->message);
+}
+
+static enum MHD_Result mig_request(struct hc_server *s, struct MHD_Connection *conn, struct req *rq,
+				   const char *upload_data, size_t *upload_data_size)
+{
+	struct hc_error e = {0};
+	json_t *res = NULL;
+
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (rq->mig_failed)
+			return MHD_YES;
+		if (hc_server_mig_in_feed(rq->mig, upload_data, n, &e) < 0)
+			return mig_fail(conn, rq, &e);
+		return MHD_YES;
+	}
+	if (rq->mig_failed)
+		return MHD_YES;
+	hc_server_call_enter(s);
+	if (hc_server_mig_in_finish(rq->mig, &res, &e) < 0) {
+		hc_server_call_leave(s);
+		return mig_fail(conn, rq, &e);
+	}
+	hc_server_call_leave(s);
+	hc_server_mig_in_free(rq->mig);
+	rq->mig = NULL;
+	return send_json(conn, MHD_HTTP_OK,
+			 json_pack("{s:s,s:n,s:o}", "jsonrpc", "2.0", "id", "result", res));
+}
+
 /* ---- the handler ---- */
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -407,6 +470,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	struct hc_server *s = cls;
 	struct req *rq = *con_cls;
 	bool is_rpc = hc_streq(url, "/api/v1/rpc"), is_ws = hc_streq(url, "/api/v1/ws");
+	bool is_mig = hc_streq(url, "/api/v1/migrate");
 
 	if (!rq) {
 		const char *auth =
@@ -435,11 +499,27 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 					       "unauthorized: a valid 'Authorization: Bearer "
 					       "<token>' header is required");
 		rq->authed = true;
-		if (!is_rpc && !is_ws)
+		if (!is_rpc && !is_ws && !is_mig)
 			return send_http_error(conn, MHD_HTTP_NOT_FOUND, HC_RPC_INVALID_REQUEST,
 					       NULL,
-					       "not found: the API is POST /api/v1/rpc and GET "
-					       "/api/v1/ws");
+					       "not found: the API is POST /api/v1/rpc, GET "
+					       "/api/v1/ws and PUT /api/v1/migrate");
+		if (is_mig) {
+			struct hc_error e = {0};
+
+			if (!hc_streq(method, "PUT"))
+				return send_http_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+						       HC_RPC_INVALID_REQUEST, NULL,
+						       "method not allowed: PUT /api/v1/migrate");
+			if (atomic_load(&s->stopping))
+				return send_http_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+						       HC_RPC_HOTCELL_ERROR, "cancelled",
+						       "the server is shutting down");
+			/* Streamed, never buffered: no body limit but the parts' own. */
+			if (hc_server_mig_in_new(s, &rq->mig, &e) < 0)
+				return mig_fail(conn, rq, &e);
+			return MHD_YES;
+		}
 		if ((is_rpc && !hc_streq(method, "POST")) || (is_ws && !hc_streq(method, "GET")))
 			return send_http_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 					       HC_RPC_INVALID_REQUEST, NULL,
@@ -457,6 +537,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			return ws_request(s, conn);
 		return MHD_YES;
 	}
+	if (rq->mig || rq->mig_failed)
+		return mig_request(s, conn, rq, upload_data, upload_data_size);
 	if (*upload_data_size) {
 		if (!rq->too_big && hc_buf_append(&rq->body, upload_data, *upload_data_size) < 0) {
 			/* Chunked bodies have no Content-Length: they are cut off here. */
@@ -487,6 +569,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (!rq)
 		return;
+	/* A migration whose connection went before its end leaves nothing. */
+	hc_server_mig_in_free(rq->mig);
 	hc_buf_free(&rq->body);
 	free(rq);
 	*con_cls = NULL;

@@ -926,6 +926,10 @@ const struct hc_rpc_method hc_server_methods[] = {
 	{"vm.snapshot", m_vm_snapshot, 0},
 	{"vm.restore", m_vm_restore, 0},
 	{"vm.fork", m_vm_fork, 0},
+	{"vm.migrate", hc_server_m_vm_migrate, 0},
+	{"migrate.query", hc_server_m_migrate_query, 0},
+	{"migrate.commit", hc_server_m_migrate_commit, 0},
+	{"migrate.abort", hc_server_m_migrate_abort, 0},
 };
 /* clang-format on */
 const size_t hc_server_n_methods = HC_ARRAY_SIZE(hc_server_methods);

@@ -65,6 +65,23 @@ struct hc_server {
  * a negative errno with err set when it could not start. */
 int hc_server_run(const struct hc_server_config *cfg, int stop_fd, struct hc_error *err);
 
+/* Migration (migrate.c, docs/migration.md). The destination's PUT /api/v1/migrate: new
+ * (takes a --max-vms slot and a private directory under $HOTCELL_HOME/migrate), feed the
+ * body as it comes (the parser of lib/migrate.h into files and blobs, each part's digest
+ * checked), finish once it ended (the VM restored paused; *ret = {"id"}), free (removes
+ * whatever a VM did not take: a cut connection or a bad stream leaves nothing). */
+struct hc_server_mig_in;
+int hc_server_mig_in_new(struct hc_server *s, struct hc_server_mig_in **ret, struct hc_error *err);
+int hc_server_mig_in_feed(struct hc_server_mig_in *m, const void *p, size_t n,
+			  struct hc_error *err);
+int hc_server_mig_in_finish(struct hc_server_mig_in *m, json_t **ret, struct hc_error *err);
+void hc_server_mig_in_free(struct hc_server_mig_in *m);
+/* vm.migrate (the source) and the destination's migrate.query/commit/abort. */
+json_t *hc_server_m_vm_migrate(struct hc_rpc_call *c, struct hc_rpc_err *err);
+json_t *hc_server_m_migrate_query(struct hc_rpc_call *c, struct hc_rpc_err *err);
+json_t *hc_server_m_migrate_commit(struct hc_rpc_call *c, struct hc_rpc_err *err);
+json_t *hc_server_m_migrate_abort(struct hc_rpc_call *c, struct hc_rpc_err *err);
+
 /* The method table (methods.c). */
 extern const struct hc_rpc_method hc_server_methods[];
 extern const size_t hc_server_n_methods;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -153,7 +154,17 @@ int vmd_boot_restore(struct vmd *v, const char *dir, struct hc_error *err)
 	restore_image(v);
 	v->boot.spec = v->snap->spec;
 	v->boot.ops = v->snap->ops;
-	r = hc_lib_snapshot_restore(v->snap, &v->boot.vm, &v->agent, &ms, err);
+	v->incoming = json_is_true(json_object_get(v->create, "restore_paused"));
+	if (v->incoming) {
+		double t0 = hc_clock_ms();
+		double secs = json_number_value(json_object_get(v->create, "commit_timeout"));
+
+		r = hc_lib_snapshot_restore_paused(v->snap, &v->boot.vm, &v->agent, err);
+		ms = hc_clock_ms() - t0;
+		v->incoming_until = hc_clock_ms() + (secs > 0 ? secs : 300) * 1000.0;
+	} else {
+		r = hc_lib_snapshot_restore(v->snap, &v->boot.vm, &v->agent, &ms, err);
+	}
 	if (r < 0)
 		return r;
 	fcntl(v->agent, F_SETFL, fcntl(v->agent, F_GETFL) | O_NONBLOCK);
@@ -339,6 +350,12 @@ static int op_resume(struct vmd *v, struct vmd_client *c, json_t *req, struct hc
 {
 	int r;
 
+	if (v->incoming)
+		return hc_error_setk(
+			err, -EBUSY, HC_EK_VM,
+			"VM %.12s is arriving by migration: it resumes when its source "
+			"has stopped (docs/migration.md)",
+			v->id);
 	if (v->status != HC_PVM_PAUSED)
 		return hc_error_setk(err, -EALREADY, HC_EK_VM, "VM %.12s is not paused", v->id);
 	r = hc_vm_resume(v->boot.vm, err);
@@ -347,6 +364,43 @@ static int op_resume(struct vmd *v, struct vmd_client *c, json_t *req, struct hc
 	v->status = HC_PVM_RUNNING;
 	vmd_record_save(v);
 	client_reply(c, ok());
+	return 0;
+}
+
+/* {"reseed": bool} -> {"ok", "ms"}: the second phase of a migration's hand-over, sent by the
+ * destination server once the source confirmed its copy stopped for good: resume, then a
+ * RESEED with the host's clock (and a fresh seed only when asked: a migrated VM is the same
+ * VM). Before any command, as after every restore. */
+static int op_migrate_commit(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_error *err)
+{
+	json_t *rs = json_object_get(req, "reseed");
+	uint8_t seed[64];
+	struct timespec ts;
+	double t0 = hc_clock_ms();
+	int r;
+
+	if (!v->incoming)
+		return hc_error_setk(err, -ESRCH, "migrate",
+				     "VM %.12s is not waiting for a migration's commit", v->id);
+	if (rs && !json_is_boolean(rs))
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "migrate_commit: bad \"reseed\"");
+	if (json_is_true(rs) && getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+		return hc_error_errno(err, -errno, "getrandom");
+	r = hc_vm_resume(v->boot.vm, err);
+	if (r < 0)
+		return r;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r = hc_agent_reseed(v->agent_h, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
+			    seed, json_is_true(rs) ? sizeof(seed) : 0, err);
+	explicit_bzero(seed, sizeof(seed));
+	if (r < 0)
+		return r;
+	v->incoming = false;
+	v->status = HC_PVM_RUNNING;
+	json_object_del(v->rec, "incoming");
+	vmd_record_save(v);
+	hc_info("VM %.12s: migration committed, resumed", v->id);
+	client_reply(c, json_pack("{s:b,s:f}", "ok", 1, "ms", hc_clock_ms() - t0));
 	return 0;
 }
 
@@ -818,9 +872,11 @@ static const struct vmd_op {
 	int (*fn)(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_error *err);
 	bool needs_running; /* refused while paused */
 } vmd_ops[] = {
-	{"ping", op_ping, false}, {"pause", op_pause, false},	    {"resume", op_resume, false},
-	{"stop", op_stop, false}, {"snapshot", op_snapshot, false}, {"fork", op_fork, false},
-	{"exec", op_exec, true},  {"put", op_transfer, true},	    {"get", op_transfer, true},
+	{"ping", op_ping, false},	  {"pause", op_pause, false},
+	{"resume", op_resume, false},	  {"stop", op_stop, false},
+	{"snapshot", op_snapshot, false}, {"fork", op_fork, false},
+	{"exec", op_exec, true},	  {"put", op_transfer, true},
+	{"get", op_transfer, true},	  {"migrate_commit", op_migrate_commit, false},
 };
 
 static const char *const *op_names(void)
@@ -958,7 +1014,21 @@ static int serve(struct vmd *v)
 				.fd = v->clients[i]->fd,
 				.events = (short)((v->clients[i]->stdin_q.len ? 0 : POLLIN) |
 						  (v->clients[i]->out.len ? POLLOUT : 0))};
-		if (v->lifetime_s > 0)
+		if (v->incoming && hc_clock_left_ms(v->incoming_until) == 0) {
+			/* The source never confirmed: it resumed its own copy (or could not
+			 * tell us), so this one must never run. */
+			hc_warn("VM %.12s: no migration commit in time: ending the paused copy",
+				v->id);
+			json_object_set_new(v->rec, "error",
+					    json_string("the migration was not committed in time"));
+			stop_grace = 0;
+			v->quit = true;
+			break;
+		}
+		if (v->incoming)
+			deadline = v->incoming_until;
+		if (v->lifetime_s > 0 &&
+		    (deadline < 0 || v->t_created + v->lifetime_s * 1000.0 < deadline))
 			deadline = v->t_created + v->lifetime_s * 1000.0;
 		if (v->idle_s > 0 && v->n_clients == 0 && v->n_execs == 0) {
 			double d = v->t_idle_since + v->idle_s * 1000.0;
@@ -1177,7 +1247,11 @@ int vmd_main(const char *id, int ready_fd)
 	json_object_set_new(v.rec, "runtime_dir", json_string(v.boot.vm->run_dir));
 	json_object_set_new(v.rec, "console", json_string(v.boot.vm->console_log));
 	json_object_set_new(v.rec, "control", json_string(v.ctl_path));
-	v.status = HC_PVM_RUNNING;
+	if (json_is_string(json_object_get(v.create, "owned_dir")))
+		json_object_set(v.rec, "owned_dir", json_object_get(v.create, "owned_dir"));
+	v.status = v.incoming ? HC_PVM_PAUSED : HC_PVM_RUNNING;
+	if (v.incoming)
+		json_object_set_new(v.rec, "incoming", json_true());
 	vmd_record_save(&v);
 	ready(&ready_fd, NULL);
 	hc_info("VM %.12s up (%s)", v.id, v.boot.ops->name);
@@ -1187,6 +1261,13 @@ int vmd_main(const char *id, int ready_fd)
 		hc_error_errno(&v.death, r, "the supervisor failed"), v.dead = true;
 	hc_closep(&v.listen_fd);
 	vmd_end_vm(&v, v.dead ? 0 : stop_grace);
+	if (v.incoming) {
+		/* Never committed: the files the migration brought go with this copy. */
+		const char *od = json_string_value(json_object_get(v.rec, "owned_dir"));
+
+		if (od)
+			hc_path_rm_rf(od, NULL);
+	}
 	if (v.dead) {
 		json_object_set_new(v.rec, "error", json_string(v.death.message));
 		v.status = HC_PVM_DEAD;

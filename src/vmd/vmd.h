@@ -51,6 +51,11 @@ struct vmd {
 	size_t n_clients;
 	double idle_s, lifetime_s;
 	double t_created, t_idle_since, t_boot0;
+	/* A migration's destination (docs/migration.md): restored paused, resumed only by
+	 * "migrate_commit" once the source has stopped for good, ended (and its files removed)
+	 * when no commit came by incoming_until. */
+	bool incoming;
+	double incoming_until;
 	bool quit;	       /* end the loop: the VM is being stopped */
 	bool dead;	       /* the VM died under us */
 	struct hc_error death; /* why, when dead */

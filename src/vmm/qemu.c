@@ -1314,7 +1314,10 @@ static int qemu_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 		return r;
 	q = vm->priv;
 	r = migrate(q, "migrate-incoming", uri, have_mem, err);
-	if (r >= 0)
+	/* Left paused: the incoming migration ends with the vCPUs stopped until "cont". */
+	if (r >= 0 && vm->restore_paused)
+		q->paused = true;
+	else if (r >= 0)
 		r = hc_qmp_execute(&q->qmp, "cont", NULL, QMP_TIMEOUT_MS, NULL, err);
 	if (r < 0) {
 		qemu_destroy(vm);
@@ -1330,7 +1333,7 @@ const struct hc_vmm_ops hc_vmm_qemu_ops = {
 	.caps = HC_CAP_NETWORK | HC_CAP_NET_TAP | HC_CAP_SHARED_DIRS | HC_CAP_ROOTFS_DIR |
 		HC_CAP_ROOTFS_BLOCK | HC_CAP_CHANNEL_SERIAL | HC_CAP_CHANNEL_VSOCK | HC_CAP_PAUSE |
 		HC_CAP_TCG | HC_CAP_SNAPSHOT | HC_CAP_RESTORE | HC_CAP_SNAPSHOT_NEEDS_BLOCK |
-		HC_CAP_SNAPSHOT_NEEDS_SERIAL,
+		HC_CAP_SNAPSHOT_NEEDS_SERIAL | HC_CAP_RESTORE_PAUSED,
 	.probe = qemu_probe,
 	.start = qemu_start,
 	.check = qemu_check,

@@ -262,6 +262,9 @@ int hc_vm_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 	/* A restore starts a fresh VMM from the spec: the same feature checks as a start. */
 	if (check_spec(vm->ops, &vm->spec, err) < 0)
 		return err->code;
+	if (vm->restore_paused && !(vm->ops->caps & HC_CAP_RESTORE_PAUSED))
+		return unsupported(vm->ops, "a restore left paused (a migration's destination)",
+				   err);
 	return vm->ops->restore(vm, dir, err);
 }
 

@@ -34,6 +34,10 @@ enum {
 	/* Networking on a host TAP (src/net): the egress filter, --allow-host and -p are the
 	 * host's. Without it (libkrun's TSI) networking is the VMM's own. */
 	HC_CAP_NET_TAP = 1u << 13,
+	/* restore() can leave the restored VM paused (hc_vm.restore_paused) with its agent
+	 * channel already connected (agent_fd): a migration's destination resumes it only once
+	 * the source has stopped for good (docs/migration.md). */
+	HC_CAP_RESTORE_PAUSED = 1u << 14,
 };
 
 struct hc_vm_spec {
@@ -50,8 +54,8 @@ struct hc_vm_spec {
 	enum hc_rootfs_mode rootfs_mode; /* resolved: DIR or BLOCK */
 	const char *rootfs_dir;		 /* DIR: the cached tree, served read-only */
 	const char *rootfs_disk;	 /* BLOCK: the cached ext4 image, attached read-only */
-	bool rootfs_rw; /* DIR: rootfs_dir shared read-write, mounted as the root (QEMU) */
-	enum hc_channel channel;	 /* resolved: SERIAL or VSOCK */
+	bool rootfs_rw;		 /* DIR: rootfs_dir shared read-write, mounted as the root (QEMU) */
+	enum hc_channel channel; /* resolved: SERIAL or VSOCK */
 	const struct hc_volume *volumes;
 	size_t n_volumes;
 	const char *const *devices; /* VFIO PCI addresses */
@@ -72,9 +76,9 @@ struct hc_vm_spec {
 	int cancel_fd;
 	/* A NIC on a TAP the caller made (src/net, --network inet|full on QEMU, Firecracker and
 	 * Cloud Hypervisor); the guest's keys for it are in cmdline. net_tap NULL: no NIC. */
-	const char *net_tap;   /* the TAP's name (Firecracker host_dev_name, Cloud Hypervisor tap) */
-	int net_tap_fd;        /* an fd on it, when net_tap is set: QEMU's -netdev tap,fd=N */
-	const char *net_mac;   /* the guest's MAC, "02:68:63:xx:xx:xx" */
+	const char *net_tap; /* the TAP's name (Firecracker host_dev_name, Cloud Hypervisor tap) */
+	int net_tap_fd;	     /* an fd on it, when net_tap is set: QEMU's -netdev tap,fd=N */
+	const char *net_mac; /* the guest's MAC, "02:68:63:xx:xx:xx" */
 	const char *net_host_ip; /* the TAP's own address (the guest's gateway), a /30 */
 };
 
@@ -96,6 +100,9 @@ struct hc_vm {
 	 * accepted from agent_listen_fd belongs to the caller). The spec's strings are not
 	 * copied: they must outlive the VM. */
 	void *priv;
+	/* Set before hc_vm_restore (backends with HC_CAP_RESTORE_PAUSED): the restored VM stays
+	 * paused until hc_vm_resume. */
+	bool restore_paused;
 	/* The console log's cap (hc_vm_console_trim): bytes kept, and how far holes reach. */
 	off_t console_max;
 	off_t console_trimmed;
