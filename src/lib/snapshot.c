@@ -694,18 +694,18 @@ int hc_lib_snapshot_restore_paused(const struct hc_lib_snapshot *s, struct hc_vm
 		hc_vm_free(vm);
 		return hc_error_prefix(err, "restore '%s'", s->dir);
 	}
-	/* HC_CAP_RESTORE_PAUSED: the channel is connected already (QEMU's serial socketpair
-	 * carries on); nothing may wait for the guest, which is not running. */
-	if (vm->agent_fd < 0) {
-		hc_vm_free(vm);
-		return hc_error_setk(err, -EOPNOTSUPP, HC_EK_BACKEND,
-				     "backend '%s' gave no agent channel for a paused restore",
-				     s->ops->name);
-	}
+	/* Connected already (QEMU's serial socketpair carries on), or only once the guest runs
+	 * (a vsock reconnect after the resume: hc_lib_snapshot_agent_connect then); nothing may
+	 * wait for the guest here, which is not running. */
 	*ret_agent_fd = vm->agent_fd;
 	vm->agent_fd = -1;
 	*ret_vm = vm;
 	return 0;
+}
+
+int hc_lib_snapshot_agent_connect(struct hc_vm *vm, int timeout_ms, struct hc_error *err)
+{
+	return agent_connect(vm, hc_clock_ms() + (timeout_ms > 0 ? timeout_ms : 60000), err);
 }
 
 int hc_lib_snapshot_relocate(const char *dir, json_t *meta, const char *kernel, const char *initrd,

@@ -72,11 +72,17 @@ int hc_lib_snapshot_restore(const struct hc_lib_snapshot *s, struct hc_vm **ret_
 			    int *ret_agent_fd, double *ret_ms, struct hc_error *err) _must_check_;
 
 /* A migration's destination (docs/migration.md): restores s with the VM left paused
- * (backends with HC_CAP_RESTORE_PAUSED: QEMU), its agent channel connected (*ret_agent_fd,
- * the caller's) but no RESEED yet: the caller resumes the VM and sends a RESEED (the clock
- * only, unless a reseed was asked) once the source has stopped for good. */
+ * (backends with HC_CAP_RESTORE_PAUSED), no RESEED yet: the caller resumes the VM and sends a
+ * RESEED (the clock only, unless a reseed was asked) once the source has stopped for good.
+ * *ret_agent_fd (the caller's): the agent channel when it is connected already (QEMU's serial
+ * channel), else -1: Firecracker and Cloud Hypervisor reconnect vsock on the resume, and
+ * hc_lib_snapshot_agent_connect after hc_vm_resume gets the channel. */
 int hc_lib_snapshot_restore_paused(const struct hc_lib_snapshot *s, struct hc_vm **ret_vm,
 				   int *ret_agent_fd, struct hc_error *err) _must_check_;
+/* The agent channel of a resumed VM: the one the backend reconnected, or the guest's own
+ * connection to agent_listen_fd, within timeout_ms (<= 0: 60 s). The fd is the caller's. */
+int hc_lib_snapshot_agent_connect(struct hc_vm *vm, int timeout_ms,
+				  struct hc_error *err) _must_check_;
 
 /* Writes dir/snapshot.json from meta (another host's snapshot.json, as a migration brings
  * it; changed in place): the spec's kernel, initrd and rootfs disk become the given paths of

@@ -118,6 +118,9 @@ static void restore_image(struct vmd *v)
 {
 	struct hc_run_opts o = v->ro.o;
 	struct hc_error e = {0};
+	/* A migrated VM brought its own disk (docs/migration.md): the image gives its config
+	 * only, and no ext4 is built for it here. */
+	bool own_disk = json_is_string(json_object_get(v->create, "owned_dir"));
 
 	if (!v->ro.o.image || !v->snap->digest[0])
 		return;
@@ -125,9 +128,10 @@ static void restore_image(struct vmd *v)
 	if (hc_store_open(NULL, &v->store, &e) < 0 ||
 	    hc_lib_image_resolve(v->store, &o, &v->boot.image, &e) < 0 ||
 	    !hc_streq(v->boot.image.digest, v->snap->digest) ||
-	    hc_lib_image_prepare(v->store, &o, v->snap->spec.rootfs_mode == HC_ROOTFS_BLOCK,
+	    hc_lib_image_prepare(v->store, &o,
+				 !own_disk && v->snap->spec.rootfs_mode == HC_ROOTFS_BLOCK,
 				 &v->boot.image, &e) < 0 ||
-	    (v->snap->spec.rootfs_disk &&
+	    (!own_disk && v->snap->spec.rootfs_disk &&
 	     !hc_streq(v->boot.image.disk, v->snap->spec.rootfs_disk))) {
 		hc_info("restore: image %s not held (%s)", v->snap->image,
 			e.message[0] ? e.message : "it now names another digest");
@@ -167,7 +171,8 @@ int vmd_boot_restore(struct vmd *v, const char *dir, struct hc_error *err)
 	}
 	if (r < 0)
 		return r;
-	fcntl(v->agent, F_SETFL, fcntl(v->agent, F_GETFL) | O_NONBLOCK);
+	if (v->agent >= 0)
+		fcntl(v->agent, F_SETFL, fcntl(v->agent, F_GETFL) | O_NONBLOCK);
 	/* What vm.json says of an image: the snapshot's, held or not. */
 	snprintf(v->boot.image.name, sizeof(v->boot.image.name), "%s", v->snap->image);
 	snprintf(v->boot.image.digest, sizeof(v->boot.image.digest), "%s", v->snap->digest);
@@ -367,6 +372,8 @@ static int op_resume(struct vmd *v, struct vmd_client *c, json_t *req, struct hc
 	return 0;
 }
 
+static const struct hc_agent_events agent_events;
+
 /* {"reseed": bool} -> {"ok", "ms"}: the second phase of a migration's hand-over, sent by the
  * destination server once the source confirmed its copy stopped for good: resume, then a
  * RESEED with the host's clock (and a fresh seed only when asked: a migrated VM is the same
@@ -389,6 +396,20 @@ static int op_migrate_commit(struct vmd *v, struct vmd_client *c, json_t *req, s
 	r = hc_vm_resume(v->boot.vm, err);
 	if (r < 0)
 		return r;
+	if (!v->agent_h) {
+		/* vsock: reconnected by the resume, or the guest connects out. */
+		int fd = hc_lib_snapshot_agent_connect(v->boot.vm, v->boot.spec.boot_timeout_ms,
+						       err);
+
+		if (fd < 0)
+			return fd;
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		r = hc_agent_new(fd, &agent_events, v, &v->agent_h, err);
+		if (r < 0)
+			return r;
+		hc_agent_set_ready(v->agent_h);
+		v->hello = true;
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r = hc_agent_reseed(v->agent_h, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
 			    seed, json_is_true(rs) ? sizeof(seed) : 0, err);
@@ -677,6 +698,9 @@ static int vmd_agent_up(struct vmd *v, struct hc_error *err)
 	double deadline = v->t_boot0 + v->boot.spec.boot_timeout_ms;
 	int r;
 
+	/* A migration's paused copy on vsock: the channel comes with its commit. */
+	if (v->incoming && v->agent < 0)
+		return 0;
 	r = hc_agent_new(hc_steal_fd(&v->agent), &agent_events, v, &v->agent_h, err);
 	if (r < 0)
 		return r;
@@ -1006,8 +1030,9 @@ static int serve(struct vmd *v)
 
 		p[P_LISTEN] = (struct pollfd){.fd = v->listen_fd, .events = POLLIN};
 		p[P_SIG] = (struct pollfd){.fd = v->sig_fd, .events = POLLIN};
-		p[P_AGENT] = (struct pollfd){.fd = hc_agent_fd(v->agent_h),
-					     .events = hc_agent_poll_events(v->agent_h)};
+		p[P_AGENT] = (struct pollfd){.fd = v->agent_h ? hc_agent_fd(v->agent_h) : -1,
+					     .events = v->agent_h ? hc_agent_poll_events(v->agent_h)
+								  : 0};
 		p[P_DEATH] = (struct pollfd){.fd = v->boot.vm->death_fd, .events = POLLIN};
 		for (size_t i = 0; i < v->n_clients; i++)
 			p[n++] = (struct pollfd){

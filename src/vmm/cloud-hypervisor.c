@@ -73,7 +73,8 @@ struct ch {
 	struct hc_buf events; /* the event monitor's unparsed bytes */
 	bool started;	      /* booted, or restored */
 	bool paused;
-	bool rebooted; /* the event monitor said so */
+	bool reconnect_on_resume; /* restored paused: the vsock reconnect waits for the resume */
+	bool rebooted;		  /* the event monitor said so */
 	bool panicked;
 };
 
@@ -826,6 +827,20 @@ static int ch_pause(struct hc_vm *vm, struct hc_error *err)
 	return r;
 }
 
+/* vsock connections do not survive a snapshot: reconnect from the host to the port
+ * hotcell-init listens on, once the guest runs. When nothing listens yet, the guest connects
+ * out instead (agent_listen_fd). */
+static void ch_reconnect(struct hc_vm *vm, struct ch *ch)
+{
+	int fd =
+		hc_hvsock_reconnect(ch->vsock, HC_BOOT_VSOCK_PORT_LISTEN,
+				    vm->spec.boot_timeout_ms > 0 ? vm->spec.boot_timeout_ms : 10000,
+				    "cloud-hypervisor");
+
+	if (fd >= 0)
+		vm->agent_fd = fd;
+}
+
 static int ch_resume(struct hc_vm *vm, struct hc_error *err)
 {
 	struct ch *ch = vm->priv;
@@ -835,6 +850,10 @@ static int ch_resume(struct hc_vm *vm, struct hc_error *err)
 		r = api_put(vm, ch, CH_API "vm.resume", 0, err);
 	if (r >= 0)
 		ch->paused = false;
+	if (r >= 0 && ch->reconnect_on_resume) {
+		ch->reconnect_on_resume = false;
+		ch_reconnect(vm, ch);
+	}
 	return r;
 }
 
@@ -878,7 +897,7 @@ static int ch_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 {
 	struct ch *ch = NULL;
 	char url[HC_PATH_MAX];
-	int r, fd;
+	int r;
 
 	r = check_spec(&vm->spec, true, err);
 	if (r < 0)
@@ -897,7 +916,7 @@ static int ch_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 	if (r >= 0)
 		r = api_put_json(vm, ch, CH_API "vm.restore", json_pack("{s:s}", "source_url", url),
 				 CH_SNAPSHOT_TIMEOUT_MS, err);
-	if (r >= 0)
+	if (r >= 0 && !vm->restore_paused)
 		r = api_put(vm, ch, CH_API "vm.resume", 0, err);
 	if (r < 0) {
 		hc_error_kind(err, HC_EK_VM);
@@ -905,13 +924,12 @@ static int ch_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 		return r;
 	}
 	ch->started = true;
-	/* vsock connections do not survive a snapshot: reconnect from the host to the port
-	 * hotcell-init listens on. When nothing listens yet, the guest connects out instead. */
-	fd = hc_hvsock_reconnect(ch->vsock, HC_BOOT_VSOCK_PORT_LISTEN,
-				 vm->spec.boot_timeout_ms > 0 ? vm->spec.boot_timeout_ms : 10000,
-				 "cloud-hypervisor");
-	if (fd >= 0)
-		vm->agent_fd = fd;
+	if (vm->restore_paused) {
+		ch->paused = true;
+		ch->reconnect_on_resume = true;
+		return 0;
+	}
+	ch_reconnect(vm, ch);
 	return 0;
 }
 
@@ -968,7 +986,7 @@ const struct hc_vmm_ops hc_vmm_cloud_hypervisor_ops = {
 	.name = "cloud-hypervisor",
 	.caps = HC_CAP_NETWORK | HC_CAP_NET_TAP | HC_CAP_ROOTFS_DIR | HC_CAP_ROOTFS_BLOCK |
 		HC_CAP_SHARED_DIRS | HC_CAP_CHANNEL_VSOCK | HC_CAP_SNAPSHOT | HC_CAP_RESTORE |
-		HC_CAP_PAUSE | HC_CAP_GPU | HC_CAP_SNAPSHOT_NEEDS_BLOCK,
+		HC_CAP_PAUSE | HC_CAP_GPU | HC_CAP_SNAPSHOT_NEEDS_BLOCK | HC_CAP_RESTORE_PAUSED,
 	.probe = ch_probe,
 	.start = ch_start,
 	.check = ch_check,

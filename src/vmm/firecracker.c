@@ -71,6 +71,7 @@ struct fc {
 	bool paused;
 	bool track_dirty;
 	bool have_full_snapshot;
+	bool reconnect_on_resume; /* restored paused: the vsock reconnect waits for the resume */
 };
 
 /* ---- small helpers ----------------------------------------------------------------------- */
@@ -742,9 +743,18 @@ static int fc_pause(struct hc_vm *vm, struct hc_error *err)
 	return set_state(vm, "Paused", err);
 }
 
+static void fc_reconnect(struct hc_vm *vm, struct fc *fc);
+
 static int fc_resume(struct hc_vm *vm, struct hc_error *err)
 {
-	return set_state(vm, "Resumed", err);
+	struct fc *fc = vm->priv;
+	int r = set_state(vm, "Resumed", err);
+
+	if (r >= 0 && fc && fc->reconnect_on_resume) {
+		fc->reconnect_on_resume = false;
+		fc_reconnect(vm, fc);
+	}
+	return r;
 }
 
 /* rename(), or a copy when dir is on another file system than the chroot. */
@@ -824,11 +834,24 @@ static int fc_snapshot(struct hc_vm *vm, const char *dir, struct hc_error *err)
 	return 0;
 }
 
+/* Firecracker resets vsock connections on restore: reconnect from the host to the port
+ * hotcell-init listens on, once the guest runs. When nothing listens yet, the guest connects
+ * out instead (agent_listen_fd). */
+static void fc_reconnect(struct hc_vm *vm, struct fc *fc)
+{
+	int fd = hc_hvsock_reconnect(
+		fc->vsock, HC_BOOT_VSOCK_PORT_LISTEN,
+		vm->spec.boot_timeout_ms > 0 ? vm->spec.boot_timeout_ms : 10000, "firecracker");
+
+	if (fd >= 0)
+		vm->agent_fd = fd;
+}
+
 static int fc_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 {
 	struct fc *fc = NULL;
 	char state[HC_PATH_MAX], mem[HC_PATH_MAX], adir[PATH_MAX];
-	int r, fd;
+	int r;
 
 	r = check_spec(&vm->spec, err);
 	if (r < 0)
@@ -853,19 +876,19 @@ static int fc_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 	 * working directory, so it lands in this VM's directory. */
 	r = put_json(vm, fc, "PUT", "/snapshot/load",
 		     json_pack("{s:s, s:{s:s, s:s}, s:b}", "snapshot_path", state, "mem_backend",
-			       "backend_type", "File", "backend_path", mem, "resume_vm", 1),
+			       "backend_type", "File", "backend_path", mem, "resume_vm",
+			       !vm->restore_paused),
 		     err);
 	if (r < 0)
 		goto fail;
 	fc->started = true;
 	vm->death_fd = fcntl(fc->child.pidfd, F_DUPFD_CLOEXEC, 3);
-	/* Firecracker resets vsock connections on restore: reconnect from the host to the port
-	 * hotcell-init listens on. When nothing listens yet, the guest connects out instead. */
-	fd = hc_hvsock_reconnect(fc->vsock, HC_BOOT_VSOCK_PORT_LISTEN,
-				 vm->spec.boot_timeout_ms > 0 ? vm->spec.boot_timeout_ms : 10000,
-				 "firecracker");
-	if (fd >= 0)
-		vm->agent_fd = fd;
+	if (vm->restore_paused) {
+		fc->paused = true;
+		fc->reconnect_on_resume = true;
+		return 0;
+	}
+	fc_reconnect(vm, fc);
 	return 0;
 
 fail:
@@ -916,7 +939,7 @@ static void fc_destroy(struct hc_vm *vm)
 const struct hc_vmm_ops hc_vmm_firecracker_ops = {
 	.name = "firecracker",
 	.caps = HC_CAP_NETWORK | HC_CAP_NET_TAP | HC_CAP_ROOTFS_BLOCK | HC_CAP_CHANNEL_VSOCK |
-		HC_CAP_SNAPSHOT | HC_CAP_RESTORE | HC_CAP_PAUSE,
+		HC_CAP_SNAPSHOT | HC_CAP_RESTORE | HC_CAP_PAUSE | HC_CAP_RESTORE_PAUSED,
 	.probe = fc_probe,
 	.start = fc_start,
 	.check = fc_check,

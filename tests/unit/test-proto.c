@@ -715,9 +715,22 @@ TEST(reseed_roundtrip)
 	ASSERT_EQ_INT(hc_proto_reseed_decode(&f, &d), 0);
 	ASSERT_TRUE(d.realtime_ns == q.realtime_ns && d.seed_len == 32 &&
 		    memcmp(d.seed, seed, 32) == 0);
-	ASSERT_TRUE(all_cuts_refused(&f, f.len));
+	/* Cut anywhere but right after the clock (a clock-only RESEED), it is refused. */
+	for (uint32_t n = 0; n < f.len; n++) {
+		struct hc_proto_frame g = f;
+
+		g.len = n;
+		ASSERT_EQ_INT(hc_proto_reseed_decode(&g, &d), n == 8 ? 0 : -EBADMSG);
+	}
 	f.stream = 1;
 	ASSERT_EQ_INT(hc_proto_reseed_decode(&f, &d), -EBADMSG);
+	/* No seed: the clock only (a migrated VM keeps its randomness). */
+	q.seed_len = 0;
+	hc_buf_reset(&b);
+	ASSERT_EQ_INT(hc_proto_reseed_encode(&b, &q), 0);
+	ASSERT_EQ_INT(parse_one(&b, &f), 1);
+	ASSERT_EQ_INT(hc_proto_reseed_decode(&f, &d), 0);
+	ASSERT_TRUE(d.realtime_ns == q.realtime_ns && d.seed_len == 0);
 	q.seed_len = HC_PROTO_SEED_MAX;
 	ASSERT_EQ_INT(hc_proto_reseed_encode(&b, &q), 0);
 	q.seed_len = HC_PROTO_SEED_MIN - 1;

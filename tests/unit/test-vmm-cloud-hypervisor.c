@@ -477,6 +477,26 @@ TEST(block_snapshot_and_restore)
 	vm_free(vm);
 	ASSERT_EQ_INT(children_running_pid("cloud-hypervisor-double", NULL), 0);
 
+	/* Left paused (a migration's destination): vm.restore alone, no reconnect until the
+	 * resume, which reconnects. */
+	reset_scenario();
+	ASSERT_OK(hc_vm_new(&vm, OPS, &s, &e), &e);
+	leak = vm;
+	vm->restore_paused = true;
+	ASSERT_OK(hc_vm_restore(vm, snapdir, &e), &e);
+	log_file_summary(reqlog, sum, sizeof(sum));
+	ASSERT_EQ_STR(sum, "PUT /api/v1/vm.restore 204");
+	ASSERT_TRUE(vm->agent_fd < 0);
+	ASSERT_OK(hc_vm_resume(vm, &e), &e);
+	log_file_summary(reqlog, sum, sizeof(sum));
+	ASSERT_EQ_STR(sum, "PUT /api/v1/vm.restore 204;PUT /api/v1/vm.resume 204");
+	ASSERT_TRUE(vm->agent_fd >= 0);
+	k = read(vm->agent_fd, line, sizeof(line) - 1);
+	line[k > 0 ? k : 0] = '\0';
+	ASSERT_EQ_STR(line, "HOTCELL-DOUBLE-GUEST restored\n");
+	vm_free(vm);
+	ASSERT_EQ_INT(children_running_pid("cloud-hypervisor-double", NULL), 0);
+
 	/* A dir rootfs VM cannot restore one. */
 	s = api_spec();
 	ASSERT_OK(hc_vm_new(&vm, OPS, &s, &e), &e);

@@ -294,6 +294,45 @@ TEST(restore_into_fresh_process_reconnects)
 	ASSERT_TRUE(double_pid() == 0);
 }
 
+/* A migration's destination (docs/migration.md): loaded with resume_vm false, no vsock
+ * reconnect while paused; the resume (PATCH /vm Resumed) reconnects. */
+TEST(restore_paused_reconnects_on_resume)
+{
+	struct hc_vm_spec s = api_spec();
+	struct hc_error e = {0};
+	struct hc_vm *vm = NULL;
+	char sum[512], line[128] = "", snapdir[HC_PATH_MAX];
+	_cleanup_free_ char *log = NULL;
+	ssize_t k;
+
+	SKIP_IF_NEEDED();
+	reset_scenario();
+	snprintf(snapdir, sizeof(snapdir), "%s/snap", tmp);
+	if (!hc_path_exists(snapdir))
+		SKIP("needs the snapshot of start_request_order_and_guest_connect");
+	setenv("HOTCELL_FC_DOUBLE_EXPECT", "PUT /snapshot/load;PATCH /vm", 1);
+	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_firecracker_ops, &s, &e), &e);
+	vm->restore_paused = true;
+	ASSERT_OK(hc_vm_restore(vm, snapdir, &e), &e);
+	log = read_log_file(reqlog);
+	ASSERT_TRUE(strstr(log, "\"resume_vm\":false") != NULL);
+	ASSERT_TRUE(vm->agent_fd < 0);
+	/* Paused: a snapshot of it would be allowed, the double says PAUSED. */
+	ASSERT_OK(hc_vm_resume(vm, &e), &e);
+	log_file_summary(reqlog, sum, sizeof(sum));
+	ASSERT_EQ_STR(sum, "PUT /snapshot/load 204;PATCH /vm 204");
+	free(log);
+	log = read_log_file(reqlog);
+	ASSERT_TRUE(strstr(log, "\"state\":\"Resumed\"") != NULL);
+	ASSERT_TRUE(vm->agent_fd >= 0);
+	k = read(vm->agent_fd, line, sizeof(line) - 1);
+	line[k > 0 ? k : 0] = '\0';
+	ASSERT_EQ_STR(line, "HOTCELL-DOUBLE-GUEST restored\n");
+	ASSERT_OK(hc_vm_check(vm, &e), &e);
+	hc_vm_free(vm);
+	ASSERT_TRUE(double_pid() == 0);
+}
+
 TEST(fault_message_names_endpoint)
 {
 	char msg[1024];
@@ -597,6 +636,7 @@ int main(void)
 	RUN(probe_binary_missing);
 	RUN(start_request_order_and_guest_connect);
 	RUN(restore_into_fresh_process_reconnects);
+	RUN(restore_paused_reconnects_on_resume);
 	RUN(fault_message_names_endpoint);
 	RUN(instance_start_refused);
 	RUN(early_exit_is_reported);
