@@ -298,7 +298,7 @@ int hc_mig_parser_feed(struct hc_mig_parser *p, const void *data, size_t n, stru
 			size_t k = HC_MIG_MAGIC_LEN - p->hdr_len < n ? HC_MIG_MAGIC_LEN - p->hdr_len
 								     : n;
 
-			if (memcmp(d, HC_MIG_MAGIC + p->hdr_len, k) != 0)
+			if (memcmp(d, &HC_MIG_MAGIC[p->hdr_len], k) != 0)
 				return bad(p, err, "not a hotcell migration stream (bad magic)");
 			p->hdr_len += k;
 			d += k;

@@ -740,11 +740,11 @@ HC_EXPORT int hc_pvm_migrate(const char *ref, const struct hc_pvm_migrate_opts *
 		if (r >= 0)
 			break;
 		*err = e;
-		if (r != -EHOSTUNREACH)
-			break; /* the destination answered: it will not resume it */
+		if (hc_streq(e.kind, "migrate-aborted"))
+			break; /* the destination answered: it ended its copy */
 		usleep(500000u << (i < 4 ? i : 4));
 	}
-	if (r < 0 && r != -EHOSTUNREACH) {
+	if (r < 0 && hc_streq(err->kind, "migrate-aborted")) {
 		/* The destination answered that it will not resume its copy (it ended it: no
 		 * commit in time): this snapshot is the VM, and runs here again. */
 		struct hc_pvm_create_opts co = {.restore_dir = dir};

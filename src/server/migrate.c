@@ -420,12 +420,15 @@ json_t *hc_server_m_migrate_query(struct hc_rpc_call *c, struct hc_rpc_err *err)
 	return json_pack("{s:o,s:I}", "missing", missing, "free_bytes", (json_int_t)avail);
 }
 
-/* The VM id an incoming migration made, checked to be one. */
-static int incoming_id(struct hc_rpc_call *c, char *id, struct hc_rpc_err *err)
+/* The VM id an incoming migration made, checked to be one still waiting for its commit.
+ * committed (NULL: a committed one is refused too) is set when it was committed already, so
+ * that a commit repeated after a lost answer succeeds again. */
+static int incoming_id(struct hc_rpc_call *c, char *id, bool *committed, struct hc_rpc_err *err)
 {
 	const char *ref = NULL;
 	struct hc_error e = {0};
 	json_t *rec = NULL;
+	enum hc_pvm_status st;
 
 	if (hc_rpc_param_str(c, "id", &ref, err) < 0)
 		return -EINVAL;
@@ -434,16 +437,25 @@ static int incoming_id(struct hc_rpc_call *c, char *id, struct hc_rpc_err *err)
 		return -EINVAL;
 	}
 	snprintf(id, HC_PVM_ID_LEN + 1, "%s", ref);
-	if (hc_pvm_record_read(id, &rec, &e) < 0 ||
-	    !json_is_true(json_object_get(rec, "incoming"))) {
-		json_decref(rec);
-		hc_error_setk(&e, -ESRCH, "migrate",
-			      "VM %.12s is not an incoming migration waiting for its commit", id);
-		fail(err, &e);
-		return -ESRCH;
+	if (hc_pvm_record_read(id, &rec, &e) == 0) {
+		st = hc_pvm_record_status(rec);
+		if (json_is_true(json_object_get(rec, "incoming")) && st == HC_PVM_PAUSED) {
+			json_decref(rec);
+			return 0;
+		}
+		if (committed && json_is_true(json_object_get(rec, "migration_committed")) &&
+		    st == HC_PVM_RUNNING) {
+			json_decref(rec);
+			*committed = true;
+			return 0;
+		}
 	}
 	json_decref(rec);
-	return 0;
+	/* The source restores its own copy on this kind: this one never runs. */
+	hc_error_setk(&e, -ESRCH, "migrate-aborted",
+		      "VM %.12s is not an incoming migration waiting for its commit", id);
+	fail(err, &e);
+	return -ESRCH;
 }
 
 /* {id, reseed} -> {}: the source stopped its copy for good: resume this one. */
@@ -452,11 +464,14 @@ json_t *hc_server_m_migrate_commit(struct hc_rpc_call *c, struct hc_rpc_err *err
 	static const char *const names[] = {"id", "reseed", NULL};
 	char id[HC_PVM_ID_LEN + 1];
 	struct hc_error e = {0};
-	bool reseed = false;
+	bool reseed = false, committed = false;
 
 	if (hc_rpc_params_only(c, names, err) < 0 ||
-	    hc_rpc_param_bool(c, "reseed", &reseed, err) < 0 || incoming_id(c, id, err) < 0)
+	    hc_rpc_param_bool(c, "reseed", &reseed, err) < 0 ||
+	    incoming_id(c, id, &committed, err) < 0)
 		return NULL;
+	if (committed)
+		return json_object();
 	if (hc_lib_migrate_commit_local(id, reseed, &e) < 0)
 		return fail(err, &e);
 	return json_object();
@@ -469,7 +484,7 @@ json_t *hc_server_m_migrate_abort(struct hc_rpc_call *c, struct hc_rpc_err *err)
 	char id[HC_PVM_ID_LEN + 1];
 	struct hc_error e = {0};
 
-	if (hc_rpc_params_only(c, names, err) < 0 || incoming_id(c, id, err) < 0)
+	if (hc_rpc_params_only(c, names, err) < 0 || incoming_id(c, id, NULL, err) < 0)
 		return NULL;
 	if (hc_pvm_remove(id, true, &e) < 0)
 		return fail(err, &e);

@@ -419,6 +419,7 @@ static int op_migrate_commit(struct vmd *v, struct vmd_client *c, json_t *req, s
 	v->incoming = false;
 	v->status = HC_PVM_RUNNING;
 	json_object_del(v->rec, "incoming");
+	json_object_set_new(v->rec, "migration_committed", json_true());
 	vmd_record_save(v);
 	hc_info("VM %.12s: migration committed, resumed", v->id);
 	client_reply(c, json_pack("{s:b,s:f}", "ok", 1, "ms", hc_clock_ms() - t0));

@@ -13,7 +13,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib/e2e.sh"
 e2e_init
 source "$HOTCELL_TOP/tests/lib/vm.sh"
-source "$HOTCELL_TOP/tests/lib/serve.sh"
+source "$HOTCELL_TOP/tests/lib/migrate.sh"
 PROXY=$HOTCELL_TOP/$BUILD/tests/doubles/cut-proxy
 [ -x "$PROXY" ] || { skip vm-migrate "$PROXY is not built"; exit 0; }
 e2e_image bb || exit 1
@@ -22,48 +22,21 @@ SRC_HOME=$HOTCELL_HOME SRC_RUN=$HOTCELL_RUNTIME_DIR
 DST_HOME=$E2E/home2 DST_RUN=$E2E/run2
 mkdir -p "$DST_HOME" "$DST_RUN"
 chmod 700 "$DST_RUN"
-pids=()
-cleanup_all() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-	HOTCELL_HOME=$DST_HOME HOTCELL_RUNTIME_DIR=$DST_RUN vm_procs_kill
-	serve_cleanup
-	e2e_cleanup
-}
-vm_procs_kill() { local p; for p in $(vm_procs); do kill -9 "$p" 2>/dev/null; done; }
-trap cleanup_all EXIT
+trap mig_cleanup EXIT
 
-# start NAME ADDR HOME RUN [env...] -- [serve options]: a server; sets URL_<NAME>, TOK_<NAME>.
-start() {
-	local name=$1 addr=$2 home=$3 run=$4 log=$E2E/work/srv-$1.log tok port i
-	shift 4
-	tok=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
-	printf '%s\n' "$tok" >"$E2E/work/tok-$name"
-	chmod 600 "$E2E/work/tok-$name"
-	env HOTCELL_HOME="$home" HOTCELL_RUNTIME_DIR="$run" "$@" "$HC" serve --listen "$addr:0" \
-		--auth-token-file "$E2E/work/tok-$name" $SERVE_ARGS 2>"$log" &
-	pids+=($!)
-	for i in $(seq 1 100); do
-		port=$(sed -n "s/^hotcell: listening on ${addr//./\\.}:\\([0-9]*\\)\$/\\1/p" "$log")
-		[ -n "$port" ] && break
-		sleep 0.1
-	done
-	[ -n "$port" ] || { fail "start-$name" "no server: $(head -c 300 "$log")"; exit 1; }
-	printf -v "URL_$name" 'http://%s:%s' "$addr" "$port"
-	printf -v "TOK_$name" '%s' "$tok"
-}
-SERVE_ARGS="" start src 127.0.0.1 "$SRC_HOME" "$SRC_RUN"
-SERVE_ARGS="" start dst 127.0.0.2 "$DST_HOME" "$DST_RUN"
+mig_start src 127.0.0.1 "$SRC_HOME" "$SRC_RUN"
+mig_start dst 127.0.0.2 "$DST_HOME" "$DST_RUN"
 # The same destination home without room (--max-vms 1, and the source's home holds one VM),
 # without the backend (no QEMU), and with a QEMU that refuses every incoming migration.
-SERVE_ARGS="--max-vms 1" start full 127.0.0.2 "$SRC_HOME" "$SRC_RUN"
-SERVE_ARGS="" start nobackend 127.0.0.2 "$DST_HOME" "$DST_RUN" HOTCELL_QEMU=/nonexistent/qemu
+SERVE_ARGS="--max-vms 1" mig_start full 127.0.0.2 "$SRC_HOME" "$SRC_RUN"
+mig_start nobackend 127.0.0.2 "$DST_HOME" "$DST_RUN" HOTCELL_QEMU=/nonexistent/qemu
 cat >"$E2E/work/qemu-no-incoming" <<EOF
 #!/bin/sh
 case " \$* " in *" -incoming "*) echo "qemu-no-incoming: refusing the incoming migration" >&2; exit 1;; esac
 exec $(command -v qemu-system-x86_64) "\$@"
 EOF
 chmod 755 "$E2E/work/qemu-no-incoming"
-SERVE_ARGS="" start badrestore 127.0.0.2 "$DST_HOME" "$DST_RUN" HOTCELL_QEMU=$E2E/work/qemu-no-incoming
+mig_start badrestore 127.0.0.2 "$DST_HOME" "$DST_RUN" HOTCELL_QEMU=$E2E/work/qemu-no-incoming
 
 vexec() { "$HC" vm exec "$@" 2>>"$E2E/err"; }
 dst() { HOTCELL_HOME=$DST_HOME HOTCELL_RUNTIME_DIR=$DST_RUN "$@"; }
@@ -112,7 +85,7 @@ proxy() {
 	: >"$E2E/work/proxy.port"
 	"$PROXY" --upstream "${URL_dst#http://}" --listen 127.0.0.2 "$@" >"$E2E/work/proxy.port" 2>>"$E2E/work/proxy.log" &
 	PROXY_PID=$!
-	pids+=("$PROXY_PID")
+	MIG_PIDS+=("$PROXY_PID")
 	for i in $(seq 1 50); do [ -s "$E2E/work/proxy.port" ] && break; sleep 0.1; done
 	PROXY_URL=http://127.0.0.2:$(cat "$E2E/work/proxy.port")
 }
@@ -130,9 +103,7 @@ refused restore-fails 'restore here failed'
 
 # The move, through the source server's vm.migrate.
 c0=$(vexec vm1 cat /tmp/count)
-res=$(curl -sS --max-time 600 -H "Authorization: Bearer $TOK_src" -H 'Content-Type: application/json' \
-	--data-binary "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"vm.migrate\",\"params\":{\"id\":\"vm1\",\"to\":\"$URL_dst\",\"token\":\"$TOK_dst\"}}" \
-	"$URL_src/api/v1/rpc")
+res=$(mig_rpc src vm.migrate "{\"id\":\"vm1\",\"to\":\"$URL_dst\",\"token\":\"$TOK_dst\"}")
 nid=$(jq -r '.result.id // empty' <<<"$res")
 expect migrate-ok '[[ "$nid" =~ ^[0-9a-f]{64}$ ]]' || echo "  $res"
 expect migrate-figures 'jq -e ".result.downtime_ms > 0 and .result.bytes_sent > 1000000 and .result.blob_bytes_skipped == 0" <<<"$res" >/dev/null'
@@ -155,9 +126,9 @@ expect back-file '[ "$("$HC" vm exec "$bid" cat /tmp/mark 2>/dev/null)" == moved
 expect dest-forgot '[ "$(dst "$HC" vm ls --json | jq length)" == 0 ] && [ -z "$(ls -A "$DST_HOME/migrate")" ]'
 
 "$HC" vm rm -f "$bid" >/dev/null 2>&1
-for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+for p in "${MIG_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 wait 2>/dev/null
-pids=()
+MIG_PIDS=()
 vm_clean clean-source
 HOTCELL_HOME=$DST_HOME HOTCELL_RUNTIME_DIR=$DST_RUN vm_clean clean-destination
 expect clean-migrate-dirs '[ -z "$(ls -A "$SRC_HOME/migrate" "$DST_HOME/migrate" 2>/dev/null | grep -v :)" ]'
