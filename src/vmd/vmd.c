@@ -1316,6 +1316,10 @@ int vmd_main(const char *id, int ready_fd)
 				hc_debug("a stop client went away");
 		}
 	}
+	/* A migration's copy that was never committed never existed for anyone: nothing of it
+	 * stays (its source runs the VM). */
+	if (v.incoming)
+		hc_path_rm_rf(v.state_dir, NULL);
 	status = 0;
 	goto out;
 
