@@ -127,7 +127,10 @@ struct req {
 	bool too_big;
 	bool authed;
 	struct hc_server_mig_in *mig; /* PUT /api/v1/migrate */
-	bool mig_failed;	      /* answered already; the rest of the body is dropped */
+	/* The migration failed: the rest of the body is dropped and mig_err is the answer
+	 * (libmicrohttpd sends no response queued before the body was read). */
+	bool mig_failed;
+	struct hc_error mig_err;
 };
 
 /* ---- SSE: the call runs on a thread of its own; libmicrohttpd's reader takes its events */
@@ -421,14 +424,20 @@ static unsigned mig_status(const struct hc_error *e)
 	}
 }
 
-static enum MHD_Result mig_fail(struct MHD_Connection *conn, struct req *rq, struct hc_error *e)
+static enum MHD_Result mig_answer_error(struct MHD_Connection *conn, const struct hc_error *e)
+{
+	return send_http_error(conn, mig_status(e), HC_RPC_HOTCELL_ERROR,
+			       e->kind[0] ? e->kind : "migrate", e->message);
+}
+
+/* Ends the migration at once (nothing of it stays); the answer waits for the body's end. */
+static void mig_fail(struct req *rq, const struct hc_error *e)
 {
 	hc_warn("migrate: incoming migration refused: %s", e->message);
 	hc_server_mig_in_free(rq->mig);
 	rq->mig = NULL;
 	rq->mig_failed = true;
-	return send_http_error(conn, mig_status(e), HC_RPC_HOTCELL_ERROR,
-			       e->kind[0] ? e->kind : "migrate", e->message);
+	rq->mig_err = *e;
 }
 
 static enum MHD_Result mig_request(struct hc_server *s, struct MHD_Connection *conn, struct req *rq,
@@ -441,18 +450,17 @@ static enum MHD_Result mig_request(struct hc_server *s, struct MHD_Connection *c
 		size_t n = *upload_data_size;
 
 		*upload_data_size = 0;
-		if (rq->mig_failed)
-			return MHD_YES;
-		if (hc_server_mig_in_feed(rq->mig, upload_data, n, &e) < 0)
-			return mig_fail(conn, rq, &e);
+		if (!rq->mig_failed && hc_server_mig_in_feed(rq->mig, upload_data, n, &e) < 0)
+			mig_fail(rq, &e);
 		return MHD_YES;
 	}
 	if (rq->mig_failed)
-		return MHD_YES;
+		return mig_answer_error(conn, &rq->mig_err);
 	hc_server_call_enter(s);
 	if (hc_server_mig_in_finish(rq->mig, &res, &e) < 0) {
 		hc_server_call_leave(s);
-		return mig_fail(conn, rq, &e);
+		mig_fail(rq, &e);
+		return mig_answer_error(conn, &e);
 	}
 	hc_server_call_leave(s);
 	hc_server_mig_in_free(rq->mig);
@@ -516,8 +524,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 						       HC_RPC_HOTCELL_ERROR, "cancelled",
 						       "the server is shutting down");
 			/* Streamed, never buffered: no body limit but the parts' own. */
-			if (hc_server_mig_in_new(s, &rq->mig, &e) < 0)
-				return mig_fail(conn, rq, &e);
+			/* Refused before the body: answered at once. */
+			if (hc_server_mig_in_new(s, &rq->mig, &e) < 0) {
+				hc_warn("migrate: incoming migration refused: %s", e.message);
+				return mig_answer_error(conn, &e);
+			}
 			return MHD_YES;
 		}
 		if ((is_rpc && !hc_streq(method, "POST")) || (is_ws && !hc_streq(method, "GET")))

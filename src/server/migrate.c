@@ -34,8 +34,14 @@ struct hc_server_mig_in {
 	int fd;				 /* the current file part */
 	struct hc_oci_blob_writer *blob; /* or the current blob part */
 	uint64_t blob_pos;
-	bool vm_made; /* the directory now belongs to a VM */
-	bool slot;    /* counted in s->vms_creating */
+	/* Verified blobs, linked into the store only once the whole stream arrived: a failed
+	 * migration adds nothing to it. */
+	struct hc_oci_blob_writer *blobs[HC_MIG_MAX_PARTS];
+	size_t n_blobs;
+	size_t committed;  /* blobs this migration put into the store */
+	const char *named; /* the image name it added (in meta), or NULL */
+	bool vm_made;	   /* the directory now belongs to a VM */
+	bool slot;	   /* counted in s->vms_creating */
 };
 
 static bool backend_usable(struct hc_server *s, const char *name)
@@ -153,7 +159,12 @@ static int sink_part_end(void *ctx, struct hc_error *err)
 		struct hc_oci_blob_writer *w = m->blob;
 
 		m->blob = NULL;
-		return hc_oci_blob_writer_commit(w, NULL, err);
+		if (m->n_blobs == HC_ARRAY_SIZE(m->blobs)) {
+			hc_oci_blob_writer_abort(w);
+			return hc_error_setk(err, -E2BIG, HC_EK_USAGE, "migrate: too many blobs");
+		}
+		m->blobs[m->n_blobs++] = w;
+		return hc_oci_blob_writer_finish(w, NULL, err);
 	}
 	if (close(m->fd) < 0) {
 		m->fd = -1;
@@ -252,6 +263,8 @@ void hc_server_mig_in_free(struct hc_server_mig_in *m)
 		return;
 	hc_closep(&m->fd);
 	hc_oci_blob_writer_abort(m->blob);
+	for (size_t i = 0; i < m->n_blobs; i++)
+		hc_oci_blob_writer_abort(m->blobs[i]);
 	if (m->dir[0] && !m->vm_made) {
 		struct hc_error e = {0};
 
@@ -270,8 +283,24 @@ int hc_server_mig_in_feed(struct hc_server_mig_in *m, const void *p, size_t n, s
 	return hc_mig_parser_feed(&m->p, p, n, err);
 }
 
+static bool name_exists(struct hc_store *store, const char *name)
+{
+	struct hc_oci_index_entry *l = NULL;
+	struct hc_error e = {0};
+	size_t n = 0;
+	bool found = false;
+
+	if (hc_oci_store_index_list(store, &l, &n, &e) < 0)
+		return true; /* unknown: leave it alone */
+	for (size_t i = 0; i < n && !found; i++)
+		found = hc_streq(l[i].name, name);
+	hc_oci_index_list_free(l, n);
+	return found;
+}
+
 /* The image's name in this store, once all its blobs are here (a migration may bring only
- * the ones this server lacked): `images` lists it, as after a pull. */
+ * the ones this server lacked): `images` lists it, as after a pull. A name the store has
+ * already is left alone (it may name another digest here). */
 static void add_image_name(struct hc_server_mig_in *m, json_t *snap)
 {
 	json_t *blobs = json_object_get(m->meta, "blobs"), *man = json_array_get(blobs, 0), *b;
@@ -283,14 +312,49 @@ static void add_image_name(struct hc_server_mig_in *m, json_t *snap)
 		return;
 	if (!m->store && hc_store_open(NULL, &m->store, &e) < 0)
 		return;
-	json_array_foreach(blobs, i, b) if (!hc_oci_store_has_blob(
-						    m->store, json_string_value(json_object_get(
-								      b, "digest")))) return;
+	json_array_foreach(blobs, i, b)
+	{
+		if (!hc_oci_store_has_blob(m->store,
+					   json_string_value(json_object_get(b, "digest"))))
+			return;
+	}
+	if (name_exists(m->store, image))
+		return;
 	if (hc_oci_store_add_name(
 		    m->store, image, json_string_value(json_object_get(man, "digest")),
 		    json_string_value(json_object_get(man, "media_type")),
 		    (uint64_t)json_integer_value(json_object_get(man, "size")), &e) < 0)
 		hc_warn("migrate: image %s not named here: %s", image, e.message);
+	else
+		m->named = image;
+}
+
+/* A failed restore takes back what finish put into the store: the blob parts (each was
+ * missing here, or it would not have been sent) and the image's name when it was new. */
+static void remove_blobs(struct hc_server_mig_in *m)
+{
+	json_t *p, *parts = json_object_get(m->meta, "parts");
+	char path[HC_PATH_MAX];
+	size_t i;
+
+	if (!m->store)
+		return;
+	if (m->named) {
+		struct hc_error e = {0};
+
+		if (hc_oci_store_remove_name(m->store, m->named, &e) < 0)
+			hc_warn("migrate: %s", e.message);
+		m->named = NULL;
+	}
+	json_array_foreach(parts, i, p)
+	{
+		const char *name = json_string_value(json_object_get(p, "name"));
+
+		if (m->committed > 0 && hc_startswith(name, "blob:") &&
+		    hc_oci_store_blob_path(m->store, name + 5, path, sizeof(path), NULL) >= 0 &&
+		    unlink(path) == 0)
+			m->committed--;
+	}
 }
 
 int hc_server_mig_in_finish(struct hc_server_mig_in *m, json_t **ret, struct hc_error *err)
@@ -316,6 +380,17 @@ int hc_server_mig_in_finish(struct hc_server_mig_in *m, json_t **ret, struct hc_
 		json_is_string(json_object_get(spec, "rootfs_disk")) ? disk : NULL, err);
 	if (r < 0)
 		return r;
+	/* Every digest matched: the blobs go into the store now (commit frees the writer), and
+	 * out again if the restore fails (they were all missing here). */
+	for (; m->n_blobs > 0; m->n_blobs--) {
+		r = hc_oci_blob_writer_commit(m->blobs[m->n_blobs - 1], NULL, err);
+		m->blobs[m->n_blobs - 1] = NULL;
+		if (r < 0) {
+			hc_error_prefix(err, "migrate: store a blob");
+			goto undo;
+		}
+		m->committed++;
+	}
 	add_image_name(m, snap);
 	{
 		struct hc_pvm_create_opts co = {
@@ -327,12 +402,17 @@ int hc_server_mig_in_finish(struct hc_server_mig_in *m, json_t **ret, struct hc_
 
 		r = hc_pvm_create(NULL, &co, id, err);
 	}
-	if (r < 0)
-		return hc_error_prefix(err, "the restore here failed");
+	if (r < 0) {
+		hc_error_prefix(err, "the restore here failed");
+		goto undo;
+	}
 	m->vm_made = true;
 	hc_info("migrate: VM %.12s arrived (paused until its source commits)", id);
 	*ret = json_pack("{s:s}", "id", id);
 	return *ret ? 0 : hc_error_set(err, -ENOMEM, "out of memory");
+undo:
+	remove_blobs(m);
+	return r;
 }
 
 /* ---- the JSON-RPC methods ---- */

@@ -17,6 +17,7 @@ source "$HOTCELL_TOP/tests/lib/migrate.sh"
 PROXY=$HOTCELL_TOP/$BUILD/tests/doubles/cut-proxy
 [ -x "$PROXY" ] || { skip vm-migrate "$PROXY is not built"; exit 0; }
 e2e_image bb || exit 1
+rc=0
 
 SRC_HOME=$HOTCELL_HOME SRC_RUN=$HOTCELL_RUNTIME_DIR
 DST_HOME=$E2E/home2 DST_RUN=$E2E/run2
@@ -61,13 +62,18 @@ still_here() {
 	[ -z "$(ls -A "$DST_HOME/migrate" 2>/dev/null)" ] || why="$why destination kept $(ls -A "$DST_HOME/migrate")"
 	[ -z "$(ls -A "$SRC_HOME/migrate" 2>/dev/null)" ] || why="$why source kept $(ls -A "$SRC_HOME/migrate")"
 	[ -z "$(HOTCELL_HOME=$DST_HOME vm_procs)" ] || why="$why destination processes left"
+	[ -z "$(ls -A "$DST_HOME/store/blobs/sha256" 2>/dev/null)" ] || why="$why destination stored blobs"
 	if [ -z "$why" ]; then pass "$1"; else fail "$1" "$why"; fi
 }
 # refused NAME REGEX: the migration failed with a message matching REGEX, then still_here.
 refused() {
-	local rc=$? msg
+	local rc=$? msg pat=$2
 	msg=$(cat "$E2E/work/mig.err")
-	expect "$1-refused" '[ "$rc" -ne 0 ] && grep -Eq "$2" <<<"$msg"' || echo "  rc=$rc: $msg"
+	if [ "$rc" -ne 0 ] && grep -Eq "$pat" <<<"$msg"; then
+		pass "$1-refused"
+	else
+		fail "$1-refused" "rc=$rc, the error does not match /$pat/: $msg"
+	fi
 	still_here "$1-source-runs"
 }
 
@@ -106,13 +112,13 @@ c0=$(vexec vm1 cat /tmp/count)
 res=$(mig_rpc src vm.migrate "{\"id\":\"vm1\",\"to\":\"$URL_dst\",\"token\":\"$TOK_dst\"}")
 nid=$(jq -r '.result.id // empty' <<<"$res")
 expect migrate-ok '[[ "$nid" =~ ^[0-9a-f]{64}$ ]]' || echo "  $res"
-expect migrate-figures 'jq -e ".result.downtime_ms > 0 and .result.bytes_sent > 1000000 and .result.blob_bytes_skipped == 0" <<<"$res" >/dev/null'
+expect migrate-figures 'jq -e ".result.downtime_ms > 0 and .result.bytes_sent > 1000000 and .result.blob_bytes_skipped == 0" <<<"$res" >/dev/null'; echo "  result: $res"
 expect source-forgot '[ "$("$HC" vm ls --json | jq length)" == 0 ] && [ -z "$(ls -A "$SRC_HOME/migrate")" ]'
 dexec() { dst "$HC" vm exec "$nid" "$@" 2>>"$E2E/err"; }
 expect dest-running '[ "$(HOTCELL_HOME=$DST_HOME vm_status "$nid")" == running ]'
 expect dest-file '[ "$(dexec cat /tmp/mark)" == moved ]'
 a=$(dexec cat /tmp/count); sleep 1; b=$(dexec cat /tmp/count)
-expect dest-counter-counts '[ "${a:-0}" -ge "${c0:-1}" ] && [ "${b:-0}" -gt "${a:-0}" ]'
+expect dest-counter-counts '[ "${a:-0}" -ge "${c0:-1}" ] && [ "${b:-0}" -gt "${a:-0}" ]'; echo "  counter: $c0 then $a, $b"
 host_now=$(date +%s); guest_now=$(dexec date +%s)
 expect dest-clock '[ -n "$guest_now" ] && [ "$guest_now" -ge $((host_now - 2)) ] && [ "$guest_now" -le $((host_now + 5)) ]'
 expect dest-image 'dst "$HC" images --json | jq -e "any(.[]; .name | test(\"bb\"))" >/dev/null'

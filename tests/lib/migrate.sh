@@ -37,8 +37,7 @@ mig_rpc() {
 mig_cleanup() {
 	local p
 	for p in "${MIG_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-	if [ -n "${DST_HOME:-}" ]; then
-		for p in $(HOTCELL_HOME=$DST_HOME vm_procs); do kill -9 "$p" 2>/dev/null; done
-	fi
+	for p in $(vm_procs) $(HOTCELL_HOME=${DST_HOME:-/nonexistent} vm_procs); do kill -9 "$p" 2>/dev/null; done
+	sleep 0.5
 	e2e_cleanup
 }
