@@ -23,7 +23,9 @@ DST_HOME=$E2E/home2 DST_RUN=$E2E/run2
 mkdir -p "$DST_HOME" "$DST_RUN"
 chmod 700 "$DST_RUN"
 trap mig_cleanup EXIT
-mig_start dst 127.0.0.2 "$DST_HOME" "$DST_RUN" HOTCELL_FC_DOUBLE_LOG="$E2E/work/firecracker.log" \
+# The destination offers a backend only if it can boot it by its own defaults: the doubles
+# need the ELF kernel.
+mig_start dst 127.0.0.2 "$DST_HOME" "$DST_RUN" HOTCELL_KERNEL="$vmlinux" HOTCELL_FC_DOUBLE_LOG="$E2E/work/firecracker.log" \
 	HOTCELL_CH_DOUBLE_LOG="$E2E/work/cloud-hypervisor.log"
 dst() { HOTCELL_HOME=$DST_HOME HOTCELL_RUNTIME_DIR=$DST_RUN "$@"; }
 
