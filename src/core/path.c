@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdarg.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -385,4 +386,35 @@ fail:
 		close(fd);
 	unlink(tmp);
 	return r;
+}
+
+/* Opens and flocks path. Files that may be unlinked while locked (image locks, removed by prune
+ * while it holds them) are re-checked after locking: a lock on an unlinked inode protects
+ * nothing, so retry on the file now at that path. */
+int hc_path_lock(const char *path, bool shared, bool nonblock, int *ret_fd, struct hc_error *err)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		_cleanup_close_ int fd =
+			open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		struct stat a, b;
+
+		if (fd < 0)
+			return hc_error_errno(err, -errno, "open %s", path);
+		for (;;) {
+			if (flock(fd, (shared ? LOCK_SH : LOCK_EX) | (nonblock ? LOCK_NB : 0)) == 0)
+				break;
+			if (errno == EINTR)
+				continue;
+			if (errno == EWOULDBLOCK)
+				return hc_error_set(err, -EBUSY, "%s is locked", path);
+			return hc_error_errno(err, -errno, "flock %s", path);
+		}
+		if (fstat(fd, &a) < 0)
+			return hc_error_errno(err, -errno, "fstat %s", path);
+		if (stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			*ret_fd = hc_steal_fd(&fd);
+			return 0;
+		}
+	}
+	return hc_error_set(err, -EAGAIN, "cannot lock %s: it keeps being replaced", path);
 }

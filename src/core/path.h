@@ -39,6 +39,12 @@ int hc_path_write_file_atomic(const char *path, const void *data, size_t len, mo
  * has it open or mapped keeps the old content). */
 int hc_path_copy_fd_atomic(int src, const char *path, mode_t mode, struct hc_error *err)
 	_must_check_;
+/* Opens (creating, 0644) and flocks path, shared or exclusive, waiting or not (-EBUSY when
+ * nonblock and it is held). A lock file may be unlinked while locked (prune removes lock
+ * files it holds): after locking, the fd is checked to still be the file at path, else the
+ * lock is retried on the new file, since a lock on an unlinked inode protects nothing. */
+int hc_path_lock(const char *path, bool shared, bool nonblock, int *ret_fd,
+		 struct hc_error *err) _must_check_;
 bool hc_path_exists(const char *path);
 /* Generates a random lowercase hex id of n chars (n < size of buf). */
 void hc_path_random_id(char *buf, size_t n);

@@ -509,38 +509,6 @@ int hc_oci_store_blob_read(struct hc_store *s, const char *digest, size_t max, c
 
 /* ---- locks ---------------------------------------------------------------------------- */
 
-/* Opens and flocks path. Files that may be unlinked while locked (image locks, removed by prune
- * while it holds them) are re-checked after locking: a lock on an unlinked inode protects
- * nothing, so retry on the file now at that path. */
-static int lock_file(const char *path, bool shared, bool nonblock, int *ret_fd,
-		     struct hc_error *err)
-{
-	for (int tries = 0; tries < 64; tries++) {
-		_cleanup_close_ int fd =
-			open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-		struct stat a, b;
-
-		if (fd < 0)
-			return hc_error_errno(err, -errno, "open %s", path);
-		for (;;) {
-			if (flock(fd, (shared ? LOCK_SH : LOCK_EX) | (nonblock ? LOCK_NB : 0)) == 0)
-				break;
-			if (errno == EINTR)
-				continue;
-			if (errno == EWOULDBLOCK)
-				return hc_error_set(err, -EBUSY, "%s is locked", path);
-			return hc_error_errno(err, -errno, "flock %s", path);
-		}
-		if (fstat(fd, &a) < 0)
-			return hc_error_errno(err, -errno, "fstat %s", path);
-		if (stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
-			*ret_fd = hc_steal_fd(&fd);
-			return 0;
-		}
-	}
-	return hc_error_set(err, -EAGAIN, "cannot lock %s: it keeps being replaced", path);
-}
-
 int hc_oci_store_lock_image(struct hc_store *s, const char *digest, bool shared, bool nonblock,
 			    int *ret_fd, struct hc_error *err)
 {
@@ -554,7 +522,7 @@ int hc_oci_store_lock_image(struct hc_store *s, const char *digest, bool shared,
 	r = hc_path_fmt(p, sizeof(p), err, "%s/%s.lock", s->rootfs_dir, hex);
 	if (r < 0)
 		return r;
-	r = lock_file(p, shared, nonblock, ret_fd, err);
+	r = hc_path_lock(p, shared, nonblock, ret_fd, err);
 	if (r == -EBUSY)
 		return hc_error_setk(err, -EBUSY, HC_EK_IMAGE, "image %s is in use", digest);
 	return r;
@@ -569,7 +537,7 @@ int hc_oci_store_lock_writers(struct hc_store *s, bool shared, bool nonblock, in
 	r = hc_path_fmt(p, sizeof(p), err, "%s/.writers.lock", s->store_dir);
 	if (r < 0)
 		return r;
-	r = lock_file(p, shared, nonblock, ret_fd, err);
+	r = hc_path_lock(p, shared, nonblock, ret_fd, err);
 	if (r == -EBUSY)
 		return hc_error_setk(err, -EBUSY, HC_EK_IMAGE,
 				     "the store is busy: a pull or load is in progress");
@@ -584,7 +552,7 @@ int hc_oci_store_lock_index(struct hc_store *s, int *ret_fd, struct hc_error *er
 	r = hc_path_fmt(p, sizeof(p), err, "%s/.lock", s->store_dir);
 	if (r < 0)
 		return r;
-	return lock_file(p, false, false, ret_fd, err);
+	return hc_path_lock(p, false, false, ret_fd, err);
 }
 
 /* ---- index.json ----------------------------------------------------------------------- */
