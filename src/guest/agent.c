@@ -725,6 +725,27 @@ reseeded:
 		guest_log("cannot queue the done frame");
 }
 
+/* A restored copy's own hostname (docs/warm-start.md), before its command runs. */
+static void set_hostname(struct agent *a, const struct hc_proto_frame *f)
+{
+	char name[HC_PROTO_HOSTNAME_MAX + 1];
+
+	if (hc_proto_hostname_decode(f, name) < 0) {
+		send_error(a, HC_PROTO_STREAM_VM, HC_EXEC_ERR_INVALID,
+			   "malformed hostname request");
+		return;
+	}
+	/* Test mode runs on the host: its hostname is not ours to set. */
+	if (!a->o->test_mode && sethostname(name, strlen(name)) < 0) {
+		send_error(a, HC_PROTO_STREAM_VM, HC_EXEC_ERR_INTERNAL, "set the hostname: %s",
+			   strerror(errno));
+		return;
+	}
+	guest_dbg("hostname %s", name);
+	if (hc_proto_frame_append(&a->out, HC_FRAME_DONE, HC_PROTO_STREAM_VM, NULL, 0) < 0)
+		guest_log("cannot queue the done frame");
+}
+
 /* ---- frames from the host ---- */
 
 static void exec_frame(struct agent *a, struct stream *s, const struct hc_proto_frame *f)
@@ -804,6 +825,12 @@ static int handle_frame(struct agent *a, const struct hc_proto_frame *f)
 	case HC_FRAME_RESEED:
 		if (f->stream == HC_PROTO_STREAM_VM) {
 			reseed(a, f);
+			return 0;
+		}
+		break;
+	case HC_FRAME_HOSTNAME:
+		if (f->stream == HC_PROTO_STREAM_VM) {
+			set_hostname(a, f);
 			return 0;
 		}
 		break;

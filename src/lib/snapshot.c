@@ -551,7 +551,13 @@ static int read_exact(int fd, void *buf, size_t n, double deadline, struct hc_er
 
 int hc_lib_snapshot_reseed(int fd, int timeout_ms, struct hc_error *err)
 {
+	return hc_lib_snapshot_reseed_as(fd, timeout_ms, NULL, err);
+}
+
+int hc_lib_snapshot_reseed_as(int fd, int timeout_ms, const char *hostname, struct hc_error *err)
+{
 	uint8_t seed[64];
+	unsigned dones = hostname ? 2 : 1;
 	struct hc_buf out = HC_BUF_INIT(0);
 	struct timespec ts;
 	double deadline = hc_clock_ms() + (timeout_ms > 0 ? timeout_ms : RESEED_TIMEOUT_MS);
@@ -566,7 +572,10 @@ int hc_lib_snapshot_reseed(int fd, int timeout_ms, struct hc_error *err)
 		.seed = seed,
 		.seed_len = sizeof(seed),
 	};
-	r = hc_proto_reseed_encode(&out, &rs);
+	/* The hostname first: both are answered before the caller's first command. */
+	r = hostname ? hc_proto_hostname_encode(&out, hostname) : 0;
+	if (r >= 0)
+		r = hc_proto_reseed_encode(&out, &rs);
 	explicit_bzero(seed, sizeof(seed));
 	if (r < 0) {
 		hc_buf_free(&out);
@@ -623,14 +632,15 @@ int hc_lib_snapshot_reseed(int fd, int timeout_ms, struct hc_error *err)
 					     "RESEED: malformed frame from the guest");
 		if (f.stream != HC_PROTO_STREAM_VM)
 			continue; /* a command of the snapshotted VM's, whose client is gone */
-		if (f.type == HC_FRAME_DONE)
+		if (f.type == HC_FRAME_DONE && --dones == 0)
 			return 0;
 		if (f.type == HC_FRAME_ERROR) {
 			struct hc_proto_error e;
 
 			if (hc_proto_error_decode(&f, &e) == 0)
-				return hc_error_setk(err, -EIO, HC_EK_VM,
-						     "the guest refused RESEED: %s", e.message);
+				return hc_error_setk(
+					err, -EIO, HC_EK_VM, "the guest refused %s: %s",
+					hostname ? "HOSTNAME or RESEED" : "RESEED", e.message);
 			return hc_error_setk(err, -EIO, HC_EK_VM, "the guest refused RESEED");
 		}
 		/* HELLO (a guest that connected out again after a vsock reset): skipped. */
@@ -745,12 +755,24 @@ int hc_lib_snapshot_relocate(const char *dir, json_t *meta, const char *kernel, 
 int hc_lib_snapshot_restore(const struct hc_lib_snapshot *s, struct hc_vm **ret_vm,
 			    int *ret_agent_fd, double *ret_ms, struct hc_error *err)
 {
+	return hc_lib_snapshot_restore_as(s, NULL, ret_vm, ret_agent_fd, ret_ms, err);
+}
+
+int hc_lib_snapshot_restore_as(const struct hc_lib_snapshot *s, const struct hc_lib_restore_as *as,
+			       struct hc_vm **ret_vm, int *ret_agent_fd, double *ret_ms,
+			       struct hc_error *err)
+{
+	struct hc_vm_spec spec = s->spec;
 	struct hc_vm *vm = NULL;
 	double t0 = hc_clock_ms(), t1;
 	int r, fd = -1;
 	int timeout = s->spec.boot_timeout_ms > 0 ? s->spec.boot_timeout_ms : 60000;
+	int reseed_timeout =
+		as && as->reseed_timeout_ms > 0 ? as->reseed_timeout_ms : RESEED_TIMEOUT_MS;
 
-	r = hc_vm_new(&vm, s->ops, &s->spec, err);
+	if (as)
+		spec.cancel_fd = as->cancel_fd;
+	r = hc_vm_new(&vm, s->ops, &spec, err);
 	if (r < 0)
 		return r;
 	r = hc_vm_restore(vm, s->dir, err);
@@ -764,7 +786,7 @@ int hc_lib_snapshot_restore(const struct hc_lib_snapshot *s, struct hc_vm **ret_
 		r = fd;
 		goto fail;
 	}
-	r = hc_lib_snapshot_reseed(fd, RESEED_TIMEOUT_MS, err);
+	r = hc_lib_snapshot_reseed_as(fd, reseed_timeout, as ? as->hostname : NULL, err);
 	if (r < 0) {
 		struct hc_error e = {0};
 

@@ -91,11 +91,26 @@ int hc_lib_snapshot_agent_connect(struct hc_vm *vm, int timeout_ms,
 int hc_lib_snapshot_relocate(const char *dir, json_t *meta, const char *kernel, const char *initrd,
 			     const char *disk, struct hc_error *err) _must_check_;
 
+/* What a restore may set beyond the snapshot's spec (a warm run's, docs/warm-start.md). */
+struct hc_lib_restore_as {
+	const char *hostname;  /* NULL: the snapshot's; else sent as HOSTNAME before RESEED */
+	int cancel_fd;	       /* the spec's cancel_fd (vmm.h) for this restore; -1: none */
+	int reseed_timeout_ms; /* 0: 10 s */
+};
+/* hc_lib_snapshot_restore with as (may be NULL). */
+int hc_lib_snapshot_restore_as(const struct hc_lib_snapshot *s, const struct hc_lib_restore_as *as,
+			       struct hc_vm **ret_vm, int *ret_agent_fd, double *ret_ms,
+			       struct hc_error *err) _must_check_;
+
 /* Sends RESEED (HC_PROTO_SEED_MIN.. bytes from getrandom, CLOCK_REALTIME) on a connected agent
  * channel and waits up to timeout_ms for the guest's DONE, reading exactly frame by frame so
  * nothing after DONE is consumed. Frames of streams the host no longer knows (output of
  * commands that ran at snapshot time) are skipped. */
 int hc_lib_snapshot_reseed(int agent_fd, int timeout_ms, struct hc_error *err) _must_check_;
+/* The same, with a HOSTNAME frame (when hostname is not NULL) before the RESEED, both
+ * acknowledged before this returns. */
+int hc_lib_snapshot_reseed_as(int agent_fd, int timeout_ms, const char *hostname,
+			      struct hc_error *err) _must_check_;
 
 /* A fork's snapshot: into a fresh private temp dir (on /dev/shm when there is one: the
  * restored VMs then map its memory from RAM), path in dir[HC_PATH_MAX]. Restore it N times

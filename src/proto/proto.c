@@ -25,11 +25,12 @@ static const char *const type_names[] = {
 	[HC_FRAME_ENTRY] = "entry",	  [HC_FRAME_FILE_DATA] = "file-data",
 	[HC_FRAME_END] = "end",		  [HC_FRAME_DONE] = "done",
 	[HC_FRAME_RESEED] = "reseed",	  [HC_FRAME_RESIZE] = "resize",
+	[HC_FRAME_HOSTNAME] = "hostname",
 };
 
 const char *hc_proto_type_name(uint8_t type)
 {
-	if (type == 0 || type > HC_FRAME_TYPE_MAX)
+	if (type == 0 || type > HC_FRAME_TYPE_MAX || !type_names[type])
 		return "unknown";
 	return type_names[type];
 }
@@ -68,6 +69,8 @@ long hc_proto_type_max_payload(uint8_t type)
 		return 1 + 4 + 4 + HC_PROTO_MAX_PATH + 4 + HC_PROTO_MAX_PATH + 8;
 	case HC_FRAME_RESEED:
 		return 8 + HC_PROTO_SEED_MAX;
+	case HC_FRAME_HOSTNAME:
+		return HC_PROTO_HOSTNAME_MAX;
 	case HC_FRAME_EXIT:
 		return 4 + 4 + 1;
 	case HC_FRAME_ERROR:
@@ -802,6 +805,43 @@ int hc_proto_resize_decode(const struct hc_proto_frame *f, uint16_t *rows, uint1
 		return -EBADMSG;
 	*rows = (uint16_t)(v >> 16);
 	*cols = (uint16_t)v;
+	return 0;
+}
+
+bool hc_proto_hostname_valid(const char *name, size_t len)
+{
+	if (!name || len == 0 || len > HC_PROTO_HOSTNAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = name[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '-'))
+			return false;
+	}
+	return true;
+}
+
+int hc_proto_hostname_encode(struct hc_buf *out, const char *name)
+{
+	size_t off, len = name ? strlen(name) : 0;
+	int r;
+
+	if (!hc_proto_hostname_valid(name, len))
+		return -EINVAL;
+	r = begin(out, HC_FRAME_HOSTNAME, HC_PROTO_STREAM_VM, &off);
+	if (r < 0)
+		return r;
+	return end(out, off, hc_buf_append(out, name, len));
+}
+
+int hc_proto_hostname_decode(const struct hc_proto_frame *f, char *ret)
+{
+	if (f->type != HC_FRAME_HOSTNAME || f->stream != HC_PROTO_STREAM_VM ||
+	    !hc_proto_hostname_valid((const char *)f->payload, f->len))
+		return -EBADMSG;
+	memcpy(ret, f->payload, f->len);
+	ret[f->len] = '\0';
 	return 0;
 }
 

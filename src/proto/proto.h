@@ -67,7 +67,9 @@ enum hc_proto_type {
 	HC_FRAME_DONE = 20,	  /* g->h: a put completed / RESEED applied (final) */
 	HC_FRAME_RESEED = 21,	  /* h->g id 0: u64 realtime ns, bytes seed */
 	HC_FRAME_RESIZE = 22,	  /* h->g: u16 rows, u16 cols of a TTY exec's terminal */
-	HC_FRAME_TYPE_MAX = 22,
+	/* 23 is NETCONF's (the networked restore's, issue 11). */
+	HC_FRAME_HOSTNAME = 24, /* h->g id 0: the guest's hostname (a restored copy's own) */
+	HC_FRAME_TYPE_MAX = 24,
 };
 
 /* ERROR reasons. The numbers are the contract; the message is prose for a human. */
@@ -245,6 +247,14 @@ struct hc_proto_reseed {
 int hc_proto_reseed_encode(struct hc_buf *out, const struct hc_proto_reseed *r) _must_check_;
 int hc_proto_reseed_decode(const struct hc_proto_frame *f,
 			   struct hc_proto_reseed *ret) _must_check_;
+
+/* HOSTNAME payload: the name's bytes, 1..HC_PROTO_HOSTNAME_MAX of [A-Za-z0-9.-] (the boot
+ * contract's hotcell.hostname rule); the guest answers DONE (or ERROR) on stream 0. decode
+ * writes the name NUL-terminated into ret (HC_PROTO_HOSTNAME_MAX + 1 bytes). */
+#define HC_PROTO_HOSTNAME_MAX 64u
+bool hc_proto_hostname_valid(const char *name, size_t len);
+int hc_proto_hostname_encode(struct hc_buf *out, const char *name) _must_check_;
+int hc_proto_hostname_decode(const struct hc_proto_frame *f, char *ret) _must_check_;
 
 /* RESIZE payload: u16 rows, u16 cols (0 unknown), on a TTY exec's stream. */
 int hc_proto_resize_encode(struct hc_buf *out, uint32_t stream, uint16_t rows,

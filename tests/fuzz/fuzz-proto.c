@@ -142,6 +142,15 @@ static void one(const struct hc_proto_frame *f)
 		}
 		break;
 	}
+	case HC_FRAME_HOSTNAME: {
+		char name[HC_PROTO_HOSTNAME_MAX + 1];
+		if (hc_proto_hostname_decode(f, name) == 0) {
+			if (hc_proto_hostname_encode(&b, name) < 0)
+				__builtin_trap();
+			check_same(&b, f);
+		}
+		break;
+	}
 	case HC_FRAME_STDIN:
 	case HC_FRAME_STDOUT:
 	case HC_FRAME_STDERR:

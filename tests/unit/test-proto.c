@@ -436,6 +436,11 @@ static int decode_any(const struct hc_proto_frame *f)
 		return hc_proto_reseed_decode(f, &rs);
 	case HC_FRAME_RESIZE:
 		return hc_proto_resize_decode(f, &r16, &c16);
+	case HC_FRAME_HOSTNAME: {
+		char name[HC_PROTO_HOSTNAME_MAX + 1];
+
+		return hc_proto_hostname_decode(f, name);
+	}
 	case HC_FRAME_EXEC: {
 		struct hc_proto_exec x;
 		int r = hc_proto_exec_decode(f, &x);
@@ -744,6 +749,31 @@ TEST(reseed_roundtrip)
 	hc_buf_free(&b);
 }
 
+TEST(hostname_roundtrip)
+{
+	struct hc_buf b = HC_BUF_INIT(0);
+	char name[HC_PROTO_HOSTNAME_MAX + 1], long_name[HC_PROTO_HOSTNAME_MAX + 2];
+	struct hc_proto_frame f;
+
+	ASSERT_EQ_INT(hc_proto_hostname_encode(&b, "warm-1.example"), 0);
+	ASSERT_EQ_INT(parse_one(&b, &f), 1);
+	ASSERT_EQ_INT(f.stream, 0);
+	ASSERT_EQ_INT(hc_proto_hostname_decode(&f, name), 0);
+	ASSERT_EQ_STR(name, "warm-1.example");
+	ASSERT_TRUE(all_cuts_refused(&f, 1));
+	f.stream = 2;
+	ASSERT_EQ_INT(hc_proto_hostname_decode(&f, name), -EBADMSG);
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = 0;
+	ASSERT_EQ_INT(hc_proto_hostname_encode(&b, long_name), -EINVAL);
+	long_name[HC_PROTO_HOSTNAME_MAX] = 0;
+	ASSERT_EQ_INT(hc_proto_hostname_encode(&b, long_name), 0);
+	ASSERT_EQ_INT(hc_proto_hostname_encode(&b, ""), -EINVAL);
+	ASSERT_EQ_INT(hc_proto_hostname_encode(&b, "a b"), -EINVAL);
+	ASSERT_EQ_INT(hc_proto_hostname_encode(&b, "a/b"), -EINVAL);
+	hc_buf_free(&b);
+}
+
 TEST(new_types_header_limits)
 {
 	/* Types without payload refuse one; data frames stop at 64 KiB. */
@@ -968,6 +998,7 @@ int main(void)
 	RUN(put_get_roundtrip);
 	RUN(entry_roundtrip_and_rules);
 	RUN(reseed_roundtrip);
+	RUN(hostname_roundtrip);
 	RUN(new_types_header_limits);
 	if (!mkdtemp(tree_tmp)) {
 		printf("FAIL: setup: mkdtemp: %s\n", strerror(errno));

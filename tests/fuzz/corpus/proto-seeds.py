@@ -71,6 +71,9 @@ seeds = {
     "reseed": frame(21, struct.pack(">Q", 1700000000123456789) + bytes(range(32)), 0),
     "reseed-short": frame(21, struct.pack(">Q", 1) + bytes(31), 0),
     "reseed-stream": frame(21, struct.pack(">Q", 1) + bytes(64), 3),
+    "hostname": frame(24, b"warm-1.example", 0),
+    "hostname-bad": frame(24, b"a b", 0),
+    "hostname-stream": frame(24, b"a", 4),
     "session": (frame(1, struct.pack(">IQ", 2, 5) + s("a"), 0) + frame(2, exec_(1, 0, "", "/", ["cat"], []))
                 + frame(12, struct.pack(">I", 42)) + frame(3, b"abc") + frame(4) + frame(13, struct.pack(">I", 3))
                 + frame(5, b"abc") + frame(9, b"\x00{}") + frame(7, struct.pack(">iiB", 0, 0, 0))
