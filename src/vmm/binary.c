@@ -34,6 +34,19 @@ int hc_binary_which(const char *name, char *buf, size_t n)
 	return -ENOENT;
 }
 
+int hc_binary_identity(const char *path, char *buf, size_t n, struct hc_error *err)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return hc_error_errno(err, -errno, "%s", path);
+	if ((size_t)snprintf(buf, n, "%s %lld %lld %llu", path, (long long)st.st_size,
+			     (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
+			     (unsigned long long)st.st_ino) >= n)
+		return hc_error_set(err, -ENAMETOOLONG, "path too long: %s", path);
+	return 0;
+}
+
 int hc_binary_find(const char *env, const char *name, char *buf, size_t n, struct hc_error *err)
 {
 	const char *v = getenv(env);

@@ -26,6 +26,10 @@ int hc_binary_which(const char *name, char *buf, size_t n) _must_check_;
 int hc_binary_check_elf_kernel(const char *kernel, const char *vmm,
 			       struct hc_error *err) _must_check_;
 
+/* "PATH size mtime_ns inode" of the executable at path (a VMM's identity, vmm.h): another
+ * build or version of the binary is another file. */
+int hc_binary_identity(const char *path, char *buf, size_t n, struct hc_error *err) _must_check_;
+
 /* Runs "bin --version" (5 s, 4 KiB of output at most) and hands back its first line in *ret
  * (caller frees). A non-zero exit is an error. */
 int hc_binary_version(const char *bin, char **ret, struct hc_error *err) _must_check_;

@@ -982,6 +982,14 @@ static void ch_destroy(struct hc_vm *vm)
 	vm->priv = NULL;
 }
 
+static int ch_identity(char *buf, size_t n, struct hc_error *err)
+{
+	char bin[HC_PATH_MAX];
+	int r = hc_binary_find(CH_ENV, CH_NAME, bin, sizeof(bin), err);
+
+	return r < 0 ? r : hc_binary_identity(bin, buf, n, err);
+}
+
 const struct hc_vmm_ops hc_vmm_cloud_hypervisor_ops = {
 	.name = "cloud-hypervisor",
 	.caps = HC_CAP_NETWORK | HC_CAP_NET_TAP | HC_CAP_ROOTFS_DIR | HC_CAP_ROOTFS_BLOCK |
@@ -994,5 +1002,6 @@ const struct hc_vmm_ops hc_vmm_cloud_hypervisor_ops = {
 	.resume = ch_resume,
 	.snapshot = ch_snapshot,
 	.restore = ch_restore,
+	.identity = ch_identity,
 	.destroy = ch_destroy,
 };

@@ -936,6 +936,14 @@ static void fc_destroy(struct hc_vm *vm)
 	vm->priv = NULL;
 }
 
+static int fc_identity(char *buf, size_t n, struct hc_error *err)
+{
+	char bin[HC_PATH_MAX];
+	int r = hc_binary_find("HOTCELL_FIRECRACKER", "firecracker", bin, sizeof(bin), err);
+
+	return r < 0 ? r : hc_binary_identity(bin, buf, n, err);
+}
+
 const struct hc_vmm_ops hc_vmm_firecracker_ops = {
 	.name = "firecracker",
 	.caps = HC_CAP_NETWORK | HC_CAP_NET_TAP | HC_CAP_ROOTFS_BLOCK | HC_CAP_CHANNEL_VSOCK |
@@ -947,5 +955,6 @@ const struct hc_vmm_ops hc_vmm_firecracker_ops = {
 	.resume = fc_resume,
 	.snapshot = fc_snapshot,
 	.restore = fc_restore,
+	.identity = fc_identity,
 	.destroy = fc_destroy,
 };

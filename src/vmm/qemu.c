@@ -433,6 +433,26 @@ static int qemu_version(const char *bin, char *buf, size_t n, struct hc_error *e
 	return 0;
 }
 
+/* The binary, and the environment that changes its machine (ops->identity). */
+static int qemu_identity(char *buf, size_t n, struct hc_error *err)
+{
+	char bin[HC_PATH_MAX];
+	const char *m = getenv("HOTCELL_QEMU_MACHINE"), *a = getenv("HOTCELL_QEMU_ARGS");
+	size_t len;
+	int r;
+
+	r = find_qemu(bin, sizeof(bin), err);
+	if (r >= 0)
+		r = hc_binary_identity(bin, buf, n, err);
+	if (r < 0)
+		return r;
+	len = strlen(buf);
+	if ((size_t)snprintf(buf + len, n - len, " machine=%s args=%s", m ? m : "", a ? a : "") >=
+	    n - len)
+		return hc_error_set(err, -ENAMETOOLONG, "qemu: identity too long");
+	return 0;
+}
+
 #define QBOOT "/usr/share/qemu/qboot.rom"
 
 /* HOTCELL_QEMU_MACHINE=microvm (default) | q35: q35 is for kernels without virtio-mmio
@@ -1341,5 +1361,6 @@ const struct hc_vmm_ops hc_vmm_qemu_ops = {
 	.resume = qemu_resume,
 	.snapshot = qemu_snapshot,
 	.restore = qemu_restore,
+	.identity = qemu_identity,
 	.destroy = qemu_destroy,
 };

@@ -268,6 +268,13 @@ int hc_vm_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 	return vm->ops->restore(vm, dir, err);
 }
 
+int hc_vm_identity(const struct hc_vmm_ops *ops, char *buf, size_t n, struct hc_error *err)
+{
+	if (!ops->identity)
+		return unsupported(ops, "templates", err);
+	return ops->identity(buf, n, err);
+}
+
 void hc_vm_free(struct hc_vm *vm)
 {
 	struct hc_error e = {0};

@@ -127,6 +127,11 @@ struct hc_vmm_ops {
 	int (*resume)(struct hc_vm *vm, struct hc_error *err);
 	int (*snapshot)(struct hc_vm *vm, const char *dir, struct hc_error *err);
 	int (*restore)(struct hc_vm *vm, const char *dir, struct hc_error *err);
+	/* What a restore depends on beyond the spec, as one line (the VMM binary's path, size,
+	 * mtime and inode; settings from the environment that change its command line): a
+	 * snapshot taken under another identity may not restore (a warm run's template key,
+	 * docs/warm-start.md). NULL: the backend keeps no templates. */
+	int (*identity)(char *buf, size_t n, struct hc_error *err);
 	/* Ends the VM from the host and releases everything: always safe, always complete. */
 	void (*destroy)(struct hc_vm *vm);
 };
@@ -166,6 +171,9 @@ int hc_vm_resume(struct hc_vm *vm, struct hc_error *err) _must_check_;
 int hc_vm_snapshot_check(const struct hc_vm *vm, struct hc_error *err) _must_check_;
 int hc_vm_snapshot(struct hc_vm *vm, const char *dir, struct hc_error *err) _must_check_;
 int hc_vm_restore(struct hc_vm *vm, const char *dir, struct hc_error *err) _must_check_;
+/* ops->identity, or -EOPNOTSUPP when the backend has none. */
+int hc_vm_identity(const struct hc_vmm_ops *ops, char *buf, size_t n,
+		   struct hc_error *err) _must_check_;
 /* Destroys the VM, removes its runtime dir, frees it. NULL is fine. */
 void hc_vm_free(struct hc_vm *vm);
 /* Bounds the console log's disk (or RAM: /run is tmpfs) use, for every backend: the VMM keeps
