@@ -91,10 +91,11 @@ HC_EXPORT int hc_image_load(struct hc_store *store, const char *path, const char
 			    char *ret_digest, struct hc_error *err);
 
 struct hc_image_info {
-	char *name;	 /* full normalised reference, "docker.io/library/alpine:3.20" */
-	char digest[72]; /* platform manifest digest */
-	uint64_t size;	 /* config + layers, compressed */
-	char *created;	 /* RFC 3339 from the image config, or NULL */
+	char *name;		/* full normalised reference, "docker.io/library/alpine:3.20" */
+	char digest[72];	/* platform manifest digest */
+	uint64_t size;		/* config + layers, compressed */
+	char *created;		/* RFC 3339 from the image config, or NULL */
+	uint64_t template_size; /* disk used by its warm-start templates (docs/warm-start.md) */
 };
 HC_EXPORT int hc_image_list(struct hc_store *store, struct hc_image_info **ret, size_t *ret_n,
 			    struct hc_error *err);
@@ -236,6 +237,11 @@ struct hc_run_opts {
 	/* --no-jail: the VMM-side processes (QEMU, virtiofsd, vhost-device-vsock) run without
 	 * hotcell's jail (docs/security.md). The jail is on by default when running as root. */
 	bool no_jail;
+	/* --cold: boot from scratch, never from (nor into) a template. Off: a run of a cached
+	 * image restores the image's template, building it on the first run (docs/warm-start.md);
+	 * runs that cannot be restored (volumes, a directory rootfs, a network, a jailed VMM)
+	 * boot cold anyway. */
+	bool cold;
 };
 
 /* Fills defaults: stdio fds -1, cancel_fd -1, everything else zero. */
@@ -259,6 +265,11 @@ struct hc_run_result {
 	char *result_error; /* why result_json is NULL although the command wrote one */
 	double t_rootfs_ms, t_boot_ms, t_exec_ms, t_teardown_ms, t_total_ms;
 	bool jailed; /* the VMM-side processes ran jailed ("jailed" in the JSON object) */
+	/* Restored from the image's template ("start": "warm"; else "cold"): t_restore_ms is the
+	 * restore (VMM start to the guest's acknowledged reseed), and t_boot_ms is 0. A cold run
+	 * that saved the template has the save's time in t_template_ms. */
+	bool warm;
+	double t_restore_ms, t_template_ms;
 };
 
 /* Runs one command in a fresh micro-VM and tears it down. Returns 0 when the command ran

@@ -239,10 +239,11 @@ static int print_json(const struct hc_image_info *list, size_t n)
 		return hc_cli_failf("out of memory");
 	for (size_t i = 0; i < n; i++) {
 		json_t *o =
-			json_pack("{s:o, s:s, s:I, s:o}", "name",
+			json_pack("{s:o, s:s, s:I, s:o, s:I}", "name",
 				  list[i].name ? json_string(list[i].name) : json_null(), "digest",
 				  list[i].digest, "size", (json_int_t)list[i].size, "created",
-				  list[i].created ? json_string(list[i].created) : json_null());
+				  list[i].created ? json_string(list[i].created) : json_null(),
+				  "template_size", (json_int_t)list[i].template_size);
 		if (!o || json_array_append_new(arr, o) < 0) {
 			json_decref(arr);
 			return hc_cli_failf("out of memory");

@@ -47,6 +47,31 @@ static int check_cancel(const struct hc_run_opts *o, struct hc_error *err)
 	return 0;
 }
 
+/* QEMU 7.2 snapshots only a block rootfs on the serial channel (vmm.h): a template-eligible
+ * run takes them where the user left the choice to hotcell. */
+static int snapshot_modes(struct hc_lib_boot *b, const struct hc_run_opts *o, struct hc_error *err)
+{
+	struct hc_vm_spec *spec = &b->spec;
+	bool changed = false;
+
+	if (o->rootfs_mode == HC_ROOTFS_AUTO && (b->ops->caps & HC_CAP_SNAPSHOT_NEEDS_BLOCK) &&
+	    (b->ops->caps & HC_CAP_ROOTFS_BLOCK) && spec->rootfs_mode != HC_ROOTFS_BLOCK) {
+		spec->rootfs_mode = HC_ROOTFS_BLOCK;
+		changed = true;
+	}
+	if (o->channel == HC_CHANNEL_AUTO && (b->ops->caps & HC_CAP_SNAPSHOT_NEEDS_SERIAL) &&
+	    (b->ops->caps & HC_CAP_CHANNEL_SERIAL) && spec->channel != HC_CHANNEL_SERIAL) {
+		spec->channel = HC_CHANNEL_SERIAL;
+		changed = true;
+	}
+	if (!changed)
+		return 0;
+	hc_debug("warm start: rootfs mode %s, channel %s",
+		 spec->rootfs_mode == HC_ROOTFS_BLOCK ? "block" : "dir",
+		 spec->channel == HC_CHANNEL_SERIAL ? "serial" : "vsock");
+	return b->ops->probe(spec, NULL, 0, err);
+}
+
 int hc_lib_boot_prepare(struct hc_store *store, const struct hc_run_opts *o, struct hc_lib_boot *b,
 			struct hc_error *err)
 {
@@ -94,6 +119,10 @@ int hc_lib_boot_prepare(struct hc_store *store, const struct hc_run_opts *o, str
 	hc_debug("image resolved in %.1f ms", t - t0);
 	r = hc_lib_backend_choose(o, spec, b->kernel, sizeof(b->kernel), &b->ops, err);
 	hc_debug("backend chosen in %.1f ms", hc_clock_ms() - t);
+	enum hc_rootfs_mode cold_mode = spec->rootfs_mode;
+	enum hc_channel cold_channel = spec->channel;
+	if (r >= 0 && b->snapshot_modes)
+		r = snapshot_modes(b, o, err);
 	if (r >= 0 && o->rootfs_rw && (!o->rootfs_dir || spec->rootfs_mode != HC_ROOTFS_DIR))
 		r = hc_error_setk(err, -EINVAL, HC_EK_USAGE,
 				  "--rootfs-rw needs --rootfs DIR and --rootfs-mode dir");
@@ -105,6 +134,19 @@ int hc_lib_boot_prepare(struct hc_store *store, const struct hc_run_opts *o, str
 	/* Image -> rootfs (a cache hit costs nothing). */
 	t = hc_clock_ms();
 	r = hc_lib_image_prepare(store, o, spec->rootfs_mode == HC_ROOTFS_BLOCK, &b->image, err);
+	if (r < 0 && r != -ECANCELED && spec->rootfs_mode != cold_mode) {
+		/* The disk only a template needs could not be made (a full disk, ...): the run
+		 * boots cold as it would have, without a template. */
+		hc_debug("warm start: no %s rootfs (%s): booting cold", "block", err->message);
+		spec->rootfs_mode = cold_mode;
+		spec->channel = cold_channel;
+		b->snapshot_modes = false;
+		memset(err, 0, sizeof(*err));
+		r = b->ops->probe(spec, NULL, 0, err);
+		if (r >= 0)
+			r = hc_lib_image_prepare(store, o, spec->rootfs_mode == HC_ROOTFS_BLOCK,
+						 &b->image, err);
+	}
 	if (r >= 0)
 		r = check_cancel(o, err);
 	if (r < 0)

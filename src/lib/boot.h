@@ -23,6 +23,9 @@ struct hc_lib_boot {
 	const struct hc_run_opts *o; /* prepare's */
 	struct hc_lib_net net;	     /* --network inet|full: made by start, freed by teardown */
 	char cmdline[1280];	     /* spec.cmdline: debug, --rootfs-rw, --hostname, --add-host */
+	/* Set before prepare: where the run options leave the rootfs mode and the channel to
+	 * hotcell (auto), pick ones the backend can snapshot (a warm run's template). */
+	bool snapshot_modes;
 };
 
 #define HC_LIB_BOOT_INIT                                                                           \

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "lib/image.h"
+#include "lib/template.h"
 #include "oci/config.h"
 #include "oci/ext4.h"
 #include "oci/rootfs.h"
@@ -170,4 +171,28 @@ void hc_lib_image_release(struct hc_lib_image *img)
 		free(p);
 	}
 	memset(img, 0, sizeof(*img));
+}
+
+/* ---- the store's list and prune, with the templates (lib/template.h) ---------------------- */
+
+HC_EXPORT int hc_image_list(struct hc_store *store, struct hc_image_info **ret, size_t *ret_n,
+			    struct hc_error *err)
+{
+	int r = hc_oci_image_list(store, ret, ret_n, err);
+
+	for (size_t i = 0; r >= 0 && i < *ret_n; i++)
+		(*ret)[i].template_size = hc_lib_template_size(store->state_dir, (*ret)[i].digest);
+	return r;
+}
+
+/* Templates first: they hold no lock on the image, and a template of an image about to go
+ * is no use. */
+HC_EXPORT int hc_store_prune(struct hc_store *store, struct hc_error *err)
+{
+	int t = hc_lib_template_prune(store->state_dir, err), r;
+
+	if (t < 0)
+		return t;
+	r = hc_oci_store_prune(store, err);
+	return r < 0 ? r : r + t;
 }

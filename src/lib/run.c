@@ -25,6 +25,7 @@
 #include "lib/image.h"
 #include "lib/paths.h"
 #include "lib/spec.h"
+#include "lib/template.h"
 #include "proto/boot.h"
 #include "proto/proto.h"
 #include "vmm/accel.h"
@@ -119,6 +120,9 @@ struct run {
 	/* The guest halted or powered off (`poweroff -f`, `halt -f`): without ACPI the VMM does
 	 * not exit, it idles; only the kernel's last console line says so. */
 	char halted[96];
+	/* Warm start (lib/template.h): a cold boot that builds the template saves it at HELLO. */
+	struct hc_lib_template *tpl;
+	const struct hc_lib_boot *boot;
 };
 
 static int queue_frame(struct run *run, uint8_t type, const void *p, size_t n, struct hc_error *err)
@@ -429,6 +433,10 @@ static int read_agent(struct run *run, const struct hc_proto_exec *ex, struct hc
 		off += used;
 		r = on_frame(run, &f, err);
 		if (r == 2) {
+			/* Booted, the command not yet sent: the moment a template is taken. */
+			if (run->tpl && run->tpl->state == HC_TPL_BUILD)
+				hc_lib_template_save(run->tpl, run->vm, run->boot,
+						     &run->res->t_template_ms);
 			r = send_exec(run, ex, err);
 			if (r < 0)
 				break;
@@ -793,9 +801,40 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 	}
 }
 
+/* Restores the image's template (lib/template.h) and sends the command: 0 when the run goes
+ * on warm, 1 when it must boot cold instead (why is a debug line), -ECANCELED. */
+static int warm_start(struct run *run, struct hc_lib_boot *boot, struct hc_lib_template *tpl,
+		      const struct hc_proto_exec *ex, struct hc_error *err)
+{
+	struct hc_error e = {0};
+	struct hc_vm *vm = NULL;
+	double ms = 0;
+	int r, fd = -1;
+
+	run->t_spawn = hc_clock_ms();
+	r = hc_lib_template_restore(tpl, run->o, &vm, &fd, &ms, &e);
+	if (r == -ECANCELED) {
+		*err = e;
+		return r;
+	}
+	if (r < 0)
+		return 1;
+	boot->vm = run->vm = vm;
+	run->res->warm = true;
+	run->res->t_restore_ms = ms;
+	run->res->jailed = vm->jailed;
+	console_watch_start(run);
+	run->agent = fd;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	hc_debug("warm start: restored in %.1f ms", ms);
+	return send_exec(run, ex, err);
+}
+
 HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o, struct hc_run_result *res,
 		     struct hc_error *err)
 {
+	struct hc_lib_template tpl = HC_LIB_TEMPLATE_INIT;
+	const char *refusal = NULL;
 	struct hc_lib_boot boot = HC_LIB_BOOT_INIT;
 	struct hc_proto_exec ex = {0};
 	struct run run = {
@@ -825,6 +864,8 @@ HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o, struct
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "interactive without a stdin fd");
 	run.limit = o->output_limit ? o->output_limit : DEFAULT_OUTPUT_LIMIT;
 
+	refusal = hc_lib_template_refusal(o);
+	boot.snapshot_modes = refusal == NULL;
 	r = hc_lib_boot_prepare(store, o, &boot, err);
 	if (boot.ops) {
 		snprintf(res->backend, sizeof(res->backend), "%s", boot.ops->name);
@@ -847,6 +888,18 @@ HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o, struct
 		goto out;
 	run.argv0 = ex.argv[0];
 
+	if (refusal)
+		hc_debug("template: cold boot: %s", refusal);
+	else
+		hc_lib_template_lookup(store, &boot, &tpl);
+	run.tpl = &tpl;
+	run.boot = &boot;
+	if (tpl.state == HC_TPL_WARM) {
+		r = warm_start(&run, &boot, &tpl, &ex, err);
+		if (r <= 0)
+			goto warm;
+	}
+
 	run.t_spawn = hc_clock_ms();
 	run.deadline = run.t_spawn + boot.spec.boot_timeout_ms;
 	hc_debug("ready to start the VM %.1f ms after the run began", run.t_spawn - t0);
@@ -861,8 +914,10 @@ HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o, struct
 		run.vm->agent_fd = -1; /* ours now */
 		fcntl(run.agent, F_SETFL, fcntl(run.agent, F_GETFL) | O_NONBLOCK);
 	}
-
-	r = event_loop(&run, &ex, err);
+	r = 0;
+warm:
+	if (r == 0)
+		r = event_loop(&run, &ex, err);
 	if (r == 1)
 		r = run.cancels ? -ECANCELED : 0;
 
@@ -887,6 +942,8 @@ out:
 	}
 	/* The SHUTDOWN frame, if any, went out above, behind what was queued. */
 	hc_lib_boot_teardown(&boot, -1, true);
+	/* After the VM: a restored VM's spec points into the open template. */
+	hc_lib_template_release(&tpl);
 	if (run.agent >= 0)
 		close(run.agent);
 	console_watch_stop(&run);

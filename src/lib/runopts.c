@@ -615,6 +615,12 @@ static int set_no_jail(struct hc_runopts *ro, const char *v, struct hc_error *er
 	return 0;
 }
 
+static int set_cold(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	ro->o.cold = true;
+	return 0;
+}
+
 static int set_device(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
 	const char *c = keep(ro, v, err), **slot;
@@ -712,6 +718,8 @@ static const struct runopt table[] = {
 	{"jailer", 0, ARG_NONE, BOTH, false, set_jailer, NULL, "run Firecracker under its jailer"},
 	{"no-jail", 0, ARG_NONE, BOTH, false, set_no_jail, NULL,
 	 "run the VMM-side processes without hotcell's jail (docs/security.md)"},
+	{"cold", 0, ARG_NONE, HC_RUNOPT_RUN, false, set_cold, NULL,
+	 "boot from scratch, not from the image's template (docs/warm-start.md)"},
 	{"device", 0, ARG_REQUIRED, BOTH, true, set_device, "PCI_ADDRESS",
 	 "pass a PCI device through (cloud-hypervisor, qemu; needs --kernel)"},
 };
@@ -1088,6 +1096,8 @@ json_t *hc_runopts_to_json(const struct hc_run_opts *o, unsigned scope)
 		for (size_t i = 0; i < o->n_add_hosts; i++)
 			json_array_append_new(a, json_string(o->add_hosts[i]));
 	}
+	if ((scope & HC_RUNOPT_RUN) && o->cold)
+		json_object_set_new(j, "cold", json_true());
 	if (o->n_devices) {
 		json_object_set_new(j, "device", a = json_array());
 		for (size_t i = 0; i < o->n_devices; i++)

@@ -770,8 +770,10 @@ int hc_lib_snapshot_restore_as(const struct hc_lib_snapshot *s, const struct hc_
 	int reseed_timeout =
 		as && as->reseed_timeout_ms > 0 ? as->reseed_timeout_ms : RESEED_TIMEOUT_MS;
 
-	if (as)
+	if (as) {
 		spec.cancel_fd = as->cancel_fd;
+		spec.no_jail = as->no_jail;
+	}
 	r = hc_vm_new(&vm, s->ops, &spec, err);
 	if (r < 0)
 		return r;

@@ -96,6 +96,7 @@ struct hc_lib_restore_as {
 	const char *hostname;  /* NULL: the snapshot's; else sent as HOSTNAME before RESEED */
 	int cancel_fd;	       /* the spec's cancel_fd (vmm.h) for this restore; -1: none */
 	int reseed_timeout_ms; /* 0: 10 s */
+	bool no_jail;	       /* --no-jail: the spec's (not part of a snapshot) */
 };
 /* hc_lib_snapshot_restore with as (may be NULL). */
 int hc_lib_snapshot_restore_as(const struct hc_lib_snapshot *s, const struct hc_lib_restore_as *as,

@@ -47,8 +47,8 @@ void hc_image_list_free(struct hc_image_info *list, size_t n)
 	free(list);
 }
 
-int hc_image_list(struct hc_store *store, struct hc_image_info **ret, size_t *ret_n,
-		  struct hc_error *err)
+int hc_oci_image_list(struct hc_store *store, struct hc_image_info **ret, size_t *ret_n,
+		      struct hc_error *err)
 {
 	struct hc_oci_index_entry *entries = NULL;
 	struct hc_image_info *list;
@@ -322,7 +322,7 @@ static int prune_caches(struct hc_store *s, const struct hexset *live, struct hc
 	return removed;
 }
 
-int hc_store_prune(struct hc_store *store, struct hc_error *err)
+int hc_oci_store_prune(struct hc_store *store, struct hc_error *err)
 {
 	struct hc_oci_index_entry *entries = NULL;
 	struct hexset live = {0}, images = {0};

@@ -28,6 +28,12 @@ struct hc_store {
 	unsigned writers_users;
 };
 
+/* hc_image_list and hc_store_prune (hotcell.h) for the store itself; the library's wrap them
+ * (lib/image.c: templates too). */
+int hc_oci_image_list(struct hc_store *store, struct hc_image_info **ret, size_t *ret_n,
+		      struct hc_error *err) _must_check_;
+int hc_oci_store_prune(struct hc_store *store, struct hc_error *err) _must_check_;
+
 /* OCI media types (image-spec media-types.md) and Docker's, as they appear in manifests. */
 #define HC_OCI_MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define HC_OCI_MT_INDEX "application/vnd.oci.image.index.v1+json"

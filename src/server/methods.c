@@ -216,10 +216,11 @@ out:
 
 static json_t *image_object(const struct hc_image_info *i)
 {
-	return json_pack("{s:o, s:s, s:I, s:o}", "name",
+	return json_pack("{s:o, s:s, s:I, s:o, s:I}", "name",
 			 i->name ? json_string(i->name) : json_null(), "digest", i->digest, "size",
 			 (json_int_t)i->size, "created",
-			 i->created ? json_string(i->created) : json_null());
+			 i->created ? json_string(i->created) : json_null(), "template_size",
+			 (json_int_t)i->template_size);
 }
 
 static json_t *m_image_list(struct hc_rpc_call *c, struct hc_rpc_err *err)

@@ -62,7 +62,7 @@ TEST(object_exit_code)
 	const char *keys[] = { "backend", "accel", "image", "image_digest", "exit_code", "signal",
 			       "timed_out", "stdout", "stdout_encoding", "stdout_truncated",
 			       "stderr", "stderr_encoding", "stderr_truncated", "result",
-			       "timings_ms", "jailed" };
+			       "timings_ms", "jailed", "start" };
 	char out[] = "hi\n";
 	json_t *j;
 	size_t i = 0;

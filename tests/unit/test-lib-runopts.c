@@ -367,6 +367,31 @@ TEST(podman_flags)
 	freeargv(a4);
 }
 
+/* --cold is run's (a VM has no template), from argv and JSON alike, and round-trips. */
+TEST(cold)
+{
+	const char *const args[] = {"run", "--cold", "alpine", NULL};
+	struct hc_runopts ro;
+	struct hc_error err = {0};
+	char **argv = mkargv(args);
+	int r;
+
+	hc_runopts_init(&ro);
+	r = hc_runopts_getopt(&ro, HC_RUNOPT_RUN, 3, argv, NULL, 0, NULL, NULL, &err);
+	ASSERT_OK(r, &err);
+	ASSERT_TRUE(ro.o.cold);
+	json_t *j = hc_runopts_to_json(&ro.o, HC_RUNOPT_RUN);
+	ASSERT_TRUE(j && json_is_true(json_object_get(j, "cold")));
+	json_decref(j);
+	hc_runopts_free(&ro);
+	freeargv(argv);
+	hc_runopts_init(&ro);
+	ASSERT_EQ_INT(hc_runopts_set(&ro, HC_RUNOPT_VM, "cold", NULL, &err), -EINVAL);
+	ASSERT_OK(hc_runopts_set(&ro, HC_RUNOPT_RUN, "cold", NULL, &err), &err);
+	ASSERT_TRUE(ro.o.cold);
+	hc_runopts_free(&ro);
+}
+
 TEST(add_host)
 {
 	struct hc_runopts ro, b;
@@ -412,6 +437,7 @@ int main(void)
 	RUN(memory_units_and_rm);
 	RUN(env_file);
 	RUN(podman_flags);
+	RUN(cold);
 	RUN(add_host);
 	return test_summary();
 }
