@@ -80,7 +80,7 @@ double_e2e_ready() {
 # expect_same_result NAME BACKEND A B: the --json objects in files A (BACKEND's) and B (QEMU's)
 # are the same but for backend, accel, timings and stderr.
 expect_same_result() {
-	local f='del(.backend, .accel, .jailed, .timings_ms, .stderr)' # jailed: per backend (docs/security.md)
+	local f='del(.backend, .accel, .jailed, .start, .timings_ms, .stderr)' # jailed: per backend (docs/security.md); start: warm or cold (docs/warm-start.md)
 	if [ "$(jq -c "$f" "$3")" == "$(jq -c "$f" "$4")" ]; then
 		pass "$1"
 	else

@@ -9,7 +9,12 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <signal.h>
+#include <sys/prctl.h>
+
+#include "core/buf.h"
 #include "core/clock.h"
+#include "proto/proto.h"
 #include "vmm-double.h"
 
 void dbl_die(const char *fmt, ...)
@@ -361,6 +366,57 @@ void dbl_fake_guest_connect(const char *uds, const char *line)
 	close(fd);
 }
 
+/* The restored guest's agent (vmm-double.h), in a child of the double. */
+static void fake_agent(int fd)
+{
+	struct hc_buf in = HC_BUF_INIT(HC_PROTO_HEADER_SIZE + HC_PROTO_MAX_PAYLOAD);
+	char host[HC_PROTO_HOSTNAME_MAX + 1] = "hotcell";
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	for (;;) {
+		struct hc_buf out = HC_BUF_INIT(0);
+		struct hc_proto_frame f;
+		struct hc_proto_reseed rs;
+		struct hc_proto_exec x;
+		size_t used;
+		int r = hc_proto_frame_read(fd, &in, &f, &used);
+
+		if (r <= 0)
+			_exit(0);
+		if (f.type == HC_FRAME_SHUTDOWN)
+			_exit(0);
+		if (f.type == HC_FRAME_HOSTNAME && hc_proto_hostname_decode(&f, host) == 0) {
+			r = hc_proto_frame_append(&out, HC_FRAME_DONE, HC_PROTO_STREAM_VM, NULL, 0);
+		} else if (f.type == HC_FRAME_RESEED && hc_proto_reseed_decode(&f, &rs) == 0) {
+			r = hc_proto_frame_append(&out, HC_FRAME_DONE, HC_PROTO_STREAM_VM, NULL, 0);
+		} else if (f.type == HC_FRAME_EXEC && hc_proto_exec_decode(&f, &x) == 0) {
+			struct hc_proto_exit e = {0};
+			char line[128];
+			int n = snprintf(line, sizeof(line), "HOTCELL-DOUBLE-GUEST restored %s\n", host);
+
+			hc_proto_exec_free(&x);
+			r = hc_proto_started_encode(&out, f.stream, 1);
+			if (r >= 0)
+				r = hc_proto_frame_append(&out, HC_FRAME_STDOUT, f.stream, line,
+							  (size_t)n);
+			if (r >= 0)
+				r = hc_proto_exit_encode(&out, f.stream, &e);
+		} else if (f.type == HC_FRAME_WINDOW || f.type == HC_FRAME_STDIN_CLOSE) {
+			r = 0;
+		} else {
+			struct hc_proto_error pe = {.reason = HC_EXEC_ERR_INVALID};
+
+			snprintf(pe.message, sizeof(pe.message), "the double's agent takes no %s",
+				 hc_proto_type_name(f.type));
+			r = hc_proto_error_encode(&out, f.stream, &pe);
+		}
+		hc_buf_consume(&in, used);
+		if (r < 0 || (out.len && write(fd, out.data, out.len) != (ssize_t)out.len))
+			_exit(1);
+		hc_buf_free(&out);
+	}
+}
+
 void dbl_fake_vsock_serve(int lfd, const char *state)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -373,6 +429,15 @@ void dbl_fake_vsock_serve(int lfd, const char *state)
 		n++;
 	line[n] = '\0';
 	if (!strcmp(line, "CONNECT 1025")) {
+		const char *agent = getenv("HOTCELL_DOUBLE_AGENT");
+
+		if (agent && !strcmp(agent, "1") && !strcmp(state, "restored")) {
+			dprintf(fd, "OK 1073741824\n");
+			if (fork() == 0)
+				fake_agent(fd);
+			close(fd);
+			return;
+		}
 		dprintf(fd, "OK 1073741824\nHOTCELL-DOUBLE-GUEST %s\n", state);
 		return; /* kept open: closed at exit */
 	}

@@ -103,5 +103,9 @@ int dbl_fake_vsock_bind(const char *uds);
 void dbl_fake_guest_connect(const char *uds, const char *line);
 /* Serves one host connection on the bound socket: "CONNECT 1025\n" gets
  * "OK 1073741824\nHOTCELL-DOUBLE-GUEST <state>\n" (kept open), anything else is closed, as the
- * VMMs do when nothing listens on the port. */
+ * VMMs do when nothing listens on the port. With HOTCELL_DOUBLE_AGENT=1 and state "restored"
+ * the line is left out and a child process plays the restored guest's agent on the connection
+ * instead (docs/protocol.md, as hotcell-init after a restore): HOSTNAME and RESEED answered
+ * DONE, each EXEC answered STARTED, STDOUT "HOTCELL-DOUBLE-GUEST restored <hostname>\n" and
+ * EXIT 0, SHUTDOWN or EOF ends it; anything else is a protocol error (ERROR INVALID). */
 void dbl_fake_vsock_serve(int lfd, const char *state);
