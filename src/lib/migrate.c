@@ -609,6 +609,32 @@ static json_t *read_json_file(const char *path, struct hc_error *err)
 	return j;
 }
 
+/* Hard links to the snapshot's kernel, initramfs and disk inside dir, and snapshot.json
+ * pointing there, so that dir can still be restored here once this copy (and a directory it
+ * owned) is gone. Best effort: a file on another file system keeps its path, and a VM that did
+ * not arrive by migration boots from the cache and the build, which stay. */
+static void keep_boot_files(const char *dir, json_t *snap)
+{
+	static const char *const keys[][2] = {
+		{"kernel", "hc-kernel"}, {"initrd", "hc-initrd"}, {"rootfs_disk", "hc-disk"}};
+	char paths[3][HC_PATH_MAX];
+	const char *use[3] = {NULL, NULL, NULL};
+	_cleanup_(json_decrefp) json_t *copy = json_deep_copy(snap);
+	struct hc_error e = {0};
+
+	for (size_t i = 0; copy && i < HC_ARRAY_SIZE(keys); i++) {
+		const char *from = json_string_value(
+			json_object_get(json_object_get(copy, "spec"), keys[i][0]));
+
+		if (from &&
+		    hc_path_fmt(paths[i], sizeof(paths[i]), NULL, "%s/%s", dir, keys[i][1]) >= 0 &&
+		    link(from, paths[i]) == 0)
+			use[i] = paths[i];
+	}
+	if (copy && hc_lib_snapshot_relocate(dir, copy, use[0], use[1], use[2], &e) < 0)
+		hc_warn("migrate: %s", e.message);
+}
+
 /* Before the hand-over, every failure comes here: this copy runs again, as it was. */
 static void resume_source(const char *id, bool was_paused)
 {
@@ -712,6 +738,10 @@ HC_EXPORT int hc_pvm_migrate(const char *ref, const struct hc_pvm_migrate_opts *
 		goto fail;
 	}
 	snprintf(out.id, sizeof(out.id), "%s", json_string_value(json_object_get(put, "id")));
+
+	/* The snapshot stays a VM of this host until the commit: its kernel, initramfs and disk
+	 * may be in what this copy owns (a VM that arrived by migration), which goes with it. */
+	keep_boot_files(dir, snap);
 
 	/* 4. The hand-over: this copy ends for good first... */
 	r = hc_pvm_remove(id, true, err);
