@@ -100,7 +100,7 @@ for size in $SIZES; do
 			skipped+=("$(jq .blob_bytes_skipped <<<"$r")")
 		done
 		again="-"
-		[ "${#down[@]}" -gt 0 ] && again="$(printf '%s\n' "${down[@]}" | median | cut -d. -f1) $(printf '%s\n' "${sent[@]}" | median)"
+		[ "${#down[@]}" -gt 0 ] && again="$(printf '%s\n' "${down[@]}" | median | cut -d. -f1) $(printf '%s\n' "${sent[@]}" | median | cut -d. -f1)"
 		printf '%-6s %-6s %22s %22s %10s %12s %8s %8s\n' "${size}M" "$dirty" "$first" "$again" \
 			"$(printf '%s\n' "${total[@]}" | median | cut -d. -f1)" \
 			"$(printf '%s\n' "${skipped[@]}" | median)" "$(hwm a)M" "$(hwm b)M"
