@@ -100,8 +100,15 @@ struct hc_image_info {
 HC_EXPORT int hc_image_list(struct hc_store *store, struct hc_image_info **ret, size_t *ret_n,
 			    struct hc_error *err);
 HC_EXPORT void hc_image_list_free(struct hc_image_info *list, size_t n);
-/* Removes a name; blobs stay until hc_store_prune. -EBUSY when the image is in use by a run. */
+/* Removes a name; blobs stay until hc_store_prune. -EBUSY when the image is in use by a run.
+ * By digest (or an unambiguous prefix), every name of that image. */
 HC_EXPORT int hc_image_remove(struct hc_store *store, const char *ref, struct hc_error *err);
+/* The same, as podman rmi: by digest, an image of several names is refused (-ENOTUNIQ)
+ * unless force; untagged(name) is called for each name removed (may be NULL). A short name
+ * ("test/bb:1") is docker.io's, else a local one's (localhost/test/bb:1). */
+HC_EXPORT int hc_image_untag(struct hc_store *store, const char *ref, bool force,
+			     void (*untagged)(const char *name, void *userdata), void *userdata,
+			     struct hc_error *err);
 /* Removes blobs, rootfs trees and disks that no image references and no run uses, and every
  * temp entry (half-unpacked tree, half-built disk, half-written blob) whose writer is gone.
  * Returns the number of items removed. */
@@ -127,7 +134,9 @@ enum hc_accel { HC_ACCEL_AUTO, HC_ACCEL_KVM, HC_ACCEL_TCG };
 enum hc_rootfs_mode { HC_ROOTFS_AUTO, HC_ROOTFS_DIR, HC_ROOTFS_BLOCK };
 enum hc_channel { HC_CHANNEL_AUTO, HC_CHANNEL_SERIAL, HC_CHANNEL_VSOCK };
 enum hc_network { HC_NET_NONE, HC_NET_INET, HC_NET_FULL };
-enum hc_pull_policy { HC_PULL_MISSING, HC_PULL_ALWAYS, HC_PULL_NEVER };
+/* NEWER (podman's --pull newer): pull when the registry's digest differs from the local one;
+ * a failed pull falls back to the local image when there is one. */
+enum hc_pull_policy { HC_PULL_MISSING, HC_PULL_ALWAYS, HC_PULL_NEVER, HC_PULL_NEWER };
 
 struct hc_volume {
 	const char *host;
@@ -150,6 +159,8 @@ HC_EXPORT int hc_port_parse(const char *s, struct hc_port *ret, struct hc_error 
 #define HC_TIMEOUT_NONE (-1.0)
 
 #define HC_MAX_ADD_HOSTS 8 /* --add-host entries a run takes */
+#define HC_MAX_TMPFS 8	   /* --tmpfs (and --mount type=tmpfs) entries */
+#define HC_MAX_DNS 3	   /* --dns servers (resolv.conf's MAXNS) */
 
 struct hc_run_opts {
 	const char *image;	/* reference; NULL when rootfs_dir is set */
@@ -192,6 +203,7 @@ struct hc_run_opts {
 	bool tty;
 	int tty_fd;
 	int winch_fd;
+	const char *term; /* -t: the TERM default; NULL: this process's $TERM (else xterm) */
 	/* Called once the command runs (the guest's STARTED), with its guest pid: where the CLI
 	 * puts the user's terminal in raw mode, so that Ctrl-C before it (pull, boot) still
 	 * cancels. May be NULL. */
@@ -242,6 +254,23 @@ struct hc_run_opts {
 	 * runs that cannot be restored (volumes, a directory rootfs, a network, a jailed VMM)
 	 * boot cold anyway. */
 	bool cold;
+
+	/* --platform OS/ARCH[/VARIANT] for a pull; NULL: the host's. A VM runs guests of the
+	 * host's architecture only: another one is refused. */
+	const char *platform;
+	/* --tmpfs: "PATH[:OPTS]" (OPTS podman's: size=, mode=, uid=, gid=, nr_inodes=, ro, rw,
+	 * [no]exec, [no]suid, [no]dev; default rw,noexec,nosuid,nodev), a fresh tmpfs mounted on
+	 * PATH in the guest, at most HC_MAX_TMPFS. */
+	const char *const *tmpfs;
+	size_t n_tmpfs;
+	/* --dns: nameserver addresses (IPv4/IPv6) of the guest's /etc/resolv.conf (in its
+	 * overlay), replacing what networking would write; at most HC_MAX_DNS. */
+	const char *const *dns;
+	size_t n_dns;
+	/* With signal_fd: once SIGINT, SIGTERM or SIGHUP has been forwarded to the command, it
+	 * has this long to end before the VM is ended (exit 137, podman's --stop-timeout); a
+	 * second one within 2 s ends it at once. 0: 10 s. */
+	double stop_timeout_s;
 };
 
 /* Fills defaults: stdio fds -1, cancel_fd -1, everything else zero. */
@@ -382,6 +411,16 @@ struct hc_pvm_exec_opts {
 	/* >= 0: readable when the call must end: one byte sends SIGTERM to the command, a
 	 * second (or EOF) abandons it (SIGKILL); hc_pvm_exec then returns -ECANCELED. */
 	int cancel_fd;
+	/* With n_cmd 0: the image's entrypoint and command, as a run would start them (`run
+	 * -d` without CMD); otherwise, as podman exec, the command as given, no entrypoint. */
+	bool image_command;
+	/* -t, as hc_run_opts's tty, tty_fd, winch_fd, term and on_started/userdata (the window
+	 * size travels through the supervisor). */
+	bool tty;
+	int tty_fd, winch_fd;
+	const char *term;
+	void (*on_started)(void *userdata, unsigned pid);
+	void *userdata;
 };
 /* Fills defaults: fds -1, everything else zero. */
 HC_EXPORT void hc_pvm_exec_opts_init(struct hc_pvm_exec_opts *o);

@@ -24,6 +24,9 @@ int hc_cli_fail(const struct hc_error *err);
 /* A token file (serve's --auth-token-file, vm migrate's --token-file): one line, surrounding
  * whitespace not part of the token; a bad file fails with flag and path named. */
 int hc_cli_read_token(const char *flag, const char *path, char **ret);
+/* A hc_runopts_getopt failure of command cmd ("run", "vm exec"): one line, naming the flag
+ * (podman's flags hotcell lacks land here too), with a pointer to cmd's --help. */
+int hc_cli_fail_options(const struct hc_error *err, const char *cmd);
 /* The same, formatted. */
 int hc_cli_failf(const char *fmt, ...) _printf_(1, 2);
 /* Installs the SIGINT/SIGTERM/SIGHUP handlers (signals.c) and returns the read end of their

@@ -20,6 +20,13 @@ int hc_cli_fail(const struct hc_error *err)
 	return HC_EXIT_INTERNAL;
 }
 
+int hc_cli_fail_options(const struct hc_error *err, const char *cmd)
+{
+	if (hc_streq(err->kind, HC_EK_USAGE) && strstr(err->message, "option '"))
+		return hc_cli_failf("%s (see hotcell %s --help)", err->message, cmd);
+	return hc_cli_fail(err);
+}
+
 int hc_cli_failf(const char *fmt, ...)
 {
 	va_list ap;
@@ -52,7 +59,7 @@ static const struct {
 	{"pull", hc_cli_pull, "pull [--platform OS/ARCH] [--insecure] [--verify] REF"},
 	{"load", hc_cli_load, "load [--name REF] PATH"},
 	{"images", hc_cli_images, "images [--json]"},
-	{"rmi", hc_cli_rmi, "rmi REF"},
+	{"rmi", hc_cli_rmi, "rmi [-f] REF..."},
 	{"prune", hc_cli_prune, "prune"},
 	{"check", hc_cli_check, "check [--json]"},
 	{"run", hc_cli_run, "run [OPTIONS] IMAGE [--] [CMD [ARG...]]"},

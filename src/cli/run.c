@@ -3,11 +3,15 @@
  * `hotcell run [OPTIONS] IMAGE [--] [CMD [ARG...]]` (docs/cli.md): like `podman run --rm`.
  * Options end at IMAGE: everything after it is the command, even words that look like options.
  *
- * Signals: SIGINT/SIGTERM/SIGHUP write a byte to the cancel pipe (cli/signals.c). The
- * first asks for an orderly teardown; a second one means "now": hc_run then ends the VM
- * without grace. Either way nothing is left behind, and hotcell exits 128+signal. SIGQUIT,
- * SIGUSR1/2, SIGALRM, SIGVTALRM, SIGPROF are forwarded to the running command (signal_fd,
- * podman's --sig-proxy); hotcell then exits with the command's own status.
+ * Signals: before the command runs (pull, unpack, boot), SIGINT/SIGTERM/SIGHUP write a byte to
+ * the cancel pipe (cli/signals.c): the run is cancelled, nothing is left behind, hotcell exits
+ * 128+signal. Once it runs, they and SIGQUIT, SIGUSR1/2, SIGALRM, SIGVTALRM, SIGPROF are
+ * forwarded to the command (signal_fd, podman's --sig-proxy) and hotcell exits with the
+ * command's own status; after a forwarded SIGINT/SIGTERM/SIGHUP the command has
+ * --stop-timeout (10 s) to end, and a second one within 2 s ends the VM (exit 137).
+ *
+ * -d/--detach: sugar over `vm create` + `vm exec --detach` (podman's run -d): the VM stays,
+ * its id is printed.
  */
 #include <getopt.h>
 #include <limits.h>
@@ -100,14 +104,59 @@ static int signals_install(void)
 	return 0;
 }
 
+/* The command runs: SIGINT/SIGTERM/SIGHUP are the command's from now on (forwarded, as
+ * podman's --sig-proxy), the terminal goes raw. */
 static void run_started(void *userdata, unsigned pid)
 {
+	static const int stops[] = {SIGINT, SIGTERM, SIGHUP};
+	struct sigaction fa = {.sa_handler = on_forward, .sa_flags = SA_RESTART};
 	struct hc_cli_tty *t = userdata;
 	int r = hc_cli_tty_raw(t);
 
 	if (r < 0)
 		fprintf(stderr, "hotcell: warning: cannot put the terminal in raw mode: %s\n",
 			strerror(-r));
+	sigemptyset(&fa.sa_mask);
+	for (size_t i = 0; i < HC_ARRAY_SIZE(stops); i++)
+		if (sigaction(stops[i], &fa, NULL) < 0)
+			fprintf(stderr, "hotcell: warning: signal %d not forwarded: %s\n", stops[i],
+				strerror(errno));
+}
+
+/* run -d: the VM stays (vm create), the command runs detached in it (vm exec --detach, the
+ * image's entrypoint and command when none is given); prints the VM's id as podman prints
+ * the container's. */
+static int run_detached(struct hc_runopts *ro, struct hc_store *store, bool json)
+{
+	struct hc_run_opts *o = &ro->o;
+	struct hc_pvm_create_opts co = {.run = o, .name = ro->name};
+	struct hc_pvm_exec_opts eo;
+	struct hc_pvm_exec_result er;
+	struct hc_error err = {0};
+	char id[HC_PVM_ID_LEN + 1];
+
+	if (o->interactive || o->tty || json || o->timeout_s > 0 || o->entrypoint)
+		return hc_cli_failf("run: -d takes none of -i, -t, --json, --timeout, "
+				    "--entrypoint (a detached command's output goes to the VM's "
+				    "log: hotcell vm logs)");
+	if (hc_pvm_create(store, &co, id, &err) < 0)
+		return hc_cli_fail(&err);
+	hc_pvm_exec_opts_init(&eo);
+	eo.cmd = o->cmd;
+	eo.n_cmd = o->n_cmd;
+	eo.image_command = o->n_cmd == 0;
+	eo.detach = true;
+	if (hc_pvm_exec(id, &eo, &er, &err) < 0) {
+		struct hc_error ignore = {0};
+
+		hc_cli_fail(&err);
+		if (hc_pvm_remove(id, true, &ignore) < 0)
+			hc_cli_fail(&ignore);
+		return hc_streq(err.kind, "exec") && er.exit_code > 0 ? er.exit_code
+								      : HC_EXIT_INTERNAL;
+	}
+	printf("%s\n", id);
+	return 0;
 }
 
 static void print_json(char *s)
@@ -151,11 +200,7 @@ int hc_cli_run(int argc, char **argv)
 	r = hc_runopts_getopt(&ro, HC_RUNOPT_RUN, argc, argv, run_extra, HC_ARRAY_SIZE(run_extra),
 			      run_on_extra, &cli, &err);
 	if (r < 0) {
-		/* One line, naming the flag (podman's flags hotcell lacks land here too). */
-		if (hc_streq(err.kind, HC_EK_USAGE) && strstr(err.message, "option '"))
-			hc_cli_failf("%s (see hotcell run --help)", err.message);
-		else
-			hc_cli_fail(&err);
+		hc_cli_fail_options(&err, "run");
 		goto out;
 	}
 	if (cli.help) {
@@ -214,6 +259,10 @@ int hc_cli_run(int argc, char **argv)
 			status = fail_run(json, &err);
 			goto out;
 		}
+	}
+	if (ro.detach) {
+		status = run_detached(&ro, store, json);
+		goto out;
 	}
 
 	/* The library never prints: the user hears here that the second wall is down. */

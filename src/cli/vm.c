@@ -18,8 +18,8 @@ static const char vm_usage[] =
 	"usage: hotcell vm COMMAND ...\n"
 	"\n"
 	"  vm create [RUN OPTIONS] [--name NAME] [--idle-timeout S] [--lifetime S] IMAGE\n"
-	"  vm exec [-i] [-e K=V] [-w DIR] [-u USER] [--timeout S] [--json] [--detach] VM [--] "
-	"CMD...\n"
+	"  vm exec [-i] [-t] [-e K=V] [--env-file F] [-w DIR] [-u USER] [--timeout S] [--json] "
+	"[-d] VM [--] CMD...\n"
 	"  vm cp SRC DST                 VM:PATH on one side; a directory copies recursively\n"
 	"  vm ls [--json]\n"
 	"  vm inspect VM\n"
@@ -218,8 +218,6 @@ static int vm_logs(int argc, char **argv)
 
 /* ---- exec ---- */
 
-enum { E_TIMEOUT = 1, E_JSON, E_DETACH, E_HELP };
-
 #define JSON_CAPTURE (1u << 20)
 
 /* Reads back what a capture file holds (at most JSON_CAPTURE bytes). */
@@ -242,80 +240,79 @@ static char *capture_read(int fd, size_t *len, bool *truncated)
 	return buf;
 }
 
+static const char exec_usage_head[] =
+	"usage: hotcell vm exec [OPTIONS] VM [--] CMD [ARG...]\n"
+	"\n"
+	"Runs CMD in a running VM, like `podman exec`, and exits with its status.\n"
+	"\n";
+
+enum { E_JSON = 1, E_HELP };
+
+static const struct hc_runopt_extra exec_extra[] = {
+	{"json", no_argument, 0, E_JSON},
+	{"help", no_argument, 'h', E_HELP},
+};
+
+static int exec_on_extra(int id, const char *arg, void *userdata, struct hc_error *err)
+{
+	bool *flags = userdata;
+
+	flags[id == E_JSON ? 0 : 1] = true;
+	return 0;
+}
+
+static void exec_started(void *userdata, unsigned pid)
+{
+	int r = hc_cli_tty_raw(userdata);
+
+	if (r < 0)
+		fprintf(stderr, "hotcell: warning: cannot put the terminal in raw mode: %s\n",
+			strerror(-r));
+}
+
 static int vm_exec(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"interactive", no_argument, NULL, 'i'},
-		{"env", required_argument, NULL, 'e'},
-		{"workdir", required_argument, NULL, 'w'},
-		{"user", required_argument, NULL, 'u'},
-		{"timeout", required_argument, NULL, E_TIMEOUT},
-		{"json", no_argument, NULL, E_JSON},
-		{"detach", no_argument, NULL, E_DETACH},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	struct hc_pvm_exec_opts o;
 	struct hc_pvm_exec_result res;
 	struct hc_error err = {0};
-	const char **env = NULL;
-	size_t n_env = 0;
-	bool json = false, interactive = false;
-	int c, r, status = HC_EXIT_INTERNAL, cap_out = -1, cap_err = -1;
+	struct hc_runopts ro;
+	struct hc_cli_tty tty = {.fd = -1, .winch_fd = -1};
+	bool flags[2] = {false, false}, json = false, interactive;
+	int r, status = HC_EXIT_INTERNAL, cap_out = -1, cap_err = -1;
 	const char *vm;
 
 	hc_pvm_exec_opts_init(&o);
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "+ie:w:u:d", lo, NULL)) != -1) {
-		switch (c) {
-		case 'i':
-			interactive = true;
-			break;
-		case 'e': {
-			const char **nv = realloc(env, (n_env + 1) * sizeof(*env));
-
-			if (!nv) {
-				hc_cli_failf("out of memory");
-				goto out;
-			}
-			env = nv;
-			env[n_env++] = optarg;
-			break;
-		}
-		case 'w':
-			if (optarg[0] != '/') {
-				hc_cli_failf("-w: '%s' is not an absolute path", optarg);
-				goto out;
-			}
-			o.workdir = optarg;
-			break;
-		case 'u':
-			o.user = optarg;
-			break;
-		case E_TIMEOUT:
-			if (hc_runopts_parse_seconds("--timeout", optarg, &o.timeout_s, &err) < 0) {
-				hc_cli_fail(&err);
-				goto out;
-			}
-			break;
-		case E_JSON:
-			json = true;
-			break;
-		case 'd':
-		case E_DETACH:
-			o.detach = true;
-			break;
-		case 'h':
-			printf("usage: hotcell vm exec [-i] [-e K=V] [-w DIR] [-u USER] [--timeout "
-			       "S] "
-			       "[--json] [--detach] VM [--] CMD [ARG...]\n");
-			status = 0;
-			goto out;
-		default:
-			fputs(vm_usage, stderr);
-			goto out;
-		}
+	hc_runopts_init(&ro);
+	/* -e, -w, -u, -i, -t, --env-file, --timeout, -d: the run options table's (the same
+	 * parsers as run); -h is the help, as in podman exec (which has no --hostname). */
+	r = hc_runopts_getopt(&ro, HC_RUNOPT_EXEC, argc, argv, exec_extra,
+			      HC_ARRAY_SIZE(exec_extra), exec_on_extra, flags, &err);
+	if (r < 0) {
+		hc_cli_fail_options(&err, "vm exec");
+		goto out;
 	}
+	if (flags[1]) {
+		char *opts = hc_runopts_help(HC_RUNOPT_EXEC);
+
+		fputs(exec_usage_head, stdout);
+		fputs(opts ? opts : "", stdout);
+		fputs("  --json                   print one JSON result object (as run --json)\n"
+		      "  -h, --help               this text\n",
+		      stdout);
+		free(opts);
+		status = 0;
+		goto out;
+	}
+	json = flags[0];
+	optind = r;
+	interactive = ro.o.interactive;
+	o.env = ro.o.env;
+	o.n_env = ro.o.n_env;
+	o.workdir = ro.o.workdir;
+	o.user = ro.o.user;
+	o.timeout_s = ro.o.timeout_s > 0 ? ro.o.timeout_s : 0; /* 0 and --timeout 0: none */
+	o.detach = ro.detach;
+	o.tty = ro.o.tty;
 	if (optind >= argc) {
 		hc_cli_failf("vm exec: no VM given");
 		goto out;
@@ -327,14 +324,17 @@ static int vm_exec(int argc, char **argv)
 		hc_cli_failf("vm exec: no command given");
 		goto out;
 	}
-	if (o.detach && (interactive || o.timeout_s > 0)) {
-		hc_cli_failf("vm exec: --detach takes neither -i nor --timeout");
+	if (o.detach && (interactive || o.timeout_s > 0 || o.tty)) {
+		hc_cli_failf("vm exec: --detach takes none of -i, -t, --timeout");
+		goto out;
+	}
+	if (o.tty && json) {
+		hc_cli_failf("vm exec: --tty and --json do not go together (a terminal's output "
+			     "is not JSON)");
 		goto out;
 	}
 	o.cmd = (const char *const *)(argv + optind);
 	o.n_cmd = (size_t)(argc - optind);
-	o.env = env;
-	o.n_env = n_env;
 	if (interactive)
 		o.stdin_fd = STDIN_FILENO;
 	if (json) {
@@ -355,8 +355,21 @@ static int vm_exec(int argc, char **argv)
 		goto out;
 	}
 	o.cancel_fd = hc_cli_cancel_pipe();
+	if (o.tty) {
+		r = hc_cli_tty_begin(interactive, &tty);
+		if (r < 0) {
+			hc_cli_failf("vm exec: cannot set up the terminal: %s", strerror(-r));
+			goto out;
+		}
+		o.tty_fd = tty.fd;
+		o.winch_fd = tty.winch_fd;
+		o.on_started = exec_started;
+		o.userdata = &tty;
+	}
 
 	r = hc_pvm_exec(vm, &o, &res, &err);
+	/* Before any message: the terminal is the user's again. */
+	hc_cli_tty_end(&tty);
 	if (r == -ECANCELED) {
 		status = hc_cli_cancel_status();
 		hc_cli_fail(&err);
@@ -417,11 +430,12 @@ static int vm_exec(int argc, char **argv)
 		free(rr.image);
 	}
 out:
+	hc_cli_tty_end(&tty);
 	if (cap_out >= 0)
 		close(cap_out);
 	if (cap_err >= 0)
 		close(cap_err);
-	free(env);
+	hc_runopts_free(&ro);
 	return status;
 }
 

@@ -148,6 +148,32 @@ static int set_key(struct guest_boot_cfg *cfg, const char *key, const char *val,
 			 val);
 		snprintf(cfg->hosts[cfg->nhosts].ip, sizeof(cfg->hosts[0].ip), "%s", colon + 1);
 		cfg->nhosts++;
+	} else if (hc_streq(key, HC_BOOT_KEY_TMPFS)) {
+		size_t n = strcspn(val, ":");
+		const char *opts = val[n] ? val + n + 1 : "";
+
+		if (cfg->ntmpfs >= HC_BOOT_MAX_TMPFS)
+			return bad(msg, msglen, "more than %d %s", HC_BOOT_MAX_TMPFS, key);
+		if (val[0] != '/' || n >= sizeof(cfg->tmpfs[0].path) ||
+		    strspn(val,
+			   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+"
+			   "@") != n ||
+		    strlen(opts) >= sizeof(cfg->tmpfs[0].opts))
+			return bad(msg, msglen, "%s=%s: want /PATH[:OPTS]", key, val);
+		snprintf(cfg->tmpfs[cfg->ntmpfs].path, sizeof(cfg->tmpfs[0].path), "%.*s", (int)n,
+			 val);
+		snprintf(cfg->tmpfs[cfg->ntmpfs].opts, sizeof(cfg->tmpfs[0].opts), "%s", opts);
+		cfg->ntmpfs++;
+	} else if (hc_streq(key, HC_BOOT_KEY_NAMESERVER)) {
+		unsigned char bin[16];
+
+		if (cfg->nnameservers >= HC_BOOT_MAX_NAMESERVERS)
+			return bad(msg, msglen, "more than %d %s", HC_BOOT_MAX_NAMESERVERS, key);
+		if (strlen(val) >= sizeof(cfg->nameservers[0]) ||
+		    (inet_pton(AF_INET, val, bin) != 1 && inet_pton(AF_INET6, val, bin) != 1))
+			return bad(msg, msglen, "%s=%s: want an IP address", key, val);
+		snprintf(cfg->nameservers[cfg->nnameservers++], sizeof(cfg->nameservers[0]), "%s",
+			 val);
 	}
 	return 0;
 }
@@ -158,12 +184,11 @@ static void cfg_init(struct guest_boot_cfg *cfg)
 	snprintf(cfg->hostname, sizeof(cfg->hostname), "hotcell");
 }
 
-int guest_boot_parse_cmdline(const char *cmdline, struct guest_boot_cfg *cfg, char *msg,
-			     size_t msglen)
+/* The keys of a command line, on top of what cfg holds. */
+static int parse_words(const char *cmdline, struct guest_boot_cfg *cfg, char *msg, size_t msglen)
 {
 	const char *p = cmdline;
 
-	cfg_init(cfg);
 	while (*p) {
 		char word[PATH_MAX * 3 + 64];
 		size_t n = 0;
@@ -199,6 +224,13 @@ int guest_boot_parse_cmdline(const char *cmdline, struct guest_boot_cfg *cfg, ch
 	return 0;
 }
 
+int guest_boot_parse_cmdline(const char *cmdline, struct guest_boot_cfg *cfg, char *msg,
+			     size_t msglen)
+{
+	cfg_init(cfg);
+	return parse_words(cmdline, cfg, msg, msglen);
+}
+
 /* libkrun passes no command line to its workload: the same keys come as variables. */
 static int parse_env(struct guest_boot_cfg *cfg, char *msg, size_t msglen)
 {
@@ -227,6 +259,10 @@ static int parse_env(struct guest_boot_cfg *cfg, char *msg, size_t msglen)
 		if (r < 0)
 			return r;
 	}
+	/* Everything else the host would put on a command line (--hostname, --add-host,
+	 * --read-only, --tmpfs, --dns, ...): one variable, parsed as one. */
+	if ((v = getenv(HC_BOOT_ENV_CMDLINE)))
+		return parse_words(v, cfg, msg, msglen);
 	return 0;
 }
 
@@ -312,6 +348,38 @@ static int mount_basics(char *msg, size_t msglen)
 		if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST)
 			guest_dbg("symlink %s: %m", links[i][1]);
 	return 0;
+}
+
+/* podman's --tmpfs: rw,noexec,nosuid,nodev, then the user's options: the flags in the mount
+ * flags, the rest (size=, mode=, ...) as tmpfs's data. */
+static int mount_tmpfs(const char *path, const char *opts, char *msg, size_t msglen)
+{
+	static const struct {
+		const char *name;
+		unsigned long set, clear;
+	} flags[] = {
+		{"ro", MS_RDONLY, 0},	  {"rw", 0, MS_RDONLY},	  {"exec", 0, MS_NOEXEC},
+		{"noexec", MS_NOEXEC, 0}, {"suid", 0, MS_NOSUID}, {"nosuid", MS_NOSUID, 0},
+		{"dev", 0, MS_NODEV},	  {"nodev", MS_NODEV, 0},
+	};
+	unsigned long mf = MS_NOEXEC | MS_NOSUID | MS_NODEV;
+	char copy[256], data[256] = "", *save = NULL;
+	size_t n = 0;
+
+	snprintf(copy, sizeof(copy), "%s", opts);
+	for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		bool flag = false;
+
+		for (size_t i = 0; i < HC_ARRAY_SIZE(flags) && !flag; i++) {
+			if (hc_streq(o, flags[i].name)) {
+				mf = (mf | flags[i].set) & ~flags[i].clear;
+				flag = true;
+			}
+		}
+		if (!flag && n < sizeof(data))
+			n += (size_t)snprintf(data + n, sizeof(data) - n, "%s%s", n ? "," : "", o);
+	}
+	return do_mount("tmpfs", path, "tmpfs", mf, data[0] ? data : NULL, msg, msglen);
 }
 
 static int read_cmdline(char *buf, size_t len)
@@ -472,6 +540,11 @@ api_fs:
 		if (r < 0)
 			return fail(msg, msglen, r, "volume %s on %s", v->tag, v->path);
 	}
+	for (size_t i = 0; i < cfg->ntmpfs; i++) {
+		r = mount_tmpfs(cfg->tmpfs[i].path, cfg->tmpfs[i].opts, msg, msglen);
+		if (r < 0)
+			return r;
+	}
 	/* /hotcell holds result.json, written by whatever user the command runs as; a
 	 * read-write root is the user's directory: nothing is added to it. */
 	if (!cfg->root_rw &&
@@ -489,12 +562,20 @@ api_fs:
 	if (r < 0)
 		return r;
 	r = guest_hosts_setup(cfg, msg, msglen);
+	if (r >= 0)
+		r = guest_dns_setup(cfg, msg, msglen);
 	if (r < 0 || !cfg->root_ro)
 		return r;
 	/* --read-only, as podman: the scratch directories stay writable (fresh tmpfs), then the
 	 * root's own mount turns read-only (/dev and volumes are mounts of their own). */
 	static const char *const scratch[] = {"/tmp", "/run", "/var/tmp", "/hotcell"};
 	for (size_t i = 0; i < HC_ARRAY_SIZE(scratch); i++) {
+		bool users = false; /* the user's --tmpfs there stays */
+
+		for (size_t k = 0; k < cfg->ntmpfs && !users; k++)
+			users = hc_streq(cfg->tmpfs[k].path, scratch[i]);
+		if (users)
+			continue;
 		r = do_mount("tmpfs", scratch[i], "tmpfs", MS_NOSUID | MS_NODEV,
 			     i == 1 ? "mode=0755" : "mode=1777", msg, msglen);
 		if (r < 0)

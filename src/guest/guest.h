@@ -125,6 +125,15 @@ struct guest_boot_cfg {
 		char ip[46];
 	} hosts[HC_BOOT_MAX_HOSTS];
 	size_t nhosts;
+	/* hotcell.tmpfs=PATH[:OPTS] (--tmpfs), in order. */
+	struct {
+		char path[256];
+		char opts[256];
+	} tmpfs[HC_BOOT_MAX_TMPFS];
+	size_t ntmpfs;
+	/* hotcell.nameserver=IP (--dns), in order. */
+	char nameservers[HC_BOOT_MAX_NAMESERVERS][46];
+	size_t nnameservers;
 };
 
 /* Parses a kernel command line (space separated, "double quotes" group). */
@@ -139,6 +148,9 @@ int guest_net_setup(const struct guest_boot_cfg *cfg, char *msg, size_t msglen) 
  * wrote, else the image's, else localhost alone), written into the overlay the same way; a
  * no-op without them. Called in the switched root, after guest_net_setup. */
 int guest_hosts_setup(const struct guest_boot_cfg *cfg, char *msg, size_t msglen) _must_check_;
+/* net.c: writes cfg's hotcell.nameserver lines (--dns) as /etc/resolv.conf into the
+ * overlay, replacing what networking wrote; a no-op without them. */
+int guest_dns_setup(const struct guest_boot_cfg *cfg, char *msg, size_t msglen) _must_check_;
 /* Opens the agent channel of cfg (bounded wait for the device or the host). */
 int guest_boot_channel(const struct guest_boot_cfg *cfg, struct guest_agent_opts *o, char *msg,
 		       size_t msglen) _must_check_;

@@ -173,3 +173,23 @@ int guest_hosts_setup(const struct guest_boot_cfg *cfg, char *msg, size_t msglen
 	guest_dbg("/etc/hosts: %zu added", cfg->nhosts);
 	return 0;
 }
+
+int guest_dns_setup(const struct guest_boot_cfg *cfg, char *msg, size_t msglen)
+{
+	char text[256];
+	size_t n = 0;
+	int r;
+
+	if (!cfg->nnameservers)
+		return 0;
+	for (size_t i = 0; i < cfg->nnameservers; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "nameserver %s\n",
+				      cfg->nameservers[i]);
+	r = write_etc("/etc/resolv.conf", text);
+	if (r < 0) {
+		errno = -r;
+		return fail(msg, msglen, "write /etc/resolv.conf");
+	}
+	guest_dbg("/etc/resolv.conf: %zu nameservers", cfg->nnameservers);
+	return 0;
+}

@@ -831,3 +831,27 @@ int hc_agent_shutdown(struct hc_agent *a, struct hc_error *err)
 		return hc_error_set(err, -EPIPE, "the agent channel is closed");
 	return queued(a, hc_proto_frame_append(&a->out, HC_FRAME_SHUTDOWN, 0, NULL, 0), err);
 }
+
+int hc_agent_exec_error(const struct hc_proto_error *pe, const char *argv0, int *ret_exit_code,
+			struct hc_error *err)
+{
+	const char *m = pe->message[0] ? pe->message : "no detail";
+
+	*ret_exit_code = 0;
+	switch (pe->reason) {
+	case HC_EXEC_ERR_NOT_FOUND:
+		*ret_exit_code = 127;
+		return hc_error_setk(err, -ENOENT, "exec",
+				     "executable file `%s` not found in $PATH", argv0);
+	case HC_EXEC_ERR_NOT_EXECUTABLE:
+		*ret_exit_code = 126;
+		return hc_error_setk(err, -EACCES, "exec", "%s", m);
+	case HC_EXEC_ERR_BAD_WORKDIR:
+		*ret_exit_code = 126;
+		return hc_error_setk(err, -ENOTDIR, "exec", "%s", m);
+	case HC_EXEC_ERR_BAD_USER:
+		return hc_error_setk(err, -EINVAL, "exec", "%s", m);
+	default:
+		return 0;
+	}
+}

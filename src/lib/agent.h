@@ -131,6 +131,14 @@ int hc_agent_resize(struct hc_agent *a, uint32_t id, uint16_t rows, uint16_t col
 /* Acknowledges n bytes of output of a MANUAL_ACK stream as delivered. */
 int hc_agent_ack(struct hc_agent *a, uint32_t id, size_t n) _must_check_;
 
+/* The guest's refusal to start an exec (HC_EXEC_ERR_*) as hotcell reports it, one wording for
+ * hc_run and the supervisor: err gets kind "exec" and the guest's own message (it names the
+ * path or the user already), *ret_exit_code the shell's 127 (not found) or 126 (not
+ * executable, bad workdir), else 0. Other reasons are left to the caller: returns 0 without
+ * touching err; otherwise err->code. */
+int hc_agent_exec_error(const struct hc_proto_error *pe, const char *argv0, int *ret_exit_code,
+			struct hc_error *err);
+
 /* ---- any stream ---- */
 
 /* Abandons the stream: the guest kills a command's process group (SIGKILL) or aborts a

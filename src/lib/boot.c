@@ -13,26 +13,38 @@
 #include "proto/boot.h"
 #include "vmm/accel.h"
 
-/* "hotcell.debug=1" when the user asked hotcell for debug logs: the guest logs on the console
- * too, and the console tail lands in VM errors. */
-static const char *extra_cmdline(struct hc_lib_boot *b, const struct hc_run_opts *o)
+/* The run options that reach hotcell-init as boot keys (src/proto/boot.h): "hotcell.debug=1"
+ * when the user asked hotcell for debug logs (the guest logs on the console too, and the
+ * console tail lands in VM errors), --rootfs-rw, --read-only, --hostname, --add-host,
+ * --tmpfs, --dns. runopts bounds each; the kernel's command line is short (2 KiB on x86,
+ * shared with the backend's own keys), so the total is checked. */
+static int extra_cmdline(struct hc_lib_boot *b, const struct hc_run_opts *o, struct hc_error *err)
 {
 	const char *l = getenv("HOTCELL_LOG");
+	size_t n, cap = sizeof(b->cmdline);
 
-	size_t n;
-
-	snprintf(b->cmdline, sizeof(b->cmdline), "%s%s%s%s%s",
-		 l && hc_streq(l, "debug") ? " " HC_BOOT_KEY_DEBUG "=1" : "",
-		 o->rootfs_rw ? " " HC_BOOT_KEY_ROOT_RW "=1" : "",
-		 o->read_only ? " " HC_BOOT_KEY_ROOT_RO "=1" : "",
-		 o->hostname ? " " HC_BOOT_KEY_HOSTNAME "=" : "", o->hostname ? o->hostname : "");
-	/* runopts bounds them (HC_MAX_ADD_HOSTS of at most 64 + 1 + 45 bytes): they fit. */
-	for (size_t i = 0; i < o->n_add_hosts && i < HC_MAX_ADD_HOSTS; i++) {
-		n = strlen(b->cmdline);
-		snprintf(b->cmdline + n, sizeof(b->cmdline) - n, " %s=%s", HC_BOOT_KEY_HOST,
-			 o->add_hosts[i]);
-	}
-	return b->cmdline[0] ? b->cmdline + 1 : "";
+	n = (size_t)snprintf(b->cmdline, cap, "%s%s%s%s%s",
+			     l && hc_streq(l, "debug") ? " " HC_BOOT_KEY_DEBUG "=1" : "",
+			     o->rootfs_rw ? " " HC_BOOT_KEY_ROOT_RW "=1" : "",
+			     o->read_only ? " " HC_BOOT_KEY_ROOT_RO "=1" : "",
+			     o->hostname ? " " HC_BOOT_KEY_HOSTNAME "=" : "",
+			     o->hostname ? o->hostname : "");
+	for (size_t i = 0; n < cap && i < o->n_add_hosts; i++)
+		n += (size_t)snprintf(b->cmdline + n, cap - n, " %s=%s", HC_BOOT_KEY_HOST,
+				      o->add_hosts[i]);
+	for (size_t i = 0; n < cap && i < o->n_tmpfs; i++)
+		n += (size_t)snprintf(b->cmdline + n, cap - n, " %s=%s", HC_BOOT_KEY_TMPFS,
+				      o->tmpfs[i]);
+	for (size_t i = 0; n < cap && i < o->n_dns; i++)
+		n += (size_t)snprintf(b->cmdline + n, cap - n, " %s=%s", HC_BOOT_KEY_NAMESERVER,
+				      o->dns[i]);
+	if (n >= cap || o->n_add_hosts > HC_BOOT_MAX_HOSTS || o->n_tmpfs > HC_BOOT_MAX_TMPFS ||
+	    o->n_dns > HC_BOOT_MAX_NAMESERVERS)
+		return hc_error_setk(err, -E2BIG, HC_EK_USAGE,
+				     "too many --add-host, --tmpfs and --dns settings: they do "
+				     "not fit the guest kernel's command line");
+	b->spec.cmdline = b->cmdline[0] ? b->cmdline + 1 : "";
+	return 0;
 }
 
 /* Between the phases before the VM runs (resolve, pull, backend, rootfs): a signal that came
@@ -94,11 +106,18 @@ int hc_lib_boot_prepare(struct hc_store *store, const struct hc_run_opts *o, str
 	spec->network = o->network;
 	spec->ports = o->ports;
 	spec->n_ports = o->n_ports;
-	spec->cmdline = extra_cmdline(b, o);
 	spec->boot_timeout_ms = (int)((o->boot_timeout_s > 0 ? o->boot_timeout_s : 60.0) * 1000.0);
 	spec->cancel_fd = o->cancel_fd;
 	/* Bad guest paths cost nothing to refuse: before any image or VM work. */
-	r = hc_vm_volumes_check(o->volumes, o->n_volumes, err);
+	r = extra_cmdline(b, o, err);
+	if (r >= 0)
+		r = hc_vm_volumes_check(o->volumes, o->n_volumes, err);
+	for (size_t i = 0; r >= 0 && i < o->n_tmpfs; i++) {
+		char path[256];
+
+		snprintf(path, sizeof(path), "%.*s", (int)strcspn(o->tmpfs[i], ":"), o->tmpfs[i]);
+		r = hc_vm_guest_path_check("--tmpfs", path, err);
+	}
 	if (r >= 0)
 		r = check_cancel(o, err);
 	if (r < 0)

@@ -22,7 +22,8 @@ struct hc_lib_boot {
 	double t_rootfs_ms;
 	const struct hc_run_opts *o; /* prepare's */
 	struct hc_lib_net net;	     /* --network inet|full: made by start, freed by teardown */
-	char cmdline[1280];	     /* spec.cmdline: debug, --rootfs-rw, --hostname, --add-host */
+	char cmdline[1536]; /* spec.cmdline: debug, --rootfs-rw, --hostname, --add-host, --tmpfs,
+			       --dns */
 	/* Set before prepare: where the run options leave the rootfs mode and the channel to
 	 * hotcell (auto), pick ones the backend can snapshot (a warm run's template). */
 	bool snapshot_modes;

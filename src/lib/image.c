@@ -60,16 +60,20 @@ static int rootfs_dir_prepare(const char *dir, bool want_disk, int cancel_fd,
 	return hc_path_fmt(ret->disk, sizeof(ret->disk), err, "%s", p->tmp_disk);
 }
 
-/* The image by the pull policy (DESIGN.md §6 --pull missing|always|never). */
+/* The image by the pull policy (DESIGN.md §6 --pull missing|always|never|newer). */
 static int resolve(struct hc_store *store, const struct hc_run_opts *o, struct hc_oci_image *img,
 		   struct hc_error *err)
 {
 	char digest[80];
+	bool have_local = false;
 	int r;
 
 	if (o->pull != HC_PULL_ALWAYS) {
 		r = hc_oci_store_resolve(store, o->image, img, err);
-		if (r != -ENOENT || o->pull == HC_PULL_NEVER) {
+		have_local = r >= 0;
+		if (o->pull == HC_PULL_NEWER && have_local)
+			hc_oci_image_free(img);
+		else if (r != -ENOENT || o->pull == HC_PULL_NEVER) {
 			if (r == -ENOENT)
 				hc_error_prefix(err, "--pull never");
 			if (r < 0)
@@ -78,10 +82,16 @@ static int resolve(struct hc_store *store, const struct hc_run_opts *o, struct h
 		}
 		hc_error_clear(err);
 	}
-	/* hc_run's cancel fd: a signal during the pull ends it within a second. */
-	struct hc_pull_opts po = {.cancel_fd_set = o->cancel_fd >= 0, .cancel_fd = o->cancel_fd};
+	/* hc_run's cancel fd: a signal during the pull ends it within a second. A pull of the
+	 * same digest fetches only the manifest: "newer" is "always" that may fall back. */
+	struct hc_pull_opts po = {.cancel_fd_set = o->cancel_fd >= 0,
+				  .cancel_fd = o->cancel_fd,
+				  .platform = o->platform};
 	r = hc_image_pull(store, o->image, &po, digest, err);
-	if (r < 0) {
+	if (r < 0 && r != -ECANCELED && o->pull == HC_PULL_NEWER && have_local) {
+		hc_debug("--pull newer: %s; using the local image", err->message);
+		hc_error_clear(err);
+	} else if (r < 0) {
 		hc_error_kind(err, HC_EK_REGISTRY);
 		return r;
 	}

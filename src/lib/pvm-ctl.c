@@ -21,6 +21,7 @@ static uint32_t max_len(uint8_t type)
 	case HC_CTL_STDERR:
 		return HC_CTL_MAX_DATA;
 	case HC_CTL_SIGNAL:
+	case HC_CTL_RESIZE:
 		return 4;
 	case HC_CTL_STDIN_CLOSE:
 	case HC_CTL_CANCEL:
@@ -40,7 +41,7 @@ int hc_pvm_ctl_parse(const uint8_t *buf, size_t len, struct hc_pvm_ctl_frame *re
 	type = buf[4];
 	if (type < HC_CTL_REQUEST || type > HC_CTL_TYPE_MAX || n > max_len(type))
 		return -EBADMSG;
-	if (type == HC_CTL_SIGNAL && n != 4)
+	if ((type == HC_CTL_SIGNAL || type == HC_CTL_RESIZE) && n != 4)
 		return -EBADMSG;
 	if (len - HC_CTL_HEADER < n)
 		return 0;

@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/pty.h"
 #include "lib/image.h"
 #include "lib/migrate.h"
 #include "lib/paths.h"
@@ -923,6 +924,7 @@ HC_EXPORT void hc_pvm_exec_opts_init(struct hc_pvm_exec_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->stdin_fd = o->stdout_fd = o->stderr_fd = o->cancel_fd = -1;
+	o->tty_fd = o->winch_fd = -1;
 }
 
 HC_EXPORT int hc_pvm_exec_status(const struct hc_pvm_exec_result *res)
@@ -998,6 +1000,20 @@ static json_t *exec_request(const struct hc_pvm_exec_opts *o)
 	req = json_pack("{s:s,s:o,s:o,s:s?,s:s?,s:f,s:b,s:b}", "op", "exec", "cmd", cmd, "env", env,
 			"workdir", o->workdir, "user", o->user, "timeout", o->timeout_s, "detach",
 			o->detach, "stdin", o->stdin_fd >= 0 && !o->detach);
+	if (req && o->image_command && o->n_cmd == 0)
+		json_object_set_new(req, "image_command", json_true());
+	if (req && o->tty) {
+		const char *term = o->term ? o->term : getenv("TERM");
+		uint16_t rows = 0, cols = 0;
+
+		if (o->tty_fd >= 0 && hc_pty_get_size(o->tty_fd, &rows, &cols) < 0)
+			rows = cols = 0;
+		json_object_set_new(req, "tty", json_true());
+		json_object_set_new(req, "rows", json_integer(rows));
+		json_object_set_new(req, "cols", json_integer(cols));
+		if (term && *term && strlen(term) < 64 && !strchr(term, '\n'))
+			json_object_set_new(req, "term", json_string(term));
+	}
 	return req;
 }
 
@@ -1014,7 +1030,7 @@ HC_EXPORT int hc_pvm_exec(const char *ref, const struct hc_pvm_exec_opts *o,
 
 	memset(res, 0, sizeof(*res));
 	res->exit_code = -1;
-	if (!o || !o->cmd || o->n_cmd == 0)
+	if (!o || ((!o->cmd || o->n_cmd == 0) && !o->image_command))
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "exec: no command given");
 	r = hc_pvm_resolve(ref, id, err);
 	if (r < 0)
@@ -1034,16 +1050,17 @@ HC_EXPORT int hc_pvm_exec(const char *ref, const struct hc_pvm_exec_opts *o,
 	}
 	stdin_open = o->stdin_fd >= 0 && !o->detach;
 	for (;;) {
-		struct pollfd p[3] = {
+		struct pollfd p[4] = {
 			{.fd = fd, .events = (short)(POLLIN | (out.len ? POLLOUT : 0))},
 			{.fd = stdin_open && out.len < 256 * 1024 ? o->stdin_fd : -1,
 			 .events = POLLIN},
 			{.fd = o->cancel_fd, .events = POLLIN},
+			{.fd = o->tty ? o->winch_fd : -1, .events = POLLIN},
 		};
 		struct hc_pvm_ctl_frame f;
 		size_t used;
 
-		if (poll(p, 3, -1) < 0) {
+		if (poll(p, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			r = hc_error_errno(err, -errno, "poll");
@@ -1068,6 +1085,21 @@ HC_EXPORT int hc_pvm_exec(const char *ref, const struct hc_pvm_exec_opts *o,
 			if (r < 0) {
 				r = hc_error_errno(err, r, "queue a signal");
 				goto out;
+			}
+		}
+		if (p[3].revents) {
+			uint8_t b[16], sz[4];
+			uint16_t rows, cols;
+
+			while (read(o->winch_fd, b, sizeof(b)) > 0)
+				;
+			if (o->tty_fd >= 0 && hc_pty_get_size(o->tty_fd, &rows, &cols) == 0) {
+				sz[0] = (uint8_t)(rows >> 8);
+				sz[1] = (uint8_t)rows;
+				sz[2] = (uint8_t)(cols >> 8);
+				sz[3] = (uint8_t)cols;
+				if (hc_pvm_ctl_append(&out, HC_CTL_RESIZE, sz, 4) < 0)
+					hc_debug("cannot queue the resize");
 			}
 		}
 		if (p[1].revents) {
@@ -1125,9 +1157,12 @@ HC_EXPORT int hc_pvm_exec(const char *ref, const struct hc_pvm_exec_opts *o,
 			} else if (f.type == HC_CTL_EVENT) {
 				json_t *ev = json_loadb((const char *)f.payload, f.len, 0, NULL);
 
-				if (json_is_integer(json_object_get(ev, "started")))
+				if (json_is_integer(json_object_get(ev, "started"))) {
 					res->pid = (int)json_integer_value(
 						json_object_get(ev, "started"));
+					if (o->on_started)
+						o->on_started(o->userdata, (unsigned)res->pid);
+				}
 				json_decref(ev);
 			} else if (f.type == HC_CTL_REPLY) {
 				json_t *reply = json_loadb((const char *)f.payload, f.len, 0, NULL);

@@ -73,7 +73,8 @@ enum hc_pvm_ctl_type {
 	HC_CTL_STDERR = 7,	/* s->c: bytes */
 	HC_CTL_SIGNAL = 8,	/* c->s: u32 signal number (1..64) */
 	HC_CTL_CANCEL = 9,	/* c->s: empty: abandon the request */
-	HC_CTL_TYPE_MAX = 9,
+	HC_CTL_RESIZE = 10,	/* c->s: u16 rows, u16 cols of a tty exec's terminal */
+	HC_CTL_TYPE_MAX = 10,
 };
 #define HC_CTL_HEADER 5
 #define HC_CTL_MAX_JSON (256u * 1024)

@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/pty.h"
+#include "lib/agent.h"
 #include "lib/backend.h"
 #include "lib/boot.h"
 #include "lib/image.h"
@@ -42,6 +43,10 @@
 #define HOST_TIMEOUT_GRACE_MS 3000
 /* After a first cancel byte the command gets SIGTERM and this long to exit. */
 #define CANCEL_GRACE_MS 2000
+/* A forwarded SIGINT/SIGTERM/SIGHUP: the command's time to end (--stop-timeout's default),
+ * and the window in which a second one ends the VM at once (podman's double Ctrl-C). */
+#define STOP_TIMEOUT_MS 10000
+#define STOP_AGAIN_MS 2000
 /* When the channel breaks, how long to let the VMM finish dying so its state tells why. */
 #define DEATH_GRACE_MS 1000
 /* Outbound bytes queued for the guest before stdin is no longer read (backpressure). */
@@ -108,6 +113,9 @@ struct run {
 	bool got_exit;
 	int cancels;
 	double t_spawn, t_exec0, deadline, stop_deadline;
+	/* The last forwarded SIGINT/SIGTERM/SIGHUP (0: none) and the command's deadline from
+	 * it (--stop-timeout). */
+	double t_stop_sig, sig_deadline;
 	const char *argv0;
 	unsigned death_spurious;
 	/* The console, watched for a guest kernel panic (DESIGN.md §3: detected from the console
@@ -242,24 +250,11 @@ static int on_exec_error(struct run *run, const struct hc_proto_frame *f, struct
 	if (r < 0)
 		return hc_error_setk(err, r, HC_EK_VM, "protocol error: bad error frame");
 	m = pe.message[0] ? pe.message : "no detail";
-	switch (pe.reason) {
-	case HC_EXEC_ERR_NOT_FOUND:
-		run->res->exit_code = 127;
-		return hc_error_setk(err, -ENOENT, "exec",
-				     "executable file `%s` not found in $PATH", run->argv0);
-	case HC_EXEC_ERR_NOT_EXECUTABLE:
-		run->res->exit_code = 126;
-		return hc_error_setk(err, -EACCES, "exec", "cannot execute `%s`: %s", run->argv0,
-				     m);
-	case HC_EXEC_ERR_BAD_WORKDIR:
-		run->res->exit_code = 126;
-		return hc_error_setk(err, -ENOTDIR, "exec", "workdir: %s", m);
-	case HC_EXEC_ERR_BAD_USER:
-		return hc_error_setk(err, -EINVAL, "exec", "user: %s", m);
-	default:
-		return hc_error_setk(err, -EPROTO, HC_EK_VM, "the guest could not start `%s`: %s",
-				     run->argv0, m);
-	}
+	r = hc_agent_exec_error(&pe, run->argv0, &run->res->exit_code, err);
+	if (r < 0)
+		return r;
+	return hc_error_setk(err, -EPROTO, HC_EK_VM, "the guest could not start `%s`: %s",
+			     run->argv0, m);
 }
 
 static int queue_ack(struct run *run, struct hc_error *err)
@@ -656,6 +651,17 @@ static int halt_failure(struct run *run, struct hc_error *err)
 	return err->code;
 }
 
+/* A forwarded stop signal was not enough: the VM is ended, the command reported as killed
+ * (exit 137), as podman does after --stop-timeout or a second Ctrl-C. */
+static int stop_kill(struct run *run, const char *why)
+{
+	hc_debug("the command %s: ending the VM", why);
+	run->res->signal = SIGKILL;
+	run->res->exit_code = -1;
+	run->res->t_exec_ms = hc_clock_ms() - run->t_exec0;
+	return 1;
+}
+
 static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc_error *err)
 {
 	enum { P_AGENT, P_LISTEN, P_DEATH, P_CANCEL, P_STDIN, P_CONSOLE, P_WINCH, P_SIG, P_N };
@@ -669,6 +675,8 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 
 		if (run->panicked && run->panic_deadline < deadline)
 			deadline = run->panic_deadline;
+		if (run->sig_deadline > 0 && run->sig_deadline < deadline)
+			deadline = run->sig_deadline;
 		for (int i = 0; i < P_N; i++)
 			p[i] = (struct pollfd){.fd = -1};
 		if (run->agent >= 0)
@@ -708,6 +716,8 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 			}
 			if (run->phase == PH_STOPPING)
 				return -ECANCELED;
+			if (run->sig_deadline > 0 && hc_clock_left_ms(run->sig_deadline) == 0)
+				return stop_kill(run, "did not end within --stop-timeout");
 			/* The guest did not report its own timeout: it is stuck. End it from here.
 			 */
 			run->res->timed_out = true;
@@ -780,9 +790,22 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 			/* Before the command runs there is nobody to forward to: cancel. */
 			if (n > 0 && run->phase != PH_RUNNING && run->phase != PH_STOPPING)
 				return -ECANCELED;
-			for (ssize_t i = 0; i < n; i++)
+			for (ssize_t i = 0; i < n; i++) {
+				if (b[i] == SIGINT || b[i] == SIGTERM || b[i] == SIGHUP) {
+					double now = hc_clock_ms();
+
+					if (run->t_stop_sig > 0 &&
+					    now - run->t_stop_sig < STOP_AGAIN_MS)
+						return stop_kill(run, "got a second stop signal");
+					run->t_stop_sig = now;
+					run->sig_deadline =
+						now + (o->stop_timeout_s > 0
+							       ? o->stop_timeout_s * 1000.0
+							       : STOP_TIMEOUT_MS);
+				}
 				if (hc_proto_signal_encode(&run->out, RUN_STREAM, b[i]) < 0)
 					hc_debug("signal %u not forwarded", b[i]);
+			}
 		}
 		if (p[P_DEATH].revents) {
 			struct hc_error e = {0};

@@ -8,7 +8,9 @@
 
 #include "core/buf.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "lib/runopts.h"
+#include "oci/manifest.h"
 
 enum arg_kind { ARG_NONE, ARG_REQUIRED };
 
@@ -90,23 +92,29 @@ static void relink(struct hc_runopts *ro)
 	ro->o.n_allow_hosts = ro->n_allow;
 	ro->o.add_hosts = ro->hosts;
 	ro->o.n_add_hosts = ro->n_hosts;
+	ro->o.tmpfs = ro->tmpfs;
+	ro->o.n_tmpfs = ro->n_tmpfs;
+	ro->o.dns = ro->dns;
+	ro->o.n_dns = ro->n_dns;
+}
+
+/* Appends a kept copy of v to a string list. */
+static int push_str(struct hc_runopts *ro, const char ***v, size_t *n, const char *s,
+		    struct hc_error *err)
+{
+	const char *c = keep(ro, s, err), **slot;
+
+	if (!c)
+		return -ENOMEM;
+	slot = grow((void **)v, n, sizeof(*slot));
+	if (!slot)
+		return oom(err);
+	*slot = c;
+	relink(ro);
+	return 0;
 }
 
 /* ---- value parsers ---- */
-
-static int parse_uint(const char *flag, const char *s, unsigned long long max,
-		      unsigned long long *ret, struct hc_error *err)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v > max)
-		return bad(err, "%s: invalid value '%s' (a whole number up to %llu)", flag, s, max);
-	*ret = v;
-	return 0;
-}
 
 static int parse_seconds(const char *flag, const char *s, double *ret, struct hc_error *err)
 {
@@ -187,16 +195,22 @@ static int set_backend(struct hc_runopts *ro, const char *v, struct hc_error *er
 	return (ro->o.backend = keep(ro, v, err)) ? 0 : -ENOMEM;
 }
 
+/* Whole vCPUs; podman's fractional --cpus 1.5 is a CFS quota, which a VM has no use for: it is
+ * rounded up to whole vCPUs (said in the debug log). */
 static int set_cpus(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
-	unsigned long long u = 0;
-	int r = parse_uint("--cpus", v, 64, &u, err);
+	char *end;
+	double d;
 
-	if (r)
-		return r;
-	if (u == 0)
-		return bad(err, "--cpus: must be at least 1");
-	ro->o.cpus = (unsigned)u;
+	errno = 0;
+	d = strtod(v, &end);
+	if (errno || end == v || *end || !isdigit((unsigned char)v[0]) || !isfinite(d) || d > 64)
+		return bad(err, "--cpus: invalid value '%s' (a number of CPUs up to 64)", v);
+	if (d <= 0)
+		return bad(err, "--cpus: must be more than 0");
+	ro->o.cpus = (unsigned)ceil(d);
+	if ((double)ro->o.cpus != d)
+		hc_debug("--cpus %s: rounded up to %u whole vCPUs", v, ro->o.cpus);
 	return 0;
 }
 
@@ -295,30 +309,40 @@ static int set_user(struct hc_runopts *ro, const char *v, struct hc_error *err)
 	return (ro->o.user = keep(ro, v, err)) ? 0 : -ENOMEM;
 }
 
-/* HOST:GUEST[:ro|:rw]. The host side is made absolute here so the library sees no relative
- * paths; the guest side must be absolute. */
-static int set_volume(struct hc_runopts *ro, const char *s, struct hc_error *err)
+/* podman's volume options after the second ':', comma separated: ro, rw, and the SELinux
+ * relabelling z and Z (accepted: hosts without SELinux have nothing to relabel). */
+static int volume_options(const char *spec, char *opts, bool *ro, struct hc_error *err)
 {
-	_cleanup_free_ char *copy = strdup(s), *host_abs = NULL;
-	char *guest, *mode;
+	bool seen_ro = false, seen_rw = false;
+	char *save = NULL;
+
+	for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		if (hc_streq(o, "ro"))
+			seen_ro = true;
+		else if (hc_streq(o, "rw"))
+			seen_rw = true;
+		else if (!hc_streq(o, "z") && !hc_streq(o, "Z"))
+			return bad(err, "-v %s: unknown volume option '%.40s' (ro, rw, z, Z)", spec,
+				   o);
+	}
+	if (seen_ro && seen_rw)
+		return bad(err, "-v %s: ro and rw together", spec);
+	*ro = seen_ro;
+	return 0;
+}
+
+/* Adds the volume host -> guest; the host side is made absolute here so the library sees no
+ * relative paths. */
+static int add_volume(struct hc_runopts *ro, const char *spec, const char *host, const char *guest,
+		      bool readonly, struct hc_error *err)
+{
+	_cleanup_free_ char *host_abs = realpath(host, NULL);
 	struct hc_volume vol = {0}, *slot;
 
-	if (!copy)
-		return oom(err);
-	guest = strchr(copy, ':');
-	if (!guest || guest == copy)
-		goto fail;
-	*guest++ = 0;
-	mode = strchr(guest, ':');
-	if (mode)
-		*mode++ = 0;
-	if (guest[0] != '/' || (mode && !hc_streq(mode, "ro") && !hc_streq(mode, "rw")))
-		goto fail;
-	host_abs = realpath(copy, NULL);
 	if (!host_abs) {
 		int e = errno;
 
-		bad(err, "-v %s: host directory '%s': %s", s, copy, strerror(e));
+		bad(err, "%s: host path '%s': %s", spec, host, strerror(e));
 		err->code = -e;
 		return -e;
 	}
@@ -326,21 +350,46 @@ static int set_volume(struct hc_runopts *ro, const char *s, struct hc_error *err
 	vol.guest = vol.host ? keep(ro, guest, err) : NULL;
 	if (!vol.guest)
 		return -ENOMEM;
-	vol.readonly = mode && hc_streq(mode, "ro");
+	vol.readonly = readonly;
 	slot = grow((void **)&ro->vols, &ro->n_vols, sizeof(*slot));
 	if (!slot)
 		return oom(err);
 	*slot = vol;
 	relink(ro);
 	return 0;
-fail:
-	return bad(err, "-v %s: expected HOSTDIR:GUESTDIR[:ro] with an absolute GUESTDIR", s);
+}
+
+/* HOST:GUEST[:OPTS]; the guest side must be absolute. */
+static int set_volume(struct hc_runopts *ro, const char *s, struct hc_error *err)
+{
+	_cleanup_free_ char *spec = NULL;
+	char copy[2 * PATH_MAX + 16], *guest, *mode;
+	bool readonly = false;
+	int r;
+
+	if (strlen(s) >= sizeof(copy))
+		return bad(err, "-v: the volume '%.80s...' is too long", s);
+	snprintf(copy, sizeof(copy), "%s", s);
+	guest = strchr(copy, ':');
+	if (!guest || guest == copy)
+		return bad(err, "-v %s: expected HOST:GUEST[:OPTIONS]", s);
+	*guest++ = 0;
+	mode = strchr(guest, ':');
+	if (mode)
+		*mode++ = 0;
+	if (guest[0] != '/')
+		return bad(err, "-v %s: the guest path '%s' is not absolute", s, guest);
+	if (mode && (r = volume_options(s, mode, &readonly, err)) < 0)
+		return r;
+	if (asprintf(&spec, "-v %s", s) < 0)
+		return oom(err);
+	return add_volume(ro, spec, copy, guest, readonly, err);
 }
 
 static int set_network(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
 	static const char *const nets[] = {"none", "inet", "full"};
-	int i, r = pick("--network", v, nets, HC_ARRAY_SIZE(nets), &i, err);
+	int i = 0, r = pick("--network", v, nets, HC_ARRAY_SIZE(nets), &i, err);
 
 	if (!r)
 		ro->o.network = (enum hc_network)i;
@@ -393,7 +442,7 @@ static int set_kernel(struct hc_runopts *ro, const char *v, struct hc_error *err
 static int set_accel(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
 	static const char *const accels[] = {"auto", "kvm", "tcg"};
-	int i, r = pick("--accel", v, accels, HC_ARRAY_SIZE(accels), &i, err);
+	int i = 0, r = pick("--accel", v, accels, HC_ARRAY_SIZE(accels), &i, err);
 
 	if (!r)
 		ro->o.accel = (enum hc_accel)i;
@@ -408,7 +457,7 @@ static int set_rootfs(struct hc_runopts *ro, const char *v, struct hc_error *err
 static int set_rootfs_mode(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
 	static const char *const modes[] = {"auto", "dir", "block"};
-	int i, r = pick("--rootfs-mode", v, modes, HC_ARRAY_SIZE(modes), &i, err);
+	int i = 0, r = pick("--rootfs-mode", v, modes, HC_ARRAY_SIZE(modes), &i, err);
 
 	if (!r)
 		ro->o.rootfs_mode = (enum hc_rootfs_mode)i;
@@ -418,7 +467,7 @@ static int set_rootfs_mode(struct hc_runopts *ro, const char *v, struct hc_error
 static int set_channel(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
 	static const char *const channels[] = {"auto", "serial", "vsock"};
-	int i, r = pick("--channel", v, channels, HC_ARRAY_SIZE(channels), &i, err);
+	int i = 0, r = pick("--channel", v, channels, HC_ARRAY_SIZE(channels), &i, err);
 
 	if (!r)
 		ro->o.channel = (enum hc_channel)i;
@@ -427,8 +476,8 @@ static int set_channel(struct hc_runopts *ro, const char *v, struct hc_error *er
 
 static int set_pull(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
-	static const char *const pulls[] = {"missing", "always", "never"};
-	int i, r = pick("--pull", v, pulls, HC_ARRAY_SIZE(pulls), &i, err);
+	static const char *const pulls[] = {"missing", "always", "never", "newer"};
+	int i = 0, r = pick("--pull", v, pulls, HC_ARRAY_SIZE(pulls), &i, err);
 
 	if (!r)
 		ro->o.pull = (enum hc_pull_policy)i;
@@ -567,8 +616,8 @@ fail:
 		   v);
 }
 
-/* podman's --name names the container; a run keeps nothing, so the name is checked (podman's
- * rule) and otherwise unused: vm create --name names what stays. */
+/* podman's --name: a run's name is the VM's when -d makes it one that stays (vm create's
+ * rule); without -d it is checked and otherwise unused, since a run keeps nothing. */
 static int set_name(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
 	size_t n = strlen(v);
@@ -579,13 +628,42 @@ static int set_name(struct hc_runopts *ro, const char *v, struct hc_error *err)
 			   "--name: invalid value '%.80s' ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most "
 			   "64)",
 			   v);
-	return 0;
+	return (ro->name = keep(ro, v, err)) ? 0 : -ENOMEM;
 }
 
 static int set_detach(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
-	return bad(err, "-d/--detach: a run keeps nothing once its command ends; for a VM that "
-			"stays, use `hotcell vm create` and `hotcell vm exec --detach`");
+	ro->detach = true;
+	return 0;
+}
+
+static int set_quiet(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	return 0; /* run prints no pull progress to silence */
+}
+
+static int set_platform(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	struct hc_oci_platform want, host;
+	char w[128], h[128];
+	int r = hc_oci_platform_parse(v, &want, err);
+
+	if (r < 0)
+		return hc_error_prefix(err, "--platform");
+	hc_oci_platform_host(&host);
+	hc_oci_platform_format(&want, w, sizeof(w));
+	hc_oci_platform_format(&host, h, sizeof(h));
+	if (!hc_streq(want.os, host.os) || !hc_streq(want.arch, host.arch))
+		return bad(err,
+			   "--platform %s: a VM runs guests of the host's architecture (%s) "
+			   "only",
+			   v, h);
+	return (ro->o.platform = keep(ro, w, err)) ? 0 : -ENOMEM;
+}
+
+static int set_stop_timeout(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	return parse_seconds("--stop-timeout", v, &ro->o.stop_timeout_s, err);
 }
 
 static int set_read_only(struct hc_runopts *ro, const char *v, struct hc_error *err)
@@ -594,13 +672,159 @@ static int set_read_only(struct hc_runopts *ro, const char *v, struct hc_error *
 	return 0;
 }
 
+/* A guest path hotcell mounts something on (--tmpfs, --mount type=tmpfs): absolute, of the
+ * characters a kernel command line carries as they are, at most 255 bytes. Reserved paths
+ * (/, /proc, ...) are refused with the volumes' rule, in hc_vm_volumes_check. */
+static int guest_mount_path(const char *flag, const char *p, struct hc_error *err)
+{
+	size_t n = strlen(p);
+
+	if (p[0] != '/' || n > 255 ||
+	    strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+@") != n)
+		return bad(err,
+			   "%s: the guest path '%.80s' must be absolute, of letters, digits and "
+			   "/._-+@, at most 255 bytes",
+			   flag, p);
+	return 0;
+}
+
+/* podman's tmpfs options (mount(8)'s tmpfs ones): size=N[kmg%], mode=OCTAL, uid=, gid=,
+ * nr_inodes=N[kmg], and the flags ro/rw, [no]exec, [no]suid, [no]dev. */
+static int tmpfs_options(const char *flag, const char *opts, struct hc_error *err)
+{
+	static const char *const flags[] = {"ro",   "rw",     "exec", "noexec",
+					    "suid", "nosuid", "dev",  "nodev"};
+	static const char *const keys[] = {"size=", "mode=", "uid=", "gid=", "nr_inodes="};
+	char copy[256], *save = NULL;
+
+	if (strlen(opts) >= sizeof(copy))
+		return bad(err, "%s: tmpfs options too long", flag);
+	snprintf(copy, sizeof(copy), "%s", opts);
+	if (strspn(opts, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789=,%_.-") !=
+	    strlen(opts))
+		return bad(err, "%s: invalid tmpfs options '%.80s'", flag, opts);
+	for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		bool ok = false;
+
+		for (size_t i = 0; i < HC_ARRAY_SIZE(flags) && !ok; i++)
+			ok = hc_streq(o, flags[i]);
+		for (size_t i = 0; i < HC_ARRAY_SIZE(keys) && !ok; i++)
+			ok = hc_startswith(o, keys[i]) && o[strlen(keys[i])];
+		if (!ok)
+			return bad(err,
+				   "%s: unknown tmpfs option '%.40s' (size=, mode=, uid=, gid=, "
+				   "nr_inodes=, ro, rw, [no]exec, [no]suid, [no]dev)",
+				   flag, o);
+	}
+	return 0;
+}
+
+static int add_tmpfs(struct hc_runopts *ro, const char *flag, const char *path, const char *opts,
+		     struct hc_error *err)
+{
+	_cleanup_free_ char *kv = NULL;
+	int r;
+
+	if (ro->n_tmpfs >= HC_MAX_TMPFS)
+		return bad(err, "%s: at most %d tmpfs mounts", flag, HC_MAX_TMPFS);
+	if ((r = guest_mount_path(flag, path, err)) < 0 ||
+	    (opts && *opts && (r = tmpfs_options(flag, opts, err)) < 0))
+		return r;
+	if (asprintf(&kv, "%s%s%s", path, opts && *opts ? ":" : "", opts ? opts : "") < 0)
+		return oom(err);
+	return push_str(ro, &ro->tmpfs, &ro->n_tmpfs, kv, err);
+}
+
+/* podman's --tmpfs PATH[:OPTS]: a fresh tmpfs on PATH in the guest (the root overlay is one
+ * already; this one has its own size, mode and flags, and stays writable under --read-only). */
 static int set_tmpfs(struct hc_runopts *ro, const char *v, struct hc_error *err)
 {
-	return bad(err,
-		   "--tmpfs %s: not supported: the guest's whole root overlay is already "
-		   "in guest memory (a tmpfs), so any path is writable and discarded; with "
-		   "--read-only, /tmp, /run and /var/tmp are",
-		   v);
+	_cleanup_free_ char *copy = strdup(v), *flag = NULL;
+	char *opts;
+
+	if (!copy || asprintf(&flag, "--tmpfs %s", v) < 0)
+		return oom(err);
+	opts = strchr(copy, ':');
+	if (opts)
+		*opts++ = 0;
+	return add_tmpfs(ro, flag, copy, opts, err);
+}
+
+/* podman's --mount type=bind|tmpfs,KEY=VALUE,... : bind is a -v volume (source, target, ro,
+ * z/Z/relabel), tmpfs is a --tmpfs (target, tmpfs-size, tmpfs-mode, ro). */
+static int set_mount(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	_cleanup_free_ char *copy = strdup(v), *flag = NULL;
+	const char *type = NULL, *src = NULL, *dst = NULL;
+	char opts[128] = "", *save = NULL;
+	bool readonly = false;
+	size_t n = 0;
+
+	if (!copy || asprintf(&flag, "--mount %s", v) < 0)
+		return oom(err);
+	for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(kv, '=');
+
+		if (val)
+			*val++ = 0;
+		if (hc_streq(kv, "type") && val)
+			type = val;
+		else if ((hc_streq(kv, "source") || hc_streq(kv, "src")) && val)
+			src = val;
+		else if ((hc_streq(kv, "target") || hc_streq(kv, "destination") ||
+			  hc_streq(kv, "dst")) &&
+			 val)
+			dst = val;
+		else if ((hc_streq(kv, "ro") || hc_streq(kv, "readonly")) &&
+			 (!val || hc_streq(val, "true") || hc_streq(val, "false")))
+			readonly = !val || hc_streq(val, "true");
+		else if (hc_streq(kv, "rw") && !val)
+			readonly = false;
+		else if ((hc_streq(kv, "z") || hc_streq(kv, "Z")) && !val)
+			; /* SELinux relabelling: nothing to relabel without SELinux */
+		else if (hc_streq(kv, "relabel") && val &&
+			 (hc_streq(val, "shared") || hc_streq(val, "private")))
+			;
+		else if ((hc_streq(kv, "tmpfs-size") || hc_streq(kv, "tmpfs-mode")) && val &&
+			 n < sizeof(opts))
+			n += (size_t)snprintf(opts + n, sizeof(opts) - n, "%s%s=%s", n ? "," : "",
+					      kv + strlen("tmpfs-"), val);
+		else
+			return bad(err, "%s: unknown or incomplete option '%.40s'", flag, kv);
+	}
+	if (!type || !dst)
+		return bad(err, "%s: type= and target= are required", flag);
+	if (hc_streq(type, "bind")) {
+		if (!src)
+			return bad(err, "%s: type=bind needs source=", flag);
+		if (n)
+			return bad(err, "%s: tmpfs-size/tmpfs-mode go with type=tmpfs", flag);
+		if (dst[0] != '/')
+			return bad(err, "%s: the target '%s' is not absolute", flag, dst);
+		return add_volume(ro, flag, src, dst, readonly, err);
+	}
+	if (hc_streq(type, "tmpfs")) {
+		if (src)
+			return bad(err, "%s: type=tmpfs takes no source=", flag);
+		if (readonly && n < sizeof(opts))
+			n += (size_t)snprintf(opts + n, sizeof(opts) - n, "%sro", n ? "," : "");
+		if (n >= sizeof(opts))
+			return bad(err, "%s: options too long", flag);
+		return add_tmpfs(ro, flag, dst, opts, err);
+	}
+	return bad(err, "%s: type=%s is not supported (bind, tmpfs)", flag, type);
+}
+
+/* podman's --dns: the guest's nameservers (IPv4 or IPv6), its /etc/resolv.conf. */
+static int set_dns(struct hc_runopts *ro, const char *v, struct hc_error *err)
+{
+	unsigned char bin[16];
+
+	if (ro->n_dns >= HC_MAX_DNS)
+		return bad(err, "--dns: at most %d servers", HC_MAX_DNS);
+	if (inet_pton(AF_INET, v, bin) != 1 && inet_pton(AF_INET6, v, bin) != 1)
+		return bad(err, "--dns: invalid address '%.80s' (an IPv4 or IPv6 address)", v);
+	return push_str(ro, &ro->dns, &ro->n_dns, v, err);
 }
 
 static int set_jailer(struct hc_runopts *ro, const char *v, struct hc_error *err)
@@ -650,39 +874,47 @@ static int set_allow_host(struct hc_runopts *ro, const char *v, struct hc_error 
 }
 
 #define BOTH (HC_RUNOPT_RUN | HC_RUNOPT_VM)
+#define ALL (HC_RUNOPT_RUN | HC_RUNOPT_VM | HC_RUNOPT_EXEC)
 
 /* The table. Order is the order of the help text. */
 static const struct runopt table[] = {
 	{"backend", 0, ARG_REQUIRED, BOTH, false, set_backend, "NAME",
 	 "auto|libkrun|firecracker|cloud-hypervisor|qemu (auto)"},
-	{"cpus", 0, ARG_REQUIRED, BOTH, false, set_cpus, "N", "virtual CPUs (1)"},
+	{"cpus", 0, ARG_REQUIRED, BOTH, false, set_cpus, "N",
+	 "virtual CPUs (1; a fraction is rounded up: 1.5 is 2)"},
 	{"memory", 'm', ARG_REQUIRED, BOTH, false, set_memory, "SIZE",
 	 "guest memory: 512m, 1g (podman's units) or MiB (256)"},
-	{"timeout", 0, ARG_REQUIRED, HC_RUNOPT_RUN, false, set_timeout, "SECONDS",
+	{"timeout", 0, ARG_REQUIRED, HC_RUNOPT_RUN | HC_RUNOPT_EXEC, false, set_timeout, "SECONDS",
 	 "command timeout, from the command's start (none; 0: none)"},
 	{"boot-timeout", 0, ARG_REQUIRED, BOTH, false, set_boot_timeout, "SECONDS",
 	 "time allowed for the guest to boot (60)"},
 	{"entrypoint", 0, ARG_REQUIRED, HC_RUNOPT_RUN, false, set_entrypoint, "CMD",
 	 "override the image's entrypoint (\"\" clears it; a JSON array is accepted)"},
-	{"env", 'e', ARG_REQUIRED, BOTH, true, set_env, "KEY[=VALUE]",
+	{"env", 'e', ARG_REQUIRED, ALL, true, set_env, "KEY[=VALUE]",
 	 "set a variable (KEY alone takes the host's value)"},
-	{"workdir", 'w', ARG_REQUIRED, BOTH, false, set_workdir, "DIR",
+	{"workdir", 'w', ARG_REQUIRED, ALL, false, set_workdir, "DIR",
 	 "working directory (must exist in the image)"},
-	{"user", 'u', ARG_REQUIRED, BOTH, false, set_user, "USER[:GROUP]",
+	{"user", 'u', ARG_REQUIRED, ALL, false, set_user, "USER[:GROUP]",
 	 "user to run as (names or numbers, resolved in the image)"},
-	{"volume", 'v', ARG_REQUIRED, BOTH, true, set_volume, "HOST:GUEST[:ro]",
-	 "share a host directory"},
+	{"volume", 'v', ARG_REQUIRED, BOTH, true, set_volume, "HOST:GUEST[:OPTS]",
+	 "share a host directory (OPTS: ro, rw, z, Z; z/Z accepted, no SELinux to relabel)"},
+	{"mount", 0, ARG_REQUIRED, BOTH, true, set_mount, "type=bind|tmpfs,...",
+	 "podman's --mount: bind (source=, target=, ro) or tmpfs (target=, tmpfs-size=, "
+	 "tmpfs-mode=)"},
+	{"tmpfs", 0, ARG_REQUIRED, BOTH, true, set_tmpfs, "PATH[:OPTS]",
+	 "a fresh tmpfs on PATH (rw,noexec,nosuid,nodev; OPTS: size=, mode=, uid=, gid=, "
+	 "nr_inodes=, ro, exec, suid, dev)"},
 	{"network", 0, ARG_REQUIRED, BOTH, false, set_network, "MODE", "none|inet|full (none)"},
 	{"publish", 'p', ARG_REQUIRED, BOTH, true, set_publish, "[IP:]HOST:GUEST[/tcp|/udp]",
 	 "publish a guest port on the host (127.0.0.1 unless IP)"},
 	{"allow-host", 0, ARG_REQUIRED, BOTH, true, set_allow_host, "NAME",
 	 "with --network: only NAME and its subdomains (*.NAME: only those) resolve and are "
 	 "reachable"},
-	{"interactive", 'i', ARG_NONE, HC_RUNOPT_RUN, false, set_interactive, NULL,
+	{"interactive", 'i', ARG_NONE, HC_RUNOPT_RUN | HC_RUNOPT_EXEC, false, set_interactive, NULL,
 	 "forward stdin to the command"},
 	{"rm", 0, ARG_NONE, HC_RUNOPT_RUN, false, set_rm, NULL,
 	 "accepted (podman's --rm is the only mode of run: nothing of a run is kept)"},
-	{"tty", 't', ARG_NONE, HC_RUNOPT_RUN, false, set_tty, NULL,
+	{"tty", 't', ARG_NONE, HC_RUNOPT_RUN | HC_RUNOPT_EXEC, false, set_tty, NULL,
 	 "a pseudo-terminal for the command (stderr merged into it; with -i: an interactive "
 	 "shell)"},
 	{"output-limit", 0, ARG_REQUIRED, HC_RUNOPT_RUN, false, set_output_limit, "BYTES",
@@ -698,30 +930,37 @@ static const struct runopt table[] = {
 	{"channel", 0, ARG_REQUIRED, BOTH, false, set_channel, "MODE",
 	 "auto|serial|vsock: the agent channel"},
 	{"pull", 0, ARG_REQUIRED, BOTH, false, set_pull, "POLICY",
-	 "missing|always|never (missing)"},
+	 "missing|always|never|newer (missing)"},
+	{"platform", 0, ARG_REQUIRED, BOTH, false, set_platform, "OS/ARCH",
+	 "the image's platform to pull; only the host's (a VM runs its own architecture)"},
+	{"quiet", 'q', ARG_NONE, HC_RUNOPT_RUN, false, set_quiet, NULL,
+	 "accepted (run prints no pull progress)"},
 	{"rootfs-rw", 0, ARG_NONE, BOTH, false, set_rootfs_rw, NULL,
 	 "with --rootfs: the guest writes into DIR itself (QEMU)"},
 	{"hostname", 'h', ARG_REQUIRED, BOTH, false, set_hostname, "NAME",
 	 "the guest's hostname (hotcell)"},
 	{"add-host", 0, ARG_REQUIRED, BOTH, true, set_add_host, "NAME:IP",
 	 "a line of the guest's /etc/hosts (repeatable)"},
-	{"env-file", 0, ARG_REQUIRED, BOTH, true, set_env_file, "FILE",
+	{"dns", 0, ARG_REQUIRED, BOTH, true, set_dns, "IP",
+	 "a nameserver of the guest's /etc/resolv.conf (repeatable, at most 3)"},
+	{"env-file", 0, ARG_REQUIRED, ALL, true, set_env_file, "FILE",
 	 "read KEY=VALUE lines as -e (podman's format: # comments, bare KEY: the host's)"},
 	{"name", 0, ARG_REQUIRED, HC_RUNOPT_RUN, false, set_name, "NAME",
-	 "accepted and checked; a run keeps nothing to name (vm create --name does)"},
-	{"detach", 'd', ARG_NONE, HC_RUNOPT_RUN, false, set_detach, NULL,
-	 "refused: use vm create and vm exec --detach"},
+	 "with -d: the VM's name; without: checked, unused (a run keeps nothing)"},
+	{"detach", 'd', ARG_NONE, HC_RUNOPT_RUN | HC_RUNOPT_EXEC, false, set_detach, NULL,
+	 "run: sugar over vm create + vm exec --detach (prints the VM's id); the VM stays"},
+	{"stop-timeout", 0, ARG_REQUIRED, HC_RUNOPT_RUN, false, set_stop_timeout, "SECONDS",
+	 "after a forwarded SIGINT/SIGTERM/SIGHUP, the command's time to end before the VM "
+	 "is ended (10)"},
 	{"read-only", 0, ARG_NONE, BOTH, false, set_read_only, NULL,
 	 "the guest's root read-only (/tmp, /run, /var/tmp, /hotcell: tmpfs; /dev)"},
-	{"tmpfs", 0, ARG_REQUIRED, BOTH, true, set_tmpfs, "PATH[:OPTS]",
-	 "refused: the whole root overlay is already in memory"},
 	{"jailer", 0, ARG_NONE, BOTH, false, set_jailer, NULL, "run Firecracker under its jailer"},
 	{"no-jail", 0, ARG_NONE, BOTH, false, set_no_jail, NULL,
 	 "run the VMM-side processes without hotcell's jail (docs/security.md)"},
 	{"cold", 0, ARG_NONE, HC_RUNOPT_RUN, false, set_cold, NULL,
 	 "boot from scratch, not from the image's template (docs/warm-start.md)"},
 	{"device", 0, ARG_REQUIRED, BOTH, true, set_device, "PCI_ADDRESS",
-	 "pass a PCI device through (cloud-hypervisor, qemu; needs --kernel)"},
+	 "pass a PCI device through (VFIO; cloud-hypervisor only)"},
 };
 
 static const struct runopt *lookup(const char *name)
@@ -752,6 +991,8 @@ void hc_runopts_free(struct hc_runopts *ro)
 	free(ro->cmd);
 	free(ro->allow);
 	free(ro->hosts);
+	free(ro->tmpfs);
+	free(ro->dns);
 	hc_runopts_init(ro);
 }
 
@@ -1013,6 +1254,10 @@ int hc_runopts_from_json(struct hc_runopts *ro, unsigned scope, const json_t *pa
 		    (r = apply(ro, scope, opt, text, err)) < 0)
 			return r;
 	}
+	/* The CLI's run -d is sugar over two calls; the server has both (vm.create, vm.exec). */
+	if (ro->detach)
+		return bad(err, "detach: a run keeps nothing once its command ends: use vm.create "
+				"and vm.exec with detach");
 	return 0;
 }
 
@@ -1022,7 +1267,7 @@ json_t *hc_runopts_to_json(const struct hc_run_opts *o, unsigned scope)
 	static const char *const modes[] = {"auto", "dir", "block"};
 	static const char *const channels[] = {"auto", "serial", "vsock"};
 	static const char *const nets[] = {"none", "inet", "full"};
-	static const char *const pulls[] = {"missing", "always", "never"};
+	static const char *const pulls[] = {"missing", "always", "never", "newer"};
 	json_t *j = json_object(), *a;
 	char num[64];
 
@@ -1098,6 +1343,17 @@ json_t *hc_runopts_to_json(const struct hc_run_opts *o, unsigned scope)
 	}
 	if ((scope & HC_RUNOPT_RUN) && o->cold)
 		json_object_set_new(j, "cold", json_true());
+	if (o->n_tmpfs) {
+		json_object_set_new(j, "tmpfs", a = json_array());
+		for (size_t i = 0; i < o->n_tmpfs; i++)
+			json_array_append_new(a, json_string(o->tmpfs[i]));
+	}
+	if (o->n_dns) {
+		json_object_set_new(j, "dns", a = json_array());
+		for (size_t i = 0; i < o->n_dns; i++)
+			json_array_append_new(a, json_string(o->dns[i]));
+	}
+	PUT_STR("platform", o->platform);
 	if (o->n_devices) {
 		json_object_set_new(j, "device", a = json_array());
 		for (size_t i = 0; i < o->n_devices; i++)

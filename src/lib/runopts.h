@@ -20,6 +20,9 @@
 /* Which commands an option applies to. */
 #define HC_RUNOPT_RUN 1u /* hotcell run, the server's run */
 #define HC_RUNOPT_VM 2u	 /* hotcell vm create, the server's vm.create */
+#define HC_RUNOPT_EXEC                                                                             \
+	4u /* hotcell vm exec: the options it shares with run (-e, -w, -u, -i,                     \
+	    * -t, --env-file, --timeout, -d) */
 
 struct hc_runopts {
 	struct hc_run_opts o; /* hc_run_opts_init'ed; its pointers point into the fields below */
@@ -40,6 +43,14 @@ struct hc_runopts {
 	size_t n_allow;
 	const char **hosts;
 	size_t n_hosts;
+	const char **tmpfs;
+	size_t n_tmpfs;
+	const char **dns;
+	size_t n_dns;
+	/* -d/--detach and --name: not run options of the library. `hotcell run -d` is sugar
+	 * over vm create (the CLI's); vm exec --detach is hc_pvm_exec_opts.detach. */
+	bool detach;
+	const char *name;
 };
 
 void hc_runopts_init(struct hc_runopts *ro);

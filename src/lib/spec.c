@@ -129,7 +129,7 @@ static int build_env(struct strv *env, const struct hc_run_opts *opts,
 	/* -t: the host's TERM, as the default the image and -e may override (podman sets
 	 * TERM=xterm the same way). */
 	if (opts->tty) {
-		const char *term = getenv("TERM");
+		const char *term = opts->term ? opts->term : getenv("TERM");
 		char *kv;
 
 		if (asprintf(&kv, "TERM=%s",

@@ -60,12 +60,25 @@
  * /tmp, /run, /var/tmp and /hotcell are fresh tmpfs mounts first. */
 #define HC_BOOT_KEY_ROOT_RO "hotcell.root_ro"
 #define HC_BOOT_MAX_HOSTS 8
+/* Optional, repeatable (at most HC_BOOT_MAX_TMPFS): hotcell.tmpfs=PATH[:OPTS] (--tmpfs), a
+ * fresh tmpfs on PATH (absolute, [A-Za-z0-9/._+@-]), mounted rw,noexec,nosuid,nodev (podman's
+ * default) and then OPTS: the flags ro, rw, [no]exec, [no]suid, [no]dev and the tmpfs data
+ * size=, mode=, uid=, gid=, nr_inodes=, comma separated. */
+#define HC_BOOT_KEY_TMPFS "hotcell.tmpfs"
+#define HC_BOOT_MAX_TMPFS 8
+/* Optional, repeatable (at most HC_BOOT_MAX_NAMESERVERS): hotcell.nameserver=IP (--dns), the
+ * guest's /etc/resolv.conf in the overlay, instead of hotcell.dns's. */
+#define HC_BOOT_KEY_NAMESERVER "hotcell.nameserver"
+#define HC_BOOT_MAX_NAMESERVERS 3
 /* The libkrun spelling of the keys (environment of the workload). */
 #define HC_BOOT_ENV_ROOT "HOTCELL_ROOT"
 #define HC_BOOT_ENV_CHANNEL "HOTCELL_CHANNEL"
 #define HC_BOOT_ENV_VOLUME_PREFIX "HOTCELL_VOL" /* HOTCELL_VOL0, HOTCELL_VOL1, ... */
 #define HC_BOOT_ENV_DEBUG "HOTCELL_DEBUG"
 #define HC_BOOT_ENV_HOSTNAME "HOTCELL_HOSTNAME"
+/* libkrun: the host's extra keys (hostname, hosts, read-only, tmpfs, nameservers, ...), as
+ * they would be on a kernel command line, in one variable. */
+#define HC_BOOT_ENV_CMDLINE "HOTCELL_CMDLINE"
 /* Every console line of hotcell-init starts with this; a setup failure is one line starting
  * with HC_BOOT_CONSOLE_FATAL, printed just before the guest ends the VM (reboot as PID 1,
  * HC_BOOT_EXIT_FAILURE under libkrun). Hosts put it into their "VM failed" error. */

@@ -588,23 +588,9 @@ static json_t *stream_error(struct vmd_client *c, const struct hc_proto_error *p
 	int exit_code = 0;
 	json_t *j;
 
-	switch (pe->reason) {
-	case HC_EXEC_ERR_NOT_FOUND:
-		exit_code = 127;
-		hc_error_setk(&err, -ENOENT, "exec", "executable file `%s` not found in $PATH",
-			      c->argv0);
-		break;
-	case HC_EXEC_ERR_NOT_EXECUTABLE:
-		exit_code = 126;
-		hc_error_setk(&err, -EACCES, "exec", "cannot execute `%s`: %s", c->argv0, m);
-		break;
-	case HC_EXEC_ERR_BAD_WORKDIR:
-		exit_code = 126;
-		hc_error_setk(&err, -ENOTDIR, "exec", "workdir: %s", m);
-		break;
-	case HC_EXEC_ERR_BAD_USER:
-		hc_error_setk(&err, -EINVAL, "exec", "user: %s", m);
-		break;
+	switch (hc_agent_exec_error(pe, c->argv0, &exit_code, &err) < 0 ? -1 : (int)pe->reason) {
+	case -1:
+		break; /* an exec refusal, worded there */
 	case HC_EXEC_ERR_BUSY:
 		hc_error_setk(&err, -EBUSY, HC_EK_VM, "the VM is busy: %s", m);
 		break;
@@ -774,6 +760,11 @@ static int op_exec(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_e
 	const char *user = json_string_value(json_object_get(req, "user"));
 	double timeout = t ? json_number_value(t) : 0;
 	bool want_stdin = json_is_true(json_object_get(req, "stdin"));
+	bool tty = json_is_true(json_object_get(req, "tty"));
+	bool image_command = json_is_true(json_object_get(req, "image_command"));
+	const char *term = json_string_value(json_object_get(req, "term"));
+	json_int_t rows = json_integer_value(json_object_get(req, "rows"));
+	json_int_t cols = json_integer_value(json_object_get(req, "cols"));
 	int r;
 
 	c->detach = json_is_true(json_object_get(req, "detach"));
@@ -783,15 +774,21 @@ static int op_exec(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_e
 	r = strv_of(json_object_get(req, "env"), "env", &xenv, &n_xenv, err);
 	if (r < 0)
 		return r;
-	if (!n_cmd)
+	if (!n_cmd && !image_command)
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "exec: no command given");
+	if (c->detach && tty)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+				     "exec: a detached command has no terminal");
+	if (rows < 0 || rows > 0xffff || cols < 0 || cols > 0xffff)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "exec: invalid terminal size");
 	if ((t && !json_is_number(t)) || !(timeout >= 0 && timeout <= 1e7))
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "exec: invalid timeout");
 	if (c->detach && (want_stdin || timeout > 0))
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
 				     "exec: a detached command takes no stdin and no timeout");
 	/* The VM's env (-e at create), then the exec's on top; the command as given: no
-	 * entrypoint, as podman exec. */
+	 * entrypoint, as podman exec (image_command: the image's, as run -d starts it). With
+	 * -t, TERM is the client's (hc_lib_exec_build reads it from the environment). */
 	env = calloc(o.n_env + n_xenv + 1, sizeof(*env));
 	if (!env)
 		return hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
@@ -805,15 +802,22 @@ static int op_exec(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_e
 	o.n_cmd = n_cmd;
 	o.entrypoint = NULL;
 	o.interactive = false;
+	o.tty = tty;
+	o.tty_fd = -1;
 	if (wd)
 		o.workdir = wd;
 	if (user)
 		o.user = user;
-	img.n_entrypoint = 0;
-	img.n_cmd = 0;
+	if (!image_command) {
+		img.n_entrypoint = 0;
+		img.n_cmd = 0;
+	}
+	o.term = term && *term ? term : "xterm"; /* the client's */
 	r = hc_lib_exec_build(&o, v->ro.o.rootfs_dir ? NULL : &img, &ex, err);
 	if (r < 0)
 		return r;
+	ex.rows = (uint16_t)rows;
+	ex.cols = (uint16_t)cols;
 	ex.timeout_ms = (uint32_t)(timeout * 1000.0 + 0.5);
 	if (want_stdin)
 		ex.flags |= HC_EXEC_F_STDIN;
@@ -879,6 +883,12 @@ static bool client_stream_frame(struct vmd *v, struct vmd_client *c,
 	case HC_CTL_CANCEL:
 		if (hc_agent_cancel(v->agent_h, c->stream) < 0)
 			hc_debug("cancel on stream %u failed", c->stream);
+		return true;
+	case HC_CTL_RESIZE:
+		if (hc_agent_resize(v->agent_h, c->stream,
+				    (uint16_t)(f->payload[0] << 8 | f->payload[1]),
+				    (uint16_t)(f->payload[2] << 8 | f->payload[3])) < 0)
+			hc_debug("resize on stream %u failed", c->stream);
 		return true;
 	case HC_CTL_REQUEST:
 	case HC_CTL_REPLY:

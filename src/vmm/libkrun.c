@@ -532,6 +532,10 @@ static int build_config(struct hc_vm *vm, struct lk *k, struct hc_error *err)
 		r = push(k->env, LK_MAX_ENV, &ne, err, "%s=vsock", HC_BOOT_ENV_CHANNEL);
 	if (r >= 0 && (dbg || hc_log_enabled(HC_LOG_DEBUG)))
 		r = push(k->env, LK_MAX_ENV, &ne, err, "%s=1", HC_BOOT_ENV_DEBUG);
+	/* No kernel command line reaches the workload: the host's other keys (--hostname,
+	 * --add-host, --read-only, --tmpfs, --dns, ...) travel as one variable. */
+	if (r >= 0 && s->cmdline && *s->cmdline)
+		r = push(k->env, LK_MAX_ENV, &ne, err, "%s=%s", HC_BOOT_ENV_CMDLINE, s->cmdline);
 	/* libkrun's init puts the workload in this PATH-less environment: give it one. */
 	if (r >= 0)
 		r = push(k->env, LK_MAX_ENV, &ne, err, "PATH=/usr/sbin:/usr/bin:/sbin:/bin");

@@ -59,32 +59,49 @@ static bool guest_normalize(const char *p, char *out, size_t n)
 	return true;
 }
 
+/* Why the guest path g cannot take a mount of the user's (NULL: it can); norm gets it
+ * normalised. */
+static const char *guest_path_why(const char *g, char *norm, size_t n)
+{
+	/* hotcell-init's own: the kernel's file systems, and /hotcell (result.json). */
+	static const char *const reserved[] = {"/dev", "/proc", "/sys", "/hotcell"};
+
+	if (g[0] != '/')
+		return "is not an absolute path";
+	if (strlen(g) > 1024)
+		return "is longer than 1024 bytes";
+	if (!guest_normalize(g, norm, n))
+		return "has a '.' or '..' component (write the path it means)";
+	if (!norm[0])
+		return "is the guest's root: it would hide the image (share it below, e.g. /mnt)";
+	for (size_t k = 0; k < HC_ARRAY_SIZE(reserved); k++) {
+		size_t len = strlen(reserved[k]);
+
+		if (strncmp(norm, reserved[k], len) == 0 && (norm[len] == 0 || norm[len] == '/'))
+			return "is under /dev, /proc, /sys or /hotcell, which the guest's kernel "
+			       "file systems and hotcell-init own";
+	}
+	return NULL;
+}
+
+int hc_vm_guest_path_check(const char *what, const char *g, struct hc_error *err)
+{
+	char norm[1100] = "";
+	const char *why = guest_path_why(g ? g : "", norm, sizeof(norm));
+
+	if (why)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "%s %s: the guest path %s", what,
+				     g ? g : "", why);
+	return 0;
+}
+
 int hc_vm_volumes_check(const struct hc_volume *vols, size_t n, struct hc_error *err)
 {
-	static const char *const reserved[] = {"/dev", "/proc", "/sys"};
-
 	for (size_t i = 0; i < n; i++) {
 		const char *g = vols[i].guest ? vols[i].guest : "";
 		char norm[1100] = "", other[1100];
-		const char *why = NULL;
+		const char *why = guest_path_why(g, norm, sizeof(norm));
 
-		if (g[0] != '/')
-			why = "is not an absolute path";
-		else if (strlen(g) > 1024)
-			why = "is longer than 1024 bytes";
-		else if (!guest_normalize(g, norm, sizeof(norm)))
-			why = "has a '.' or '..' component (write the path it means)";
-		else if (!norm[0])
-			why = "is the guest's root: it would hide the image (share it below, e.g. "
-			      "/mnt)";
-		for (size_t k = 0; !why && k < HC_ARRAY_SIZE(reserved); k++) {
-			size_t len = strlen(reserved[k]);
-
-			if (strncmp(norm, reserved[k], len) == 0 &&
-			    (norm[len] == 0 || norm[len] == '/'))
-				why = "is under /dev, /proc or /sys, which the guest's kernel "
-				      "file systems own";
-		}
 		for (size_t k = 0; !why && k < i; k++)
 			if (vols[k].guest && guest_normalize(vols[k].guest, other, sizeof(other)) &&
 			    hc_streq(other, norm))

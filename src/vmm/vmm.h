@@ -147,10 +147,13 @@ const struct hc_vmm_ops *hc_vmm_find(const char *name);
 
 /* Checks the guest sides of the volumes before anything starts: absolute, no "." or ".."
  * component (the guest would resolve it against the image, not the path written), not "/"
- * (it would hide the image), not /dev, /proc, /sys or below (hotcell-init's own mounts, which
+ * (it would hide the image), not /dev, /proc, /sys, /hotcell or below (hotcell-init's own, which
  * are carried over the volumes' and cannot take a directory), each path once. -EINVAL with
  * "volume GUEST: why" (kind usage). */
 int hc_vm_volumes_check(const struct hc_volume *vols, size_t n, struct hc_error *err) _must_check_;
+/* The same rule for one guest path of another mount (--tmpfs): "WHAT PATH: the guest path
+ * why". */
+int hc_vm_guest_path_check(const char *what, const char *guest, struct hc_error *err) _must_check_;
 
 /* The spec's cancel fd, or -1 when none. */
 static inline int hc_vm_cancel_fd(const struct hc_vm_spec *spec)

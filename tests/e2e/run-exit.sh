@@ -15,7 +15,7 @@ e2e_json bb sh -c 'echo out; echo err >&2; exit 0'
 expect exit0-status '[ "$rc" -eq 0 ]'
 expect exit0-json-exit_code '[ "$(jqr .exit_code)" == 0 ] && [ "$(jqr .signal)" == null ] && [ "$(jqr .timed_out)" == false ]'
 expect exit0-json-streams '[ "$(jqr .stdout)" == out ] && [ "$(jqr .stderr)" == err ] && [ "$(jqr .stdout_encoding)" == utf-8 ]'
-expect exit0-json-image '[ "$(jqr .image)" == docker.io/library/bb:latest ] && [[ "$(jqr .image_digest)" =~ ^sha256:[0-9a-f]{64}$ ]]'
+expect exit0-json-image '[ "$(jqr .image)" == localhost/bb:latest ] && [[ "$(jqr .image_digest)" =~ ^sha256:[0-9a-f]{64}$ ]]'
 expect exit0-json-backend '[ "$(jqr .backend)" == qemu ] && [[ "$(jqr .accel)" =~ ^(kvm|tcg)$ ]]'
 expect exit0-json-timings '[ "$(jqr "[.timings_ms.rootfs, .timings_ms.boot, .timings_ms.exec, .timings_ms.teardown, .timings_ms.total] | map(type) | unique | .[0]")" == number ] && [ "$(jqr ".timings_ms.boot > 0 and .timings_ms.total >= .timings_ms.boot")" == true ]'
 expect exit0-json-result-null '[ "$(jqr .result)" == null ] && [ "$(jqr "has(\"result_error\")")" == false ]'
@@ -44,10 +44,14 @@ e2e_clean exit127
 e2e_json bb /etc/passwd
 expect exit126-status '[ "$rc" -eq 126 ]'
 expect exit126-json '[ "$(jqr .exit_code)" == 126 ] && [ "$(jqr .error.kind)" == exec ] && [ -n "$(jqr .error.message)" ]'
+# Issue 15, bug 6: the guest's reason was prefixed twice ("cannot execute `/etc/passwd`: cannot
+# execute `/etc/passwd`: ..."); the same for "workdir: workdir `...`" below.
+expect bug-6-no-doubled-exec-prefix '[ "$(jqr .error.message | grep -o "cannot execute" | wc -l)" -eq 1 ]'
 e2e_clean exit126
 
 e2e_run -w /does/not/exist bb true
 expect workdir-missing-126 '[ "$rc" -eq 126 ] && grep -q "/does/not/exist" "$E2E/err"'
+expect bug-6-no-doubled-workdir-prefix '! grep -q "workdir: workdir" "$E2E/err" && [ "$(grep -o workdir "$E2E/err" | wc -l)" -eq 1 ]'
 e2e_clean workdir-missing
 
 # A signal: 128+N, and the name in the JSON.

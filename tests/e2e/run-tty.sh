@@ -15,18 +15,7 @@ fi
 
 e2e_image bb || exit 1
 
-sock=$E2E/tmux.sock
-tm() { tmux -S "$sock" "$@"; }
-pane() { tm capture-pane -p -t hc 2>/dev/null; }
-# wait_for REGEX [SECONDS]: until the pane shows REGEX (TCG boots take a while).
-wait_for() {
-	local i
-	for i in $(seq 1 $((${2:-120} * 5))); do
-		pane | grep -qE "$1" && return 0
-		sleep 0.2
-	done
-	return 1
-}
+source "$HOTCELL_TOP/tests/lib/tmux.sh"
 trap 'tm kill-server 2>/dev/null; e2e_cleanup' EXIT
 
 # The session's shell records the terminal's modes around the run and hotcell's status.

@@ -36,6 +36,39 @@ int guest_hosts_setup(const struct guest_boot_cfg *cfg, char *msg, size_t msglen
 	return 0;
 }
 
+int guest_dns_setup(const struct guest_boot_cfg *cfg, char *msg, size_t msglen)
+{
+	(void)cfg;
+	(void)msg;
+	(void)msglen;
+	return 0;
+}
+
+/* --tmpfs and --dns: hotcell.tmpfs=PATH[:OPTS] and hotcell.nameserver=IP, repeatable, in
+ * order; a bad path or address is refused. */
+TEST(tmpfs_and_nameserver_keys)
+{
+	struct guest_boot_cfg cfg;
+	char msg[256] = "";
+
+	ASSERT_EQ_INT(
+		guest_boot_parse_cmdline("hotcell.root=block hotcell.tmpfs=/scratch "
+					 "hotcell.tmpfs=/data:size=8m,mode=0700,exec "
+					 "hotcell.nameserver=9.9.9.9 hotcell.nameserver=fd00::53",
+					 &cfg, msg, sizeof(msg)),
+		0);
+	ASSERT_EQ_INT(cfg.ntmpfs, 2);
+	ASSERT_EQ_STR(cfg.tmpfs[0].path, "/scratch");
+	ASSERT_EQ_STR(cfg.tmpfs[0].opts, "");
+	ASSERT_EQ_STR(cfg.tmpfs[1].path, "/data");
+	ASSERT_EQ_STR(cfg.tmpfs[1].opts, "size=8m,mode=0700,exec");
+	ASSERT_EQ_INT(cfg.nnameservers, 2);
+	ASSERT_EQ_STR(cfg.nameservers[1], "fd00::53");
+	ASSERT_TRUE(guest_boot_parse_cmdline("hotcell.tmpfs=relative", &cfg, msg, sizeof(msg)) < 0);
+	ASSERT_TRUE(guest_boot_parse_cmdline("hotcell.nameserver=nine", &cfg, msg, sizeof(msg)) <
+		    0);
+}
+
 /* --add-host: hotcell.host=NAME:IP, repeatable, in order; IPv6 after the first ':'. */
 TEST(add_host_keys)
 {
@@ -115,6 +148,7 @@ int main(void)
 {
 	RUN(host_keys_parse);
 	RUN(add_host_keys);
+	RUN(tmpfs_and_nameserver_keys);
 	RUN(no_keys_no_network);
 	RUN(bad_values);
 	return test_summary();

@@ -217,34 +217,56 @@ static struct hc_vm_spec vm_spec(void)
 	return s;
 }
 
+/* Boots spec through the double, accepts the agent channel and reads its HELLO; NULL with e
+ * set (the console tail in it) on failure. */
+static struct hc_vm *boot_hello(struct hc_vm_spec *spec, struct agent_conn *c, int *ret_fd,
+				struct hc_error *e)
+{
+	const struct hc_vmm_ops *ops = hc_vmm_find("libkrun");
+	struct hc_proto_hello h;
+	struct hc_vm *vm = NULL;
+	int fd;
+
+	setenv("HOTCELL_LIBKRUN", dbl, 1);
+	if (hc_vm_new(&vm, ops, spec, e) < 0)
+		return NULL;
+	if (hc_vm_start(vm, e) < 0 || vm->agent_listen_fd < 0 || vm->death_fd < 0) {
+		hc_vm_free(vm);
+		return NULL;
+	}
+	fd = hc_hvsock_accept(vm->agent_listen_fd, vm->death_fd, 60000, e);
+	if (fd < 0) {
+		hc_vm_error_add_console(vm, e);
+		hc_vm_free(vm);
+		return NULL;
+	}
+	ac_init(c, fd, 60000);
+	if (ac_hello(c, &h) < 0 || h.version != HC_PROTO_VERSION) {
+		hc_error_setk(e, -EPROTO, "test", "no HELLO of version %d", HC_PROTO_VERSION);
+		ac_free(c);
+		hc_vm_free(vm);
+		return NULL;
+	}
+	*ret_fd = fd;
+	return vm;
+}
+
 TEST(vm_command_then_exit_code)
 {
 	const char *why = vm_setup();
-	const struct hc_vmm_ops *ops = hc_vmm_find("libkrun");
 	const char *argv[] = {"/bin/sh", "-c", "echo hi; exit 5", NULL};
 	struct hc_error e = {0};
 	struct hc_vm *vm = NULL;
 	struct agent_conn c;
-	struct hc_proto_hello h;
 	struct outcome o;
 	int fd;
 
 	if (why)
 		SKIP(why);
-	setenv("HOTCELL_LIBKRUN", dbl, 1);
 	struct hc_vm_spec spec = vm_spec();
-	ASSERT_OK(hc_vm_new(&vm, ops, &spec, &e), &e);
-	ASSERT_OK(hc_vm_start(vm, &e), &e);
-	ASSERT_TRUE(vm->agent_listen_fd >= 0 && vm->death_fd >= 0);
-	fd = hc_hvsock_accept(vm->agent_listen_fd, vm->death_fd, 60000, &e);
-	if (fd < 0) {
-		hc_vm_error_add_console(vm, &e);
-		hc_vm_free(vm);
-		FAILF("accept: %s", e.message);
-	}
-	ac_init(&c, fd, 60000);
-	ASSERT_OK(ac_hello(&c, &h), NULL);
-	ASSERT_EQ_INT(h.version, HC_PROTO_VERSION);
+	vm = boot_hello(&spec, &c, &fd, &e);
+	if (!vm)
+		FAILF("%s", e.message);
 	ASSERT_OK(ac_send_exec(&c, argv, "/", NULL, 0, 30000), NULL);
 	ASSERT_OK(ac_collect(&c, &o), NULL);
 	ASSERT_TRUE(o.got_exit);
@@ -258,6 +280,43 @@ TEST(vm_command_then_exit_code)
 	ASSERT_EQ_INT(poll(&p, 1, 60000), 1);
 	ASSERT_EQ_INT(hc_vm_check(vm, &e), -ESHUTDOWN);
 	ASSERT_TRUE(strstr(e.message, "hotcell-init ended the guest (exit 0)") != NULL);
+	ac_free(&c);
+	hc_vm_free(vm);
+}
+
+/* libkrun passes no kernel command line: the host's keys (--hostname, --read-only, --tmpfs,
+ * --dns) reach hotcell-init as HOTCELL_CMDLINE, and are honoured, not silently dropped. */
+TEST(vm_boot_keys_without_a_command_line)
+{
+	const char *why = vm_setup();
+	const char *argv[] = {
+		"/bin/sh", "-c",
+		"hostname; touch /rootfile 2>/dev/null || echo ro; touch /scratch/x && "
+		"echo tmpfs; cat /etc/resolv.conf",
+		NULL};
+	struct hc_error e = {0};
+	struct hc_vm *vm = NULL;
+	struct agent_conn c;
+	struct outcome o;
+	int fd;
+
+	if (why)
+		SKIP(why);
+	struct hc_vm_spec spec = vm_spec();
+
+	spec.cmdline = "hotcell.hostname=krunbox hotcell.root_ro=1 hotcell.tmpfs=/scratch "
+		       "hotcell.nameserver=9.9.9.9";
+	vm = boot_hello(&spec, &c, &fd, &e);
+	if (!vm)
+		FAILF("%s", e.message);
+	ASSERT_OK(ac_send_exec(&c, argv, "/", NULL, 0, 30000), NULL);
+	ASSERT_OK(ac_collect(&c, &o), NULL);
+	ASSERT_TRUE(o.got_exit);
+	ASSERT_TRUE(hc_buf_append(&o.out, "", 1) == 0);
+	if (!strstr(o.out.data, "krunbox\nro\ntmpfs\nnameserver 9.9.9.9\n"))
+		FAILF("guest said '%s'", o.out.data);
+	outcome_free(&o);
+	ASSERT_OK(hc_proto_frame_write(fd, HC_FRAME_SHUTDOWN, 0, NULL, 0), NULL);
 	ac_free(&c);
 	hc_vm_free(vm);
 }
@@ -318,6 +377,7 @@ int main(void)
 	RUN(spec_refusals);
 	RUN(no_snapshots);
 	RUN(vm_command_then_exit_code);
+	RUN(vm_boot_keys_without_a_command_line);
 	RUN(vm_setup_failure_is_not_a_command_code);
 	hc_path_rm_rf(tmp, NULL);
 	return test_summary();
