@@ -19,6 +19,8 @@ struct hc_server_job {
 		  int cancel_fd, struct hc_run_result *res, struct hc_error *err);
 	void *arg;
 	size_t output_limit; /* 0: 1 MiB per stream */
+	/* The call's terminal size (struct hc_rpc_stream's tty_fd, winch_fd), or -1. */
+	int tty_fd, winch_fd;
 	/* stdin given in the params (already decoded), or NULL. */
 	const void *stdin_data;
 	size_t stdin_len;

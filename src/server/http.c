@@ -255,7 +255,8 @@ static enum MHD_Result start_sse(struct hc_server *s, struct MHD_Connection *con
 	x->s = s;
 	x->req = json_incref(req);
 	x->q = (struct hc_buf)HC_BUF_INIT(HC_SERVER_STREAM_BUFFER);
-	x->stream = (struct hc_rpc_stream){.write = sse_write, .stdin_fd = -1, .cancel_fd = -1};
+	x->stream = (struct hc_rpc_stream){
+		.write = sse_write, .stdin_fd = -1, .cancel_fd = -1, .tty_fd = -1, .winch_fd = -1};
 	x->client_fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
 	pthread_mutex_init(&x->lock, NULL);
 	pthread_cond_init(&x->cond, NULL);

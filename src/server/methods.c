@@ -168,6 +168,9 @@ static int run_fn(struct hc_server_job *job, int in, int out, int errfd, int can
 	o.stdout_fd = out;
 	o.stderr_fd = errfd;
 	o.cancel_fd = cancel_fd;
+	o.tty_fd = job->tty_fd;
+	o.winch_fd = job->winch_fd;
+	o.term = "xterm"; /* not the server's own */
 	/* A store handle per run: runs in parallel share the store as parallel CLIs do. */
 	if (o.image) {
 		r = hc_store_open(NULL, &store, err);
@@ -202,6 +205,8 @@ static json_t *m_sandbox_run(struct hc_rpc_call *c, struct hc_rpc_err *err)
 	if (!stream)
 		c->stream = NULL;
 	rj.o = &ro.o;
+	rj.job.tty_fd = c->stream ? c->stream->tty_fd : -1;
+	rj.job.winch_fd = c->stream ? c->stream->winch_fd : -1;
 	rj.job.output_limit = ro.o.output_limit;
 	rj.job.stdin_data = in;
 	rj.job.stdin_len = in_len;
@@ -532,6 +537,9 @@ static int vm_exec_fn(struct hc_server_job *job, int in, int out, int errfd, int
 	o.stdout_fd = out;
 	o.stderr_fd = errfd;
 	o.cancel_fd = cancel_fd;
+	o.tty_fd = job->tty_fd;
+	o.winch_fd = job->winch_fd;
+	o.term = "xterm"; /* not the server's own */
 	r = hc_pvm_exec(j->id, &o, &er, err);
 	snprintf(res->backend, sizeof(res->backend), "%s", j->vm->backend);
 	res->image = j->vm->image ? strdup(j->vm->image) : NULL;
@@ -599,7 +607,8 @@ static json_t *m_vm_exec(struct hc_rpc_call *c, struct hc_rpc_err *err)
 {
 	static const char *const names[] = {
 		"id",	 "command",	   "env",    "workdir", "user",		"timeout_secs",
-		"stdin", "stdin_encoding", "detach", "stream",	"output_limit", NULL};
+		"stdin", "stdin_encoding", "detach", "stream",	"output_limit", "tty",
+		NULL};
 	struct hc_server *s = c->ctx;
 	struct vm_exec_job j = {.job = {.fn = vm_exec_fn}};
 	struct hc_pvm_info *l = NULL;
@@ -646,6 +655,7 @@ static json_t *m_vm_exec(struct hc_rpc_call *c, struct hc_rpc_err *err)
 	    hc_rpc_param_str(c, "user", &j.o.user, err) < 0 ||
 	    hc_rpc_param_bool(c, "stream", &stream, err) < 0 ||
 	    hc_rpc_param_bool(c, "detach", &detach, err) < 0 ||
+	    hc_rpc_param_bool(c, "tty", &j.o.tty, err) < 0 ||
 	    hc_rpc_param_int(c, "output_limit", 1, 1ll << 32, &limit, err) < 0 ||
 	    hc_server_param_data(c, "stdin", "stdin_encoding", &in, &in_len, err) < 0)
 		goto out;
@@ -679,6 +689,8 @@ static json_t *m_vm_exec(struct hc_rpc_call *c, struct hc_rpc_err *err)
 	}
 	if (!stream)
 		c->stream = NULL;
+	j.job.tty_fd = c->stream ? c->stream->tty_fd : -1;
+	j.job.winch_fd = c->stream ? c->stream->winch_fd : -1;
 	j.job.output_limit = (size_t)limit;
 	j.job.stdin_data = in;
 	j.job.stdin_len = in_len;

@@ -52,6 +52,11 @@ struct hc_rpc_stream {
 	int stdin_fd;
 	/* Readable when the call must be cancelled (client gone, `signal` message). */
 	int cancel_fd;
+	/* A call with "tty": true on a WebSocket: a pty master that only carries the client's
+	 * window size (its `resize` messages set it), and a pipe made readable at each resize
+	 * (hc_run_opts.tty_fd / winch_fd); -1 elsewhere. */
+	int tty_fd;
+	int winch_fd;
 };
 
 struct hc_rpc_call {

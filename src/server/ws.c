@@ -9,7 +9,8 @@
  * notifications, its response) to the socket thread through a queue. Output of all calls
  * together is bounded (HC_SERVER_STREAM_BUFFER): a client that does not read loses its
  * streaming calls, never the server's memory. The client's `stdin` goes into the call's stdin
- * pipe, `signal` into its cancel pipe; the socket closing cancels every call on it.
+ * pipe, `signal` into its cancel pipe, `resize` (a call with "tty": true) into its terminal's
+ * size; the socket closing cancels every call on it.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -18,6 +19,7 @@
 #include <openssl/sha.h>
 
 #include "core/log.h"
+#include "core/pty.h"
 #include "lib/result.h"
 #include "server/exec.h"
 
@@ -59,9 +61,11 @@ struct ws_call {
 	struct ws_call *next;
 	struct hc_server_ws *ws;
 	json_t *req;
-	json_t *id; /* the request's id, matched by stdin/signal "call" */
+	json_t *id; /* the request's id, matched by stdin/signal/resize "call" */
 	int stdin_w, stdin_r;
 	int sig_w, sig_r;
+	int tty_m;	      /* "tty": true: a pty master holding the client's window size */
+	int winch_w, winch_r; /* a byte per `resize` */
 };
 
 struct hc_server_ws {
@@ -159,6 +163,9 @@ static void call_free(struct ws_call *c)
 	hc_closep(&c->stdin_w);
 	hc_closep(&c->sig_r);
 	hc_closep(&c->sig_w);
+	hc_closep(&c->tty_m);
+	hc_closep(&c->winch_r);
+	hc_closep(&c->winch_w);
 	json_decref(c->req);
 	json_decref(c->id);
 	free(c);
@@ -202,6 +209,22 @@ static void reply_error(struct hc_server_ws *ws, json_t *id, int code, const cha
 		ws_queue_json(ws, hc_rpc_error_response(id, code, msg, NULL), false);
 }
 
+static int tty_open(struct ws_call *c)
+{
+	int slave, w[2];
+
+	if (hc_pty_open(0, 0, true, &c->tty_m, &slave) < 0)
+		return -1;
+	close(slave); /* only the size is used */
+	if (pipe2(w, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -1;
+	c->winch_r = w[0];
+	c->winch_w = w[1];
+	c->stream.tty_fd = c->tty_m;
+	c->stream.winch_fd = c->winch_r;
+	return 0;
+}
+
 static void start_call(struct hc_server_ws *ws, json_t *req)
 {
 	struct ws_call *c = calloc(1, sizeof(*c));
@@ -213,7 +236,14 @@ static void start_call(struct hc_server_ws *ws, json_t *req)
 		reply_error(ws, id, HC_RPC_INTERNAL_ERROR, "out of memory");
 		return;
 	}
-	*c = (struct ws_call){.ws = ws, .stdin_w = -1, .stdin_r = -1, .sig_w = -1, .sig_r = -1};
+	*c = (struct ws_call){.ws = ws,
+			      .stdin_w = -1,
+			      .stdin_r = -1,
+			      .sig_w = -1,
+			      .sig_r = -1,
+			      .tty_m = -1,
+			      .winch_w = -1,
+			      .winch_r = -1};
 	c->req = json_incref(req);
 	c->id = id ? json_incref(id) : NULL;
 	/* A streaming call gets its stdin pipe (open until "eof") and its signal pipe. */
@@ -232,8 +262,20 @@ static void start_call(struct hc_server_ws *ws, json_t *req)
 		c->stdin_w = in[1];
 		c->sig_r = sg[0];
 		c->sig_w = sg[1];
-		c->stream = (struct hc_rpc_stream){
-			.write = ws_stream_write, .stdin_fd = c->stdin_r, .cancel_fd = c->sig_r};
+		c->stream = (struct hc_rpc_stream){.write = ws_stream_write,
+						   .stdin_fd = c->stdin_r,
+						   .cancel_fd = c->sig_r,
+						   .tty_fd = -1,
+						   .winch_fd = -1};
+		/* "tty": true: the window size the client's `resize` messages give lives in a
+		 * pty of our own (the library reads a terminal's size from an fd, as the CLI's
+		 * is), and each resize is a byte in a pipe (the CLI's SIGWINCH). */
+		if (json_is_true(json_object_get(json_object_get(req, "params"), "tty")) &&
+		    tty_open(c) < 0) {
+			call_free(c);
+			reply_error(ws, id, HC_RPC_INTERNAL_ERROR, "cannot open a pty");
+			return;
+		}
 	}
 	pthread_mutex_lock(&ws->lock);
 	if (ws->n_calls >= WS_MAX_CALLS) {
@@ -296,7 +338,7 @@ static int signal_bytes(json_t *sig)
 									       : 0;
 }
 
-/* `stdin` and `signal` from the client (notifications, or requests answered {}). */
+/* `stdin`, `signal` and `resize` from the client (notifications, or requests answered {}). */
 static void control(struct hc_server_ws *ws, json_t *req, const char *method)
 {
 	json_t *id = json_object_get(req, "id"), *params = json_object_get(req, "params");
@@ -336,6 +378,20 @@ static void control(struct hc_server_ws *ws, json_t *req, const char *method)
 		free(bytes);
 		if (!err && json_is_true(json_object_get(params, "eof")))
 			hc_closep(&c->stdin_w);
+	} else if (hc_streq(method, "resize")) {
+		json_t *rows = json_object_get(params, "rows"),
+		       *cols = json_object_get(params, "cols");
+
+		if (c->tty_m < 0)
+			err = "that call has no terminal (\"tty\": true)";
+		else if (!json_is_integer(rows) || !json_is_integer(cols) ||
+			 json_integer_value(rows) < 0 || json_integer_value(rows) > 0xffff ||
+			 json_integer_value(cols) < 0 || json_integer_value(cols) > 0xffff)
+			err = "\"rows\" and \"cols\": whole numbers 0..65535";
+		else if (hc_pty_set_size(c->tty_m, (uint16_t)json_integer_value(rows),
+					 (uint16_t)json_integer_value(cols)) < 0 ||
+			 (write(c->winch_w, "w", 1) < 0 && errno != EAGAIN))
+			hc_debug("server: ws resize: %s", strerror(errno));
 	} else {
 		int b = signal_bytes(json_object_get(params, "signal"));
 
@@ -371,7 +427,8 @@ static void on_text(struct hc_server_ws *ws, const char *text, size_t n)
 		return;
 	}
 	if (json_is_string(m) &&
-	    (hc_streq(json_string_value(m), "stdin") || hc_streq(json_string_value(m), "signal")))
+	    (hc_streq(json_string_value(m), "stdin") || hc_streq(json_string_value(m), "signal") ||
+	     hc_streq(json_string_value(m), "resize")))
 		control(ws, doc, json_string_value(m));
 	else
 		start_call(ws, doc);

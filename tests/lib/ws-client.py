@@ -78,6 +78,28 @@ async def main():
         check("ws-signal", resp["sg"].get("result") == {} and e.get("data", {}).get("kind") == "cancelled", resp)
         check("ws-signal-prompt", time.time() - t0 < 60, f"{time.time() - t0:.1f} s")
 
+        # "tty": true: the command has a terminal in the guest, output is one stream (stdout),
+        # and `resize` sets its window size (docs/server.md)
+        await ws.send(run_req("tty", ["sh", "-c", "tty; read x; stty size; echo err >&2"], tty=True))
+        outs = ""
+        while "/dev/pts/" not in outs:
+            m = json.loads(await asyncio.wait_for(ws.recv(), 240))
+            if m.get("method") == "output":
+                outs += m["params"]["data"]
+        await ws.send(json.dumps({"jsonrpc": "2.0", "method": "resize", "id": "rz", "params": {"call": "tty", "rows": 40, "cols": 123}}))
+        await asyncio.sleep(1)
+        await ws.send(json.dumps({"jsonrpc": "2.0", "method": "stdin", "params": {"call": "tty", "data": "go\n"}}))
+        o2, resp, _ = await collect(ws, ["tty", "rz"])
+        r = resp["tty"].get("result", {})
+        text = outs + "".join(d for s_, d, e, _ in o2.get("tty", []))
+        check("ws-tty-pty", r.get("exit_code") == 0 and "/dev/pts/" in text, resp["tty"])
+        check("ws-tty-resize", resp["rz"].get("result") == {} and "40 123" in text, (resp["rz"], text))
+        check("ws-tty-one-stream", all(s_ == "stdout" for s_, *_ in o2.get("tty", [])) and "err" in text, o2)
+        await ws.send(run_req("notty", ["sh", "-c", "sleep 1"]))
+        await ws.send(json.dumps({"jsonrpc": "2.0", "method": "resize", "id": "rz2", "params": {"call": "notty", "rows": 1, "cols": 1}}))
+        _, resp, _ = await collect(ws, ["notty", "rz2"])
+        check("ws-resize-needs-tty", "no terminal" in resp["rz2"].get("error", {}).get("message", ""), resp["rz2"])
+
         # control messages for a call that is not there are answered with an error
         await ws.send(json.dumps({"jsonrpc": "2.0", "method": "stdin", "id": "x", "params": {"call": "nope", "data": "a"}}))
         _, resp, _ = await collect(ws, ["x"])
