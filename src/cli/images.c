@@ -16,7 +16,7 @@
 #define PULL_USAGE "usage: hotcell pull [--platform OS/ARCH] [--insecure] [--verify] REF"
 #define LOAD_USAGE "usage: hotcell load [--name REF] PATH"
 #define IMAGES_USAGE "usage: hotcell images [--json]"
-#define RMI_USAGE "usage: hotcell rmi REF..."
+#define RMI_USAGE "usage: hotcell rmi [-f] REF..."
 #define PRUNE_USAGE "usage: hotcell prune"
 #define CHECK_USAGE "usage: hotcell check [--json]"
 
@@ -323,27 +323,37 @@ int hc_cli_images(int argc, char **argv)
 
 /* ---- rmi / prune ---------------------------------------------------------------------- */
 
+static void print_untagged(const char *name, void *userdata)
+{
+	printf("Untagged: %s\n", name);
+}
+
 int hc_cli_rmi(int argc, char **argv)
 {
 	struct hc_error err = {0};
 	struct hc_store *s;
-	int ret = 0;
+	bool force = false;
+	int ret = 0, i = 1;
 
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		printf("%s\n", RMI_USAGE);
 		return 0;
 	}
-	if (argc < 2)
+	if (i < argc && (hc_streq(argv[i], "-f") || hc_streq(argv[i], "--force"))) {
+		force = true;
+		i++;
+	}
+	if (i >= argc)
 		return hc_cli_failf("%s", RMI_USAGE);
 	s = hc_cli_store_open();
 	if (!s)
 		return HC_EXIT_INTERNAL;
-	for (int i = 1; i < argc; i++) {
-		if (hc_image_remove(s, argv[i], &err) < 0) {
+	for (; i < argc; i++) {
+		hc_error_clear(&err);
+		/* As podman: each name that goes is printed, an image of several names goes by
+		 * its id only with -f. */
+		if (hc_image_untag(s, argv[i], force, print_untagged, NULL, &err) < 0)
 			ret = hc_cli_fail(&err);
-			continue;
-		}
-		printf("Untagged: %s\n", argv[i]);
 	}
 	hc_store_close(s);
 	return ret;

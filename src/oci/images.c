@@ -92,6 +92,13 @@ int hc_oci_image_list(struct hc_store *store, struct hc_image_info **ret, size_t
 
 int hc_image_remove(struct hc_store *store, const char *ref, struct hc_error *err)
 {
+	return hc_image_untag(store, ref, true, NULL, NULL, err);
+}
+
+int hc_image_untag(struct hc_store *store, const char *ref, bool force,
+		   void (*untagged)(const char *name, void *userdata), void *userdata,
+		   struct hc_error *err)
+{
 	struct hc_oci_index_entry *entries = NULL;
 	char norm[512], full[HC_DIGEST_SIZE];
 	const char *digest = NULL;
@@ -116,6 +123,11 @@ int hc_image_remove(struct hc_store *store, const char *ref, struct hc_error *er
 	for (size_t i = 0; i < n && !digest; i++)
 		if (by_digest ? hc_streq(entries[i].digest, ref) : hc_streq(entries[i].name, norm))
 			digest = entries[i].digest;
+	/* A short name may be a local one (load --name): as resolve finds it. */
+	if (!digest && !by_digest && hc_oci_store_local_name(ref, norm, sizeof(norm)) == 0)
+		for (size_t i = 0; i < n && !digest; i++)
+			if (hc_streq(entries[i].name, norm))
+				digest = entries[i].digest;
 	if (!digest) {
 		hc_oci_index_list_free(entries, n);
 		return hc_error_setk(err, -ENOENT, HC_EK_IMAGE, "no such image: %s", ref);
@@ -126,12 +138,27 @@ int hc_image_remove(struct hc_store *store, const char *ref, struct hc_error *er
 		return hc_error_prefix(err, "rmi '%s'", ref);
 	}
 	if (by_digest) {
+		size_t names = 0;
+
+		for (size_t i = 0; i < n; i++)
+			names += hc_streq(entries[i].digest, ref) && entries[i].name;
+		/* As podman: an image of several names goes by its id only when forced. */
+		if (names > 1 && !force)
+			r = hc_error_setk(err, -ENOTUNIQ, HC_EK_USAGE,
+					  "image %.19s has %zu names: remove them by name, or "
+					  "force (-f) to remove them all",
+					  ref, names);
 		/* By digest: every name that points at it goes. */
 		for (size_t i = 0; i < n && r >= 0; i++)
-			if (hc_streq(entries[i].digest, ref) && entries[i].name)
+			if (hc_streq(entries[i].digest, ref) && entries[i].name) {
 				r = hc_oci_store_remove_name(store, entries[i].name, err);
+				if (r >= 0 && untagged)
+					untagged(entries[i].name, userdata);
+			}
 	} else {
 		r = hc_oci_store_remove_name(store, norm, err);
+		if (r >= 0 && untagged)
+			untagged(norm, userdata);
 	}
 	close(lock);
 	hc_oci_index_list_free(entries, n);

@@ -877,6 +877,16 @@ int hc_image_load(struct hc_store *store, const char *path, const char *name, ch
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "load: a path is required");
 	if (name && !*name)
 		name = NULL;
+	/* podman tags a name without a registry as localhost/NAME (it was never pulled from
+	 * docker.io); names inside an archive keep docker's normalisation. */
+	char local_name[512];
+	if (name && !hc_oci_ref_has_domain(name)) {
+		if ((size_t)snprintf(local_name, sizeof(local_name), "localhost/%s", name) >=
+		    sizeof(local_name))
+			return hc_error_setk(err, -ENAMETOOLONG, HC_EK_USAGE,
+					     "load: --name '%.80s' is too long", name);
+		name = local_name;
+	}
 	if (name) {
 		char norm[512];
 		r = hc_oci_store_normalise_name(name, norm, sizeof(norm), err);

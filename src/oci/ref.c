@@ -131,6 +131,22 @@ static int bad(struct hc_error *err, const char *s, const char *why)
 	return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "invalid reference '%.300s': %s", s, why);
 }
 
+bool hc_oci_ref_has_domain(const char *s)
+{
+	const char *slash = strchr(s, '/');
+	size_t dl;
+
+	if (!slash)
+		return false;
+	dl = (size_t)(slash - s);
+	if (memchr(s, '.', dl) || memchr(s, ':', dl) || (dl == 9 && memcmp(s, "localhost", 9) == 0))
+		return true;
+	for (size_t i = 0; i < dl; i++)
+		if (s[i] >= 'A' && s[i] <= 'Z')
+			return true;
+	return false;
+}
+
 int hc_oci_ref_parse(const char *s, struct hc_oci_ref *ret, struct hc_error *err)
 {
 	struct hc_oci_ref r = {0};

@@ -32,6 +32,9 @@ struct hc_oci_ref {
 
 /* Parses and normalises s. -EINVAL with a message naming what is wrong. */
 int hc_oci_ref_parse(const char *s, struct hc_oci_ref *ret, struct hc_error *err) _must_check_;
+/* Whether s names its registry (docker's splitDockerDomain: a first component with '.' or ':',
+ * "localhost", or upper case); "alpine" and "test/bb:1" do not. */
+bool hc_oci_ref_has_domain(const char *s);
 /* The full normalised reference: "docker.io/library/alpine:3.20", "host:5000/a/b@sha256:…"
  * (tag and digest both when both were given). Returns the length, or -ENAMETOOLONG. */
 int hc_oci_ref_format(const struct hc_oci_ref *r, char *buf, size_t n) _must_check_;

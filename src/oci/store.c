@@ -751,6 +751,17 @@ int hc_oci_store_clean_stale(const char *dir)
 /* ---- names ---------------------------------------------------------------------------- */
 
 /* One normalisation for pulled, loaded and looked-up names: the reference parser's. */
+int hc_oci_store_local_name(const char *ref, char *buf, size_t n)
+{
+	char tmp[600];
+	struct hc_error ignore = {0};
+
+	if (hc_oci_ref_has_domain(ref) ||
+	    (size_t)snprintf(tmp, sizeof(tmp), "localhost/%s", ref) >= sizeof(tmp))
+		return -EINVAL;
+	return hc_oci_store_normalise_name(tmp, buf, n, &ignore);
+}
+
 int hc_oci_store_normalise_name(const char *ref, char *buf, size_t n, struct hc_error *err)
 {
 	struct hc_oci_ref r;
@@ -867,6 +878,19 @@ int hc_oci_store_resolve(struct hc_store *s, const char *ref, struct hc_oci_imag
 	{
 		if (name && hc_streq(entry_name(e), name))
 			found = e;
+	}
+	/* A short name ("test/bb:1") is docker.io's, or a local one's (localhost/test/bb:1, as
+	 * load --name stores it): podman looks for both in its storage. */
+	char local[512];
+	if (!found && name && !hc_oci_ref_has_domain(ref) &&
+	    hc_oci_store_local_name(ref, local, sizeof(local)) == 0) {
+		json_array_foreach(m, i, e)
+		{
+			if (hc_streq(entry_name(e), local))
+				found = e;
+		}
+		if (found)
+			name = NULL; /* the entry's own name is the image's */
 	}
 	json_array_foreach(m, i, e)
 	{

@@ -162,6 +162,9 @@ int hc_oci_store_clean_stale(const char *dir);
 
 /* Normalises a reference the way the reference parser does ("alpine" ->
  * "docker.io/library/alpine:latest"). */
+/* For a short name (no registry: "test/bb:1"), its local form "localhost/test/bb:1"
+ * normalised; -EINVAL otherwise. */
+int hc_oci_store_local_name(const char *ref, char *buf, size_t n);
 int hc_oci_store_normalise_name(const char *ref, char *buf, size_t n,
 				struct hc_error *err) _must_check_;
 

@@ -82,13 +82,13 @@ expect_eq issue-9-load-tag-only-name "$(cat "$work/out")" "Loaded image: localho
 check issue-9-load-tag-only-listed test -n "$(digest_of localhost/t1:latest)"
 check issue-9-load-tag-only-rmi "$HC" rmi localhost/t1:latest
 check load-layout-dir "$HC" load --name x:t1 "$work/layout"
-expect_eq load-layout-normalised "$("$HC" images --json | jq -r '.[0].name')" "docker.io/library/x:t1"
+expect_eq load-layout-normalised "$("$HC" images --json | jq -r '.[0].name')" "localhost/x:t1"
 
 # --- load: oci-archive, without and with a carried name
 expect_error load-oci-archive-needs-name "use --name" "$HC" load "$work/oci.tar"
 check load-oci-archive "$HC" load --name localhost:5000/team/oa:1 "$work/oci.tar"
 check load-oci-archive-named "$HC" load "$work/oci-named.tar"
-expect_eq oci-archive-same-digest "$(digest_of docker.io/library/named:2)" "$(digest_of docker.io/library/x:t1)"
+expect_eq oci-archive-same-digest "$(digest_of docker.io/library/named:2)" "$(digest_of localhost/x:t1)"
 
 # --- load: a layout whose name points at a multi-platform index: the host's manifest is taken,
 # the other platform's blobs need not be there.
@@ -144,11 +144,11 @@ if skopeo inspect "oci:$store:docker.io/library/x:tag" 2>"$work/err" | jq -e '.L
 else
 	fail skopeo-inspect "$(cat "$work/err")"
 fi
-if umoci raw unpack --rootless --image "$store:docker.io/library/x:t1" "$work/unpacked" >/dev/null 2>&1 &&
+if umoci raw unpack --rootless --image "$store:localhost/x:t1" "$work/unpacked" >/dev/null 2>&1 &&
 	[ -x "$work/unpacked/bin/busybox" ] && [ "$(cat "$work/unpacked/hello")" = hello ]; then
 	pass umoci-unpack
 else
-	fail umoci-unpack "umoci could not unpack docker.io/library/x:t1 from the store"
+	fail umoci-unpack "umoci could not unpack localhost/x:t1 from the store"
 fi
 rm -rf "$work/unpacked"
 
@@ -200,8 +200,42 @@ check rmi "$HC" rmi x:tag
 expect_eq rmi-gone "$(digest_of docker.io/library/x:tag)" ""
 if [ -f "$store/blobs/sha256/${dd#sha256:}" ]; then pass rmi-keeps-blobs; else fail rmi-keeps-blobs "blob gone before prune"; fi
 
+# Issue 15, bug 10: a --name without a registry is a local name, as podman tags it
+# (localhost/test/bb:1, not docker.io/test/bb:1); the short name still finds it.
+out=$("$HC" load --name test/bb:1 "$work/layout" 2>&1)
+expect_eq bug-10-load-name-is-local "$out" "Loaded image: localhost/test/bb:1"
+check bug-10-listed-as-local test -n "$(digest_of localhost/test/bb:1)"
+expect_eq bug-10-no-docker-io-name "$(digest_of docker.io/test/bb:1)" ""
+"$HC" load --name registry.test/bb:2 "$work/layout" >/dev/null 2>&1
+check bug-10-registry-name-kept test -n "$(digest_of registry.test/bb:2)"
+# Issue 15, bug 9: rmi of an id with several names untagged every name silently: refused
+# without -f, as podman; with -f each name is printed.
+short=$(digest_of localhost/test/bb:1)
+short=${short#sha256:}
+short=sha256:${short:0:12}
+out=$("$HC" rmi "$short" 2>&1)
+rc=$?
+if [ "$rc" -eq 125 ] && grep -q "names" <<<"$out" && grep -q -- "-f" <<<"$out" &&
+	[ -n "$(digest_of localhost/test/bb:1)" ]; then
+	pass bug-9-rmi-id-of-several-names-refused
+else
+	fail bug-9-rmi-id-of-several-names-refused "rc=$rc: $out"
+fi
+check bug-9-rmi-short-name-local "$HC" rmi test/bb:1
+"$HC" load --name test/bb:1 "$work/layout" >/dev/null 2>&1
+out=$("$HC" rmi -f "$short" 2>&1)
+rc=$?
+if [ "$rc" -eq 0 ] && grep -qx "Untagged: localhost/test/bb:1" <<<"$out" &&
+	grep -qx "Untagged: registry.test/bb:2" <<<"$out" && grep -qx "Untagged: localhost/x:t1" <<<"$out" &&
+	[ -z "$(digest_of localhost/test/bb:1)" ]; then
+	pass bug-9-rmi-f-prints-each-name
+else
+	fail bug-9-rmi-f-prints-each-name "rc=$rc: $out"
+fi
+"$HC" load --name x:t1 "$work/layout" >/dev/null 2>&1
+
 # --- prune: removes what no image references, skips what is in use
-keep=$(digest_of docker.io/library/x:t1)
+keep=$(digest_of localhost/x:t1)
 keep=${keep#sha256:}
 gone=${dd#sha256:}
 locked=$(printf locked | sha256sum | cut -d' ' -f1)
@@ -227,7 +261,7 @@ else
 	fail prune-keeps-referenced "$(ls "$HOTCELL_HOME/rootfs" "$HOTCELL_HOME/disks")"
 fi
 if [ -d "$HOTCELL_HOME/rootfs/$locked/root" ]; then pass prune-skips-in-use; else fail prune-skips-in-use "removed"; fi
-if skopeo inspect "oci:$store:docker.io/library/x:t1" >/dev/null 2>"$work/err"; then
+if skopeo inspect "oci:$store:localhost/x:t1" >/dev/null 2>"$work/err"; then
 	pass prune-store-still-valid
 else
 	fail prune-store-still-valid "$(cat "$work/err")"
@@ -243,7 +277,7 @@ for i in 1 2 3 4 5 6; do
 done
 ok=1
 for p in "${pids[@]}"; do wait "$p" || ok=0; done
-if [ $ok = 1 ] && [ "$("$HC" images --json | jq '[.[] | select(.name | startswith("docker.io/conc/img:"))] | length')" = 6 ]; then
+if [ $ok = 1 ] && [ "$("$HC" images --json | jq '[.[] | select(.name | startswith("localhost/conc/img:"))] | length')" = 6 ]; then
 	pass concurrent-loads
 else
 	fail concurrent-loads "$(cat "$work"/conc.*.err)"
@@ -258,7 +292,7 @@ lay=$(jq -r '.layers[0].digest' "$store/blobs/sha256/$keep")
 truncate -s 1000 "$store/blobs/sha256/${lay#sha256:}"
 "$HC" check >"$work/out" 2>"$work/err"
 rc=$?
-if [ $rc -eq 1 ] && grep -q "docker.io/library/x:t1: layer 1: blob $lay has 1000 bytes" "$work/out"; then
+if [ $rc -eq 1 ] && grep -q "localhost/x:t1: layer 1: blob $lay has 1000 bytes" "$work/out"; then
 	pass defect-3-check-finds-truncated
 else
 	fail defect-3-check-finds-truncated "exit $rc: $(cat "$work/out" "$work/err")"
@@ -273,8 +307,8 @@ fi
 rm -rf "$HOTCELL_HOME/rootfs/$keep" "$HOTCELL_HOME/disks/$keep.ext4"
 "$HC" run --rootfs-mode dir --memory 128 x:t1 true >/dev/null 2>"$work/err"
 rc=$?
-if [ $rc -eq 125 ] && grep -q "image docker.io/library/x:t1: the store is damaged: blob $lay has 1000 bytes" "$work/err" &&
-	grep -q '`hotcell pull docker.io/library/x:t1`' "$work/err"; then
+if [ $rc -eq 125 ] && grep -q "image localhost/x:t1: the store is damaged: blob $lay has 1000 bytes" "$work/err" &&
+	grep -q '`hotcell pull localhost/x:t1`' "$work/err"; then
 	pass defect-3-run-names-corrupt-blob
 elif grep -qi "backend\|kernel" "$work/err" && ! grep -q "$lay" "$work/err"; then
 	skip defect-3-run-names-corrupt-blob "the run stops before the rootfs here: $(head -c 200 "$work/err")"
@@ -322,7 +356,7 @@ if mkimage "$work/biglayout" big --cmd /bin/true --layer "$work/bigl" >"$work/bu
 			fail "$1" "exit $rc, left: $(ls -a "$HOTCELL_HOME/rootfs" "$HOTCELL_HOME/disks" 2>&1) $(cat "$work/run.err")"
 		fi
 	}
-	big=$(digest_of docker.io/library/big:1)
+	big=$(digest_of localhost/big:1)
 	cancel_in defect-8-sigint-during-unpack "$HOTCELL_HOME/rootfs/.tmp-*" dir
 	if [ ! -e "$HOTCELL_HOME/rootfs/${big#sha256:}" ]; then pass defect-8-no-tree-after-cancel; else fail defect-8-no-tree-after-cancel "a tree is cached"; fi
 	"$HC" run --rootfs-mode dir --memory 128 big:1 true >/dev/null 2>&1 & # builds the tree, then boots

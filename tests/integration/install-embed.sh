@@ -54,7 +54,7 @@ env -u HOTCELL_KERNEL -u HOTCELL_INITRAMFS -u HOTCELL_VMD LD_LIBRARY_PATH="$lib"
 	"$E2E/work/run" -m 128 bb sh -c 'echo embedded; echo err >&2; exit 3' >"$E2E/json" 2>"$E2E/err"
 rc=$?
 expect embed-run-status '[ "$rc" -eq 3 ]'
-expect embed-run-json '[ "$(jqr .exit_code)" == 3 ] && [ "$(jqr .stdout)" == embedded ] && [ "$(jqr .stderr)" == err ] && [ "$(jqr .image)" == docker.io/library/bb:latest ]'
+expect embed-run-json '[ "$(jqr .exit_code)" == 3 ] && [ "$(jqr .stdout)" == embedded ] && [ "$(jqr .stderr)" == err ] && [ "$(jqr .image)" == localhost/bb:latest ]'
 expect embed-run-backend '[ "$(jqr .backend)" == qemu ] && [[ "$(jqr .accel)" =~ ^(kvm|tcg)$ ]]'
 e2e_clean embed-run
 e2e_snapshot
