@@ -66,6 +66,15 @@ static const struct {
 	{"doctor", hc_cli_doctor, "doctor"},
 	{"vm", hc_cli_vm, "vm create|exec|cp|ls|inspect|logs|pause|resume|stop|rm|prune ..."},
 	{"serve", hc_cli_serve, "serve [--listen HOST:PORT|unix:PATH] [--auth-token-file F] ..."},
+	{"version", NULL, "version"},
+};
+
+/* podman's names for the persistent VMs' commands: `hotcell ps` is `hotcell vm ls`, ... */
+static const struct {
+	const char *alias, *vm_command;
+} vm_aliases[] = {
+	{"ps", "ls"},	 {"exec", "exec"}, {"cp", "cp"},	 {"logs", "logs"},
+	{"stop", "stop"}, {"rm", "rm"},	   {"pause", "pause"}, {"unpause", "resume"},
 };
 
 static int usage(FILE *f)
@@ -73,7 +82,11 @@ static int usage(FILE *f)
 	fprintf(f, "usage: hotcell COMMAND ...\n\ncommands:\n");
 	for (size_t i = 0; i < HC_ARRAY_SIZE(commands); i++)
 		fprintf(f, "  hotcell %s\n", commands[i].usage);
-	fprintf(f, "\nhotcell run --help lists the run options.\n");
+	fprintf(f, "\nas podman names them:");
+	for (size_t i = 0; i < HC_ARRAY_SIZE(vm_aliases); i++)
+		fprintf(f, "%s %s (vm %s)", i ? "," : "", vm_aliases[i].alias,
+			vm_aliases[i].vm_command);
+	fprintf(f, "\n\nhotcell run --help lists the run options.\n");
 	return f == stderr ? HC_EXIT_INTERNAL : 0;
 }
 
@@ -112,8 +125,15 @@ int main(int argc, char **argv)
 		printf("hotcell %s\n", hc_version());
 		return 0;
 	}
+	for (size_t i = 0; i < HC_ARRAY_SIZE(vm_aliases); i++)
+		if (hc_streq(argv[1], vm_aliases[i].alias)) {
+			/* argv[1] becomes the vm subcommand: `hotcell vm CMD ARGS...`. */
+			argv[1] = (char *)vm_aliases[i].vm_command;
+			export_home("vm");
+			return hc_cli_vm(argc, argv);
+		}
 	for (size_t i = 0; i < HC_ARRAY_SIZE(commands); i++)
-		if (hc_streq(argv[1], commands[i].name)) {
+		if (commands[i].fn && hc_streq(argv[1], commands[i].name)) {
 			export_home(argv[1]);
 			return commands[i].fn(argc - 1, argv + 1);
 		}

@@ -148,5 +148,13 @@ if grep -A4 '^qemu$' <<<"$out" | grep -q 'found:       yes'; then
 else
 	skip doctor-qemu-details "QEMU is not installed"
 fi
+# podman's names for the VM commands: ps is vm ls, exec vm exec, ...; listed in --help.
+expect_eq ps-is-vm-ls "$("$HC" ps --json)" "$("$HC" vm ls --json)"
+expect_eq exec-alias-help "$("$HC" exec --help | head -n 1)" "usage: hotcell vm exec [OPTIONS] VM [--] CMD [ARG...]"
+if "$HC" --help | grep -q "ps (vm ls)" && "$HC" --help | grep -q "hotcell version"; then
+	pass help-lists-podman-names
+else
+	fail help-lists-podman-names "$("$HC" --help)"
+fi
 expect_eq run-left-no-runtime-dir "$(ls -A "$HOTCELL_RUNTIME_DIR" 2>/dev/null)" ""
 finish
