@@ -208,7 +208,7 @@ static int set_cpus(struct hc_runopts *ro, const char *v, struct hc_error *err)
 		return bad(err, "--cpus: invalid value '%s' (a number of CPUs up to 64)", v);
 	if (d <= 0)
 		return bad(err, "--cpus: must be more than 0");
-	ro->o.cpus = (unsigned)ceil(d);
+	ro->o.cpus = (unsigned)d + ((double)(unsigned)d < d); /* up (no libm's ceil) */
 	if ((double)ro->o.cpus != d)
 		hc_debug("--cpus %s: rounded up to %u whole vCPUs", v, ro->o.cpus);
 	return 0;
