@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <sys/stat.h>
 
 #include "core/buf.h"
 #include "core/error.h"
@@ -346,6 +347,12 @@ static int add_volume(struct hc_runopts *ro, const char *spec, const char *host,
 		err->code = -e;
 		return -e;
 	}
+	struct stat st;
+	if (stat(host_abs, &st) == 0 && !S_ISDIR(st.st_mode))
+		return bad(err,
+			   "%s: '%s' is not a directory: a volume is a virtio-fs share of a "
+			   "directory (share the one it is in, e.g. -v DIR:/mnt)",
+			   spec, host);
 	vol.host = keep(ro, host_abs, err);
 	vol.guest = vol.host ? keep(ro, guest, err) : NULL;
 	if (!vol.guest)

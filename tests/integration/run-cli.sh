@@ -92,6 +92,7 @@ if grep -q no-such-image <<<"$out" && ! grep -q GUESTDIR <<<"$out"; then
 else
 	fail bug-7-volume-options-accepted "$out"
 fi
+bad run-volume-single-file-refused "is not a directory" -v /etc/hostname:/etc/hostname img true
 bad bug-7-bad-volume-option-named "unknown volume option 'nocopy'" -v /tmp:/mnt:rw,nocopy img true
 # run -d is vm create + vm exec --detach: a missing image fails it like vm create, leaving no VM.
 out=$("$HC" run -d --name parity1 --pull never no-such-image true 2>&1)
