@@ -3,6 +3,7 @@
  * `hotcell pull|load|images|rmi|prune` (DESIGN.md §6). The progress display of pull is drawn
  * only when stderr is a terminal; otherwise pull is quiet and prints just the digest.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -14,7 +15,8 @@
 #include "hotcell.h"
 
 #define PULL_USAGE "usage: hotcell pull [--platform OS/ARCH] [--insecure] [--verify] REF"
-#define LOAD_USAGE "usage: hotcell load [--name REF] PATH"
+#define LOAD_USAGE                                                                                 \
+	"usage: hotcell load [--name REF] [-i] PATH | hotcell load [--name REF] < ARCHIVE"
 #define IMAGES_USAGE "usage: hotcell images [--json]"
 #define RMI_USAGE "usage: hotcell rmi [-f] REF..."
 #define PRUNE_USAGE "usage: hotcell prune"
@@ -163,13 +165,40 @@ int hc_cli_pull(int argc, char **argv)
 
 /* ---- load ----------------------------------------------------------------------------- */
 
+static int stdin_to_tmpfile(int *ret)
+{
+	const char *dir = getenv("TMPDIR");
+	char buf[65536];
+	ssize_t n;
+	int fd = open(dir && *dir ? dir : "/var/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	while ((n = read(STDIN_FILENO, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || write(fd, buf, (size_t)n) != n) {
+			int e = errno ? errno : EIO;
+
+			close(fd);
+			return -e;
+		}
+	}
+	*ret = fd;
+	return 0;
+}
+
 int hc_cli_load(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"name", required_argument, NULL, 'n'},
+		{"input", required_argument, NULL, 'i'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
+	_cleanup_close_ int tmp = -1;
+	char tmp_path[64];
+	const char *path = NULL;
 	struct hc_error err = {0};
 	struct hc_image_info *list = NULL, *before = NULL;
 	const char *name = NULL;
@@ -179,10 +208,13 @@ int hc_cli_load(int argc, char **argv)
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+hi:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			name = optarg;
+			break;
+		case 'i': /* podman's -i/--input FILE */
+			path = optarg;
 			break;
 		case 'h':
 			printf("%s\n", LOAD_USAGE);
@@ -191,15 +223,30 @@ int hc_cli_load(int argc, char **argv)
 			return hc_cli_failf("%s", LOAD_USAGE);
 		}
 	}
-	if (optind != argc - 1)
+	if (!path && optind == argc - 1)
+		path = argv[optind++];
+	if (optind != argc)
 		return hc_cli_failf("%s", LOAD_USAGE);
+	if (!path) {
+		/* podman load reads the archive from stdin: into an unnamed temporary file (gone
+		 * with us, however we end), loaded through its /proc path. */
+		if (isatty(STDIN_FILENO))
+			return hc_cli_failf("load: no PATH, and stdin is a terminal (%s)",
+					    LOAD_USAGE);
+		r = stdin_to_tmpfile(&tmp);
+		if (r < 0)
+			return hc_cli_failf("load: cannot read the archive from stdin: %s",
+					    strerror(-r));
+		snprintf(tmp_path, sizeof(tmp_path), "/proc/self/fd/%d", tmp);
+		path = tmp_path;
+	}
 	s = hc_cli_store_open();
 	if (!s)
 		return HC_EXIT_INTERNAL;
 	/* To name what was loaded, as podman load does: the names that point somewhere new. */
 	if (hc_image_list(s, &before, &n_before, &err) < 0)
 		n_before = 0;
-	r = hc_image_load(s, argv[optind], name, digest, &err);
+	r = hc_image_load(s, path, name, digest, &err);
 	if (r < 0) {
 		hc_image_list_free(before, n_before);
 		hc_store_close(s);

@@ -57,7 +57,7 @@ static const struct {
 	const char *usage;
 } commands[] = {
 	{"pull", hc_cli_pull, "pull [--platform OS/ARCH] [--insecure] [--verify] REF"},
-	{"load", hc_cli_load, "load [--name REF] PATH"},
+	{"load", hc_cli_load, "load [--name REF] [-i] PATH | load [--name REF] < ARCHIVE"},
 	{"images", hc_cli_images, "images [--json]"},
 	{"rmi", hc_cli_rmi, "rmi [-f] REF..."},
 	{"prune", hc_cli_prune, "prune"},
@@ -73,8 +73,8 @@ static const struct {
 static const struct {
 	const char *alias, *vm_command;
 } vm_aliases[] = {
-	{"ps", "ls"},	 {"exec", "exec"}, {"cp", "cp"},	 {"logs", "logs"},
-	{"stop", "stop"}, {"rm", "rm"},	   {"pause", "pause"}, {"unpause", "resume"},
+	{"ps", "ls"},	  {"exec", "exec"}, {"cp", "cp"},	{"logs", "logs"},
+	{"stop", "stop"}, {"rm", "rm"},	    {"pause", "pause"}, {"unpause", "resume"},
 };
 
 static int usage(FILE *f)

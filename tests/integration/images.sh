@@ -187,6 +187,12 @@ expect_error load-symlink-out "outside the archive" "$HC" load --name t:1 "$work
 gzip -c "$work/docker.tar" >"$work/docker.tar.gz"
 check load-gzipped-docker-archive "$HC" load --name gz:1 "$work/docker.tar.gz"
 check rmi-gz "$HC" rmi gz:1
+# podman's load -i FILE, and load from stdin (an unnamed temporary file: nothing left behind).
+expect_eq load-dash-i "$("$HC" load -i "$work/docker.tar.gz" --name li:1 2>&1)" "Loaded image: localhost/li:1"
+expect_eq load-stdin "$("$HC" load --name si:1 <"$work/docker.tar.gz" 2>&1)" "Loaded image: localhost/si:1"
+expect_eq load-stdin-same-digest "$(digest_of localhost/si:1)" "$(digest_of localhost/li:1)"
+expect_error load-stdin-garbage "load" sh -c "head -c 1000 /dev/urandom | \"$HC\" load --name sg:1"
+"$HC" rmi li:1 si:1 >/dev/null
 expect_error load-missing-path "load" "$HC" load "$work/does-not-exist"
 expect_error load-bad-name "load" "$HC" load --name 'UPPER CASE' "$work/docker.tar"
 
