@@ -249,9 +249,10 @@ int hc_cli_run(int argc, char **argv)
 		}
 		o->tty_fd = tty.fd;
 		o->winch_fd = tty.winch_fd;
-		o->on_started = run_started;
-		o->userdata = &tty;
 	}
+	/* Once the command runs: the stop signals are its own, and -t's terminal goes raw. */
+	o->on_started = run_started;
+	o->userdata = &tty;
 
 	if (o->image) {
 		r = hc_store_open(NULL, &store, &err);

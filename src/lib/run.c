@@ -675,7 +675,7 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 
 		if (run->panicked && run->panic_deadline < deadline)
 			deadline = run->panic_deadline;
-		if (run->sig_deadline > 0 && run->sig_deadline < deadline)
+		if (run->sig_deadline > 0 && (deadline < 0 || run->sig_deadline < deadline))
 			deadline = run->sig_deadline;
 		for (int i = 0; i < P_N; i++)
 			p[i] = (struct pollfd){.fd = -1};
