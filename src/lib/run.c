@@ -430,7 +430,7 @@ static int read_agent(struct run *run, const struct hc_proto_exec *ex, struct hc
 		if (r == 2) {
 			/* Booted, the command not yet sent: the moment a template is taken. */
 			if (run->tpl && run->tpl->state == HC_TPL_BUILD)
-				hc_lib_template_save(run->tpl, run->vm, run->boot,
+				hc_lib_template_save(run->tpl, run->vm, run->boot, run->agent,
 						     &run->res->t_template_ms);
 			r = send_exec(run, ex, err);
 			if (r < 0)

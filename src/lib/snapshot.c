@@ -529,7 +529,7 @@ static int read_exact(int fd, void *buf, size_t n, double deadline, struct hc_er
 
 		if (left == 0)
 			return hc_error_setk(err, -ETIMEDOUT, HC_EK_VM,
-					     "the guest did not answer RESEED");
+					     "the guest did not answer in time");
 		if (poll(&pfd, 1, left) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -542,10 +542,58 @@ static int read_exact(int fd, void *buf, size_t n, double deadline, struct hc_er
 			return hc_error_errno(err, -errno, "read the agent channel");
 		if (k == 0)
 			return hc_error_setk(err, -EPIPE, HC_EK_VM,
-					     "the agent channel closed before RESEED was answered");
+					     "the agent channel closed before the guest answered");
 		p += k;
 		n -= (size_t)k;
 	}
+	return 0;
+}
+
+int hc_lib_snapshot_write_all(int fd, const void *data, size_t len, double deadline,
+			      struct hc_error *err)
+{
+	const uint8_t *p = data;
+
+	/* The channel may be non-blocking: write it all. */
+	for (size_t off = 0; off < len;) {
+		ssize_t k = write(fd, p + off, len - off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EAGAIN) {
+			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+
+			if (poll(&pfd, 1, hc_clock_left_ms(deadline)) <= 0)
+				return hc_error_setk(err, -ETIMEDOUT, HC_EK_VM,
+						     "the agent channel is stuck");
+			continue;
+		}
+		if (k <= 0)
+			return hc_error_errno(err, k < 0 ? -errno : -EPIPE, "write");
+		off += (size_t)k;
+	}
+	return 0;
+}
+
+int hc_lib_snapshot_read_frame(int fd, uint8_t *buf, double deadline, struct hc_proto_frame *f,
+			       struct hc_error *err)
+{
+	size_t used;
+	uint32_t len;
+	int r;
+
+	r = read_exact(fd, buf, HC_PROTO_HEADER_SIZE, deadline, err);
+	if (r < 0)
+		return r;
+	len = hc_proto_header_len(buf);
+	if (len > HC_PROTO_MAX_PAYLOAD)
+		return hc_error_setk(err, -EBADMSG, HC_EK_VM, "the guest sent a frame of %u bytes",
+				     len);
+	r = read_exact(fd, buf + HC_PROTO_HEADER_SIZE, len, deadline, err);
+	if (r < 0)
+		return r;
+	if (hc_proto_frame_parse(buf, HC_PROTO_HEADER_SIZE + len, f, &used) <= 0)
+		return hc_error_setk(err, -EBADMSG, HC_EK_VM, "malformed frame from the guest");
 	return 0;
 }
 
@@ -581,55 +629,21 @@ int hc_lib_snapshot_reseed_as(int fd, int timeout_ms, const char *hostname, stru
 		hc_buf_free(&out);
 		return hc_error_set(err, r, "RESEED: out of memory");
 	}
-	/* The channel may be non-blocking: write it all. */
-	for (size_t off = 0; off < out.len;) {
-		ssize_t k = write(fd, out.data + off, out.len - off);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0 && errno == EAGAIN) {
-			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-
-			if (poll(&pfd, 1, hc_clock_left_ms(deadline)) <= 0) {
-				explicit_bzero(out.data, out.len);
-				hc_buf_free(&out);
-				return hc_error_setk(err, -ETIMEDOUT, HC_EK_VM,
-						     "RESEED: the agent channel is stuck");
-			}
-			continue;
-		}
-		if (k <= 0) {
-			r = hc_error_errno(err, k < 0 ? -errno : -EPIPE, "RESEED: write");
-			explicit_bzero(out.data, out.len);
-			hc_buf_free(&out);
-			return r;
-		}
-		off += (size_t)k;
-	}
+	r = hc_lib_snapshot_write_all(fd, out.data, out.len, deadline, err);
 	explicit_bzero(out.data, out.len);
 	hc_buf_free(&out);
+	if (r < 0)
+		return hc_error_prefix(err, "RESEED");
 
 	payload = malloc(HC_PROTO_HEADER_SIZE + HC_PROTO_MAX_PAYLOAD);
 	if (!payload)
 		return hc_error_set(err, -ENOMEM, "out of memory");
 	for (;;) {
 		struct hc_proto_frame f;
-		size_t used;
 
-		r = read_exact(fd, payload, HC_PROTO_HEADER_SIZE, deadline, err);
+		r = hc_lib_snapshot_read_frame(fd, payload, deadline, &f, err);
 		if (r < 0)
-			return r;
-		uint32_t len = hc_proto_header_len(payload);
-		if (len > HC_PROTO_MAX_PAYLOAD)
-			return hc_error_setk(err, -EBADMSG, HC_EK_VM,
-					     "RESEED: the guest sent a frame of %u bytes", len);
-		r = read_exact(fd, payload + HC_PROTO_HEADER_SIZE, len, deadline, err);
-		if (r < 0)
-			return r;
-		r = hc_proto_frame_parse(payload, HC_PROTO_HEADER_SIZE + len, &f, &used);
-		if (r <= 0)
-			return hc_error_setk(err, -EBADMSG, HC_EK_VM,
-					     "RESEED: malformed frame from the guest");
+			return hc_error_prefix(err, "RESEED");
 		if (f.stream != HC_PROTO_STREAM_VM)
 			continue; /* a command of the snapshotted VM's, whose client is gone */
 		if (f.type == HC_FRAME_DONE && --dones == 0)

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "core/path.h"
+#include "proto/proto.h"
 #include "vmm/vmm.h"
 
 #define HC_LIB_SNAPSHOT_FORMAT 1
@@ -101,6 +102,15 @@ struct hc_lib_restore_as {
 /* hc_lib_snapshot_restore with as (may be NULL). */
 int hc_lib_snapshot_restore_as(const struct hc_lib_snapshot *s, const struct hc_lib_restore_as *as,
 			       struct hc_vm **ret_vm, int *ret_agent_fd, double *ret_ms,
+			       struct hc_error *err) _must_check_;
+
+/* Writes all of data to the agent channel fd (blocking or not) by deadline (hc_clock_ms()). */
+int hc_lib_snapshot_write_all(int fd, const void *data, size_t len, double deadline,
+			      struct hc_error *err) _must_check_;
+/* Reads exactly one whole frame from the agent channel fd (blocking or not) into buf
+ * (HC_PROTO_HEADER_SIZE + HC_PROTO_MAX_PAYLOAD bytes), by deadline (hc_clock_ms()), nothing
+ * after it: *f points into buf. */
+int hc_lib_snapshot_read_frame(int fd, uint8_t *buf, double deadline, struct hc_proto_frame *f,
 			       struct hc_error *err) _must_check_;
 
 /* Sends RESEED (HC_PROTO_SEED_MIN.. bytes from getrandom, CLOCK_REALTIME) on a connected agent

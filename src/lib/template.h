@@ -64,11 +64,13 @@ int hc_lib_template_restore(struct hc_lib_template *t, const struct hc_run_opts 
 			    struct hc_vm **ret_vm, int *ret_agent_fd, double *ret_ms,
 			    struct hc_error *err) _must_check_;
 
-/* HC_TPL_BUILD, at the guest's HELLO: saves vm as the template (paused for the save only),
- * written under a temp name and renamed into place. A failure (full disk, ...) is a debug
- * line: the run goes on. *ret_ms: the save's time (0 when none). */
+/* HC_TPL_BUILD, at the guest's HELLO: when agent >= 0 (the connected agent channel, nothing
+ * pending on it) first runs one warm-up command (`true`) so that the template holds the
+ * caches a command fills, then saves vm as the template (paused for the save only), written
+ * under a temp name and renamed into place. A failure (full disk, ...) is a debug line: the
+ * run goes on. *ret_ms: the warm-up's and the save's time (0 when none). */
 void hc_lib_template_save(struct hc_lib_template *t, struct hc_vm *vm, const struct hc_lib_boot *b,
-			  double *ret_ms);
+			  int agent, double *ret_ms);
 
 /* Releases the lock and the open template. */
 void hc_lib_template_release(struct hc_lib_template *t);

@@ -7,6 +7,8 @@
  * truncated file, a restore that fails: removed and rebuilt); template_size and prune.
  */
 #include <dirent.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <utime.h>
 
@@ -242,7 +244,7 @@ TEST(one_builder_save_then_warm)
 	hc_lib_template_release(&t2);
 
 	ASSERT_OK(hc_vm_new(&vm, &fake_ops, &b.spec, &e), &e);
-	hc_lib_template_save(&t1, vm, &b, &ms);
+	hc_lib_template_save(&t1, vm, &b, -1, &ms);
 	ASSERT_TRUE(ms > 0);
 	ASSERT_TRUE(hc_path_exists(t1.dir));
 	ASSERT_EQ_INT(count_entries(".tmp-"), 0);
@@ -260,6 +262,65 @@ TEST(one_builder_save_then_warm)
 	ASSERT_EQ_INT(hc_lib_template_size(tmp, "sha256:none"), 0);
 }
 
+/* The guest side of the warm-up: one EXEC of `true` on its own stream, answered EXIT (or, with
+ * hang_up, the channel closed). Exits 0 when the request was the expected one. */
+static void fake_guest(int fd, bool hang_up)
+{
+	struct hc_buf in = HC_BUF_INIT(HC_PROTO_HEADER_SIZE + HC_PROTO_MAX_PAYLOAD);
+	struct hc_buf out = HC_BUF_INIT(0);
+	struct hc_proto_frame f;
+	struct hc_proto_exec x;
+	struct hc_proto_exit e = {0};
+	size_t used;
+	int ok;
+
+	if (hc_proto_frame_read(fd, &in, &f, &used) != 1 || f.type != HC_FRAME_EXEC ||
+	    f.stream == 1 || hc_proto_exec_decode(&f, &x) < 0)
+		_exit(2);
+	ok = strcmp(x.argv[0], "true") == 0 && x.argc == 1;
+	if (hang_up)
+		_exit(ok ? 0 : 3);
+	if (hc_proto_started_encode(&out, f.stream, 7) < 0 ||
+	    hc_proto_exit_encode(&out, f.stream, &e) < 0 ||
+	    write(fd, out.data, out.len) != (ssize_t)out.len)
+		_exit(4);
+	_exit(ok ? 0 : 3);
+}
+
+TEST(warm_up_command_before_the_save)
+{
+	struct hc_lib_boot b;
+	struct hc_lib_template t;
+	struct hc_error e = {0};
+	struct hc_vm *vm = NULL;
+	double ms = -1;
+	int sp[2], st = -1;
+	pid_t pid;
+
+	for (int hang_up = 0; hang_up <= 1; hang_up++) {
+		boot_init(&b);
+		b.spec.cpus = 8 + hang_up;
+		lookup(&b, &t);
+		ASSERT_EQ_INT(t.state, HC_TPL_BUILD);
+		ASSERT_OK(hc_vm_new(&vm, &fake_ops, &b.spec, &e), &e);
+		ASSERT_TRUE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0);
+		pid = fork();
+		if (pid == 0) {
+			close(sp[0]);
+			fake_guest(sp[1], hang_up);
+		}
+		close(sp[1]);
+		hc_lib_template_save(&t, vm, &b, sp[0], &ms);
+		close(sp[0]);
+		ASSERT_TRUE(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		/* Answered: saved. The channel gone: its state unknown, nothing saved. */
+		ASSERT_TRUE(hc_path_exists(t.dir) == !hang_up);
+		ASSERT_EQ_INT(count_entries(".tmp-"), 0);
+		hc_vm_free(vm);
+		hc_lib_template_release(&t);
+	}
+}
+
 TEST(full_disk_while_saving)
 {
 	struct hc_lib_boot b;
@@ -274,7 +335,7 @@ TEST(full_disk_while_saving)
 	ASSERT_EQ_INT(t.state, HC_TPL_BUILD);
 	ASSERT_OK(hc_vm_new(&vm, &fake_ops, &b.spec, &e), &e);
 	snapshot_errno = ENOSPC;
-	hc_lib_template_save(&t, vm, &b, &ms);
+	hc_lib_template_save(&t, vm, &b, -1, &ms);
 	snapshot_errno = 0;
 	ASSERT_TRUE(ms == 0);
 	ASSERT_TRUE(!hc_path_exists(t.dir));
@@ -297,7 +358,7 @@ static void build(const struct hc_lib_boot *b, char *dir)
 
 	lookup(b, &t);
 	if (t.state == HC_TPL_BUILD && hc_vm_new(&vm, &fake_ops, &b->spec, &e) == 0) {
-		hc_lib_template_save(&t, vm, b, &ms);
+		hc_lib_template_save(&t, vm, b, -1, &ms);
 		hc_vm_free(vm);
 	}
 	snprintf(dir, HC_PATH_MAX, "%s", t.dir);
@@ -402,6 +463,7 @@ int main(void)
 	RUN(jailed_runs_stay_cold);
 	RUN(key_parts);
 	RUN(one_builder_save_then_warm);
+	RUN(warm_up_command_before_the_save);
 	RUN(full_disk_while_saving);
 	RUN(unusable_templates_are_rebuilt);
 	RUN(prune);
