@@ -21,9 +21,14 @@ expect_eq() {
 	if [ "$2" == "$3" ]; then pass "$1"; else fail "$1" "got '$2', expected '$3'"; fi
 }
 # A private state dir per test script, removed at exit.
+# A private state dir, and a private runtime dir inside it: a run the test kills leaves its
+# runtime dir there (swept by the next run, removed with the state dir), never in the host's
+# /run/hotcell.
 hc_tmp_home() {
 	HOTCELL_HOME=$(mktemp -d /tmp/hctest.XXXXXX)
-	export HOTCELL_HOME
+	HOTCELL_RUNTIME_DIR=$HOTCELL_HOME/run
+	mkdir -m 700 "$HOTCELL_RUNTIME_DIR"
+	export HOTCELL_HOME HOTCELL_RUNTIME_DIR
 	trap 'rm -rf "$HOTCELL_HOME"' EXIT
 }
 finish() { [ "$_failures" -eq 0 ]; }
