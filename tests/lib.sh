@@ -82,6 +82,39 @@ double_e2e_ready() {
 	fi
 	return 1
 }
+# double_jail_extra [+RWDIR...]: a jailed double runs its guest under QEMU with
+# vhost-device-vsock: HOTCELL_JAIL_EXTRA (docs/security.md) gives the jail those programs and
+# QEMU's data, and each +RWDIR read-write (the doubles' request logs). The real VMMs need none.
+double_jail_extra() {
+	local vsockd=${HOTCELL_VHOST_DEVICE_VSOCK:-/var/cache/hotcell-tools/usr/bin/vhost-device-vsock}
+	local x="" p
+	for p in "$(command -v qemu-system-x86_64)" /usr/share/qemu /usr/share/seabios \
+		/usr/lib/x86_64-linux-gnu/qemu "$vsockd"; do
+		[ -e "$p" ] && x="$x${x:+:}$p"
+	done
+	for p in "$@"; do x="$x${x:+:}$p"; done
+	export HOTCELL_JAIL_EXTRA=$x
+}
+# double_jailed NAME LOG: the double's "JAIL ..." line in LOG (dbl_log_jail) shows it ran in
+# hotcell's jail: its own uid, no capabilities, no_new_privs, a seccomp filter, its own mount
+# and PID namespaces. As non-root there is no jail: SKIP.
+double_jailed() {
+	local line uid
+	if [ "$(id -u)" -ne 0 ]; then
+		skip "$1" "the jail needs root"
+		return
+	fi
+	line=$(grep -m1 '^JAIL ' "$2" 2>/dev/null)
+	uid=$(sed -n 's/.* uid=\([0-9]*\).*/\1/p' <<<"$line")
+	if [ -n "$uid" ] && [ "$uid" -ge 65536 ] && grep -q ' capeff=0000000000000000 ' <<<"$line" &&
+		grep -q ' nnp=1 seccomp=2 ' <<<"$line" &&
+		! grep -qF "mntns=$(readlink /proc/self/ns/mnt) " <<<"$line" &&
+		! grep -qF "pidns=$(readlink /proc/self/ns/pid) " <<<"$line"; then
+		pass "$1"
+	else
+		fail "$1" "not jailed: ${line:-no JAIL line in $2}"
+	fi
+}
 # expect_same_result NAME BACKEND A B: the --json objects in files A (BACKEND's) and B (QEMU's)
 # are the same but for backend, accel, timings and stderr.
 expect_same_result() {

@@ -54,6 +54,8 @@ struct hc_jail_plan {
 	struct sock_fprog filter;
 	char *env[MAX_ENV + 1];
 	size_t n_env;
+	char *extra[HC_JAIL_MAX_EXTRA]; /* HOTCELL_JAIL_EXTRA's paths, owned */
+	size_t n_extra;
 };
 
 const char *hc_jail_kind_name(enum hc_jail_kind kind)
@@ -398,6 +400,42 @@ static int hand_over_run_dir(const struct hc_jail_vm *jv, struct hc_error *err)
 	return 0;
 }
 
+/* HOTCELL_JAIL_EXTRA (jail.h): each path read-only ("+PATH": read-write), a program with its
+ * libraries. */
+static int add_extra(struct hc_jail_plan *pl, struct hc_error *err)
+{
+	const char *v = getenv("HOTCELL_JAIL_EXTRA");
+	int r = 0;
+
+	for (const char *p = v; p && *p && r >= 0;) {
+		size_t len = strcspn(p, ":");
+		struct stat st;
+
+		bool rw = *p == '+';
+		if (rw) {
+			p++;
+			len--;
+		}
+		if (len) {
+			if (pl->n_extra == HC_JAIL_MAX_EXTRA)
+				return hc_error_set(err, -E2BIG,
+						    "HOTCELL_JAIL_EXTRA: more than %d paths",
+						    HC_JAIL_MAX_EXTRA);
+			char *path = strndup(p, len);
+			if (!path)
+				return hc_error_set(err, -ENOMEM, "jail: out of memory");
+			pl->extra[pl->n_extra++] = path;
+			if (stat(path, &st) < 0)
+				return hc_error_errno(err, -errno, "HOTCELL_JAIL_EXTRA: %s", path);
+			r = !rw && S_ISREG(st.st_mode) && (st.st_mode & 0111)
+				    ? add_program(pl, path, err)
+				    : add_mount(pl, path, rw, true, err);
+		}
+		p += len + (p[len] == ':');
+	}
+	return r;
+}
+
 static bool keep_env(const char *e)
 {
 	static const char *const keep[] = {
@@ -442,6 +480,8 @@ static void plan_free(struct hc_jail_plan *pl)
 		return;
 	for (size_t i = 0; i < pl->n_env; i++)
 		free(pl->env[i]);
+	for (size_t i = 0; i < pl->n_extra; i++)
+		free(pl->extra[i]);
 	free(pl->filter.filter);
 	free(pl);
 }
@@ -506,6 +546,8 @@ int hc_jail_proc_prepare(struct hc_jail_proc *p, struct hc_child_opts *o, struct
 	for (size_t i = 0; i < p->n_binds; i++)
 		if ((r = add_mount(pl, p->binds[i].path, p->binds[i].rw, true, err)) < 0)
 			return r;
+	if ((r = add_extra(pl, err)) < 0)
+		return r;
 
 	pl->unshare_flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
 	if (!p->network)

@@ -83,6 +83,28 @@ void hc_jail_vm_close(struct hc_jail_vm *jv);
 /* Whether the jail is on by default here (root), and when not, why (for messages). */
 bool hc_jail_default_on(const char **why_not);
 
+/* What the jail can do on this host (hotcell doctor). */
+struct hc_jail_host {
+	bool root;	     /* on by default */
+	const char *why_not; /* when not */
+	uid_t uid_first, uid_last;
+	char uid_error[160]; /* a bad HOTCELL_JAIL_UIDS: every jailed start fails with it */
+	char lease_dir[HC_PATH_MAX];
+	unsigned leased; /* uids held now (by running VMs, or stale and free to take) */
+	bool seccomp;	 /* SECCOMP_RET_KILL_PROCESS available */
+	bool seccomp_log;
+	int cgroup_version; /* 0: none mounted */
+	char cgroup_controllers[64]; /* of memory, pids, cpu: those there */
+	bool kvm;
+	gid_t kvm_gid;
+};
+void hc_jail_host_report(struct hc_jail_host *h);
+
+/* HOTCELL_JAIL_EXTRA="PATH:+PATH...": more host paths every jailed process gets at the same
+ * path, read-only (a program with the libraries it loads), or read-write with a "+". For a VMM that runs helpers of its
+ * own: a wrapper script's tools, or the test doubles, which run their guest under QEMU. */
+#define HC_JAIL_MAX_EXTRA 16
+
 #define HC_JAIL_MAX_BINDS 48
 
 /* A program that builds its own sandbox first (QEMU 7.2's C virtiofsd) is given CAP_SYS_ADMIN

@@ -39,6 +39,7 @@
 #include "proto/boot.h"
 #include "vmm/binary.h"
 #include "vmm/cloud-hypervisor.h"
+#include "jail/jail.h"
 #include "vmm/hvsock.h"
 #include "vmm/rest.h"
 #include "vmm/unixsock.h"
@@ -76,6 +77,7 @@ struct ch {
 	bool reconnect_on_resume; /* restored paused: the vsock reconnect waits for the resume */
 	bool rebooted;		  /* the event monitor said so */
 	bool panicked;
+	struct hc_jail_vm jail; /* cloud-hypervisor and its virtiofsd (docs/security.md) */
 };
 
 /* ---- small helpers ----------------------------------------------------------------------- */
@@ -422,8 +424,9 @@ static int start_virtiofsd(struct hc_vm *vm, struct ch *ch, struct hc_error *err
 		r = hc_path_fmt(sock, sizeof(sock), err, "%s/fs%zu.sock", vm->run_dir, i);
 		if (r < 0)
 			return r;
-		r = hc_virtiofsd_start(&ch->fsd[i], is_root ? s->rootfs_dir : v->host,
-				       is_root ? !s->rootfs_rw : v->readonly, sock, log, err);
+		r = hc_virtiofsd_start_jailed(&ch->fsd[i], &ch->jail,
+					      is_root ? s->rootfs_dir : v->host,
+					      is_root ? !s->rootfs_rw : v->readonly, sock, log, err);
 		ch->n_fsd = i + 1;
 		if (r < 0)
 			return r;
@@ -474,7 +477,18 @@ static int spawn_vmm(struct hc_vm *vm, struct ch *ch, struct hc_error *err)
 		.cwd = vm->run_dir,
 		.new_session = true,
 	};
-	r = hc_child_spawn(&ch->child, &o, err);
+	/* Jailed like QEMU: its uid, no capabilities, /dev/kvm by group, only the VM's files
+	 * (the runtime dir is its working directory: sockets, serial log, snapshots). */
+	struct hc_jail_proc jp;
+	hc_jail_proc_init(&jp, &ch->jail, HC_JAIL_CLOUD_HYPERVISOR, vm->spec.accel, ch->bin);
+	hc_jail_proc_bind(&jp, vm->spec.kernel, false);
+	hc_jail_proc_bind(&jp, vm->spec.initrd, false);
+	hc_jail_proc_bind(&jp, vm->spec.rootfs_disk, false);
+	jp.tap = vm->spec.net_tap != NULL; /* a TAP fd, not the host's network */
+	r = hc_jail_proc_prepare(&jp, &o, err);
+	if (r >= 0)
+		r = hc_child_spawn(&ch->child, &o, err);
+	hc_jail_proc_free(&jp);
 	close(ev[1]); /* the VMM's end only: EOF on death_fd when it exits */
 	if (r < 0)
 		return hc_error_prefix(err, "start cloud-hypervisor");
@@ -671,6 +685,7 @@ static int ch_new_priv(struct hc_vm *vm, struct ch **ret, struct hc_error *err)
 		return hc_error_set(err, -ENOMEM, "out of memory");
 	ch->child = (struct hc_child)HC_CHILD_INIT;
 	ch->events = (struct hc_buf)HC_BUF_INIT(CH_EVENTS_MAX);
+	ch->jail = (struct hc_jail_vm)HC_JAIL_VM_INIT;
 	vm->priv = ch;
 	r = ch_probe_bin(ch->bin, sizeof(ch->bin), NULL, 0, err);
 	if (r < 0)
@@ -678,6 +693,11 @@ static int ch_new_priv(struct hc_vm *vm, struct ch **ret, struct hc_error *err)
 	r = probe_host(&vm->spec, err);
 	if (r < 0)
 		return r;
+	r = hc_jail_vm_open(&ch->jail, !vm->spec.no_jail && hc_jail_default_on(NULL), vm->run_dir,
+			    vm->spec.memory_mib, vm->spec.cpus, err);
+	if (r < 0)
+		return r;
+	vm->jailed = ch->jail.on;
 	*ret = ch;
 	return 0;
 }
@@ -866,6 +886,44 @@ static int file_url(const char *dir, char *url, size_t n, struct hc_error *err)
 	return hc_path_fmt(url, n, err, "file://%s", adir);
 }
 
+/* A jailed cloud-hypervisor sees only its runtime dir: it snapshots into JAIL_SNAP there and
+ * restores from a copy in JAIL_RESTORE (its uid's, 0600). copy_flat copies the regular files
+ * of src into dst (each atomically), handing them to uid unless it is -1. */
+#define JAIL_SNAP "snapshot.tmp"
+#define JAIL_RESTORE "restore"
+
+static int copy_flat(const char *src, const char *dst, uid_t uid, gid_t gid, struct hc_error *err)
+{
+	DIR *d = opendir(src);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d)
+		return hc_error_errno(err, -errno, "snapshot directory '%s'", src);
+	while (r >= 0 && (de = readdir(d))) {
+		char to[HC_PATH_MAX];
+		struct stat st;
+
+		if (de->d_name[0] == '.' ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0) {
+			r = hc_error_errno(err, -errno, "open %s/%s", src, de->d_name);
+			break;
+		}
+		r = hc_path_fmt(to, sizeof(to), err, "%s/%s", dst, de->d_name);
+		if (r >= 0)
+			r = hc_path_copy_fd_atomic(fd, to, 0600, err);
+		close(fd);
+		if (r >= 0 && uid != (uid_t)-1 && chown(to, uid, gid) < 0)
+			r = hc_error_errno(err, -errno, "chown %s", to);
+	}
+	closedir(d);
+	return r;
+}
+
 static int ch_snapshot(struct hc_vm *vm, const char *dir, struct hc_error *err)
 {
 	struct ch *ch = vm->priv;
@@ -884,13 +942,33 @@ static int ch_snapshot(struct hc_vm *vm, const char *dir, struct hc_error *err)
 				     "cloud-hypervisor: a snapshot needs a paused VM (pause it "
 				     "first)");
 	r = hc_path_mkdir_p(dir, 0700, err);
-	if (r >= 0)
-		r = file_url(dir, url, sizeof(url), err);
 	if (r < 0)
 		return r;
-	return api_put_json(vm, ch, CH_API "vm.snapshot",
-			    json_pack("{s:s}", "destination_url", url), CH_SNAPSHOT_TIMEOUT_MS,
-			    err);
+	if (!ch->jail.on) {
+		r = file_url(dir, url, sizeof(url), err);
+		return r < 0 ? r
+			     : api_put_json(vm, ch, CH_API "vm.snapshot",
+					    json_pack("{s:s}", "destination_url", url),
+					    CH_SNAPSHOT_TIMEOUT_MS, err);
+	}
+	char tmp[HC_PATH_MAX];
+	struct hc_error e = {0};
+	r = hc_path_fmt(tmp, sizeof(tmp), err, "%s/" JAIL_SNAP, vm->run_dir);
+	if (r >= 0) {
+		hc_path_rm_rf(tmp, &e);
+		if (mkdir(tmp, 0700) < 0 || chown(tmp, ch->jail.uid, ch->jail.gid) < 0)
+			r = hc_error_errno(err, -errno, "snapshot: %s", tmp);
+	}
+	if (r >= 0)
+		r = file_url(tmp, url, sizeof(url), err);
+	if (r >= 0)
+		r = api_put_json(vm, ch, CH_API "vm.snapshot",
+				 json_pack("{s:s}", "destination_url", url), CH_SNAPSHOT_TIMEOUT_MS,
+				 err);
+	if (r >= 0)
+		r = copy_flat(tmp, dir, (uid_t)-1, (gid_t)-1, err);
+	hc_path_rm_rf(tmp, &e);
+	return r;
 }
 
 static int ch_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
@@ -906,6 +984,18 @@ static int ch_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 	if (r < 0)
 		return r;
 	r = ch_new_priv(vm, &ch, err);
+	/* Jailed: restored from the VM's own copy in its runtime dir. */
+	if (r >= 0 && ch->jail.on) {
+		char copy[HC_PATH_MAX];
+
+		r = hc_path_fmt(copy, sizeof(copy), err, "%s/" JAIL_RESTORE, vm->run_dir);
+		if (r >= 0 && (mkdir(copy, 0700) < 0 || chown(copy, ch->jail.uid, ch->jail.gid) < 0))
+			r = hc_error_errno(err, -errno, "restore: %s", copy);
+		if (r >= 0)
+			r = copy_flat(dir, copy, ch->jail.uid, ch->jail.gid, err);
+		if (r >= 0)
+			r = file_url(copy, url, sizeof(url), err);
+	}
 	if (r >= 0)
 		r = spawn_vmm(vm, ch, err);
 	/* The guest may also reconnect out (port 1024) once its vsock is back. */
@@ -977,6 +1067,10 @@ static void ch_destroy(struct hc_vm *vm)
 		unlink(ch->log);
 	if (snprintf(p, sizeof(p), "%s/%s", vm->run_dir, CH_FS_LOG) < (int)sizeof(p))
 		unlink(p);
+	if (snprintf(p, sizeof(p), "%s/" JAIL_RESTORE, vm->run_dir) < (int)sizeof(p))
+		hc_path_rm_rf(p, &e);
+	/* Every jailed process is reaped: its cgroups go, its uid is free again. */
+	hc_jail_vm_close(&ch->jail);
 	hc_buf_free(&ch->events);
 	free(ch);
 	vm->priv = NULL;

@@ -1122,7 +1122,7 @@ int main(int argc, char **argv)
 			dbl_die("double: open log: %s", strerror(errno));
 		fprintf(D.log, "START %s%s%s\n", api, events ? " events " : "",
 			events ? events : "");
-		fflush(D.log);
+		dbl_log_jail(D.log);
 	}
 	lfd = open_arg("api-socket", api, true);
 	if (events)

@@ -25,7 +25,11 @@ export HOTCELL_HOME=$E2E/home HOTCELL_RUNTIME_DIR=$E2E/run
 mkdir -p "$HOTCELL_HOME" "$HOTCELL_RUNTIME_DIR" "$E2E/work"
 chmod 700 "$HOTCELL_RUNTIME_DIR"
 trap e2e_cleanup EXIT
-export HOTCELL_CLOUD_HYPERVISOR=$DOUBLE HOTCELL_CH_DOUBLE_LOG=$E2E/requests.log
+# The double runs jailed, as cloud-hypervisor does: its request log is in a directory the jail
+# gets read-write, its guest's QEMU and vhost-device-vsock come in through HOTCELL_JAIL_EXTRA.
+mkdir -m 1777 "$E2E/dbl"
+export HOTCELL_CLOUD_HYPERVISOR=$DOUBLE HOTCELL_CH_DOUBLE_LOG=$E2E/dbl/requests.log
+double_jail_extra "+$E2E/dbl"
 unset HOTCELL_CH_DOUBLE_FAULT HOTCELL_CH_DOUBLE_EXIT HOTCELL_CH_DOUBLE_ERRORS HOTCELL_SYSFS_ROOT
 
 # A directory rootfs and, for the API-level cases, any ELF file as the "vmlinux": the double
@@ -37,7 +41,7 @@ fake_kernel=$E2E/work/vmlinux
 cp /bin/true "$fake_kernel"
 
 # requests: the log's "METHOD PATH STATUS" lines, ';'-joined
-requests() { awk '$1 != "START" && $1 != "EVENT" { printf "%s%s %s %s", sep, $1, $2, $3; sep=";" }' "$HOTCELL_CH_DOUBLE_LOG" 2>/dev/null; }
+requests() { awk '$1 != "START" && $1 != "EVENT" && $1 != "JAIL" { printf "%s%s %s %s", sep, $1, $2, $3; sep=";" }' "$HOTCELL_CH_DOUBLE_LOG" 2>/dev/null; }
 ch_run() {
 	rm -f "$HOTCELL_CH_DOUBLE_LOG"
 	"$HC" run --backend cloud-hypervisor "$@" >"$E2E/out" 2>"$E2E/err"
@@ -64,6 +68,7 @@ export HOTCELL_CH_DOUBLE_GUEST=none
 # --- the requests and the vm.create body: dir rootfs through virtiofsd, a read-only volume
 ch_run --kernel "$fake_kernel" --boot-timeout 5 --rootfs "$root" -v "$E2E/work:/data:ro" /bin/true
 expect_eq requests "$(requests)" "PUT /api/v1/vm.create 204;PUT /api/v1/vm.boot 204;PUT /api/v1/vmm.shutdown 204"
+double_jailed double-runs-jailed "$HOTCELL_CH_DOUBLE_LOG"
 if logged '"memory":{"size":268435456,"shared":true}' && logged '{"tag":"hcroot","socket":"' &&
 	logged '{"tag":"hcvol0","socket":"' && logged '"vsock":{"cid":3,"socket":"v.sock"}' &&
 	logged 'hotcell.root=virtiofs hotcell.channel=vsock hotcell.vol=hcvol0:/data:ro' &&
@@ -163,6 +168,8 @@ else
 		fail end-to-end "rc=$rc json=$(head -c 600 "$E2E/json") err=$(head -c 600 "$E2E/err") log: $(tail -n 5 "$HOTCELL_CH_DOUBLE_LOG" 2>/dev/null | cut -c1-200 | tr '\n' ' ')"
 	fi
 	expect_eq end-to-end-requests "$(requests)" "PUT /api/v1/vm.create 204;PUT /api/v1/vm.boot 204;PUT /api/v1/vmm.shutdown 204"
+	double_jailed end-to-end-jailed "$HOTCELL_CH_DOUBLE_LOG"
+	expect end-to-end-json-jailed '[ "$(jqr .jailed)" == "$([ "$(id -u)" -eq 0 ] && echo true || echo false)" ]'
 	ch_clean end-to-end
 	# The image is read-only from the host's side: a guest that remounts it and writes fails.
 	"$HC" run --backend cloud-hypervisor --kernel "$vmlinux" bb sh -c \

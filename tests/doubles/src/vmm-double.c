@@ -236,6 +236,30 @@ size_t dbl_qemu_microvm_argv(const char **argv, size_t n, const char *qemu, long
 	return n;
 }
 
+void dbl_log_jail(FILE *log)
+{
+	char line[256], uid[32] = "?", eff[32] = "?", bnd[32] = "?", nnp[8] = "?", sec[8] = "?";
+	char mnt[64] = "?", pid[64] = "?";
+	FILE *f = fopen("/proc/self/status", "re");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		sscanf(line, "Uid: %31s", uid);
+		sscanf(line, "CapEff: %31s", eff);
+		sscanf(line, "CapBnd: %31s", bnd);
+		sscanf(line, "NoNewPrivs: %7s", nnp);
+		sscanf(line, "Seccomp: %7s", sec);
+	}
+	if (f)
+		fclose(f);
+	ssize_t n = readlink("/proc/self/ns/mnt", mnt, sizeof(mnt) - 1);
+	mnt[n > 0 ? n : 1] = '\0';
+	n = readlink("/proc/self/ns/pid", pid, sizeof(pid) - 1);
+	pid[n > 0 ? n : 1] = '\0';
+	fprintf(log, "JAIL uid=%s capeff=%s capbnd=%s nnp=%s seccomp=%s mntns=%s pidns=%s pid=%d\n",
+		uid, eff, bnd, nnp, sec, mnt, pid, (int)getpid());
+	fflush(log);
+}
+
 const char *dbl_envor(const char *name, const char *def)
 {
 	const char *v = getenv(name);

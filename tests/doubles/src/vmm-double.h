@@ -75,6 +75,11 @@ void dbl_loop_serve(struct dbl_loop *l, dbl_handler h, dbl_bad_request bad);
 
 /* ---- the guest's helpers ---- */
 
+/* Writes "JAIL uid=U capeff=HEX capbnd=HEX nnp=N seccomp=N mntns=X pidns=X pid=P" for the
+ * double's own process (from /proc/self/status and /proc/self/ns): the tests check from it
+ * that the double ran inside hotcell's jail, as the real VMM would. */
+void dbl_log_jail(FILE *log);
+
 /* $name, else def. */
 const char *dbl_envor(const char *name, const char *def);
 /* Waits (inotify, the child's pidfd) until path is a socket: 0, -ECHILD, -ETIMEDOUT. */
