@@ -29,6 +29,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "jail/jail.h"
 #include "proto/boot.h"
 #include "vmm/binary.h"
 #include "vmm/firecracker.h"
@@ -67,6 +68,7 @@ struct fc {
 	uid_t uid;
 	gid_t gid;
 	bool jailed;
+	struct hc_jail_vm lease; /* jailed as root: the VM's own uid (the jailer does the rest) */
 	bool started;
 	bool paused;
 	bool track_dirty;
@@ -76,17 +78,40 @@ struct fc {
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
-/* HOTCELL_FIRECRACKER_JAILER switches the jailer on: "1" (looked up on PATH) or its path. */
-static bool jailer_wanted(const struct hc_vm_spec *spec)
-{
-	const char *v = getenv("HOTCELL_FIRECRACKER_JAILER");
-
-	return (spec && spec->jailer) || (v && *v && !hc_streq(v, "0"));
-}
-
 static int find_jailer(char *buf, size_t n, struct hc_error *err)
 {
 	return hc_binary_find("HOTCELL_FIRECRACKER_JAILER", "jailer", buf, n, err);
+}
+
+/* Whether Firecracker runs under its jailer (docs/security.md): asked for (--jailer, or
+ * HOTCELL_FIRECRACKER_JAILER=1|PATH), or by default as root, as every other VMM is jailed,
+ * unless --no-jail or HOTCELL_FIRECRACKER_JAILER=0. The default gives way, with *why_not
+ * saying so, where it cannot be kept yet: no jailer installed, or --network (the jailed uid
+ * cannot attach hotcell's TAP; the jailer's --netns is still to come). */
+static bool jailer_wanted(const struct hc_vm_spec *spec, const char **why_not)
+{
+	const char *v = getenv("HOTCELL_FIRECRACKER_JAILER");
+	char buf[HC_PATH_MAX];
+
+	if (why_not)
+		*why_not = NULL;
+	if ((spec && spec->jailer) || (v && *v && !hc_streq(v, "0")))
+		return true;
+	if ((v && hc_streq(v, "0")) || !spec || spec->no_jail || !hc_jail_default_on(NULL))
+		return false;
+	if (spec->net_tap) {
+		if (why_not)
+			*why_not = "firecracker: a run with --network is not jailed yet (its jailer "
+				   "cannot hand hotcell's TAP to the jailed uid)";
+		return false;
+	}
+	if (hc_binary_which("jailer", buf, sizeof(buf)) < 0) {
+		if (why_not)
+			*why_not = "firecracker: not jailed: Firecracker's jailer is not installed "
+				   "(put it on PATH or set HOTCELL_FIRECRACKER_JAILER)";
+		return false;
+	}
+	return true;
 }
 
 /* "Firecracker v1.10.1" -> 1, 10. */
@@ -135,7 +160,7 @@ static int probe_host(const struct hc_vm_spec *spec, struct hc_error *err)
 	r = hc_binary_check_host(spec, "firecracker", "Firecracker", err);
 	if (r < 0)
 		return r;
-	if (jailer_wanted(spec)) {
+	if (jailer_wanted(spec, NULL)) {
 		r = find_jailer(jailer, sizeof(jailer), err);
 		if (r < 0)
 			return r;
@@ -349,8 +374,10 @@ static int jail_prepare(struct hc_vm *vm, struct fc *fc, struct hc_error *err)
 	r = hc_path_mkdir_p(fc->root, 0700, err);
 	if (r < 0)
 		return r;
-	fc->uid = env_uint("HOTCELL_FIRECRACKER_UID", geteuid() == 0 ? 65534 : geteuid());
-	fc->gid = env_uint("HOTCELL_FIRECRACKER_GID", geteuid() == 0 ? 65534 : getegid());
+	/* The VM's own uid from hotcell's lease (two VMs never share one), as for the VMMs
+	 * hotcell jails itself. */
+	fc->uid = env_uint("HOTCELL_FIRECRACKER_UID", fc->lease.on ? fc->lease.uid : geteuid());
+	fc->gid = env_uint("HOTCELL_FIRECRACKER_GID", fc->lease.on ? fc->lease.gid : getegid());
 	if (chown(fc->root, fc->uid, fc->gid) < 0)
 		return hc_error_errno(err, -errno, "chown %s", fc->root);
 	/* All before the jailer starts: its mount namespace is a copy taken then. */
@@ -655,6 +682,7 @@ static int fc_new_priv(struct hc_vm *vm, struct fc **ret, struct hc_error *err)
 	if (!fc)
 		return hc_error_set(err, -ENOMEM, "out of memory");
 	fc->child = (struct hc_child)HC_CHILD_INIT;
+	fc->lease = (struct hc_jail_vm)HC_JAIL_VM_INIT;
 	vm->priv = fc;
 	r = fc_probe_bin(fc->bin, sizeof(fc->bin), NULL, 0, err);
 	if (r < 0)
@@ -662,12 +690,22 @@ static int fc_new_priv(struct hc_vm *vm, struct fc **ret, struct hc_error *err)
 	r = probe_host(&vm->spec, err);
 	if (r < 0)
 		return r;
-	fc->jailed = jailer_wanted(&vm->spec);
+	const char *why_not;
+	fc->jailed = jailer_wanted(&vm->spec, &why_not);
+	if (why_not)
+		hc_warn("%s", why_not);
 	if (fc->jailed) {
 		r = find_jailer(fc->jailer, sizeof(fc->jailer), err);
 		if (r < 0)
 			return r;
+		/* Its seccomp stays Firecracker's own; hotcell only leases the uid. */
+		if (geteuid() == 0)
+			r = hc_jail_vm_open(&fc->lease, true, vm->run_dir, vm->spec.memory_mib,
+					    vm->spec.cpus, err);
+		if (r < 0)
+			return r;
 	}
+	vm->jailed = fc->jailed;
 	*ret = fc;
 	return 0;
 }
@@ -932,6 +970,7 @@ static void fc_destroy(struct hc_vm *vm)
 		if (hc_path_rm_rf(fc->jail_dir, &e) < 0)
 			hc_warn("firecracker: remove %s: %s", fc->jail_dir, e.message);
 	}
+	hc_jail_vm_close(&fc->lease);
 	free(fc);
 	vm->priv = NULL;
 }

@@ -96,7 +96,7 @@ elif [ ! -x "$JAILER" ]; then
 else
 	HOTCELL_FIRECRACKER_JAILER=$JAILER fc_run --jailer --kernel "$fake_kernel" --boot-timeout 5 --rootfs "$root" /bin/true
 	expect_eq jailer-request-order "$(requests)" "PUT /machine-config 204;PUT /boot-source 204;PUT /drives/rootfs 204;PUT /vsock 204;PUT /actions 204"
-	if grep -q "^JAILER --id hc-[0-9a-f]* --exec-file $DOUBLE --uid 65534 --gid 65534 --chroot-base-dir $HOTCELL_HOME/jailer --cgroup-version [12] -- --api-sock /fc.sock$" "$HOTCELL_FC_DOUBLE_LOG" &&
+	if grep -q "^JAILER --id hc-[0-9a-f]* --exec-file $DOUBLE --uid [0-9]* --gid [0-9]* --chroot-base-dir $HOTCELL_HOME/jailer --cgroup-version [12] -- --api-sock /fc.sock$" "$HOTCELL_FC_DOUBLE_LOG" &&
 		grep -q '"kernel_image_path":"/vmlinux"' "$HOTCELL_FC_DOUBLE_LOG"; then
 		pass jailer-command-line
 	else

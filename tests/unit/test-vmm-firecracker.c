@@ -466,6 +466,11 @@ TEST(jailer_chroot_binds_and_teardown)
 	setenv("HOTCELL_HOME", home, 1);
 	setenv("HOTCELL_FIRECRACKER_JAILER", jailer, 1);
 	setenv("HOTCELL_FC_DOUBLE_EXPECT", ORDER ";PATCH /vm;PUT /snapshot/create", 1);
+	/* Firecracker drops to the VM's own uid, leased from hotcell's range: a one-uid range of
+	 * the test's own makes it known. */
+	snprintf(p, sizeof(p), "%s/leases", tmp);
+	setenv("HOTCELL_JAIL_LEASE_DIR", p, 1);
+	setenv("HOTCELL_JAIL_UIDS", "4400000-4400000", 1);
 	ASSERT_EQ_INT(stat(fake_kernel, &before), 0);
 	s.jailer = true;
 	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_firecracker_ops, &s, &e), &e);
@@ -477,12 +482,13 @@ TEST(jailer_chroot_binds_and_teardown)
 	unsetenv("HOTCELL_FIRECRACKER_JAILER");
 	log = read_log_file(reqlog);
 	snprintf(want, sizeof(want),
-		 "--exec-file %s --uid 65534 --gid 65534 --chroot-base-dir %s "
+		 "--exec-file %s --uid 4400000 --gid 4400000 --chroot-base-dir %s "
 		 "--cgroup-version ",
 		 dbl, jail_base);
 	ASSERT_TRUE(strstr(log, want) != NULL);
 	ASSERT_TRUE(strstr(log, " -- --api-sock /fc.sock\n") != NULL);
-	ASSERT_TRUE(strstr(log, " uid 65534\n") != NULL); /* Firecracker dropped privileges */
+	ASSERT_TRUE(strstr(log, " uid 4400000\n") != NULL); /* Firecracker dropped privileges */
+	ASSERT_TRUE(vm->jailed);
 	ASSERT_TRUE(strstr(log, "\"kernel_image_path\":\"/vmlinux\"") != NULL);
 	ASSERT_TRUE(strstr(log, "\"initrd_path\":\"/initrd\"") != NULL);
 	ASSERT_TRUE(strstr(log, "\"path_on_host\":\"/rootfs.ext4\"") != NULL);
@@ -539,6 +545,8 @@ TEST(jailer_chroot_binds_and_teardown)
 	snprintf(p, sizeof(p), "%s/firecracker-double", jail_base);
 	ASSERT_TRUE(dir_empty_but_console(p));
 	unsetenv("HOTCELL_HOME");
+	unsetenv("HOTCELL_JAIL_LEASE_DIR");
+	unsetenv("HOTCELL_JAIL_UIDS");
 }
 
 /* ---- end to end: the double runs the guest in QEMU --------------------------------------------
