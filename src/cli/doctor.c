@@ -4,8 +4,69 @@
  * §3); then the --backend auto order and what it picks on this host.
  */
 #include "cli/cli.h"
+#include "jail/jail.h"
 #include "lib/backend.h"
 #include "vmm/accel.h"
+#include "vmm/binary.h"
+#include "vmm/virtiofsd.h"
+
+/* The jail (docs/security.md): what applies on this host, per process, and what would make a
+ * jailed start fail. */
+static void print_jail(void)
+{
+	struct hc_jail_host h;
+	char fsd[HC_PATH_MAX], jailer[HC_PATH_MAX];
+	struct hc_error e = {0};
+	const char *steps = "namespaces, minimal root, own uid, no capabilities, no_new_privs, "
+			    "seccomp, rlimits";
+
+	hc_jail_host_report(&h);
+	printf("\njail (docs/security.md)\n");
+	if (!h.root) {
+		printf("  on:          no: %s; VMs run unjailed and say so (\"jailed\": false)\n",
+		       h.why_not);
+		return;
+	}
+	printf("  on:          yes, by default as root (--no-jail turns it off)\n");
+	if (h.uid_error[0])
+		printf("  uids:        refused: %s (every jailed start fails)\n", h.uid_error);
+	else
+		printf("  uids:        %u-%u, one per VM; %u leased in %s\n", (unsigned)h.uid_first,
+		       (unsigned)h.uid_last, h.leased, h.lease_dir);
+	printf("  seccomp:     %s\n",
+	       h.seccomp ? (h.seccomp_log ? "allow-lists, kill-process (HOTCELL_SECCOMP=log "
+					    "records instead)"
+					  : "allow-lists, kill-process")
+			 : "kill-process not available: every jailed start is refused");
+	if (h.cgroup_version)
+		printf("  cgroups:     v%d: %s%s\n", h.cgroup_version, h.cgroup_controllers,
+		       strlen(h.cgroup_controllers) < strlen("memory pids cpu")
+			       ? " (the others' limits are skipped)"
+			       : "");
+	else
+		printf("  cgroups:     none mounted: memory, pids and cpu limits are skipped\n");
+	if (h.kvm && (h.kvm_gid || (h.kvm_mode & 0006) == 0006))
+		printf("  /dev/kvm:    %s under KVM\n",
+		       h.kvm_gid ? "by its group" : "open to every uid");
+	else if (h.kvm)
+		printf("  /dev/kvm:    refused under KVM: root's group, closed to others (give it a "
+		       "kvm group)\n");
+	printf("  qemu, vhost-device-vsock, cloud-hypervisor:\n               %s%s\n", steps,
+	       h.cgroup_version ? ", cgroups" : "");
+	bool rust = hc_virtiofsd_find(fsd, sizeof(fsd), &e) == 0 && hc_virtiofsd_is_rust(fsd);
+	printf("  virtiofsd:   the same, but uid 0 with file capabilities only%s\n",
+	       rust ? " (--sandbox=chroot)"
+		    : "; QEMU 7.2's C virtiofsd builds its own namespace sandbox, for which it "
+		      "holds CAP_SYS_ADMIN until it drops it itself");
+	if (hc_binary_find("HOTCELL_FIRECRACKER_JAILER", "jailer", jailer, sizeof(jailer), &e) ==
+	    0)
+		printf("  firecracker: its own jailer (%s), the VM's own uid; not yet with "
+		       "--network\n",
+		       jailer);
+	else
+		printf("  firecracker: not jailed: its jailer is not installed\n");
+	printf("  libkrun:     the worker is not jailed yet\n");
+}
 
 static void print_backend(const char *name, const struct hc_lib_backend_report *b)
 {
@@ -48,7 +109,8 @@ int hc_cli_doctor(int argc, char **argv)
 		if (hc_streq(argv[1], "--help") || hc_streq(argv[1], "-h")) {
 			printf("usage: hotcell doctor\n\nChecks each backend on this host: found "
 			       "or "
-			       "not, version, accelerator, kernel, and why.\n");
+			       "not, version, accelerator, kernel, and why; then what the jail "
+			       "does here.\n");
 			return 0;
 		}
 		return hc_cli_failf("doctor takes no arguments");
@@ -68,5 +130,6 @@ int hc_cli_doctor(int argc, char **argv)
 	printf("\n  and picks: %s\n", chosen ? chosen : "nothing (no usable backend)");
 	printf("  (a run that asks for a feature a backend lacks, such as -v on Firecracker, "
 	       "skips it)\n");
+	print_jail();
 	return chosen ? 0 : 1;
 }

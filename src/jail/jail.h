@@ -97,6 +97,7 @@ struct hc_jail_host {
 	char cgroup_controllers[64]; /* of memory, pids, cpu: those there */
 	bool kvm;
 	gid_t kvm_gid;
+	mode_t kvm_mode;
 };
 void hc_jail_host_report(struct hc_jail_host *h);
 

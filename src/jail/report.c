@@ -79,5 +79,6 @@ void hc_jail_host_report(struct hc_jail_host *h)
 	if (stat("/dev/kvm", &st) == 0) {
 		h->kvm = true;
 		h->kvm_gid = st.st_gid;
+		h->kvm_mode = st.st_mode;
 	}
 }

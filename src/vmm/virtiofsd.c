@@ -37,7 +37,7 @@ int hc_virtiofsd_find(char *path, size_t n, struct hc_error *err)
 /* The Rust virtiofsd (gitlab.com/virtio-fs/virtiofsd) takes --shared-dir; the C one from
  * QEMU <= 7.2 takes -o source=. Tell them apart by name: the C one lives in QEMU's libexec
  * directory. A $HOTCELL_VIRTIOFSD is asked for its --help once. */
-static bool is_rust(const char *bin)
+bool hc_virtiofsd_is_rust(const char *bin)
 {
 	static char cached_bin[HC_PATH_MAX];
 	static bool cached_rust;
@@ -123,7 +123,7 @@ int hc_virtiofsd_start_jailed(struct hc_virtiofsd *v, struct hc_jail_vm *jail, c
 	argv[i++] = bin;
 	argv[i++] = "--fd=3";
 	argv[i++] = "--rlimit-nofile=0";
-	if (is_rust(bin)) {
+	if (hc_virtiofsd_is_rust(bin)) {
 		snprintf(source, sizeof(source), "--shared-dir=%s", dir);
 		argv[i++] = source;
 		argv[i++] = readonly ? "--cache=always" : "--cache=auto";
@@ -173,7 +173,7 @@ int hc_virtiofsd_start_jailed(struct hc_virtiofsd *v, struct hc_jail_vm *jail, c
 	 * /proc/<pid>/status, which a chroot into the share does not have. Its namespace sandbox
 	 * needs CAP_SYS_ADMIN (and CAP_SETPCAP to drop it) while it sets itself up; it drops both
 	 * itself before serving the first request (its setup_capabilities). */
-	if (!is_rust(bin))
+	if (!hc_virtiofsd_is_rust(bin))
 		jp.start_caps = HC_JAIL_CAP_SYS_ADMIN_AT_START;
 	r = hc_jail_proc_prepare(&jp, &o, err);
 	if (r >= 0)

@@ -39,6 +39,9 @@ int hc_virtiofsd_start(struct hc_virtiofsd *v, const char *dir, bool readonly,
 		       const char *socket_path, const char *log_path,
 		       struct hc_error *err) _must_check_;
 
+/* Whether bin is the Rust virtiofsd (--shared-dir, --sandbox), not QEMU 7.2's C one. */
+bool hc_virtiofsd_is_rust(const char *bin);
+
 /* Same, jailed in jail's VM (src/jail; NULL or a jail that is off: as above). */
 int hc_virtiofsd_start_jailed(struct hc_virtiofsd *v, struct hc_jail_vm *jail, const char *dir,
 			      bool readonly, const char *socket_path, const char *log_path,

@@ -183,6 +183,13 @@ out=$(HOTCELL_JAIL_UIDS=4200000-4200000 "$RUNNER" -- "$PROBE" sleep 5 2>&1 &
 expect_eq uid-range-exhausted-refused "$(grep -c 'every uid of 4200000-4200000 is leased' <<<"$out")" 1
 wait
 
+# --- hotcell doctor says what the jail does here: the range it leases from, seccomp, cgroups
+doctor=$("$HC" doctor 2>&1)
+expect_eq doctor-jail-on "$(grep -c '^  on:          yes, by default as root' <<<"$doctor")" 1
+expect_eq doctor-jail-uids "$(grep -c '^  uids:        4300000-4300099, one per VM' <<<"$doctor")" 1
+expect_eq doctor-jail-seccomp "$(grep -c '^  seccomp:     allow-lists, kill-process' <<<"$doctor")" 1
+expect_eq doctor-jail-bad-range "$(HOTCELL_JAIL_UIDS=5-6 "$HC" doctor 2>&1 | grep -c 'uids:        refused: HOTCELL_JAIL_UIDS=5-6')" 1
+
 # --- nothing left behind
 expect_eq no-lease-left "$(ls -A "$HOTCELL_JAIL_LEASE_DIR" 2>/dev/null)" ""
 expect_eq no-runtime-dir-left "$(ls -A "$HOTCELL_RUNTIME_DIR" 2>/dev/null)" ""
