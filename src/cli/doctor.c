@@ -49,7 +49,8 @@ static void print_jail(void)
 		printf("  /dev/kvm:    %s under KVM\n",
 		       h.kvm_gid ? "by its group" : "open to every uid");
 	else if (h.kvm)
-		printf("  /dev/kvm:    refused under KVM: root's group, closed to others (give it a "
+		printf("  /dev/kvm:    refused under KVM: root's group, closed to others (give it "
+		       "a "
 		       "kvm group)\n");
 	printf("  qemu, vhost-device-vsock, cloud-hypervisor:\n               %s%s\n", steps,
 	       h.cgroup_version ? ", cgroups" : "");
@@ -58,8 +59,7 @@ static void print_jail(void)
 	       rust ? " (--sandbox=chroot)"
 		    : "; QEMU 7.2's C virtiofsd builds its own namespace sandbox, for which it "
 		      "holds CAP_SYS_ADMIN until it drops it itself");
-	if (hc_binary_find("HOTCELL_FIRECRACKER_JAILER", "jailer", jailer, sizeof(jailer), &e) ==
-	    0)
+	if (hc_binary_find("HOTCELL_FIRECRACKER_JAILER", "jailer", jailer, sizeof(jailer), &e) == 0)
 		printf("  firecracker: its own jailer (%s), the VM's own uid; not yet with "
 		       "--network\n",
 		       jailer);

@@ -93,7 +93,7 @@ struct hc_jail_host {
 	unsigned leased; /* uids held now (by running VMs, or stale and free to take) */
 	bool seccomp;	 /* SECCOMP_RET_KILL_PROCESS available */
 	bool seccomp_log;
-	int cgroup_version; /* 0: none mounted */
+	int cgroup_version;	     /* 0: none mounted */
 	char cgroup_controllers[64]; /* of memory, pids, cpu: those there */
 	bool kvm;
 	gid_t kvm_gid;
@@ -102,8 +102,9 @@ struct hc_jail_host {
 void hc_jail_host_report(struct hc_jail_host *h);
 
 /* HOTCELL_JAIL_EXTRA="PATH:+PATH...": more host paths every jailed process gets at the same
- * path, read-only (a program with the libraries it loads), or read-write with a "+". For a VMM that runs helpers of its
- * own: a wrapper script's tools, or the test doubles, which run their guest under QEMU. */
+ * path, read-only (a program with the libraries it loads), or read-write with a "+". For a VMM that
+ * runs helpers of its own: a wrapper script's tools, or the test doubles, which run their guest
+ * under QEMU. */
 #define HC_JAIL_MAX_EXTRA 16
 
 #define HC_JAIL_MAX_BINDS 48

@@ -39,8 +39,7 @@ void hc_jail_host_report(struct hc_jail_host *h)
 
 	*h = (struct hc_jail_host){.uid_first = HC_JAIL_UID_FIRST, .uid_last = HC_JAIL_UID_LAST};
 	h->root = hc_jail_default_on(&h->why_not);
-	if (range && *range &&
-	    hc_jail_uid_range_parse(range, &h->uid_first, &h->uid_last) < 0)
+	if (range && *range && hc_jail_uid_range_parse(range, &h->uid_first, &h->uid_last) < 0)
 		snprintf(h->uid_error, sizeof(h->uid_error),
 			 "HOTCELL_JAIL_UIDS=%s: want FIRST-LAST, from 65536 up", range);
 	snprintf(h->lease_dir, sizeof(h->lease_dir), "%s", dir && *dir ? dir : HC_JAIL_LEASE_DIR);

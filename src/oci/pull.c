@@ -122,6 +122,13 @@ static int check_image_manifest(const struct hc_oci_manifest *m, const char *dig
 				     "manifest %s is not a container image (config media type "
 				     "'%.100s')",
 				     digest, m->config.media_type);
+	/* Read whole into memory later: refused before a byte of it is fetched. */
+	if (m->config.size > HC_OCI_CONFIG_MAX)
+		return hc_error_setk(
+			err, -E2BIG, HC_EK_IMAGE,
+			"manifest %s: its config %s declares %lld bytes, more than the "
+			"%u a config may have",
+			digest, m->config.digest, (long long)m->config.size, HC_OCI_CONFIG_MAX);
 	for (size_t i = 0; i < m->n_layers; i++)
 		if (!hc_oci_media_type_is_layer(m->layers[i].media_type))
 			return hc_error_setk(err, -EPROTONOSUPPORT, HC_EK_IMAGE,

@@ -424,9 +424,9 @@ static int start_virtiofsd(struct hc_vm *vm, struct ch *ch, struct hc_error *err
 		r = hc_path_fmt(sock, sizeof(sock), err, "%s/fs%zu.sock", vm->run_dir, i);
 		if (r < 0)
 			return r;
-		r = hc_virtiofsd_start_jailed(&ch->fsd[i], &ch->jail,
-					      is_root ? s->rootfs_dir : v->host,
-					      is_root ? !s->rootfs_rw : v->readonly, sock, log, err);
+		r = hc_virtiofsd_start_jailed(
+			&ch->fsd[i], &ch->jail, is_root ? s->rootfs_dir : v->host,
+			is_root ? !s->rootfs_rw : v->readonly, sock, log, err);
 		ch->n_fsd = i + 1;
 		if (r < 0)
 			return r;
@@ -989,7 +989,8 @@ static int ch_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 		char copy[HC_PATH_MAX];
 
 		r = hc_path_fmt(copy, sizeof(copy), err, "%s/" JAIL_RESTORE, vm->run_dir);
-		if (r >= 0 && (mkdir(copy, 0700) < 0 || chown(copy, ch->jail.uid, ch->jail.gid) < 0))
+		if (r >= 0 &&
+		    (mkdir(copy, 0700) < 0 || chown(copy, ch->jail.uid, ch->jail.gid) < 0))
 			r = hc_error_errno(err, -errno, "restore: %s", copy);
 		if (r >= 0)
 			r = copy_flat(dir, copy, ch->jail.uid, ch->jail.gid, err);

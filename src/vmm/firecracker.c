@@ -101,8 +101,9 @@ static bool jailer_wanted(const struct hc_vm_spec *spec, const char **why_not)
 		return false;
 	if (spec->net_tap) {
 		if (why_not)
-			*why_not = "firecracker: a run with --network is not jailed yet (its jailer "
-				   "cannot hand hotcell's TAP to the jailed uid)";
+			*why_not =
+				"firecracker: a run with --network is not jailed yet (its jailer "
+				"cannot hand hotcell's TAP to the jailed uid)";
 		return false;
 	}
 	if (hc_binary_which("jailer", buf, sizeof(buf)) < 0) {
