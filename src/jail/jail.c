@@ -296,6 +296,14 @@ void hc_jail_vm_close(struct hc_jail_vm *jv)
 {
 	if (!jv)
 		return;
+	/* The roots' mount points (jail-<kind>-<n>): empty once their processes are gone. */
+	DIR *d = jv->on ? opendir(jv->run_dir) : NULL;
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (!strncmp(de->d_name, "jail-", 5))
+			unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
+	if (d)
+		closedir(d);
 	hc_jail_cgroup_remove(jv);
 	hc_jail_lease_release(jv);
 	jv->on = false;

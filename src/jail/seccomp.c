@@ -302,11 +302,18 @@ static const char *const virtiofsd[] = {
 };
 
 /* Cloud Hypervisor and the libkrun worker are KVM-only VMMs: their groups are the QEMU
- * group's (threads, memfd guest RAM, timers, vhost-user) plus the KVM ioctls. */
+ * group's (threads, memfd guest RAM, timers, vhost-user) plus the KVM ioctls; from Cloud
+ * Hypervisor's own vmm_thread_filter (vmm/src/seccomp_filters.rs) besides:
+ *   seccomp      it installs its own per-thread filters (seccompiler) under ours;
+ *   mbind, get_mempolicy, set_mempolicy  guest memory zones bound to host NUMA nodes
+ *                (host_numa_node), and glib's/libnuma's probing in the doubles' QEMU;
+ *   pidfd_open   Rust's std::process and hotcell's child API (the doubles) wait on pidfds;
+ *   io_uring_*   its block device's io_uring backend (where the kernel has it). */
 static const char *const kvm_vmm[] = {
 	"memfd_create",	  "timerfd_create", "timerfd_settime",	 "timerfd_gettime", "signalfd4",
 	"mbind",	  "msync",	    "sched_setaffinity", "prctl",	    "wait4",
 	"io_uring_setup", "io_uring_enter", "io_uring_register", "eventfd",	    "getdents",
+	"seccomp",	  "get_mempolicy",  "set_mempolicy",	 "pidfd_open",
 };
 
 /* ioctls every kind makes on its terminals and sockets: isatty() probes, FIONBIO. */

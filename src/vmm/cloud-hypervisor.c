@@ -479,6 +479,14 @@ static int spawn_vmm(struct hc_vm *vm, struct ch *ch, struct hc_error *err)
 	};
 	/* Jailed like QEMU: its uid, no capabilities, /dev/kvm by group, only the VM's files
 	 * (the runtime dir is its working directory: sockets, serial log, snapshots). */
+	/* Cloud Hypervisor creates (truncates) the serial file itself, but hotcell may open it
+	 * first to follow it: made here, so the jail hands it to the VM's uid with the rest. */
+	if (ch->jail.on) {
+		int cfd = open(vm->console_log, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (cfd < 0)
+			return hc_error_errno(err, -errno, "create %s", vm->console_log);
+		close(cfd);
+	}
 	struct hc_jail_proc jp;
 	hc_jail_proc_init(&jp, &ch->jail, HC_JAIL_CLOUD_HYPERVISOR, vm->spec.accel, ch->bin);
 	hc_jail_proc_bind(&jp, vm->spec.kernel, false);
@@ -648,6 +656,12 @@ static int listen_agent(struct hc_vm *vm, struct ch *ch, struct hc_error *err)
 	if (fd < 0)
 		return fd;
 	vm->agent_listen_fd = fd;
+	/* A jailed cloud-hypervisor connects to it as the VM's uid. */
+	char p[HC_PATH_MAX];
+	if (ch->jail.on &&
+	    (hc_hvsock_port_path(p, sizeof(p), ch->vsock, HC_BOOT_VSOCK_PORT_CONNECT, err) < 0 ||
+	     chown(p, ch->jail.uid, ch->jail.gid) < 0))
+		return err->code ? err->code : hc_error_errno(err, -errno, "chown %s", p);
 	return 0;
 }
 

@@ -1120,6 +1120,8 @@ int main(int argc, char **argv)
 		D.log = fopen(getenv("HOTCELL_CH_DOUBLE_LOG"), "ae");
 		if (!D.log)
 			dbl_die("double: open log: %s", strerror(errno));
+		/* Jailed, each VM's double runs as another uid: the next one appends too. */
+		(void)fchmod(fileno(D.log), 0666);
 		fprintf(D.log, "START %s%s%s\n", api, events ? " events " : "",
 			events ? events : "");
 		dbl_log_jail(D.log);

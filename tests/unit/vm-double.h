@@ -47,7 +47,8 @@ static inline void log_file_summary(const char *path, char *out, size_t n)
 	for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
 		char m[16], p[128], st[16];
 
-		if (sscanf(line, "%15s %127s %15s", m, p, st) != 3 || !strcmp(m, "START"))
+		if (sscanf(line, "%15s %127s %15s", m, p, st) != 3 || !strcmp(m, "START") ||
+		    !strcmp(m, "JAIL"))
 			continue;
 		o += (size_t)snprintf(out + o, n - o, "%s%s %s %s", o ? ";" : "", m, p, st);
 		if (o >= n)
