@@ -39,7 +39,11 @@ nothing_left() {
 	local left
 	left=$(find "$HOTCELL_HOME" -name '.tmp*' 2>/dev/null | head -3)
 	[ -z "$left" ] || { echo "temp files: $left"; return 1; }
-	if "$HC" images 2>/dev/null | grep -q "evil/$1"; then
+	if [ -n "${UNPACKING:-}" ]; then
+		# the image is whole in the store; what must not be there is a tree of it
+		left=$(find "$HOTCELL_HOME/rootfs" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | head -3)
+		[ -z "$left" ] || { echo "a tree is cached: $left"; return 1; }
+	elif "$HC" images 2>/dev/null | grep -q "evil/$1"; then
 		echo "evil/$1 is in the store"
 		return 1
 	fi
@@ -90,8 +94,9 @@ if ! "$HC" doctor 2>/dev/null | grep -q '^  usable:      yes'; then
 	finish
 	exit
 fi
+UNPACKING=
 unpack() {
-	local name=$1 want=$2
+	local name=$1 want=$2 UNPACKING=1
 	hc_timed pull "$R/$name:t"
 	[ "$rc" -eq 0 ] || { fail "$name-pulled" "$(head -c 300 "$E2E/err")"; return; }
 	refused "$name-refused" "$want" run --rootfs-mode dir --memory 128 "$R/$name:t" true
@@ -115,11 +120,14 @@ big_ok() {
 	local name=$1
 	hc_timed pull "$R/$name:t"
 	[ "$rc" -eq 0 ] || { fail "$name-pulled" "$(head -c 300 "$E2E/err")"; return; }
+	# The image has no /bin/true: the run gets past the unpack (and the tree is cached) and
+	# then finds no such command, 127.
 	hc_timed run --rootfs-mode dir --memory 128 "$R/$name:t" true
-	if [ "$rc" -ne 0 ]; then
+	if [ "$rc" -ne 127 ] || ! grep -q "executable file .true. not found" "$E2E/err"; then
 		fail "$name-unpacks" "exit $rc: $(head -c 300 "$E2E/err")"
-	elif [ -n "$rss" ] && [ "$rss" -gt 65536 ]; then
-		fail "$name-unpacks" "hotcell grew to $rss KiB"
+	elif [ -n "$rss" ] && [ "$rss" -gt 204800 ]; then
+		# GNU time's maximum is over hotcell and its children: QEMU's ~110 MiB counts in it
+		fail "$name-unpacks" "a process of the run grew to $rss KiB"
 	else
 		pass "$name-unpacks"
 	fi
