@@ -172,7 +172,7 @@ else
 	expect end-to-end-json-jailed '[ "$(jqr .jailed)" == "$([ "$(id -u)" -eq 0 ] && echo true || echo false)" ]'
 	ch_clean end-to-end
 	# The image is read-only from the host's side: a guest that remounts it and writes fails.
-	"$HC" run --backend cloud-hypervisor --kernel "$vmlinux" bb sh -c \
+	"$HC" run --backend cloud-hypervisor --rootfs-mode dir --kernel "$vmlinux" bb sh -c \
 		'mkdir -p /tmp/m && mount -t virtiofs hcroot /tmp/m && mount -o remount,rw /tmp/m; ls /tmp/m/bin/busybox >/dev/null && echo mounted; echo x >/tmp/m/evil 2>/dev/null && echo WROTE; true' >"$E2E/out" 2>"$E2E/err"
 	if grep -q mounted "$E2E/out" && ! grep -q WROTE "$E2E/out" && [ -z "$(find "$HOTCELL_HOME/rootfs" -name evil 2>/dev/null)" ]; then
 		pass image-read-only
