@@ -148,6 +148,9 @@ $(RUNTIME): $(RUNTIME_OBJS) $(LIBA)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(RUNTIME_OBJS) $(LIBA) $(LIBS)
 
 # The guest agent is never sanitized: it runs as PID 1 in the guest, statically linked.
+# The executors' handler wrappers are .incbin'ed into hotcell-init (src/guest/executor.c).
+$(BUILD)/obj-guest/src/guest/executor.o: $(wildcard src/guest/executor/*)
+
 $(INIT): $(GUEST_OBJS)
 	@mkdir -p $(dir $@)
 	$(if $(Q),@echo "  LD      $@ (static)")

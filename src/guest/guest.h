@@ -8,6 +8,7 @@
  *   agent.c  the serve loop: frames in, command I/O out, reaping, timeouts
  *   exec.c   starting one command: user, workdir, $PATH lookup, fork/exec
  *   users.c  /etc/passwd and /etc/group of the image (no NSS in a static binary)
+ *   executor.c  the executors' handler wrappers, written to GUEST_RUNTIME_DIR at boot
  */
 #pragma once
 
@@ -24,6 +25,8 @@
 #define GUEST_MAX_GROUPS 256
 /* Detached commands write their output to GUEST_LOG_DIR/exec-<pid>.log. */
 #define GUEST_LOG_DIR "/var/log/hotcell"
+/* The executors' handler wrappers (python.py, node.js; docs/executors.md). */
+#define GUEST_RUNTIME_DIR "/hotcell/runtime"
 
 extern bool guest_debug;
 
@@ -38,6 +41,11 @@ int guest_mkdir_p(const char *path, mode_t mode);
 		if (guest_debug)                                                                   \
 			guest_log_debug(__VA_ARGS__);                                              \
 	} while (0)
+
+/* ---- executor.c ---- */
+
+/* Writes the handler wrappers into GUEST_RUNTIME_DIR (mode 0444). -errno on failure. */
+int guest_executor_install(void);
 
 /* ---- users.c ---- */
 

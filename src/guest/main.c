@@ -177,6 +177,10 @@ int main(int argc, char **argv)
 	r = guest_boot_setup(pid1, &cfg, msg, sizeof(msg));
 	if (r < 0)
 		fatal(msg);
+	/* Not into a --rootfs-rw root: that is the user's own directory. */
+	if (!cfg.root_rw && (r = guest_executor_install()) < 0)
+		guest_log("cannot write the handler wrappers to %s: %s", GUEST_RUNTIME_DIR,
+			  strerror(-r));
 	r = guest_boot_channel(&cfg, &o, msg, sizeof(msg));
 	if (r < 0)
 		fatal(msg);
