@@ -18,6 +18,7 @@ int hc_cli_run(int argc, char **argv);
 int hc_cli_doctor(int argc, char **argv);
 int hc_cli_vm(int argc, char **argv);
 int hc_cli_serve(int argc, char **argv);
+int hc_cli_invoke(int argc, char **argv);
 
 /* Prints "hotcell: <message>" on stderr (one line) and returns HC_EXIT_INTERNAL. */
 int hc_cli_fail(const struct hc_error *err);

@@ -66,6 +66,7 @@ static const struct {
 	{"doctor", hc_cli_doctor, "doctor"},
 	{"vm", hc_cli_vm, "vm create|exec|cp|ls|inspect|logs|pause|resume|stop|rm|prune ..."},
 	{"serve", hc_cli_serve, "serve [--listen HOST:PORT|unix:PATH] [--auth-token-file F] ..."},
+	{"invoke", hc_cli_invoke, "invoke --registry FILE NAME [INPUT-JSON | -]"},
 	{"version", NULL, "version"},
 };
 
@@ -98,8 +99,8 @@ static void export_home(const char *cmd)
 	struct hc_error err = {0};
 	char home[HC_PATH_MAX];
 
-	if (getenv("HOTCELL_HOME") ||
-	    !(hc_streq(cmd, "run") || hc_streq(cmd, "vm") || hc_streq(cmd, "serve")))
+	if (getenv("HOTCELL_HOME") || !(hc_streq(cmd, "run") || hc_streq(cmd, "vm") ||
+					hc_streq(cmd, "serve") || hc_streq(cmd, "invoke")))
 		return;
 	if (hc_path_state_dir(home, sizeof(home), &err) == 0)
 		setenv("HOTCELL_HOME", home, 0);

@@ -33,6 +33,7 @@ static const char serve_usage[] =
 	"  --default-network MODE      none|inet|full when a call names none (none)\n"
 	"  --idle-timeout S            close idle or slow connections after S seconds (30)\n"
 	"  --max-body BYTES            request body size limit (8M); K/M suffixes\n"
+	"  --registry FILE             the executors (docs/executors.md); SIGHUP reloads it\n"
 	"  -h, --help                  this text\n";
 
 enum {
@@ -47,16 +48,18 @@ enum {
 	OPT_NETWORK,
 	OPT_IDLE,
 	OPT_MAX_BODY,
+	OPT_REGISTRY,
 };
 
 static int stop_pipe[2] = {-1, -1};
+static int reload_pipe[2] = {-1, -1};
 
 static void on_signal(int sig)
 {
 	int saved = errno;
 
-	if (write(stop_pipe[1], "x", 1) < 0) {
-		/* already stopping */
+	/* A full pipe: already stopping, or a reload already pending. */
+	if (write(sig == SIGHUP ? reload_pipe[1] : stop_pipe[1], "x", 1) < 0) {
 	}
 	errno = saved;
 }
@@ -148,6 +151,7 @@ int hc_cli_serve(int argc, char **argv)
 		{"default-network", required_argument, NULL, OPT_NETWORK},
 		{"idle-timeout", required_argument, NULL, OPT_IDLE},
 		{"max-body", required_argument, NULL, OPT_MAX_BODY},
+		{"registry", required_argument, NULL, OPT_REGISTRY},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -226,6 +230,9 @@ int hc_cli_serve(int argc, char **argv)
 				r = hc_cli_failf("--max-body: %s", e.message);
 			break;
 		}
+		case OPT_REGISTRY:
+			cfg.registry = optarg;
+			break;
 		case 'h':
 			fputs(serve_usage, stdout);
 			return 0;
@@ -254,18 +261,24 @@ int hc_cli_serve(int argc, char **argv)
 	unsetenv("HOTCELL_AUTH_TOKEN");
 	cfg.token = token;
 
-	if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+	if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
+	    pipe2(reload_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		free(token);
 		return hc_cli_failf("pipe: %s", strerror(errno));
 	}
+	cfg.reload_fd = reload_pipe[0];
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* SIGHUP reads the registry again (without one it is ignored, not fatal). */
+	sigaction(SIGHUP, &sa, NULL);
 	r = hc_server_run(&cfg, stop_pipe[0], &err);
 	explicit_bzero(token, strlen(token));
 	free(token);
 	close(stop_pipe[0]);
 	close(stop_pipe[1]);
+	close(reload_pipe[0]);
+	close(reload_pipe[1]);
 	if (r < 0)
 		return hc_cli_fail(&err);
 	return 0;

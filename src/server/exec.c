@@ -400,7 +400,8 @@ json_t *hc_server_exec(struct hc_server *s, struct hc_rpc_call *call, struct hc_
 				st->cancel_fd = -1;
 		}
 		if (p[P_SHUTDOWN].revents) {
-			why_cancel = "the server is shutting down";
+			why_cancel =
+				s->stop_reason ? s->stop_reason : "the server is shutting down";
 			cancel(cp[1], 1);
 		}
 	}

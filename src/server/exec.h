@@ -26,6 +26,24 @@ struct hc_server_job {
 	size_t stdin_len;
 };
 
+/* A job that runs hc_run with o (sandbox.run, executor.invoke): the job's fn is
+ * hc_server_run_fn, which opens a store of its own for each run. */
+struct hc_server_run_job {
+	struct hc_server_job job;
+	const struct hc_run_opts *o;
+};
+int hc_server_run_fn(struct hc_server_job *job, int stdin_fd, int stdout_fd, int stderr_fd,
+		     int cancel_fd, struct hc_run_result *res, struct hc_error *err);
+
+/* Fills ro from the server's defaults (cfg; NULL: none), then from the call's params, key by
+ * key, so a bad value names the param that carried it: each key a run option's long name with
+ * '_' for '-', or one of the renames that carry their unit (timeout_secs, memory_mib, ...).
+ * skip: the method's own params (NULL-terminated). 0, or -errno with err set (-32602). */
+struct hc_runopts;
+int hc_server_run_params(const struct hc_server_config *cfg, const struct hc_rpc_call *c,
+			 unsigned scope, const char *const *skip, struct hc_runopts *ro,
+			 struct hc_rpc_err *err);
+
 /* Runs job for call: counts it against --max-runs, streams when call->stream is set, and
  * answers the run --json object plus console_output (or NULL with err set). */
 json_t *hc_server_exec(struct hc_server *s, struct hc_rpc_call *call, struct hc_server_job *job,

@@ -734,7 +734,6 @@ int hc_server_run(const struct hc_server_config *cfg, int stop_fd, struct hc_err
 	int shut[2] = {-1, -1}, lfd;
 	struct MHD_Daemon *d;
 	char addr[300] = "";
-	struct pollfd p;
 	struct timespec until;
 
 	if (!c.max_body)
@@ -746,16 +745,24 @@ int hc_server_run(const struct hc_server_config *cfg, int stop_fd, struct hc_err
 				     "serve: no auth token (--auth-token-file F or "
 				     "HOTCELL_AUTH_TOKEN); the server does not run without one");
 	s.rpc = (struct hc_rpc){.methods = hc_server_methods, .n_methods = hc_server_n_methods};
+	/* A registry that does not load is refused before anything listens. */
+	if (hc_server_registry_open(&s, err) < 0) {
+		hc_server_registry_close(&s);
+		return err->code;
+	}
 	if (hc_startswith(listen_on, "unix:")) {
 		unix_path = listen_on + 5;
 		lfd = listen_unix(unix_path, addr, sizeof(addr), err);
 	} else {
 		lfd = listen_tcp(listen_on, addr, sizeof(addr), err);
 	}
-	if (lfd < 0)
+	if (lfd < 0) {
+		hc_server_registry_close(&s);
 		return lfd;
+	}
 	if (pipe2(shut, O_CLOEXEC) < 0) {
 		close(lfd);
+		hc_server_registry_close(&s);
 		return hc_error_errno(err, -errno, "pipe");
 	}
 	s.shutdown_fd = shut[0];
@@ -777,6 +784,7 @@ int hc_server_run(const struct hc_server_config *cfg, int stop_fd, struct hc_err
 		close(shut[0]);
 		close(shut[1]);
 		json_decref(s.backends);
+		hc_server_registry_close(&s);
 		if (unix_path)
 			unlink(unix_path);
 		return hc_error_setk(err, -EIO, HC_EK_INTERNAL, "cannot start libmicrohttpd");
@@ -784,9 +792,27 @@ int hc_server_run(const struct hc_server_config *cfg, int stop_fd, struct hc_err
 	if (c.on_listen)
 		c.on_listen(addr, c.userdata);
 
-	p = (struct pollfd){.fd = stop_fd, .events = POLLIN};
-	while (poll(&p, 1, -1) < 0 && errno == EINTR)
-		;
+	/* Until SIGTERM; each SIGHUP reads the registry again. */
+	for (;;) {
+		struct pollfd p[2] = {{.fd = stop_fd, .events = POLLIN},
+				      {.fd = c.reload_fd > 0 ? c.reload_fd : -1, .events = POLLIN}};
+		char b[64];
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			hc_warn("server: poll: %s", strerror(errno));
+			break;
+		}
+		if (p[0].revents)
+			break;
+		if (p[1].revents) {
+			/* Several SIGHUPs at once are one reload. */
+			if (read(c.reload_fd, b, sizeof(b)) <= 0)
+				c.reload_fd = -1;
+			hc_server_registry_reload(&s);
+		}
+	}
 
 	/* SIGTERM: stop accepting, cancel the runs (persistent VMs stay: their supervisors
 	 * hold them), wait for the calls to answer, then close every connection. */
@@ -813,6 +839,7 @@ int hc_server_run(const struct hc_server_config *cfg, int stop_fd, struct hc_err
 	close(shut[0]);
 	close(shut[1]);
 	json_decref(s.backends);
+	hc_server_registry_close(&s);
 	pthread_mutex_destroy(&s.lock);
 	pthread_cond_destroy(&s.idle);
 	return 0;

@@ -56,16 +56,17 @@ static int set_default(struct hc_runopts *ro, unsigned scope, const char *name, 
 	return -EINVAL;
 }
 
-/* Fills ro from the server's defaults, then from params, key by key, so a bad value names
- * the param that carried it. skip: the method's own params (NULL-terminated). */
-static int run_params(struct hc_server *s, const struct hc_rpc_call *c, unsigned scope,
-		      const char *const *skip, struct hc_runopts *ro, struct hc_rpc_err *err)
+int hc_server_run_params(const struct hc_server_config *cfg, const struct hc_rpc_call *c,
+			 unsigned scope, const char *const *skip, struct hc_runopts *ro,
+			 struct hc_rpc_err *err)
 {
-	const struct hc_server_config *cfg = s->cfg;
+	static const struct hc_server_config none = {0};
 	char num[32];
 	const char *k;
 	json_t *v;
 
+	if (!cfg)
+		cfg = &none;
 	if (set_default(ro, scope, "backend", cfg->default_backend, err) < 0 ||
 	    set_default(ro, scope, "network", cfg->default_network, err) < 0)
 		return -EINVAL;
@@ -149,16 +150,10 @@ static json_t *m_health(struct hc_rpc_call *c, struct hc_rpc_err *err)
 
 /* ---- sandbox.run ---- */
 
-struct run_job {
-	struct hc_server_job job;
-	struct hc_server *s;
-	struct hc_run_opts *o;
-};
-
-static int run_fn(struct hc_server_job *job, int in, int out, int errfd, int cancel_fd,
-		  struct hc_run_result *res, struct hc_error *err)
+int hc_server_run_fn(struct hc_server_job *job, int in, int out, int errfd, int cancel_fd,
+		     struct hc_run_result *res, struct hc_error *err)
 {
-	struct run_job *rj = (struct run_job *)job;
+	struct hc_server_run_job *rj = (struct hc_server_run_job *)job;
 	struct hc_run_opts o = *rj->o;
 	struct hc_store *store = NULL;
 	int r;
@@ -187,7 +182,7 @@ static json_t *m_sandbox_run(struct hc_rpc_call *c, struct hc_rpc_err *err)
 	static const char *const skip[] = {NULL};
 	struct hc_server *s = c->ctx;
 	struct hc_runopts ro;
-	struct run_job rj = {.s = s, .job = {.fn = run_fn}};
+	struct hc_server_run_job rj = {.job = {.fn = hc_server_run_fn}};
 	void *in = NULL;
 	size_t in_len = 0;
 	bool stream = false;
@@ -195,7 +190,7 @@ static json_t *m_sandbox_run(struct hc_rpc_call *c, struct hc_rpc_err *err)
 
 	hc_runopts_init(&ro);
 	if (hc_rpc_param_bool(c, "stream", &stream, err) < 0 ||
-	    run_params(s, c, HC_RUNOPT_RUN, skip, &ro, err) < 0 ||
+	    hc_server_run_params(s->cfg, c, HC_RUNOPT_RUN, skip, &ro, err) < 0 ||
 	    hc_server_param_data(c, "stdin", "stdin_encoding", &in, &in_len, err) < 0)
 		goto out;
 	if (!ro.o.image && !ro.o.rootfs_dir) {
@@ -383,7 +378,7 @@ static json_t *m_vm_create(struct hc_rpc_call *c, struct hc_rpc_err *err)
 		goto out;
 	}
 	if (hc_rpc_param_str(c, "name", &co.name, err) < 0 ||
-	    run_params(s, c, HC_RUNOPT_VM, own, &ro, err) < 0)
+	    hc_server_run_params(s->cfg, c, HC_RUNOPT_VM, own, &ro, err) < 0)
 		goto out;
 	for (int i = 0; i < 2; i++) {
 		const char *k = i ? "lifetime_secs" : "idle_timeout_secs";
@@ -943,6 +938,8 @@ const struct hc_rpc_method hc_server_methods[] = {
 	{"migrate.query", hc_server_m_migrate_query, 0},
 	{"migrate.commit", hc_server_m_migrate_commit, 0},
 	{"migrate.abort", hc_server_m_migrate_abort, 0},
+	{"executor.list", hc_server_executor_list, 0},
+	{"executor.invoke", hc_server_executor_invoke, HC_RPC_STREAMING},
 };
 /* clang-format on */
 const size_t hc_server_n_methods = HC_ARRAY_SIZE(hc_server_methods);

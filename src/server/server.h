@@ -8,6 +8,8 @@
  *   rpc.c      JSON-RPC 2.0, transport-free
  *   methods.c  the methods, on the public library API
  *   exec.c     one run (sandbox.run): its worker thread, output pump, stream and cancel
+ *   registry.c the executors' registry file (--registry)
+ *   executor.c executor.list / executor.invoke, the registry's reload, `hotcell invoke`
  *
  * Threads: libmicrohttpd runs a thread per connection, so a method may block (hc_run does);
  * each run has one more thread that calls hc_run while the connection's thread pumps its
@@ -31,7 +33,11 @@ struct hc_server_config {
 	unsigned default_vcpus;
 	double default_timeout_secs; /* the server's default: 30 */
 	const char *default_network;
-	size_t max_body;	 /* request body bytes; 0: HC_SERVER_MAX_BODY */
+	size_t max_body;      /* request body bytes; 0: HC_SERVER_MAX_BODY */
+	const char *registry; /* --registry FILE (docs/executors.md), or NULL */
+	/* > 0: readable (a byte per request) when the registry must be read again (SIGHUP).
+	 * 0 or less: never (fd 0 is never such a pipe: the CLI keeps fds 0-2 open). */
+	int reload_fd;
 	unsigned idle_timeout_s; /* an idle or slow connection is closed after this; 0: 30 */
 	/* Written once the server listens: the address it listens on (port 0 resolved). */
 	void (*on_listen)(const char *address, void *userdata);
@@ -42,6 +48,8 @@ struct hc_server_config {
 /* Output buffered for one streaming client; past it the client is too slow and its run is
  * cancelled. */
 #define HC_SERVER_STREAM_BUFFER (4u << 20)
+
+struct hc_registry;
 
 struct hc_server {
 	const struct hc_server_config *cfg;
@@ -59,6 +67,14 @@ struct hc_server {
 	pthread_cond_t idle;
 	/* vm.create calls in flight (under lock), for --max-vms */
 	unsigned vms_creating;
+	/* The executors' registry (under lock; NULL without --registry). SIGHUP swaps in a new
+	 * version; each call holds a reference to the one it started with. */
+	struct hc_registry *registry;
+	/* executor.invoke calls in progress per function name (under lock): {"NAME": N}. By
+	 * name, so a reload keeps counting the calls of the version before. */
+	json_t *fn_running;
+	/* Why runs end when shutdown_fd becomes readable (NULL: "the server is shutting down"). */
+	const char *stop_reason;
 };
 
 /* Runs the server until stop_fd becomes readable (SIGTERM). Returns 0 after an orderly stop,
@@ -81,6 +97,21 @@ json_t *hc_server_m_vm_migrate(struct hc_rpc_call *c, struct hc_rpc_err *err);
 json_t *hc_server_m_migrate_query(struct hc_rpc_call *c, struct hc_rpc_err *err);
 json_t *hc_server_m_migrate_commit(struct hc_rpc_call *c, struct hc_rpc_err *err);
 json_t *hc_server_m_migrate_abort(struct hc_rpc_call *c, struct hc_rpc_err *err);
+
+/* Executors (executor.c). hc_server_registry_open loads cfg->registry (nothing without one),
+ * hc_server_registry_reload reads it again and swaps it in, keeping the old version when the
+ * new one is refused (logged), hc_server_registry_close drops it. */
+int hc_server_registry_open(struct hc_server *s, struct hc_error *err);
+void hc_server_registry_reload(struct hc_server *s);
+void hc_server_registry_close(struct hc_server *s);
+json_t *hc_server_executor_list(struct hc_rpc_call *c, struct hc_rpc_err *err);
+json_t *hc_server_executor_invoke(struct hc_rpc_call *c, struct hc_rpc_err *err);
+/* `hotcell invoke`: one executor.invoke through the server's own method, without a server
+ * (cfg's defaults and limits apply; cfg->registry is required). cancel_fd: readable when the
+ * call must be cancelled (a signal came). Returns 0 with the JSON-RPC response in *ret
+ * (a result or an error), or -errno with err set when the registry cannot be loaded. */
+int hc_server_invoke(const struct hc_server_config *cfg, const char *name, const json_t *input,
+		     int cancel_fd, json_t **ret, struct hc_error *err);
 
 /* The method table (methods.c). */
 extern const struct hc_rpc_method hc_server_methods[];
