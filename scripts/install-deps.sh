@@ -56,3 +56,26 @@ if ! command -v vhost-device-vsock >/dev/null 2>&1 && [ ! -x "$vdv_dir/usr/bin/v
 		rm -rf "$tmp"
 	fi
 fi
+
+# The executors' e2e tests and bench/executor.sh run real python3 and node images built offline
+# from Debian's packages (tests/lib/mkimage-debian.sh): fetch each package's whole dependency
+# closure (as on an empty system, so the host's own packages do not shorten it) into
+# /var/cache/hotcell/debs/<package>/ once; the images are then built from these files alone.
+debs_dir=${HOTCELL_DEBS_DIR:-/var/cache/hotcell/debs}
+for p in python3 nodejs; do
+	[ -e "$debs_dir/$p/.complete" ] && continue
+	tmp=$(mktemp -d)
+	mkdir -p "$tmp/archives/partial"
+	touch "$tmp/status"
+	if $SUDO apt-get -q -o Dir::State::status="$tmp/status" -o Dir::Cache::archives="$tmp/archives" \
+		-o Debug::NoLocking=1 install --download-only -y --no-install-recommends "$p" >/dev/null 2>&1; then
+		$SUDO mkdir -p "$debs_dir/$p"
+		$SUDO rm -f "$debs_dir/$p"/*.deb
+		$SUDO mv "$tmp"/archives/*.deb "$debs_dir/$p/"
+		$SUDO touch "$debs_dir/$p/.complete"
+		echo "install-deps: $p and its dependencies downloaded into $debs_dir/$p"
+	else
+		echo "install-deps: cannot download $p's packages (the executor tests will be skipped)"
+	fi
+	rm -rf "$tmp"
+done

@@ -161,11 +161,15 @@ static void fn_leave(struct hc_server *s, const struct hc_executor_fn *f)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* The command of a call of f: the wrapper and the handler, or the function's own argv. */
+/* The command of a call of f: the wrapper and the handler, or the function's own argv; never
+ * behind the image's ENTRYPOINT. */
 static int fn_command(const struct hc_executor_fn *f, struct hc_runopts *ro, struct hc_error *e)
 {
 	const char *argv[3];
+	int r = hc_runopts_set(ro, HC_RUNOPT_RUN, "entrypoint", "", e);
 
+	if (r < 0)
+		return r;
 	switch (f->runtime) {
 	case HC_EXECUTOR_PYTHON:
 		argv[0] = "python3";

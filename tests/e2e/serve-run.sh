@@ -16,17 +16,6 @@ trap 'serve_cleanup; e2e_cleanup' EXIT
 e2e_image bb || exit 1
 N_CONC=${HOTCELL_SERVE_CONCURRENCY:-50}
 
-# leftovers NAME: PASS when no VMM or helper of this test is running and the runtime dir has
-# no VM's directory left (waits a little: a cancelled run tears down asynchronously).
-leftovers() {
-	local procs i
-	for i in $(seq 1 60); do
-		procs=$(pgrep -af "$E2E/run" 2>/dev/null | grep -v "^$$ " || true)
-		[ -z "$procs" ] && [ -z "$(ls -A "$E2E/run" 2>/dev/null)" ] && break
-		sleep 0.5
-	done
-	if [ -n "$procs" ]; then fail "$1" "processes left: $procs"; elif [ -n "$(ls -A "$E2E/run")" ]; then fail "$1" "runtime dir not empty: $(ls "$E2E/run")"; else pass "$1"; fi
-}
 req() { # METHOD PARAMS-JSON [ID]
 	printf '{"jsonrpc":"2.0","method":"%s","params":%s,"id":%s}' "$1" "$2" "${3:-1}"
 }
@@ -81,14 +70,14 @@ grep -q '^event: stdout' "$E2E/sse2" && grep -q '^event: result' "$E2E/sse2" && 
 
 # ---- a client that goes away cancels its run, and nothing is left
 rpc "$(req sandbox.run '{"image":"bb","command":["sleep","120"]}')" --max-time 6 >/dev/null 2>&1
-leftovers disconnect-cancels
+serve_leftovers disconnect-cancels
 rpc "$(req sandbox.run '{"image":"bb","stream":true,"command":["sh","-c","echo x; sleep 120"]}')" -N --max-time 6 >/dev/null 2>&1
-leftovers disconnect-sse-cancels
+serve_leftovers disconnect-sse-cancels
 
 # ---- WebSocket, two clients
 if /usr/bin/python3 -c 'import websockets' 2>/dev/null; then
 	/usr/bin/python3 "$HOTCELL_TOP/tests/lib/ws-client.py" "$SRV_PORT" "$TOKEN" bb
-	leftovers ws-disconnect-cancels
+	serve_leftovers ws-disconnect-cancels
 else
 	skip ws-python "python3-websockets is not installed"
 fi
@@ -112,7 +101,7 @@ else
 	fail "concurrent-$N_CONC" "$ok of $N_CONC ran: $(cat "$E2E"/conc-*.json | jq -rs '[.[] | select(.result.stdout != "n\n") | (.error.message // .result.stderr // "?")[:200]] | unique | join(" | ")')"
 fi
 echo "INFO: $N_CONC concurrent sandbox.run: $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s wall"
-leftovers concurrent-clean
+serve_leftovers concurrent-clean
 serve_stop
 expect_eq sigterm-exit-0 "$SRV_RC" 0
 
@@ -135,7 +124,7 @@ serve_stop
 wait $cpid
 expect_eq sigterm-mid-run-exit-0 "$SRV_RC" 0
 expect_json sigterm-run-cancelled "$(cat "$E2E/term.json")" '.error.data.kind == "cancelled"'
-leftovers sigterm-clean
+serve_leftovers sigterm-clean
 
 # ---- persistent VMs outlive the server and are listed by the next one
 serve_start --default-memory-mib 128 --max-vms 1 || exit 1
@@ -178,5 +167,5 @@ expect_json vm-destroy "$r" '.result == {}'
 r=$(rpc "$(req vm.list '{}')")
 expect_json vm-gone "$r" '.result == []'
 serve_stop
-leftovers vm-clean
+serve_leftovers vm-clean
 finish

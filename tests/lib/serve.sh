@@ -6,6 +6,9 @@
 #   rpc JSON [curl options...]       POSTs JSON with the token; body to stdout
 #   rpc_status JSON [curl options...]  the HTTP status only
 #   serve_stop                       SIGTERM, waits; sets SRV_RC
+#   serve_leftovers NAME             (e2e) PASS when no VMM or helper of the test is running and
+#                                    its runtime dir $E2E/run has no VM's directory left (waits
+#                                    a little: a cancelled run tears down asynchronously)
 : "${SRV_DIR:=$(mktemp -d /tmp/hcsrv.XXXXXX)}"
 
 serve_start() {
@@ -49,6 +52,22 @@ serve_stop() {
 	wait "$SRV_PID"
 	SRV_RC=$?
 	SRV_PID=
+}
+
+serve_leftovers() {
+	local procs i
+	for i in $(seq 1 60); do
+		procs=$(pgrep -af "$E2E/run" 2>/dev/null | grep -v "^$$ " || true)
+		[ -z "$procs" ] && [ -z "$(ls -A "$E2E/run" 2>/dev/null)" ] && break
+		sleep 0.5
+	done
+	if [ -n "$procs" ]; then
+		fail "$1" "processes left: $procs"
+	elif [ -n "$(ls -A "$E2E/run")" ]; then
+		fail "$1" "runtime dir not empty: $(ls "$E2E/run")"
+	else
+		pass "$1"
+	fi
 }
 
 serve_cleanup() {

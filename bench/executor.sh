@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Executors (docs/executors.md) through `hotcell serve --registry` on loopback. Prints, per
+# runtime (command in busybox, python3 and node images built from Debian's packages by
+# tests/lib/mkimage-debian.sh), the latency of executor.invoke of a handler that returns its
+# input: medians of BENCH_RUNS (default 5) rounds, interleaved with a baseline sandbox.run of
+# `true` in the busybox image (same memory), and the median of the run's own timings_ms
+# (boot = VM start to the guest's hello, exec = the handler process). "cold" is a fresh VM
+# from a cached rootfs, as every call is today; "warm" needs warm-start templates (issue 13):
+# measured only when `hotcell run --help` offers them, else the line says so.
+#   BUILD=dir (default build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+BUILD=${BUILD:-build}
+HC=$top/$BUILD/bin/hotcell
+N=${BENCH_RUNS:-5}
+[ -x "$HC" ] || { echo "bench: $HC is missing: run make first" >&2; exit 1; }
+for t in curl jq umoci dpkg-deb; do
+	command -v $t >/dev/null || { echo "bench: $t is not installed" >&2; exit 1; }
+done
+
+B=$(mktemp -d /tmp/hcbench-executor.XXXXXX)
+export HOTCELL_HOME=$B/home HOTCELL_RUNTIME_DIR=$B/run
+mkdir -p "$HOTCELL_HOME" "$HOTCELL_RUNTIME_DIR"
+chmod 700 "$HOTCELL_RUNTIME_DIR"
+SRV_PID=
+cleanup() {
+	[ -n "$SRV_PID" ] && kill -TERM "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null
+	rm -rf "$B"
+}
+trap cleanup EXIT
+
+source "$top/tests/lib/mkimage.sh"
+source "$top/tests/lib/mkimage-debian.sh"
+mkimage "$B/layout-bb" latest >"$B/mkimage.log" 2>&1
+"$HC" load --name bb "$B/layout-bb" >/dev/null
+runtimes=(command)
+mkdir -p "$B/app-py/app" "$B/app-node/app"
+echo 'def echo(x): return x' >"$B/app-py/app/bench.py"
+echo 'exports.echo = (x) => x;' >"$B/app-node/app/bench.js"
+if base=$(mkimage_debian python3) && mkimage_debian_with "$base" "$B/layout-py" "$B/app-py" &&
+	"$HC" load --name py "$B/layout-py" >/dev/null; then
+	runtimes+=(python)
+else
+	echo "bench: no python3 image (scripts/install-deps.sh downloads its packages)" >&2
+fi
+if base=$(mkimage_debian nodejs) && mkimage_debian_with "$base" "$B/layout-node" "$B/app-node" &&
+	"$HC" load --name node "$B/layout-node" >/dev/null; then
+	runtimes+=(node)
+else
+	echo "bench: no node image (scripts/install-deps.sh downloads its packages)" >&2
+fi
+cat >"$B/registry.json" <<'JSON'
+{"command": {"image": "bb", "runtime": "command", "handler": ["cat"]},
+ "python": {"image": "py", "runtime": "python", "handler": "bench:echo"},
+ "node": {"image": "node", "runtime": "node", "handler": "bench.js#echo"}}
+JSON
+
+TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+echo "$TOKEN" >"$B/token"
+"$HC" serve --listen 127.0.0.1:0 --auth-token-file "$B/token" --default-memory-mib 256 \
+	--registry "$B/registry.json" 2>"$B/server.log" &
+SRV_PID=$!
+for _ in $(seq 100); do
+	PORT=$(sed -n 's/^hotcell: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$B/server.log")
+	[ -n "$PORT" ] && break
+	sleep 0.1
+done
+URL=http://127.0.0.1:$PORT/api/v1/rpc
+
+median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+now() { date +%s.%N; }
+call() { # NAME BODY: one request; appends the wall ms to $B/NAME.wall and timings to NAME.boot/.exec
+	local t0 t1
+	t0=$(now)
+	curl -s -H "Authorization: Bearer $TOKEN" --data-binary "$2" "$URL" >"$B/out.json"
+	t1=$(now)
+	jq -e '.result.exit_code == 0' "$B/out.json" >/dev/null ||
+		{ echo "bench: $1 failed: $(head -c 600 "$B/out.json")" >&2; exit 1; }
+	if [ "$1" != baseline ]; then
+		jq -e '.result.result == {"n": 1}' "$B/out.json" >/dev/null ||
+			{ echo "bench: $1 answered $(jq -c .result.result "$B/out.json")" >&2; exit 1; }
+	fi
+	awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f\n", (b - a) * 1000}' >>"$B/$1.wall"
+	jq -r '.result.timings_ms.boot' "$B/out.json" >>"$B/$1.boot"
+	jq -r '.result.timings_ms.exec' "$B/out.json" >>"$B/$1.exec"
+}
+baseline='{"jsonrpc":"2.0","method":"sandbox.run","id":1,"params":{"image":"bb","command":["true"]}}'
+inv() { printf '{"jsonrpc":"2.0","method":"executor.invoke","id":1,"params":{"name":"%s","input":{"n":1}}}' "$1"; }
+# one of each first: the rootfs caches
+call baseline "$baseline"
+for rt in "${runtimes[@]}"; do call "$rt" "$(inv "$rt")"; done
+rm -f "$B"/*.wall "$B"/*.boot "$B"/*.exec
+for _ in $(seq "$N"); do
+	call baseline "$baseline"
+	for rt in "${runtimes[@]}"; do call "$rt" "$(inv "$rt")"; done
+done
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+b=$(median <"$B/baseline.wall")
+echo "baseline sandbox.run true (busybox, 256 MiB): ${b} ms (boot $(median <"$B/baseline.boot"), exec $(median <"$B/baseline.exec"))"
+for rt in "${runtimes[@]}"; do
+	w=$(median <"$B/$rt.wall")
+	echo "executor.invoke $rt cold: ${w} ms = $(awk -v a="$w" -v b="$b" 'BEGIN {printf "%+.0f", a - b}') ms over the baseline (boot $(median <"$B/$rt.boot"), handler exec $(median <"$B/$rt.exec"))"
+done
+if "$HC" run --help 2>&1 | grep -qi 'template'; then
+	echo "warm: templates are offered by hotcell run; measure them here once their interface is settled"
+else
+	echo "warm: not measured: warm-start templates (issue 13) have not landed, so every call is cold"
+fi
+echo "(medians of $N interleaved rounds, backend $(jq -r '.result.backend + " " + .result.accel' "$B/out.json"), load $load)"
