@@ -346,6 +346,10 @@ out:
 	if (reg)
 		registry_free(reg);
 	json_decref(doc);
+	/* One line, whatever the file's names and strings hold. */
+	for (char *p = err->message; r < 0 && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return r;
 }
 
