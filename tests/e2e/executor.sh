@@ -46,19 +46,19 @@ invoke() { rpc "$(req executor.invoke "$(jq -cn --arg n "$1" --argjson i "$2" '{
 REG=$E2E/registry.json
 cat >"$REG" <<'JSON'
 {
-  "py-echo":     {"image": "py", "runtime": "python", "handler": "handlers:echo", "env": {"SECRET": "s3"}},
-  "py-add":      {"image": "py", "runtime": "python", "handler": "handlers:add"},
-  "py-boom":     {"image": "py", "runtime": "python", "handler": "handlers:boom"},
-  "py-nonjson":  {"image": "py", "runtime": "python", "handler": "handlers:nonjson"},
-  "py-pkg":      {"image": "py", "runtime": "python", "handler": "pkg.mod:twice"},
-  "py-missing":  {"image": "py", "runtime": "python", "handler": "handlers:nope"},
+  "py-echo":     {"image": "py", "runtime": "python", "handler": "handlers:echo", "env": {"SECRET": "s3"}, "timeout_secs": 180},
+  "py-add":      {"image": "py", "runtime": "python", "handler": "handlers:add", "timeout_secs": 180},
+  "py-boom":     {"image": "py", "runtime": "python", "handler": "handlers:boom", "timeout_secs": 180},
+  "py-nonjson":  {"image": "py", "runtime": "python", "handler": "handlers:nonjson", "timeout_secs": 180},
+  "py-pkg":      {"image": "py", "runtime": "python", "handler": "pkg.mod:twice", "timeout_secs": 180},
+  "py-missing":  {"image": "py", "runtime": "python", "handler": "handlers:nope", "timeout_secs": 180},
   "py-sleepy":   {"image": "py", "runtime": "python", "handler": "handlers:sleepy", "timeout_secs": 3},
-  "node-echo":   {"image": "node", "runtime": "node", "handler": "index.js#echo"},
-  "node-add":    {"image": "node", "runtime": "node", "handler": "index.js#add"},
-  "node-boom":   {"image": "node", "runtime": "node", "handler": "index.js#boom"},
-  "node-nonjson":{"image": "node", "runtime": "node", "handler": "index.js#nonjson"},
-  "node-esm":    {"image": "node", "runtime": "node", "handler": "lib/esm.mjs#hi"},
-  "node-lingers":{"image": "node", "runtime": "node", "handler": "index.js#lingers", "timeout_secs": 60},
+  "node-echo":   {"image": "node", "runtime": "node", "handler": "index.js#echo", "timeout_secs": 180},
+  "node-add":    {"image": "node", "runtime": "node", "handler": "index.js#add", "timeout_secs": 180},
+  "node-boom":   {"image": "node", "runtime": "node", "handler": "index.js#boom", "timeout_secs": 180},
+  "node-nonjson":{"image": "node", "runtime": "node", "handler": "index.js#nonjson", "timeout_secs": 180},
+  "node-esm":    {"image": "node", "runtime": "node", "handler": "lib/esm.mjs#hi", "timeout_secs": 180},
+  "node-lingers":{"image": "node", "runtime": "node", "handler": "index.js#lingers", "timeout_secs": 180},
   "wc":          {"image": "bb", "runtime": "command", "handler": ["wc", "-c"], "memory_mib": 128},
   "tee-result":  {"image": "bb", "runtime": "command", "handler": ["sh", "-c", "cat >/hotcell/result.json"], "memory_mib": 128},
   "not-json":    {"image": "bb", "runtime": "command", "handler": ["echo", "plain words"], "memory_mib": 128},
@@ -74,7 +74,7 @@ bad_registry() { # NAME CONTENT WANT...
 	shift 2
 	printf '%s' "$content" >"$E2E/bad.json"
 	printf 'tok\n' >"$E2E/tok"
-	"$HC" serve --listen 127.0.0.1:0 --registry "$E2E/bad.json" --auth-token-file "$E2E/tok" >/dev/null 2>"$E2E/bad.err"
+	timeout 30 "$HC" serve --listen 127.0.0.1:0 --registry "$E2E/bad.json" --auth-token-file "$E2E/tok" >/dev/null 2>"$E2E/bad.err"
 	rc=$?
 	out=$(cat "$E2E/bad.err")
 	local w ok=1
@@ -136,10 +136,10 @@ if [ $have_py -eq 1 ]; then
 	r=$(invoke py-sleepy '{"secs":60}')
 	expect_json py-timeout "$r" '.result.timed_out == true and .result.exit_code == null and .result.result == null'
 	# the same method from the command line
-	"$HC" invoke --registry "$REG" py-add '{"a":40,"b":2}' >"$E2E/inv.json" 2>"$E2E/inv.err"
+	"$HC" invoke --registry "$REG" --default-timeout-secs 180 py-add '{"a":40,"b":2}' >"$E2E/inv.json" 2>"$E2E/inv.err"
 	rc=$?
 	if [ $rc -eq 0 ] && jq -e '.result == 42 and .function == "py-add"' "$E2E/inv.json" >/dev/null; then pass invoke-cli; else fail invoke-cli "rc=$rc $(head -c 400 "$E2E/inv.json") $(cat "$E2E/inv.err")"; fi
-	echo '"via stdin"' | "$HC" invoke --registry "$REG" py-boom - >"$E2E/inv.json" 2>"$E2E/inv.err"
+	echo '"via stdin"' | "$HC" invoke --registry "$REG" --default-timeout-secs 180 py-boom - >"$E2E/inv.json" 2>"$E2E/inv.err"
 	rc=$?
 	if [ $rc -eq 1 ] && jq -e '.handler_error.type == "ValueError" and (.handler_error.message | test("via stdin"))' "$E2E/inv.json" >/dev/null; then pass invoke-cli-handler-error; else fail invoke-cli-handler-error "rc=$rc $(head -c 400 "$E2E/inv.json")"; fi
 fi
@@ -194,8 +194,13 @@ cat >"$E2E/reg-v2.json" <<'JSON'
  "added": {"image": "bb", "runtime": "command", "handler": ["echo", "true"], "memory_mib": 128}}
 JSON
 cp "$E2E/reg-v1.json" "$E2E/reg.json"
-serve_start --registry "$E2E/reg.json" || exit 1
-for i in 1 2 3; do invoke slow null >"$E2E/load-$i.json" & done
+# (info: the reload's own line)
+HOTCELL_LOG=info serve_start --registry "$E2E/reg.json" || exit 1
+pids=()
+for i in 1 2 3; do
+	invoke slow null >"$E2E/load-$i.json" &
+	pids+=($!)
+done
 for _ in $(seq 1 300); do [ "$(pgrep -fc "$E2E/run" 2>/dev/null)" -ge 3 ] && break; sleep 0.1; done
 cp "$E2E/reg-v2.json" "$E2E/reg.json"
 kill -HUP "$SRV_PID"
@@ -204,7 +209,7 @@ r=$(invoke slow null)
 expect_json reload-new-calls-new-version "$r" '.result.result == {"v": 2}'
 r=$(invoke added null)
 expect_json reload-new-function "$r" '.result.result == true'
-wait
+wait "${pids[@]}"
 ok=0
 for i in 1 2 3; do jq -e '.result.exit_code == 0 and .result.result == {"v": 1}' "$E2E/load-$i.json" >/dev/null && ok=$((ok + 1)); done
 if [ $ok -eq 3 ]; then pass reload-calls-in-flight-complete; else fail reload-calls-in-flight-complete "$ok of 3: $(cat "$E2E"/load-*.json | head -c 600)"; fi

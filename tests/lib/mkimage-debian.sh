@@ -43,12 +43,14 @@ mkimage_debian() {
 				echo 'include /etc/ld.so.conf.d/*.conf' >"$r/etc/ld.so.conf"
 				if [ -x /sbin/ldconfig ]; then /sbin/ldconfig -r "$r" 2>/dev/null || true; fi
 				# Bytecode ahead, as Debian's postinst would (py3compile), so that no call
-				# compiles the standard library: only with the very same Python.
+				# compiles the standard library: with a host Python of the same X.Y (the
+				# same bytecode magic); the .pyc files record the image's own sources.
 				for py in "$r"/usr/lib/python3.[0-9]*; do
 					[ -d "$py" ] || continue
 					v=${py##*/python}
-					if [ -x "/usr/bin/python$v" ] && cmp -s "/usr/bin/python$v" "$r/usr/bin/python$v"; then
-						"/usr/bin/python$v" -m compileall -q -j 0 -s "$r" -p / "$py" >/dev/null || true
+					if [ -x "/usr/bin/python$v" ]; then
+						"/usr/bin/python$v" -m compileall -q -j 0 -s "$r" -p / \
+							-x '/(test|tests|idlelib|lib2to3)/' "$py" >/dev/null || true
 					fi
 				done
 				umoci repack --refresh-bundle --image "$tmp/layout:latest" "$tmp/b" >/dev/null
@@ -59,6 +61,10 @@ mkimage_debian() {
 			) >"$tmp/log" 2>&1 || rc=1
 			if [ $rc -eq 0 ]; then
 				mv "$tmp/layout" "$out" || rc=1
+				# Older builds of PKG (other packages or another script) are stale.
+				for old in "$cache/$pkg"-*; do
+					[ "$old" = "$out" ] || rm -rf "$old"
+				done
 			else
 				echo "mkimage_debian $pkg: $(tail -n 5 "$tmp/log")" >&2
 			fi
