@@ -5,8 +5,9 @@
 # input: medians of BENCH_RUNS (default 5) rounds, interleaved with a baseline sandbox.run of
 # `true` in the busybox image (same memory), and the median of the run's own timings_ms
 # (boot = VM start to the guest's hello, exec = the handler process). "cold" is a fresh VM
-# from a cached rootfs, as every call is today; "warm" needs warm-start templates (issue 13):
-# measured only when `hotcell run --help` offers them, else the line says so.
+# from a cached rootfs, "warm" a restore of the image's warm-start template
+# (docs/warm-start.md): each call is counted as the run's `start` says; a kind no call had is
+# said so.
 #   BUILD=dir (default build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,30 +82,35 @@ call() { # NAME BODY: one request; appends the wall ms to $B/NAME.wall and timin
 		jq -e '.result.result == {"n": 1}' "$B/out.json" >/dev/null ||
 			{ echo "bench: $1 answered $(jq -c .result.result "$B/out.json")" >&2; exit 1; }
 	fi
-	awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f\n", (b - a) * 1000}' >>"$B/$1.wall"
-	jq -r '.result.timings_ms.boot' "$B/out.json" >>"$B/$1.boot"
-	jq -r '.result.timings_ms.exec' "$B/out.json" >>"$B/$1.exec"
+	# cold and warm (docs/warm-start.md) calls apart: .result.start says which it was
+	st=$(jq -r '.result.start // "cold"' "$B/out.json")
+	awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f\n", (b - a) * 1000}' >>"$B/$1.$st.wall"
+	jq -r '.result.timings_ms.boot' "$B/out.json" >>"$B/$1.$st.boot"
+	jq -r '.result.timings_ms.restore // 0' "$B/out.json" >>"$B/$1.$st.restore"
+	jq -r '.result.timings_ms.exec' "$B/out.json" >>"$B/$1.$st.exec"
 }
 baseline='{"jsonrpc":"2.0","method":"sandbox.run","id":1,"params":{"image":"bb","command":["true"]}}'
 inv() { printf '{"jsonrpc":"2.0","method":"executor.invoke","id":1,"params":{"name":"%s","input":{"n":1}}}' "$1"; }
 # one of each first: the rootfs caches
 call baseline "$baseline"
 for rt in "${runtimes[@]}"; do call "$rt" "$(inv "$rt")"; done
-rm -f "$B"/*.wall "$B"/*.boot "$B"/*.exec
+rm -f "$B"/*.wall "$B"/*.boot "$B"/*.restore "$B"/*.exec
 for _ in $(seq "$N"); do
 	call baseline "$baseline"
 	for rt in "${runtimes[@]}"; do call "$rt" "$(inv "$rt")"; done
 done
 load=$(cut -d' ' -f1-3 /proc/loadavg)
-b=$(median <"$B/baseline.wall")
-echo "baseline sandbox.run true (busybox, 256 MiB): ${b} ms (boot $(median <"$B/baseline.boot"), exec $(median <"$B/baseline.exec"))"
-for rt in "${runtimes[@]}"; do
-	w=$(median <"$B/$rt.wall")
-	echo "executor.invoke $rt cold: ${w} ms = $(awk -v a="$w" -v b="$b" 'BEGIN {printf "%+.0f", a - b}') ms over the baseline (boot $(median <"$B/$rt.boot"), handler exec $(median <"$B/$rt.exec"))"
+for st in cold warm; do
+	[ -f "$B/baseline.$st.wall" ] || continue
+	b=$(median <"$B/baseline.$st.wall")
+	echo "baseline sandbox.run true (busybox, 256 MiB) $st: ${b} ms (boot $(median <"$B/baseline.$st.boot"), restore $(median <"$B/baseline.$st.restore"), exec $(median <"$B/baseline.$st.exec"); $(wc -l <"$B/baseline.$st.wall") calls)"
+	for rt in "${runtimes[@]}"; do
+		[ -f "$B/$rt.$st.wall" ] || { echo "executor.invoke $rt $st: no call was $st"; continue; }
+		w=$(median <"$B/$rt.$st.wall")
+		echo "executor.invoke $rt $st: ${w} ms = $(awk -v a="$w" -v b="$b" 'BEGIN {printf "%+.0f", a - b}') ms over the baseline (boot $(median <"$B/$rt.$st.boot"), restore $(median <"$B/$rt.$st.restore"), handler exec $(median <"$B/$rt.$st.exec"); $(wc -l <"$B/$rt.$st.wall") calls)"
+	done
 done
-if "$HC" run --help 2>&1 | grep -qi 'template'; then
-	echo "warm: templates are offered by hotcell run; measure them here once their interface is settled"
-else
-	echo "warm: not measured: warm-start templates (issue 13) have not landed, so every call is cold"
+if ! ls "$B"/*.warm.wall >/dev/null 2>&1; then
+	echo "warm: no call was warm: templates (docs/warm-start.md) keep a jailed QEMU cold (the default as root), so executors' calls are all cold here"
 fi
 echo "(medians of $N interleaved rounds, backend $(jq -r '.result.backend + " " + .result.accel' "$B/out.json"), load $load)"
