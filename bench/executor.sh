@@ -52,9 +52,9 @@ else
 	echo "bench: no node image (scripts/install-deps.sh downloads its packages)" >&2
 fi
 cat >"$B/registry.json" <<'JSON'
-{"command": {"image": "bb", "runtime": "command", "handler": ["cat"]},
- "python": {"image": "py", "runtime": "python", "handler": "bench:echo"},
- "node": {"image": "node", "runtime": "node", "handler": "bench.js#echo"}}
+{"command": {"image": "bb", "runtime": "command", "handler": ["cat"], "timeout_secs": 300},
+ "python": {"image": "py", "runtime": "python", "handler": "bench:echo", "timeout_secs": 300},
+ "node": {"image": "node", "runtime": "node", "handler": "bench.js#echo", "timeout_secs": 300}}
 JSON
 
 TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
