@@ -125,7 +125,8 @@ expect_eq one-entry-per-name "$(jq '[.manifests[] | select(.annotations["org.ope
 # --- images --json schema (DESIGN.md §5)
 json=$("$HC" images --json)
 if echo "$json" | jq -e 'type == "array" and length == 4 and all(.[];
-	(keys == ["created", "digest", "name", "size"]) and (.name | type) == "string" and
+	(keys == ["created", "digest", "name", "size", "template_size"]) and (.name | type) == "string" and
+	(.template_size | type) == "number" and
 	(.digest | test("^sha256:[0-9a-f]{64}$")) and (.size | type) == "number" and .size > 1000000 and
 	((.created | type) == "string" or .created == null))' >/dev/null; then
 	pass images-json-schema
