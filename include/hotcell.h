@@ -293,6 +293,10 @@ struct hc_run_result {
 	char *result_json;  /* /hotcell/result.json, validated JSON, or NULL */
 	char *result_error; /* why result_json is NULL although the command wrote one */
 	double t_rootfs_ms, t_boot_ms, t_exec_ms, t_teardown_ms, t_total_ms;
+	/* Parts of t_boot_ms: starting the VMM and its helpers until the VMM runs the guest
+	 * (t_vm_start_ms), and the guest's own clock when it said hello (t_guest_boot_ms: kernel
+	 * and hotcell-init, as the guest counts it; 0 when the guest did not say). */
+	double t_vm_start_ms, t_guest_boot_ms;
 	bool jailed; /* the VMM-side processes ran jailed ("jailed" in the JSON object) */
 	/* Restored from the image's template ("start": "warm"; else "cold"): t_restore_ms is the
 	 * restore (VMM start to the guest's acknowledged reseed), and t_boot_ms is 0. A cold run

@@ -232,6 +232,8 @@ static json_t *result_object(const struct hc_run_result *r)
 	if (t) {
 		e |= set_new(t, "rootfs", ms(r->t_rootfs_ms));
 		e |= set_new(t, "boot", ms(r->t_boot_ms));
+		e |= set_new(t, "vm_start", ms(r->t_vm_start_ms));
+		e |= set_new(t, "guest_boot", ms(r->t_guest_boot_ms));
 		e |= set_new(t, "restore", ms(r->t_restore_ms));
 		e |= set_new(t, "template", ms(r->t_template_ms));
 		e |= set_new(t, "exec", ms(r->t_exec_ms));

@@ -291,6 +291,7 @@ static int on_frame(struct run *run, const struct hc_proto_frame *f, struct hc_e
 					     "rebuild the initramfs",
 					     h.version, HC_PROTO_VERSION);
 		run->res->t_boot_ms = hc_clock_ms() - run->t_spawn;
+		run->res->t_guest_boot_ms = (double)h.boot_ns / 1e6;
 		hc_debug("guest hello: agent %s, booted in %.1f ms (guest clock %.1f ms)", h.agent,
 			 run->res->t_boot_ms, (double)h.boot_ns / 1e6);
 		return 2; /* caller sends EXEC */
@@ -927,6 +928,7 @@ HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o, struct
 	run.deadline = run.t_spawn + boot.spec.boot_timeout_ms;
 	hc_debug("ready to start the VM %.1f ms after the run began", run.t_spawn - t0);
 	r = hc_lib_boot_start(&boot, err);
+	res->t_vm_start_ms = hc_clock_ms() - run.t_spawn;
 	run.vm = boot.vm;
 	res->jailed = run.vm && run.vm->jailed;
 	if (r < 0)
