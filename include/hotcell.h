@@ -347,6 +347,23 @@ HC_EXPORT const char *hc_pvm_status_name(enum hc_pvm_status s);
 
 #define HC_PVM_ID_LEN 64 /* hex digits; buffers are HC_PVM_ID_LEN + 1 */
 
+/* An OCI container's process (hotcell-runtime, docs/runtime.md): a VM created with a
+ * workload has a supervisor that is the container's process. It waits for hc_pvm_start, then
+ * runs cmd (with the VM's env, workdir and user) on the stdio given here, passes every signal
+ * it gets on to the command as that signal (hc_pvm_kill too), and when the command ends it
+ * ends the VM and exits with the command's status (code, 128+signal; 137 when the VM ended
+ * first). Its pid is vm.json's "pid" (hc_pvm_inspect). */
+struct hc_pvm_workload {
+	const char *const *cmd; /* required */
+	size_t n_cmd;
+	/* Handed to the supervisor (the caller keeps its copies). With tty, all three are the
+	 * slave of a host pty: the supervisor takes it as its controlling terminal in raw mode,
+	 * the command runs on a pty in the guest of the same size, and the host pty's size
+	 * changes (SIGWINCH) are passed on. */
+	int stdin_fd, stdout_fd, stderr_fd;
+	bool tty;
+};
+
 struct hc_pvm_create_opts {
 	/* The run options that apply to a VM: image or rootfs_dir, backend, cpus, memory_mib,
 	 * boot_timeout_s, env / workdir / user (the defaults of every exec), volumes, network,
@@ -366,6 +383,7 @@ struct hc_pvm_create_opts {
 	bool restore_paused;
 	double commit_timeout_s;
 	const char *owned_dir;
+	const struct hc_pvm_workload *workload; /* NULL: a plain VM */
 };
 
 /* Creates a VM and returns once its guest has answered (HELLO), writing its id into ret_id
@@ -455,6 +473,11 @@ HC_EXPORT int hc_pvm_copy_in(const char *ref, const char *host_path, const char 
 HC_EXPORT int hc_pvm_copy_out(const char *ref, const char *guest_path, const char *host_path,
 			      struct hc_error *err);
 
+/* Runs the workload of a VM created with one (once). */
+HC_EXPORT int hc_pvm_start(const char *ref, struct hc_error *err);
+/* sig (1..64) to the workload of a VM created with one, as its supervisor getting sig does;
+ * with all, to every command running in the VM through hc_pvm_exec too. */
+HC_EXPORT int hc_pvm_kill(const char *ref, int sig, bool all, struct hc_error *err);
 HC_EXPORT int hc_pvm_pause(const char *ref, struct hc_error *err);
 HC_EXPORT int hc_pvm_resume(const char *ref, struct hc_error *err);
 

@@ -360,6 +360,14 @@ static int reserve(const struct hc_pvm_create_opts *o, char *id, char *dir, size
 	/* A restore without run options takes the snapshot's. */
 	if (cj && o->run)
 		json_object_set_new(cj, "options", hc_runopts_to_json(o->run, HC_RUNOPT_VM));
+	if (cj && o->workload) {
+		json_t *cmd = json_array();
+
+		for (size_t i = 0; i < o->workload->n_cmd; i++)
+			json_array_append_new(cmd, json_string(o->workload->cmd[i]));
+		json_object_set_new(cj, "workload",
+				    json_pack("{s:o,s:b}", "cmd", cmd, "tty", o->workload->tty));
+	}
 	data = cj ? json_dumps(cj, JSON_INDENT(2)) : NULL;
 	if (!data) {
 		r = hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
@@ -508,6 +516,10 @@ HC_EXPORT int hc_pvm_create(struct hc_store *store, const struct hc_pvm_create_o
 				     o->name);
 	if (o->idle_timeout_s < 0 || o->lifetime_s < 0)
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "negative timeout");
+	if (o->workload && (!o->workload->cmd || !o->workload->n_cmd || o->workload->stdin_fd < 0 ||
+			    o->workload->stdout_fd < 0 || o->workload->stderr_fd < 0))
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+				     "a workload needs a command and its three stdio fds");
 	/* A snapshot that cannot be restored is said here, before a supervisor starts; the
 	 * supervisor gets its absolute path (it runs elsewhere). */
 	struct hc_pvm_create_opts ro;
@@ -554,7 +566,13 @@ HC_EXPORT int hc_pvm_create(struct hc_store *store, const struct hc_pvm_create_o
 	snprintf(fdstr, sizeof(fdstr), "%d", 3);
 	{
 		const char *argv[] = {vmd, "--ready-fd", fdstr, id, NULL};
-		struct hc_fd_map map[] = {{pipefd[1], 3}};
+		/* The workload's stdio at fixed numbers (vmd/vmd.h, VMD_WORK_FD). */
+		struct hc_fd_map map[] = {
+			{pipefd[1], 3},
+			{o->workload ? o->workload->stdin_fd : -1, 4},
+			{o->workload ? o->workload->stdout_fd : -1, 5},
+			{o->workload ? o->workload->stderr_fd : -1, 6},
+		};
 		struct hc_child_opts co = {
 			.argv = argv,
 			.envp = (const char *const *)env,
@@ -562,7 +580,7 @@ HC_EXPORT int hc_pvm_create(struct hc_store *store, const struct hc_pvm_create_o
 			.stdout_fd = logfd,
 			.stderr_fd = logfd,
 			.fds = map,
-			.n_fds = 1,
+			.n_fds = o->workload ? 4 : 1,
 			.cwd = "/",
 			.new_session = true,
 		};
@@ -624,6 +642,25 @@ static int simple_call(const char *ref, const char *op, struct hc_error *err)
 	if (r < 0)
 		return r;
 	return hc_pvm_ctl_call(id, json_pack("{s:s}", "op", op), NULL, err);
+}
+
+HC_EXPORT int hc_pvm_start(const char *ref, struct hc_error *err)
+{
+	return simple_call(ref, "start", err);
+}
+
+HC_EXPORT int hc_pvm_kill(const char *ref, int sig, bool all, struct hc_error *err)
+{
+	char id[HC_PVM_ID_LEN + 1];
+	int r = hc_pvm_resolve(ref, id, err);
+
+	if (r < 0)
+		return r;
+	if (sig < 1 || sig > 64)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "signal %d: not 1..64", sig);
+	return hc_pvm_ctl_call(
+		id, json_pack("{s:s,s:i,s:b}", "op", "signal", "signal", sig, "all", all), NULL,
+		err);
 }
 
 HC_EXPORT int hc_pvm_pause(const char *ref, struct hc_error *err)

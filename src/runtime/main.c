@@ -4,6 +4,7 @@
  * docs/runtime.md). Global options come first: --root DIR, --log FILE, --log-format
  * text|json, --systemd-cgroup, --debug; then the command and its options.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
@@ -23,6 +24,7 @@
 
 #include "core/clock.h"
 #include "core/path.h"
+#include "core/pty.h"
 #include "core/util.h"
 #include "hotcell.h"
 #include "lib/pvm.h"
@@ -128,7 +130,7 @@ static const char *vm_of(const struct rt_state *st)
 static int console_setup(const char *console_socket, int *ret_slave, struct hc_error *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	_cleanup_close_ int master = -1, sock = -1;
+	_cleanup_close_ int master = -1, sock = -1, slave = -1;
 	char cbuf[CMSG_SPACE(sizeof(int))] = {0};
 	char name[] = "/dev/ptmx";
 	struct iovec iov = {.iov_base = name, .iov_len = sizeof(name) - 1};
@@ -137,34 +139,27 @@ static int console_setup(const char *console_socket, int *ret_slave, struct hc_e
 			    .msg_control = cbuf,
 			    .msg_controllen = sizeof(cbuf)};
 	struct cmsghdr *cm;
-	int slave;
+	int r;
 
 	if (strlen(console_socket) >= sizeof(sa.sun_path))
 		return hc_error_setk(err, -ENAMETOOLONG, HC_EK_USAGE,
 				     "--console-socket: path too long");
-	master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0)
-		return hc_error_errno(err, -errno, "open a pty");
-	slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (slave < 0)
-		return hc_error_errno(err, -errno, "open %s", ptsname(master));
+	r = hc_pty_open(0, 0, false, &master, &slave);
+	if (r < 0)
+		return hc_error_errno(err, r, "open a pty");
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", console_socket);
 	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (sock < 0 || connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(slave);
+	if (sock < 0 || connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return hc_error_errno(err, -errno, "connect to the console socket %s",
 				      console_socket);
-	}
 	cm = CMSG_FIRSTHDR(&mh);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &master, sizeof(int));
-	if (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0) {
-		close(slave);
+	if (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0)
 		return hc_error_errno(err, -errno, "send the pty to %s", console_socket);
-	}
-	*ret_slave = slave;
+	*ret_slave = hc_steal_fd(&slave);
 	return 0;
 }
 
@@ -257,58 +252,6 @@ struct create_args {
 	const char *id, *bundle, *pid_file, *console_socket;
 };
 
-/* The container process: owns the VM, waits for `start`, runs process.args, exits with its
- * status. ready gets "ok VMID\n" or "error MESSAGE\n". Never returns. */
-static _Noreturn void container_main(const struct rt_config *cfg, struct hc_runopts *ro,
-				     const char *fifo, int ready, int slave)
-{
-	struct hc_pvm_create_opts co = {.run = &ro->o};
-	char vm[HC_PVM_ID_LEN + 1], line[1100];
-	struct hc_error err = {0};
-	struct pollfd p[2];
-	_cleanup_close_ int ff = -1;
-	int status = 0;
-
-	stdio_to_slave(slave);
-	if (slave < 0)
-		setsid();
-	if (signals_forward(&err) < 0 || hc_pvm_create(NULL, &co, vm, &err) < 0) {
-		snprintf(line, sizeof(line), "error %s\n", err.message);
-		if (write(ready, line, strlen(line)) < 0)
-			_exit(1);
-		_exit(1);
-	}
-	snprintf(line, sizeof(line), "ok %s\n", vm);
-	ff = open(fifo, O_RDWR | O_CLOEXEC | O_NONBLOCK);
-	if (write(ready, line, strlen(line)) < 0 || ff < 0)
-		goto out_status;
-	close(ready);
-	/* Until `start` (a byte on the fifo) or a signal. */
-	for (;;) {
-		char c;
-
-		p[0] = (struct pollfd){.fd = ff, .events = POLLIN};
-		p[1] = (struct pollfd){.fd = sig_pipe[0], .events = POLLIN};
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
-			goto out_status;
-		if (p[1].revents) {
-			status = 128 + (last_signal ? last_signal : SIGTERM);
-			goto out;
-		}
-		if (p[0].revents && read(ff, &c, 1) == 1)
-			break;
-	}
-	status = exec_in_vm(vm, &cfg->process, false);
-	goto out;
-out_status:
-	status = 125;
-out:
-	hc_error_clear(&err);
-	if (hc_pvm_remove(vm, true, &err) < 0 && err.code != -ENOENT)
-		fail_err(&err);
-	_exit(status);
-}
-
 static int cmd_create(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -321,15 +264,18 @@ static int cmd_create(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	struct create_args a = {.bundle = "."};
-	char path[HC_PATH_MAX + 32], bundle[HC_PATH_MAX], created[64], line[1200];
+	char path[HC_PATH_MAX + 32], bundle[HC_PATH_MAX], created[64], vm[HC_PVM_ID_LEN + 1] = "";
 	struct rt_config cfg = {0};
 	struct hc_runopts ro;
 	struct hc_error err = {0};
 	struct rt_state st;
+	struct hc_pvm_workload wl = {.stdin_fd = 0, .stdout_fd = 1, .stderr_fd = 2};
+	struct hc_pvm_create_opts co = {.workload = &wl};
 	_cleanup_free_ char *data = NULL;
-	int c, r, ready[2] = {-1, -1}, slave = -1;
-	size_t len, got = 0;
-	pid_t pid;
+	json_t *rec = NULL;
+	int c, r, slave = -1;
+	size_t len;
+	pid_t pid = 0;
 
 	while ((c = getopt_long(argc, argv, "+b:", opts, NULL)) != -1) {
 		switch (c) {
@@ -385,70 +331,57 @@ static int cmd_create(int argc, char **argv)
 	json_object_set_new(st.rec, "status", json_string("creating"));
 	json_object_set_new(st.rec, "pid", json_integer(0));
 	r = rt_state_save(&st, &err);
-	snprintf(path, sizeof(path), "%s/start.fifo", st.dir);
-	if (r >= 0 && mkfifo(path, 0600) < 0)
-		r = hc_error_errno(&err, -errno, "mkfifo %s", path);
 	if (r >= 0 && cfg.process.terminal)
 		r = console_setup(a.console_socket, &slave, &err);
-	if (r >= 0 && pipe2(ready, O_CLOEXEC) < 0)
-		r = hc_error_errno(&err, -errno, "pipe");
 	if (r < 0)
 		goto undo;
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		r = hc_error_errno(&err, -errno, "fork");
-		goto undo;
-	}
-	if (pid == 0) {
-		close(ready[0]);
-		close(st.lock_fd); /* the lock stays with create until it has written the state */
-		container_main(&cfg, &ro, path, ready[1], slave);
-	}
-	hc_closep(&ready[1]);
+	/* The VM's supervisor is the container's process: it waits for `start`, runs
+	 * process.args on the stdio the engine gave us (or the pty's slave), and exits with its
+	 * status. */
+	wl.cmd = (const char *const *)cfg.process.args;
+	wl.n_cmd = cfg.process.n_args;
+	wl.tty = slave >= 0;
+	if (wl.tty)
+		wl.stdin_fd = wl.stdout_fd = wl.stderr_fd = slave;
+	co.run = &ro.o;
+	r = hc_pvm_create(NULL, &co, vm, &err);
 	hc_closep(&slave);
-	while (got < sizeof(line) - 1) {
-		ssize_t n = read(ready[0], line + got, sizeof(line) - 1 - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		if (memchr(line, '\n', got))
-			break;
-	}
-	line[got] = 0;
-	line[strcspn(line, "\n")] = 0;
-	hc_closep(&ready[0]);
-	if (!hc_startswith(line, "ok ")) {
-		waitpid(pid, NULL, 0);
-		hc_error_setk(&err, -EIO, HC_EK_VM, "create %s: %s", a.id,
-			      hc_startswith(line, "error ") ? line + 6
-							    : "the container process died");
-		r = -EIO;
+	if (r < 0) {
+		hc_error_prefix(&err, "create %s", a.id);
+		vm[0] = 0;
 		goto undo;
 	}
-	json_object_set_new(st.rec, "vm", json_string(line + 3));
+	r = hc_pvm_record_read(vm, &rec, &err);
+	if (r >= 0) {
+		pid = (pid_t)json_integer_value(json_object_get(rec, "pid"));
+		json_object_set_new(st.rec, "pid_start",
+				    json_incref(json_object_get(rec, "pid_start")));
+		json_decref(rec);
+		if (pid <= 0)
+			r = hc_error_setk(&err, -ESRCH, HC_EK_VM,
+					  "create %s: the VM's supervisor has ended", a.id);
+	}
+	if (r < 0)
+		goto undo;
+	json_object_set_new(st.rec, "vm", json_string(vm));
 	json_object_set_new(st.rec, "pid", json_integer(pid));
-	json_object_set_new(st.rec, "pid_start",
-			    json_integer((json_int_t)hc_owner_start_time(pid)));
 	json_object_set_new(st.rec, "status", json_string("created"));
 	r = rt_state_save(&st, &err);
 	if (r >= 0 && a.pid_file)
 		r = write_pid_file(a.pid_file, pid, &err);
-	if (r < 0) {
-		kill(pid, SIGTERM);
-		waitpid(pid, NULL, 0);
+	if (r < 0)
 		goto undo;
-	}
 	rt_state_close(&st);
 	hc_runopts_free(&ro);
 	rt_config_free(&cfg);
 	return 0;
 undo:
-	hc_closep(&ready[0]);
-	hc_closep(&ready[1]);
+	if (vm[0]) {
+		struct hc_error e = {0};
+
+		if (hc_pvm_remove(vm, true, &e) < 0)
+			log_write("warning", e.message);
+	}
 	hc_closep(&slave);
 	hc_path_rm_rf(st.dir, NULL);
 	rt_state_close(&st);
@@ -485,11 +418,9 @@ static int open_existing(const char *id, struct rt_state *st)
 
 static int cmd_start(int argc, char **argv)
 {
-	char path[HC_PATH_MAX + 16];
 	struct hc_error err = {0};
 	struct rt_state st;
 	enum rt_status s;
-	int fd;
 
 	if (one_id(argc, argv, "start", "+", NULL, NULL) || open_existing(argv[optind], &st))
 		return 1;
@@ -499,17 +430,10 @@ static int cmd_start(int argc, char **argv)
 		return fail(s == RT_STOPPED ? "cannot start a container that has stopped"
 					    : "cannot start an already running container");
 	}
-	snprintf(path, sizeof(path), "%s/start.fifo", st.dir);
-	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0 || write(fd, "s", 1) != 1) {
-		int e = errno;
-
-		if (fd >= 0)
-			close(fd);
+	if (hc_pvm_start(vm_of(&st), &err) < 0) {
 		rt_state_close(&st);
-		return fail("start %s: %s", argv[optind], strerror(e));
+		return fail("start %s: %s", argv[optind], err.message);
 	}
-	close(fd);
 	json_object_set_new(st.rec, "status", json_string("running"));
 	if (rt_state_save(&st, &err) < 0) {
 		rt_state_close(&st);
@@ -579,11 +503,21 @@ static int cmd_kill(int argc, char **argv)
 		rt_state_close(&st);
 		return fail("container not running");
 	}
-	if (sig == SIGKILL)
+	/* The pid is the VM's supervisor: it passes the signal on to the workload as that
+	 * signal; KILL ends it (and with it the VMM) at once. --all: every command in the VM. */
+	if (sig == SIGKILL) {
 		kill_hard(&st);
-	else if (kill(rt_state_pid(&st), sig) < 0) {
-		rt_state_close(&st);
-		return fail("kill: %s", strerror(errno));
+	} else {
+		struct hc_error err = {0};
+
+		/* Through the supervisor's signal request, so that STOP, CHLD and PIPE (its own
+		 * when sent to it) reach the workload too; a supervisor that does not answer gets
+		 * the signal itself, which it passes on as well. */
+		if (hc_pvm_kill(vm_of(&st), sig, kill_all, &err) < 0 &&
+		    (kill_all || kill(rt_state_pid(&st), sig) < 0)) {
+			rt_state_close(&st);
+			return fail("kill: %s", err.message[0] ? err.message : strerror(errno));
+		}
 	}
 	rt_state_close(&st);
 	return 0;
@@ -678,30 +612,93 @@ static int ps_opt(int c, const char *arg)
 	return 0;
 }
 
+/* The host processes of a container: its supervisor and everything below it (the VMM, its
+ * helpers), as containerd's `ps --format json` wants host pids. */
+static size_t host_pids(pid_t top, pid_t *out, size_t max)
+{
+	size_t n = 0;
+
+	if (top <= 0 || max == 0)
+		return 0;
+	out[n++] = top;
+	for (size_t k = 0; k < n; k++) {
+		DIR *d = opendir("/proc");
+		struct dirent *e;
+
+		if (!d)
+			break;
+		while ((e = readdir(d)) && n < max) {
+			char path[64], buf[512], *p;
+			pid_t pid = (pid_t)atoi(e->d_name);
+			int ppid = 0;
+			FILE *f;
+
+			if (pid <= 0)
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+			f = fopen(path, "re");
+			if (!f)
+				continue;
+			p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+			fclose(f);
+			if (p && sscanf(p, ") %*c %d", &ppid) == 1 && ppid == out[k])
+				out[n++] = pid;
+		}
+		closedir(d);
+	}
+	return n;
+}
+
 static int cmd_ps(int argc, char **argv)
 {
 	static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
 					     {NULL, 0, NULL, 0}};
+	struct hc_pvm_exec_opts o;
+	struct hc_pvm_exec_result res = {0};
+	struct hc_error err = {0};
 	struct rt_state st;
-	pid_t pid;
+	char vm[HC_PVM_ID_LEN + 1];
+	const char *cmd[64] = {"ps"};
+	size_t n_cmd = 1;
+	pid_t pid, pids[256];
+	size_t n;
+	int r;
 
 	if (one_id(argc, argv, "ps", "+f:", opts, ps_opt) || open_existing(argv[optind], &st))
 		return 1;
 	pid = rt_state_status(&st) == RT_STOPPED ? 0 : rt_state_pid(&st);
+	snprintf(vm, sizeof(vm), "%s", vm_of(&st) ? vm_of(&st) : "");
 	rt_state_close(&st);
 	if (hc_streq(ps_format, "json")) {
-		if (pid > 0)
-			printf("[%d]\n", (int)pid);
-		else
-			printf("[]\n");
-	} else if (hc_streq(ps_format, "table")) {
-		printf("PID\n");
-		if (pid > 0)
-			printf("%d\n", (int)pid);
-	} else {
-		return fail("invalid format option");
+		n = host_pids(pid, pids, HC_ARRAY_SIZE(pids));
+		printf("[");
+		for (size_t i = 0; i < n; i++)
+			printf("%s%d", i ? "," : "", (int)pids[i]);
+		printf("]\n");
+		return 0;
 	}
-	return 0;
+	if (!hc_streq(ps_format, "table"))
+		return fail("invalid format option");
+	if (!pid)
+		return fail("container %s is not running", argv[optind]);
+	/* The table: the guest's processes, by the image's ps (runc's default -ef). */
+	for (int i = optind + 1; i < argc && n_cmd < HC_ARRAY_SIZE(cmd) - 1; i++)
+		cmd[n_cmd++] = argv[i];
+	if (n_cmd == 1)
+		cmd[n_cmd++] = "-ef";
+	fflush(stdout);
+	hc_pvm_exec_opts_init(&o);
+	o.cmd = cmd;
+	o.n_cmd = n_cmd;
+	o.stdout_fd = 1;
+	o.stderr_fd = 2;
+	r = hc_pvm_exec(vm, &o, &res, &err);
+	if (r < 0)
+		return fail("ps: %s%s", err.message,
+			    res.exit_code == 127 ? " (the image has no ps)" : "");
+	return hc_pvm_exec_status(&res)
+		       ? fail("ps: %s exited with status %d", cmd[0], hc_pvm_exec_status(&res))
+		       : 0;
 }
 
 /* ---- exec ---- */

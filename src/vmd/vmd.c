@@ -426,20 +426,18 @@ static int op_migrate_commit(struct vmd *v, struct vmd_client *c, json_t *req, s
 	return 0;
 }
 
-static double stop_grace = STOP_GRACE_S;
-
 static int op_stop(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_error *err)
 {
 	json_t *g = json_object_get(req, "grace");
 
 	if (g && !json_is_number(g))
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "stop: grace must be a number");
-	stop_grace = g ? json_number_value(g) : STOP_GRACE_S;
-	if (!(stop_grace >= 0 && stop_grace <= 3600))
-		stop_grace = STOP_GRACE_S;
+	v->stop_grace = g ? json_number_value(g) : STOP_GRACE_S;
+	if (!(v->stop_grace >= 0 && v->stop_grace <= 3600))
+		v->stop_grace = STOP_GRACE_S;
 	/* A paused guest cannot act on SHUTDOWN: no grace then. */
 	if (v->status == HC_PVM_PAUSED)
-		stop_grace = 0;
+		v->stop_grace = 0;
 	v->quit = true;
 	c->waiting = true; /* answered once the VM has ended */
 	return 0;
@@ -526,7 +524,11 @@ static void ev_vm_error(void *ctx, const struct hc_proto_error *e)
 static void ev_started(void *ctx, void *sctx, uint32_t id, uint32_t pid)
 {
 	struct vmd_client *c = sctx;
-	json_t *ev = json_pack("{s:i}", "started", (int)pid);
+	json_t *ev;
+
+	if (sctx == ((struct vmd *)ctx)->work)
+		return;
+	ev = json_pack("{s:i}", "started", (int)pid);
 
 	c->pid = pid;
 	if (c->fd >= 0 && (!ev || hc_pvm_ctl_append_json(&c->out, HC_CTL_EVENT, ev) < 0))
@@ -538,6 +540,10 @@ static void ev_output(void *ctx, void *sctx, uint32_t id, int fd, const uint8_t 
 {
 	struct vmd_client *c = sctx;
 
+	if (sctx == ((struct vmd *)ctx)->work) {
+		vmd_work_output(ctx, fd, p, n);
+		return;
+	}
 	c->unacked += n;
 	if (c->fd >= 0) {
 		/* Frames of at most HC_CTL_MAX_DATA: the guest's are 64 KiB at most too. */
@@ -577,18 +583,20 @@ static void push_stdin(struct vmd_client *c)
 
 static void ev_writable(void *ctx, void *sctx, uint32_t id)
 {
+	if (sctx == ((struct vmd *)ctx)->work)
+		return; /* the loop polls the workload's stdin again when its window has room */
 	push_stdin(sctx);
 }
 
 /* The guest's reasons as the client's error (the exec ones as hc_run reports them). */
-static json_t *stream_error(struct vmd_client *c, const struct hc_proto_error *pe)
+json_t *vmd_stream_error(const char *argv0, const struct hc_proto_error *pe)
 {
 	struct hc_error err = {0};
 	const char *m = pe->message[0] ? pe->message : "no detail";
 	int exit_code = 0;
 	json_t *j;
 
-	switch (hc_agent_exec_error(pe, c->argv0, &exit_code, &err) < 0 ? -1 : (int)pe->reason) {
+	switch (hc_agent_exec_error(pe, argv0, &exit_code, &err) < 0 ? -1 : (int)pe->reason) {
 	case -1:
 		break; /* an exec refusal, worded there */
 	case HC_EXEC_ERR_BUSY:
@@ -629,6 +637,10 @@ static void ev_end(void *ctx, void *sctx, uint32_t id, const struct hc_agent_end
 	struct vmd_client *c = sctx;
 	json_t *reply;
 
+	if (sctx == v->work) {
+		vmd_work_end(v, end);
+		return;
+	}
 	c->streaming = false;
 	if (hc_streq(c->op, "exec") && !c->detach && v->n_execs > 0)
 		v->n_execs--;
@@ -646,7 +658,7 @@ static void ev_end(void *ctx, void *sctx, uint32_t id, const struct hc_agent_end
 		reply = ok();
 		break;
 	case HC_AGENT_END_ERROR:
-		reply = stream_error(c, &end->error);
+		reply = vmd_stream_error(c->argv0, &end->error);
 		break;
 	case HC_AGENT_END_LOST:
 	default: {
@@ -748,18 +760,18 @@ static int strv_of(const json_t *a, const char *what, const char ***ret, size_t 
 	return 0;
 }
 
-static int op_exec(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_error *err)
+int vmd_exec_build(struct vmd *v, const json_t *req, struct hc_proto_exec *ex, struct hc_error *err)
 {
 	struct hc_run_opts o = v->ro.o;
 	struct hc_lib_image_defaults img = v->boot.image.defaults;
 	_cleanup_free_ const char **cmd = NULL, **xenv = NULL, **env = NULL;
-	struct hc_proto_exec ex = {0};
 	size_t n_cmd, n_xenv;
 	const json_t *t = json_object_get(req, "timeout");
 	const char *wd = json_string_value(json_object_get(req, "workdir"));
 	const char *user = json_string_value(json_object_get(req, "user"));
 	double timeout = t ? json_number_value(t) : 0;
 	bool want_stdin = json_is_true(json_object_get(req, "stdin"));
+	bool detach = json_is_true(json_object_get(req, "detach"));
 	bool tty = json_is_true(json_object_get(req, "tty"));
 	bool image_command = json_is_true(json_object_get(req, "image_command"));
 	const char *term = json_string_value(json_object_get(req, "term"));
@@ -767,7 +779,6 @@ static int op_exec(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_e
 	json_int_t cols = json_integer_value(json_object_get(req, "cols"));
 	int r;
 
-	c->detach = json_is_true(json_object_get(req, "detach"));
 	r = strv_of(json_object_get(req, "cmd"), "cmd", &cmd, &n_cmd, err);
 	if (r < 0)
 		return r;
@@ -776,14 +787,14 @@ static int op_exec(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_e
 		return r;
 	if (!n_cmd && !image_command)
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "exec: no command given");
-	if (c->detach && tty)
+	if (detach && tty)
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
 				     "exec: a detached command has no terminal");
 	if (rows < 0 || rows > 0xffff || cols < 0 || cols > 0xffff)
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "exec: invalid terminal size");
 	if ((t && !json_is_number(t)) || !(timeout >= 0 && timeout <= 1e7))
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "exec: invalid timeout");
-	if (c->detach && (want_stdin || timeout > 0))
+	if (detach && (want_stdin || timeout > 0))
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
 				     "exec: a detached command takes no stdin and no timeout");
 	/* The VM's env (-e at create), then the exec's on top; the command as given: no
@@ -813,16 +824,28 @@ static int op_exec(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_e
 		img.n_cmd = 0;
 	}
 	o.term = term && *term ? term : "xterm"; /* the client's */
-	r = hc_lib_exec_build(&o, v->ro.o.rootfs_dir ? NULL : &img, &ex, err);
+	r = hc_lib_exec_build(&o, v->ro.o.rootfs_dir ? NULL : &img, ex, err);
 	if (r < 0)
 		return r;
-	ex.rows = (uint16_t)rows;
-	ex.cols = (uint16_t)cols;
-	ex.timeout_ms = (uint32_t)(timeout * 1000.0 + 0.5);
+	ex->rows = (uint16_t)rows;
+	ex->cols = (uint16_t)cols;
+	ex->timeout_ms = (uint32_t)(timeout * 1000.0 + 0.5);
 	if (want_stdin)
-		ex.flags |= HC_EXEC_F_STDIN;
-	if (c->detach)
-		ex.flags |= HC_EXEC_F_DETACH;
+		ex->flags |= HC_EXEC_F_STDIN;
+	if (detach)
+		ex->flags |= HC_EXEC_F_DETACH;
+	return 0;
+}
+
+static int op_exec(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_error *err)
+{
+	struct hc_proto_exec ex = {0};
+	int r;
+
+	c->detach = json_is_true(json_object_get(req, "detach"));
+	r = vmd_exec_build(v, req, &ex, err);
+	if (r < 0)
+		return r;
 	snprintf(c->argv0, sizeof(c->argv0), "%s", ex.argv[0]);
 	r = hc_agent_exec(v->agent_h, &ex, HC_AGENT_EXEC_MANUAL_ACK, c, &c->stream, err);
 	hc_lib_exec_clear(&ex);
@@ -832,6 +855,44 @@ static int op_exec(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_e
 	c->waiting = true;
 	if (!c->detach)
 		v->n_execs++;
+	return 0;
+}
+
+/* {"signal": 1..64, "all": bool} -> {"ok"}: the signal to the container's workload (as if the
+ * supervisor got it), and with all to every command running for a client too. */
+static int op_signal(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_error *err)
+{
+	const json_t *j = json_object_get(req, "signal");
+	json_int_t sig = json_integer_value(j);
+	bool all = json_is_true(json_object_get(req, "all"));
+
+	if (!json_is_integer(j) || sig < 1 || sig > 64)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE, "signal: a number 1..64 is needed");
+	if (v->work)
+		vmd_work_signal(v, (int)sig);
+	for (size_t i = 0; all && i < v->n_clients; i++) {
+		struct vmd_client *o = v->clients[i];
+
+		if (o->streaming && hc_streq(o->op, "exec") && !o->detach &&
+		    hc_agent_signal(v->agent_h, o->stream, (int)sig) < 0)
+			hc_debug("signal on stream %u failed", o->stream);
+	}
+	client_reply(c, ok());
+	return 0;
+}
+
+/* {} -> {"ok"}: runs a container's workload (the OCI runtime's `start`). */
+static int op_start(struct vmd *v, struct vmd_client *c, json_t *req, struct hc_error *err)
+{
+	int r;
+
+	if (!v->work)
+		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
+				     "start: VM %.12s was not created with a workload", v->id);
+	r = vmd_work_start(v, err);
+	if (r < 0)
+		return r;
+	client_reply(c, ok());
 	return 0;
 }
 
@@ -912,6 +973,7 @@ static const struct vmd_op {
 	{"snapshot", op_snapshot, false}, {"fork", op_fork, false},
 	{"exec", op_exec, true},	  {"put", op_transfer, true},
 	{"get", op_transfer, true},	  {"migrate_commit", op_migrate_commit, false},
+	{"signal", op_signal, false},	  {"start", op_start, true},
 };
 
 static const char *const *op_names(void)
@@ -1030,7 +1092,7 @@ static void client_drop(struct vmd *v, size_t i)
 
 static int serve(struct vmd *v)
 {
-	enum { P_LISTEN, P_SIG, P_AGENT, P_DEATH, P_FIXED };
+	enum { P_LISTEN, P_SIG, P_AGENT, P_DEATH, P_WORK, P_FIXED = P_WORK + 3 };
 	struct pollfd *p = calloc(P_FIXED + MAX_CLIENTS, sizeof(*p));
 
 	if (!p)
@@ -1045,6 +1107,7 @@ static int serve(struct vmd *v)
 					     .events = v->agent_h ? hc_agent_poll_events(v->agent_h)
 								  : 0};
 		p[P_DEATH] = (struct pollfd){.fd = v->boot.vm->death_fd, .events = POLLIN};
+		vmd_work_pollfds(v, &p[P_WORK]);
 		for (size_t i = 0; i < v->n_clients; i++)
 			p[n++] = (struct pollfd){
 				.fd = v->clients[i]->fd,
@@ -1057,7 +1120,7 @@ static int serve(struct vmd *v)
 				v->id);
 			json_object_set_new(v->rec, "error",
 					    json_string("the migration was not committed in time"));
-			stop_grace = 0;
+			v->stop_grace = 0;
 			v->quit = true;
 			break;
 		}
@@ -1080,7 +1143,7 @@ static int serve(struct vmd *v)
 							v->t_idle_since + v->idle_s * 1000.0
 					? "idle timeout"
 					: "lifetime");
-			stop_grace = STOP_GRACE_S;
+			v->stop_grace = STOP_GRACE_S;
 			v->quit = true;
 			break;
 		}
@@ -1098,10 +1161,13 @@ static int serve(struct vmd *v)
 		if (p[P_SIG].revents) {
 			struct signalfd_siginfo si;
 
-			if (read(v->sig_fd, &si, sizeof(si)) > 0)
+			while (read(v->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+				if (vmd_work_signal(v, (int)si.ssi_signo))
+					continue;
 				hc_info("VM %.12s: signal %u: stopping", v->id, si.ssi_signo);
-			stop_grace = STOP_GRACE_S;
-			v->quit = true;
+				v->stop_grace = STOP_GRACE_S;
+				v->quit = true;
+			}
 		}
 		if (p[P_DEATH].revents) {
 			struct hc_error e = {0};
@@ -1112,6 +1178,7 @@ static int serve(struct vmd *v)
 				v->quit = true;
 			}
 		}
+		vmd_work_io(v, &p[P_WORK]);
 		if (p[P_AGENT].revents) {
 			struct hc_error e = {0};
 			int r = hc_agent_dispatch(v->agent_h, p[P_AGENT].revents, &e);
@@ -1157,15 +1224,14 @@ static int serve(struct vmd *v)
 
 static int setup_signals(struct vmd *v, struct hc_error *err)
 {
-	sigset_t set;
+	sigset_t set, boot;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
+	vmd_work_sigset(v, false, &set);
+	vmd_work_sigset(v, true, &boot);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return hc_error_errno(err, -errno, "sigprocmask");
-	v->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	/* While booting, only the signals that end the VM (the boot's cancel); the rest wait. */
+	v->sig_fd = signalfd(-1, &boot, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (v->sig_fd < 0)
 		return hc_error_errno(err, -errno, "signalfd");
 	signal(SIGPIPE, SIG_IGN);
@@ -1217,7 +1283,7 @@ static void ready(int *fd, const struct hc_error *err)
 
 int vmd_main(const char *id, int ready_fd)
 {
-	struct vmd v = {.agent = -1, .listen_fd = -1, .sig_fd = -1};
+	struct vmd v = {.agent = -1, .listen_fd = -1, .sig_fd = -1, .stop_grace = STOP_GRACE_S};
 	struct hc_error err = {0};
 	char created[40];
 	const char *restore;
@@ -1228,9 +1294,11 @@ int vmd_main(const char *id, int ready_fd)
 	v.t_created = v.t_idle_since = hc_clock_ms();
 	r = hc_pvm_state_dir(id, v.state_dir, sizeof(v.state_dir), &err);
 	if (r >= 0)
-		r = setup_signals(&v, &err);
-	if (r >= 0)
 		r = load_create(&v, &err);
+	if (r >= 0)
+		r = vmd_work_load(&v, &err);
+	if (r >= 0)
+		r = setup_signals(&v, &err);
 	if (r < 0)
 		goto fail_early;
 
@@ -1252,6 +1320,13 @@ int vmd_main(const char *id, int ready_fd)
 	r = restore ? vmd_boot_restore(&v, restore, &err) : vmd_boot_image(&v, &err);
 	if (r >= 0)
 		r = vmd_agent_up(&v, &err);
+	if (r >= 0 && v.work) {
+		sigset_t set;
+
+		vmd_work_sigset(&v, false, &set);
+		if (signalfd(v.sig_fd, &set, 0) < 0)
+			r = hc_error_errno(&err, -errno, "signalfd");
+	}
 	if (r >= 0)
 		r = hc_path_fmt(v.ctl_path, sizeof(v.ctl_path), &err, "%s/ctl.sock",
 				v.boot.vm->run_dir);
@@ -1296,7 +1371,9 @@ int vmd_main(const char *id, int ready_fd)
 	if (r < 0)
 		hc_error_errno(&v.death, r, "the supervisor failed"), v.dead = true;
 	hc_closep(&v.listen_fd);
-	vmd_end_vm(&v, v.dead ? 0 : stop_grace);
+	if (v.work)
+		status = vmd_work_finish(&v);
+	vmd_end_vm(&v, v.dead ? 0 : v.stop_grace);
 	if (v.incoming) {
 		/* Never committed: the files the migration brought go with this copy. */
 		const char *od = json_string_value(json_object_get(v.rec, "owned_dir"));
@@ -1330,7 +1407,8 @@ int vmd_main(const char *id, int ready_fd)
 	 * stays (its source runs the VM). */
 	if (v.incoming)
 		hc_path_rm_rf(v.state_dir, NULL);
-	status = 0;
+	if (!v.work)
+		status = 0;
 	goto out;
 
 fail_early:
@@ -1342,6 +1420,7 @@ out:
 	free(v.clients);
 	hc_closep(&v.sig_fd);
 	hc_closep(&v.listen_fd);
+	vmd_work_free(&v);
 	hc_store_close(v.store);
 	hc_runopts_free(&v.ro);
 	hc_lib_snapshot_close(v.snap);

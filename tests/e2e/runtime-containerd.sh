@@ -53,6 +53,11 @@ ctr_ task exec --exec-id e1 c2 sh -c 'echo in-exec; exit 2'
 expect exec '[ "$rc" -eq 2 ] && [ "$(cat "$E2E/out")" == in-exec ]'
 st=$("${CTR[@]}" task ls | awk '$1 == "c2" {print $3}')
 expect task-running '[ "$st" == RUNNING ]'
+# The task's pid is the VM's supervisor; `task ps` lists it (runtime ps --format json).
+pid=$("${CTR[@]}" task ls | awk '$1 == "c2" {print $2}')
+expect task-pid-supervisor '[ -n "$pid" ] && tr "\0" " " </proc/$pid/cmdline | grep -q hotcell-vmd'
+ctr_ task ps c2
+expect task-ps '[ "$rc" -eq 0 ] && grep -qw "^$pid" "$E2E/out"'
 ctr_ task kill -s SIGKILL c2
 for _ in $(seq 1 50); do
 	st=$("${CTR[@]}" task ls | awk '$1 == "c2" {print $3}')
@@ -65,5 +70,19 @@ expect task-delete '[ "$rc" -eq 0 ]'
 ctr_ container delete c2
 expect container-delete '[ "$rc" -eq 0 ]'
 rt_clean kill-delete
+
+# A signal reaches the workload as itself: its USR1 trap ends it with 3.
+ctr_ run -d --runc-binary "$E2E/hcrt" localhost/hcbb:latest c3 sh -c 'trap "exit 3" USR1; touch /ready; while :; do sleep 0.1; done'
+for _ in $(seq 1 300); do "${CTR[@]}" task exec --exec-id r c3 test -e /ready 2>/dev/null && break; sleep 0.2; done
+ctr_ task kill -s SIGUSR1 c3
+for _ in $(seq 1 100); do
+	st=$("${CTR[@]}" task ls | awk '$1 == "c3" {print $3}')
+	[ "$st" == STOPPED ] && break
+	sleep 0.2
+done
+"${CTR[@]}" task delete c3 >"$E2E/out" 2>&1; rc=$?
+expect kill-usr1 '[ "$st" == STOPPED ] && [ "$rc" -eq 3 ]'
+ctr_ container delete c3
+rt_clean signal
 "${CTR[@]}" images rm localhost/hcbb:latest >/dev/null 2>&1
 finish

@@ -61,9 +61,16 @@ expect restart '[ "$rc" -eq 0 ] && [ "$(cat "$E2E/out")" == box1 ]'
 pm rm w
 rt_clean run
 
-# A long-running container: exec, pause/unpause, stop.
+# A long-running container: its pid is the VM's supervisor; exec, ps, pause/unpause, stop.
 pm run -d --name long --net=none "$IMG" sleep 600
 expect run-detached '[ "$rc" -eq 0 ]'
+pid=$("${PM[@]}" inspect -f '{{.State.Pid}}' long)
+expect pid-is-supervisor '[ -n "$pid" ] && [ "$pid" -gt 0 ] && tr "\0" " " </proc/$pid/cmdline | grep -q hotcell-vmd'
+cid=$("${PM[@]}" inspect -f '{{.Id}}' long)
+"$E2E/hcrt" ps "$cid" >"$E2E/out" 2>"$E2E/err"; rc=$?
+expect ps-guest '[ "$rc" -eq 0 ] && grep -q "sleep 600" "$E2E/out" && grep -q "^ *1 " "$E2E/out"'
+"$E2E/hcrt" ps --format json "$cid" >"$E2E/out" 2>"$E2E/err"; rc=$?
+expect ps-json-host-pids '[ "$rc" -eq 0 ] && jq -e --argjson p "$pid" "index(\$p) == 0 and length > 1" "$E2E/out" >/dev/null'
 pm exec long sh -c 'echo in-exec; exit 4'
 expect exec '[ "$rc" -eq 4 ] && [ "$(cat "$E2E/out")" == in-exec ]'
 "${PM[@]}" exec -i long cat <<<"exec stdin" >"$E2E/out" 2>"$E2E/err"; rc=$?
@@ -81,10 +88,53 @@ pm run -d --name k --net=none "$IMG" sleep 600
 pm kill k && st=$("${PM[@]}" wait k)
 expect kill '[ "$rc" -eq 0 ] && [ "$st" -eq 137 ]'
 pm rm k
+# Signals reach the workload as themselves: its USR1 trap runs (exit 3), STOP/CONT too.
+pm run -d --name sig --net=none "$IMG" sh -c 'trap "echo got-usr1; exit 3" USR1; echo ready; while :; do sleep 0.1; done'
+for _ in $(seq 1 300); do "${PM[@]}" logs sig 2>/dev/null | grep -q ready && break; sleep 0.2; done
+pm kill -s USR1 sig && st=$("${PM[@]}" wait sig)
+expect kill-usr1 '[ "$rc" -eq 0 ] && [ "$st" -eq 3 ] && "${PM[@]}" logs sig 2>/dev/null | grep -q got-usr1'
+pm rm sig
 pm run -d --name f --net=none "$IMG" sleep 600
 pm rm -f f
 expect rm-force '[ "$rc" -eq 0 ] && ! "${PM[@]}" inspect f >/dev/null 2>&1'
 rt_clean kill-rm
+
+# -it on a real terminal (tmux): a pty in the guest, its size, a resize passed on, ^C to the
+# guest's foreground job, the exit code.
+if command -v tmux >/dev/null; then
+	sock=$E2E/tmux.sock
+	tm() { tmux -S "$sock" "$@"; }
+	pane() { tm capture-pane -p -t hc 2>/dev/null; }
+	wait_for() { for _ in $(seq 1 $((${2:-120} * 5))); do pane | grep -qE "$1" && return 0; sleep 0.2; done; return 1; }
+	printf '%q ' "${PM[@]}" >"$E2E/pm.cmd"
+	echo "run --rm -it --net=none $IMG sh; echo rc=\$? >$E2E/tty.rc; sleep 600" >>"$E2E/pm.cmd"
+	tm -f /dev/null new-session -d -s hc -x 100 -y 30 "bash $E2E/pm.cmd"
+	if wait_for '^/ #' 400; then
+		tm send-keys -t hc 'tty; echo "size=$(stty size)"' Enter
+		wait_for 'size=[0-9]' 60
+		expect_eq it-guest-pty "$(pane | grep -m1 '^/dev/pts')" /dev/pts/0
+		expect_eq it-size "$(pane | grep -o 'size=[0-9]* [0-9]*' | tail -n 1)" "size=30 100"
+		tm resize-window -t hc -x 120 -y 40 2>/dev/null || tm resize-pane -t hc -x 120 -y 40
+		sleep 2
+		tm send-keys -t hc 'echo "size2=$(stty size)"' Enter
+		wait_for 'size2=[0-9]' 60
+		expect_eq it-resize "$(pane | grep -o 'size2=[0-9]* [0-9]*' | tail -n 1)" "size2=40 120"
+		tm send-keys -t hc 'sleep 300; echo after-$?' Enter
+		sleep 2
+		tm send-keys -t hc C-c
+		wait_for 'after-[0-9]' 60
+		expect_eq it-ctrl-c "$(pane | grep -o 'after-[0-9]*' | tail -n 1)" after-130
+		tm send-keys -t hc 'exit 6' Enter
+		for _ in $(seq 1 300); do [ -s "$E2E/tty.rc" ] && break; sleep 0.2; done
+		expect_eq it-exit "$(cat "$E2E/tty.rc" 2>/dev/null)" rc=6
+	else
+		fail it-prompt "no prompt: $(pane | tail -n 5 | tr '\n' '|')"
+	fi
+	tm kill-server 2>/dev/null
+	rt_clean it
+else
+	skip it "tmux is not installed"
+fi
 "${PM[@]}" rmi -a -f >/dev/null 2>&1
 "${PM[@]}" system reset -f >/dev/null 2>&1 || true
 finish
