@@ -157,6 +157,7 @@ void rt_config_free(struct rt_config *c)
 	rt_process_free(&c->process);
 	free(c->root_path);
 	free(c->hostname);
+	free(c->netns);
 	for (size_t i = 0; i < c->n_volumes; i++) {
 		free(c->volumes[i].host);
 		free(c->volumes[i].guest);
@@ -220,6 +221,38 @@ static int mounts(const json_t *a, struct rt_config *c, struct hc_error *err)
 		v->readonly = ro;
 		c->n_volumes++;
 		if (!v->host || !v->guest)
+			return hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
+	}
+	return 0;
+}
+
+/* linux.namespaces: the engine's network namespace (a "network" entry with a path); the rest
+ * are the VM's business (ignored). */
+static int network_ns(const json_t *ns, struct rt_config *c, struct hc_error *err)
+{
+	size_t i;
+	const json_t *e;
+
+	if (!ns)
+		return 0;
+	if (!json_is_array(ns))
+		return bad(err, "config.json", "linux.namespaces", "an array");
+	json_array_foreach(ns, i, e)
+	{
+		const json_t *path = json_object_get(e, "path");
+		const char *p = json_string_value(path);
+
+		if (!json_is_object(e) || !json_is_string(json_object_get(e, "type")))
+			return bad(err, "config.json", "linux.namespaces[]",
+				   "objects with a \"type\"");
+		if (!hc_streq(json_string_value(json_object_get(e, "type")), "network") || !path)
+			continue;
+		if (!p || p[0] != '/' || strlen(p) >= 4096)
+			return bad(err, "config.json", "the network namespace's path",
+				   "an absolute path");
+		free(c->netns);
+		c->netns = strdup(p);
+		if (!c->netns)
 			return hc_error_setk(err, -ENOMEM, HC_EK_INTERNAL, "out of memory");
 	}
 	return 0;
@@ -295,6 +328,9 @@ int rt_config_parse(const char *data, size_t len, struct rt_config *c, struct hc
 	if (r < 0)
 		goto out;
 	resources(json_object_get(json_object_get(j, "linux"), "resources"), c);
+	r = network_ns(json_object_get(json_object_get(j, "linux"), "namespaces"), c, err);
+	if (r < 0)
+		goto out;
 	ann = json_object_get(j, "annotations");
 	if (ann && !json_is_object(ann)) {
 		r = bad(err, "config.json", "annotations", "an object");

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -248,6 +249,29 @@ static int exec_in_vm(const char *vm, const struct rt_process *p, bool use_proce
 
 /* ---- create ---- */
 
+/* Joins the engine's network namespace; when the engine gave it routes (a bridge, a CNI
+ * plugin's interface: not podman's --net=none, which is loopback alone) the VM is networked
+ * inside it (--network full: TAP, NAT and DNS there; the engine's policy applies). */
+static int enter_netns(const char *path, struct hc_runopts *ro, struct hc_error *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *routes = NULL;
+	size_t len = 0;
+	int r;
+
+	if (fd < 0)
+		return hc_error_errno(err, -errno, "the network namespace %s", path);
+	if (setns(fd, CLONE_NEWNET) < 0)
+		return hc_error_errno(err, -errno, "join the network namespace %s", path);
+	/* /proc/net/route: a header line, then one line per IPv4 route of the main table. */
+	r = hc_path_read_file("/proc/net/route", 1u << 20, &routes, &len, err);
+	if (r < 0)
+		return r;
+	if (!strchr(routes, '\n') || !strchr(routes, '\n')[1])
+		return 0;
+	return hc_runopts_set(ro, HC_RUNOPT_VM, "network", "full", err);
+}
+
 struct create_args {
 	const char *id, *bundle, *pid_file, *console_socket;
 };
@@ -344,7 +368,12 @@ static int cmd_create(int argc, char **argv)
 	if (wl.tty)
 		wl.stdin_fd = wl.stdout_fd = wl.stderr_fd = slave;
 	co.run = &ro.o;
-	r = hc_pvm_create(NULL, &co, vm, &err);
+	/* The supervisor is made inside the engine's network namespace, and its VM's network
+	 * with it. */
+	if (cfg.netns)
+		r = enter_netns(cfg.netns, &ro, &err);
+	if (r >= 0)
+		r = hc_pvm_create(NULL, &co, vm, &err);
 	hc_closep(&slave);
 	if (r < 0) {
 		hc_error_prefix(&err, "create %s", a.id);
@@ -471,16 +500,21 @@ static int kill_opt(int c, const char *arg)
 	return 0;
 }
 
-/* Ends the container process and the VM at once: the process first, so that its status is
- * the SIGKILL (an engine reports 137), not whatever it made of its VM going away. */
+/* Ends the container process and the VM at once: the supervisor is asked to (it tears the VM
+ * down, its network too, and exits 137, as a SIGKILL'ed init); one that does not answer or
+ * end is SIGKILL'ed (its VMM and helpers die with it), and what is left of the VM removed. */
 static void kill_hard(struct rt_state *st)
 {
 	struct hc_error err = {0};
 	pid_t pid = rt_state_pid(st);
 
-	if (pid > 0 && kill(pid, SIGKILL) == 0)
+	if (pid > 0 && vm_of(st) && hc_pvm_kill(vm_of(st), SIGKILL, false, &err) == 0)
+		for (int i = 0; i < 1000 && rt_state_pid(st); i++)
+			usleep(10000);
+	if ((pid = rt_state_pid(st)) > 0 && kill(pid, SIGKILL) == 0)
 		for (int i = 0; i < 200 && rt_state_pid(st); i++)
 			usleep(10000);
+	hc_error_clear(&err);
 	if (vm_of(st) && hc_pvm_remove(vm_of(st), true, &err) < 0 && err.code != -ENOENT)
 		log_write("warning", err.message);
 }

@@ -10,10 +10,9 @@
  *  - main.c    the commands (create, start, state, kill, delete, exec, pause, resume, ps,
  *              features) and the container process
  *
- * The container's process (the pid in `state` and in --pid-file) is a host process forked by
- * `create`: it owns the persistent VM (hc_pvm_*), waits for `start`, runs process.args in
- * the VM with the stdio it was given, and exits with the workload's exit status after
- * removing the VM.
+ * The container's process (the pid in `state` and in --pid-file) is the VM's supervisor: a
+ * persistent VM created with a workload (hc_pvm_workload), which runs process.args on
+ * `start` with the stdio `create` was given and exits with the workload's status.
  */
 #pragma once
 
@@ -50,6 +49,7 @@ struct rt_config {
 	char *root_path; /* as written (relative to the bundle or absolute) */
 	bool root_readonly;
 	char *hostname;
+	char *netns; /* linux.namespaces' network path (the engine's namespace), NULL: none */
 	struct rt_volume *volumes; /* bind mounts of host paths */
 	size_t n_volumes;
 	unsigned memory_mib; /* from linux.resources.memory.limit, 0: unset */

@@ -142,6 +142,13 @@ bool vmd_work_signal(struct vmd *v, int sig)
 		return false;
 	if (w->ended)
 		return true;
+	/* KILL (only ever from the signal request: the kernel keeps the real one): the
+	 * container ends at once, its VM without grace, but torn down (its network too). */
+	if (sig == SIGKILL) {
+		work_quit(v, 128 + SIGKILL);
+		v->stop_grace = 0;
+		return true;
+	}
 	if (!w->started) {
 		/* The container's process has not run yet: a signal that would end a process
 		 * ends the container (as runc's init waiting for start). */

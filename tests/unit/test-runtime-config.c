@@ -73,6 +73,40 @@ TEST(config_runopts)
 	rt_config_free(&c);
 }
 
+/* The engine's network namespace (a "network" entry with a path) is kept for create; one
+ * without a path (runc would make an empty one) is none. */
+TEST(config_netns)
+{
+	const char *with = "{\"ociVersion\":\"1\",\"root\":{\"path\":\"/r\"},\"linux\":{"
+			   "\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"network\","
+			   "\"path\":\"/run/netns/p1\"}]}}";
+	const char *without = "{\"ociVersion\":\"1\",\"root\":{\"path\":\"/r\"},\"linux\":{"
+			      "\"namespaces\":[{\"type\":\"network\"}]}}";
+	const char *bad = "{\"ociVersion\":\"1\",\"root\":{\"path\":\"/r\"},\"linux\":{"
+			  "\"namespaces\":[{\"type\":\"network\",\"path\":\"rel\"}]}}";
+	struct hc_error err = {0};
+	struct hc_runopts ro;
+	struct rt_config c;
+
+	ASSERT_OK(rt_config_parse(with, strlen(with), &c, &err), &err);
+	ASSERT_EQ_STR(c.netns, "/run/netns/p1");
+	hc_runopts_init(&ro);
+	/* create joins it, and networks the VM only when the engine routed it. */
+	ASSERT_OK(rt_config_runopts(&c, "/b", &ro, &err), &err);
+	ASSERT_EQ_INT(ro.o.network, HC_NET_NONE);
+	hc_runopts_free(&ro);
+	rt_config_free(&c);
+	ASSERT_OK(rt_config_parse(without, strlen(without), &c, &err), &err);
+	ASSERT_TRUE(c.netns == NULL);
+	hc_runopts_init(&ro);
+	ASSERT_OK(rt_config_runopts(&c, "/b", &ro, &err), &err);
+	ASSERT_EQ_INT(ro.o.network, HC_NET_NONE);
+	hc_runopts_free(&ro);
+	rt_config_free(&c);
+	ASSERT_ERR(rt_config_parse(bad, strlen(bad), &c, &err));
+	ASSERT_TRUE(strstr(err.message, "network namespace") != NULL);
+}
+
 TEST(config_bad_annotation)
 {
 	const char *j = "{\"ociVersion\":\"1\",\"root\":{\"path\":\"/r\"},"
@@ -225,6 +259,7 @@ int main(void)
 {
 	RUN(config_parses);
 	RUN(config_runopts);
+	RUN(config_netns);
 	RUN(config_bad_annotation);
 	RUN(config_refused);
 	RUN(process_json);
