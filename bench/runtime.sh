@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The OCI runtime benchmark (issue 14): median wall time of `podman run --rm IMG true` with
+# The OCI runtime benchmark (issue 14): median wall time (interleaved series) of `podman run --rm IMG true` with
 # hotcell-runtime against the same with runc and crun (when installed: the price of a VM over
 # a container), and hotcell-runtime against `hotcell run IMG true` (the engine's overhead). A
 # busybox image built offline (tests/lib/mkimage.sh); podman with its own storage in a temp
@@ -42,27 +42,34 @@ tar -C "$work/layout" -cf "$work/img.tar" .
 img=$("${PM[@]}" images -q | head -n 1)
 "$hc" load --name bb "$work/layout" >/dev/null
 
-# median_ms CMD...: the median wall time of N runs (one warm-up first), in ms
-median_ms() {
-	local i t0 t1 ts=()
-	"$@" >/dev/null 2>&1 || { echo "failed"; return; }
-	for i in $(seq 1 "$N"); do
-		t0=$(date +%s%N)
-		"$@" >/dev/null 2>&1
-		t1=$(date +%s%N)
-		ts+=($(((t1 - t0) / 1000000)))
-	done
-	printf '%s\n' "${ts[@]}" | sort -n | sed -n "$(((N + 1) / 2))p"
-}
-
-echo "runs per figure: $N (median, ms)"
-h=$(median_ms "${PM[@]}" --runtime "$rt" run --rm --net=none "$img" true)
-echo "podman run --rm true, hotcell-runtime: $h"
+# The series, interleaved (one run of each per round, after one warm-up each), so that the
+# machine's load at a moment weighs on all of them alike; the median of each, in ms.
+names=("hotcell-runtime") cmds=("${PM[*]@Q} --runtime ${rt@Q} run --rm --net=none $img true")
 for r in runc crun; do
 	if p=$(command -v $r); then
-		echo "podman run --rm true, $r: $(median_ms "${PM[@]}" --runtime "$p" run --rm --net=none "$img" true)"
+		names+=("$r") cmds+=("${PM[*]@Q} --runtime ${p@Q} run --rm --net=none $img true")
 	else
 		echo "podman run --rm true, $r: not installed"
 	fi
 done
-echo "hotcell run bb true: $(median_ms "$hc" run --pull never bb true)"
+names+=("hotcell run") cmds+=("${hc@Q} run --pull never bb true")
+declare -A ts
+for k in "${!cmds[@]}"; do
+	eval "${cmds[$k]}" >/dev/null 2>&1 || { echo "bench: ${names[$k]} failed" >&2; exit 1; }
+done
+for i in $(seq 1 "$N"); do
+	for k in "${!cmds[@]}"; do
+		t0=$(date +%s%N)
+		eval "${cmds[$k]}" >/dev/null 2>&1
+		t1=$(date +%s%N)
+		ts[$k]+="$(((t1 - t0) / 1000000)) "
+	done
+done
+median() { printf '%s\n' $1 | sort -n | sed -n "$(((N + 1) / 2))p"; }
+echo "runs per figure: $N, interleaved (median, ms)"
+for k in "${!cmds[@]}"; do
+	case ${names[$k]} in
+	"hotcell run") echo "hotcell run bb true: $(median "${ts[$k]}")" ;;
+	*) echo "podman run --rm true, ${names[$k]}: $(median "${ts[$k]}")" ;;
+	esac
+done

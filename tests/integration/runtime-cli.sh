@@ -55,6 +55,12 @@ rt create --bundle "$B" c1
 check terminal-needs-console-socket grep -q "console-socket" "$T/err"
 rt create --bundle "$T/nosuch" c1
 check bundle-missing grep -q "bundle" "$T/err"
+# The engine's network namespace must exist: one line, nothing left.
+echo '{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"]},"linux":{"namespaces":[{"type":"network","path":"/nonexistent/netns"}]}}' >"$B/config.json"
+rt create --bundle "$B" c3
+check netns-missing [ "$rc" -ne 0 ]
+check netns-missing-says grep -q "network namespace /nonexistent/netns" "$T/err"
+check netns-missing-nothing-left [ -z "$(ls -A "$T/root" 2>/dev/null)" -a -z "$(ls "$HOTCELL_HOME/vms" 2>/dev/null)" ]
 # A VM that cannot boot (no such backend here): the error, and nothing left.
 echo '{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"]},"annotations":{"org.hotcell.backend":"cloud-hypervisor"}}' >"$B/config.json"
 PATH=/usr/bin:/bin HOTCELL_CLOUD_HYPERVISOR=$T/nosuch-ch rt create --bundle "$B" --pid-file "$T/pid" c2
