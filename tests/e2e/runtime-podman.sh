@@ -119,11 +119,16 @@ if command -v tmux >/dev/null; then
 		tm send-keys -t hc 'echo "size2=$(stty size)"' Enter
 		wait_for 'size2=[0-9]' 60
 		expect_eq it-resize "$(pane | grep -o 'size2=[0-9]* [0-9]*' | tail -n 1)" "size2=40 120"
-		tm send-keys -t hc 'sleep 300; echo after-$?' Enter
-		sleep 2
+		# The job runs (its marker printed, not just echoed) before ^C is typed; ^C ends the
+		# guest's foreground job (the shell drops the rest of that line), the shell lives on.
+		tm send-keys -t hc 'echo job-""running; sleep 300' Enter
+		wait_for '^job-running' 60
+		sleep 1
 		tm send-keys -t hc C-c
-		wait_for 'after-[0-9]' 60
-		expect_eq it-ctrl-c "$(pane | grep -o 'after-[0-9]*' | tail -n 1)" after-130
+		sleep 1
+		tm send-keys -t hc 'echo "after-sleep=$?"' Enter
+		wait_for 'after-sleep=[0-9]' 60
+		expect_eq it-ctrl-c "$(pane | grep -o 'after-sleep=[0-9][0-9]*' | tail -n 1)" after-sleep=130
 		tm send-keys -t hc 'exit 6' Enter
 		for _ in $(seq 1 300); do [ -s "$E2E/tty.rc" ] && break; sleep 0.2; done
 		expect_eq it-exit "$(cat "$E2E/tty.rc" 2>/dev/null)" rc=6
