@@ -196,6 +196,28 @@ static void remove_stale_temps(const struct hc_lib_template *t)
 	closedir(d);
 }
 
+/* Gives the build lock up and removes its file (hc_path_lock's users re-check after locking),
+ * and the templates directory too when nothing is in it: a run that built nothing leaves the
+ * state dir as it found it. */
+static void unlock(struct hc_lib_template *t)
+{
+	char p[HC_PATH_MAX];
+
+	if (t->lock_fd < 0)
+		return;
+	if (lock_path(t, p, sizeof(p), NULL) == 0)
+		(void)unlink(p);
+	hc_closep(&t->lock_fd);
+	(void)rmdir(t->root);
+}
+
+bool hc_lib_template_jail_cold(const struct hc_lib_boot *b)
+{
+	/* A run that would be jailed stays cold rather than lose its jail (docs/security.md). */
+	return b->ops && (b->ops->caps & HC_CAP_RESTORE_UNJAILED) && !b->spec.no_jail &&
+	       hc_jail_default_on(NULL);
+}
+
 static void go_cold(struct hc_lib_template *t, const char *fmt, const char *what)
 {
 	t->state = HC_TPL_COLD;
@@ -216,7 +238,7 @@ static void want_build(struct hc_lib_template *t, bool recheck)
 	}
 	/* Someone may have finished one between our look and our lock. */
 	if (recheck && hc_path_exists(t->dir) && open_template(t, &e) == 0) {
-		hc_closep(&t->lock_fd);
+		unlock(t);
 		t->state = HC_TPL_WARM;
 		return;
 	}
@@ -237,9 +259,7 @@ void hc_lib_template_lookup(struct hc_store *store, const struct hc_lib_boot *b,
 		go_cold(t, "backend '%s' keeps no templates", b->ops ? b->ops->name : "?");
 		return;
 	}
-	/* A run that would be jailed stays cold rather than lose its jail (docs/security.md). */
-	if ((b->ops->caps & HC_CAP_RESTORE_UNJAILED) && !b->spec.no_jail &&
-	    hc_jail_default_on(NULL)) {
+	if (hc_lib_template_jail_cold(b)) {
 		go_cold(t, "backend '%s' would run jailed, and its restores cannot be jailed yet",
 			b->ops->name);
 		return;
@@ -398,7 +418,7 @@ void hc_lib_template_release(struct hc_lib_template *t)
 	t->snap = NULL;
 	json_decref(t->key_json);
 	t->key_json = NULL;
-	hc_closep(&t->lock_fd);
+	unlock(t);
 }
 
 /* ---- size and prune ----------------------------------------------------------------------- */
