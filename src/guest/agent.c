@@ -746,6 +746,26 @@ static void set_hostname(struct agent *a, const struct hc_proto_frame *f)
 		guest_log("cannot queue the done frame");
 }
 
+/* NETCONF (v3): a restored or forked copy runs on a network of its own; eth0 takes it over
+ * before any command. Test mode runs on the host, whose interfaces are not ours: it checks the
+ * frame and answers. */
+static void netconf(struct agent *a, const struct hc_proto_frame *f)
+{
+	struct hc_proto_netconf n;
+	char msg[256];
+
+	if (hc_proto_netconf_decode(f, &n) < 0) {
+		send_error(a, HC_PROTO_STREAM_VM, HC_EXEC_ERR_INVALID, "malformed netconf request");
+		return;
+	}
+	if (!a->o->test_mode && guest_net_reconfigure(&n, msg, sizeof(msg)) < 0) {
+		send_error(a, HC_PROTO_STREAM_VM, HC_EXEC_ERR_INTERNAL, "%s", msg);
+		return;
+	}
+	if (hc_proto_frame_append(&a->out, HC_FRAME_DONE, HC_PROTO_STREAM_VM, NULL, 0) < 0)
+		guest_log("cannot queue the done frame");
+}
+
 /* ---- frames from the host ---- */
 
 static void exec_frame(struct agent *a, struct stream *s, const struct hc_proto_frame *f)
@@ -831,6 +851,12 @@ static int handle_frame(struct agent *a, const struct hc_proto_frame *f)
 	case HC_FRAME_HOSTNAME:
 		if (f->stream == HC_PROTO_STREAM_VM) {
 			set_hostname(a, f);
+			return 0;
+		}
+		break;
+	case HC_FRAME_NETCONF:
+		if (f->stream == HC_PROTO_STREAM_VM) {
+			netconf(a, f);
 			return 0;
 		}
 		break;

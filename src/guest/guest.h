@@ -152,6 +152,10 @@ int guest_boot_setup(bool pid1, struct guest_boot_cfg *cfg, char *msg, size_t ms
 /* net.c: configures eth0 from cfg (address, default route, MTU) and writes /etc/resolv.conf
  * and /etc/hosts into the overlay; a no-op without hotcell.ip. Called in the switched root. */
 int guest_net_setup(const struct guest_boot_cfg *cfg, char *msg, size_t msglen) _must_check_;
+/* net.c: moves eth0 to the network of a restored or forked copy (NETCONF, docs/protocol.md):
+ * its MAC, address, netmask, MTU and default route, and the old address's lines in
+ * /etc/hosts and the old gateway's nameserver line in /etc/resolv.conf (others are kept). */
+int guest_net_reconfigure(const struct hc_proto_netconf *n, char *msg, size_t msglen) _must_check_;
 /* net.c: appends cfg's hotcell.host lines (--add-host) to /etc/hosts (the one networking
  * wrote, else the image's, else localhost alone), written into the overlay the same way; a
  * no-op without them. Called in the switched root, after guest_net_setup. */

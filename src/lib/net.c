@@ -17,8 +17,9 @@ HC_EXPORT int hc_port_parse(const char *s, struct hc_port *ret, struct hc_error 
 	return 0;
 }
 
-int hc_lib_net_attach(const struct hc_run_opts *o, const struct hc_vmm_ops *ops,
-		      struct hc_vm_spec *spec, struct hc_lib_net *ln, struct hc_error *err)
+static int attach(const struct hc_run_opts *o, const struct hc_vmm_ops *ops,
+		  struct hc_vm_spec *spec, struct hc_lib_net *ln, bool restored,
+		  struct hc_error *err)
 {
 	struct hc_net_opts no = {0};
 	int r;
@@ -70,12 +71,14 @@ int hc_lib_net_attach(const struct hc_run_opts *o, const struct hc_vmm_ops *ops,
 			goto fail;
 		}
 	}
-	if (hc_buf_puts(&ln->cmdline, spec->cmdline ? spec->cmdline : "") < 0 ||
-	    hc_net_guest_cmdline(ln->net, &ln->cmdline) < 0) {
-		r = hc_error_set(err, -ENOMEM, "out of memory");
-		goto fail;
+	if (!restored) {
+		if (hc_buf_puts(&ln->cmdline, spec->cmdline ? spec->cmdline : "") < 0 ||
+		    hc_net_guest_cmdline(ln->net, &ln->cmdline) < 0) {
+			r = hc_error_set(err, -ENOMEM, "out of memory");
+			goto fail;
+		}
+		spec->cmdline = ln->cmdline.data;
 	}
-	spec->cmdline = ln->cmdline.data;
 	spec->net_tap = ln->net->lease.tap;
 	spec->net_tap_fd = ln->tap_fd;
 	spec->net_mac = ln->net->lease.mac;
@@ -85,6 +88,41 @@ int hc_lib_net_attach(const struct hc_run_opts *o, const struct hc_vmm_ops *ops,
 fail:
 	hc_lib_net_detach(ln);
 	return r;
+}
+
+int hc_lib_net_attach(const struct hc_run_opts *o, const struct hc_vmm_ops *ops,
+		      struct hc_vm_spec *spec, struct hc_lib_net *ln, struct hc_error *err)
+{
+	return attach(o, ops, spec, ln, false, err);
+}
+
+int hc_lib_net_attach_restored(const struct hc_run_opts *o, const struct hc_vmm_ops *ops,
+			       struct hc_vm_spec *spec, struct hc_lib_net *ln, struct hc_error *err)
+{
+	return attach(o, ops, spec, ln, true, err);
+}
+
+int hc_lib_net_netconf(const struct hc_lib_net *ln, struct hc_proto_netconf *ret)
+{
+	const struct hc_net_lease *l;
+	unsigned b[6];
+
+	if (!ln || !ln->attached || !ln->net)
+		return -EINVAL;
+	l = &ln->net->lease;
+	if (sscanf(l->mac, "%2x:%2x:%2x:%2x:%2x:%2x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) !=
+	    6)
+		return -EINVAL;
+	*ret = (struct hc_proto_netconf){
+		.addr = l->guest.s_addr,
+		.gateway = l->gw.s_addr,
+		.dns = l->gw.s_addr, /* dnsmasq on the gateway */
+		.prefix = 30,
+		.mtu = HC_NET_MTU,
+	};
+	for (size_t i = 0; i < 6; i++)
+		ret->mac[i] = (uint8_t)b[i];
+	return 0;
 }
 
 void hc_lib_net_detach(struct hc_lib_net *ln)

@@ -661,6 +661,50 @@ int hc_lib_snapshot_reseed_as(int fd, int timeout_ms, const char *hostname, stru
 	}
 }
 
+int hc_lib_snapshot_renet(int fd, const struct hc_lib_net *ln, int timeout_ms, struct hc_error *err)
+{
+	struct hc_buf out = HC_BUF_INIT(0);
+	double deadline = hc_clock_ms() + (timeout_ms > 0 ? timeout_ms : RESEED_TIMEOUT_MS);
+	struct hc_proto_netconf n = {0};
+	_cleanup_free_ uint8_t *payload = NULL;
+	int r;
+
+	if (!ln || !ln->attached || !ln->net)
+		return 0;
+	r = hc_lib_net_netconf(ln, &n);
+	if (r >= 0)
+		r = hc_proto_netconf_encode(&out, &n);
+	if (r >= 0)
+		r = hc_lib_snapshot_write_all(fd, out.data, out.len, deadline, err);
+	else
+		hc_error_set(err, r, "cannot encode the network");
+	hc_buf_free(&out);
+	if (r < 0)
+		return hc_error_prefix(err, "NETCONF");
+	payload = malloc(HC_PROTO_HEADER_SIZE + HC_PROTO_MAX_PAYLOAD);
+	if (!payload)
+		return hc_error_set(err, -ENOMEM, "out of memory");
+	for (;;) {
+		struct hc_proto_frame f;
+
+		r = hc_lib_snapshot_read_frame(fd, payload, deadline, &f, err);
+		if (r < 0)
+			return hc_error_prefix(err, "NETCONF");
+		if (f.stream != HC_PROTO_STREAM_VM)
+			continue; /* a command of the snapshotted VM's, whose client is gone */
+		if (f.type == HC_FRAME_DONE)
+			return 0;
+		if (f.type == HC_FRAME_ERROR) {
+			struct hc_proto_error e;
+
+			if (hc_proto_error_decode(&f, &e) == 0)
+				return hc_error_setk(err, -EIO, HC_EK_VM,
+						     "the guest refused NETCONF: %s", e.message);
+			return hc_error_setk(err, -EIO, HC_EK_VM, "the guest refused NETCONF");
+		}
+	}
+}
+
 static int agent_connect(struct hc_vm *vm, double deadline, struct hc_error *err)
 {
 	int fd;
@@ -783,14 +827,32 @@ int hc_lib_snapshot_restore_as(const struct hc_lib_snapshot *s, const struct hc_
 	int timeout = s->spec.boot_timeout_ms > 0 ? s->spec.boot_timeout_ms : 60000;
 	int reseed_timeout =
 		as && as->reseed_timeout_ms > 0 ? as->reseed_timeout_ms : RESEED_TIMEOUT_MS;
+	struct hc_lib_net *net = as ? as->net : NULL;
 
 	if (as) {
 		spec.cancel_fd = as->cancel_fd;
 		spec.no_jail = as->no_jail;
 	}
+	/* A snapshot of a VM with a network: a network of this copy's own (TAP, /30, MAC,
+	 * rules, resolver, -p), which the guest takes over after RESEED (NETCONF). */
+	if (s->spec.network != HC_NET_NONE && (s->ops->caps & HC_CAP_NET_TAP)) {
+		struct hc_run_opts no = {0};
+
+		if (!net)
+			return hc_error_setk(err, -EINVAL, HC_EK_INTERNAL,
+					     "restore '%s': the snapshot has a network and the "
+					     "caller gave none (hc_lib_restore_as.net)",
+					     s->dir);
+		if (as->run_opts)
+			no = *as->run_opts;
+		no.network = s->spec.network;
+		r = hc_lib_net_attach_restored(&no, s->ops, &spec, net, err);
+		if (r < 0)
+			return hc_error_prefix(err, "restore '%s'", s->dir);
+	}
 	r = hc_vm_new(&vm, s->ops, &spec, err);
 	if (r < 0)
-		return r;
+		goto fail;
 	r = hc_vm_restore(vm, s->dir, err);
 	if (r < 0) {
 		hc_vm_error_add_console(vm, err);
@@ -803,6 +865,8 @@ int hc_lib_snapshot_restore_as(const struct hc_lib_snapshot *s, const struct hc_
 		goto fail;
 	}
 	r = hc_lib_snapshot_reseed_as(fd, reseed_timeout, as ? as->hostname : NULL, err);
+	if (r >= 0)
+		r = hc_lib_snapshot_renet(fd, net, reseed_timeout, err);
 	if (r < 0) {
 		struct hc_error e = {0};
 
@@ -814,8 +878,8 @@ int hc_lib_snapshot_restore_as(const struct hc_lib_snapshot *s, const struct hc_
 	}
 	if (ret_ms)
 		*ret_ms = hc_clock_ms() - t0;
-	hc_debug("restored from %s: VMM %.1f ms, agent + RESEED %.1f ms", s->dir, t1 - t0,
-		 hc_clock_ms() - t1);
+	hc_debug("restored from %s: VMM %.1f ms, agent + RESEED%s %.1f ms", s->dir, t1 - t0,
+		 net && net->attached ? " + NETCONF" : "", hc_clock_ms() - t1);
 	*ret_vm = vm;
 	*ret_agent_fd = fd;
 	return 0;
@@ -823,5 +887,7 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	hc_vm_free(vm);
+	if (net)
+		hc_lib_net_detach(net);
 	return hc_error_prefix(err, "restore '%s'", s->dir);
 }

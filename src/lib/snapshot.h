@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "core/path.h"
+#include "lib/net.h"
 #include "proto/proto.h"
 #include "vmm/vmm.h"
 
@@ -98,7 +99,26 @@ struct hc_lib_restore_as {
 	int cancel_fd;	       /* the spec's cancel_fd (vmm.h) for this restore; -1: none */
 	int reseed_timeout_ms; /* 0: 10 s */
 	bool no_jail;	       /* --no-jail: the spec's (not part of a snapshot) */
+	/* A snapshot of a VM with a network (spec.network inet|full on a backend with a TAP) is
+	 * restored onto a network of its own (docs/network.md, "Restored and forked VMs"): a new
+	 * TAP, /30, MAC, nftables chains, dnsmasq and -p forwarder made into *net (the caller's,
+	 * released with hc_lib_net_detach or hc_lib_boot_teardown; left detached on failure)
+	 * from run_opts' network options (--allow-host, -p; NULL: none), the mode being the
+	 * snapshot's. The VMM gets the new TAP (QEMU: the same netdev id with a new fd;
+	 * Firecracker: network_overrides; Cloud Hypervisor: net_fds) and after RESEED the guest
+	 * moves eth0 to it (hc_lib_snapshot_renet) before anything else runs. Such a snapshot
+	 * without net is refused. */
+	const struct hc_run_opts *run_opts;
+	struct hc_lib_net *net;
 };
+/* Re-identifies a restored guest's network: sends NETCONF (docs/protocol.md) with ln's
+ * address, gateway, resolver, MTU and MAC on a connected agent channel, after RESEED, and
+ * waits up to timeout_ms for DONE, as hc_lib_snapshot_reseed does. 0 at once when ln has no
+ * network attached. hc_lib_snapshot_restore_as calls it (as->net); a caller that restores by
+ * other means calls it after its RESEED. */
+int hc_lib_snapshot_renet(int agent_fd, const struct hc_lib_net *ln, int timeout_ms,
+			  struct hc_error *err) _must_check_;
+
 /* hc_lib_snapshot_restore with as (may be NULL). */
 int hc_lib_snapshot_restore_as(const struct hc_lib_snapshot *s, const struct hc_lib_restore_as *as,
 			       struct hc_vm **ret_vm, int *ret_agent_fd, double *ret_ms,

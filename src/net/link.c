@@ -44,6 +44,18 @@ int hc_net_tap_open(const struct hc_net *net, struct hc_error *err)
 	return tun_open(net->lease.tap, err);
 }
 
+int hc_net_tap_set_owner(const char *tap, uid_t uid, gid_t gid, struct hc_error *err)
+{
+	_cleanup_close_ int fd = tun_open(tap, err);
+
+	if (fd < 0)
+		return fd;
+	if (ioctl(fd, TUNSETOWNER, (unsigned long)uid) < 0 ||
+	    ioctl(fd, TUNSETGROUP, (unsigned long)gid) < 0)
+		return hc_error_errno(err, -errno, "TAP %s: owner", tap);
+	return 0;
+}
+
 /* One rtnetlink request, acknowledged. */
 static int rtnl_talk(struct nlmsghdr *nlh, struct hc_error *err, const char *what)
 {

@@ -22,6 +22,7 @@
 
 #include <netinet/in.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/buf.h"
 #include "core/error.h"
@@ -83,6 +84,12 @@ void hc_net_teardown(struct hc_net *net);
 /* Opens one more fd on the VM's TAP (for a VMM that takes it as an fd: QEMU's -netdev
  * tap,fd=N). Close-on-exec; the caller maps it into the child. */
 int hc_net_tap_open(const struct hc_net *net, struct hc_error *err) _must_check_;
+
+/* Makes the persistent TAP called tap attachable by uid/gid without CAP_NET_ADMIN (TUNSETOWNER,
+ * TUNSETGROUP): a VMM that drops to another user and opens the TAP by name itself (Firecracker
+ * under its jailer, through the jail's /dev/net/tun). */
+int hc_net_tap_set_owner(const char *tap, uid_t uid, gid_t gid,
+			 struct hc_error *err) _must_check_;
 
 /* Appends the guest's boot keys (docs/protocol.md): " hotcell.ip=G/30 hotcell.gw=GW
  * hotcell.dns=GW hotcell.mtu=1500". */

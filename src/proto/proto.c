@@ -8,6 +8,7 @@
  * before a payload is buffered, and each payload decoder checks every length against what is
  * left of the payload and rejects trailing bytes.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <sys/uio.h>
 
@@ -25,7 +26,7 @@ static const char *const type_names[] = {
 	[HC_FRAME_ENTRY] = "entry",	  [HC_FRAME_FILE_DATA] = "file-data",
 	[HC_FRAME_END] = "end",		  [HC_FRAME_DONE] = "done",
 	[HC_FRAME_RESEED] = "reseed",	  [HC_FRAME_RESIZE] = "resize",
-	[HC_FRAME_HOSTNAME] = "hostname",
+	[HC_FRAME_HOSTNAME] = "hostname", [HC_FRAME_NETCONF] = "netconf",
 };
 
 const char *hc_proto_type_name(uint8_t type)
@@ -71,6 +72,8 @@ long hc_proto_type_max_payload(uint8_t type)
 		return 8 + HC_PROTO_SEED_MAX;
 	case HC_FRAME_HOSTNAME:
 		return HC_PROTO_HOSTNAME_MAX;
+	case HC_FRAME_NETCONF:
+		return 4 + 1 + 4 + 4 + 2 + 6;
 	case HC_FRAME_EXIT:
 		return 4 + 4 + 1;
 	case HC_FRAME_ERROR:
@@ -1038,5 +1041,71 @@ int hc_proto_reseed_decode(const struct hc_proto_frame *f, struct hc_proto_resee
 	ret->realtime_ns = ns;
 	ret->seed = c.p;
 	ret->seed_len = c.left;
+	return 0;
+}
+
+/* ---- v3: the network of a restored copy ---- */
+
+static bool netconf_valid(const struct hc_proto_netconf *n)
+{
+	uint32_t a = ntohl(n->addr), g = ntohl(n->gateway), mask;
+	static const uint8_t zero[6];
+
+	if (n->prefix < 1 || n->prefix > 30 || n->mtu < 68)
+		return false;
+	mask = 0xffffffffu << (32 - n->prefix);
+	/* A host address of its subnet (not the network, not the broadcast), the gateway
+	 * another one of the same subnet. */
+	if ((a & mask) != (g & mask) || a == g || (a & ~mask) == 0 || (a & ~mask) == ~mask ||
+	    (g & ~mask) == 0 || (g & ~mask) == ~mask)
+		return false;
+	return !(n->mac[0] & 1) && memcmp(n->mac, zero, sizeof(zero)) != 0;
+}
+
+int hc_proto_netconf_encode(struct hc_buf *out, const struct hc_proto_netconf *n)
+{
+	size_t off;
+	int r;
+
+	if (!netconf_valid(n))
+		return -EINVAL;
+	r = begin(out, HC_FRAME_NETCONF, HC_PROTO_STREAM_VM, &off);
+	if (r < 0)
+		return r;
+	r = buf_u32(out, ntohl(n->addr));
+	if (r >= 0)
+		r = buf_u8(out, n->prefix);
+	if (r >= 0)
+		r = buf_u32(out, ntohl(n->gateway));
+	if (r >= 0)
+		r = buf_u32(out, ntohl(n->dns));
+	if (r >= 0)
+		r = buf_u8(out, (uint8_t)(n->mtu >> 8));
+	if (r >= 0)
+		r = buf_u8(out, (uint8_t)n->mtu);
+	if (r >= 0)
+		r = hc_buf_append(out, n->mac, sizeof(n->mac));
+	return end(out, off, r);
+}
+
+int hc_proto_netconf_decode(const struct hc_proto_frame *f, struct hc_proto_netconf *ret)
+{
+	struct cur c = {f->payload, f->len};
+	struct hc_proto_netconf n = {0};
+	uint32_t a, g, d;
+	uint8_t hi, lo;
+
+	if (f->type != HC_FRAME_NETCONF || f->stream != HC_PROTO_STREAM_VM || cur_u32(&c, &a) < 0 ||
+	    cur_u8(&c, &n.prefix) < 0 || cur_u32(&c, &g) < 0 || cur_u32(&c, &d) < 0 ||
+	    cur_u8(&c, &hi) < 0 || cur_u8(&c, &lo) < 0 || c.left != sizeof(n.mac))
+		return -EBADMSG;
+	n.addr = htonl(a);
+	n.gateway = htonl(g);
+	n.dns = htonl(d);
+	n.mtu = (uint16_t)(hi << 8 | lo);
+	memcpy(n.mac, c.p, sizeof(n.mac));
+	if (!netconf_valid(&n))
+		return -EBADMSG;
+	*ret = n;
 	return 0;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The host<->guest wire protocol, version 2 (docs/protocol.md), shared by hotcell and
+ * The host<->guest wire protocol, version 3 (docs/protocol.md), shared by hotcell and
  * hotcell-init.
  *
  * A frame is a 12-byte header followed by the payload:
@@ -21,7 +21,7 @@
 #include "core/buf.h"
 #include "core/util.h"
 
-#define HC_PROTO_VERSION 2
+#define HC_PROTO_VERSION 3
 #define HC_PROTO_HEADER_SIZE 12
 /* Large enough for a 1 MiB result.json plus framing. */
 #define HC_PROTO_MAX_PAYLOAD ((1u << 20) + 4096)
@@ -67,8 +67,8 @@ enum hc_proto_type {
 	HC_FRAME_DONE = 20,	  /* g->h: a put completed / RESEED applied (final) */
 	HC_FRAME_RESEED = 21,	  /* h->g id 0: u64 realtime ns, bytes seed */
 	HC_FRAME_RESIZE = 22,	  /* h->g: u16 rows, u16 cols of a TTY exec's terminal */
-	/* 23 is NETCONF's (the networked restore's, issue 11). */
-	HC_FRAME_HOSTNAME = 24, /* h->g id 0: the guest's hostname (a restored copy's own) */
+	HC_FRAME_NETCONF = 23,	  /* h->g id 0 (v3): eth0's new address, gateway, resolver, MAC */
+	HC_FRAME_HOSTNAME = 24,	  /* h->g id 0: the guest's hostname (a restored copy's own) */
 	HC_FRAME_TYPE_MAX = 24,
 };
 
@@ -255,6 +255,20 @@ int hc_proto_reseed_decode(const struct hc_proto_frame *f,
 bool hc_proto_hostname_valid(const char *name, size_t len);
 int hc_proto_hostname_encode(struct hc_buf *out, const char *name) _must_check_;
 int hc_proto_hostname_decode(const struct hc_proto_frame *f, char *ret) _must_check_;
+/* NETCONF payload (v3, h->g on stream 0): the guest's eth0 after a restore or fork, which
+ * runs on a network of its own (docs/network.md): u32 address, u8 prefix (1..30), u32
+ * gateway (inside address/prefix, not the address), u32 resolver (0: none), u16 MTU
+ * (68..65535), 6 bytes MAC (unicast, not all zero). Addresses in network order here and on
+ * the wire. The guest answers DONE on stream 0, or ERROR INTERNAL saying which step failed. */
+struct hc_proto_netconf {
+	uint32_t addr, gateway, dns;
+	uint8_t prefix;
+	uint16_t mtu;
+	uint8_t mac[6];
+};
+int hc_proto_netconf_encode(struct hc_buf *out, const struct hc_proto_netconf *n) _must_check_;
+int hc_proto_netconf_decode(const struct hc_proto_frame *f,
+			    struct hc_proto_netconf *ret) _must_check_;
 
 /* RESIZE payload: u16 rows, u16 cols (0 unknown), on a TTY exec's stream. */
 int hc_proto_resize_encode(struct hc_buf *out, uint32_t stream, uint16_t rows,

@@ -167,7 +167,14 @@ int vmd_boot_restore(struct vmd *v, const char *dir, struct hc_error *err)
 		ms = hc_clock_ms() - t0;
 		v->incoming_until = hc_clock_ms() + (secs > 0 ? secs : 300) * 1000.0;
 	} else {
-		r = hc_lib_snapshot_restore(v->snap, &v->boot.vm, &v->agent, &ms, err);
+		/* A networked snapshot: a network of this VM's own, from its options
+		 * (--allow-host, -p), torn down with the VM (hc_lib_boot_teardown). */
+		struct hc_lib_restore_as as = {
+			.cancel_fd = -1, .run_opts = &v->ro.o, .net = &v->boot.net};
+
+		r = hc_lib_snapshot_restore_as(v->snap, &as, &v->boot.vm, &v->agent, &ms, err);
+		if (r >= 0)
+			v->boot.spec = v->boot.vm->spec; /* with the new TAP and MAC */
 	}
 	if (r < 0)
 		return r;

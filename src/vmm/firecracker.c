@@ -30,6 +30,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "jail/jail.h"
+#include "net/net.h"
 #include "proto/boot.h"
 #include "vmm/binary.h"
 #include "vmm/firecracker.h"
@@ -461,8 +462,8 @@ static int spawn_vmm(struct hc_vm *vm, struct fc *fc, struct hc_error *err)
 		argv[n++] = fc->jail_base;
 		argv[n++] = "--cgroup-version";
 		argv[n++] = cgv;
-		/* No --daemonize: hotcell keeps the child and its pidfd. No --netns until hotcell
-		 * has networking for this backend (network none). */
+		/* No --daemonize: hotcell keeps the child and its pidfd. No --netns: the TAP is
+		 * in hotcell's namespace, owned by the jail's uid (put_network). */
 		argv[n++] = "--";
 		argv[n++] = "--api-sock";
 		argv[n++] = api_arg;
@@ -566,19 +567,31 @@ static bool cmdline_has(const char *cmdline, const char *key)
 
 /* --network inet|full: the TAP src/net made, by name (Firecracker opens it itself; the VM's
  * holder keeps no fd on it). Firecracker's OpenAPI: PUT /network-interfaces/{iface_id} with a
- * NetworkInterface {iface_id, host_dev_name, guest_mac}. No --netns under --jailer: the TAP
- * lives in hotcell's namespace, where its filter and NAT are. */
+ * NetworkInterface {iface_id, host_dev_name, guest_mac}. Under --jailer the TAP stays in
+ * hotcell's network namespace, where its filter, NAT, resolver and forwarder are (no
+ * --netns, which would need a veth pair and a second NAT per VM): the jailer makes the jail's
+ * /dev/net/tun for the jail's uid (docs/jailer.md), and the TAP is handed to that uid
+ * (TUNSETOWNER), so the jailed Firecracker can attach it without CAP_NET_ADMIN. */
+static int tap_for_jail(struct fc *fc, const char *tap, struct hc_error *err)
+{
+	int r;
+
+	if (!fc->jailed)
+		return 0;
+	r = hc_net_tap_set_owner(tap, fc->uid, fc->gid, err);
+	return r < 0 ? hc_error_prefix(err, "firecracker: the jail's TAP") : 0;
+}
+
 static int put_network(struct hc_vm *vm, struct fc *fc, struct hc_error *err)
 {
 	const struct hc_vm_spec *s = &vm->spec;
+	int r;
 
 	if (!s->net_tap)
 		return 0;
-	if (fc->jailed)
-		return hc_error_setk(
-			err, -EOPNOTSUPP, HC_EK_BACKEND,
-			"firecracker: --jailer with --network is not supported yet (the "
-			"jailed process's uid cannot attach hotcell's TAP)");
+	r = tap_for_jail(fc, s->net_tap, err);
+	if (r < 0)
+		return r;
 	return put_json(vm, fc, "PUT", "/network-interfaces/eth0",
 			json_pack("{s:s, s:s, s:s}", "iface_id", "eth0", "host_dev_name",
 				  s->net_tap, "guest_mac", s->net_mac ? s->net_mac : ""),
@@ -913,11 +926,23 @@ static int fc_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 		goto fail;
 	/* Only on a fresh process; the vsock uds_path in the snapshot is relative to the
 	 * working directory, so it lands in this VM's directory. */
-	r = put_json(vm, fc, "PUT", "/snapshot/load",
-		     json_pack("{s:s, s:{s:s, s:s}, s:b}", "snapshot_path", state, "mem_backend",
-			       "backend_type", "File", "backend_path", mem, "resume_vm",
-			       !vm->restore_paused),
-		     err);
+	/* A networked snapshot's NIC moves to this VM's own TAP: SnapshotLoadParams'
+	 * network_overrides [{iface_id, host_dev_name}] (the MAC is the guest's to change,
+	 * NETCONF). */
+	json_t *body = json_pack("{s:s, s:{s:s, s:s}, s:b}", "snapshot_path", state, "mem_backend",
+				 "backend_type", "File", "backend_path", mem, "resume_vm",
+				 !vm->restore_paused);
+	if (body && vm->spec.net_tap) {
+		r = tap_for_jail(fc, vm->spec.net_tap, err);
+		if (r < 0) {
+			json_decref(body);
+			goto fail;
+		}
+		json_object_set_new(body, "network_overrides",
+				    json_pack("[{s:s, s:s}]", "iface_id", "eth0", "host_dev_name",
+					      vm->spec.net_tap));
+	}
+	r = put_json(vm, fc, "PUT", "/snapshot/load", body, err);
 	if (r < 0)
 		goto fail;
 	fc->started = true;

@@ -28,6 +28,8 @@
  *   HOTCELL_FC_DOUBLE_QEMU, HOTCELL_VHOST_DEVICE_VSOCK: the programs to run the guest with
  */
 #include <net/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <poll.h>
@@ -360,8 +362,8 @@ static const struct field drive_fields[] = {
 };
 /* Firecracker's OpenAPI NetworkInterface. */
 static const struct field net_fields[] = {
-	{"iface_id", F_STR, true},	  {"host_dev_name", F_STR, true},
-	{"guest_mac", F_STR, false},	  {"rx_rate_limiter", F_OBJ, false},
+	{"iface_id", F_STR, true},	   {"host_dev_name", F_STR, true},
+	{"guest_mac", F_STR, false},	   {"rx_rate_limiter", F_OBJ, false},
 	{"tx_rate_limiter", F_OBJ, false},
 };
 static const struct field vsock_fields[] = {
@@ -398,6 +400,27 @@ static const struct field mem_backend_fields[] = {
 };
 
 #define NOT_AFTER_START "The requested operation is not supported after starting the microVM."
+
+/* 0 when the TAP called name can be attached as Firecracker does (IFF_TAP | IFF_NO_PI |
+ * IFF_VNET_HDR), else the errno. A TAP that does not exist is ENODEV, not made (Firecracker
+ * would make one as root; hotcell's TAPs always exist first). */
+static int tap_check(const char *name)
+{
+	struct ifreq ifr = {0};
+	int fd, e = 0;
+
+	if (!if_nametoindex(name))
+		return ENODEV;
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+		e = errno;
+	close(fd);
+	return e;
+}
 #define NOT_BEFORE_START "The requested operation is not supported before starting the microVM."
 
 static struct reply put_machine(json_t *j)
@@ -494,13 +517,18 @@ static struct reply put_net(const char *id, json_t *j)
 	if (mac && sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
 			  &b[5], &end) != 6)
 		return fault(400, "Invalid MAC address: %s", mac);
-	/* Firecracker opens the TAP by name when the device is made. */
-	if (!if_nametoindex(str(j, "host_dev_name")))
+	/* Firecracker opens the TAP by name when the device is made, through /dev/net/tun (the
+	 * jail's under the jailer) as the user it runs as: a TAP that is missing, or not that
+	 * user's (TUNSETOWNER) when it has no CAP_NET_ADMIN, is refused by the kernel. The
+	 * double only checks: QEMU opens it again when the guest starts. */
+	int e = tap_check(str(j, "host_dev_name"));
+	if (e)
 		return fault(400,
 			     "Could not create the network device: Open tap device failed: Error "
-			     "while creating ifreq structure: No such device. Invalid TUN/TAP "
-			     "Backend provided by %s.",
-			     str(j, "host_dev_name"));
+			     "while creating ifreq structure: %s (os error %d). Invalid TUN/TAP "
+			     "Backend provided by %s. Check our documentation on setting up the "
+			     "network devices.",
+			     strerror(e), e, str(j, "host_dev_name"));
 	if (D.net && strcmp(str(D.net, "iface_id"), id))
 		return fault(400, "double: one network interface only");
 	json_decref(D.net);
@@ -636,9 +664,9 @@ static struct reply put_snapshot_create(json_t *j)
 		return fault(400, "Diff snapshots are not allowed on uVMs with dirty page tracking "
 				  "disabled.");
 	/* The double's own state format: the configuration to restore. */
-	st = json_pack("{s:s, s:O, s:O, s:O, s:O*}", "double", "firecracker-double",
+	st = json_pack("{s:s, s:O, s:O, s:O, s:O*, s:O*}", "double", "firecracker-double",
 		       "machine-config", D.machine ? D.machine : json_null(), "boot-source", D.boot,
-		       "drives", D.drives, "vsock", D.vsock);
+		       "drives", D.drives, "vsock", D.vsock, "network-interface", D.net);
 	dump = json_dumps(st, JSON_COMPACT);
 	json_decref(st);
 	e = write_file(str(j, "snapshot_path"), dump, 0);
@@ -698,11 +726,39 @@ static struct reply put_snapshot_load(json_t *j)
 		return fault(400, "Load snapshot error: Failed to restore from snapshot: Cannot "
 				  "deserialize the microVM state.");
 	}
+	/* The snapshot's NIC, on the TAP a network override names (Firecracker's persist.rs:
+	 * an override of an interface the snapshot lacks is an error; the TAP is opened when
+	 * the device is restored). */
+	json_t *net = json_object_get(st, "network-interface");
+	net = json_is_object(net) ? json_deep_copy(net) : NULL;
+	json_array_foreach(json_object_get(j, "network_overrides"), i, o)
+	{
+		if (!net || strcmp(str(net, "iface_id"), str(o, "iface_id"))) {
+			json_decref(net);
+			json_decref(st);
+			return fault(400, "Load snapshot error: Failed to restore from snapshot: "
+					  "Unknown Network Device.");
+		}
+		json_object_set_new(net, "host_dev_name", json_string(str(o, "host_dev_name")));
+	}
+	if (net && !if_nametoindex(str(net, "host_dev_name"))) {
+		r = fault(
+			400,
+			"Load snapshot error: Failed to restore from snapshot: Failed to build "
+			"microVM from snapshot: Open tap device failed: Error while creating ifreq "
+			"structure: No such device. Invalid TUN/TAP Backend provided by %s.",
+			str(net, "host_dev_name"));
+		json_decref(net);
+		json_decref(st);
+		return r;
+	}
 	D.machine = json_incref(json_object_get(st, "machine-config"));
 	D.boot = json_incref(json_object_get(st, "boot-source"));
 	json_decref(D.drives);
 	D.drives = json_incref(json_object_get(st, "drives"));
 	D.vsock = json_incref(json_object_get(st, "vsock"));
+	json_decref(D.net);
+	D.net = net;
 	json_decref(st);
 	D.loaded = true;
 	/* A restored VM cannot be run in QEMU from the double's state: the double plays the

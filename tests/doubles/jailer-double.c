@@ -4,7 +4,7 @@
  * path runs here: it parses the jailer's command line strictly, then takes the jailer's steps
  * in order: chroot <chroot-base-dir>/<exec-file name>/<id>/root, a copy of the exec file in
  * it, a private mount namespace, /dev/kvm (and friends) as nodes owned by --uid/--gid,
- * chroot, drop to --uid/--gid, exec the copy with --id, the start-time arguments and the
+ * chroot, drop to --uid/--gid (after joining --netns when given), exec the copy with --id, the start-time arguments and the
  * arguments after "--". Not daemonized unless --daemonize (which the driver must not pass).
  *
  * One liberty, because the Firecracker double is dynamically linked: the host's /usr is bound
@@ -82,7 +82,7 @@ static unsigned parse_id(const char *name, const char *v)
 int main(int argc, char **argv)
 {
 	const char *id = NULL, *exec_file = NULL, *uid_s = NULL, *gid_s = NULL;
-	const char *base = "/srv/jailer", *cgv = "1";
+	const char *base = "/srv/jailer", *cgv = "1", *netns = NULL;
 	char root[4096], path[4096], exec_name[256];
 	const char *extra[64];
 	size_t n_extra = 0;
@@ -120,8 +120,10 @@ int main(int argc, char **argv)
 			base = argv[++i];
 		else if (!strcmp(a, "--cgroup-version"))
 			cgv = argv[++i];
-		else if (!strcmp(a, "--netns") || !strcmp(a, "--cgroup") ||
-			 !strcmp(a, "--parent-cgroup") || !strcmp(a, "--resource-limit"))
+		else if (!strcmp(a, "--netns"))
+			netns = argv[++i];
+		else if (!strcmp(a, "--cgroup") || !strcmp(a, "--parent-cgroup") ||
+			 !strcmp(a, "--resource-limit"))
 			i++;
 		else
 			die(1,
@@ -170,6 +172,15 @@ int main(int argc, char **argv)
 	if (chown(path, uid, gid) < 0)
 		die(1, "jailer: chown %s: %s", path, strerror(errno));
 
+	/* --netns: joined before the jail is built (docs/jailer.md, "Jailer Operation"). */
+	if (netns) {
+		int nfd = open(netns, O_RDONLY | O_CLOEXEC);
+
+		if (nfd < 0 || setns(nfd, CLONE_NEWNET) < 0)
+			die(1, "Failed to join the network namespace %s: %s", netns,
+			    strerror(errno));
+		close(nfd);
+	}
 	if (unshare(CLONE_NEWNS) < 0)
 		die(1, "jailer: unshare(CLONE_NEWNS): %s", strerror(errno));
 	if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)

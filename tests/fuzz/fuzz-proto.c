@@ -151,6 +151,15 @@ static void one(const struct hc_proto_frame *f)
 		}
 		break;
 	}
+	case HC_FRAME_NETCONF: {
+		struct hc_proto_netconf n;
+		if (hc_proto_netconf_decode(f, &n) == 0) {
+			if (hc_proto_netconf_encode(&b, &n) < 0)
+				__builtin_trap();
+			check_same(&b, f);
+		}
+		break;
+	}
 	case HC_FRAME_STDIN:
 	case HC_FRAME_STDOUT:
 	case HC_FRAME_STDERR:

@@ -4,6 +4,7 @@
  * over a socketpair (docs/protocol.md, "Test mode"), spawned with hc_child_spawn. Each test
  * plays the host's side of the conversation with the real protocol code.
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -848,6 +849,46 @@ TEST(reseed_frames)
 	ASSERT_EQ_INT(session_end(&s), 0);
 }
 
+/* NETCONF (v3): in test mode the agent checks the frame and answers DONE without touching the
+ * host's interfaces; malformed or off stream 0 it is refused and the agent serves on. */
+TEST(netconf_frames)
+{
+	struct hc_error err = {0};
+	struct session s;
+	struct hc_buf b = HC_BUF_INIT(0);
+	static uint8_t buf[HC_PROTO_MAX_PAYLOAD];
+	struct hc_proto_netconf n = {.prefix = 30, .mtu = 1500, .mac = {2, 0x68, 0x63, 0, 0, 8}};
+	struct hc_proto_frame f;
+
+	NEED_INIT();
+	n.addr = htonl(0x0a000006);
+	n.gateway = n.dns = htonl(0x0a000005);
+	ASSERT_OK(session_start(&s, &err), &err);
+	ASSERT_EQ_INT(hc_proto_netconf_encode(&b, &n), 0);
+	ASSERT_EQ_INT(write(s.c.fd, b.data, b.len), (ssize_t)b.len);
+	ASSERT_EQ_INT(next_frame(&s.c, &f, buf, sizeof(buf)), 1);
+	ASSERT_TRUE(f.type == HC_FRAME_DONE && f.stream == 0);
+	/* A multicast MAC (hand-made: the encoder refuses it). */
+	uint8_t p[21];
+	memcpy(p, b.data + HC_PROTO_HEADER_SIZE, sizeof(p));
+	p[15] = 1;
+	ASSERT_EQ_INT(send_raw(&s.c, HC_FRAME_NETCONF, 0, p, sizeof(p)), 0);
+	ASSERT_EQ_INT(expect_error(&s.c, 0, HC_EXEC_ERR_INVALID, "netconf"), 0);
+	/* On another stream. */
+	ASSERT_EQ_INT(send_raw(&s.c, HC_FRAME_NETCONF, 2, b.data + HC_PROTO_HEADER_SIZE,
+			       b.len - HC_PROTO_HEADER_SIZE),
+		      0);
+	ASSERT_EQ_INT(expect_error(&s.c, 2, HC_EXEC_ERR_INVALID, "netconf"), 0);
+	struct outcome o;
+	const char *ok[] = {"true", NULL};
+	ASSERT_EQ_INT(ac_send_exec(&s.c, ok, "", "", 0, 0), 0);
+	ASSERT_EQ_INT(ac_collect(&s.c, &o), 0);
+	ASSERT_TRUE(o.got_started && o.got_exit && o.exit.code == 0);
+	outcome_free(&o);
+	hc_buf_free(&b);
+	ASSERT_EQ_INT(session_end(&s), 0);
+}
+
 /* A restored copy's streams are the snapshotted VM's: RESEED ends them and frees their ids, so
  * the new host's first exec on stream 1 is not "in use". */
 TEST(reseed_frees_old_streams)
@@ -930,6 +971,7 @@ int main(void)
 	RUN(window_overrun_fails_the_stream);
 	RUN(frames_out_of_place);
 	RUN(reseed_frames);
+	RUN(netconf_frames);
 	RUN(reseed_frees_old_streams);
 
 	struct hc_error err = {0};

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The wire protocol (docs/protocol.md): round trips, bounds, and rejection of malformed frames. */
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -418,6 +419,7 @@ static int decode_any(const struct hc_proto_frame *f)
 	static struct hc_proto_file_req q;
 	static struct hc_proto_entry e;
 	struct hc_proto_reseed rs;
+	struct hc_proto_netconf nc;
 	uint32_t v;
 	uint16_t r16, c16;
 
@@ -434,6 +436,8 @@ static int decode_any(const struct hc_proto_frame *f)
 		return hc_proto_entry_decode(f, &e);
 	case HC_FRAME_RESEED:
 		return hc_proto_reseed_decode(f, &rs);
+	case HC_FRAME_NETCONF:
+		return hc_proto_netconf_decode(f, &nc);
 	case HC_FRAME_RESIZE:
 		return hc_proto_resize_decode(f, &r16, &c16);
 	case HC_FRAME_HOSTNAME: {
@@ -774,6 +778,71 @@ TEST(hostname_roundtrip)
 	hc_buf_free(&b);
 }
 
+/* v3's NETCONF: the restored copy's network; a payload that would misconfigure eth0 is refused
+ * on both ends. */
+TEST(netconf_roundtrip_and_rules)
+{
+	struct hc_buf b = HC_BUF_INIT(0);
+	struct hc_proto_netconf n = {.prefix = 30, .mtu = 1500, .mac = {2, 0x68, 0x63, 0, 0, 4}}, d,
+				bad;
+	struct hc_proto_frame f;
+	uint8_t *pl;
+
+	n.addr = htonl(0x0af10006);
+	n.gateway = n.dns = htonl(0x0af10005);
+	ASSERT_EQ_INT(hc_proto_netconf_encode(&b, &n), 0);
+	ASSERT_EQ_INT(parse_one(&b, &f), 1);
+	ASSERT_EQ_INT(f.stream, 0);
+	ASSERT_EQ_INT(f.len, 21);
+	ASSERT_EQ_INT(hc_proto_netconf_decode(&f, &d), 0);
+	ASSERT_TRUE(memcmp(&d, &n, sizeof(d)) == 0);
+	/* Network order on the wire: 10.241.0.6 is 0a f1 00 06. */
+	pl = (uint8_t *)b.data + HC_PROTO_HEADER_SIZE;
+	ASSERT_TRUE(pl[0] == 10 && pl[1] == 0xf1 && pl[3] == 6 && pl[4] == 30);
+	ASSERT_TRUE(all_cuts_refused(&f, f.len));
+	f.stream = 3;
+	ASSERT_EQ_INT(hc_proto_netconf_decode(&f, &d), -EBADMSG);
+	f.stream = 0;
+	/* Each rule, on the encoder and (through a patched payload) on the decoder. */
+	bad = n;
+	bad.mac[0] = 1; /* multicast */
+	ASSERT_EQ_INT(hc_proto_netconf_encode(&b, &bad), -EINVAL);
+	pl[15] = 1;
+	ASSERT_EQ_INT(hc_proto_netconf_decode(&f, &d), -EBADMSG);
+	pl[15] = 2;
+	bad = n;
+	memset(bad.mac, 0, sizeof(bad.mac));
+	ASSERT_EQ_INT(hc_proto_netconf_encode(&b, &bad), -EINVAL);
+	bad = n;
+	bad.gateway = htonl(0x0af10009); /* another /30 */
+	ASSERT_EQ_INT(hc_proto_netconf_encode(&b, &bad), -EINVAL);
+	pl[8] = 9;
+	ASSERT_EQ_INT(hc_proto_netconf_decode(&f, &d), -EBADMSG);
+	pl[8] = 5;
+	bad = n;
+	bad.gateway = bad.addr;
+	ASSERT_EQ_INT(hc_proto_netconf_encode(&b, &bad), -EINVAL);
+	bad = n;
+	bad.addr = htonl(0x0af10007); /* the /30's broadcast */
+	ASSERT_EQ_INT(hc_proto_netconf_encode(&b, &bad), -EINVAL);
+	bad = n;
+	bad.prefix = 31;
+	ASSERT_EQ_INT(hc_proto_netconf_encode(&b, &bad), -EINVAL);
+	pl[4] = 0;
+	ASSERT_EQ_INT(hc_proto_netconf_decode(&f, &d), -EBADMSG);
+	pl[4] = 30;
+	bad = n;
+	bad.mtu = 67;
+	ASSERT_EQ_INT(hc_proto_netconf_encode(&b, &bad), -EINVAL);
+	ASSERT_EQ_INT(hc_proto_netconf_decode(&f, &d), 0);
+	ASSERT_EQ_STR(hc_proto_type_name(HC_FRAME_NETCONF), "netconf");
+	/* The header bounds it: 22 bytes are refused before the payload is read. */
+	uint8_t h[HC_PROTO_HEADER_SIZE] = {0, 0, 0, 22, HC_FRAME_NETCONF};
+	size_t used;
+	ASSERT_EQ_INT(hc_proto_frame_parse(h, sizeof(h), &f, &used), -EBADMSG);
+	hc_buf_free(&b);
+}
+
 TEST(new_types_header_limits)
 {
 	/* Types without payload refuse one; data frames stop at 64 KiB. */
@@ -999,6 +1068,7 @@ int main(void)
 	RUN(entry_roundtrip_and_rules);
 	RUN(reseed_roundtrip);
 	RUN(hostname_roundtrip);
+	RUN(netconf_roundtrip_and_rules);
 	RUN(new_types_header_limits);
 	if (!mkdtemp(tree_tmp)) {
 		printf("FAIL: setup: mkdtemp: %s\n", strerror(errno));

@@ -333,6 +333,82 @@ TEST(restore_paused_reconnects_on_resume)
 	ASSERT_TRUE(double_pid() == 0);
 }
 
+/* A networked snapshot (the double's state names its NIC, on a TAP that is gone) restored onto
+ * this VM's own TAP: PUT /snapshot/load carries network_overrides [{iface_id, host_dev_name}],
+ * which the double applies as Firecracker does (an unknown interface is an error; the TAP is
+ * opened on restore). "lo" stands in for the new TAP: any existing link does for the double. */
+static int write_text(const char *path, const char *text)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	return fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+TEST(restore_with_network_overrides)
+{
+	struct hc_vm_spec s = api_spec();
+	struct hc_error e = {0};
+	struct hc_vm *vm = NULL;
+	char snapdir[HC_PATH_MAX], netdir[HC_PATH_MAX], p[HC_PATH_MAX], q[HC_PATH_MAX];
+	_cleanup_free_ char *state = NULL, *log = NULL;
+	size_t n;
+
+	SKIP_IF_NEEDED();
+	reset_scenario();
+	snprintf(snapdir, sizeof(snapdir), "%s/snap", tmp);
+	if (!hc_path_exists(snapdir))
+		SKIP("needs the snapshot of start_request_order_and_guest_connect");
+	snprintf(netdir, sizeof(netdir), "%s/netsnap", tmp);
+	ASSERT_OK(hc_path_mkdir_p(netdir, 0700, &e), &e);
+	snprintf(p, sizeof(p), "%s/vmstate", snapdir);
+	ASSERT_OK(hc_path_read_file(p, 1 << 20, &state, &n, &e), &e);
+	ASSERT_TRUE(n > 2 && state[n - 1] == '}');
+	state[n - 1] = '\0';
+	snprintf(p, sizeof(p), "%s/vmstate", netdir);
+	{
+		char buf[8192];
+
+		snprintf(buf, sizeof(buf),
+			 "%s,\"network-interface\":{\"iface_id\":\"eth0\",\"host_dev_name\":"
+			 "\"hc-gone0\",\"guest_mac\":\"02:68:63:00:00:04\"}}",
+			 state);
+		ASSERT_EQ_INT(write_text(p, buf), 0);
+	}
+	snprintf(p, sizeof(p), "%s/memory", snapdir);
+	snprintf(q, sizeof(q), "%s/memory", netdir);
+	ASSERT_EQ_INT(link(p, q), 0);
+
+	/* The new TAP: the override is sent and applied. */
+	s.network = HC_NET_INET;
+	s.net_tap = "lo";
+	s.net_mac = "02:68:63:00:00:08";
+	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_firecracker_ops, &s, &e), &e);
+	ASSERT_OK(hc_vm_restore(vm, netdir, &e), &e);
+	log = read_log_file(reqlog);
+	ASSERT_TRUE(strstr(log, "\"network_overrides\":[{\"iface_id\":\"eth0\","
+				"\"host_dev_name\":\"lo\"}]") != NULL);
+	hc_vm_free(vm);
+	vm = NULL;
+	/* Without an override the snapshot's own TAP is opened, and it is gone. */
+	reset_scenario();
+	s.net_tap = NULL;
+	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_firecracker_ops, &s, &e), &e);
+	ASSERT_ERR(hc_vm_restore(vm, netdir, &e));
+	ASSERT_TRUE(strstr(e.message, "Open tap device failed") != NULL &&
+		    strstr(e.message, "hc-gone0") != NULL);
+	hc_vm_free(vm);
+	vm = NULL;
+	ASSERT_TRUE(double_pid() == 0);
+	/* An override of an interface the snapshot does not have. */
+	reset_scenario();
+	s.net_tap = "lo";
+	ASSERT_OK(hc_vm_new(&vm, &hc_vmm_firecracker_ops, &s, &e), &e);
+	ASSERT_ERR(hc_vm_restore(vm, snapdir, &e));
+	ASSERT_TRUE(strstr(e.message, "Unknown Network Device") != NULL);
+	hc_vm_free(vm);
+	ASSERT_TRUE(double_pid() == 0);
+}
+
 TEST(fault_message_names_endpoint)
 {
 	char msg[1024];
@@ -645,6 +721,7 @@ int main(void)
 	RUN(start_request_order_and_guest_connect);
 	RUN(restore_into_fresh_process_reconnects);
 	RUN(restore_paused_reconnects_on_resume);
+	RUN(restore_with_network_overrides);
 	RUN(fault_message_names_endpoint);
 	RUN(instance_start_refused);
 	RUN(early_exit_is_reported);

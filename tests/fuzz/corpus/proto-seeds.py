@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Regenerates the seed corpus of tests/fuzz/fuzz-proto.c (docs/protocol.md frame layout, v2).
+# Regenerates the seed corpus of tests/fuzz/fuzz-proto.c (docs/protocol.md frame layout, v3).
 import os, struct, sys
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "proto")
@@ -74,6 +74,15 @@ seeds = {
     "hostname": frame(24, b"warm-1.example", 0),
     "hostname-bad": frame(24, b"a b", 0),
     "hostname-stream": frame(24, b"a", 4),
+    # NETCONF (v3): address, prefix, gateway, resolver, MTU, MAC.
+    "netconf": frame(23, bytes([10, 241, 0, 6]) + b"\x1e" + bytes([10, 241, 0, 5]) * 2
+                     + struct.pack(">H", 1500) + bytes([2, 0x68, 0x63, 0, 0, 4]), 0),
+    "netconf-multicast-mac": frame(23, bytes([10, 0, 0, 2, 30, 10, 0, 0, 1, 0, 0, 0, 0])
+                                   + struct.pack(">H", 1500) + bytes([1, 0, 0, 0, 0, 1]), 0),
+    "netconf-gw-outside": frame(23, bytes([10, 0, 0, 2, 30, 10, 0, 1, 1, 10, 0, 1, 1])
+                                + struct.pack(">H", 1500) + bytes([2, 0, 0, 0, 0, 1]), 0),
+    "netconf-stream": frame(23, bytes([10, 0, 0, 2, 30, 10, 0, 0, 1, 10, 0, 0, 1])
+                            + struct.pack(">H", 1500) + bytes([2, 0, 0, 0, 0, 1]), 4),
     "session": (frame(1, struct.pack(">IQ", 2, 5) + s("a"), 0) + frame(2, exec_(1, 0, "", "/", ["cat"], []))
                 + frame(12, struct.pack(">I", 42)) + frame(3, b"abc") + frame(4) + frame(13, struct.pack(">I", 3))
                 + frame(5, b"abc") + frame(9, b"\x00{}") + frame(7, struct.pack(">iiB", 0, 0, 0))
