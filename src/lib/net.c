@@ -62,9 +62,10 @@ static int attach(const struct hc_run_opts *o, const struct hc_vmm_ops *ops,
 	r = hc_net_setup(&no, &ln->net, err);
 	if (r < 0)
 		return r;
-	/* QEMU takes the TAP as an inherited fd; Firecracker and Cloud Hypervisor open it by
-	 * name, which a second open file on a single-queue TAP would refuse (EBUSY). */
-	if (hc_streq(ops->name, "qemu")) {
+	/* QEMU takes the TAP as an inherited fd, Cloud Hypervisor as a passed one (SCM_RIGHTS);
+	 * Firecracker opens it by name, which a second open file on a single-queue TAP would
+	 * refuse (EBUSY). */
+	if (hc_streq(ops->name, "qemu") || hc_streq(ops->name, "cloud-hypervisor")) {
 		ln->tap_fd = hc_net_tap_open(ln->net, err);
 		if (ln->tap_fd < 0) {
 			r = ln->tap_fd;

@@ -550,21 +550,28 @@ static int build_cmdline(const struct hc_vm_spec *s, char **ret, struct hc_error
 	return 0;
 }
 
-/* --network inet|full: the TAP src/net made, by name (Cloud Hypervisor opens it; the VM's
- * holder keeps no fd on it). Its OpenAPI NetConfig: tap, mac, and ip/mask, which Cloud
- * Hypervisor sets on the TAP: the gateway address src/net already gave it (a /30). */
-static int add_net(const struct hc_vm_spec *s, json_t *cfg, struct hc_error *err)
+/* --network inet|full: the TAP src/net made, as an fd (SCM_RIGHTS) through vm.add-net before
+ * vm.boot, with an id of hotcell's: a VM whose NIC came as fds is restored onto new fds
+ * (vm.restore's net_fds names that id), so every restored copy runs on a TAP of its own; a
+ * NIC opened by name would be reopened by the snapshot's TAP name. Its OpenAPI NetConfig: id,
+ * mac (no ip/mask: the TAP already has the gateway address, and Cloud Hypervisor does not
+ * configure a TAP it is given). */
+#define CH_NET_ID "net0"
+static int add_net(struct hc_vm *vm, struct ch *ch, struct hc_error *err)
 {
-	json_t *net =
-		json_pack("{s:s, s:s}", "tap", s->net_tap, "mac", s->net_mac ? s->net_mac : "");
-	if (!net)
-		return hc_error_set(err, -ENOMEM, "cloud-hypervisor: out of memory");
-	if (s->net_host_ip) {
-		json_object_set_new(net, "ip", json_string(s->net_host_ip));
-		json_object_set_new(net, "mask", json_string("255.255.255.252"));
-	}
-	json_object_set_new(cfg, "net", json_pack("[o]", net));
-	return 0;
+	const struct hc_vm_spec *s = &vm->spec;
+	int r;
+
+	if (!s->net_tap)
+		return 0;
+	if (s->net_tap_fd < 0)
+		return hc_error_setk(err, -EINVAL, HC_EK_INTERNAL,
+				     "cloud-hypervisor: no fd on the TAP %s", s->net_tap);
+	r = hc_rest_request_json_fds(
+		ch->api, "PUT", CH_API "vm.add-net",
+		json_pack("{s:s, s:s}", "id", CH_NET_ID, "mac", s->net_mac ? s->net_mac : ""),
+		&s->net_tap_fd, 1, 0, err);
+	return r < 0 ? api_failed(vm, ch, r, err) : 0;
 }
 
 /* The VmConfig of vm.create (cloud-hypervisor.yaml, components/schemas/VmConfig). */
@@ -621,13 +628,6 @@ static int build_config(struct hc_vm *vm, struct ch *ch, json_t **ret, struct hc
 		}
 		json_object_set_new(cfg, "disks",
 				    json_pack("[{s:s, s:b}]", "path", disk, "readonly", 1));
-	}
-	if (s->net_tap) {
-		r = add_net(s, cfg, err);
-		if (r < 0) {
-			json_decref(cfg);
-			return r;
-		}
 	}
 	if (s->n_devices) {
 		arr = json_array();
@@ -736,6 +736,8 @@ static int ch_start(struct hc_vm *vm, struct hc_error *err)
 		r = build_config(vm, ch, &cfg, err);
 	if (r >= 0)
 		r = api_put_json(vm, ch, CH_API "vm.create", cfg, 0, err);
+	if (r >= 0)
+		r = add_net(vm, ch, err);
 	if (r >= 0)
 		r = listen_agent(vm, ch, err);
 	if (r >= 0)
@@ -1018,9 +1020,19 @@ static int ch_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 		r = listen_agent(vm, ch, err);
 	/* Only into a VMM without a VM; the snapshot's relative vsock and serial paths land in
 	 * this VM's runtime directory. The restored VM is paused until vm.resume. */
-	if (r >= 0)
+	/* RestoreConfig; a networked snapshot's NIC moves to this VM's own TAP: net_fds
+	 * [{id, num_fds}] with the fd passed along (Cloud Hypervisor v40+). */
+	if (r >= 0 && !vm->spec.net_tap) {
 		r = api_put_json(vm, ch, CH_API "vm.restore", json_pack("{s:s}", "source_url", url),
 				 CH_SNAPSHOT_TIMEOUT_MS, err);
+	} else if (r >= 0) {
+		r = hc_rest_request_json_fds(ch->api, "PUT", CH_API "vm.restore",
+					     json_pack("{s:s, s:[{s:s, s:i}]}", "source_url", url,
+						       "net_fds", "id", CH_NET_ID, "num_fds", 1),
+					     &vm->spec.net_tap_fd, 1, CH_SNAPSHOT_TIMEOUT_MS, err);
+		if (r < 0)
+			r = api_failed(vm, ch, r, err);
+	}
 	if (r >= 0 && !vm->restore_paused)
 		r = api_put(vm, ch, CH_API "vm.resume", 0, err);
 	if (r < 0) {

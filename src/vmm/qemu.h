@@ -29,7 +29,7 @@ struct hc_qemu_argv_in {
 	 * written, and every VM restored from it shares its pages). */
 	const char *mem_path;
 	bool mem_private;
-	int tap_fd;	  /* spec->net_tap set: the fd number QEMU inherits for the TAP */
+	int tap_fd; /* spec->net_tap set: the fd number QEMU inherits for the TAP */
 };
 
 enum { HC_QEMU_MICROVM = 0, HC_QEMU_Q35 = 1 };

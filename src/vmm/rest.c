@@ -5,8 +5,11 @@
 #include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/curl.h"
 #include "core/log.h"
 #include "core/path.h"
@@ -232,6 +235,194 @@ void hc_rest_error_text(const char *body, char *buf, size_t n)
 	copy_line(buf, n, body, strcspn(body, "\r\n"));
 }
 
+/* ---- one exchange with file descriptors (SCM_RIGHTS) ---- */
+
+/* Waits for fd to be ready for events (and the cancel fd) until deadline. */
+static int wait_fd(const struct hc_rest *r, int fd, short events, double deadline,
+		   const char *method, const char *endpoint, struct hc_error *err)
+{
+	for (;;) {
+		struct pollfd p[2] = {{.fd = fd, .events = events},
+				      {.fd = r->cancel_fd, .events = POLLIN}};
+		int left = hc_clock_left_ms(deadline), n;
+
+		if (left == 0)
+			return hc_error_set(err, -ETIMEDOUT, "%s %s: timed out (API socket %s)",
+					    method, endpoint, r->sock);
+		n = poll(p, r->cancel_fd >= 0 ? 2 : 1, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return hc_error_errno(err, -errno, "%s %s: poll", method, endpoint);
+		if (n > 0 && p[1].revents)
+			return hc_error_setk(err, -ECANCELED, "cancelled", "interrupted");
+		if (n > 0 && p[0].revents)
+			return 0;
+	}
+}
+
+int hc_rest_call_fds(struct hc_rest *r, const char *method, const char *endpoint, const char *body,
+		     const int *fds, size_t n_fds, int timeout_ms, long *ret_status,
+		     char **ret_body, struct hc_error *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct hc_buf req = HC_BUF_INIT(0), resp = HC_BUF_INIT(HC_REST_BODY_MAX + 8192);
+	double deadline = hc_clock_ms() + (timeout_ms > 0 ? timeout_ms : HC_REST_TIMEOUT_MS);
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * HC_REST_MAX_FDS)];
+	} ctl;
+	_cleanup_close_ int fd = -1;
+	size_t off = 0, blen = body ? strlen(body) : 0, hlen = 0, clen = 0;
+	long status = 0;
+	int rc = 0;
+
+	if (n_fds == 0 || n_fds > HC_REST_MAX_FDS)
+		return hc_error_set(err, -EINVAL, "%s %s: %zu fds to pass", method, endpoint,
+				    n_fds);
+	if (hc_buf_printf(&req,
+			  "%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+			  "Accept: application/json\r\nContent-Length: %zu\r\nConnection: "
+			  "close\r\n\r\n",
+			  method, endpoint, blen) < 0 ||
+	    hc_buf_append(&req, body ? body : "", blen) < 0) {
+		hc_buf_free(&req);
+		return hc_error_set(err, -ENOMEM, "%s %s: out of memory", method, endpoint);
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", r->sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = hc_error_set(err, -errno, "%s %s: cannot connect to the API socket %s: %s",
+				  method, endpoint, r->sock, strerror(errno));
+		goto out;
+	}
+	hc_debug("rest %s: %s %s %s (+%zu fds)", r->sock, method, endpoint, body ? body : "",
+		 n_fds);
+	/* The fds ride on the request's first bytes; the rest follows as plain writes. */
+	while (off < req.len) {
+		struct iovec iov = {.iov_base = req.data + off, .iov_len = req.len - off};
+		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+		ssize_t k;
+
+		if (off == 0) {
+			memset(&ctl, 0, sizeof(ctl));
+			m.msg_control = ctl.buf;
+			m.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+			struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+			memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+		}
+		k = sendmsg(fd, &m, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EAGAIN) {
+			rc = wait_fd(r, fd, POLLOUT, deadline, method, endpoint, err);
+			if (rc < 0)
+				goto out;
+			continue;
+		}
+		if (k < 0) {
+			rc = hc_error_errno(err, -errno, "%s %s: send", method, endpoint);
+			goto out;
+		}
+		off += (size_t)k;
+	}
+	/* The response: a status line, headers with Content-Length (both VMMs send it), the
+	 * body; bounded like libcurl's. */
+	for (;;) {
+		char buf[8192];
+		ssize_t k;
+
+		if (hlen && resp.len >= hlen + clen)
+			break;
+		rc = wait_fd(r, fd, POLLIN, deadline, method, endpoint, err);
+		if (rc < 0)
+			goto out;
+		k = read(fd, buf, sizeof(buf));
+		if (k < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (k <= 0) {
+			rc = hc_error_set(err, k < 0 ? -errno : -EPIPE,
+					  "%s %s: the API closed the connection before its answer",
+					  method, endpoint);
+			goto out;
+		}
+		if (hc_buf_append(&resp, buf, (size_t)k) < 0) {
+			rc = hc_error_set(err, -E2BIG, "%s %s: response body larger than %d bytes",
+					  method, endpoint, HC_REST_BODY_MAX);
+			goto out;
+		}
+		if (!hlen) {
+			char *end = memmem(resp.data, resp.len, "\r\n\r\n", 4), *cl;
+
+			if (!end)
+				continue;
+			*end = '\0';
+			if (sscanf(resp.data, "HTTP/1.%*d %ld", &status) != 1 || status < 100 ||
+			    status > 599) {
+				rc = hc_error_set(err, -EPROTO, "%s %s: not an HTTP response",
+						  method, endpoint);
+				goto out;
+			}
+			cl = strcasestr(resp.data, "\r\nContent-Length:");
+			clen = cl ? strtoul(cl + 17, NULL, 10) : 0;
+			*end = '\r';
+			hlen = (size_t)(end - resp.data) + 4;
+			if (clen > HC_REST_BODY_MAX) {
+				rc = hc_error_set(err, -E2BIG,
+						  "%s %s: response body larger than %d bytes",
+						  method, endpoint, HC_REST_BODY_MAX);
+				goto out;
+			}
+		}
+	}
+	hc_debug("rest %s: %s %s -> %ld %.*s", r->sock, method, endpoint, status, (int)clen,
+		 resp.data + hlen);
+	*ret_status = status;
+	if (ret_body) {
+		*ret_body = strndup(resp.data + hlen, clen);
+		if (!*ret_body)
+			rc = hc_error_set(err, -ENOMEM, "out of memory");
+	}
+out:
+	hc_buf_free(&req);
+	hc_buf_free(&resp);
+	return rc;
+}
+
+static int check_status(const char *method, const char *endpoint, long status, const char *resp,
+			struct hc_error *err)
+{
+	char text[512];
+
+	if (status >= 200 && status <= 299)
+		return 0;
+	hc_rest_error_text(resp, text, sizeof(text));
+	return hc_error_set(err, status >= 400 && status < 500 ? -EINVAL : -EIO,
+			    "%s %s: HTTP %ld%s%s", method, endpoint, status, text[0] ? ": " : "",
+			    text);
+}
+
+int hc_rest_request_json_fds(struct hc_rest *r, const char *method, const char *endpoint,
+			     json_t *body, const int *fds, size_t n_fds, int timeout_ms,
+			     struct hc_error *err)
+{
+	_cleanup_free_ char *s = NULL, *resp = NULL;
+	long status = 0;
+	int rc;
+
+	if (!body)
+		return hc_error_set(err, -ENOMEM, "%s %s: out of memory", method, endpoint);
+	s = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (!s)
+		return hc_error_set(err, -ENOMEM, "%s %s: out of memory", method, endpoint);
+	rc = hc_rest_call_fds(r, method, endpoint, s, fds, n_fds, timeout_ms, &status, &resp, err);
+	return rc < 0 ? rc : check_status(method, endpoint, status, resp, err);
+}
+
 int hc_rest_request(struct hc_rest *r, const char *method, const char *endpoint, const char *body,
 		    int timeout_ms, char **ret_body, struct hc_error *err)
 {
@@ -242,14 +433,9 @@ int hc_rest_request(struct hc_rest *r, const char *method, const char *endpoint,
 	rc = hc_rest_call(r, method, endpoint, body, timeout_ms, &status, &resp, err);
 	if (rc < 0)
 		return rc;
-	if (status < 200 || status > 299) {
-		char text[512];
-
-		hc_rest_error_text(resp, text, sizeof(text));
-		return hc_error_set(err, status >= 400 && status < 500 ? -EINVAL : -EIO,
-				    "%s %s: HTTP %ld%s%s", method, endpoint, status,
-				    text[0] ? ": " : "", text);
-	}
+	rc = check_status(method, endpoint, status, resp, err);
+	if (rc < 0)
+		return rc;
 	if (ret_body)
 		*ret_body = steal_ptr(&resp);
 	return 0;

@@ -2,7 +2,8 @@
 /*
  * HTTP/1.1 with JSON bodies over a unix socket: the control API of Firecracker
  * (src/firecracker/swagger/firecracker.yaml) and Cloud Hypervisor (vmm/src/api/openapi/
- * cloud-hypervisor.yaml). One client per VMM socket; libcurl with CURLOPT_UNIX_SOCKET_PATH.
+ * cloud-hypervisor.yaml). One client per VMM socket; libcurl with CURLOPT_UNIX_SOCKET_PATH
+ * (but for the requests that pass fds, hc_rest_call_fds).
  * Response bodies are bounded (HC_REST_BODY_MAX): a larger one is an error, never truncated.
  */
 #pragma once
@@ -41,6 +42,20 @@ int hc_rest_request(struct hc_rest *r, const char *method, const char *endpoint,
 int hc_rest_request_json(struct hc_rest *r, const char *method, const char *endpoint,
 			 struct json_t *body, int timeout_ms, char **ret_body,
 			 struct hc_error *err) _must_check_;
+
+/* One exchange that passes file descriptors along (SCM_RIGHTS on the request's first bytes), on
+ * a connection of its own: Cloud Hypervisor takes TAP fds this way (vm.add-net, vm.restore's
+ * net_fds). libcurl writes requests itself and cannot attach ancillary data, so this one is
+ * written here (HTTP/1.1, Content-Length, "Connection: close"); the fds stay the caller's.
+ * As hc_rest_call otherwise (the cancel fd too); 1 to HC_REST_MAX_FDS fds. */
+#define HC_REST_MAX_FDS 16
+int hc_rest_call_fds(struct hc_rest *r, const char *method, const char *endpoint, const char *body,
+		     const int *fds, size_t n_fds, int timeout_ms, long *ret_status,
+		     char **ret_body, struct hc_error *err) _must_check_;
+/* hc_rest_call_fds with a jansson body (consumed) and hc_rest_request's status check. */
+int hc_rest_request_json_fds(struct hc_rest *r, const char *method, const char *endpoint,
+			     struct json_t *body, const int *fds, size_t n_fds, int timeout_ms,
+			     struct hc_error *err) _must_check_;
 
 /* Extracts the error text of a response body into buf (fault_message, or "error"/"message"
  * of a JSON object, else the first non-empty line of the text). Exposed for tests. */

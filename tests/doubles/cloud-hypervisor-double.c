@@ -11,7 +11,9 @@
  * bodies as Cloud Hypervisor's JSON array of the error chain (or plain text, as before v40:
  * HOTCELL_CH_DOUBLE_ERRORS=text); the VM state machine: vm.create once, vm.boot only after it,
  * vm.pause only when running, vm.resume only when paused, vm.snapshot only when paused,
- * vm.restore only into a VMM without a VM; vmm.ping, vm.info, vmm.shutdown (exits 0). Events go
+ * vm.restore only into a VMM without a VM (its net_fds checked as RestoreConfig::validate does);
+ * vm.add-net before vm.boot with the TAP as a passed fd (SCM_RIGHTS); vmm.ping, vm.info,
+ * vmm.shutdown (exits 0). Events go
  * to the event monitor as Cloud Hypervisor writes them (pretty JSON objects, blank-line
  * separated).
  *
@@ -38,9 +40,11 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <jansson.h>
+#include <linux/if_tun.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -77,6 +81,13 @@ static struct {
 	struct hc_child qemu, vsockd;
 	int fake_vsock_fd;
 	char fake_vsock_path[256];
+	/* The NICs given as fds (vm.add-net, vm.restore's net_fds): the config says fds [-1],
+	 * as Cloud Hypervisor serializes them; the real ones are kept here by id. */
+	struct {
+		char id[64];
+		int fd;
+	} nics[8];
+	size_t n_nics;
 } D = {.events_fd = -1, .fake_vsock_fd = -1};
 
 /* ---- events (event_monitor/src/lib.rs: pretty JSON, then a blank line) ------------------- */
@@ -234,15 +245,24 @@ static const struct field disk_f[] = {
 static const struct schema disk_s = SCHEMA("DiskConfig", disk_f);
 /* Cloud Hypervisor's OpenAPI NetConfig. */
 static const struct field net_f[] = {
-	{"tap", F_STR, false, NULL},	      {"ip", F_STR, false, NULL},
-	{"mask", F_STR, false, NULL},	      {"mac", F_STR, false, NULL},
-	{"host_mac", F_STR, false, NULL},     {"mtu", F_INT, false, NULL},
-	{"iommu", F_BOOL, false, NULL},	      {"num_queues", F_INT, false, NULL},
-	{"queue_size", F_INT, false, NULL},   {"vhost_user", F_BOOL, false, NULL},
-	{"vhost_socket", F_STR, false, NULL}, {"vhost_mode", F_STR, false, NULL},
-	{"id", F_STR, false, NULL},	      {"fds", F_ARR, false, NULL},
-	{"rate_limiter_config", F_OBJ, false, NULL}, {"pci_segment", F_INT, false, NULL},
-	{"offload_tso", F_BOOL, false, NULL}, {"offload_ufo", F_BOOL, false, NULL},
+	{"tap", F_STR, false, NULL},
+	{"ip", F_STR, false, NULL},
+	{"mask", F_STR, false, NULL},
+	{"mac", F_STR, false, NULL},
+	{"host_mac", F_STR, false, NULL},
+	{"mtu", F_INT, false, NULL},
+	{"iommu", F_BOOL, false, NULL},
+	{"num_queues", F_INT, false, NULL},
+	{"queue_size", F_INT, false, NULL},
+	{"vhost_user", F_BOOL, false, NULL},
+	{"vhost_socket", F_STR, false, NULL},
+	{"vhost_mode", F_STR, false, NULL},
+	{"id", F_STR, false, NULL},
+	{"fds", F_ARR, false, NULL},
+	{"rate_limiter_config", F_OBJ, false, NULL},
+	{"pci_segment", F_INT, false, NULL},
+	{"offload_tso", F_BOOL, false, NULL},
+	{"offload_ufo", F_BOOL, false, NULL},
 	{"offload_csum", F_BOOL, false, NULL},
 };
 static const struct schema net_s = SCHEMA("NetConfig", net_f);
@@ -314,10 +334,17 @@ static const struct field vm_f[] = {
 static const struct schema vm_s = SCHEMA("VmConfig", vm_f);
 static const struct field snapshot_f[] = {{"destination_url", F_STR, false, NULL}};
 static const struct schema snapshot_s = SCHEMA("VmSnapshotConfig", snapshot_f);
+/* RestoredNetConfig: fds in the body are ignored (replaced by the passed ones). */
+static const struct field restored_net_f[] = {
+	{"id", F_STR, true, NULL},
+	{"num_fds", F_INT, false, NULL},
+	{"fds", F_ARR, false, NULL},
+};
+static const struct schema restored_net_s = SCHEMA("RestoredNetConfig", restored_net_f);
 static const struct field restore_f[] = {
 	{"source_url", F_STR, true, NULL},	     {"prefault", F_BOOL, false, NULL},
 	{"memory_restore_mode", F_STR, false, NULL}, {"resume", F_BOOL, false, NULL},
-	{"zone_updates", F_ARR, false, NULL},
+	{"zone_updates", F_ARR, false, NULL},	     {"net_fds", F_ARR, false, &restored_net_s},
 };
 static const struct schema restore_s = SCHEMA("RestoreConfig", restore_f);
 
@@ -434,6 +461,35 @@ static struct reply boot_error(const char *what)
 	return error_chain(500, "Error from API", "The VM could not boot", what, NULL);
 }
 
+static int nic_fd(const char *id)
+{
+	for (size_t i = 0; id && i < D.n_nics; i++)
+		if (!strcmp(D.nics[i].id, id))
+			return D.nics[i].fd;
+	return -1;
+}
+
+/* The TAP's name when fd is an fd attached to a TAP, else NULL (static buffer). */
+static const char *tap_of_fd(int fd)
+{
+	static struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0 || !(ifr.ifr_flags & IFF_TAP))
+		return NULL;
+	return ifr.ifr_name;
+}
+
+static void nic_keep(const char *id, int fd)
+{
+	if (D.n_nics < HC_ARRAY_SIZE(D.nics)) {
+		snprintf(D.nics[D.n_nics].id, sizeof(D.nics[0].id), "%s", id);
+		D.nics[D.n_nics++].fd = fd;
+	} else {
+		close(fd);
+	}
+}
+
 static int start_qemu(struct reply *rep)
 {
 	struct hc_error err = {0};
@@ -508,13 +564,26 @@ static int start_qemu(struct reply *rep)
 		argv[n++] = fmt("vhost-user-fs-device,chardev=fs%zu,tag=%s,queue-size=%lld", i,
 				str(it, "tag"), (long long)num(it, "queue_size"));
 	}
-	json_array_foreach(json_object_get(D.cfg, "net"), i, it) {
-		/* The same TAP, opened by name, as Cloud Hypervisor's virtio-net does. */
+	struct hc_fd_map fds[8];
+	size_t n_fds = 0;
+	json_array_foreach(json_object_get(D.cfg, "net"), i, it)
+	{
+		int nic = nic_fd(str(it, "id"));
+
 		argv[n++] = "-netdev";
-		argv[n++] = fmt("tap,id=net%zu,ifname=%s,script=no,downscript=no", i, str(it, "tap"));
+		if (json_object_get(it, "fds") && nic >= 0 && n_fds < HC_ARRAY_SIZE(fds)) {
+			/* The TAP it was given, as that fd. */
+			fds[n_fds] = (struct hc_fd_map){nic, 100 + (int)n_fds};
+			argv[n++] = fmt("tap,id=net%zu,fd=%d", i, 100 + (int)n_fds++);
+		} else {
+			/* The same TAP, opened by name, as Cloud Hypervisor's virtio-net does. */
+			argv[n++] = fmt("tap,id=net%zu,ifname=%s,script=no,downscript=no", i,
+					str(it, "tap"));
+		}
 		argv[n++] = "-device";
-		argv[n++] = fmt("virtio-net-device,netdev=net%zu%s%s", i, str(it, "mac") ? ",mac=" : "",
-				str(it, "mac") ? str(it, "mac") : "");
+		argv[n++] =
+			fmt("virtio-net-device,netdev=net%zu%s%s", i, str(it, "mac") ? ",mac=" : "",
+			    str(it, "mac") ? str(it, "mac") : "");
 	}
 	if (vsock) {
 		argv[n++] = "-chardev";
@@ -523,7 +592,12 @@ static int start_qemu(struct reply *rep)
 		argv[n++] = "vhost-user-vsock-device,chardev=vs";
 	}
 	argv[n] = NULL;
-	struct hc_child_opts o = {.argv = argv, .stdin_fd = -1, .stdout_fd = 2, .stderr_fd = 2};
+	struct hc_child_opts o = {.argv = argv,
+				  .stdin_fd = -1,
+				  .stdout_fd = 2,
+				  .stderr_fd = 2,
+				  .fds = fds,
+				  .n_fds = n_fds};
 	if (hc_child_spawn(&D.qemu, &o, &err) < 0) {
 		*rep = boot_error(err.message);
 		return -1;
@@ -628,13 +702,80 @@ static struct reply vm_create(json_t *j)
 	arr = json_object_get(j, "devices");
 	json_array_foreach(arr, i, it) if (!str(it, "path")) return INVALID("Device path missing");
 	/* The double cannot make a TAP as Cloud Hypervisor would: it opens an existing one. */
-	json_array_foreach(json_object_get(j, "net"), i, it) if (str(it, "tap") &&
-								 !if_nametoindex(str(it, "tap")))
-		return INVALID("double: no such TAP");
+	json_array_foreach(
+		json_object_get(j, "net"), i,
+		it) if (str(it, "tap") &&
+			!if_nametoindex(str(it, "tap"))) return INVALID("double: no such TAP");
 	json_decref(D.cfg);
 	D.cfg = json_incref(j);
 	D.state = CREATED;
 #undef INVALID
+	return ok204();
+}
+
+/* vm.add-net (NetConfig, fds via SCM_RIGHTS): before vm.boot it only adds the NIC to the
+ * configuration, as Cloud Hypervisor's vm_add_net does without a running VM; the double does
+ * not emulate a hotplug. */
+static struct reply vm_add_net(json_t *j, struct dbl_client *c)
+{
+	char msg[1200];
+	json_t *net, *it, *fds;
+	const char *id = str(j, "id");
+	json_int_t queues = json_object_get(j, "num_queues") ? num(j, "num_queues") : 2;
+	size_t i;
+
+	if (check_schema(j, &net_s, msg, sizeof(msg)) < 0)
+		return error_chain(400, "Failed to deserialize JSON", msg, NULL);
+	if (D.state == NO_VM)
+		return not_created("The network device could not be added to the VM");
+	if (D.state != CREATED)
+		return error_chain(500, "Error from API",
+				   "The network device could not be added to the VM",
+				   "double: hotplug is not emulated", NULL);
+	if (!c->n_fds && !str(j, "tap"))
+		return error_chain(500, "Error from API",
+				   "The network device could not be added to the VM",
+				   "double: no TAP (give one by name or as fds)", NULL);
+	if (c->n_fds && (size_t)queues != c->n_fds * 2)
+		return error_chain(500, "Error from API",
+				   "The network device could not be added to the VM",
+				   "Error validating configuration",
+				   "Number of queues to virtio_net does not match the number of "
+				   "input FDs",
+				   NULL);
+	if (!id)
+		return error_chain(500, "Error from API", "double: give the NIC an id", NULL);
+	json_array_foreach(json_object_get(D.cfg, "net"), i, it) if (
+		hc_streq(str(it, "id"),
+			 id)) return error_chain(500, "Error from API",
+						 "The network device could not be added to the VM",
+						 "Error validating configuration",
+						 fmt("Identifier %s is not unique", id), NULL);
+	if (c->n_fds > 1)
+		return error_chain(500, "Error from API", "double: one fd per NIC only", NULL);
+	if (c->n_fds && !tap_of_fd(c->fds[0]))
+		return error_chain(500, "Error from API",
+				   "The network device could not be added to the VM",
+				   "Cannot create virtio-net device: the fd is not a TAP", NULL);
+	if (str(j, "tap") && !c->n_fds && !if_nametoindex(str(j, "tap")))
+		return error_chain(500, "Error from API", "double: no such TAP", NULL);
+	net = json_deep_copy(j);
+	/* Cloud Hypervisor ignores fds in the body; it serializes the passed ones as -1. */
+	fds = json_array();
+	for (i = 0; i < c->n_fds; i++)
+		json_array_append_new(fds, json_integer(-1));
+	json_object_set_new(net, "fds", fds);
+	if (!json_object_get(D.cfg, "net"))
+		json_object_set_new(D.cfg, "net", json_array());
+	json_array_append_new(json_object_get(D.cfg, "net"), net);
+	if (c->n_fds) {
+		if (D.log)
+			fprintf(D.log, "EVENT add-net %s on %s\n", id, tap_of_fd(c->fds[0]));
+		nic_keep(id, c->fds[0]);
+		c->fds[0] = -1;
+	} else {
+		json_object_del(net, "fds");
+	}
 	return ok204();
 }
 
@@ -797,7 +938,7 @@ static struct reply vm_snapshot(json_t *j)
 	return ok204();
 }
 
-static struct reply vm_restore(json_t *j)
+static struct reply vm_restore(json_t *j, struct dbl_client *c)
 {
 	char msg[1200], p[4200];
 	const char *dir;
@@ -819,6 +960,89 @@ static struct reply vm_restore(json_t *j)
 		json_decref(cfg);
 		return error_chain(500, "Error from API", "The VM could not be restored",
 				   "Cannot read the snapshot's configuration or memory", NULL);
+	}
+	/* RestoreConfig::validate and the HTTP handler's attach_fds_to_cfgs: the passed fds are
+	 * exactly what net_fds counts, ids once each; every NIC of the snapshot that came as fds
+	 * needs new ones under its id, as many; a NIC opened by name is opened again by it. */
+	json_t *rn = json_object_get(j, "net_fds"), *it, *jt;
+	size_t i, k, want = 0;
+	json_array_foreach(rn, i, it)
+	{
+		want += (size_t)num(it, "num_fds");
+		json_array_foreach(rn, k, jt) if (k < i && hc_streq(str(jt, "id"), str(it, "id")))
+		{
+			json_decref(cfg);
+			return error_chain(500, "Error from API", "The VM could not be restored",
+					   fmt("Identifier %s is not unique", str(it, "id")), NULL);
+		}
+	}
+	if (want != c->n_fds) {
+		json_decref(cfg);
+		return error_chain(
+			400, "Error from API", "The VM could not be restored",
+			fmt("Number of FDs expected: %zu, but received: %zu", want, c->n_fds),
+			NULL);
+	}
+	size_t next = 0;
+	json_array_foreach(json_object_get(cfg, "net"), i, it)
+	{
+		json_t *nfds = json_object_get(it, "fds"), *match = NULL;
+
+		if (!nfds) {
+			if (str(it, "tap") && !if_nametoindex(str(it, "tap"))) {
+				struct reply rep = error_chain(
+					500, "Error from API", "The VM could not be restored",
+					fmt("Open tap device failed: %s: No such device",
+					    str(it, "tap")),
+					NULL);
+				json_decref(cfg);
+				return rep;
+			}
+			continue;
+		}
+		json_array_foreach(rn, k, jt) if (hc_streq(str(jt, "id"), str(it, "id"))) match =
+			jt;
+		if (!match) {
+			struct reply rep =
+				error_chain(500, "Error from API", "The VM could not be restored",
+					    "Error validating configuration",
+					    fmt("Net id %s is associated with FDs and is required",
+						str(it, "id")),
+					    NULL);
+			json_decref(cfg);
+			return rep;
+		}
+		if ((size_t)num(match, "num_fds") != json_array_size(nfds)) {
+			struct reply rep =
+				error_chain(500, "Error from API", "The VM could not be restored",
+					    "Error validating configuration",
+					    fmt("Number of Net FDs passed for '%s' during Restore: "
+						"%lld. Expected: %zu",
+						str(it, "id"), (long long)num(match, "num_fds"),
+						json_array_size(nfds)),
+					    NULL);
+			json_decref(cfg);
+			return rep;
+		}
+	}
+	/* The fds in net_fds' order; each must be a TAP. */
+	json_array_foreach(rn, i, it)
+	{
+		for (k = 0; k < (size_t)num(it, "num_fds"); k++, next++) {
+			const char *tap = tap_of_fd(c->fds[next]);
+
+			if (!tap) {
+				json_decref(cfg);
+				return error_chain(
+					500, "Error from API", "The VM could not be restored",
+					"Cannot create virtio-net device: the fd is not a TAP",
+					NULL);
+			}
+			if (D.log)
+				fprintf(D.log, "EVENT restore net %s on %s\n", str(it, "id"), tap);
+			nic_keep(str(it, "id"), c->fds[next]);
+			c->fds[next] = -1;
+		}
 	}
 	event("vm", "restoring");
 	D.cfg = cfg;
@@ -904,7 +1128,8 @@ static bool known_route(const char *path)
 	return false;
 }
 
-static struct reply route(const char *method, const char *path, const char *body, bool *exit_after)
+static struct reply route(struct dbl_client *c, const char *method, const char *path,
+			  const char *body, bool *exit_after)
 {
 	_cleanup_(json_decrefp) json_t *j = NULL;
 	json_error_t jerr;
@@ -962,7 +1187,9 @@ static struct reply route(const char *method, const char *path, const char *body
 	if (!strcmp(path, API "vm.snapshot"))
 		return vm_snapshot(j);
 	if (!strcmp(path, API "vm.restore"))
-		return vm_restore(j);
+		return vm_restore(j, c);
+	if (!strcmp(path, API "vm.add-net"))
+		return vm_add_net(j, c);
 	return error_chain(404, "Not Found", NULL);
 }
 
@@ -995,7 +1222,7 @@ static void handle(struct dbl_client *c, const char *method, const char *path, c
 		exit(1);
 	}
 	if (!canned_fault(req, &r))
-		r = route(method, path, body, &exit_after);
+		r = route(c, method, path, body, &exit_after);
 	if (D.log) {
 		fprintf(D.log, "%s %d %s\n", req, r.status, *body ? body : "-");
 		fflush(D.log);

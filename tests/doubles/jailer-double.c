@@ -4,8 +4,9 @@
  * path runs here: it parses the jailer's command line strictly, then takes the jailer's steps
  * in order: chroot <chroot-base-dir>/<exec-file name>/<id>/root, a copy of the exec file in
  * it, a private mount namespace, /dev/kvm (and friends) as nodes owned by --uid/--gid,
- * chroot, drop to --uid/--gid (after joining --netns when given), exec the copy with --id, the start-time arguments and the
- * arguments after "--". Not daemonized unless --daemonize (which the driver must not pass).
+ * chroot, drop to --uid/--gid (after joining --netns when given), exec the copy with --id, the
+ * start-time arguments and the arguments after "--". Not daemonized unless --daemonize (which the
+ * driver must not pass).
  *
  * One liberty, because the Firecracker double is dynamically linked: the host's /usr is bound
  * read-only into the chroot inside the private mount namespace (gone when the process ends),

@@ -155,7 +155,7 @@ for b in firecracker cloud-hypervisor; do
 	if [ $b == firecracker ]; then
 		expect "$b-net-request" 'grep -q "PUT /network-interfaces/eth0 204 .*\"host_dev_name\":\"hc-" "$E2E/$b.log"'
 	else
-		expect "$b-net-request" 'grep -q "\"net\":\[{\"tap\":\"hc-" "$E2E/$b.log"'
+		expect "$b-net-request" 'grep -q "^EVENT add-net net0 on hc-" "$E2E/$b.log" && grep -q "vm.add-net 204 {\"id\":\"net0\"" "$E2E/$b.log"'
 	fi
 	net_clean "$b"
 done

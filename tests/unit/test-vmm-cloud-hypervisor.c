@@ -22,6 +22,10 @@
  */
 #include <fcntl.h>
 #include <glob.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -527,6 +531,99 @@ TEST(block_snapshot_and_restore)
 	vm_free(vm);
 }
 
+/* A TAP of the test's own network namespace (made once, root only): its fd, or -1. */
+static int test_tap(const char *name)
+{
+	static bool netns;
+	struct ifreq ifr = {0};
+	int fd;
+
+	if (!netns) {
+		if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0)
+			return -1;
+		netns = true;
+	}
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* --network: the TAP goes to vm.add-net as a passed fd, under hotcell's id; the snapshot's
+ * config keeps the NIC as fds (-1, as Cloud Hypervisor serializes them), so a restore must
+ * give new ones (net_fds), which land on the restored copy's own TAP; a restore without them
+ * is refused by the double as RestoreConfig::validate refuses it. */
+TEST(network_fds_and_restore_net_fds)
+{
+	struct hc_vm_spec s = api_spec();
+	struct hc_error e = {0};
+	struct hc_vm *vm = NULL;
+	char snapdir[HC_PATH_MAX], sum[1024];
+	_cleanup_free_ char *log = NULL;
+	_cleanup_close_ int tap0 = -1, tap1 = -1;
+
+	SKIP_IF_NEEDED();
+	tap0 = test_tap("hct0");
+	tap1 = test_tap("hct1");
+	if (tap0 < 0 || tap1 < 0)
+		SKIP("needs root, a network namespace of the test's own and /dev/net/tun");
+	reset_scenario();
+	s.rootfs_mode = HC_ROOTFS_BLOCK;
+	s.rootfs_dir = NULL;
+	s.rootfs_disk = fake_disk;
+	s.network = HC_NET_INET;
+	s.net_tap = "hct0";
+	s.net_tap_fd = tap0;
+	s.net_mac = "02:68:63:00:00:04";
+	ASSERT_OK(hc_vm_new(&vm, OPS, &s, &e), &e);
+	leak = vm;
+	ASSERT_OK(hc_vm_start(vm, &e), &e);
+	log_file_summary(reqlog, sum, sizeof(sum));
+	ASSERT_EQ_STR(sum,
+		      "PUT /api/v1/vm.create 204;EVENT add-net net0;PUT /api/v1/vm.add-net 204;"
+		      "PUT /api/v1/vm.boot 204");
+	log = read_log_file(reqlog);
+	ASSERT_TRUE(strstr(log, "vm.add-net 204 {\"id\":\"net0\",\"mac\":\"02:68:63:00:00:04\"}") !=
+		    NULL);
+	ASSERT_TRUE(strstr(log, "EVENT add-net net0 on hct0") != NULL);
+	ASSERT_TRUE(strstr(log, "\"net\"") == NULL); /* not in vm.create */
+	snprintf(snapdir, sizeof(snapdir), "%s/netsnap", tmp);
+	ASSERT_OK(hc_vm_pause(vm, &e), &e);
+	ASSERT_OK(hc_vm_snapshot(vm, snapdir, &e), &e);
+	vm_free(vm);
+
+	/* Restored onto another TAP. */
+	reset_scenario();
+	s.net_tap = "hct1";
+	s.net_tap_fd = tap1;
+	ASSERT_OK(hc_vm_new(&vm, OPS, &s, &e), &e);
+	leak = vm;
+	ASSERT_OK(hc_vm_restore(vm, snapdir, &e), &e);
+	free(log);
+	log = read_log_file(reqlog);
+	ASSERT_TRUE(strstr(log, "\"net_fds\":[{\"id\":\"net0\",\"num_fds\":1}]") != NULL);
+	ASSERT_TRUE(strstr(log, "EVENT restore net net0 on hct1") != NULL);
+	vm_free(vm);
+
+	/* Without new fds: refused, nothing left. */
+	reset_scenario();
+	s.net_tap = NULL;
+	s.net_tap_fd = -1;
+	ASSERT_OK(hc_vm_new(&vm, OPS, &s, &e), &e);
+	leak = vm;
+	ASSERT_ERR(hc_vm_restore(vm, snapdir, &e));
+	if (!strstr(e.message, "Net id net0 is associated with FDs and is required"))
+		FAILF("restore without net_fds: %s", e.message);
+	vm_free(vm);
+	ASSERT_EQ_INT(children_running_pid("cloud-hypervisor-double", NULL), 0);
+}
+
 TEST(api_error_names_endpoint)
 {
 	struct hc_vm_spec s = api_spec();
@@ -823,6 +920,7 @@ int main(void)
 	RUN(probe_binary_missing);
 	RUN(start_dir_rootfs_and_volume);
 	RUN(block_snapshot_and_restore);
+	RUN(network_fds_and_restore_net_fds);
 	RUN(api_error_names_endpoint);
 	RUN(missing_disk_reported);
 	RUN(early_exit_is_reported);

@@ -100,18 +100,51 @@ int dbl_http_serve(struct dbl_client *c, size_t max_headers, size_t max_body, db
 			return -1;
 		h(c, method, path, body);
 		free(body);
+		dbl_client_close_fds(c);
 		hc_buf_consume(&c->in, hlen + blen);
 	}
+}
+
+void dbl_client_close_fds(struct dbl_client *c)
+{
+	for (size_t i = 0; i < c->n_fds; i++)
+		if (c->fds[i] >= 0)
+			close(c->fds[i]);
+	c->n_fds = 0;
 }
 
 void dbl_http_read(struct dbl_client *c, size_t max_headers, size_t max_body, dbl_handler h,
 		   dbl_bad_request bad)
 {
 	char buf[8192];
-	ssize_t k = read(c->fd, buf, sizeof(buf));
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * DBL_MAX_FDS)];
+	} ctl;
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = ctl.buf,
+			   .msg_controllen = sizeof(ctl)};
+	ssize_t k = recvmsg(c->fd, &m, MSG_CMSG_CLOEXEC);
 
+	for (struct cmsghdr *cm = k > 0 ? CMSG_FIRSTHDR(&m) : NULL; cm; cm = CMSG_NXTHDR(&m, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (c->n_fds < DBL_MAX_FDS)
+				c->fds[c->n_fds++] = fd;
+			else
+				close(fd);
+		}
+	}
 	if (k <= 0 || hc_buf_append(&c->in, buf, (size_t)k) < 0 ||
 	    dbl_http_serve(c, max_headers, max_body, h, bad) < 0) {
+		dbl_client_close_fds(c);
 		close(c->fd);
 		c->fd = -1;
 		hc_buf_reset(&c->in);

@@ -17,9 +17,14 @@ __attribute__((noreturn)) void dbl_die(const char *fmt, ...) _printf_(1, 2);
 
 /* ---- HTTP ---- */
 
+#define DBL_MAX_FDS 16
 struct dbl_client {
 	int fd; /* -1: a free slot */
 	struct hc_buf in;
+	/* fds that came with the request (SCM_RIGHTS), as Cloud Hypervisor's HTTP server takes
+	 * them; a handler that keeps one sets its slot to -1, the rest are closed after it. */
+	int fds[DBL_MAX_FDS];
+	size_t n_fds;
 };
 
 /* Called once per complete request; body is "" when there is none. */
@@ -35,6 +40,8 @@ int dbl_http_serve(struct dbl_client *c, size_t max_headers, size_t max_body, db
 /* Reads what arrived on a client and serves it; closes and frees the slot on EOF or error. */
 void dbl_http_read(struct dbl_client *c, size_t max_headers, size_t max_body, dbl_handler h,
 		   dbl_bad_request bad);
+/* Closes the fds of the request being served that its handler did not keep. */
+void dbl_client_close_fds(struct dbl_client *c);
 /* Accepts one connection on lfd into a free slot of clients[n] (closed when none is free). */
 void dbl_http_accept(int lfd, struct dbl_client *clients, size_t n);
 /* Writes a response: 204 without a body, else Content-Type: application/json with body. */
