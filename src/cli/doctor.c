@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `hotcell doctor`: per backend, found or not, version, accelerator, kernel, and why (DESIGN.md
- * §3); then the --backend auto order and what it picks on this host.
+ * `hotcell doctor`: per backend, found or not, version, accelerator, kernel, what networking it
+ * can do here (docs/network.md), and why (DESIGN.md §3); then the --backend auto order and what
+ * it picks on this host.
  */
 #include "cli/cli.h"
 #include "jail/jail.h"
 #include "lib/backend.h"
+#include "lib/net.h"
 #include "vmm/accel.h"
 #include "vmm/binary.h"
 #include "vmm/virtiofsd.h"
@@ -60,8 +62,8 @@ static void print_jail(void)
 		    : "; QEMU 7.2's C virtiofsd builds its own namespace sandbox, for which it "
 		      "holds CAP_SYS_ADMIN until it drops it itself");
 	if (hc_binary_find("HOTCELL_FIRECRACKER_JAILER", "jailer", jailer, sizeof(jailer), &e) == 0)
-		printf("  firecracker: its own jailer (%s), the VM's own uid; not yet with "
-		       "--network\n",
+		printf("  firecracker: its own jailer (%s), the VM's own uid; with --network the "
+		       "TAP is that uid's\n",
 		       jailer);
 	else
 		printf("  firecracker: not jailed: its jailer is not installed\n");
@@ -93,6 +95,13 @@ static void print_backend(const char *name, const struct hc_lib_backend_report *
 		       b->kernel[0] ? (b->kernel_is_user ? " (yours: --kernel/HOTCELL_KERNEL)"
 							 : " (the project's)")
 				    : "");
+	const struct hc_vmm_ops *ops = hc_vmm_find(name);
+	if (ops) {
+		char net[512];
+
+		hc_lib_net_report(ops, net, sizeof(net));
+		printf("  network:     %s\n", net);
+	}
 	if (b->usable)
 		printf("  usable:      yes\n");
 	else
@@ -111,6 +120,7 @@ int hc_cli_doctor(int argc, char **argv)
 			       "or "
 			       "not, version, accelerator, kernel, and why; then what the jail "
 			       "does here.\n");
+			       "not, version, accelerator, kernel, networking, and why.\n");
 			return 0;
 		}
 		return hc_cli_failf("doctor takes no arguments");

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 
 #include "lib/net.h"
+#include "vmm/binary.h"
 
 HC_EXPORT int hc_port_parse(const char *s, struct hc_port *ret, struct hc_error *err)
 {
@@ -124,6 +125,37 @@ int hc_lib_net_netconf(const struct hc_lib_net *ln, struct hc_proto_netconf *ret
 	for (size_t i = 0; i < 6; i++)
 		ret->mac[i] = (uint8_t)b[i];
 	return 0;
+}
+
+void hc_lib_net_report(const struct hc_vmm_ops *ops, char *buf, size_t n)
+{
+	struct hc_error err = {0};
+	char dnsmasq[HC_PATH_MAX];
+
+	if (!(ops->caps & HC_CAP_NETWORK)) {
+		snprintf(buf, n, "none only (the backend has no network device)");
+		return;
+	}
+	if (!(ops->caps & HC_CAP_NET_TAP)) {
+		snprintf(buf, n,
+			 "full and -p through %s's own TSI; inet and --allow-host refused "
+			 "(TSI is not filtered by the host)",
+			 ops->name);
+		return;
+	}
+	if (hc_net_probe(&err) < 0) {
+		snprintf(buf, n, "none only here (%s)", err.message);
+		return;
+	}
+	if (hc_binary_which("dnsmasq", dnsmasq, sizeof(dnsmasq)) < 0) {
+		snprintf(buf, n,
+			 "none only here (networking needs dnsmasq, Debian: dnsmasq-base, "
+			 "on PATH)");
+		return;
+	}
+	snprintf(buf, n, "inet, full, --allow-host, -p (a TAP, nftables, %s)%s", dnsmasq,
+		 hc_streq(ops->name, "firecracker") ? "; under --jailer the TAP is the jail user's"
+						    : "");
 }
 
 void hc_lib_net_detach(struct hc_lib_net *ln)

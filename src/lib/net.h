@@ -40,5 +40,8 @@ int hc_lib_net_attach_restored(const struct hc_run_opts *o, const struct hc_vmm_
 			       struct hc_error *err) _must_check_;
 /* The guest side of ln's network as a NETCONF payload (address, gateway, resolver, MTU, MAC). */
 int hc_lib_net_netconf(const struct hc_lib_net *ln, struct hc_proto_netconf *ret) _must_check_;
+/* What networking ops can do on this host, one line for `hotcell doctor` ("inet, full, ..."
+ * or "none only here (why)"). Changes nothing. */
+void hc_lib_net_report(const struct hc_vmm_ops *ops, char *buf, size_t n);
 /* Releases everything attach made; safe on a never-attached one. */
 void hc_lib_net_detach(struct hc_lib_net *ln);

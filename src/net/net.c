@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/capability.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -221,6 +222,23 @@ static int dnsmasq_start(struct hc_net *net, struct hc_error *err)
 	if (hc_net_lease_note_helper(&net->lease, "dnsmasq", c->pid) < 0)
 		hc_warn("network: cannot record dnsmasq in %s", net->lease.path);
 	return dnsmasq_wait(net, c, err);
+}
+
+int hc_net_probe(struct hc_error *err)
+{
+	cap_t caps = cap_get_proc();
+	cap_flag_value_t admin = CAP_CLEAR;
+
+	if (caps)
+		(void)cap_get_flag(caps, CAP_NET_ADMIN, CAP_EFFECTIVE, &admin);
+	cap_free(caps);
+	if (admin != CAP_SET)
+		return hc_error_setk(err, -EPERM, HC_EK_BACKEND,
+				     "networking needs CAP_NET_ADMIN (run hotcell as root)");
+	if (access("/dev/net/tun", R_OK | W_OK) < 0)
+		return hc_error_setk(err, -errno, HC_EK_BACKEND,
+				     "networking needs /dev/net/tun: %s", strerror(errno));
+	return hc_net_rules_probe(err);
 }
 
 int hc_net_setup(const struct hc_net_opts *opts, struct hc_net **ret, struct hc_error *err)

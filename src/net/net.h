@@ -81,6 +81,13 @@ int hc_net_setup(const struct hc_net_opts *opts, struct hc_net **ret,
 		 struct hc_error *err) _must_check_;
 void hc_net_teardown(struct hc_net *net);
 
+/* Whether this process can set up a VM's network here (CAP_NET_ADMIN, /dev/net/tun, nftables);
+ * the reason in err when not. Changes nothing (`hotcell doctor`). dnsmasq is looked up by the
+ * caller (src/lib). */
+int hc_net_probe(struct hc_error *err) _must_check_;
+/* libnftables can list the ruleset here (nftables in the kernel, the right to use it). */
+int hc_net_rules_probe(struct hc_error *err) _must_check_;
+
 /* Opens one more fd on the VM's TAP (for a VMM that takes it as an fd: QEMU's -netdev
  * tap,fd=N). Close-on-exec; the caller maps it into the child. */
 int hc_net_tap_open(const struct hc_net *net, struct hc_error *err) _must_check_;
@@ -88,8 +95,7 @@ int hc_net_tap_open(const struct hc_net *net, struct hc_error *err) _must_check_
 /* Makes the persistent TAP called tap attachable by uid/gid without CAP_NET_ADMIN (TUNSETOWNER,
  * TUNSETGROUP): a VMM that drops to another user and opens the TAP by name itself (Firecracker
  * under its jailer, through the jail's /dev/net/tun). */
-int hc_net_tap_set_owner(const char *tap, uid_t uid, gid_t gid,
-			 struct hc_error *err) _must_check_;
+int hc_net_tap_set_owner(const char *tap, uid_t uid, gid_t gid, struct hc_error *err) _must_check_;
 
 /* Appends the guest's boot keys (docs/protocol.md): " hotcell.ip=G/30 hotcell.gw=GW
  * hotcell.dns=GW hotcell.mtu=1500". */

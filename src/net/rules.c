@@ -170,6 +170,23 @@ static void nft_drop_table_if_empty(struct nft *n)
 		hc_debug("network: could not delete the empty table " TABLE);
 }
 
+int hc_net_rules_probe(struct hc_error *err)
+{
+	struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+	int r = 0;
+
+	if (!ctx || nft_ctx_buffer_output(ctx) < 0 || nft_ctx_buffer_error(ctx) < 0)
+		r = hc_error_set(err, -ENOMEM, "libnftables: cannot make a context");
+	else if (nft_run_cmd_from_buffer(ctx, "list tables") != 0)
+		r = hc_error_setk(err, -EOPNOTSUPP, HC_EK_BACKEND,
+				  "nftables is not usable here: %.*s",
+				  (int)strcspn(nft_ctx_get_error_buffer(ctx), "\n"),
+				  nft_ctx_get_error_buffer(ctx));
+	if (ctx)
+		nft_ctx_free(ctx);
+	return r;
+}
+
 int hc_net_rules_apply(const char *dir, const struct hc_net *net, struct hc_error *err)
 {
 	struct hc_buf cmds = HC_BUF_INIT(0);

@@ -146,6 +146,14 @@ grep -q "and picks:" <<<"$out" || ok=0
 if [ $ok -eq 1 ]; then pass doctor-report; else fail doctor-report "$out"; fi
 if grep -A4 '^qemu$' <<<"$out" | grep -q 'found:       yes'; then
 	grep -A6 '^qemu$' <<<"$out" | grep -qE 'kernel:' && pass doctor-qemu-details || fail doctor-qemu-details "$out"
+	# Networking: everything with root, /dev/net/tun, nftables and dnsmasq; else why not.
+	if [ "$(id -u)" -eq 0 ] && [ -c /dev/net/tun ] && command -v dnsmasq >/dev/null && nft list tables >/dev/null 2>&1; then
+		grep -A8 '^qemu$' <<<"$out" | grep -q '^  network:     inet, full, --allow-host, -p (a TAP, nftables, ' &&
+			pass doctor-qemu-network || fail doctor-qemu-network "$out"
+	else
+		grep -A8 '^qemu$' <<<"$out" | grep -q '^  network:     none only here (' &&
+			pass doctor-qemu-network || fail doctor-qemu-network "$out"
+	fi
 else
 	skip doctor-qemu-details "QEMU is not installed"
 fi
