@@ -2,34 +2,29 @@
 # Network figures (docs/network.md), inside network namespaces of its own (never the machine's
 # interfaces): per-VM network set-up + teardown cost (a --network inet run against a
 # --network none run of the same command), TCP throughput guest -> "internet" host (a bounded
-# dd | nc transfer into a busybox nc sink), and TCP connect latency to a busybox httpd.
-# Prints figures; asserts nothing. Needs root, ip, nft, dnsmasq, busybox, a built tree.
+# dd | nc transfer into a busybox nc sink), TCP connect latency to a busybox httpd, and a
+# networked restore (`vm restore` of a --network inet snapshot: new TAP, /30, rules,
+# dnsmasq, RESEED + NETCONF) against a cold networked boot (`vm create --network inet`),
+# interleaved, medians. Prints figures; asserts nothing. Needs root, ip, nft, dnsmasq, busybox,
+# a built tree.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-build}
-HC=$top/$BUILD/bin/hotcell
+export HOTCELL_TOP=$top BUILD=${BUILD:-build}
 for t in ip dnsmasq busybox umoci; do command -v $t >/dev/null || { echo "net: skipped ($t missing)"; exit 0; }; done
-[ "$(id -u)" -eq 0 ] || { echo "net: skipped (needs root)"; exit 0; }
-[ -x "$HC" ] || { echo "net: skipped ($HC not built)"; exit 0; }
 N=${NET_BENCH_RUNS:-3}
 MB=${NET_BENCH_MB:-20}
-W=$(mktemp -d /tmp/hcnetbench.XXXXXX)
-H=hcb$$-host I=hcb$$-inet
-cleanup() {
-	ip netns pids "$I" 2>/dev/null | xargs -r kill -9 2>/dev/null
-	ip netns pids "$H" 2>/dev/null | xargs -r kill -9 2>/dev/null
-	ip netns del "$H" 2>/dev/null; ip netns del "$I" 2>/dev/null
-	rm -rf "$W" "/etc/netns/$H"
-}
-trap cleanup EXIT
-export HOTCELL_HOME=$W/home HOTCELL_RUNTIME_DIR=$W/run
-mkdir -p "$HOTCELL_HOME" "$HOTCELL_RUNTIME_DIR" "$W/www"
-ip netns add "$H"; ip netns add "$I"
-ip link add hv0 netns "$H" type veth peer name iv0 netns "$I"
-ip -n "$H" addr add 198.51.100.1/24 dev hv0; ip -n "$I" addr add 198.51.100.2/24 dev iv0
-for n in "$H" "$I"; do ip -n "$n" link set lo up; done
-ip -n "$H" link set hv0 up; ip -n "$I" link set iv0 up
-ip -n "$H" route add default via 198.51.100.2
+# The namespaces ("host" $H where hotcell runs, "internet" $I over a veth) and their cleanup are
+# the networking tests' own (tests/lib/net-e2e.sh): one copy of that setup. It skips (exit 0)
+# without root, /dev/net/tun, nft or namespaces, and gives a private $E2E state.
+# shellcheck source=tests/lib.sh
+source "$top/tests/lib.sh"
+# shellcheck source=tests/lib/e2e.sh
+source "$top/tests/lib/e2e.sh"
+# shellcheck source=tests/lib/net-e2e.sh
+source "$top/tests/lib/net-e2e.sh"
+net_e2e_init net-bench hcb
+W=$E2E/work
+mkdir -p "$W/www"
 ip -n "$I" addr add 203.0.113.10/32 dev lo
 echo ok >"$W/www/index.html"
 ip netns exec "$I" busybox httpd -p 203.0.113.10:80 -h "$W/www"
@@ -78,3 +73,20 @@ echo "net: bytes the sink received in the last transfer: $(cat "$W/bytes" 2>/dev
 
 run --network inet nb sh -c "$T"'; s=$(t); i=0; while [ $i -lt 20 ]; do printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 203.0.113.10 80 >/dev/null; i=$((i+1)); done; e=$(t); echo $(((e - s) / 20))' >"$W/lat" 2>/dev/null
 echo "net: HTTP request (connect + GET + close) guest -> internet host: $(cat "$W/lat") ms each (20 in a row, TCG)"
+
+# Networked restore against a cold networked boot of the same VM (persistent VMs: block rootfs,
+# serial channel, the configuration QEMU snapshots), interleaved; each VM is removed at once.
+hvm() { ip netns exec "$H" "$HC" vm "$@"; }
+vargs="--memory 128 --rootfs-mode block --channel serial --network inet"
+src=$(hvm create $vargs nb 2>"$W/err") || { echo "net: restore figures skipped: $(tail -n1 "$W/err")"; exit 0; }
+hvm snapshot "$src" "$W/snap" >/dev/null 2>"$W/err" || { echo "net: restore figures skipped: $(tail -n1 "$W/err")"; exit 0; }
+hvm rm -f "$src" >/dev/null 2>&1
+: >"$W/cold"; : >"$W/restore"
+for _ in $(seq 1 "$N"); do
+	s=$(ms); id=$(hvm create $vargs nb 2>/dev/null); e=$(ms)
+	[ -n "$id" ] && echo $(((e - s) / 1000000)) >>"$W/cold" && hvm rm -f "$id" >/dev/null 2>&1
+	s=$(ms); id=$(hvm restore "$W/snap" 2>/dev/null); e=$(ms)
+	[ -n "$id" ] && echo $(((e - s) / 1000000)) >>"$W/restore" && hvm rm -f "$id" >/dev/null 2>&1
+done
+echo "net: vm create --network inet (cold boot to a ready guest): $(median <"$W/cold") ms (median of $(wc -l <"$W/cold"), TCG)"
+echo "net: vm restore of a --network inet snapshot (own TAP, /30, rules, dnsmasq, RESEED + NETCONF): $(median <"$W/restore") ms (median of $(wc -l <"$W/restore"), TCG)"
