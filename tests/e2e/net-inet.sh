@@ -137,22 +137,33 @@ expect concurrent-own-subnets '[ -n "$a1" ] && [ -n "$a2" ] && [ "$a1" != "$a2" 
 expect concurrent-both-reach '[ "$(sed -n 2p "$E2E/c1")" == "host 203.0.113.10" ] && [ "$(sed -n 2p "$E2E/c2")" == "host 203.0.113.10" ]'
 net_clean concurrent
 
-# Firecracker and Cloud Hypervisor through their doubles, which boot QEMU on the same TAP
-# (opened by name, as the real VMMs do): the driver's network request, the filter, DNS.
-for b in firecracker cloud-hypervisor; do
-	dbl=$HOTCELL_TOP/$BUILD/tests/doubles/$b-double
+# Firecracker (also under its jailer) and Cloud Hypervisor through their doubles, which boot
+# QEMU on the same TAP (opened by name as Firecracker does, as the jail's user under the jailer
+# double; as the passed fd for Cloud Hypervisor): the driver's network request, the filter, DNS.
+dbls=$HOTCELL_TOP/$BUILD/tests/doubles
+for b in firecracker firecracker-jailer cloud-hypervisor; do
+	backend=${b%-jailer} jail=(env)
+	dbl=$dbls/$backend-double
 	if [ ! -x "$dbl" ] || [ ! -r "$HOTCELL_TOP/$BUILD/kernel/vmlinux" ] || [ ! -w /dev/kvm ]; then
-		skip "$b-net" "the $b double, build/kernel/vmlinux or a usable /dev/kvm is missing"
+		skip "$b-net" "the $backend double, build/kernel/vmlinux or a usable /dev/kvm is missing"
 		continue
 	fi
+	if [ $b == firecracker-jailer ]; then
+		[ -x "$dbls/jailer-double" ] || { skip "$b-net" "the jailer double is not built"; continue; }
+		jail=(env HOTCELL_FIRECRACKER_JAILER="$dbls/jailer-double")
+	fi
 	rc=0
-	HOTCELL_FIRECRACKER=$HOTCELL_TOP/$BUILD/tests/doubles/firecracker-double \
-		HOTCELL_CLOUD_HYPERVISOR=$HOTCELL_TOP/$BUILD/tests/doubles/cloud-hypervisor-double \
+	# shellcheck disable=SC2068
+	${jail[@]} HOTCELL_FIRECRACKER=$dbls/firecracker-double \
+		HOTCELL_CLOUD_HYPERVISOR=$dbls/cloud-hypervisor-double \
 		HOTCELL_FC_DOUBLE_LOG=$E2E/$b.log HOTCELL_CH_DOUBLE_LOG=$E2E/$b.log \
-		hrun --backend $b --kernel "$HOTCELL_TOP/$BUILD/kernel/vmlinux" --network inet bb \
-		sh -c "$GET"'; g allowed.test; g 192.168.77.10' >"$E2E/out" 2>"$E2E/err" || rc=$?
-	expect "$b-net-reaches" '[ "$rc" -eq 0 ] && [ "$(cat "$E2E/out" | tr "\n" ,)" == "host 203.0.113.10,blocked," ]'
-	if [ $b == firecracker ]; then
+		ip netns exec "$H" "$HC" run $MEM --backend $backend --kernel "$HOTCELL_TOP/$BUILD/kernel/vmlinux" \
+		--network inet bb sh -c "$GET"'; g allowed.test; g 192.168.77.10' >"$E2E/out" 2>"$E2E/err" || rc=$?
+	expect "$b-net-reaches" '[ "$rc" -eq 0 ] && [ "$(cat "$E2E/out" | tr "\n" ,)" == "host 203.0.113.10,blocked," ]' ||
+		tail -n 3 "$E2E/err" >&2
+	if [ $b == firecracker-jailer ]; then
+		expect "$b-net-request" 'grep -q "^JAILER " "$E2E/$b.log" && grep -q "^START .* uid 65534" "$E2E/$b.log" && grep -q "PUT /network-interfaces/eth0 204 .*\"host_dev_name\":\"hc-" "$E2E/$b.log"'
+	elif [ $b == firecracker ]; then
 		expect "$b-net-request" 'grep -q "PUT /network-interfaces/eth0 204 .*\"host_dev_name\":\"hc-" "$E2E/$b.log"'
 	else
 		expect "$b-net-request" 'grep -q "^EVENT add-net net0 on hc-" "$E2E/$b.log" && grep -q "vm.add-net 204 {\"id\":\"net0\"" "$E2E/$b.log"'
