@@ -10,7 +10,8 @@
  *
  * One liberty, because the Firecracker double is dynamically linked: the host's /usr is bound
  * read-only into the chroot inside the private mount namespace (gone when the process ends),
- * with lib, lib64 and bin as symlinks. HOTCELL_FC_DOUBLE_LOG gets a "JAILER <args>" line, and
+ * with lib, lib64 and bin as symlinks (and /var/cache/hotcell-tools, where the test machine keeps
+ * vhost-device-vsock, which the double runs the guest with). HOTCELL_FC_DOUBLE_LOG gets a "JAILER <args>" line, and
  * is handed to the Firecracker double as an inherited fd, since the path is outside the chroot.
  */
 #include <fcntl.h>
@@ -194,6 +195,16 @@ int main(int argc, char **argv)
 	if (mount("/usr", path, NULL, MS_BIND | MS_REC, NULL) < 0 ||
 	    mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
 		die(1, "jailer: bind /usr: %s", strerror(errno));
+	/* The same liberty for the programs the Firecracker double runs the guest with when they
+	 * are not under /usr (the test machine's vhost-device-vsock). */
+	static const char tools[] = "/var/cache/hotcell-tools";
+	if (access(tools, F_OK) == 0) {
+		snprintf(path, sizeof(path), "%s%s", root, tools);
+		mkdirs(path, 0755);
+		if (mount(tools, path, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+		    mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+			die(1, "jailer: bind %s: %s", tools, strerror(errno));
+	}
 	static const char *const links[][2] = {
 		{"usr/lib", "lib"}, {"usr/lib64", "lib64"}, {"usr/bin", "bin"}};
 	for (size_t k = 0; k < HC_ARRAY_SIZE(links); k++) {

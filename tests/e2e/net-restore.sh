@@ -78,7 +78,7 @@ lines=$(printf '%s\n' "$l0" "$l1" "$l2" "$l3" "$l4")
 expect distinct-addresses '[ "$(awk "{print \$1}" <<<"$lines" | sort -u | grep -c .)" -eq 5 ]' || echo "$lines" >&2
 expect distinct-macs '[ "$(awk "{print \$2}" <<<"$lines" | sort -u | grep -c .)" -eq 5 ]'
 expect five-taps '[ "$(ip -n "$H" -o link show | grep -c " hc-")" -eq 5 ]'
-expect five-filters '[ "$(ip netns exec "$H" nft list chains inet hotcell | grep -c "chain fwd_")" -eq 5 ]'
+expect five-filters '[ "$(ip netns exec "$H" nft list table inet hotcell | grep -c "chain fwd_")" -eq 5 ]'
 expect five-resolvers '[ "$(ip netns pids "$H" | paste -sd, - | xargs -r ps -o args= -p | grep -c "^dnsmasq ")" -eq 5 ]'
 # The source's network is untouched by its copies.
 expect source-unchanged '[ "$(probe nsrc)" == "$l0" ]'
