@@ -118,7 +118,8 @@ int hc_cli_doctor(int argc, char **argv)
 		if (hc_streq(argv[1], "--help") || hc_streq(argv[1], "-h")) {
 			printf("usage: hotcell doctor\n\nChecks each backend on this host: found "
 			       "or "
-			       "not, version, accelerator, kernel, networking, and why; then what the "
+			       "not, version, accelerator, kernel, networking, and why; then what "
+			       "the "
 			       "jail does here.\n");
 			return 0;
 		}
