@@ -15,15 +15,19 @@ double_e2e_ready run-warm-doubles || exit 0
 e2e_image bb || exit 1
 export HOTCELL_FIRECRACKER=$HOTCELL_TOP/$BUILD/tests/doubles/firecracker-double
 export HOTCELL_CLOUD_HYPERVISOR=$HOTCELL_TOP/$BUILD/tests/doubles/cloud-hypervisor-double
-export HOTCELL_DOUBLE_AGENT=1 HOTCELL_FC_DOUBLE_LOG=$E2E/fc.log HOTCELL_CH_DOUBLE_LOG=$E2E/ch.log
+# Cloud Hypervisor runs jailed: its request log is in a directory the jail gets read-write, its
+# guest's QEMU and vhost-device-vsock come in (tests/lib.sh).
+mkdir -m 1777 "$E2E/dbl"
+export HOTCELL_DOUBLE_AGENT=1 HOTCELL_FC_DOUBLE_LOG=$E2E/dbl/fc.log HOTCELL_CH_DOUBLE_LOG=$E2E/dbl/ch.log
+double_jail_extra "+$E2E/dbl"
 unset HOTCELL_FC_DOUBLE_FAULT HOTCELL_FC_DOUBLE_EXIT HOTCELL_FC_DOUBLE_EXPECT HOTCELL_FC_DOUBLE_GUEST
 unset HOTCELL_CH_DOUBLE_FAULT HOTCELL_CH_DOUBLE_EXIT HOTCELL_CH_DOUBLE_GUEST
 vmlinux=$HOTCELL_TOP/$BUILD/kernel/vmlinux
 calls() { awk '{print $1, $2, $3}' "$1" 2>/dev/null | tr '\n' ';'; }
 
 for b in firecracker cloud-hypervisor; do
-	log=$E2E/fc.log
-	[ "$b" == cloud-hypervisor ] && log=$E2E/ch.log
+	log=$E2E/dbl/fc.log
+	[ "$b" == cloud-hypervisor ] && log=$E2E/dbl/ch.log
 	R=(--backend "$b" --kernel "$vmlinux" --memory 128)
 	rm -f "$log"
 	e2e_json "${R[@]}" bb echo first

@@ -11,6 +11,8 @@ double_e2e_ready vm-doubles || exit 0
 e2e_image bb || exit 1
 export HOTCELL_FIRECRACKER=$HOTCELL_TOP/$BUILD/tests/doubles/firecracker-double
 export HOTCELL_CLOUD_HYPERVISOR=$HOTCELL_TOP/$BUILD/tests/doubles/cloud-hypervisor-double
+# Cloud Hypervisor runs jailed: its double's guest QEMU and vhost-device-vsock come in (tests/lib.sh).
+double_jail_extra
 unset HOTCELL_FC_DOUBLE_FAULT HOTCELL_FC_DOUBLE_EXIT HOTCELL_FC_DOUBLE_EXPECT HOTCELL_FC_DOUBLE_GUEST
 vmlinux=$HOTCELL_TOP/$BUILD/kernel/vmlinux
 echo hello-file >"$E2E/work/f"
