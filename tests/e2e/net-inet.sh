@@ -141,6 +141,10 @@ net_clean concurrent
 # QEMU on the same TAP (opened by name as Firecracker does, as the jail's user under the jailer
 # double; as the passed fd for Cloud Hypervisor): the driver's network request, the filter, DNS.
 dbls=$HOTCELL_TOP/$BUILD/tests/doubles
+# Cloud Hypervisor runs jailed: the doubles' request logs are in a directory the jail gets
+# read-write, the double's guest QEMU and vhost-device-vsock come in (tests/lib.sh).
+mkdir -m 1777 "$E2E/dbl"
+double_jail_extra "+$E2E/dbl"
 for b in firecracker firecracker-jailer cloud-hypervisor; do
 	backend=${b%-jailer} jail=(env)
 	dbl=$dbls/$backend-double
@@ -156,7 +160,7 @@ for b in firecracker firecracker-jailer cloud-hypervisor; do
 	# shellcheck disable=SC2068
 	${jail[@]} HOTCELL_FIRECRACKER=$dbls/firecracker-double \
 		HOTCELL_CLOUD_HYPERVISOR=$dbls/cloud-hypervisor-double \
-		HOTCELL_FC_DOUBLE_LOG=$E2E/$b.log HOTCELL_CH_DOUBLE_LOG=$E2E/$b.log \
+		HOTCELL_FC_DOUBLE_LOG=$E2E/dbl/$b.log HOTCELL_CH_DOUBLE_LOG=$E2E/dbl/$b.log \
 		ip netns exec "$H" "$HC" run $MEM --backend $backend --kernel "$HOTCELL_TOP/$BUILD/kernel/vmlinux" \
 		--network inet bb sh -c "$GET"'; g allowed.test; g 192.168.77.10' >"$E2E/out" 2>"$E2E/err" || rc=$?
 	if [ $b == firecracker-jailer ] && grep -q "vhost-device-vsock: program not found" "$E2E/err"; then
@@ -168,13 +172,13 @@ for b in firecracker firecracker-jailer cloud-hypervisor; do
 			tail -n 3 "$E2E/err" >&2
 	fi
 	if [ $b == firecracker-jailer ]; then
-		# The jailed Firecracker (uid 65534, no CAP_NET_ADMIN) attached the TAP through the
+		# The jailed Firecracker (the VM's leased uid, no CAP_NET_ADMIN) attached the TAP through the
 		# jail's /dev/net/tun: the double answers 400 when the kernel refuses it.
-		expect "$b-net-request" 'grep -q "^JAILER " "$E2E/$b.log" && grep -q "^START .* uid 65534" "$E2E/$b.log" && grep -q "PUT /network-interfaces/eth0 204 .*\"host_dev_name\":\"hc-" "$E2E/$b.log"'
+		expect "$b-net-request" 'grep -q "^JAILER " "$E2E/dbl/$b.log" && grep -qE "^START .* uid [1-9][0-9]*" "$E2E/dbl/$b.log" && grep -q "PUT /network-interfaces/eth0 204 .*\"host_dev_name\":\"hc-" "$E2E/dbl/$b.log"'
 	elif [ $b == firecracker ]; then
-		expect "$b-net-request" 'grep -q "PUT /network-interfaces/eth0 204 .*\"host_dev_name\":\"hc-" "$E2E/$b.log"'
+		expect "$b-net-request" 'grep -q "PUT /network-interfaces/eth0 204 .*\"host_dev_name\":\"hc-" "$E2E/dbl/$b.log"'
 	else
-		expect "$b-net-request" 'grep -q "^EVENT add-net net0 on hc-" "$E2E/$b.log" && grep -q "vm.add-net 204 {\"id\":\"net0\"" "$E2E/$b.log"'
+		expect "$b-net-request" 'grep -q "^EVENT add-net net0 on hc-" "$E2E/dbl/$b.log" && grep -q "vm.add-net 204 {\"id\":\"net0\"" "$E2E/dbl/$b.log"'
 	fi
 	net_clean "$b"
 done
