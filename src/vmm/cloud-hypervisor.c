@@ -434,6 +434,12 @@ static int start_virtiofsd(struct hc_vm *vm, struct ch *ch, struct hc_error *err
 	return 0;
 }
 
+/* realpath of p into buf (PATH_MAX), or p itself when it cannot be resolved (NULL stays NULL). */
+static const char *real_or_given(const char *p, char *buf)
+{
+	return p && realpath(p, buf) ? buf : p;
+}
+
 /* Starts a fresh cloud-hypervisor on a socket hotcell bound, its events on a pipe. */
 static int spawn_vmm(struct hc_vm *vm, struct ch *ch, struct hc_error *err)
 {
@@ -488,10 +494,13 @@ static int spawn_vmm(struct hc_vm *vm, struct ch *ch, struct hc_error *err)
 		close(cfd);
 	}
 	struct hc_jail_proc jp;
+	char real[3][PATH_MAX];
 	hc_jail_proc_init(&jp, &ch->jail, HC_JAIL_CLOUD_HYPERVISOR, vm->spec.accel, ch->bin);
-	hc_jail_proc_bind(&jp, vm->spec.kernel, false);
-	hc_jail_proc_bind(&jp, vm->spec.initrd, false);
-	hc_jail_proc_bind(&jp, vm->spec.rootfs_disk, false);
+	/* The API names these by their real paths (abs_path): the jail binds those, so a kernel
+	 * reached through a symlinked directory is found inside it too. */
+	hc_jail_proc_bind(&jp, real_or_given(vm->spec.kernel, real[0]), false);
+	hc_jail_proc_bind(&jp, real_or_given(vm->spec.initrd, real[1]), false);
+	hc_jail_proc_bind(&jp, real_or_given(vm->spec.rootfs_disk, real[2]), false);
 	jp.tap = vm->spec.net_tap != NULL; /* a TAP fd, not the host's network */
 	r = hc_jail_proc_prepare(&jp, &o, err);
 	if (r >= 0)
