@@ -597,6 +597,36 @@ int hc_lib_snapshot_read_frame(int fd, uint8_t *buf, double deadline, struct hc_
 	return 0;
 }
 
+/* Waits for the guest's answers to `dones` requests on the VM stream (DONE each); an ERROR
+ * there is its refusal of `what`. Frames of other streams (a command of the snapshotted VM's,
+ * whose client is gone) and HELLO (a guest that connected out again after a vsock reset) are
+ * skipped. */
+static int await_done(int fd, unsigned dones, double deadline, const char *what,
+		      struct hc_error *err)
+{
+	_cleanup_free_ uint8_t *payload = malloc(HC_PROTO_HEADER_SIZE + HC_PROTO_MAX_PAYLOAD);
+
+	if (!payload)
+		return hc_error_set(err, -ENOMEM, "out of memory");
+	for (;;) {
+		struct hc_proto_frame f;
+		struct hc_proto_error e;
+
+		if (hc_lib_snapshot_read_frame(fd, payload, deadline, &f, err) < 0)
+			return hc_error_prefix(err, "%s", what);
+		if (f.stream != HC_PROTO_STREAM_VM)
+			continue;
+		if (f.type == HC_FRAME_DONE && --dones == 0)
+			return 0;
+		if (f.type == HC_FRAME_ERROR) {
+			if (hc_proto_error_decode(&f, &e) == 0)
+				return hc_error_setk(err, -EIO, HC_EK_VM,
+						     "the guest refused %s: %s", what, e.message);
+			return hc_error_setk(err, -EIO, HC_EK_VM, "the guest refused %s", what);
+		}
+	}
+}
+
 int hc_lib_snapshot_reseed(int fd, int timeout_ms, struct hc_error *err)
 {
 	return hc_lib_snapshot_reseed_as(fd, timeout_ms, NULL, err);
@@ -609,7 +639,6 @@ int hc_lib_snapshot_reseed_as(int fd, int timeout_ms, const char *hostname, stru
 	struct hc_buf out = HC_BUF_INIT(0);
 	struct timespec ts;
 	double deadline = hc_clock_ms() + (timeout_ms > 0 ? timeout_ms : RESEED_TIMEOUT_MS);
-	_cleanup_free_ uint8_t *payload = NULL;
 	int r;
 
 	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
@@ -635,30 +664,7 @@ int hc_lib_snapshot_reseed_as(int fd, int timeout_ms, const char *hostname, stru
 	if (r < 0)
 		return hc_error_prefix(err, "RESEED");
 
-	payload = malloc(HC_PROTO_HEADER_SIZE + HC_PROTO_MAX_PAYLOAD);
-	if (!payload)
-		return hc_error_set(err, -ENOMEM, "out of memory");
-	for (;;) {
-		struct hc_proto_frame f;
-
-		r = hc_lib_snapshot_read_frame(fd, payload, deadline, &f, err);
-		if (r < 0)
-			return hc_error_prefix(err, "RESEED");
-		if (f.stream != HC_PROTO_STREAM_VM)
-			continue; /* a command of the snapshotted VM's, whose client is gone */
-		if (f.type == HC_FRAME_DONE && --dones == 0)
-			return 0;
-		if (f.type == HC_FRAME_ERROR) {
-			struct hc_proto_error e;
-
-			if (hc_proto_error_decode(&f, &e) == 0)
-				return hc_error_setk(
-					err, -EIO, HC_EK_VM, "the guest refused %s: %s",
-					hostname ? "HOSTNAME or RESEED" : "RESEED", e.message);
-			return hc_error_setk(err, -EIO, HC_EK_VM, "the guest refused RESEED");
-		}
-		/* HELLO (a guest that connected out again after a vsock reset): skipped. */
-	}
+	return await_done(fd, dones, deadline, hostname ? "HOSTNAME or RESEED" : "RESEED", err);
 }
 
 int hc_lib_snapshot_renet(int fd, const struct hc_lib_net *ln, int timeout_ms, struct hc_error *err)
@@ -666,7 +672,6 @@ int hc_lib_snapshot_renet(int fd, const struct hc_lib_net *ln, int timeout_ms, s
 	struct hc_buf out = HC_BUF_INIT(0);
 	double deadline = hc_clock_ms() + (timeout_ms > 0 ? timeout_ms : RESEED_TIMEOUT_MS);
 	struct hc_proto_netconf n = {0};
-	_cleanup_free_ uint8_t *payload = NULL;
 	int r;
 
 	if (!ln || !ln->attached || !ln->net)
@@ -681,28 +686,7 @@ int hc_lib_snapshot_renet(int fd, const struct hc_lib_net *ln, int timeout_ms, s
 	hc_buf_free(&out);
 	if (r < 0)
 		return hc_error_prefix(err, "NETCONF");
-	payload = malloc(HC_PROTO_HEADER_SIZE + HC_PROTO_MAX_PAYLOAD);
-	if (!payload)
-		return hc_error_set(err, -ENOMEM, "out of memory");
-	for (;;) {
-		struct hc_proto_frame f;
-
-		r = hc_lib_snapshot_read_frame(fd, payload, deadline, &f, err);
-		if (r < 0)
-			return hc_error_prefix(err, "NETCONF");
-		if (f.stream != HC_PROTO_STREAM_VM)
-			continue; /* a command of the snapshotted VM's, whose client is gone */
-		if (f.type == HC_FRAME_DONE)
-			return 0;
-		if (f.type == HC_FRAME_ERROR) {
-			struct hc_proto_error e;
-
-			if (hc_proto_error_decode(&f, &e) == 0)
-				return hc_error_setk(err, -EIO, HC_EK_VM,
-						     "the guest refused NETCONF: %s", e.message);
-			return hc_error_setk(err, -EIO, HC_EK_VM, "the guest refused NETCONF");
-		}
-	}
+	return await_done(fd, 1, deadline, "NETCONF", err);
 }
 
 static int agent_connect(struct hc_vm *vm, double deadline, struct hc_error *err)
