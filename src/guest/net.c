@@ -75,10 +75,44 @@ static int write_etc(const char *path, const char *text)
 	return 0;
 }
 
+/* eth0's address, netmask, MTU (0: left as is), up, and the default route via gw (0: none);
+ * ifr names the interface. Both the boot's setup and a NETCONF after a restore end here. */
+static int set_addr(int fd, struct ifreq *ifr, uint32_t ip, unsigned prefix, unsigned mtu,
+		    uint32_t gw, char *msg, size_t msglen)
+{
+	struct rtentry rt = {0};
+
+	set_sin(&ifr->ifr_addr, ip);
+	if (ioctl(fd, SIOCSIFADDR, ifr) < 0)
+		return fail(msg, msglen, "set the address of " HC_BOOT_NET_IFACE);
+	set_sin(&ifr->ifr_netmask, prefix ? htonl(0xffffffffu << (32 - prefix)) : 0);
+	if (ioctl(fd, SIOCSIFNETMASK, ifr) < 0)
+		return fail(msg, msglen, "set the netmask of " HC_BOOT_NET_IFACE);
+	if (mtu) {
+		ifr->ifr_mtu = (int)mtu;
+		if (ioctl(fd, SIOCSIFMTU, ifr) < 0)
+			return fail(msg, msglen, "set the MTU of " HC_BOOT_NET_IFACE);
+	}
+	if (ioctl(fd, SIOCGIFFLAGS, ifr) < 0)
+		return fail(msg, msglen, "flags of " HC_BOOT_NET_IFACE);
+	ifr->ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(fd, SIOCSIFFLAGS, ifr) < 0)
+		return fail(msg, msglen, "bring " HC_BOOT_NET_IFACE " up");
+	if (!gw)
+		return 0;
+	set_sin(&rt.rt_dst, 0);
+	set_sin(&rt.rt_genmask, 0);
+	set_sin(&rt.rt_gateway, gw);
+	rt.rt_flags = RTF_UP | RTF_GATEWAY;
+	rt.rt_dev = (char *)HC_BOOT_NET_IFACE;
+	if (ioctl(fd, SIOCADDRT, &rt) < 0 && errno != EEXIST)
+		return fail(msg, msglen, "add the default route");
+	return 0;
+}
+
 int guest_net_setup(const struct guest_boot_cfg *cfg, char *msg, size_t msglen)
 {
 	struct ifreq ifr = {0};
-	struct rtentry rt = {0};
 	char text[512], ip[INET_ADDRSTRLEN], dns[INET_ADDRSTRLEN];
 	_cleanup_close_ int fd = -1;
 	char hostname[65] = "hotcell";
@@ -91,31 +125,9 @@ int guest_net_setup(const struct guest_boot_cfg *cfg, char *msg, size_t msglen)
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", HC_BOOT_NET_IFACE);
 	if (!wait_iface(fd, &ifr))
 		return fail(msg, msglen, HC_BOOT_NET_IFACE " did not appear");
-	set_sin(&ifr.ifr_addr, cfg->ip);
-	if (ioctl(fd, SIOCSIFADDR, &ifr) < 0)
-		return fail(msg, msglen, "set the address of " HC_BOOT_NET_IFACE);
-	set_sin(&ifr.ifr_netmask, cfg->prefix ? htonl(0xffffffffu << (32 - cfg->prefix)) : 0);
-	if (ioctl(fd, SIOCSIFNETMASK, &ifr) < 0)
-		return fail(msg, msglen, "set the netmask of " HC_BOOT_NET_IFACE);
-	if (cfg->mtu) {
-		ifr.ifr_mtu = (int)cfg->mtu;
-		if (ioctl(fd, SIOCSIFMTU, &ifr) < 0)
-			return fail(msg, msglen, "set the MTU of " HC_BOOT_NET_IFACE);
-	}
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-		return fail(msg, msglen, "flags of " HC_BOOT_NET_IFACE);
-	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-		return fail(msg, msglen, "bring " HC_BOOT_NET_IFACE " up");
-	if (cfg->gw) {
-		set_sin(&rt.rt_dst, 0);
-		set_sin(&rt.rt_genmask, 0);
-		set_sin(&rt.rt_gateway, cfg->gw);
-		rt.rt_flags = RTF_UP | RTF_GATEWAY;
-		rt.rt_dev = (char *)HC_BOOT_NET_IFACE;
-		if (ioctl(fd, SIOCADDRT, &rt) < 0 && errno != EEXIST)
-			return fail(msg, msglen, "add the default route");
-	}
+	int r = set_addr(fd, &ifr, cfg->ip, cfg->prefix, cfg->mtu, cfg->gw, msg, msglen);
+	if (r < 0)
+		return r;
 	inet_ntop(AF_INET, &cfg->ip, ip, sizeof(ip));
 	if (gethostname(hostname, sizeof(hostname) - 1) < 0)
 		snprintf(hostname, sizeof(hostname), "hotcell");
@@ -293,28 +305,9 @@ int guest_net_reconfigure(const struct hc_proto_netconf *n, char *msg, size_t ms
 	memcpy(ifr.ifr_hwaddr.sa_data, n->mac, sizeof(n->mac));
 	if (ioctl(fd, SIOCSIFHWADDR, &ifr) < 0)
 		return fail(msg, msglen, "set the MAC address of " HC_BOOT_NET_IFACE);
-	set_sin(&ifr.ifr_addr, n->addr);
-	if (ioctl(fd, SIOCSIFADDR, &ifr) < 0)
-		return fail(msg, msglen, "set the address of " HC_BOOT_NET_IFACE);
-	set_sin(&ifr.ifr_netmask, htonl(0xffffffffu << (32 - n->prefix)));
-	if (ioctl(fd, SIOCSIFNETMASK, &ifr) < 0)
-		return fail(msg, msglen, "set the netmask of " HC_BOOT_NET_IFACE);
-	ifr.ifr_mtu = n->mtu;
-	if (ioctl(fd, SIOCSIFMTU, &ifr) < 0)
-		return fail(msg, msglen, "set the MTU of " HC_BOOT_NET_IFACE);
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-		return fail(msg, msglen, "flags of " HC_BOOT_NET_IFACE);
-	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-		return fail(msg, msglen, "bring " HC_BOOT_NET_IFACE " up");
-	memset(&rt, 0, sizeof(rt));
-	set_sin(&rt.rt_dst, 0);
-	set_sin(&rt.rt_genmask, 0);
-	set_sin(&rt.rt_gateway, n->gateway);
-	rt.rt_flags = RTF_UP | RTF_GATEWAY;
-	rt.rt_dev = (char *)HC_BOOT_NET_IFACE;
-	if (ioctl(fd, SIOCADDRT, &rt) < 0 && errno != EEXIST)
-		return fail(msg, msglen, "add the default route");
+	r = set_addr(fd, &ifr, n->addr, n->prefix, n->mtu, n->gateway, msg, msglen);
+	if (r < 0)
+		return r;
 	inet_ntop(AF_INET, &n->addr, new_ip, sizeof(new_ip));
 	if (old_ip[0] && (r = replace_word("/etc/hosts", NULL, old_ip, new_ip)) < 0) {
 		errno = -r;
