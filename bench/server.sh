@@ -9,44 +9,15 @@
 #      the server plus every process of the runs (sampled every 0.2 s).
 #   BUILD=dir (default build)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-top=$(pwd)
-BUILD=${BUILD:-build}
-HC=$top/$BUILD/bin/hotcell
+source "$(dirname "$0")/lib.sh"
+bench_init server wrk curl jq umoci skopeo
 SECS=${BENCH_WRK_SECS:-10}
 CONNS=${BENCH_WRK_CONNS:-50}
 N=${BENCH_RUNS:-7}
 CONC=${BENCH_CONC:-50}
-[ -x "$HC" ] || { echo "bench: $HC is missing: run make first" >&2; exit 1; }
-for t in wrk curl jq umoci skopeo; do
-	command -v $t >/dev/null || { echo "bench: $t is not installed" >&2; exit 1; }
-done
 
-B=$(mktemp -d /tmp/hcbench-server.XXXXXX)
-export HOTCELL_HOME=$B/home HOTCELL_RUNTIME_DIR=$B/run
-mkdir -p "$HOTCELL_HOME" "$HOTCELL_RUNTIME_DIR"
-chmod 700 "$HOTCELL_RUNTIME_DIR"
-SRV_PID=
-cleanup() {
-	[ -n "$SRV_PID" ] && kill -TERM "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null
-	rm -rf "$B"
-}
-trap cleanup EXIT
-
-source "$top/tests/lib/mkimage.sh"
-mkimage "$B/layout" latest >"$B/mkimage.log" 2>&1
-"$HC" load --name bb "$B/layout" >/dev/null
-
-TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
-echo "$TOKEN" >"$B/token"
-"$HC" serve --listen 127.0.0.1:0 --auth-token-file "$B/token" --default-memory-mib 128 2>"$B/server.log" &
-SRV_PID=$!
-for _ in $(seq 100); do
-	PORT=$(sed -n 's/^hotcell: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$B/server.log")
-	[ -n "$PORT" ] && break
-	sleep 0.1
-done
-URL=http://127.0.0.1:$PORT/api/v1/rpc
+bench_image bb
+bench_serve --default-memory-mib 128
 
 # ---- 1. health with wrk
 cat >"$B/health.lua" <<EOF
@@ -63,7 +34,6 @@ errs=$(awk '/Non-2xx|Socket errors/' "$B/wrk.txt" | tr '\n' ' ')
 echo "health: $rps requests/s, p50 $p50, p99 $p99 ($CONNS connections, ${SECS} s)${errs:+; $errs}"
 
 # ---- 2. run latency, server vs CLI
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 now() { date +%s.%N; }
 body='{"jsonrpc":"2.0","method":"sandbox.run","id":1,"params":{"image":"bb","command":["echo","hi"]}}'
 "$HC" run --json --memory 128 bb echo hi >/dev/null # warm the rootfs cache
