@@ -10,31 +10,12 @@
 # said so.
 #   BUILD=dir (default build)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-top=$(pwd)
-BUILD=${BUILD:-build}
-HC=$top/$BUILD/bin/hotcell
+source "$(dirname "$0")/lib.sh"
+bench_init executor curl jq umoci dpkg-deb
 N=${BENCH_RUNS:-5}
-[ -x "$HC" ] || { echo "bench: $HC is missing: run make first" >&2; exit 1; }
-for t in curl jq umoci dpkg-deb; do
-	command -v $t >/dev/null || { echo "bench: $t is not installed" >&2; exit 1; }
-done
 
-B=$(mktemp -d /tmp/hcbench-executor.XXXXXX)
-export HOTCELL_HOME=$B/home HOTCELL_RUNTIME_DIR=$B/run
-mkdir -p "$HOTCELL_HOME" "$HOTCELL_RUNTIME_DIR"
-chmod 700 "$HOTCELL_RUNTIME_DIR"
-SRV_PID=
-cleanup() {
-	[ -n "$SRV_PID" ] && kill -TERM "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null
-	rm -rf "$B"
-}
-trap cleanup EXIT
-
-source "$top/tests/lib/mkimage.sh"
+bench_image bb
 source "$top/tests/lib/mkimage-debian.sh"
-mkimage "$B/layout-bb" latest >"$B/mkimage.log" 2>&1
-"$HC" load --name bb "$B/layout-bb" >/dev/null
 runtimes=(command)
 mkdir -p "$B/app-py/app" "$B/app-node/app"
 echo 'def echo(x): return x' >"$B/app-py/app/bench.py"
@@ -57,19 +38,8 @@ cat >"$B/registry.json" <<'JSON'
  "node": {"image": "node", "runtime": "node", "handler": "bench.js#echo", "timeout_secs": 300}}
 JSON
 
-TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
-echo "$TOKEN" >"$B/token"
-"$HC" serve --listen 127.0.0.1:0 --auth-token-file "$B/token" --default-memory-mib 256 \
-	--registry "$B/registry.json" 2>"$B/server.log" &
-SRV_PID=$!
-for _ in $(seq 100); do
-	PORT=$(sed -n 's/^hotcell: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$B/server.log")
-	[ -n "$PORT" ] && break
-	sleep 0.1
-done
-URL=http://127.0.0.1:$PORT/api/v1/rpc
+bench_serve --default-memory-mib 256 --registry "$B/registry.json"
 
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 now() { date +%s.%N; }
 call() { # NAME BODY: one request; appends the wall ms to $B/NAME.wall and timings to NAME.boot/.exec
 	local t0 t1
