@@ -15,62 +15,20 @@
 #   BENCH_RUNS=N (default 10)   BUILD=dir (default build)   BENCH_PARTS="1 2 3 4"
 #   BENCH_CONCURRENCY=N (default 10)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-top=$(pwd)
-BUILD=${BUILD:-build}
+source "$(dirname "$0")/lib.sh"
+bench_init warm jq
 N=${BENCH_RUNS:-10}
 C=${BENCH_CONCURRENCY:-10}
-hc=$top/$BUILD/bin/hotcell
-qemu=${HOTCELL_QEMU:-qemu-system-x86_64}
-for f in "$hc" "$top/$BUILD/tools/mkinitramfs"; do
-	[ -e "$f" ] || { echo "bench: $f is missing: run make first" >&2; exit 1; }
-done
-
-work=$(mktemp -d /tmp/hcbench-warm.XXXXXX)
-export HOTCELL_HOME=$work/home HOTCELL_RUNTIME_DIR=$work/run
-mkdir -p "$HOTCELL_HOME" "$HOTCELL_RUNTIME_DIR" && chmod 700 "$HOTCELL_RUNTIME_DIR"
-cleanup() {
-	local pids
-	"$hc" vm rm -f $("$hc" vm ls --json 2>/dev/null | jq -r '.[].id' 2>/dev/null) >/dev/null 2>&1 || true
-	pids=$(pgrep -f "$work" || true)
-	[ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 part() { [[ " ${BENCH_PARTS:-1 2 3 4} " == *" $1 "* ]]; }
 
-accel=$("$hc" doctor | awk '/^qemu/ {q=1} q && /accelerator:/ {sub(":$", "", $2); print $2; exit}')
-accel=${accel:-tcg}
-hc_kernel=$("$hc" doctor | awk '/^qemu/ {q=1} q && /kernel:/ {print $2; exit}')
+bench_accel
 echo "bench: accelerator $accel, $N runs each, $(nproc) CPUs, kernel $(basename "$hc_kernel")"
-
-source tests/lib/mkimage.sh
-mkimage "$work/oci" latest >/dev/null
-"$hc" load --name bench "$work/oci" >/dev/null
+bench_image bench
 R=(--no-jail)
 tdir() { find "$HOTCELL_HOME/templates" -mindepth 1 -maxdepth 1 -type d ! -name '.*' 2>/dev/null | head -n1; }
 "$hc" run "${R[@]}" --cold --rootfs-mode block bench true >/dev/null # the tree and the disk: cache hits below
 
-# The floor, as bench/run.sh boots it.
-cc -static -Os -o "$work/poweroff-init" bench/poweroff-init.c
-"$top/$BUILD/tools/mkinitramfs" "$work/floor.cpio" "$work/poweroff-init"
-cpu=()
-[ "$accel" == kvm ] && cpu=(-cpu host)
-boot_args=""
-[ "$accel" == tcg ] && boot_args=" noreplace-smp lpj=1548288 noapictimer no_timer_check"
-floor_once() {
-	local t0
-	t0=$(now_ms)
-	timeout -k 5 120 "$qemu" -nodefaults -no-user-config -display none -no-reboot -M microvm,acpi=off -accel "$accel" \
-		"${cpu[@]}" -smp 1 -m 256M -kernel "$hc_kernel" -initrd "$work/floor.cpio" \
-		-append "console=ttyS0 reboot=t panic=-1 quiet$boot_args" -serial "file:$work/console.log" \
-		</dev/null >/dev/null 2>"$work/qemu.err" || { echo "bench: qemu failed: $(cat "$work/qemu.err")" >&2; return 1; }
-	echo $(($(now_ms) - t0))
-}
+bench_floor_init
 run_once() { # run_once [flags...]: wall ms, restore ms, exec ms, start
 	local t0 t1
 	t0=$(now_ms)
@@ -102,12 +60,7 @@ fi
 # ---- 1. warm vs floor vs cold, interleaved ----
 if part 1; then
 	floor_once >/dev/null
-	: >"$work/floor.txt"; : >"$work/warm.txt"; : >"$work/cold.txt"
-	for _ in $(seq "$N"); do
-		floor_once >>"$work/floor.txt"
-		run_once >>"$work/warm.txt"
-		run_once --cold >>"$work/cold.txt"
-	done
+	interleave "$N" "$work/floor.txt" floor_once "$work/warm.txt" run_once "$work/cold.txt" "run_once --cold"
 	grep -qv ' warm$' "$work/warm.txt" && echo "bench: some warm runs were cold: $(grep -cv ' warm$' "$work/warm.txt")" >&2
 	floor=$(median <"$work/floor.txt")
 	warm=$(cut -d' ' -f1 "$work/warm.txt" | median)
@@ -157,11 +110,7 @@ batch() { # batch [flags...]: wall ms, peak RSS MiB, peak PSS MiB, how many were
 	echo "$((t1 - t0)) $(cat "$work/mem.txt") $(cat "$work"/batch.*.json | jq -r .start | grep -c warm || true) $fails"
 }
 if part 2; then
-	: >"$work/bw.txt"; : >"$work/bc.txt"
-	for _ in 1 2 3; do
-		batch >>"$work/bw.txt"
-		batch --cold >>"$work/bc.txt"
-	done
+	interleave 3 "$work/bw.txt" batch "$work/bc.txt" "batch --cold"
 	echo
 	echo "2. $C concurrent runs of \`sleep 1\` (median of 3 batches, interleaved)"
 	for k in w c; do
@@ -190,11 +139,7 @@ if part 4; then
 		"$hc" vm rm -f "$v" >/dev/null
 		echo $((t1 - t0))
 	}
-	: >"$work/h.txt"; : >"$work/a.txt"
-	for _ in $(seq "$N"); do
-		exec_after "$work/at-hello" >>"$work/h.txt"
-		exec_after "$work/after-one" >>"$work/a.txt"
-	done
+	interleave "$N" "$work/h.txt" "exec_after $work/at-hello" "$work/a.txt" "exec_after $work/after-one"
 	echo
 	echo "4. first \`vm exec true\` after a restore (median of $N, interleaved; ~40 ms of it is the CLI)"
 	printf '   template taken at HELLO                        %6s ms\n' "$(median <"$work/h.txt")"
