@@ -18,76 +18,18 @@
 #
 #   BENCH_RUNS=N (default 10)   BUILD=dir (default build)   BENCH_PARTS="1 2 3" (default)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-top=$(pwd)
-BUILD=${BUILD:-build}
+source "$(dirname "$0")/lib.sh"
+bench_init run jq
 N=${BENCH_RUNS:-10}
-hc=$top/$BUILD/bin/hotcell
 kernel=$top/$BUILD/kernel/bzImage
-qemu=${HOTCELL_QEMU:-qemu-system-x86_64}
+[ -e "$kernel" ] || { echo "bench: $kernel is missing: run make first" >&2; exit 1; }
 
-for f in "$hc" "$kernel" "$top/$BUILD/tools/mkinitramfs"; do
-	[ -e "$f" ] || { echo "bench: $f is missing: run make first" >&2; exit 1; }
-done
-
-work=$(mktemp -d /tmp/hcbench.XXXXXX)
-export HOTCELL_HOME=$work/home HOTCELL_RUNTIME_DIR=$work/run
-mkdir -p "$HOTCELL_HOME" "$HOTCELL_RUNTIME_DIR" && chmod 700 "$HOTCELL_RUNTIME_DIR"
-cleanup() {
-	local pids
-	pids=$(pgrep -f "$work" || true)
-	[ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
-
-# The accelerator: the one hotcell picks here, so the floor runs on the same.
-accel=$("$hc" doctor | awk '/^qemu/ {q=1} q && /accelerator:/ {sub(":$", "", $2); print $2; exit}')
-accel=${accel:-tcg}
-# The kernel file hotcell boots on QEMU (doctor's line): the PVH vmlinux when it has the entry
-# note, else the bzImage. The floor boots the same file.
-hc_kernel=$("$hc" doctor | awk '/^qemu/ {q=1} q && /kernel:/ {print $2; exit}')
-[ -n "$hc_kernel" ] && [ -e "$hc_kernel" ] || hc_kernel=$kernel
+bench_accel
 echo "bench: accelerator $accel (hotcell doctor), $N runs each, $(nproc) CPUs, $(uname -r)"
-
-# The do-nothing initramfs, uncompressed like the one hotcell boots (same unpack cost).
-cc -static -Os -o "$work/poweroff-init" bench/poweroff-init.c
-"$top/$BUILD/tools/mkinitramfs" "$work/floor.cpio" "$work/poweroff-init"
-
-cpu=()
-[ "$accel" == kvm ] && cpu=(-cpu host)
-# The kernel arguments hotcell adds under TCG (src/vmm/qemu.c, TCG_BOOT_ARGS): the floor boots
-# the kernel the same way, so the ratio measures hotcell's own cost, not a kernel setting.
-boot_args=""
-[ "$accel" == tcg ] && boot_args=" noreplace-smp lpj=1548288 noapictimer no_timer_check"
-# qemu_boot MACHINE KERNEL [extra args]: one boot to the init's reboot, wall ms. reboot=t: a
-# triple fault, which -no-reboot turns into QEMU's exit on every machine (microvm has no i8042).
-qemu_boot() {
-	local machine=$1 k=$2 t0 t1
-	shift 2
-	t0=$(now_ms)
-	timeout -k 5 120 "$qemu" -nodefaults -no-user-config -display none -no-reboot -M "$machine" -accel "$accel" \
-		"${cpu[@]}" -smp 1 -m 256M -kernel "$k" -initrd "$work/floor.cpio" \
-		-append "console=ttyS0 reboot=t panic=-1 quiet$boot_args" -serial "file:$work/console.log" "$@" \
-		</dev/null >/dev/null 2>"$work/qemu.err" || { echo "bench: qemu failed: $(cat "$work/qemu.err")" >&2; return 1; }
-	t1=$(now_ms)
-	echo $((t1 - t0))
-}
-series() { # series N CMD... -> one figure per line
-	local n=$1 i
-	shift
-	for i in $(seq "$n"); do "$@"; done
-}
-
+bench_floor_init
 part() { [[ " ${BENCH_PARTS:-1 2 3} " == *" $1 "* ]]; }
 
-source tests/lib/mkimage.sh
-mkimage "$work/oci" latest >/dev/null
-"$hc" load --name bench "$work/oci" >/dev/null
+bench_image bench
 "$hc" run bench true >/dev/null # warm the rootfs cache: the runs below are cache hits
 # The cold path: where `run` restores templates (docs/warm-start.md), --cold boots from scratch.
 cold=()
@@ -96,7 +38,7 @@ cold=()
 # ---- 1. floor vs hotcell ----
 if part 1; then
 
-qemu_boot microvm,acpi=off "$hc_kernel" >/dev/null # warm the page cache
+floor_once >/dev/null # warm the page cache
 
 hc_once() {
 	local t0 t1
@@ -112,12 +54,7 @@ hc_once() {
 		"$work/run.json"
 }
 # Interleaved, so both series see the same load on a shared machine.
-: >"$work/floor.txt"
-: >"$work/hc.txt"
-for _ in $(seq "$N"); do
-	qemu_boot microvm,acpi=off "$hc_kernel" >>"$work/floor.txt"
-	hc_once >>"$work/hc.txt"
-done
+interleave "$N" "$work/floor.txt" floor_once "$work/hc.txt" hc_once
 floor=$(median <"$work/floor.txt")
 col() { cut -d' ' -f"$1" "$work/hc.txt" | median; }
 hc_med=$(col 1)
@@ -158,14 +95,9 @@ else
 	# The project kernel as hotcell boots it (doctor's kernel: the PVH vmlinux), and its
 	# bzImage (what a boot loader without PVH would take).
 	qemu_boot q35 "$hc_kernel" "${bios[@]}" >/dev/null
-	: >"$work/proj.txt"
-	: >"$work/projbz.txt"
-	: >"$work/gen.txt"
-	for _ in $(seq "$N"); do
-		qemu_boot q35 "$hc_kernel" "${bios[@]}" >>"$work/proj.txt"
-		qemu_boot q35 "$generic" "${bios[@]}" >>"$work/gen.txt"
-		qemu_boot q35 "$kernel" "${bios[@]}" >>"$work/projbz.txt"
-	done
+	interleave "$N" "$work/proj.txt" "qemu_boot q35 $hc_kernel ${bios[*]}" \
+		"$work/gen.txt" "qemu_boot q35 $generic ${bios[*]}" \
+		"$work/projbz.txt" "qemu_boot q35 $kernel ${bios[*]}"
 	proj=$(median <"$work/proj.txt")
 	projbz=$(median <"$work/projbz.txt")
 	gen=$(median <"$work/gen.txt")
