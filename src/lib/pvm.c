@@ -1224,6 +1224,12 @@ HC_EXPORT int hc_pvm_exec(const char *ref, const struct hc_pvm_exec_opts *o,
 							json_object_get(reply, "pid"));
 					if (o->detach)
 						res->exit_code = 0;
+					else if (!json_is_integer(
+							 json_object_get(reply, "exit_code")))
+						r = hc_error_setk(
+							err, -EPROTO, HC_EK_VM,
+							"the supervisor ended the command "
+							"without its exit code");
 				}
 				json_decref(reply);
 				if (r == 0 && cancels)

@@ -1397,14 +1397,26 @@ int vmd_main(const char *id, int ready_fd)
 	}
 	json_object_set_new(v.rec, "pid", json_integer(0));
 	vmd_record_save(&v);
-	/* The clients waiting for the end (stop) learn it now. */
+	/* The clients waiting for the end (stop) learn it now; one whose command or transfer
+	 * was still running when the VM ended gets an error, never an "ok" without its exit
+	 * code (docs/vm.md). */
 	for (size_t i = 0; i < v.n_clients; i++) {
 		struct vmd_client *c = v.clients[i];
 
-		if (c->waiting) {
+		if (c->waiting && c->fd >= 0) {
 			int fl = fcntl(c->fd, F_GETFL);
 
-			client_reply(c, ok());
+			if (c->streaming) {
+				struct hc_error e = {0};
+
+				hc_error_setk(
+					&e, -EPIPE, HC_EK_VM, "the VM %s before the %s ended%s%s",
+					v.dead ? "died" : "was stopped", c->op ? c->op : "stream",
+					v.dead ? ": " : "", v.dead ? v.death.message : "");
+				client_reply_error(c, &e);
+			} else {
+				client_reply(c, ok());
+			}
 			fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
 			if (send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL) < 0)
 				hc_debug("a stop client went away");

@@ -39,8 +39,14 @@ expect logs '"$HC" vm logs first | grep -q .'
 id2=$(create bb)
 "$HC" vm rm "$id2" 2>"$E2E/err"; rc=$?
 expect rm-running-refused '[ "$rc" -eq 125 ] && grep -q "rm -f" "$E2E/err"'
-"$HC" vm stop "$id2"; rc=$?
+# an exec still running when the VM is stopped: a clear error and 125, not a silent 0
+"$HC" vm exec "$id2" sh -c 'echo up; exec sleep 300' >"$E2E/exec-out" 2>"$E2E/exec-err" &
+ep=$!
+for _ in $(seq 1 100); do grep -q up "$E2E/exec-out" 2>/dev/null && break; sleep 0.1; done
+"$HC" vm stop --time 1 "$id2"; rc=$?
+wait "$ep"; erc=$?
 expect stop '[ "$rc" -eq 0 ] && [ "$(vm_status "$id2")" == stopped ]'
+expect stop-under-exec '[ "$erc" -eq 125 ] && grep -q "stopped before the exec ended" "$E2E/exec-err"'
 expect stop-logs-kept '"$HC" vm logs "$id2" | grep -q .'
 "$HC" vm rm "$id2"
 expect rm-stopped '[ -z "$(vm_status "$id2")" ]'
