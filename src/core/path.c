@@ -333,11 +333,50 @@ static int copy_range(int in, int out, off_t off, off_t len, bool *no_cfr, char 
 	return 0;
 }
 
+/* The extents of src that hold data into dst at the same offsets, dst truncated to src's size:
+ * a guest's RAM is mostly holes. Returns 0 or -errno. */
+static int copy_sparse(int src, int dst, off_t size)
+{
+	_cleanup_free_ char *buf = NULL;
+	bool no_cfr = false;
+
+	for (off_t off = 0; off < size;) {
+		off_t data = lseek(src, off, SEEK_DATA), hole;
+		int r;
+
+		if (data < 0 && errno == ENXIO)
+			break;
+		if (data < 0) {
+			/* No SEEK_DATA: the whole rest is data. */
+			data = off;
+			hole = size;
+		} else {
+			hole = lseek(src, data, SEEK_HOLE);
+			if (hole < 0 || hole > size)
+				hole = size;
+		}
+		r = copy_range(src, dst, data, hole - data, &no_cfr, &buf);
+		if (r < 0)
+			return r;
+		off = hole;
+	}
+	return ftruncate(dst, size) < 0 ? -errno : 0;
+}
+
+int hc_path_copy_fd_into(int src, int dst, struct hc_error *err)
+{
+	struct stat st;
+	int r;
+
+	if (fstat(src, &st) < 0)
+		return hc_error_errno(err, -errno, "stat the source of a copy");
+	r = copy_sparse(src, dst, st.st_size);
+	return r < 0 ? hc_error_errno(err, r, "copy %lld bytes", (long long)st.st_size) : 0;
+}
+
 int hc_path_copy_fd_atomic(int src, const char *path, mode_t mode, struct hc_error *err)
 {
 	char tmp[HC_PATH_MAX], id[9];
-	_cleanup_free_ char *buf = NULL;
-	bool no_cfr = false;
 	struct stat st;
 	int r, fd;
 
@@ -351,32 +390,12 @@ int hc_path_copy_fd_atomic(int src, const char *path, mode_t mode, struct hc_err
 	if (fd < 0)
 		return hc_error_errno(err, -errno, "create %s", tmp);
 	/* A reflink shares the blocks (btrfs, XFS): instant, and later writes to either side
-	 * copy. Otherwise only the extents that hold data: a guest's RAM is mostly holes. */
+	 * copy. Otherwise only the extents that hold data. */
 	if (ioctl(fd, FICLONE, src) == 0)
 		goto done;
-	for (off_t off = 0; off < st.st_size;) {
-		off_t data = lseek(src, off, SEEK_DATA), hole;
-
-		if (data < 0 && errno == ENXIO)
-			break;
-		if (data < 0) {
-			/* No SEEK_DATA: the whole rest is data. */
-			data = off;
-			hole = st.st_size;
-		} else {
-			hole = lseek(src, data, SEEK_HOLE);
-			if (hole < 0 || hole > st.st_size)
-				hole = st.st_size;
-		}
-		r = copy_range(src, fd, data, hole - data, &no_cfr, &buf);
-		if (r < 0) {
-			r = hc_error_errno(err, r, "copy to %s", tmp);
-			goto fail;
-		}
-		off = hole;
-	}
-	if (ftruncate(fd, st.st_size) < 0) {
-		r = hc_error_errno(err, -errno, "truncate %s", tmp);
+	r = copy_sparse(src, fd, st.st_size);
+	if (r < 0) {
+		r = hc_error_errno(err, r, "copy to %s", tmp);
 		goto fail;
 	}
 done:

@@ -39,6 +39,9 @@ int hc_path_write_file_atomic(const char *path, const void *data, size_t len, mo
  * has it open or mapped keeps the old content). */
 int hc_path_copy_fd_atomic(int src, const char *path, mode_t mode, struct hc_error *err)
 	_must_check_;
+/* Copies the extents of src that hold data into dst (an empty file: a memfd) at the same offsets
+ * and sizes dst as src, so dst is as sparse as src. */
+int hc_path_copy_fd_into(int src, int dst, struct hc_error *err) _must_check_;
 /* Opens (creating, 0644) and flocks path, shared or exclusive, waiting or not (-EBUSY when
  * nonblock and it is held). A lock file may be unlinked while locked (prune removes lock
  * files it holds): after locking, the fd is checked to still be the file at path, else the

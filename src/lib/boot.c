@@ -67,8 +67,6 @@ static int snapshot_modes(struct hc_lib_boot *b, const struct hc_run_opts *o, st
 	struct hc_vm_spec *spec = &b->spec;
 	bool changed = false;
 
-	if (hc_lib_template_jail_cold(b))
-		return 0;
 	if (o->rootfs_mode == HC_ROOTFS_AUTO && (b->ops->caps & HC_CAP_SNAPSHOT_NEEDS_BLOCK) &&
 	    (b->ops->caps & HC_CAP_ROOTFS_BLOCK) && spec->rootfs_mode != HC_ROOTFS_BLOCK) {
 		spec->rootfs_mode = HC_ROOTFS_BLOCK;

@@ -211,13 +211,6 @@ static void unlock(struct hc_lib_template *t)
 	(void)rmdir(t->root);
 }
 
-bool hc_lib_template_jail_cold(const struct hc_lib_boot *b)
-{
-	/* A run that would be jailed stays cold rather than lose its jail (docs/security.md). */
-	return b->ops && (b->ops->caps & HC_CAP_RESTORE_UNJAILED) && !b->spec.no_jail &&
-	       hc_jail_default_on(NULL);
-}
-
 static void go_cold(struct hc_lib_template *t, const char *fmt, const char *what)
 {
 	t->state = HC_TPL_COLD;
@@ -257,11 +250,6 @@ void hc_lib_template_lookup(struct hc_store *store, const struct hc_lib_boot *b,
 	if (!b->ops || !(b->ops->caps & HC_CAP_SNAPSHOT) || !(b->ops->caps & HC_CAP_RESTORE) ||
 	    !b->image.digest[0]) {
 		go_cold(t, "backend '%s' keeps no templates", b->ops ? b->ops->name : "?");
-		return;
-	}
-	if (hc_lib_template_jail_cold(b)) {
-		go_cold(t, "backend '%s' would run jailed, and its restores cannot be jailed yet",
-			b->ops->name);
 		return;
 	}
 	if (((b->ops->caps & HC_CAP_SNAPSHOT_NEEDS_BLOCK) &&

@@ -54,9 +54,6 @@ const char *hc_lib_template_refusal(const struct hc_run_opts *o);
 /* After hc_lib_boot_prepare (b->snapshot_modes set): the key of b's VM, then the template if
  * there is a usable one (HC_TPL_WARM), else the build lock when nobody else holds it
  * (HC_TPL_BUILD), else HC_TPL_COLD. Never fails: a problem is a debug line and cold. */
-/* True when this boot's backend cannot restore jailed and the run would be jailed: it stays
- * cold, and keeps the cold default's rootfs mode and channel. */
-bool hc_lib_template_jail_cold(const struct hc_lib_boot *b);
 void hc_lib_template_lookup(struct hc_store *store, const struct hc_lib_boot *b,
 			    struct hc_lib_template *t);
 

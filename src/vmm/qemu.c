@@ -757,19 +757,27 @@ static int append_extra_args(char ***argv, struct hc_error *err)
 /* The TAP of --network inet|full (src/net made it), as -netdev tap,fd=N. */
 #define TAP_FD 6
 #define RAM_PATH "/proc/self/fd/5"
+/* A restore's device state (the snapshot's qemu-state, opened by us), as migrate-incoming's
+ * "fd:7": a jailed QEMU cannot open root's 0600 file, and nothing needs binding into its root. */
+#define STATE_FD 7
+#define STATE_URI "fd:7"
 
 static int helper_failure(struct qemu_vm *q, struct hc_error *err);
 static int dead_child(struct hc_child *c, const char *what, const char *log, struct hc_error *err);
 
 /* Starts virtiofsd(s), vhost-device-vsock and QEMU, and connects QMP. incoming: for a restore,
- * the device state file, and QEMU waits for the migration stream (-incoming defer); restore_mem:
- * the snapshot's memory file, mapped copy-on-write, or NULL. */
+ * the device state file, handed to QEMU as STATE_FD, and QEMU waits for the migration stream
+ * (-incoming defer); restore_mem: the snapshot's memory file, or NULL. Unjailed, QEMU maps the
+ * memory file copy-on-write (share=off): every VM restored from it shares its pages. Jailed,
+ * QEMU's uid cannot open root's 0600 file, and QEMU 7.2 opens it read-write even to map it
+ * private, so the file is never handed over: its data is copied into a fresh memfd of ours,
+ * as a cold VM's RAM (docs/security.md: the price is the template's resident pages per VM). */
 static int launch(struct hc_vm *vm, const char *incoming, const char *restore_mem,
 		  struct hc_error *err)
 {
 	const struct hc_vm_spec *spec = &vm->spec;
 	char bin[HC_PATH_MAX], root_sock[HC_PATH_MAX], vsock_sock[HC_PATH_MAX];
-	_cleanup_close_ int qmp_theirs = -1, agent_theirs = -1, logfd = -1;
+	_cleanup_close_ int qmp_theirs = -1, agent_theirs = -1, logfd = -1, state_fd = -1;
 	_cleanup_free_ char **vol_socks = NULL;
 	char **argv = NULL;
 	struct qemu_vm *q;
@@ -887,17 +895,40 @@ static int launch(struct hc_vm *vm, const char *incoming, const char *restore_me
 	 * memfd of ours, handed to QEMU, so a snapshot skips it (x-ignore-shared) and copies the
 	 * file while the VM is paused. A memfd rather than a file in the runtime dir: nothing on
 	 * disk to write back (the runtime dir need not be a tmpfs) and nothing left behind. */
-	if (restore_mem) {
+	if (incoming) {
+		state_fd = open(incoming, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (state_fd < 0) {
+			r = hc_error_errno(err, -errno, "open %s", incoming);
+			goto fail;
+		}
+	}
+	if (restore_mem && !q->jail.on) {
 		in.mem_path = restore_mem;
 		in.mem_private = true;
-	} else if (spec->rootfs_mode == HC_ROOTFS_BLOCK && !spec->n_volumes &&
-		   spec->channel == HC_CHANNEL_SERIAL) {
+	} else if (restore_mem || (spec->rootfs_mode == HC_ROOTFS_BLOCK && !spec->n_volumes &&
+				   spec->channel == HC_CHANNEL_SERIAL)) {
 		off_t size = (off_t)(spec->memory_mib ? spec->memory_mib : 256) << 20;
 
 		q->ram_fd = memfd_create("hotcell-ram", MFD_CLOEXEC);
 		if (q->ram_fd < 0 || ftruncate(q->ram_fd, size) < 0) {
 			r = hc_error_errno(err, -errno, "qemu: guest RAM memfd");
 			goto fail;
+		}
+		if (restore_mem) {
+			_cleanup_close_ int mfd = open(restore_mem, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			double t0 = hc_clock_ms();
+
+			if (mfd < 0) {
+				r = hc_error_errno(err, -errno, "open %s", restore_mem);
+				goto fail;
+			}
+			r = hc_path_copy_fd_into(mfd, q->ram_fd, err);
+			if (r < 0) {
+				hc_error_prefix(err, "qemu: %s into the guest RAM memfd", restore_mem);
+				goto fail;
+			}
+			hc_debug("qemu: restore: RAM copied into a memfd for the jail in %.1f ms",
+				 hc_clock_ms() - t0);
 		}
 		in.mem_path = RAM_PATH;
 	}
@@ -923,7 +954,7 @@ static int launch(struct hc_vm *vm, const char *incoming, const char *restore_me
 		r = hc_error_errno(err, -errno, "open %s", q->qemu_log);
 		goto fail;
 	}
-	struct hc_fd_map fds[4] = {{qmp_theirs, 3}};
+	struct hc_fd_map fds[5] = {{qmp_theirs, 3}};
 	size_t n_fds = 1;
 	if (agent_theirs >= 0)
 		fds[n_fds++] = (struct hc_fd_map){agent_theirs, 4};
@@ -931,6 +962,8 @@ static int launch(struct hc_vm *vm, const char *incoming, const char *restore_me
 		fds[n_fds++] = (struct hc_fd_map){q->ram_fd, RAM_FD};
 	if (spec->net_tap)
 		fds[n_fds++] = (struct hc_fd_map){spec->net_tap_fd, TAP_FD};
+	if (state_fd >= 0)
+		fds[n_fds++] = (struct hc_fd_map){state_fd, STATE_FD};
 	struct hc_child_opts o = {
 		.argv = (const char *const *)argv,
 		.stdin_fd = -1,
@@ -950,7 +983,6 @@ static int launch(struct hc_vm *vm, const char *incoming, const char *restore_me
 	hc_jail_proc_bind(&jp, spec->kernel, false);
 	hc_jail_proc_bind(&jp, spec->initrd, false);
 	hc_jail_proc_bind(&jp, spec->rootfs_disk, false);
-	hc_jail_proc_bind(&jp, incoming, false);
 	jp.tap = spec->net_tap != NULL; /* its TAP as an fd: no host network namespace needed */
 	r = hc_jail_proc_prepare(&jp, &o, err);
 	if (r >= 0)
@@ -1175,15 +1207,15 @@ static int qemu_resume(struct hc_vm *vm, struct hc_error *err)
 #define SNAPSHOT_MEM "memory"
 #define SNAPSHOT_TIMEOUT_MS 120000
 
-/* "exec:cat > 'DIR/NAME'" (or "exec:cat 'DIR/NAME'"): the shell runs it, so the path may not
- * hold a quote. adir is absolute. */
-static int state_uri(const char *adir, const char *name, bool save, char *uri, size_t n,
+/* "exec:cat > 'DIR/NAME'", where a snapshot writes its stream (a restore reads it from an fd,
+ * STATE_URI): the shell runs it, so the path may not hold a quote. adir is absolute. */
+static int state_uri(const char *adir, const char *name, char *uri, size_t n,
 		     struct hc_error *err)
 {
 	if (strchr(adir, '\''))
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
 				     "snapshot directory '%s' has a quote in its path", adir);
-	return hc_path_fmt(uri, n, err, "exec:cat %s'%s/%s'", save ? "> " : "", adir, name);
+	return hc_path_fmt(uri, n, err, "exec:cat > '%s/%s'", adir, name);
 }
 
 static bool migration_over(const struct hc_qmp *q, void *arg)
@@ -1262,7 +1294,7 @@ static int qemu_snapshot(struct hc_vm *vm, const char *dir, struct hc_error *err
 	/* A jailed QEMU (and the cat it runs) sees only its runtime dir: the state is written
 	 * there, then copied into dir. */
 	const char *wdir = q->jail.on ? vm->run_dir : adir;
-	if ((r = state_uri(wdir, tmp_name, true, uri, sizeof(uri), err)) < 0 ||
+	if ((r = state_uri(wdir, tmp_name, uri, sizeof(uri), err)) < 0 ||
 	    (r = hc_path_fmt(tmp, sizeof(tmp), err, "%s/%s", wdir, tmp_name)) < 0 ||
 	    (r = hc_path_fmt(state, sizeof(state), err, "%s/" SNAPSHOT_FILE, adir)) < 0 ||
 	    (r = hc_path_fmt(mem, sizeof(mem), err, "%s/" SNAPSHOT_MEM, adir)) < 0)
@@ -1298,7 +1330,7 @@ out:
  * which QMP then names; the guest resumes where it was paused. The directory is only read. */
 static int qemu_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 {
-	char uri[HC_PATH_MAX + 32], adir[PATH_MAX], state[HC_PATH_MAX], mem[HC_PATH_MAX];
+	char adir[PATH_MAX], state[HC_PATH_MAX], mem[HC_PATH_MAX];
 	off_t want = (off_t)(vm->spec.memory_mib ? vm->spec.memory_mib : 256) << 20;
 	bool have_mem;
 	struct stat st;
@@ -1310,8 +1342,7 @@ static int qemu_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 				    "qemu: restore needs a VM that was not started");
 	if (!realpath(dir, adir))
 		return hc_error_errno(err, -errno, "snapshot directory '%s'", dir);
-	if ((r = state_uri(adir, SNAPSHOT_FILE, false, uri, sizeof(uri), err)) < 0 ||
-	    (r = hc_path_fmt(state, sizeof(state), err, "%s/" SNAPSHOT_FILE, adir)) < 0 ||
+	if ((r = hc_path_fmt(state, sizeof(state), err, "%s/" SNAPSHOT_FILE, adir)) < 0 ||
 	    (r = hc_path_fmt(mem, sizeof(mem), err, "%s/" SNAPSHOT_MEM, adir)) < 0)
 		return r;
 	if (access(state, R_OK) < 0)
@@ -1324,17 +1355,12 @@ static int qemu_restore(struct hc_vm *vm, const char *dir, struct hc_error *err)
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
 				     "snapshot '%s' holds %lld bytes of RAM, the VM has %lld", mem,
 				     (long long)st.st_size, (long long)want);
-	/* Not jailed yet: the snapshot's files are root's (0600) and QEMU 7.2 reopens its RAM
-	 * file by path, so the VM's uid cannot map it (docs/security.md). The result says
-	 * "jailed": false. */
-	if (!vm->spec.no_jail && hc_jail_default_on(NULL))
-		hc_warn("qemu: a restored VM runs unjailed (its snapshot files are root's)");
-	vm->spec.no_jail = true;
+	/* Jailed as a cold VM: the state comes as an fd, the RAM as a memfd copy (launch). */
 	r = launch(vm, state, have_mem ? mem : NULL, err);
 	if (r < 0)
 		return r;
 	q = vm->priv;
-	r = migrate(q, "migrate-incoming", uri, have_mem, err);
+	r = migrate(q, "migrate-incoming", STATE_URI, have_mem, err);
 	/* Left paused: the incoming migration ends with the vCPUs stopped until "cont". */
 	if (r >= 0 && vm->restore_paused)
 		q->paused = true;
@@ -1354,7 +1380,7 @@ const struct hc_vmm_ops hc_vmm_qemu_ops = {
 	.caps = HC_CAP_NETWORK | HC_CAP_NET_TAP | HC_CAP_SHARED_DIRS | HC_CAP_ROOTFS_DIR |
 		HC_CAP_ROOTFS_BLOCK | HC_CAP_CHANNEL_SERIAL | HC_CAP_CHANNEL_VSOCK | HC_CAP_PAUSE |
 		HC_CAP_TCG | HC_CAP_SNAPSHOT | HC_CAP_RESTORE | HC_CAP_SNAPSHOT_NEEDS_BLOCK |
-		HC_CAP_SNAPSHOT_NEEDS_SERIAL | HC_CAP_RESTORE_PAUSED | HC_CAP_RESTORE_UNJAILED,
+		HC_CAP_SNAPSHOT_NEEDS_SERIAL | HC_CAP_RESTORE_PAUSED,
 	.probe = qemu_probe,
 	.start = qemu_start,
 	.check = qemu_check,

@@ -38,10 +38,6 @@ enum {
 	 * channel already connected (agent_fd): a migration's destination resumes it only once
 	 * the source has stopped for good (docs/migration.md). */
 	HC_CAP_RESTORE_PAUSED = 1u << 14,
-	/* A restored VM's VMM runs without hotcell's jail although a booted one would be jailed
-	 * (QEMU: it reopens the snapshot's memory file by path): warm runs that would be jailed
-	 * stay cold (docs/warm-start.md). */
-	HC_CAP_RESTORE_UNJAILED = 1u << 15,
 };
 
 struct hc_vm_spec {

@@ -157,32 +157,6 @@ TEST(refusals)
 	ASSERT_TRUE(hc_lib_template_refusal(&o) != NULL);
 }
 
-/* A backend whose restores run unjailed: a run that would be jailed stays cold. */
-TEST(jailed_runs_stay_cold)
-{
-	static const struct hc_vmm_ops unjailed_ops = {
-		.name = "qemu",
-		.caps = HC_CAP_ROOTFS_BLOCK | HC_CAP_CHANNEL_SERIAL | HC_CAP_SNAPSHOT |
-			HC_CAP_RESTORE | HC_CAP_RESTORE_UNJAILED,
-		.identity = fake_identity,
-	};
-	struct hc_lib_boot b;
-	struct hc_lib_template t;
-
-	if (geteuid() != 0)
-		SKIP("the jail is on by default only as root");
-	boot_init(&b);
-	b.ops = &unjailed_ops;
-	lookup(&b, &t);
-	ASSERT_EQ_INT(t.state, HC_TPL_COLD);
-	ASSERT_TRUE(strstr(t.why_cold, "jailed") != NULL);
-	hc_lib_template_release(&t);
-	b.spec.no_jail = true;
-	lookup(&b, &t);
-	ASSERT_TRUE(t.state != HC_TPL_COLD);
-	hc_lib_template_release(&t);
-}
-
 TEST(key_parts)
 {
 	struct hc_lib_boot b;
@@ -461,7 +435,6 @@ int main(void)
 		return 1;
 	snprintf(store.state_dir, sizeof(store.state_dir), "%s", tmp);
 	RUN(refusals);
-	RUN(jailed_runs_stay_cold);
 	RUN(key_parts);
 	RUN(one_builder_save_then_warm);
 	RUN(warm_up_command_before_the_save);
