@@ -59,6 +59,23 @@ u2=$(vexec "$r2" sh -c 'head -c16 /dev/urandom | od -An -tx1')
 expect restore-urandom-differs '[ -n "$u1" ] && [ -n "$u2" ] && [ "$u1" != "$u2" ]'
 expect restore-never-writes '[ "$(cd "$snaps/one" && sha256sum -- * | sha256sum)" == "$sum_before" ]'
 
+# A restored VM is jailed like a booted one (as root): its QEMU runs as its own uid.
+if [ "$(id -u)" -eq 0 ]; then
+	expect restore-jailed '[ "$(vm_jailed_uid "$r1")" -ge 65536 ] && [ "$(vm_jailed_uid "$r1")" != "$(vm_jailed_uid "$r2")" ]'
+else
+	skip restore-jailed "the jail needs root"
+fi
+# A restored VM's own snapshot restores, and that one's too: the file written in each shows.
+vexec r1 sh -c 'echo r1 >> /tmp/mark'
+"$HC" vm snapshot r1 "$snaps/r1" 2>"$E2E/err"
+rr=$("$HC" vm restore --name rr "$snaps/r1" 2>>"$E2E/err"); rc=$?
+expect restore-of-a-restore '[ "$rc" -eq 0 ] && [ "$(vexec rr cat /tmp/mark | tr "\n" " ")" == "before r1 " ]' || cat "$E2E/err"
+vexec rr sh -c 'echo rr >> /tmp/mark'
+"$HC" vm snapshot rr "$snaps/rr" 2>"$E2E/err"
+rrr=$("$HC" vm restore --name rrr "$snaps/rr" 2>>"$E2E/err"); rc=$?
+expect restore-of-a-restore-of-a-restore '[ "$rc" -eq 0 ] && [ "$(vexec rrr cat /tmp/mark | tr "\n" " ")" == "before r1 rr " ]' || cat "$E2E/err"
+"$HC" vm rm -f rr rrr >/dev/null 2>&1
+
 # fork x2: two new running VMs from src's state now; the temp snapshot is gone.
 forktmp() { ls -d /dev/shm/hotcell-fork-* 2>/dev/null | sort; }
 tmp_before=$(forktmp)

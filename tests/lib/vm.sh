@@ -34,3 +34,19 @@ vm_status() {
 vm_pid() {
 	"$HC" vm ls --json | jq -r --arg id "$1" '.[] | select(.id == $id) | .pid'
 }
+
+# vm_jailed_uid ID: the uid the VM's QEMU runs as (a descendant of its supervisor), or nothing.
+vm_jailed_uid() {
+	local sup q p
+	sup=$(vm_pid "$1")
+	for q in $(pgrep -f '^[^ ]*qemu-system'); do
+		p=$q
+		while [ -n "$p" ] && [ "$p" -gt 1 ]; do
+			if [ "$p" == "$sup" ]; then
+				awk '$1 == "Uid:" {print $2}' "/proc/$q/status"
+				return
+			fi
+			p=$(awk '$1 == "PPid:" {print $2}' "/proc/$p/status" 2>/dev/null)
+		done
+	done
+}

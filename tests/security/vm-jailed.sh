@@ -2,7 +2,8 @@
 # Real VMs, jailed by default: while a command runs in the guest, every VMM-side process of the
 # VM (found, as tools find them, by HOTCELL_HOME in its environment) is checked from the host:
 # the VM's own non-root uid, no capabilities (virtiofsd: none of the dangerous ones), no new
-# privileges, a seccomp filter, its own mount namespace, no /etc/shadow in its root. Two VMs
+# privileges, a seccomp filter, its own mount namespace, no /etc/shadow in its root — a warm
+# (restored) one too. Two VMs
 # at once have two uids. --no-jail turns it all off and says so.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib/e2e.sh"
@@ -94,6 +95,10 @@ check_vm() {
 
 check_vm dir-mode "qemu-system virtiofsd" --rootfs-mode dir --channel serial
 check_vm block-vsock "qemu-system vhost-device" --rootfs-mode block --channel vsock
+# A warm run (restored from the template the first run of check_vm built) is jailed the same.
+check_vm warm "qemu-system" --rootfs-mode block --channel serial
+e2e_json --rootfs-mode block --channel serial bb true
+expect warm-json-jailed '[ "$(jqr .start)" == warm ] && [ "$(jqr .jailed)" == true ]'
 
 # Two VMs at once: two uids.
 "$HC" run bb sleep 5 >/dev/null 2>&1 &
