@@ -10,7 +10,8 @@
 #      time (timings_ms.template), and its disk use;
 #   4. a template taken at HELLO vs one taken after one command ran: `true` right after a
 #      restore of each (through `vm restore` + `vm exec`, which share the restore code).
-# The runs are --no-jail: a restored VMM is not jailed yet, so jailed runs stay cold.
+# The runs are --no-jail (a restored QEMU maps the template copy-on-write); as root, part 1 adds
+# a jailed warm series (the template's RAM copied into a memfd of the jail's QEMU).
 #
 #   BENCH_RUNS=N (default 10)   BUILD=dir (default build)   BENCH_PARTS="1 2 3 4"
 #   BENCH_CONCURRENCY=N (default 10)
@@ -29,6 +30,7 @@ tdir() { find "$HOTCELL_HOME/templates" -mindepth 1 -maxdepth 1 -type d ! -name 
 "$hc" run "${R[@]}" --cold --rootfs-mode block bench true >/dev/null # the tree and the disk: cache hits below
 
 bench_floor_init
+run_jailed() { local R=(); run_once; } # as root: a warm run in the jail (the default)
 run_once() { # run_once [flags...]: wall ms, restore ms, exec ms, start
 	local t0 t1
 	t0=$(now_ms)
@@ -60,7 +62,14 @@ fi
 # ---- 1. warm vs floor vs cold, interleaved ----
 if part 1; then
 	floor_once >/dev/null
-	interleave "$N" "$work/floor.txt" floor_once "$work/warm.txt" run_once "$work/cold.txt" "run_once --cold"
+	jailed=false
+	[ "$(id -u)" -eq 0 ] && jailed=true
+	if $jailed; then
+		interleave "$N" "$work/floor.txt" floor_once "$work/warm.txt" run_once \
+			"$work/warmj.txt" run_jailed "$work/cold.txt" "run_once --cold"
+	else
+		interleave "$N" "$work/floor.txt" floor_once "$work/warm.txt" run_once "$work/cold.txt" "run_once --cold"
+	fi
 	grep -qv ' warm$' "$work/warm.txt" && echo "bench: some warm runs were cold: $(grep -cv ' warm$' "$work/warm.txt")" >&2
 	floor=$(median <"$work/floor.txt")
 	warm=$(cut -d' ' -f1 "$work/warm.txt" | median)
@@ -70,8 +79,14 @@ if part 1; then
 	printf '   floor: bare QEMU + kernel + poweroff init      %6s ms\n' "$floor"
 	printf '   warm: hotcell run bench true                   %6s ms  (restore %s ms, exec %s ms)\n' "$warm" \
 		"$(cut -d' ' -f2 "$work/warm.txt" | median)" "$(cut -d' ' -f3 "$work/warm.txt" | median)"
+	if $jailed; then
+		warmj=$(cut -d' ' -f1 "$work/warmj.txt" | median)
+		printf '   warm, jailed (the default as root)             %6s ms  (restore %s ms, exec %s ms)\n' "$warmj" \
+			"$(cut -d' ' -f2 "$work/warmj.txt" | median)" "$(cut -d' ' -f3 "$work/warmj.txt" | median)"
+	fi
 	printf '   cold: hotcell run --cold bench true            %6s ms  (exec %s ms)\n' "$cold" "$(cut -d' ' -f3 "$work/cold.txt" | median)"
 	printf '   ratio warm / floor                             %6s   (target <= 0.40, aim 0.30)\n' "$(ratio "$warm" "$floor")"
+	$jailed && printf '   ratio warm jailed / floor                      %6s\n' "$(ratio "$warmj" "$floor")"
 	printf '   ratio cold / floor                             %6s\n' "$(ratio "$cold" "$floor")"
 fi
 

@@ -110,7 +110,10 @@ static int sink_part_begin(void *ctx, const char *name, uint64_t size, struct hc
 	r = hc_path_fmt(path, sizeof(path), err, "%s/%s", m->dir, name);
 	if (r < 0)
 		return r;
-	m->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* The boot files (hc-kernel, hc-initrd, hc-disk) are read by a jailed VMM's own uid, as
+	 * the build's and the disk cache's are; the VM's state and RAM stay root's. */
+	m->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		     strncmp(name, "hc-", 3) == 0 ? 0444 : 0600);
 	if (m->fd < 0)
 		return hc_error_errno(err, -errno, "migrate: create %s", path);
 	/* Sparse: only the extents that come take space. */

@@ -56,7 +56,8 @@ e2e_json "${W[@]}" --rootfs-mode dir bb true
 expect dir-rootfs-cold '[ "$rc" -eq 0 ] && [ "$(jqr .start)" == cold ]'
 if [ "$(id -u)" -eq 0 ]; then
 	e2e_json --memory 128 bb true
-	expect jailed-cold '[ "$rc" -eq 0 ] && [ "$(jqr .start)" == cold ] && [ "$(jqr .jailed)" == true ]'
+	e2e_json --memory 128 bb true
+	expect jailed-warm '[ "$rc" -eq 0 ] && [ "$(jqr .start)" == warm ] && [ "$(jqr .jailed)" == true ]'
 fi
 expect still-one-template '[ "$(templates | wc -l)" -eq 1 ]'
 
