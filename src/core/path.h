@@ -37,8 +37,8 @@ int hc_path_write_file_atomic(const char *path, const void *data, size_t len, mo
  * allow, else only the extents that hold data (SEEK_DATA/SEEK_HOLE), so the copy is as sparse
  * as the source. Not fsync'd. An existing path is replaced, never written in place (whoever
  * has it open or mapped keeps the old content). */
-int hc_path_copy_fd_atomic(int src, const char *path, mode_t mode, struct hc_error *err)
-	_must_check_;
+int hc_path_copy_fd_atomic(int src, const char *path, mode_t mode,
+			   struct hc_error *err) _must_check_;
 /* Copies the extents of src that hold data into dst (an empty file: a memfd) at the same offsets
  * and sizes dst as src, so dst is as sparse as src. */
 int hc_path_copy_fd_into(int src, int dst, struct hc_error *err) _must_check_;

@@ -915,7 +915,8 @@ static int launch(struct hc_vm *vm, const char *incoming, const char *restore_me
 			goto fail;
 		}
 		if (restore_mem) {
-			_cleanup_close_ int mfd = open(restore_mem, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			_cleanup_close_ int mfd =
+				open(restore_mem, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			double t0 = hc_clock_ms();
 
 			if (mfd < 0) {
@@ -924,7 +925,8 @@ static int launch(struct hc_vm *vm, const char *incoming, const char *restore_me
 			}
 			r = hc_path_copy_fd_into(mfd, q->ram_fd, err);
 			if (r < 0) {
-				hc_error_prefix(err, "qemu: %s into the guest RAM memfd", restore_mem);
+				hc_error_prefix(err, "qemu: %s into the guest RAM memfd",
+						restore_mem);
 				goto fail;
 			}
 			hc_debug("qemu: restore: RAM copied into a memfd for the jail in %.1f ms",
@@ -1209,8 +1211,7 @@ static int qemu_resume(struct hc_vm *vm, struct hc_error *err)
 
 /* "exec:cat > 'DIR/NAME'", where a snapshot writes its stream (a restore reads it from an fd,
  * STATE_URI): the shell runs it, so the path may not hold a quote. adir is absolute. */
-static int state_uri(const char *adir, const char *name, char *uri, size_t n,
-		     struct hc_error *err)
+static int state_uri(const char *adir, const char *name, char *uri, size_t n, struct hc_error *err)
 {
 	if (strchr(adir, '\''))
 		return hc_error_setk(err, -EINVAL, HC_EK_USAGE,
