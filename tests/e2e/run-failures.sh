@@ -25,9 +25,10 @@ e2e_run bb sh -c 'dd if=/dev/zero of=/fill bs=1M 2>/dev/null; echo survived; rm 
 expect tmpfs-full '[ "$rc" -eq 0 ] && [ "$(cat "$E2E/out")" == "$(printf "survived\nafter")" ]'
 e2e_clean tmpfs-full
 
-# The image share remounted read-write from inside: the host's read-only bind refuses.
+# The image share (the directory rootfs's virtio-fs) remounted read-write from inside: the
+# host's read-only bind refuses.
 before=$(tree_state)
-e2e_run bb sh -c 'mkdir -p /tmp/m && mount -t virtiofs hcroot /tmp/m && mount -o remount,rw /tmp/m; ls /tmp/m/bin/busybox >/dev/null && echo mounted; echo pwned >/tmp/m/pwned && echo WROTE; touch /tmp/m/bin/busybox && echo TOUCHED; rm -f /tmp/m/bin/sh && echo REMOVED; true'
+e2e_run --rootfs-mode dir bb sh -c 'mkdir -p /tmp/m && mount -t virtiofs hcroot /tmp/m && mount -o remount,rw /tmp/m; ls /tmp/m/bin/busybox >/dev/null && echo mounted; echo pwned >/tmp/m/pwned && echo WROTE; touch /tmp/m/bin/busybox && echo TOUCHED; rm -f /tmp/m/bin/sh && echo REMOVED; true'
 expect ro-image-mounted 'grep -q mounted "$E2E/out"'
 expect ro-image-refused '! grep -qE "WROTE|TOUCHED|REMOVED" "$E2E/out"'
 expect ro-image-cache-unchanged '[ "$(tree_state)" == "$before" ]'
