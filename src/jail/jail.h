@@ -50,6 +50,9 @@ const char *hc_jail_kind_name(enum hc_jail_kind kind);
 /* Where the leases are kept, host-wide (whatever HOTCELL_RUNTIME_DIR says, so two hotcells
  * with different runtime dirs never share a uid): HOTCELL_JAIL_LEASE_DIR, default below. */
 #define HC_JAIL_LEASE_DIR "/run/hotcell-uids"
+/* Which libraries each VMM binary loads (src/jail/libs.c), host-wide: HOTCELL_JAIL_LIBS_DIR,
+ * default below (a tmpfs: emptied at boot, with the libraries it lists). */
+#define HC_JAIL_LIBS_DIR "/run/hotcell-libs"
 
 #define HC_JAIL_MAX_CGROUPS 48 /* 3 controllers for each process of a VM */
 

@@ -2,16 +2,22 @@
 /*
  * Which shared objects a binary loads, so its jail root holds exactly those (bound read-only
  * at the same paths: the loader then finds them by its default search path, or the binary's
- * RUNPATH). Asked of the dynamic loader through ldd, once per binary and modification time.
+ * RUNPATH). Asked of the dynamic loader through ldd, once per binary and modification time:
+ * kept in memory for this process and on disk in HC_JAIL_LIBS_DIR (a tmpfs, root's), since ldd
+ * of QEMU (~30 ms, three loader runs) was a fifth of every jailed warm start of the CLI.
  */
 #include <pthread.h>
 #include <sys/stat.h>
 
+#include "core/buf.h"
 #include "core/child.h"
+#include "core/log.h"
+#include "core/path.h"
 #include "jail/jail-internal.h"
 
 #define CACHE_SLOTS 8
 #define MAX_LIBS 256
+#define DISK_MAX (64u * 1024)
 
 struct slot {
 	char binary[HC_PATH_MAX];
@@ -37,6 +43,23 @@ static const char *line_path(char *line)
 	if (end)
 		*end = '\0';
 	return p;
+}
+
+/* One allocation: the pointer array, then the strings (bytes: their lengths with NULs). */
+static const char **pack(const char *const *paths, size_t n, size_t bytes)
+{
+	char **list = malloc((n + 1) * sizeof(char *) + bytes);
+	if (!list)
+		return NULL;
+	char *s = (char *)(list + n + 1);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(paths[i]) + 1;
+		memcpy(s, paths[i], l);
+		list[i] = s;
+		s += l;
+	}
+	list[n] = NULL;
+	return (const char **)list;
 }
 
 static int resolve(const char *binary, const char ***ret, struct hc_error *err)
@@ -73,20 +96,82 @@ static int resolve(const char *binary, const char ***ret, struct hc_error *err)
 		paths[n++] = p;
 		bytes += strlen(p) + 1;
 	}
-	/* One allocation: the pointer array, then the strings. */
-	char **list = malloc((n + 1) * sizeof(char *) + bytes);
-	if (!list)
-		return hc_error_set(err, -ENOMEM, "jail: libraries of %s", binary);
-	char *s = (char *)(list + n + 1);
-	for (size_t i = 0; i < n; i++) {
-		size_t l = strlen(paths[i]) + 1;
-		memcpy(s, paths[i], l);
-		list[i] = s;
-		s += l;
+	*ret = pack(paths, n, bytes);
+	return *ret ? 0 : hc_error_set(err, -ENOMEM, "jail: libraries of %s", binary);
+}
+
+/* ---- the disk cache: one file per binary, "KEY\nLIB\nLIB...\n" ---- */
+
+/* The binary's identity: a replaced or rebuilt binary is asked again. */
+static void disk_key(const char *binary, const struct stat *st, char *key, size_t n)
+{
+	snprintf(key, n, "1 %llu %llu %lld %lld.%09ld %lld.%09ld %s",
+		 (unsigned long long)st->st_dev, (unsigned long long)st->st_ino,
+		 (long long)st->st_size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+		 (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec, binary);
+}
+
+static const char *libs_dir(void)
+{
+	const char *dir = getenv("HOTCELL_JAIL_LIBS_DIR");
+	return dir && *dir ? dir : HC_JAIL_LIBS_DIR;
+}
+
+static int disk_path(const char *binary, char *path, size_t n)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a: a file name, the key inside decides */
+
+	for (const char *p = binary; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	return hc_path_fmt(path, n, NULL, "%s/%016llx", libs_dir(), (unsigned long long)h);
+}
+
+/* The cached list, when its key is this binary's and every library is still there (a library
+ * removed by an upgrade sends us back to ldd rather than fail the jail's bind). */
+static const char **disk_load(const char *binary, const struct stat *st)
+{
+	char path[HC_PATH_MAX], key[HC_PATH_MAX + 128];
+	_cleanup_free_ char *data = NULL;
+	const char *paths[MAX_LIBS];
+	size_t len, n = 0, bytes = 0;
+	struct stat ds;
+
+	if (disk_path(binary, path, sizeof(path)) < 0 || lstat(path, &ds) < 0 ||
+	    !S_ISREG(ds.st_mode) || ds.st_uid != geteuid() || (ds.st_mode & 022) ||
+	    hc_path_read_file(path, DISK_MAX, &data, &len, NULL) < 0)
+		return NULL;
+	disk_key(binary, st, key, sizeof(key));
+	char *save = NULL, *line = strtok_r(data, "\n", &save);
+	if (!line || !hc_streq(line, key))
+		return NULL;
+	while ((line = strtok_r(NULL, "\n", &save))) {
+		if (line[0] != '/' || n == MAX_LIBS || access(line, F_OK) < 0)
+			return NULL;
+		paths[n++] = line;
+		bytes += strlen(line) + 1;
 	}
-	list[n] = NULL;
-	*ret = (const char **)list;
-	return 0;
+	return pack(paths, n, bytes);
+}
+
+/* Best effort: a cache that cannot be written costs the next process an ldd. */
+static void disk_save(const char *binary, const struct stat *st, const char **libs)
+{
+	char path[HC_PATH_MAX], key[HC_PATH_MAX + 128];
+	struct hc_buf b = HC_BUF_INIT(0);
+
+	if (disk_path(binary, path, sizeof(path)) < 0)
+		return;
+	if (mkdir(libs_dir(), 0700) < 0 && errno != EEXIST)
+		return;
+	disk_key(binary, st, key, sizeof(key));
+	int r = hc_buf_printf(&b, "%s\n", key);
+	for (size_t i = 0; r >= 0 && libs[i]; i++)
+		r = hc_buf_printf(&b, "%s\n", libs[i]);
+	if (r >= 0)
+		r = hc_path_write_file_atomic(path, b.data, b.len, 0600, NULL);
+	if (r < 0)
+		hc_debug("jail: libraries of %s not cached: %s", binary, strerror(-r));
+	hc_buf_free(&b);
 }
 
 int hc_jail_libs(const char *binary, const char *const **ret, struct hc_error *err)
@@ -107,9 +192,13 @@ int hc_jail_libs(const char *binary, const char *const **ret, struct hc_error *e
 			goto out;
 		}
 	}
-	r = resolve(binary, &libs, err);
-	if (r < 0)
-		goto out;
+	libs = disk_load(binary, &st);
+	if (!libs) {
+		r = resolve(binary, &libs, err);
+		if (r < 0)
+			goto out;
+		disk_save(binary, &st, libs);
+	}
 	struct slot *s = &cache[next_slot++ % CACHE_SLOTS];
 	free(s->libs);
 	snprintf(s->binary, sizeof(s->binary), "%s", binary);
