@@ -836,7 +836,7 @@ static int warm_start(struct run *run, struct hc_lib_boot *boot, struct hc_lib_t
 	int r, fd = -1;
 
 	run->t_spawn = hc_clock_ms();
-	r = hc_lib_template_restore(tpl, run->o, &vm, &fd, &ms, &e);
+	r = hc_lib_template_restore(tpl, run->o, &boot->net, &vm, &fd, &ms, &e);
 	if (r == -ECANCELED) {
 		*err = e;
 		return r;

@@ -39,9 +39,10 @@ const char *hc_lib_template_refusal(const struct hc_run_opts *o)
 		return "volumes (-v): virtio-fs is not part of a snapshot";
 	if (o->rootfs_mode == HC_ROOTFS_DIR || o->rootfs_rw)
 		return "a directory rootfs: virtio-fs is not part of a snapshot";
-	/* docs/warm-start.md: a restored guest does not yet re-apply its address and MAC. */
-	if (o->network != HC_NET_NONE || o->n_ports)
-		return "--network: a restored guest cannot take a new address yet";
+	/* Published ports would be remade by the restore (hc_lib_restore_as), but no test covers
+	 * that warm yet: such runs stay cold. */
+	if (o->n_ports)
+		return "-p: published ports on a restored guest are not tested yet";
 	if (o->n_devices)
 		return "--device";
 	if (o->jailer)
@@ -283,7 +284,7 @@ void hc_lib_template_lookup(struct hc_store *store, const struct hc_lib_boot *b,
 /* ---- restore and save --------------------------------------------------------------------- */
 
 int hc_lib_template_restore(struct hc_lib_template *t, const struct hc_run_opts *o,
-			    struct hc_vm **ret_vm, int *ret_agent_fd, double *ret_ms,
+			    struct hc_lib_net *net, struct hc_vm **ret_vm, int *ret_agent_fd, double *ret_ms,
 			    struct hc_error *err)
 {
 	struct hc_lib_restore_as as = {
@@ -291,6 +292,8 @@ int hc_lib_template_restore(struct hc_lib_template *t, const struct hc_run_opts 
 		.cancel_fd = o->cancel_fd,
 		.reseed_timeout_ms = WARM_RESEED_TIMEOUT_MS,
 		.no_jail = o->no_jail,
+		.run_opts = o,
+		.net = net,
 	};
 	int r;
 

@@ -85,4 +85,19 @@ expect source-unchanged '[ "$(probe nsrc)" == "$l0" ]'
 
 for v in nsrc "$r1" "$r2" "$f1" "$f2"; do hvm rm -f "$v" >/dev/null 2>&1; done
 vm_clean vms-gone
+
+# Warm runs (docs/warm-start.md): the first networked `run` of the image builds the template,
+# the next two restore it, each onto its own TAP, /30, MAC and resolver, filtered as a cold run.
+hrun() { ip netns exec "$H" "$HC" run --json --network inet --memory 128 bb sh -c "$GET"'; echo "$(ip -o -4 addr show eth0 | awk "{print \$4}") $(cat /sys/class/net/eth0/address) $(awk "/^nameserver/ {print \$2}" /etc/resolv.conf) $(g 203.0.113.10 | tr " " _) $(g allowed.test | tr " " _) $(g 192.168.77.10 | tr " " _)"' 2>>"$E2E/err"; }
+w0=$(hrun)
+w1=$(hrun)
+w2=$(hrun)
+expect warm-first-cold '[ "$(jq -r .start <<<"$w0")" == cold ]' || echo "$w0" >&2
+expect warm-restored '[ "$(jq -r .start <<<"$w1")" == warm ] && [ "$(jq -r .start <<<"$w2")" == warm ]' || echo "$w1 $w2" >&2
+expect warm-jailed-as-a-cold-run '[ "$(jq -r .jailed <<<"$w1")" == "$(jq -r .jailed <<<"$w0")" ]'
+wl1=$(jq -r .stdout <<<"$w1")
+wl2=$(jq -r .stdout <<<"$w2")
+expect_vm warm1 "$wl1"
+expect_vm warm2 "$wl2"
+expect warm-distinct '[ -n "$wl1" ] && [ "$(awk "{print \$1}" <<<"$wl1")" != "$(awk "{print \$1}" <<<"$wl2")" ] && [ "$(awk "{print \$2}" <<<"$wl1")" != "$(awk "{print \$2}" <<<"$wl2")" ]'
 net_clean restore
