@@ -1199,10 +1199,12 @@ static int qemu_resume(struct hc_vm *vm, struct hc_error *err)
  *   qemu-state  the migration stream: device state, and the RAM when there is no memory file
  *   memory      the guest RAM (exactly -m bytes, sparse), when the VM's RAM was our memfd:
  *               migrated with x-ignore-shared (the stream skips shared RAM), and copied while
- *               the VM is paused, so a resumed VM cannot change the saved snapshot. A restore
- *               maps it share=off: copy-on-write, never written, shared by every restored VM.
- * A restored VM's RAM is such a private mapping, which QEMU cannot skip: its own snapshots
- * carry the RAM in the stream, and restore into a fresh memfd. Both files are written under
+ *               the VM is paused, so a resumed VM cannot change the saved snapshot. An
+ *               unjailed restore maps it share=off: copy-on-write, never written, shared by
+ *               every restored VM; a jailed one copies it into a memfd of ours (launch).
+ * An unjailed restored VM's RAM is such a private mapping, which QEMU cannot skip: its own
+ * snapshots carry the RAM in the stream, and restore into a fresh memfd; a jailed restored
+ * VM's RAM is our memfd again, saved as a memory file. Both files are written under
  * temp names and renamed into place, so a VM mapping an older memory file keeps its pages. */
 
 #define SNAPSHOT_FILE "qemu-state"
