@@ -157,8 +157,16 @@ cancel_during_pull() {
 	"$@" >/dev/null 2>"$work/stderr" &
 	pid=$!
 	# the event: the proxy has started the trickle for this command
-	for i in $(seq 200); do
+	for i in $(seq 600); do
 		[ "$(grep -c trickling "$work/proxy.log")" -gt "$n0" ] && break
+		sleep 0.05
+	done
+	# and hotcell catches the signal: a background job of a script starts with SIGINT
+	# ignored, so one sent before hotcell installs its handler would be lost (a loaded CI
+	# machine saw that once: `run` still trickling 20 s after SIGINT).
+	local bit=$(($(kill -l "$sig") - 1))
+	for i in $(seq 600); do
+		(($(printf '%d' "0x$(awk '$1 == "SigCgt:" {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)") >> bit & 1)) && break
 		sleep 0.05
 	done
 	kill -"$sig" "$pid"
