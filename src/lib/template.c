@@ -284,8 +284,8 @@ void hc_lib_template_lookup(struct hc_store *store, const struct hc_lib_boot *b,
 /* ---- restore and save --------------------------------------------------------------------- */
 
 int hc_lib_template_restore(struct hc_lib_template *t, const struct hc_run_opts *o,
-			    struct hc_lib_net *net, struct hc_vm **ret_vm, int *ret_agent_fd, double *ret_ms,
-			    struct hc_error *err)
+			    struct hc_lib_net *net, struct hc_vm **ret_vm, int *ret_agent_fd,
+			    double *ret_ms, struct hc_error *err)
 {
 	struct hc_lib_restore_as as = {
 		.hostname = o->hostname ? o->hostname : "hotcell",

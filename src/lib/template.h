@@ -59,11 +59,12 @@ void hc_lib_template_lookup(struct hc_store *store, const struct hc_lib_boot *b,
 
 /* HC_TPL_WARM: restores the template into a new VM, with the run's hostname (NULL: "hotcell")
  * and cancel fd, and with --network onto a network of its own made into *net (the boot's,
- * released by its teardown; hc_lib_restore_as in snapshot.h). On failure the template is removed when this run can take its lock (so the
- * next run rebuilds it), t turns HC_TPL_BUILD or HC_TPL_COLD, and the caller boots cold. */
+ * released by its teardown; hc_lib_restore_as in snapshot.h). On failure the template is removed
+ * when this run can take its lock (so the next run rebuilds it), t turns HC_TPL_BUILD or
+ * HC_TPL_COLD, and the caller boots cold. */
 int hc_lib_template_restore(struct hc_lib_template *t, const struct hc_run_opts *o,
-			    struct hc_lib_net *net, struct hc_vm **ret_vm, int *ret_agent_fd, double *ret_ms,
-			    struct hc_error *err) _must_check_;
+			    struct hc_lib_net *net, struct hc_vm **ret_vm, int *ret_agent_fd,
+			    double *ret_ms, struct hc_error *err) _must_check_;
 
 /* HC_TPL_BUILD, at the guest's HELLO: when agent >= 0 (the connected agent channel, nothing
  * pending on it) first runs one warm-up command (`true`) so that the template holds the
