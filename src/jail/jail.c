@@ -568,11 +568,14 @@ int hc_jail_proc_prepare(struct hc_jail_proc *p, struct hc_child_opts *o, struct
 	if (!pl->drop_uid) {
 		/* virtiofsd serves the image's ownership as uid 0: only the capabilities for
 		 * that (and its chroot), never SYS_ADMIN, SYS_MODULE, SYS_PTRACE, NET_ADMIN,
-		 * SYS_RAWIO or SYS_BOOT. */
+		 * SYS_RAWIO or SYS_BOOT. Nor MKNOD: a guest's mknod of a block or character
+		 * device on a read-write volume would make a real host device node there (the
+		 * image share is read-only and needs none); fifos and sockets need no capability.
+		 */
 		static const cap_value_t keep[] = {
-			CAP_CHOWN,   CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
-			CAP_FSETID,  CAP_SETGID,       CAP_SETUID,	    CAP_MKNOD,
-			CAP_SETFCAP, CAP_SYS_CHROOT};
+			CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
+			CAP_FOWNER, CAP_FSETID,	      CAP_SETGID,
+			CAP_SETUID, CAP_SETFCAP,      CAP_SYS_CHROOT};
 		memcpy(pl->keep_caps, keep, sizeof(keep));
 		pl->n_keep = HC_ARRAY_SIZE(keep);
 		if (p->start_caps & HC_JAIL_CAP_SYS_ADMIN_AT_START) {

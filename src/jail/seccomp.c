@@ -15,6 +15,7 @@
  * back: clone3 (ENOSYS: glibc then uses clone, whose flags we can check), and the
  * namespace-creating clone flags are not allowed at all.
  */
+#include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <sched.h>
@@ -23,6 +24,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <termios.h>
 
 #include "core/util.h"
@@ -405,9 +407,75 @@ static const unsigned long kvm_ioctls[] = {
 static const unsigned long tap_ioctls[] = {TUNGETIFF,	 TUNSETOFFLOAD,	  TUNSETVNETHDRSZ,
 					   TUNSETSNDBUF, TUNGETVNETHDRSZ, TUNGETFEATURES};
 
-static int add_names(scmp_filter_ctx ctx, const char *const *names, size_t n, struct hc_error *err)
+/* The calls that set a file's mode, with the index of their mode argument and of their open
+ * flags (-1: the mode always applies). virtiofsd gets them only for a mode without the setuid
+ * and setgid bits: it runs as uid 0 and writes a guest's chmod 4755 or creat(..., 06755)
+ * straight onto the host, where a setuid-root (or setuid-anyone, after a chown) file in a
+ * read-write volume would be a way into the host for whoever can reach that directory. */
+static const struct mode_call {
+	const char *name;
+	int mode, flags;
+} mode_calls[] = {
+	{"chmod", 1, -1},     {"fchmod", 1, -1}, {"fchmodat", 2, -1},
+	{"fchmodat2", 2, -1}, {"creat", 1, -1},	 {"mknod", 1, -1},
+	{"mknodat", 2, -1},   {"open", 2, 1},	 {"openat", 3, 2},
+};
+
+static bool is_mode_call(const char *name)
+{
+	for (size_t i = 0; i < HC_ARRAY_SIZE(mode_calls); i++)
+		if (hc_streq(mode_calls[i].name, name))
+			return true;
+	return false;
+}
+
+/* EPERM for a mode with S_ISUID or S_ISGID (with O_CREAT or O_TMPFILE where the call opens),
+ * allowed otherwise. The allowing and refusing conditions are disjoint, so the order
+ * libseccomp tests them in does not matter. */
+static int add_mode_guards(scmp_filter_ctx ctx, struct hc_error *err)
+{
+	const scmp_datum_t bits[] = {S_ISUID, S_ISGID};
+	/* O_TMPFILE without the O_DIRECTORY it includes: a plain directory open is no create. */
+	const scmp_datum_t tmpfile = O_TMPFILE & ~O_DIRECTORY;
+	const scmp_datum_t creating[] = {O_CREAT, tmpfile};
+	const uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
+
+	for (size_t i = 0; i < HC_ARRAY_SIZE(mode_calls); i++) {
+		const struct mode_call *c = &mode_calls[i];
+		int nr = seccomp_syscall_resolve_name(c->name);
+		if (nr == __NR_SCMP_ERROR)
+			continue;
+		unsigned m = (unsigned)c->mode, f = (unsigned)c->flags;
+		int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					 SCMP_CMP(m, SCMP_CMP_MASKED_EQ, S_ISUID | S_ISGID, 0));
+		if (r >= 0 && c->flags >= 0)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					     SCMP_CMP(f, SCMP_CMP_MASKED_EQ, O_CREAT | tmpfile, 0));
+		for (size_t b = 0; r >= 0 && b < HC_ARRAY_SIZE(bits); b++) {
+			if (c->flags < 0) {
+				r = seccomp_rule_add(
+					ctx, eperm, nr, 1,
+					SCMP_CMP(m, SCMP_CMP_MASKED_EQ, bits[b], bits[b]));
+				continue;
+			}
+			for (size_t k = 0; r >= 0 && k < HC_ARRAY_SIZE(creating); k++)
+				r = seccomp_rule_add(
+					ctx, eperm, nr, 2,
+					SCMP_CMP(m, SCMP_CMP_MASKED_EQ, bits[b], bits[b]),
+					SCMP_CMP(f, SCMP_CMP_MASKED_EQ, creating[k], creating[k]));
+		}
+		if (r < 0)
+			return hc_error_errno(err, r, "seccomp: guard the mode of %s", c->name);
+	}
+	return 0;
+}
+
+static int add_names(scmp_filter_ctx ctx, const char *const *names, size_t n, bool guard_modes,
+		     struct hc_error *err)
 {
 	for (size_t i = 0; i < n; i++) {
+		if (guard_modes && is_mode_call(names[i]))
+			continue; /* add_mode_guards */
 		int nr = seccomp_syscall_resolve_name(names[i]);
 		if (nr == __NR_SCMP_ERROR)
 			continue; /* not on this architecture */
@@ -433,7 +501,7 @@ static int add_ioctls(scmp_filter_ctx ctx, const unsigned long *cmds, size_t n,
 	return 0;
 }
 
-#define ADD(ctx, list) add_names(ctx, list, HC_ARRAY_SIZE(list), err)
+#define ADD(ctx, list) add_names(ctx, list, HC_ARRAY_SIZE(list), guard_modes, err)
 #define ADD_IOCTLS(ctx, list) add_ioctls(ctx, list, HC_ARRAY_SIZE(list), err)
 
 static int add_sockets(scmp_filter_ctx ctx, bool inet, struct hc_error *err)
@@ -480,6 +548,7 @@ int hc_jail_seccomp_build(enum hc_jail_kind kind, enum hc_accel accel, bool netw
 			  struct sock_fprog *ret, struct hc_error *err)
 {
 	scmp_filter_ctx ctx = seccomp_init(log_mode() ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS);
+	const bool guard_modes = kind == HC_JAIL_VIRTIOFSD;
 	int r;
 
 	if (!ctx)
@@ -489,6 +558,8 @@ int hc_jail_seccomp_build(enum hc_jail_kind kind, enum hc_accel accel, bool netw
 	r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
 	if (r >= 0)
 		r = ADD(ctx, base);
+	if (r >= 0 && guard_modes)
+		r = add_mode_guards(ctx, err);
 	if (r >= 0)
 		r = add_sockets(ctx, network, err);
 	if (r >= 0)

@@ -132,6 +132,7 @@ int hc_virtiofsd_start_jailed(struct hc_virtiofsd *v, struct hc_jail_vm *jail, c
 		argv[i++] = jailed ? "--sandbox=chroot" : "--sandbox=namespace";
 		if (readonly)
 			argv[i++] = "--readonly";
+		argv[i++] = "--modcaps=-mknod";
 	} else {
 		snprintf(source, sizeof(source), "source=%s", dir);
 		argv[i++] = "-o";
@@ -140,6 +141,10 @@ int hc_virtiofsd_start_jailed(struct hc_virtiofsd *v, struct hc_jail_vm *jail, c
 		argv[i++] = readonly ? "cache=always" : "cache=auto";
 		argv[i++] = "-o";
 		argv[i++] = "log_level=warn";
+		/* No device nodes on the host from a guest's mknod (jailed, the jail has no
+		 * CAP_MKNOD to give; unjailed, virtiofsd must not ask for it). */
+		argv[i++] = "-o";
+		argv[i++] = "modcaps=-mknod";
 
 		/* The C virtiofsd hands every request from the queue thread to a pool of 64 by
 		 * default: a thread hop per FUSE request, which the boot path (a few hundred
