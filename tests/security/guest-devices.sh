@@ -6,7 +6,7 @@
 # outcome is checked from the host: nothing outside a volume's directory is read or changed, no
 # device node and no setuid/setgid file appears on the host, the image's tree, disk and store
 # are unchanged. GUEST_ATTACKS_RUN_ARGS adds run options (the hand checks that the cases fail
-# without their wall, e.g. --rootfs-rw or --no-jail).
+# without their wall, e.g. --no-jail).
 # shellcheck disable=SC2016,SC2034 # the checks are strings that expect (tests/lib/e2e.sh) evaluates
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib/e2e.sh"
