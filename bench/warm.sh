@@ -64,12 +64,10 @@ if part 1; then
 	floor_once >/dev/null
 	jailed=false
 	[ "$(id -u)" -eq 0 ] && jailed=true
-	if $jailed; then
-		interleave "$N" "$work/floor.txt" floor_once "$work/warm.txt" run_once \
-			"$work/warmj.txt" run_jailed "$work/cold.txt" "run_once --cold"
-	else
-		interleave "$N" "$work/floor.txt" floor_once "$work/warm.txt" run_once "$work/cold.txt" "run_once --cold"
-	fi
+	series=("$work/floor.txt" floor_once "$work/warm.txt" run_once)
+	$jailed && series+=("$work/warmj.txt" run_jailed)
+	series+=("$work/cold.txt" "run_once --cold")
+	interleave "$N" "${series[@]}"
 	grep -qv ' warm$' "$work/warm.txt" && echo "bench: some warm runs were cold: $(grep -cv ' warm$' "$work/warm.txt")" >&2
 	floor=$(median <"$work/floor.txt")
 	warm=$(cut -d' ' -f1 "$work/warm.txt" | median)

@@ -29,9 +29,8 @@ e2e_image bb || exit 1
 hvm() { ip netns exec "$H" "$HC" vm "$@"; }
 GET='g() { r=$(printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 "$1" 80 2>/dev/null | tail -n 1); echo "${r:-blocked}"; }'
 # One line per VM: address/prefix, MAC, nameserver, and what the three requests got.
-probe() {
-	hvm exec "$1" sh -c "$GET"'; echo "$(ip -o -4 addr show eth0 | awk "{print \$4}") $(cat /sys/class/net/eth0/address) $(awk "/^nameserver/ {print \$2}" /etc/resolv.conf) $(g 203.0.113.10 | tr " " _) $(g allowed.test | tr " " _) $(g 192.168.77.10 | tr " " _)"' 2>>"$E2E/err"
-}
+PROBE="$GET"'; echo "$(ip -o -4 addr show eth0 | awk "{print \$4}") $(cat /sys/class/net/eth0/address) $(awk "/^nameserver/ {print \$2}" /etc/resolv.conf) $(g 203.0.113.10 | tr " " _) $(g allowed.test | tr " " _) $(g 192.168.77.10 | tr " " _)"'
+probe() { hvm exec "$1" sh -c "$PROBE" 2>>"$E2E/err"; }
 # expect_vm NAME LINE: the copy reaches the public server by IP and name, not the private one,
 # and its resolver is its own gateway.
 expect_vm() {
@@ -88,7 +87,7 @@ vm_clean vms-gone
 
 # Warm runs (docs/warm-start.md): the first networked `run` of the image builds the template,
 # the next two restore it, each onto its own TAP, /30, MAC and resolver, filtered as a cold run.
-hrun() { ip netns exec "$H" "$HC" run --json --network inet --memory 128 bb sh -c "$GET"'; echo "$(ip -o -4 addr show eth0 | awk "{print \$4}") $(cat /sys/class/net/eth0/address) $(awk "/^nameserver/ {print \$2}" /etc/resolv.conf) $(g 203.0.113.10 | tr " " _) $(g allowed.test | tr " " _) $(g 192.168.77.10 | tr " " _)"' 2>>"$E2E/err"; }
+hrun() { ip netns exec "$H" "$HC" run --json --network inet --memory 128 bb sh -c "$PROBE" 2>>"$E2E/err"; }
 w0=$(hrun)
 w1=$(hrun)
 w2=$(hrun)
