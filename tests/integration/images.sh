@@ -72,7 +72,9 @@ digest_of() { "$HC" images --json | jq -r --arg n "$1" '.[] | select(.name == $n
 # load: blobs already in the store are not read again from a layout.)
 cp -r "$work/layout" "$work/bad"
 big=$(ls -S "$work/bad/blobs/sha256" | head -n 1)
-printf 'X' | dd of="$work/bad/blobs/sha256/$big" bs=1 seek=5000 conv=notrunc status=none
+# The byte is flipped, not overwritten with a constant, which was already there one time in 256.
+b=$(od -An -tu1 -j5000 -N1 "$work/bad/blobs/sha256/$big" | tr -d ' ')
+printf "\\$(printf %03o $((b ^ 0xff)))" | dd of="$work/bad/blobs/sha256/$big" bs=1 seek=5000 conv=notrunc status=none
 expect_error load-digest-mismatch "sha256:$big" "$HC" load --name t:1 "$work/bad"
 # Issue 9: umoci names its images by tag only ("t1"): loaded as localhost/<tag>, as docker loads
 # an untagged image, and the name is printed. (Removed again: the counts below are of --name'd
