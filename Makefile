@@ -200,9 +200,9 @@ $(BUILD)/tests/doubles/%: tests/doubles/%.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) -Itests/doubles/src $(LDFLAGS_ALL) -o $@ $< $(DOUBLE_EXTRA) $(LIBA) $(LIBS)
 
-$(BUILD)/tests/doubles/lib%.so: tests/doubles/lib%.c $(LIBA)
+$(BUILD)/tests/doubles/lib%.so: tests/doubles/lib%.c $(LIBA) $(DOUBLE_COMMON) $(wildcard tests/doubles/src/*.h)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS_ALL) -fPIC -shared $(LDFLAGS_ALL) -o $@ $< $(LIBA) $(LIBS)
+	$(Q)$(CC) $(CFLAGS_ALL) -fPIC -shared -Itests/doubles/src $(LDFLAGS_ALL) -o $@ $< $(DOUBLE_COMMON) $(LIBA) $(LIBS)
 
 $(BUILD)/tests/security/%: tests/security/%.c $(LIBA)
 	@mkdir -p $(dir $@)

@@ -242,6 +242,12 @@ int hc_child_spawn(struct hc_child *c, const struct hc_child_opts *o, struct hc_
 		}
 		if (o->envp)
 			environ = (char **)o->envp;
+		if (o->run) {
+			/* EOF on the error pipe tells the parent the child is in place. */
+			close(ep);
+			o->run(o->run_arg);
+			_exit(127);
+		}
 		execvp(prog, (char *const *)o->argv);
 		child_fail(ep, errno);
 	}

@@ -51,6 +51,13 @@ struct hc_child_opts {
 	/* NULL: none. With a jail, cwd is changed to after the jail was applied (so it is a path
 	 * inside the jail's root). */
 	const struct hc_child_jail *jail;
+	/* NULL: exec argv. Otherwise the child never execs: it runs this last, in place of the
+	 * exec (after the fds, pre_exec and the jail, with envp as its environment), for a
+	 * process that must stay this program (the libkrun worker, src/vmm/libkrun.c). It must
+	 * not return (it _exit()s; a return is exit 127). argv[0] then only names the child.
+	 * hc_child_spawn returns once the jail is applied. */
+	void (*run)(void *arg);
+	void *run_arg;
 };
 
 struct hc_child {

@@ -39,8 +39,9 @@ struct hc_jail_plan {
 	size_t n_mounts;
 	char cg_procs[HC_JAIL_CG_PROCS][HC_PATH_MAX];
 	int n_cg;
-	bool drop_uid; /* false for virtiofsd: uid 0 with keep_caps only */
-	pid_t parent;  /* the spawning process, for the parent-death check after the uid drop */
+	bool drop_uid;	 /* false for the virtio-fs servers: uid 0 with keep_caps only */
+	bool set_groups; /* with !drop_uid: the supplementary groups are groups[] (the kvm one) */
+	pid_t parent;	 /* the spawning process, for the parent-death check after the uid drop */
 	uid_t uid;
 	gid_t gid;
 	gid_t groups[1];
@@ -237,6 +238,8 @@ static int apply(void *arg, struct hc_error *err)
 
 	if ((r = drop_caps(p, err)) < 0)
 		return r;
+	if (!p->drop_uid && p->set_groups)
+		STEP(setgroups(p->n_groups, p->groups) == 0, "setgroups");
 	if (p->drop_uid) {
 		STEP(setgroups(p->n_groups, p->groups) == 0, "setgroups");
 		STEP(setresgid(p->gid, p->gid, p->gid) == 0, "setresgid");
@@ -563,22 +566,29 @@ int hc_jail_proc_prepare(struct hc_jail_proc *p, struct hc_child_opts *o, struct
 
 	pl->uid = jv->uid;
 	pl->gid = jv->gid;
-	pl->drop_uid = p->kind != HC_JAIL_VIRTIOFSD;
+	/* The virtio-fs servers: virtiofsd, and the libkrun worker, which serves its shares
+	 * in-process (devices/virtio/fs/linux/passthrough.rs). */
+	const bool fs_server = p->kind == HC_JAIL_VIRTIOFSD || p->kind == HC_JAIL_LIBKRUN;
+	pl->drop_uid = !fs_server;
+	/* The worker stays uid 0 (its file server needs it) but opens /dev/kvm by its group,
+	 * and keeps no other supplementary group of hotcell's. */
+	pl->set_groups = p->kind == HC_JAIL_LIBKRUN;
 	pl->parent = getpid();
 	if (!pl->drop_uid) {
-		/* virtiofsd serves the image's ownership as uid 0: only the capabilities for
-		 * that (and its chroot), never SYS_ADMIN, SYS_MODULE, SYS_PTRACE, NET_ADMIN,
-		 * SYS_RAWIO or SYS_BOOT. Nor MKNOD: a guest's mknod of a block or character
-		 * device on a read-write volume would make a real host device node there (the
-		 * image share is read-only and needs none); fifos and sockets need no capability.
-		 */
+		/* A virtio-fs server serves the image's ownership as uid 0: only the capabilities
+		 * for that (and virtiofsd's chroot), never SYS_ADMIN, SYS_MODULE, SYS_PTRACE,
+		 * NET_ADMIN, SYS_RAWIO or SYS_BOOT. Nor MKNOD: a guest's mknod of a block or
+		 * character device on a read-write volume would make a real host device node
+		 * there (the image share is read-only and needs none); fifos and sockets need no
+		 * capability. */
 		static const cap_value_t keep[] = {
 			CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
 			CAP_FOWNER, CAP_FSETID,	      CAP_SETGID,
 			CAP_SETUID, CAP_SETFCAP,      CAP_SYS_CHROOT};
 		memcpy(pl->keep_caps, keep, sizeof(keep));
 		pl->n_keep = HC_ARRAY_SIZE(keep);
-		if (p->start_caps & HC_JAIL_CAP_SYS_ADMIN_AT_START) {
+		if ((p->start_caps & HC_JAIL_CAP_SYS_ADMIN_AT_START) &&
+		    p->kind == HC_JAIL_VIRTIOFSD) {
 			pl->keep_caps[pl->n_keep++] = CAP_SYS_ADMIN;
 			pl->keep_caps[pl->n_keep++] = CAP_SETPCAP;
 		}
@@ -586,17 +596,18 @@ int hc_jail_proc_prepare(struct hc_jail_proc *p, struct hc_child_opts *o, struct
 
 	/* NOFILE: vhost-user and virtiofsd hold many fds; the hard limit caps it (20000 here).
 	 * NPROC counts per real uid: the VM's uid is its own, so this bounds the VM's threads;
-	 * virtiofsd stays uid 0, where it would count every root process on the host, so there
-	 * the cgroup's pids limit does it. FSIZE bounds what a VMM can write (its logs; with
-	 * snapshots its RAM file), CORE 0 keeps guest memory out of core dumps, MEMLOCK what
-	 * it may pin. */
+	 * the virtio-fs servers stay uid 0, where it would count every root process on the
+	 * host, so there the cgroup's pids limit does it. FSIZE bounds what a VMM can write (its
+	 * logs; with snapshots its RAM file), but not a file server, which writes the guest's
+	 * files into its volumes. CORE 0 keeps guest memory out of core dumps, MEMLOCK what it
+	 * may pin. */
 	unsigned long long guest = (unsigned long long)jv->memory_mib << 20;
 	pl->rlimits[0].res = RLIMIT_NOFILE;
-	pl->rlimits[0].want = p->kind == HC_JAIL_VIRTIOFSD ? 65536 : 4096;
+	pl->rlimits[0].want = fs_server ? 65536 : 4096;
 	pl->rlimits[1].res = RLIMIT_NPROC;
-	pl->rlimits[1].want = p->kind == HC_JAIL_VIRTIOFSD ? RLIM_INFINITY : 512;
+	pl->rlimits[1].want = fs_server ? RLIM_INFINITY : 512;
 	pl->rlimits[2].res = RLIMIT_FSIZE;
-	pl->rlimits[2].want = p->kind == HC_JAIL_VIRTIOFSD ? RLIM_INFINITY : guest + (1ull << 30);
+	pl->rlimits[2].want = fs_server ? RLIM_INFINITY : guest + (1ull << 30);
 	pl->rlimits[3].res = RLIMIT_CORE;
 	pl->rlimits[3].want = 0;
 	pl->rlimits[4].res = RLIMIT_MEMLOCK;

@@ -303,9 +303,9 @@ static const char *const virtiofsd[] = {
 	"mkdirat",
 };
 
-/* Cloud Hypervisor and the libkrun worker are KVM-only VMMs: their groups are the QEMU
- * group's (threads, memfd guest RAM, timers, vhost-user) plus the KVM ioctls; from Cloud
- * Hypervisor's own vmm_thread_filter (vmm/src/seccomp_filters.rs) besides:
+/* Cloud Hypervisor is a KVM-only VMM: its groups are the QEMU group's (threads, memfd guest
+ * RAM, timers, vhost-user) plus the KVM ioctls; from Cloud Hypervisor's own
+ * vmm_thread_filter (vmm/src/seccomp_filters.rs) besides:
  *   seccomp      it installs its own per-thread filters (seccompiler) under ours;
  *   mbind, get_mempolicy, set_mempolicy  guest memory zones bound to host NUMA nodes
  *                (host_numa_node), and glib's/libnuma's probing in the doubles' QEMU;
@@ -316,6 +316,68 @@ static const char *const kvm_vmm[] = {
 	"mbind",	  "msync",	    "sched_setaffinity", "prctl",	    "wait4",
 	"io_uring_setup", "io_uring_enter", "io_uring_register", "eventfd",	    "getdents",
 	"seccomp",	  "get_mempolicy",  "set_mempolicy",	 "pidfd_open",
+};
+
+/* The libkrun worker (a fork of hotcell that never execs: src/vmm/libkrun.c) is libkrun's
+ * whole VMM in one process, KVM-only, and serves every virtio-fs share itself as uid 0. It
+ * cannot be run here (libkrun is not installed; its double runs no guest when jailed,
+ * docs/security.md), so no recording made this list: each group is from libkrun's source
+ * (github.com/containers/libkrun, src/), besides base (the loader, which dlopens libkrunfw
+ * at krun_start_enter, Rust's std, the files and unix sockets of the runtime dir):
+ *   virtio-fs (devices/src/virtio/fs/linux/passthrough.rs): ScopedUid/ScopedGid switch the
+ *     serving thread's credentials with the raw setresuid/setresgid syscalls (per thread,
+ *     not glibc's process-wide setxid broadcast); the caps crate reads and lowers its
+ *     effective set around some requests (capget, capset); the FUSE operations: fchownat,
+ *     linkat, symlinkat, mknodat (fifos and sockets: no MKNOD capability), the xattr calls
+ *     (on /proc/self/fd/N paths of its O_PATH fds, so the path and l* forms), syncfs,
+ *     fchdir; its DAX window is remapped with mmap(MAP_FIXED) (base). Calls that set a mode
+ *     are guarded as virtiofsd's are (add_mode_guards): no setuid or setgid file on a host
+ *     volume. Its "ioctls" (VIRTIO_IOC_*) are answered in-process: no host ioctl.
+ *   VMM (vmm/, utils/): the event manager's epoll and EventFds (base), timerfds of its
+ *     devices, the vCPU threads (clone, base) kicked with signals (tgkill, base), named with
+ *     prctl(PR_SET_NAME), pinned with sched_setaffinity; guest memory regions that a device
+ *     shares are memfds (memfd_create); the balloon's free-page reporting madvises (base).
+ *   vsock and TSI (devices/src/virtio/vsock/): the guest's AF_INET/AF_INET6 sockets become
+ *     the worker's own (socket() gets those families only with --network, add_sockets),
+ *     unix sockets for krun_add_vsock_port (base).
+ * Not there: fork, vfork, execve of anything new is possible (base) but lands in the same
+ * root; io_uring, userfaultfd and new namespaces are refused (add_clone); no mount, no
+ * chroot, no pivot_root, no ptrace, no setns. */
+static const char *const libkrun[] = {
+	"setresuid",
+	"setresgid",
+	"capget",
+	"capset",
+	"fchownat",
+	"lchown",
+	"chown",
+	"linkat",
+	"link",
+	"symlinkat",
+	"symlink",
+	"mknodat",
+	"mknod",
+	"fgetxattr",
+	"fsetxattr",
+	"flistxattr",
+	"fremovexattr",
+	"getxattr",
+	"setxattr",
+	"listxattr",
+	"removexattr",
+	"lgetxattr",
+	"lsetxattr",
+	"llistxattr",
+	"lremovexattr",
+	"syncfs",
+	"fchdir",
+	"timerfd_create",
+	"timerfd_settime",
+	"timerfd_gettime",
+	"prctl",
+	"sched_setaffinity",
+	"memfd_create",
+	"getdents",
 };
 
 /* ioctls every kind makes on its terminals and sockets: isatty() probes, FIONBIO. */
@@ -564,7 +626,8 @@ int hc_jail_seccomp_build(enum hc_jail_kind kind, enum hc_accel accel, bool netw
 			  struct sock_fprog *ret, struct hc_error *err)
 {
 	scmp_filter_ctx ctx = seccomp_init(log_mode() ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS);
-	const bool guard_modes = kind == HC_JAIL_VIRTIOFSD;
+	/* The uid-0 file servers write a guest's modes onto the host. */
+	const bool guard_modes = kind == HC_JAIL_VIRTIOFSD || kind == HC_JAIL_LIBKRUN;
 	int r;
 
 	if (!ctx)
@@ -594,8 +657,10 @@ int hc_jail_seccomp_build(enum hc_jail_kind kind, enum hc_accel accel, bool netw
 			r = ADD(ctx, virtiofsd);
 			break;
 		case HC_JAIL_CLOUD_HYPERVISOR:
-		case HC_JAIL_LIBKRUN:
 			r = ADD(ctx, kvm_vmm);
+			break;
+		case HC_JAIL_LIBKRUN:
+			r = ADD(ctx, libkrun);
 			break;
 		case HC_JAIL_N_KINDS:
 			r = hc_error_set(err, -EINVAL, "seccomp: unknown process kind");

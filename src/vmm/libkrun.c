@@ -39,14 +39,21 @@
  *   kernel:   libkrunfw's, or --kernel through krun_set_kernel (ELF vmlinux). On a PVM host
  *             libkrunfw's kernel cannot boot (FACTS.md): refused at once unless --kernel.
  *
- * Why fork() and not hc_child_spawn(): the worker must not exec (krun_start_enter runs in the
- * process that configured the context), and hc_child_spawn always execs. The worker is forked
- * from hotcell's single control thread (hc_run has no other threads), resets its signals,
- * closes every fd it does not need, and dies with its parent (PR_SET_PDEATHSIG); the parent
- * reaps it through the same struct hc_child helpers as every other process.
+ * The worker must not exec (krun_start_enter runs in the process that configured the
+ * context): hc_child_spawn() starts it with its run hook in place of the exec, so it gets the
+ * same fds, signals, parent-death signal and jail as every other child, and is reaped the
+ * same way. The library and libkrunfw are loaded in hotcell before the fork (dlopen of an
+ * already loaded soname maps nothing), and bound into the jail's root besides.
+ *
+ * The jail (src/jail, kind "libkrun"; docs/security.md), on by default as root: new mount,
+ * PID (the worker is PID 1 of it), ipc, uts and, without --network, net namespaces; a root
+ * holding libkrun and its libraries, libkrunfw, the kernel, the shares it serves and the
+ * runtime dir; uid 0, since libkrun serves virtio-fs in-process and must act as any guest
+ * uid, with only a file server's capabilities; no_new_privs and libkrun's seccomp list.
  */
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <link.h>
 #include <poll.h>
 #include <signal.h>
@@ -61,6 +68,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "jail/jail.h"
 #include "proto/boot.h"
 #include "vmm/accel.h"
 #include "vmm/binary.h"
@@ -150,8 +158,10 @@ static const struct sym syms[] = {
  * another file, which tests do). Not thread-safe, as hotcell's run path is single-threaded. */
 static struct {
 	void *handle;
-	char path[HC_PATH_MAX]; /* what was dlopen'ed */
-	char version[64];	/* "" when unknown */
+	void *fw_handle;	   /* libkrunfw, kept loaded for the worker (find_libkrunfw) */
+	char fw_path[HC_PATH_MAX]; /* its file, for the jail */
+	char path[HC_PATH_MAX];	   /* what was dlopen'ed */
+	char version[64];	   /* "" when unknown */
 	struct krun_api api;
 	bool ok;
 	struct hc_error why; /* when !ok */
@@ -223,6 +233,8 @@ static int load(struct hc_error *err)
 	}
 	if (lib.handle)
 		dlclose(lib.handle);
+	if (lib.fw_handle)
+		dlclose(lib.fw_handle);
 	memset(&lib, 0, sizeof(lib));
 	snprintf(lib.path, sizeof(lib.path), "%s", want);
 	/* RTLD_NOW: an unresolvable library fails here, not in the middle of a run. */
@@ -291,13 +303,21 @@ static int find_libkrunfw(struct hc_error *err)
 	if (env && *env) {
 		if (access(env, R_OK) < 0)
 			return hc_error_errno(err, -errno, "HOTCELL_LIBKRUNFW '%s'", env);
+		snprintf(lib.fw_path, sizeof(lib.fw_path), "%s", env);
 		return 0;
 	}
+	if (lib.fw_handle)
+		return 0;
+	/* Kept loaded: libkrun's own dlopen of it in the jailed worker then finds it mapped. */
 	for (size_t i = 0; i < HC_ARRAY_SIZE(names); i++) {
 		void *h = dlopen(names[i], RTLD_LAZY | RTLD_LOCAL);
+		struct link_map *lm = NULL;
 
 		if (h) {
-			dlclose(h);
+			lib.fw_handle = h;
+			if (dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name &&
+			    lm->l_name[0] == '/')
+				snprintf(lib.fw_path, sizeof(lib.fw_path), "%s", lm->l_name);
 			return 0;
 		}
 	}
@@ -420,6 +440,11 @@ static int lk_probe(const struct hc_vm_spec *spec, char *version, size_t version
 
 struct lk {
 	struct hc_child worker;
+	struct hc_jail_vm jail;
+	char lib_file[HC_PATH_MAX]; /* the loaded libkrun's file (absolute), the jail's "binary" */
+	/* The host paths libkrun is given, resolved: the jail binds them at these paths, and the
+	 * jailed worker's cwd is its root's "/". */
+	char kernel[HC_PATH_MAX], rootfs[HC_PATH_MAX], vol[32][HC_PATH_MAX];
 	int status_fd; /* read end of the worker's status pipe */
 	char staging[HC_PATH_MAX];
 	char agent_sock[HC_PATH_MAX];
@@ -627,16 +652,15 @@ _Noreturn static void worker(struct hc_vm *vm, struct lk *k, int st)
 	     "krun_set_vm_config");
 	CALL(st, a->add_virtiofs3(c, KRUN_FS_ROOT_TAG, k->staging, 0, true),
 	     "krun_add_virtiofs3 " KRUN_FS_ROOT_TAG);
-	CALL(st, a->add_virtiofs3(c, HC_BOOT_TAG_ROOTFS, s->rootfs_dir, 0, !s->rootfs_rw),
+	CALL(st, a->add_virtiofs3(c, HC_BOOT_TAG_ROOTFS, k->rootfs, 0, !s->rootfs_rw),
 	     "krun_add_virtiofs3 " HC_BOOT_TAG_ROOTFS);
 	for (size_t i = 0; i < s->n_volumes; i++) {
 		snprintf(what, sizeof(what), "krun_add_virtiofs %s (-v %s)", k->tags[i],
 			 s->volumes[i].host);
 		if (s->volumes[i].readonly)
-			CALL(st, a->add_virtiofs3(c, k->tags[i], s->volumes[i].host, 0, true),
-			     what);
+			CALL(st, a->add_virtiofs3(c, k->tags[i], k->vol[i], 0, true), what);
 		else
-			CALL(st, a->add_virtiofs(c, k->tags[i], s->volumes[i].host), what);
+			CALL(st, a->add_virtiofs(c, k->tags[i], k->vol[i]), what);
 	}
 	/* The vsock device is explicit: TSI only when the run asks for a network. */
 	CALL(st, a->disable_implicit_vsock(c), "krun_disable_implicit_vsock");
@@ -651,7 +675,7 @@ _Noreturn static void worker(struct hc_vm *vm, struct lk *k, int st)
 	CALL(st, a->set_port_map(c, (const char *const *)k->ports), "krun_set_port_map");
 	CALL(st, a->set_console_output(c, vm->console_log), "krun_set_console_output");
 	if (s->kernel_is_user)
-		CALL(st, a->set_kernel(c, s->kernel, KRUN_KERNEL_FORMAT_ELF, NULL, NULL),
+		CALL(st, a->set_kernel(c, k->kernel, KRUN_KERNEL_FORMAT_ELF, NULL, NULL),
 		     "krun_set_kernel");
 	CALL(st, a->set_workdir(c, "/"), "krun_set_workdir");
 	CALL(st, a->set_exec(c, LK_INIT_PATH, no_args, (const char *const *)k->env),
@@ -664,28 +688,17 @@ _Noreturn static void worker(struct hc_vm *vm, struct lk *k, int st)
 }
 #undef CALL
 
-/* In the child right after fork: default signals, dies with hotcell, its own session, stdio to
- * /dev/null and the log, the status pipe as fd 3 and nothing else. */
-static void worker_setup(int log_fd, int st_fd)
-{
-	sigset_t none;
-	int null;
+struct worker_arg {
+	struct hc_vm *vm;
+	struct lk *k;
+};
 
-	for (int s = 1; s < NSIG; s++)
-		if (s != SIGKILL && s != SIGSTOP)
-			signal(s, SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	setsid();
-	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (null < 0 || dup2(null, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0 ||
-	    dup2(st_fd, 3) < 0)
-		_exit(LK_WORKER_CONFIG_FAILED);
-	fcntl(3, F_SETFD, FD_CLOEXEC);
-	if (syscall(SYS_close_range, 4u, ~0u, 0u) < 0)
-		for (int fd = 4; fd < 65536; fd++)
-			close(fd);
+/* hc_child_spawn's run hook: in the child, jailed, with the status pipe as fd 3. */
+static void worker_main(void *arg)
+{
+	const struct worker_arg *w = arg;
+
+	worker(w->vm, w->k, 3);
 }
 
 /* Reads the worker's status pipe: 1 when it said "S" (configured), 0 at EOF (or, with
@@ -781,6 +794,84 @@ void hc_libkrun_status_str(int status, char *buf, size_t n)
 	snprintf(buf, n, "the libkrun worker %s", how);
 }
 
+/* The loaded libkrun's file: the loader's absolute name for it (HOTCELL_LIBKRUN may be a
+ * soname). */
+static int lib_file(char *buf, size_t n, struct hc_error *err)
+{
+	struct link_map *lm = NULL;
+
+	if (dlinfo(lib.handle, RTLD_DI_LINKMAP, &lm) < 0 || !lm || !lm->l_name ||
+	    lm->l_name[0] != '/')
+		return hc_error_setk(err, -ENOENT, HC_EK_BACKEND,
+				     "jail libkrun: cannot tell which file %s is", lib.path);
+	return hc_path_fmt(buf, n, err, "%s", lm->l_name);
+}
+
+/* realpath of p into buf (HC_PATH_MAX), else p as given (NULL: ""). */
+static void resolve(const char *p, char *buf)
+{
+	char tmp[PATH_MAX];
+
+	snprintf(buf, HC_PATH_MAX, "%s", p && realpath(p, tmp) ? tmp : p ? p : "");
+}
+
+/* The worker: hc_child_spawn with the run hook (no exec), jailed unless --no-jail or not
+ * root. st_fd becomes its fd 3; log_fd its stdout and stderr (libkrun's log). */
+static int spawn_worker(struct hc_vm *vm, struct lk *k, int log_fd, int st_fd, struct hc_error *err)
+{
+	const struct hc_vm_spec *s = &vm->spec;
+	struct worker_arg wa = {.vm = vm, .k = k};
+	struct hc_fd_map fds[] = {{st_fd, 3}};
+	struct hc_jail_proc jp;
+	int r;
+
+	r = lib_file(k->lib_file, sizeof(k->lib_file), err);
+	if (r < 0)
+		return r;
+	resolve(s->rootfs_dir, k->rootfs);
+	for (size_t i = 0; i < s->n_volumes && i < HC_ARRAY_SIZE(k->vol); i++)
+		resolve(s->volumes[i].host, k->vol[i]);
+	if (s->kernel_is_user)
+		resolve(s->kernel, k->kernel);
+	const char *argv[] = {k->lib_file, NULL};
+	struct hc_child_opts o = {
+		.argv = argv,
+		.stdin_fd = -1,
+		.stdout_fd = log_fd,
+		.stderr_fd = log_fd,
+		.fds = fds,
+		.n_fds = HC_ARRAY_SIZE(fds),
+		.new_session = true,
+		.run = worker_main,
+		.run_arg = &wa,
+	};
+
+	r = hc_jail_vm_open(&k->jail, !s->no_jail && hc_jail_default_on(NULL), vm->run_dir,
+			    s->memory_mib ? s->memory_mib : 256, s->cpus ? s->cpus : 1, err);
+	if (r < 0)
+		return r;
+	hc_jail_proc_init(&jp, &k->jail, HC_JAIL_LIBKRUN, HC_ACCEL_KVM, k->lib_file);
+	/* TSI makes the guest's sockets the worker's: the host's network only with one. */
+	jp.network = s->network != HC_NET_NONE;
+	/* What it serves: the staging root and the image read-only (the image read-write only
+	 * with a writable rootfs), each volume as -v says. */
+	hc_jail_proc_bind(&jp, k->staging, false);
+	hc_jail_proc_bind(&jp, k->rootfs, s->rootfs_rw);
+	for (size_t i = 0; i < s->n_volumes; i++)
+		hc_jail_proc_bind(&jp, k->vol[i], !s->volumes[i].readonly);
+	if (s->kernel_is_user)
+		hc_jail_proc_bind(&jp, k->kernel, false);
+	hc_jail_proc_bind(&jp, lib.fw_path[0] ? lib.fw_path : NULL, false);
+	r = hc_jail_proc_prepare(&jp, &o, err);
+	if (r >= 0)
+		r = hc_child_spawn(&k->worker, &o, err);
+	hc_jail_proc_free(&jp);
+	if (r < 0)
+		return r;
+	snprintf(k->worker.name, sizeof(k->worker.name), "libkrun worker");
+	return 0;
+}
+
 static void lk_destroy(struct hc_vm *vm);
 
 static int lk_start(struct hc_vm *vm, struct hc_error *err)
@@ -789,8 +880,6 @@ static int lk_start(struct hc_vm *vm, struct hc_error *err)
 	int pipefd[2] = {-1, -1};
 	struct lk *k;
 	char msg[512];
-	sigset_t all, old;
-	pid_t pid;
 	int r;
 
 	if (vm->priv)
@@ -804,6 +893,7 @@ static int lk_start(struct hc_vm *vm, struct hc_error *err)
 	if (!k)
 		return hc_error_set(err, -ENOMEM, "out of memory");
 	k->worker = (struct hc_child)HC_CHILD_INIT;
+	k->jail = (struct hc_jail_vm)HC_JAIL_VM_INIT;
 	k->status_fd = -1;
 	vm->priv = k;
 
@@ -828,30 +918,13 @@ static int lk_start(struct hc_vm *vm, struct hc_error *err)
 		goto fail;
 	}
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pid_t parent = getpid();
-	pid = fork();
-	if (pid == 0) {
-		if (getppid() != parent)
-			_exit(LK_WORKER_CONFIG_FAILED);
-		worker_setup(log_fd, pipefd[1]);
-		worker(vm, k, 3);
-	}
-	r = -errno;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	r = spawn_worker(vm, k, log_fd, pipefd[1], err);
 	close(pipefd[1]);
 	k->status_fd = pipefd[0];
-	if (pid < 0) {
-		r = hc_error_errno(err, r, "fork the libkrun worker");
+	if (r < 0)
 		goto fail;
-	}
-	k->worker.pid = pid;
-	snprintf(k->worker.name, sizeof(k->worker.name), "libkrun worker");
-	k->worker.pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (k->worker.pidfd >= 0)
-		fcntl(k->worker.pidfd, F_SETFD, FD_CLOEXEC);
-	hc_debug("libkrun: worker %d configures %s (%s)", (int)pid, lib.path,
+	vm->jailed = k->jail.on;
+	hc_debug("libkrun: worker %d configures %s (%s)", (int)k->worker.pid, lib.path,
 		 lib.version[0] ? lib.version : "version unknown");
 
 	/* Configuration is a handful of library calls: wait for its verdict. */
@@ -941,6 +1014,8 @@ static void lk_destroy(struct hc_vm *vm)
 		close(k->status_fd);
 	if (k->agent_sock[0])
 		unlink(k->agent_sock);
+	/* The worker is reaped: its cgroups go, the VM's uid lease is free again. */
+	hc_jail_vm_close(&k->jail);
 	free_config(k);
 	free(k);
 	vm->priv = NULL;

@@ -50,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -57,6 +58,7 @@
 #include "core/child.h"
 #include "core/clock.h"
 #include "core/path.h"
+#include "vmm-double.h"
 #include "vmm/virtiofsd.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -676,6 +678,12 @@ _Noreturn static void run_guest(struct ctx *c)
 	if (!kernel)
 		vmm_die(c->console, "no kernel (krun_set_kernel, or HOTCELL_LIBKRUN_DOUBLE_KERNEL "
 				    "as libkrunfw)");
+	/* libkrun serves virtio-fs in-process; the double cannot, and QEMU 7.2's C virtiofsd,
+	 * which it runs instead, needs CAP_SYS_ADMIN to start (its namespace sandbox; its
+	 * chroot one dies under its own seccomp filter). The worker's jail never has it. */
+	if (prctl(PR_CAPBSET_READ, 21 /* CAP_SYS_ADMIN */, 0, 0, 0) != 1)
+		vmm_die(c->console, "jailed (no CAP_SYS_ADMIN): the double cannot "
+				    "run its guest's C virtiofsd here; run with --no-jail");
 	/* Scratch beside the console log: the VM's runtime dir, which hotcell removes. */
 	snprintf(p, sizeof(p), "%s", c->console);
 	snprintf(dir, sizeof(dir), "%s/krun-double", dirname(p));
@@ -790,10 +798,17 @@ _Noreturn static void run_guest(struct ctx *c)
 
 EXPORT int32_t krun_start_enter(uint32_t id)
 {
-	int r;
-	struct ctx *c = get(id, "krun_start_enter", &r);
+	const char *lp = getenv("HOTCELL_LIBKRUN_DOUBLE_LOG");
+	FILE *jl = lp && *lp ? fopen(lp, "ae") : NULL;
 	bool root = false;
+	int r;
 
+	/* Where libkrun's VMM would run: the tests check the worker's jail from this line. */
+	if (jl) {
+		dbl_log_jail(jl);
+		fclose(jl);
+	}
+	struct ctx *c = get(id, "krun_start_enter", &r);
 	if (!c)
 		return r;
 	logf_("krun_start_enter %u", id);

@@ -4,8 +4,13 @@
 # missing mandatory symbol, a missing optional one, the PVM refusal, the API calls the worker
 # makes (TSI off by default, the port map always set, -p with --network full), a configuration
 # error and a worker that dies without an exit frame (125 with libkrun's last words, never the
-# command's code); then end to end: the double runs the guest under QEMU TCG, and the command's
-# exit code and output come back. Each case leaves no process and no runtime dir.
+# command's code); the worker's jail as root (the double reports it from krun_start_enter: uid 0
+# with a file server's capabilities only, no_new_privs, seccomp, its own mount and PID
+# namespaces, no /etc/shadow); then end to end: the double runs the guest under QEMU TCG, and
+# the command's exit code and output come back. The double's guest needs QEMU's C virtiofsd,
+# which cannot start in the worker's jail (no CAP_SYS_ADMIN, ever): those runs are --no-jail,
+# and a jailed one must be refused by the double, loudly. Each case leaves no process and no
+# runtime dir.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib/e2e.sh"
 
@@ -23,7 +28,10 @@ trap e2e_cleanup EXIT
 unset HOTCELL_LIBKRUN_DOUBLE_FAIL HOTCELL_LIBKRUN_DOUBLE_GUEST HOTCELL_LIBKRUNFW
 # The soname chain carries the version, as libkrun.so.1 -> libkrun.so.1.X.Y does.
 ln -s "$DBL/libkrun-double.so" "$E2E/work/libkrun.so.1.18.0"
-export HOTCELL_LIBKRUN=$E2E/work/libkrun.so.1.18.0 HOTCELL_LIBKRUN_DOUBLE_LOG=$E2E/calls.log
+# The call log is in a directory the worker's jail gets read-write (docs/security.md).
+mkdir -m 1777 "$E2E/dbl"
+export HOTCELL_LIBKRUN=$E2E/work/libkrun.so.1.18.0 HOTCELL_LIBKRUN_DOUBLE_LOG=$E2E/dbl/calls.log
+export HOTCELL_JAIL_EXTRA=+$E2E/dbl
 
 root=$E2E/work/rootdir
 mkdir -p "$root/bin"
@@ -38,7 +46,30 @@ lk_run() {
 	rc=$?
 }
 lk_clean() { expect_clean "$1" 'qemu|virtiofsd|vhost-device|hotcell' "$HOTCELL_RUNTIME_DIR"; }
-calls() { grep -v '^EXIT\|^NOTE' "$HOTCELL_LIBKRUN_DOUBLE_LOG" 2>/dev/null | awk '{print $1}' | tr '\n' ' '; }
+calls() { grep -v '^EXIT\|^NOTE\|^JAIL' "$HOTCELL_LIBKRUN_DOUBLE_LOG" 2>/dev/null | awk '{print $1}' | tr '\n' ' '; }
+# lk_jailed NAME: the double's JAIL line (where libkrun's VMM runs) shows the worker's jail: uid 0
+# (libkrun serves virtio-fs itself), CapEff exactly CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER
+# FSETID SETGID SETUID SYS_CHROOT SETFCAP (0x800400df) and so none of SYS_ADMIN, SYS_MODULE,
+# SYS_PTRACE, NET_ADMIN, SYS_RAWIO, SYS_BOOT; no_new_privs; seccomp filter mode; a mount and a
+# PID namespace not ours; no /etc/shadow in its root. As non-root there is no jail: SKIP.
+lk_jailed() {
+	local line eff forbidden=$(((1 << 21) | (1 << 16) | (1 << 19) | (1 << 12) | (1 << 17) | (1 << 22)))
+	if [ "$(id -u)" -ne 0 ]; then
+		skip "$1" "the jail needs root"
+		return
+	fi
+	line=$(grep -m1 '^JAIL ' "$HOTCELL_LIBKRUN_DOUBLE_LOG" 2>/dev/null)
+	eff=$(sed -n 's/.* capeff=\([0-9a-f]*\) .*/\1/p' <<<"$line")
+	if [ -n "$eff" ] && grep -q '^JAIL uid=0 ' <<<"$line" && [ $((0x$eff & forbidden)) -eq 0 ] &&
+		[ "$eff" == 00000000800400df ] && grep -q ' nnp=1 seccomp=2 ' <<<"$line" &&
+		grep -q ' shadow=no$' <<<"$line" &&
+		! grep -qF "mntns=$(readlink /proc/self/ns/mnt) " <<<"$line" &&
+		! grep -qF "pidns=$(readlink /proc/self/ns/pid) " <<<"$line"; then
+		pass "$1"
+	else
+		fail "$1" "not jailed as it should be: ${line:-no JAIL line in $HOTCELL_LIBKRUN_DOUBLE_LOG}"
+	fi
+}
 
 # --- doctor: found, with the version from the file name
 doctor=$("$HC" doctor 2>&1)
@@ -85,6 +116,7 @@ fi
 export HOTCELL_LIBKRUN_DOUBLE_FAIL=krun_start_enter
 lk_run --kernel "$vmlinux" --rootfs "$root" /bin/true
 expect_125 start-enter-error "libkrun: krun_start_enter: Invalid argument"
+lk_jailed worker-jailed
 expect_eq call-order "$(calls)" "krun_set_log_level krun_create_ctx krun_set_vm_config krun_add_virtiofs3 krun_add_virtiofs3 krun_disable_implicit_vsock krun_add_vsock krun_add_vsock_port2 krun_set_port_map krun_set_console_output krun_set_kernel krun_set_workdir krun_set_exec FAIL "
 if grep -q '^krun_add_vsock 0 tsi_features=0$' "$HOTCELL_LIBKRUN_DOUBLE_LOG" &&
 	grep -q '^krun_set_port_map 0 \[\]$' "$HOTCELL_LIBKRUN_DOUBLE_LOG"; then
@@ -120,6 +152,18 @@ expect_125 configuration-error "libkrun: krun_add_virtiofs3 /dev/root: Invalid a
 unset HOTCELL_LIBKRUN_DOUBLE_FAIL
 lk_clean configuration
 
+# --- --no-jail: the worker keeps hotcell's namespaces and capabilities
+HOTCELL_LIBKRUN_DOUBLE_FAIL=krun_start_enter lk_run --no-jail --kernel "$vmlinux" --rootfs "$root" /bin/true
+if [ "$(id -u)" -ne 0 ]; then
+	skip no-jail "the jail needs root"
+elif grep -qF "mntns=$(readlink /proc/self/ns/mnt) " "$HOTCELL_LIBKRUN_DOUBLE_LOG" &&
+	grep -q ' seccomp=0 ' "$HOTCELL_LIBKRUN_DOUBLE_LOG"; then
+	pass no-jail
+else
+	fail no-jail "$(grep '^JAIL' "$HOTCELL_LIBKRUN_DOUBLE_LOG")"
+fi
+lk_clean no-jail
+
 # --- a worker that dies without an exit frame: 125 and libkrun's last words
 HOTCELL_LIBKRUN_DOUBLE_GUEST=crash lk_run --kernel "$vmlinux" --rootfs "$root" sh -c 'exit 3'
 expect_125 worker-dies "KVM_EXIT_INTERNAL_ERROR"
@@ -133,10 +177,20 @@ if [ ! -x "$vsockd" ]; then
 	exit
 fi
 
-# --- end to end: the guest under QEMU through the double; exit code and output
-lk_run --json --kernel "$vmlinux" --rootfs "$root" sh -c 'echo hi; echo oops >&2; exit 3'
+# --- jailed, the double cannot run its guest (its C virtiofsd needs CAP_SYS_ADMIN): it says so
+lk_run --kernel "$vmlinux" --rootfs "$root" /bin/true
+if [ "$(id -u)" -ne 0 ]; then
+	skip double-refuses-jailed-guest "the jail needs root"
+else
+	expect_125 double-refuses-jailed-guest "the double cannot run its guest's C virtiofsd here"
+fi
+lk_clean double-refuses-jailed-guest
+
+# --- end to end (--no-jail, above): the guest under QEMU through the double; exit code, output
+lk_run --no-jail --json --kernel "$vmlinux" --rootfs "$root" sh -c 'echo hi; echo oops >&2; exit 3'
 if [ "$rc" -eq 3 ] && [ "$(jq -r .backend "$E2E/out")" == libkrun ] && [ "$(jq -r .stdout "$E2E/out")" == hi ] &&
-	[ "$(jq -r .stderr "$E2E/out")" == oops ] && [ "$(jq -r .exit_code "$E2E/out")" == 3 ]; then
+	[ "$(jq -r .stderr "$E2E/out")" == oops ] && [ "$(jq -r .exit_code "$E2E/out")" == 3 ] &&
+	[ "$(jq -r .jailed "$E2E/out")" == false ]; then
 	pass end-to-end
 else
 	fail end-to-end "rc=$rc out=$(head -c 600 "$E2E/out") err=$(head -c 600 "$E2E/err")"
@@ -145,16 +199,16 @@ fi
 expect_eq worker-status-is-init-exit "$(grep '^EXIT' "$HOTCELL_LIBKRUN_DOUBLE_LOG")" "EXIT 0"
 lk_clean end-to-end
 
-lk_run --kernel "$vmlinux" --rootfs "$root" sh -c 'echo streamed; exit 0'
+lk_run --no-jail --kernel "$vmlinux" --rootfs "$root" sh -c 'echo streamed; exit 0'
 expect_eq plain-mode "$rc:$(cat "$E2E/out")" "0:streamed"
 
 # --backend auto: libkrun comes first wherever it is usable.
-"$HC" run --json --kernel "$vmlinux" --rootfs "$root" sh -c 'exit 0' >"$E2E/out" 2>"$E2E/err"
+"$HC" run --no-jail --json --kernel "$vmlinux" --rootfs "$root" sh -c 'exit 0' >"$E2E/out" 2>"$E2E/err"
 expect_eq auto-picks-libkrun "$(jq -r .backend "$E2E/out" 2>/dev/null)" libkrun
 lk_clean auto
 
 # The guest dies while the command runs: a VM failure, never the command's code.
-lk_run --kernel "$vmlinux" --rootfs "$root" sh -c 'echo started; reboot -f; sleep 10; exit 7'
+lk_run --no-jail --kernel "$vmlinux" --rootfs "$root" sh -c 'echo started; reboot -f; sleep 10; exit 7'
 if [ "$rc" -eq 125 ] && grep -q "before the command ended" "$E2E/err"; then
 	pass guest-dies-mid-command
 else

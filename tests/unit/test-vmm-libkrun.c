@@ -202,10 +202,13 @@ static const char *vm_setup(void)
 	return NULL;
 }
 
-/* A VM of the test kernel and initramfs on the test rootfs (after vm_setup). */
+/* A VM of the test kernel and initramfs on the test rootfs (after vm_setup). Unjailed: the
+ * double's guest needs QEMU's C virtiofsd, which cannot start in the worker's jail (the jail
+ * itself is tests/integration/libkrun.sh's). */
 static struct hc_vm_spec vm_spec(void)
 {
 	struct hc_vm_spec s = {.cpus = 1,
+			       .no_jail = true,
 			       .memory_mib = 256,
 			       .kernel = kernel,
 			       .kernel_is_user = true,

@@ -288,8 +288,12 @@ void dbl_log_jail(FILE *log)
 	mnt[n > 0 ? n : 1] = '\0';
 	n = readlink("/proc/self/ns/pid", pid, sizeof(pid) - 1);
 	pid[n > 0 ? n : 1] = '\0';
-	fprintf(log, "JAIL uid=%s capeff=%s capbnd=%s nnp=%s seccomp=%s mntns=%s pidns=%s pid=%d\n",
-		uid, eff, bnd, nnp, sec, mnt, pid, (int)getpid());
+	/* shadow: whether the host's /etc/shadow is in sight (a jail's root has none). */
+	fprintf(log,
+		"JAIL uid=%s capeff=%s capbnd=%s nnp=%s seccomp=%s mntns=%s pidns=%s pid=%d "
+		"shadow=%s\n",
+		uid, eff, bnd, nnp, sec, mnt, pid, (int)getpid(),
+		access("/etc/shadow", F_OK) == 0 ? "yes" : "no");
 	fflush(log);
 }
 
@@ -449,7 +453,8 @@ static void fake_agent(int fd)
 		} else if (f.type == HC_FRAME_EXEC && hc_proto_exec_decode(&f, &x) == 0) {
 			struct hc_proto_exit e = {0};
 			char line[128];
-			int n = snprintf(line, sizeof(line), "HOTCELL-DOUBLE-GUEST restored %s\n", host);
+			int n = snprintf(line, sizeof(line), "HOTCELL-DOUBLE-GUEST restored %s\n",
+					 host);
 
 			hc_proto_exec_free(&x);
 			r = hc_proto_started_encode(&out, f.stream, 1);
