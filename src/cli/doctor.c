@@ -67,7 +67,8 @@ static void print_jail(void)
 		       jailer);
 	else
 		printf("  firecracker: not jailed: its jailer is not installed\n");
-	printf("  libkrun:     the worker is not jailed yet\n");
+	printf("  libkrun:     the worker (forked, no exec) gets the same walls, uid 0 with file "
+	       "capabilities only,\n               as it serves virtio-fs itself\n");
 }
 
 static void print_backend(const char *name, const struct hc_lib_backend_report *b)

@@ -269,8 +269,9 @@ int hc_cli_run(int argc, char **argv)
 	/* The library never prints: the user hears here that the second wall is down. */
 	if (o->no_jail)
 		fprintf(stderr,
-			"hotcell: warning: --no-jail: QEMU, virtiofsd and vhost-device-vsock "
-			"run unjailed, as root with the host's whole view\n");
+			"hotcell: warning: --no-jail: the VMM-side processes (QEMU, Cloud "
+			"Hypervisor, the libkrun worker, virtiofsd, vhost-device-vsock) run "
+			"unjailed, as root with the host's whole view\n");
 	else if (geteuid() != 0)
 		fprintf(stderr,
 			"hotcell: warning: not jailed: hotcell is not running as root, so it "

@@ -21,8 +21,8 @@ struct hc_fd_map {
 	int dst; /* number it gets in the child */
 };
 
-/* A sandbox applied in the child between fork and exec. core only runs it; what it does is
- * src/jail's business (core knows nothing of jails). */
+/* A sandbox applied in the child between fork and exec (or before the run hook). core only
+ * runs it; what it does is src/jail's business (core knows nothing of jails). */
 struct hc_child_jail {
 	/* The child is PID 1 of a new PID namespace: the namespace is made at fork time, since a
 	 * process cannot move itself into one. */

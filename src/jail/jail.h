@@ -2,13 +2,16 @@
 /*
  * Host sandboxing of every VMM-side process (docs/security.md). A jailed process gets, as one
  * straight line of small steps between fork and exec (hc_child_jail, applied by
- * hc_child_spawn):
+ * hc_child_spawn; for the libkrun worker, which never execs, before its run hook):
  *
  *   cgroup join -> new mount, ipc, uts (and net without networking) namespaces, PID 1 of a new
  *   PID namespace -> a tmpfs root in the VM's runtime dir holding only its binary, libraries,
  *   data, device nodes and the VM's files (bind mounts, read-only where they can be) ->
  *   pivot_root -> rlimits -> the VM's own uid/gid -> every capability dropped (bounding and
  *   ambient sets cleared) -> no_new_privs -> a seccomp allow-list for its kind -> exec.
+ *
+ * The virtio-fs servers (virtiofsd, the libkrun worker) keep uid 0 and a file server's
+ * capabilities instead of the VM's uid.
  *
  * Any step that fails stops the start with a message naming the step (fail closed). The
  * mounts live only in the process's own mount namespace: they go with it. The uid lease and

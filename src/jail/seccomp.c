@@ -340,9 +340,9 @@ static const char *const kvm_vmm[] = {
  *   vsock and TSI (devices/src/virtio/vsock/): the guest's AF_INET/AF_INET6 sockets become
  *     the worker's own (socket() gets those families only with --network, add_sockets),
  *     unix sockets for krun_add_vsock_port (base).
- * Not there: fork, vfork, execve of anything new is possible (base) but lands in the same
- * root; io_uring, userfaultfd and new namespaces are refused (add_clone); no mount, no
- * chroot, no pivot_root, no ptrace, no setns. */
+ * Not there: mount, chroot, pivot_root, ptrace, setns, unshare; io_uring, userfaultfd and
+ * namespace flags on clone are refused (add_clone). execve stays (base), into a root that
+ * holds no program but what HOTCELL_JAIL_EXTRA adds. */
 static const char *const libkrun[] = {
 	"setresuid",
 	"setresgid",

@@ -27,6 +27,11 @@
  * The kernel is the krun_set_kernel one, else $HOTCELL_LIBKRUN_DOUBLE_KERNEL (libkrunfw's
  * stand-in).
  *
+ * krun_start_enter first logs the jail it finds itself in ("JAIL uid=... capeff=...", as the
+ * VMM doubles do), where libkrun's VMM would run: hotcell's worker jail. It cannot run its
+ * guest there: its virtiofsd (QEMU 7.2's C one) needs CAP_SYS_ADMIN, which the worker's jail
+ * never has, so jailed it dies saying so (docs/security.md); the guest runs with --no-jail.
+ *
  * Scenario data, from the environment:
  *   HOTCELL_LIBKRUN_DOUBLE_LOG=FILE     every call appended, one line each
  *   HOTCELL_LIBKRUN_DOUBLE_FAIL=NAME    that function fails with -EINVAL
