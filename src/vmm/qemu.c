@@ -778,6 +778,7 @@ static int launch(struct hc_vm *vm, const char *incoming, const char *restore_me
 	const struct hc_vm_spec *spec = &vm->spec;
 	char bin[HC_PATH_MAX], root_sock[HC_PATH_MAX], vsock_sock[HC_PATH_MAX];
 	_cleanup_close_ int qmp_theirs = -1, agent_theirs = -1, logfd = -1, state_fd = -1;
+	_cleanup_close_ int ram_src = -1;
 	_cleanup_free_ char **vol_socks = NULL;
 	char **argv = NULL;
 	struct qemu_vm *q;
@@ -914,23 +915,13 @@ static int launch(struct hc_vm *vm, const char *incoming, const char *restore_me
 			r = hc_error_errno(err, -errno, "qemu: guest RAM memfd");
 			goto fail;
 		}
+		/* Copied once QEMU is on its way (below). */
 		if (restore_mem) {
-			_cleanup_close_ int mfd =
-				open(restore_mem, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-			double t0 = hc_clock_ms();
-
-			if (mfd < 0) {
+			ram_src = open(restore_mem, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			if (ram_src < 0) {
 				r = hc_error_errno(err, -errno, "open %s", restore_mem);
 				goto fail;
 			}
-			r = hc_path_copy_fd_into(mfd, q->ram_fd, err);
-			if (r < 0) {
-				hc_error_prefix(err, "qemu: %s into the guest RAM memfd",
-						restore_mem);
-				goto fail;
-			}
-			hc_debug("qemu: restore: RAM copied into a memfd for the jail in %.1f ms",
-				 hc_clock_ms() - t0);
 		}
 		in.mem_path = RAM_PATH;
 	}
@@ -995,6 +986,24 @@ static int launch(struct hc_vm *vm, const char *incoming, const char *restore_me
 		goto fail;
 	hc_closep(&qmp_theirs);
 	hc_closep(&agent_theirs);
+
+	/* A jailed restore's RAM goes into the memfd while QEMU starts, off the critical path:
+	 * QEMU only maps it until migrate-incoming (-incoming defer keeps it INMIGRATE, where
+	 * not even the kernel and ROM images are written into guest RAM) and we send that only
+	 * after the greeting below. */
+	if (ram_src >= 0) {
+		double t0 = hc_clock_ms();
+
+		r = hc_path_copy_fd_into(ram_src, q->ram_fd, err);
+		if (r < 0) {
+			hc_error_prefix(err, "qemu: %s into the guest RAM memfd", restore_mem);
+			goto fail;
+		}
+		hc_debug("qemu: restore: RAM copied into a memfd for the jail in %.1f ms (QEMU "
+			 "starting meanwhile)",
+			 hc_clock_ms() - t0);
+		hc_closep(&ram_src);
+	}
 
 	/* The greeting comes once QEMU has built the machine: a QEMU that rejects its command
 	 * line exits before, and its stderr says why. */
