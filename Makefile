@@ -54,8 +54,14 @@ TOOL_SRCS := $(wildcard tools/*.c)
 # $(BUILD)/tests/doubles/lib*.so; every other double is a program.
 DOUBLE_SO_SRCS := $(wildcard tests/doubles/lib*.c)
 # tests/security/: the jail driver (linked with the library) and the attacker it runs.
-SEC_SRCS := $(wildcard tests/security/*.c)
+# hostile-init.c is not one of them: a static guest PID 1 (tests/security/hostile-agent.sh),
+# packed into its own initramfs.
+SEC_SRCS := $(filter-out tests/security/hostile-init.c,$(wildcard tests/security/*.c))
 SEC_BINS := $(SEC_SRCS:tests/security/%.c=$(BUILD)/tests/security/%)
+HOSTILE_INIT := $(BUILD)/tests/security/hostile-init
+HOSTILE_INITRAMFS := $(BUILD)/tests/security/hostile-initramfs.cpio
+HOSTILE_INIT_OBJS := $(BUILD)/obj-guest/src/proto/proto.o $(BUILD)/obj-guest/src/core/buf.o \
+	$(BUILD)/obj-guest/src/core/error.o
 DOUBLE_SRCS := $(filter-out $(DOUBLE_SO_SRCS),$(wildcard tests/doubles/*.c))
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -208,7 +214,14 @@ $(BUILD)/tests/security/%: tests/security/%.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LIBA) $(LIBS)
 
-tests: $(UNIT_BINS) $(FUZZ_BINS) $(DOUBLE_BINS) $(DOUBLE_SOS) $(SEC_BINS)
+$(HOSTILE_INIT): tests/security/hostile-init.c $(HOSTILE_INIT_OBJS)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(GUEST_CFLAGS) -Os -DHC_GUEST -static -o $@ $^
+
+$(HOSTILE_INITRAMFS): $(HOSTILE_INIT) $(BUILD)/tools/mkinitramfs
+	$(Q)$(BUILD)/tools/mkinitramfs $@ $(HOSTILE_INIT)
+
+tests: $(UNIT_BINS) $(FUZZ_BINS) $(DOUBLE_BINS) $(DOUBLE_SOS) $(SEC_BINS) $(HOSTILE_INITRAMFS)
 
 fuzz:
 	$(MAKE) BUILD=$(BUILD)/fuzz CC=clang CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" $(BUILD)/fuzz/lib/libhotcell.a \

@@ -407,12 +407,17 @@ static int exec_frame(struct hc_agent *a, struct astream *s, const struct hc_pro
 				      f->payload, f->len);
 		return queue_ack(a, s, false);
 	case HC_FRAME_RESULT:
+		if (!s->started)
+			return violation(err, f, "result before started");
 		if (hc_proto_result_decode(f, &res) < 0)
 			return violation(err, f, "bad result frame");
 		if (!s->cancelled && a->ev->result)
 			a->ev->result(a->ctx, s->sctx, s->id, &res);
 		return 0;
 	case HC_FRAME_EXIT:
+		/* Not the command's: it never started. */
+		if (!s->started)
+			return violation(err, f, "exit before started");
 		if (hc_proto_exit_decode(f, &end.exit) < 0)
 			return violation(err, f, "bad exit frame");
 		end.kind = HC_AGENT_END_EXIT;

@@ -9,6 +9,7 @@
  */
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/inotify.h>
@@ -110,6 +111,14 @@ struct run {
 	bool stdin_open;
 	size_t stdin_inflight; /* stdin bytes sent and not yet acknowledged by the guest */
 	size_t ack;	       /* output delivered and not yet acknowledged to the guest */
+	/* The guest's window (HC_PROTO_WINDOW): output received and not covered by a WINDOW
+	 * frame the channel has taken (sent acks are all the guest may have seen), and the one
+	 * queued WINDOW not yet written whole: its end in the out stream and its amount. A new
+	 * one is queued only once it is gone, so a guest that never reads cannot grow out. */
+	size_t unacked;
+	uint64_t out_written, ack_end;
+	size_t ack_queued;
+	bool started;
 	bool got_exit;
 	int cancels;
 	double t_spawn, t_exec0, deadline, stop_deadline;
@@ -157,22 +166,48 @@ static int flush_out(struct run *run, struct hc_error *err)
 			return -errno;
 		}
 		hc_buf_consume(&run->out, (size_t)n);
+		run->out_written += (size_t)n;
+		if (run->ack_queued && run->out_written >= run->ack_end) {
+			run->unacked -= run->ack_queued;
+			run->ack_queued = 0;
+		}
 	}
 	return 0;
 }
 
-static void write_all(int fd, const uint8_t *p, size_t n, bool *broken)
+/* Writes p to our stdout or stderr. With a deadline (--timeout), a reader that stops reading
+ * cannot hold the run past it: each write waits in poll() and is at most PIPE_BUF, which a
+ * writable pipe takes without blocking; at the deadline the rest is dropped (the stream counts
+ * as broken) and the event loop ends the run as a host-side timeout. Without one, as podman,
+ * the run waits for its reader. */
+static void write_all(int fd, const uint8_t *p, size_t n, double deadline, bool *broken)
 {
 	while (n > 0 && !*broken) {
-		ssize_t w = write(fd, p, n);
+		size_t chunk = n;
+		ssize_t w;
 
+		if (deadline >= 0) {
+			struct pollfd pf = {.fd = fd, .events = POLLOUT};
+			int pr = poll(&pf, 1, hc_clock_left_ms(deadline));
+
+			if (pr < 0 && errno == EINTR)
+				continue;
+			if (pr == 0) {
+				hc_debug("output not taken before the deadline: dropped");
+				*broken = true;
+				return;
+			}
+			if (chunk > PIPE_BUF)
+				chunk = PIPE_BUF;
+		}
+		w = write(fd, p, chunk);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
 				struct pollfd pf = {.fd = fd, .events = POLLOUT};
 
-				poll(&pf, 1, -1);
+				poll(&pf, 1, deadline >= 0 ? hc_clock_left_ms(deadline) : -1);
 				continue;
 			}
 			/* EPIPE and friends: the reader is gone; keep draining the guest. */
@@ -194,7 +229,7 @@ static void output(struct run *run, bool is_err, const uint8_t *p, size_t n)
 		bool *broken = is_err ? &run->stderr_broken : &run->stdout_broken;
 		bool was = *broken;
 
-		write_all(fd, p, n, broken);
+		write_all(fd, p, n, run->deadline, broken);
 		/* Our reader went away (`hotcell run ... | head -1`): the command gets the SIGPIPE
 		 * it would get in a local pipeline, instead of writing into the void until its
 		 * timeout. */
@@ -261,11 +296,13 @@ static int queue_ack(struct run *run, struct hc_error *err)
 {
 	int r;
 
-	if (!run->ack)
+	if (!run->ack || run->ack_queued)
 		return 0;
 	r = hc_proto_window_encode(&run->out, RUN_STREAM, (uint32_t)run->ack);
 	if (r < 0)
 		return hc_error_errno(err, r, "queue window frame");
+	run->ack_end = run->out_written + run->out.len;
+	run->ack_queued = run->ack;
 	run->ack = 0;
 	return 0;
 }
@@ -303,6 +340,14 @@ static int on_frame(struct run *run, const struct hc_proto_frame *f, struct hc_e
 	switch (f->type) {
 	case HC_FRAME_STDOUT:
 	case HC_FRAME_STDERR:
+		if (!run->started)
+			return hc_error_setk(err, -EPROTO, HC_EK_VM,
+					     "protocol error: output before started");
+		/* A guest that ignores the window would make the host read without bound. */
+		if (run->unacked + f->len > HC_PROTO_WINDOW)
+			return hc_error_setk(err, -EPROTO, HC_EK_VM,
+					     "protocol error: more output than the window allows");
+		run->unacked += f->len;
 		output(run, f->type == HC_FRAME_STDERR, f->payload, f->len);
 		/* Delivered (or dropped past the limit): the guest may send more. */
 		run->ack += f->len;
@@ -312,9 +357,10 @@ static int on_frame(struct run *run, const struct hc_proto_frame *f, struct hc_e
 	case HC_FRAME_STARTED: {
 		uint32_t pid;
 
-		if (hc_proto_started_decode(f, &pid) < 0)
-			return hc_error_setk(err, -EBADMSG, HC_EK_VM,
-					     "protocol error: bad started frame");
+		if (run->started || hc_proto_started_decode(f, &pid) < 0)
+			return hc_error_setk(err, -EPROTO, HC_EK_VM,
+					     "protocol error: bad or second started frame");
+		run->started = true;
 		hc_debug("command started: guest pid %u", pid);
 		if (run->o->on_started)
 			run->o->on_started(run->o->userdata, pid);
@@ -330,10 +376,18 @@ static int on_frame(struct run *run, const struct hc_proto_frame *f, struct hc_e
 		return 0;
 	}
 	case HC_FRAME_RESULT:
+		if (!run->started)
+			return hc_error_setk(err, -EPROTO, HC_EK_VM,
+					     "protocol error: result before started");
 		return on_result(run, f, err);
 	case HC_FRAME_EXIT: {
 		struct hc_proto_exit x;
 
+		/* An EXIT ahead of STARTED is not the command's: a forged code must not be
+		 * reported as the command's own. */
+		if (!run->started)
+			return hc_error_setk(err, -EPROTO, HC_EK_VM,
+					     "protocol error: exit before started");
 		r = hc_proto_exit_decode(f, &x);
 		if (r < 0)
 			return hc_error_setk(err, r, HC_EK_VM, "protocol error: bad exit frame");
@@ -777,6 +831,10 @@ static int event_loop(struct run *run, const struct hc_proto_exec *ex, struct hc
 		}
 		if (run->agent >= 0 && run->out.len) {
 			r = flush_out(run, err);
+			/* The last WINDOW went out: what was delivered since follows at once (the
+			 * guest may be waiting for it, with nothing more to send). */
+			if (r == 0 && run->ack && !run->ack_queued && queue_ack(run, err) == 0)
+				r = flush_out(run, err);
 			if (r < 0 && run->phase != PH_STOPPING)
 				return vm_failure(run, -EPIPE, err);
 		}

@@ -7,6 +7,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include "core/clock.h"
@@ -1420,6 +1421,23 @@ int vmd_main(const char *id, int ready_fd)
 			fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
 			if (send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL) < 0)
 				hc_debug("a stop client went away");
+		} else if (c->fd >= 0 && c->out.len) {
+			/* A stream's last reply still queued behind its output (a guest that
+			 * flooded, then broke the protocol): delivered, within a second, so the
+			 * client says why rather than "the supervisor went away". */
+			struct timeval tv = {.tv_sec = 1};
+			double until = hc_clock_ms() + 1000;
+
+			fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
+			if (setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+				continue;
+			while (c->out.len && hc_clock_ms() < until) {
+				ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+
+				if (n <= 0)
+					break;
+				hc_buf_consume(&c->out, (size_t)n);
+			}
 		}
 	}
 	/* A migration's copy that was never committed never existed for anyone: nothing of it
