@@ -9,10 +9,10 @@
 # persistent path (`vm create` + `vm exec`), on the serial channel and on vsock.
 #
 # Checked by hand that it can fail: with run.c's "exit before started" check removed,
-# run-exit-before-started reports 42 (the forged code) and FAILs; without the window check,
-# run-flood-ignores-window runs into its --timeout (124) and FAILs; without the deadline on
-# hotcell's own stdout, run-stdout-never-read hangs until the script's guard kills it (FAIL);
-# with agent.c's check removed, vm-exit-before-started reports 42 and FAILs.
+# run-exit-before-started and vsock-exit-before-started report 42 (the forged code) and FAIL;
+# without the window check, run-flood-ignores-window runs until the 60 s guard kills it (FAIL);
+# without the deadline on hotcell's own stdout, run-stdout-never-read hangs until the guard
+# (FAIL); with agent.c's check removed, vm-exit-before-started reports 42 and FAILs.
 source "$(dirname "$0")/../lib.sh"
 HC=${HOTCELL_BIN:-$HOTCELL_TOP/$BUILD/bin/hotcell}
 INITRD=$HOTCELL_TOP/$BUILD/tests/security/hostile-initramfs.cpio
