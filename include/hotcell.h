@@ -271,6 +271,10 @@ struct hc_run_opts {
 	 * has this long to end before the VM is ended (exit 137, podman's --stop-timeout); a
 	 * second one within 2 s ends it at once. 0: 10 s. */
 	double stop_timeout_s;
+	/* The server's warm pool (hc_warm_pool_new; NULL: none): a run whose template key (and
+	 * --no-jail) has a VM waiting there takes it instead of restoring ("start": "pool"), and
+	 * a run that used or built a template makes the pool keep VMs of its key. */
+	struct hc_warm_pool *warm_pool;
 };
 
 /* Fills defaults: stdio fds -1, cancel_fd -1, everything else zero. */
@@ -303,6 +307,10 @@ struct hc_run_result {
 	 * that saved the template has the save's time in t_template_ms. */
 	bool warm;
 	double t_restore_ms, t_template_ms;
+	/* Taken from the warm pool ("start": "pool", with warm also set): t_take_ms is the take
+	 * (liveness check, HOSTNAME and RESEED acknowledged); t_restore_ms is then 0. */
+	bool pooled;
+	double t_take_ms;
 };
 
 /* Runs one command in a fresh micro-VM and tears it down. Returns 0 when the command ran
@@ -324,6 +332,22 @@ HC_EXPORT char *hc_run_result_to_json_error(const struct hc_run_result *result,
 /* The result-contract object for hotcell's own failures (exit 125):
  * { "error": { "kind": "...", "message": "..." } } (malloc'd, NUL-terminated). */
 HC_EXPORT char *hc_error_to_json(const struct hc_error *err);
+
+/* ---- the warm pool (`hotcell serve --warm-pool N`, docs/warm-start.md) ------ */
+
+/* Up to per_key VMs per template key restored ahead of time by a refill thread of the
+ * pool's own; hand it to runs in hc_run_opts.warm_pool. hc_warm_pool_free ends every VM
+ * still waiting (and must come after the last run that was given the pool has returned:
+ * the VMMs die with the refill thread). */
+#define HC_WARM_POOL_MAX 16
+struct hc_warm_pool;
+HC_EXPORT int hc_warm_pool_new(unsigned per_key, struct hc_warm_pool **ret, struct hc_error *err);
+HC_EXPORT void hc_warm_pool_free(struct hc_warm_pool *pool);
+struct hc_warm_pool_stats {
+	unsigned per_key, keys, waiting;     /* now */
+	unsigned restored, taken, discarded; /* since the start */
+};
+HC_EXPORT void hc_warm_pool_stats(struct hc_warm_pool *pool, struct hc_warm_pool_stats *ret);
 
 /* ---- persistent VMs (`hotcell vm ...`, docs/vm.md) ------------------------ */
 

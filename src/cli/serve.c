@@ -34,6 +34,8 @@ static const char serve_usage[] =
 	"  --idle-timeout S            close idle or slow connections after S seconds (30)\n"
 	"  --max-body BYTES            request body size limit (8M); K/M suffixes\n"
 	"  --registry FILE             the executors (docs/executors.md); SIGHUP reloads it\n"
+	"  --warm-pool N               keep up to N VMs per template restored and waiting for\n"
+	"                              runs (docs/warm-start.md; 0, the default: none)\n"
 	"  -h, --help                  this text\n";
 
 enum {
@@ -49,6 +51,7 @@ enum {
 	OPT_IDLE,
 	OPT_MAX_BODY,
 	OPT_REGISTRY,
+	OPT_WARM_POOL,
 };
 
 static int stop_pipe[2] = {-1, -1};
@@ -152,6 +155,7 @@ int hc_cli_serve(int argc, char **argv)
 		{"idle-timeout", required_argument, NULL, OPT_IDLE},
 		{"max-body", required_argument, NULL, OPT_MAX_BODY},
 		{"registry", required_argument, NULL, OPT_REGISTRY},
+		{"warm-pool", required_argument, NULL, OPT_WARM_POOL},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -232,6 +236,9 @@ int hc_cli_serve(int argc, char **argv)
 		}
 		case OPT_REGISTRY:
 			cfg.registry = optarg;
+			break;
+		case OPT_WARM_POOL:
+			r = parse_count("--warm-pool", optarg, HC_WARM_POOL_MAX, &cfg.warm_pool);
 			break;
 		case 'h':
 			fputs(serve_usage, stdout);

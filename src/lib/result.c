@@ -236,13 +236,15 @@ static json_t *result_object(const struct hc_run_result *r)
 		e |= set_new(t, "guest_boot", ms(r->t_guest_boot_ms));
 		e |= set_new(t, "restore", ms(r->t_restore_ms));
 		e |= set_new(t, "template", ms(r->t_template_ms));
+		if (r->pooled)
+			e |= set_new(t, "take", ms(r->t_take_ms));
 		e |= set_new(t, "exec", ms(r->t_exec_ms));
 		e |= set_new(t, "teardown", ms(r->t_teardown_ms));
 		e |= set_new(t, "total", ms(r->t_total_ms));
 	}
 	e |= set_new(o, "timings_ms", t);
 	e |= set_new(o, "jailed", json_boolean(r->jailed));
-	e |= set_new(o, "start", json_string(r->warm ? "warm" : "cold"));
+	e |= set_new(o, "start", json_string(r->pooled ? "pool" : r->warm ? "warm" : "cold"));
 	if (e) {
 		json_decref(o);
 		return NULL;

@@ -26,6 +26,7 @@
 #include "lib/boot.h"
 #include "lib/image.h"
 #include "lib/paths.h"
+#include "lib/pool.h"
 #include "lib/spec.h"
 #include "lib/template.h"
 #include "proto/boot.h"
@@ -912,6 +913,35 @@ static int warm_start(struct run *run, struct hc_lib_boot *boot, struct hc_lib_t
 	return send_exec(run, ex, err);
 }
 
+/* A VM of the template's key from the server's warm pool (lib/pool.h), re-identified, and the
+ * command sent: 0 when the run goes on pooled, 1 when there is none (the caller restores). */
+static int pool_start(struct run *run, struct hc_lib_boot *boot, struct hc_lib_template *tpl,
+		      const struct hc_proto_exec *ex, struct hc_error *err)
+{
+	struct hc_lib_snapshot *snap = NULL;
+	struct hc_vm *vm = NULL;
+	double ms = 0;
+	int fd = -1;
+
+	run->t_spawn = hc_clock_ms();
+	if (!hc_lib_pool_take(run->o->warm_pool, tpl, run->o, &vm, &fd, &snap, &ms))
+		return 1;
+	/* The VM's spec points into its own open snapshot: released after the VM, as the
+	 * template's (hc_lib_template_release). */
+	hc_lib_snapshot_close(tpl->snap);
+	tpl->snap = snap;
+	boot->vm = run->vm = vm;
+	run->res->warm = true;
+	run->res->pooled = true;
+	run->res->t_take_ms = ms;
+	run->res->jailed = vm->jailed;
+	console_watch_start(run);
+	run->agent = fd;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	hc_debug("warm start: taken from the pool in %.1f ms", ms);
+	return send_exec(run, ex, err);
+}
+
 HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o, struct hc_run_result *res,
 		     struct hc_error *err)
 {
@@ -976,6 +1006,12 @@ HC_EXPORT int hc_run(struct hc_store *store, const struct hc_run_opts *o, struct
 		hc_lib_template_lookup(store, &boot, &tpl);
 	run.tpl = &tpl;
 	run.boot = &boot;
+	if (tpl.state == HC_TPL_WARM && o->warm_pool) {
+		hc_lib_pool_want(o->warm_pool, store, &tpl, boot.image.digest, o);
+		r = pool_start(&run, &boot, &tpl, &ex, err);
+		if (r <= 0)
+			goto warm;
+	}
 	if (tpl.state == HC_TPL_WARM) {
 		r = warm_start(&run, &boot, &tpl, &ex, err);
 		if (r <= 0)
@@ -1025,6 +1061,11 @@ out:
 	}
 	/* The SHUTDOWN frame, if any, went out above, behind what was queued. */
 	hc_lib_boot_teardown(&boot, -1, true);
+	if (res->pooled)
+		hc_lib_pool_done(o->warm_pool);
+	/* A template this run built: the pool keeps VMs of it from now on. */
+	if (o->warm_pool && tpl.state == HC_TPL_BUILD && res->t_template_ms > 0)
+		hc_lib_pool_want(o->warm_pool, store, &tpl, boot.image.digest, o);
 	/* After the VM: a restored VM's spec points into the open template. */
 	hc_lib_template_release(&tpl);
 	if (run.agent >= 0)

@@ -282,6 +282,7 @@ json_t *hc_server_executor_invoke(struct hc_rpc_call *c, struct hc_rpc_err *err)
 	entered = true;
 	if (!stream)
 		c->stream = NULL;
+	ro.o.warm_pool = s->pool;
 	rj.o = &ro.o;
 	rj.job.output_limit = ro.o.output_limit;
 	rj.job.stdin_data = in_text;

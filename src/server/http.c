@@ -766,6 +766,13 @@ int hc_server_run(const struct hc_server_config *cfg, int stop_fd, struct hc_err
 		return hc_error_errno(err, -errno, "pipe");
 	}
 	s.shutdown_fd = shut[0];
+	if (c.warm_pool && hc_warm_pool_new(c.warm_pool, &s.pool, err) < 0) {
+		close(lfd);
+		close(shut[0]);
+		close(shut[1]);
+		hc_server_registry_close(&s);
+		return err->code;
+	}
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_cond_init(&s.idle, NULL);
 	s.backends = probe_backends();
@@ -784,6 +791,7 @@ int hc_server_run(const struct hc_server_config *cfg, int stop_fd, struct hc_err
 		close(shut[0]);
 		close(shut[1]);
 		json_decref(s.backends);
+		hc_warm_pool_free(s.pool);
 		hc_server_registry_close(&s);
 		if (unix_path)
 			unlink(unix_path);
@@ -836,6 +844,8 @@ int hc_server_run(const struct hc_server_config *cfg, int stop_fd, struct hc_err
 		hc_warn("server: %u calls still running after 30 s; stopping anyway",
 			atomic_load(&s.calls));
 	MHD_stop_daemon(d);
+	/* After the last run: the pool's VMMs die with its refill thread, taken ones too. */
+	hc_warm_pool_free(s.pool);
 	close(shut[0]);
 	close(shut[1]);
 	json_decref(s.backends);

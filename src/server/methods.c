@@ -144,8 +144,27 @@ static json_t *m_health(struct hc_rpc_call *c, struct hc_rpc_err *err)
 
 	if (hc_rpc_params_only(c, NULL, err) < 0)
 		return NULL;
-	return json_pack("{s:s, s:s, s:O}", "status", "ok", "version", hc_version(), "backends",
-			 s->backends);
+	json_t *ret = json_pack("{s:s, s:s, s:O}", "status", "ok", "version", hc_version(),
+				"backends", s->backends);
+
+	if (ret && s->pool) {
+		struct hc_warm_pool_stats st;
+
+		hc_warm_pool_stats(s->pool, &st);
+		if (json_object_set_new(
+			    ret, "warm_pool",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "per_key",
+				      (json_int_t)st.per_key, "keys", (json_int_t)st.keys,
+				      "waiting", (json_int_t)st.waiting, "restored",
+				      (json_int_t)st.restored, "taken", (json_int_t)st.taken,
+				      "discarded", (json_int_t)st.discarded)) < 0) {
+			json_decref(ret);
+			ret = NULL;
+		}
+	}
+	if (!ret)
+		hc_rpc_fail(err, HC_RPC_INTERNAL_ERROR, "out of memory");
+	return ret;
 }
 
 /* ---- sandbox.run ---- */
@@ -199,6 +218,7 @@ static json_t *m_sandbox_run(struct hc_rpc_call *c, struct hc_rpc_err *err)
 	}
 	if (!stream)
 		c->stream = NULL;
+	ro.o.warm_pool = s->pool;
 	rj.o = &ro.o;
 	rj.job.tty_fd = c->stream ? c->stream->tty_fd : -1;
 	rj.job.winch_fd = c->stream ? c->stream->winch_fd : -1;

@@ -39,6 +39,9 @@ struct hc_server_config {
 	 * 0 or less: never (fd 0 is never such a pipe: the CLI keeps fds 0-2 open). */
 	int reload_fd;
 	unsigned idle_timeout_s; /* an idle or slow connection is closed after this; 0: 30 */
+	/* --warm-pool N: up to N VMs per template key kept restored and waiting for runs
+	 * (hc_warm_pool_new; docs/warm-start.md); 0: none. */
+	unsigned warm_pool;
 	/* Written once the server listens: the address it listens on (port 0 resolved). */
 	void (*on_listen)(const char *address, void *userdata);
 	void *userdata;
@@ -73,6 +76,8 @@ struct hc_server {
 	/* executor.invoke calls in progress per function name (under lock): {"NAME": N}. By
 	 * name, so a reload keeps counting the calls of the version before. */
 	json_t *fn_running;
+	/* The warm pool (cfg->warm_pool > 0), handed to every run; NULL: none. */
+	struct hc_warm_pool *pool;
 	/* Why runs end when shutdown_fd becomes readable (NULL: "the server is shutting down"). */
 	const char *stop_reason;
 };
