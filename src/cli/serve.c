@@ -11,6 +11,10 @@
 
 #include "cli/cli.h"
 #include "core/buf.h"
+#include "core/child.h"
+#include "core/log.h"
+#include "core/owner.h"
+#include "jail/jail.h"
 #include "lib/backend.h"
 #include "lib/runopts.h"
 #include "server/server.h"
@@ -140,6 +144,86 @@ static int check_default(const char *flag, const char *opt, const char *v)
 	return 0;
 }
 
+/* ---- the reaper ----
+ * With --warm-pool the server keeps VMs that no client is waiting for. Their VMMs die with
+ * the server (PR_SET_PDEATHSIG), but a SIGKILLed server cannot remove what it held for them:
+ * their runtime dirs, uid leases and cgroups. A reaper process of its own, started first and
+ * outliving it, does: it waits on a pipe whose write end only the server holds; an orderly
+ * stop writes "q" first, an EOF without it means the server died. */
+#define REAPER_TIMEOUT_MS 10000
+
+static int reaper_main(int argc, char **argv)
+{
+	unsigned long long start;
+	char runtime[HC_PATH_MAX], b[16];
+	struct hc_error err = {0};
+	bool orderly = false;
+	ssize_t n;
+	pid_t pid;
+
+	/* serve --internal-reaper PID STARTTIME */
+	if (argc != 4)
+		return HC_EXIT_INTERNAL;
+	pid = (pid_t)strtol(argv[2], NULL, 10);
+	start = strtoull(argv[3], NULL, 10);
+	while ((n = read(0, b, sizeof(b))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		orderly = orderly || memchr(b, 'q', (size_t)n);
+	}
+	if (orderly)
+		return 0;
+	/* The jails' leases and cgroups once their processes are gone (the cgroups say when),
+	 * then the runtime dirs whose owner is dead. */
+	n = hc_jail_reap_dead(pid, start, REAPER_TIMEOUT_MS);
+	if (hc_path_runtime_dir(runtime, sizeof(runtime), &err) == 0)
+		hc_owner_sweep(runtime);
+	hc_info("serve: reaper: the server (pid %d) died; %zd jail lease(s) released", (int)pid, n);
+	return 0;
+}
+
+static int reaper_start(struct hc_child *c, int *ret_fd)
+{
+	char pid[24], start[24];
+	const char *argv[] = {"/proc/self/exe", "serve", "--internal-reaper", pid, start, NULL};
+	struct hc_child_opts o = {
+		.argv = argv,
+		.stdout_fd = -1,
+		.stderr_fd = 2,
+		.new_session = true, /* the terminal's Ctrl-C is the server's to handle */
+		.pdeathsig = -1,
+	};
+	struct hc_error err = {0};
+	int p[2];
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	snprintf(start, sizeof(start), "%llu", hc_owner_start_time(getpid()));
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return hc_cli_failf("serve: pipe: %s", strerror(errno));
+	o.stdin_fd = p[0];
+	if (hc_child_spawn(c, &o, &err) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return hc_cli_fail(&err);
+	}
+	close(p[0]);
+	*ret_fd = p[1];
+	return 0;
+}
+
+static void reaper_stop(struct hc_child *c, int fd)
+{
+	if (fd < 0)
+		return;
+	if (write(fd, "q", 1) < 0)
+		hc_debug("serve: reaper: %s", strerror(errno));
+	close(fd);
+	if (hc_child_wait(c, 5000) < 0)
+		hc_child_stop(c, 0);
+}
+
 int hc_cli_serve(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -164,9 +248,13 @@ int hc_cli_serve(int argc, char **argv)
 	struct hc_error err = {0};
 	char *token = NULL;
 	struct sigaction sa = {.sa_handler = on_signal};
+	struct hc_child reaper = HC_CHILD_INIT;
+	int reaper_fd = -1;
 	unsigned u;
 	int c, r;
 
+	if (argc >= 2 && hc_streq(argv[1], "--internal-reaper"))
+		return reaper_main(argc, argv);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		r = 0;
@@ -279,7 +367,10 @@ int hc_cli_serve(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	/* SIGHUP reads the registry again (without one it is ignored, not fatal). */
 	sigaction(SIGHUP, &sa, NULL);
+	if (cfg.warm_pool && reaper_start(&reaper, &reaper_fd) < 0)
+		return HC_EXIT_INTERNAL;
 	r = hc_server_run(&cfg, stop_pipe[0], &err);
+	reaper_stop(&reaper, reaper_fd);
 	explicit_bzero(token, strlen(token));
 	free(token);
 	close(stop_pipe[0]);

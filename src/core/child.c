@@ -201,10 +201,11 @@ int hc_child_spawn(struct hc_child *c, const struct hc_child_opts *o, struct hc_
 				signal(s, SIG_DFL);
 		sigemptyset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, NULL);
-		prctl(PR_SET_PDEATHSIG, o->pdeathsig ? o->pdeathsig : SIGKILL);
+		if (o->pdeathsig >= 0)
+			prctl(PR_SET_PDEATHSIG, o->pdeathsig ? o->pdeathsig : SIGKILL);
 		/* The parent died before PDEATHSIG was set. In a new PID namespace the parent is
 		 * outside it and getppid() is 0. */
-		if (getppid() != (pidns ? 0 : parent))
+		if (o->pdeathsig >= 0 && getppid() != (pidns ? 0 : parent))
 			_exit(127);
 		if (o->new_session)
 			setsid();

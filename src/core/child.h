@@ -44,7 +44,8 @@ struct hc_child_opts {
 	size_t n_fds;
 	const char *cwd;
 	bool new_session; /* setsid(): keeps terminal Ctrl-C away from the child; we end it */
-	int pdeathsig;	  /* signal the child gets when hotcell dies (0: SIGKILL) */
+	int pdeathsig;	  /* signal the child gets when hotcell dies (0: SIGKILL; -1: none, for
+			   * a process meant to outlive hotcell: the server's reaper) */
 	/* Runs in the child after the fds are set up, before exec; returns -errno on failure. */
 	int (*pre_exec)(void *arg);
 	void *pre_exec_arg;

@@ -6,9 +6,11 @@
  * (hotcell doctor); one that is there but refuses a limit stops the start.
  * The process joins its cgroups itself, in the child, before any other jail step.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "core/clock.h"
 #include "jail/jail-internal.h"
 
 #define CG_ROOT "/sys/fs/cgroup"
@@ -200,4 +202,38 @@ void hc_jail_cgroup_remove(struct hc_jail_vm *jv)
 		}
 	}
 	jv->n_cgroups = 0;
+}
+
+/* Every cgroup of uid under base/hotcell ("<uid>-<kind>-<n>"), removed once empty (a process
+ * of it still dying gets until deadline). */
+static void remove_uid_in(const char *base, uid_t uid, double deadline)
+{
+	char parent[HC_PATH_MAX], prefix[32], path[HC_PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	if (hc_path_fmt(parent, sizeof(parent), NULL, "%s/hotcell", base) < 0 ||
+	    !(d = opendir(parent)))
+		return;
+	snprintf(prefix, sizeof(prefix), "%u-", (unsigned)uid);
+	while ((de = readdir(d))) {
+		if (!hc_startswith(de->d_name, prefix) ||
+		    hc_path_fmt(path, sizeof(path), NULL, "%s/%s", parent, de->d_name) < 0)
+			continue;
+		while (rmdir(path) < 0 && errno == EBUSY && hc_clock_ms() < deadline)
+			usleep(5000);
+	}
+	closedir(d);
+}
+
+void hc_jail_cgroup_remove_uid(uid_t uid, double deadline)
+{
+	static const char *const ctrls[] = {"memory", "pids", "cpu"};
+	const char *root = cg_root();
+	char base[HC_PATH_MAX];
+
+	remove_uid_in(root, uid, deadline);
+	for (size_t i = 0; i < HC_ARRAY_SIZE(ctrls); i++)
+		if (hc_path_fmt(base, sizeof(base), NULL, "%s/%s", root, ctrls[i]) == 0)
+			remove_uid_in(base, uid, deadline);
 }

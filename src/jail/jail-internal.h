@@ -26,6 +26,9 @@ int hc_jail_cgroup_make(struct hc_jail_vm *jv, enum hc_jail_kind kind, unsigned 
 			char procs[HC_JAIL_CG_PROCS][HC_PATH_MAX], const char **why,
 			struct hc_error *err) _must_check_;
 void hc_jail_cgroup_remove(struct hc_jail_vm *jv);
+/* Every cgroup of a uid (a dead holder's), removed once empty, trying until deadline
+ * (hc_clock_ms()). */
+void hc_jail_cgroup_remove_uid(uid_t uid, double deadline);
 /* The memory limit the cgroup of a kind gets (bytes), for bench/jail.sh and docs. */
 unsigned long long hc_jail_memory_limit(enum hc_jail_kind kind, unsigned guest_mib);
 

@@ -86,6 +86,13 @@ int hc_jail_vm_open(struct hc_jail_vm *jv, bool on, const char *run_dir, unsigne
  * on a never-opened or closed jail. */
 void hc_jail_vm_close(struct hc_jail_vm *jv);
 
+/* What a process that died without closing its jails left (the server's reaper, after a
+ * SIGKILLed `hotcell serve`): each uid lease that process pid (started at start, its
+ * hc_owner_start_time) held, once no process holds it any more (its jailed children die with it:
+ * PR_SET_PDEATHSIG), is released and its uid's cgroups removed, trying for up to timeout_ms.
+ * Returns how many leases. */
+int hc_jail_reap_dead(pid_t pid, unsigned long long start, int timeout_ms);
+
 /* Whether the jail is on by default here (root), and when not, why (for messages). */
 bool hc_jail_default_on(const char **why_not);
 

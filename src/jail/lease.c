@@ -7,10 +7,12 @@
  * removed on release while still locked, and a taker checks that the file it locked is still
  * the one at that path (the usual lock-file race).
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "core/clock.h"
 #include "jail/jail-internal.h"
 
 int hc_jail_uid_range_parse(const char *s, uid_t *first, uid_t *last)
@@ -119,4 +121,53 @@ void hc_jail_lease_release(struct hc_jail_vm *jv)
 	close(jv->lease_fd);
 	jv->lease_fd = -1;
 	jv->lease_path[0] = '\0';
+}
+
+int hc_jail_reap_dead(pid_t pid, unsigned long long start, int timeout_ms)
+{
+	const char *dir = getenv("HOTCELL_JAIL_LEASE_DIR");
+	double deadline = hc_clock_ms() + timeout_ms;
+	char want[64], path[HC_PATH_MAX], who[64];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	if (!dir || !*dir)
+		dir = HC_JAIL_LEASE_DIR;
+	snprintf(want, sizeof(want), "%d %llu\n", (int)pid, start);
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char *end;
+		unsigned long uid = strtoul(de->d_name, &end, 10);
+		ssize_t len;
+		int fd;
+
+		if (*end || end == de->d_name ||
+		    hc_path_fmt(path, sizeof(path), NULL, "%s/%s", dir, de->d_name) < 0)
+			continue;
+		fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		len = pread(fd, who, sizeof(who) - 1, 0);
+		who[len > 0 ? len : 0] = 0;
+		if (!hc_streq(who, want)) {
+			close(fd);
+			continue;
+		}
+		/* The dead holder's lock goes with its last fd: at once, or when its last
+		 * child that shared it dies (none should: the fd is close-on-exec). */
+		while (flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK &&
+		       hc_clock_ms() < deadline)
+			usleep(10000);
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			hc_jail_cgroup_remove_uid((uid_t)uid, deadline);
+			unlink(path); /* still locked: as hc_jail_lease_release */
+			n++;
+		}
+		close(fd);
+	}
+	closedir(d);
+	return n;
 }
