@@ -2,9 +2,10 @@
 /*
  * The VM's TAP: made persistent through /dev/net/tun (the only way to make one), so a VMM
  * that opens it by name (Firecracker's host_dev_name, Cloud Hypervisor's tap) and one that
- * gets an fd (QEMU's -netdev tap,fd=N) see the same device; its address and state through
- * rtnetlink with libmnl; deleted by name (RTM_DELLINK), which is also how a dead run's TAP
- * is reclaimed.
+ * gets an fd (QEMU's -netdev tap,fd=N) see the same device; owned by hotcell's user, so no
+ * other can attach it (a jailed Firecracker's uid is made its owner); its address and state
+ * through rtnetlink with libmnl; deleted by name (RTM_DELLINK), which is also how a dead run's
+ * TAP is reclaimed.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -155,6 +156,15 @@ int hc_net_link_create(const struct hc_net_lease *l, struct hc_error *err)
 		return fd;
 	if (ioctl(fd, TUNSETPERSIST, 1) < 0)
 		return hc_error_errno(err, -errno, "TAP %s: persist", l->tap);
+	/* A TAP without an owner is attachable by anyone who can open /dev/net/tun (often mode
+	 * 0666) while no VMM holds it: ours from birth, handed on only to a jailed Firecracker's
+	 * uid (hc_net_tap_set_owner). */
+	if (ioctl(fd, TUNSETOWNER, (unsigned long)geteuid()) < 0 ||
+	    ioctl(fd, TUNSETGROUP, (unsigned long)getegid()) < 0) {
+		r = hc_error_errno(err, -errno, "TAP %s: owner", l->tap);
+		hc_net_link_delete(l->tap);
+		return r;
+	}
 	r = link_up(l->tap, HC_NET_MTU, err);
 	if (r == 0)
 		r = addr_add(l->tap, l->gw, 30, err);
