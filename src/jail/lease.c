@@ -6,11 +6,20 @@
  * taker without any guessing. The file says who holds it ("pid starttime", for tools); it is
  * removed on release while still locked, and a taker checks that the file it locked is still
  * the one at that path (the usual lock-file race).
+ *
+ * A stale lease may leave processes running as its uid: a VMM that drops to the uid itself
+ * (Firecracker under its jailer) loses PR_SET_PDEATHSIG with it (the kernel clears it when the
+ * credentials change), so it outlives a SIGKILLed hotcell. They are killed before the uid is
+ * handed to another VM, which they could otherwise ptrace or signal, and whose TAP they could
+ * attach.
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "core/clock.h"
 #include "jail/jail-internal.h"
@@ -57,6 +66,31 @@ static unsigned long long self_starttime(void)
 	return st;
 }
 
+/* Kills every process running as uid: kill(-1) from a child that has become uid reaches
+ * exactly those (and never its caller), in one pass the kernel makes under its task list lock,
+ * so none escapes by forking. Only syscalls between fork and _exit. */
+static int kill_uid(uid_t uid, struct hc_error *err)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return hc_error_errno(err, -errno, "jail: fork");
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setresgid((gid_t)uid, (gid_t)uid, (gid_t)uid) < 0 ||
+		    setresuid(uid, uid, uid) < 0)
+			_exit(1);
+		_exit(kill(-1, SIGKILL) < 0 && errno != ESRCH ? 1 : 0);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return hc_error_errno(err, -errno, "jail: waitpid");
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return hc_error_set(err, -EPERM, "jail: cannot end the processes of uid %u",
+				    (unsigned)uid);
+	return 0;
+}
+
 int hc_jail_lease_take(struct hc_jail_vm *jv, struct hc_error *err)
 {
 	const char *dir = getenv("HOTCELL_JAIL_LEASE_DIR");
@@ -94,6 +128,15 @@ int hc_jail_lease_take(struct hc_jail_vm *jv, struct hc_error *err)
 			close(fd);
 			uid--;
 			continue;
+		}
+		/* Written and never released: its holder died, maybe leaving processes (only
+		 * root's VMs ever run as another uid). */
+		if (a.st_size > 0 && geteuid() == 0) {
+			r = kill_uid(uid, err);
+			if (r < 0) {
+				close(fd);
+				return r;
+			}
 		}
 		char who[64];
 		int len = snprintf(who, sizeof(who), "%d %llu\n", (int)getpid(), self_starttime());

@@ -111,6 +111,72 @@ TEST(dead_holder_is_reclaimed)
 	hc_jail_lease_release(&a);
 }
 
+/* A VMM that dropped to the VM's uid itself (Firecracker under its jailer) outlives its killed
+ * hotcell: the reclaim ends it before the uid is anyone else's. As root only. */
+TEST(dead_holder_processes_are_ended)
+{
+	struct hc_jail_vm a = HC_JAIL_VM_INIT;
+	struct hc_error err = {0};
+	int p[2];
+	char c;
+
+	if (geteuid() != 0)
+		SKIP("needs root (another uid)");
+	setup("4000030-4000030");
+	ASSERT_EQ_INT(pipe(p), 0);
+	pid_t holder = fork();
+	if (holder == 0) {
+		struct hc_jail_vm held = HC_JAIL_VM_INIT;
+		struct hc_error e = {0};
+		int q[2];
+		if (hc_jail_lease_take(&held, &e) < 0 || pipe(q) < 0)
+			_exit(1);
+		pid_t vmm = fork();
+		if (vmm == 0) {
+			/* The lease fd is close-on-exec: an exec'ed VMM does not hold it. */
+			close(held.lease_fd);
+			if (setresgid(held.gid, held.gid, held.gid) < 0 ||
+			    setresuid(held.uid, held.uid, held.uid) < 0)
+				_exit(1);
+			ssize_t _unused_ w = write(q[1], "x", 1);
+			for (;;)
+				pause();
+		}
+		if (vmm < 0 || read(q[0], &c, 1) != 1)
+			_exit(1);
+		ssize_t _unused_ w = write(p[1], (char *)&vmm, sizeof(vmm));
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	pid_t vmm = 0;
+	ASSERT_EQ_INT(read(p[0], (char *)&vmm, sizeof(vmm)), (ssize_t)sizeof(vmm));
+	close(p[0]);
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
+	/* The orphan runs as the uid (reparented, not reaped by us): still there. */
+	ASSERT_EQ_INT(kill(vmm, 0), 0);
+	ASSERT_EQ_INT(hc_jail_lease_take(&a, &err), 0);
+	ASSERT_EQ_INT(a.uid, 4000030);
+	/* SIGKILLed: gone, or a zombie of its new parent for a moment. */
+	bool gone = false;
+	for (int i = 0; i < 200 && !gone; i++) {
+		char path[64], buf[512] = "";
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)vmm);
+		FILE *f = fopen(path, "re");
+		if (!f || !fgets(buf, sizeof(buf), f) || strstr(buf, ") Z ") || strstr(buf, ") X "))
+			gone = true;
+		if (f)
+			fclose(f);
+		if (!gone)
+			usleep(10000);
+	}
+	hc_jail_lease_release(&a);
+	if (!gone)
+		kill(vmm, SIGKILL); /* leave nothing behind when failing */
+	ASSERT_TRUE(gone);
+}
+
 TEST(bad_range_is_a_usage_error)
 {
 	struct hc_jail_vm a = HC_JAIL_VM_INIT;
@@ -132,6 +198,7 @@ int main(void)
 	RUN(two_vms_never_share_a_uid);
 	RUN(lease_file_names_its_holder);
 	RUN(dead_holder_is_reclaimed);
+	RUN(dead_holder_processes_are_ended);
 	RUN(bad_range_is_a_usage_error);
 	hc_path_rm_rf(dir, NULL);
 	return test_summary();
