@@ -267,7 +267,10 @@ static int start_qemu(struct reply *rep)
 		argv, n, dbl_envor("HOTCELL_FC_DOUBLE_QEMU", "qemu-system-x86_64"), cpus, mem, &qa);
 	/* The serial console to our stdout (the console log), appended, as Firecracker does. */
 	argv[n++] = "-chardev";
-	argv[n++] = "file,id=con,path=/proc/self/fd/1,append=on";
+	/* In the jailer's chroot there is no /proc: the stdio backend writes to the same fd. */
+	argv[n++] = access("/proc/self/fd/1", F_OK) == 0
+			    ? "file,id=con,path=/proc/self/fd/1,append=on"
+			    : "stdio,id=con,signal=off";
 	argv[n++] = "-serial";
 	argv[n++] = "chardev:con";
 	argv[n++] = "-no-reboot";
@@ -311,7 +314,11 @@ static int start_qemu(struct reply *rep)
 		argv[n++] = "vhost-user-vsock-device,chardev=vs";
 	}
 	argv[n] = NULL;
-	struct hc_child_opts o = {.argv = argv, .stdin_fd = -1, .stdout_fd = 1, .stderr_fd = 2};
+	/* stdin: ours, as for vhost-device-vsock (the jailer's chroot has no /dev/null). */
+	struct hc_child_opts o = {.argv = argv,
+				  .stdin_fd = fcntl(0, F_GETFD) >= 0 ? 0 : -1,
+				  .stdout_fd = 1,
+				  .stderr_fd = 2};
 	r = hc_child_spawn(&D.qemu, &o, &err);
 	if (r < 0) {
 		*rep = fault(400, "double: %s", err.message);

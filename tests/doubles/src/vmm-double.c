@@ -348,7 +348,12 @@ int dbl_vsockd_start(struct hc_child *c, long long cid, const char *vhu, const c
 			      "--uds-path",
 			      uds,
 			      NULL};
-	struct hc_child_opts o = {.argv = argv, .stdin_fd = -1, .stdout_fd = 2, .stderr_fd = 2};
+	/* Its stdin is ours (hotcell's /dev/null): inside the Firecracker jailer's chroot there is
+	 * no /dev/null to open, as the real jailer makes only kvm, net/tun and urandom. */
+	struct hc_child_opts o = {.argv = argv,
+				  .stdin_fd = fcntl(0, F_GETFD) >= 0 ? 0 : -1,
+				  .stdout_fd = 2,
+				  .stderr_fd = 2};
 	int r;
 
 	snprintf(cids, sizeof(cids), "%lld", cid);
