@@ -154,8 +154,7 @@ void hc_lib_net_report(const struct hc_vmm_ops *ops, char *buf, size_t n)
 		return;
 	}
 	snprintf(buf, n, "inet, full, --allow-host, -p (a TAP, nftables, %s)%s", dnsmasq,
-		 hc_streq(ops->name, "firecracker") ? "; under --jailer the TAP is the jail user's"
-						    : "");
+		 hc_streq(ops->name, "firecracker") ? "; jailed, the TAP is the jail user's" : "");
 }
 
 void hc_lib_net_detach(struct hc_lib_net *ln)

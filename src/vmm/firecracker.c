@@ -86,9 +86,10 @@ static int find_jailer(char *buf, size_t n, struct hc_error *err)
 
 /* Whether Firecracker runs under its jailer (docs/security.md): asked for (--jailer, or
  * HOTCELL_FIRECRACKER_JAILER=1|PATH), or by default as root, as every other VMM is jailed,
- * unless --no-jail or HOTCELL_FIRECRACKER_JAILER=0. The default gives way, with *why_not
- * saying so, where it cannot be kept yet: no jailer installed, or --network (the jailed uid
- * cannot attach hotcell's TAP; the jailer's --netns is still to come). */
+ * unless --no-jail or HOTCELL_FIRECRACKER_JAILER=0. With --network too: the TAP stays in
+ * hotcell's network namespace (no --netns) and is handed to the jail's uid (tap_for_jail), so
+ * the jailed Firecracker attaches it through the jail's /dev/net/tun without CAP_NET_ADMIN.
+ * The default gives way, with *why_not saying so, only where no jailer is installed. */
 static bool jailer_wanted(const struct hc_vm_spec *spec, const char **why_not)
 {
 	const char *v = getenv("HOTCELL_FIRECRACKER_JAILER");
@@ -100,13 +101,6 @@ static bool jailer_wanted(const struct hc_vm_spec *spec, const char **why_not)
 		return true;
 	if ((v && hc_streq(v, "0")) || !spec || spec->no_jail || !hc_jail_default_on(NULL))
 		return false;
-	if (spec->net_tap) {
-		if (why_not)
-			*why_not =
-				"firecracker: a run with --network is not jailed yet (its jailer "
-				"cannot hand hotcell's TAP to the jailed uid)";
-		return false;
-	}
 	if (hc_binary_which("jailer", buf, sizeof(buf)) < 0) {
 		if (why_not)
 			*why_not = "firecracker: not jailed: Firecracker's jailer is not installed "
