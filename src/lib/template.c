@@ -47,6 +47,12 @@ const char *hc_lib_template_refusal(const struct hc_run_opts *o)
 		return "--device";
 	if (o->jailer)
 		return "--jailer";
+	/* As root a networked Firecracker runs under its jailer now (its TAP the jail uid's);
+	 * its template save once hung after the resume here (tests/e2e/net-firecracker-jailer.sh):
+	 * cold until that is understood. */
+	if (hc_streq(o->backend, "firecracker") && o->network != HC_NET_NONE && geteuid() == 0)
+		return "--network with Firecracker under its jailer: warm starts are not tested "
+		       "yet";
 	return NULL;
 }
 

@@ -119,7 +119,10 @@ expect sigkill-left-a-tap '[ -n "$pid" ] && [ "$left" -eq 1 ]'
 rc=0
 fcrun bb true >"$E2E/out" 2>"$E2E/err" || rc=$?
 expect sigkill-next-run '[ "$rc" -eq 0 ]'
-expect sigkill-orphan-ended '! kill -0 "$pid" 2>/dev/null'
+# Ended: gone, or a zombie until its new parent (init) reaps it.
+running() { local st; st=$(awk '{ print $3 }' /proc/"$1"/stat 2>/dev/null); [ -n "$st" ] && [ "$st" != Z ]; }
+for _ in $(seq 1 50); do running "$pid" || break; sleep 0.1; done
+expect sigkill-orphan-ended '! running "$pid"'
 net_clean sigkill-reclaimed
 expect sigkill-uid-lease-reclaimed '[ -z "$(ls -A "$E2E/uids" 2>/dev/null)" ]'
 # The killed run's chroot and the read-only binds hotcell made in it are not reclaimed yet (no
