@@ -19,8 +19,8 @@ static void print_jail(void)
 	struct hc_jail_host h;
 	char fsd[HC_PATH_MAX], jailer[HC_PATH_MAX];
 	struct hc_error e = {0};
-	const char *steps = "namespaces, minimal root, own uid, no capabilities, no_new_privs, "
-			    "seccomp, rlimits";
+	const char *steps = "namespaces, minimal root (its /proc read-only), own uid, no "
+			    "capabilities, no_new_privs, seccomp, rlimits";
 
 	hc_jail_host_report(&h);
 	printf("\njail (docs/security.md)\n");
@@ -40,6 +40,14 @@ static void print_jail(void)
 					    "records instead)"
 					  : "allow-lists, kill-process")
 			 : "kill-process not available: every jailed start is refused");
+	if (h.landlock_why_not)
+		printf("  landlock:    %s: the jail goes on without it (its /proc stays "
+		       "read-only)\n",
+		       h.landlock_why_not);
+	else
+		printf("  landlock:    ABI %d: writes only beneath each process's read-write "
+		       "paths\n",
+		       h.landlock_abi);
 	if (h.cgroup_version)
 		printf("  cgroups:     v%d: %s%s\n", h.cgroup_version, h.cgroup_controllers,
 		       strlen(h.cgroup_controllers) < strlen("memory pids cpu")
@@ -54,13 +62,15 @@ static void print_jail(void)
 		printf("  /dev/kvm:    refused under KVM: root's group, closed to others (give it "
 		       "a "
 		       "kvm group)\n");
-	printf("  qemu, vhost-device-vsock, cloud-hypervisor:\n               %s%s\n", steps,
-	       h.cgroup_version ? ", cgroups" : "");
+	printf("  qemu, vhost-device-vsock, cloud-hypervisor:\n               %s%s%s\n", steps,
+	       h.cgroup_version ? ", cgroups" : "", h.landlock_why_not ? "" : ", landlock");
 	bool rust = hc_virtiofsd_find(fsd, sizeof(fsd), &e) == 0 && hc_virtiofsd_is_rust(fsd);
 	printf("  virtiofsd:   the same, but uid 0 with file capabilities only%s\n",
 	       rust ? " (--sandbox=chroot)"
 		    : "; QEMU 7.2's C virtiofsd builds its own namespace sandbox, for which it "
-		      "holds CAP_SYS_ADMIN until it drops it itself");
+		      "holds CAP_SYS_ADMIN until it drops it itself, and so runs without "
+		      "landlock (which refuses it mount and pivot_root); the proc it mounts "
+		      "is not made, it keeps the jail's read-only one");
 	if (hc_binary_find("HOTCELL_FIRECRACKER_JAILER", "jailer", jailer, sizeof(jailer), &e) == 0)
 		printf("  firecracker: its own jailer (%s), the VM's own uid; with --network the "
 		       "TAP is that uid's\n",

@@ -35,3 +35,16 @@ unsigned long long hc_jail_memory_limit(enum hc_jail_kind kind, unsigned guest_m
 /* Library resolution (libs.c): the shared objects binary loads (ldd), as a NULL-terminated
  * array of absolute paths in one allocation, cached per binary. */
 int hc_jail_libs(const char *binary, const char *const **ret, struct hc_error *err) _must_check_;
+
+/* Landlock (landlock.c): the kernel's ABI version, or -errno (ENOSYS: not built in,
+ * EOPNOTSUPP: off at boot); why a version cannot be used, or NULL. */
+#define HC_JAIL_LANDLOCK_MIN_ABI 2
+int hc_jail_landlock_abi(void);
+const char *hc_jail_landlock_why_not(int abi);
+/* In the child: a ruleset that handles every write-type right of that ABI (an fd), a rule
+ * allowing them beneath path (a file: its file rights), then restrict_self (closes the
+ * ruleset; needs no_new_privs). Errors name the jail step. */
+int hc_jail_landlock_open(int abi, struct hc_error *err) _must_check_;
+int hc_jail_landlock_allow(int ruleset, int abi, const char *path,
+			   struct hc_error *err) _must_check_;
+int hc_jail_landlock_apply(int ruleset, struct hc_error *err) _must_check_;

@@ -52,6 +52,7 @@ struct hc_jail_plan {
 		int res;
 		rlim_t want;
 	} rlimits[5];
+	int landlock_abi; /* > 0: the Landlock step runs, with this ABI's rights */
 	struct sock_fprog filter;
 	char *env[MAX_ENV + 1];
 	size_t n_env;
@@ -183,6 +184,26 @@ static int set_caps(const struct hc_jail_plan *p, struct hc_error *err)
 	return 0;
 }
 
+/* Writes allowed beneath every read-write path of the root and /tmp, nowhere else: not in any
+ * proc, whichever mount the process reaches it through. */
+static int landlock_rules(const struct hc_jail_plan *p, struct hc_error *err)
+{
+	int ruleset = hc_jail_landlock_open(p->landlock_abi, err);
+	int r = ruleset < 0 ? ruleset
+			    : hc_jail_landlock_allow(ruleset, p->landlock_abi, "/tmp", err);
+
+	for (size_t i = 0; r >= 0 && i < p->n_mounts; i++)
+		if (p->mounts[i].rw)
+			r = hc_jail_landlock_allow(ruleset, p->landlock_abi, p->mounts[i].path,
+						   err);
+	if (r < 0) {
+		if (ruleset >= 0)
+			close(ruleset);
+		return r;
+	}
+	return ruleset;
+}
+
 static int apply(void *arg, struct hc_error *err)
 {
 	const struct hc_jail_plan *p = arg;
@@ -201,12 +222,15 @@ static int apply(void *arg, struct hc_error *err)
 	STEP(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "private mounts");
 	STEP(mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") == 0,
 	     "root tmpfs");
-	/* /proc and /tmp first: binds below /tmp (a runtime dir there) go on top. */
+	/* /proc and /tmp first: binds below /tmp (a runtime dir there) go on top. /proc is
+	 * read-only: uid 0 (virtiofsd) writes a sysctl or /proc/sysrq-trigger by their mode
+	 * alone, no capability asked (proc_sys_permission); reopening a file through
+	 * /proc/self/fd/N still works, that follows the link to the file's own mount. */
 	char buf[HC_PATH_MAX + 16];
 	snprintf(buf, sizeof(buf), "%s/proc", root);
 	STEP(mkdir(buf, 0555) == 0 || errno == EEXIST, "mkdir /proc");
-	STEP(mount("proc", buf, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0,
-	     "mount /proc");
+	STEP(mount("proc", buf, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) == 0,
+	     "mount /proc read-only");
 	snprintf(buf, sizeof(buf), "%s/tmp", root);
 	STEP(mkdir(buf, 01777) == 0 || errno == EEXIST, "mkdir /tmp");
 	STEP(mount("tmpfs", buf, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=16m") ==
@@ -224,6 +248,12 @@ static int apply(void *arg, struct hc_error *err)
 	STEP(mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
 		   NULL) == 0,
 	     "read-only root");
+	/* The Landlock rules are made here, while every path can still be opened (as root),
+	 * and take effect once no_new_privs is set. A step that fails before then ends this
+	 * child, and the ruleset is close-on-exec. */
+	int ruleset = -1;
+	if (p->landlock_abi > 0 && (ruleset = landlock_rules(p, err)) < 0)
+		return ruleset;
 
 	/* rlimits: only ever lowered (no CAP_SYS_RESOURCE needed, none available here). */
 	for (size_t i = 0; i < HC_ARRAY_SIZE(p->rlimits); i++) {
@@ -258,6 +288,8 @@ static int apply(void *arg, struct hc_error *err)
 	if ((r = set_caps(p, err)) < 0)
 		return r;
 	STEP(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "no_new_privs");
+	if (ruleset >= 0 && (r = hc_jail_landlock_apply(ruleset, err)) < 0)
+		return r;
 	/* Last: from here on only the allow-list (and execve is on it). */
 	STEP(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &p->filter) == 0, "seccomp");
 	return 0;
@@ -612,6 +644,19 @@ int hc_jail_proc_prepare(struct hc_jail_proc *p, struct hc_child_opts *o, struct
 	pl->rlimits[3].want = 0;
 	pl->rlimits[4].res = RLIMIT_MEMLOCK;
 	pl->rlimits[4].want = 64ull << 20;
+
+	/* Landlock for every process but one that mounts and pivots itself (QEMU 7.2's C
+	 * virtiofsd: Landlock refuses mount and pivot_root to a process it restricts, so that
+	 * virtiofsd could not start; its proc is the jail's read-only one, the seccomp filter
+	 * sees to that). A kernel without Landlock runs without this step (hotcell doctor says
+	 * so); one with it refuses the start if any call of the step fails. */
+	if (!(p->start_caps & HC_JAIL_CAP_SYS_ADMIN_AT_START)) {
+		int abi = hc_jail_landlock_abi();
+		const char *no = hc_jail_landlock_why_not(abi);
+		pl->landlock_abi = no ? 0 : abi;
+		if (no)
+			hc_debug("jail %s: landlock %s", what, no);
+	}
 
 	r = hc_jail_cgroup_make(jv, p->kind, n, pl->cg_procs, &why, err);
 	if (r < 0)

@@ -106,8 +106,10 @@ struct hc_jail_host {
 	unsigned leased; /* uids held now (by running VMs, or stale and free to take) */
 	bool seccomp;	 /* SECCOMP_RET_KILL_PROCESS available */
 	bool seccomp_log;
-	int cgroup_version;	     /* 0: none mounted */
-	char cgroup_controllers[64]; /* of memory, pids, cpu: those there */
+	int landlock_abi;	      /* the kernel's Landlock ABI, or -errno */
+	const char *landlock_why_not; /* NULL when the jail uses it */
+	int cgroup_version;	      /* 0: none mounted */
+	char cgroup_controllers[64];  /* of memory, pids, cpu: those there */
 	bool kvm;
 	gid_t kvm_gid;
 	mode_t kvm_mode;

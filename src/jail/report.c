@@ -54,6 +54,9 @@ void hc_jail_host_report(struct hc_jail_host *h)
 	h->seccomp = file_has("/proc/sys/kernel/seccomp/actions_avail", "kill_process");
 	h->seccomp_log = file_has("/proc/sys/kernel/seccomp/actions_avail", "log");
 
+	h->landlock_abi = hc_jail_landlock_abi();
+	h->landlock_why_not = hc_jail_landlock_why_not(h->landlock_abi);
+
 	if (!root || !*root)
 		root = "/sys/fs/cgroup";
 	snprintf(p, sizeof(p), "%s/cgroup.controllers", root);

@@ -22,6 +22,7 @@
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -236,9 +237,8 @@ static const char *const vsockd[] = {
 /* virtiofsd (C, QEMU 7.2's) keeps uid 0 and serves the image's ownership: it switches its
  * fs credentials per request, opens by handle, sets xattrs, and chroots into the share
  * (-o sandbox=chroot); it installs its own seccomp filter under ours (seccomp, prctl). The
- * Rust virtiofsd needs the same groups. */
+ * Rust virtiofsd needs the same groups. mount: add_virtiofsd_mount. */
 static const char *const virtiofsd[] = {
-	"mount",
 	"umount2",
 	"pivot_root",
 	"chdir",
@@ -616,6 +616,33 @@ static int add_clone(scmp_filter_ctx ctx, struct hc_error *err)
 	return 0;
 }
 
+/* virtiofsd's mount(2): binds, moves, remounts and propagation changes are its own sandbox's
+ * (QEMU 7.2's setup_namespaces and setup_mounts, while it still holds CAP_SYS_ADMIN); a new
+ * file system is only ever its `mount("proc", "/proc", "proc", ...)`, and that one answers 0
+ * without being made. A fresh proc would be read-write, and as uid 0 virtiofsd may write
+ * any sysctl or /proc/sysrq-trigger through the fd it keeps of it (proc_self_task, opened
+ * before it binds /proc/self/fd over /proc): this way it keeps the jail's read-only /proc,
+ * of its PID namespace's parent, where /proc/self is itself all the same. */
+static int add_virtiofsd_mount(scmp_filter_ctx ctx, struct hc_error *err)
+{
+	const scmp_datum_t not_new[] = {MS_BIND,    MS_MOVE,  MS_REMOUNT,   MS_SHARED,
+					MS_PRIVATE, MS_SLAVE, MS_UNBINDABLE};
+	scmp_datum_t any = 0;
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && i < HC_ARRAY_SIZE(not_new); i++) {
+		any |= not_new[i];
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mount), 1,
+				     SCMP_A3(SCMP_CMP_MASKED_EQ, not_new[i], not_new[i]));
+	}
+	if (r >= 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(0), SCMP_SYS(mount), 1,
+				     SCMP_A3(SCMP_CMP_MASKED_EQ, any, 0));
+	if (r < 0)
+		return hc_error_errno(err, r, "seccomp: virtiofsd's mount");
+	return 0;
+}
+
 static bool log_mode(void)
 {
 	const char *v = getenv("HOTCELL_SECCOMP");
@@ -655,6 +682,8 @@ int hc_jail_seccomp_build(enum hc_jail_kind kind, enum hc_accel accel, bool netw
 			break;
 		case HC_JAIL_VIRTIOFSD:
 			r = ADD(ctx, virtiofsd);
+			if (r >= 0)
+				r = add_virtiofsd_mount(ctx, err);
 			break;
 		case HC_JAIL_CLOUD_HYPERVISOR:
 			r = ADD(ctx, kvm_vmm);

@@ -11,6 +11,7 @@
 #include <linux/keyctl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/capability.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
@@ -94,6 +96,87 @@ static int write_file(const char *path)
 	ssize_t n = write(fd, "x", 1);
 	close(fd);
 	return n < 0 ? refused(errno) : ok("write");
+}
+
+/* Opens PATH (relative to dirfd) for writing and closes it again, never writing a byte: for a
+ * sysctl or /proc/sysrq-trigger the open is the proof (nothing happens before a write). */
+static int open_write(int dirfd, const char *path)
+{
+	int fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return refused(errno);
+	close(fd);
+	return ok("opened for writing");
+}
+
+/* What QEMU 7.2's C virtiofsd does with -o sandbox=namespace (tools/virtiofsd/passthrough_ll.c:
+ * setup_namespaces, setup_mounts, setup_capabilities), then an attack from what it keeps. It
+ * still holds CAP_SYS_ADMIN (jail-run --start-caps) while it makes a PID, mount and network
+ * namespace, mounts a proc of its own on /proc, keeps /proc/self/task/ (proc_self_task), binds
+ * /proc/self/fd over /proc and keeps that (proc_self_fd: ".." stays inside it), pivots into the
+ * share, detaches the old root, and drops to its file capabilities (modcaps=-mknod, as hotcell
+ * starts it). Then, as a compromised virtiofsd: WHICH "task" opens PATH for writing relative
+ * to proc_self_task ("../../sys/kernel/core_pattern" is the proc's root), "fd" relative to
+ * proc_self_fd; "reopen" makes PATH in the share and reopens it read-write through
+ * proc_self_fd, as virtiofsd serves every open (the control). */
+static int own_proc(const char *share, const char *which, const char *path)
+{
+	if (unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET) < 0)
+		return refused(errno);
+	pid_t pid = fork();
+	if (pid < 0)
+		return refused(errno);
+	if (pid > 0) {
+		int st;
+		waitpid(pid, &st, 0);
+		return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	}
+	int task_fd = -1, proc_self_fd = -1, oldroot = -1, newroot = -1;
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 ||
+	    mount("proc", "/proc", "proc", MS_NODEV | MS_NOEXEC | MS_NOSUID | MS_RELATIME, NULL) <
+		    0 ||
+	    (task_fd = open("/proc/self/task/", O_PATH)) < 0 ||
+	    mount("/proc/self/fd", "/proc", NULL, MS_BIND, NULL) < 0 ||
+	    (proc_self_fd = open("/proc", O_PATH)) < 0 ||
+	    mount(share, share, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+	    (oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC)) < 0 ||
+	    (newroot = open(share, O_DIRECTORY | O_RDONLY | O_CLOEXEC)) < 0 ||
+	    fchdir(newroot) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || fchdir(oldroot) < 0 ||
+	    mount("", ".", "", MS_SLAVE | MS_REC, NULL) < 0 || umount2(".", MNT_DETACH) < 0 ||
+	    fchdir(newroot) < 0) {
+		printf("setup: ");
+		_exit(refused(errno));
+	}
+	static const cap_value_t keep[] = {CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID,
+					   CAP_SETGID, CAP_SETUID,	 CAP_SETFCAP};
+	const int n = (int)(sizeof(keep) / sizeof(keep[0]));
+	for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
+		bool k = false;
+		for (int i = 0; i < n; i++)
+			k |= keep[i] == c;
+		if (!k && cap_drop_bound(c) < 0 && errno != EINVAL) {
+			printf("setup: ");
+			_exit(refused(errno));
+		}
+	}
+	cap_t caps = cap_init();
+	if (!caps || cap_set_flag(caps, CAP_PERMITTED, n, keep, CAP_SET) < 0 ||
+	    cap_set_flag(caps, CAP_EFFECTIVE, n, keep, CAP_SET) < 0 || cap_set_proc(caps) < 0) {
+		printf("setup: ");
+		_exit(refused(errno));
+	}
+	cap_free(caps);
+	if (!strcmp(which, "task"))
+		_exit(open_write(task_fd, path));
+	if (!strcmp(which, "fd"))
+		_exit(open_write(proc_self_fd, path));
+	int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+	char name[16];
+	snprintf(name, sizeof(name), "%d", fd);
+	int rw = fd < 0 ? -1 : openat(proc_self_fd, name, O_RDWR | O_CLOEXEC);
+	if (rw < 0 || write(rw, "x", 1) != 1)
+		_exit(refused(errno));
+	_exit(ok("reopened for writing"));
 }
 
 static int fork_bomb(void)
@@ -180,6 +263,22 @@ int main(int argc, char **argv)
 		return read_file(arg);
 	if (!strcmp(a, "write"))
 		return write_file(arg);
+	if (!strcmp(a, "mount_opts")) {
+		/* "mount_opts /proc": "mount /proc ro" (that mount's first option) */
+		FILE *f = fopen("/proc/self/mountinfo", "re");
+		char line[1024], at[512], opts[256];
+		while (f && fgets(line, sizeof(line), f))
+			if (sscanf(line, "%*s %*s %*s %*s %511s %255[^, ]", at, opts) == 2 &&
+			    !strcmp(at, arg))
+				printf("mount %s %s\n", at, opts);
+		if (f)
+			fclose(f);
+		return 0;
+	}
+	if (!strcmp(a, "open_write"))
+		return open_write(AT_FDCWD, arg);
+	if (!strcmp(a, "own_proc"))
+		return own_proc(arg, argc > 3 ? argv[3] : "", argc > 4 ? argv[4] : "");
 	if (!strcmp(a, "exists")) {
 		struct stat st;
 		return TRY(lstat(arg, &st), "exists");

@@ -7,11 +7,13 @@
  *
  *   jail-run [--kind qemu|virtiofsd|vhost-device-vsock|cloud-hypervisor|libkrun]
  *            [--accel tcg|kvm] [--memory MIB] [--network] [--bind PATH] [--bind-rw PATH]
- *            [--run-dir DIR] -- PROGRAM [ARG...]
+ *            [--run-dir DIR] [--start-caps] -- PROGRAM [ARG...]
  *
  * Prints "uid N" (the VM's uid) and then "status: exited with status N" or
  * "status: killed by signal SIGSYS"; its own exit status is the program's, or 128+signal.
  * --run-dir uses (and keeps) the given runtime dir; otherwise a fresh one is made and removed.
+ * --start-caps: the program starts with CAP_SYS_ADMIN and CAP_SETPCAP besides, as QEMU 7.2's C
+ * virtiofsd does (HC_JAIL_CAP_SYS_ADMIN_AT_START), and must drop them itself.
  * "pid N" is printed once the program runs, so a caller may look at /proc/N meanwhile.
  * `jail-run -- --figures` prints, per kind, the seccomp filter's length and the memory limit of a
  * 256 MiB VM (bench/jail.sh).
@@ -38,7 +40,7 @@ int main(int argc, char **argv)
 	enum hc_jail_kind kind = HC_JAIL_QEMU;
 	enum hc_accel accel = HC_ACCEL_TCG;
 	unsigned memory = 128;
-	bool network = false, own_dir = true;
+	bool network = false, own_dir = true, start_caps = false;
 	const char *binds[16];
 	bool rw[16];
 	size_t nb = 0;
@@ -51,6 +53,7 @@ int main(int argc, char **argv)
 					     {"bind", required_argument, NULL, 'b'},
 					     {"bind-rw", required_argument, NULL, 'w'},
 					     {"run-dir", required_argument, NULL, 'r'},
+					     {"start-caps", no_argument, NULL, 's'},
 					     {NULL, 0, NULL, 0}};
 	int c;
 
@@ -74,6 +77,9 @@ int main(int argc, char **argv)
 				return 2;
 			rw[nb] = c == 'w';
 			binds[nb++] = optarg;
+			break;
+		case 's':
+			start_caps = true;
 			break;
 		case 'r':
 			snprintf(run_dir, sizeof(run_dir), "%s", optarg);
@@ -125,6 +131,8 @@ int main(int argc, char **argv)
 	struct hc_jail_proc jp;
 	hc_jail_proc_init(&jp, &jv, kind, accel, prog);
 	jp.network = network;
+	if (start_caps)
+		jp.start_caps = HC_JAIL_CAP_SYS_ADMIN_AT_START;
 	for (size_t i = 0; i < nb; i++)
 		hc_jail_proc_bind(&jp, binds[i], rw[i]);
 	struct hc_child_opts o = {

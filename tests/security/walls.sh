@@ -27,8 +27,10 @@ trap cleanup EXIT
 
 # jail ARGS... : runs the probe in a fresh VM jail; $out holds its output, $status the line
 # jail-run printed for its end ("exited with status 0", "killed by signal SYS").
+# JAIL_OPTS: jail-run's options for the jail (default: a QEMU's).
+JAIL_OPTS=()
 jail() {
-	out=$("$RUNNER" -- "$PROBE" "$@" 2>&1)
+	out=$("$RUNNER" "${JAIL_OPTS[@]}" -- "$PROBE" "$@" 2>&1)
 	status=$(sed -n 's/^status: //p' <<<"$out")
 }
 # attack NAME WANT ARGS...: WANT is "killed" (SIGSYS), "refused ERRNO" or a line of output.
@@ -73,6 +75,59 @@ attack write-own-binary "refused EROFS" write "$PROBE"
 attack write-libc "refused EROFS" write /lib/x86_64-linux-gnu/libc.so.6
 attack write-dev-tmpfs "refused EROFS" write /dev/evil
 attack mknod-killed killed mknod /tmp/null
+
+# --- proc: read-only in every jail, whichever proc the process reaches (uid 0 writes a sysctl or
+# /proc/sysrq-trigger by its mode alone, no capability asked); Landlock: writes only beneath the
+# process's read-write paths. Only opened for writing, never written.
+VOL=$SEC/vol
+mkdir -p "$VOL" && chmod 777 "$VOL"
+echo host >"$SEC/hostfile" && chmod 666 "$SEC/hostfile"
+landlock=$("$HC" doctor 2>&1 | grep -c '^  landlock:    ABI')
+# proc_walls PREFIX: the cases for the jail of JAIL_OPTS.
+proc_walls() {
+	local k=$1
+	attack "$k-proc-read-only" "mount /proc ro" mount_opts /proc
+	attack "$k-core-pattern-refused" "refused EROFS" open_write /proc/sys/kernel/core_pattern
+	attack "$k-drop-caches-refused" "refused EROFS" open_write /proc/sys/vm/drop_caches
+	if [ -e /proc/sysrq-trigger ]; then
+		attack "$k-sysrq-trigger-refused" "refused EROFS" open_write /proc/sysrq-trigger
+	else
+		skip "$k-sysrq-trigger-refused" "this host's kernel has no /proc/sysrq-trigger"
+	fi
+	attack "$k-volume-writable" "ok write" write "$VOL/$k"
+}
+# A file handed in read-only (stdin), reopened for writing through /proc/self/fd: the mounts
+# allow it (the file is 0666 on a read-write host mount), Landlock does not.
+landlock_wall() {
+	if [ "$landlock" -eq 1 ]; then
+		attack "$1-landlock-reopen-refused" "refused EACCES" open_write /proc/self/fd/0 <"$SEC/hostfile"
+	else
+		skip "$1-landlock-reopen-refused" "Landlock is not available on this host (hotcell doctor)"
+	fi
+}
+JAIL_OPTS=(--bind-rw "$VOL")
+proc_walls qemu
+landlock_wall qemu
+# QEMU 7.2's C virtiofsd: uid 0, CAP_SYS_ADMIN until its own sandbox is built; no Landlock
+# (it mounts and pivots itself). own_proc does what its setup does, then attacks through the
+# proc fds it keeps.
+JAIL_OPTS=(--kind virtiofsd --start-caps --bind-rw "$VOL")
+proc_walls virtiofsd
+attack virtiofsd-own-proc-core-pattern-refused "refused EROFS" own_proc "$VOL" task ../../sys/kernel/core_pattern
+attack virtiofsd-own-proc-drop-caches-refused "refused EROFS" own_proc "$VOL" task ../../sys/vm/drop_caches
+if [ -e /proc/sysrq-trigger ]; then
+	attack virtiofsd-own-proc-sysrq-trigger-refused "refused EROFS" own_proc "$VOL" task ../../sysrq-trigger
+else
+	skip virtiofsd-own-proc-sysrq-trigger-refused "this host's kernel has no /proc/sysrq-trigger"
+fi
+attack virtiofsd-own-proc-fd-contained "refused ENOENT" own_proc "$VOL" fd ../../sys/kernel/core_pattern
+attack virtiofsd-own-proc-reopen-works "ok reopened for writing" own_proc "$VOL" reopen /reopened
+expect_eq virtiofsd-own-proc-reopen-on-host "$(cat "$VOL/reopened" 2>/dev/null)" x
+# The Rust virtiofsd's jail (--sandbox=chroot, no CAP_SYS_ADMIN): Landlock too.
+JAIL_OPTS=(--kind virtiofsd --bind-rw "$VOL")
+proc_walls virtiofsd-chroot
+landlock_wall virtiofsd-chroot
+JAIL_OPTS=()
 
 # --- identity and privileges
 jail status
@@ -187,6 +242,7 @@ wait
 doctor=$("$HC" doctor 2>&1)
 expect_eq doctor-jail-on "$(grep -c '^  on:          yes, by default as root' <<<"$doctor")" 1
 expect_eq doctor-jail-uids "$(grep -c '^  uids:        4300000-4300099, one per VM' <<<"$doctor")" 1
+expect_eq doctor-jail-landlock "$(grep -c '^  landlock:    \(ABI [0-9]*: writes only beneath\|not \)' <<<"$doctor")" 1
 expect_eq doctor-jail-seccomp "$(grep -c '^  seccomp:     allow-lists, kill-process' <<<"$doctor")" 1
 expect_eq doctor-jail-bad-range "$(HOTCELL_JAIL_UIDS=5-6 "$HC" doctor 2>&1 | grep -c 'uids:        refused: HOTCELL_JAIL_UIDS=5-6')" 1
 
