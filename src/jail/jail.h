@@ -7,8 +7,10 @@
  *   cgroup join -> new mount, ipc, uts (and net without networking) namespaces, PID 1 of a new
  *   PID namespace -> a tmpfs root in the VM's runtime dir holding only its binary, libraries,
  *   data, device nodes and the VM's files (bind mounts, read-only where they can be) ->
- *   pivot_root -> rlimits -> the VM's own uid/gid -> every capability dropped (bounding and
- *   ambient sets cleared) -> no_new_privs -> a seccomp allow-list for its kind -> exec.
+ *   pivot_root (a read-only /proc) -> rlimits -> the VM's own uid/gid -> every capability
+ *   dropped (bounding and ambient sets cleared) -> no_new_privs -> Landlock: writes only beneath
+ *   its read-write paths (where the kernel has it; not for a process that mounts itself) -> a
+ *   seccomp allow-list for its kind -> exec.
  *
  * The virtio-fs servers (virtiofsd, the libkrun worker) keep uid 0 and a file server's
  * capabilities instead of the VM's uid.
