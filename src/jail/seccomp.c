@@ -234,6 +234,15 @@ static const char *const vsockd[] = {
 	"timerfd_settime", "memfd_create",	"statx", "poll",
 };
 
+/* A virtio-fs server (virtiofsd, or libkrun's in-process one) does what the guest asks of its
+ * files: ownership, links, device nodes and fifos (the mode guard applies), xattrs. */
+static const char *const fs_server[] = {
+	"fchownat",	"lchown",     "chown",	      "linkat",	   "link",	  "symlinkat",
+	"symlink",	"mknodat",    "mknod",	      "fgetxattr", "fsetxattr",	  "flistxattr",
+	"fremovexattr", "getxattr",   "setxattr",     "listxattr", "removexattr", "lgetxattr",
+	"lsetxattr",	"llistxattr", "lremovexattr",
+};
+
 /* virtiofsd (C, QEMU 7.2's) keeps uid 0 and serves the image's ownership: it switches its
  * fs credentials per request, opens by handle, sets xattrs, and chroots into the share
  * (-o sandbox=chroot); it installs its own seccomp filter under ours (seccomp, prctl). The
@@ -259,28 +268,7 @@ static const char *const virtiofsd[] = {
 	"setgroups",
 	"setuid",
 	"setgid",
-	"fchownat",
-	"lchown",
-	"chown",
 	"fchown",
-	"linkat",
-	"link",
-	"symlinkat",
-	"symlink",
-	"mknodat",
-	"mknod",
-	"fgetxattr",
-	"fsetxattr",
-	"flistxattr",
-	"fremovexattr",
-	"getxattr",
-	"setxattr",
-	"listxattr",
-	"removexattr",
-	"lgetxattr",
-	"lsetxattr",
-	"llistxattr",
-	"lremovexattr",
 	"name_to_handle_at",
 	"open_by_handle_at",
 	"fchdir",
@@ -297,7 +285,6 @@ static const char *const virtiofsd[] = {
 	"fdatasync",
 	"syncfs",
 	"sync",
-	"lremovexattr",
 	"sched_setaffinity",
 	"getdents",
 	"mkdirat",
@@ -348,27 +335,6 @@ static const char *const libkrun[] = {
 	"setresgid",
 	"capget",
 	"capset",
-	"fchownat",
-	"lchown",
-	"chown",
-	"linkat",
-	"link",
-	"symlinkat",
-	"symlink",
-	"mknodat",
-	"mknod",
-	"fgetxattr",
-	"fsetxattr",
-	"flistxattr",
-	"fremovexattr",
-	"getxattr",
-	"setxattr",
-	"listxattr",
-	"removexattr",
-	"lgetxattr",
-	"lsetxattr",
-	"llistxattr",
-	"lremovexattr",
 	"syncfs",
 	"fchdir",
 	"timerfd_create",
@@ -683,6 +649,8 @@ int hc_jail_seccomp_build(enum hc_jail_kind kind, enum hc_accel accel, bool netw
 		case HC_JAIL_VIRTIOFSD:
 			r = ADD(ctx, virtiofsd);
 			if (r >= 0)
+				r = ADD(ctx, fs_server);
+			if (r >= 0)
 				r = add_virtiofsd_mount(ctx, err);
 			break;
 		case HC_JAIL_CLOUD_HYPERVISOR:
@@ -690,6 +658,8 @@ int hc_jail_seccomp_build(enum hc_jail_kind kind, enum hc_accel accel, bool netw
 			break;
 		case HC_JAIL_LIBKRUN:
 			r = ADD(ctx, libkrun);
+			if (r >= 0)
+				r = ADD(ctx, fs_server);
 			break;
 		case HC_JAIL_N_KINDS:
 			r = hc_error_set(err, -EINVAL, "seccomp: unknown process kind");
